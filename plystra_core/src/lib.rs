@@ -1,0 +1,18 @@
+//! Plystra's decision core: plain Rust over plain structs, with no database and no clock.
+//!
+//! The extension (`plystra_pg`) loads a [`model::Context`] in one query, calls [`decide::decide`], and writes
+//! the audit row; each step is separate so this part can be tested exhaustively without PostgreSQL.
+
+pub mod decide;
+pub mod deny;
+pub mod model;
+pub mod redact;
+pub mod request;
+pub mod scope;
+pub mod trace;
+
+#[cfg(test)]
+mod demo_tests;
+
+pub use decide::{decide, Outcome};
+pub use deny::DenyCode;

@@ -1,0 +1,298 @@
+//! The decision document: the explain trace (which is also the audit row's snapshot) and the compact check
+//! answer. Shapes and field names are Plystra v1.0's (reference 1.7).
+
+use serde_json::{json, Map, Value};
+
+use crate::decide::Outcome;
+use crate::model::{Candidate, Context, Group, Request};
+use crate::redact::redact;
+
+pub const TRACE_VERSION: &str = "1.0";
+
+/// The random part shared by a decision's trace id and audit row id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecisionId {
+    hex: String,
+}
+
+impl DecisionId {
+    /// `hex` must be 16 lowercase hex digits (8 random bytes).
+    pub fn from_hex(hex: String) -> Self {
+        debug_assert!(hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        DecisionId { hex }
+    }
+    pub fn trace_id(&self) -> String {
+        format!("trc_{}", self.hex)
+    }
+    pub fn audit_log_id(&self) -> String {
+        format!("audit_{}", self.hex)
+    }
+}
+
+fn decision_word(outcome: &Outcome) -> &'static str {
+    if outcome.allow {
+        "allow"
+    } else {
+        "deny"
+    }
+}
+
+/// The audit action name: `<resource_type>.<action>`.
+pub fn audit_action(req: &Request) -> String {
+    format!("{}.{}", req.resource_type, req.action)
+}
+
+fn group_json(g: &Group) -> Value {
+    json!({"id": g.id, "space_id": g.space_id, "path": g.path, "status": g.status})
+}
+
+fn redacted(metadata: &Option<Value>) -> Option<Value> {
+    metadata.as_ref().map(|m| {
+        let mut m = m.clone();
+        redact(&mut m);
+        m
+    })
+}
+
+/// Inserts `key: value` only when the value is present (v1.0's `omitempty` fields).
+fn put_opt(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(v) = value {
+        map.insert(key.to_string(), v);
+    }
+}
+
+fn actor_json(ctx: &Context) -> Value {
+    let a = &ctx.actor;
+    json!({
+        "user": a.user.as_ref().map(|u| json!({"id": u.id, "email": u.email, "status": u.status})),
+        "member": a.member.as_ref().map(|m| json!({
+            "id": m.id, "space_id": m.space_id, "display_name": m.display_name, "status": m.status})),
+        "user_member": a.user_member.as_ref().map(|um| json!({
+            "id": um.id, "user_id": um.user_id, "member_id": um.member_id, "space_id": um.space_id,
+            "relation_type": um.relation_type, "status": um.status, "is_primary": um.is_primary,
+            "expires_at": um.expires_at.as_ref().map(|t| t.rfc3339.clone())})),
+        "space": space_json(ctx),
+    })
+}
+
+fn space_json(ctx: &Context) -> Value {
+    ctx.actor
+        .space
+        .as_ref()
+        .map(|s| json!({"id": s.id, "name": s.name, "status": s.status}))
+        .unwrap_or(Value::Null)
+}
+
+fn target_json(ctx: &Context) -> Value {
+    let Some(t) = ctx.target.as_ref() else {
+        return Value::Null;
+    };
+    let r = &t.resource;
+    let mut res = Map::new();
+    res.insert("id".into(), json!(r.id));
+    put_opt(
+        &mut res,
+        "external_id",
+        r.external_id.clone().map(Value::from),
+    );
+    res.insert("type".into(), json!(r.resource_type));
+    res.insert("space_id".into(), json!(r.space_id));
+    res.insert(
+        "group_id".into(),
+        json!(r.group_id.clone().unwrap_or_default()),
+    );
+    put_opt(
+        &mut res,
+        "group_path",
+        t.group.as_ref().map(|g| Value::from(g.path.clone())),
+    );
+    res.insert(
+        "owner_member_id".into(),
+        json!(r.owner_member_id.clone().unwrap_or_default()),
+    );
+    put_opt(
+        &mut res,
+        "display_name",
+        r.display_name.clone().map(Value::from),
+    );
+    put_opt(
+        &mut res,
+        "visibility",
+        r.visibility.clone().map(Value::from),
+    );
+    put_opt(&mut res, "status", r.status.clone().map(Value::from));
+    put_opt(&mut res, "metadata", redacted(&r.metadata));
+    json!({"resource": Value::Object(res), "group": t.group.as_ref().map(group_json)})
+}
+
+fn registry_json(ctx: &Context) -> Value {
+    let reg = &ctx.registry;
+    let rt = reg.resource_type.as_ref().map(|t| {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(t.id));
+        m.insert("key".into(), json!(t.key));
+        m.insert("display_name".into(), json!(t.display_name));
+        put_opt(
+            &mut m,
+            "description",
+            t.description.clone().map(Value::from),
+        );
+        m.insert("status".into(), json!(t.status));
+        m.insert("source".into(), json!(t.source));
+        put_opt(&mut m, "metadata", redacted(&t.metadata));
+        Value::Object(m)
+    });
+    let action = reg.action.as_ref().map(|a| {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(a.id));
+        m.insert("resource_type_id".into(), json!(a.resource_type_id));
+        m.insert("key".into(), json!(a.key));
+        m.insert("display_name".into(), json!(a.display_name));
+        put_opt(
+            &mut m,
+            "description",
+            a.description.clone().map(Value::from),
+        );
+        m.insert("risk_level".into(), json!(a.risk_level));
+        m.insert("audit_default".into(), json!(a.audit_default));
+        put_opt(&mut m, "metadata", redacted(&a.metadata));
+        Value::Object(m)
+    });
+    let mapping = reg.mapping.as_ref().map(|mp| {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(mp.id));
+        m.insert("resource_type_id".into(), json!(mp.resource_type_id));
+        m.insert("storage_kind".into(), json!(mp.storage_kind));
+        put_opt(&mut m, "table_name", mp.table_name.clone().map(Value::from));
+        m.insert("id_field".into(), json!(mp.id_field));
+        m.insert("space_field".into(), json!(mp.space_field));
+        put_opt(
+            &mut m,
+            "group_field",
+            mp.group_field.clone().map(Value::from),
+        );
+        put_opt(
+            &mut m,
+            "owner_member_field",
+            mp.owner_member_field.clone().map(Value::from),
+        );
+        put_opt(
+            &mut m,
+            "visibility_field",
+            mp.visibility_field.clone().map(Value::from),
+        );
+        put_opt(
+            &mut m,
+            "metadata_field",
+            mp.metadata_field.clone().map(Value::from),
+        );
+        m.insert("status".into(), json!(mp.status));
+        put_opt(&mut m, "metadata", redacted(&mp.metadata));
+        Value::Object(m)
+    });
+    json!({"resource_type": rt, "action": action, "mapping": mapping})
+}
+
+fn candidates_json(ctx: &Context, outcome: &Outcome) -> Value {
+    if !outcome.target_evaluated || ctx.candidates.is_empty() {
+        // v1.0 serialises "no candidates" as null (a nil Go slice).
+        return Value::Null;
+    }
+    let items = ctx
+        .candidates
+        .iter()
+        .zip(&outcome.scope_checks)
+        .map(|(c, check): (&Candidate, _)| {
+            let mut sc = Map::new();
+            sc.insert("covered".into(), json!(check.covered));
+            sc.insert("rule".into(), json!(check.rule));
+            sc.insert("reason".into(), json!(check.reason));
+            put_opt(
+                &mut sc,
+                "deny_code",
+                check.deny_code.map(|d| Value::from(d.as_str())),
+            );
+            json!({
+                "role": {"id": c.role.id, "key": c.role.key, "space_id": c.role.space_id},
+                "permission": {"id": c.permission.id, "resource": c.permission.resource,
+                               "action": c.permission.action, "scope": c.permission.scope},
+                "scope_anchor": c.scope_anchor.as_ref().map(group_json),
+                "scope_check": Value::Object(sc),
+                "member_role_id": c.member_role_id,
+                "member_role_space_id": c.member_role_space_id,
+            })
+        })
+        .collect();
+    Value::Array(items)
+}
+
+/// The audit summary shared by the trace and the compact answer.
+pub fn audit_json(req: &Request, outcome: &Outcome, audit_log_id: Option<&str>) -> Value {
+    json!({
+        "audit_log_id": audit_log_id,
+        "actor_user_id": req.user_id,
+        "actor_member_id": req.member_id,
+        "actor_user_member_id": req.user_member_id,
+        "space_id": req.space_id,
+        "action": audit_action(req),
+        "resource_type": req.resource_type,
+        "resource_id": req.resource_id,
+        "decision": decision_word(outcome),
+        "deny_code": outcome.deny_code.map(|d| d.as_str()),
+        "request_id": req.context.request_id,
+    })
+}
+
+/// The full decision-time trace: what `plystra.explain` returns and what the audit row keeps.
+/// `audit_log_id` is the id of the row written for this decision, if one is.
+pub fn explain_document(
+    req: &Request,
+    ctx: &Context,
+    outcome: &Outcome,
+    id: &DecisionId,
+    audit_log_id: Option<&str>,
+) -> Value {
+    let (target, resource_registry) = (
+        if outcome.target_evaluated {
+            target_json(ctx)
+        } else {
+            Value::Null
+        },
+        registry_json(ctx),
+    );
+    json!({
+        "trace_version": TRACE_VERSION,
+        "trace_id": id.trace_id(),
+        "decision": decision_word(outcome),
+        "deny_code": outcome.deny_code.map(|d| d.as_str()),
+        "actor": actor_json(ctx),
+        "space": space_json(ctx),
+        "target": target,
+        "resource_registry": resource_registry,
+        "matched_candidates": candidates_json(ctx, outcome),
+        "request": {"request_id": req.context.request_id, "ip": req.context.ip, "user_agent": req.context.user_agent},
+        "requested": {"user_id": req.user_id, "member_id": req.member_id, "user_member_id": req.user_member_id,
+                      "space_id": req.space_id, "resource_type": req.resource_type,
+                      "resource_id": req.resource_id, "action": req.action},
+        "reason": outcome.reason,
+        "audit": audit_json(req, outcome, audit_log_id),
+    })
+}
+
+/// The compact answer of `plystra.check`.
+pub fn check_document(
+    req: &Request,
+    outcome: &Outcome,
+    id: &DecisionId,
+    audit_log_id: Option<&str>,
+) -> Value {
+    json!({
+        "allow": outcome.allow,
+        "decision": decision_word(outcome),
+        "deny_code": outcome.deny_code.map(|d| d.as_str()),
+        "reason": outcome.reason,
+        "trace_id": id.trace_id(),
+        "audit_log_id": audit_log_id,
+        "audit": audit_json(req, outcome, audit_log_id),
+    })
+}
