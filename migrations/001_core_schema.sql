@@ -212,7 +212,7 @@ CREATE TABLE plystra.resource_mappings (
 
 CREATE TABLE plystra.resources (
     -- Resource ids often come from the application (UUIDs, slugs, e-mails), so any printable text goes.
-    id              text PRIMARY KEY CONSTRAINT resources_id_format CHECK (id ~ '^[^[:space:][:cntrl:]]{1,256}$'),
+    id              text PRIMARY KEY CONSTRAINT resources_id_format CHECK (id !~ '[[:space:][:cntrl:]]' AND length(id) BETWEEN 1 AND 256),
     resource_type   text NOT NULL REFERENCES plystra.resource_types (key) ON UPDATE RESTRICT,
     external_id     text,
     space_id        text NOT NULL REFERENCES plystra.spaces (id),

@@ -1,0 +1,119 @@
+//! The SQL API of decisions: `plystra.check`, `plystra.explain` and the typed `plystra.allowed`.
+//! Each is load (one query) → decide (pure) → audit (per `plystra.audit_mode`).
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use plystra_core::model::{Context, Request, RequestContext};
+use plystra_core::request::{parse_request, RequestError};
+use plystra_core::trace::{check_document, explain_document, DecisionId};
+use plystra_core::{decide, Outcome};
+
+use crate::error::raise_invalid_request;
+use crate::guc::AUDIT_MODE;
+use crate::{audit, loader};
+
+/// 8 random bytes as 16 hex digits: the shared part of `trc_…` and `audit_…`.
+fn new_decision_id() -> DecisionId {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    DecisionId::from_hex(hex::encode(&bytes[8..16]))
+}
+
+struct Decided {
+    req: Request,
+    ctx: Context,
+    outcome: Outcome,
+    id: DecisionId,
+    audit_log_id: Option<String>,
+}
+
+fn parse(request: Option<JsonB>, function: &'static str) -> Request {
+    let Some(JsonB(doc)) = request else {
+        raise_invalid_request(&RequestError { field: "request".into(), problem: "is required".into() }, function)
+    };
+    match parse_request(&doc) {
+        Ok(parsed) => parsed.request,
+        Err(e) => raise_invalid_request(&e, function),
+    }
+}
+
+/// Loads, decides and writes the audit row when the mode says so.
+fn run(req: Request) -> Decided {
+    Spi::connect_mut(|client| {
+        let ctx = loader::load_context(client, &req);
+        let outcome = decide(&req, &ctx);
+        let id = new_decision_id();
+        let audit_log_id = AUDIT_MODE.get().writes(outcome.allow).then(|| id.audit_log_id());
+        if let Some(audit_id) = &audit_log_id {
+            let trace = explain_document(&req, &ctx, &outcome, &id, Some(audit_id));
+            audit::write_decision(client, audit_id, &req, &outcome, trace);
+        }
+        Decided { req, ctx, outcome, id, audit_log_id }
+    })
+}
+
+#[pg_extern(security_definer, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn check(request: Option<JsonB>) -> JsonB {
+    let d = run(parse(request, "plystra.check"));
+    JsonB(check_document(&d.req, &d.outcome, &d.id, d.audit_log_id.as_deref()))
+}
+
+#[pg_extern(security_definer, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn explain(request: Option<JsonB>) -> JsonB {
+    let d = run(parse(request, "plystra.explain"));
+    JsonB(explain_document(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref()))
+}
+
+/// The typed form for WHERE clauses. Builds no JSON unless an audit row is written.
+#[pg_extern(security_definer, parallel_unsafe, strict)]
+#[search_path(pg_catalog, pg_temp)]
+#[allow(clippy::too_many_arguments)]
+fn allowed(
+    user_id: &str,
+    member_id: &str,
+    user_member_id: &str,
+    space_id: &str,
+    resource_type: &str,
+    resource_id: &str,
+    action: &str,
+) -> bool {
+    let req = Request {
+        user_id: user_id.into(),
+        member_id: member_id.into(),
+        user_member_id: user_member_id.into(),
+        space_id: space_id.into(),
+        resource_type: resource_type.into(),
+        resource_id: resource_id.into(),
+        action: action.into(),
+        context: RequestContext::from_settings(),
+    };
+    run(req).outcome.allow
+}
+
+/// The request context of the typed form comes from `plystra.set_request_context`, as for management audit.
+trait FromSettings {
+    fn from_settings() -> Self;
+}
+
+/// A transaction-local setting, `None` when unset or empty. Read straight from the GUC table: no SPI.
+fn setting(name: &std::ffi::CStr) -> Option<String> {
+    // SAFETY: GetConfigOption returns NULL or a pointer to the setting's current NUL-terminated value,
+    // valid until the setting changes; we copy it out at once.
+    let ptr = unsafe { pgrx::pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+    if ptr.is_null() {
+        return None;
+    }
+    let value = unsafe { std::ffi::CStr::from_ptr(ptr) }.to_string_lossy().into_owned();
+    (!value.is_empty()).then_some(value)
+}
+
+impl FromSettings for RequestContext {
+    fn from_settings() -> Self {
+        RequestContext {
+            request_id: setting(c"plystra.request_id"),
+            ip: setting(c"plystra.request_ip"),
+            user_agent: setting(c"plystra.request_user_agent"),
+        }
+    }
+}

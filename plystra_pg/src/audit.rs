@@ -1,0 +1,53 @@
+//! Writing a decision's audit row: the third step after loading and deciding. The row's `trace` is the
+//! decision-time snapshot (the explain document), so later changes to roles, groups or bindings never change
+//! what an old row says.
+
+use std::cell::OnceCell;
+
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
+use pgrx::{JsonB, PgBuiltInOids, PgOid};
+use plystra_core::model::Request;
+use plystra_core::trace::audit_action;
+use plystra_core::Outcome;
+use serde_json::Value;
+
+const INSERT_AUDIT_SQL: &str = "INSERT INTO plystra.audit_logs (id, space_id, actor_user_id, actor_member_id, \
+     actor_user_member_id, action, resource_type, resource_id, decision, deny_code, trace, request_id, ip_address, \
+     user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+thread_local! {
+    static INSERT_AUDIT: OnceCell<OwnedPreparedStatement> = const { OnceCell::new() };
+}
+
+pub fn write_decision(client: &mut SpiClient<'_>, id: &str, req: &Request, outcome: &Outcome, trace: Value) {
+    INSERT_AUDIT.with(|cell| {
+        let stmt = cell.get_or_init(|| {
+            let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
+            let jsonb = PgOid::BuiltIn(PgBuiltInOids::JSONBOID);
+            let mut types = [text; 14];
+            types[10] = jsonb;
+            client
+                .prepare_mut(INSERT_AUDIT_SQL, &types)
+                .expect("plystra audit: the insert must prepare")
+                .keep()
+        });
+        let ctx = &req.context;
+        let args = [
+            id.into(),
+            req.space_id.as_str().into(),
+            req.user_id.as_str().into(),
+            req.member_id.as_str().into(),
+            req.user_member_id.as_str().into(),
+            audit_action(req).into(),
+            req.resource_type.as_str().into(),
+            req.resource_id.as_str().into(),
+            (if outcome.allow { "allow" } else { "deny" }).into(),
+            outcome.deny_code.map(|c| c.as_str()).into(),
+            JsonB(trace).into(),
+            ctx.request_id.as_deref().into(),
+            ctx.ip.as_deref().into(),
+            ctx.user_agent.as_deref().into(),
+        ];
+        client.update(stmt, None, &args).expect("plystra audit: the insert must run");
+    })
+}

@@ -1,0 +1,51 @@
+//! `#[pg_test]`s: the extension inside a real backend (started by `cargo pgrx test`).
+
+use pgrx::prelude::*;
+use serde_json::{json, Value};
+
+fn check(doc: Value) -> Value {
+    Spi::get_one_with_args::<pgrx::JsonB>("SELECT plystra.check($1)", &[pgrx::JsonB(doc).into()])
+        .expect("check runs")
+        .expect("check returns a document")
+        .0
+}
+
+#[pg_test]
+fn unknown_actor_is_an_audited_deny() {
+    let out = check(json!({
+        "actor": {"user_id": "u", "member_id": "m", "user_member_id": "b", "space_id": "s"},
+        "resource_type": "invoice", "resource_id": "i", "action": "read"
+    }));
+    assert_eq!(out["deny_code"], "ACTOR_NOT_FOUND");
+    let id = out["audit_log_id"].as_str().expect("an audit row was written").to_string();
+    let stored = Spi::get_one_with_args::<String>("SELECT deny_code FROM plystra.audit_logs WHERE id = $1", &[id.into()]);
+    assert_eq!(stored, Ok(Some("ACTOR_NOT_FOUND".to_string())));
+}
+
+#[pg_test]
+#[should_panic(expected = "invalid request: actor.space_id must be a string")]
+fn malformed_request_names_the_field() {
+    check(json!({
+        "actor": {"user_id": "u", "member_id": "m", "user_member_id": "b", "space_id": 7},
+        "resource_type": "invoice", "resource_id": "i", "action": "read"
+    }));
+}
+
+#[pg_test]
+fn ledger_matches_bundled_migrations() {
+    let mismatches = Spi::get_one::<i64>(
+        "SELECT count(*) FROM plystra.bundled_migrations() b FULL JOIN plystra.schema_migrations l USING (version) \
+         WHERE b.checksum IS DISTINCT FROM l.checksum",
+    );
+    assert_eq!(mismatches, Ok(Some(0)));
+}
+
+#[pg_test]
+fn the_plan_is_kept_across_calls() {
+    // The second call reuses the backend's saved plan; both answer the same.
+    let doc = json!({
+        "actor": {"user_id": "u", "member_id": "m", "user_member_id": "b", "space_id": "s"},
+        "resource_type": "invoice", "resource_id": "i", "action": "read"
+    });
+    assert_eq!(check(doc.clone())["deny_code"], check(doc)["deny_code"]);
+}

@@ -1,0 +1,46 @@
+-- The last part of the install script, run after every table and function exists.
+
+-- The ledger: each bundled migration with the SHA-256 of the exact file the install script embeds.
+INSERT INTO plystra.schema_migrations (version, name, checksum)
+SELECT version, name, checksum FROM plystra.bundled_migrations();
+
+-- Tables owned by an extension are left out of pg_dump unless registered; the ledger is not registered
+-- because CREATE EXTENSION rewrites it on restore.
+-- One statement each: every call updates the same pg_extension row.
+SELECT pg_catalog.pg_extension_config_dump('plystra.users', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.spaces', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.groups', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.members', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.user_members', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.roles', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.permissions', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.member_roles', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.role_permissions', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.resources', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.resource_types', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.resource_actions', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.resource_mappings', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.audit_logs', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.admin_grants', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.api_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('plystra.audit_logs_seq_seq', '');
+
+COMMENT ON FUNCTION plystra."check"(jsonb) IS
+'Decides whether the actor {user_id, member_id, user_member_id, space_id} may perform action on resource '
+'(resource_type, resource_id) and returns the compact answer {allow, decision, deny_code, reason, trace_id, '
+'audit_log_id, audit}. Writes one audit row according to plystra.audit_mode. A malformed request raises '
+'SQLSTATE 22023 naming the field; unknown actors and resources are denies (ACTOR_NOT_FOUND, RESOURCE_NOT_FOUND).';
+
+COMMENT ON FUNCTION plystra.explain(jsonb) IS
+'Same decision as plystra.check (and the same audit row), returning the full decision-time trace: actor, space, '
+'target, resource registry, matched candidates with their scope checks, request context, reason and audit.';
+
+COMMENT ON FUNCTION plystra.allowed(text, text, text, text, text, text, text) IS
+'plystra.allowed(user_id, member_id, user_member_id, space_id, resource_type, resource_id, action): the decision '
+'as a boolean, for WHERE clauses. Audited like plystra.check; request context comes from '
+'plystra.set_request_context. NULL in any argument gives NULL.';
+
+COMMENT ON FUNCTION plystra.bundled_migrations() IS
+'The migration files bundled into this build of the extension: version, name and SHA-256 checksum. The ledger '
+'plystra.schema_migrations must match it.';
