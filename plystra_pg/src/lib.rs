@@ -17,8 +17,24 @@ pub extern "C-unwind" fn _PG_init() {
     guc::register();
 }
 
-// The schema: the migration files, in order, verbatim.
-extension_sql_file!("../../migrations/001_core_schema.sql", name = "migration_001", bootstrap);
+/// The one list of migration files. Each is embedded verbatim in the install script, in order, and in
+/// `migrations::BUNDLED`, whose SHA-256s fill the ledger: both come from this list, so they cannot disagree.
+macro_rules! bundle_migrations {
+    ($first:literal as $first_name:literal $(, $path:literal as $name:literal after $prev:literal)* $(,)?) => {
+        extension_sql_file!($first, name = $first_name, bootstrap);
+        $( extension_sql_file!($path, name = $name, requires = [$prev]); )*
+        pub(crate) const BUNDLED_MIGRATIONS: &[(&str, &str)] =
+            &[($first, include_str!($first)) $(, ($path, include_str!($path)))*];
+    };
+}
+
+bundle_migrations!(
+    "../../migrations/001_core_schema.sql" as "migration_001",
+    "../../migrations/002_invariants.sql" as "migration_002" after "migration_001",
+    "../../migrations/003_management_audit.sql" as "migration_003" after "migration_002",
+);
+
+// Functions only (no table references), so they may come anywhere after the schema exists.
 extension_sql_file!("../../sql/actor_context.sql", name = "actor_context", requires = ["migration_001"]);
 // Everything that must come after the Rust functions exist: the ledger, pg_dump registration, comments.
 extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);

@@ -5,11 +5,13 @@
 use pgrx::prelude::*;
 use sha2::{Digest, Sha256};
 
-/// (file name, contents), in order. Released files never change; a change is a new file.
-pub const BUNDLED: &[(&str, &str)] = &[("001_core_schema.sql", include_str!("../../migrations/001_core_schema.sql"))];
+/// (path, contents), in order (from `bundle_migrations!` in lib.rs). Released files never change.
+pub const BUNDLED: &[(&str, &str)] = crate::BUNDLED_MIGRATIONS;
 
-/// `001_core_schema.sql` → ("001", "core_schema"): the version is the name up to the first `_`.
-pub fn split_name(file: &str) -> (&str, &str) {
+/// `../../migrations/001_core_schema.sql` → ("001", "core_schema"): the version is the file name up to the
+/// first `_`.
+pub fn split_name(path: &str) -> (&str, &str) {
+    let file = path.rsplit('/').next().unwrap_or(path);
     let stem = file.strip_suffix(".sql").unwrap_or(file);
     stem.split_once('_').unwrap_or((stem, ""))
 }

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Proves that `CREATE EXTENSION plystra` holds exactly what migrations/ describes:
+#   1. the catalog of a fresh install equals the catalog of an empty schema with every migration file applied
+#      by psql (tables, columns, defaults, constraints, indexes, triggers, and every migration function);
+#   2. the ledger's checksums are the SHA-256 of the files in the repository;
+#   3. pg_dump includes the Core data tables (extension tables are left out unless registered).
+# Needs PLYSTRA_TEST_PG_HOST / PLYSTRA_TEST_PG_PORT (set by scripts/test) and the demo in database plystra_test.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+H=${PLYSTRA_TEST_PG_HOST:?set by scripts/test}
+P=${PLYSTRA_TEST_PG_PORT:?set by scripts/test}
+q() { psql -X -q -v ON_ERROR_STOP=1 -h "$H" -p "$P" -U postgres "$@"; }
+n=0
+fails=0
+tap() { # tap OK|FAIL description
+    n=$((n + 1))
+    if [ "$1" = OK ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
+}
+echo "catalog check:"
+
+DESCRIBE="
+SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+       || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+       || CASE a.attgenerated WHEN 's' THEN ' generated' ELSE '' END
+       || CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE c.relnamespace = 'plystra'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+FROM pg_constraint WHERE connamespace = 'plystra'::regnamespace
+UNION ALL
+SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE c.relnamespace = 'plystra'::regnamespace
+UNION ALL
+SELECT 'trigger ' || pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+WHERE c.relnamespace = 'plystra'::regnamespace AND NOT t.tgisinternal
+UNION ALL
+SELECT 'relation ' || relname || ' kind=' || relkind::text FROM pg_class WHERE relnamespace = 'plystra'::regnamespace
+UNION ALL
+SELECT 'policy ' || polname || ' on ' || polrelid::regclass FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+WHERE c.relnamespace = 'plystra'::regnamespace
+ORDER BY 1"
+FUNCTIONS="SELECT p.oid::regprocedure::text || ' ' || md5(pg_get_functiondef(p.oid)) FROM pg_proc p
+WHERE p.pronamespace = 'plystra'::regnamespace ORDER BY 1"
+
+tmp=$(mktemp -d)
+q -d postgres -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS plystra_catalog_ext" -c "DROP DATABASE IF EXISTS plystra_catalog_files" \
+  -c "CREATE DATABASE plystra_catalog_ext" -c "CREATE DATABASE plystra_catalog_files"
+q -d plystra_catalog_ext -c "CREATE EXTENSION plystra"
+q -d plystra_catalog_files -c "CREATE SCHEMA plystra"
+applied=OK
+for f in migrations/*.sql; do
+    q -d plystra_catalog_files -f "$f" >/dev/null || applied=FAIL
+done
+tap "$applied" "every migration file applies with psql, in order, to an empty schema"
+described=OK
+q -d plystra_catalog_ext -At -c "$DESCRIBE" >"$tmp/ext" || described=FAIL
+q -d plystra_catalog_files -At -c "$DESCRIBE" >"$tmp/files" || described=FAIL
+[ -s "$tmp/ext" ] || described=FAIL
+if [ "$described" = FAIL ]; then
+    tap FAIL "the catalog could not be described"
+elif diff -u "$tmp/files" "$tmp/ext" >"$tmp/diff"; then
+    tap OK "fresh install has exactly the tables, columns, constraints, indexes and triggers of migrations/ ($(wc -l <"$tmp/ext") objects)"
+else
+    tap FAIL "fresh install differs from migrations/"
+    cat "$tmp/diff"
+fi
+q -d plystra_catalog_ext -At -c "$FUNCTIONS" >"$tmp/ext_fn"
+q -d plystra_catalog_files -At -c "$FUNCTIONS" >"$tmp/files_fn"
+missing=$(comm -23 "$tmp/files_fn" "$tmp/ext_fn")
+if [ -z "$missing" ]; then
+    tap OK "every migration function is in the extension, with the same definition"
+else
+    tap FAIL "migration functions missing or different in the extension: $missing"
+fi
+
+ledger_ok=OK
+for f in migrations/*.sql; do
+    base=$(basename "$f" .sql)
+    version=${base%%_*}
+    name=${base#*_}
+    sum=$(sha256sum "$f" | cut -d' ' -f1)
+    got=$(q -d plystra_catalog_ext -At -c "SELECT name || ' ' || checksum FROM plystra.schema_migrations WHERE version = '$version'")
+    [ "$got" = "$name $sum" ] || { ledger_ok=FAIL; echo "# ledger for $version: '$got', file: '$name $sum'"; }
+done
+rows=$(q -d plystra_catalog_ext -At -c "SELECT count(*) FROM plystra.schema_migrations")
+[ "$rows" = "$(ls migrations/*.sql | wc -l)" ] || ledger_ok=FAIL
+tap "$ledger_ok" "the ledger records every migration file with its SHA-256 ($rows files)"
+
+dump=$(pg_dump -h "$H" -p "$P" -U postgres -d plystra_test --data-only 2>&1)
+dump_ok=OK
+for t in users spaces groups members user_members roles permissions member_roles role_permissions resources \
+         resource_types resource_actions resource_mappings audit_logs; do
+    echo "$dump" | grep -q "^COPY plystra.$t " || { dump_ok=FAIL; echo "# pg_dump has no data for plystra.$t"; }
+done
+echo "$dump" | grep -q "user_alice" || dump_ok=FAIL
+tap "$dump_ok" "pg_dump includes the data of every Core table"
+
+q -d postgres -c "DROP DATABASE plystra_catalog_ext" -c "DROP DATABASE plystra_catalog_files"
+rm -rf "$tmp"
+echo "1..$n"
+[ "$fails" -eq 0 ]
