@@ -261,6 +261,9 @@ CREATE INDEX audit_logs_actor_member_idx ON plystra.audit_logs (actor_member_id)
 CREATE INDEX audit_logs_actor_user_member_idx ON plystra.audit_logs (actor_user_member_id);
 CREATE INDEX audit_logs_resource_idx ON plystra.audit_logs (resource_type, resource_id);
 CREATE INDEX audit_logs_request_id_idx ON plystra.audit_logs (request_id);
+CREATE INDEX audit_logs_decision_idx ON plystra.audit_logs (decision, created_at DESC);
+-- Only denies carry a code; a partial index keeps allows (the common case) out of it.
+CREATE INDEX audit_logs_deny_code_idx ON plystra.audit_logs (deny_code) WHERE deny_code IS NOT NULL;
 
 CREATE TABLE plystra.admin_grants (
     id                   text PRIMARY KEY CONSTRAINT admin_grants_id_format CHECK (id ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$'),

@@ -15,8 +15,9 @@
 -- starts with `plystra: ` and names the rule in words.
 --
 -- Trigger names are chosen for their firing order (PostgreSQL fires triggers of one kind in name order):
--- trg_<table>_immutable fires before trg_<table>_same_space, so moving a row to another Space reports
--- <table>_space_immutable rather than a same-Space violation; trg_<table>_touch_updated_at fires last.
+-- on UPDATE, trg_<table>_immutable fires before trg_<table>_same_space, so moving a row to another Space reports
+-- <table>_space_immutable rather than a same-Space violation, and trg_<table>_touch_updated_at fires last; on
+-- INSERT into groups, trg_groups_same_space fires before trg_groups_tree.
 --
 -- Every trigger function pins search_path and names objects with their schema: a caller's search_path must not
 -- be able to substitute a table, function or operator.

@@ -446,7 +446,8 @@ fn seven_cross_space_mutations_each_deny() {
         "approve",
     );
     let base = context(&req);
-    let mutations: [(&str, fn(&mut Context)); 7] = [
+    type Mutation = (&'static str, fn(&mut Context));
+    let mutations: [Mutation; 7] = [
         ("member space", |c| {
             c.actor.member.as_mut().unwrap().space_id = "space_other".into()
         }),

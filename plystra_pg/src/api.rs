@@ -28,7 +28,13 @@ struct Decided {
 
 fn parse(request: Option<JsonB>, function: &'static str) -> Request {
     let Some(JsonB(doc)) = request else {
-        raise_invalid_request(&RequestError { field: "request".into(), problem: "is required".into() }, function)
+        raise_invalid_request(
+            &RequestError {
+                field: "request".into(),
+                problem: "is required".into(),
+            },
+            function,
+        )
     };
     match parse_request(&doc) {
         Ok(parsed) => parsed.request,
@@ -42,12 +48,21 @@ fn run(req: Request) -> Decided {
         let ctx = loader::load_context(client, &req);
         let outcome = decide(&req, &ctx);
         let id = new_decision_id();
-        let audit_log_id = AUDIT_MODE.get().writes(outcome.allow).then(|| id.audit_log_id());
+        let audit_log_id = AUDIT_MODE
+            .get()
+            .writes(outcome.allow)
+            .then(|| id.audit_log_id());
         if let Some(audit_id) = &audit_log_id {
             let trace = explain_document(&req, &ctx, &outcome, &id, Some(audit_id));
             audit::write_decision(client, audit_id, &req, &outcome, trace);
         }
-        Decided { req, ctx, outcome, id, audit_log_id }
+        Decided {
+            req,
+            ctx,
+            outcome,
+            id,
+            audit_log_id,
+        }
     })
 }
 
@@ -55,14 +70,25 @@ fn run(req: Request) -> Decided {
 #[search_path(pg_catalog, pg_temp)]
 fn check(request: Option<JsonB>) -> JsonB {
     let d = run(parse(request, "plystra.check"));
-    JsonB(check_document(&d.req, &d.outcome, &d.id, d.audit_log_id.as_deref()))
+    JsonB(check_document(
+        &d.req,
+        &d.outcome,
+        &d.id,
+        d.audit_log_id.as_deref(),
+    ))
 }
 
 #[pg_extern(security_definer, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn explain(request: Option<JsonB>) -> JsonB {
     let d = run(parse(request, "plystra.explain"));
-    JsonB(explain_document(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref()))
+    JsonB(explain_document(
+        &d.req,
+        &d.ctx,
+        &d.outcome,
+        &d.id,
+        d.audit_log_id.as_deref(),
+    ))
 }
 
 /// The typed form for WHERE clauses. Builds no JSON unless an audit row is written.
@@ -104,7 +130,9 @@ fn setting(name: &std::ffi::CStr) -> Option<String> {
     if ptr.is_null() {
         return None;
     }
-    let value = unsafe { std::ffi::CStr::from_ptr(ptr) }.to_string_lossy().into_owned();
+    let value = unsafe { std::ffi::CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned();
     (!value.is_empty()).then_some(value)
 }
 

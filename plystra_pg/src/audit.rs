@@ -19,7 +19,13 @@ thread_local! {
     static INSERT_AUDIT: OnceCell<OwnedPreparedStatement> = const { OnceCell::new() };
 }
 
-pub fn write_decision(client: &mut SpiClient<'_>, id: &str, req: &Request, outcome: &Outcome, trace: Value) {
+pub fn write_decision(
+    client: &mut SpiClient<'_>,
+    id: &str,
+    req: &Request,
+    outcome: &Outcome,
+    trace: Value,
+) {
     INSERT_AUDIT.with(|cell| {
         let stmt = cell.get_or_init(|| {
             let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
@@ -48,6 +54,8 @@ pub fn write_decision(client: &mut SpiClient<'_>, id: &str, req: &Request, outco
             ctx.ip.as_deref().into(),
             ctx.user_agent.as_deref().into(),
         ];
-        client.update(stmt, None, &args).expect("plystra audit: the insert must run");
+        client
+            .update(stmt, None, &args)
+            .expect("plystra audit: the insert must run");
     })
 }

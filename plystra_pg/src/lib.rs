@@ -35,13 +35,15 @@ bundle_migrations!(
 );
 
 // Functions only (no table references), so they may come anywhere after the schema exists.
-extension_sql_file!("../../sql/actor_context.sql", name = "actor_context", requires = ["migration_001"]);
+extension_sql_file!(
+    "../../sql/actor_context.sql",
+    name = "actor_context",
+    requires = ["migration_001"]
+);
 // Everything that must come after the Rust functions exist: the ledger, pg_dump registration, comments.
 extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
 
-#[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests;
+mod pg_tests;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::cell::OnceCell;
 
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiHeapTupleData};
 use pgrx::{JsonB, PgBuiltInOids, PgOid};
-use plystra_core::model::*;
 use plystra_core::model::Timestamp;
+use plystra_core::model::*;
 use serde_json::Value;
 
 /// Columns by ordinal (1-based), grouped as in the query.
@@ -61,7 +61,8 @@ thread_local! {
 }
 
 fn text(row: &SpiHeapTupleData<'_>, ordinal: usize) -> Option<String> {
-    row.get::<String>(ordinal).expect("plystra loader: column type is text")
+    row.get::<String>(ordinal)
+        .expect("plystra loader: column type is text")
 }
 
 fn text_or_empty(row: &SpiHeapTupleData<'_>, ordinal: usize) -> String {
@@ -69,19 +70,28 @@ fn text_or_empty(row: &SpiHeapTupleData<'_>, ordinal: usize) -> String {
 }
 
 fn json(row: &SpiHeapTupleData<'_>, ordinal: usize) -> Option<Value> {
-    row.get::<JsonB>(ordinal).expect("plystra loader: column type is jsonb").map(|j| j.0)
+    row.get::<JsonB>(ordinal)
+        .expect("plystra loader: column type is jsonb")
+        .map(|j| j.0)
 }
 
 fn int8(row: &SpiHeapTupleData<'_>, ordinal: usize) -> Option<i64> {
-    row.get::<i64>(ordinal).expect("plystra loader: column type is int8")
+    row.get::<i64>(ordinal)
+        .expect("plystra loader: column type is int8")
 }
 
 fn boolean(row: &SpiHeapTupleData<'_>, ordinal: usize) -> bool {
-    row.get::<bool>(ordinal).expect("plystra loader: column type is boolean").unwrap_or(false)
+    row.get::<bool>(ordinal)
+        .expect("plystra loader: column type is boolean")
+        .unwrap_or(false)
 }
 
 fn fixed_parts(row: &SpiHeapTupleData<'_>) -> Context {
-    let user = text(row, 2).map(|id| User { id, email: text_or_empty(row, 3), status: text_or_empty(row, 4) });
+    let user = text(row, 2).map(|id| User {
+        id,
+        email: text_or_empty(row, 3),
+        status: text_or_empty(row, 4),
+    });
     let member = text(row, 5).map(|id| Member {
         id,
         space_id: text_or_empty(row, 6),
@@ -96,9 +106,16 @@ fn fixed_parts(row: &SpiHeapTupleData<'_>) -> Context {
         relation_type: text_or_empty(row, 13),
         status: text_or_empty(row, 14),
         is_primary: boolean(row, 15),
-        expires_at: int8(row, 16).map(|unix_micros| Timestamp { unix_micros, rfc3339: text_or_empty(row, 17) }),
+        expires_at: int8(row, 16).map(|unix_micros| Timestamp {
+            unix_micros,
+            rfc3339: text_or_empty(row, 17),
+        }),
     });
-    let space = text(row, 18).map(|id| Space { id, name: text_or_empty(row, 19), status: text_or_empty(row, 20) });
+    let space = text(row, 18).map(|id| Space {
+        id,
+        name: text_or_empty(row, 19),
+        status: text_or_empty(row, 20),
+    });
     let resource_type = text(row, 21).map(|id| ResourceType {
         id,
         key: text_or_empty(row, 22),
@@ -154,8 +171,17 @@ fn fixed_parts(row: &SpiHeapTupleData<'_>) -> Context {
         group,
     });
     Context {
-        actor: Actor { user, member, user_member, space },
-        registry: Registry { resource_type, action, mapping },
+        actor: Actor {
+            user,
+            member,
+            user_member,
+            space,
+        },
+        registry: Registry {
+            resource_type,
+            action,
+            mapping,
+        },
         target,
         candidates: Vec::new(),
         now_micros: int8(row, 1).unwrap_or_default(),
@@ -166,7 +192,11 @@ fn candidate(row: &SpiHeapTupleData<'_>) -> Option<Candidate> {
     let member_role_id = text(row, 62)?;
     Some(Candidate {
         member_role_id,
-        role: Role { id: text_or_empty(row, 63), key: text_or_empty(row, 64), space_id: text_or_empty(row, 65) },
+        role: Role {
+            id: text_or_empty(row, 63),
+            key: text_or_empty(row, 64),
+            space_id: text_or_empty(row, 65),
+        },
         permission: Permission {
             id: text_or_empty(row, 66),
             resource: text_or_empty(row, 67),
@@ -202,7 +232,9 @@ pub fn load_context(client: &SpiClient<'_>, req: &Request) -> Context {
             req.resource_id.as_str().into(),
             req.action.as_str().into(),
         ];
-        let table = client.select(stmt, None, &args).expect("plystra loader: the context query must run");
+        let table = client
+            .select(stmt, None, &args)
+            .expect("plystra loader: the context query must run");
         let mut ctx: Option<Context> = None;
         for row in table {
             let ctx = ctx.get_or_insert_with(|| fixed_parts(&row));

@@ -5,20 +5,6 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
 SELECT plan(72);
 
--- WORKAROUND for a bug in 001 (reported to the lead, 001 is not ours to edit): resources_id_format is
--- CHECK (id ~ '^[^[:space:][:cntrl:]]{1,256}$'), and 256 is beyond PostgreSQL's regex repetition limit (255),
--- so every INSERT into plystra.resources fails with 2201B "invalid repetition count(s)". Inside this test
--- transaction only (rolled back at the end), swap in the intended rule. A no-op once the schema is fixed.
-DO $$
-BEGIN
-    IF (SELECT pg_get_constraintdef(c.oid) FROM pg_constraint AS c
-         WHERE c.conrelid = 'plystra.resources'::regclass AND c.conname = 'resources_id_format') LIKE '%{1,256}%' THEN
-        ALTER TABLE plystra.resources DROP CONSTRAINT resources_id_format;
-        ALTER TABLE plystra.resources ADD CONSTRAINT resources_id_format
-            CHECK (id ~ '^[^[:space:][:cntrl:]]+$' AND length(id) <= 256);
-    END IF;
-END $$;
-
 -- audit_of(resource_type, resource_id): the audit rows of one Core row, oldest first.
 CREATE FUNCTION pg_temp.audit_of(rtype text, rid text) RETURNS SETOF plystra.audit_logs LANGUAGE sql AS $f$
     SELECT * FROM plystra.audit_logs WHERE resource_type = rtype AND resource_id = rid ORDER BY seq
@@ -27,7 +13,12 @@ $f$;
 CREATE FUNCTION pg_temp.last_audit(rtype text, rid text) RETURNS plystra.audit_logs LANGUAGE sql AS $f$
     SELECT * FROM plystra.audit_logs WHERE resource_type = rtype AND resource_id = rid ORDER BY seq DESC LIMIT 1
 $f$;
-CREATE FUNCTION pg_temp.audit_total() RETURNS bigint LANGUAGE sql AS $f$ SELECT count(*) FROM plystra.audit_logs $f$;
+-- Rows written by this test only (the database may hold other audit rows, e.g. demo data).
+CREATE TEMP TABLE start_seq ON COMMIT DROP AS SELECT coalesce(max(seq), 0) AS seq FROM plystra.audit_logs;
+CREATE FUNCTION pg_temp.new_audit() RETURNS SETOF plystra.audit_logs LANGUAGE sql AS $f$
+    SELECT * FROM plystra.audit_logs WHERE seq > (SELECT seq FROM start_seq) ORDER BY seq
+$f$;
+CREATE FUNCTION pg_temp.audit_total() RETURNS bigint LANGUAGE sql AS $f$ SELECT count(*) FROM pg_temp.new_audit() $f$;
 
 DO $$ BEGIN
     PERFORM plystra.set_actor('t14_admin_u', 't14_admin_m', 't14_admin_um', 't14_sa');
@@ -71,14 +62,14 @@ INSERT INTO entities (entity, row_id) VALUES
 SELECT is((SELECT array_agg(action ORDER BY seq) FROM pg_temp.audit_of(e.entity, e.row_id)),
           ARRAY[e.entity || '.created'], e.entity || ': INSERT writes exactly one ' || e.entity || '.created row')
   FROM entities AS e ORDER BY e.ord;
-SELECT is((SELECT count(*)::int FROM plystra.audit_logs), 17,
+SELECT is((SELECT count(*)::int FROM pg_temp.new_audit()), 17,
           'the fixture wrote exactly one audit row per inserted row (17 rows)');
 
 -- The shape of one row.
 SELECT matches((pg_temp.last_audit('space', 't14_sa')).id, '^audit_[0-9a-f]{16}$', 'id is audit_<16 lowercase hex>');
 SELECT is((pg_temp.last_audit('space', 't14_sa')).trace ->> 'trace_id',
           'trc_' || substr((pg_temp.last_audit('space', 't14_sa')).id, 7), 'trace_id is trc_<the same hex>');
-SELECT is((SELECT count(DISTINCT id)::int FROM plystra.audit_logs), 17, 'ids are distinct');
+SELECT is((SELECT count(DISTINCT id)::int FROM pg_temp.new_audit()), 17, 'ids are distinct');
 SELECT row_eq($$SELECT space_id, actor_user_id, actor_member_id, actor_user_member_id, action, resource_type,
                       resource_id, decision, deny_code, request_id, ip_address, user_agent
                  FROM pg_temp.last_audit('space', 't14_sb')$$,
@@ -177,7 +168,7 @@ SELECT is((pg_temp.last_audit('user', 't14_u2')).action, 'user.updated', 'user: 
 UPDATE plystra.resource_actions SET risk_level = 'high' WHERE id = 't14_rac';
 SELECT is((pg_temp.last_audit('resource_action', 't14_rac')).action, 'resource_action.updated', 'resource_action (no deleted_at): updated');
 UPDATE plystra.members SET display_name = display_name || '!' WHERE space_id = 't14_sa';
-SELECT is((SELECT count(*)::int FROM plystra.audit_logs WHERE action = 'member.updated'), 2,
+SELECT is((SELECT count(*)::int FROM pg_temp.new_audit() WHERE action = 'member.updated'), 2,
           'a multi-row UPDATE writes one row per changed row');
 
 -- Bookkeeping-only updates write nothing.

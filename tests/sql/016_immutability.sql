@@ -38,20 +38,6 @@ BEGIN
                    description || ': message starts with "plystra: " (' || coalesce(e ->> 'message', 'none') || ')');
 END $f$;
 
--- WORKAROUND for a bug in 001 (reported to the lead, 001 is not ours to edit): resources_id_format is
--- CHECK (id ~ '^[^[:space:][:cntrl:]]{1,256}$'), and 256 is beyond PostgreSQL's regex repetition limit (255),
--- so every INSERT into plystra.resources fails with 2201B "invalid repetition count(s)". Inside this test
--- transaction only (rolled back at the end), swap in the intended rule. A no-op once the schema is fixed.
-DO $$
-BEGIN
-    IF (SELECT pg_get_constraintdef(c.oid) FROM pg_constraint AS c
-         WHERE c.conrelid = 'plystra.resources'::regclass AND c.conname = 'resources_id_format') LIKE '%{1,256}%' THEN
-        ALTER TABLE plystra.resources DROP CONSTRAINT resources_id_format;
-        ALTER TABLE plystra.resources ADD CONSTRAINT resources_id_format
-            CHECK (id ~ '^[^[:space:][:cntrl:]]+$' AND length(id) <= 256);
-    END IF;
-END $$;
-
 -- Fixture: one row in every Core table.
 INSERT INTO plystra.users (id, email, password_hash) VALUES ('t16_u', 't16_u@example.test', 'argon2id$v=19$m=65536,t=3,p=2$c2FsdA$aGFzaA');
 INSERT INTO plystra.spaces (id, name) VALUES ('t16_s', 'Space');

@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(1);
+SELECT plan(32);
 
 CREATE TEMP TABLE audited (tbl text PRIMARY KEY, entity text NOT NULL) ON COMMIT DROP;
 INSERT INTO audited VALUES
@@ -19,15 +19,22 @@ SELECT has_function('plystra', 'redact_sensitive', ARRAY['jsonb'], 'plystra.reda
 SELECT has_function('plystra', 'tg_audit_mutation', '{}'::name[], 'plystra.tg_audit_mutation() exists');
 SELECT function_returns('plystra', 'sensitive_key', ARRAY['text'], 'boolean', 'sensitive_key returns boolean');
 SELECT function_returns('plystra', 'redact_sensitive', ARRAY['jsonb'], 'jsonb', 'redact_sensitive returns jsonb');
-SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc AS p
-                 WHERE p.pronamespace = 'plystra'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL
-                 ORDER BY 1),
-          '{}'::text[], 'every function in schema plystra has a COMMENT');
-SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc AS p
-                 WHERE p.pronamespace = 'plystra'::regnamespace
-                   AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
-                 ORDER BY 1),
-          '{}'::text[], 'every function in schema plystra pins search_path = pg_catalog, pg_temp');
+-- The functions of 002 and 003 (other files test their own).
+CREATE TEMP TABLE ours (fn regprocedure PRIMARY KEY) ON COMMIT DROP;
+INSERT INTO ours VALUES ('plystra.sensitive_key(text)'), ('plystra.redact_sensitive(jsonb)'),
+    ('plystra.tg_immutable_columns()'), ('plystra.tg_touch_updated_at()'),
+    ('plystra.raise_cross_space(text, text, text, text, text, text, text)'), ('plystra.tg_same_space()'),
+    ('plystra.tg_groups_tree()'), ('plystra.tg_soft_delete_only()'), ('plystra.tg_audit_logs_append_only()'),
+    ('plystra.tg_audit_mutation()');
+SELECT is(ARRAY(SELECT fn::text FROM ours WHERE obj_description(fn, 'pg_proc') IS NULL ORDER BY 1),
+          '{}'::text[], 'every function of 002 and 003 has a COMMENT');
+SELECT is(ARRAY(SELECT fn::text FROM ours AS o JOIN pg_proc AS p ON p.oid = o.fn
+                 WHERE NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false) ORDER BY 1),
+          '{}'::text[], 'every function of 002 and 003 pins search_path = pg_catalog, pg_temp');
+SELECT is(ARRAY(SELECT fn::text FROM ours AS o JOIN pg_proc AS p ON p.oid = o.fn
+                 WHERE p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
+                   AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'sql') ORDER BY 1),
+          '{}'::text[], 'every function of 002 and 003 is SQL or plpgsql');
 SELECT is_definer('plystra', 'tg_audit_mutation', '{}'::name[], 'tg_audit_mutation is SECURITY DEFINER');
 SELECT is_definer('plystra', 'tg_same_space', '{}'::name[], 'tg_same_space is SECURITY DEFINER');
 SELECT is_definer('plystra', 'tg_groups_tree', '{}'::name[], 'tg_groups_tree is SECURITY DEFINER');
@@ -56,10 +63,15 @@ SELECT is(ARRAY(SELECT c.relname || '.' || t.tgname FROM pg_trigger AS t JOIN pg
                  WHERE c.relnamespace = 'plystra'::regnamespace AND NOT t.tgisinternal AND t.tgenabled = 'D'
                  ORDER BY 1),
           '{}'::text[], 'no trigger in schema plystra is disabled');
-SELECT is(ARRAY(SELECT t.tgname::text || '=' || t.tgenabled FROM pg_trigger AS t
-                 WHERE t.tgrelid = 'plystra.audit_logs'::regclass AND NOT t.tgisinternal ORDER BY 1),
+SELECT is(ARRAY(SELECT t.tgname::text || '=' || t.tgenabled::text FROM pg_trigger AS t
+                 WHERE t.tgrelid = 'plystra.audit_logs'::regclass
+                   AND t.tgfoid = 'plystra.tg_audit_logs_append_only()'::regprocedure ORDER BY 1),
           ARRAY['trg_audit_logs_append_only=A', 'trg_audit_logs_append_only_truncate=A'],
-          'audit_logs has exactly the two append-only triggers, both ENABLE ALWAYS');
+          'audit_logs has the two append-only triggers, both ENABLE ALWAYS');
+SELECT is((SELECT pg_get_triggerdef(oid) FROM pg_trigger
+            WHERE tgrelid = 'plystra.audit_logs'::regclass AND tgname = 'trg_audit_logs_append_only'),
+          'CREATE TRIGGER trg_audit_logs_append_only BEFORE DELETE OR UPDATE ON plystra.audit_logs FOR EACH ROW EXECUTE FUNCTION plystra.tg_audit_logs_append_only()',
+          'the append-only row trigger fires BEFORE UPDATE OR DELETE, per row');
 
 SELECT * FROM finish();
 ROLLBACK;
