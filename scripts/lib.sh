@@ -93,3 +93,13 @@ cluster_psql() {
     shift 3
     psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d "$db" "$@"
 }
+
+# free_port START: the first TCP port from START up that nothing listens on (tests must not collide with a
+# cluster someone already runs).
+free_port() {
+    local port=$1
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        port=$((port + 1))
+    done
+    echo "$port"
+}
