@@ -44,3 +44,38 @@ COMMENT ON FUNCTION plystra.allowed(text, text, text, text, text, text, text) IS
 COMMENT ON FUNCTION plystra.bundled_migrations() IS
 'The migration files bundled into this build of the extension: version, name and SHA-256 checksum. The ledger '
 'plystra.schema_migrations must match it.';
+
+COMMENT ON FUNCTION plystra.actor_space_id() IS
+'The Space of the current actor (plystra.set_actor) when the actor can be allowed anything: every part of the '
+'tuple exists, is active and unexpired, and the binding joins exactly this User and Member in this Space. NULL '
+'otherwise. STABLE: wrap it in (SELECT ...) in a policy so it runs once per statement.';
+
+COMMENT ON FUNCTION plystra.reaches_space(text, text) IS
+'reaches_space(resource_type, action): whether a space-scope grant lets the current actor act on every resource '
+'of its Space. STABLE, no audit row.';
+
+COMMENT ON FUNCTION plystra.reachable_groups(text, text) IS
+'reachable_groups(resource_type, action): the ids of the groups whose resources the current actor may act on '
+'(group anchors, and group_tree anchors with every group below them on label boundaries). Use as '
+'group_id IN (SELECT plystra.reachable_groups(...)): computed once per statement, probed as a hash. STABLE, no audit row.';
+
+COMMENT ON FUNCTION plystra.reachable_owner(text, text) IS
+'reachable_owner(resource_type, action): the current actor''s Member id when a self-scope grant lets it act on '
+'resources it owns; NULL otherwise. STABLE, no audit row.';
+
+COMMENT ON FUNCTION plystra.lookup_resources(text, text) IS
+'lookup_resources(resource_type, action): the ids of mirrored resources (plystra.resources) the current actor may '
+'act on, in id order. STABLE, no audit row.';
+
+COMMENT ON FUNCTION plystra.allowed_resource(text, text, text) IS
+'allowed_resource(resource_type, resource_id, action): the decision of plystra.check for the current actor on a '
+'mirrored resource, as a boolean, without an audit row. STABLE.';
+
+COMMENT ON FUNCTION plystra.allowed_row(text, text, text, text, text) IS
+'allowed_row(resource_type, action, space_id, group_id, owner_member_id): may the current actor act on a row the '
+'application owns (not mirrored), in that Space, group and owner? Same rules as plystra.check, no audit row. '
+'Meant for INSERT/UPDATE WITH CHECK policies; for SELECT policies prefer the set-based functions.';
+
+COMMENT ON FUNCTION plystra.allowed_row_by_path(text, text, text, text, text) IS
+'allowed_row_by_path(resource_type, action, space_id, group_path, owner_member_id): allowed_row for applications '
+'that store the group path instead of the group id.';

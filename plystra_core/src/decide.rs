@@ -38,14 +38,14 @@ impl Outcome {
 }
 
 /// The live actor, once every part of the tuple was found.
-struct LiveActor<'a> {
-    user: &'a User,
-    member: &'a Member,
-    user_member: &'a UserMember,
-    space: &'a Space,
+pub(crate) struct LiveActor<'a> {
+    pub(crate) user: &'a User,
+    pub(crate) member: &'a Member,
+    pub(crate) user_member: &'a UserMember,
+    pub(crate) space: &'a Space,
 }
 
-fn live_actor(actor: &Actor) -> Option<LiveActor<'_>> {
+pub(crate) fn live_actor_of(actor: &Actor) -> Option<LiveActor<'_>> {
     Some(LiveActor {
         user: actor.user.as_ref()?,
         member: actor.member.as_ref()?,
@@ -74,15 +74,18 @@ fn actor_state(actor: &LiveActor<'_>, now_micros: i64) -> Option<DenyCode> {
     }
 }
 
-/// v1.0's `violatesSameSpace`: the loaded actor must be the requested one, the binding must join exactly this
-/// User and Member, and every Space id in play (binding, member, resource, target group, each grant's role,
-/// grant and anchor) must be the requested Space.
-fn violates_same_space(
-    req: &Request,
-    actor: &LiveActor<'_>,
-    ctx: &Context,
-    target: &Target,
-) -> bool {
+/// Whether the actor tuple exists, is active, unexpired and same-Space: the precondition of every allow.
+pub fn actor_usable(req: &Request, actor: &Actor, now_micros: i64) -> bool {
+    live_actor_of(actor).is_some_and(|a| !actor_blocked(req, &a, now_micros))
+}
+
+/// Whether this actor can be allowed anything at all: its state is fine and the tuple itself is same-Space
+/// (the binding joins exactly this User and Member, all in the requested Space).
+pub(crate) fn actor_blocked(req: &Request, actor: &LiveActor<'_>, now_micros: i64) -> bool {
+    actor_state(actor, now_micros).is_some() || actor_violates_same_space(req, actor)
+}
+
+fn actor_violates_same_space(req: &Request, actor: &LiveActor<'_>) -> bool {
     let space = req.space_id.as_str();
     let um = actor.user_member;
     actor.user.id != req.user_id
@@ -93,18 +96,36 @@ fn violates_same_space(
         || um.member_id != actor.member.id
         || um.space_id != space
         || actor.member.space_id != space
+}
+
+/// v1.0's `violatesSameSpace`: the loaded actor must be the requested one, the binding must join exactly this
+/// User and Member, and every Space id in play (binding, member, resource, target group, each grant's role,
+/// grant and anchor) must be the requested Space.
+fn violates_same_space(
+    req: &Request,
+    actor: &LiveActor<'_>,
+    ctx: &Context,
+    target: &Target,
+) -> bool {
+    let space = req.space_id.as_str();
+    actor_violates_same_space(req, actor)
         || target.resource.space_id != space
         || target.group.as_ref().is_some_and(|g| g.space_id != space)
-        || ctx.candidates.iter().any(|c| {
-            c.role.space_id != space
-                || c.member_role_space_id != space
-                || c.scope_anchor.as_ref().is_some_and(|a| a.space_id != space)
-        })
+        || candidates_violate_same_space(space, ctx)
+}
+
+/// Every grant's role, the grant itself and its anchor must be in the requested Space.
+pub(crate) fn candidates_violate_same_space(space: &str, ctx: &Context) -> bool {
+    ctx.candidates.iter().any(|c| {
+        c.role.space_id != space
+            || c.member_role_space_id != space
+            || c.scope_anchor.as_ref().is_some_and(|a| a.space_id != space)
+    })
 }
 
 /// Decides `req` over `ctx`. Pure: no I/O, no clock (the context carries "now").
 pub fn decide(req: &Request, ctx: &Context) -> Outcome {
-    let Some(actor) = live_actor(&ctx.actor) else {
+    let Some(actor) = live_actor_of(&ctx.actor) else {
         return Outcome::deny(DenyCode::ActorNotFound, Vec::new(), false);
     };
     let state = actor_state(&actor, ctx.now_micros);

@@ -637,3 +637,103 @@ fn registry_denies_show_no_target_and_null_candidates() {
     assert_eq!(doc["matched_candidates"], serde_json::Value::Null);
     assert_eq!(doc["resource_registry"]["action"], serde_json::Value::Null);
 }
+
+mod reach_agreement {
+    use super::*;
+    use crate::reach::reach;
+
+    /// Does the reach cover this target the way a row-level-security policy would test it?
+    fn covers(r: &crate::reach::Reach, t: &Target) -> bool {
+        let res = &t.resource;
+        res.space_id == r.space_id
+            && (r.whole_space
+                || res.owner_member_id.is_some() && res.owner_member_id == r.owner_member_id
+                || t.group.as_ref().is_some_and(|g| {
+                    r.groups.contains(&g.id)
+                        || r.subtrees
+                            .iter()
+                            .any(|p| crate::scope::path_within(&g.path, p))
+                }))
+    }
+
+    #[test]
+    fn reach_agrees_with_decide() {
+        let groups = [
+            group("group_finance", "finance"),
+            group("group_finance_apac", "finance.apac"),
+            group("group_finance_old", "finance_old"),
+            group("group_legal_emea", "legal.emea"),
+        ];
+        let mut targets: Vec<Target> = groups.iter().map(|g| invoice("invoice_x", g)).collect();
+        let mut owned = invoice("invoice_x", &groups[3]);
+        owned.resource.owner_member_id = Some("member_finance_reviewer".into());
+        targets.push(owned);
+        let mut no_group = invoice("invoice_x", &groups[0]);
+        no_group.group = None;
+        no_group.resource.group_id = None;
+        targets.push(no_group);
+
+        let grant_sets: Vec<Vec<Candidate>> = vec![
+            vec![],
+            vec![candidate(
+                "group_tree",
+                Some(group("group_finance", "finance")),
+            )],
+            vec![candidate("group", Some(group("group_finance", "finance")))],
+            vec![candidate("self", None)],
+            vec![candidate("space", None)],
+            vec![candidate("global", None)],
+            vec![candidate("group_tree", None)],
+            vec![candidate("global", None), candidate("self", None)],
+        ];
+        let bindings = [
+            "um_alice_finance_reviewer",
+            "um_alice_finance_reviewer_revoked",
+            "um_alice_finance_reviewer_expired",
+            "um_nobody",
+        ];
+        let mut compared = 0;
+        for binding in bindings {
+            for grants in &grant_sets {
+                for target in &targets {
+                    let req = request("user_alice", binding, "invoice_x", "approve");
+                    let mut ctx = context(&req);
+                    ctx.candidates = grants.clone();
+                    ctx.target = Some(target.clone());
+                    let allowed = decide(&req, &ctx).allow;
+                    let reached = reach(&req, &ctx).is_some_and(|r| covers(&r, target));
+                    assert_eq!(
+                        allowed, reached,
+                        "binding {binding}, grants {grants:?}, target {target:?}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        assert_eq!(compared, 4 * 8 * 6);
+    }
+
+    #[test]
+    fn nothing_is_reached_by_an_unusable_actor_or_an_unregistered_action() {
+        let req = request("user_alice", "um_alice_finance_reviewer", "", "approve");
+        assert!(reach(&req, &context(&req)).is_some_and(|r| r.subtrees == ["finance"]));
+        for binding in [
+            "um_alice_finance_reviewer_revoked",
+            "um_alice_finance_reviewer_expired",
+            "um_nobody",
+        ] {
+            let req = request("user_alice", binding, "", "approve");
+            assert_eq!(reach(&req, &context(&req)), None, "{binding}");
+        }
+        let req = request("user_alice", "um_alice_finance_reviewer", "", "void");
+        assert_eq!(reach(&req, &context(&req)), None);
+        let req = request("user_alice", "um_alice_finance_reviewer", "", "approve");
+        let mut ctx = context(&req);
+        ctx.candidates[0].role.space_id = "space_other".into();
+        assert_eq!(
+            reach(&req, &ctx),
+            None,
+            "a cross-space grant poisons every decision, so it reaches nothing"
+        );
+    }
+}

@@ -6,6 +6,7 @@
 pub mod decide;
 pub mod deny;
 pub mod model;
+pub mod reach;
 pub mod redact;
 pub mod request;
 pub mod scope;

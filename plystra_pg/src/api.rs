@@ -3,7 +3,7 @@
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
-use plystra_core::model::{Context, Request, RequestContext};
+use plystra_core::model::{Context, Request};
 use plystra_core::request::{parse_request, RequestError};
 use plystra_core::trace::{check_document, explain_document, DecisionId};
 use plystra_core::{decide, Outcome};
@@ -112,36 +112,8 @@ fn allowed(
         resource_type: resource_type.into(),
         resource_id: resource_id.into(),
         action: action.into(),
-        context: RequestContext::from_settings(),
+        // The typed form's request context comes from plystra.set_request_context, as for management audit.
+        context: crate::actor_reach::request_context_from_settings(),
     };
     run(req).outcome.allow
-}
-
-/// The request context of the typed form comes from `plystra.set_request_context`, as for management audit.
-trait FromSettings {
-    fn from_settings() -> Self;
-}
-
-/// A transaction-local setting, `None` when unset or empty. Read straight from the GUC table: no SPI.
-fn setting(name: &std::ffi::CStr) -> Option<String> {
-    // SAFETY: GetConfigOption returns NULL or a pointer to the setting's current NUL-terminated value,
-    // valid until the setting changes; we copy it out at once.
-    let ptr = unsafe { pgrx::pg_sys::GetConfigOption(name.as_ptr(), true, false) };
-    if ptr.is_null() {
-        return None;
-    }
-    let value = unsafe { std::ffi::CStr::from_ptr(ptr) }
-        .to_string_lossy()
-        .into_owned();
-    (!value.is_empty()).then_some(value)
-}
-
-impl FromSettings for RequestContext {
-    fn from_settings() -> Self {
-        RequestContext {
-            request_id: setting(c"plystra.request_id"),
-            ip: setting(c"plystra.request_ip"),
-            user_agent: setting(c"plystra.request_user_agent"),
-        }
-    }
 }

@@ -3,6 +3,7 @@
 
 use pgrx::prelude::*;
 
+mod actor_reach;
 mod api;
 mod audit;
 mod error;

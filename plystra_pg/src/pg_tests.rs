@@ -66,13 +66,34 @@ mod tests {
     fn rust_and_sql_agree_on_sensitive_keys() {
         // The trace redaction (Rust) and the management-audit redaction (plystra.sensitive_key) are one rule.
         let probes = [
-            "password", "password_hash", "Password_Changed_At", "client_secret", "AccessToken", "refresh_token",
-            "api_key", "X_API_KEY", "authorization", "Authorization_Header", "key_hash", "number", "region", "email",
-            "apikey", "keys", "hash", "author", "",
+            "password",
+            "password_hash",
+            "Password_Changed_At",
+            "client_secret",
+            "AccessToken",
+            "refresh_token",
+            "api_key",
+            "X_API_KEY",
+            "authorization",
+            "Authorization_Header",
+            "key_hash",
+            "number",
+            "region",
+            "email",
+            "apikey",
+            "keys",
+            "hash",
+            "author",
+            "",
         ];
         for key in probes {
-            let sql = Spi::get_one_with_args::<bool>("SELECT plystra.sensitive_key($1)", &[key.into()]);
-            assert_eq!(sql, Ok(Some(plystra_core::redact::is_sensitive_key(key))), "{key:?}");
+            let sql =
+                Spi::get_one_with_args::<bool>("SELECT plystra.sensitive_key($1)", &[key.into()]);
+            assert_eq!(
+                sql,
+                Ok(Some(plystra_core::redact::is_sensitive_key(key))),
+                "{key:?}"
+            );
         }
     }
 }

@@ -1,5 +1,6 @@
 -- The Finance Reviewer demo decisions (reference 1.6) through plystra.check / explain / allowed.
 -- Runs against a database with the extension and sql/demo.sql loaded; everything rolls back.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
 SELECT plan(31);

@@ -1,6 +1,7 @@
 -- Every decision rule, each with a test that fails when the rule breaks: actor state, cross-space, scopes,
 -- union, candidate filtering, audit modes, snapshots, redaction and label-boundary matching.
 -- Runs against a database with the extension and sql/demo.sql loaded; everything rolls back.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
 SELECT plan(36);

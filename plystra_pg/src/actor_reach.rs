@@ -1,0 +1,259 @@
+//! SQL-native authorization for the current actor (set by `plystra.set_actor`): set-based lookups that
+//! row-level-security policies evaluate once per statement, and per-row predicates for rows the application
+//! owns. All of them are STABLE, never write audit rows, and work in read-only transactions and on a hot
+//! standby; an unset or unusable actor (revoked, expired, inactive, cross-space) reaches nothing.
+
+use std::ffi::CStr;
+
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use plystra_core::decide;
+use plystra_core::model::{Group, Request, RequestContext, Resource, Target};
+use plystra_core::reach::{reach, Reach};
+
+use crate::loader;
+
+/// A transaction-local setting, `None` when unset or empty. Read straight from the GUC table: no SPI.
+pub fn setting(name: &CStr) -> Option<String> {
+    // SAFETY: GetConfigOption returns NULL or a pointer to the setting's current NUL-terminated value,
+    // valid until the setting changes; it is copied out at once.
+    let ptr = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+    if ptr.is_null() {
+        return None;
+    }
+    let value = unsafe { CStr::from_ptr(ptr) }
+        .to_string_lossy()
+        .into_owned();
+    (!value.is_empty()).then_some(value)
+}
+
+/// The request context recorded on audit rows, from `plystra.set_request_context`.
+pub fn request_context_from_settings() -> RequestContext {
+    RequestContext {
+        request_id: setting(c"plystra.request_id"),
+        ip: setting(c"plystra.request_ip"),
+        user_agent: setting(c"plystra.request_user_agent"),
+    }
+}
+
+/// The current actor asking about (resource_type, resource_id, action); `None` when no actor is set.
+fn actor_request(resource_type: &str, resource_id: &str, action: &str) -> Option<Request> {
+    Some(Request {
+        user_id: setting(c"plystra.actor_user_id")?,
+        member_id: setting(c"plystra.actor_member_id")?,
+        user_member_id: setting(c"plystra.actor_user_member_id")?,
+        space_id: setting(c"plystra.actor_space_id")?,
+        resource_type: resource_type.into(),
+        resource_id: resource_id.into(),
+        action: action.into(),
+        context: RequestContext::default(),
+    })
+}
+
+fn current_reach(client: &SpiClient<'_>, resource_type: &str, action: &str) -> Option<Reach> {
+    let req = actor_request(resource_type, "", action)?;
+    let ctx = loader::load_context(client, &req);
+    reach(&req, &ctx).filter(|r| !r.is_empty())
+}
+
+/// Group ids: the group-scope anchors, plus every group of the Space on or below a group_tree anchor. The
+/// subtree test is a byte-wise range on the path (`~>=~`/`~<~`, served by the text_pattern_ops index), so
+/// it is exact on label boundaries and no LIKE pattern is ever built from data.
+const REACHABLE_GROUPS_SQL: &str = "\
+SELECT id FROM unnest($2::text[]) AS id
+UNION
+SELECT g.id FROM unnest($3::text[]) AS a (path)
+JOIN plystra.groups g ON g.space_id = $1
+                     AND (g.path = a.path OR (g.path ~>=~ (a.path || '.') AND g.path ~<~ (a.path || '/')))";
+
+fn expand_groups(client: &SpiClient<'_>, r: &Reach) -> Vec<String> {
+    if r.groups.is_empty() && r.subtrees.is_empty() {
+        return Vec::new();
+    }
+    let args = [
+        r.space_id.as_str().into(),
+        r.groups.clone().into(),
+        r.subtrees.clone().into(),
+    ];
+    client
+        .select(REACHABLE_GROUPS_SQL, None, &args)
+        .expect("plystra: the reachable-groups query must run")
+        .map(|row| row.get::<String>(1).expect("text id").unwrap_or_default())
+        .collect()
+}
+
+#[pg_extern(stable, security_definer, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
+fn actor_space_id() -> Option<String> {
+    let req = actor_request("", "", "")?;
+    Spi::connect(|client| {
+        let ctx = loader::load_context(client, &req);
+        plystra_core::decide::actor_usable(&req, &ctx.actor, ctx.now_micros)
+            .then(|| req.space_id.clone())
+    })
+}
+
+#[pg_extern(stable, security_definer, parallel_restricted, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn reaches_space(resource_type: &str, action: &str) -> bool {
+    Spi::connect(|client| {
+        current_reach(client, resource_type, action).is_some_and(|r| r.whole_space)
+    })
+}
+
+#[pg_extern(stable, security_definer, parallel_restricted, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn reachable_owner(resource_type: &str, action: &str) -> Option<String> {
+    Spi::connect(|client| {
+        current_reach(client, resource_type, action).and_then(|r| r.owner_member_id)
+    })
+}
+
+#[pg_extern(stable, security_definer, parallel_restricted, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn reachable_groups(resource_type: &str, action: &str) -> SetOfIterator<'static, String> {
+    let ids = Spi::connect(|client| {
+        current_reach(client, resource_type, action)
+            .map(|r| expand_groups(client, &r))
+            .unwrap_or_default()
+    });
+    SetOfIterator::new(ids)
+}
+
+/// Mirrored resources (plystra.resources) the current actor may act on.
+const LOOKUP_RESOURCES_SQL: &str = "\
+SELECT r.id FROM plystra.resources r
+WHERE r.resource_type = $1 AND r.space_id = $2 AND r.deleted_at IS NULL
+  AND ($3 OR r.owner_member_id = $4 OR r.group_id IN (SELECT unnest($5::text[])))
+ORDER BY r.id";
+
+#[pg_extern(stable, security_definer, parallel_restricted, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn lookup_resources(resource_type: &str, action: &str) -> SetOfIterator<'static, String> {
+    let ids = Spi::connect(|client| {
+        let Some(r) = current_reach(client, resource_type, action) else {
+            return Vec::new();
+        };
+        let groups = expand_groups(client, &r);
+        let args = [
+            resource_type.into(),
+            r.space_id.as_str().into(),
+            r.whole_space.into(),
+            r.owner_member_id.as_deref().into(),
+            groups.into(),
+        ];
+        client
+            .select(LOOKUP_RESOURCES_SQL, None, &args)
+            .expect("plystra: the lookup-resources query must run")
+            .map(|row| row.get::<String>(1).expect("text id").unwrap_or_default())
+            .collect::<Vec<_>>()
+    });
+    SetOfIterator::new(ids)
+}
+
+/// The decision for the current actor on a mirrored resource, without an audit row.
+#[pg_extern(stable, security_definer, parallel_restricted, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn allowed_resource(resource_type: &str, resource_id: &str, action: &str) -> bool {
+    let Some(req) = actor_request(resource_type, resource_id, action) else {
+        return false;
+    };
+    Spi::connect(|client| decide(&req, &loader::load_context(client, &req)).allow)
+}
+
+const GROUP_BY_ID_SQL: &str = "SELECT id, space_id, path, status FROM plystra.groups WHERE id = $1";
+const GROUP_BY_PATH_SQL: &str =
+    "SELECT id, space_id, path, status FROM plystra.groups WHERE space_id = $1 AND path = $2";
+
+/// Decides for a row the application owns (not mirrored into plystra.resources): the target is built from
+/// the row's Space, group and owner. `resource_id` is `""`, so the registry and grants are what count.
+fn decide_row(
+    resource_type: &str,
+    action: &str,
+    space_id: &str,
+    group: Option<(&str, &[pgrx::datum::DatumWithOid<'_>])>,
+    owner_member_id: Option<&str>,
+) -> bool {
+    let Some(req) = actor_request(resource_type, "", action) else {
+        return false;
+    };
+    Spi::connect(|client| {
+        let mut ctx = loader::load_context(client, &req);
+        let group = group.and_then(|(sql, args)| {
+            let table = client
+                .select(sql, Some(1), args)
+                .expect("plystra: the group lookup must run");
+            table.into_iter().next().map(|row| Group {
+                id: row.get::<String>(1).ok().flatten().unwrap_or_default(),
+                space_id: row.get::<String>(2).ok().flatten().unwrap_or_default(),
+                path: row.get::<String>(3).ok().flatten().unwrap_or_default(),
+                status: row.get::<String>(4).ok().flatten().unwrap_or_default(),
+            })
+        });
+        ctx.target = Some(Target {
+            resource: Resource {
+                id: String::new(),
+                external_id: None,
+                resource_type: resource_type.into(),
+                space_id: space_id.into(),
+                group_id: group.as_ref().map(|g| g.id.clone()),
+                owner_member_id: owner_member_id.map(str::to_string),
+                display_name: None,
+                visibility: None,
+                status: None,
+                metadata: None,
+            },
+            group,
+        });
+        decide(&req, &ctx).allow
+    })
+}
+
+/// May the current actor perform `action` on an application row of `resource_type` in `space_id`, in group
+/// `group_id` (NULL: no group), owned by `owner_member_id` (NULL: nobody)? Same rules as plystra.check.
+#[pg_extern(stable, security_definer, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
+fn allowed_row(
+    resource_type: Option<&str>,
+    action: Option<&str>,
+    space_id: Option<&str>,
+    group_id: Option<&str>,
+    owner_member_id: Option<&str>,
+) -> bool {
+    let (Some(resource_type), Some(action), Some(space_id)) = (resource_type, action, space_id)
+    else {
+        return false;
+    };
+    let args = group_id.map(|g| [g.into()]);
+    decide_row(
+        resource_type,
+        action,
+        space_id,
+        args.as_ref().map(|a| (GROUP_BY_ID_SQL, &a[..])),
+        owner_member_id,
+    )
+}
+
+/// `allowed_row` for applications that store the group's path instead of its id.
+#[pg_extern(stable, security_definer, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
+fn allowed_row_by_path(
+    resource_type: Option<&str>,
+    action: Option<&str>,
+    space_id: Option<&str>,
+    group_path: Option<&str>,
+    owner_member_id: Option<&str>,
+) -> bool {
+    let (Some(resource_type), Some(action), Some(space_id)) = (resource_type, action, space_id)
+    else {
+        return false;
+    };
+    let args = group_path.map(|p| [space_id.into(), p.into()]);
+    decide_row(
+        resource_type,
+        action,
+        space_id,
+        args.as_ref().map(|a| (GROUP_BY_PATH_SQL, &a[..])),
+        owner_member_id,
+    )
+}

@@ -1,0 +1,82 @@
+-- A worked example: an application's own `invoices` table, protected by row-level-security policies that ask
+-- Plystra. Nothing is mirrored into plystra.resources: each row carries its Space, group and owner Member.
+-- Load after `CREATE EXTENSION plystra` and sql/demo.sql, as a superuser:  psql -f sql/examples/invoices_rls.sql
+--
+-- The backend connects as `invoices_app` (not the table owner, so the policies apply) and, in each
+-- transaction, says who is acting:   SELECT plystra.set_actor(user_id, member_id, user_member_id, space_id);
+
+CREATE SCHEMA IF NOT EXISTS app;
+
+CREATE TABLE IF NOT EXISTS app.invoices (
+    id              text PRIMARY KEY,
+    space_id        text NOT NULL,
+    group_id        text,
+    owner_member_id text,
+    number          text NOT NULL,
+    amount_cents    bigint NOT NULL DEFAULT 0
+);
+-- The policy's filter columns are indexed, as for any WHERE clause.
+CREATE INDEX IF NOT EXISTS invoices_space_group_idx ON app.invoices (space_id, group_id);
+CREATE INDEX IF NOT EXISTS invoices_owner_idx ON app.invoices (owner_member_id);
+
+ALTER TABLE app.invoices ENABLE ROW LEVEL SECURITY;
+
+-- SELECT: the rows of the actor's Space that a grant reaches, by group (group_tree expanded), by the whole Space,
+-- or by ownership. Each (SELECT ...) runs once per statement (an InitPlan); the group set is probed as a hash,
+-- so the cost per row is a few comparisons, not a decision.
+DROP POLICY IF EXISTS invoices_select ON app.invoices;
+CREATE POLICY invoices_select ON app.invoices FOR SELECT
+USING (
+    space_id = (SELECT plystra.actor_space_id())
+    AND (   (SELECT plystra.reaches_space('invoice', 'read'))
+         OR group_id IN (SELECT plystra.reachable_groups('invoice', 'read'))
+         OR owner_member_id = (SELECT plystra.reachable_owner('invoice', 'read'))));
+
+-- INSERT: one decision for the new row (create), exactly as plystra.check would decide it.
+DROP POLICY IF EXISTS invoices_insert ON app.invoices;
+CREATE POLICY invoices_insert ON app.invoices FOR INSERT
+WITH CHECK (plystra.allowed_row('invoice', 'create', space_id, group_id, owner_member_id));
+
+-- UPDATE: the row must be one the actor may approve, before and after the change.
+DROP POLICY IF EXISTS invoices_update ON app.invoices;
+CREATE POLICY invoices_update ON app.invoices FOR UPDATE
+USING (
+    space_id = (SELECT plystra.actor_space_id())
+    AND (   (SELECT plystra.reaches_space('invoice', 'approve'))
+         OR group_id IN (SELECT plystra.reachable_groups('invoice', 'approve'))
+         OR owner_member_id = (SELECT plystra.reachable_owner('invoice', 'approve'))))
+WITH CHECK (plystra.allowed_row('invoice', 'approve', space_id, group_id, owner_member_id));
+
+-- DELETE: the delete action.
+DROP POLICY IF EXISTS invoices_delete ON app.invoices;
+CREATE POLICY invoices_delete ON app.invoices FOR DELETE
+USING (
+    space_id = (SELECT plystra.actor_space_id())
+    AND (   (SELECT plystra.reaches_space('invoice', 'delete'))
+         OR group_id IN (SELECT plystra.reachable_groups('invoice', 'delete'))
+         OR owner_member_id = (SELECT plystra.reachable_owner('invoice', 'delete'))));
+
+-- The application's database role.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'invoices_app') THEN
+        CREATE ROLE invoices_app NOLOGIN;
+    END IF;
+END $$;
+GRANT USAGE ON SCHEMA app, plystra TO invoices_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON app.invoices TO invoices_app;
+
+-- For the demo: the Finance Approver role may also read and create invoices under its anchor (finance).
+SELECT plystra.set_request_context('req_example_invoices_rls', NULL, 'sql/examples/invoices_rls.sql');
+INSERT INTO plystra.role_permissions (id, role_id, permission_id) VALUES
+    ('rp_finance_approver_invoice_read', 'role_finance_approver', 'perm_invoice_read_group_tree'),
+    ('rp_finance_approver_invoice_create', 'role_finance_approver', 'perm_invoice_create_group_tree')
+ON CONFLICT (role_id, permission_id) DO NOTHING;
+
+INSERT INTO app.invoices (id, space_id, group_id, owner_member_id, number, amount_cents) VALUES
+    ('inv_apac_1', 'space_acme', 'group_finance_apac', 'member_invoice_creator', 'INV-101', 12000),
+    ('inv_apac_2', 'space_acme', 'group_finance_apac', 'member_invoice_creator', 'INV-102', 4500),
+    ('inv_emea_1', 'space_acme', 'group_finance_emea', 'member_invoice_creator', 'INV-201', 99000),
+    ('inv_fin_1', 'space_acme', 'group_finance', 'member_invoice_creator', 'INV-001', 100),
+    ('inv_legal_1', 'space_acme', 'group_legal_emea', 'member_invoice_creator', 'INV-301', 7700),
+    ('inv_nogroup', 'space_acme', NULL, 'member_invoice_creator', 'INV-401', 1)
+ON CONFLICT (id) DO NOTHING;

@@ -1,0 +1,134 @@
+-- The worked example (sql/examples/invoices_rls.sql): an application table protected by policies that ask
+-- Plystra, the set-based lookups, and the per-row predicates. Everything rolls back.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+BEGIN;
+\ir ../../sql/examples/invoices_rls.sql
+SELECT plan(28);
+
+CREATE FUNCTION pg_temp.visible() RETURNS text[] LANGUAGE sql AS $$
+    SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM app.invoices
+$$;
+-- Rows touched by a statement run as the calling role (a data-modifying WITH cannot sit inside is()).
+CREATE FUNCTION pg_temp.rows_touched(statement text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE statement;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+CREATE FUNCTION pg_temp.as_actor(u text, um text) RETURNS void LANGUAGE sql AS $$
+    SELECT plystra.set_actor(u, 'member_finance_reviewer', um, 'space_acme')
+$$;
+
+-- Alice through her binding sees Finance invoices (group_tree expanded), no Legal one, no group-less one.
+SELECT pg_temp.as_actor('user_alice', 'um_alice_finance_reviewer');
+SET LOCAL ROLE invoices_app;
+SELECT is(pg_temp.visible(), ARRAY['inv_apac_1', 'inv_apac_2', 'inv_emea_1', 'inv_fin_1'],
+          'Alice sees the Finance invoices and no Legal one');
+RESET ROLE;
+
+SELECT pg_temp.as_actor('user_bob', 'um_bob_finance_reviewer');
+SET LOCAL ROLE invoices_app;
+SELECT is(pg_temp.visible(), ARRAY['inv_apac_1', 'inv_apac_2', 'inv_emea_1', 'inv_fin_1'],
+          'Bob, through the same Member, sees the same');
+RESET ROLE;
+
+-- Unusable actors reach nothing.
+SELECT pg_temp.as_actor('user_alice', 'um_alice_finance_reviewer_revoked');
+SET LOCAL ROLE invoices_app;
+SELECT is(pg_temp.visible(), '{}'::text[], 'a revoked binding sees nothing');
+RESET ROLE;
+SELECT pg_temp.as_actor('user_alice', 'um_alice_finance_reviewer_expired');
+SET LOCAL ROLE invoices_app;
+SELECT is(pg_temp.visible(), '{}'::text[], 'an expired binding sees nothing');
+RESET ROLE;
+SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_bob_finance_reviewer', 'space_acme');
+SET LOCAL ROLE invoices_app;
+SELECT is(pg_temp.visible(), '{}'::text[], 'a binding of another user sees nothing');
+RESET ROLE;
+SELECT plystra.set_actor(NULL, NULL, NULL, NULL);
+SET LOCAL ROLE invoices_app;
+SELECT is(pg_temp.visible(), '{}'::text[], 'an unset actor sees nothing');
+RESET ROLE;
+
+-- Revoking Alice's binding hides everything from her within the same transaction.
+SELECT pg_temp.as_actor('user_alice', 'um_alice_finance_reviewer');
+SAVEPOINT s;
+UPDATE plystra.user_members SET status = 'revoked' WHERE id = 'um_alice_finance_reviewer';
+SET LOCAL ROLE invoices_app;
+SELECT is(pg_temp.visible(), '{}'::text[], 'revoking Alice''s binding hides everything in the same transaction');
+RESET ROLE;
+ROLLBACK TO SAVEPOINT s;
+SAVEPOINT s;
+UPDATE plystra.users SET status = 'disabled' WHERE id = 'user_alice';
+SET LOCAL ROLE invoices_app;
+SELECT is(pg_temp.visible(), '{}'::text[], 'a disabled user sees nothing');
+RESET ROLE;
+ROLLBACK TO SAVEPOINT s;
+SAVEPOINT s;
+UPDATE plystra.spaces SET status = 'disabled' WHERE id = 'space_acme';
+SET LOCAL ROLE invoices_app;
+SELECT is(pg_temp.visible(), '{}'::text[], 'an inactive Space sees nothing');
+RESET ROLE;
+ROLLBACK TO SAVEPOINT s;
+
+-- Inserts: allowed inside her reach, refused outside it, and nothing is written when refused.
+SET LOCAL ROLE invoices_app;
+SELECT lives_ok($$INSERT INTO app.invoices (id, space_id, group_id, number) VALUES ('inv_new_apac', 'space_acme', 'group_finance_apac', 'INV-900')$$,
+                'Alice may create an invoice under finance');
+SELECT throws_ok($$INSERT INTO app.invoices (id, space_id, group_id, number) VALUES ('inv_new_legal', 'space_acme', 'group_legal_emea', 'INV-901')$$,
+                 '42501', NULL, 'an insert into a group outside her reach is refused');
+SELECT throws_ok($$INSERT INTO app.invoices (id, space_id, group_id, number) VALUES ('inv_new_other', 'space_other', 'group_finance_apac', 'INV-902')$$,
+                 '42501', NULL, 'an insert into another Space is refused');
+SELECT throws_ok($$INSERT INTO app.invoices (id, space_id, group_id, number) VALUES ('inv_new_none', 'space_acme', NULL, 'INV-903')$$,
+                 '42501', NULL, 'an insert without a group is refused (group_tree needs a target group)');
+-- Updates: approve reaches finance; the row cannot be moved out of reach.
+SELECT is(pg_temp.rows_touched('UPDATE app.invoices SET amount_cents = amount_cents + 1'), 5::bigint, 'an update touches only the rows she may approve');
+SELECT throws_ok($$UPDATE app.invoices SET group_id = 'group_legal_emea' WHERE id = 'inv_apac_1'$$,
+                 '42501', NULL, 'an update cannot move a row out of her reach');
+-- Deletes: nobody holds invoice.delete.
+SELECT is(pg_temp.rows_touched('DELETE FROM app.invoices'), 0::bigint,
+          'without a delete grant nothing is deleted');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM app.invoices WHERE id LIKE 'inv\_new\_%'), 1::bigint, 'only the allowed insert was written');
+
+-- The set-based functions themselves.
+SELECT pg_temp.as_actor('user_alice', 'um_alice_finance_reviewer');
+SELECT is(ARRAY(SELECT plystra.reachable_groups('invoice', 'read') ORDER BY 1),
+          ARRAY['group_finance', 'group_finance_apac', 'group_finance_emea'], 'reachable_groups expands the group_tree anchor');
+SELECT is(ARRAY(SELECT plystra.reachable_groups('invoice', 'void')), '{}'::text[], 'an unregistered action reaches nothing');
+SELECT is(plystra.reaches_space('invoice', 'read'), false, 'no space-scope grant');
+SELECT is(plystra.reachable_owner('invoice', 'read'), NULL, 'no self-scope grant');
+SELECT is(ARRAY(SELECT plystra.lookup_resources('invoice', 'approve')), ARRAY['invoice_001'],
+          'lookup_resources lists the mirrored invoices Alice may approve');
+SELECT ok(plystra.allowed_resource('invoice', 'invoice_001', 'approve') AND NOT plystra.allowed_resource('invoice', 'invoice_002', 'approve'),
+          'allowed_resource agrees with plystra.check on the demo cases');
+SELECT ok(plystra.allowed_row_by_path('invoice', 'read', 'space_acme', 'finance.apac', NULL)
+          AND NOT plystra.allowed_row_by_path('invoice', 'read', 'space_acme', 'legal.emea', NULL),
+          'allowed_row_by_path decides by the group path');
+
+-- They read, never write: they work in a read-only transaction, where plystra.check (which audits) cannot.
+SAVEPOINT s;
+SET LOCAL transaction_read_only = on;
+SELECT is(ARRAY(SELECT plystra.reachable_groups('invoice', 'read') ORDER BY 1),
+          ARRAY['group_finance', 'group_finance_apac', 'group_finance_emea'], 'the lookups work in a read-only transaction');
+SELECT throws_ok($$SELECT plystra.check('{"actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer",
+                   "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+                   "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}')$$,
+                 '25006', NULL, '... where plystra.check, which writes its audit row, cannot run');
+ROLLBACK TO SAVEPOINT s;
+
+-- Once per statement: a scan of every row calls each lookup once, not once per row.
+INSERT INTO app.invoices (id, space_id, group_id, number)
+SELECT 'inv_bulk_' || i, 'space_acme', CASE WHEN i % 2 = 0 THEN 'group_finance_apac' ELSE 'group_legal_emea' END, 'B' || i
+FROM generate_series(1, 500) AS i;
+SET LOCAL track_functions = 'all';
+SET LOCAL ROLE invoices_app;
+SELECT is((SELECT count(*) FROM app.invoices), 255::bigint, 'a 507-row scan returns the 255 reachable rows');
+RESET ROLE;
+SELECT is(pg_stat_get_xact_function_calls('plystra.reachable_groups(text,text)'::regprocedure), 1::bigint,
+          'reachable_groups ran once for the whole scan');
+
+SELECT * FROM finish();
+ROLLBACK;
