@@ -67,6 +67,10 @@ install_extension() {
 }
 
 # cluster_start DIR PORT: creates the cluster on first use, then starts it (no-op if already running).
+# The plystra library is preloaded so that its audit writer (a background worker) runs; it serves the database
+# named by PLYSTRA_AUDIT_DB (default: plystra). The extension must be installed before the cluster starts.
+# PLYSTRA_PG_OPTIONS (optional) adds server options after the defaults, e.g. "-c shared_buffers=1GB"; a later
+# -c wins, so it can also override a default.
 cluster_start() {
     local dir=$1 port=$2
     mkdir -p "$dir"
@@ -76,7 +80,7 @@ cluster_start() {
     fi
     if ! as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
         as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c fsync=${PLYSTRA_PG_FSYNC:-on}" \
+            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c fsync=${PLYSTRA_PG_FSYNC:-on} -c shared_preload_libraries=plystra -c plystra.audit_writer_database=${PLYSTRA_AUDIT_DB:-plystra}${PLYSTRA_PG_OPTIONS:+ $PLYSTRA_PG_OPTIONS}" \
             start >/dev/null || { tail -n 20 "$dir/server.log" >&2; die "PostgreSQL did not start (log: $dir/server.log)"; }
     fi
 }

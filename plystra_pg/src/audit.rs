@@ -9,7 +9,9 @@ use pgrx::{JsonB, PgBuiltInOids, PgOid};
 use plystra_core::model::Request;
 use plystra_core::trace::audit_action;
 use plystra_core::Outcome;
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use crate::audit_writer::{self, Delivery};
 
 const INSERT_AUDIT_SQL: &str = "INSERT INTO plystra.audit_logs (id, space_id, actor_user_id, actor_member_id, \
      actor_user_member_id, action, resource_type, resource_id, decision, deny_code, trace, request_id, ip_address, \
@@ -20,6 +22,39 @@ thread_local! {
 }
 
 pub fn write_decision(
+    client: &mut SpiClient<'_>,
+    id: &str,
+    req: &Request,
+    outcome: &Outcome,
+    trace: Value,
+) {
+    // Preferably through the audit writer: the row then survives this transaction's rollback and is durable
+    // before the decision returns. Where no writer serves this database, the row is part of this transaction.
+    let ctx = &req.context;
+    let mut row = json!({
+        "id": id,
+        "space_id": req.space_id,
+        "actor_user_id": req.user_id,
+        "actor_member_id": req.member_id,
+        "actor_user_member_id": req.user_member_id,
+        "action": audit_action(req),
+        "resource_type": req.resource_type,
+        "resource_id": req.resource_id,
+        "decision": if outcome.allow { "allow" } else { "deny" },
+        "deny_code": outcome.deny_code.map(|c| c.as_str()),
+        "trace": trace,
+        "request_id": ctx.request_id,
+        "ip_address": ctx.ip,
+        "user_agent": ctx.user_agent,
+    });
+    if let Delivery::Committed = audit_writer::deliver(row.to_string().as_bytes()) {
+        return;
+    }
+    let trace = row["trace"].take();
+    insert_in_transaction(client, id, req, outcome, trace);
+}
+
+fn insert_in_transaction(
     client: &mut SpiClient<'_>,
     id: &str,
     req: &Request,

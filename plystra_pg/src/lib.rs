@@ -6,6 +6,7 @@ use pgrx::prelude::*;
 mod actor_reach;
 mod api;
 mod audit;
+mod audit_writer;
 mod error;
 mod guc;
 mod loader;
@@ -16,6 +17,7 @@ mod migrations;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::register();
+    audit_writer::init();
 }
 
 /// The one list of migration files. Each is embedded verbatim in the install script, in order, and in
@@ -33,6 +35,7 @@ bundle_migrations!(
     "../../migrations/001_core_schema.sql" as "migration_001",
     "../../migrations/002_invariants.sql" as "migration_002" after "migration_001",
     "../../migrations/003_management_audit.sql" as "migration_003" after "migration_002",
+    "../../migrations/004_audit_chain.sql" as "migration_004" after "migration_003",
 );
 
 // Functions only (no table references), so they may come anywhere after the schema exists.

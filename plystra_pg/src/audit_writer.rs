@@ -1,0 +1,409 @@
+//! The audit writer: a background worker that writes decision audit rows in its own transactions, so a row
+//! survives the caller's rollback, and that confirms each row durable (committed) before the decision returns,
+//! so that every answer a client received has its row even if the server is killed right after.
+//!
+//! Backends append a record to a ring buffer in shared memory and sleep on a condition variable; the worker
+//! drains everything queued, inserts it in one transaction (group commit: one WAL flush for many decisions),
+//! seals each row into its Space's hash chain as it goes (`plystra.append_audit`), then publishes the highest
+//! committed sequence number and wakes the waiters. Every second it also seals rows written by ordinary
+//! transactions (`plystra.seal_audit`).
+//!
+//! It needs `shared_preload_libraries = 'plystra'` and serves the one database named by
+//! `plystra.audit_writer_database`. Anywhere else (not preloaded, another database, a hot standby) decisions
+//! are audited inside the caller's transaction, as plain SQL would, and those rows are sealed later.
+
+use std::ffi::CString;
+use std::ptr::{addr_of_mut, null_mut};
+use std::time::{Duration, Instant};
+
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
+use pgrx::prelude::*;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+/// Ring buffer capacity. A record is a decision's audit row as JSON (a few KiB).
+const QUEUE_BYTES: usize = 4 << 20;
+/// Records are 16-byte aligned; a header holds the payload length and the record's sequence number.
+const HEADER: usize = 16;
+/// A header with this length means "the rest of the buffer is unused, continue at its start".
+const WRAP: u32 = u32::MAX;
+/// Larger records (a decision with a huge number of grants) are audited in the caller's transaction instead.
+const MAX_RECORD: usize = QUEUE_BYTES / 8;
+/// How long a backend waits for the writer's confirmation before it gives up with an error.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the writer seals rows that ordinary transactions wrote.
+const SEAL_EVERY: Duration = Duration::from_secs(1);
+const TRANCHE: &std::ffi::CStr = c"plystra_audit_writer";
+
+pub static AUDIT_WRITER_DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"plystra"));
+
+#[repr(C)]
+struct Queue {
+    lock: *mut pg_sys::LWLock,
+    /// Broadcast when records are committed (or failed) and when space is freed.
+    progress: pg_sys::ConditionVariable,
+    worker_pid: i32,
+    worker_latch: *mut pg_sys::Latch,
+    database: pg_sys::Oid,
+    /// Bumped each time a writer starts: records queued under an older generation are lost with its writer.
+    generation: u64,
+    next_seq: u64,
+    committed_seq: u64,
+    /// The WAL position of the writer's latest commit. The writer commits asynchronously; a waiting backend
+    /// flushes WAL up to here itself before it returns, so many backends share one flush (as commits do).
+    committed_lsn: u64,
+    /// Records with seq in (committed_seq, failed_seq] were drained but not committed: their writer died.
+    failed_seq: u64,
+    head: u64,
+    tail: u64,
+    buf: [u8; QUEUE_BYTES],
+}
+
+static mut QUEUE: *mut Queue = null_mut();
+static mut PREV_SHMEM_REQUEST_HOOK: pg_sys::shmem_request_hook_type = None;
+static mut PREV_SHMEM_STARTUP_HOOK: pg_sys::shmem_startup_hook_type = None;
+
+const fn align16(n: usize) -> usize {
+    (n + 15) & !15
+}
+
+/// Called from `_PG_init`. The queue and the worker exist only when the library is preloaded.
+pub fn init() {
+    // A postmaster-level setting can only be defined while the postmaster loads the library.
+    if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        return;
+    }
+    GucRegistry::define_string_guc(
+        c"plystra.audit_writer_database",
+        c"The database whose decision audit rows the audit writer (a background worker) writes.",
+        c"Needs shared_preload_libraries = 'plystra'. Empty: no writer; decisions are audited in the caller's transaction.",
+        &AUDIT_WRITER_DATABASE,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    unsafe {
+        PREV_SHMEM_REQUEST_HOOK = pg_sys::shmem_request_hook;
+        pg_sys::shmem_request_hook = Some(shmem_request);
+        PREV_SHMEM_STARTUP_HOOK = pg_sys::shmem_startup_hook;
+        pg_sys::shmem_startup_hook = Some(shmem_startup);
+    }
+    if AUDIT_WRITER_DATABASE
+        .get()
+        .is_some_and(|db| !db.as_bytes().is_empty())
+    {
+        BackgroundWorkerBuilder::new("plystra audit writer")
+            .set_type("plystra audit writer")
+            .set_library("plystra")
+            .set_function("plystra_audit_writer_main")
+            .enable_spi_access()
+            .set_restart_time(Some(Duration::from_secs(2)))
+            .load();
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn shmem_request() {
+    unsafe {
+        if let Some(prev) = PREV_SHMEM_REQUEST_HOOK {
+            prev();
+        }
+        pg_sys::RequestAddinShmemSpace(size_of::<Queue>());
+        pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), 1);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn shmem_startup() {
+    unsafe {
+        if let Some(prev) = PREV_SHMEM_STARTUP_HOOK {
+            prev();
+        }
+        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
+        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
+        let mut found = false;
+        let q = pg_sys::ShmemInitStruct(
+            c"plystra audit queue".as_ptr(),
+            size_of::<Queue>(),
+            &mut found,
+        )
+        .cast::<Queue>();
+        if !found {
+            // Only the header needs values; the buffer is written before it is read.
+            (*q).lock = &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock;
+            pg_sys::ConditionVariableInit(addr_of_mut!((*q).progress));
+            (*q).worker_pid = 0;
+            (*q).worker_latch = null_mut();
+            (*q).database = pg_sys::InvalidOid;
+            (*q).generation = 0;
+            (*q).next_seq = 0;
+            (*q).committed_seq = 0;
+            (*q).committed_lsn = 0;
+            (*q).failed_seq = 0;
+            (*q).head = 0;
+            (*q).tail = 0;
+        }
+        QUEUE = q;
+        pg_sys::LWLockRelease(init_lock);
+    }
+}
+
+/// The queue, when this process has one (the library was preloaded).
+fn queue() -> Option<*mut Queue> {
+    let q = unsafe { QUEUE };
+    (!q.is_null()).then_some(q)
+}
+
+struct Locked(*mut Queue);
+
+impl Locked {
+    fn exclusive(q: *mut Queue) -> Self {
+        unsafe { pg_sys::LWLockAcquire((*q).lock, pg_sys::LWLockMode::LW_EXCLUSIVE) };
+        Locked(q)
+    }
+    fn q(&mut self) -> &mut Queue {
+        unsafe { &mut *self.0 }
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        // During an ERROR, PostgreSQL releases every LWLock itself.
+        unsafe {
+            if pg_sys::LWLockHeldByMe((*self.0).lock) {
+                pg_sys::LWLockRelease((*self.0).lock);
+            }
+        }
+    }
+}
+
+fn broadcast(q: *mut Queue) {
+    unsafe { pg_sys::ConditionVariableBroadcast(addr_of_mut!((*q).progress)) };
+}
+
+/// What happened to a record handed to the writer.
+pub enum Delivery {
+    /// Committed by the writer before this returned.
+    Committed,
+    /// No writer serves this database (or the record is too large): the caller writes the row itself.
+    NotAvailable,
+}
+
+/// Appends one audit row (a JSON object) for the writer and waits until it is committed. Raises an ERROR
+/// when the writer dies or does not confirm in time: the decision must not be returned without its row.
+pub fn deliver(payload: &[u8]) -> Delivery {
+    let Some(q) = queue() else {
+        return Delivery::NotAvailable;
+    };
+    if payload.len() > MAX_RECORD {
+        return Delivery::NotAvailable;
+    }
+    let total = HEADER + align16(payload.len());
+    let started = Instant::now();
+    unsafe { pg_sys::ConditionVariablePrepareToSleep(addr_of_mut!((*q).progress)) };
+    let (seq, generation, latch) = loop {
+        let mut g = Locked::exclusive(q);
+        let qq = g.q();
+        if qq.worker_pid == 0 || qq.database != unsafe { pg_sys::MyDatabaseId } {
+            drop(g);
+            unsafe { pg_sys::ConditionVariableCancelSleep() };
+            return Delivery::NotAvailable;
+        }
+        let phys = (qq.head % QUEUE_BYTES as u64) as usize;
+        let wrap_waste = if phys + total > QUEUE_BYTES {
+            QUEUE_BYTES - phys
+        } else {
+            0
+        };
+        let used = (qq.head - qq.tail) as usize;
+        if QUEUE_BYTES - used >= total + wrap_waste {
+            if wrap_waste > 0 {
+                write_header(qq, phys, WRAP, 0);
+                qq.head += wrap_waste as u64;
+            }
+            qq.next_seq += 1;
+            let seq = qq.next_seq;
+            let at = (qq.head % QUEUE_BYTES as u64) as usize;
+            write_header(qq, at, payload.len() as u32, seq);
+            qq.buf[at + HEADER..at + HEADER + payload.len()].copy_from_slice(payload);
+            qq.head += total as u64;
+            break (seq, qq.generation, qq.worker_latch);
+        }
+        drop(g);
+        // Full: the writer frees space as it drains; wait for it.
+        wait_a_little(q, started);
+    };
+    unsafe { pg_sys::SetLatch(latch) };
+    let lsn = loop {
+        {
+            let mut g = Locked::exclusive(q);
+            let qq = g.q();
+            if qq.generation != generation || (qq.failed_seq >= seq && qq.committed_seq < seq) {
+                drop(g);
+                unsafe { pg_sys::ConditionVariableCancelSleep() };
+                error!("plystra: the audit writer stopped before it recorded this decision; the decision was not made");
+            }
+            if qq.committed_seq >= seq {
+                break qq.committed_lsn;
+            }
+        }
+        wait_a_little(q, started);
+    };
+    unsafe { pg_sys::ConditionVariableCancelSleep() };
+    // Durable before the answer: a crash before this flush loses the row, but then no answer was given either.
+    unsafe { pg_sys::XLogFlush(lsn) };
+    Delivery::Committed
+}
+
+fn wait_a_little(q: *mut Queue, started: Instant) {
+    if started.elapsed() > CONFIRM_TIMEOUT {
+        unsafe { pg_sys::ConditionVariableCancelSleep() };
+        error!("plystra: the audit writer did not confirm the audit row in time; the decision was not made");
+    }
+    unsafe {
+        pg_sys::ConditionVariableTimedSleep(
+            addr_of_mut!((*q).progress),
+            100,
+            pg_sys::PG_WAIT_EXTENSION,
+        );
+    }
+}
+
+fn write_header(q: &mut Queue, at: usize, len: u32, seq: u64) {
+    q.buf[at..at + 4].copy_from_slice(&len.to_ne_bytes());
+    q.buf[at + 8..at + 16].copy_from_slice(&seq.to_ne_bytes());
+}
+
+fn read_header(q: &Queue, at: usize) -> (u32, u64) {
+    let len = u32::from_ne_bytes(q.buf[at..at + 4].try_into().expect("4 bytes"));
+    let seq = u64::from_ne_bytes(q.buf[at + 8..at + 16].try_into().expect("8 bytes"));
+    (len, seq)
+}
+
+/// Takes every queued record out of the buffer: (highest seq, JSON array of the rows).
+fn drain(q: *mut Queue) -> Option<(u64, String)> {
+    let mut g = Locked::exclusive(q);
+    let qq = g.q();
+    if qq.head == qq.tail {
+        return None;
+    }
+    let mut rows = String::with_capacity((qq.head - qq.tail) as usize + 2);
+    rows.push('[');
+    let mut last_seq = 0;
+    while qq.tail < qq.head {
+        let at = (qq.tail % QUEUE_BYTES as u64) as usize;
+        let (len, seq) = read_header(qq, at);
+        if len == WRAP {
+            qq.tail += (QUEUE_BYTES - at) as u64;
+            continue;
+        }
+        let payload = &qq.buf[at + HEADER..at + HEADER + len as usize];
+        if last_seq != 0 {
+            rows.push(',');
+        }
+        rows.push_str(
+            std::str::from_utf8(payload).expect("plystra audit writer: records are UTF-8 JSON"),
+        );
+        last_seq = seq;
+        qq.tail += (HEADER + align16(len as usize)) as u64;
+    }
+    rows.push(']');
+    drop(g);
+    broadcast(q); // space was freed
+    Some((last_seq, rows))
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_writer_exit(_code: i32, _arg: pg_sys::Datum) {
+    if let Some(q) = queue() {
+        let mut g = Locked::exclusive(q);
+        let qq = g.q();
+        if qq.worker_pid == unsafe { pg_sys::MyProcPid } {
+            // Whatever was drained but not confirmed is lost with this writer: its waiters must hear it.
+            qq.worker_pid = 0;
+            qq.failed_seq = qq.next_seq;
+        }
+        drop(g);
+        broadcast(q);
+    }
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let database = AUDIT_WRITER_DATABASE
+        .get()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    let Some(q) = queue() else { return };
+    unsafe { pg_sys::before_shmem_exit(Some(on_writer_exit), pg_sys::Datum::from(0)) };
+    {
+        let mut g = Locked::exclusive(q);
+        let qq = g.q();
+        qq.generation += 1;
+        // Anything left in the buffer belonged to a writer that is gone; its waiters fail on the new generation.
+        qq.failed_seq = qq.next_seq;
+        qq.tail = qq.head;
+        qq.worker_pid = unsafe { pg_sys::MyProcPid };
+        qq.worker_latch = unsafe { pg_sys::MyLatch };
+        qq.database = unsafe { pg_sys::MyDatabaseId };
+    }
+    broadcast(q);
+    // Commit without waiting for the WAL flush: each waiting backend flushes up to the commit itself, so the
+    // writer is never idle during an fsync and concurrent decisions share flushes.
+    BackgroundWorker::transaction(|| {
+        Spi::run("SET synchronous_commit = off").expect("SET synchronous_commit")
+    });
+    log!("plystra audit writer started for database \"{database}\"");
+
+    let mut last_seal = Instant::now();
+    while BackgroundWorker::wait_latch(Some(SEAL_EVERY)) {
+        if let Some((last_seq, rows)) = drain(q) {
+            BackgroundWorker::transaction(|| {
+                Spi::run_with_args(
+                    "SELECT plystra.append_audit($1::jsonb)",
+                    &[rows.as_str().into()],
+                )
+                .expect("plystra audit writer: append_audit must succeed");
+            });
+            let lsn = unsafe { pg_sys::XactLastCommitEnd };
+            {
+                let mut g = Locked::exclusive(q);
+                let qq = g.q();
+                qq.committed_seq = qq.committed_seq.max(last_seq);
+                qq.committed_lsn = qq.committed_lsn.max(lsn);
+            }
+            broadcast(q);
+        }
+        if last_seal.elapsed() >= SEAL_EVERY {
+            last_seal = Instant::now();
+            BackgroundWorker::transaction(|| {
+                let installed = Spi::get_one::<bool>(
+                    "SELECT pg_catalog.to_regprocedure('plystra.seal_audit(integer)') IS NOT NULL",
+                )
+                .ok()
+                .flatten()
+                .unwrap_or(false);
+                if installed {
+                    Spi::run("SELECT plystra.seal_audit(10000)")
+                        .expect("plystra audit writer: seal_audit must succeed");
+                }
+            });
+        }
+    }
+    // Exit code 1 asks the postmaster to start a new writer after the restart time: a SIGTERM can come from
+    // DROP DATABASE ... WITH (FORCE) or pg_terminate_backend, not only from a shutdown (which starts nothing).
+    log!("plystra audit writer stopping");
+    unsafe { pg_sys::proc_exit(1) };
+}
+
+/// Whether a writer serves this backend's database right now.
+#[pg_extern(stable, parallel_safe)]
+fn audit_writer_active() -> bool {
+    queue().is_some_and(|q| {
+        let mut g = Locked::exclusive(q);
+        let qq = g.q();
+        qq.worker_pid != 0 && qq.database == unsafe { pg_sys::MyDatabaseId }
+    })
+}

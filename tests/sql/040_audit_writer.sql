@@ -1,0 +1,92 @@
+-- The audit writer (a background worker): a decision's row survives the caller's rollback, is durable before
+-- the decision returns, is sealed into its Space's hash chain, and N concurrent decisions leave exactly N rows.
+-- Needs the cluster started with shared_preload_libraries = 'plystra' and plystra.audit_writer_database set to
+-- this database (scripts/test does both).
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS dblink;
+BEGIN;
+SELECT plan(14);
+-- Audit rows outlive this test's ROLLBACK (that is the point), so this run's request ids are unique.
+CREATE TEMP TABLE run AS SELECT 'req_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10) || '_' AS p;
+CREATE FUNCTION pg_temp.rid(name text) RETURNS text LANGUAGE sql AS $$ SELECT (SELECT p FROM run) || name $$;
+
+CREATE FUNCTION pg_temp.req(res text, request_id text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_build_object('actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
+                                                          'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
+                              'resource_type', 'invoice', 'resource_id', res, 'action', 'approve',
+                              'request', jsonb_build_object('request_id', request_id))
+$$;
+CREATE FUNCTION pg_temp.connstr() RETURNS text LANGUAGE sql AS $$
+    SELECT format('host=%s port=%s dbname=%s user=%s', split_part(current_setting('unix_socket_directories'), ',', 1),
+                  current_setting('port'), current_database(), current_user)
+$$;
+
+SELECT ok(plystra.audit_writer_active(), 'the audit writer serves this database');
+
+-- Rollback: the caller's transaction is undone, its decision's row is not.
+SAVEPOINT s;
+CREATE TEMP TABLE rolled_back AS SELECT plystra.check(pg_temp.req('invoice_001', pg_temp.rid('rollback')))->>'audit_log_id' AS id;
+CREATE TEMP TABLE rolled_back_id AS SELECT id FROM rolled_back;
+ROLLBACK TO SAVEPOINT s;
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = pg_temp.rid('rollback')), 1::bigint,
+          'a decision''s audit row survives the rollback of the transaction that asked');
+SELECT is((SELECT count(*) FROM dblink(pg_temp.connstr(), format('SELECT id FROM plystra.audit_logs WHERE request_id = %L', pg_temp.rid('rollback')))
+           AS t(id text)), 1::bigint, 'another session sees it: it was committed before the decision returned');
+
+-- Sealed as written: a chain position, the previous hash, and a hash that verifies.
+SELECT ok((SELECT row_hash IS NOT NULL AND chain_position IS NOT NULL AND row_hash = plystra.audit_row_hash(a, chain_position, prev_hash)
+           FROM plystra.audit_logs a WHERE request_id = pg_temp.rid('rollback')), 'the writer seals the row into its Space''s chain');
+
+-- A read-only transaction can still decide: the writer records it.
+SAVEPOINT s;
+SET LOCAL transaction_read_only = on;
+SELECT is(plystra.check(pg_temp.req('invoice_002', pg_temp.rid('read_only')))->>'deny_code', 'SCOPE_OUT_OF_BOUNDS',
+          'plystra.check works in a read-only transaction');
+ROLLBACK TO SAVEPOINT s;
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = pg_temp.rid('read_only')), 1::bigint, '... and its row is there');
+
+-- N concurrent decisions from 4 sessions leave exactly N rows.
+SELECT dblink_connect('c' || i, pg_temp.connstr()) FROM generate_series(1, 4) AS i;
+SELECT dblink_send_query('c' || i, format($$SELECT count(plystra.check(jsonb_build_object(
+        'actor', jsonb_build_object('user_id', 'user_bob', 'member_id', 'member_finance_reviewer',
+                                    'user_member_id', 'um_bob_finance_reviewer', 'space_id', 'space_acme'),
+        'resource_type', 'invoice', 'resource_id', CASE WHEN n %% 2 = 0 THEN 'invoice_001' ELSE 'invoice_002' END,
+        'action', 'approve', 'request', jsonb_build_object('request_id', %L || n))))
+    FROM generate_series(1, 50) AS n$$, pg_temp.rid('concurrent_' || i || '_'))) FROM generate_series(1, 4) AS i;
+SELECT is((SELECT sum(n) FROM generate_series(1, 4) AS i, dblink_get_result('c' || i) AS t(n bigint)), 200::numeric,
+          'four sessions made 200 decisions');
+SELECT dblink_disconnect('c' || i) FROM generate_series(1, 4) AS i;
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE starts_with(request_id, pg_temp.rid('concurrent_'))), 200::bigint,
+          '200 concurrent decisions left exactly 200 rows');
+SELECT is((SELECT count(DISTINCT chain_position) FROM plystra.audit_logs WHERE starts_with(request_id, pg_temp.rid('concurrent_'))), 200::bigint,
+          'each has its own link in the chain');
+
+-- Rows written by ordinary transactions (management mutations) are sealed within about a second of commit.
+SELECT dblink_exec(pg_temp.connstr(), $$INSERT INTO plystra.groups (id, space_id, parent_group_id, name, path)
+    VALUES ('group_finance_seal_' || md5(random()::text), 'space_acme', 'group_finance', 'Seal',
+            'finance.seal_' || substr(md5(random()::text), 1, 12))$$);
+SELECT pg_sleep(2.5);
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE action = 'group.created' AND row_hash IS NULL
+           AND created_at < now() - interval '2 seconds'), 0::bigint, 'committed management rows are sealed by the writer');
+SELECT is((SELECT count(*) FROM plystra.verify_audit_chain() WHERE broken_at_position IS NOT NULL), 0::bigint,
+          'every chain verifies');
+
+-- Forgery behind the triggers' back is found: a superuser edits and deletes sealed rows.
+SAVEPOINT s;
+ALTER TABLE plystra.audit_logs DISABLE TRIGGER USER;
+UPDATE plystra.audit_logs SET decision = 'allow', deny_code = NULL WHERE request_id = pg_temp.rid('read_only');
+SELECT is((SELECT problem FROM plystra.verify_audit_chain('space_acme')),
+          'the row''s content does not match its hash (it was changed)', 'an edited row breaks the chain');
+SELECT is((SELECT broken_audit_id FROM plystra.verify_audit_chain('space_acme')),
+          (SELECT id FROM plystra.audit_logs WHERE request_id = pg_temp.rid('read_only')), '... at that row');
+ROLLBACK TO SAVEPOINT s;
+SAVEPOINT s;
+ALTER TABLE plystra.audit_logs DISABLE TRIGGER USER;
+DELETE FROM plystra.audit_logs WHERE request_id = pg_temp.rid('rollback');
+SELECT matches((SELECT problem FROM plystra.verify_audit_chain('space_acme')), 'missing|cut short',
+               'a deleted row breaks the chain');
+ROLLBACK TO SAVEPOINT s;
+
+SELECT * FROM finish();
+ROLLBACK;
