@@ -41,6 +41,15 @@ COMMENT ON FUNCTION plystra.allowed(text, text, text, text, text, text, text) IS
 'as a boolean, for WHERE clauses. Audited like plystra.check; request context comes from '
 'plystra.set_request_context. NULL in any argument gives NULL.';
 
+COMMENT ON FUNCTION plystra.decide_request(text, boolean) IS
+'The engine behind plystra.check (explain = false) and plystra.explain (explain = true): parses the request text, '
+'loads the context, decides, and writes the audit row per plystra.audit_mode. Call check or explain instead.';
+
+COMMENT ON FUNCTION plystra.audit_writer_active() IS
+'Whether the audit writer (a background worker; needs shared_preload_libraries = ''plystra'') serves this '
+'database right now. When it does, decision audit rows survive the caller''s rollback and are durable before '
+'the decision returns; otherwise they are written in the caller''s transaction.';
+
 COMMENT ON FUNCTION plystra.bundled_migrations() IS
 'The migration files bundled into this build of the extension: version, name and SHA-256 checksum. The ledger '
 'plystra.schema_migrations must match it.';

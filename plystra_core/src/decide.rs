@@ -27,13 +27,7 @@ pub struct Outcome {
 
 impl Outcome {
     fn deny(code: DenyCode, scope_checks: Vec<ScopeCheck>, target_evaluated: bool) -> Self {
-        Outcome {
-            allow: false,
-            deny_code: Some(code),
-            reason: code.reason(),
-            scope_checks,
-            target_evaluated,
-        }
+        Outcome { allow: false, deny_code: Some(code), reason: code.reason(), scope_checks, target_evaluated }
     }
 }
 
@@ -101,12 +95,7 @@ fn actor_violates_same_space(req: &Request, actor: &LiveActor<'_>) -> bool {
 /// v1.0's `violatesSameSpace`: the loaded actor must be the requested one, the binding must join exactly this
 /// User and Member, and every Space id in play (binding, member, resource, target group, each grant's role,
 /// grant and anchor) must be the requested Space.
-fn violates_same_space(
-    req: &Request,
-    actor: &LiveActor<'_>,
-    ctx: &Context,
-    target: &Target,
-) -> bool {
+fn violates_same_space(req: &Request, actor: &LiveActor<'_>, ctx: &Context, target: &Target) -> bool {
     let space = req.space_id.as_str();
     actor_violates_same_space(req, actor)
         || target.resource.space_id != space
@@ -130,39 +119,20 @@ pub fn decide(req: &Request, ctx: &Context) -> Outcome {
     };
     let state = actor_state(&actor, ctx.now_micros);
     if ctx.registry.resource_type.is_none() {
-        return Outcome::deny(
-            state.unwrap_or(DenyCode::InvalidResourceType),
-            Vec::new(),
-            false,
-        );
+        return Outcome::deny(state.unwrap_or(DenyCode::InvalidResourceType), Vec::new(), false);
     }
     if ctx.registry.action.is_none() {
-        return Outcome::deny(
-            state.unwrap_or(DenyCode::InvalidResourceAction),
-            Vec::new(),
-            false,
-        );
+        return Outcome::deny(state.unwrap_or(DenyCode::InvalidResourceAction), Vec::new(), false);
     }
     let Some(target) = ctx.target.as_ref() else {
-        return Outcome::deny(
-            state.unwrap_or(DenyCode::ResourceNotFound),
-            Vec::new(),
-            false,
-        );
+        return Outcome::deny(state.unwrap_or(DenyCode::ResourceNotFound), Vec::new(), false);
     };
     // v1.0 resolves every candidate's scope before judging the actor, so every trace past the registry
     // shows the scope checks, whatever the final code.
     let scope_checks: Vec<ScopeCheck> = ctx
         .candidates
         .iter()
-        .map(|c| {
-            resolve_scope(
-                &c.permission.scope,
-                actor.member,
-                target,
-                c.scope_anchor.as_ref(),
-            )
-        })
+        .map(|c| resolve_scope(&c.permission.scope, actor.member, target, c.scope_anchor.as_ref()))
         .collect();
     if let Some(code) = state {
         return Outcome::deny(code, scope_checks, true);
@@ -174,17 +144,8 @@ pub fn decide(req: &Request, ctx: &Context) -> Outcome {
         return Outcome::deny(DenyCode::NoMatchingPermission, scope_checks, true);
     }
     if scope_checks.iter().any(|c| c.covered) {
-        return Outcome {
-            allow: true,
-            deny_code: None,
-            reason: ALLOW_REASON,
-            scope_checks,
-            target_evaluated: true,
-        };
+        return Outcome { allow: true, deny_code: None, reason: ALLOW_REASON, scope_checks, target_evaluated: true };
     }
-    let code = scope_checks
-        .iter()
-        .find_map(|c| c.deny_code)
-        .unwrap_or(DenyCode::ScopeOutOfBounds);
+    let code = scope_checks.iter().find_map(|c| c.deny_code).unwrap_or(DenyCode::ScopeOutOfBounds);
     Outcome::deny(code, scope_checks, true)
 }

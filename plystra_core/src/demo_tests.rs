@@ -10,12 +10,7 @@ use crate::trace::{check_document, explain_document, DecisionId};
 const NOW: i64 = 1_800_000_000_000_000; // 2027-01-15, after the expired binding's 2020 expiry
 
 fn group(id: &str, path: &str) -> Group {
-    Group {
-        id: id.into(),
-        space_id: "space_acme".into(),
-        path: path.into(),
-        status: ACTIVE.into(),
-    }
+    Group { id: id.into(), space_id: "space_acme".into(), path: path.into(), status: ACTIVE.into() }
 }
 
 fn request(user: &str, binding: &str, resource: &str, action: &str) -> Request {
@@ -40,10 +35,7 @@ fn binding(id: &str, user: &str, status: &str, expires: Option<i64>) -> UserMemb
         relation_type: "delegate".into(),
         status: status.into(),
         is_primary: true,
-        expires_at: expires.map(|us| Timestamp {
-            unix_micros: us,
-            rfc3339: "2020-01-01T00:00:00Z".into(),
-        }),
+        expires_at: expires.map(|us| Timestamp { unix_micros: us, rfc3339: "2020-01-01T00:00:00Z".into() }),
     }
 }
 
@@ -86,44 +78,21 @@ fn candidate(scope: &str, anchor: Option<Group>) -> Candidate {
 
 /// The context the loader would bring for `req` over the demo data.
 fn context(req: &Request) -> Context {
-    let user = |id: &str| User {
-        id: id.into(),
-        email: format!("{id}@example.com"),
-        status: ACTIVE.into(),
-    };
+    let user = |id: &str| User { id: id.into(), email: format!("{id}@example.com"), status: ACTIVE.into() };
     let um = match req.user_member_id.as_str() {
-        "um_alice_finance_reviewer" => Some(binding(
-            "um_alice_finance_reviewer",
-            "user_alice",
-            ACTIVE,
-            None,
-        )),
-        "um_bob_finance_reviewer" => {
-            Some(binding("um_bob_finance_reviewer", "user_bob", ACTIVE, None))
+        "um_alice_finance_reviewer" => Some(binding("um_alice_finance_reviewer", "user_alice", ACTIVE, None)),
+        "um_bob_finance_reviewer" => Some(binding("um_bob_finance_reviewer", "user_bob", ACTIVE, None)),
+        "um_alice_finance_reviewer_revoked" => {
+            Some(binding("um_alice_finance_reviewer_revoked", "user_alice", "revoked", None))
         }
-        "um_alice_finance_reviewer_revoked" => Some(binding(
-            "um_alice_finance_reviewer_revoked",
-            "user_alice",
-            "revoked",
-            None,
-        )),
-        "um_alice_finance_reviewer_expired" => Some(binding(
-            "um_alice_finance_reviewer_expired",
-            "user_alice",
-            ACTIVE,
-            Some(1_577_836_800_000_000),
-        )),
+        "um_alice_finance_reviewer_expired" => {
+            Some(binding("um_alice_finance_reviewer_expired", "user_alice", ACTIVE, Some(1_577_836_800_000_000)))
+        }
         _ => None,
     };
     let target = match req.resource_id.as_str() {
-        "invoice_001" => Some(invoice(
-            "invoice_001",
-            &group("group_finance_apac", "finance.apac"),
-        )),
-        "invoice_002" => Some(invoice(
-            "invoice_002",
-            &group("group_legal_emea", "legal.emea"),
-        )),
+        "invoice_001" => Some(invoice("invoice_001", &group("group_finance_apac", "finance.apac"))),
+        "invoice_002" => Some(invoice("invoice_002", &group("group_legal_emea", "legal.emea"))),
         _ => None,
     };
     let registered_actions = ["read", "create", "approve", "reject", "delete"];
@@ -138,36 +107,29 @@ fn context(req: &Request) -> Context {
                 source: "core".into(),
                 metadata: Some(json!({"demo": true})),
             }),
-            action: registered_actions
-                .contains(&req.action.as_str())
-                .then(|| ResourceAction {
-                    id: format!("ra_invoice_{}", req.action),
-                    resource_type_id: "rt_invoice".into(),
-                    key: req.action.clone(),
-                    display_name: req.action.clone(),
-                    description: None,
-                    risk_level: "high".into(),
-                    audit_default: true,
-                    metadata: None,
-                }),
+            action: registered_actions.contains(&req.action.as_str()).then(|| ResourceAction {
+                id: format!("ra_invoice_{}", req.action),
+                resource_type_id: "rt_invoice".into(),
+                key: req.action.clone(),
+                display_name: req.action.clone(),
+                description: None,
+                risk_level: "high".into(),
+                audit_default: true,
+                metadata: None,
+            }),
             mapping: None,
         }
     } else {
         Registry::default()
     };
     let candidates = if req.action == "approve" {
-        vec![candidate(
-            "group_tree",
-            Some(group("group_finance", "finance")),
-        )]
+        vec![candidate("group_tree", Some(group("group_finance", "finance")))]
     } else {
         Vec::new()
     };
     Context {
         actor: Actor {
-            user: ["user_alice", "user_bob"]
-                .contains(&req.user_id.as_str())
-                .then(|| user(&req.user_id)),
+            user: ["user_alice", "user_bob"].contains(&req.user_id.as_str()).then(|| user(&req.user_id)),
             member: (req.member_id == "member_finance_reviewer").then(|| Member {
                 id: "member_finance_reviewer".into(),
                 space_id: "space_acme".into(),
@@ -190,11 +152,7 @@ fn context(req: &Request) -> Context {
 
 fn code_of(req: &Request, ctx: &Context) -> Option<DenyCode> {
     let out = decide(req, ctx);
-    assert_eq!(
-        out.allow,
-        out.deny_code.is_none(),
-        "allow and deny_code disagree"
-    );
+    assert_eq!(out.allow, out.deny_code.is_none(), "allow and deny_code disagree");
     out.deny_code
 }
 
@@ -205,57 +163,31 @@ fn code(req: Request) -> Option<DenyCode> {
 
 #[test]
 fn case_1_alice_approves_finance_apac_invoice() {
-    let req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_001",
-        "approve",
-    );
+    let req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
     let ctx = context(&req);
     let out = decide(&req, &ctx);
     assert!(out.allow);
     assert_eq!(out.scope_checks.len(), 1);
-    assert_eq!(
-        out.reason,
-        "at least one matching permission grant covers the target resource"
-    );
+    assert_eq!(out.reason, "at least one matching permission grant covers the target resource");
 }
 
 #[test]
 fn case_2_alice_cannot_approve_legal_emea_invoice() {
     assert_eq!(
-        code(request(
-            "user_alice",
-            "um_alice_finance_reviewer",
-            "invoice_002",
-            "approve"
-        )),
+        code(request("user_alice", "um_alice_finance_reviewer", "invoice_002", "approve")),
         Some(DenyCode::ScopeOutOfBounds)
     );
 }
 
 #[test]
 fn case_3_bob_approves_through_the_same_member() {
-    assert_eq!(
-        code(request(
-            "user_bob",
-            "um_bob_finance_reviewer",
-            "invoice_001",
-            "approve"
-        )),
-        None
-    );
+    assert_eq!(code(request("user_bob", "um_bob_finance_reviewer", "invoice_001", "approve")), None);
 }
 
 #[test]
 fn case_4_revoked_binding_denies_even_when_the_role_matches() {
     assert_eq!(
-        code(request(
-            "user_alice",
-            "um_alice_finance_reviewer_revoked",
-            "invoice_001",
-            "approve"
-        )),
+        code(request("user_alice", "um_alice_finance_reviewer_revoked", "invoice_001", "approve")),
         Some(DenyCode::UserMemberRevoked)
     );
 }
@@ -263,40 +195,23 @@ fn case_4_revoked_binding_denies_even_when_the_role_matches() {
 #[test]
 fn expired_binding_denies() {
     assert_eq!(
-        code(request(
-            "user_alice",
-            "um_alice_finance_reviewer_expired",
-            "invoice_001",
-            "approve"
-        )),
+        code(request("user_alice", "um_alice_finance_reviewer_expired", "invoice_001", "approve")),
         Some(DenyCode::UserMemberExpired)
     );
 }
 
 #[test]
 fn binding_expiring_in_the_future_allows() {
-    let req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_001",
-        "approve",
-    );
+    let req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
     let mut ctx = context(&req);
-    ctx.actor.user_member.as_mut().unwrap().expires_at = Some(Timestamp {
-        unix_micros: NOW + 1,
-        rfc3339: "later".into(),
-    });
+    ctx.actor.user_member.as_mut().unwrap().expires_at =
+        Some(Timestamp { unix_micros: NOW + 1, rfc3339: "later".into() });
     assert_eq!(code_of(&req, &ctx), None);
 }
 
 #[test]
 fn reject_has_no_matching_permission() {
-    let req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_001",
-        "reject",
-    );
+    let req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "reject");
     let ctx = context(&req);
     let out = decide(&req, &ctx);
     assert_eq!(out.deny_code, Some(DenyCode::NoMatchingPermission));
@@ -305,21 +220,11 @@ fn reject_has_no_matching_permission() {
 
 #[test]
 fn unregistered_type_and_action() {
-    let mut req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_001",
-        "approve",
-    );
+    let mut req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
     req.resource_type = "contract".into();
     assert_eq!(code(req), Some(DenyCode::InvalidResourceType));
     assert_eq!(
-        code(request(
-            "user_alice",
-            "um_alice_finance_reviewer",
-            "invoice_001",
-            "void"
-        )),
+        code(request("user_alice", "um_alice_finance_reviewer", "invoice_001", "void")),
         Some(DenyCode::InvalidResourceAction)
     );
 }
@@ -327,75 +232,37 @@ fn unregistered_type_and_action() {
 #[test]
 fn actor_state_comes_before_the_registry() {
     // v1.0: a revoked binding asking about an unregistered type hears about the binding.
-    let mut req = request(
-        "user_alice",
-        "um_alice_finance_reviewer_revoked",
-        "invoice_001",
-        "approve",
-    );
+    let mut req = request("user_alice", "um_alice_finance_reviewer_revoked", "invoice_001", "approve");
     req.resource_type = "contract".into();
     assert_eq!(code(req), Some(DenyCode::UserMemberRevoked));
-    let req = request(
-        "user_alice",
-        "um_alice_finance_reviewer_revoked",
-        "invoice_001",
-        "void",
-    );
+    let req = request("user_alice", "um_alice_finance_reviewer_revoked", "invoice_001", "void");
     assert_eq!(code(req), Some(DenyCode::UserMemberRevoked));
 }
 
 #[test]
 fn unknown_actor_parts_and_unknown_resource_are_denies() {
     assert_eq!(
-        code(request(
-            "user_mallory",
-            "um_alice_finance_reviewer",
-            "invoice_001",
-            "approve"
-        )),
+        code(request("user_mallory", "um_alice_finance_reviewer", "invoice_001", "approve")),
         Some(DenyCode::ActorNotFound)
     );
-    assert_eq!(
-        code(request("user_alice", "um_nobody", "invoice_001", "approve")),
-        Some(DenyCode::ActorNotFound)
-    );
-    let mut req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_001",
-        "approve",
-    );
+    assert_eq!(code(request("user_alice", "um_nobody", "invoice_001", "approve")), Some(DenyCode::ActorNotFound));
+    let mut req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
     req.space_id = "space_nowhere".into();
     assert_eq!(code(req), Some(DenyCode::ActorNotFound));
     assert_eq!(
-        code(request(
-            "user_alice",
-            "um_alice_finance_reviewer",
-            "invoice_404",
-            "approve"
-        )),
+        code(request("user_alice", "um_alice_finance_reviewer", "invoice_404", "approve")),
         Some(DenyCode::ResourceNotFound)
     );
     // An inactive actor learns nothing about whether the resource exists.
     assert_eq!(
-        code(request(
-            "user_alice",
-            "um_alice_finance_reviewer_revoked",
-            "invoice_404",
-            "approve"
-        )),
+        code(request("user_alice", "um_alice_finance_reviewer_revoked", "invoice_404", "approve")),
         Some(DenyCode::UserMemberRevoked)
     );
 }
 
 #[test]
 fn actor_state_order_user_member_space_binding_expiry() {
-    let req = request(
-        "user_alice",
-        "um_alice_finance_reviewer_expired",
-        "invoice_001",
-        "approve",
-    );
+    let req = request("user_alice", "um_alice_finance_reviewer_expired", "invoice_001", "approve");
     let base = context(&req);
     let with = |f: &dyn Fn(&mut Context)| {
         let mut c = base.clone();
@@ -439,46 +306,23 @@ fn actor_state_order_user_member_space_binding_expiry() {
 
 #[test]
 fn seven_cross_space_mutations_each_deny() {
-    let req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_001",
-        "approve",
-    );
+    let req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
     let base = context(&req);
     type Mutation = (&'static str, fn(&mut Context));
     let mutations: [Mutation; 7] = [
-        ("member space", |c| {
-            c.actor.member.as_mut().unwrap().space_id = "space_other".into()
-        }),
-        ("user_member.member_id", |c| {
-            c.actor.user_member.as_mut().unwrap().member_id = "member_other".into()
-        }),
-        ("resource space", |c| {
-            c.target.as_mut().unwrap().resource.space_id = "space_other".into()
-        }),
-        ("target group space", |c| {
-            c.target.as_mut().unwrap().group.as_mut().unwrap().space_id = "space_other".into()
-        }),
-        ("role space", |c| {
-            c.candidates[0].role.space_id = "space_other".into()
-        }),
-        ("member-role space", |c| {
-            c.candidates[0].member_role_space_id = "space_other".into()
-        }),
-        ("anchor space", |c| {
-            c.candidates[0].scope_anchor.as_mut().unwrap().space_id = "space_other".into()
-        }),
+        ("member space", |c| c.actor.member.as_mut().unwrap().space_id = "space_other".into()),
+        ("user_member.member_id", |c| c.actor.user_member.as_mut().unwrap().member_id = "member_other".into()),
+        ("resource space", |c| c.target.as_mut().unwrap().resource.space_id = "space_other".into()),
+        ("target group space", |c| c.target.as_mut().unwrap().group.as_mut().unwrap().space_id = "space_other".into()),
+        ("role space", |c| c.candidates[0].role.space_id = "space_other".into()),
+        ("member-role space", |c| c.candidates[0].member_role_space_id = "space_other".into()),
+        ("anchor space", |c| c.candidates[0].scope_anchor.as_mut().unwrap().space_id = "space_other".into()),
     ];
     assert_eq!(code_of(&req, &base), None, "the unmutated context allows");
     for (name, mutate) in mutations {
         let mut c = base.clone();
         mutate(&mut c);
-        assert_eq!(
-            code_of(&req, &c),
-            Some(DenyCode::CrossSpaceViolation),
-            "{name}"
-        );
+        assert_eq!(code_of(&req, &c), Some(DenyCode::CrossSpaceViolation), "{name}");
     }
     // The binding joining another user, or living in another space, is cross-space too.
     let mut c = base.clone();
@@ -491,12 +335,7 @@ fn seven_cross_space_mutations_each_deny() {
 
 #[test]
 fn cross_space_comes_before_no_matching_permission() {
-    let req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_001",
-        "reject",
-    );
+    let req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "reject");
     let mut c = context(&req);
     c.target.as_mut().unwrap().resource.space_id = "space_other".into();
     assert_eq!(code_of(&req, &c), Some(DenyCode::CrossSpaceViolation));
@@ -504,12 +343,7 @@ fn cross_space_comes_before_no_matching_permission() {
 
 #[test]
 fn global_scope_is_disabled() {
-    let req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_001",
-        "approve",
-    );
+    let req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
     let mut c = context(&req);
     c.candidates = vec![candidate("global", None)];
     assert_eq!(code_of(&req, &c), Some(DenyCode::GlobalScopeDisabled));
@@ -517,12 +351,7 @@ fn global_scope_is_disabled() {
 
 #[test]
 fn anchor_and_target_group_missing() {
-    let req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_001",
-        "approve",
-    );
+    let req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
     let mut c = context(&req);
     c.candidates[0].scope_anchor = None;
     assert_eq!(code_of(&req, &c), Some(DenyCode::ScopeAnchorMissing));
@@ -534,12 +363,7 @@ fn anchor_and_target_group_missing() {
 
 #[test]
 fn union_any_covering_grant_allows_and_first_deny_code_wins() {
-    let req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_002",
-        "approve",
-    );
+    let req = request("user_alice", "um_alice_finance_reviewer", "invoice_002", "approve");
     let mut c = context(&req);
     // group_tree on finance does not cover legal.emea; a space grant does.
     c.candidates.push(candidate("space", None));
@@ -554,12 +378,7 @@ fn union_any_covering_grant_allows_and_first_deny_code_wins() {
 
 #[test]
 fn self_scope_allows_the_owner_only() {
-    let req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_001",
-        "approve",
-    );
+    let req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
     let mut c = context(&req);
     c.candidates = vec![candidate("self", None)];
     assert_eq!(code_of(&req, &c), Some(DenyCode::ScopeOutOfBounds));
@@ -569,12 +388,7 @@ fn self_scope_allows_the_owner_only() {
 
 #[test]
 fn explain_document_has_v1_shape_and_no_sensitive_keys() {
-    let mut req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_002",
-        "approve",
-    );
+    let mut req = request("user_alice", "um_alice_finance_reviewer", "invoice_002", "approve");
     req.context.request_id = Some("req_0123456789abcdef".into());
     let ctx = context(&req);
     let out = decide(&req, &ctx);
@@ -584,10 +398,7 @@ fn explain_document_has_v1_shape_and_no_sensitive_keys() {
     assert_eq!(doc["trace_id"], "trc_0123456789abcdef");
     assert_eq!(doc["decision"], "deny");
     assert_eq!(doc["deny_code"], "SCOPE_OUT_OF_BOUNDS");
-    assert_eq!(
-        doc["reason"],
-        "matching permission grants do not cover the target resource scope"
-    );
+    assert_eq!(doc["reason"], "matching permission grants do not cover the target resource scope");
     assert_eq!(doc["actor"]["user_member"]["relation_type"], "delegate");
     assert_eq!(doc["space"]["name"], "Acme");
     assert_eq!(doc["target"]["resource"]["group_path"], "legal.emea");
@@ -597,17 +408,11 @@ fn explain_document_has_v1_shape_and_no_sensitive_keys() {
     assert_eq!(cand["permission"]["scope"], "group_tree");
     assert_eq!(cand["scope_anchor"]["path"], "finance");
     assert_eq!(cand["scope_check"]["covered"], false);
-    assert_eq!(
-        cand["scope_check"]["reason"],
-        "target group legal.emea is outside anchor group finance."
-    );
+    assert_eq!(cand["scope_check"]["reason"], "target group legal.emea is outside anchor group finance.");
     assert_eq!(doc["audit"]["audit_log_id"], "audit_0123456789abcdef");
     assert_eq!(doc["audit"]["action"], "invoice.approve");
     assert_eq!(doc["audit"]["request_id"], "req_0123456789abcdef");
-    assert_eq!(
-        doc["target"]["resource"]["metadata"],
-        json!({"number": "INV-001"})
-    );
+    assert_eq!(doc["target"]["resource"]["metadata"], json!({"number": "INV-001"}));
     assert!(!doc.to_string().to_lowercase().contains("password"));
 
     let compact = check_document(&req, &out, &id, None);
@@ -618,21 +423,10 @@ fn explain_document_has_v1_shape_and_no_sensitive_keys() {
 
 #[test]
 fn registry_denies_show_no_target_and_null_candidates() {
-    let req = request(
-        "user_alice",
-        "um_alice_finance_reviewer",
-        "invoice_001",
-        "void",
-    );
+    let req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "void");
     let ctx = context(&req);
     let out = decide(&req, &ctx);
-    let doc = explain_document(
-        &req,
-        &ctx,
-        &out,
-        &DecisionId::from_hex("00000000000000ff".into()),
-        None,
-    );
+    let doc = explain_document(&req, &ctx, &out, &DecisionId::from_hex("00000000000000ff".into()), None);
     assert_eq!(doc["target"], serde_json::Value::Null);
     assert_eq!(doc["matched_candidates"], serde_json::Value::Null);
     assert_eq!(doc["resource_registry"]["action"], serde_json::Value::Null);
@@ -649,10 +443,7 @@ mod reach_agreement {
             && (r.whole_space
                 || res.owner_member_id.is_some() && res.owner_member_id == r.owner_member_id
                 || t.group.as_ref().is_some_and(|g| {
-                    r.groups.contains(&g.id)
-                        || r.subtrees
-                            .iter()
-                            .any(|p| crate::scope::path_within(&g.path, p))
+                    r.groups.contains(&g.id) || r.subtrees.iter().any(|p| crate::scope::path_within(&g.path, p))
                 }))
     }
 
@@ -675,10 +466,7 @@ mod reach_agreement {
 
         let grant_sets: Vec<Vec<Candidate>> = vec![
             vec![],
-            vec![candidate(
-                "group_tree",
-                Some(group("group_finance", "finance")),
-            )],
+            vec![candidate("group_tree", Some(group("group_finance", "finance")))],
             vec![candidate("group", Some(group("group_finance", "finance")))],
             vec![candidate("self", None)],
             vec![candidate("space", None)],
@@ -702,10 +490,7 @@ mod reach_agreement {
                     ctx.target = Some(target.clone());
                     let allowed = decide(&req, &ctx).allow;
                     let reached = reach(&req, &ctx).is_some_and(|r| covers(&r, target));
-                    assert_eq!(
-                        allowed, reached,
-                        "binding {binding}, grants {grants:?}, target {target:?}"
-                    );
+                    assert_eq!(allowed, reached, "binding {binding}, grants {grants:?}, target {target:?}");
                     compared += 1;
                 }
             }
@@ -717,11 +502,7 @@ mod reach_agreement {
     fn nothing_is_reached_by_an_unusable_actor_or_an_unregistered_action() {
         let req = request("user_alice", "um_alice_finance_reviewer", "", "approve");
         assert!(reach(&req, &context(&req)).is_some_and(|r| r.subtrees == ["finance"]));
-        for binding in [
-            "um_alice_finance_reviewer_revoked",
-            "um_alice_finance_reviewer_expired",
-            "um_nobody",
-        ] {
+        for binding in ["um_alice_finance_reviewer_revoked", "um_alice_finance_reviewer_expired", "um_nobody"] {
             let req = request("user_alice", binding, "", "approve");
             assert_eq!(reach(&req, &context(&req)), None, "{binding}");
         }
@@ -730,10 +511,6 @@ mod reach_agreement {
         let req = request("user_alice", "um_alice_finance_reviewer", "", "approve");
         let mut ctx = context(&req);
         ctx.candidates[0].role.space_id = "space_other".into();
-        assert_eq!(
-            reach(&req, &ctx),
-            None,
-            "a cross-space grant poisons every decision, so it reaches nothing"
-        );
+        assert_eq!(reach(&req, &ctx), None, "a cross-space grant poisons every decision, so it reaches nothing");
     }
 }

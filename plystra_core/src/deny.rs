@@ -71,31 +71,21 @@ impl DenyCode {
     /// detail lives in each candidate's `scope_check`.
     pub const fn reason(self) -> &'static str {
         match self {
-            DenyCode::ActorNotFound => {
-                "actor User, Member, UserMember binding or Space was not found"
-            }
+            DenyCode::ActorNotFound => "actor User, Member, UserMember binding or Space was not found",
             DenyCode::ActorUserInactive => "actor User is not active",
             DenyCode::ActorMemberInactive => "actor Member is not active",
             DenyCode::SpaceInactive => "active Space is not active",
             DenyCode::UserMemberRevoked => "UserMember binding is not active",
             DenyCode::UserMemberExpired => "UserMember binding has expired",
             DenyCode::InvalidResourceType => "resource type is not registered",
-            DenyCode::InvalidResourceAction => {
-                "resource action is not registered for the resource type"
-            }
+            DenyCode::InvalidResourceAction => "resource action is not registered for the resource type",
             DenyCode::ResourceNotFound => "target resource was not found",
-            DenyCode::CrossSpaceViolation => {
-                "actor context, grants, and target resource must belong to the same Space"
-            }
-            DenyCode::NoMatchingPermission => {
-                "no permission grant matched the requested resource and action"
-            }
+            DenyCode::CrossSpaceViolation => "actor context, grants, and target resource must belong to the same Space",
+            DenyCode::NoMatchingPermission => "no permission grant matched the requested resource and action",
             DenyCode::ScopeAnchorMissing
             | DenyCode::TargetGroupMissing
             | DenyCode::ScopeOutOfBounds
-            | DenyCode::GlobalScopeDisabled => {
-                "matching permission grants do not cover the target resource scope"
-            }
+            | DenyCode::GlobalScopeDisabled => "matching permission grants do not cover the target resource scope",
         }
     }
 }
@@ -119,10 +109,7 @@ mod tests {
         for code in DenyCode::ALL {
             assert!(seen.insert(code.as_str()), "duplicate {code}");
             assert_eq!(DenyCode::parse(code.as_str()), Some(code));
-            assert!(code
-                .as_str()
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c == '_'));
+            assert!(code.as_str().chars().all(|c| c.is_ascii_uppercase() || c == '_'));
         }
         assert_eq!(DenyCode::parse("AUTHORIZATION_DENIED"), None);
     }

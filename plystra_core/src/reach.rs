@@ -22,10 +22,7 @@ pub struct Reach {
 
 impl Reach {
     pub fn is_empty(&self) -> bool {
-        !self.whole_space
-            && self.owner_member_id.is_none()
-            && self.groups.is_empty()
-            && self.subtrees.is_empty()
+        !self.whole_space && self.owner_member_id.is_none() && self.groups.is_empty() && self.subtrees.is_empty()
     }
 }
 
@@ -41,10 +38,7 @@ pub fn reach(req: &Request, ctx: &Context) -> Option<Reach> {
     if candidates_violate_same_space(&req.space_id, ctx) {
         return None;
     }
-    let mut reach = Reach {
-        space_id: req.space_id.clone(),
-        ..Reach::default()
-    };
+    let mut reach = Reach { space_id: req.space_id.clone(), ..Reach::default() };
     for c in &ctx.candidates {
         match (c.permission.scope.as_str(), c.scope_anchor.as_ref()) {
             ("self", _) => reach.owner_member_id = Some(actor.member.id.clone()),

@@ -4,14 +4,7 @@
 use serde_json::Value;
 
 /// Fragments that make a key sensitive, matched case-insensitively anywhere in the key.
-pub const SENSITIVE_KEY_FRAGMENTS: &[&str] = &[
-    "password",
-    "secret",
-    "token",
-    "api_key",
-    "authorization",
-    "key_hash",
-];
+pub const SENSITIVE_KEY_FRAGMENTS: &[&str] = &["password", "secret", "token", "api_key", "authorization", "key_hash"];
 
 pub fn is_sensitive_key(key: &str) -> bool {
     let lower = key.to_ascii_lowercase();
@@ -42,9 +35,6 @@ mod tests {
             "API_KEY": "k", "authorization_header": "Bearer", "key_hash": "h", "keys": ["token"]
         });
         redact(&mut v);
-        assert_eq!(
-            v,
-            json!({"number": "INV-1", "nested": {"ok": [{"keep": 2}]}, "keys": ["token"]})
-        );
+        assert_eq!(v, json!({"number": "INV-1", "nested": {"ok": [{"keep": 2}]}, "keys": ["token"]}));
     }
 }

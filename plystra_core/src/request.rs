@@ -21,10 +21,7 @@ pub struct RequestError {
 
 impl RequestError {
     fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        RequestError {
-            field: field.into(),
-            problem: problem.into(),
-        }
+        RequestError { field: field.into(), problem: problem.into() }
     }
 }
 
@@ -43,50 +40,22 @@ pub struct ParsedRequest {
     pub explain: bool,
 }
 
-const TOP_LEVEL_FIELDS: &[&str] = &[
-    "actor",
-    "resource_type",
-    "resource_id",
-    "resource",
-    "action",
-    "request",
-    "explain",
-];
-const ACTOR_FIELDS: &[&str] = &[
-    "user_id",
-    "member_id",
-    "user_member_id",
-    "binding_id",
-    "space_id",
-];
+const TOP_LEVEL_FIELDS: &[&str] =
+    &["actor", "resource_type", "resource_id", "resource", "action", "request", "explain"];
+const ACTOR_FIELDS: &[&str] = &["user_id", "member_id", "user_member_id", "binding_id", "space_id"];
 const RESOURCE_FIELDS: &[&str] = &["type", "id"];
 const CONTEXT_FIELDS: &[&str] = &["request_id", "ip", "user_agent"];
 /// v1.0's flat actor fields, removed from the API: named in the error so that old clients learn the new shape.
-const FLAT_ACTOR_FIELDS: &[&str] = &[
-    "actor_user_id",
-    "actor_member_id",
-    "actor_user_member_id",
-    "space_id",
-];
+const FLAT_ACTOR_FIELDS: &[&str] = &["actor_user_id", "actor_member_id", "actor_user_member_id", "space_id"];
 
 fn object<'a>(value: &'a Value, field: &str) -> Result<&'a Map<String, Value>, RequestError> {
-    value
-        .as_object()
-        .ok_or_else(|| RequestError::new(field, "must be a JSON object"))
+    value.as_object().ok_or_else(|| RequestError::new(field, "must be a JSON object"))
 }
 
-fn reject_unknown(
-    map: &Map<String, Value>,
-    allowed: &[&str],
-    prefix: &str,
-) -> Result<(), RequestError> {
+fn reject_unknown(map: &Map<String, Value>, allowed: &[&str], prefix: &str) -> Result<(), RequestError> {
     for key in map.keys() {
         if !allowed.contains(&key.as_str()) {
-            let field = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
+            let field = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
             let problem = if prefix.is_empty() && FLAT_ACTOR_FIELDS.contains(&key.as_str()) {
                 "is not accepted: give the actor as a nested object {\"actor\": {\"user_id\", \"member_id\", \"user_member_id\", \"space_id\"}}"
             } else {
@@ -99,20 +68,12 @@ fn reject_unknown(
 }
 
 /// An optional string field: absent or null is `None`; anything but a string is an error.
-fn opt_string(
-    map: &Map<String, Value>,
-    key: &str,
-    field: &str,
-    max: usize,
-) -> Result<Option<String>, RequestError> {
+fn opt_string(map: &Map<String, Value>, key: &str, field: &str, max: usize) -> Result<Option<String>, RequestError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
             if s.len() > max {
-                Err(RequestError::new(
-                    field,
-                    format!("is longer than {max} bytes"),
-                ))
+                Err(RequestError::new(field, format!("is longer than {max} bytes")))
             } else if s.contains('\0') {
                 Err(RequestError::new(field, "contains a NUL character"))
             } else {
@@ -132,17 +93,9 @@ fn required(value: Option<String>, field: &str) -> Result<String, RequestError> 
 }
 
 /// Two spellings of one field (v1.0's aliases) must agree when both are given.
-fn one_of(
-    a: Option<String>,
-    a_field: &str,
-    b: Option<String>,
-    b_field: &str,
-) -> Result<Option<String>, RequestError> {
+fn one_of(a: Option<String>, a_field: &str, b: Option<String>, b_field: &str) -> Result<Option<String>, RequestError> {
     match (a, b) {
-        (Some(x), Some(y)) if x != y => Err(RequestError::new(
-            b_field,
-            format!("disagrees with {a_field}"),
-        )),
+        (Some(x), Some(y)) if x != y => Err(RequestError::new(b_field, format!("disagrees with {a_field}"))),
         (Some(x), _) => Ok(Some(x)),
         (None, y) => Ok(y),
     }
@@ -152,35 +105,19 @@ pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
     let top = object(doc, "request")?;
     reject_unknown(top, TOP_LEVEL_FIELDS, "")?;
 
-    let actor = top
-        .get("actor")
-        .ok_or_else(|| RequestError::new("actor", "is required"))?;
+    let actor = top.get("actor").ok_or_else(|| RequestError::new("actor", "is required"))?;
     let actor = object(actor, "actor")?;
     reject_unknown(actor, ACTOR_FIELDS, "actor")?;
-    let user_id = required(
-        opt_string(actor, "user_id", "actor.user_id", MAX_ID_BYTES)?,
-        "actor.user_id",
-    )?;
-    let member_id = required(
-        opt_string(actor, "member_id", "actor.member_id", MAX_ID_BYTES)?,
-        "actor.member_id",
-    )?;
+    let user_id = required(opt_string(actor, "user_id", "actor.user_id", MAX_ID_BYTES)?, "actor.user_id")?;
+    let member_id = required(opt_string(actor, "member_id", "actor.member_id", MAX_ID_BYTES)?, "actor.member_id")?;
     let user_member_id = one_of(
-        opt_string(
-            actor,
-            "user_member_id",
-            "actor.user_member_id",
-            MAX_ID_BYTES,
-        )?,
+        opt_string(actor, "user_member_id", "actor.user_member_id", MAX_ID_BYTES)?,
         "actor.user_member_id",
         opt_string(actor, "binding_id", "actor.binding_id", MAX_ID_BYTES)?,
         "actor.binding_id",
     )?;
     let user_member_id = required(user_member_id, "actor.user_member_id")?;
-    let space_id = required(
-        opt_string(actor, "space_id", "actor.space_id", MAX_ID_BYTES)?,
-        "actor.space_id",
-    )?;
+    let space_id = required(opt_string(actor, "space_id", "actor.space_id", MAX_ID_BYTES)?, "actor.space_id")?;
 
     let (res_type, res_id) = match top.get("resource") {
         None | Some(Value::Null) => (None, None),
@@ -200,12 +137,8 @@ pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
         "resource.type",
     )?;
     let resource_type = required(resource_type, "resource_type")?;
-    let resource_id = one_of(
-        opt_string(top, "resource_id", "resource_id", MAX_ID_BYTES)?,
-        "resource_id",
-        res_id,
-        "resource.id",
-    )?;
+    let resource_id =
+        one_of(opt_string(top, "resource_id", "resource_id", MAX_ID_BYTES)?, "resource_id", res_id, "resource.id")?;
     let resource_id = required(resource_id, "resource_id")?;
     let action = required(opt_string(top, "action", "action", MAX_ID_BYTES)?, "action")?;
 
@@ -217,12 +150,7 @@ pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
             RequestContext {
                 request_id: opt_string(ctx, "request_id", "request.request_id", MAX_ID_BYTES)?,
                 ip: opt_string(ctx, "ip", "request.ip", MAX_IP_BYTES)?,
-                user_agent: opt_string(
-                    ctx,
-                    "user_agent",
-                    "request.user_agent",
-                    MAX_USER_AGENT_BYTES,
-                )?,
+                user_agent: opt_string(ctx, "user_agent", "request.user_agent", MAX_USER_AGENT_BYTES)?,
             }
         }
     };
@@ -233,16 +161,7 @@ pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
     };
 
     Ok(ParsedRequest {
-        request: Request {
-            user_id,
-            member_id,
-            user_member_id,
-            space_id,
-            resource_type,
-            resource_id,
-            action,
-            context,
-        },
+        request: Request { user_id, member_id, user_member_id, space_id, resource_type, resource_id, action, context },
         explain,
     })
 }
@@ -281,13 +200,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(p.request.user_member_id, "b");
-        assert_eq!(
-            (
-                p.request.resource_type.as_str(),
-                p.request.resource_id.as_str()
-            ),
-            ("invoice", "i")
-        );
+        assert_eq!((p.request.resource_type.as_str(), p.request.resource_id.as_str()), ("invoice", "i"));
         assert!(p.explain);
         assert_eq!(p.request.context.request_id.as_deref(), Some("req_1"));
     }
@@ -300,10 +213,7 @@ mod tests {
 
         let mut d = demo();
         d["actor"]["space_id"] = json!(42);
-        assert_eq!(
-            err(d),
-            RequestError::new("actor.space_id", "must be a string")
-        );
+        assert_eq!(err(d), RequestError::new("actor.space_id", "must be a string"));
 
         let mut d = demo();
         d["action"] = json!("");

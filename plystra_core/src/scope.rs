@@ -14,21 +14,11 @@ pub struct ScopeCheck {
 
 impl ScopeCheck {
     fn covered(rule: &'static str, reason: String) -> Self {
-        ScopeCheck {
-            covered: true,
-            rule,
-            reason,
-            deny_code: None,
-        }
+        ScopeCheck { covered: true, rule, reason, deny_code: None }
     }
 
     fn uncovered(rule: &'static str, reason: String, code: DenyCode) -> Self {
-        ScopeCheck {
-            covered: false,
-            rule,
-            reason,
-            deny_code: Some(code),
-        }
+        ScopeCheck { covered: false, rule, reason, deny_code: Some(code) }
     }
 }
 
@@ -46,20 +36,12 @@ pub fn path_within(target_path: &str, anchor_path: &str) -> bool {
 }
 
 /// Resolves one grant's scope against the target. `member` is the acting Member.
-pub fn resolve_scope(
-    scope: &str,
-    member: &Member,
-    target: &Target,
-    anchor: Option<&Group>,
-) -> ScopeCheck {
+pub fn resolve_scope(scope: &str, member: &Member, target: &Target, anchor: Option<&Group>) -> ScopeCheck {
     match scope {
         "self" => {
             const RULE: &str = "resource.owner_member_id == actor.member_id";
             if target.resource.owner_member_id.as_deref() == Some(member.id.as_str()) {
-                ScopeCheck::covered(
-                    RULE,
-                    "target resource is owned by the active Member identity.".into(),
-                )
+                ScopeCheck::covered(RULE, "target resource is owned by the active Member identity.".into())
             } else {
                 ScopeCheck::uncovered(
                     RULE,
@@ -88,40 +70,27 @@ pub fn resolve_scope(
                 if group.id == anchor.id {
                     ScopeCheck::covered(
                         RULE,
-                        format!(
-                            "target group {} matches anchor group {}.",
-                            group.path, anchor.path
-                        ),
+                        format!("target group {} matches anchor group {}.", group.path, anchor.path),
                     )
                 } else {
                     ScopeCheck::uncovered(
                         RULE,
-                        format!(
-                            "target group {} does not match anchor group {}.",
-                            group.path, anchor.path
-                        ),
+                        format!("target group {} does not match anchor group {}.", group.path, anchor.path),
                         DenyCode::ScopeOutOfBounds,
                     )
                 }
             } else {
                 // The rule text is v1.0's; the test itself is `path_within`, never a LIKE.
-                const RULE: &str =
-                    "target_path = anchor_path OR target_path LIKE anchor_path || '.%'";
+                const RULE: &str = "target_path = anchor_path OR target_path LIKE anchor_path || '.%'";
                 if path_within(&group.path, &anchor.path) {
                     ScopeCheck::covered(
                         RULE,
-                        format!(
-                            "target group {} is inside anchor group {}.",
-                            group.path, anchor.path
-                        ),
+                        format!("target group {} is inside anchor group {}.", group.path, anchor.path),
                     )
                 } else {
                     ScopeCheck::uncovered(
                         RULE,
-                        format!(
-                            "target group {} is outside anchor group {}.",
-                            group.path, anchor.path
-                        ),
+                        format!("target group {} is outside anchor group {}.", group.path, anchor.path),
                         DenyCode::ScopeOutOfBounds,
                     )
                 }
@@ -158,12 +127,7 @@ mod tests {
     use crate::model::Resource;
 
     fn group(id: &str, path: &str) -> Group {
-        Group {
-            id: id.into(),
-            space_id: "space_acme".into(),
-            path: path.into(),
-            status: "active".into(),
-        }
+        Group { id: id.into(), space_id: "space_acme".into(), path: path.into(), status: "active".into() }
     }
 
     fn member() -> Member {
@@ -202,35 +166,17 @@ mod tests {
         let check = |scope| resolve_scope(scope, &m, &t, Some(&anchor));
         assert!(check("self").covered);
         let g = check("group");
-        assert_eq!(
-            (g.covered, g.deny_code),
-            (false, Some(DenyCode::ScopeOutOfBounds))
-        );
-        assert_eq!(
-            g.reason,
-            "target group finance.apac does not match anchor group finance."
-        );
+        assert_eq!((g.covered, g.deny_code), (false, Some(DenyCode::ScopeOutOfBounds)));
+        assert_eq!(g.reason, "target group finance.apac does not match anchor group finance.");
         let gt = check("group_tree");
         assert!(gt.covered);
-        assert_eq!(
-            gt.reason,
-            "target group finance.apac is inside anchor group finance."
-        );
-        assert_eq!(
-            gt.rule,
-            "target_path = anchor_path OR target_path LIKE anchor_path || '.%'"
-        );
+        assert_eq!(gt.reason, "target group finance.apac is inside anchor group finance.");
+        assert_eq!(gt.rule, "target_path = anchor_path OR target_path LIKE anchor_path || '.%'");
         assert!(check("space").covered);
-        assert_eq!(
-            check("global").deny_code,
-            Some(DenyCode::GlobalScopeDisabled)
-        );
+        assert_eq!(check("global").deny_code, Some(DenyCode::GlobalScopeDisabled));
         assert!(!check("global").covered);
         let unknown = check("planet");
-        assert_eq!(
-            (unknown.covered, unknown.deny_code),
-            (false, Some(DenyCode::ScopeOutOfBounds))
-        );
+        assert_eq!((unknown.covered, unknown.deny_code), (false, Some(DenyCode::ScopeOutOfBounds)));
         assert_eq!(unknown.reason, "unsupported scope \"planet\".");
 
         let no_anchor = resolve_scope("group_tree", &m, &t, None);
@@ -249,10 +195,7 @@ mod tests {
         let mut t = target(None);
         t.resource.owner_member_id = Some("member_invoice_creator".into());
         let c = resolve_scope("self", &member(), &t, None);
-        assert_eq!(
-            (c.covered, c.deny_code),
-            (false, Some(DenyCode::ScopeOutOfBounds))
-        );
+        assert_eq!((c.covered, c.deny_code), (false, Some(DenyCode::ScopeOutOfBounds)));
         t.resource.owner_member_id = None;
         assert!(!resolve_scope("self", &member(), &t, None).covered);
     }

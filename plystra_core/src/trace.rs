@@ -76,11 +76,7 @@ fn actor_json(ctx: &Context) -> Value {
 }
 
 fn space_json(ctx: &Context) -> Value {
-    ctx.actor
-        .space
-        .as_ref()
-        .map(|s| json!({"id": s.id, "name": s.name, "status": s.status}))
-        .unwrap_or(Value::Null)
+    ctx.actor.space.as_ref().map(|s| json!({"id": s.id, "name": s.name, "status": s.status})).unwrap_or(Value::Null)
 }
 
 fn target_json(ctx: &Context) -> Value {
@@ -90,36 +86,14 @@ fn target_json(ctx: &Context) -> Value {
     let r = &t.resource;
     let mut res = Map::new();
     res.insert("id".into(), json!(r.id));
-    put_opt(
-        &mut res,
-        "external_id",
-        r.external_id.clone().map(Value::from),
-    );
+    put_opt(&mut res, "external_id", r.external_id.clone().map(Value::from));
     res.insert("type".into(), json!(r.resource_type));
     res.insert("space_id".into(), json!(r.space_id));
-    res.insert(
-        "group_id".into(),
-        json!(r.group_id.clone().unwrap_or_default()),
-    );
-    put_opt(
-        &mut res,
-        "group_path",
-        t.group.as_ref().map(|g| Value::from(g.path.clone())),
-    );
-    res.insert(
-        "owner_member_id".into(),
-        json!(r.owner_member_id.clone().unwrap_or_default()),
-    );
-    put_opt(
-        &mut res,
-        "display_name",
-        r.display_name.clone().map(Value::from),
-    );
-    put_opt(
-        &mut res,
-        "visibility",
-        r.visibility.clone().map(Value::from),
-    );
+    res.insert("group_id".into(), json!(r.group_id.clone().unwrap_or_default()));
+    put_opt(&mut res, "group_path", t.group.as_ref().map(|g| Value::from(g.path.clone())));
+    res.insert("owner_member_id".into(), json!(r.owner_member_id.clone().unwrap_or_default()));
+    put_opt(&mut res, "display_name", r.display_name.clone().map(Value::from));
+    put_opt(&mut res, "visibility", r.visibility.clone().map(Value::from));
     put_opt(&mut res, "status", r.status.clone().map(Value::from));
     put_opt(&mut res, "metadata", redacted(&r.metadata));
     json!({"resource": Value::Object(res), "group": t.group.as_ref().map(group_json)})
@@ -132,11 +106,7 @@ fn registry_json(ctx: &Context) -> Value {
         m.insert("id".into(), json!(t.id));
         m.insert("key".into(), json!(t.key));
         m.insert("display_name".into(), json!(t.display_name));
-        put_opt(
-            &mut m,
-            "description",
-            t.description.clone().map(Value::from),
-        );
+        put_opt(&mut m, "description", t.description.clone().map(Value::from));
         m.insert("status".into(), json!(t.status));
         m.insert("source".into(), json!(t.source));
         put_opt(&mut m, "metadata", redacted(&t.metadata));
@@ -148,11 +118,7 @@ fn registry_json(ctx: &Context) -> Value {
         m.insert("resource_type_id".into(), json!(a.resource_type_id));
         m.insert("key".into(), json!(a.key));
         m.insert("display_name".into(), json!(a.display_name));
-        put_opt(
-            &mut m,
-            "description",
-            a.description.clone().map(Value::from),
-        );
+        put_opt(&mut m, "description", a.description.clone().map(Value::from));
         m.insert("risk_level".into(), json!(a.risk_level));
         m.insert("audit_default".into(), json!(a.audit_default));
         put_opt(&mut m, "metadata", redacted(&a.metadata));
@@ -166,26 +132,10 @@ fn registry_json(ctx: &Context) -> Value {
         put_opt(&mut m, "table_name", mp.table_name.clone().map(Value::from));
         m.insert("id_field".into(), json!(mp.id_field));
         m.insert("space_field".into(), json!(mp.space_field));
-        put_opt(
-            &mut m,
-            "group_field",
-            mp.group_field.clone().map(Value::from),
-        );
-        put_opt(
-            &mut m,
-            "owner_member_field",
-            mp.owner_member_field.clone().map(Value::from),
-        );
-        put_opt(
-            &mut m,
-            "visibility_field",
-            mp.visibility_field.clone().map(Value::from),
-        );
-        put_opt(
-            &mut m,
-            "metadata_field",
-            mp.metadata_field.clone().map(Value::from),
-        );
+        put_opt(&mut m, "group_field", mp.group_field.clone().map(Value::from));
+        put_opt(&mut m, "owner_member_field", mp.owner_member_field.clone().map(Value::from));
+        put_opt(&mut m, "visibility_field", mp.visibility_field.clone().map(Value::from));
+        put_opt(&mut m, "metadata_field", mp.metadata_field.clone().map(Value::from));
         m.insert("status".into(), json!(mp.status));
         put_opt(&mut m, "metadata", redacted(&mp.metadata));
         Value::Object(m)
@@ -207,11 +157,7 @@ fn candidates_json(ctx: &Context, outcome: &Outcome) -> Value {
             sc.insert("covered".into(), json!(check.covered));
             sc.insert("rule".into(), json!(check.rule));
             sc.insert("reason".into(), json!(check.reason));
-            put_opt(
-                &mut sc,
-                "deny_code",
-                check.deny_code.map(|d| Value::from(d.as_str())),
-            );
+            put_opt(&mut sc, "deny_code", check.deny_code.map(|d| Value::from(d.as_str())));
             json!({
                 "role": {"id": c.role.id, "key": c.role.key, "space_id": c.role.space_id},
                 "permission": {"id": c.permission.id, "resource": c.permission.resource,
@@ -252,14 +198,8 @@ pub fn explain_document(
     id: &DecisionId,
     audit_log_id: Option<&str>,
 ) -> Value {
-    let (target, resource_registry) = (
-        if outcome.target_evaluated {
-            target_json(ctx)
-        } else {
-            Value::Null
-        },
-        registry_json(ctx),
-    );
+    let (target, resource_registry) =
+        (if outcome.target_evaluated { target_json(ctx) } else { Value::Null }, registry_json(ctx));
     json!({
         "trace_version": TRACE_VERSION,
         "trace_id": id.trace_id(),
@@ -280,12 +220,7 @@ pub fn explain_document(
 }
 
 /// The compact answer of `plystra.check`.
-pub fn check_document(
-    req: &Request,
-    outcome: &Outcome,
-    id: &DecisionId,
-    audit_log_id: Option<&str>,
-) -> Value {
+pub fn check_document(req: &Request, outcome: &Outcome, id: &DecisionId, audit_log_id: Option<&str>) -> Value {
     json!({
         "allow": outcome.allow,
         "decision": decision_word(outcome),

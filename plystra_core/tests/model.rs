@@ -43,8 +43,8 @@ fn group() -> impl Strategy<Value = Group> {
 
 fn candidate(groups: Vec<Group>) -> impl Strategy<Value = Candidate> {
     let scope = prop::sample::select(vec!["self", "group", "group_tree", "space", "global", "planet"]);
-    (scope, prop::option::weighted(0.8, prop::sample::select(groups)), space_id(), space_id(), "[a-c]")
-        .prop_map(|(scope, anchor, role_space, mr_space, key)| Candidate {
+    (scope, prop::option::weighted(0.8, prop::sample::select(groups)), space_id(), space_id(), "[a-c]").prop_map(
+        |(scope, anchor, role_space, mr_space, key)| Candidate {
             member_role_id: format!("mr_{key}_{scope}"),
             role: Role { id: format!("role_{key}"), key: key.clone(), space_id: role_space },
             permission: Permission {
@@ -55,7 +55,8 @@ fn candidate(groups: Vec<Group>) -> impl Strategy<Value = Candidate> {
             },
             scope_anchor: anchor,
             member_role_space_id: mr_space,
-        })
+        },
+    )
 }
 
 prop_compose! {
@@ -155,7 +156,8 @@ fn model(req: &Request, ctx: &Context) -> Option<DenyCode> {
             spaces.push(&anchor.space_id);
         }
     }
-    if spaces.iter().any(|s| s.as_str() != req.space_id) || binding.user_id != user.id || binding.member_id != member.id {
+    if spaces.iter().any(|s| s.as_str() != req.space_id) || binding.user_id != user.id || binding.member_id != member.id
+    {
         return Some(DenyCode::CrossSpaceViolation);
     }
     if ctx.candidates.is_empty() {

@@ -21,9 +21,7 @@ pub fn setting(name: &CStr) -> Option<String> {
     if ptr.is_null() {
         return None;
     }
-    let value = unsafe { CStr::from_ptr(ptr) }
-        .to_string_lossy()
-        .into_owned();
+    let value = unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned();
     (!value.is_empty()).then_some(value)
 }
 
@@ -70,11 +68,7 @@ fn expand_groups(client: &SpiClient<'_>, r: &Reach) -> Vec<String> {
     if r.groups.is_empty() && r.subtrees.is_empty() {
         return Vec::new();
     }
-    let args = [
-        r.space_id.as_str().into(),
-        r.groups.clone().into(),
-        r.subtrees.clone().into(),
-    ];
+    let args = [r.space_id.as_str().into(), r.groups.clone().into(), r.subtrees.clone().into()];
     client
         .select(REACHABLE_GROUPS_SQL, None, &args)
         .expect("plystra: the reachable-groups query must run")
@@ -88,34 +82,27 @@ fn actor_space_id() -> Option<String> {
     let req = actor_request("", "", "")?;
     Spi::connect(|client| {
         let ctx = loader::load_context(client, &req);
-        plystra_core::decide::actor_usable(&req, &ctx.actor, ctx.now_micros)
-            .then(|| req.space_id.clone())
+        plystra_core::decide::actor_usable(&req, &ctx.actor, ctx.now_micros).then(|| req.space_id.clone())
     })
 }
 
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn reaches_space(resource_type: &str, action: &str) -> bool {
-    Spi::connect(|client| {
-        current_reach(client, resource_type, action).is_some_and(|r| r.whole_space)
-    })
+    Spi::connect(|client| current_reach(client, resource_type, action).is_some_and(|r| r.whole_space))
 }
 
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn reachable_owner(resource_type: &str, action: &str) -> Option<String> {
-    Spi::connect(|client| {
-        current_reach(client, resource_type, action).and_then(|r| r.owner_member_id)
-    })
+    Spi::connect(|client| current_reach(client, resource_type, action).and_then(|r| r.owner_member_id))
 }
 
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn reachable_groups(resource_type: &str, action: &str) -> SetOfIterator<'static, String> {
     let ids = Spi::connect(|client| {
-        current_reach(client, resource_type, action)
-            .map(|r| expand_groups(client, &r))
-            .unwrap_or_default()
+        current_reach(client, resource_type, action).map(|r| expand_groups(client, &r)).unwrap_or_default()
     });
     SetOfIterator::new(ids)
 }
@@ -180,9 +167,7 @@ fn decide_row(
     Spi::connect(|client| {
         let mut ctx = loader::load_context(client, &req);
         let group = group.and_then(|(sql, args)| {
-            let table = client
-                .select(sql, Some(1), args)
-                .expect("plystra: the group lookup must run");
+            let table = client.select(sql, Some(1), args).expect("plystra: the group lookup must run");
             table.into_iter().next().map(|row| Group {
                 id: row.get::<String>(1).ok().flatten().unwrap_or_default(),
                 space_id: row.get::<String>(2).ok().flatten().unwrap_or_default(),
@@ -220,18 +205,11 @@ fn allowed_row(
     group_id: Option<&str>,
     owner_member_id: Option<&str>,
 ) -> bool {
-    let (Some(resource_type), Some(action), Some(space_id)) = (resource_type, action, space_id)
-    else {
+    let (Some(resource_type), Some(action), Some(space_id)) = (resource_type, action, space_id) else {
         return false;
     };
     let args = group_id.map(|g| [g.into()]);
-    decide_row(
-        resource_type,
-        action,
-        space_id,
-        args.as_ref().map(|a| (GROUP_BY_ID_SQL, &a[..])),
-        owner_member_id,
-    )
+    decide_row(resource_type, action, space_id, args.as_ref().map(|a| (GROUP_BY_ID_SQL, &a[..])), owner_member_id)
 }
 
 /// `allowed_row` for applications that store the group's path instead of its id.
@@ -244,16 +222,9 @@ fn allowed_row_by_path(
     group_path: Option<&str>,
     owner_member_id: Option<&str>,
 ) -> bool {
-    let (Some(resource_type), Some(action), Some(space_id)) = (resource_type, action, space_id)
-    else {
+    let (Some(resource_type), Some(action), Some(space_id)) = (resource_type, action, space_id) else {
         return false;
     };
     let args = group_path.map(|p| [space_id.into(), p.into()]);
-    decide_row(
-        resource_type,
-        action,
-        space_id,
-        args.as_ref().map(|a| (GROUP_BY_PATH_SQL, &a[..])),
-        owner_member_id,
-    )
+    decide_row(resource_type, action, space_id, args.as_ref().map(|a| (GROUP_BY_PATH_SQL, &a[..])), owner_member_id)
 }

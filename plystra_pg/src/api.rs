@@ -26,15 +26,14 @@ struct Decided {
     audit_log_id: Option<String>,
 }
 
-fn parse(request: Option<JsonB>, function: &'static str) -> Request {
-    let Some(JsonB(doc)) = request else {
-        raise_invalid_request(
-            &RequestError {
-                field: "request".into(),
-                problem: "is required".into(),
-            },
-            function,
-        )
+fn parse(request: Option<&str>, function: &'static str) -> Request {
+    let invalid = |problem: &str| RequestError { field: "request".into(), problem: problem.into() };
+    let Some(text) = request else { raise_invalid_request(&invalid("is required"), function) };
+    // The text comes from a jsonb value, so it is valid JSON; what can still fail is depth (serde's recursion
+    // limit) or a number no f64 holds. Neither is a request Plystra can read: 22023, never an internal error.
+    let doc: serde_json::Value = match serde_json::from_str(text) {
+        Ok(doc) => doc,
+        Err(_) => raise_invalid_request(&invalid("is nested too deeply or holds an unreadable number"), function),
     };
     match parse_request(&doc) {
         Ok(parsed) => parsed.request,
@@ -48,47 +47,27 @@ fn run(req: Request) -> Decided {
         let ctx = loader::load_context(client, &req);
         let outcome = decide(&req, &ctx);
         let id = new_decision_id();
-        let audit_log_id = AUDIT_MODE
-            .get()
-            .writes(outcome.allow)
-            .then(|| id.audit_log_id());
+        let audit_log_id = AUDIT_MODE.get().writes(outcome.allow).then(|| id.audit_log_id());
         if let Some(audit_id) = &audit_log_id {
             let trace = explain_document(&req, &ctx, &outcome, &id, Some(audit_id));
             audit::write_decision(client, audit_id, &req, &outcome, trace);
         }
-        Decided {
-            req,
-            ctx,
-            outcome,
-            id,
-            audit_log_id,
-        }
+        Decided { req, ctx, outcome, id, audit_log_id }
     })
 }
 
+/// `plystra.check(jsonb)` and `plystra.explain(jsonb)` are SQL wrappers around this (sql/api.sql): taking the
+/// request as text lets a request too deep for serde be refused with 22023 instead of failing in conversion.
 #[pg_extern(security_definer, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn check(request: Option<JsonB>) -> JsonB {
-    let d = run(parse(request, "plystra.check"));
-    JsonB(check_document(
-        &d.req,
-        &d.outcome,
-        &d.id,
-        d.audit_log_id.as_deref(),
-    ))
-}
-
-#[pg_extern(security_definer, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-fn explain(request: Option<JsonB>) -> JsonB {
-    let d = run(parse(request, "plystra.explain"));
-    JsonB(explain_document(
-        &d.req,
-        &d.ctx,
-        &d.outcome,
-        &d.id,
-        d.audit_log_id.as_deref(),
-    ))
+fn decide_request(request: Option<&str>, explain: bool) -> JsonB {
+    let function = if explain { "plystra.explain" } else { "plystra.check" };
+    let d = run(parse(request, function));
+    if explain {
+        JsonB(explain_document(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref()))
+    } else {
+        JsonB(check_document(&d.req, &d.outcome, &d.id, d.audit_log_id.as_deref()))
+    }
 }
 
 /// The typed form for WHERE clauses. Builds no JSON unless an audit row is written.

@@ -21,13 +21,7 @@ thread_local! {
     static INSERT_AUDIT: OnceCell<OwnedPreparedStatement> = const { OnceCell::new() };
 }
 
-pub fn write_decision(
-    client: &mut SpiClient<'_>,
-    id: &str,
-    req: &Request,
-    outcome: &Outcome,
-    trace: Value,
-) {
+pub fn write_decision(client: &mut SpiClient<'_>, id: &str, req: &Request, outcome: &Outcome, trace: Value) {
     // Preferably through the audit writer: the row then survives this transaction's rollback and is durable
     // before the decision returns. Where no writer serves this database, the row is part of this transaction.
     let ctx = &req.context;
@@ -54,23 +48,14 @@ pub fn write_decision(
     insert_in_transaction(client, id, req, outcome, trace);
 }
 
-fn insert_in_transaction(
-    client: &mut SpiClient<'_>,
-    id: &str,
-    req: &Request,
-    outcome: &Outcome,
-    trace: Value,
-) {
+fn insert_in_transaction(client: &mut SpiClient<'_>, id: &str, req: &Request, outcome: &Outcome, trace: Value) {
     INSERT_AUDIT.with(|cell| {
         let stmt = cell.get_or_init(|| {
             let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
             let jsonb = PgOid::BuiltIn(PgBuiltInOids::JSONBOID);
             let mut types = [text; 14];
             types[10] = jsonb;
-            client
-                .prepare_mut(INSERT_AUDIT_SQL, &types)
-                .expect("plystra audit: the insert must prepare")
-                .keep()
+            client.prepare_mut(INSERT_AUDIT_SQL, &types).expect("plystra audit: the insert must prepare").keep()
         });
         let ctx = &req.context;
         let args = [
@@ -89,8 +74,6 @@ fn insert_in_transaction(
             ctx.ip.as_deref().into(),
             ctx.user_agent.as_deref().into(),
         ];
-        client
-            .update(stmt, None, &args)
-            .expect("plystra audit: the insert must run");
+        client.update(stmt, None, &args).expect("plystra audit: the insert must run");
     })
 }

@@ -34,8 +34,7 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 const SEAL_EVERY: Duration = Duration::from_secs(1);
 const TRANCHE: &std::ffi::CStr = c"plystra_audit_writer";
 
-pub static AUDIT_WRITER_DATABASE: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"plystra"));
+pub static AUDIT_WRITER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"plystra"));
 
 #[repr(C)]
 struct Queue {
@@ -87,10 +86,7 @@ pub fn init() {
         PREV_SHMEM_STARTUP_HOOK = pg_sys::shmem_startup_hook;
         pg_sys::shmem_startup_hook = Some(shmem_startup);
     }
-    if AUDIT_WRITER_DATABASE
-        .get()
-        .is_some_and(|db| !db.as_bytes().is_empty())
-    {
+    if AUDIT_WRITER_DATABASE.get().is_some_and(|db| !db.as_bytes().is_empty()) {
         BackgroundWorkerBuilder::new("plystra audit writer")
             .set_type("plystra audit writer")
             .set_library("plystra")
@@ -121,12 +117,8 @@ unsafe extern "C-unwind" fn shmem_startup() {
         let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
         pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
         let mut found = false;
-        let q = pg_sys::ShmemInitStruct(
-            c"plystra audit queue".as_ptr(),
-            size_of::<Queue>(),
-            &mut found,
-        )
-        .cast::<Queue>();
+        let q =
+            pg_sys::ShmemInitStruct(c"plystra audit queue".as_ptr(), size_of::<Queue>(), &mut found).cast::<Queue>();
         if !found {
             // Only the header needs values; the buffer is written before it is read.
             (*q).lock = &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock;
@@ -209,11 +201,7 @@ pub fn deliver(payload: &[u8]) -> Delivery {
             return Delivery::NotAvailable;
         }
         let phys = (qq.head % QUEUE_BYTES as u64) as usize;
-        let wrap_waste = if phys + total > QUEUE_BYTES {
-            QUEUE_BYTES - phys
-        } else {
-            0
-        };
+        let wrap_waste = if phys + total > QUEUE_BYTES { QUEUE_BYTES - phys } else { 0 };
         let used = (qq.head - qq.tail) as usize;
         if QUEUE_BYTES - used >= total + wrap_waste {
             if wrap_waste > 0 {
@@ -260,11 +248,7 @@ fn wait_a_little(q: *mut Queue, started: Instant) {
         error!("plystra: the audit writer did not confirm the audit row in time; the decision was not made");
     }
     unsafe {
-        pg_sys::ConditionVariableTimedSleep(
-            addr_of_mut!((*q).progress),
-            100,
-            pg_sys::PG_WAIT_EXTENSION,
-        );
+        pg_sys::ConditionVariableTimedSleep(addr_of_mut!((*q).progress), 100, pg_sys::PG_WAIT_EXTENSION);
     }
 }
 
@@ -300,9 +284,7 @@ fn drain(q: *mut Queue) -> Option<(u64, String)> {
         if last_seq != 0 {
             rows.push(',');
         }
-        rows.push_str(
-            std::str::from_utf8(payload).expect("plystra audit writer: records are UTF-8 JSON"),
-        );
+        rows.push_str(std::str::from_utf8(payload).expect("plystra audit writer: records are UTF-8 JSON"));
         last_seq = seq;
         qq.tail += (HEADER + align16(len as usize)) as u64;
     }
@@ -331,10 +313,7 @@ unsafe extern "C-unwind" fn on_writer_exit(_code: i32, _arg: pg_sys::Datum) {
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    let database = AUDIT_WRITER_DATABASE
-        .get()
-        .map(|c| c.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let database = AUDIT_WRITER_DATABASE.get().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     let Some(q) = queue() else { return };
     unsafe { pg_sys::before_shmem_exit(Some(on_writer_exit), pg_sys::Datum::from(0)) };
@@ -352,20 +331,15 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
     broadcast(q);
     // Commit without waiting for the WAL flush: each waiting backend flushes up to the commit itself, so the
     // writer is never idle during an fsync and concurrent decisions share flushes.
-    BackgroundWorker::transaction(|| {
-        Spi::run("SET synchronous_commit = off").expect("SET synchronous_commit")
-    });
+    BackgroundWorker::transaction(|| Spi::run("SET synchronous_commit = off").expect("SET synchronous_commit"));
     log!("plystra audit writer started for database \"{database}\"");
 
     let mut last_seal = Instant::now();
     while BackgroundWorker::wait_latch(Some(SEAL_EVERY)) {
         if let Some((last_seq, rows)) = drain(q) {
             BackgroundWorker::transaction(|| {
-                Spi::run_with_args(
-                    "SELECT plystra.append_audit($1::jsonb)",
-                    &[rows.as_str().into()],
-                )
-                .expect("plystra audit writer: append_audit must succeed");
+                Spi::run_with_args("SELECT plystra.append_audit($1::jsonb)", &[rows.as_str().into()])
+                    .expect("plystra audit writer: append_audit must succeed");
             });
             let lsn = unsafe { pg_sys::XactLastCommitEnd };
             {

@@ -6,12 +6,8 @@ use pgrx::{PgLogLevel, PgSqlErrorCode};
 use plystra_core::request::RequestError;
 
 pub fn raise_invalid_request(err: &RequestError, function: &'static str) -> ! {
-    ErrorReport::new(
-        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-        err.to_string(),
-        function,
-    )
-    .set_detail(err.field.clone())
-    .report(PgLogLevel::ERROR);
+    ErrorReport::new(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, err.to_string(), function)
+        .set_detail(err.field.clone())
+        .report(PgLogLevel::ERROR);
     unreachable!("ERROR-level reports do not return")
 }

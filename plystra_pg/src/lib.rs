@@ -38,12 +38,10 @@ bundle_migrations!(
     "../../migrations/004_audit_chain.sql" as "migration_004" after "migration_003",
 );
 
+// The decision API's SQL faces need the Rust function they wrap.
+extension_sql_file!("../../sql/api.sql", name = "api", requires = [api::decide_request]);
 // Functions only (no table references), so they may come anywhere after the schema exists.
-extension_sql_file!(
-    "../../sql/actor_context.sql",
-    name = "actor_context",
-    requires = ["migration_001"]
-);
+extension_sql_file!("../../sql/actor_context.sql", name = "actor_context", requires = ["migration_001"]);
 // Everything that must come after the Rust functions exist: the ledger, pg_dump registration, comments.
 extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
 

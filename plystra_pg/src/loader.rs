@@ -5,7 +5,7 @@
 use std::cell::OnceCell;
 
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiHeapTupleData};
-use pgrx::{JsonB, PgBuiltInOids, PgOid};
+use pgrx::{PgBuiltInOids, PgOid};
 use plystra_core::model::Timestamp;
 use plystra_core::model::*;
 use serde_json::Value;
@@ -20,12 +20,12 @@ SELECT
     (extract(epoch FROM um.expires_at) * 1000000)::int8,
     to_char(um.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
     s.id, s.name, s.status,
-    rt.id, rt.key, rt.display_name, rt.description, rt.status, rt.source, rt.metadata,
-    ra.id, ra.resource_type_id, ra.key, ra.display_name, ra.description, ra.risk_level, ra.audit_default, ra.metadata,
+    rt.id, rt.key, rt.display_name, rt.description, rt.status, rt.source, rt.metadata::text,
+    ra.id, ra.resource_type_id, ra.key, ra.display_name, ra.description, ra.risk_level, ra.audit_default, ra.metadata::text,
     rm.id, rm.resource_type_id, rm.storage_kind, rm.table_name, rm.id_field, rm.space_field, rm.group_field,
-    rm.owner_member_field, rm.visibility_field, rm.metadata_field, rm.status, rm.metadata,
+    rm.owner_member_field, rm.visibility_field, rm.metadata_field, rm.status, rm.metadata::text,
     r.id, r.external_id, r.resource_type, r.space_id, r.group_id, r.owner_member_id, r.display_name, r.visibility,
-    r.status, r.metadata,
+    r.status, r.metadata::text,
     g.id, g.space_id, g.path, g.status,
     c.member_role_id, c.role_id, c.role_key, c.role_space_id, c.permission_id, c.resource, c.action, c.scope,
     c.member_role_space_id, c.anchor_id, c.anchor_space_id, c.anchor_path, c.anchor_status
@@ -61,37 +61,30 @@ thread_local! {
 }
 
 fn text(row: &SpiHeapTupleData<'_>, ordinal: usize) -> Option<String> {
-    row.get::<String>(ordinal)
-        .expect("plystra loader: column type is text")
+    row.get::<String>(ordinal).expect("plystra loader: column type is text")
 }
 
 fn text_or_empty(row: &SpiHeapTupleData<'_>, ordinal: usize) -> String {
     text(row, ordinal).unwrap_or_default()
 }
 
+/// Metadata, read as text: a value nested deeper than serde reads (PostgreSQL allows far more) is shown as a
+/// note in the trace instead of failing the decision.
 fn json(row: &SpiHeapTupleData<'_>, ordinal: usize) -> Option<Value> {
-    row.get::<JsonB>(ordinal)
-        .expect("plystra loader: column type is jsonb")
-        .map(|j| j.0)
+    let text = text(row, ordinal)?;
+    Some(serde_json::from_str(&text).unwrap_or_else(|_| Value::from("(metadata too deeply nested to show)")))
 }
 
 fn int8(row: &SpiHeapTupleData<'_>, ordinal: usize) -> Option<i64> {
-    row.get::<i64>(ordinal)
-        .expect("plystra loader: column type is int8")
+    row.get::<i64>(ordinal).expect("plystra loader: column type is int8")
 }
 
 fn boolean(row: &SpiHeapTupleData<'_>, ordinal: usize) -> bool {
-    row.get::<bool>(ordinal)
-        .expect("plystra loader: column type is boolean")
-        .unwrap_or(false)
+    row.get::<bool>(ordinal).expect("plystra loader: column type is boolean").unwrap_or(false)
 }
 
 fn fixed_parts(row: &SpiHeapTupleData<'_>) -> Context {
-    let user = text(row, 2).map(|id| User {
-        id,
-        email: text_or_empty(row, 3),
-        status: text_or_empty(row, 4),
-    });
+    let user = text(row, 2).map(|id| User { id, email: text_or_empty(row, 3), status: text_or_empty(row, 4) });
     let member = text(row, 5).map(|id| Member {
         id,
         space_id: text_or_empty(row, 6),
@@ -106,16 +99,9 @@ fn fixed_parts(row: &SpiHeapTupleData<'_>) -> Context {
         relation_type: text_or_empty(row, 13),
         status: text_or_empty(row, 14),
         is_primary: boolean(row, 15),
-        expires_at: int8(row, 16).map(|unix_micros| Timestamp {
-            unix_micros,
-            rfc3339: text_or_empty(row, 17),
-        }),
+        expires_at: int8(row, 16).map(|unix_micros| Timestamp { unix_micros, rfc3339: text_or_empty(row, 17) }),
     });
-    let space = text(row, 18).map(|id| Space {
-        id,
-        name: text_or_empty(row, 19),
-        status: text_or_empty(row, 20),
-    });
+    let space = text(row, 18).map(|id| Space { id, name: text_or_empty(row, 19), status: text_or_empty(row, 20) });
     let resource_type = text(row, 21).map(|id| ResourceType {
         id,
         key: text_or_empty(row, 22),
@@ -171,17 +157,8 @@ fn fixed_parts(row: &SpiHeapTupleData<'_>) -> Context {
         group,
     });
     Context {
-        actor: Actor {
-            user,
-            member,
-            user_member,
-            space,
-        },
-        registry: Registry {
-            resource_type,
-            action,
-            mapping,
-        },
+        actor: Actor { user, member, user_member, space },
+        registry: Registry { resource_type, action, mapping },
         target,
         candidates: Vec::new(),
         now_micros: int8(row, 1).unwrap_or_default(),
@@ -192,11 +169,7 @@ fn candidate(row: &SpiHeapTupleData<'_>) -> Option<Candidate> {
     let member_role_id = text(row, 62)?;
     Some(Candidate {
         member_role_id,
-        role: Role {
-            id: text_or_empty(row, 63),
-            key: text_or_empty(row, 64),
-            space_id: text_or_empty(row, 65),
-        },
+        role: Role { id: text_or_empty(row, 63), key: text_or_empty(row, 64), space_id: text_or_empty(row, 65) },
         permission: Permission {
             id: text_or_empty(row, 66),
             resource: text_or_empty(row, 67),
@@ -218,10 +191,7 @@ pub fn load_context(client: &SpiClient<'_>, req: &Request) -> Context {
     LOAD_CONTEXT.with(|cell| {
         let stmt = cell.get_or_init(|| {
             let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
-            client
-                .prepare(LOAD_CONTEXT_SQL, &[text; 7])
-                .expect("plystra loader: the context query must prepare")
-                .keep()
+            client.prepare(LOAD_CONTEXT_SQL, &[text; 7]).expect("plystra loader: the context query must prepare").keep()
         });
         let args = [
             req.user_id.as_str().into(),
@@ -232,9 +202,7 @@ pub fn load_context(client: &SpiClient<'_>, req: &Request) -> Context {
             req.resource_id.as_str().into(),
             req.action.as_str().into(),
         ];
-        let table = client
-            .select(stmt, None, &args)
-            .expect("plystra loader: the context query must run");
+        let table = client.select(stmt, None, &args).expect("plystra loader: the context query must run");
         let mut ctx: Option<Context> = None;
         for row in table {
             let ctx = ctx.get_or_insert_with(|| fixed_parts(&row));

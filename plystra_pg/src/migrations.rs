@@ -21,14 +21,8 @@ pub fn checksum(contents: &str) -> String {
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn bundled_migrations() -> TableIterator<
-    'static,
-    (
-        name!(version, String),
-        name!(name, String),
-        name!(checksum, String),
-    ),
-> {
+fn bundled_migrations() -> TableIterator<'static, (name!(version, String), name!(name, String), name!(checksum, String))>
+{
     TableIterator::new(BUNDLED.iter().map(|(file, contents)| {
         let (version, name) = split_name(file);
         (version.to_string(), name.to_string(), checksum(contents))

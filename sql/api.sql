@@ -1,0 +1,12 @@
+-- The decision API's SQL faces. The work is done by plystra.decide_request (Rust), which takes the request as
+-- text so that no request, however deep, fails before it can be refused with SQLSTATE 22023.
+
+CREATE FUNCTION plystra."check"(request jsonb)
+RETURNS jsonb
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+AS $$ SELECT plystra.decide_request(request::text, false) $$;
+
+CREATE FUNCTION plystra.explain(request jsonb)
+RETURNS jsonb
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+AS $$ SELECT plystra.decide_request(request::text, true) $$;
