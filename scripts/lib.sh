@@ -53,6 +53,10 @@ ensure_cargo_pgrx() {
     fi
 }
 
+ensure_cargo_fuzz() {
+    cargo fuzz --version >/dev/null 2>&1 || { log "installing cargo-fuzz"; cargo install cargo-fuzz --locked; }
+}
+
 ensure_prerequisites() {
     ensure_system_packages
     ensure_cargo_pgrx
