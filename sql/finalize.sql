@@ -88,3 +88,14 @@ COMMENT ON FUNCTION plystra.allowed_row(text, text, text, text, text) IS
 COMMENT ON FUNCTION plystra.allowed_row_by_path(text, text, text, text, text) IS
 'allowed_row_by_path(resource_type, action, space_id, group_path, owner_member_id): allowed_row for applications '
 'that store the group path instead of the group id.';
+
+COMMENT ON FUNCTION plystra.admin_permission(text, text, text, text) IS
+'admin_permission(user_id, permission, space_id, group_id): whether the user''s active AdminGrants hold a Core '
+'management permission (e.g. groups:manage) on the instance (both NULL), a Space, or a Group (its Space is derived). '
+'Returns {allowed, grant_id, level, permission_key} or {allowed: false, reason}. Levels: instance_super_admin '
+'(everything), instance_admin, space_admin, group_admin (the group and below, on label boundaries); keys match as '
+'*, equal, domain:*, or domain:manage for any action of the domain.';
+
+COMMENT ON FUNCTION plystra.api_key_permission(text, text, text, text) IS
+'api_key_permission(api_key_id, permission, space_id, group_id): the same question for an active API key (levels '
+'instance, space, group; its permission_keys). The caller authenticates the key (HMAC) first.';

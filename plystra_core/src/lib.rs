@@ -3,6 +3,7 @@
 //! The extension (`plystra_pg`) loads a [`model::Context`] in one query, calls [`decide::decide`], and writes
 //! the audit row; each step is separate so this part can be tested exhaustively without PostgreSQL.
 
+pub mod admin;
 pub mod decide;
 pub mod deny;
 pub mod model;

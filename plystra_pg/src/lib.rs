@@ -4,6 +4,7 @@
 use pgrx::prelude::*;
 
 mod actor_reach;
+mod admin;
 mod api;
 mod audit;
 mod audit_writer;

@@ -1,0 +1,181 @@
+//! AuditLog reads (reference 1.9). The log is append-only: there is no update or delete route, and the database
+//! refuses those statements anyway.
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app::AppState;
+use crate::db::{self, Filters, RowExt};
+use crate::db_errors;
+use crate::envelope::{decode_cursor, page_from, page_limit, Data, Page};
+use crate::error::{ApiError, ApiResult, Entity};
+use crate::extract::ApiQuery;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditLogItem {
+    pub id: String,
+    pub space_id: String,
+    pub actor_user_id: String,
+    pub actor_member_id: String,
+    pub actor_user_member_id: String,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub decision: String,
+    pub deny_code: String,
+    pub request_id: String,
+    pub ip_address: String,
+    pub user_agent: String,
+    pub created_at: String,
+    #[serde(skip)]
+    seq: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditLogDetail {
+    #[serde(flatten)]
+    pub item: AuditLogItem,
+    #[schema(value_type = Object)]
+    pub trace: serde_json::Value,
+}
+
+const COLUMNS: &str =
+    "id, seq, space_id, actor_user_id, actor_member_id, actor_user_member_id, action, resource_type, \
+                       resource_id, decision, deny_code, request_id, ip_address, user_agent, created_at";
+
+fn item(row: &Row) -> AuditLogItem {
+    AuditLogItem {
+        id: row.get("id"),
+        space_id: row.text("space_id"),
+        actor_user_id: row.text("actor_user_id"),
+        actor_member_id: row.text("actor_member_id"),
+        actor_user_member_id: row.text("actor_user_member_id"),
+        action: row.get("action"),
+        resource_type: row.text("resource_type"),
+        resource_id: row.text("resource_id"),
+        decision: row.get("decision"),
+        deny_code: row.text("deny_code"),
+        request_id: row.text("request_id"),
+        ip_address: row.text("ip_address"),
+        user_agent: row.text("user_agent"),
+        created_at: row.time("created_at"),
+        seq: row.get("seq"),
+    }
+}
+
+/// Every filter of reference 1.9, plus paging.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct AuditLogQuery {
+    pub space_id: Option<String>,
+    pub actor_user_id: Option<String>,
+    pub actor_member_id: Option<String>,
+    pub actor_user_member_id: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub decision: Option<String>,
+    pub deny_code: Option<String>,
+    pub request_id: Option<String>,
+    /// RFC 3339, inclusive.
+    pub created_at_from: Option<String>,
+    /// RFC 3339, inclusive.
+    pub created_at_to: Option<String>,
+    /// 1..200 (default 50).
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+const ORDERING: &str = "audit_logs.created_desc";
+
+async fn list_logs(state: &AppState, q: AuditLogQuery, space_id: Option<String>) -> ApiResult<Page<AuditLogItem>> {
+    let limit = page_limit(q.limit.as_deref(), 50);
+    let mut f = Filters::default();
+    // A Space-scoped route fixes the space; a `space_id` query cannot widen it.
+    f.push_opt("space_id = $", &space_id.or(q.space_id));
+    f.push_opt("actor_user_id = $", &q.actor_user_id);
+    f.push_opt("actor_member_id = $", &q.actor_member_id);
+    f.push_opt("actor_user_member_id = $", &q.actor_user_member_id);
+    f.push_opt("resource_type = $", &q.resource_type);
+    f.push_opt("resource_id = $", &q.resource_id);
+    f.push_opt("decision = $", &q.decision);
+    f.push_opt("deny_code = $", &q.deny_code);
+    f.push_opt("request_id = $", &q.request_id);
+    if let Some(from) = q.created_at_from.as_deref().filter(|s| !s.is_empty()) {
+        f.push("created_at >= $", db::parse_time("created_at_from", from)?);
+    }
+    if let Some(to) = q.created_at_to.as_deref().filter(|s| !s.is_empty()) {
+        f.push("created_at <= $", db::parse_time("created_at_to", to)?);
+    }
+    if let Some(key) = decode_cursor(q.cursor.as_deref(), ORDERING, 1)? {
+        let seq: i64 = key[0]
+            .parse()
+            .map_err(|_| ApiError::validation("cursor", "cursor is not a cursor issued by this list."))?;
+        f.push_many(
+            "(created_at, seq) < (SELECT a.created_at, a.seq FROM plystra.audit_logs a WHERE a.seq = $1)",
+            vec![Box::new(seq)],
+        );
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM plystra.audit_logs {} ORDER BY created_at DESC, seq DESC LIMIT {}",
+        f.where_clause(),
+        limit + 1
+    );
+    let client = db::connection(&state.pool).await?;
+    let rows = client.query(&sql, &f.refs()).await.map_err(db_errors::read_error)?;
+    Ok(page_from(rows.iter().map(item).collect(), limit, ORDERING, |i| vec![i.seq.to_string()]))
+}
+
+async fn get_log(state: &AppState, id: &str, space_id: Option<&str>) -> ApiResult<Data<AuditLogDetail>> {
+    let client = db::connection(&state.pool).await?;
+    let row = client
+        .query_opt(
+            &format!(
+                "SELECT {COLUMNS}, trace FROM plystra.audit_logs WHERE id = $1 AND ($2::text IS NULL OR space_id = $2)"
+            ),
+            &[&id, &space_id],
+        )
+        .await
+        .map_err(db_errors::read_error)?
+        .ok_or_else(|| ApiError::not_found(Entity::AuditLog))?;
+    Ok(Data::ok(AuditLogDetail { item: item(&row), trace: row.json("trace") }))
+}
+
+#[utoipa::path(get, path = "/api/v1/audit/logs", tag = "Audit", params(AuditLogQuery),
+    responses((status = 200, description = "Audit rows, newest first", body = crate::envelope::ListEnvelope<AuditLogItem>),
+              (status = 400, description = "VALIDATION_FAILED (bad date or cursor)", body = crate::error::ErrorEnvelope)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AuditLogQuery>,
+) -> ApiResult<Page<AuditLogItem>> {
+    list_logs(&state, q, None).await
+}
+
+#[utoipa::path(get, path = "/api/v1/audit/logs/{id}", tag = "Audit", params(("id" = String, Path)),
+    responses((status = 200, description = "One audit row with its trace", body = crate::envelope::Envelope<AuditLogDetail>),
+              (status = 404, description = "AUDIT_LOG_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<AuditLogDetail>> {
+    get_log(&state, &id, None).await
+}
+
+#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/audit-logs", tag = "Audit",
+    params(("space_id" = String, Path), AuditLogQuery),
+    responses((status = 200, description = "The Space's audit rows, newest first", body = crate::envelope::ListEnvelope<AuditLogItem>)))]
+pub async fn list_in_space(
+    State(state): State<AppState>,
+    Path(space_id): Path<String>,
+    ApiQuery(q): ApiQuery<AuditLogQuery>,
+) -> ApiResult<Page<AuditLogItem>> {
+    list_logs(&state, q, Some(space_id)).await
+}
+
+#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/audit-logs/{id}", tag = "Audit",
+    params(("space_id" = String, Path), ("id" = String, Path)),
+    responses((status = 200, description = "One audit row of the Space", body = crate::envelope::Envelope<AuditLogDetail>),
+              (status = 404, description = "AUDIT_LOG_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn get_in_space(
+    State(state): State<AppState>,
+    Path((space_id, id)): Path<(String, String)>,
+) -> ApiResult<Data<AuditLogDetail>> {
+    get_log(&state, &id, Some(&space_id)).await
+}

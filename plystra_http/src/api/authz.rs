@@ -1,0 +1,319 @@
+//! POST /api/v1/authz/check and /api/v1/authz/explain (reference 1.7). The decision is the extension's: this
+//! module turns the body into a `plystra.check` / `plystra.explain` request carrying the HTTP request's id,
+//! client IP and user agent (so they reach the audit row), and the answer into the envelope. A deny is an
+//! HTTP 200 with `decision: "deny"`.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::db;
+use crate::db_errors;
+use crate::envelope::Data;
+use crate::error::{code, ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::request_context::{RequestContext, AUDIT_LOG_ID_HEADER, TRACE_ID_HEADER};
+
+/// The nested actor (the flat `actor_user_id` form of older clients is not accepted).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzActor {
+    pub user_id: Option<String>,
+    pub member_id: Option<String>,
+    pub user_member_id: Option<String>,
+    /// Alias of `user_member_id`.
+    pub binding_id: Option<String>,
+    pub space_id: Option<String>,
+    // Inline-only metadata (Context Mode): accepted by the reference only with an API key.
+    pub user_email: Option<String>,
+    pub user_status: Option<String>,
+    pub member_display_name: Option<String>,
+    pub member_status: Option<String>,
+    pub binding_status: Option<String>,
+    pub relation_type: Option<String>,
+    pub space_name: Option<String>,
+    pub space_status: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzResource {
+    #[serde(rename = "type")]
+    pub resource_type: Option<String>,
+    pub id: Option<String>,
+    // Inline snapshot fields (Context Mode).
+    pub external_id: Option<String>,
+    pub space_id: Option<String>,
+    pub group_id: Option<String>,
+    pub group_path: Option<String>,
+    pub owner_member_id: Option<String>,
+    pub display_name: Option<String>,
+    pub visibility: Option<String>,
+    pub status: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzRequest {
+    pub actor: Option<AuthzActor>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub resource: Option<AuthzResource>,
+    /// Inline grants (Context Mode).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub grants: Option<Vec<Value>>,
+    pub action: Option<String>,
+    pub explain: Option<bool>,
+}
+
+impl AuthzRequest {
+    /// Context Mode (inline actor metadata, resource snapshot or grants) needs a server-side API key in the
+    /// reference. API keys are a later issue, so no caller can have one yet.
+    fn uses_inline_context(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+        let actor_inline = self.actor.as_ref().is_some_and(|a| {
+            [
+                &a.user_email,
+                &a.user_status,
+                &a.member_display_name,
+                &a.member_status,
+                &a.binding_status,
+                &a.relation_type,
+                &a.space_name,
+                &a.space_status,
+            ]
+            .into_iter()
+            .any(set)
+        });
+        let resource_inline = self.resource.as_ref().is_some_and(|r| {
+            [
+                &r.external_id,
+                &r.space_id,
+                &r.group_id,
+                &r.group_path,
+                &r.owner_member_id,
+                &r.display_name,
+                &r.visibility,
+                &r.status,
+            ]
+            .into_iter()
+            .any(set)
+                || r.metadata.as_ref().is_some_and(|m| !m.is_null())
+        });
+        let grants = self.grants.as_ref().is_some_and(|g| !g.is_empty());
+        actor_inline || resource_inline || grants
+    }
+
+    /// The extension's request document: nested actor, resource, action, and the HTTP request's identity.
+    fn to_extension_request(&self, ctx: &RequestContext) -> Value {
+        let mut actor = Map::new();
+        if let Some(a) = &self.actor {
+            let mut put = |k: &str, v: &Option<String>| {
+                if let Some(v) = v {
+                    actor.insert(k.into(), json!(v));
+                }
+            };
+            put("user_id", &a.user_id);
+            put("member_id", &a.member_id);
+            put("user_member_id", &a.user_member_id.clone().or_else(|| a.binding_id.clone()));
+            put("space_id", &a.space_id);
+        }
+        let resource = self.resource.as_ref();
+        let mut doc = Map::new();
+        if self.actor.is_some() {
+            doc.insert("actor".into(), Value::Object(actor));
+        }
+        if let Some(t) = self.resource_type.clone().or_else(|| resource.and_then(|r| r.resource_type.clone())) {
+            doc.insert("resource_type".into(), json!(t));
+        }
+        if let Some(id) = self.resource_id.clone().or_else(|| resource.and_then(|r| r.id.clone())) {
+            doc.insert("resource_id".into(), json!(id));
+        }
+        if let Some(action) = &self.action {
+            doc.insert("action".into(), json!(action));
+        }
+        doc.insert(
+            "request".into(),
+            json!({ "request_id": ctx.request_id, "ip": ctx.ip_string(), "user_agent": ctx.user_agent }),
+        );
+        Value::Object(doc)
+    }
+}
+
+/// The audit summary of a decision (also the shape of the audit row's identifying columns).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuthzAudit {
+    pub audit_log_id: Option<String>,
+    pub actor_user_id: Option<String>,
+    pub actor_member_id: Option<String>,
+    pub actor_user_member_id: Option<String>,
+    pub space_id: Option<String>,
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub decision: String,
+    pub deny_code: Option<String>,
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuthzCheckResponse {
+    pub allow: bool,
+    pub decision: String,
+    pub deny_code: Option<String>,
+    pub reason: String,
+    pub trace_id: String,
+    pub audit_log_id: Option<String>,
+    pub audit: AuthzAudit,
+}
+
+/// The decision-time trace (reference 1.7); the same document the audit row keeps in `trace`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuthzExplainTrace {
+    pub trace_version: String,
+    pub trace_id: String,
+    pub decision: String,
+    pub deny_code: Option<String>,
+    #[schema(value_type = Object)]
+    pub actor: Value,
+    #[schema(value_type = Object)]
+    pub space: Value,
+    #[schema(value_type = Object)]
+    pub target: Value,
+    #[schema(value_type = Object)]
+    pub resource_registry: Value,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub matched_candidates: Value,
+    #[schema(value_type = Object)]
+    pub request: Value,
+    pub reason: String,
+    pub audit: AuthzAudit,
+    /// The request as the extension read it (an addition to the reference's trace, kept so that the HTTP
+    /// answer and the audit row's `trace` are the same document).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub requested: Option<Value>,
+}
+
+enum Mode {
+    Check,
+    Explain,
+}
+
+async fn decide(state: &AppState, ctx: &RequestContext, body: AuthzRequest, mode: Mode) -> ApiResult<Response> {
+    if body.uses_inline_context() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            code::INLINE_CONTEXT_REQUIRES_API_KEY,
+            "Inline actor, resource, or grant context requires a server-side API key.",
+        ));
+    }
+    let mode = if body.explain == Some(true) { Mode::Explain } else { mode };
+    let request = body.to_extension_request(ctx);
+    let sql = match mode {
+        Mode::Check => "SELECT plystra.check($1::jsonb)",
+        Mode::Explain => "SELECT plystra.explain($1::jsonb)",
+    };
+    let client = db::connection(&state.pool).await?;
+    let row = client.query_one(sql, &[&request]).await.map_err(db_errors::read_error)?;
+    let answer: Value = row.get(0);
+
+    let contract_mismatch = |e: serde_json::Error| {
+        tracing::error!(error = %e, "the extension's decision does not match the documented shape");
+        ApiError::internal()
+    };
+    let (decision, deny_code, trace_id, audit_log_id, mut response) = match mode {
+        Mode::Check => {
+            let d: AuthzCheckResponse = serde_json::from_value(answer).map_err(contract_mismatch)?;
+            let parts = (d.decision.clone(), d.deny_code.clone(), d.trace_id.clone(), d.audit_log_id.clone());
+            (parts.0, parts.1, parts.2, parts.3, Data::ok(d).into_response())
+        }
+        Mode::Explain => {
+            let d: AuthzExplainTrace = serde_json::from_value(answer).map_err(contract_mismatch)?;
+            let parts = (d.decision.clone(), d.deny_code.clone(), d.trace_id.clone(), d.audit.audit_log_id.clone());
+            (parts.0, parts.1, parts.2, parts.3, Data::ok(d).into_response())
+        }
+    };
+    state.metrics.record_decision(&decision, deny_code.as_deref(), audit_log_id.is_some());
+    if let Ok(v) = HeaderValue::from_str(&trace_id) {
+        response.headers_mut().insert(TRACE_ID_HEADER, v);
+    }
+    if let Some(v) = audit_log_id.as_deref().and_then(|id| HeaderValue::from_str(id).ok()) {
+        response.headers_mut().insert(AUDIT_LOG_ID_HEADER, v);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(post, path = "/api/v1/authz/check", tag = "Authz", request_body = AuthzRequest,
+    responses((status = 200, description = "The decision (a deny is HTTP 200 with decision deny)", body = crate::envelope::Envelope<AuthzCheckResponse>,
+               headers(("X-Plystra-Trace-ID" = String, description = "trc_<16 hex>"),
+                       ("X-Plystra-Audit-Log-ID" = String, description = "Set when an audit row was written"))),
+              (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope),
+              (status = 403, description = "INLINE_CONTEXT_REQUIRES_API_KEY", body = crate::error::ErrorEnvelope)))]
+pub async fn check(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(body): ApiJson<AuthzRequest>,
+) -> ApiResult<Response> {
+    decide(&state, &ctx, body, Mode::Check).await
+}
+
+#[utoipa::path(post, path = "/api/v1/authz/explain", tag = "Authz", request_body = AuthzRequest,
+    responses((status = 200, description = "The full decision-time trace", body = crate::envelope::Envelope<AuthzExplainTrace>,
+               headers(("X-Plystra-Trace-ID" = String, description = "trc_<16 hex>"),
+                       ("X-Plystra-Audit-Log-ID" = String, description = "Set when an audit row was written"))),
+              (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope),
+              (status = 403, description = "INLINE_CONTEXT_REQUIRES_API_KEY", body = crate::error::ErrorEnvelope)))]
+pub async fn explain(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(body): ApiJson<AuthzRequest>,
+) -> ApiResult<Response> {
+    decide(&state, &ctx, body, Mode::Explain).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            request_id: "req_1".into(),
+            ip: Some("127.0.0.1".parse().unwrap()),
+            user_agent: Some("ua".into()),
+        }
+    }
+
+    #[test]
+    fn binding_id_and_resource_object_are_normalised() {
+        let body: AuthzRequest = serde_json::from_value(json!({
+            "actor": {"user_id": "u", "member_id": "m", "binding_id": "b", "space_id": "s"},
+            "resource": {"type": "invoice", "id": "invoice_001"},
+            "action": "approve"
+        }))
+        .unwrap();
+        assert!(!body.uses_inline_context());
+        let doc = body.to_extension_request(&ctx());
+        assert_eq!(doc["actor"]["user_member_id"], "b");
+        assert_eq!(doc["resource_type"], "invoice");
+        assert_eq!(doc["resource_id"], "invoice_001");
+        assert_eq!(doc["request"]["request_id"], "req_1");
+        assert_eq!(doc["request"]["ip"], "127.0.0.1");
+        assert_eq!(doc["request"]["user_agent"], "ua");
+    }
+
+    #[test]
+    fn inline_context_is_detected() {
+        let with = |v: Value| serde_json::from_value::<AuthzRequest>(v).unwrap().uses_inline_context();
+        assert!(with(json!({"grants": [{"scope": "space"}]})));
+        assert!(with(json!({"actor": {"user_email": "a@b"}})));
+        assert!(with(json!({"resource": {"type": "invoice", "id": "x", "group_path": "finance"}})));
+        assert!(!with(json!({"grants": []})));
+    }
+}

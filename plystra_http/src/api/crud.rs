@@ -1,0 +1,311 @@
+//! What every Core management route shares: reading one row through an entity's view, paging a list,
+//! inserting and updating with the acting context set, and lifecycle actions (disable, restore, revoke,
+//! archive, soft delete) which are plain UPDATEs that the database audits.
+
+use serde::Deserialize;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Row};
+
+use crate::db::{self, ActorContext, Filters};
+use crate::db_errors;
+use crate::envelope::{decode_cursor, page_from, page_limit, Page};
+use crate::error::{ApiError, ApiResult, Entity, Operation};
+use crate::request_context::RequestContext;
+
+pub type Param = Box<dyn ToSql + Sync + Send>;
+
+/// How an entity is read: its table, the SELECT that produces its DTO columns (table alias `t`), and whether
+/// it has a Space column and soft delete.
+pub struct View {
+    pub entity: Entity,
+    pub table: &'static str,
+    /// `SELECT ... FROM plystra.<table> t LEFT JOIN ...` without WHERE.
+    pub select: &'static str,
+    /// The SQL expression giving the row's Space in `select` (`t.space_id`, or a joined column).
+    pub space_column: Option<&'static str>,
+    pub soft_delete: bool,
+    /// The list order and cursor key column (unique within a list), e.g. `t.id` or `t.path`.
+    pub order_column: &'static str,
+    pub default_limit: i64,
+}
+
+impl View {
+    fn base_filters(&self) -> Filters {
+        let mut f = Filters::default();
+        if self.soft_delete {
+            f.conditions.push("t.deleted_at IS NULL".into());
+        }
+        f
+    }
+
+    fn ordering(&self) -> String {
+        format!("{}.{}", self.table, self.order_column)
+    }
+
+    /// One row by id (and Space, for Space-scoped routes); soft-deleted rows are not found.
+    pub async fn fetch<C: GenericClient + Sync>(&self, client: &C, id: &str, space_id: Option<&str>) -> ApiResult<Row> {
+        self.fetch_where(client, self.base_filters(), id, space_id).await
+    }
+
+    /// Like [`View::fetch`], soft-deleted rows included (a soft delete answers with the deleted row).
+    pub async fn fetch_including_deleted<C: GenericClient + Sync>(
+        &self,
+        client: &C,
+        id: &str,
+        space_id: Option<&str>,
+    ) -> ApiResult<Row> {
+        self.fetch_where(client, Filters::default(), id, space_id).await
+    }
+
+    async fn fetch_where<C: GenericClient + Sync>(
+        &self,
+        client: &C,
+        mut f: Filters,
+        id: &str,
+        space_id: Option<&str>,
+    ) -> ApiResult<Row> {
+        f.push("t.id = $", id.to_string());
+        if let (Some(col), Some(space)) = (self.space_column, space_id) {
+            f.push(&format!("{col} = $"), space.to_string());
+        }
+        let sql = format!("{} {}", self.select, f.where_clause());
+        client
+            .query_opt(&sql, &f.refs())
+            .await
+            .map_err(db_errors::read_error)?
+            .ok_or_else(|| ApiError::not_found(self.entity))
+    }
+
+    /// A page of rows matching `filters`, ordered by the view's order column, after the cursor.
+    #[allow(clippy::too_many_arguments)] // each is a distinct part of a list request; a struct would only rename them
+    pub async fn list<C: GenericClient + Sync, T>(
+        &self,
+        client: &C,
+        mut filters: Filters,
+        space_id: Option<&str>,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+        map: impl Fn(&Row) -> T,
+        key: impl Fn(&T) -> String,
+    ) -> ApiResult<Page<T>> {
+        let limit = page_limit(limit, self.default_limit);
+        let ordering = self.ordering();
+        if self.soft_delete {
+            filters.conditions.insert(0, "t.deleted_at IS NULL".into());
+        }
+        if let (Some(col), Some(space)) = (self.space_column, space_id) {
+            filters.push(&format!("{col} = $"), space.to_string());
+        }
+        if let Some(k) = decode_cursor(cursor, &ordering, 1)? {
+            filters.push(&format!("{} > $", self.order_column), k[0].clone());
+        }
+        let sql =
+            format!("{} {} ORDER BY {} LIMIT {}", self.select, filters.where_clause(), self.order_column, limit + 1);
+        let rows = client.query(&sql, &filters.refs()).await.map_err(db_errors::read_error)?;
+        Ok(page_from(rows.iter().map(map).collect(), limit, &ordering, |item| vec![key(item)]))
+    }
+}
+
+/// Columns to write, in order, with their values.
+#[derive(Default)]
+pub struct Columns {
+    names: Vec<&'static str>,
+    values: Vec<Param>,
+}
+
+impl Columns {
+    pub fn set<T: ToSql + Sync + Send + 'static>(&mut self, name: &'static str, value: T) -> &mut Self {
+        self.names.push(name);
+        self.values.push(Box::new(value));
+        self
+    }
+
+    /// Sets the column only when the request supplied a value.
+    pub fn set_opt<T: ToSql + Sync + Send + 'static>(&mut self, name: &'static str, value: Option<T>) -> &mut Self {
+        if let Some(v) = value {
+            self.set(name, v);
+        }
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+}
+
+/// Inserts a row; the caller has begun the mutation (acting context set).
+pub async fn insert<C: GenericClient + Sync>(client: &C, view: &View, cols: &Columns, op: Operation) -> ApiResult<()> {
+    let placeholders: Vec<String> = (1..=cols.names.len()).map(|i| format!("${i}")).collect();
+    let sql =
+        format!("INSERT INTO plystra.{} ({}) VALUES ({})", view.table, cols.names.join(", "), placeholders.join(", "));
+    client.execute(&sql, &cols.refs()).await.map_err(|e| db_errors::write_error(e, view.entity, op))?;
+    Ok(())
+}
+
+/// Updates one live row (by id, and Space when given); a missing row is `<ENTITY>_NOT_FOUND`. The view's
+/// Space expression must be a column of the table itself (`t.space_id`).
+pub async fn update<C: GenericClient + Sync>(
+    client: &C,
+    view: &View,
+    id: &str,
+    space_id: Option<&str>,
+    cols: &Columns,
+) -> ApiResult<()> {
+    let mut assignments: Vec<String> =
+        cols.names.iter().enumerate().map(|(i, n)| format!("{n} = ${}", i + 1)).collect();
+    assignments.push("updated_at = now()".into());
+    let mut refs = cols.refs();
+    let id_param = format!("${}", refs.len() + 1);
+    refs.push(&id);
+    let mut sql = format!("UPDATE plystra.{} AS t SET {} WHERE t.id = {id_param}", view.table, assignments.join(", "));
+    if view.soft_delete {
+        sql.push_str(" AND t.deleted_at IS NULL");
+    }
+    let space_owned;
+    if let (Some(col), Some(space)) = (view.space_column, space_id) {
+        space_owned = space.to_string();
+        refs.push(&space_owned);
+        sql.push_str(&format!(" AND {col} = ${}", refs.len()));
+    }
+    let n = client.execute(&sql, &refs).await.map_err(|e| db_errors::write_error(e, view.entity, Operation::Update))?;
+    if n == 0 {
+        return Err(ApiError::not_found(view.entity));
+    }
+    Ok(())
+}
+
+/// Inserts or, when `conflict` columns match an existing row, updates the supplied columns (registry upserts,
+/// re-granting a soft-deleted RolePermission). Returns the id of the row written.
+pub async fn upsert<C: GenericClient + Sync>(
+    client: &C,
+    view: &View,
+    cols: &Columns,
+    conflict: &[&str],
+    extra_on_update: &str,
+    op: Operation,
+) -> ApiResult<String> {
+    let placeholders: Vec<String> = (1..=cols.names.len()).map(|i| format!("${i}")).collect();
+    let mut updates: Vec<String> = cols
+        .names
+        .iter()
+        .filter(|n| **n != "id" && !conflict.contains(n))
+        .map(|n| format!("{n} = EXCLUDED.{n}"))
+        .collect();
+    updates.push("updated_at = now()".into());
+    if !extra_on_update.is_empty() {
+        updates.push(extra_on_update.to_string());
+    }
+    let sql = format!(
+        "INSERT INTO plystra.{table} AS t ({cols}) VALUES ({vals}) ON CONFLICT ({conflict}) DO UPDATE SET {updates} RETURNING t.id",
+        table = view.table,
+        cols = cols.names.join(", "),
+        vals = placeholders.join(", "),
+        conflict = conflict.join(", "),
+        updates = updates.join(", "),
+    );
+    let row = client.query_one(&sql, &cols.refs()).await.map_err(|e| db_errors::write_error(e, view.entity, op))?;
+    Ok(row.get(0))
+}
+
+/// Ends a mutation: reads the row back through the view (inside the transaction, so the answer is what was
+/// committed) and commits.
+pub async fn finish<T>(
+    tx: deadpool_postgres::Transaction<'_>,
+    view: &View,
+    id: &str,
+    space_id: Option<&str>,
+    map: impl Fn(&Row) -> T,
+) -> ApiResult<T> {
+    let row = view.fetch(&*tx, id, space_id).await?;
+    let dto = map(&row);
+    tx.commit().await.map_err(db::internal)?;
+    Ok(dto)
+}
+
+/// A status change (disable, restore, revoke, archive) with optional extra columns, audited by the database.
+#[allow(clippy::too_many_arguments)]
+pub async fn set_status<T>(
+    state: &crate::app::AppState,
+    ctx: &RequestContext,
+    actor: Option<&ActorContext>,
+    view: &View,
+    id: &str,
+    space_id: Option<&str>,
+    cols: Columns,
+    map: impl Fn(&Row) -> T,
+) -> ApiResult<T> {
+    let mut client = db::connection(&state.pool).await?;
+    let tx = db::begin_mutation(&mut client, ctx, actor, None).await?;
+    update(&*tx, view, id, space_id, &cols).await?;
+    finish(tx, view, id, space_id, map).await
+}
+
+/// Space-scoped creations need their Space: a missing one is SPACE_NOT_FOUND, not a foreign-key conflict.
+pub async fn require_space<C: GenericClient + Sync>(client: &C, space_id: &str) -> ApiResult<()> {
+    let found = client
+        .query_opt("SELECT 1 FROM plystra.spaces WHERE id = $1 AND deleted_at IS NULL", &[&space_id])
+        .await
+        .map_err(db_errors::read_error)?;
+    found.map(|_| ()).ok_or_else(|| ApiError::not_found(Entity::Space))
+}
+
+/// The body of lifecycle actions: everything optional, so an empty body is fine.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleBody {
+    pub actor: Option<ActorContext>,
+    pub revoked_reason: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// `metadata` must be a JSON object (the schema's rule, checked early for a clear message).
+pub fn metadata(value: Option<serde_json::Value>) -> ApiResult<Option<serde_json::Value>> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v @ serde_json::Value::Object(_)) => Ok(Some(v)),
+        Some(_) => Err(ApiError::validation("metadata", "metadata must be a JSON object.")),
+    }
+}
+
+/// A required, non-empty string field.
+pub fn required(field: &str, value: Option<String>) -> ApiResult<String> {
+    match value.map(|v| v.trim().to_string()) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(ApiError::required(field)),
+    }
+}
+
+/// An optional RFC 3339 time field.
+pub fn time_field(field: &str, value: Option<&str>) -> ApiResult<Option<time::OffsetDateTime>> {
+    value.filter(|v| !v.is_empty()).map(|v| db::parse_time(field, v)).transpose()
+}
+
+/// "finance_approver" -> "Finance Approver", as the reference names a Role or Group without one.
+pub fn title_case(key: &str) -> String {
+    key.split(['_', '-', '.', ' '])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_default_to_the_title_cased_key() {
+        assert_eq!(title_case("finance_approver"), "Finance Approver");
+        assert_eq!(title_case("apac"), "Apac");
+    }
+}

@@ -1,0 +1,17 @@
+//! HTTP handlers, a module per concept.
+
+pub mod audit;
+pub mod authz;
+pub mod crud;
+pub mod groups;
+pub mod member_roles;
+pub mod members;
+pub mod permissions;
+pub mod registry;
+pub mod resources;
+pub mod role_permissions;
+pub mod roles;
+pub mod spaces;
+pub mod system;
+pub mod user_members;
+pub mod users;

@@ -1,0 +1,251 @@
+//! Resources (governed objects, Space-scoped, optionally in a Group and owned by a Member): create, read,
+//! list (filter resource_type), patch, archive; the cross-space /api/v1/resources list and create; and the
+//! lookup by type and id.
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::crud::{self, Columns, LifecycleBody, View};
+use crate::app::AppState;
+use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::db_errors;
+use crate::envelope::{Data, Page};
+use crate::error::{ApiError, ApiResult, Entity, Operation};
+use crate::extract::{ApiJson, ApiQuery, OptionalJson};
+use crate::request_context::RequestContext;
+
+pub static VIEW: View = View {
+    entity: Entity::Resource,
+    table: "resources",
+    select: "SELECT t.*, s.name AS space_name, g.path AS group_path, m.display_name AS owner_member_display_name \
+             FROM plystra.resources t LEFT JOIN plystra.spaces s ON s.id = t.space_id \
+             LEFT JOIN plystra.groups g ON g.id = t.group_id LEFT JOIN plystra.members m ON m.id = t.owner_member_id",
+    space_column: Some("t.space_id"),
+    soft_delete: true,
+    order_column: "t.id",
+    default_limit: 50,
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResourceDto {
+    pub id: String,
+    pub resource_type: String,
+    pub external_id: String,
+    pub space_id: String,
+    pub space_name: String,
+    pub group_id: String,
+    pub group_path: String,
+    pub owner_member_id: String,
+    pub owner_member_display_name: String,
+    pub display_name: String,
+    pub visibility: String,
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn dto(r: &Row) -> ResourceDto {
+    ResourceDto {
+        id: r.get("id"),
+        resource_type: r.get("resource_type"),
+        external_id: r.text("external_id"),
+        space_id: r.get("space_id"),
+        space_name: r.text("space_name"),
+        group_id: r.text("group_id"),
+        group_path: r.text("group_path"),
+        owner_member_id: r.text("owner_member_id"),
+        owner_member_display_name: r.text("owner_member_display_name"),
+        display_name: r.text("display_name"),
+        visibility: r.get("visibility"),
+        status: r.get("status"),
+        metadata: r.json("metadata"),
+        created_at: r.time("created_at"),
+        updated_at: r.time("updated_at"),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceCreate {
+    pub id: Option<String>,
+    pub resource_type: Option<String>,
+    /// Required on /api/v1/resources; ignored in favour of the path on the Space-scoped route when equal.
+    pub space_id: Option<String>,
+    pub external_id: Option<String>,
+    pub group_id: Option<String>,
+    pub owner_member_id: Option<String>,
+    pub display_name: Option<String>,
+    pub visibility: Option<String>,
+    pub status: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    pub actor: Option<ActorContext>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcePatch {
+    pub external_id: Option<String>,
+    pub group_id: Option<String>,
+    pub owner_member_id: Option<String>,
+    pub display_name: Option<String>,
+    pub visibility: Option<String>,
+    pub status: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    pub actor: Option<ActorContext>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct ResourceQuery {
+    pub resource_type: Option<String>,
+    /// Only on /api/v1/resources.
+    pub space_id: Option<String>,
+    pub group_id: Option<String>,
+    pub status: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+async fn list_in(state: &AppState, space_id: Option<String>, q: ResourceQuery) -> ApiResult<Page<ResourceDto>> {
+    let mut f = Filters::default();
+    f.push_opt("t.resource_type = $", &q.resource_type);
+    f.push_opt("t.group_id = $", &q.group_id);
+    f.push_opt("t.status = $", &q.status);
+    let space = space_id.or(q.space_id);
+    let client = db::connection(&state.pool).await?;
+    VIEW.list(&**client, f, space.as_deref(), q.limit.as_deref(), q.cursor.as_deref(), dto, |r| r.id.clone()).await
+}
+
+async fn create_in(
+    state: &AppState,
+    ctx: &RequestContext,
+    space_id: String,
+    b: ResourceCreate,
+) -> ApiResult<Data<ResourceDto>> {
+    let resource_type = crud::required("resource_type", b.resource_type)?;
+    let id = b.id.unwrap_or_else(|| db::new_id(&resource_type));
+    let mut cols = Columns::default();
+    cols.set("id", id.clone()).set("space_id", space_id.clone()).set("resource_type", resource_type);
+    cols.set_opt("external_id", b.external_id)
+        .set_opt("group_id", b.group_id)
+        .set_opt("owner_member_id", b.owner_member_id);
+    cols.set_opt("display_name", b.display_name).set("visibility", b.visibility.unwrap_or_else(|| "private".into()));
+    cols.set_opt("status", b.status).set_opt("metadata", crud::metadata(b.metadata)?);
+    let mut client = db::connection(&state.pool).await?;
+    crud::require_space(&**client, &space_id).await?;
+    let tx = db::begin_mutation(&mut client, ctx, b.actor.as_ref(), Some(&space_id)).await?;
+    crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
+    crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::created)
+}
+
+#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path), ResourceQuery),
+    responses((status = 200, description = "Resources", body = crate::envelope::ListEnvelope<ResourceDto>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(space_id): Path<String>,
+    ApiQuery(q): ApiQuery<ResourceQuery>,
+) -> ApiResult<Page<ResourceDto>> {
+    list_in(&state, Some(space_id), q).await
+}
+
+#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path)), request_body = ResourceCreate,
+    responses((status = 201, description = "Created", body = crate::envelope::Envelope<ResourceDto>),
+              (status = 400, description = "VALIDATION_FAILED, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
+              (status = 409, description = "RESOURCE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(space_id): Path<String>,
+    ApiJson(b): ApiJson<ResourceCreate>,
+) -> ApiResult<Data<ResourceDto>> {
+    if b.space_id.as_deref().is_some_and(|s| s != space_id) {
+        return Err(ApiError::validation("space_id", "space_id must match the Space in the path."));
+    }
+    create_in(&state, &ctx, space_id, b).await
+}
+
+#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/resources/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+    responses((status = 200, description = "The Resource", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path((space_id, id)): Path<(String, String)>,
+) -> ApiResult<Data<ResourceDto>> {
+    let client = db::connection(&state.pool).await?;
+    Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/resources/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = ResourcePatch,
+    responses((status = 200, description = "Updated", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path((space_id, id)): Path<(String, String)>,
+    ApiJson(b): ApiJson<ResourcePatch>,
+) -> ApiResult<Data<ResourceDto>> {
+    let mut cols = Columns::default();
+    cols.set_opt("external_id", b.external_id)
+        .set_opt("group_id", b.group_id)
+        .set_opt("owner_member_id", b.owner_member_id);
+    cols.set_opt("display_name", b.display_name).set_opt("visibility", b.visibility).set_opt("status", b.status);
+    cols.set_opt("metadata", crud::metadata(b.metadata)?);
+    let mut client = db::connection(&state.pool).await?;
+    let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
+    crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;
+    crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
+}
+
+#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/resources/{id}/archive", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+    request_body(content = Option<LifecycleBody>),
+    responses((status = 200, description = "status = archived", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn archive(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path((space_id, id)): Path<(String, String)>,
+    OptionalJson(b): OptionalJson<LifecycleBody>,
+) -> ApiResult<Data<ResourceDto>> {
+    let mut cols = Columns::default();
+    cols.set("status", "archived".to_string());
+    crud::set_status(&state, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
+}
+
+#[utoipa::path(get, path = "/api/v1/resources", tag = "Core", params(ResourceQuery),
+    responses((status = 200, description = "Resources across Spaces (filter space_id, resource_type)", body = crate::envelope::ListEnvelope<ResourceDto>)))]
+pub async fn list_all(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ResourceQuery>,
+) -> ApiResult<Page<ResourceDto>> {
+    list_in(&state, None, q).await
+}
+
+#[utoipa::path(post, path = "/api/v1/resources", tag = "Core", request_body = ResourceCreate,
+    responses((status = 201, description = "Created (space_id required in the body)", body = crate::envelope::Envelope<ResourceDto>),
+              (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope)))]
+pub async fn create_any(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(mut b): ApiJson<ResourceCreate>,
+) -> ApiResult<Data<ResourceDto>> {
+    let space_id = crud::required("space_id", b.space_id.take())?;
+    create_in(&state, &ctx, space_id, b).await
+}
+
+#[utoipa::path(get, path = "/api/v1/resources/{resource_type}/{resource_id}", tag = "Core", params(("resource_type" = String, Path), ("resource_id" = String, Path)),
+    responses((status = 200, description = "The Resource of that type and id", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn get_by_type(
+    State(state): State<AppState>,
+    Path((resource_type, id)): Path<(String, String)>,
+) -> ApiResult<Data<ResourceDto>> {
+    let client = db::connection(&state.pool).await?;
+    let sql = format!("{} WHERE t.deleted_at IS NULL AND t.resource_type = $1 AND t.id = $2", VIEW.select);
+    let row = client
+        .query_opt(&sql, &[&resource_type, &id])
+        .await
+        .map_err(db_errors::read_error)?
+        .ok_or_else(|| ApiError::not_found(Entity::Resource))?;
+    Ok(Data::ok(dto(&row)))
+}

@@ -1,0 +1,177 @@
+//! Roles (Space-scoped, unique key per Space): create, read, list, patch, disable, alias GET /api/v1/roles/{id}.
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::crud::{self, Columns, LifecycleBody, View};
+use crate::app::AppState;
+use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::envelope::{Data, Page};
+use crate::error::{ApiResult, Entity, Operation};
+use crate::extract::{ApiJson, ApiQuery, OptionalJson};
+use crate::request_context::RequestContext;
+
+pub static VIEW: View = View {
+    entity: Entity::Role,
+    table: "roles",
+    select: "SELECT t.* FROM plystra.roles t",
+    space_column: Some("t.space_id"),
+    soft_delete: true,
+    order_column: "t.id",
+    default_limit: 50,
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleDto {
+    pub id: String,
+    pub space_id: String,
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn dto(r: &Row) -> RoleDto {
+    RoleDto {
+        id: r.get("id"),
+        space_id: r.get("space_id"),
+        key: r.get("key"),
+        name: r.get("name"),
+        description: r.text("description"),
+        status: r.get("status"),
+        metadata: r.json("metadata"),
+        created_at: r.time("created_at"),
+        updated_at: r.time("updated_at"),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleCreate {
+    pub id: Option<String>,
+    pub key: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    pub actor: Option<ActorContext>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolePatch {
+    pub key: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    pub actor: Option<ActorContext>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct RoleQuery {
+    pub status: Option<String>,
+    pub key: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/roles", tag = "Core", params(("space_id" = String, Path), RoleQuery),
+    responses((status = 200, description = "Roles", body = crate::envelope::ListEnvelope<RoleDto>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(space_id): Path<String>,
+    ApiQuery(q): ApiQuery<RoleQuery>,
+) -> ApiResult<Page<RoleDto>> {
+    let mut f = Filters::default();
+    f.push_opt("t.status = $", &q.status);
+    f.push_opt("t.key = $", &q.key);
+    let client = db::connection(&state.pool).await?;
+    VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |r| r.id.clone()).await
+}
+
+#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/roles", tag = "Core", params(("space_id" = String, Path)), request_body = RoleCreate,
+    responses((status = 201, description = "Created", body = crate::envelope::Envelope<RoleDto>),
+              (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
+              (status = 409, description = "ROLE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(space_id): Path<String>,
+    ApiJson(b): ApiJson<RoleCreate>,
+) -> ApiResult<Data<RoleDto>> {
+    let key = crud::required("key", b.key)?;
+    let name = b.name.filter(|n| !n.is_empty()).unwrap_or_else(|| crud::title_case(&key));
+    let id = b.id.unwrap_or_else(|| db::new_id("role"));
+    let mut cols = Columns::default();
+    cols.set("id", id.clone()).set("space_id", space_id.clone()).set("key", key).set("name", name);
+    cols.set_opt("description", b.description)
+        .set_opt("status", b.status)
+        .set_opt("metadata", crud::metadata(b.metadata)?);
+    let mut client = db::connection(&state.pool).await?;
+    crud::require_space(&**client, &space_id).await?;
+    let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
+    crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
+    crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::created)
+}
+
+#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+    responses((status = 200, description = "The Role", body = crate::envelope::Envelope<RoleDto>), (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path((space_id, id)): Path<(String, String)>,
+) -> ApiResult<Data<RoleDto>> {
+    let client = db::connection(&state.pool).await?;
+    Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/roles/{id}", tag = "Core", params(("id" = String, Path)),
+    responses((status = 200, description = "The Role (read-only alias)", body = crate::envelope::Envelope<RoleDto>), (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<RoleDto>> {
+    let client = db::connection(&state.pool).await?;
+    Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = RolePatch,
+    responses((status = 200, description = "Updated", body = crate::envelope::Envelope<RoleDto>),
+              (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope),
+              (status = 409, description = "ROLE_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path((space_id, id)): Path<(String, String)>,
+    ApiJson(b): ApiJson<RolePatch>,
+) -> ApiResult<Data<RoleDto>> {
+    let mut cols = Columns::default();
+    cols.set_opt("key", b.key)
+        .set_opt("name", b.name)
+        .set_opt("description", b.description)
+        .set_opt("status", b.status);
+    cols.set_opt("metadata", crud::metadata(b.metadata)?);
+    let mut client = db::connection(&state.pool).await?;
+    let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
+    crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;
+    crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
+}
+
+#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/roles/{id}/disable", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+    request_body(content = Option<LifecycleBody>),
+    responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<RoleDto>), (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn disable(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path((space_id, id)): Path<(String, String)>,
+    OptionalJson(b): OptionalJson<LifecycleBody>,
+) -> ApiResult<Data<RoleDto>> {
+    let mut cols = Columns::default();
+    cols.set("status", "disabled".to_string());
+    crud::set_status(&state, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
+}

@@ -1,0 +1,213 @@
+//! System routes: liveness, readiness (database, extension, migration ledger), version, metrics, console.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::db;
+use crate::envelope::Data;
+use crate::error::{code, ApiError, ApiResult};
+use crate::ledger::{self, LedgerState};
+use crate::metrics::PoolUsage;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    pub status: String,
+    pub schema_version: String,
+    pub expected_schema_version: String,
+    pub trace_version: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Version {
+    pub core_version: String,
+    pub api_version: String,
+    pub schema_version: String,
+    pub expected_schema_version: String,
+    pub trace_version: String,
+    pub plugin_api_version: String,
+    pub resource_registry_version: String,
+    pub build_time: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/health", tag = "System",
+    responses((status = 200, description = "The process is alive", body = crate::envelope::Envelope<Health>)))]
+pub async fn health() -> Data<Health> {
+    Data::ok(Health { status: "ok".into() })
+}
+
+/// Why the server is not ready, or the schema version it found.
+async fn readiness(state: &AppState) -> Result<String, String> {
+    let client = state.pool.get().await.map_err(|_| "the database is not reachable".to_string())?;
+    client.simple_query("SELECT 1").await.map_err(|_| "the database is not answering".to_string())?;
+    let applied = ledger::read_applied(&client).await?;
+    match ledger::compare(&applied, ledger::EXPECTED_MIGRATIONS) {
+        LedgerState::Current { schema_version } => Ok(schema_version),
+        LedgerState::NotCurrent { problem, .. } => Err(problem),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/ready", tag = "System",
+    responses((status = 200, description = "Database reachable, extension installed, migrations current", body = crate::envelope::Envelope<Readiness>),
+              (status = 503, description = "NOT_READY", body = crate::error::ErrorEnvelope)))]
+pub async fn ready(State(state): State<AppState>) -> ApiResult<Data<Readiness>> {
+    match readiness(&state).await {
+        Ok(schema_version) => Ok(Data::ok(Readiness {
+            status: "ready".into(),
+            schema_version,
+            expected_schema_version: ledger::expected_schema_version().into(),
+            trace_version: state.config.trace_version.clone(),
+        })),
+        Err(reason) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::NOT_READY, "Service is not ready.")
+            .with_details(json!({
+                "reason": reason,
+                "expected_schema_version": ledger::expected_schema_version(),
+            }))),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/version", tag = "System",
+    responses((status = 200, description = "Versions of the server, API, schema and trace format", body = crate::envelope::Envelope<Version>)))]
+pub async fn version(State(state): State<AppState>) -> Data<Version> {
+    // The schema version is what the database holds; an unreachable database leaves it empty rather than
+    // failing a route that monitoring uses to identify the build.
+    let schema_version = match state.pool.get().await {
+        Ok(client) => ledger::read_applied(&client)
+            .await
+            .ok()
+            .and_then(|rows| rows.into_iter().map(|r| r.version).max())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    Data::ok(Version {
+        core_version: state.config.core_version.clone(),
+        api_version: "v1".into(),
+        schema_version,
+        expected_schema_version: ledger::expected_schema_version().into(),
+        trace_version: state.config.trace_version.clone(),
+        plugin_api_version: "1.0".into(),
+        resource_registry_version: "1.0".into(),
+        build_time: ledger::build_time(),
+    })
+}
+
+fn presented_metrics_token(headers: &HeaderMap) -> Option<String> {
+    let header_value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string());
+    header_value("x-plystra-metrics-token").or_else(|| header_value("x-metrics-token")).or_else(|| {
+        header_value(header::AUTHORIZATION.as_str())
+            .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_string()))
+    })
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte from response times.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "System",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+              (status = 401, description = "METRICS_TOKEN_REQUIRED", body = crate::error::ErrorEnvelope),
+              (status = 404, description = "FEATURE_DISABLED", body = crate::error::ErrorEnvelope)))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if !state.config.metrics_enabled {
+        return Err(ApiError::feature_disabled("metrics"));
+    }
+    // Until credentials exist, the token is the only way in; without a configured token nobody gets metrics.
+    let authorized = match (&state.config.metrics_token, presented_metrics_token(&headers)) {
+        (Some(expected), Some(given)) => same_token(expected, &given),
+        _ => false,
+    };
+    if !authorized {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            code::METRICS_TOKEN_REQUIRED,
+            "A valid metrics token is required.",
+        ));
+    }
+    let status = state.pool.status();
+    let body = state.metrics.render(PoolUsage {
+        size: status.size,
+        available: status.available,
+        max_size: status.max_size,
+        waiting: status.waiting,
+    });
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsoleOverview {
+    pub spaces: i64,
+    pub users: i64,
+    pub members: i64,
+    pub groups: i64,
+    pub roles: i64,
+    pub permissions: i64,
+    pub resources: i64,
+    pub resource_types: i64,
+    pub audit_logs: i64,
+}
+
+#[utoipa::path(get, path = "/api/v1/console/overview", tag = "System",
+    responses((status = 200, description = "Counts of Core entities (soft-deleted rows excluded)", body = crate::envelope::Envelope<ConsoleOverview>)))]
+pub async fn console_overview(State(state): State<AppState>) -> ApiResult<Data<ConsoleOverview>> {
+    let client = db::connection(&state.pool).await?;
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM plystra.spaces WHERE deleted_at IS NULL),
+                    (SELECT count(*) FROM plystra.users WHERE deleted_at IS NULL),
+                    (SELECT count(*) FROM plystra.members WHERE deleted_at IS NULL),
+                    (SELECT count(*) FROM plystra.groups WHERE deleted_at IS NULL),
+                    (SELECT count(*) FROM plystra.roles WHERE deleted_at IS NULL),
+                    (SELECT count(*) FROM plystra.permissions WHERE deleted_at IS NULL),
+                    (SELECT count(*) FROM plystra.resources WHERE deleted_at IS NULL),
+                    (SELECT count(*) FROM plystra.resource_types),
+                    (SELECT count(*) FROM plystra.audit_logs)",
+            &[],
+        )
+        .await
+        .map_err(db::internal)?;
+    Ok(Data::ok(ConsoleOverview {
+        spaces: row.get(0),
+        users: row.get(1),
+        members: row.get(2),
+        groups: row.get(3),
+        roles: row.get(4),
+        permissions: row.get(5),
+        resources: row.get(6),
+        resource_types: row.get(7),
+        audit_logs: row.get(8),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_tokens_are_read_from_each_accepted_header() {
+        for (name, value) in [("x-plystra-metrics-token", "t"), ("x-metrics-token", "t"), ("authorization", "Bearer t")]
+        {
+            let mut h = HeaderMap::new();
+            h.insert(name, value.parse().unwrap());
+            assert_eq!(presented_metrics_token(&h).as_deref(), Some("t"), "{name}");
+        }
+        assert!(same_token("abc", "abc"));
+        assert!(!same_token("abc", "abd"));
+        assert!(!same_token("abc", "ab"));
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "System",
+    responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi_document(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], state.openapi_json.as_str().to_owned()).into_response()
+}

@@ -1,0 +1,212 @@
+//! UserMembers: the binding through which a User acts as a Member of a Space. Create, read, list (filters
+//! user_id, member_id, status, relation_type), patch, revoke, and the alias GET /api/v1/user-members/{id}.
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::crud::{self, Columns, LifecycleBody, View};
+use crate::app::AppState;
+use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::envelope::{Data, Page};
+use crate::error::{ApiResult, Entity, Operation};
+use crate::extract::{ApiJson, ApiQuery, OptionalJson};
+use crate::request_context::RequestContext;
+
+pub static VIEW: View = View {
+    entity: Entity::UserMember,
+    table: "user_members",
+    select: "SELECT t.*, u.email AS email, m.display_name AS member_display_name FROM plystra.user_members t \
+             LEFT JOIN plystra.users u ON u.id = t.user_id LEFT JOIN plystra.members m ON m.id = t.member_id",
+    space_column: Some("t.space_id"),
+    soft_delete: true,
+    order_column: "t.id",
+    default_limit: 50,
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserMemberDto {
+    pub id: String,
+    pub user_id: String,
+    pub email: String,
+    pub member_id: String,
+    pub member_display_name: String,
+    pub space_id: String,
+    pub relation_type: String,
+    pub status: String,
+    pub is_primary: bool,
+    pub expires_at: Option<String>,
+    pub linked_by_member_id: String,
+    pub linked_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub revoked_reason: String,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn dto(r: &Row) -> UserMemberDto {
+    UserMemberDto {
+        id: r.get("id"),
+        user_id: r.get("user_id"),
+        email: r.text("email"),
+        member_id: r.get("member_id"),
+        member_display_name: r.text("member_display_name"),
+        space_id: r.get("space_id"),
+        relation_type: r.get("relation_type"),
+        status: r.get("status"),
+        is_primary: r.get("is_primary"),
+        expires_at: r.opt_time("expires_at"),
+        linked_by_member_id: r.text("linked_by_member_id"),
+        linked_at: r.opt_time("linked_at"),
+        revoked_at: r.opt_time("revoked_at"),
+        revoked_reason: r.text("revoked_reason"),
+        metadata: r.json("metadata"),
+        created_at: r.time("created_at"),
+        updated_at: r.time("updated_at"),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserMemberCreate {
+    pub id: Option<String>,
+    pub user_id: Option<String>,
+    pub member_id: Option<String>,
+    pub relation_type: Option<String>,
+    pub status: Option<String>,
+    pub is_primary: Option<bool>,
+    /// RFC 3339.
+    pub expires_at: Option<String>,
+    pub linked_by_member_id: Option<String>,
+    /// RFC 3339 (default now).
+    pub linked_at: Option<String>,
+    pub revoked_reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    pub actor: Option<ActorContext>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserMemberPatch {
+    pub relation_type: Option<String>,
+    pub status: Option<String>,
+    pub is_primary: Option<bool>,
+    pub expires_at: Option<String>,
+    pub linked_by_member_id: Option<String>,
+    pub revoked_reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    pub actor: Option<ActorContext>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct UserMemberQuery {
+    pub user_id: Option<String>,
+    pub member_id: Option<String>,
+    pub status: Option<String>,
+    pub relation_type: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/user-members", tag = "Core", params(("space_id" = String, Path), UserMemberQuery),
+    responses((status = 200, description = "UserMembers", body = crate::envelope::ListEnvelope<UserMemberDto>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(space_id): Path<String>,
+    ApiQuery(q): ApiQuery<UserMemberQuery>,
+) -> ApiResult<Page<UserMemberDto>> {
+    let mut f = Filters::default();
+    f.push_opt("t.user_id = $", &q.user_id);
+    f.push_opt("t.member_id = $", &q.member_id);
+    f.push_opt("t.status = $", &q.status);
+    f.push_opt("t.relation_type = $", &q.relation_type);
+    let client = db::connection(&state.pool).await?;
+    VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |m| m.id.clone()).await
+}
+
+#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/user-members", tag = "Core", params(("space_id" = String, Path)), request_body = UserMemberCreate,
+    responses((status = 201, description = "Created", body = crate::envelope::Envelope<UserMemberDto>),
+              (status = 400, description = "VALIDATION_FAILED, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
+              (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
+              (status = 409, description = "USER_MEMBER_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(space_id): Path<String>,
+    ApiJson(b): ApiJson<UserMemberCreate>,
+) -> ApiResult<Data<UserMemberDto>> {
+    let user_id = crud::required("user_id", b.user_id)?;
+    let member_id = crud::required("member_id", b.member_id)?;
+    let relation_type = crud::required("relation_type", b.relation_type)?;
+    let id = b.id.unwrap_or_else(|| db::new_id("um"));
+    let mut cols = Columns::default();
+    cols.set("id", id.clone()).set("space_id", space_id.clone()).set("user_id", user_id).set("member_id", member_id);
+    cols.set("relation_type", relation_type).set_opt("status", b.status).set_opt("is_primary", b.is_primary);
+    cols.set_opt("expires_at", crud::time_field("expires_at", b.expires_at.as_deref())?);
+    cols.set_opt("linked_by_member_id", b.linked_by_member_id);
+    cols.set_opt("linked_at", crud::time_field("linked_at", b.linked_at.as_deref())?);
+    cols.set_opt("revoked_reason", b.revoked_reason).set_opt("metadata", crud::metadata(b.metadata)?);
+    let mut client = db::connection(&state.pool).await?;
+    crud::require_space(&**client, &space_id).await?;
+    let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
+    crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
+    crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::created)
+}
+
+#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+    responses((status = 200, description = "The UserMember", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path((space_id, id)): Path<(String, String)>,
+) -> ApiResult<Data<UserMemberDto>> {
+    let client = db::connection(&state.pool).await?;
+    Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/user-members/{id}", tag = "Core", params(("id" = String, Path)),
+    responses((status = 200, description = "The UserMember (read-only alias)", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<UserMemberDto>> {
+    let client = db::connection(&state.pool).await?;
+    Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+    request_body = UserMemberPatch,
+    responses((status = 200, description = "Updated", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path((space_id, id)): Path<(String, String)>,
+    ApiJson(b): ApiJson<UserMemberPatch>,
+) -> ApiResult<Data<UserMemberDto>> {
+    let mut cols = Columns::default();
+    cols.set_opt("relation_type", b.relation_type).set_opt("status", b.status).set_opt("is_primary", b.is_primary);
+    cols.set_opt("expires_at", crud::time_field("expires_at", b.expires_at.as_deref())?);
+    cols.set_opt("linked_by_member_id", b.linked_by_member_id).set_opt("revoked_reason", b.revoked_reason);
+    cols.set_opt("metadata", crud::metadata(b.metadata)?);
+    let mut client = db::connection(&state.pool).await?;
+    let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
+    crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;
+    crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
+}
+
+#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/user-members/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+    request_body(content = Option<LifecycleBody>),
+    responses((status = 200, description = "status = revoked, revoked_at = now, revoked_reason from the body", body = crate::envelope::Envelope<UserMemberDto>),
+              (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path((space_id, id)): Path<(String, String)>,
+    OptionalJson(b): OptionalJson<LifecycleBody>,
+) -> ApiResult<Data<UserMemberDto>> {
+    let mut cols = Columns::default();
+    cols.set("status", "revoked".to_string()).set("revoked_at", time::OffsetDateTime::now_utc());
+    cols.set_opt("revoked_reason", b.revoked_reason.or(b.reason));
+    crud::set_status(&state, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
+}

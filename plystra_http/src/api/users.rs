@@ -1,0 +1,195 @@
+//! Users (instance-level, not Space-scoped): create, read, list, patch, disable, restore.
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::crud::{self, Columns, LifecycleBody, View};
+use crate::app::AppState;
+use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::envelope::{Data, Page};
+use crate::error::{ApiError, ApiResult, Entity, Operation};
+use crate::extract::{ApiJson, ApiQuery, OptionalJson};
+use crate::request_context::RequestContext;
+
+pub static VIEW: View = View {
+    entity: Entity::User,
+    table: "users",
+    select: "SELECT t.* FROM plystra.users t",
+    space_column: None,
+    soft_delete: true,
+    order_column: "t.id",
+    default_limit: 50,
+};
+
+/// A User as the API shows it. The password hash never leaves the database.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDto {
+    pub id: String,
+    pub email: String,
+    pub username: String,
+    pub phone: String,
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub password_changed_at: Option<String>,
+    pub last_login_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn dto(r: &Row) -> UserDto {
+    UserDto {
+        id: r.get("id"),
+        email: r.get("email"),
+        username: r.text("username"),
+        phone: r.text("phone"),
+        status: r.get("status"),
+        metadata: r.json("metadata"),
+        password_changed_at: r.opt_time("password_changed_at"),
+        last_login_at: r.opt_time("last_login_at"),
+        created_at: r.time("created_at"),
+        updated_at: r.time("updated_at"),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub phone: Option<String>,
+    /// An Argon2id hash (`argon2id$v=19$...`); other formats are refused.
+    pub password_hash: Option<String>,
+    pub status: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// The Space to file the audit row under (Users belong to no Space).
+    pub audit_space_id: Option<String>,
+    pub actor: Option<ActorContext>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub phone: Option<String>,
+    pub password_hash: Option<String>,
+    pub status: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    pub audit_space_id: Option<String>,
+    pub actor: Option<ActorContext>,
+}
+
+fn argon2id_only(hash: Option<String>) -> ApiResult<Option<String>> {
+    match hash {
+        Some(h) if !h.starts_with("argon2id$") => {
+            Err(ApiError::validation("password_hash", "password_hash must be an Argon2id hash."))
+        }
+        other => Ok(other),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct UserQuery {
+    pub status: Option<String>,
+    pub email: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "Core", params(UserQuery),
+    responses((status = 200, description = "Users", body = crate::envelope::ListEnvelope<UserDto>)))]
+pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<UserQuery>) -> ApiResult<Page<UserDto>> {
+    let mut f = Filters::default();
+    f.push_opt("t.status = $", &q.status);
+    f.push_opt("lower(t.email) = lower($)", &q.email);
+    let client = db::connection(&state.pool).await?;
+    VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |u| u.id.clone()).await
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "Core", request_body = UserCreate,
+    responses((status = 201, description = "Created", body = crate::envelope::Envelope<UserDto>),
+              (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope),
+              (status = 409, description = "USER_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(b): ApiJson<UserCreate>,
+) -> ApiResult<Data<UserDto>> {
+    let email = crud::required("email", b.email)?;
+    let id = b.id.unwrap_or_else(|| db::new_id("user"));
+    let mut cols = Columns::default();
+    cols.set("id", id.clone()).set("email", email).set_opt("username", b.username).set_opt("phone", b.phone);
+    cols.set_opt("password_hash", argon2id_only(b.password_hash)?).set_opt("status", b.status);
+    cols.set_opt("metadata", crud::metadata(b.metadata)?);
+    let mut client = db::connection(&state.pool).await?;
+    let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
+    crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
+    crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::created)
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "Core", params(("id" = String, Path)),
+    responses((status = 200, description = "The User", body = crate::envelope::Envelope<UserDto>), (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<UserDto>> {
+    let client = db::connection(&state.pool).await?;
+    Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "Core", params(("id" = String, Path)), request_body = UserPatch,
+    responses((status = 200, description = "Updated", body = crate::envelope::Envelope<UserDto>),
+              (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope),
+              (status = 409, description = "USER_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<UserPatch>,
+) -> ApiResult<Data<UserDto>> {
+    let mut cols = Columns::default();
+    cols.set_opt("email", b.email).set_opt("username", b.username).set_opt("phone", b.phone);
+    cols.set_opt("password_hash", argon2id_only(b.password_hash)?).set_opt("status", b.status);
+    cols.set_opt("metadata", crud::metadata(b.metadata)?);
+    let mut client = db::connection(&state.pool).await?;
+    let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
+    crud::update(&*tx, &VIEW, &id, None, &cols).await?;
+    crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::ok)
+}
+
+async fn set_status(
+    state: &AppState,
+    ctx: &RequestContext,
+    id: &str,
+    body: LifecycleBody,
+    status: &'static str,
+) -> ApiResult<Data<UserDto>> {
+    let mut cols = Columns::default();
+    cols.set("status", status.to_string());
+    crud::set_status(state, ctx, body.actor.as_ref(), &VIEW, id, None, cols, dto).await.map(Data::ok)
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
+    responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<UserDto>), (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn disable(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<LifecycleBody>,
+) -> ApiResult<Data<UserDto>> {
+    set_status(&state, &ctx, &id, b, "disabled").await
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/restore", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
+    responses((status = 200, description = "status = active", body = crate::envelope::Envelope<UserDto>), (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn restore(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<LifecycleBody>,
+) -> ApiResult<Data<UserDto>> {
+    set_status(&state, &ctx, &id, b, "active").await
+}

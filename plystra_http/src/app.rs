@@ -1,0 +1,333 @@
+//! Assembles the service: state, router (from the route table), middleware stack, and the server loop with
+//! graceful shutdown.
+
+use std::any::Any;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use deadpool_postgres::Pool;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::{CatchPanicLayer, ResponseForPanic};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+
+use crate::config::{Config, CorsOrigins};
+use crate::db::{self, AuditModeStatus};
+use crate::error::{code, ApiError};
+use crate::extract::BODY_LIMIT_BYTES;
+use crate::metrics::Metrics;
+use crate::openapi::{self, ApiDoc};
+use crate::protection;
+use crate::request_context::{self, RequestContext, RouteLabel};
+use crate::routes;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: Pool,
+    pub metrics: Arc<Metrics>,
+    pub openapi_json: Arc<String>,
+}
+
+/// The router and the OpenAPI document, both from the route table. Each route gets the protection seam and a
+/// label with its path template (for metrics).
+pub fn api() -> (Router<AppState>, OpenApiDoc) {
+    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    for mut def in routes::table() {
+        openapi::annotate_access(&mut def);
+        let access = def.access;
+        // Route templates live as long as the process; leaking the few dozen strings once per server is the
+        // simplest way to label metrics without allocating per request.
+        let label: &'static str =
+            def.route.1.paths.keys().next().map(|p| &*Box::leak(p.clone().into_boxed_str())).unwrap_or("");
+        let route = def.route.map(move |method_router| {
+            method_router.route_layer(middleware::from_fn(move |request: Request, next: Next| async move {
+                let mut response = protection::guard(access, request, next).await;
+                response.extensions_mut().insert(RouteLabel(label));
+                response
+            }))
+        });
+        router = router.routes(route);
+    }
+    router.split_for_parts()
+}
+
+pub fn openapi_document() -> OpenApiDoc {
+    api().1
+}
+
+/// Unknown paths answer 404 in the envelope; the Data Console (a later feature) answers FEATURE_DISABLED.
+async fn fallback(State(state): State<AppState>, uri: Uri) -> ApiError {
+    let path = uri.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let data_console = path == "/api/v1/data"
+        || path.starts_with("/api/v1/data/")
+        || (segments.len() >= 4 && segments[..3] == ["api", "v1", "spaces"] && segments.get(4) == Some(&"data"));
+    if data_console {
+        if !state.config.data_console_enabled {
+            return ApiError::feature_disabled("data_console");
+        }
+        return ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            code::NOT_IMPLEMENTED,
+            "The Data Console is not available in this server.",
+        );
+    }
+    ApiError::route_not_found()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+/// A request that runs longer than HTTP_WRITE_TIMEOUT is answered 503 instead of holding a connection forever.
+async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.config.http_write_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::REQUEST_TIMEOUT, "Request handling took too long.")
+                .into_response()
+        }
+    }
+}
+
+/// The reference answers OPTIONS with 204 (CORS preflights included).
+async fn options_no_content(request: Request, next: Next) -> Response {
+    let is_options = request.method() == Method::OPTIONS;
+    let mut response = next.run(request).await;
+    if is_options && (response.status() == StatusCode::OK || response.status() == StatusCode::METHOD_NOT_ALLOWED) {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        response.headers_mut().remove(crate::error::ERROR_CODE_HEADER);
+        *response.body_mut() = Body::empty();
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    response
+}
+
+#[derive(Clone)]
+struct PanicResponder {
+    production: bool,
+}
+
+impl ResponseForPanic for PanicResponder {
+    type ResponseBody = Body;
+
+    fn response_for_panic(&mut self, err: Box<dyn Any + Send + 'static>) -> Response<Body> {
+        let detail = err
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into());
+        tracing::error!(panic = %detail, "request handler panicked");
+        let mut error = ApiError::internal();
+        if !self.production {
+            error = error.with_details(json!({ "panic": detail }));
+        }
+        error.into_response()
+    }
+}
+
+fn cors_layer(config: &Config) -> CorsLayer {
+    let origins = match &config.cors_allowed_origins {
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => AllowOrigin::list(list.iter().filter_map(|o| o.parse().ok())),
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            config.request_id_header.clone(),
+            HeaderName::from_static("x-plystra-metrics-token"),
+        ])
+        .expose_headers([
+            config.request_id_header.clone(),
+            HeaderName::from_static(request_context::TRACE_ID_HEADER),
+            HeaderName::from_static(request_context::AUDIT_LOG_ID_HEADER),
+            HeaderName::from_static(crate::error::ERROR_CODE_HEADER),
+        ])
+}
+
+/// The full service: routes, fallbacks and the middleware stack (outermost first).
+pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The service with extra routes merged in before the fallbacks (tests use it to add a panicking route).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
+    let (api, _) = api();
+    let api = api.merge(extra);
+    let config = state.config.clone();
+    // Router::layer wraps what came before, so the list reads innermost first.
+    api.fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        // HTTP_READ_TIMEOUT bounds reading the body; the router wants its own body type back.
+        .layer(MapRequestBodyLayer::new(Body::new))
+        .layer(RequestBodyTimeoutLayer::new(config.http_read_timeout))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        .layer(CatchPanicLayer::custom(PanicResponder { production: config.is_production() }))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request.extensions().get::<RequestContext>().map(|c| c.request_id.clone()).unwrap_or_default();
+            tracing::info_span!("request", request_id = %id)
+        }))
+        .layer(cors_layer(&config))
+        .layer(middleware::from_fn(options_no_content))
+        // Request id, client IP, access log: outside everything so that every answer carries them.
+        .layer(middleware::from_fn_with_state(state, request_context::middleware))
+}
+
+pub async fn build_state(config: Config) -> Result<AppState, String> {
+    let audit_status = Arc::new(AuditModeStatus::default());
+    let pool = db::create_pool(&config, audit_status.clone())?;
+    // One connection now, so that an audit mode the database refuses is reported once at startup. A database
+    // that is down does not stop the server: /api/v1/ready reports it until it comes back.
+    match pool.get().await {
+        Ok(_) if audit_status.not_permitted.load(Ordering::Relaxed) => tracing::warn!(
+            audit_write_mode = %config.audit_write_mode,
+            "the database role may not set plystra.audit_mode (not a superuser); keeping the database's own setting"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "the database is not reachable at startup; /api/v1/ready will say so")
+        }
+    }
+    let openapi_json = Arc::new(openapi::to_pretty_json(&openapi_document()));
+    Ok(AppState { config: Arc::new(config), pool, metrics: Arc::new(Metrics::default()), openapi_json })
+}
+
+/// A running server (used by `main` and by the integration tests).
+pub struct RunningServer {
+    pub local_addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.handle.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Binds SERVER_HOST:SERVER_PORT and serves until `stop` is called.
+pub async fn start(config: Config) -> Result<RunningServer, String> {
+    start_with(config, Router::new()).await
+}
+
+/// [`start`] with extra routes (see [`router_with`]).
+pub async fn start_with(config: Config, extra: Router<AppState>) -> Result<RunningServer, String> {
+    let addr = SocketAddr::new(config.host, config.port);
+    let header_timeout = config.http_read_header_timeout;
+    let state = build_state(config).await?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router_with(state, extra);
+    let handle = tokio::spawn(serve(listener, app, header_timeout, rx));
+    Ok(RunningServer { local_addr, shutdown: Some(tx), handle })
+}
+
+/// The accept loop: axum's router on hyper, with a deadline for reading request headers (HTTP_READ_HEADER_TIMEOUT,
+/// which also bounds how long an idle keep-alive connection waits for its next request), and graceful shutdown:
+/// stop accepting, let in-flight requests finish.
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    shutdown: tokio::sync::oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    use tower::Service;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = match make_service.call(peer).await {
+                    Ok(s) => s,
+                    Err(never) => match never {},
+                };
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+                let connection = graceful.watch(connection.into_owned());
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// Serves until SIGTERM or ctrl-c, then drains in-flight requests (bounded, so a stuck client cannot hold
+/// the process forever).
+pub async fn run(config: Config) -> Result<(), String> {
+    let server = start(config).await?;
+    tracing::info!(address = %server.local_addr, "plystra_http listening");
+    shutdown_signal().await;
+    match tokio::time::timeout(Duration::from_secs(30), server.stop()).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err("in-flight requests did not finish within 30s".into()),
+    }
+}

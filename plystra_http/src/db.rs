@@ -1,0 +1,237 @@
+//! The database side of the front: the connection pool, the per-connection audit mode, the acting context
+//! set at the start of every management mutation, and small helpers that turn rows into DTO fields.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio_postgres::{NoTls, Row};
+use utoipa::ToSchema;
+
+use crate::config::{AuditMode, Config};
+use crate::error::ApiError;
+use crate::request_context::RequestContext;
+
+/// Set when a connection could not apply the audit mode because the role is not a superuser; the server then
+/// keeps the database's own `plystra.audit_mode` and says so once at startup.
+#[derive(Default)]
+pub struct AuditModeStatus {
+    pub not_permitted: AtomicBool,
+}
+
+pub fn create_pool(config: &Config, audit_status: Arc<AuditModeStatus>) -> Result<Pool, String> {
+    let pg_config: tokio_postgres::Config = config.database_url.parse().map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let manager = Manager::from_config(pg_config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let mode: AuditMode = config.audit_mode;
+    let max_lifetime = config.database_conn_max_lifetime;
+    Pool::builder(manager)
+        .max_size(config.database_pool_size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .create_timeout(Some(std::time::Duration::from_secs(5)))
+        .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .post_create(Hook::async_fn(
+            move |client: &mut deadpool_postgres::ClientWrapper, _: &deadpool_postgres::Metrics| {
+                let status = audit_status.clone();
+                Box::pin(async move {
+                    // Session-level (is_local = false): the mode holds for the connection's life in the pool.
+                    match client
+                        .execute("SELECT pg_catalog.set_config('plystra.audit_mode', $1, false)", &[&mode.as_guc()])
+                        .await
+                    {
+                        Ok(_) => Ok(()),
+                        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+                            status.not_permitted.store(true, Ordering::Relaxed);
+                            Ok(())
+                        }
+                        Err(e) => Err(HookError::Backend(e)),
+                    }
+                })
+            },
+        ))
+        // Old connections are retired so that server-side changes (settings, failover) reach the pool.
+        .pre_recycle(Hook::sync_fn(move |_, metrics: &deadpool_postgres::Metrics| {
+            if metrics.age() > max_lifetime {
+                Err(HookError::message("connection reached DATABASE_CONN_MAX_LIFETIME"))
+            } else {
+                Ok(())
+            }
+        }))
+        .build()
+        .map_err(|e| format!("database pool: {e}"))
+}
+
+/// A pooled connection, or 503 when the database cannot be reached.
+pub async fn connection(pool: &Pool) -> Result<Object, ApiError> {
+    pool.get().await.map_err(|e| {
+        tracing::error!(error = %e, "database connection failed");
+        ApiError::database_unavailable()
+    })
+}
+
+/// The optional `actor` of a mutation body (reference 1.10: "used only for audit"). Later the credential
+/// supplies it; the database's audit triggers read it through `plystra.set_actor`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActorContext {
+    pub user_id: Option<String>,
+    pub member_id: Option<String>,
+    pub user_member_id: Option<String>,
+    /// Alias of `user_member_id`.
+    pub binding_id: Option<String>,
+    pub space_id: Option<String>,
+}
+
+impl ActorContext {
+    pub fn user_member(&self) -> Option<&str> {
+        self.user_member_id.as_deref().or(self.binding_id.as_deref())
+    }
+}
+
+/// Starts a management mutation: a transaction whose acting context (actor and request) is set before any
+/// write, so that the extension's triggers audit the write with this HTTP request's identity.
+pub async fn begin_mutation<'a>(
+    client: &'a mut Object,
+    request: &RequestContext,
+    actor: Option<&ActorContext>,
+    audit_space_id: Option<&str>,
+) -> Result<Transaction<'a>, ApiError> {
+    let tx = client.transaction().await.map_err(internal)?;
+    let empty = ActorContext::default();
+    let actor = actor.unwrap_or(&empty);
+    let space = actor.space_id.as_deref().or(audit_space_id);
+    tx.execute(
+        "SELECT plystra.set_actor($1, $2, $3, $4)",
+        &[&actor.user_id, &actor.member_id, &actor.user_member(), &space],
+    )
+    .await
+    .map_err(internal)?;
+    tx.execute(
+        "SELECT plystra.set_request_context($1, $2, $3)",
+        &[&request.request_id, &request.ip_string(), &request.user_agent],
+    )
+    .await
+    .map_err(internal)?;
+    Ok(tx)
+}
+
+/// An unexpected database error: logged with its detail, answered as a bare 500.
+pub fn internal(e: tokio_postgres::Error) -> ApiError {
+    tracing::error!(error = %e, db_error = ?e.as_db_error().map(|d| (d.code().code(), d.message(), d.constraint())), "database error");
+    ApiError::internal()
+}
+
+/// RFC 3339 in UTC without fractional seconds, as the reference prints times.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// Column readers for DTOs. Optional strings become "" (the reference's `nil` strings), optional times null.
+pub trait RowExt {
+    fn text(&self, col: &str) -> String;
+    fn time(&self, col: &str) -> String;
+    fn opt_time(&self, col: &str) -> Option<String>;
+    fn json(&self, col: &str) -> serde_json::Value;
+}
+
+impl RowExt for Row {
+    fn text(&self, col: &str) -> String {
+        self.get::<_, Option<String>>(col).unwrap_or_default()
+    }
+    fn time(&self, col: &str) -> String {
+        self.get::<_, Option<OffsetDateTime>>(col).map(rfc3339).unwrap_or_default()
+    }
+    fn opt_time(&self, col: &str) -> Option<String> {
+        self.get::<_, Option<OffsetDateTime>>(col).map(rfc3339)
+    }
+    fn json(&self, col: &str) -> serde_json::Value {
+        self.get::<_, Option<serde_json::Value>>(col).unwrap_or_else(|| serde_json::json!({}))
+    }
+}
+
+/// A generated id: `<prefix>_<16 hex>` (reference 1.10).
+pub fn new_id(prefix: &str) -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &hex[..16])
+}
+
+/// Parses an RFC 3339 timestamp from a request, naming the field on failure.
+pub fn parse_time(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::parse(value, &Rfc3339).map_err(|_| ApiError::validation(field, format!("{field} must be RFC3339.")))
+}
+
+/// A dynamic WHERE clause with numbered parameters, for list filters.
+#[derive(Default)]
+pub struct Filters {
+    pub conditions: Vec<String>,
+    pub params: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>>,
+}
+
+impl Filters {
+    /// Adds `<sql_with_$>` where `$` is replaced by the next parameter number.
+    pub fn push<T: tokio_postgres::types::ToSql + Sync + Send + 'static>(&mut self, sql: &str, value: T) {
+        self.params.push(Box::new(value));
+        self.conditions.push(sql.replace('$', &format!("${}", self.params.len())));
+    }
+
+    pub fn push_opt(&mut self, sql: &str, value: &Option<String>) {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            self.push(sql, v.to_string());
+        }
+    }
+
+    /// Adds a keyset condition on several parameters: `sql` uses `$1`, `$2`, ... relative to this call.
+    pub fn push_many(&mut self, sql: &str, values: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>>) {
+        let base = self.params.len();
+        let mut rendered = sql.to_string();
+        for i in (1..=values.len()).rev() {
+            rendered = rendered.replace(&format!("${i}"), &format!("${}", base + i));
+        }
+        self.params.extend(values);
+        self.conditions.push(rendered);
+    }
+
+    pub fn where_clause(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.conditions.join(" AND "))
+        }
+    }
+
+    pub fn refs(&self) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+        self.params.iter().map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_number_their_parameters() {
+        let mut f = Filters::default();
+        f.push("a = $", "x".to_string());
+        f.push_opt("b = $", &None);
+        f.push_opt("c = $", &Some("y".into()));
+        f.push_many("(d, e) > ($1, $2)", vec![Box::new(1i64), Box::new(2i64)]);
+        assert_eq!(f.where_clause(), "WHERE a = $1 AND c = $2 AND (d, e) > ($3, $4)");
+        assert_eq!(f.refs().len(), 4);
+    }
+
+    #[test]
+    fn times_print_as_rfc3339_utc_seconds() {
+        let t = OffsetDateTime::parse("2026-01-02T03:04:05.678+02:00", &Rfc3339).unwrap();
+        assert_eq!(rfc3339(t), "2026-01-02T01:04:05Z");
+    }
+
+    #[test]
+    fn generated_ids_have_the_prefix_and_16_hex() {
+        let id = new_id("space");
+        assert!(id.starts_with("space_"));
+        assert_eq!(id.len(), "space_".len() + 16);
+    }
+}

@@ -1,0 +1,179 @@
+//! How database refusals become client errors: the ONE table from constraint names and SQLSTATEs to HTTP
+//! status and code. The database enforces the invariants (same Space, group path rules, immutability, soft
+//! delete); the front only names the rule that was broken. No database message or detail is sent to clients.
+
+use axum::http::StatusCode;
+use serde_json::json;
+use tokio_postgres::error::SqlState;
+
+use crate::db;
+use crate::error::{code, ApiError, Entity, Operation};
+
+/// Rules enforced by triggers and CHECK constraints, by constraint name (exact, or a `*_suffix` family).
+/// Order matters: the first match wins.
+const INVARIANT_RULES: &[(&str, StatusCode, &str, &str)] = &[
+    (
+        "groups_path_format",
+        StatusCode::BAD_REQUEST,
+        code::GROUP_PATH_INVALID,
+        "Group path must be lowercase labels separated by dots (e.g. finance.apac).",
+    ),
+    (
+        "groups_path_parent",
+        StatusCode::BAD_REQUEST,
+        code::GROUP_PATH_PARENT_MISMATCH,
+        "A child group's path must be its parent's path plus one label.",
+    ),
+    ("groups_path_immutable", StatusCode::CONFLICT, code::GROUP_PATH_IMMUTABLE, "A group's path cannot change."),
+    (
+        "*_same_space",
+        StatusCode::BAD_REQUEST,
+        code::CROSS_SPACE_VIOLATION,
+        "Referenced rows must belong to the same Space.",
+    ),
+    ("*_space_immutable", StatusCode::CONFLICT, code::SPACE_IMMUTABLE, "A row cannot move to another Space."),
+    ("*_id_immutable", StatusCode::CONFLICT, code::ID_IMMUTABLE, "An id cannot change."),
+    (
+        "*_soft_delete_only",
+        StatusCode::CONFLICT,
+        code::SOFT_DELETE_ONLY,
+        "Core entities referenced by AuditLog are soft-delete-only.",
+    ),
+];
+
+/// Core tables, longest first so that `user_members_x` is not read as `users_...`.
+const TABLES: &[&str] = &[
+    "resource_mappings",
+    "role_permissions",
+    "resource_actions",
+    "resource_types",
+    "member_roles",
+    "user_members",
+    "admin_grants",
+    "permissions",
+    "audit_logs",
+    "resources",
+    "api_keys",
+    "sessions",
+    "members",
+    "spaces",
+    "groups",
+    "roles",
+    "users",
+];
+
+fn rule_for(constraint: &str) -> Option<&'static (&'static str, StatusCode, &'static str, &'static str)> {
+    INVARIANT_RULES.iter().find(|(name, ..)| match name.strip_prefix('*') {
+        Some(suffix) => constraint.ends_with(suffix),
+        None => constraint == *name,
+    })
+}
+
+/// The column a `<table>_<column>_<kind>` constraint is about (`users_email_format` -> `email`).
+fn column_of(constraint: &str, kinds: &[&str]) -> Option<String> {
+    let table = TABLES.iter().find(|t| constraint.starts_with(&format!("{t}_")))?;
+    let rest = &constraint[table.len() + 1..];
+    kinds.iter().find_map(|k| rest.strip_suffix(&format!("_{k}"))).map(str::to_string)
+}
+
+/// Maps a failed write on `entity` (doing `op`) to the client error.
+pub fn write_error(e: tokio_postgres::Error, entity: Entity, op: Operation) -> ApiError {
+    let Some(db) = e.as_db_error() else {
+        return db::internal(e);
+    };
+    let constraint = db.constraint().unwrap_or("");
+    let state = db.code();
+    if let Some((_, status, code, message)) = rule_for(constraint) {
+        if *state == SqlState::CHECK_VIOLATION
+            || *state == SqlState::INTEGRITY_CONSTRAINT_VIOLATION
+            || *state == SqlState::RESTRICT_VIOLATION
+        {
+            let mut err = ApiError::new(*status, *code, *message).with_details(json!({ "rule": constraint }));
+            if *code == code::GROUP_PATH_INVALID {
+                err.details["field"] = json!("path");
+            } else if let Some(column) = db.column() {
+                err.details["field"] = json!(column);
+            }
+            return err;
+        }
+    }
+    if *state == SqlState::UNIQUE_VIOLATION {
+        let mut err = ApiError::conflict(entity, op);
+        err.details = json!({ "rule": constraint });
+        return err;
+    }
+    if *state == SqlState::FOREIGN_KEY_VIOLATION {
+        let mut err = ApiError::conflict(entity, op);
+        err.details = json!({ "field": column_of(constraint, &["fkey"]), "rule": constraint });
+        return err;
+    }
+    if *state == SqlState::CHECK_VIOLATION {
+        if let Some(field) = column_of(constraint, &["format", "nonempty", "known", "object", "array"]) {
+            return ApiError::validation(field.clone(), format!("{field} is not valid."));
+        }
+        return ApiError::new(StatusCode::BAD_REQUEST, code::VALIDATION_FAILED, "The change violates a database rule.")
+            .with_details(json!({ "rule": constraint }));
+    }
+    if *state == SqlState::NOT_NULL_VIOLATION {
+        let field = db.column().unwrap_or("").to_string();
+        return ApiError::validation(field.clone(), format!("{field} is required."));
+    }
+    read_error(e)
+}
+
+/// Maps a failed read or function call: invalid parameters are 400, everything else a logged 500.
+pub fn read_error(e: tokio_postgres::Error) -> ApiError {
+    if let Some(db) = e.as_db_error() {
+        let state = db.code();
+        if *state == SqlState::INVALID_PARAMETER_VALUE {
+            // The extension's contract: message `invalid request: <field> <problem>`, DETAIL = the field path.
+            let field = db.detail().unwrap_or("").to_string();
+            let message = db.message().strip_prefix("invalid request: ").unwrap_or("request is invalid");
+            return ApiError::validation(field, format!("{message}."));
+        }
+        if *state == SqlState::INVALID_TEXT_REPRESENTATION
+            || *state == SqlState::INVALID_DATETIME_FORMAT
+            || *state == SqlState::DATETIME_FIELD_OVERFLOW
+            || *state == SqlState::NUMERIC_VALUE_OUT_OF_RANGE
+        {
+            return ApiError::new(StatusCode::BAD_REQUEST, code::VALIDATION_FAILED, "A value has the wrong format.");
+        }
+    }
+    db::internal(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_invariant_named_in_the_contract_has_a_rule() {
+        for (constraint, expected) in [
+            ("user_members_member_same_space", code::CROSS_SPACE_VIOLATION),
+            ("member_roles_anchor_same_space", code::CROSS_SPACE_VIOLATION),
+            ("resources_group_same_space", code::CROSS_SPACE_VIOLATION),
+            ("groups_parent_same_space", code::CROSS_SPACE_VIOLATION),
+            ("groups_path_parent", code::GROUP_PATH_PARENT_MISMATCH),
+            ("groups_path_format", code::GROUP_PATH_INVALID),
+            ("groups_path_immutable", code::GROUP_PATH_IMMUTABLE),
+            ("members_space_immutable", code::SPACE_IMMUTABLE),
+            ("roles_id_immutable", code::ID_IMMUTABLE),
+            ("users_soft_delete_only", code::SOFT_DELETE_ONLY),
+        ] {
+            assert_eq!(rule_for(constraint).map(|r| r.2), Some(expected), "{constraint}");
+        }
+        assert!(rule_for("users_email_format").is_none());
+    }
+
+    #[test]
+    fn column_names_come_from_constraint_names() {
+        assert_eq!(column_of("users_email_format", &["format"]).as_deref(), Some("email"));
+        assert_eq!(column_of("resource_actions_risk_level_known", &["known"]).as_deref(), Some("risk_level"));
+        assert_eq!(column_of("user_members_relation_type_nonempty", &["nonempty"]).as_deref(), Some("relation_type"));
+        assert_eq!(column_of("user_members_user_id_fkey", &["fkey"]).as_deref(), Some("user_id"));
+        assert_eq!(
+            column_of("member_roles_scope_anchor_group_id_fkey", &["fkey"]).as_deref(),
+            Some("scope_anchor_group_id")
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! Plystra's REST front: a thin axum service over the `plystra` PostgreSQL extension. Every decision and every
+//! data invariant lives in the database; this crate turns HTTP requests into SQL calls carrying the request's
+//! identity, and SQL answers into the reference's envelope.
+
+pub mod api;
+pub mod app;
+pub mod client_ip;
+pub mod config;
+pub mod db;
+pub mod db_errors;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod ledger;
+pub mod metrics;
+pub mod openapi;
+pub mod protection;
+pub mod request_context;
+pub mod routes;
+pub mod telemetry;

@@ -1,0 +1,160 @@
+//! Prometheus metrics in the text exposition format: requests and latency by route, decisions by outcome and
+//! deny code, pool usage. Kept in-process and small; the reference's two counters (`audit_logs_written_total`,
+//! `authz_denies_total`) are exported under their names too, so existing dashboards keep working.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: BTreeMap<(String, String, u16), u64>,
+    latency: BTreeMap<(String, String), Histogram>,
+    decisions: BTreeMap<(String, String), u64>,
+    audit_rows: u64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+/// Pool usage at scrape time.
+pub struct PoolUsage {
+    pub size: usize,
+    pub available: usize,
+    pub max_size: usize,
+    pub waiting: usize,
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Metrics {
+    pub fn record_request(&self, method: &str, route: &str, status: u16, latency: Duration) {
+        let Ok(mut m) = self.inner.lock() else { return };
+        *m.requests.entry((method.to_string(), route.to_string(), status)).or_default() += 1;
+        let h = m.latency.entry((method.to_string(), route.to_string())).or_default();
+        if h.counts.is_empty() {
+            h.counts = vec![0; BUCKETS.len()];
+        }
+        let secs = latency.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+
+    pub fn record_decision(&self, decision: &str, deny_code: Option<&str>, audited: bool) {
+        let Ok(mut m) = self.inner.lock() else { return };
+        *m.decisions.entry((decision.to_string(), deny_code.unwrap_or("").to_string())).or_default() += 1;
+        if audited {
+            m.audit_rows += 1;
+        }
+    }
+
+    pub fn render(&self, pool: PoolUsage) -> String {
+        let Ok(m) = self.inner.lock() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        out.push_str("# HELP plystra_http_requests_total HTTP requests by method, route template and status.\n");
+        out.push_str("# TYPE plystra_http_requests_total counter\n");
+        for ((method, route, status), n) in &m.requests {
+            let _ = writeln!(
+                out,
+                "plystra_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(method),
+                escape(route)
+            );
+        }
+        out.push_str(
+            "# HELP plystra_http_request_duration_seconds HTTP request latency by method and route template.\n",
+        );
+        out.push_str("# TYPE plystra_http_request_duration_seconds histogram\n");
+        for ((method, route), h) in &m.latency {
+            let labels = format!("method=\"{}\",route=\"{}\"", escape(method), escape(route));
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "plystra_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(out, "plystra_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "plystra_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(out, "plystra_http_request_duration_seconds_count{{{labels}}} {}", h.count);
+        }
+        out.push_str("# HELP plystra_authz_decisions_total Authorization decisions by outcome and deny code.\n");
+        out.push_str("# TYPE plystra_authz_decisions_total counter\n");
+        let mut denies = 0;
+        for ((decision, deny_code), n) in &m.decisions {
+            if decision == "deny" {
+                denies += n;
+            }
+            let _ = writeln!(
+                out,
+                "plystra_authz_decisions_total{{decision=\"{}\",deny_code=\"{}\"}} {n}",
+                escape(decision),
+                escape(deny_code)
+            );
+        }
+        out.push_str("# HELP authz_denies_total Deny decisions answered by this server (reference name).\n");
+        out.push_str("# TYPE authz_denies_total counter\n");
+        let _ = writeln!(out, "authz_denies_total {denies}");
+        out.push_str("# HELP audit_logs_written_total Decision audit rows written for this server's requests (reference name).\n");
+        out.push_str("# TYPE audit_logs_written_total counter\n");
+        let _ = writeln!(out, "audit_logs_written_total {}", m.audit_rows);
+        out.push_str("# HELP plystra_db_pool_connections Database pool connections by state.\n");
+        out.push_str("# TYPE plystra_db_pool_connections gauge\n");
+        let _ = writeln!(out, "plystra_db_pool_connections{{state=\"open\"}} {}", pool.size);
+        let _ = writeln!(out, "plystra_db_pool_connections{{state=\"idle\"}} {}", pool.available);
+        let _ = writeln!(
+            out,
+            "plystra_db_pool_connections{{state=\"in_use\"}} {}",
+            pool.size.saturating_sub(pool.available)
+        );
+        let _ = writeln!(out, "plystra_db_pool_connections{{state=\"max\"}} {}", pool.max_size);
+        let _ = writeln!(out, "plystra_db_pool_waiting {}", pool.waiting);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_decisions() {
+        let m = Metrics::default();
+        m.record_request("GET", "/api/v1/health", 200, Duration::from_millis(3));
+        m.record_decision("deny", Some("SCOPE_OUT_OF_BOUNDS"), true);
+        m.record_decision("allow", None, false);
+        let text = m.render(PoolUsage { size: 2, available: 1, max_size: 20, waiting: 0 });
+        assert!(text.contains("plystra_http_requests_total{method=\"GET\",route=\"/api/v1/health\",status=\"200\"} 1"));
+        assert!(text.contains(
+            "plystra_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/health\",le=\"0.005\"} 1"
+        ));
+        assert!(text.contains(
+            "plystra_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/health\",le=\"0.001\"} 0"
+        ));
+        assert!(text.contains("plystra_authz_decisions_total{decision=\"deny\",deny_code=\"SCOPE_OUT_OF_BOUNDS\"} 1"));
+        assert!(text.contains("authz_denies_total 1"));
+        assert!(text.contains("audit_logs_written_total 1"));
+        assert!(text.contains("plystra_db_pool_connections{state=\"in_use\"} 1"));
+    }
+}

@@ -1,0 +1,148 @@
+//! Who is calling and under which request id: the outermost middleware. It picks the request id (the caller's
+//! `X-Request-ID`, or `req_<16 hex>`), resolves the client IP and user agent, makes them available to every
+//! handler (and to the audit rows the database writes for them), echoes the id, and writes the one access-log
+//! line per request. It sits outside tracing, panic catching and routing so that every answer, even a 404, a
+//! 405 or a panic, carries the same request id in its body, its header and its log line.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use axum::body::HttpBody;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::app::AppState;
+use crate::client_ip;
+use crate::error::{ApiError, ERROR_CODE_HEADER};
+
+pub const TRACE_ID_HEADER: &str = "x-plystra-trace-id";
+pub const AUDIT_LOG_ID_HEADER: &str = "x-plystra-audit-log-id";
+
+/// The request's identity as recorded on audit rows: request id, client IP, user agent.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestContext {
+    pub fn ip_string(&self) -> Option<String> {
+        self.ip.map(|ip| ip.to_string())
+    }
+}
+
+tokio::task_local! {
+    static CURRENT_REQUEST_ID: String;
+}
+
+/// The current request's id, for envelopes built anywhere below the middleware (handlers, extractor
+/// rejections, the 404/405 fallbacks, the panic handler).
+pub fn current_request_id() -> String {
+    CURRENT_REQUEST_ID.try_with(|id| id.clone()).unwrap_or_else(|_| new_request_id())
+}
+
+/// `req_` + 16 hex characters (8 random bytes), as in the reference.
+pub fn new_request_id() -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("req_{}", &hex[..16])
+}
+
+/// A caller's request id is used verbatim when it is a reasonable token; anything else (too long, control
+/// characters) is replaced, since it would end up in audit rows and log lines.
+fn accept_incoming_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?.trim();
+    if s.is_empty() || s.len() > 128 || !s.chars().all(|c| c.is_ascii_graphic()) {
+        return None;
+    }
+    Some(s.to_string())
+}
+
+/// Labels a response with the route template that produced it (set by the per-route layer), so that metrics
+/// group `/api/v1/users/{id}` rather than every user id.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabel(pub &'static str);
+
+pub async fn middleware(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let header_name = &state.config.request_id_header;
+    let request_id = request.headers().get(header_name).and_then(accept_incoming_id).unwrap_or_else(new_request_id);
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let ip = client_ip::resolve(peer, request.headers(), &state.config.trusted_proxies);
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect::<String>());
+    let context = RequestContext { request_id: request_id.clone(), ip, user_agent };
+    request.extensions_mut().insert(context.clone());
+
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+
+    let mut response = CURRENT_REQUEST_ID.scope(request_id.clone(), next.run(request)).await;
+
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(header_name.clone(), value);
+    }
+
+    let latency = started.elapsed();
+    let status = response.status().as_u16();
+    let header_str = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let error_code = header_str(ERROR_CODE_HEADER);
+    let trace_id = header_str(TRACE_ID_HEADER);
+    let audit_log_id = header_str(AUDIT_LOG_ID_HEADER);
+    // The body's exact size when known (every envelope is); hyper adds Content-Length only when writing.
+    let bytes = response.body().size_hint().exact().unwrap_or(0);
+    let route = response.extensions().get::<RouteLabel>().map(|r| r.0).unwrap_or("unmatched");
+    state.metrics.record_request(method.as_str(), route, status, latency);
+
+    tracing::info!(
+        target: "access",
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status = status,
+        status_code = status,
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        remote_ip = %context.ip_string().unwrap_or_default(),
+        user_agent = %context.user_agent.as_deref().unwrap_or(""),
+        bytes = bytes,
+        error_code = %error_code,
+        trace_id = %trace_id,
+        audit_log_id = %audit_log_id,
+        "request"
+    );
+    response
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<RequestContext>().cloned().ok_or_else(ApiError::internal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_look_like_the_reference() {
+        let id = new_request_id();
+        assert_eq!(id.len(), 20);
+        assert!(id.starts_with("req_"));
+        assert!(id[4..].chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn incoming_ids_are_used_verbatim_when_sane() {
+        assert_eq!(accept_incoming_id(&HeaderValue::from_static("abc-123")), Some("abc-123".into()));
+        assert_eq!(accept_incoming_id(&HeaderValue::from_static("has space")), None);
+        assert_eq!(accept_incoming_id(&HeaderValue::from_str(&"x".repeat(200)).unwrap()), None);
+    }
+}

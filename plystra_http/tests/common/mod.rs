@@ -1,0 +1,267 @@
+//! Test harness: a fresh database per test binary (from PLYSTRA_TEST_DATABASE_URL, a superuser URL on a local
+//! cluster) with `CREATE EXTENSION plystra` and the Finance Reviewer demo data, and real servers bound to
+//! 127.0.0.1:0 running on a background runtime that lives as long as the test process.
+//!
+//! Nothing is mocked. Without PLYSTRA_TEST_DATABASE_URL every test fails with a message saying so.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::Value;
+
+pub const DB_ENV: &str = "PLYSTRA_TEST_DATABASE_URL";
+
+pub struct TestDb {
+    pub url: String,
+    pub name: String,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("test runtime")
+    })
+}
+
+/// Runs a future on the background runtime from any context (tests run inside their own runtime, where
+/// blocking on another is not allowed, so the blocking happens on a plain thread).
+fn on_background<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    std::thread::spawn(move || runtime().block_on(future)).join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `postgres://u@h:p/db?x` with the database replaced.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let prefix = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{prefix}/{db}?{q}"),
+        None => format!("{prefix}/{db}"),
+    }
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+async fn create_database() -> TestDb {
+    let admin_url = std::env::var(DB_ENV).unwrap_or_else(|_| {
+        panic!(
+            "{DB_ENV} is not set. These tests run against a real PostgreSQL 15 with the plystra extension: set it to a \
+             superuser URL on a local cluster, e.g. `source scripts/lib.sh; cluster_start /tmp/plystra-a 55442` then \
+             {DB_ENV}=postgres://postgres@127.0.0.1:55442/postgres"
+        )
+    });
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().to_string()))
+        .unwrap_or_else(|| "tests".into());
+    let binary: String = binary
+        .split('-')
+        .next()
+        .unwrap_or("tests")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let name = format!("plystra_http_{binary}_{}", std::process::id());
+    let admin = connect(&admin_url).await;
+    // Databases (and the test roles of tests/authz.rs) left by earlier runs whose process is gone are dropped,
+    // so the cluster does not fill up.
+    for row in
+        admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'plystra\\_http\\_%'", &[]).await.unwrap()
+    {
+        let old: String = row.get(0);
+        let pid = old.rsplit('_').next().and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)")).await;
+            }
+        }
+    }
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop old test database");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    let url = with_database(&admin_url, &name);
+    let client = connect(&url).await;
+
+    // Tests run against the real extension, never a stand-in: without it they fail and say why.
+    if let Err(e) = client.batch_execute("CREATE EXTENSION plystra").await {
+        let message = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string());
+        panic!(
+            "CREATE EXTENSION plystra failed: {message} (install it with scripts/lib.sh install_extension; the \
+             cluster must run with shared_preload_libraries=plystra, as cluster_start does, and be restarted \
+             after reinstalling the extension)"
+        );
+    }
+    let demo = repo_root().join("sql/demo.sql");
+    let demo_sql = std::fs::read_to_string(&demo).unwrap_or_else(|e| panic!("{}: {e}", demo.display()));
+    client.batch_execute(&demo_sql).await.unwrap_or_else(|e| panic!("loading the demo data failed: {e:?}"));
+    TestDb { url, name }
+}
+
+/// The binary's database, created on first use.
+pub fn db() -> &'static TestDb {
+    static DB: OnceLock<TestDb> = OnceLock::new();
+    DB.get_or_init(|| on_background(create_database()))
+}
+
+/// A direct client on the test database (for reading audit rows and checking that nothing changed).
+pub async fn sql() -> tokio_postgres::Client {
+    connect(&db().url).await
+}
+
+/// Starts a server with the given extra environment (on top of the test database and 127.0.0.1:0).
+pub fn start_server(extra: &[(&str, &str)]) -> TestServer {
+    start_server_with(extra, axum::Router::new())
+}
+
+/// [`start_server`] with extra routes merged into the router.
+pub fn start_server_with(extra: &[(&str, &str)], routes: axum::Router<plystra_http::app::AppState>) -> TestServer {
+    // Every server needs the test database to exist, even one pointed elsewhere: a run without
+    // PLYSTRA_TEST_DATABASE_URL must fail everywhere, never pass in part.
+    let test_db = db();
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert("SERVER_HOST".into(), "127.0.0.1".into());
+    vars.insert("SERVER_PORT".into(), "0".into());
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    if !vars.contains_key("DATABASE_URL") {
+        vars.insert("DATABASE_URL".into(), test_db.url.clone());
+    }
+    let config = plystra_http::config::Config::from_vars(&vars).expect("test configuration");
+    let server = on_background(plystra_http::app::start_with(config, routes)).expect("server starts");
+    let addr = server.local_addr;
+    // Kept running until the process ends.
+    static KEEP: OnceLock<Mutex<Vec<plystra_http::app::RunningServer>>> = OnceLock::new();
+    KEEP.get_or_init(|| Mutex::new(Vec::new())).lock().unwrap().push(server);
+    TestServer { base: format!("http://{addr}"), addr }
+}
+
+/// The binary's default server (development mode, defaults otherwise).
+pub fn server() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(|| start_server(&[]))
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().user_agent("plystra-http-tests/1.0").build().unwrap()
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// Asserts the error envelope and returns the error object.
+    pub fn expect_error(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(self.error_code(), code, "unexpected code; body: {}", self.text);
+        assert_eq!(self.header("x-plystra-error-code").as_deref(), Some(code));
+        let rid = self.body["request_id"].as_str().expect("top-level request_id");
+        assert_eq!(self.body["error"]["request_id"], rid);
+        assert_eq!(self.header("x-request-id").as_deref(), Some(rid));
+        assert!(self.body.get("meta").is_none());
+        &self.body["error"]
+    }
+
+    pub fn expect_ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        let rid = self.body["request_id"].as_str().expect("top-level request_id");
+        assert_eq!(self.header("x-request-id").as_deref(), Some(rid));
+        assert!(self.body.get("meta").is_none());
+        &self.body["data"]
+    }
+}
+
+pub async fn send(method: &str, path: &str, body: Option<Value>) -> Answer {
+    send_to(server(), method, path, body, &[]).await
+}
+
+pub async fn send_to(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut req = http().request(method.parse().unwrap(), format!("{}{}", server.base, path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    into_answer(req.send().await.expect("request sent")).await
+}
+
+pub async fn send_raw(method: &str, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
+    let mut req = http().request(method.parse().unwrap(), format!("{}{}", server().base, path)).body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    into_answer(req.send().await.expect("request sent")).await
+}
+
+pub async fn into_answer(resp: reqwest::Response) -> Answer {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer { status, headers, body, text }
+}
+
+pub async fn get(path: &str) -> Answer {
+    send("GET", path, None).await
+}
+
+pub async fn post(path: &str, body: Value) -> Answer {
+    send("POST", path, Some(body)).await
+}
+
+pub async fn patch(path: &str, body: Value) -> Answer {
+    send("PATCH", path, Some(body)).await
+}
+
+/// A unique suffix for ids created by a test.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}

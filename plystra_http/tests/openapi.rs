@@ -1,0 +1,116 @@
+//! The OpenAPI document: generated from the code, served, committed, and in step with the router.
+//! Regenerate the committed file with `UPDATE_OPENAPI=1 cargo test -p plystra_http --test openapi`.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use serde_json::Value;
+
+const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+fn generated() -> Value {
+    serde_json::from_str(&plystra_http::openapi::to_pretty_json(&plystra_http::app::openapi_document())).unwrap()
+}
+
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for m in METHODS {
+            if item.get(m).is_some() {
+                out.insert((m.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_served_document_is_openapi_3_1_and_matches_the_committed_file() {
+    let a = get("/api/v1/openapi.json").await;
+    assert_eq!(a.status, 200);
+    let served = a.body.clone();
+    assert!(served["openapi"].as_str().unwrap().starts_with("3.1"), "{}", served["openapi"]);
+    assert_eq!(served, generated());
+    if std::env::var("UPDATE_OPENAPI").is_ok() {
+        std::fs::write(COMMITTED, plystra_http::openapi::to_pretty_json(&plystra_http::app::openapi_document()))
+            .unwrap();
+    }
+    let committed: Value =
+        serde_json::from_str(&std::fs::read_to_string(COMMITTED).expect("plystra_http/openapi.json is committed"))
+            .expect("the committed file is JSON");
+    assert!(
+        committed == served,
+        "plystra_http/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p plystra_http --test openapi` and commit it"
+    );
+}
+
+#[test]
+fn the_route_table_and_the_document_list_the_same_operations() {
+    let mut table = BTreeSet::new();
+    for def in plystra_http::routes::table() {
+        for endpoint in def.endpoints() {
+            assert!(table.insert(endpoint.clone()), "{endpoint:?} is in the route table twice");
+        }
+    }
+    let doc = operations(&generated());
+    let missing: Vec<_> = table.difference(&doc).collect();
+    let extra: Vec<_> = doc.difference(&table).collect();
+    assert!(missing.is_empty(), "routes missing from the document: {missing:?}");
+    assert!(extra.is_empty(), "documented operations not in the route table: {extra:?}");
+}
+
+#[test]
+fn every_route_declares_its_access() {
+    let mut public = BTreeSet::new();
+    for def in plystra_http::routes::table() {
+        for (method, path) in def.endpoints() {
+            match def.access.permission() {
+                None => {
+                    public.insert(path);
+                }
+                Some(p) => {
+                    let (domain, action) =
+                        p.split_once(':').unwrap_or_else(|| panic!("{method} {path}: bad permission {p}"));
+                    assert!(
+                        !domain.is_empty() && ["read", "manage", "check"].contains(&action),
+                        "{method} {path}: {p}"
+                    );
+                    if method == "GET" {
+                        assert!(action == "read", "{method} {path} needs a :read permission, has {p}");
+                    }
+                }
+            }
+        }
+    }
+    let expected: BTreeSet<String> =
+        ["/api/v1/health", "/api/v1/ready", "/api/v1/version", "/metrics", "/api/v1/openapi.json"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    assert_eq!(public, expected, "only the reference's public routes are public");
+    // The document says it too.
+    let doc = generated();
+    assert_eq!(doc["paths"]["/api/v1/users"]["get"]["x-plystra-permission"], "users:read");
+    assert_eq!(doc["paths"]["/api/v1/health"]["get"]["x-plystra-permission"], "public");
+}
+
+#[tokio::test]
+async fn the_router_serves_exactly_the_documented_operations() {
+    let doc = generated();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete =
+            path.split('/').map(|seg| if seg.starts_with('{') { "probe_x" } else { seg }).collect::<Vec<_>>().join("/");
+        for m in METHODS {
+            let a = send(&m.to_uppercase(), &concrete, None).await;
+            if item.get(m).is_some() {
+                assert_ne!(a.status, 405, "{m} {path} is documented but the router refuses the method");
+                assert_ne!(a.error_code(), "ROUTE_NOT_FOUND", "{m} {path} is documented but not routed");
+            } else {
+                assert_eq!(a.status, 405, "{m} {path} is routed but not documented: {}", a.text);
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Admin authorization in SQL: the front turns a session or API key into a credential id, and asks here whether
+//! it holds a Core management permission on a scope. The rule is `plystra_core::admin`.
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use plystra_core::admin::{allowing, valid_permission_key, Holding, Scope, Standing};
+use serde_json::json;
+
+use crate::error::raise_invalid_request;
+use plystra_core::request::RequestError;
+
+const GROUP_SQL: &str = "SELECT space_id, path FROM plystra.groups WHERE id = $1 AND deleted_at IS NULL";
+
+/// The scope a requirement names: a group (its Space comes with it), a Space, or the instance. `None` when the
+/// group does not exist, or does not belong to the Space also given.
+fn scope(space_id: Option<&str>, group_id: Option<&str>) -> Option<Scope> {
+    match (space_id, group_id) {
+        (_, Some(group_id)) => {
+            let (group_space, path) = Spi::get_two_with_args::<String, String>(GROUP_SQL, &[group_id.into()]).ok()?;
+            let (group_space, path) = (group_space?, path?);
+            if space_id.is_some_and(|s| s != group_space) {
+                return None;
+            }
+            Some(Scope::Group { space_id: group_space, group_id: group_id.into(), path })
+        }
+        (Some(space_id), None) => Some(Scope::Space { space_id: space_id.into() }),
+        (None, None) => Some(Scope::Instance),
+    }
+}
+
+fn standing(level: &str, space_id: Option<String>, group_path: Option<String>) -> Option<Standing> {
+    match level {
+        "instance_super_admin" => Some(Standing::SuperAdmin),
+        "instance_admin" | "instance" => Some(Standing::Instance),
+        "space_admin" | "space" => Some(Standing::Space { space_id: space_id? }),
+        "group_admin" | "group" => Some(Standing::Group { space_id: space_id?, path: group_path? }),
+        _ => None,
+    }
+}
+
+fn check_key(permission: &str, function: &'static str) {
+    if !valid_permission_key(permission) {
+        raise_invalid_request(
+            &RequestError { field: "permission".into(), problem: "must be * or domain:action in lowercase".into() },
+            function,
+        );
+    }
+}
+
+fn answer(holdings: &[Holding], levels: &[String], permission: &str, scope: Option<Scope>) -> JsonB {
+    let Some(scope) = scope else {
+        return JsonB(json!({"allowed": false, "reason": "the group does not exist in that Space"}));
+    };
+    match allowing(holdings, permission, &scope) {
+        Some(h) => {
+            let level = holdings.iter().position(|x| x.id == h.id).map(|i| levels[i].clone());
+            JsonB(json!({"allowed": true, "grant_id": h.id, "level": level, "permission_key": h.permission_key}))
+        }
+        None => JsonB(json!({"allowed": false, "reason": "no active grant holds the permission on this scope"})),
+    }
+}
+
+/// Active AdminGrants of an active user (status active, not revoked, not deleted, not expired).
+const USER_GRANTS_SQL: &str = "\
+SELECT g.id, g.level, g.permission_key, coalesce(gg.space_id, g.space_id), gg.path
+FROM plystra.admin_grants g
+JOIN plystra.users u ON u.id = g.user_id AND u.status = 'active' AND u.deleted_at IS NULL
+LEFT JOIN plystra.groups gg ON gg.id = g.group_id
+WHERE g.user_id = $1 AND g.status = 'active' AND g.revoked_at IS NULL AND g.deleted_at IS NULL
+  AND (g.expires_at IS NULL OR g.expires_at > statement_timestamp())
+ORDER BY g.level = 'instance_super_admin' DESC, g.id";
+
+#[pg_extern(stable, security_definer, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn admin_permission(user_id: &str, permission: &str, space_id: Option<&str>, group_id: Option<&str>) -> JsonB {
+    check_key(permission, "plystra.admin_permission");
+    let (holdings, levels) = Spi::connect(|client| {
+        let rows = client.select(USER_GRANTS_SQL, None, &[user_id.into()]).expect("plystra: grants query");
+        let mut holdings = Vec::new();
+        let mut levels = Vec::new();
+        for row in rows {
+            let id: String = row.get(1).ok().flatten().unwrap_or_default();
+            let level: String = row.get(2).ok().flatten().unwrap_or_default();
+            let key: String = row.get(3).ok().flatten().unwrap_or_default();
+            if let Some(standing) = standing(&level, row.get(4).ok().flatten(), row.get(5).ok().flatten()) {
+                holdings.push(Holding { id, standing, permission_key: key });
+                levels.push(level);
+            }
+        }
+        (holdings, levels)
+    });
+    answer(&holdings, &levels, permission, scope(space_id, group_id))
+}
+
+/// An active API key (not revoked, not deleted, not expired) with its level, anchor and permission keys.
+const API_KEY_SQL: &str = "\
+SELECT k.level, coalesce(gg.space_id, k.space_id), gg.path,
+       ARRAY(SELECT jsonb_array_elements_text(k.permission_keys))
+FROM plystra.api_keys k LEFT JOIN plystra.groups gg ON gg.id = k.group_id
+WHERE k.id = $1 AND k.status = 'active' AND k.revoked_at IS NULL AND k.deleted_at IS NULL
+  AND (k.expires_at IS NULL OR k.expires_at > statement_timestamp())";
+
+#[pg_extern(stable, security_definer, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn api_key_permission(api_key_id: &str, permission: &str, space_id: Option<&str>, group_id: Option<&str>) -> JsonB {
+    check_key(permission, "plystra.api_key_permission");
+    let (holdings, levels) = Spi::connect(|client| {
+        let mut rows = client.select(API_KEY_SQL, Some(1), &[api_key_id.into()]).expect("plystra: api key query");
+        let Some(row) = rows.next() else { return (Vec::new(), Vec::new()) };
+        let level: String = row.get(1).ok().flatten().unwrap_or_default();
+        // A key is never a super admin: its keys are exactly what it holds.
+        let Some(standing) = standing(&level, row.get(2).ok().flatten(), row.get(3).ok().flatten())
+            .filter(|s| *s != Standing::SuperAdmin)
+        else {
+            return (Vec::new(), Vec::new());
+        };
+        let keys: Vec<String> = row.get(4).ok().flatten().unwrap_or_default();
+        let holdings: Vec<Holding> = keys
+            .into_iter()
+            .map(|k| Holding { id: api_key_id.into(), standing: standing.clone(), permission_key: k })
+            .collect();
+        let levels = vec![level; holdings.len()];
+        (holdings, levels)
+    });
+    answer(&holdings, &levels, permission, scope(space_id, group_id))
+}
