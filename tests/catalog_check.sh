@@ -90,13 +90,14 @@ rows=$(q -d plystra_catalog_ext -At -c "SELECT count(*) FROM plystra.schema_migr
 [ "$rows" = "$(ls migrations/*.sql | wc -l)" ] || ledger_ok=FAIL
 tap "$ledger_ok" "the ledger records every migration file with its SHA-256 ($rows files)"
 
-dump=$(pg_dump -h "$H" -p "$P" -U postgres -d plystra_test --data-only 2>&1)
+# To a file: `echo "$dump" | grep -q` under pipefail fails whenever grep stops reading early.
+pg_dump -h "$H" -p "$P" -U postgres -d plystra_test --data-only >"$tmp/dump.sql" 2>"$tmp/dump.err"
 dump_ok=OK
 for t in users spaces groups members user_members roles permissions member_roles role_permissions resources \
          resource_types resource_actions resource_mappings audit_logs; do
-    echo "$dump" | grep -q "^COPY plystra.$t " || { dump_ok=FAIL; echo "# pg_dump has no data for plystra.$t"; }
+    grep -q "^COPY plystra.$t " "$tmp/dump.sql" || { dump_ok=FAIL; echo "# pg_dump has no data for plystra.$t"; }
 done
-echo "$dump" | grep -q "user_alice" || dump_ok=FAIL
+grep -q "user_alice" "$tmp/dump.sql" || dump_ok=FAIL
 tap "$dump_ok" "pg_dump includes the data of every Core table"
 
 q -d postgres -c "DROP DATABASE plystra_catalog_ext" -c "DROP DATABASE plystra_catalog_files"
