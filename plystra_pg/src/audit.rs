@@ -12,6 +12,8 @@ use plystra_core::Outcome;
 use serde_json::{json, Value};
 
 use crate::audit_writer::{self, Delivery};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
 
 const INSERT_AUDIT_SQL: &str = "INSERT INTO plystra.audit_logs (id, space_id, actor_user_id, actor_member_id, \
      actor_user_member_id, action, resource_type, resource_id, decision, deny_code, trace, request_id, ip_address, \
@@ -43,6 +45,20 @@ pub fn write_decision(client: &mut SpiClient<'_>, id: &str, req: &Request, outco
     });
     if let Delivery::Committed = audit_writer::deliver(row.to_string().as_bytes()) {
         return;
+    }
+    // A read-only transaction (or a hot standby) cannot hold the row: refuse clearly rather than let the
+    // write fail deep inside (on a standby that would be an internal error about transaction ids).
+    if unsafe { pgrx::pg_sys::XactReadOnly } {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            "plystra: cannot record this decision's audit row in a read-only transaction",
+            "plystra.check",
+        )
+        .set_hint(
+            "Decide on the primary in a read-write transaction, run the audit writer (shared_preload_libraries), \
+             or use the set-based lookups, which write nothing.",
+        )
+        .report(PgLogLevel::ERROR);
     }
     let trace = row["trace"].take();
     insert_in_transaction(client, id, req, outcome, trace);

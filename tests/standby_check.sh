@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The SQL-native lookups on a hot standby: a primary with the demo and the row-level-security example, a
+# streaming replica made with pg_basebackup, and the same questions asked on the replica. Decisions that must
+# write an audit row are refused there with a clear read-only error, never a crash.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+PRIMARY=$REPO_ROOT/target/plystra-primary-pg
+REPLICA=$REPO_ROOT/target/plystra-replica-pg
+n=0
+fails=0
+tap() { n=$((n + 1)); if [ "$1" = OK ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
+echo "standby check:"
+
+cluster_stop "$REPLICA"
+cluster_stop "$PRIMARY"
+rm -rf "$REPLICA"
+P1=$(free_port 55480)
+PLYSTRA_AUDIT_DB=plystra_standby PLYSTRA_PG_OPTIONS="-c wal_level=replica -c max_wal_senders=4" cluster_start "$PRIMARY" "$P1"
+q1() { psql -X -q -At -h "$PRIMARY" -p "$P1" -U postgres -d plystra_standby "$@"; }
+psql -X -q -h "$PRIMARY" -p "$P1" -U postgres -d postgres -c "DROP DATABASE IF EXISTS plystra_standby WITH (FORCE)" -c "CREATE DATABASE plystra_standby" 2>/dev/null
+q1 -c "CREATE EXTENSION plystra" -f sql/demo.sql -f sql/examples/invoices_rls.sql >/dev/null
+
+mkdir -p "$REPLICA"
+[ "$(id -u)" = 0 ] && chown postgres: "$REPLICA"
+as_postgres "$PG_BIN/pg_basebackup" -h "$PRIMARY" -p "$P1" -U postgres -D "$REPLICA/data" -R -X stream >/dev/null 2>&1 \
+    && tap OK "pg_basebackup made a streaming replica" || tap FAIL "pg_basebackup made a streaming replica"
+P2=$(free_port $((P1 + 1)))
+PLYSTRA_AUDIT_DB=plystra_standby cluster_start "$REPLICA" "$P2"
+q2() { psql -X -q -At -h "$REPLICA" -p "$P2" -U postgres -d plystra_standby "$@"; }
+[ "$(q2 -c "SELECT pg_is_in_recovery()")" = t ] && tap OK "the replica is a hot standby" || tap FAIL "the replica is a hot standby"
+
+# A grant made on the primary after the base backup reaches the replica by streaming.
+q1 -c "INSERT INTO plystra.role_permissions (id, role_id, permission_id) VALUES
+       ('rp_standby_reject', 'role_finance_approver', 'perm_invoice_reject_group_tree')" >/dev/null
+for _ in $(seq 1 50); do
+    [ "$(q2 -c "SELECT count(*) FROM plystra.role_permissions WHERE id = 'rp_standby_reject'")" = 1 ] && break
+    sleep 0.2
+done
+ACTOR="SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme');"
+groups=$(q2 -c "BEGIN; $ACTOR SELECT string_agg(g, ',' ORDER BY g) FROM plystra.reachable_groups('invoice', 'reject') AS g; COMMIT;" | tail -n 1)
+[ "$groups" = "group_finance,group_finance_apac,group_finance_emea" ] \
+    && tap OK "reachable_groups works on the standby and sees the streamed grant ($groups)" \
+    || tap FAIL "reachable_groups on the standby: '$groups'"
+visible=$(q2 -c "BEGIN; $ACTOR SET LOCAL ROLE invoices_app; SELECT string_agg(id, ',' ORDER BY id) FROM app.invoices; COMMIT;" | tail -n 1)
+[ "$visible" = "inv_apac_1,inv_apac_2,inv_emea_1,inv_fin_1" ] \
+    && tap OK "the row-level-security policy filters on the standby ($visible)" || tap FAIL "RLS on the standby: '$visible'"
+row=$(q2 -c "BEGIN; $ACTOR SELECT plystra.allowed_row('invoice', 'read', 'space_acme', 'group_finance_apac', NULL)
+             AND NOT plystra.allowed_row('invoice', 'read', 'space_acme', 'group_legal_emea', NULL)
+             AND plystra.allowed_resource('invoice', 'invoice_001', 'approve'); COMMIT;" | tail -n 1)
+[ "$row" = t ] && tap OK "the row predicates decide on the standby" || tap FAIL "row predicates on the standby: '$row'"
+[ "$(q2 -c "SELECT plystra.audit_writer_active()")" = f ] \
+    && tap OK "no audit writer runs on the standby" || tap FAIL "an audit writer runs on the standby"
+err=$(q2 -v VERBOSITY=verbose -c "SELECT plystra.check('{\"actor\": {\"user_id\": \"user_alice\", \"member_id\": \"member_finance_reviewer\",
+       \"user_member_id\": \"um_alice_finance_reviewer\", \"space_id\": \"space_acme\"}, \"resource_type\": \"invoice\",
+       \"resource_id\": \"invoice_001\", \"action\": \"approve\"}')" 2>&1)
+echo "$err" | grep -q "25006: plystra: cannot record this decision's audit row in a read-only transaction" \
+    && tap OK "an audited decision is refused on the standby with SQLSTATE 25006, not an internal error" || tap FAIL "check on the standby: $err"
+[ "$(q2 -c "SELECT 1")" = 1 ] && tap OK "the standby keeps serving" || tap FAIL "the standby keeps serving"
+
+cluster_stop "$REPLICA"
+cluster_stop "$PRIMARY"
+echo "1..$n"
+[ "$fails" -eq 0 ]
