@@ -50,7 +50,7 @@ fn actor_request(resource_type: &str, resource_id: &str, action: &str) -> Option
 
 fn current_reach(client: &SpiClient<'_>, resource_type: &str, action: &str) -> Option<Reach> {
     let req = actor_request(resource_type, "", action)?;
-    let ctx = loader::load_context(client, &req);
+    let ctx = loader::load_context(client, &req, false);
     reach(&req, &ctx).filter(|r| !r.is_empty())
 }
 
@@ -81,7 +81,7 @@ fn expand_groups(client: &SpiClient<'_>, r: &Reach) -> Vec<String> {
 fn actor_space_id() -> Option<String> {
     let req = actor_request("", "", "")?;
     Spi::connect(|client| {
-        let ctx = loader::load_context(client, &req);
+        let ctx = loader::load_context(client, &req, false);
         plystra_core::decide::actor_usable(&req, &ctx.actor, ctx.now_micros).then(|| req.space_id.clone())
     })
 }
@@ -145,7 +145,7 @@ fn allowed_resource(resource_type: &str, resource_id: &str, action: &str) -> boo
     let Some(req) = actor_request(resource_type, resource_id, action) else {
         return false;
     };
-    Spi::connect(|client| decide(&req, &loader::load_context(client, &req)).allow)
+    Spi::connect(|client| decide(&req, &loader::load_context(client, &req, false)).allow)
 }
 
 const GROUP_BY_ID_SQL: &str = "SELECT id, space_id, path, status FROM plystra.groups WHERE id = $1";
@@ -165,7 +165,7 @@ fn decide_row(
         return false;
     };
     Spi::connect(|client| {
-        let mut ctx = loader::load_context(client, &req);
+        let mut ctx = loader::load_context(client, &req, false);
         let group = group.and_then(|(sql, args)| {
             let table = client.select(sql, Some(1), args).expect("plystra: the group lookup must run");
             table.into_iter().next().map(|row| Group {

@@ -9,7 +9,7 @@ use plystra_core::trace::{check_document, explain_document, DecisionId};
 use plystra_core::{decide, Outcome};
 
 use crate::error::raise_invalid_request;
-use crate::guc::AUDIT_MODE;
+use crate::guc::{AuditMode, AUDIT_MODE};
 use crate::{audit, loader};
 
 /// 8 random bytes as 16 hex digits: the shared part of `trc_…` and `audit_…`.
@@ -42,9 +42,10 @@ fn parse(request: Option<&str>, function: &'static str) -> Request {
 }
 
 /// Loads, decides and writes the audit row when the mode says so.
-fn run(req: Request) -> Decided {
+fn run(req: Request, explain: bool) -> Decided {
     Spi::connect_mut(|client| {
-        let ctx = loader::load_context(client, &req);
+        let trace_possible = explain || AUDIT_MODE.get() != AuditMode::Off;
+        let ctx = loader::load_context(client, &req, trace_possible);
         let outcome = decide(&req, &ctx);
         let id = new_decision_id();
         let audit_log_id = AUDIT_MODE.get().writes(outcome.allow).then(|| id.audit_log_id());
@@ -62,7 +63,7 @@ fn run(req: Request) -> Decided {
 #[search_path(pg_catalog, pg_temp)]
 fn decide_request(request: Option<&str>, explain: bool) -> JsonB {
     let function = if explain { "plystra.explain" } else { "plystra.check" };
-    let d = run(parse(request, function));
+    let d = run(parse(request, function), explain);
     if explain {
         JsonB(explain_document(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref()))
     } else {
@@ -94,5 +95,5 @@ fn allowed(
         // The typed form's request context comes from plystra.set_request_context, as for management audit.
         context: crate::actor_reach::request_context_from_settings(),
     };
-    run(req).outcome.allow
+    run(req, false).outcome.allow
 }

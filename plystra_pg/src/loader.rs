@@ -83,7 +83,9 @@ fn boolean(row: &SpiHeapTupleData<'_>, ordinal: usize) -> bool {
     row.get::<bool>(ordinal).expect("plystra loader: column type is boolean").unwrap_or(false)
 }
 
-fn fixed_parts(row: &SpiHeapTupleData<'_>) -> Context {
+fn fixed_parts(row: &SpiHeapTupleData<'_>, with_metadata: bool) -> Context {
+    // Metadata only feeds the trace: a decision that builds none (audit off, no explain) never parses it.
+    let json = |row: &SpiHeapTupleData<'_>, n| if with_metadata { json(row, n) } else { None };
     let user = text(row, 2).map(|id| User { id, email: text_or_empty(row, 3), status: text_or_empty(row, 4) });
     let member = text(row, 5).map(|id| Member {
         id,
@@ -187,7 +189,8 @@ fn candidate(row: &SpiHeapTupleData<'_>) -> Option<Candidate> {
 }
 
 /// Loads everything `req` needs, in one round trip through SPI.
-pub fn load_context(client: &SpiClient<'_>, req: &Request) -> Context {
+/// `with_metadata`: whether the metadata of the target and registry entries is read (only traces show it).
+pub fn load_context(client: &SpiClient<'_>, req: &Request, with_metadata: bool) -> Context {
     LOAD_CONTEXT.with(|cell| {
         let stmt = cell.get_or_init(|| {
             let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
@@ -205,7 +208,7 @@ pub fn load_context(client: &SpiClient<'_>, req: &Request) -> Context {
         let table = client.select(stmt, None, &args).expect("plystra loader: the context query must run");
         let mut ctx: Option<Context> = None;
         for row in table {
-            let ctx = ctx.get_or_insert_with(|| fixed_parts(&row));
+            let ctx = ctx.get_or_insert_with(|| fixed_parts(&row, with_metadata));
             if let Some(c) = candidate(&row) {
                 ctx.candidates.push(c);
             }
