@@ -105,11 +105,15 @@ DECLARE
     positions bigint[] := '{}';
     prevs text[] := '{}';
     hashes text[] := '{}';
+    -- One sealer at a time keeps each chain a line. If another holds the chains now, these rows go in unsealed
+    -- and plystra.seal_audit() seals them within a second: decisions never wait on sealing.
+    sealing boolean := pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('plystra.audit_chain'));
 BEGIN
-    -- One sealer at a time keeps each chain a line; decisions never wait for it, only the writer does.
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('plystra.audit_chain'));
     FOR r IN SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::plystra.audit_logs, rows) LOOP
         i := i + 1;
+        r.created_at := coalesce(r.created_at, pg_catalog.clock_timestamp());
+        created[i] := r.created_at;
+        CONTINUE WHEN NOT sealing;
         key := coalesce(r.space_id, '');
         IF NOT heads ? key THEN
             SELECT h.chain_position, h.row_hash INTO pos, prev FROM plystra.audit_chain_heads h WHERE h.space_key = key;
@@ -117,8 +121,6 @@ BEGIN
         END IF;
         pos := (heads -> key ->> 0)::bigint + 1;
         prev := heads -> key ->> 1;
-        r.created_at := coalesce(r.created_at, pg_catalog.clock_timestamp());
-        created[i] := r.created_at;
         positions[i] := pos;
         prevs[i] := prev;
         hashes[i] := plystra.audit_row_hash(r, pos, prev);
@@ -140,8 +142,9 @@ END;
 $$;
 COMMENT ON FUNCTION plystra.append_audit(jsonb) IS
 'Inserts audit rows given as a JSON array of audit_logs objects, sealing each into its Space''s chain as it goes: '
-'each chain''s head is read once, the rows are hashed in order and inserted with one statement. Used by the audit '
-'writer (a background worker) for decision rows.';
+'each chain''s head is read once, the rows are hashed in order and inserted with one statement. When another '
+'session holds the chains, the rows go in unsealed for plystra.seal_audit() to seal. Used by the audit writer (a '
+'background worker) for decision rows.';
 
 CREATE FUNCTION plystra.seal_audit(max_rows integer DEFAULT 10000)
 RETURNS integer

@@ -6,7 +6,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(15);
+SELECT plan(19);
 -- Audit rows outlive this test's ROLLBACK (that is the point), so this run's request ids are unique.
 CREATE TEMP TABLE run AS SELECT 'req_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10) || '_' AS p;
 CREATE FUNCTION pg_temp.rid(name text) RETURNS text LANGUAGE sql AS $$ SELECT (SELECT p FROM run) || name $$;
@@ -71,6 +71,21 @@ SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE action = 'group.created
            AND created_at < now() - interval '2 seconds'), 0::bigint, 'committed management rows are sealed by the writer');
 SELECT is((SELECT count(*) FROM plystra.verify_audit_chain() WHERE broken_at_position IS NOT NULL), 0::bigint,
           'every chain verifies');
+
+-- Decisions never wait on sealing: while this session holds the chains, a decision still returns at once,
+-- its row goes in unsealed, and it is sealed within about a second once the chains are free.
+SAVEPOINT s;
+SELECT pg_advisory_xact_lock(hashtext('plystra.audit_chain'));
+CREATE TEMP TABLE busy_started AS SELECT clock_timestamp() AS t;
+SELECT is(plystra.check(pg_temp.req('invoice_001', pg_temp.rid('chain_busy')))->>'decision', 'allow',
+          'a decision returns while the chains are held');
+SELECT ok((SELECT clock_timestamp() - t < interval '5 seconds' FROM busy_started), '... at once, not after a timeout');
+SELECT row_hash IS NULL AS busy_unsealed FROM plystra.audit_logs WHERE request_id = pg_temp.rid('chain_busy') \gset
+ROLLBACK TO SAVEPOINT s;
+SELECT ok(:'busy_unsealed'::boolean, '... and its row went in unsealed');
+SELECT pg_sleep(2.5);
+SELECT ok((SELECT row_hash IS NOT NULL FROM plystra.audit_logs WHERE request_id = pg_temp.rid('chain_busy')),
+          'it is sealed once the chains are free');
 
 -- Forgery behind the triggers' back is found: a superuser edits and deletes sealed rows.
 SAVEPOINT s;
