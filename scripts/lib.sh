@@ -62,12 +62,22 @@ ensure_prerequisites() {
     ensure_cargo_pgrx
 }
 
-# Builds the extension and copies it into PostgreSQL's extension folders. PLYSTRA_PROFILE=release for benchmarks.
+# Builds the extension and installs it into PostgreSQL's extension folders. PLYSTRA_PROFILE=release for
+# benchmarks. Each file is copied beside its destination and renamed over it: running clusters preload
+# plystra.so, and overwriting a mapped library in place crashes them (a rename leaves them the old file).
 install_extension() {
-    local profile_flag=()
-    [ "${PLYSTRA_PROFILE:-debug}" = release ] && profile_flag=(--release)
+    local profile_flag=() pkg="$REPO_ROOT/target/plystra-package"
+    [ "${PLYSTRA_PROFILE:-debug}" = release ] || profile_flag=(--debug)
     log "building and installing the plystra extension (${PLYSTRA_PROFILE:-debug})"
-    (cd "$REPO_ROOT/plystra_pg" && cargo pgrx install --pg-config "$PG_CONFIG" "${profile_flag[@]}" >/dev/null)
+    rm -rf "$pkg"
+    (cd "$REPO_ROOT/plystra_pg" && cargo pgrx package --pg-config "$PG_CONFIG" "${profile_flag[@]}" --out-dir "$pkg" >/dev/null) \
+        || return 1
+    local f dest
+    while IFS= read -r f; do
+        dest=/${f#"$pkg"/}
+        mkdir -p "$(dirname "$dest")"
+        cp "$f" "$dest.plystra-new" && mv -f "$dest.plystra-new" "$dest" || return 1
+    done < <(find "$pkg" -type f)
 }
 
 # cluster_start DIR PORT: creates the cluster on first use, then starts it (no-op if already running).

@@ -1,0 +1,1266 @@
+#!/usr/bin/env python3
+"""Plystra's benchmark harness. Run it through bench/run, which builds and installs the release extension first.
+
+One run: a fresh PostgreSQL 15 cluster in target/bench-pg, data generated with a fixed seed (bench/generate.sql),
+the floors (SELECT 1, pgbench -S, a one-row JSONB insert) and every Plystra workload measured at 2 and 16 clients
+in the same run, then a report (Markdown and JSON) whose every figure comes from this run, each next to its
+floor. Python 3 standard library only.
+"""
+
+import argparse
+import datetime as dt
+import glob
+import hashlib
+import hmac
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+WORKLOADS = BENCH / "workloads"
+LIB = REPO / "scripts" / "lib.sh"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_LIB = Path("/usr/lib/postgresql/15/lib")
+
+# Dataset sizes. groups = spaces * (breadth + ... + breadth^depth); resources = spaces * resq.
+SIZES = {
+    "tiny": dict(spaces=2, breadth=3, depth=3, members=1000, resq=1000, app_rows=20000, pgbench_scale=1,
+                 duration=2, rls_actors=5, per_row_rows=200),
+    "demo": dict(spaces=2, breadth=2, depth=2, members=480, resq=10, app_rows=200, pgbench_scale=1,
+                 duration=5, rls_actors=2, per_row_rows=50),
+    "full": dict(spaces=10, breadth=3, depth=8, members=100000, resq=100000, app_rows=1000000, pgbench_scale=10,
+                 duration=8, rls_actors=20, per_row_rows=2000),
+}
+CLIENTS = (2, 16)
+SEED = 0.42          # setseed() for the generator
+PGBENCH_SEED = 42    # pgbench --random-seed: every run draws the same requests in the same order
+
+# Server options on top of scripts/lib.sh's (max_connections=200, fsync=on). Every one is reported.
+PG_OPTIONS = [
+    ("shared_buffers", "1GB"),
+    ("max_wal_size", "4GB"),
+    ("checkpoint_timeout", "30min"),
+    ("maintenance_work_mem", "512MB"),
+    ("jit", "off"),
+    ("shared_preload_libraries", "plystra"),
+]
+
+
+class Failure(Exception):
+    pass
+
+
+def log(msg):
+    print(f"\033[1m==> {msg}\033[0m", file=sys.stderr, flush=True)
+
+
+def now():
+    return time.monotonic()
+
+
+def sh(cmd, check=True, env=None, capture=True, timeout=None, cwd=None):
+    r = subprocess.run(cmd, env=env, cwd=cwd or REPO, timeout=timeout, text=True,
+                       stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None)
+    if check and r.returncode != 0:
+        raise Failure(f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{(r.stderr or '')[-3000:]}")
+    return r
+
+
+def lib(script, env=None):
+    """Runs bash with scripts/lib.sh sourced (cluster_start, cluster_stop, free_port...)."""
+    return sh(["bash", "-c", f"set -e; source {shlex.quote(str(LIB))}; {script}"], env=env)
+
+
+class Cluster:
+    def __init__(self, path, port):
+        self.path, self.port = Path(path), port
+
+    def psql(self, db, sql=None, file=None, variables=None, user="postgres", env=None, check=True):
+        cmd = ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(self.path), "-p", str(self.port),
+               "-U", user, "-d", db]
+        for k, v in (variables or {}).items():
+            cmd += ["-v", f"{k}={v}"]
+        if sql is not None:
+            cmd += ["-c", sql]
+        if file is not None:
+            cmd += ["-f", str(file)]
+        return sh(cmd, env=env, check=check).stdout.strip()
+
+    def start(self, options):
+        env = dict(os.environ, PLYSTRA_PG_OPTIONS=" ".join(f"-c {k}={v}" for k, v in options))
+        lib(f"cluster_start {shlex.quote(str(self.path))} {self.port}", env=env)
+
+    def stop(self):
+        lib(f"cluster_stop {shlex.quote(str(self.path))}")
+
+    def postmaster_pid(self):
+        pidfile = self.path / "data" / "postmaster.pid"
+        return int(pidfile.read_text().split()[0]) if pidfile.exists() else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Measuring
+# ---------------------------------------------------------------------------------------------------------------
+
+def percentiles(values):
+    """Nearest-rank p50/p95/p99 (values in microseconds) in milliseconds."""
+    if not values:
+        return None
+    values.sort()
+    n = len(values)
+
+    def rank(p):
+        k = max(0, min(n - 1, -(-p * n // 100) - 1))
+        return values[int(k)] / 1000.0
+    return {"p50_ms": rank(50), "p95_ms": rank(95), "p99_ms": rank(99), "samples": n}
+
+
+class Runner:
+    def __init__(self, args, size, cluster, rundir):
+        self.args, self.size, self.c, self.rundir = args, size, cluster, rundir
+        self.results = []      # one dict per measured workload and client count
+        self.checks = []       # (ok, text)
+        self.notes = []
+        self.logdir = rundir / "logs"
+        self.logdir.mkdir(parents=True, exist_ok=True)
+
+    def check(self, ok, text):
+        self.checks.append((bool(ok), text))
+        print(f"{'ok' if ok else 'not ok'} - {text}", flush=True)
+        return ok
+
+    def defines(self, sz):
+        groups_per_space = sum(sz["breadth"] ** level for level in range(1, sz["depth"] + 1))
+        d = dict(spaces=sz["spaces"], breadth=sz["breadth"], depth=sz["depth"], members=sz["members"],
+                 resq=sz["resq"], gs=groups_per_space, alevels=min(3, sz["depth"]), rlsk=rls_actor_count(sz),
+                 perrow=sz["per_row_rows"])
+        return d
+
+    def pgbench(self, name, db, script, clients, sz, user="postgres", audit=None, builtin=None, label=None,
+                duration=None, floor=None, group=None, extra=None):
+        duration = duration or self.args.duration
+        self.c.psql(db, "CHECKPOINT")
+        prefix = self.logdir / f"{name}_c{clients}"
+        for old in glob.glob(f"{prefix}.*"):
+            os.unlink(old)
+        cmd = ["pgbench", "-n", "-h", str(self.c.path), "-p", str(self.c.port), "-U", user, "-M", "prepared",
+               "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)), "-T", str(duration),
+               f"--random-seed={PGBENCH_SEED}", "--log", f"--log-prefix={prefix}"]
+        for k, v in self.defines(sz).items():
+            cmd += ["-D", f"{k}={v}"]
+        cmd += ["-b", builtin] if builtin else ["-f", str(WORKLOADS / script)]  # an absolute path stays one
+        cmd.append(db)
+        env = dict(os.environ)
+        env.pop("PGOPTIONS", None)
+        if audit:
+            env["PGOPTIONS"] = f"-c plystra.audit_mode={audit}"
+        log(f"{name} at {clients} clients ({duration}s)")
+        r = sh(cmd, env=env, check=False)
+        out = r.stdout + r.stderr
+        tps = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+        processed = re.search(r"number of transactions actually processed: (\d+)", out)
+        failed = re.search(r"number of failed transactions: (\d+)", out)
+        lat = []
+        for path in glob.glob(f"{prefix}.*"):
+            with open(path) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) >= 3 and parts[2].isdigit():
+                        lat.append(int(parts[2]))
+        zeros = sum(1 for v in lat if v == 0)
+        ok = r.returncode == 0 and tps is not None and processed is not None and int(processed.group(1)) > 0 \
+            and (failed is None or int(failed.group(1)) == 0) and zeros <= len(lat) // 100
+        res = {
+            "workload": name, "label": label or name, "group": group, "clients": clients, "database": db,
+            "user": user, "audit_mode": audit, "duration_s": duration, "tool": "pgbench",
+            "script": f"builtin:{builtin}" if builtin else f"bench/workloads/{script}",
+            "tps": float(tps.group(1)) if tps else None,
+            "transactions": int(processed.group(1)) if processed else None,
+            "failed": int(failed.group(1)) if failed else None,
+            "floor": floor, "ok": ok,
+        }
+        res.update(percentiles(lat) or {})
+        if extra:
+            res.update(extra)
+        if not ok:
+            res["error"] = out.strip().splitlines()[-5:]
+            if zeros > len(lat) // 100:
+                res["error"].append(f"{zeros} of {len(lat)} logged latencies are 0 (pgbench's lazy clock)")
+        self.check(ok, f"{name} at {clients} clients ran without errors"
+                   + ("" if ok else f": {' | '.join(res.get('error', []))}"))
+        self.results.append(res)
+        return res
+
+    def result(self, name, clients):
+        for r in self.results:
+            if r["workload"] == name and r["clients"] == clients:
+                return r
+        return None
+
+
+def rls_actor_count(sz):
+    # RLS actors are t = 100 r + 11 inside each Space (plain readers); they must exist.
+    per_space = sz["members"] // sz["spaces"]
+    return max(1, min(sz["rls_actors"], (per_space - 12) // 100 + 1))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------------
+
+def validate_size(sz, name):
+    if sz["breadth"] < 2:
+        raise Failure(f"{name}: breadth must be at least 2")
+    if not 1 <= sz["depth"] <= 8:
+        raise Failure(f"{name}: depth must be 1 to 8")
+    gs = sum(sz["breadth"] ** level for level in range(1, sz["depth"] + 1))
+    if gs * sz["spaces"] > 100000:
+        raise Failure(f"{name}: {gs * sz['spaces']} groups; at most 100,000")
+    if sz["resq"] < gs:
+        raise Failure(f"{name}: resources a Space ({sz['resq']}) must be at least the groups a Space ({gs})")
+    if sz["members"] % sz["spaces"] or sz["members"] // sz["spaces"] < 12:
+        raise Failure(f"{name}: members must be a multiple of spaces, at least 12 a Space")
+
+
+def load_database(run, db, sz, with_floors):
+    """Creates db with the extension, the Finance demo and the RLS example, then the generated data."""
+    c = run.c
+    c.psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    c.psql("postgres", f"CREATE DATABASE {db}")
+    c.psql(db, "CREATE EXTENSION plystra")
+    c.psql(db, file=REPO / "sql" / "demo.sql")
+    c.psql(db, file=REPO / "sql" / "examples" / "invoices_rls.sql")
+    t0 = now()
+    c.psql(db, file=BENCH / "generate.sql",
+           variables=dict(spaces=sz["spaces"], breadth=sz["breadth"], depth=sz["depth"], members=sz["members"],
+                          resq=sz["resq"], app_rows=sz["app_rows"], seed=SEED))
+    gen_s = now() - t0
+    timings = {"generate_s": round(gen_s, 1)}
+    c.psql(db, """
+        CREATE SCHEMA bench;
+        CREATE TABLE bench.floor_insert (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, doc jsonb NOT NULL);
+        CREATE TABLE bench.actor_reach (member_id text NOT NULL, group_id text NOT NULL,
+                                        PRIMARY KEY (member_id, group_id));
+        GRANT USAGE ON SCHEMA bench TO PUBLIC;
+        ALTER ROLE invoices_app LOGIN;
+    """)
+    if with_floors:
+        t0 = now()
+        sh(["pgbench", "-i", "-q", "-s", str(sz["pgbench_scale"]), "-h", str(c.path), "-p", str(c.port),
+            "-U", "postgres", db])
+        timings["pgbench_init_s"] = round(now() - t0, 1)
+    # The reach of every RLS actor, from Plystra itself: the RLS-off scan selects exactly the same rows.
+    k = rls_actor_count(sz)
+    c.psql(db, f"""
+        DO $$
+        DECLARE i bigint;
+        BEGIN
+            FOR r IN 0..{k - 1} LOOP
+                FOR s IN 0..{sz['spaces'] - 1} LOOP
+                    i := (100 * r + 11) * {sz['spaces']} + s;
+                    PERFORM plystra.set_actor('bu_' || i, 'bm_' || i, 'bum_' || i, 'bsp_' || s);
+                    INSERT INTO bench.actor_reach
+                    SELECT 'bm_' || i, g FROM plystra.reachable_groups('invoice', 'read') AS g;
+                END LOOP;
+            END LOOP;
+        END $$;
+    """)
+    t0 = now()
+    c.psql(db, "VACUUM (ANALYZE)")
+    timings["vacuum_analyze_s"] = round(now() - t0, 1)
+    return timings
+
+
+def verify_database(run, db, sz):
+    """The generator bypassed the triggers and foreign keys: prove the data obeys their rules."""
+    c = run.c
+    gs = sum(sz["breadth"] ** level for level in range(1, sz["depth"] + 1))
+    counts = c.psql(db, """
+        SELECT (SELECT count(*) FROM plystra.groups WHERE id LIKE 'bg\\_%'),
+               (SELECT count(*) FROM plystra.resources WHERE id LIKE 'bres\\_%'),
+               (SELECT count(*) FROM plystra.users WHERE id LIKE 'bu\\_%'),
+               (SELECT count(*) FROM plystra.members WHERE id LIKE 'bm\\_%'),
+               (SELECT count(*) FROM plystra.user_members WHERE id LIKE 'bum\\_%'),
+               (SELECT count(*) FROM plystra.member_roles WHERE id LIKE 'bmr\\_%'),
+               (SELECT count(*) FROM app.invoices WHERE id LIKE 'inv\\_%' AND id ~ '^inv_[0-9]+$'),
+               (SELECT max(depth) + 1 FROM plystra.groups WHERE id LIKE 'bg\\_%'),
+               (SELECT count(*) FROM plystra.user_members WHERE id LIKE 'bum\\_%' AND status = 'revoked'),
+               (SELECT count(*) FROM plystra.user_members WHERE id LIKE 'bum\\_%' AND expires_at < now())
+    """).split("|")
+    counts = [int(x) for x in counts]
+    expect = [sz["spaces"] * gs, sz["spaces"] * sz["resq"], sz["members"], sz["members"], sz["members"]]
+    run.check(counts[:5] == expect, f"{db}: generated counts (groups, resources, users, members, bindings) "
+              f"{counts[:5]} = {expect}")
+    run.check(counts[7] == sz["depth"], f"{db}: group tree depth {counts[7]} = {sz['depth']}")
+    violations = c.psql(db, r"""
+        SELECT
+          (SELECT count(*) FROM plystra.groups g LEFT JOIN plystra.groups p ON p.id = g.parent_group_id
+            WHERE g.path !~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$'
+               OR (g.parent_group_id IS NULL AND strpos(g.path, '.') > 0)
+               OR (g.parent_group_id IS NOT NULL AND (p.id IS NULL OR p.space_id <> g.space_id
+                   OR g.path <> p.path || '.' || split_part(g.path, '.', g.depth + 1)
+                   OR g.depth <> p.depth + 1))),
+          (SELECT count(*) FROM plystra.user_members um
+             LEFT JOIN plystra.users u ON u.id = um.user_id LEFT JOIN plystra.members m ON m.id = um.member_id
+            WHERE u.id IS NULL OR m.id IS NULL OR m.space_id <> um.space_id),
+          (SELECT count(*) FROM plystra.member_roles mr
+             LEFT JOIN plystra.members m ON m.id = mr.member_id LEFT JOIN plystra.roles r ON r.id = mr.role_id
+             LEFT JOIN plystra.groups g ON g.id = mr.scope_anchor_group_id
+            WHERE m.id IS NULL OR r.id IS NULL OR m.space_id <> mr.space_id OR r.space_id <> mr.space_id
+               OR (mr.scope_anchor_group_id IS NOT NULL AND (g.id IS NULL OR g.space_id <> mr.space_id))),
+          (SELECT count(*) FROM plystra.resources x
+             LEFT JOIN plystra.groups g ON g.id = x.group_id LEFT JOIN plystra.members m ON m.id = x.owner_member_id
+            WHERE (x.group_id IS NOT NULL AND (g.id IS NULL OR g.space_id <> x.space_id))
+               OR (x.owner_member_id IS NOT NULL AND (m.id IS NULL OR m.space_id <> x.space_id))),
+          (SELECT count(*) FROM plystra.role_permissions rp
+             LEFT JOIN plystra.roles r ON r.id = rp.role_id LEFT JOIN plystra.permissions p ON p.id = rp.permission_id
+            WHERE r.id IS NULL OR p.id IS NULL),
+          (SELECT count(*) FROM app.invoices i
+             LEFT JOIN plystra.groups g ON g.id = i.group_id LEFT JOIN plystra.members m ON m.id = i.owner_member_id
+            WHERE (i.group_id IS NOT NULL AND (g.id IS NULL OR g.space_id <> i.space_id))
+               OR (i.owner_member_id IS NOT NULL AND (m.id IS NULL OR m.space_id <> i.space_id)))
+    """).split("|")
+    names = ["group paths and parents", "bindings (user, member, same Space)",
+             "grants (member, role, anchor, same Space)", "resources (group, owner, same Space)",
+             "role permissions", "application rows (group, owner, same Space)"]
+    for name, v in zip(names, violations):
+        run.check(int(v) == 0, f"{db}: {name}: {v} violations")
+    return {"groups": counts[0], "resources": counts[1], "users": counts[2], "members": counts[3],
+            "bindings": counts[4], "grants": counts[5], "app_rows": counts[6], "depth": counts[7],
+            "bindings_revoked": counts[8], "bindings_expired": counts[9]}
+
+
+def verify_rls(run, db, sz):
+    """The three scans agree: RLS = RLS off (reach table), and the per-row function = the reach on a subset."""
+    c = run.c
+    k = rls_actor_count(sz)
+    sample = [(r, s) for r in range(k) for s in range(sz["spaces"])][:6]
+    bad = []
+    for r, s in sample:
+        i = (100 * r + 11) * sz["spaces"] + s
+        actor = f"SELECT plystra.set_actor('bu_{i}', 'bm_{i}', 'bum_{i}', 'bsp_{s}');"
+        rls = c.psql(db, f"BEGIN; {actor} SELECT count(*) FROM app.invoices; COMMIT;", user="invoices_app")
+        off = c.psql(db, f"BEGIN; {actor} SELECT count(*) FROM app.invoices WHERE space_id = 'bsp_{s}' AND group_id"
+                         f" IN (SELECT group_id FROM bench.actor_reach WHERE member_id = 'bm_{i}'); COMMIT;")
+        sub = f"(SELECT * FROM app.invoices WHERE space_id = 'bsp_{s}' ORDER BY id LIMIT {sz['per_row_rows']})"
+        per_row = c.psql(db, f"BEGIN; {actor} SELECT count(*) FROM {sub} AS x WHERE plystra.allowed_row('invoice', "
+                             f"'read', space_id, group_id, owner_member_id); COMMIT;")
+        reach = c.psql(db, f"BEGIN; {actor} SELECT count(*) FROM {sub} AS x WHERE group_id IN (SELECT group_id FROM "
+                           f"bench.actor_reach WHERE member_id = 'bm_{i}'); COMMIT;")
+        idx = c.psql(db, f"BEGIN; {actor} SELECT count(*) FROM app.invoices WHERE space_id = (SELECT "
+                         f"plystra.actor_space_id()) AND (group_id = ANY (ARRAY(SELECT plystra.reachable_groups("
+                         f"'invoice', 'read'))) OR owner_member_id = (SELECT plystra.reachable_owner('invoice', "
+                         f"'read'))); COMMIT;")
+        rls, off, per_row, reach, idx = [v.splitlines()[-1] for v in (rls, off, per_row, reach, idx)]
+        if rls != off or rls != idx or per_row != reach or int(rls) == 0:
+            bad.append(f"bm_{i}: rls {rls}, rls-off {off}, indexable {idx}, per-row {per_row} vs {reach}")
+    run.check(not bad, f"{db}: RLS scan, RLS-off scan, indexable predicate and per-row function agree for "
+              f"{len(sample)} actors"
+              + (f" ({'; '.join(bad)})" if bad else ""))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# HTTP
+# ---------------------------------------------------------------------------------------------------------------
+
+def http_placeholder():
+    main_rs = REPO / "plystra_http" / "src" / "main.rs"
+    if not main_rs.exists():
+        return "plystra_http/src/main.rs does not exist"
+    code = [l for l in main_rs.read_text().splitlines() if l.strip() and not l.strip().startswith("//")]
+    if len(code) < 8:
+        return "plystra_http/src/main.rs is a placeholder"
+    return None
+
+
+def build_http(args):
+    """Builds plystra_http; returns (binary path, None) or (None, reason)."""
+    why = http_placeholder()
+    if why:
+        return None, why
+    profile = "debug" if args.size == "tiny" else "release"
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    cmd = ["cargo", "build", "-q", "-p", "plystra_http", "--bin", "plystra_http"]
+    if profile == "release":
+        cmd.append("--release")
+    log(f"building plystra_http ({profile}; CARGO_TARGET_DIR={target})")
+    r = sh(cmd, check=False)
+    if r.returncode != 0:
+        err = [l for l in r.stderr.splitlines() if l.startswith("error")][:3]
+        return None, f"`{' '.join(cmd)}` failed: {'; '.join(err) or r.stderr.strip()[-300:]}"
+    binary = target / profile / "plystra_http"
+    return (binary, None) if binary.exists() else (None, f"{binary} missing after the build")
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return None
+    if os.geteuid() != 0:
+        return "wrk is not installed (apt-get install wrk, as root)"
+    log("installing wrk (Debian)")
+    r = sh(["bash", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk"],
+           check=False)
+    return None if shutil.which("wrk") else f"could not install wrk: {r.stderr.strip()[-200:]}"
+
+
+def http_get(url, timeout=2.0):
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.status, resp.read()
+
+
+def http_post(url, body, header=None, timeout=5.0):
+    req = urllib.request.Request(url, data=body.encode(), method="POST", headers={"Content-Type": "application/json"})
+    if header:
+        name, value = header.split(":", 1)
+        req.add_header(name.strip(), value.strip())
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return resp.status, resp.read()
+
+
+def run_http(run, binary, sz):
+    """Starts plystra_http against the bench database and measures /health and /authz/check with wrk."""
+    c = run.c
+    port = int(lib("free_port 18480").stdout.strip())
+    # An instance-level API key holding authz:check, made as the front makes them: the token is
+    # ply_ak_<id>.<64 hex>, stored as its HMAC-SHA256 under PLYSTRA_API_KEY_SECRET (plystra_http/src/auth).
+    secret = os.urandom(32).hex()
+    token = f"ply_ak_bench_http.{os.urandom(32).hex()}"
+    key_hash = hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+    credential = "X-Plystra-API-Key (an instance-level API key holding authz:check, created by the harness)"
+    try:
+        c.psql("bench", "INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys) "
+                        f"VALUES ('bench_http', 'bench', 'ply_ak_bench_http', '{key_hash}', 'instance', "
+                        "'[\"authz:check\"]') ON CONFLICT (id) DO UPDATE SET key_hash = excluded.key_hash")
+        header = f"X-Plystra-API-Key: {token}"
+    except Failure as e:
+        header, credential = "", f"none (the API key could not be created: {str(e).splitlines()[-1]})"
+    header = os.environ.get("PLYSTRA_BENCH_HTTP_HEADER", header)
+    env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:{c.port}/bench", SERVER_HOST="127.0.0.1",
+               SERVER_PORT=str(port), SERVER_MODE="production", LOG_LEVEL="warn", AUDIT_WRITE_MODE="off",
+               DATABASE_MAX_OPEN_CONNS="20", PLYSTRA_API_KEY_SECRET=secret)
+    env.pop("RUST_BACKTRACE", None)
+    server_log = open(run.rundir / "plystra_http.log", "w")
+    proc = subprocess.Popen([str(binary)], env=env, stdout=server_log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    config = {"binary": str(binary), "env": {k: env[k] for k in ("SERVER_MODE", "LOG_LEVEL", "AUDIT_WRITE_MODE",
+                                                                 "DATABASE_MAX_OPEN_CONNS")},
+              "database_url": "postgres://postgres@127.0.0.1:<port>/bench (TCP, loopback)",
+              "credential": credential}
+    try:
+        deadline = now() + 30
+        while True:
+            if proc.poll() is not None:
+                server_log.flush()
+                tail = (run.rundir / "plystra_http.log").read_text().strip().splitlines()[-3:]
+                return None, f"plystra_http exited ({proc.returncode}) at startup: {' | '.join(tail)}", config
+            try:
+                if http_get(base + "/api/v1/health")[0] == 200:
+                    break
+            except Exception:
+                pass
+            if now() > deadline:
+                return None, "plystra_http did not answer /api/v1/health within 30 s", config
+            time.sleep(0.2)
+        i, s = 11 * sz["spaces"], 0
+        probe = json.dumps({"actor": {"user_id": f"bu_{i}", "member_id": f"bm_{i}", "user_member_id": f"bum_{i}",
+                                      "space_id": f"bsp_{s}"}, "resource_type": "invoice",
+                            "resource_id": f"bres_{s}", "action": "read"})
+        try:
+            status, body = http_post(base + "/api/v1/authz/check", probe, header or None)
+            doc = json.loads(body)
+        except urllib.error.HTTPError as e:
+            return None, (f"POST /api/v1/authz/check answered {e.code} before the measurement: "
+                          f"{e.read()[:300].decode(errors='replace')}"), config
+        except Exception as e:  # noqa: BLE001 - any failure means "not measured", with the reason
+            return None, f"POST /api/v1/authz/check failed before the measurement: {e}", config
+        if status != 200 or "decision" not in json.dumps(doc):
+            return None, f"POST /api/v1/authz/check answered {status} without a decision: {body[:200]!r}", config
+        run.check(True, "plystra_http answers /health and /authz/check")
+        d = run.defines(sz)
+        results = []
+        for name, script, args, floor in (
+                ("http_health", "http_health.lua", [header], None),
+                ("http_check", "http_check.lua", [str(d[k]) for k in ("spaces", "breadth", "depth", "members",
+                                                                      "resq", "gs", "alevels")] + [header],
+                 "http_health")):
+            for clients in CLIENTS:
+                results.append(wrk(run, name, script, args, clients, base, floor))
+        return results, None, config
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=35)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        server_log.close()
+
+
+def wrk(run, name, script, script_args, clients, base, floor):
+    url = base + ("/api/v1/health" if name == "http_health" else "/api/v1/authz/check")
+    cmd = ["wrk", "-t", str(min(clients, os.cpu_count() or 1)), "-c", str(clients), "-d", f"{run.args.duration}s",
+           "--timeout", "5s", "-s", str(WORKLOADS / script), url, "--"] + script_args
+    log(f"{name} at {clients} clients ({run.args.duration}s, wrk)")
+    r = sh(cmd, check=False)
+    m = re.search(r"^BENCHJSON (\{.*\})$", r.stdout, re.M)
+    res = {"workload": name, "label": name, "group": "http", "clients": clients, "tool": "wrk",
+           "script": f"bench/workloads/{script}", "duration_s": run.args.duration, "floor": floor,
+           "audit_mode": "off" if name == "http_check" else None}
+    ok = r.returncode == 0 and m is not None
+    if m:
+        doc = json.loads(m.group(1))
+        errors = sum(doc["errors"].values())
+        res.update({"tps": doc["requests"] / (doc["duration_us"] / 1e6), "transactions": doc["requests"],
+                    "failed": errors, "errors": doc["errors"], "p50_ms": doc["p50_us"] / 1000,
+                    "p95_ms": doc["p95_us"] / 1000, "p99_ms": doc["p99_us"] / 1000})
+        ok = ok and errors == 0 and doc["requests"] > 0
+    res["ok"] = ok
+    if not ok:
+        res["error"] = (r.stdout + r.stderr).strip().splitlines()[-5:]
+    run.check(ok, f"{name} at {clients} clients ran without errors"
+              + ("" if ok else f": {' | '.join(res.get('error', []))}"))
+    run.results.append(res)
+    return res
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Profiling and plans (evidence for the report)
+# ---------------------------------------------------------------------------------------------------------------
+
+def explain(run, db, sz, actor_index=0):
+    c = run.c
+    s = actor_index % sz["spaces"]
+    i = 11 * sz["spaces"] + s
+    actor = f"SELECT plystra.set_actor('bu_{i}', 'bm_{i}', 'bum_{i}', 'bsp_{s}');"
+    plans = {}
+    plans["rls_scan"] = c.psql(db, f"BEGIN; {actor} EXPLAIN (ANALYZE, BUFFERS) SELECT count(*), sum(amount_cents) "
+                                   "FROM app.invoices; COMMIT;", user="invoices_app")
+    plans["rls_off_scan"] = c.psql(db, f"BEGIN; {actor} EXPLAIN (ANALYZE, BUFFERS) SELECT count(*), "
+                                       f"sum(amount_cents) FROM app.invoices WHERE space_id = 'bsp_{s}' AND group_id IN "
+                                       f"(SELECT group_id FROM bench.actor_reach WHERE member_id = 'bm_{i}'); COMMIT;")
+    plans["rls_indexable_scan"] = c.psql(db, f"BEGIN; {actor} EXPLAIN (ANALYZE, BUFFERS) SELECT count(*), "
+                                             "sum(amount_cents) FROM app.invoices WHERE space_id = (SELECT "
+                                             "plystra.actor_space_id()) AND (group_id = ANY (ARRAY(SELECT "
+                                             "plystra.reachable_groups('invoice', 'read'))) OR owner_member_id = "
+                                             "(SELECT plystra.reachable_owner('invoice', 'read'))); COMMIT;")
+    for k in plans:
+        plans[k] = "\n".join(l for l in plans[k].splitlines() if l not in ("", "BEGIN", "COMMIT"))
+    return plans, i, s
+
+
+def per_row_full_scan(run, db, sz, i, s, estimate_s):
+    """One unbounded per-row scan of a whole Space (server-side execution time), if it fits the time budget."""
+    if estimate_s > run.args.per_row_budget:
+        return None
+    out = run.c.psql(db, f"BEGIN; SELECT plystra.set_actor('bu_{i}', 'bm_{i}', 'bum_{i}', 'bsp_{s}'); "
+                         f"EXPLAIN (ANALYZE, TIMING OFF) SELECT count(*), sum(amount_cents) FROM app.invoices "
+                         f"WHERE space_id = 'bsp_{s}' AND plystra.allowed_row('invoice', 'read', space_id, group_id, "
+                         f"owner_member_id); COMMIT;")
+    m = re.search(r"Execution Time: ([0-9.]+) ms", out)
+    rows = re.search(r"Rows Removed by Filter: (\d+)", out)
+    return {"execution_ms": float(m.group(1)) if m else None, "plan": out}
+
+
+def loader_query_script(run):
+    """The extension's own context query (LOAD_CONTEXT_SQL in plystra_pg/src/loader.rs) as a pgbench script with
+    the check workload's request mix, to split a check's time into "the one query" and "everything else"."""
+    src = REPO / "plystra_pg" / "src" / "loader.rs"
+    m = re.search(r'const LOAD_CONTEXT_SQL: &str = r#"(.*?)"#;', src.read_text(), re.S) if src.exists() else None
+    if not m:
+        return None
+    params = {"1": "('bu_' || :i::text)", "2": "('bm_' || :i::text)", "3": "('bum_' || :i::text)",
+              "4": "('bsp_' || :s::text)", "5": "'invoice'::text", "6": "('bres_' || :j::text)",
+              "7": "((ARRAY['read', 'reject', 'approve'])[:a::int])"}
+    sql = " ".join(l.split("--")[0].strip() for l in m.group(1).splitlines() if l.split("--")[0].strip())
+    # pgbench takes every :name as a variable, even inside a string literal (the to_char format): spell those
+    # colons at run time instead.
+    sql = re.sub(r"'([^']*:[^']*)'", lambda x: "replace('" + x.group(1).replace(":", "#") + "', '#', chr(58))", sql)
+    sql = re.sub(r"\$([1-7])\b", lambda x: params[x.group(1)], sql)
+    preamble = (WORKLOADS / "check.sql").read_text().split("\nSELECT ")[0]
+    path = run.rundir / "loader_query.sql"
+    path.write_text("-- Generated by bench/harness.py from plystra_pg/src/loader.rs (LOAD_CONTEXT_SQL).\n"
+                    + preamble.split("\n", 1)[1] + "\n" + sql + ";\n")
+    return path
+
+
+def perf_available():
+    if not shutil.which("perf"):
+        return "perf is not installed (apt-get install linux-perf)"
+    r = sh(["perf", "record", "-e", "cpu-clock", "-o", "/dev/null", "-q", "--", "true"], check=False)
+    return None if r.returncode == 0 else f"perf record does not work here: {r.stderr.strip()[-200:]}"
+
+
+def profile(run, name, db, script, sz, audit, seconds, comm="postgres"):
+    """perf record (cpu-clock, all CPUs) while pgbench runs the workload at 2 clients; top symbols of `comm`."""
+    data = run.rundir / f"perf-{name}.data"
+    perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-a", "-g", "-q", "-o", str(data),
+                             "--", "sleep", str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(os.environ, PGOPTIONS=f"-c plystra.audit_mode={audit}")
+    cmd = ["pgbench", "-n", "-h", str(run.c.path), "-p", str(run.c.port), "-U", "postgres", "-M", "prepared",
+           "-c", "2", "-j", "2", "-T", str(seconds), f"--random-seed={PGBENCH_SEED}"]
+    for k, v in run.defines(sz).items():
+        cmd += ["-D", f"{k}={v}"]
+    sh(cmd + ["-f", str(WORKLOADS / script), db], env=env, check=False)
+    perf.wait()
+    rep = perf_report(data, comm)
+    rep["processes"] = run.c.psql(db, "SELECT pid || ' ' || coalesce(nullif(backend_type, ''), '?') FROM "
+                                      "pg_stat_activity WHERE backend_type NOT IN ('client backend') ORDER BY 1"
+                                  ).splitlines()
+    return rep
+
+
+def perf_report(data, comm):
+    out = {}
+    for key, sort, limit in (("by_process", "pid", "2"), ("by_dso", "dso", "0.7"), ("by_symbol", "dso,symbol", "0.7")):
+        r = sh(["perf", "report", "-i", str(data), "--stdio", "--no-children", "-g", "none", "--percent-limit", limit,
+                "--percentage", "relative", "--comm", comm, "--sort", sort], check=False)
+        lines = [l.rstrip() for l in r.stdout.splitlines() if l.strip() and not l.startswith("#")]
+        out[key] = lines[:30]
+    total = sh(["perf", "report", "-i", str(data), "--stdio", "--no-children", "-g", "none", "--sort", "comm"],
+               check=False)
+    out["by_command"] = [l for l in total.stdout.splitlines() if l.strip() and not l.startswith("#")][:8]
+    try:
+        os.unlink(data)
+    except OSError:
+        pass
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Facts about the machine and the build
+# ---------------------------------------------------------------------------------------------------------------
+
+def machine_facts():
+    facts = {"cores": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
+    try:
+        mem = Path("/proc/meminfo").read_text()
+        facts["memory_gib"] = round(int(re.search(r"MemTotal:\s+(\d+)", mem).group(1)) / 1024 / 1024, 1)
+    except Exception:
+        pass
+    try:
+        cpu = Path("/proc/cpuinfo").read_text()
+        facts["cpu"] = re.search(r"model name\s*:\s*(.*)", cpu).group(1).strip()
+    except Exception:
+        pass
+    facts["load_average"] = Path("/proc/loadavg").read_text().split()[:3]
+    facts["uptime"] = sh(["uptime"], check=False).stdout.strip()
+    return facts
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def loaded_library(pid):
+    """The plystra library the postmaster mapped (preloaded, so every backend runs exactly this file)."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    except OSError:
+        return None
+    for line in maps:
+        if line.rstrip().endswith(("plystra.so", "plystra.so (deleted)")):
+            rng = line.split()[0]
+            path = line.split(None, 5)[5]
+            try:
+                digest = sha256(f"/proc/{pid}/map_files/{rng}")
+            except OSError:
+                digest = None
+            return {"path": path, "sha256": digest, "replaced_on_disk": path.endswith("(deleted)")}
+    return None
+
+
+def build_profile(path):
+    r = sh(["readelf", "-S", str(path)], check=False)
+    return "debug" if ".debug_info" in r.stdout else "release"
+
+
+def git_facts():
+    head = sh(["git", "rev-parse", "HEAD"], check=False).stdout.strip()
+    dirty = sh(["git", "status", "--porcelain", "--untracked-files=no"], check=False).stdout.strip()
+    return {"commit": head, "uncommitted_changes": bool(dirty)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------------------------------------------
+
+def ratio(a, b):
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+def fmt(x, digits=2):
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        if abs(x) >= 1000:
+            return f"{x:,.0f}"
+        if abs(x) >= 100:
+            return f"{x:.1f}"
+        return f"{x:.{digits}f}" if abs(x) >= 0.01 else f"{x:.4f}"
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+DESCRIPTIONS = {
+    "select1": "`SELECT 1` (floor)",
+    "pk_lookup": "`pgbench -S`: one primary-key lookup (floor)",
+    "insert_jsonb": "one-row JSONB insert, autocommit (floor)",
+    "check_off": "`plystra.check`, audit off",
+    "check_deny_only": "`plystra.check`, audit deny_only",
+    "check_always": "`plystra.check`, audit always",
+    "allowed_off": "`plystra.allowed` (boolean), audit off",
+    "explain_off": "`plystra.explain`, audit off",
+    "check_off_demo": "`plystra.check`, audit off, demo-size database",
+    "rls_off_scan": "scan, row-level security off (floor of the RLS scan)",
+    "rls_scan": "scan with row-level security (the example's policy)",
+    "per_row_scan": "scan calling `plystra.allowed_row` per row (bounded subset)",
+    "loader_query": "(evidence) the extension's context query alone (LOAD_CONTEXT_SQL), from pgbench",
+    "rls_indexable_scan": "(evidence) the policy's predicate rewritten to be indexable, as a WHERE clause",
+    "http_health": "GET /api/v1/health (HTTP floor)",
+    "http_check": "POST /api/v1/authz/check, audit off",
+}
+
+
+def targets(run, ctx):
+    R = run.result
+    out = []
+
+    def add(name, clients, value, threshold, op, detail):
+        if value is None:
+            out.append({"target": name, "clients": clients, "value": None, "threshold": threshold, "met": None,
+                        "detail": detail})
+            return
+        met = value >= threshold if op == ">=" else (value <= threshold if op == "<=" else value < threshold)
+        out.append({"target": name, "clients": clients, "value": value, "threshold": threshold, "op": op,
+                    "met": met, "detail": detail})
+
+    for c in CLIENTS:
+        a, f = R("check_off", c), R("pk_lookup", c)
+        add("check (audit off) throughput ≥ 0.5 × primary-key lookup", c,
+            ratio(a and a["tps"], f and f["tps"]), 0.5, ">=", "tps ratio")
+    for c in CLIENTS:
+        a, f = R("check_always", c), R("insert_jsonb", c)
+        add("check (audit always) throughput ≥ 0.8 × one-row insert", c,
+            ratio(a and a["tps"], f and f["tps"]), 0.8, ">=", "tps ratio")
+    for c in CLIENTS:
+        a, f = R("check_off", c), R("check_off_demo", c)
+        add(f"check p50 at {ctx['size']} size ≤ 1.2 × p50 at demo size", c,
+            ratio(a and a.get("p50_ms"), f and f.get("p50_ms")), 1.2, "<=", "p50 ratio")
+    for c in CLIENTS:
+        a, f = R("rls_scan", c), R("rls_off_scan", c)
+        add("RLS scan ≤ 1.5 × the same scan without RLS", c,
+            ratio(a and a.get("p50_ms"), f and f.get("p50_ms")), 1.5, "<=", "p50 ratio")
+    for c in CLIENTS:
+        a, p = R("rls_scan", c), R("per_row_scan", c)
+        per_row_space = (p and p.get("p50_ms") and ctx.get("rows_per_space")
+                         and p["p50_ms"] * ctx["rows_per_space"] / p["rows_examined"])
+        add("RLS scan ≥ 100 × faster than the per-row function", c,
+            ratio(per_row_space, a and a.get("p50_ms")), 100, ">=",
+            "per-row p50 scaled to a whole Space ÷ RLS p50")
+    full = ctx.get("per_row_full")
+    if full and full.get("execution_ms") and ctx.get("rls_single_ms"):
+        add("RLS scan ≥ 100 × faster than the per-row function (one whole Space, unscaled)", 1,
+            full["execution_ms"] / ctx["rls_single_ms"], 100, ">=", "EXPLAIN ANALYZE execution times, one actor")
+    for c in CLIENTS:
+        a, f = R("http_check", c), R("http_health", c)
+        add("HTTP check throughput ≥ 0.5 × /health throughput", c,
+            ratio(a and a["tps"], f and f["tps"]), 0.5, ">=", "tps ratio")
+    a = R("http_check", 2)
+    add("HTTP check p99 < 5 ms at 2 clients", 2, a and a.get("p99_ms"), 5.0, "<", "ms")
+    return out
+
+
+def render_findings(run):
+    """bench/FINDINGS.md, the written analysis of a full run: its {r[workload][clients][field]} placeholders are
+    filled from this run's results, so that every number in it was measured in the run it is printed with."""
+    path = BENCH / "FINDINGS.md"
+    if not path.exists():
+        return None
+    r = {}
+    for res in run.results:
+        r.setdefault(res["workload"], {})[res["clients"]] = res
+    t = {f"{x['target']}|{x['clients']}": x for x in targets(run, run.ctx)} if getattr(run, "ctx", None) else {}
+    try:
+        return path.read_text().strip().format_map({"r": r, "t": t})
+    except (KeyError, IndexError, ValueError, TypeError) as e:
+        return f"(bench/FINDINGS.md names a figure this run does not have: {e!r}; not rendered)"
+
+
+def write_report(run, ctx, outdir):
+    stamp = ctx["started_utc"].replace(":", "").replace("-", "")
+    base = outdir / f"{stamp}-{ctx['size']}"
+    doc = dict(ctx)
+    doc["results"] = run.results
+    doc["checks"] = [{"ok": ok, "check": text} for ok, text in run.checks]
+    doc["targets"] = targets(run, ctx)
+    doc["notes"] = run.notes
+    base.with_suffix(".json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    md = render_markdown(run, doc)
+    base.with_suffix(".md").write_text(md)
+    if ctx["size"] == "full" and ctx.get("complete") and outdir.resolve() == (BENCH / "results").resolve():
+        shutil.copyfile(base.with_suffix(".json"), outdir / "latest.json")
+        shutil.copyfile(base.with_suffix(".md"), outdir / "latest.md")
+    return base
+
+
+def render_markdown(run, doc):
+    R = run.result
+    L = []
+    m, ds = doc.get("machine", {}), doc.get("dataset", {})
+    pg = doc.get("postgres", {"version": "?", "cluster": "?", "non_default": []})
+    L.append(f"# Plystra benchmark: {doc['size']} size, {doc['started_utc']}")
+    L.append("")
+    if not doc.get("complete"):
+        L.append("**Incomplete run: a check failed (see Checks at the end); figures missing from the tables were "
+                 "not measured, and the figures present must not be trusted if a server process crashed.**")
+        L.append("")
+    L.append(f"Command: `{doc['command']}`. Every figure below was measured in this run; each Plystra figure "
+             "stands next to its floor, measured on the same cluster, at the same concurrency, minutes apart. "
+             "Throughput (tps) is pgbench's figure without connection time (wrk: requests ÷ duration); p50/p95/p99 "
+             "are nearest-rank percentiles of every transaction's latency (pgbench `--log`; wrk's own histogram).")
+    L.append("")
+    L.append("## Machine, server, build")
+    L.append("")
+    L.append(f"- machine: {m.get('cores')} cores ({m.get('cpu', '?')}), {m.get('memory_gib', '?')} GiB memory, "
+             f"Linux {m.get('kernel')}")
+    L.append(f"- load at start: `{doc['load_start']}`; at end: `{doc.get('load_end', '?')}` (other work on the "
+             "machine competes with the measurement: compare ratios, not absolute figures)")
+    L.append(f"- PostgreSQL: {pg['version']}; cluster `{pg['cluster']}`, clients over the Unix socket "
+             "(HTTP front: TCP loopback)")
+    L.append("- server settings given by the harness (and the durability settings, all at their defaults): "
+             + ", ".join(f"`{k}={v}`" for k, v in pg["non_default"])
+             + "; the rest is initdb's postgresql.conf (locale, time zone, `max_wal_size`/`min_wal_size` before "
+               "the override above; listed in the JSON)")
+    L.append(f"- extension: `{doc['extension']['profile']}` build, sha256 `{(doc['extension']['sha256'] or '?')[:16]}…`"
+             f" (the file the postmaster preloaded; {doc['extension']['pinned']})")
+    if doc["extension"].get("audit_writer"):
+        L.append(f"- audit writer: {doc['extension']['audit_writer']}")
+    L.append(f"- source: commit `{doc['git']['commit'][:12]}`"
+             + (" with uncommitted changes" if doc["git"]["uncommitted_changes"] else ""))
+    L.append(f"- tools: {doc['tools']['pgbench']}; {doc['tools'].get('wrk') or 'wrk: not used'}; "
+             f"`-M prepared`, `--random-seed={PGBENCH_SEED}`, {doc['duration_s']} s per workload, "
+             f"{' and '.join(map(str, CLIENTS))} clients, {doc['threads']} pgbench/wrk threads")
+    L.append("")
+    L.append("## Data")
+    L.append("")
+    L.append(f"Generated by `bench/generate.sql` (setseed {SEED}), loaded with `session_replication_role = replica` "
+             "and verified afterwards against the triggers' rules (see Checks).")
+    L.append("")
+    L.append("| | main database (`bench`) | demo-size database (`bench_demo`) |")
+    L.append("| --- | ---: | ---: |")
+    dd = doc.get("dataset_demo", {})
+    for key, label in (("spaces", "spaces"), ("groups", "groups"), ("depth", "group tree depth (levels)"),
+                       ("breadth", "breadth"), ("users", "users"), ("members", "members"),
+                       ("bindings", "bindings"), ("bindings_revoked", "… revoked"),
+                       ("bindings_expired", "… expired"), ("grants", "grants (member roles)"),
+                       ("resources", "mirrored resources"), ("app_rows", "app.invoices rows (RLS example)"),
+                       ("pgbench_accounts", "pgbench_accounts rows (floor)")):
+        L.append(f"| {label} | {fmt(ds.get(key))} | {fmt(dd.get(key))} |")
+    L.append("")
+    L.append(f"Load times: {', '.join(f'{k} {v} s' for k, v in doc['timings'].items())}.")
+    L.append("")
+    mix = doc.get("decision_mix")
+    if mix:
+        total = sum(r["count"] for r in mix)
+        L.append("Request mix of the check workloads (the audit rows written by the audit-always run: every "
+                 "decision of that run): " + ", ".join(
+                     f"{r['decision']}{' ' + r['deny_code'] if r['deny_code'] else ''} {100 * r['count'] / total:.1f}%"
+                     for r in mix) + ".")
+        L.append("")
+
+    def table(names, title, floor_note):
+        rows = [r for n in names for r in run.results if r["workload"] == n]
+        if not rows:
+            return
+        L.append(f"## {title}")
+        L.append("")
+        if floor_note:
+            L.append(floor_note)
+            L.append("")
+        L.append("| workload | clients | tps | p50 ms | p95 ms | p99 ms | floor | tps ÷ floor | p50 ÷ floor |")
+        L.append("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+        for r in rows:
+            f = R(r["floor"], r["clients"]) if r.get("floor") else None
+            L.append(f"| {DESCRIPTIONS.get(r['workload'], r['workload'])} | {r['clients']} | {fmt(r.get('tps'))} | "
+                     f"{fmt(r.get('p50_ms'), 3)} | {fmt(r.get('p95_ms'), 3)} | {fmt(r.get('p99_ms'), 3)} | "
+                     f"{r['floor'] or '(floor)'} | {fmt(ratio(r.get('tps'), f and f.get('tps')))} | "
+                     f"{fmt(ratio(r.get('p50_ms'), f and f.get('p50_ms')))} |")
+        L.append("")
+
+    table(["select1", "pk_lookup", "insert_jsonb"], "Floors", None)
+    table(["check_off", "allowed_off", "explain_off", "check_deny_only", "check_always", "check_off_demo",
+           "loader_query"],
+          "Decisions in SQL",
+          "Audit off and the typed and explain forms against the primary-key lookup; audited modes against the "
+          "one-row insert (an audit row is a durable write). `check_off_demo` is the same workload on the "
+          "demo-size database (the scale comparison).")
+    rps = doc.get("rows_per_space") or 0
+    rows_note = (f"One transaction: `BEGIN; SELECT plystra.set_actor(...); SELECT count(*), sum(amount_cents) FROM "
+                 f"app.invoices ...; COMMIT`, for a random plain reader among {doc['rls_actors']} a Space. The RLS "
+                 f"scan runs as `invoices_app` under the example's policy; the RLS-off scan runs as the owner with "
+                 f"`WHERE space_id = … AND group_id IN (SELECT group_id FROM bench.actor_reach WHERE member_id = …)` "
+                 f"(the same rows: the reach table was filled from `plystra.reachable_groups`); the per-row scan "
+                 f"runs as the owner over the first {doc['per_row_rows']} rows of the actor's Space only, "
+                 f"filtering with `plystra.allowed_row(...)` ({fmt(rps)} rows a Space: the targets "
+                 f"scale its time by {fmt(rps / doc['per_row_rows'], 1)}).")
+    table(["rls_off_scan", "rls_scan", "per_row_scan", "rls_indexable_scan"], "Row-level security", rows_note)
+    if doc.get("http", {}).get("measured"):
+        table(["http_health", "http_check"], "HTTP",
+              f"`plystra_http` ({doc['http']['config']['binary']}), {doc['http']['config']['env']}; credential: "
+              f"{doc['http']['config']['credential']}. wrk with the check workload's request mix (Lua).")
+    else:
+        L.append("## HTTP")
+        L.append("")
+        L.append(f"HTTP: not measured ({doc.get('http', {}).get('reason', 'unknown reason')}).")
+        L.append("")
+
+    L.append("## Scale")
+    L.append("")
+    for c in CLIENTS:
+        a, d = R("check_off", c), R("check_off_demo", c)
+        if a and d:
+            L.append(f"- {c} clients: check (audit off) p50 {fmt(a.get('p50_ms'), 3)} ms at {doc['size']} size "
+                     f"({fmt(ds.get('resources'))} resources, {fmt(ds.get('groups'))} groups) vs "
+                     f"{fmt(d.get('p50_ms'), 3)} ms at demo size ({fmt(dd.get('resources'))} resources, "
+                     f"{fmt(dd.get('groups'))} groups): ratio {fmt(ratio(a.get('p50_ms'), d.get('p50_ms')))}")
+    L.append("")
+    L.append("## Targets")
+    L.append("")
+    L.append("| target | clients | measured | threshold | met |")
+    L.append("| --- | ---: | ---: | ---: | --- |")
+    for t in doc["targets"]:
+        met = "not measured" if t["met"] is None else ("**met**" if t["met"] else "**missed**")
+        L.append(f"| {t['target']} | {t['clients']} | {fmt(t['value'])} ({t['detail']}) | {t.get('op', '')} "
+                 f"{t['threshold']} | {met} |")
+    L.append("")
+    ev = doc.get("evidence", {})
+    if ev:
+        L.append("## Evidence (profiles and plans, measured in this run)")
+        L.append("")
+        for name, prof in ev.get("profiles", {}).items():
+            L.append(f"### perf: {name}")
+            L.append("")
+            L.append("`perf record -e cpu-clock -F 999 -a -g` during a separate 2-client run of the workload; "
+                     "samples of the `postgres` processes by shared object, then by symbol (self time, ≥ 0.7%).")
+            L.append("")
+            L.append("```")
+            L.extend(prof.get("by_command", []))
+            L.append("")
+            L.append("postgres processes other than client backends: " + ", ".join(prof.get("processes", [])))
+            L.extend(prof.get("by_process", []))
+            L.append("")
+            L.extend(prof.get("by_dso", []))
+            L.append("")
+            L.extend(prof.get("by_symbol", []))
+            L.append("```")
+            L.append("")
+        if ev.get("perf_unavailable"):
+            L.append(f"perf: not used ({ev['perf_unavailable']}).")
+            L.append("")
+        for name, plan in ev.get("plans", {}).items():
+            L.append(f"### EXPLAIN (ANALYZE, BUFFERS): {name}")
+            L.append("")
+            L.append("```")
+            L.append(plan)
+            L.append("```")
+            L.append("")
+        full = ev.get("per_row_full")
+        if full:
+            L.append("### The per-row function over one whole Space (EXPLAIN (ANALYZE, TIMING OFF))")
+            L.append("")
+            L.append("```")
+            L.append(full["plan"])
+            L.append("```")
+            L.append("")
+    if doc.get("findings"):
+        L.append("## Findings")
+        L.append("")
+        L.append(doc["findings"])
+        L.append("")
+    L.append("## Checks")
+    L.append("")
+    for ok, text in run.checks:
+        L.append(f"- {'ok' if ok else 'NOT OK'}: {text}")
+    L.append("")
+    L.append(f"Wall time: {doc.get('wall_s')} s ({', '.join(f'{k} {v} s' for k, v in doc.get('phases', {}).items())}).")
+    L.append("")
+    return "\n".join(L)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------------------------
+
+def server_crashes(cluster):
+    """Lines of the server log that say a server process died (a crash invalidates the run)."""
+    try:
+        text = (cluster.path / "server.log").read_text(errors="replace")
+    except OSError:
+        return []
+    return [l for l in text.splitlines() if "terminated by signal" in l or "PANIC" in l][:5]
+
+
+def public_command(argv):
+    """The command as the user typed it (bench/run adds --so)."""
+    shown, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--so":
+            skip = True
+        elif not a.startswith("--so="):
+            shown.append(a)
+    return " ".join(["bench/run"] + shown)
+
+
+def rerender(path):
+    doc = json.loads(path.read_text())
+    doc["command"] = public_command(doc["command"].split()[1:])
+    run = Runner.__new__(Runner)
+    run.results = doc["results"]
+    run.checks = [(c["ok"], c["check"]) for c in doc["checks"]]
+    run.ctx = doc
+    if doc["size"] == "full" and doc.get("complete"):
+        doc["findings"] = render_findings(run)
+    doc["targets"] = targets(run, doc)
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    path.with_suffix(".md").write_text(render_markdown(run, doc))
+    print(f"rendered {path.with_suffix('.md')}")
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Plystra benchmark (use bench/run)")
+    ap.add_argument("--size", choices=sorted(SIZES), default="full")
+    ap.add_argument("--duration", type=int, help="seconds per workload (default: tiny 2, demo 5, full 8)")
+    ap.add_argument("--out", default=str(BENCH / "results"), help="report folder (default bench/results)")
+    ap.add_argument("--http", choices=["auto", "off"], default="auto",
+                    help="auto: build plystra_http and measure it if it builds and starts")
+    ap.add_argument("--profile", choices=["auto", "on", "off"], default="auto",
+                    help="perf profiles and plans (auto: on except at tiny size)")
+    ap.add_argument("--per-row-budget", type=float, default=60.0,
+                    help="seconds allowed for one unbounded per-row scan of a whole Space (estimated first)")
+    ap.add_argument("--keep", action="store_true", help="leave the cluster running afterwards")
+    ap.add_argument("--so", help=argparse.SUPPRESS)   # the built library (bench/run passes it)
+    ap.add_argument("--render", metavar="JSON",
+                    help="measure nothing: render the Markdown report of an earlier run from its JSON (with the "
+                         "current bench/FINDINGS.md filled from that run's figures)")
+    args = ap.parse_args()
+    if args.render:
+        return rerender(Path(args.render))
+    size = dict(SIZES[args.size])
+    args.duration = args.duration or size["duration"]
+    demo = dict(SIZES["demo"])
+    validate_size(size, args.size)
+    validate_size(demo, "demo")
+    t_start = now()
+    phases = {}
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    outdir = Path(args.out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    rundir = REPO / "target" / "bench-runs" / f"{started.replace(':', '')}-{args.size}"
+    rundir.mkdir(parents=True, exist_ok=True)
+    load_start = Path("/proc/loadavg").read_text().strip()
+    print(f"bench: size {args.size}, {args.duration} s per workload, load at start: {load_start}", flush=True)
+    ctx = {"size": args.size, "started_utc": started, "command": public_command(sys.argv[1:]),
+           "duration_s": args.duration, "threads": min(2, os.cpu_count() or 1), "load_start": load_start,
+           "size_parameters": size, "demo_parameters": demo, "rls_actors": rls_actor_count(size),
+           "per_row_rows": size["per_row_rows"], "git": git_facts(), "dataset": {}, "dataset_demo": {},
+           "timings": {}, "evidence": {}, "phases": phases,
+           "tools": {"pgbench": sh(["pgbench", "--version"]).stdout.strip(), "wrk": None}}
+
+    # The HTTP front is built before anything is measured, so that compiling never overlaps a measurement.
+    http_binary, http_reason = (None, "disabled with --http off") if args.http == "off" else build_http(args)
+    if http_binary:
+        wrk_reason = ensure_wrk()
+        if wrk_reason:
+            http_binary, http_reason = None, wrk_reason
+    ctx["http"] = {"measured": False, "reason": http_reason}
+    phases["build_http"] = round(now() - t_start, 1)
+
+    pgdir = REPO / "target" / "bench-pg"
+    port = int(lib("free_port 55460").stdout.strip())
+    cluster = Cluster(pgdir, port)
+    cluster.stop()
+    if (pgdir / "data").exists():
+        shutil.rmtree(pgdir / "data")
+    if (pgdir / "server.log").exists():
+        (pgdir / "server.log").unlink()
+    so_path = PG_LIB / "plystra.so"
+    options = list(PG_OPTIONS)
+    audit_writer = None
+    if b"plystra.audit_writer_database" in so_path.read_bytes():
+        options.append(("plystra.audit_writer_database", "bench"))
+        audit_writer = "preloaded, serving database `bench` (decision audit rows are written by its worker)"
+    ctx["extension"] = {"profile": build_profile(so_path), "sha256": None, "audit_writer": audit_writer,
+                        "pinned": "shared_preload_libraries, so a later install does not change it mid-run"}
+    run = Runner(args, size, cluster, rundir)
+    print("bench check:", flush=True)
+    measuring = False
+    try:
+        t0 = now()
+        cluster.start(options)
+        pid = cluster.postmaster_pid()
+        lib_at_start = loaded_library(pid)
+        built = Path(args.so) if args.so else None
+        built_sha = sha256(built) if built and built.exists() else None
+        if lib_at_start is None:
+            raise Failure("the postmaster did not preload plystra.so")
+        ctx["extension"]["sha256"] = lib_at_start["sha256"]
+        run.check(build_profile(so_path) == "release" or args.size == "tiny",
+                  f"the installed extension is a {build_profile(so_path)} build")
+        if built_sha:
+            run.check(lib_at_start["sha256"] == built_sha,
+                      "the preloaded library is the one bench/run just built")
+        ctx["timings"] = load_database(run, "bench", size, with_floors=True)
+        ctx["dataset"] = verify_database(run, "bench", size)
+        ctx["dataset"].update(spaces=size["spaces"], breadth=size["breadth"])
+        ctx["dataset"]["pgbench_accounts"] = int(cluster.psql("bench", "SELECT count(*) FROM pgbench_accounts"))
+        verify_rls(run, "bench", size)
+        demo_timings = load_database(run, "bench_demo", demo, with_floors=False)
+        ctx["dataset_demo"] = verify_database(run, "bench_demo", demo)
+        ctx["dataset_demo"].update(spaces=demo["spaces"], breadth=demo["breadth"])
+        ctx["timings"].update({f"demo_{k}": v for k, v in demo_timings.items()})
+        scripts = [WORKLOADS / n for n in ("check.sql", "allowed.sql", "explain.sql")]
+        preambles = {p.read_text().split("\nSELECT ")[0].split("\n", 1)[1] for p in scripts}
+        run.check(len(preambles) == 1, "check.sql, allowed.sql and explain.sql draw the same request mix")
+        # A clean start for the measurements: restart (the audit writer attaches to `bench`), warm the caches.
+        cluster.stop()
+        cluster.start(options)
+        pid = cluster.postmaster_pid()
+        lib_pinned = loaded_library(pid)
+        run.check(lib_pinned and lib_pinned["sha256"] == lib_at_start["sha256"],
+                  "the restarted cluster preloaded the same library")
+        for db in ("bench", "bench_demo"):
+            cluster.psql(db, "CREATE EXTENSION IF NOT EXISTS pg_prewarm; SELECT count(pg_prewarm(c.oid)) FROM "
+                             "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN "
+                             "('plystra', 'app', 'bench', 'public') AND c.relkind IN ('r', 'i')")
+        phases["setup"] = round(now() - t0, 1)
+
+        t0 = now()
+        measuring = True
+        ctx["machine"] = machine_facts()
+        ctx["postgres"] = {
+            "version": cluster.psql("postgres", "SELECT version()").split(" on ")[0],
+            "cluster": str(pgdir.relative_to(REPO)),
+            "non_default": [tuple(l.split("|", 1)) for l in cluster.psql("postgres", """
+                SELECT name, current_setting(name) FROM pg_settings
+                WHERE source = 'command line' AND name NOT IN ('port', 'listen_addresses')
+                   OR name IN ('fsync', 'synchronous_commit', 'wal_level', 'full_page_writes', 'wal_sync_method')
+                ORDER BY name""").splitlines()],
+            "initdb_configuration_file": [tuple(l.split("|", 1)) for l in cluster.psql("postgres", """
+                SELECT name, current_setting(name) FROM pg_settings WHERE source = 'configuration file'
+                ORDER BY name""").splitlines()]}
+        rows_per_space = int(cluster.psql("bench", "SELECT count(*) FROM app.invoices WHERE space_id = 'bsp_0'"))
+        ctx["rows_per_space"] = rows_per_space
+        for c in CLIENTS:
+            run.pgbench("select1", "bench", "select1.sql", c, size, group="floor")
+            run.pgbench("pk_lookup", "bench", None, c, size, builtin="select-only", group="floor")
+            run.pgbench("insert_jsonb", "bench", "insert_jsonb.sql", c, size, group="floor")
+        for c in CLIENTS:
+            run.pgbench("check_off", "bench", "check.sql", c, size, audit="off", floor="pk_lookup", group="sql")
+            run.pgbench("allowed_off", "bench", "allowed.sql", c, size, audit="off", floor="pk_lookup", group="sql")
+            run.pgbench("explain_off", "bench", "explain.sql", c, size, audit="off", floor="pk_lookup", group="sql")
+            run.pgbench("check_deny_only", "bench", "check.sql", c, size, audit="deny_only", floor="insert_jsonb",
+                        group="sql")
+            seq0 = cluster.psql("bench", "SELECT coalesce(max(seq), 0) FROM plystra.audit_logs")
+            run.pgbench("check_always", "bench", "check.sql", c, size, audit="always", floor="insert_jsonb",
+                        group="sql")
+            if c == CLIENTS[0]:
+                mix = cluster.psql("bench", f"SELECT decision, coalesce(deny_code, ''), count(*) FROM "
+                                            f"plystra.audit_logs WHERE seq > {seq0} AND actor_user_id LIKE 'bu\\_%' "
+                                            f"GROUP BY 1, 2 ORDER BY 3 DESC")
+                ctx["decision_mix"] = [dict(decision=a, deny_code=b or None, count=int(n))
+                                       for a, b, n in (l.split("|") for l in mix.splitlines())]
+            run.pgbench("check_off_demo", "bench_demo", "check.sql", c, demo, audit="off", floor="pk_lookup",
+                        group="scale")
+        for c in CLIENTS:
+            run.pgbench("rls_off_scan", "bench", "rls_off_scan.sql", c, size, group="rls")
+            run.pgbench("rls_scan", "bench", "rls_scan.sql", c, size, user="invoices_app", floor="rls_off_scan",
+                        group="rls")
+            run.pgbench("per_row_scan", "bench", "per_row_scan.sql", c, size, floor="rls_off_scan", group="rls",
+                        extra={"rows_examined": min(size["per_row_rows"], rows_per_space)})
+            run.pgbench("rls_indexable_scan", "bench", "rls_indexable_scan.sql", c, size, floor="rls_off_scan",
+                        group="rls")
+        phases["sql_workloads"] = round(now() - t0, 1)
+
+        t0 = now()
+        if http_binary:
+            results, reason, config = run_http(run, http_binary, size)
+            ctx["http"] = {"measured": bool(results), "reason": reason, "config": config}
+            if results:
+                ctx["tools"]["wrk"] = (sh(["wrk", "--version"], check=False).stdout.strip().splitlines() or [""])[0]
+        phases["http_workloads"] = round(now() - t0, 1)
+
+        t0 = now()
+        evidence = ctx["evidence"]
+        do_profile = args.profile == "on" or (args.profile == "auto" and args.size != "tiny")
+        plans, i, s = explain(run, "bench", size)
+        rls_single = re.search(r"Execution Time: ([0-9.]+) ms", plans["rls_scan"])
+        ctx["rls_single_ms"] = float(rls_single.group(1)) if rls_single else None
+        per_row = run.result("per_row_scan", CLIENTS[0])
+        estimate = (per_row["p50_ms"] * rows_per_space / per_row["rows_examined"] / 1000
+                    if per_row and per_row.get("p50_ms") else 1e9)
+        ctx["per_row_full"] = per_row_full_scan(run, "bench", size, i, s, estimate)
+        loader = loader_query_script(run) if do_profile or args.size == "tiny" else None
+        if loader:
+            run.pgbench("loader_query", "bench", str(loader), CLIENTS[0], size, floor="pk_lookup", group="evidence",
+                        audit="off")
+        if do_profile:
+            evidence["plans"] = plans
+            if ctx["per_row_full"]:
+                evidence["per_row_full"] = ctx["per_row_full"]
+            why = perf_available()
+            if why:
+                evidence["perf_unavailable"] = why
+            else:
+                evidence["profiles"] = {
+                    "check, audit off (2 clients)": profile(run, "check_off", "bench", "check.sql", size, "off", 5),
+                    "check, audit always (2 clients)": profile(run, "check_always", "bench", "check.sql", size,
+                                                               "always", 5),
+                }
+        phases["evidence"] = round(now() - t0, 1)
+
+        lib_at_end = loaded_library(cluster.postmaster_pid())
+        run.check(lib_at_end and lib_pinned and lib_at_end["sha256"] == lib_pinned["sha256"] and
+                  cluster.postmaster_pid() == pid,
+                  "the same extension library served every measurement (postmaster preload, not restarted)")
+    except Failure as e:
+        run.check(False, str(e))
+    finally:
+        crashes = server_crashes(cluster)
+        run.check(not crashes, "no server process crashed" + (f": {' | '.join(crashes)}" if crashes else ""))
+        if measuring:
+            ctx["load_end"] = Path("/proc/loadavg").read_text().strip()
+            ctx["complete"] = all(ok for ok, _ in run.checks)
+            ctx["wall_s"] = round(now() - t_start, 1)
+            run.ctx = ctx
+            ctx["findings"] = render_findings(run) if args.size == "full" and ctx["complete"] else None
+            try:
+                base = write_report(run, ctx, outdir)
+                run.check(True, f"report written: {base}.md and .json")
+            except Exception as e:  # noqa: BLE001 - a report that cannot be written is a failed check, not a trace
+                run.check(False, f"the report could not be written: {e!r}")
+        if not args.keep:
+            cluster.stop()
+    failed = sum(1 for ok, _ in run.checks if not ok)
+    # Worded so that scripts/test counts the ok / not ok lines above, not this summary.
+    print(f"bench: {len(run.checks) - failed} ok, {failed} not ok; {round(now() - t_start, 1)} s in all", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
