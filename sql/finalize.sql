@@ -64,9 +64,10 @@ COMMENT ON FUNCTION plystra.reaches_space(text, text) IS
 'of its Space. STABLE, no audit row.';
 
 COMMENT ON FUNCTION plystra.reachable_groups(text, text) IS
-'reachable_groups(resource_type, action): the ids of the groups whose resources the current actor may act on '
-'(group anchors, and group_tree anchors with every group below them on label boundaries). Use as '
-'group_id IN (SELECT plystra.reachable_groups(...)): computed once per statement, probed as a hash. STABLE, no audit row.';
+'reachable_groups(resource_type, action): the ids of the groups whose resources the current actor may act on: '
+'group anchors, group_tree anchors with every group below them on label boundaries, and every group of the Space '
+'under a space-scope grant. In a policy use group_id = ANY (ARRAY(SELECT plystra.reachable_groups(...))): computed '
+'once per statement, and an index on the group column serves it. STABLE, no audit row.';
 
 COMMENT ON FUNCTION plystra.reachable_owner(text, text) IS
 'reachable_owner(resource_type, action): the current actor''s Member id when a self-scope grant lets it act on '
