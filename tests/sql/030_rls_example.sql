@@ -4,7 +4,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
 \ir ../../sql/examples/invoices_rls.sql
-SELECT plan(29);
+SELECT plan(30);
 
 CREATE FUNCTION pg_temp.visible() RETURNS text[] LANGUAGE sql AS $$
     SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM app.invoices
@@ -129,6 +129,22 @@ SELECT is((SELECT count(*) FROM app.invoices), 255::bigint, 'a 507-row scan retu
 RESET ROLE;
 SELECT is(pg_stat_get_xact_function_calls('plystra.reachable_groups(text,text)'::regprocedure), 1::bigint,
           'reachable_groups ran once for the whole scan');
+
+-- With many groups and few reachable rows, the policy is served by indexes (a BitmapOr), not a full scan.
+INSERT INTO app.invoices (id, space_id, group_id, number)
+SELECT 'inv_spread_' || i, 'space_acme', 'g_spread_' || (i % 2000), 'S' || i FROM generate_series(1, 40000) AS i;
+ANALYZE app.invoices;
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE line text; out text := '';
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP out := out || line || E'\n'; END LOOP;
+    RETURN out;
+END $$;
+SELECT pg_temp.as_actor('user_alice', 'um_alice_finance_reviewer');
+SET LOCAL ROLE invoices_app;
+SELECT matches(pg_temp.plan_of('SELECT count(*) FROM app.invoices'), 'BitmapOr.*invoices_space_group_idx',
+               'the select policy is served by index scans (BitmapOr), not a scan of every row');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
