@@ -94,50 +94,47 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    batch plystra.audit_logs[];
     r plystra.audit_logs;
-    i integer := 0;
+    n integer;
     heads jsonb := '{}';   -- space_key -> [position, hash], read once per chain per batch
     key text;
     pos bigint;
     prev text;
-    -- Per-row chain values, by input order. Element assignment keeps these arrays in place (no copying).
-    created timestamptz[] := '{}';
-    positions bigint[] := '{}';
-    prevs text[] := '{}';
-    hashes text[] := '{}';
     -- One sealer at a time keeps each chain a line. If another holds the chains now, these rows go in unsealed
     -- and plystra.seal_audit() seals them within a second: decisions never wait on sealing.
     sealing boolean := pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('plystra.audit_chain'));
 BEGIN
-    FOR r IN SELECT * FROM pg_catalog.jsonb_populate_recordset(NULL::plystra.audit_logs, rows) LOOP
-        i := i + 1;
+    -- Parsed once; each element is then updated in place (plpgsql keeps the array expanded).
+    batch := ARRAY(SELECT p FROM pg_catalog.jsonb_populate_recordset(NULL::plystra.audit_logs, rows) AS p);
+    n := coalesce(pg_catalog.array_length(batch, 1), 0);
+    FOR i IN 1 .. n LOOP
+        r := batch[i];
         r.created_at := coalesce(r.created_at, pg_catalog.clock_timestamp());
-        created[i] := r.created_at;
-        CONTINUE WHEN NOT sealing;
-        key := coalesce(r.space_id, '');
-        IF NOT heads ? key THEN
-            SELECT h.chain_position, h.row_hash INTO pos, prev FROM plystra.audit_chain_heads h WHERE h.space_key = key;
-            heads := heads || pg_catalog.jsonb_build_object(key, pg_catalog.jsonb_build_array(coalesce(pos, 0), coalesce(prev, '')));
+        IF sealing THEN
+            key := coalesce(r.space_id, '');
+            IF NOT heads ? key THEN
+                SELECT h.chain_position, h.row_hash INTO pos, prev FROM plystra.audit_chain_heads h WHERE h.space_key = key;
+                heads := heads || pg_catalog.jsonb_build_object(key, pg_catalog.jsonb_build_array(coalesce(pos, 0), coalesce(prev, '')));
+            END IF;
+            r.chain_position := (heads -> key ->> 0)::bigint + 1;
+            r.prev_hash := heads -> key ->> 1;
+            r.row_hash := plystra.audit_row_hash(r, r.chain_position, r.prev_hash);
+            heads := pg_catalog.jsonb_set(heads, ARRAY[key], pg_catalog.jsonb_build_array(r.chain_position, r.row_hash));
         END IF;
-        pos := (heads -> key ->> 0)::bigint + 1;
-        prev := heads -> key ->> 1;
-        positions[i] := pos;
-        prevs[i] := prev;
-        hashes[i] := plystra.audit_row_hash(r, pos, prev);
-        heads := pg_catalog.jsonb_set(heads, ARRAY[key], pg_catalog.jsonb_build_array(pos, hashes[i]));
+        batch[i] := r;
     END LOOP;
     INSERT INTO plystra.audit_logs (id, space_id, actor_user_id, actor_member_id, actor_user_member_id, action,
                                     resource_type, resource_id, decision, deny_code, trace, request_id, ip_address,
                                     user_agent, created_at, chain_position, prev_hash, row_hash)
-    SELECT t.id, t.space_id, t.actor_user_id, t.actor_member_id, t.actor_user_member_id, t.action, t.resource_type,
-           t.resource_id, t.decision, t.deny_code, t.trace, t.request_id, t.ip_address, t.user_agent,
-           created[t.n], positions[t.n], prevs[t.n], hashes[t.n]
-    FROM (SELECT p.*, row_number() OVER () AS n
-          FROM pg_catalog.jsonb_populate_recordset(NULL::plystra.audit_logs, rows) AS p) AS t;
+    SELECT b.id, b.space_id, b.actor_user_id, b.actor_member_id, b.actor_user_member_id, b.action, b.resource_type,
+           b.resource_id, b.decision, b.deny_code, b.trace, b.request_id, b.ip_address, b.user_agent, b.created_at,
+           b.chain_position, b.prev_hash, b.row_hash
+    FROM pg_catalog.unnest(batch) AS b;
     INSERT INTO plystra.audit_chain_heads AS h (space_key, chain_position, row_hash)
     SELECT e.key, (e.value ->> 0)::bigint, e.value ->> 1 FROM pg_catalog.jsonb_each(heads) AS e
     ON CONFLICT (space_key) DO UPDATE SET chain_position = excluded.chain_position, row_hash = excluded.row_hash;
-    RETURN i;
+    RETURN n;
 END;
 $$;
 COMMENT ON FUNCTION plystra.append_audit(jsonb) IS
