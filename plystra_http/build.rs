@@ -28,6 +28,14 @@ fn main() {
             .unwrap();
     }
     out.push_str("];\n");
+    // The files themselves, for plystractl (schema check builds a scratch schema from them).
+    out.push_str("pub const MIGRATION_FILES: &[(&str, &str)] = &[\n");
+    for path in &files {
+        let file_name = path.file_name().unwrap().to_string_lossy().to_string();
+        let absolute = path.canonicalize().unwrap();
+        writeln!(out, "    ({file_name:?}, include_str!({:?})),", absolute.display().to_string()).unwrap();
+    }
+    out.push_str("];\n");
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     writeln!(out, "pub const BUILD_UNIX_TIME: i64 = {secs};").unwrap();
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("migrations.rs");

@@ -154,6 +154,7 @@ fn cors_layer(config: &Config) -> CorsLayer {
             header::CONTENT_TYPE,
             config.request_id_header.clone(),
             HeaderName::from_static("x-plystra-metrics-token"),
+            HeaderName::from_static(crate::auth::credential::API_KEY_HEADER),
         ])
         .expose_headers([
             config.request_id_header.clone(),
@@ -177,6 +178,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     api.fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())
+        // The protection seam reads the state from here (it is layered per route, before the state exists).
+        .layer(axum::Extension(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         // HTTP_READ_TIMEOUT bounds reading the body; the router wants its own body type back.
         .layer(MapRequestBodyLayer::new(Body::new))
@@ -323,6 +326,16 @@ pub async fn shutdown_signal() {
 /// Serves until SIGTERM or ctrl-c, then drains in-flight requests (bounded, so a stuck client cannot hold
 /// the process forever).
 pub async fn run(config: Config) -> Result<(), String> {
+    if !config.production_problems().is_empty() {
+        return Err(config.production_problems().join("; "));
+    }
+    if config.schema_auto_apply {
+        // Development convenience (PLYSTRA_SCHEMA_AUTO_APPLY=true; production refuses it): what
+        // `plystractl migrate up` does, before serving.
+        let client = crate::cli::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+        crate::cli::migrate_up(&client, true).await.map_err(|e| format!("schema auto-apply failed: {e}"))?;
+        tracing::info!("schema auto-apply: migrations current");
+    }
     let server = start(config).await?;
     tracing::info!(address = %server.local_addr, "plystra_http listening");
     shutdown_signal().await;

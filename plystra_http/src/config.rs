@@ -82,7 +82,79 @@ pub struct Config {
     pub http_write_timeout: Duration,
     pub http_idle_timeout: Duration,
     pub core_version: String,
+    /// SERVER_PUBLIC_URL: where clients reach this server (production refuses localhost).
+    pub public_url: String,
+    /// Whether DATABASE_URL / CORS_ALLOWED_ORIGINS / SERVER_PUBLIC_URL were set, not defaulted.
+    pub database_url_explicit: bool,
+    pub cors_explicit: bool,
+    pub public_url_explicit: bool,
+    /// The key of session-token HMACs (PLYSTRA_SESSION_SECRET or an alias); `None` when unset, in which case
+    /// [`DEFAULT_SESSION_SECRET`] is used outside production.
+    pub session_secret: Option<String>,
+    /// Earlier secrets whose tokens are still accepted (comma list).
+    pub session_secret_previous: Vec<String>,
+    /// The key of API-key HMACs; without it no API key can be created.
+    pub api_key_secret: Option<String>,
+    pub api_key_secret_previous: Vec<String>,
+    pub password_min_length: usize,
+    pub login_max_failures: u32,
+    pub login_window: Duration,
+    pub login_lockout: Duration,
+    /// PLYSTRA_SCHEMA_AUTO_APPLY: install or update the extension at startup (development convenience).
+    pub schema_auto_apply: bool,
 }
+
+/// The reference's `.env.example` session secret: accepted outside production, with a doctor warning.
+pub const DEFAULT_SESSION_SECRET: &str = "change-me-session-secret-at-least-32-characters";
+/// Secrets an operator must replace (the reference's examples).
+pub const DEFAULT_SECRETS: &[&str] = &[DEFAULT_SESSION_SECRET, "change-me-to-at-least-32-characters"];
+
+/// Every variable the configuration reads, with its default ("" = unset). `.env.example` lists exactly these
+/// (a test compares them), and reading a variable missing here fails in debug builds.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("SERVER_HOST", "0.0.0.0"),
+    ("PLYSTRA_SERVER_HOST", ""),
+    ("SERVER_PORT", "8080"),
+    ("PLYSTRA_SERVER_PORT", ""),
+    ("SERVER_MODE", "development"),
+    ("PLYSTRA_ENV", ""),
+    ("SERVER_PUBLIC_URL", "http://localhost:8080"),
+    ("PLYSTRA_SERVER_PUBLIC_URL", ""),
+    ("DATABASE_URL", DEFAULT_DATABASE_URL),
+    ("PLYSTRA_DATABASE_URL", ""),
+    ("DATABASE_MAX_OPEN_CONNS", "20"),
+    ("DATABASE_MAX_IDLE_CONNS", "10"),
+    ("DATABASE_CONN_MAX_LIFETIME", "30m"),
+    ("PLYSTRA_SCHEMA_AUTO_APPLY", "false"),
+    ("LOG_LEVEL", "info"),
+    ("LOG_FORMAT", "json"),
+    ("REQUEST_ID_HEADER", "X-Request-ID"),
+    ("CORS_ALLOWED_ORIGINS", "http://localhost:5173,http://localhost:8080"),
+    ("TRUSTED_PROXIES", ""),
+    ("AUDIT_WRITE_MODE", "always"),
+    ("TRACE_VERSION", "1.0"),
+    ("DATA_CONSOLE_ENABLED", "false"),
+    ("METRICS_ENABLED", "false"),
+    ("METRICS_TOKEN", ""),
+    ("PLYSTRA_METRICS_TOKEN", ""),
+    ("HTTP_READ_HEADER_TIMEOUT", "5s"),
+    ("HTTP_READ_TIMEOUT", "30s"),
+    ("HTTP_WRITE_TIMEOUT", "60s"),
+    ("HTTP_IDLE_TIMEOUT", "120s"),
+    ("PLYSTRA_CORE_VERSION", ""),
+    ("CORE_VERSION", ""),
+    ("PLYSTRA_SESSION_SECRET", DEFAULT_SESSION_SECRET),
+    ("SESSION_SECRET", ""),
+    ("JWT_SECRET", ""),
+    ("PLYSTRA_JWT_SECRET", ""),
+    ("PLYSTRA_SESSION_SECRET_PREVIOUS", ""),
+    ("PLYSTRA_API_KEY_SECRET", ""),
+    ("PLYSTRA_API_KEY_SECRET_PREVIOUS", ""),
+    ("PLYSTRA_PASSWORD_MIN_LENGTH", "12"),
+    ("PLYSTRA_AUTH_LOGIN_MAX_FAILURES", "8"),
+    ("PLYSTRA_AUTH_LOGIN_WINDOW", "15m"),
+    ("PLYSTRA_AUTH_LOGIN_LOCKOUT", "15m"),
+];
 
 /// A configuration error always names the variable, so the operator knows what to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +181,10 @@ impl Config {
     /// Reads the configuration from a map of variables (the process environment in production, a literal
     /// map in tests). Empty values count as unset, as with the reference's `os.Getenv(...) != ""`.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            debug_assert!(ENV_VARS.iter().any(|(n, _)| *n == name), "{name} is read but not listed in ENV_VARS");
+            vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+        };
         let first = |names: &[&'static str]| names.iter().find_map(|n| get(n).map(|v| (*n, v)));
 
         let (host_var, host) = first(&["SERVER_HOST", "PLYSTRA_SERVER_HOST"]).unwrap_or(("SERVER_HOST", "0.0.0.0"));
@@ -137,6 +212,7 @@ impl Config {
         let database_url = first(&["DATABASE_URL", "PLYSTRA_DATABASE_URL"])
             .map(|(_, v)| v.to_string())
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        let database_url_explicit = first(&["DATABASE_URL", "PLYSTRA_DATABASE_URL"]).is_some();
         let url_var = first(&["DATABASE_URL", "PLYSTRA_DATABASE_URL"]).map(|(n, _)| n).unwrap_or("DATABASE_URL");
         database_url.parse::<tokio_postgres::Config>().map_err(|e| ConfigError {
             variable: url_var,
@@ -189,7 +265,8 @@ impl Config {
             problem: format!("{request_id_header:?} is not a valid HTTP header name"),
         })?;
 
-        let cors_allowed_origins = parse_cors(get("CORS_ALLOWED_ORIGINS"), mode)?;
+        let cors_explicit = get("CORS_ALLOWED_ORIGINS").is_some();
+        let cors_allowed_origins = parse_cors(get("CORS_ALLOWED_ORIGINS"))?;
 
         let trusted_proxies = TrustedProxies::parse(get("TRUSTED_PROXIES").unwrap_or(""))
             .map_err(|problem| ConfigError { variable: "TRUSTED_PROXIES", problem })?;
@@ -228,7 +305,53 @@ impl Config {
             .map(|(_, v)| v.to_string())
             .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string());
 
+        let (public_url_explicit, public_url) = match first(&["SERVER_PUBLIC_URL", "PLYSTRA_SERVER_PUBLIC_URL"]) {
+            Some((_, v)) => (true, v.to_string()),
+            None => (false, "http://localhost:8080".to_string()),
+        };
+        // Read for compatibility with the reference's .env; the pool keeps idle connections up to its size.
+        let _ = get("DATABASE_MAX_IDLE_CONNS");
+
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default()
+        };
+        let session_secret = first(&["PLYSTRA_SESSION_SECRET", "SESSION_SECRET", "JWT_SECRET", "PLYSTRA_JWT_SECRET"])
+            .map(|(_, v)| v.to_string());
+        let session_secret_previous = list("PLYSTRA_SESSION_SECRET_PREVIOUS");
+        let api_key_secret = get("PLYSTRA_API_KEY_SECRET").map(str::to_string);
+        let api_key_secret_previous = list("PLYSTRA_API_KEY_SECRET_PREVIOUS");
+
+        let number = |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v.parse::<u64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| ConfigError {
+                    variable: name,
+                    problem: format!("{v:?} is not a number between {min} and {max}"),
+                }),
+            }
+        };
+        let password_min_length = number("PLYSTRA_PASSWORD_MIN_LENGTH", 12, 8, 1024)? as usize;
+        let login_max_failures = number("PLYSTRA_AUTH_LOGIN_MAX_FAILURES", 8, 1, 1_000_000)? as u32;
+        let login_window = timeout("PLYSTRA_AUTH_LOGIN_WINDOW", Duration::from_secs(15 * 60))?;
+        let login_lockout = timeout("PLYSTRA_AUTH_LOGIN_LOCKOUT", Duration::from_secs(15 * 60))?;
+        let schema_auto_apply = parse_bool("PLYSTRA_SCHEMA_AUTO_APPLY", get("PLYSTRA_SCHEMA_AUTO_APPLY"))?;
+
         Ok(Config {
+            public_url,
+            database_url_explicit,
+            cors_explicit,
+            public_url_explicit,
+            session_secret,
+            session_secret_previous,
+            api_key_secret,
+            api_key_secret_previous,
+            password_min_length,
+            login_max_failures,
+            login_window,
+            login_lockout,
+            schema_auto_apply,
             host,
             port,
             mode,
@@ -257,6 +380,98 @@ impl Config {
     pub fn is_production(&self) -> bool {
         self.mode == ServerMode::Production
     }
+
+    /// The secret new session tokens are hashed with.
+    pub fn session_secret(&self) -> &str {
+        self.session_secret.as_deref().unwrap_or(DEFAULT_SESSION_SECRET)
+    }
+
+    /// Why this configuration must not run in production: one message per cause. The ONE place the server
+    /// (at startup) and `plystractl doctor` ask; empty outside production.
+    pub fn production_problems(&self) -> Vec<String> {
+        if !self.is_production() {
+            return Vec::new();
+        }
+        let mut problems = Vec::new();
+        if self.schema_auto_apply {
+            problems.push(
+                "PLYSTRA_SCHEMA_AUTO_APPLY must be false in production: apply versioned migrations with \
+                 `plystractl migrate up` instead"
+                    .to_string(),
+            );
+        }
+        if !self.database_url_explicit {
+            problems.push("DATABASE_URL must be set in production (the default points at localhost)".to_string());
+        } else if uses_default_credentials(&self.database_url) {
+            problems
+                .push("DATABASE_URL must not use the default plystra:plystra credentials in production".to_string());
+        }
+        match self.session_secret.as_deref() {
+            None => problems.push("PLYSTRA_SESSION_SECRET must be set in production".to_string()),
+            Some(s) if DEFAULT_SECRETS.contains(&s) => {
+                problems.push("PLYSTRA_SESSION_SECRET must not be a default value in production".to_string())
+            }
+            Some(s) if s.chars().count() < 32 => {
+                problems.push("PLYSTRA_SESSION_SECRET must be at least 32 characters in production".to_string())
+            }
+            Some(_) => {}
+        }
+        if !self.cors_explicit {
+            problems.push("CORS_ALLOWED_ORIGINS must list the allowed origins explicitly in production".to_string());
+        } else if self.cors_allowed_origins == CorsOrigins::Any {
+            problems.push("CORS_ALLOWED_ORIGINS must not contain the wildcard * in production".to_string());
+        }
+        if !self.public_url_explicit || is_localhost_url(&self.public_url) {
+            problems.push("SERVER_PUBLIC_URL must be set to the public URL, not localhost, in production".to_string());
+        }
+        problems
+    }
+
+    /// Weak-secret warnings (doctor prints them in every mode).
+    pub fn secret_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.session_secret.as_deref() {
+            None => out.push(format!(
+                "PLYSTRA_SESSION_SECRET is not set; the built-in default {DEFAULT_SESSION_SECRET:?} is used"
+            )),
+            Some(s) if DEFAULT_SECRETS.contains(&s) => out.push("PLYSTRA_SESSION_SECRET is a default value".into()),
+            Some(s) if s.chars().count() < 32 => {
+                out.push("PLYSTRA_SESSION_SECRET is shorter than 32 characters".into())
+            }
+            Some(_) => {}
+        }
+        match self.api_key_secret.as_deref() {
+            None => out.push("PLYSTRA_API_KEY_SECRET is not set; API keys cannot be created".into()),
+            Some(s) if s.chars().count() < 32 => {
+                out.push("PLYSTRA_API_KEY_SECRET is shorter than 32 characters".into())
+            }
+            Some(_) => {}
+        }
+        out
+    }
+}
+
+fn uses_default_credentials(url: &str) -> bool {
+    match url.parse::<tokio_postgres::Config>() {
+        Ok(c) => c.get_user() == Some("plystra") && c.get_password() == Some(b"plystra".as_slice()),
+        Err(_) => false,
+    }
+}
+
+fn is_localhost_url(url: &str) -> bool {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host = if let Some(stripped) = host_port.strip_prefix('[') {
+        stripped.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let host = host.to_ascii_lowercase();
+    host.is_empty()
+        || host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
 }
 
 fn parse_host(value: &str) -> Result<IpAddr, String> {
@@ -277,17 +492,11 @@ fn parse_bool(variable: &'static str, value: Option<&str>) -> Result<bool, Confi
     }
 }
 
-fn parse_cors(value: Option<&str>, mode: ServerMode) -> Result<CorsOrigins, ConfigError> {
+fn parse_cors(value: Option<&str>) -> Result<CorsOrigins, ConfigError> {
     let value = value.unwrap_or("http://localhost:5173,http://localhost:8080");
     let origins: Vec<String> = value.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
     if origins.iter().any(|o| o == "*") {
-        // The seed documents: production mode rejects wildcard CORS.
-        if mode == ServerMode::Production {
-            return Err(ConfigError {
-                variable: "CORS_ALLOWED_ORIGINS",
-                problem: "a wildcard origin is not allowed in production mode".into(),
-            });
-        }
+        // Production refuses it (Config::production_problems).
         return Ok(CorsOrigins::Any);
     }
     for origin in &origins {
@@ -398,13 +607,67 @@ mod tests {
         }
     }
 
+    const GOOD_PRODUCTION: &[(&str, &str)] = &[
+        ("SERVER_MODE", "production"),
+        ("DATABASE_URL", "postgres://app:s3cret@db.internal:5432/plystra"),
+        ("PLYSTRA_SESSION_SECRET", "0123456789abcdef0123456789abcdef-prod"),
+        ("CORS_ALLOWED_ORIGINS", "https://app.example.com"),
+        ("SERVER_PUBLIC_URL", "https://plystra.example.com"),
+    ];
+
+    fn production_with(overrides: &[(&str, &str)]) -> Vec<String> {
+        let mut v = vars(GOOD_PRODUCTION);
+        for (k, val) in overrides {
+            v.insert(k.to_string(), val.to_string());
+        }
+        Config::from_vars(&v).unwrap().production_problems()
+    }
+
     #[test]
-    fn production_rejects_wildcard_cors() {
-        let err =
-            Config::from_vars(&vars(&[("SERVER_MODE", "production"), ("CORS_ALLOWED_ORIGINS", "*")])).unwrap_err();
-        assert_eq!(err.variable, "CORS_ALLOWED_ORIGINS");
-        let c = Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", "*")])).unwrap();
-        assert_eq!(c.cors_allowed_origins, CorsOrigins::Any);
+    fn production_refuses_each_unsafe_setting_with_its_own_message() {
+        assert!(production_with(&[]).is_empty(), "{:?}", production_with(&[]));
+        for (overrides, expected) in [
+            (&[("PLYSTRA_SCHEMA_AUTO_APPLY", "true")][..], "PLYSTRA_SCHEMA_AUTO_APPLY"),
+            (&[("DATABASE_URL", "postgres://plystra:plystra@db:5432/plystra")][..], "default plystra:plystra"),
+            (&[("DATABASE_URL", "")][..], "DATABASE_URL must be set"),
+            (&[("PLYSTRA_SESSION_SECRET", "")][..], "PLYSTRA_SESSION_SECRET must be set"),
+            (&[("PLYSTRA_SESSION_SECRET", "short")][..], "at least 32 characters"),
+            (&[("PLYSTRA_SESSION_SECRET", DEFAULT_SESSION_SECRET)][..], "default value"),
+            (&[("CORS_ALLOWED_ORIGINS", "")][..], "explicitly"),
+            (&[("CORS_ALLOWED_ORIGINS", "https://a.example.com,*")][..], "wildcard"),
+            (&[("SERVER_PUBLIC_URL", "")][..], "SERVER_PUBLIC_URL"),
+            (&[("SERVER_PUBLIC_URL", "http://localhost:8080")][..], "SERVER_PUBLIC_URL"),
+            (&[("SERVER_PUBLIC_URL", "http://127.0.0.1:8080/x")][..], "SERVER_PUBLIC_URL"),
+        ] {
+            let problems = production_with(overrides);
+            assert_eq!(problems.len(), 1, "{overrides:?}: {problems:?}");
+            assert!(problems[0].contains(expected), "{overrides:?}: {problems:?}");
+        }
+        // Several causes, several messages; development mode refuses nothing.
+        let all = Config::from_vars(&vars(&[("SERVER_MODE", "production"), ("CORS_ALLOWED_ORIGINS", "*")]))
+            .unwrap()
+            .production_problems();
+        assert_eq!(all.len(), 4, "{all:?}");
+        assert!(Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", "*")])).unwrap().production_problems().is_empty());
+        assert_eq!(
+            Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", "*")])).unwrap().cors_allowed_origins,
+            CorsOrigins::Any
+        );
+    }
+
+    #[test]
+    fn every_variable_read_is_listed_with_its_default() {
+        // from_vars reads every variable when none is set; a debug assertion fails on an unlisted one.
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        let defaults: HashMap<String, String> = ENV_VARS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let d = Config::from_vars(&defaults).unwrap();
+        assert_eq!(c.port, d.port);
+        assert_eq!(c.database_url, d.database_url);
+        assert_eq!(c.session_secret(), d.session_secret());
+        assert_eq!(c.password_min_length, 12);
+        assert_eq!(c.login_max_failures, 8);
+        assert_eq!(c.login_window, Duration::from_secs(900));
+        assert_eq!(d.login_lockout, Duration::from_secs(900));
     }
 
     #[test]

@@ -99,8 +99,10 @@ pub async fn begin_mutation<'a>(
     audit_space_id: Option<&str>,
 ) -> Result<Transaction<'a>, ApiError> {
     let tx = client.transaction().await.map_err(internal)?;
-    let empty = ActorContext::default();
-    let actor = actor.unwrap_or(&empty);
+    // Without an actor in the body, the credential acts: a session's user and binding, or an API key's
+    // creator in the key's Space (reference 1.9).
+    let from_credential = credential_actor();
+    let actor = actor.unwrap_or(&from_credential);
     let space = actor.space_id.as_deref().or(audit_space_id);
     tx.execute(
         "SELECT plystra.set_actor($1, $2, $3, $4)",
@@ -115,6 +117,27 @@ pub async fn begin_mutation<'a>(
     .await
     .map_err(internal)?;
     Ok(tx)
+}
+
+fn credential_actor() -> ActorContext {
+    use crate::auth::Credential;
+    match crate::auth::credential::current() {
+        Some(Credential::Session(s)) => ActorContext {
+            user_id: Some(s.user_id),
+            member_id: s.active_member_id,
+            user_member_id: s.active_user_member_id,
+            binding_id: None,
+            space_id: s.active_space_id,
+        },
+        Some(Credential::ApiKey(k)) => ActorContext {
+            user_id: k.created_by_user_id,
+            member_id: None,
+            user_member_id: None,
+            binding_id: None,
+            space_id: k.space_id,
+        },
+        None => ActorContext::default(),
+    }
 }
 
 /// An unexpected database error: logged with its detail, answered as a bare 500.

@@ -30,6 +30,16 @@ pub mod code {
     pub const INLINE_CONTEXT_REQUIRES_API_KEY: &str = "INLINE_CONTEXT_REQUIRES_API_KEY";
     pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
     pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    // Credentials (reference 1.8, 1.11).
+    pub const AUTHENTICATION_REQUIRED: &str = "AUTHENTICATION_REQUIRED";
+    pub const SESSION_EXPIRED: &str = "SESSION_EXPIRED";
+    pub const ADMIN_PERMISSION_REQUIRED: &str = "ADMIN_PERMISSION_REQUIRED";
+    pub const ACTIVE_MEMBER_REQUIRED: &str = "ACTIVE_MEMBER_REQUIRED";
+    pub const ACTOR_USER_INACTIVE: &str = "ACTOR_USER_INACTIVE";
+    pub const LAST_SUPER_ADMIN: &str = "LAST_SUPER_ADMIN";
+    pub const LOGIN_LOCKED: &str = "LOGIN_LOCKED";
+    pub const ADMIN_GRANT_REVOKE_FAILED: &str = "ADMIN_GRANT_REVOKE_FAILED";
+    pub const API_KEY_REVOKE_FAILED: &str = "API_KEY_REVOKE_FAILED";
     // Database invariants, named after the rule they protect (see `db_errors`).
     pub const CROSS_SPACE_VIOLATION: &str = "CROSS_SPACE_VIOLATION";
     pub const GROUP_PATH_INVALID: &str = "GROUP_PATH_INVALID";
@@ -57,6 +67,8 @@ pub enum Entity {
     ResourceAction,
     ResourceMapping,
     AuditLog,
+    AdminGrant,
+    ApiKey,
 }
 
 impl Entity {
@@ -76,6 +88,8 @@ impl Entity {
             Entity::ResourceAction => "RESOURCE_ACTION",
             Entity::ResourceMapping => "RESOURCE_MAPPING",
             Entity::AuditLog => "AUDIT_LOG",
+            Entity::AdminGrant => "ADMIN_GRANT",
+            Entity::ApiKey => "API_KEY",
         }
     }
 
@@ -96,6 +110,8 @@ impl Entity {
             Entity::ResourceAction => "ResourceAction",
             Entity::ResourceMapping => "ResourceMapping",
             Entity::AuditLog => "AuditLog",
+            Entity::AdminGrant => "AdminGrant",
+            Entity::ApiKey => "ApiKey",
         }
     }
 }
@@ -198,6 +214,12 @@ impl ApiError {
 
     pub fn method_not_allowed() -> Self {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, code::METHOD_NOT_ALLOWED, "Method is not allowed for this route.")
+    }
+
+    /// 403 ADMIN_PERMISSION_REQUIRED with `details.permission` (reference 1.8).
+    pub fn admin_permission_required(permission: &str, message: impl Into<Cow<'static, str>>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, code::ADMIN_PERMISSION_REQUIRED, message)
+            .with_details(json!({ "permission": permission }))
     }
 
     pub fn database_unavailable() -> Self {

@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
+pub mod cli;
 pub mod client_ip;
 pub mod config;
 pub mod db;

@@ -11,6 +11,14 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    // Production refuses unsafe settings, one message per cause (the same list `plystractl doctor` prints).
+    let problems = config.production_problems();
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("plystra_http: refusing to start in production: {p}");
+        }
+        std::process::exit(2);
+    }
     telemetry::init(&config);
     if let Err(e) = app::run(config).await {
         tracing::error!(error = %e, "plystra_http stopped");

@@ -14,6 +14,8 @@ use crate::routes::RouteDef;
          description = "Identity, authorization and audit core. Decisions run inside PostgreSQL (the plystra extension); this is its REST front."),
     tags(
         (name = "System", description = "Health, readiness, version, metrics"),
+        (name = "Auth", description = "Password sessions and the caller's acting context"),
+        (name = "Admin", description = "AdminGrants and API keys"),
         (name = "Authz", description = "Authorization decisions and their traces"),
         (name = "Audit", description = "The append-only AuditLog"),
         (name = "Core", description = "Users, Spaces, Groups, Members, UserMembers, Roles, MemberRoles, Permissions, RolePermissions, Resources"),
@@ -25,9 +27,10 @@ pub struct ApiDoc;
 
 /// Marks each operation with the admin permission it will require (`x-plystra-permission`), or public.
 pub fn annotate_access(def: &mut RouteDef) {
-    let value = match def.access.permission() {
-        Some(p) => serde_json::json!(p),
-        None => serde_json::json!("public"),
+    let value = match def.access {
+        crate::protection::Access::Admin(p) => serde_json::json!(p),
+        crate::protection::Access::Own => serde_json::json!("own-credential"),
+        crate::protection::Access::Public => serde_json::json!("public"),
     };
     for item in def.route.1.paths.values_mut() {
         for op in

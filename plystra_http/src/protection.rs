@@ -1,16 +1,31 @@
-//! The protection seam. Every route passes through [`guard`] with the access it declares in the route table;
-//! this is the only place that will change when credentials (sessions, admin grants, API keys) arrive, so that
-//! switching protection on changes no handler.
+//! The protection seam. Every route passes through [`guard`] with the access it declares in the route table.
+//! For an `Admin` route it authenticates the caller (bearer session or API key), resolves the Space or Group the
+//! request is about, and asks the extension whether the credential holds the route's permission there
+//! (`plystra.admin_permission` / `plystra.api_key_permission`: the decision is the database's). Handlers never
+//! see an unauthorized request; they read the accepted credential with [`crate::auth::credential::current`].
 
-use axum::extract::Request;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio_postgres::GenericClient;
+
+use crate::app::AppState;
+use crate::auth::credential::{self, Credential};
+use crate::db;
+use crate::error::ApiError;
+use crate::extract::BODY_LIMIT_BYTES;
 
 /// What a route needs from the caller (reference 1.8 public routes, 1.11 admin permission keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No credential (health, readiness, version, metrics with its own token).
+    /// No credential (health, readiness, version; metrics with its own token).
     Public,
+    /// The handler checks its own credential (login, refresh, logout, auth/me, actor context and switch).
+    Own,
     /// An admin credential holding this permission key (`users:read`, `authz:check`, ...).
     Admin(&'static str),
 }
@@ -18,16 +33,209 @@ pub enum Access {
 impl Access {
     pub fn permission(self) -> Option<&'static str> {
         match self {
-            Access::Public => None,
+            Access::Public | Access::Own => None,
             Access::Admin(p) => Some(p),
         }
     }
 }
 
-/// Credentials are a separate, later issue: for now every route is served. When they land, an `Admin` route
-/// will authenticate the caller here, check the permission against its grants (scoped by the path's Space or
-/// Group), and hand the resolved actor to handlers as a request extension.
+/// The scope a request is about: a Group (its Space derived by the extension), a Space, or the instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestScope {
+    pub space_id: Option<String>,
+    pub group_id: Option<String>,
+}
+
+impl RequestScope {
+    fn space(space_id: Option<String>) -> Self {
+        RequestScope { space_id, group_id: None }
+    }
+    pub fn is_instance(&self) -> bool {
+        self.space_id.is_none() && self.group_id.is_none()
+    }
+}
+
 pub async fn guard(access: Access, request: Request, next: Next) -> Response {
-    let _ = access;
-    next.run(request).await
+    let Access::Admin(permission) = access else {
+        return next.run(request).await;
+    };
+    match authorize(permission, request).await {
+        Ok((credential, request)) => credential::scope(credential, next.run(request)).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn authorize(permission: &'static str, request: Request) -> Result<(Credential, Request), ApiError> {
+    let state = request.extensions().get::<AppState>().cloned().ok_or_else(ApiError::internal)?;
+    let client = db::connection(&state.pool).await?;
+    let credential = credential::authenticate(&**client, &state.config, request.headers()).await?;
+    let (mut parts, body) = request.into_parts();
+    // The authz routes name their Space in the body (actor or resource): read it once and put it back.
+    let path = parts.uri.path().to_string();
+    let creation_in_body =
+        parts.method == Method::POST && (path == "/api/v1/admin/grants" || path == "/api/v1/api-keys");
+    let (scope, body) = if path.starts_with("/api/v1/authz/") || creation_in_body {
+        let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES).await.map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                crate::error::code::PAYLOAD_TOO_LARGE,
+                "Request body is larger than 1 MiB.",
+            )
+        })?;
+        let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let scope = if creation_in_body {
+            // What is being created names its scope: a group (its Space derived) or a Space.
+            let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+            RequestScope { space_id: text(&doc["space_id"]), group_id: text(&doc["group_id"]) }
+        } else {
+            authz_scope(&**client, &credential, &doc).await?
+        };
+        (scope, Body::from(bytes))
+    } else {
+        (path_scope(&**client, &mut parts).await?, body)
+    };
+    let allowed = permission_on(&**client, &credential, permission, &scope).await?;
+    if !allowed {
+        let scoped_credential = match &credential {
+            Credential::ApiKey(k) => k.level != "instance",
+            Credential::Session(_) => false,
+        };
+        let message = if scope.is_instance() && scoped_credential && path.starts_with("/api/v1/authz/") {
+            "Scoped credentials must provide or resolve a Space or Group for authz checks."
+        } else if scope.is_instance() && scoped_credential {
+            "Scoped credentials must provide or resolve a Space or Group for this route."
+        } else {
+            "The credential does not hold the admin permission this route requires."
+        };
+        return Err(ApiError::admin_permission_required(permission, message));
+    }
+    if let Credential::ApiKey(k) = &credential {
+        // Kept at minute resolution, so a busy key does not write on every request.
+        // Bookkeeping only: a role that may not write it (read-only deployments) still serves the request.
+        if let Err(e) = client
+            .execute(
+                "UPDATE plystra.api_keys SET last_used_at = now() WHERE id = $1 \
+                 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+                &[&k.id],
+            )
+            .await
+        {
+            tracing::warn!(error = %e, api_key_id = %k.id, "could not record the API key's last use");
+        }
+    }
+    Ok((credential, Request::from_parts(parts, body)))
+}
+
+/// Asks the extension. NULL space and group = instance scope; a group derives its Space.
+pub async fn permission_on(
+    client: &(impl GenericClient + Sync),
+    credential: &Credential,
+    permission: &str,
+    scope: &RequestScope,
+) -> Result<bool, ApiError> {
+    let (sql, id) = match credential {
+        Credential::Session(s) => ("SELECT plystra.admin_permission($1, $2, $3, $4)", s.user_id.as_str()),
+        Credential::ApiKey(k) => ("SELECT plystra.api_key_permission($1, $2, $3, $4)", k.id.as_str()),
+    };
+    let row =
+        client.query_one(sql, &[&id, &permission, &scope.space_id, &scope.group_id]).await.map_err(db::internal)?;
+    let answer: Value = row.get(0);
+    Ok(answer["allowed"].as_bool() == Some(true))
+}
+
+/// Entity routes whose row names the scope: (path template, query returning space_id and group_id).
+const ENTITY_SCOPES: &[(&str, &str)] = &[
+    ("/api/v1/groups/{id}", "SELECT space_id, id FROM plystra.groups WHERE id = $1"),
+    ("/api/v1/members/{id}", "SELECT space_id, NULL::text FROM plystra.members WHERE id = $1"),
+    ("/api/v1/user-members/{id}", "SELECT space_id, NULL::text FROM plystra.user_members WHERE id = $1"),
+    ("/api/v1/roles/{id}", "SELECT space_id, NULL::text FROM plystra.roles WHERE id = $1"),
+    ("/api/v1/audit/logs/{id}", "SELECT space_id, NULL::text FROM plystra.audit_logs WHERE id = $1"),
+    ("/api/v1/admin/grants/{id}", "SELECT space_id, group_id FROM plystra.admin_grants WHERE id = $1"),
+    ("/api/v1/admin/grants/{id}/revoke", "SELECT space_id, group_id FROM plystra.admin_grants WHERE id = $1"),
+    ("/api/v1/api-keys/{id}", "SELECT space_id, group_id FROM plystra.api_keys WHERE id = $1"),
+    ("/api/v1/api-keys/{id}/revoke", "SELECT space_id, group_id FROM plystra.api_keys WHERE id = $1"),
+];
+
+/// The scope of a request from its path (and, for cross-space lists, the `space_id` query parameter).
+async fn path_scope(client: &(impl GenericClient + Sync), parts: &mut Parts) -> Result<RequestScope, ApiError> {
+    let template = parts.extensions.get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    let params: Vec<(String, String)> = match RawPathParams::from_request_parts(parts, &()).await {
+        Ok(p) => p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        Err(_) => Vec::new(),
+    };
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+
+    if template.starts_with("/api/v1/spaces/{space_id}") {
+        let space_id = param("space_id");
+        if let (Some(group_id), Some(space)) = (param("group_id"), space_id.as_deref()) {
+            // A group of another Space (or none) scopes to the Space alone; the handler answers 404.
+            let found = client
+                .query_opt("SELECT 1 FROM plystra.groups WHERE id = $1 AND space_id = $2", &[&group_id, &space])
+                .await
+                .map_err(db::internal)?;
+            if found.is_some() {
+                return Ok(RequestScope { space_id, group_id: Some(group_id) });
+            }
+        }
+        return Ok(RequestScope::space(space_id));
+    }
+    if template == "/api/v1/resources/{resource_type}/{resource_id}" {
+        let row = client
+            .query_opt(
+                "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2",
+                &[&param("resource_type"), &param("resource_id")],
+            )
+            .await
+            .map_err(db::internal)?;
+        return Ok(row.map(|r| RequestScope { space_id: r.get(0), group_id: r.get(1) }).unwrap_or_default());
+    }
+    if let Some((_, sql)) = ENTITY_SCOPES.iter().find(|(t, _)| *t == template) {
+        let row = client.query_opt(*sql, &[&param("id")]).await.map_err(db::internal)?;
+        return Ok(row.map(|r| RequestScope { space_id: r.get(0), group_id: r.get(1) }).unwrap_or_default());
+    }
+    if parts.method == Method::GET && (template == "/api/v1/audit/logs" || template == "/api/v1/resources") {
+        // Decoded as the handler decodes it; a repeated space_id resolves to no scope (fail closed).
+        let pairs =
+            axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+        let mut values = pairs.into_iter().filter(|(k, _)| k == "space_id").map(|(_, v)| v);
+        let space_id = match (values.next(), values.next()) {
+            (Some(v), None) if !v.is_empty() => Some(v),
+            _ => None,
+        };
+        return Ok(RequestScope::space(space_id));
+    }
+    Ok(RequestScope::default())
+}
+
+/// The scope of an authz check (reference 1.7): a Core resource's Space and Group, else the actor's Space;
+/// a session without an actor acts through its active binding.
+async fn authz_scope(
+    client: &(impl GenericClient + Sync),
+    credential: &Credential,
+    doc: &Value,
+) -> Result<RequestScope, ApiError> {
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let resource_type = text(&doc["resource_type"]).or_else(|| text(&doc["resource"]["type"]));
+    let resource_id = text(&doc["resource_id"]).or_else(|| text(&doc["resource"]["id"]));
+    if let (Some(t), Some(id)) = (&resource_type, &resource_id) {
+        let row = client
+            .query_opt(
+                "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2 AND deleted_at IS NULL",
+                &[t, id],
+            )
+            .await
+            .map_err(db::internal)?;
+        if let Some(r) = row {
+            return Ok(RequestScope { space_id: r.get(0), group_id: r.get(1) });
+        }
+    }
+    if let Some(space) = text(&doc["actor"]["space_id"]) {
+        return Ok(RequestScope::space(Some(space)));
+    }
+    if doc.get("actor").is_none() {
+        if let Credential::Session(s) = credential {
+            return Ok(RequestScope::space(s.active_space_id.clone()));
+        }
+    }
+    Ok(RequestScope::default())
 }

@@ -6,12 +6,12 @@ use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
 
 use crate::api::{
-    audit, authz, groups, member_roles, members, permissions, registry, resources, role_permissions, roles, spaces,
-    system, user_members, users,
+    admin_grants, api_keys, audit, auth, authz, groups, member_roles, members, permissions, registry, resources,
+    role_permissions, roles, spaces, system, user_members, users,
 };
 use crate::app::AppState;
 use crate::protection::Access;
-use crate::protection::Access::{Admin, Public};
+use crate::protection::Access::{Admin, Own, Public};
 
 pub struct RouteDef {
     pub access: Access,
@@ -50,8 +50,26 @@ pub fn table() -> Vec<RouteDef> {
         def(Public, routes!(system::ready)),
         def(Public, routes!(system::version)),
         def(Public, routes!(system::metrics)),
-        def(Public, routes!(system::openapi_document)),
+        def(Admin("instance:read"), routes!(system::openapi_document)),
         def(Admin("instance:read"), routes!(system::console_overview)),
+        // Sessions: these check their own credentials (reference 1.8)
+        def(Own, routes!(auth::login)),
+        def(Own, routes!(auth::refresh)),
+        def(Own, routes!(auth::logout)),
+        def(Own, routes!(auth::me)),
+        def(Own, routes!(auth::actor_context)),
+        def(Own, routes!(auth::switch_member)),
+        def(Admin("instance:read"), routes!(auth::admin_me)),
+        // AdminGrants
+        def(Admin("admin_grants:read"), routes!(admin_grants::list)),
+        def(Admin("admin_grants:manage"), routes!(admin_grants::create)),
+        def(Admin("admin_grants:read"), routes!(admin_grants::get)),
+        def(Admin("admin_grants:manage"), routes!(admin_grants::revoke)),
+        // API keys
+        def(Admin("api_keys:read"), routes!(api_keys::list)),
+        def(Admin("api_keys:create"), routes!(api_keys::create)),
+        def(Admin("api_keys:read"), routes!(api_keys::get)),
+        def(Admin("api_keys:revoke"), routes!(api_keys::revoke)),
         // Authz
         def(Admin("authz:check"), routes!(authz::check)),
         def(Admin("authz:check"), routes!(authz::explain)),

@@ -238,15 +238,22 @@ async fn unknown_fields_wrong_types_and_malformed_json_are_400() {
 
 #[tokio::test]
 async fn inline_context_requires_an_api_key() {
+    // With a session (the reference's rule); the harness's default credential is an API key.
+    let auth = bearer(&admin_session().await);
+    let as_session = [("authorization", auth.as_str())];
     let mut body = demo_request("user_alice", "um_alice_finance_reviewer", "invoice_001");
     body["grants"] = json!([{"resource": "invoice", "action": "approve", "scope": "space"}]);
-    post("/api/v1/authz/check", body).await.expect_error(403, "INLINE_CONTEXT_REQUIRES_API_KEY");
+    send_to(server(), "POST", "/api/v1/authz/check", Some(body), &as_session)
+        .await
+        .expect_error(403, "INLINE_CONTEXT_REQUIRES_API_KEY");
     let body = json!({
         "actor": {"user_id": "u", "member_id": "m", "user_member_id": "b", "space_id": "s"},
         "resource": {"type": "invoice", "id": "invoice_draft_001", "group_path": "finance.apac"},
         "action": "approve"
     });
-    post("/api/v1/authz/explain", body).await.expect_error(403, "INLINE_CONTEXT_REQUIRES_API_KEY");
+    send_to(server(), "POST", "/api/v1/authz/explain", Some(body), &as_session)
+        .await
+        .expect_error(403, "INLINE_CONTEXT_REQUIRES_API_KEY");
 }
 
 #[tokio::test]

@@ -46,6 +46,8 @@ fn spawn(extra: &[(&str, &str)]) -> Running {
         .env("DATABASE_URL", &db().url)
         .env("SERVER_HOST", "127.0.0.1")
         .env("SERVER_PORT", "0")
+        .env("PLYSTRA_SESSION_SECRET", TEST_SESSION_SECRET)
+        .env("PLYSTRA_API_KEY_SECRET", TEST_API_KEY_SECRET)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in extra {
@@ -117,6 +119,7 @@ async fn each_request_writes_one_json_log_line_and_sigterm_stops_gracefully() {
     let resp = http()
         .post(format!("http://{addr}/api/v1/authz/check"))
         .header("X-Request-ID", &rid)
+        .header("X-Plystra-API-Key", admin_key())
         .json(&body)
         .send()
         .await
@@ -154,4 +157,70 @@ async fn log_format_text_is_for_people() {
     let line = server.wait_for("for the request", |l| l.contains(&rid));
     assert!(line.contains(&format!("request_id={rid}")), "{line}");
     assert!(line.contains("status=200"), "{line}");
+}
+
+#[tokio::test]
+async fn passwords_tokens_and_keys_never_reach_a_log_line() {
+    let server = spawn(&[("LOG_LEVEL", "debug")]);
+    let started = server.wait_for("announcing the address", |l| l.contains("plystra_http listening"));
+    let started: Value = serde_json::from_str(&started).expect("JSON log line");
+    let addr = started["address"].as_str().unwrap().to_string();
+    let base = format!("http://{addr}");
+
+    let login: Value = http()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "bob@example.com", "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = login["data"]["access_token"].as_str().expect("logged in").to_string();
+    let refresh = login["data"]["refresh_token"].as_str().unwrap().to_string();
+    let created: Value = http()
+        .post(format!("{base}/api/v1/api-keys"))
+        .header("X-Plystra-API-Key", admin_key())
+        .json(&serde_json::json!({"name": "log probe", "level": "instance", "permission_keys": ["users:read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["data"]["api_key"].as_str().expect("key created").to_string();
+    http().get(format!("{base}/api/v1/users")).header("X-Plystra-API-Key", &key).send().await.unwrap();
+    http().get(format!("{base}/api/v1/users")).bearer_auth(&access).send().await.unwrap();
+    let rid = unique("req_last");
+    http()
+        .post(format!("{base}/api/v1/auth/login"))
+        .header("X-Request-ID", &rid)
+        .json(&serde_json::json!({"email": "bob@example.com", "password": "a-wrong-secret-password"}))
+        .send()
+        .await
+        .unwrap();
+    // Every line logged since startup, up to the last request's.
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lines.iter().any(|l: &String| l.contains(&rid)) {
+        assert!(Instant::now() < deadline, "no log line for the last request");
+        if let Ok(l) = server.lines.recv_timeout(Duration::from_millis(200)) {
+            lines.push(l);
+        }
+    }
+    assert!(lines.len() >= 5, "one line per request: {lines:?}");
+    let all = lines.join("\n");
+    let key_hash = plystra_http::auth::secrets::hmac_hex(TEST_API_KEY_SECRET, &key);
+    for secret in [
+        &access[7..],
+        &refresh[7..],
+        &key[key.len() - 64..],
+        &key_hash,
+        DEMO_PASSWORD,
+        "a-wrong-secret-password",
+        TEST_SESSION_SECRET,
+        TEST_API_KEY_SECRET,
+    ] {
+        assert!(!all.contains(secret), "a log line carries a secret ({secret})");
+    }
 }

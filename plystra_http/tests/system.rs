@@ -165,8 +165,8 @@ async fn metrics_are_feature_disabled_by_default() {
 async fn metrics_need_the_token_and_report_routes_decisions_and_pool() {
     let s = start_server(&[("METRICS_ENABLED", "true"), ("METRICS_TOKEN", "metrics-secret")]);
     send_to(&s, "GET", "/api/v1/health", None, &[]).await.expect_ok(200);
-    send_to(&s, "GET", "/metrics", None, &[]).await.expect_error(401, "METRICS_TOKEN_REQUIRED");
-    send_to(&s, "GET", "/metrics", None, &[("X-Plystra-Metrics-Token", "wrong")])
+    send_to(&s, "GET", "/metrics", None, ANON).await.expect_error(401, "METRICS_TOKEN_REQUIRED");
+    send_to(&s, "GET", "/metrics", None, &[("X-Plystra-Metrics-Token", "wrong"), ("authorization", "")])
         .await
         .expect_error(401, "METRICS_TOKEN_REQUIRED");
     let a = send_to(&s, "GET", "/metrics", None, &[("Authorization", "Bearer metrics-secret")]).await;
@@ -190,6 +190,27 @@ async fn metrics_enabled_without_a_token_stay_closed() {
     send_to(&s, "GET", "/metrics", None, &[("Authorization", "Bearer ")])
         .await
         .expect_error(401, "METRICS_TOKEN_REQUIRED");
+    // Or an admin credential with metrics:read (reference 1.10); one without it is refused.
+    let a = send_to(&s, "GET", "/metrics", None, &[("x-plystra-api-key", &admin_key())]).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    send_to(&s, "GET", "/metrics", None, &[("x-plystra-api-key", "ply_ak_nope.00")])
+        .await
+        .expect_error(401, "METRICS_TOKEN_REQUIRED");
+    let db = sql().await;
+    let hash = plystra_http::auth::secrets::hmac_hex(
+        TEST_API_KEY_SECRET,
+        &format!("ply_ak_ak_no_metrics.{}", "b2".repeat(32)),
+    );
+    db.execute(
+        "INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys) \
+         VALUES ('ak_no_metrics', 'no metrics', 'ply_ak_ak_no_metrics', $1, 'instance', '[\"users:read\"]') ON CONFLICT DO NOTHING",
+        &[&hash],
+    )
+    .await
+    .unwrap();
+    let weak = format!("ply_ak_ak_no_metrics.{}", "b2".repeat(32));
+    let e = send_to(&s, "GET", "/metrics", None, &[("x-plystra-api-key", &weak)]).await;
+    assert_eq!(e.expect_error(403, "ADMIN_PERMISSION_REQUIRED")["details"]["permission"], "metrics:read");
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
+use crate::auth::Credential;
 use crate::db;
 use crate::db_errors;
 use crate::envelope::Data;
@@ -206,21 +207,99 @@ enum Mode {
     Explain,
 }
 
-async fn decide(state: &AppState, ctx: &RequestContext, body: AuthzRequest, mode: Mode) -> ApiResult<Response> {
-    if body.uses_inline_context() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            code::INLINE_CONTEXT_REQUIRES_API_KEY,
-            "Inline actor, resource, or grant context requires a server-side API key.",
-        ));
+fn active_member_required(message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, code::ACTIVE_MEMBER_REQUIRED, message)
+}
+
+/// The credential rules of reference 1.7: a session acts through its own active binding (the body's actor, if
+/// any, must be one of them); an API key must name the actor. Inline context needs an API key, and this server
+/// decides from Core data only, so with a key it is refused as unsupported.
+async fn apply_credential(
+    client: &(impl tokio_postgres::GenericClient + Sync),
+    body: &mut AuthzRequest,
+) -> ApiResult<()> {
+    let credential = crate::auth::credential::current();
+    let inline = body.uses_inline_context();
+    match credential {
+        Some(Credential::ApiKey(_)) => {
+            if inline {
+                return Err(ApiError::validation(
+                    "grants",
+                    "Inline actor, resource, or grant context is not supported: decisions use Core data.",
+                ));
+            }
+            if body.actor.is_none() {
+                return Err(ApiError::validation("actor", "actor is required when using an API key."));
+            }
+        }
+        Some(Credential::Session(s)) => {
+            if inline {
+                return Err(inline_refused());
+            }
+            match &body.actor {
+                None => {
+                    let (Some(member), Some(binding), Some(space)) =
+                        (s.active_member_id.clone(), s.active_user_member_id.clone(), s.active_space_id.clone())
+                    else {
+                        return Err(active_member_required("Session has no active Member binding."));
+                    };
+                    body.actor = Some(AuthzActor {
+                        user_id: Some(s.user_id.clone()),
+                        member_id: Some(member),
+                        user_member_id: Some(binding),
+                        space_id: Some(space),
+                        ..Default::default()
+                    });
+                }
+                Some(a) => {
+                    let binding = a.user_member_id.clone().or_else(|| a.binding_id.clone());
+                    let row = client
+                        .query_opt(
+                            "SELECT 1 FROM plystra.user_members um
+                             JOIN plystra.members m ON m.id = um.member_id AND m.status = 'active' AND m.deleted_at IS NULL
+                             JOIN plystra.spaces sp ON sp.id = um.space_id AND sp.status = 'active' AND sp.deleted_at IS NULL
+                             WHERE um.id = $1 AND um.user_id = $2 AND um.member_id = $3 AND um.space_id = $4
+                               AND um.status = 'active' AND um.revoked_at IS NULL AND um.deleted_at IS NULL
+                               AND (um.expires_at IS NULL OR um.expires_at > now())",
+                            &[&binding, &s.user_id, &a.member_id, &a.space_id],
+                        )
+                        .await
+                        .map_err(db::internal)?;
+                    let own_user = a.user_id.as_deref().is_none_or(|u| u == s.user_id);
+                    if row.is_none() || !own_user {
+                        return Err(active_member_required(
+                            "The actor must be an active Member binding of the session user.",
+                        ));
+                    }
+                }
+            }
+        }
+        None => {
+            if inline {
+                return Err(inline_refused());
+            }
+        }
     }
+    Ok(())
+}
+
+fn inline_refused() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        code::INLINE_CONTEXT_REQUIRES_API_KEY,
+        "Inline actor, resource, or grant context requires a server-side API key.",
+    )
+}
+
+async fn decide(state: &AppState, ctx: &RequestContext, mut body: AuthzRequest, mode: Mode) -> ApiResult<Response> {
+    let client = db::connection(&state.pool).await?;
+    apply_credential(&**client, &mut body).await?;
     let mode = if body.explain == Some(true) { Mode::Explain } else { mode };
     let request = body.to_extension_request(ctx);
     let sql = match mode {
         Mode::Check => "SELECT plystra.check($1::jsonb)",
         Mode::Explain => "SELECT plystra.explain($1::jsonb)",
     };
-    let client = db::connection(&state.pool).await?;
     let row = client.query_one(sql, &[&request]).await.map_err(db_errors::read_error)?;
     let answer: Value = row.get(0);
 

@@ -1,6 +1,9 @@
 //! HTTP handlers, a module per concept.
 
+pub mod admin_grants;
+pub mod api_keys;
 pub mod audit;
+pub mod auth;
 pub mod authz;
 pub mod crud;
 pub mod groups;

@@ -121,11 +121,27 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
     if !state.config.metrics_enabled {
         return Err(ApiError::feature_disabled("metrics"));
     }
-    // Until credentials exist, the token is the only way in; without a configured token nobody gets metrics.
-    let authorized = match (&state.config.metrics_token, presented_metrics_token(&headers)) {
+    // The metrics token, or else an admin credential holding metrics:read (reference 1.10).
+    let mut authorized = match (&state.config.metrics_token, presented_metrics_token(&headers)) {
         (Some(expected), Some(given)) => same_token(expected, &given),
         _ => false,
     };
+    if !authorized
+        && (crate::auth::credential::bearer(&headers).is_some()
+            || headers.contains_key(crate::auth::credential::API_KEY_HEADER))
+    {
+        let client = db::connection(&state.pool).await?;
+        if let Ok(credential) = crate::auth::credential::authenticate(&**client, &state.config, &headers).await {
+            let scope = crate::protection::RequestScope::default();
+            if !crate::protection::permission_on(&**client, &credential, "metrics:read", &scope).await? {
+                return Err(ApiError::admin_permission_required(
+                    "metrics:read",
+                    "The credential does not hold the admin permission this route requires.",
+                ));
+            }
+            authorized = true;
+        }
+    }
     if !authorized {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

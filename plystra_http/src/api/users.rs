@@ -63,6 +63,8 @@ pub struct UserCreate {
     pub phone: Option<String>,
     /// An Argon2id hash (`argon2id$v=19$...`); other formats are refused.
     pub password_hash: Option<String>,
+    /// A plaintext password (at least PLYSTRA_PASSWORD_MIN_LENGTH characters), hashed here with Argon2id.
+    pub password: Option<String>,
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -78,6 +80,8 @@ pub struct UserPatch {
     pub username: Option<String>,
     pub phone: Option<String>,
     pub password_hash: Option<String>,
+    /// A new plaintext password; changing the password revokes the user's sessions.
+    pub password: Option<String>,
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -87,10 +91,35 @@ pub struct UserPatch {
 
 fn argon2id_only(hash: Option<String>) -> ApiResult<Option<String>> {
     match hash {
-        Some(h) if !h.starts_with("argon2id$") => {
+        Some(h) if !crate::auth::password::is_supported(&h) => {
             Err(ApiError::validation("password_hash", "password_hash must be an Argon2id hash."))
         }
         other => Ok(other),
+    }
+}
+
+/// The stored hash from `password` (hashed here) or `password_hash` (checked), not both.
+async fn password_column(
+    state: &AppState,
+    password: Option<String>,
+    hash: Option<String>,
+) -> ApiResult<Option<String>> {
+    match (password, hash) {
+        (Some(_), Some(_)) => Err(ApiError::validation("password", "Give password or password_hash, not both.")),
+        (Some(p), None) => {
+            let min = state.config.password_min_length;
+            if p.chars().count() < min {
+                return Err(ApiError::validation("password", format!("password must be at least {min} characters.")));
+            }
+            if p.len() > 4096 {
+                return Err(ApiError::validation("password", "password is longer than 4096 bytes."));
+            }
+            let hash = tokio::task::spawn_blocking(move || crate::auth::password::hash(&p))
+                .await
+                .map_err(|_| ApiError::internal())?;
+            Ok(Some(hash))
+        }
+        (None, h) => argon2id_only(h),
     }
 }
 
@@ -125,7 +154,8 @@ pub async fn create(
     let id = b.id.unwrap_or_else(|| db::new_id("user"));
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("email", email).set_opt("username", b.username).set_opt("phone", b.phone);
-    cols.set_opt("password_hash", argon2id_only(b.password_hash)?).set_opt("status", b.status);
+    cols.set_opt("password_hash", password_column(&state, b.password, b.password_hash).await?)
+        .set_opt("status", b.status);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
@@ -152,7 +182,8 @@ pub async fn patch(
 ) -> ApiResult<Data<UserDto>> {
     let mut cols = Columns::default();
     cols.set_opt("email", b.email).set_opt("username", b.username).set_opt("phone", b.phone);
-    cols.set_opt("password_hash", argon2id_only(b.password_hash)?).set_opt("status", b.status);
+    cols.set_opt("password_hash", password_column(&state, b.password, b.password_hash).await?)
+        .set_opt("status", b.status);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;

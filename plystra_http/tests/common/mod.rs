@@ -14,6 +14,22 @@ use serde_json::Value;
 
 pub const DB_ENV: &str = "PLYSTRA_TEST_DATABASE_URL";
 
+/// The secrets every test server runs with (unless a test overrides them).
+pub const TEST_SESSION_SECRET: &str = "test-session-secret-0123456789abcdef-0001";
+pub const TEST_API_KEY_SECRET: &str = "test-api-key-secret-0123456789abcdef-0001";
+/// The demo users' password (sql/demo.sql).
+pub const DEMO_PASSWORD: &str = "plystra-demo";
+/// The harness's admin credential: an instance-level API key holding `*`, created at setup, sent by [`send`],
+/// [`send_to`] and [`send_raw`] unless the request carries its own credential. user_alice is also made an
+/// instance super admin (grant `ag_harness_alice_super_admin`), for tests that need a session.
+pub const ADMIN_KEY_ID: &str = "ak_harness_admin";
+pub const ADMIN_GRANT_ID: &str = "ag_harness_alice_super_admin";
+
+/// The plaintext of the harness's admin API key (deterministic, so spawned servers accept it too).
+pub fn admin_key() -> String {
+    format!("ply_ak_{ADMIN_KEY_ID}.{}", "a1".repeat(32))
+}
+
 pub struct TestDb {
     pub url: String,
     pub name: String,
@@ -123,7 +139,22 @@ async fn create_database() -> TestDb {
     let demo = repo_root().join("sql/demo.sql");
     let demo_sql = std::fs::read_to_string(&demo).unwrap_or_else(|e| panic!("{}: {e}", demo.display()));
     client.batch_execute(&demo_sql).await.unwrap_or_else(|e| panic!("loading the demo data failed: {e:?}"));
+    bootstrap_admin(&client).await;
     TestDb { url, name }
+}
+
+/// The harness's admin credentials (see [`ADMIN_KEY_ID`]).
+async fn bootstrap_admin(client: &tokio_postgres::Client) {
+    let hash = plystra_http::auth::secrets::hmac_hex(TEST_API_KEY_SECRET, &admin_key());
+    client
+        .batch_execute(&format!(
+            "INSERT INTO plystra.admin_grants (id, user_id, level, permission_key, metadata)
+             VALUES ('{ADMIN_GRANT_ID}', 'user_alice', 'instance_super_admin', '*', '{{\"source\":\"test harness\"}}');
+             INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, created_by_user_id)
+             VALUES ('{ADMIN_KEY_ID}', 'test harness admin', 'ply_ak_{ADMIN_KEY_ID}', '{hash}', 'instance', '[\"*\"]', 'user_alice');"
+        ))
+        .await
+        .expect("bootstrap the harness's admin credentials");
 }
 
 /// The binary's database, created on first use.
@@ -150,6 +181,8 @@ pub fn start_server_with(extra: &[(&str, &str)], routes: axum::Router<plystra_ht
     let mut vars: HashMap<String, String> = HashMap::new();
     vars.insert("SERVER_HOST".into(), "127.0.0.1".into());
     vars.insert("SERVER_PORT".into(), "0".into());
+    vars.insert("PLYSTRA_SESSION_SECRET".into(), TEST_SESSION_SECRET.into());
+    vars.insert("PLYSTRA_API_KEY_SECRET".into(), TEST_API_KEY_SECRET.into());
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
     }
@@ -216,6 +249,12 @@ pub async fn send(method: &str, path: &str, body: Option<Value>) -> Answer {
     send_to(server(), method, path, body, &[]).await
 }
 
+fn has_credential(headers: &[(&str, &str)]) -> bool {
+    headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("x-plystra-api-key"))
+}
+
+/// Sends with the harness's admin API key unless `headers` carry a credential (`Authorization` or
+/// `X-Plystra-API-Key`; an empty value sends no credential at all).
 pub async fn send_to(
     server: &TestServer,
     method: &str,
@@ -224,8 +263,13 @@ pub async fn send_to(
     headers: &[(&str, &str)],
 ) -> Answer {
     let mut req = http().request(method.parse().unwrap(), format!("{}{}", server.base, path));
+    if !has_credential(headers) {
+        req = req.header("X-Plystra-API-Key", admin_key());
+    }
     for (k, v) in headers {
-        req = req.header(*k, *v);
+        if !v.is_empty() {
+            req = req.header(*k, *v);
+        }
     }
     if let Some(b) = body {
         req = req.json(&b);
@@ -235,8 +279,13 @@ pub async fn send_to(
 
 pub async fn send_raw(method: &str, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
     let mut req = http().request(method.parse().unwrap(), format!("{}{}", server().base, path)).body(body);
+    if !has_credential(headers) {
+        req = req.header("X-Plystra-API-Key", admin_key());
+    }
     for (k, v) in headers {
-        req = req.header(*k, *v);
+        if !v.is_empty() {
+            req = req.header(*k, *v);
+        }
     }
     into_answer(req.send().await.expect("request sent")).await
 }
@@ -264,4 +313,29 @@ pub async fn patch(path: &str, body: Value) -> Answer {
 /// A unique suffix for ids created by a test.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// No credential at all.
+pub const ANON: &[(&str, &str)] = &[("authorization", "")];
+
+/// Logs in over HTTP and returns the login answer's data.
+pub async fn login_on(server: &TestServer, email: &str, password: &str) -> Answer {
+    send_to(server, "POST", "/api/v1/auth/login", Some(serde_json::json!({"email": email, "password": password})), ANON)
+        .await
+}
+
+/// A session's access token for a demo user (logs in once per call; Argon2id is not free).
+pub async fn session_token(email: &str) -> String {
+    let a = login_on(server(), email, DEMO_PASSWORD).await;
+    a.expect_ok(200)["access_token"].as_str().expect("access_token").to_string()
+}
+
+/// Alice's super-admin session, logged in once per test binary.
+pub async fn admin_session() -> String {
+    static TOKEN: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    TOKEN.get_or_init(|| async { session_token("alice@example.com").await }).await.clone()
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
 }

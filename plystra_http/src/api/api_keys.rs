@@ -1,0 +1,275 @@
+//! API keys (reference 1.11): list, create, get, revoke. The plaintext `ply_ak_<id>.<64 hex>` is returned once,
+//! at creation; the database keeps only its HMAC-SHA256 under PLYSTRA_API_KEY_SECRET. Levels instance, space,
+//! group; a key carries only permission keys its creator holds on the key's scope.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::crud::{self, Columns, View};
+use crate::app::AppState;
+use crate::auth::credential::{self, Credential};
+use crate::auth::secrets;
+use crate::db::{self, Filters, RowExt};
+use crate::envelope::{Data, Page};
+use crate::error::{code, ApiError, ApiResult, Entity, Operation};
+use crate::extract::{ApiJson, ApiQuery, OptionalJson};
+use crate::protection::{permission_on, RequestScope};
+use crate::request_context::RequestContext;
+
+pub static VIEW: View = View {
+    entity: Entity::ApiKey,
+    table: "api_keys",
+    select: "SELECT t.* FROM plystra.api_keys t",
+    space_column: None,
+    soft_delete: true,
+    order_column: "t.id",
+    default_limit: 100,
+};
+
+/// An API key as the API shows it: never its hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyDto {
+    pub id: String,
+    pub name: String,
+    pub key_prefix: String,
+    pub level: String,
+    pub space_id: String,
+    pub group_id: String,
+    pub permission_keys: Vec<String>,
+    pub status: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub created_by_user_id: String,
+    pub created_by_member_id: String,
+    pub revoked_at: Option<String>,
+    pub revoked_by_user_id: String,
+    pub revoked_reason: String,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn dto(r: &Row) -> ApiKeyDto {
+    let keys = r.get::<_, Option<serde_json::Value>>("permission_keys").unwrap_or_default();
+    ApiKeyDto {
+        id: r.get("id"),
+        name: r.get("name"),
+        key_prefix: r.get("key_prefix"),
+        level: r.get("level"),
+        space_id: r.text("space_id"),
+        group_id: r.text("group_id"),
+        permission_keys: serde_json::from_value(keys).unwrap_or_default(),
+        status: r.get("status"),
+        expires_at: r.opt_time("expires_at"),
+        last_used_at: r.opt_time("last_used_at"),
+        created_by_user_id: r.text("created_by_user_id"),
+        created_by_member_id: r.text("created_by_member_id"),
+        revoked_at: r.opt_time("revoked_at"),
+        revoked_by_user_id: r.text("revoked_by_user_id"),
+        revoked_reason: r.text("revoked_reason"),
+        metadata: r.json("metadata"),
+        created_at: r.time("created_at"),
+        updated_at: r.time("updated_at"),
+    }
+}
+
+/// The creation answer: the key row plus its plaintext, shown this once (`api_key` in the reference's code,
+/// `key` in its OpenAPI document; both are given).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyCreated {
+    #[serde(flatten)]
+    pub row: ApiKeyDto,
+    pub api_key: String,
+    pub key: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyCreate {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub level: Option<String>,
+    pub space_id: Option<String>,
+    pub group_id: Option<String>,
+    pub permission_keys: Option<Vec<String>>,
+    pub status: Option<String>,
+    pub expires_at: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyRevoke {
+    pub revoked_reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct ApiKeyQuery {
+    pub level: Option<String>,
+    pub space_id: Option<String>,
+    pub group_id: Option<String>,
+    pub status: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "Admin", params(ApiKeyQuery),
+    responses((status = 200, description = "API keys (never their hashes)", body = crate::envelope::ListEnvelope<ApiKeyDto>)))]
+pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ApiKeyQuery>) -> ApiResult<Page<ApiKeyDto>> {
+    let mut f = Filters::default();
+    f.push_opt("t.level = $", &q.level);
+    f.push_opt("t.space_id = $", &q.space_id);
+    f.push_opt("t.group_id = $", &q.group_id);
+    f.push_opt("t.status = $", &q.status);
+    let client = db::connection(&state.pool).await?;
+    VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |k| k.id.clone()).await
+}
+
+#[utoipa::path(get, path = "/api/v1/api-keys/{id}", tag = "Admin", params(("id" = String, Path)),
+    responses((status = 200, description = "The API key", body = crate::envelope::Envelope<ApiKeyDto>),
+              (status = 404, description = "API_KEY_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<ApiKeyDto>> {
+    let client = db::connection(&state.pool).await?;
+    Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
+}
+
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "Admin", request_body = ApiKeyCreate,
+    responses((status = 201, description = "Created; the plaintext key is in `api_key` (and `key`) this once", body = crate::envelope::Envelope<ApiKeyCreated>),
+              (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope),
+              (status = 403, description = "ADMIN_PERMISSION_REQUIRED: a permission the creator does not hold", body = crate::error::ErrorEnvelope),
+              (status = 409, description = "API_KEY_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(b): ApiJson<ApiKeyCreate>,
+) -> ApiResult<Data<ApiKeyCreated>> {
+    let credential = credential::current().ok_or_else(credential::authentication_required)?;
+    let Some(secret) = state.config.api_key_secret.clone() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "API_KEY_CREATE_FAILED",
+            "PLYSTRA_API_KEY_SECRET is required before API keys can be created.",
+        ));
+    };
+    let name = crud::required("name", b.name)?;
+    let level = crud::required("level", b.level)?;
+    let permission_keys = b.permission_keys.unwrap_or_default();
+    if permission_keys.is_empty() {
+        return Err(ApiError::required("permission_keys"));
+    }
+    for key in &permission_keys {
+        if !plystra_core::admin::valid_permission_key(key) {
+            return Err(ApiError::validation(
+                "permission_keys",
+                format!("{key:?} is not a permission key (* or domain:action in lowercase)."),
+            ));
+        }
+    }
+    if let Some(status) = b.status.as_deref() {
+        if !["active", "disabled"].contains(&status) {
+            return Err(ApiError::validation("status", "status must be active or disabled."));
+        }
+    }
+    let expires_at = crud::time_field("expires_at", b.expires_at.as_deref())?;
+    if expires_at.is_some_and(|t| t <= time::OffsetDateTime::now_utc()) {
+        return Err(ApiError::validation("expires_at", "expires_at must be in the future."));
+    }
+    let space_id = b.space_id.filter(|s| !s.is_empty());
+    let group_id = b.group_id.filter(|s| !s.is_empty());
+    let mut client = db::connection(&state.pool).await?;
+    let (space_id, group_id) = match level.as_str() {
+        "instance" => {
+            if space_id.is_some() || group_id.is_some() {
+                return Err(ApiError::validation("space_id", "Instance keys take no space_id or group_id."));
+            }
+            (None, None)
+        }
+        "space" => {
+            let space = space_id.ok_or_else(|| ApiError::required("space_id"))?;
+            if group_id.is_some() {
+                return Err(ApiError::validation("group_id", "Space keys take no group_id."));
+            }
+            crud::require_space(&**client, &space).await?;
+            (Some(space), None)
+        }
+        "group" => {
+            let group = group_id.ok_or_else(|| ApiError::required("group_id"))?;
+            let row = client
+                .query_opt("SELECT space_id FROM plystra.groups WHERE id = $1 AND deleted_at IS NULL", &[&group])
+                .await
+                .map_err(db::internal)?
+                .ok_or_else(|| ApiError::not_found(Entity::Group))?;
+            let derived: String = row.get(0);
+            if space_id.as_ref().is_some_and(|s| *s != derived) {
+                return Err(ApiError::validation("space_id", "space_id must be the group's Space."));
+            }
+            (Some(derived), Some(group))
+        }
+        _ => return Err(ApiError::validation("level", "level must be one of instance, space, group.")),
+    };
+    // Delegation: each key must be one the creator holds on the key's scope (the extension decides).
+    let scope = RequestScope { space_id: space_id.clone(), group_id: group_id.clone() };
+    for key in &permission_keys {
+        if !permission_on(&**client, &credential, key, &scope).await? {
+            return Err(ApiError::admin_permission_required(
+                key,
+                "An API key can only carry permission keys its creator holds on that scope.",
+            ));
+        }
+    }
+    let id = b.id.filter(|i| !i.is_empty()).unwrap_or_else(|| db::new_id("ak"));
+    if !(id.len() <= 128 && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')) {
+        return Err(ApiError::validation("id", "id may contain only letters, digits, _ and -."));
+    }
+    let key_prefix = format!("{}{id}", secrets::API_KEY_PREFIX);
+    let plaintext = format!("{key_prefix}.{}", secrets::random_hex(32));
+    let key_hash = secrets::hmac_hex(&secret, &plaintext);
+    let (created_by_user, created_by_member) = match &credential {
+        Credential::Session(s) => (Some(s.user_id.clone()), s.active_member_id.clone()),
+        Credential::ApiKey(k) => (k.created_by_user_id.clone(), k.created_by_member_id.clone()),
+    };
+    let mut cols = Columns::default();
+    cols.set("id", id.clone()).set("name", name).set("key_prefix", key_prefix).set("key_hash", key_hash);
+    cols.set("level", level).set_opt("space_id", space_id).set_opt("group_id", group_id);
+    cols.set("permission_keys", serde_json::json!(permission_keys)).set_opt("status", b.status);
+    cols.set_opt("expires_at", expires_at).set_opt("created_by_user_id", created_by_user);
+    cols.set_opt("created_by_member_id", created_by_member).set_opt("metadata", crud::metadata(b.metadata)?);
+    let tx = db::begin_mutation(&mut client, &ctx, None, None).await?;
+    crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
+    let row = crud::finish(tx, &VIEW, &id, None, dto).await?;
+    Ok(Data::created(ApiKeyCreated { row, api_key: plaintext.clone(), key: plaintext }))
+}
+
+#[utoipa::path(post, path = "/api/v1/api-keys/{id}/revoke", tag = "Admin", params(("id" = String, Path)),
+    request_body(content = Option<ApiKeyRevoke>),
+    responses((status = 200, description = "status = revoked; the key stops working", body = crate::envelope::Envelope<ApiKeyDto>),
+              (status = 404, description = "API_KEY_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<ApiKeyRevoke>,
+) -> ApiResult<Data<ApiKeyDto>> {
+    let credential = credential::current().ok_or_else(credential::authentication_required)?;
+    let mut cols = Columns::default();
+    cols.set("status", "revoked".to_string());
+    cols.set("revoked_at", time::OffsetDateTime::now_utc());
+    cols.set_opt("revoked_by_user_id", credential.user_id().map(str::to_string));
+    cols.set_opt("revoked_reason", b.revoked_reason);
+    let mut client = db::connection(&state.pool).await?;
+    let tx = db::begin_mutation(&mut client, &ctx, None, None).await?;
+    VIEW.fetch(&*tx, &id, None).await?;
+    crud::update(&*tx, &VIEW, &id, None, &cols).await.map_err(|e| {
+        if e.status == StatusCode::CONFLICT {
+            ApiError::new(StatusCode::CONFLICT, code::API_KEY_REVOKE_FAILED, "ApiKey could not be revoked.")
+        } else {
+            e
+        }
+    })?;
+    crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::ok)
+}

@@ -1,0 +1,593 @@
+//! Password sessions (reference 1.10, 1.11): login, refresh, logout, the session's user and acting context,
+//! switching the acting Member, and the caller's admin standing. Tokens are opaque (`ply_at_`/`ply_rt_` + 64 hex)
+//! and stored only as HMAC-SHA256 under PLYSTRA_SESSION_SECRET; previous secrets are still accepted.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio_postgres::GenericClient;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::auth::credential::{self, Credential, SessionCredential};
+use crate::auth::{password, secrets};
+use crate::db::{self, rfc3339};
+use crate::envelope::Data;
+use crate::error::{code, ApiError, ApiResult};
+use crate::extract::{ApiJson, OptionalJson};
+use crate::request_context::RequestContext;
+
+pub const ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
+pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchMemberBody {
+    pub member_id: Option<String>,
+    pub user_member_id: Option<String>,
+    /// Alias of `user_member_id`.
+    pub binding_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionUser {
+    pub id: String,
+    pub email: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct SessionActor {
+    pub user_id: String,
+    pub member_id: String,
+    pub user_member_id: String,
+    pub space_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AvailableMember {
+    pub user_member_id: String,
+    pub user_id: String,
+    pub user_email: String,
+    pub member_id: String,
+    pub member_display_name: String,
+    pub space_id: String,
+    pub space_name: String,
+    pub relation_type: String,
+    pub is_primary: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: String,
+    pub expires_at: String,
+    pub refresh_expires_at: String,
+    pub user: SessionUser,
+    pub actor: SessionActor,
+    pub available_members: Vec<AvailableMember>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefreshResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: String,
+    pub expires_at: String,
+    pub refresh_expires_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActorContextResponse {
+    pub session_id: String,
+    pub user: SessionUser,
+    pub actor: Option<SessionActor>,
+    pub available_members: Vec<AvailableMember>,
+    pub expires_at: String,
+    pub refresh_expires_at: String,
+}
+
+/// Active bindings a user may act through: binding active, not revoked or expired; member and Space active.
+/// Ordered as the reference picks the default actor: primary first, then Space name, then Member name.
+const BINDINGS_SQL: &str = "\
+SELECT um.id, um.user_id, u.email, um.member_id, m.display_name, um.space_id, s.name, um.relation_type, um.is_primary
+FROM plystra.user_members um
+JOIN plystra.users u ON u.id = um.user_id
+JOIN plystra.members m ON m.id = um.member_id AND m.status = 'active' AND m.deleted_at IS NULL
+JOIN plystra.spaces s ON s.id = um.space_id AND s.status = 'active' AND s.deleted_at IS NULL
+WHERE um.user_id = $1 AND um.status = 'active' AND um.revoked_at IS NULL AND um.deleted_at IS NULL
+  AND (um.expires_at IS NULL OR um.expires_at > now())
+ORDER BY um.is_primary DESC, s.name, m.display_name, um.id";
+
+pub async fn available_members(client: &(impl GenericClient + Sync), user_id: &str) -> ApiResult<Vec<AvailableMember>> {
+    let rows = client.query(BINDINGS_SQL, &[&user_id]).await.map_err(db::internal)?;
+    Ok(rows
+        .iter()
+        .map(|r| AvailableMember {
+            user_member_id: r.get(0),
+            user_id: r.get(1),
+            user_email: r.get(2),
+            member_id: r.get(3),
+            member_display_name: r.get(4),
+            space_id: r.get(5),
+            space_name: r.get(6),
+            relation_type: r.get(7),
+            is_primary: r.get(8),
+        })
+        .collect())
+}
+
+fn actor_of(b: &AvailableMember) -> SessionActor {
+    SessionActor {
+        user_id: b.user_id.clone(),
+        member_id: b.member_id.clone(),
+        user_member_id: b.user_member_id.clone(),
+        space_id: b.space_id.clone(),
+    }
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code::AUTHENTICATION_REQUIRED, "Email or password is incorrect.")
+}
+
+fn locked(retry_after: i64) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        code::LOGIN_LOCKED,
+        "Too many failed logins for this account. Try again later.",
+    )
+    .with_details(json!({ "retry_after_seconds": retry_after }))
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// Counts one failed login for `email_key` (known or not) and locks it when the window's budget is spent.
+async fn record_failure(client: &(impl GenericClient + Sync), state: &AppState, email_key: &str) -> ApiResult<()> {
+    let config = &state.config;
+    let max = config.login_max_failures as i32;
+    let window = config.login_window.as_secs_f64();
+    let lockout = config.login_lockout.as_secs_f64();
+    // A window that ran out, or a lockout that ended, starts a fresh count.
+    let reset = "(f.window_started_at + make_interval(secs => $3) < now() \
+                 OR (f.locked_until IS NOT NULL AND f.locked_until <= now()))";
+    let count = format!("(CASE WHEN {reset} THEN 1 ELSE f.failure_count + 1 END)");
+    let sql = format!(
+        "INSERT INTO plystra.login_failures AS f (email_key, failure_count, window_started_at, locked_until, updated_at)
+         VALUES ($1, 1, now(), CASE WHEN 1 >= $2 THEN now() + make_interval(secs => $4) END, now())
+         ON CONFLICT (email_key) DO UPDATE SET
+           failure_count = {count},
+           window_started_at = CASE WHEN {reset} THEN now() ELSE f.window_started_at END,
+           locked_until = CASE WHEN {count} >= $2 THEN now() + make_interval(secs => $4) ELSE NULL END,
+           updated_at = now()"
+    );
+    client.execute(&sql, &[&email_key, &max, &window, &lockout]).await.map_err(db::internal)?;
+    Ok(())
+}
+
+struct NewTokens {
+    access: String,
+    refresh: String,
+    access_hash: String,
+    refresh_hash: String,
+}
+
+fn new_tokens(state: &AppState) -> NewTokens {
+    let access = format!("{}{}", secrets::ACCESS_PREFIX, secrets::random_hex(32));
+    let refresh = format!("{}{}", secrets::REFRESH_PREFIX, secrets::random_hex(32));
+    let secret = state.config.session_secret();
+    NewTokens {
+        access_hash: secrets::hmac_hex(secret, &access),
+        refresh_hash: secrets::hmac_hex(secret, &refresh),
+        access,
+        refresh,
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "Auth", request_body = LoginBody,
+    responses((status = 200, description = "A new session", body = crate::envelope::Envelope<LoginResponse>),
+              (status = 401, description = "AUTHENTICATION_REQUIRED: email or password is incorrect", body = crate::error::ErrorEnvelope),
+              (status = 403, description = "ACTOR_USER_INACTIVE or ACTIVE_MEMBER_REQUIRED", body = crate::error::ErrorEnvelope),
+              (status = 429, description = "LOGIN_LOCKED", body = crate::error::ErrorEnvelope)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult<Response> {
+    let email_key = body.email.trim().to_lowercase();
+    if email_key.is_empty() {
+        return Err(ApiError::required("email"));
+    }
+    if email_key.len() > 320 {
+        return Err(ApiError::validation("email", "email is longer than 320 characters."));
+    }
+    if body.password.len() > 4096 {
+        return Err(ApiError::validation("password", "password is longer than 4096 bytes."));
+    }
+    let mut client = db::connection(&state.pool).await?;
+    let lock = client
+        .query_opt(
+            "SELECT ceil(extract(epoch FROM locked_until - now()))::bigint FROM plystra.login_failures
+             WHERE email_key = $1 AND locked_until > now()",
+            &[&email_key],
+        )
+        .await
+        .map_err(db::internal)?;
+    if let Some(row) = lock {
+        return Ok(locked(row.get::<_, i64>(0).max(1)));
+    }
+    let user = client
+        .query_opt(
+            "SELECT id, email, status, password_hash FROM plystra.users WHERE lower(email) = $1 AND deleted_at IS NULL",
+            &[&email_key],
+        )
+        .await
+        .map_err(db::internal)?;
+    let hash: Option<String> = user.as_ref().and_then(|u| u.get("password_hash"));
+    let given = body.password.clone();
+    // Argon2id takes tens of milliseconds and 64 MiB: off the async workers. An unknown e-mail costs the same.
+    let ok = tokio::task::spawn_blocking(move || match hash {
+        Some(h) => password::verify(&given, &h),
+        None => {
+            password::verify_dummy(&given);
+            false
+        }
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    let Some(user) = user.filter(|_| ok) else {
+        record_failure(&**client, &state, &email_key).await?;
+        return Err(bad_credentials());
+    };
+    client
+        .execute("DELETE FROM plystra.login_failures WHERE email_key = $1", &[&email_key])
+        .await
+        .map_err(db::internal)?;
+    let user = SessionUser { id: user.get("id"), email: user.get("email"), status: user.get("status") };
+    if user.status != "active" {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, code::ACTOR_USER_INACTIVE, "User is not active."));
+    }
+    let members = available_members(&**client, &user.id).await?;
+    let Some(first) = members.first() else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            code::ACTIVE_MEMBER_REQUIRED,
+            "User has no active Member binding.",
+        ));
+    };
+    let actor = actor_of(first);
+    let tokens = new_tokens(&state);
+    let session_id = format!("sess_{}", secrets::random_hex(32));
+    let tx = client.transaction().await.map_err(db::internal)?;
+    let row = tx
+        .query_one(
+            "INSERT INTO plystra.sessions (id, user_id, active_space_id, active_member_id, active_user_member_id,
+                 access_token_hash, refresh_token_hash, expires_at, refresh_expires_at, ip, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8), now() + make_interval(secs => $9), $10, $11)
+             RETURNING expires_at, refresh_expires_at",
+            &[
+                &session_id,
+                &user.id,
+                &actor.space_id,
+                &actor.member_id,
+                &actor.user_member_id,
+                &tokens.access_hash,
+                &tokens.refresh_hash,
+                &ACCESS_TTL.as_secs_f64(),
+                &REFRESH_TTL.as_secs_f64(),
+                &ctx.ip_string(),
+                &ctx.user_agent,
+            ],
+        )
+        .await
+        .map_err(db::internal)?;
+    tx.execute("UPDATE plystra.users SET last_login_at = now() WHERE id = $1", &[&user.id])
+        .await
+        .map_err(db::internal)?;
+    tx.commit().await.map_err(db::internal)?;
+    Ok(Data::ok(LoginResponse {
+        access_token: tokens.access,
+        refresh_token: tokens.refresh,
+        token_type: "Bearer".into(),
+        expires_at: rfc3339(row.get(0)),
+        refresh_expires_at: rfc3339(row.get(1)),
+        user,
+        actor,
+        available_members: members,
+    })
+    .into_response())
+}
+
+fn session_expired() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code::SESSION_EXPIRED, "Refresh token is invalid or expired.")
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "Auth", request_body = RefreshBody,
+    responses((status = 200, description = "Both tokens rotated; the old refresh token stops working", body = crate::envelope::Envelope<RefreshResponse>),
+              (status = 401, description = "SESSION_EXPIRED", body = crate::error::ErrorEnvelope)))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> ApiResult<Data<RefreshResponse>> {
+    let token = body.refresh_token.filter(|t| !t.is_empty()).ok_or_else(|| ApiError::required("refresh_token"))?;
+    if !secrets::well_formed(&token, secrets::REFRESH_PREFIX) {
+        return Err(session_expired());
+    }
+    let config = &state.config;
+    let hashes = secrets::candidate_hashes(Some(config.session_secret()), &config.session_secret_previous, &token);
+    let tokens = new_tokens(&state);
+    let client = db::connection(&state.pool).await?;
+    // One statement: the row is rotated only if the presented token is still its refresh token, so two
+    // concurrent refreshes with the same token cannot both succeed.
+    let row = client
+        .query_opt(
+            "UPDATE plystra.sessions s SET access_token_hash = $2, refresh_token_hash = $3,
+                 expires_at = now() + make_interval(secs => $4), refresh_expires_at = now() + make_interval(secs => $5)
+             FROM plystra.users u
+             WHERE s.refresh_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.refresh_expires_at > now()
+               AND u.id = s.user_id AND u.status = 'active' AND u.deleted_at IS NULL
+             RETURNING s.expires_at, s.refresh_expires_at",
+            &[
+                &hashes,
+                &tokens.access_hash,
+                &tokens.refresh_hash,
+                &ACCESS_TTL.as_secs_f64(),
+                &REFRESH_TTL.as_secs_f64(),
+            ],
+        )
+        .await
+        .map_err(db::internal)?
+        .ok_or_else(session_expired)?;
+    Ok(Data::ok(RefreshResponse {
+        access_token: tokens.access,
+        refresh_token: tokens.refresh,
+        token_type: "Bearer".into(),
+        expires_at: rfc3339(row.get(0)),
+        refresh_expires_at: rfc3339(row.get(1)),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogoutResponse {
+    pub logged_out: bool,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "Auth", request_body(content = Option<RefreshBody>),
+    responses((status = 200, description = "The session is revoked", body = crate::envelope::Envelope<LogoutResponse>),
+              (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OptionalJson(body): OptionalJson<RefreshBody>,
+) -> ApiResult<Data<LogoutResponse>> {
+    let config = &state.config;
+    let candidates =
+        |token: &str| secrets::candidate_hashes(Some(config.session_secret()), &config.session_secret_previous, token);
+    let access: Vec<String> = credential::bearer(&headers)
+        .filter(|t| secrets::well_formed(t, secrets::ACCESS_PREFIX))
+        .map(|t| candidates(&t))
+        .unwrap_or_default();
+    let refresh: Vec<String> = body
+        .refresh_token
+        .filter(|t| secrets::well_formed(t, secrets::REFRESH_PREFIX))
+        .map(|t| candidates(&t))
+        .unwrap_or_default();
+    if access.is_empty() && refresh.is_empty() {
+        return Err(credential::authentication_required());
+    }
+    let client = db::connection(&state.pool).await?;
+    let n = client
+        .execute(
+            "UPDATE plystra.sessions SET revoked_at = now()
+             WHERE revoked_at IS NULL AND (access_token_hash = ANY($1) OR refresh_token_hash = ANY($2))",
+            &[&access, &refresh],
+        )
+        .await
+        .map_err(db::internal)?;
+    if n == 0 {
+        return Err(credential::authentication_required());
+    }
+    Ok(Data::ok(LogoutResponse { logged_out: true }))
+}
+
+/// The bearer session of a self-checking route, or 401.
+async fn own_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> ApiResult<(deadpool_postgres::Object, SessionCredential)> {
+    let client = db::connection(&state.pool).await?;
+    let token = credential::bearer(headers).ok_or_else(credential::authentication_required)?;
+    let session = credential::session_for_access_token(&**client, &state.config, &token)
+        .await
+        .map_err(db::internal)?
+        .ok_or_else(credential::authentication_required)?;
+    Ok((client, session))
+}
+
+async fn context_of(client: &(impl GenericClient + Sync), s: &SessionCredential) -> ApiResult<ActorContextResponse> {
+    let members = available_members(client, &s.user_id).await?;
+    // The session's binding counts only while it is still one the user may act through.
+    let actor =
+        s.active_user_member_id.as_deref().and_then(|um| members.iter().find(|m| m.user_member_id == um)).map(actor_of);
+    Ok(ActorContextResponse {
+        session_id: s.session_id.clone(),
+        user: SessionUser { id: s.user_id.clone(), email: s.email.clone(), status: s.user_status.clone() },
+        actor,
+        available_members: members,
+        expires_at: rfc3339(s.expires_at),
+        refresh_expires_at: rfc3339(s.refresh_expires_at),
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "Auth",
+    responses((status = 200, description = "The session's user and acting context", body = crate::envelope::Envelope<ActorContextResponse>),
+              (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
+pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Data<ActorContextResponse>> {
+    let (client, session) = own_session(&state, &headers).await?;
+    Ok(Data::ok(context_of(&**client, &session).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/actor/context", tag = "Auth",
+    responses((status = 200, description = "The acting Member and the bindings available to the session", body = crate::envelope::Envelope<ActorContextResponse>),
+              (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
+pub async fn actor_context(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Data<ActorContextResponse>> {
+    let (client, session) = own_session(&state, &headers).await?;
+    Ok(Data::ok(context_of(&**client, &session).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/actor/switch-member", tag = "Auth", request_body = SwitchMemberBody,
+    responses((status = 200, description = "The session now acts through this binding", body = crate::envelope::Envelope<ActorContextResponse>),
+              (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope),
+              (status = 403, description = "ACTIVE_MEMBER_REQUIRED", body = crate::error::ErrorEnvelope)))]
+pub async fn switch_member(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SwitchMemberBody>,
+) -> ApiResult<Data<ActorContextResponse>> {
+    let (client, mut session) = own_session(&state, &headers).await?;
+    let wanted_binding = body.user_member_id.or(body.binding_id).filter(|s| !s.is_empty());
+    let wanted_member = body.member_id.filter(|s| !s.is_empty());
+    if wanted_binding.is_none() && wanted_member.is_none() {
+        return Err(ApiError::required("user_member_id"));
+    }
+    let members = available_members(&**client, &session.user_id).await?;
+    let chosen = members
+        .iter()
+        .find(|m| {
+            wanted_binding.as_deref().is_none_or(|b| m.user_member_id == b)
+                && wanted_member.as_deref().is_none_or(|mm| m.member_id == mm)
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                code::ACTIVE_MEMBER_REQUIRED,
+                "The requested Member is not an active binding of the session user.",
+            )
+        })?;
+    client
+        .execute(
+            "UPDATE plystra.sessions SET active_space_id = $2, active_member_id = $3, active_user_member_id = $4
+             WHERE id = $1",
+            &[&session.session_id, &chosen.space_id, &chosen.member_id, &chosen.user_member_id],
+        )
+        .await
+        .map_err(db::internal)?;
+    session.active_space_id = Some(chosen.space_id.clone());
+    session.active_member_id = Some(chosen.member_id.clone());
+    session.active_user_member_id = Some(chosen.user_member_id.clone());
+    Ok(Data::ok(context_of(&**client, &session).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminMe {
+    pub credential_type: String,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub active_space: Value,
+    #[schema(value_type = Option<Object>)]
+    pub active_member: Value,
+    pub grants: Vec<crate::api::admin_grants::AdminGrantDto>,
+    #[schema(value_type = Object)]
+    pub capabilities: Value,
+    #[schema(value_type = Option<Object>)]
+    pub api_key: Value,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/me", tag = "Auth",
+    responses((status = 200, description = "The caller's admin grants and capabilities", body = crate::envelope::Envelope<AdminMe>),
+              (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope),
+              (status = 403, description = "ADMIN_PERMISSION_REQUIRED", body = crate::error::ErrorEnvelope)))]
+pub async fn admin_me(State(state): State<AppState>) -> ApiResult<Data<AdminMe>> {
+    let credential = credential::current().ok_or_else(credential::authentication_required)?;
+    let client = db::connection(&state.pool).await?;
+    match credential {
+        Credential::Session(s) => {
+            let rows = client
+                .query(
+                    &format!(
+                        "{} WHERE t.user_id = $1 AND t.status = 'active' AND t.revoked_at IS NULL AND t.deleted_at IS NULL
+                         AND (t.expires_at IS NULL OR t.expires_at > now()) ORDER BY t.id",
+                        crate::api::admin_grants::SELECT
+                    ),
+                    &[&s.user_id],
+                )
+                .await
+                .map_err(db::internal)?;
+            let grants: Vec<_> = rows.iter().map(crate::api::admin_grants::dto).collect();
+            let mut capabilities = serde_json::Map::new();
+            for g in &grants {
+                capabilities.insert(g.permission_key.clone(), json!(true));
+                if g.level == "instance_super_admin" {
+                    capabilities.insert("*".into(), json!(true));
+                }
+            }
+            let space = match &s.active_space_id {
+                Some(id) => client
+                    .query_opt("SELECT id, name FROM plystra.spaces WHERE id = $1", &[id])
+                    .await
+                    .map_err(db::internal)?
+                    .map(|r| json!({"id": r.get::<_, String>(0), "name": r.get::<_, String>(1)}))
+                    .unwrap_or(Value::Null),
+                None => Value::Null,
+            };
+            let member = match &s.active_member_id {
+                Some(id) => client
+                    .query_opt("SELECT id, display_name FROM plystra.members WHERE id = $1", &[id])
+                    .await
+                    .map_err(db::internal)?
+                    .map(|r| {
+                        json!({"id": r.get::<_, String>(0), "display_name": r.get::<_, String>(1),
+                               "user_member_id": s.active_user_member_id})
+                    })
+                    .unwrap_or(Value::Null),
+                None => Value::Null,
+            };
+            Ok(Data::ok(AdminMe {
+                credential_type: "session".into(),
+                session_id: Some(s.session_id),
+                user_id: Some(s.user_id),
+                active_space: space,
+                active_member: member,
+                grants,
+                capabilities: Value::Object(capabilities),
+                api_key: Value::Null,
+            }))
+        }
+        Credential::ApiKey(k) => {
+            let capabilities: serde_json::Map<String, Value> =
+                k.permission_keys.iter().map(|p| (p.clone(), json!(true))).collect();
+            Ok(Data::ok(AdminMe {
+                credential_type: "api_key".into(),
+                session_id: None,
+                user_id: k.created_by_user_id.clone(),
+                active_space: Value::Null,
+                active_member: Value::Null,
+                grants: Vec::new(),
+                capabilities: Value::Object(capabilities),
+                api_key: json!({"id": k.id, "name": k.name, "level": k.level, "space_id": k.space_id,
+                                "group_id": k.group_id, "permission_keys": k.permission_keys}),
+            }))
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Opaque tokens and their HMACs. Session tokens (`ply_at_`/`ply_rt_` + 64 hex) and API keys
+//! (`ply_ak_<id>.<64 hex>`) are stored only as hex HMAC-SHA256 under the current secret; a lookup also tries
+//! each previous secret, so rotating the secret does not log everyone out.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+pub const ACCESS_PREFIX: &str = "ply_at_";
+pub const REFRESH_PREFIX: &str = "ply_rt_";
+pub const API_KEY_PREFIX: &str = "ply_ak_";
+
+/// Hex HMAC-SHA256 of `message` keyed by `secret`.
+pub fn hmac_hex(secret: &str, message: &str) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The hashes a presented token may be stored under: the current secret first, then each previous one.
+pub fn candidate_hashes(current: Option<&str>, previous: &[String], token: &str) -> Vec<String> {
+    current.into_iter().chain(previous.iter().map(String::as_str)).map(|s| hmac_hex(s, token)).collect()
+}
+
+/// Constant-time: is `stored` one of `candidates`?
+pub fn matches_any(stored: &str, candidates: &[String]) -> bool {
+    let mut found = subtle::Choice::from(0u8);
+    for c in candidates {
+        found |= stored.as_bytes().ct_eq(c.as_bytes());
+    }
+    found.into()
+}
+
+/// `n` random bytes as lowercase hex, from the operating system's generator.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    getrandom::getrandom(&mut bytes).expect("the operating system's random number generator is unavailable");
+    hex::encode(bytes)
+}
+
+/// A presented token of the given kind: the prefix and exactly 64 lowercase hex characters.
+pub fn well_formed(token: &str, prefix: &str) -> bool {
+    token
+        .strip_prefix(prefix)
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// Splits `ply_ak_<id>.<64 hex>` into the key id.
+pub fn api_key_id(token: &str) -> Option<&str> {
+    let rest = token.strip_prefix(API_KEY_PREFIX)?;
+    let (id, secret) = rest.rsplit_once('.')?;
+    let id_ok =
+        !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let secret_ok = secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (id_ok && secret_ok).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_a_known_vector() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            hmac_hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn previous_secrets_are_candidates_after_the_current_one() {
+        let c = candidate_hashes(Some("new"), &["old".to_string()], "ply_at_x");
+        assert_eq!(c, vec![hmac_hex("new", "ply_at_x"), hmac_hex("old", "ply_at_x")]);
+        assert!(matches_any(&hmac_hex("old", "ply_at_x"), &c));
+        assert!(!matches_any(&hmac_hex("other", "ply_at_x"), &c));
+    }
+
+    #[test]
+    fn token_shapes() {
+        let t = format!("{ACCESS_PREFIX}{}", random_hex(32));
+        assert!(well_formed(&t, ACCESS_PREFIX));
+        assert!(!well_formed(&t, REFRESH_PREFIX));
+        assert!(!well_formed("ply_at_abc", ACCESS_PREFIX));
+        let k = format!("ply_ak_ak_0123456789abcdef.{}", random_hex(32));
+        assert_eq!(api_key_id(&k), Some("ak_0123456789abcdef"));
+        assert_eq!(api_key_id("ply_ak_ak_1.short"), None);
+        assert_eq!(api_key_id(&format!("ply_ak_.{}", random_hex(32))), None);
+    }
+}

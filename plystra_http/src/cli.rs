@@ -1,0 +1,471 @@
+//! `plystractl`: install, migrate, check and bootstrap Plystra with one command. It shares the server's
+//! configuration (DATABASE_URL and the rest, [`crate::config`]) and its embedded migration ledger
+//! ([`crate::ledger`]); the production refusals are the server's own ([`Config::production_problems`]).
+
+use std::collections::BTreeSet;
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::config::Config;
+use crate::ledger::{self, AppliedMigration, ExpectedMigration, LedgerState, EXPECTED_MIGRATIONS, MIGRATION_FILES};
+
+/// sql/demo.sql, embedded: the Finance Reviewer demo.
+pub const DEMO_SQL: &str = include_str!("../../sql/demo.sql");
+
+/// A command failure: the message printed on stderr, exit code 1.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<tokio_postgres::Error> for CliError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => CliError(format!("database error: {} ({})", db.message(), db.code().code())),
+            None => CliError(format!("database error: {e}")),
+        }
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+pub async fn connect(url: &str) -> CliResult<Client> {
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| CliError(format!("cannot connect to the database: {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// The applied ledger; empty when the extension is not installed.
+pub async fn applied(client: &Client) -> CliResult<Vec<AppliedMigration>> {
+    let installed =
+        client.query_opt("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'plystra'", &[]).await?.is_some();
+    if !installed {
+        return Ok(Vec::new());
+    }
+    let rows =
+        client.query("SELECT version, name, checksum FROM plystra.schema_migrations ORDER BY version", &[]).await?;
+    Ok(rows.iter().map(|r| AppliedMigration { version: r.get(0), name: r.get(1), checksum: r.get(2) }).collect())
+}
+
+/// Each embedded migration's state: `applied`, `pending` or `checksum-mismatch`; then applied versions this
+/// binary does not know, as `unknown`.
+pub fn statuses(applied: &[AppliedMigration], expected: &[ExpectedMigration]) -> Vec<(String, String, &'static str)> {
+    let mut out = Vec::new();
+    for e in expected {
+        let state = match applied.iter().find(|a| a.version == e.version) {
+            None => "pending",
+            Some(a) if a.checksum != e.checksum => "checksum-mismatch",
+            Some(_) => "applied",
+        };
+        out.push((e.version.to_string(), e.name.to_string(), state));
+    }
+    for a in applied.iter().filter(|a| !expected.iter().any(|e| e.version == a.version)) {
+        out.push((a.version.clone(), a.name.clone(), "unknown"));
+    }
+    out
+}
+
+pub async fn migrate_status(client: &Client) -> CliResult {
+    for (v, n, s) in statuses(&applied(client).await?, EXPECTED_MIGRATIONS) {
+        println!("{v} {n} {s}");
+    }
+    Ok(())
+}
+
+pub async fn migrate_plan(client: &Client) -> CliResult {
+    let st = statuses(&applied(client).await?, EXPECTED_MIGRATIONS);
+    let pending: Vec<_> = st.iter().filter(|(_, _, s)| *s == "pending").collect();
+    if pending.is_empty() {
+        println!("no pending migrations");
+    }
+    for (v, n, _) in pending {
+        println!("pending {v} {n}");
+    }
+    Ok(())
+}
+
+/// Fails on a pending migration, a changed applied file, or an applied version this binary does not know.
+pub fn verify_ledger(applied: &[AppliedMigration]) -> CliResult {
+    let problems: Vec<String> = statuses(applied, EXPECTED_MIGRATIONS)
+        .into_iter()
+        .filter(|(_, _, s)| *s != "applied")
+        .map(|(v, n, s)| match s {
+            "pending" => format!("migration {v} {n} is pending"),
+            "checksum-mismatch" => format!("migration {v} {n} was changed after it was applied (checksum mismatch)"),
+            _ => format!("migration {v} {n} is applied but unknown to this build"),
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError(problems.join("\n")))
+    }
+}
+
+pub async fn migrate_verify(client: &Client) -> CliResult {
+    verify_ledger(&applied(client).await?)?;
+    println!("migrations verified");
+    Ok(())
+}
+
+/// Installs the extension (every bundled migration), or updates it to the installed version's upgrade path.
+/// A changed applied file stops it before anything runs.
+pub async fn migrate_up(client: &Client, quiet: bool) -> CliResult {
+    let before = applied(client).await?;
+    if let Some((v, n, _)) =
+        statuses(&before, EXPECTED_MIGRATIONS).into_iter().find(|(_, _, s)| *s == "checksum-mismatch")
+    {
+        return Err(CliError(format!("migration {v} {n} was changed after it was applied (checksum mismatch)")));
+    }
+    client.batch_execute("CREATE EXTENSION IF NOT EXISTS plystra").await?;
+    client.batch_execute("ALTER EXTENSION plystra UPDATE").await?;
+    let after = applied(client).await?;
+    for a in after.iter().filter(|a| !before.iter().any(|b| b.version == a.version)) {
+        if !quiet {
+            println!("applied {} {}", a.version, a.name);
+        }
+    }
+    if let Err(e) = verify_ledger(&after) {
+        return Err(CliError(format!(
+            "{e}\nthe installed plystra extension does not bundle every migration of this build: install the \
+             extension built from the same release"
+        )));
+    }
+    if !quiet {
+        println!("migrations current");
+    }
+    Ok(())
+}
+
+/// What `schema check` compares: tables, columns, defaults, constraints, indexes, triggers, relations and
+/// policies of schema plystra (tests/catalog_check.sh's description).
+const DESCRIBE_SQL: &str = "
+SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+       || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+       || CASE a.attgenerated WHEN 's' THEN ' generated' ELSE '' END
+       || CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE c.relnamespace = 'plystra'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+FROM pg_constraint WHERE connamespace = 'plystra'::regnamespace
+UNION ALL
+SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE c.relnamespace = 'plystra'::regnamespace
+UNION ALL
+SELECT 'trigger ' || pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+WHERE c.relnamespace = 'plystra'::regnamespace AND NOT t.tgisinternal
+UNION ALL
+SELECT 'relation ' || relname || ' kind=' || relkind::text FROM pg_class WHERE relnamespace = 'plystra'::regnamespace
+UNION ALL
+SELECT 'policy ' || polname || ' on ' || polrelid::regclass FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+WHERE c.relnamespace = 'plystra'::regnamespace
+ORDER BY 1";
+
+/// Every function of schema plystra with a digest of its definition.
+const FUNCTIONS_SQL: &str = "SELECT p.oid::regprocedure::text || ' ' || md5(pg_get_functiondef(p.oid)) FROM pg_proc p
+WHERE p.pronamespace = 'plystra'::regnamespace ORDER BY 1";
+
+async fn lines(client: &Client, sql: &str) -> CliResult<BTreeSet<String>> {
+    Ok(client.query(sql, &[]).await?.iter().map(|r| r.get::<_, String>(0)).collect())
+}
+
+/// The differences between the live catalog and what the embedded migrations describe: every object of the
+/// migrations must exist identically, and no table, column, constraint, index or trigger may be extra (the
+/// extension's own functions may be, they are not in the migrations).
+pub async fn schema_drift(url: &str, client: &Client) -> CliResult<Vec<String>> {
+    let scratch =
+        format!("plystra_schema_check_{}_{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    client.batch_execute(&format!("CREATE DATABASE {scratch}")).await.map_err(|e| {
+        CliError(format!("schema check needs a scratch database (the role needs CREATEDB): {}", CliError::from(e)))
+    })?;
+    let result = async {
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e| CliError(format!("DATABASE_URL is not a PostgreSQL URL: {e}")))?;
+        config.dbname(&scratch);
+        let (scratch_client, conn) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| CliError(format!("cannot connect to the scratch database: {e}")))?;
+        let handle = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        scratch_client.batch_execute("CREATE SCHEMA plystra").await?;
+        for (name, sql) in MIGRATION_FILES {
+            scratch_client.batch_execute(sql).await.map_err(|e| {
+                CliError(format!("migration {name} does not apply to an empty schema: {}", CliError::from(e)))
+            })?;
+        }
+        let want = lines(&scratch_client, DESCRIBE_SQL).await?;
+        let want_fn = lines(&scratch_client, FUNCTIONS_SQL).await?;
+        drop(scratch_client);
+        let _ = handle.await;
+        let have = lines(client, DESCRIBE_SQL).await?;
+        let have_fn = lines(client, FUNCTIONS_SQL).await?;
+        let mut drift = Vec::new();
+        for missing in want.difference(&have) {
+            drift.push(format!("missing or different: {missing}"));
+        }
+        for extra in have.difference(&want) {
+            drift.push(format!("not in the migrations: {extra}"));
+        }
+        for f in want_fn.difference(&have_fn) {
+            drift.push(format!("function missing or different: {f}"));
+        }
+        Ok(drift)
+    }
+    .await;
+    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")).await;
+    result
+}
+
+pub async fn schema_check(url: &str, client: &Client) -> CliResult {
+    let drift = schema_drift(url, client).await?;
+    if drift.is_empty() {
+        println!("schema is in sync with the migrations");
+        Ok(())
+    } else {
+        Err(CliError(format!("schema drift detected; update versioned migrations:\n{}", drift.join("\n"))))
+    }
+}
+
+pub async fn seed_demo(client: &Client) -> CliResult {
+    client.batch_execute(DEMO_SQL).await?;
+    println!("demo data loaded (Finance Reviewer)");
+    Ok(())
+}
+
+/// `ag_<user_id with anything but letters, digits and _ replaced by _>_instance_super_admin`.
+pub fn default_grant_id(user_id: &str) -> String {
+    let clean: String =
+        user_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).take(96).collect();
+    format!("ag_{clean}_instance_super_admin")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IfExists {
+    Error,
+    Ok,
+}
+
+pub async fn bootstrap_super_admin(
+    client: &mut Client,
+    user_id: &str,
+    member_id: Option<&str>,
+    grant_id: Option<&str>,
+    if_exists: IfExists,
+) -> CliResult {
+    let grant_id = grant_id.map(str::to_string).unwrap_or_else(|| default_grant_id(user_id));
+    let tx = client.transaction().await?;
+    let user =
+        tx.query_opt("SELECT status FROM plystra.users WHERE id = $1 AND deleted_at IS NULL", &[&user_id]).await?;
+    match user {
+        None => return Err(CliError(format!("user {user_id} does not exist"))),
+        Some(r) if r.get::<_, String>(0) != "active" => return Err(CliError(format!("user {user_id} is not active"))),
+        Some(_) => {}
+    }
+    if tx.query_opt("SELECT 1 FROM plystra.admin_grants WHERE id = $1", &[&grant_id]).await?.is_some() {
+        return match if_exists {
+            IfExists::Ok => {
+                println!("admin grant {grant_id} already exists");
+                Ok(())
+            }
+            IfExists::Error => Err(CliError(format!("admin grant {grant_id} already exists (use --if-exists ok)"))),
+        };
+    }
+    let request_id = format!("plystractl_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    tx.execute("SELECT plystra.set_actor($1, $2, NULL, NULL)", &[&user_id, &member_id]).await?;
+    tx.execute("SELECT plystra.set_request_context($1, NULL, 'plystractl')", &[&request_id]).await?;
+    tx.execute(
+        "INSERT INTO plystra.admin_grants (id, user_id, member_id, level, permission_key, metadata)
+         VALUES ($1, $2, $3, 'instance_super_admin', '*', '{\"source\":\"plystractl bootstrap-super-admin\"}')",
+        &[&grant_id, &user_id, &member_id],
+    )
+    .await?;
+    tx.commit().await?;
+    println!("created admin grant {grant_id}: {user_id} is an instance super admin");
+    Ok(())
+}
+
+pub async fn audit_verify(client: &Client) -> CliResult {
+    let rows = client.query("SELECT * FROM plystra.verify_audit_chain()", &[]).await?;
+    let mut first_broken = None;
+    for r in &rows {
+        let space: String = r.get("space_key");
+        let sealed: i64 = r.get("sealed_rows");
+        let unsealed: i64 = r.get("unsealed_rows");
+        let broken: Option<i64> = r.get("broken_at_position");
+        let space_label = if space.is_empty() { "(no space)".to_string() } else { space.clone() };
+        match broken {
+            None => println!("{space_label}: ok ({sealed} sealed, {unsealed} unsealed)"),
+            Some(pos) => {
+                let id: Option<String> = r.get("broken_audit_id");
+                let problem: Option<String> = r.get("problem");
+                let line = format!(
+                    "{space_label}: BROKEN at position {pos} (audit row {}): {}",
+                    id.unwrap_or_else(|| "-".into()),
+                    problem.unwrap_or_default()
+                );
+                println!("{line}");
+                first_broken.get_or_insert(line);
+            }
+        }
+    }
+    if rows.is_empty() {
+        println!("no sealed audit rows yet");
+    }
+    match first_broken {
+        Some(line) => Err(CliError(format!("audit chain broken: {line}"))),
+        None => Ok(()),
+    }
+}
+
+pub async fn audit_seal(client: &Client) -> CliResult {
+    let row = client.query_one("SELECT plystra.seal_audit()", &[]).await?;
+    println!("sealed {} audit rows", row.get::<_, i32>(0));
+    Ok(())
+}
+
+/// `doctor`: every check in order, one line each; `Err` when any failed.
+pub async fn doctor(vars: &std::collections::HashMap<String, String>) -> CliResult {
+    let mut failed = false;
+    let config = match Config::from_vars(vars) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("configuration: error: {e}");
+            return Err(CliError("doctor found problems".into()));
+        }
+    };
+    println!("environment: {}", format!("{:?}", config.mode).to_lowercase());
+    let problems = config.production_problems();
+    if problems.is_empty() {
+        println!("configuration: ok");
+    } else {
+        failed = true;
+        for p in &problems {
+            println!("configuration: error: {p}");
+        }
+    }
+    let client = match connect(&config.database_url).await {
+        Ok(c) => match c.simple_query("SELECT 1").await {
+            Ok(_) => {
+                println!("database: ok");
+                Some(c)
+            }
+            Err(e) => {
+                println!("database: error: {}", CliError::from(e));
+                None
+            }
+        },
+        Err(e) => {
+            println!("database: error: {e}");
+            None
+        }
+    };
+    if let Some(client) = client {
+        match applied(&client).await {
+            Ok(a) => {
+                let st = statuses(&a, EXPECTED_MIGRATIONS);
+                let pending = st.iter().filter(|(_, _, s)| *s == "pending").count();
+                match verify_ledger(&a) {
+                    Ok(()) => println!("migrations: current"),
+                    Err(e) => {
+                        failed = true;
+                        if pending > 0 {
+                            println!("migrations: {pending} pending");
+                        }
+                        for line in e.0.lines() {
+                            println!("migrations: error: {line}");
+                        }
+                    }
+                }
+                match schema_drift(&config.database_url, &client).await {
+                    Ok(d) if d.is_empty() => println!("schema: ok"),
+                    Ok(d) => {
+                        failed = true;
+                        println!(
+                            "schema: error: drift detected ({} differences; run plystractl schema check)",
+                            d.len()
+                        );
+                    }
+                    Err(e) => {
+                        failed = true;
+                        println!("schema: error: {e}");
+                    }
+                }
+                match ledger::compare(&a, EXPECTED_MIGRATIONS) {
+                    LedgerState::Current { .. } if !a.is_empty() => println!("service readiness: ok"),
+                    LedgerState::Current { .. } => {
+                        failed = true;
+                        println!("service readiness: error: the plystra extension is not installed");
+                    }
+                    LedgerState::NotCurrent { problem, .. } => {
+                        failed = true;
+                        println!("service readiness: error: {problem}");
+                    }
+                }
+            }
+            Err(e) => {
+                failed = true;
+                println!("migrations: error: {e}");
+            }
+        }
+    } else {
+        failed = true;
+    }
+    for w in config.secret_warnings() {
+        println!("warning: {w}");
+    }
+    if failed {
+        Err(CliError("doctor found problems".into()))
+    } else {
+        println!("doctor: ok");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_grant_ids_are_sanitized() {
+        assert_eq!(default_grant_id("user_alice"), "ag_user_alice_instance_super_admin");
+        assert_eq!(default_grant_id("alice@example.com"), "ag_alice_example_com_instance_super_admin");
+    }
+
+    #[test]
+    fn statuses_name_each_migration() {
+        let expected = &[
+            ExpectedMigration { version: "001", name: "a", checksum: "aa" },
+            ExpectedMigration { version: "002", name: "b", checksum: "bb" },
+            ExpectedMigration { version: "003", name: "c", checksum: "cc" },
+        ];
+        let applied = vec![
+            AppliedMigration { version: "001".into(), name: "a".into(), checksum: "aa".into() },
+            AppliedMigration { version: "002".into(), name: "b".into(), checksum: "zz".into() },
+            AppliedMigration { version: "009".into(), name: "z".into(), checksum: "99".into() },
+        ];
+        let st = statuses(&applied, expected);
+        let states: Vec<&str> = st.iter().map(|s| s.2).collect();
+        assert_eq!(states, ["applied", "checksum-mismatch", "pending", "unknown"]);
+    }
+
+    #[test]
+    fn every_migration_file_is_embedded() {
+        assert_eq!(MIGRATION_FILES.len(), EXPECTED_MIGRATIONS.len());
+        assert!(MIGRATION_FILES.iter().all(|(_, sql)| sql.contains("plystra.")));
+        assert!(DEMO_SQL.contains("user_alice"));
+    }
+}

@@ -1,0 +1,417 @@
+//! plystractl as an operator runs it, against real databases: migrate status|plan|up|verify (a tampered
+//! migration fails verify), schema check (a hand-made change fails), seed-demo, admin bootstrap-super-admin,
+//! audit verify|seal, doctor; and the production refusals of doctor and of the server binary.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+const CTL: &str = env!("CARGO_BIN_EXE_plystractl");
+const SERVER: &str = env!("CARGO_BIN_EXE_plystra_http");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn out(o: Output) -> Run {
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&o.stderr).to_string(),
+    }
+}
+
+fn ctl(url: &str, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(CTL);
+    cmd.env_clear().env("DATABASE_URL", url).args(args);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    out(cmd.output().expect("plystractl runs"))
+}
+
+async fn fresh_database(tag: &str) -> (String, tokio_postgres::Client) {
+    let _ = db();
+    let admin_url = std::env::var(DB_ENV).unwrap();
+    let name = format!("plystra_http_ctl_{tag}_{}", std::process::id());
+    let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let url = with_database(&admin_url, &name);
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    (url, client)
+}
+
+/// `migrate up` on a database: installs the extension (every bundled migration) and reports it current.
+async fn migrate_up(url: &str, _client: &tokio_postgres::Client) -> Run {
+    let r = ctl(url, &["migrate", "up"], &[]);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("migrations current"), "{}", r.stdout);
+    r
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["migrate", "--help"],
+        &["migrate", "status", "--help"],
+        &["migrate", "plan", "--help"],
+        &["migrate", "up", "--help"],
+        &["migrate", "verify", "--help"],
+        &["schema", "--help"],
+        &["schema", "check", "--help"],
+        &["doctor", "--help"],
+        &["seed-demo", "--help"],
+        &["admin", "--help"],
+        &["admin", "bootstrap-super-admin", "--help"],
+        &["audit", "--help"],
+        &["audit", "verify", "--help"],
+        &["audit", "seal", "--help"],
+    ] {
+        let r = out(Command::new(CTL).args(args).output().unwrap());
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.contains("Usage: plystractl"), "{args:?}: {}", r.stdout);
+    }
+    let r = out(Command::new(CTL).args(["schema", "check", "--help"]).output().unwrap());
+    assert!(r.stdout.contains("CREATEDB"), "{}", r.stdout);
+    let r = out(Command::new(CTL).args(["admin", "bootstrap-super-admin", "--help"]).output().unwrap());
+    for flag in ["--user-id", "--member-id", "--grant-id", "--if-exists"] {
+        assert!(r.stdout.contains(flag), "{flag}: {}", r.stdout);
+    }
+    assert_eq!(out(Command::new(CTL).args(["migrate", "sideways"]).output().unwrap()).code, 2);
+}
+
+#[tokio::test]
+async fn migrate_status_plan_up_verify_and_a_tampered_migration() {
+    let (url, client) = fresh_database("migrate").await;
+    let status = ctl(&url, &["migrate", "status"], &[]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(status.stdout.lines().next().unwrap().starts_with("001 core_schema pending"), "{}", status.stdout);
+    assert!(status.stdout.lines().all(|l| l.ends_with(" pending")), "{}", status.stdout);
+    let plan = ctl(&url, &["migrate", "plan"], &[]);
+    assert!(
+        plan.stdout.contains("pending 001 core_schema") && plan.stdout.contains("pending 005 auth"),
+        "{}",
+        plan.stdout
+    );
+    let verify = ctl(&url, &["migrate", "verify"], &[]);
+    assert_eq!(verify.code, 1);
+    assert!(verify.stderr.contains("001 core_schema is pending"), "{}", verify.stderr);
+
+    let up = migrate_up(&url, &client).await;
+    assert!(up.stdout.contains("applied 001 core_schema"), "{}", up.stdout);
+    let status = ctl(&url, &["migrate", "status"], &[]);
+    assert!(status.stdout.lines().all(|l| l.ends_with(" applied")), "{}", status.stdout);
+    assert_eq!(ctl(&url, &["migrate", "plan"], &[]).stdout.trim(), "no pending migrations");
+    let verify = ctl(&url, &["migrate", "verify"], &[]);
+    assert_eq!((verify.code, verify.stdout.trim()), (0, "migrations verified"), "{}", verify.stderr);
+    // Idempotent.
+    assert_eq!(ctl(&url, &["migrate", "up"], &[]).code, 0);
+
+    // An applied migration whose file differs (recorded checksum != embedded file) fails verify and up.
+    client
+        .batch_execute("UPDATE plystra.schema_migrations SET checksum = repeat('0', 64) WHERE version = '002'")
+        .await
+        .unwrap();
+    let verify = ctl(&url, &["migrate", "verify"], &[]);
+    assert_eq!(verify.code, 1);
+    assert!(verify.stderr.contains("002 invariants was changed after it was applied"), "{}", verify.stderr);
+    assert!(ctl(&url, &["migrate", "status"], &[]).stdout.contains("002 invariants checksum-mismatch"));
+    let up = ctl(&url, &["migrate", "up"], &[]);
+    assert_eq!(up.code, 1);
+    assert!(up.stderr.contains("checksum mismatch"), "{}", up.stderr);
+}
+
+#[tokio::test]
+async fn schema_check_passes_on_a_migrated_database_and_fails_on_a_hand_made_change() {
+    let (url, client) = fresh_database("schema").await;
+    migrate_up(&url, &client).await;
+    let r = ctl(&url, &["schema", "check"], &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("in sync"), "{}", r.stdout);
+
+    client.batch_execute("ALTER TABLE plystra.users ADD COLUMN nickname text").await.unwrap();
+    let r = ctl(&url, &["schema", "check"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("schema drift detected") && r.stderr.contains("users.nickname"), "{}", r.stderr);
+    client.batch_execute("ALTER TABLE plystra.users DROP COLUMN nickname").await.unwrap();
+    assert_eq!(ctl(&url, &["schema", "check"], &[]).code, 0);
+
+    client.batch_execute("DROP INDEX plystra.sessions_user_id_idx").await.unwrap();
+    let r = ctl(&url, &["schema", "check"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("sessions_user_id_idx"), "{}", r.stderr);
+    client.batch_execute("CREATE INDEX sessions_user_id_idx ON plystra.sessions (user_id)").await.unwrap();
+
+    client
+        .batch_execute("CREATE OR REPLACE FUNCTION plystra.tg_users_password_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$")
+        .await
+        .unwrap();
+    let r = ctl(&url, &["schema", "check"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("tg_users_password_changed"), "{}", r.stderr);
+
+    // Scratch databases do not pile up.
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM pg_database WHERE datname LIKE 'plystra\\_schema\\_check\\_%'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn seed_demo_bootstrap_and_audit_commands() {
+    let (url, client) = fresh_database("seed").await;
+    migrate_up(&url, &client).await;
+    for _ in 0..2 {
+        let r = ctl(&url, &["seed-demo"], &[]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let users: i64 = client.query_one("SELECT count(*) FROM plystra.users", &[]).await.unwrap().get(0);
+    assert_eq!(users, 2);
+
+    let r = ctl(&url, &["admin", "bootstrap-super-admin", "--user-id", "user_alice"], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let row = client
+        .query_one("SELECT level, permission_key, metadata FROM plystra.admin_grants WHERE id = 'ag_user_alice_instance_super_admin'", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "instance_super_admin");
+    assert_eq!(row.get::<_, String>(1), "*");
+    assert_eq!(row.get::<_, serde_json::Value>(2), serde_json::json!({"source": "plystractl bootstrap-super-admin"}));
+    let allowed: serde_json::Value = client
+        .query_one("SELECT plystra.admin_permission('user_alice', 'users:manage', NULL, NULL)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(allowed["allowed"], true);
+    let audited: i64 = client
+        .query_one(
+            "SELECT count(*) FROM plystra.audit_logs WHERE action = 'admin_grant.created' AND request_id LIKE 'plystractl\\_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audited, 1);
+    let again = ctl(&url, &["admin", "bootstrap-super-admin", "--user-id", "user_alice"], &[]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    let ok = ctl(&url, &["admin", "bootstrap-super-admin", "--user-id", "user_alice", "--if-exists", "ok"], &[]);
+    assert_eq!(ok.code, 0);
+    let custom = ctl(
+        &url,
+        &[
+            "admin",
+            "bootstrap-super-admin",
+            "--user-id",
+            "user_bob",
+            "--member-id",
+            "member_finance_reviewer",
+            "--grant-id",
+            "ag_bob_root",
+        ],
+        &[],
+    );
+    assert_eq!(custom.code, 0, "{}", custom.stderr);
+    let member: Option<String> = client
+        .query_one("SELECT member_id FROM plystra.admin_grants WHERE id = 'ag_bob_root'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(member.as_deref(), Some("member_finance_reviewer"));
+    let missing = ctl(&url, &["admin", "bootstrap-super-admin", "--user-id", "user_nobody"], &[]);
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("user_nobody does not exist"));
+
+    // Audit chains: seal, verify; a forged row is named.
+    let seal = ctl(&url, &["audit", "seal"], &[]);
+    assert_eq!(seal.code, 0, "{}", seal.stderr);
+    assert!(seal.stdout.starts_with("sealed "), "{}", seal.stdout);
+    let verify = ctl(&url, &["audit", "verify"], &[]);
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    assert!(verify.stdout.contains("space_acme: ok"), "{}", verify.stdout);
+    let forged: String = client
+        .query_one("SELECT id FROM plystra.audit_logs WHERE space_id = 'space_acme' AND row_hash IS NOT NULL ORDER BY chain_position LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE plystra.audit_logs DISABLE TRIGGER USER; \
+             UPDATE plystra.audit_logs SET decision = 'deny' WHERE id = '{forged}'; \
+             ALTER TABLE plystra.audit_logs ENABLE TRIGGER USER;"
+        ))
+        .await
+        .unwrap();
+    let verify = ctl(&url, &["audit", "verify"], &[]);
+    assert_eq!(verify.code, 1);
+    assert!(verify.stdout.contains("space_acme: BROKEN at position 1"), "{}", verify.stdout);
+    assert!(verify.stderr.contains(&forged), "{}", verify.stderr);
+}
+
+#[tokio::test]
+async fn doctor_checks_everything_in_order() {
+    let (url, client) = fresh_database("doctor").await;
+    // Before migrations: the database is fine, the migrations are not.
+    let r = ctl(&url, &["doctor"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("database: ok") && r.stdout.contains("pending"), "{}", r.stdout);
+    migrate_up(&url, &client).await;
+    let r = ctl(
+        &url,
+        &["doctor"],
+        &[("PLYSTRA_SESSION_SECRET", TEST_SESSION_SECRET), ("PLYSTRA_API_KEY_SECRET", TEST_API_KEY_SECRET)],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let order = [
+        "environment: development",
+        "configuration: ok",
+        "database: ok",
+        "migrations: current",
+        "schema: ok",
+        "service readiness: ok",
+        "doctor: ok",
+    ];
+    let mut at = 0;
+    for step in order {
+        let found =
+            r.stdout[at..].find(step).unwrap_or_else(|| panic!("{step} missing or out of order:\n{}", r.stdout));
+        at += found;
+    }
+    assert!(!r.stdout.contains("warning:"), "{}", r.stdout);
+    // Weak secrets are warned about.
+    let r = ctl(&url, &["doctor"], &[("PLYSTRA_SESSION_SECRET", "short")]);
+    assert!(r.stdout.contains("warning: PLYSTRA_SESSION_SECRET is shorter than 32 characters"), "{}", r.stdout);
+    assert!(r.stdout.contains("warning: PLYSTRA_API_KEY_SECRET is not set"), "{}", r.stdout);
+    // Drift fails the doctor.
+    client.batch_execute("ALTER TABLE plystra.spaces ADD COLUMN colour text").await.unwrap();
+    let r = ctl(&url, &["doctor"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("schema: error: drift detected"), "{}", r.stdout);
+    // An unreachable database.
+    let r = ctl("postgres://postgres@127.0.0.1:1/nowhere", &["doctor"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("database: error"), "{}", r.stdout);
+}
+
+const PRODUCTION_CAUSES: &[&str] = &[
+    "PLYSTRA_SCHEMA_AUTO_APPLY must be false in production",
+    "DATABASE_URL must be set in production",
+    "PLYSTRA_SESSION_SECRET must be set in production",
+    "CORS_ALLOWED_ORIGINS must list the allowed origins explicitly in production",
+    "SERVER_PUBLIC_URL must be set to the public URL, not localhost, in production",
+];
+
+#[test]
+fn production_mode_refuses_unsafe_settings_in_the_server_and_in_doctor() {
+    db();
+    let bare = out(Command::new(SERVER)
+        .env_clear()
+        .env("SERVER_MODE", "production")
+        .env("PLYSTRA_SCHEMA_AUTO_APPLY", "true")
+        .output()
+        .unwrap());
+    assert_eq!(bare.code, 2, "{}", bare.stderr);
+    for cause in PRODUCTION_CAUSES {
+        assert!(bare.stderr.contains(cause), "{cause}: {}", bare.stderr);
+    }
+    assert_eq!(
+        bare.stderr.lines().filter(|l| l.contains("refusing to start in production")).count(),
+        PRODUCTION_CAUSES.len()
+    );
+
+    let doctor = out(Command::new(CTL)
+        .env_clear()
+        .args(["doctor"])
+        .env("SERVER_MODE", "production")
+        .env("PLYSTRA_SCHEMA_AUTO_APPLY", "true")
+        .output()
+        .unwrap());
+    assert_eq!(doctor.code, 1);
+    assert!(doctor.stdout.contains("environment: production"));
+    for cause in PRODUCTION_CAUSES {
+        assert!(doctor.stdout.contains(&format!("configuration: error: {cause}")), "{cause}: {}", doctor.stdout);
+    }
+
+    // Each other cause on its own: default credentials, a short or default secret, a wildcard origin, localhost.
+    let good: &[(&str, &str)] = &[
+        ("SERVER_MODE", "production"),
+        ("DATABASE_URL", &db().url),
+        ("PLYSTRA_SESSION_SECRET", "a-production-secret-0123456789abcdef-xyz"),
+        ("CORS_ALLOWED_ORIGINS", "https://app.example.com"),
+        ("SERVER_PUBLIC_URL", "https://plystra.example.com"),
+        ("SERVER_HOST", "127.0.0.1"),
+        ("SERVER_PORT", "0"),
+    ];
+    for (name, value, cause) in [
+        (
+            "DATABASE_URL",
+            "postgres://plystra:plystra@db.example.com:5432/plystra",
+            "default plystra:plystra credentials",
+        ),
+        ("PLYSTRA_SESSION_SECRET", "too-short", "at least 32 characters"),
+        ("PLYSTRA_SESSION_SECRET", "change-me-session-secret-at-least-32-characters", "must not be a default value"),
+        ("CORS_ALLOWED_ORIGINS", "*", "must not contain the wildcard"),
+        ("SERVER_PUBLIC_URL", "http://localhost:8080", "SERVER_PUBLIC_URL"),
+    ] {
+        let mut cmd = Command::new(SERVER);
+        cmd.env_clear();
+        for (k, v) in good {
+            cmd.env(k, v);
+        }
+        cmd.env(name, value);
+        let r = out(cmd.output().unwrap());
+        assert_eq!(r.code, 2, "{name}={value}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(cause), "{name}: {}", r.stderr);
+    }
+
+    // A safe production configuration starts.
+    let mut cmd = Command::new(SERVER);
+    cmd.env_clear().stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    for (k, v) in good {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(still_running, "a safe production configuration must start");
+}
+
+#[tokio::test]
+async fn schema_auto_apply_installs_the_extension_at_startup_outside_production() {
+    let (url, client) = fresh_database("autoapply").await;
+    let mut child = Command::new(SERVER)
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .env("SERVER_HOST", "127.0.0.1")
+        .env("SERVER_PORT", "0")
+        .env("PLYSTRA_SCHEMA_AUTO_APPLY", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut installed = false;
+    while std::time::Instant::now() < deadline && !installed {
+        installed =
+            client.query_opt("SELECT 1 FROM pg_extension WHERE extname = 'plystra'", &[]).await.unwrap().is_some();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(installed, "the server installed the extension before serving");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "the server keeps running once the schema is current");
+    let _ = child.kill();
+    let _ = child.wait();
+}
