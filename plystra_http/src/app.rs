@@ -192,6 +192,8 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         }))
         .layer(cors_layer(&config))
         .layer(middleware::from_fn(options_no_content))
+        // A path or query that decodes to invalid UTF-8 or a NUL: 400 in the envelope, before routing.
+        .layer(middleware::from_fn(crate::extract::reject_unusable_uri))
         // Request id, client IP, access log: outside everything so that every answer carries them.
         .layer(middleware::from_fn_with_state(state, request_context::middleware))
 }

@@ -66,6 +66,9 @@ pub struct Config {
     pub database_pool_size: usize,
     /// A pooled connection older than this is closed instead of reused (DATABASE_CONN_MAX_LIFETIME).
     pub database_conn_max_lifetime: Duration,
+    /// How long a request waits for a free pooled connection before it is answered 503 with Retry-After
+    /// (DATABASE_POOL_WAIT_TIMEOUT): an exhausted pool fails fast instead of queueing requests without bound.
+    pub database_pool_wait_timeout: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
     pub request_id_header: HeaderName,
@@ -125,6 +128,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DATABASE_MAX_OPEN_CONNS", "20"),
     ("DATABASE_MAX_IDLE_CONNS", "10"),
     ("DATABASE_CONN_MAX_LIFETIME", "30m"),
+    ("DATABASE_POOL_WAIT_TIMEOUT", "2s"),
     ("PLYSTRA_SCHEMA_AUTO_APPLY", "false"),
     ("LOG_LEVEL", "info"),
     ("LOG_FORMAT", "json"),
@@ -237,6 +241,14 @@ impl Config {
             Some(v) => parse_duration(v).filter(|d| !d.is_zero()).ok_or_else(|| ConfigError {
                 variable: "DATABASE_CONN_MAX_LIFETIME",
                 problem: format!("{v:?} is not a duration such as 30m"),
+            })?,
+        };
+
+        let database_pool_wait_timeout = match get("DATABASE_POOL_WAIT_TIMEOUT") {
+            None => Duration::from_secs(2),
+            Some(v) => parse_duration(v).filter(|d| !d.is_zero()).ok_or_else(|| ConfigError {
+                variable: "DATABASE_POOL_WAIT_TIMEOUT",
+                problem: format!("{v:?} is not a duration such as 2s or 500ms"),
             })?,
         };
 
@@ -358,6 +370,7 @@ impl Config {
             database_url,
             database_pool_size,
             database_conn_max_lifetime,
+            database_pool_wait_timeout,
             log_format,
             log_level,
             request_id_header,

@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
+use deadpool_postgres::{
+    Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, TimeoutType, Transaction,
+};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -27,11 +29,12 @@ pub fn create_pool(config: &Config, audit_status: Arc<AuditModeStatus>) -> Resul
     let manager = Manager::from_config(pg_config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     let mode: AuditMode = config.audit_mode;
     let max_lifetime = config.database_conn_max_lifetime;
+    let wait_timeout = config.database_pool_wait_timeout;
     Pool::builder(manager)
         .max_size(config.database_pool_size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .create_timeout(Some(std::time::Duration::from_secs(5)))
-        .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .wait_timeout(Some(wait_timeout))
         .post_create(Hook::async_fn(
             move |client: &mut deadpool_postgres::ClientWrapper, _: &deadpool_postgres::Metrics| {
                 let status = audit_status.clone();
@@ -63,11 +66,18 @@ pub fn create_pool(config: &Config, audit_status: Arc<AuditModeStatus>) -> Resul
         .map_err(|e| format!("database pool: {e}"))
 }
 
-/// A pooled connection, or 503 when the database cannot be reached.
+/// A pooled connection, or 503 DATABASE_UNAVAILABLE (with Retry-After) when the database cannot be reached
+/// or no pooled connection became free within DATABASE_POOL_WAIT_TIMEOUT.
 pub async fn connection(pool: &Pool) -> Result<Object, ApiError> {
-    pool.get().await.map_err(|e| {
-        tracing::error!(error = %e, "database connection failed");
-        ApiError::database_unavailable()
+    pool.get().await.map_err(|e| match e {
+        PoolError::Timeout(TimeoutType::Wait) => {
+            tracing::warn!(max_size = pool.status().max_size, "no pooled database connection became free in time");
+            ApiError::database_busy()
+        }
+        e => {
+            tracing::error!(error = %e, "database connection failed");
+            ApiError::database_unavailable()
+        }
     })
 }
 

@@ -132,6 +132,11 @@ pub fn read_error(e: tokio_postgres::Error) -> ApiError {
             return ApiError::validation(field, format!("{message}."));
         }
         if *state == SqlState::INVALID_TEXT_REPRESENTATION
+            // Text PostgreSQL cannot store (a NUL, an unsupported escape), too long for an index or a column.
+            || *state == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+            || *state == SqlState::UNTRANSLATABLE_CHARACTER
+            || *state == SqlState::PROGRAM_LIMIT_EXCEEDED
+            || *state == SqlState::STRING_DATA_RIGHT_TRUNCATION
             || *state == SqlState::INVALID_DATETIME_FORMAT
             || *state == SqlState::DATETIME_FIELD_OVERFLOW
             || *state == SqlState::NUMERIC_VALUE_OUT_OF_RANGE

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -14,6 +14,8 @@ use utoipa::ToSchema;
 use crate::request_context;
 
 pub const ERROR_CODE_HEADER: &str = "x-plystra-error-code";
+/// The `Retry-After` every 503 carries, in seconds.
+pub const RETRY_AFTER_SECONDS: &str = "1";
 
 /// Error codes that are not tied to an entity. Entity codes (`USER_NOT_FOUND`, `ROLE_CREATE_FAILED`, ...) come
 /// from [`Entity`].
@@ -225,6 +227,16 @@ impl ApiError {
     pub fn database_unavailable() -> Self {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::DATABASE_UNAVAILABLE, "The database is not reachable.")
     }
+
+    /// 503 when every pooled connection stayed busy for DATABASE_POOL_WAIT_TIMEOUT (the pool is exhausted).
+    pub fn database_busy() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::DATABASE_UNAVAILABLE,
+            "No database connection became free in time. Try again later.",
+        )
+        .with_details(json!({ "reason": "pool_exhausted" }))
+    }
 }
 
 /// The error body as the OpenAPI document describes it.
@@ -268,6 +280,11 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Ok(value) = HeaderValue::from_str(&self.code) {
             response.headers_mut().insert(ERROR_CODE_HEADER, value);
+        }
+        // Every 503 is temporary (database down or busy, not ready, a request over its deadline): say when to
+        // try again, so that clients back off instead of hammering the server.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
         }
         response
     }

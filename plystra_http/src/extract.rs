@@ -31,8 +31,73 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
     })
 }
 
+/// Whether a JSON text holds the escape `\u0000` (a NUL character in a string), which PostgreSQL text and jsonb
+/// cannot store: such a body is refused up front instead of failing in the database. An escaped backslash
+/// followed by `u0000` (`\\u0000`, the six characters) is ordinary text.
+pub fn has_nul_escape(bytes: &[u8]) -> bool {
+    bytes
+        .windows(5)
+        .enumerate()
+        .any(|(i, w)| w == b"u0000" && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 1)
+}
+
+/// 400 for a body holding `\u0000`.
+pub fn nul_in_body() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        code::VALIDATION_FAILED,
+        "Text must not contain the NUL character (\\u0000).",
+    )
+    .with_details(json!({ "field": null }))
+}
+
+/// Whether a URI component percent-decodes to UTF-8 text without a NUL.
+fn decodes_to_usable_text(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    !out.contains(&0) && std::str::from_utf8(&out).is_ok()
+}
+
+/// Middleware: a path or query string that percent-decodes to invalid UTF-8 or to a NUL is refused with 400 in
+/// the envelope, before routing (axum's own path rejection is plain text, and PostgreSQL cannot store a NUL).
+pub async fn reject_unusable_uri(request: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = request.uri();
+    let (bad, field) = if !decodes_to_usable_text(uri.path()) {
+        (true, "path")
+    } else if uri.query().is_some_and(|q| !decodes_to_usable_text(q)) {
+        (true, "query")
+    } else {
+        (false, "")
+    };
+    if bad {
+        return ApiError::validation(
+            field,
+            format!("The request {field} must decode to UTF-8 text without NUL characters."),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// Parses a JSON document into `T`, turning serde's complaint into a 400 that names the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if has_nul_escape(bytes) {
+        return Err(nul_in_body());
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = match serde_path_to_error::deserialize(&mut de) {
         Ok(v) => v,
@@ -162,6 +227,26 @@ mod tests {
     fn wrong_types_are_named() {
         assert_eq!(field_of(r#"{"actor":{"user_id":5},"action":"a"}"#), "actor.user_id");
         assert_eq!(field_of(r#"{"actor":{"user_id":"u"},"action":"a","limit":"x"}"#), "limit");
+    }
+
+    #[test]
+    fn a_nul_escape_is_refused_but_an_escaped_backslash_is_text() {
+        assert!(has_nul_escape(br#"{"a":"x\u0000"}"#));
+        assert!(has_nul_escape(br#"{"a":"\\\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a":"\\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a":"u0000"}"#));
+        assert_eq!(parse_json::<serde_json::Value>(br#"{"a":"\u0000"}"#).unwrap_err().code, "VALIDATION_FAILED");
+        assert!(parse_json::<serde_json::Value>(br#"{"a":"\\u0000"}"#).is_ok());
+    }
+
+    #[test]
+    fn uri_components_must_decode_to_text_without_nul() {
+        for ok in ["/api/v1/users/user_alice", "/a/%25", "/a/%", "/a/%2", "/a/%D0%B0", "q=%27%20OR", "x=%zz"] {
+            assert!(decodes_to_usable_text(ok), "{ok}");
+        }
+        for bad in ["/a/%00", "/a/x%00y", "/a/%FF%FE", "q=%C3", "q=%c3%28"] {
+            assert!(!decodes_to_usable_text(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -82,6 +82,9 @@ async fn authorize(permission: &'static str, request: Request) -> Result<(Creden
                 "Request body is larger than 1 MiB.",
             )
         })?;
+        if crate::extract::has_nul_escape(&bytes) {
+            return Err(crate::extract::nul_in_body());
+        }
         let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let scope = if creation_in_body {
             // What is being created names its scope: a group (its Space derived) or a Space.

@@ -79,6 +79,33 @@ mod tests {
     }
 
     #[test]
+    fn token_comparison_is_constant_time_over_every_candidate() {
+        let stored = hmac_hex("k", "ply_at_x");
+        let mut first = stored.clone().into_bytes();
+        first[0] ^= 1;
+        let mut last = stored.clone().into_bytes();
+        last[63] ^= 1;
+        let first = String::from_utf8(first).unwrap();
+        let last = String::from_utf8(last).unwrap();
+        assert!(!matches_any(&stored, &[first.clone(), last.clone()]));
+        assert!(!matches_any(&stored, &[stored[..63].to_string()]));
+        assert!(!matches_any(&stored, &[]));
+        // Found in any position, also after a miss (the fold has no early return).
+        assert!(matches_any(&stored, &[first.clone(), stored.clone()]));
+        assert!(matches_any(&stored, &[stored.clone(), last]));
+        // The comparison is subtle's ct_eq folded into a Choice, never `==` on the bytes.
+        let code = include_str!("secrets.rs").split("#[cfg(test)]").next().unwrap();
+        let body = code.split("pub fn matches_any").nth(1).unwrap().split("\n}\n").next().unwrap();
+        assert!(body.contains(".ct_eq(") && body.contains("found |=") && !body.contains("=="), "{body}");
+        assert!(!body.contains("return"), "{body}");
+        // Every stored token hash the credential module reads is checked through matches_any.
+        let credential = include_str!("credential.rs");
+        assert_eq!(credential.matches("let stored: String").count(), 2);
+        assert_eq!(credential.matches("secrets::matches_any(&stored, &hashes)").count(), 2);
+        assert!(!credential.contains("stored ==") && !credential.contains("== stored"));
+    }
+
+    #[test]
     fn token_shapes() {
         let t = format!("{ACCESS_PREFIX}{}", random_hex(32));
         assert!(well_formed(&t, ACCESS_PREFIX));

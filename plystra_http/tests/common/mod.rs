@@ -57,7 +57,7 @@ where
     std::thread::spawn(move || runtime().block_on(future)).join().unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -78,7 +78,7 @@ pub fn with_database(url: &str, db: &str) -> String {
     }
 }
 
-async fn connect(url: &str) -> tokio_postgres::Client {
+pub async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
@@ -144,7 +144,7 @@ async fn create_database() -> TestDb {
 }
 
 /// The harness's admin credentials (see [`ADMIN_KEY_ID`]).
-async fn bootstrap_admin(client: &tokio_postgres::Client) {
+pub async fn bootstrap_admin(client: &tokio_postgres::Client) {
     let hash = plystra_http::auth::secrets::hmac_hex(TEST_API_KEY_SECRET, &admin_key());
     client
         .batch_execute(&format!(

@@ -1,0 +1,226 @@
+//! The front under load and faults: an exhausted pool fails fast with 503 and Retry-After, a slow request body is
+//! cut off, and a database restart is survived without restarting the server (its own PostgreSQL cluster, stopped
+//! and started again while the server runs).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+/// Backends of the test database waiting for a lock (the requests stuck behind the test's table lock).
+async fn lock_waiters(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_answers_503_with_retry_after_within_the_wait_and_recovers() {
+    const WAIT: Duration = Duration::from_millis(1500);
+    let s = start_server(&[("DATABASE_MAX_OPEN_CONNS", "2"), ("DATABASE_POOL_WAIT_TIMEOUT", "1500ms")]);
+    send_to(&s, "GET", "/api/v1/users", None, &[]).await.expect_ok(200);
+
+    // An outside session locks the users table; two requests that read users each hold a pooled connection
+    // while they wait for it, which is the whole pool.
+    let mut locker = sql().await;
+    let tx = locker.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE plystra.users IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let base = s.base.clone();
+    let blocked: Vec<_> = (0..2)
+        .map(|_| {
+            let url = format!("{base}/api/v1/users");
+            tokio::spawn(async move {
+                let resp = http().get(url).header("X-Plystra-API-Key", admin_key()).send().await.unwrap();
+                into_answer(resp).await
+            })
+        })
+        .collect();
+    let observer = sql().await;
+    let started = Instant::now();
+    while lock_waiters(&observer).await < 2 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the two requests never blocked on the lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A third request finds no free connection: 503 with Retry-After once the wait is over, not a hang.
+    for path in ["/api/v1/spaces", "/api/v1/users"] {
+        let t = Instant::now();
+        let a = send_to(&s, "GET", path, None, &[]).await;
+        let took = t.elapsed();
+        let e = a.expect_error(503, "DATABASE_UNAVAILABLE");
+        assert_eq!(e["details"]["reason"], "pool_exhausted", "{}", a.text);
+        assert_eq!(a.header("retry-after").as_deref(), Some("1"));
+        assert!(took >= WAIT - Duration::from_millis(100), "answered before the wait: {took:?}");
+        assert!(took < WAIT + Duration::from_secs(1), "{path} took {took:?}, over the wait + 1s");
+    }
+    // Readiness says so too (it needs a connection like everything else), and liveness does not care.
+    let a = send_to(&s, "GET", "/api/v1/ready", None, &[]).await;
+    a.expect_error(503, "NOT_READY");
+    assert_eq!(a.header("retry-after").as_deref(), Some("1"));
+    send_to(&s, "GET", "/api/v1/health", None, &[]).await.expect_ok(200);
+
+    // Releasing the lock lets the blocked requests finish and the pool serve again.
+    tx.rollback().await.unwrap();
+    for b in blocked {
+        b.await.unwrap().expect_ok(200);
+    }
+    send_to(&s, "GET", "/api/v1/spaces", None, &[]).await.expect_ok(200);
+    send_to(&s, "GET", "/api/v1/ready", None, &[]).await.expect_ok(200);
+}
+
+#[test]
+fn the_pool_wait_defaults_to_two_seconds_and_must_be_a_duration() {
+    use plystra_http::config::Config;
+    use std::collections::HashMap;
+    let c = Config::from_vars(&HashMap::new()).unwrap();
+    assert_eq!(c.database_pool_wait_timeout, Duration::from_secs(2));
+    let vars = |v: &str| HashMap::from([("DATABASE_POOL_WAIT_TIMEOUT".to_string(), v.to_string())]);
+    assert_eq!(Config::from_vars(&vars("250ms")).unwrap().database_pool_wait_timeout, Duration::from_millis(250));
+    for bad in ["0s", "soon", "-1s"] {
+        assert_eq!(Config::from_vars(&vars(bad)).unwrap_err().variable, "DATABASE_POOL_WAIT_TIMEOUT", "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_body_is_cut_off_by_the_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = start_server(&[("HTTP_READ_TIMEOUT", "1s")]);
+    let mut conn = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/authz/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Plystra-API-Key: {}\r\n\
+         Content-Length: 1000\r\n\r\n{{\"action\":",
+        admin_key()
+    );
+    let t = Instant::now();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let done = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut buf)).await;
+    assert!(done.is_ok(), "the server waited more than 10s for a body it was promised");
+    let text = String::from_utf8_lossy(&buf);
+    // Answered (a 4xx, never a 5xx) or disconnected, within the timeout plus a margin.
+    if !text.is_empty() {
+        let status: u16 = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        assert!((400..500).contains(&status), "{text}");
+    }
+    assert!(t.elapsed() < Duration::from_secs(4), "took {:?}", t.elapsed());
+}
+
+/// A PostgreSQL cluster of this test's own (scripts/lib.sh), stopped on drop.
+struct OwnCluster {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+fn lib_sh(script: &str) -> String {
+    let root = repo_root();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -e; source scripts/lib.sh; {script}"))
+        .current_dir(&root)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{script}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl OwnCluster {
+    fn start() -> Self {
+        let dir = repo_root().join(format!("target/plystra_http_db_restart_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = 56000 + (std::process::id() % 2000) as u16;
+        let port: u16 = lib_sh(&format!("free_port {first}")).parse().unwrap();
+        let cluster = OwnCluster { dir, port };
+        cluster.up();
+        cluster
+    }
+    fn up(&self) {
+        lib_sh(&format!("cluster_start '{}' {}", self.dir.display(), self.port));
+    }
+    fn down(&self) {
+        lib_sh(&format!("cluster_stop '{}'", self.dir.display()));
+    }
+    fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.down();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn the_server_survives_a_database_restart_and_ready_reports_the_outage() {
+    let cluster = OwnCluster::start();
+    let admin = connect(&cluster.url("postgres")).await;
+    // "plystra" is the database the audit writer of cluster_start works in.
+    admin.batch_execute("CREATE DATABASE plystra").await.unwrap();
+    let client = connect(&cluster.url("plystra")).await;
+    client.batch_execute("CREATE EXTENSION plystra").await.expect("CREATE EXTENSION plystra");
+    let demo = std::fs::read_to_string(repo_root().join("sql/demo.sql")).unwrap();
+    client.batch_execute(&demo).await.expect("demo data");
+    bootstrap_admin(&client).await;
+    drop(client);
+    drop(admin);
+
+    let s = start_server(&[("DATABASE_URL", &cluster.url("plystra"))]);
+    let check = json!({
+        "actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer",
+                  "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+        "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"
+    });
+    send_to(&s, "GET", "/api/v1/ready", None, &[]).await.expect_ok(200);
+    let a = send_to(&s, "POST", "/api/v1/authz/check", Some(check.clone()), &[]).await;
+    assert_eq!(a.expect_ok(200)["decision"], "allow");
+
+    cluster.down();
+    // While the database is down: readiness says so, other routes fail fast in the envelope, liveness is fine.
+    let t = Instant::now();
+    let a = send_to(&s, "GET", "/api/v1/ready", None, &[]).await;
+    a.expect_error(503, "NOT_READY");
+    assert_eq!(a.header("retry-after").as_deref(), Some("1"));
+    for (method, path, body) in [
+        ("POST", "/api/v1/authz/check", Some(check.clone())),
+        ("GET", "/api/v1/users", None),
+        ("GET", "/api/v1/spaces/space_acme", None),
+    ] {
+        let a = send_to(&s, method, path, body, &[]).await;
+        a.expect_error(503, "DATABASE_UNAVAILABLE");
+        assert_eq!(a.header("retry-after").as_deref(), Some("1"));
+    }
+    let login = login_on(&s, "alice@example.com", DEMO_PASSWORD).await;
+    login.expect_error(503, "DATABASE_UNAVAILABLE");
+    send_to(&s, "GET", "/api/v1/health", None, &[]).await.expect_ok(200);
+    assert!(t.elapsed() < Duration::from_secs(3), "the outage answers took {:?}", t.elapsed());
+
+    // The same server, the database back: ready again and deciding within a few seconds.
+    cluster.up();
+    let t = Instant::now();
+    loop {
+        let a = send_to(&s, "GET", "/api/v1/ready", None, &[]).await;
+        if a.status == 200 {
+            break;
+        }
+        a.expect_error(503, "NOT_READY");
+        assert!(t.elapsed() < Duration::from_secs(10), "not ready 10s after the database came back: {}", a.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let a = send_to(&s, "POST", "/api/v1/authz/check", Some(check), &[]).await;
+    assert_eq!(a.expect_ok(200)["decision"], "allow");
+    send_to(&s, "GET", "/api/v1/users", None, &[]).await.expect_ok(200);
+    println!("recovered {:?} after the database restart", t.elapsed());
+}
