@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import platform
 import re
 import shlex
@@ -448,7 +449,10 @@ def run_http(run, binary, sz):
     header = os.environ.get("PLYSTRA_BENCH_HTTP_HEADER", header)
     env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:{c.port}/bench", SERVER_HOST="127.0.0.1",
                SERVER_PORT=str(port), SERVER_MODE="production", LOG_LEVEL="warn", AUDIT_WRITE_MODE="off",
-               DATABASE_MAX_OPEN_CONNS="20", PLYSTRA_API_KEY_SECRET=secret)
+               DATABASE_MAX_OPEN_CONNS="20", PLYSTRA_API_KEY_SECRET=secret,
+               # Production mode refuses defaults: a real session secret, explicit CORS origins, a public URL.
+               PLYSTRA_SESSION_SECRET=secrets.token_hex(32), CORS_ALLOWED_ORIGINS="https://bench.plystra.invalid",
+               SERVER_PUBLIC_URL="https://bench.plystra.invalid")
     env.pop("RUST_BACKTRACE", None)
     server_log = open(run.rundir / "plystra_http.log", "w")
     proc = subprocess.Popen([str(binary)], env=env, stdout=server_log, stderr=subprocess.STDOUT)

@@ -92,33 +92,25 @@ fn reaches_space(resource_type: &str, action: &str) -> bool {
     Spi::connect(|client| current_reach(client, resource_type, action).is_some_and(|r| r.whole_space))
 }
 
+/// The actor's Space when a space-scope grant reaches all of it, else NULL: in a policy,
+/// `space_id = (SELECT plystra.reachable_space(...))` is an indexable arm that matches nothing when NULL.
+#[pg_extern(stable, security_definer, parallel_restricted, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn reachable_space(resource_type: &str, action: &str) -> Option<String> {
+    Spi::connect(|client| current_reach(client, resource_type, action).filter(|r| r.whole_space).map(|r| r.space_id))
+}
+
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn reachable_owner(resource_type: &str, action: &str) -> Option<String> {
     Spi::connect(|client| current_reach(client, resource_type, action).and_then(|r| r.owner_member_id))
 }
 
-/// Every group of the Space: a space-scope grant reaches them all.
-const SPACE_GROUPS_SQL: &str = "SELECT id FROM plystra.groups WHERE space_id = $1";
-
-/// The groups whose resources the actor reaches: every group of the Space under a space-scope grant, else the
-/// group anchors plus the group_tree subtrees.
-fn reachable_group_list(client: &SpiClient<'_>, r: &Reach) -> Vec<String> {
-    if !r.whole_space {
-        return expand_groups(client, r);
-    }
-    client
-        .select(SPACE_GROUPS_SQL, None, &[r.space_id.as_str().into()])
-        .expect("plystra: the space-groups query must run")
-        .map(|row| row.get::<String>(1).expect("text id").unwrap_or_default())
-        .collect()
-}
-
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn reachable_groups(resource_type: &str, action: &str) -> SetOfIterator<'static, String> {
     let ids = Spi::connect(|client| {
-        current_reach(client, resource_type, action).map(|r| reachable_group_list(client, &r)).unwrap_or_default()
+        current_reach(client, resource_type, action).map(|r| expand_groups(client, &r)).unwrap_or_default()
     });
     SetOfIterator::new(ids)
 }
