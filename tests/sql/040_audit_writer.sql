@@ -22,6 +22,14 @@ CREATE FUNCTION pg_temp.connstr() RETURNS text LANGUAGE sql AS $$
                   current_setting('port'), current_database(), current_user)
 $$;
 
+-- The writer (re)connects a couple of seconds after its database is (re)created: give it up to 20 s.
+DO $$
+BEGIN
+    FOR i IN 1 .. 200 LOOP
+        EXIT WHEN plystra.audit_writer_active();
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
 SELECT ok(plystra.audit_writer_active(), 'the audit writer serves this database');
 
 -- Rollback: the caller's transaction is undone, its decision's row is not.
