@@ -66,13 +66,8 @@ COMMENT ON FUNCTION plystra.reaches_space(text, text) IS
 COMMENT ON FUNCTION plystra.reachable_groups(text, text) IS
 'reachable_groups(resource_type, action): the ids of the groups the current actor''s group and group_tree grants '
 'reach (anchors, and every group below a group_tree anchor on label boundaries); a space-scope grant is '
-'plystra.reachable_space. In a policy use group_id = ANY (ARRAY(SELECT plystra.reachable_groups(...))): computed '
+'plystra.reaches_space. In a policy use group_id = ANY (ARRAY(SELECT plystra.reachable_groups(...))): computed '
 'once per statement, and an index on the group column serves it. STABLE, no audit row.';
-
-COMMENT ON FUNCTION plystra.reachable_space(text, text) IS
-'reachable_space(resource_type, action): the current actor''s Space when a space-scope grant reaches every resource '
-'of it, else NULL. In a policy, space_id = (SELECT plystra.reachable_space(...)) is an index-friendly arm. STABLE, '
-'no audit row.';
 
 COMMENT ON FUNCTION plystra.reachable_owner(text, text) IS
 'reachable_owner(resource_type, action): the current actor''s Member id when a self-scope grant lets it act on '

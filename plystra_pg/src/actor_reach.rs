@@ -92,14 +92,6 @@ fn reaches_space(resource_type: &str, action: &str) -> bool {
     Spi::connect(|client| current_reach(client, resource_type, action).is_some_and(|r| r.whole_space))
 }
 
-/// The actor's Space when a space-scope grant reaches all of it, else NULL: in a policy,
-/// `space_id = (SELECT plystra.reachable_space(...))` is an indexable arm that matches nothing when NULL.
-#[pg_extern(stable, security_definer, parallel_restricted, strict)]
-#[search_path(pg_catalog, pg_temp)]
-fn reachable_space(resource_type: &str, action: &str) -> Option<String> {
-    Spi::connect(|client| current_reach(client, resource_type, action).filter(|r| r.whole_space).map(|r| r.space_id))
-}
-
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn reachable_owner(resource_type: &str, action: &str) -> Option<String> {

@@ -47,14 +47,37 @@ fn check_key(permission: &str, function: &'static str) {
     }
 }
 
-fn answer(holdings: &[Holding], levels: &[String], permission: &str, scope: Option<Scope>) -> JsonB {
+/// The level names of AdminGrants, by standing (an answer names the level that allowed).
+fn grant_level(h: &Holding) -> &'static str {
+    match h.standing {
+        Standing::SuperAdmin => "instance_super_admin",
+        Standing::Instance => "instance_admin",
+        Standing::Space { .. } => "space_admin",
+        Standing::Group { .. } => "group_admin",
+    }
+}
+
+/// The level names of API keys, by standing (a key is never a super admin).
+fn key_level(h: &Holding) -> &'static str {
+    match h.standing {
+        Standing::SuperAdmin | Standing::Instance => "instance",
+        Standing::Space { .. } => "space",
+        Standing::Group { .. } => "group",
+    }
+}
+
+fn answer(
+    holdings: &[Holding],
+    level_of: fn(&Holding) -> &'static str,
+    permission: &str,
+    scope: Option<Scope>,
+) -> JsonB {
     let Some(scope) = scope else {
         return JsonB(json!({"allowed": false, "reason": "the group does not exist in that Space"}));
     };
     match allowing(holdings, permission, &scope) {
         Some(h) => {
-            let level = holdings.iter().position(|x| x.id == h.id).map(|i| levels[i].clone());
-            JsonB(json!({"allowed": true, "grant_id": h.id, "level": level, "permission_key": h.permission_key}))
+            JsonB(json!({"allowed": true, "grant_id": h.id, "level": level_of(h), "permission_key": h.permission_key}))
         }
         None => JsonB(json!({"allowed": false, "reason": "no active grant holds the permission on this scope"})),
     }
@@ -74,22 +97,20 @@ ORDER BY g.level = 'instance_super_admin' DESC, g.id";
 #[search_path(pg_catalog, pg_temp)]
 fn admin_permission(user_id: &str, permission: &str, space_id: Option<&str>, group_id: Option<&str>) -> JsonB {
     check_key(permission, "plystra.admin_permission");
-    let (holdings, levels) = Spi::connect(|client| {
+    let holdings = Spi::connect(|client| {
         let rows = client.select(USER_GRANTS_SQL, None, &[user_id.into()]).expect("plystra: grants query");
         let mut holdings = Vec::new();
-        let mut levels = Vec::new();
         for row in rows {
             let id: String = row.get(1).ok().flatten().unwrap_or_default();
             let level: String = row.get(2).ok().flatten().unwrap_or_default();
             let key: String = row.get(3).ok().flatten().unwrap_or_default();
             if let Some(standing) = standing(&level, row.get(4).ok().flatten(), row.get(5).ok().flatten()) {
                 holdings.push(Holding { id, standing, permission_key: key });
-                levels.push(level);
             }
         }
-        (holdings, levels)
+        holdings
     });
-    answer(&holdings, &levels, permission, scope(space_id, group_id))
+    answer(&holdings, grant_level, permission, scope(space_id, group_id))
 }
 
 /// An active API key (not revoked, not deleted, not expired) with its level, anchor and permission keys.
@@ -104,23 +125,20 @@ WHERE k.id = $1 AND k.status = 'active' AND k.revoked_at IS NULL AND k.deleted_a
 #[search_path(pg_catalog, pg_temp)]
 fn api_key_permission(api_key_id: &str, permission: &str, space_id: Option<&str>, group_id: Option<&str>) -> JsonB {
     check_key(permission, "plystra.api_key_permission");
-    let (holdings, levels) = Spi::connect(|client| {
+    let holdings = Spi::connect(|client| {
         let mut rows = client.select(API_KEY_SQL, Some(1), &[api_key_id.into()]).expect("plystra: api key query");
-        let Some(row) = rows.next() else { return (Vec::new(), Vec::new()) };
+        let Some(row) = rows.next() else { return Vec::new() };
         let level: String = row.get(1).ok().flatten().unwrap_or_default();
         // A key is never a super admin: its keys are exactly what it holds.
         let Some(standing) = standing(&level, row.get(2).ok().flatten(), row.get(3).ok().flatten())
             .filter(|s| *s != Standing::SuperAdmin)
         else {
-            return (Vec::new(), Vec::new());
+            return Vec::new();
         };
         let keys: Vec<String> = row.get(4).ok().flatten().unwrap_or_default();
-        let holdings: Vec<Holding> = keys
-            .into_iter()
+        keys.into_iter()
             .map(|k| Holding { id: api_key_id.into(), standing: standing.clone(), permission_key: k })
-            .collect();
-        let levels = vec![level; holdings.len()];
-        (holdings, levels)
+            .collect::<Vec<_>>()
     });
-    answer(&holdings, &levels, permission, scope(space_id, group_id))
+    answer(&holdings, key_level, permission, scope(space_id, group_id))
 }

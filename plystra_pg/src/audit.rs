@@ -27,23 +27,26 @@ pub fn write_decision(client: &mut SpiClient<'_>, id: &str, req: &Request, outco
     // Preferably through the audit writer: the row then survives this transaction's rollback and is durable
     // before the decision returns. Where no writer serves this database, the row is part of this transaction.
     let ctx = &req.context;
-    let mut row = json!({
-        "id": id,
-        "space_id": req.space_id,
-        "actor_user_id": req.user_id,
-        "actor_member_id": req.member_id,
-        "actor_user_member_id": req.user_member_id,
-        "action": audit_action(req),
-        "resource_type": req.resource_type,
-        "resource_id": req.resource_id,
-        "decision": if outcome.allow { "allow" } else { "deny" },
-        "deny_code": outcome.deny_code.map(|c| c.as_str()),
-        "trace": trace,
-        "request_id": ctx.request_id,
-        "ip_address": ctx.ip,
-        "user_agent": ctx.user_agent,
-    });
-    if let Delivery::Committed = audit_writer::deliver(row.to_string().as_bytes()) {
+    let row = || {
+        json!({
+            "id": id,
+            "space_id": req.space_id,
+            "actor_user_id": req.user_id,
+            "actor_member_id": req.member_id,
+            "actor_user_member_id": req.user_member_id,
+            "action": audit_action(req),
+            "resource_type": req.resource_type,
+            "resource_id": req.resource_id,
+            "decision": if outcome.allow { "allow" } else { "deny" },
+            "deny_code": outcome.deny_code.map(|c| c.as_str()),
+            "trace": &trace,
+            "request_id": ctx.request_id,
+            "ip_address": ctx.ip,
+            "user_agent": ctx.user_agent,
+        })
+        .to_string()
+    };
+    if let Delivery::Committed = audit_writer::deliver(row) {
         return;
     }
     // A read-only transaction (or a hot standby) cannot hold the row: refuse clearly rather than let the
@@ -60,7 +63,6 @@ pub fn write_decision(client: &mut SpiClient<'_>, id: &str, req: &Request, outco
         )
         .report(PgLogLevel::ERROR);
     }
-    let trace = row["trace"].take();
     insert_in_transaction(client, id, req, outcome, trace);
 }
 

@@ -180,12 +180,24 @@ pub enum Delivery {
     NotAvailable,
 }
 
-/// Appends one audit row (a JSON object) for the writer and waits until it is committed. Raises an ERROR
+/// Appends one audit row (a JSON object, built by `make_payload` only if a writer serves this database) for
+/// the writer and waits until it is committed. Raises an ERROR
 /// when the writer dies or does not confirm in time: the decision must not be returned without its row.
-pub fn deliver(payload: &[u8]) -> Delivery {
+pub fn deliver(make_payload: impl FnOnce() -> String) -> Delivery {
     let Some(q) = queue() else {
         return Delivery::NotAvailable;
     };
+    // Only build the record (the row as JSON, trace included) when a writer serves this database.
+    let serves = {
+        let mut g = Locked::exclusive(q);
+        let qq = g.q();
+        qq.worker_pid != 0 && qq.database == unsafe { pg_sys::MyDatabaseId }
+    };
+    if !serves {
+        return Delivery::NotAvailable;
+    }
+    let payload = make_payload();
+    let payload = payload.as_bytes();
     if payload.len() > MAX_RECORD {
         return Delivery::NotAvailable;
     }
