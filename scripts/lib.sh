@@ -72,6 +72,9 @@ install_extension() {
     rm -rf "$pkg"
     (cd "$REPO_ROOT/plystra_pg" && cargo pgrx package --pg-config "$PG_CONFIG" "${profile_flag[@]}" --out-dir "$pkg" >/dev/null) \
         || return 1
+    # Released versions' install scripts, so that `CREATE EXTENSION plystra VERSION '<old>'` then
+    # `ALTER EXTENSION plystra UPDATE` works (and is tested: tests/catalog_check.sh).
+    cp "$REPO_ROOT"/plystra_pg/released/plystra--*.sql "$pkg$("$PG_CONFIG" --sharedir)/extension/" || return 1
     local f dest
     while IFS= read -r f; do
         dest=/${f#"$pkg"/}

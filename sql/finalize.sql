@@ -63,11 +63,22 @@ COMMENT ON FUNCTION plystra.reaches_space(text, text) IS
 'reaches_space(resource_type, action): whether a space-scope grant lets the current actor act on every resource '
 'of its Space. STABLE, no audit row.';
 
+COMMENT ON FUNCTION plystra.reachable_space(text, text) IS
+'reachable_space(resource_type, action): the current actor''s Space when a space-scope grant lets it act on every '
+'resource of it; NULL otherwise. A policy''s whole-Space arm: space_id BETWEEN (SELECT plystra.reachable_space(...)) '
+'AND (SELECT plystra.reachable_space(...)), indexable on the Space column (BETWEEN, not =, keeps the planner''s '
+'estimate small, so that it keeps the index-driven plan for the other arms). STABLE, no audit row.';
+
 COMMENT ON FUNCTION plystra.reachable_groups(text, text) IS
 'reachable_groups(resource_type, action): the ids of the groups the current actor''s group and group_tree grants '
-'reach (anchors, and every group below a group_tree anchor on label boundaries); a space-scope grant is '
-'plystra.reaches_space. In a policy use group_id = ANY (ARRAY(SELECT plystra.reachable_groups(...))): computed '
-'once per statement, and an index on the group column serves it. STABLE, no audit row.';
+'reach (anchors, and every group below a group_tree anchor on label boundaries), one row each; a space-scope '
+'grant is plystra.reachable_space. For policies use plystra.reachable_group_ids. STABLE, no audit row.';
+
+COMMENT ON FUNCTION plystra.reachable_group_ids(text, text) IS
+'reachable_group_ids(resource_type, action): a policy''s group arm, as an array for group_id = ANY ((SELECT '
+'plystra.reachable_group_ids(...))::text[]) (the cast makes ANY take the array, not a subquery): the groups plystra.reachable_groups returns, or none when a space-scope grant '
+'reaches the whole Space (the whole-Space arm then covers every group). Computed once per statement; an index on '
+'(space, group) serves it. STABLE, no audit row.';
 
 COMMENT ON FUNCTION plystra.reachable_owner(text, text) IS
 'reachable_owner(resource_type, action): the current actor''s Member id when a self-scope grant lets it act on '

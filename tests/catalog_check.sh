@@ -3,7 +3,9 @@
 #   1. the catalog of a fresh install equals the catalog of an empty schema with every migration file applied
 #      by psql (tables, columns, defaults, constraints, indexes, triggers, and every migration function);
 #   2. the ledger's checksums are the SHA-256 of the files in the repository;
-#   3. pg_dump includes the Core data tables (extension tables are left out unless registered).
+#   3. pg_dump includes the Core data tables (extension tables are left out unless registered);
+#   4. every released version (plystra_pg/released/) updated with ALTER EXTENSION equals a fresh install of this
+#      version: tables, functions and their definitions, comments, extension membership and the ledger.
 # Needs PLYSTRA_TEST_PG_HOST / PLYSTRA_TEST_PG_PORT (set by scripts/test) and the demo in database plystra_test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -99,6 +101,44 @@ for t in users spaces groups members user_members roles permissions member_roles
 done
 grep -q "user_alice" "$tmp/dump.sql" || dump_ok=FAIL
 tap "$dump_ok" "pg_dump includes the data of every Core table"
+
+# Updating from each released version must give exactly what a fresh install gives.
+DESCRIBE_ALL="$DESCRIBE"
+MEMBERS="SELECT pg_describe_object(classid, objid, objsubid) FROM pg_depend
+WHERE refclassid = 'pg_extension'::regclass AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'plystra')
+  AND deptype = 'e' ORDER BY 1"
+COMMENTS="SELECT pg_describe_object(classoid, objoid, objsubid) || ' ' || md5(description) FROM pg_description
+WHERE classoid = 'pg_proc'::regclass AND objoid IN (SELECT oid FROM pg_proc WHERE pronamespace = 'plystra'::regnamespace)
+   OR classoid = 'pg_class'::regclass AND objoid IN (SELECT oid FROM pg_class WHERE relnamespace = 'plystra'::regnamespace)
+ORDER BY 1"
+LEDGER="SELECT version || ' ' || name || ' ' || checksum FROM plystra.schema_migrations ORDER BY 1"
+current=$(q -d plystra_catalog_ext -At -c "SELECT extversion FROM pg_extension WHERE extname = 'plystra'")
+for released in plystra_pg/released/plystra--*.sql; do
+    old=$(basename "$released" .sql)
+    old=${old#plystra--}
+    q -d postgres -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS plystra_catalog_upgraded" \
+      -c "CREATE DATABASE plystra_catalog_upgraded"
+    if ! q -d plystra_catalog_upgraded -q -c "CREATE EXTENSION plystra VERSION '$old'" \
+         -c "ALTER EXTENSION plystra UPDATE" >"$tmp/upgrade.log" 2>&1; then
+        tap FAIL "$old updates to $current"
+        cat "$tmp/upgrade.log"
+        continue
+    fi
+    got=$(q -d plystra_catalog_upgraded -At -c "SELECT extversion FROM pg_extension WHERE extname = 'plystra'")
+    same=OK
+    for what in DESCRIBE_ALL FUNCTIONS MEMBERS COMMENTS LEDGER; do
+        q -d plystra_catalog_ext -At -c "${!what}" >"$tmp/fresh_$what"
+        q -d plystra_catalog_upgraded -At -c "${!what}" >"$tmp/upgraded_$what"
+        if ! diff -u "$tmp/fresh_$what" "$tmp/upgraded_$what" >"$tmp/diff_$what"; then
+            same=FAIL
+            echo "# $what differs between a fresh $current and $old updated:"
+            sed 's/^/# /' "$tmp/diff_$what"
+        fi
+    done
+    [ "$got" = "$current" ] || same=FAIL
+    tap "$same" "$old updated with ALTER EXTENSION is $got and equals a fresh $current (tables, functions, comments, members, ledger)"
+    q -d postgres -c "DROP DATABASE plystra_catalog_upgraded"
+done
 
 q -d postgres -c "DROP DATABASE plystra_catalog_ext" -c "DROP DATABASE plystra_catalog_files"
 rm -rf "$tmp"

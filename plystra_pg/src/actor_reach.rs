@@ -4,14 +4,15 @@
 //! standby; an unset or unusable actor (revoked, expired, inactive, cross-space) reaches nothing.
 
 use std::ffi::CStr;
+use std::rc::Rc;
 
 use pgrx::prelude::*;
-use pgrx::spi::SpiClient;
 use plystra_core::decide;
 use plystra_core::model::{Group, Request, RequestContext, Resource, Target};
 use plystra_core::reach::{reach, Reach};
 
 use crate::loader;
+use crate::statement_cache::Memo;
 
 /// A transaction-local setting, `None` when unset or empty. Read straight from the GUC table: no SPI.
 pub fn setting(name: &CStr) -> Option<String> {
@@ -48,10 +49,40 @@ fn actor_request(resource_type: &str, resource_id: &str, action: &str) -> Option
     })
 }
 
-fn current_reach(client: &SpiClient<'_>, resource_type: &str, action: &str) -> Option<Reach> {
-    let req = actor_request(resource_type, "", action)?;
-    let ctx = loader::load_context(client, &req, false);
-    reach(&req, &ctx).filter(|r| !r.is_empty())
+/// The actor's settings and the question: with the visibility, everything a reach depends on.
+type ReachQuestion = (Option<Request>, String, String);
+
+thread_local! {
+    // Per-statement memos (see statement_cache): a policy's InitPlans share one context load.
+    static REACH: Memo<ReachQuestion, Option<Rc<Reach>>> = const { Memo::new() };
+    static GROUPS: Memo<ReachQuestion, Rc<Vec<String>>> = const { Memo::new() };
+    static ACTOR_SPACE: Memo<Option<Request>, Option<String>> = const { Memo::new() };
+}
+
+fn question(resource_type: &str, action: &str) -> ReachQuestion {
+    (actor_request(resource_type, "", action), resource_type.to_string(), action.to_string())
+}
+
+/// What the current actor reaches for (resource_type, action); `None` when it reaches nothing.
+fn current_reach(resource_type: &str, action: &str) -> Option<Rc<Reach>> {
+    let q = question(resource_type, action);
+    let req = q.0.clone()?;
+    REACH.with(|memo| {
+        memo.get_or(q, || {
+            Spi::connect(|client| {
+                let ctx = loader::load_context(client, &req, false);
+                reach(&req, &ctx).filter(|r| !r.is_empty()).map(Rc::new)
+            })
+        })
+    })
+}
+
+/// The ids of the groups that the group and group_tree grants of the current actor reach, expanded.
+fn current_groups(resource_type: &str, action: &str) -> Rc<Vec<String>> {
+    let Some(r) = current_reach(resource_type, action) else {
+        return Rc::default();
+    };
+    GROUPS.with(|memo| memo.get_or(question(resource_type, action), || Rc::new(expand_groups(&r))))
 }
 
 /// Group ids: the group-scope anchors, plus every group of the Space on or below a group_tree anchor. The
@@ -64,47 +95,68 @@ SELECT g.id FROM unnest($3::text[]) AS a (path)
 JOIN plystra.groups g ON g.space_id = $1
                      AND (g.path = a.path OR (g.path ~>=~ (a.path || '.') AND g.path ~<~ (a.path || '/')))";
 
-fn expand_groups(client: &SpiClient<'_>, r: &Reach) -> Vec<String> {
+fn expand_groups(r: &Reach) -> Vec<String> {
     if r.groups.is_empty() && r.subtrees.is_empty() {
         return Vec::new();
     }
     let args = [r.space_id.as_str().into(), r.groups.clone().into(), r.subtrees.clone().into()];
-    client
-        .select(REACHABLE_GROUPS_SQL, None, &args)
-        .expect("plystra: the reachable-groups query must run")
-        .map(|row| row.get::<String>(1).expect("text id").unwrap_or_default())
-        .collect()
+    Spi::connect(|client| {
+        client
+            .select(REACHABLE_GROUPS_SQL, None, &args)
+            .expect("plystra: the reachable-groups query must run")
+            .map(|row| row.get::<String>(1).expect("text id").unwrap_or_default())
+            .collect()
+    })
 }
 
 #[pg_extern(stable, security_definer, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 fn actor_space_id() -> Option<String> {
     let req = actor_request("", "", "")?;
-    Spi::connect(|client| {
-        let ctx = loader::load_context(client, &req, false);
-        plystra_core::decide::actor_usable(&req, &ctx.actor, ctx.now_micros).then(|| req.space_id.clone())
+    ACTOR_SPACE.with(|memo| {
+        memo.get_or(Some(req.clone()), || {
+            Spi::connect(|client| {
+                let ctx = loader::load_context(client, &req, false);
+                plystra_core::decide::actor_usable(&req, &ctx.actor, ctx.now_micros).then(|| req.space_id.clone())
+            })
+        })
     })
 }
 
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn reaches_space(resource_type: &str, action: &str) -> bool {
-    Spi::connect(|client| current_reach(client, resource_type, action).is_some_and(|r| r.whole_space))
+    current_reach(resource_type, action).is_some_and(|r| r.whole_space)
+}
+
+/// The policy's whole-Space arm: the actor's Space when a space-scope grant reaches all of it, else NULL.
+#[pg_extern(stable, security_definer, parallel_restricted, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn reachable_space(resource_type: &str, action: &str) -> Option<String> {
+    current_reach(resource_type, action).filter(|r| r.whole_space).map(|r| r.space_id.clone())
 }
 
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn reachable_owner(resource_type: &str, action: &str) -> Option<String> {
-    Spi::connect(|client| current_reach(client, resource_type, action).and_then(|r| r.owner_member_id))
+    current_reach(resource_type, action).and_then(|r| r.owner_member_id.clone())
 }
 
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn reachable_groups(resource_type: &str, action: &str) -> SetOfIterator<'static, String> {
-    let ids = Spi::connect(|client| {
-        current_reach(client, resource_type, action).map(|r| expand_groups(client, &r)).unwrap_or_default()
-    });
-    SetOfIterator::new(ids)
+    SetOfIterator::new(current_groups(resource_type, action).to_vec())
+}
+
+/// The policy's group arm, as an array for `group_id = ANY (...)`: empty when the whole Space is reached,
+/// since the whole-Space arm then covers every group and a long array would only lengthen the index scan.
+#[pg_extern(stable, security_definer, parallel_restricted, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn reachable_group_ids(resource_type: &str, action: &str) -> Vec<String> {
+    if reachable_space(resource_type, action).is_some() {
+        return Vec::new();
+    }
+    current_groups(resource_type, action).to_vec()
 }
 
 /// Mirrored resources (plystra.resources) the current actor may act on.
@@ -117,18 +169,18 @@ ORDER BY r.id";
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn lookup_resources(resource_type: &str, action: &str) -> SetOfIterator<'static, String> {
+    let Some(r) = current_reach(resource_type, action) else {
+        return SetOfIterator::new(Vec::new());
+    };
+    let groups = current_groups(resource_type, action).to_vec();
+    let args = [
+        resource_type.into(),
+        r.space_id.as_str().into(),
+        r.whole_space.into(),
+        r.owner_member_id.as_deref().into(),
+        groups.into(),
+    ];
     let ids = Spi::connect(|client| {
-        let Some(r) = current_reach(client, resource_type, action) else {
-            return Vec::new();
-        };
-        let groups = expand_groups(client, &r);
-        let args = [
-            resource_type.into(),
-            r.space_id.as_str().into(),
-            r.whole_space.into(),
-            r.owner_member_id.as_deref().into(),
-            groups.into(),
-        ];
         client
             .select(LOOKUP_RESOURCES_SQL, None, &args)
             .expect("plystra: the lookup-resources query must run")

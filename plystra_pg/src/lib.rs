@@ -12,6 +12,7 @@ mod error;
 mod guc;
 mod loader;
 mod migrations;
+mod statement_cache;
 
 ::pgrx::pg_module_magic!(name, version);
 

@@ -1,0 +1,104 @@
+//! A per-statement memo for the actor's reach. A row-level-security policy asks several questions about the
+//! same actor (its Space, the whole-Space arm, the groups, the owner), each an InitPlan of its own; without a
+//! memo each would load the decision context again. The memo is keyed by everything the answer depends on, so
+//! a hit is exactly what a fresh load would return:
+//!
+//! - the visible data: the active snapshot's contents (xmin, xmax, in-progress xids, command id) plus the
+//!   subtransaction (a rolled-back savepoint hides rows without changing the snapshot's numbers) and the
+//!   transaction's start;
+//! - the clock the decision reads (`statement_timestamp()`, for binding expiry);
+//! - the actor (`plystra.set_actor`'s settings) and the question (resource type, action).
+//!
+//! Anything else misses and reloads. With no active snapshot nothing is memoised.
+
+use std::cell::RefCell;
+
+use pgrx::pg_sys;
+
+/// What the visible data and the clock depend on, copied out of the active snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Visibility {
+    xact_start: i64,
+    statement_start: i64,
+    subtransaction: u32,
+    xmin: u32,
+    xmax: u32,
+    curcid: u32,
+    xip: Vec<u32>,
+    subxip: Vec<u32>,
+    suboverflowed: bool,
+    during_recovery: bool,
+}
+
+impl Visibility {
+    /// `None` when no snapshot is active (then nothing may be memoised).
+    pub fn current() -> Option<Self> {
+        // SAFETY: these read backend-local state; the snapshot is only read while it is the active one, and
+        // its xip/subxip arrays hold xcnt/subxcnt entries by construction.
+        unsafe {
+            if !pg_sys::ActiveSnapshotSet() {
+                return None;
+            }
+            let snap = pg_sys::GetActiveSnapshot();
+            if snap.is_null() {
+                return None;
+            }
+            let s = &*snap;
+            let slice = |ptr: *mut pg_sys::TransactionId, len: usize| {
+                if ptr.is_null() || len == 0 {
+                    Vec::new()
+                } else {
+                    std::slice::from_raw_parts(ptr, len).iter().map(|x| x.into_inner()).collect()
+                }
+            };
+            Some(Visibility {
+                xact_start: pg_sys::GetCurrentTransactionStartTimestamp(),
+                statement_start: pg_sys::GetCurrentStatementStartTimestamp(),
+                subtransaction: pg_sys::GetCurrentSubTransactionId(),
+                xmin: s.xmin.into_inner(),
+                xmax: s.xmax.into_inner(),
+                curcid: s.curcid,
+                xip: slice(s.xip, s.xcnt as usize),
+                subxip: slice(s.subxip, s.subxcnt.max(0) as usize),
+                suboverflowed: s.suboverflowed,
+                during_recovery: s.takenDuringRecovery,
+            })
+        }
+    }
+}
+
+/// The answers given under one visibility, by question.
+type Answers<K, V> = (Visibility, Vec<(K, V)>);
+
+/// Memoised answers for one `Visibility`; `K` is the question (actor included), `V` the answer.
+pub struct Memo<K, V> {
+    slot: RefCell<Option<Answers<K, V>>>,
+}
+
+impl<K: PartialEq, V: Clone> Memo<K, V> {
+    pub const fn new() -> Self {
+        Memo { slot: RefCell::new(None) }
+    }
+
+    /// The memoised answer to `key` under the current visibility, or `compute()`'s, remembered.
+    pub fn get_or(&self, key: K, compute: impl FnOnce() -> V) -> V {
+        let Some(now) = Visibility::current() else {
+            return compute();
+        };
+        if let Some((seen, answers)) = self.slot.borrow().as_ref() {
+            if *seen == now {
+                if let Some((_, v)) = answers.iter().find(|(k, _)| *k == key) {
+                    return v.clone();
+                }
+            }
+        }
+        // Computed outside any borrow: the computation runs SPI, which may call back into this memo.
+        let value = compute();
+        let mut slot = self.slot.borrow_mut();
+        match slot.as_mut() {
+            Some((seen, answers)) if *seen == now => answers.push((key, value.clone())),
+            _ => *slot = Some((now, vec![(key, value.clone())])),
+        }
+        value
+    }
+}
