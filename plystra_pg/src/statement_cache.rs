@@ -67,6 +67,9 @@ impl Visibility {
     }
 }
 
+/// At most this many answers are kept per visibility (the oldest goes first).
+const MAX_ANSWERS: usize = 32;
+
 /// The answers given under one visibility, by question.
 type Answers<K, V> = (Visibility, Vec<(K, V)>);
 
@@ -96,7 +99,14 @@ impl<K: PartialEq, V: Clone> Memo<K, V> {
         let value = compute();
         let mut slot = self.slot.borrow_mut();
         match slot.as_mut() {
-            Some((seen, answers)) if *seen == now => answers.push((key, value.clone())),
+            Some((seen, answers)) if *seen == now => {
+                // A statement asks a handful of questions; a loop that switches actors without writing would
+                // otherwise grow the list (and its linear search) without bound.
+                if answers.len() >= MAX_ANSWERS {
+                    answers.remove(0);
+                }
+                answers.push((key, value.clone()))
+            }
             _ => *slot = Some((now, vec![(key, value.clone())])),
         }
         value
