@@ -63,7 +63,7 @@ INSERT INTO refused VALUES
     (jsonb_set(pg_temp.base(), '{resource_id}', (repeat('[', 500) || repeat(']', 500))::jsonb), 'request', '500-deep array'),
     (jsonb_set(pg_temp.base(), '{action}', (repeat('{"a":', 300) || '1' || repeat('}', 300))::jsonb), 'request', '300-deep object');
 
-SELECT plan((SELECT count(*)::int FROM refused) + 12 + 8 * 7 + 12);
+SELECT plan((SELECT count(*)::int FROM refused) + 12 + 8 * 7 + 8 * 2 + 12);
 
 SELECT throws_like(format('SELECT plystra.check(%L::jsonb)', doc), 'invalid request: ' || replace(replace(field, '_', '\_'), '%', '\%') || ' %',
                    'check refuses ' || what)
@@ -102,6 +102,30 @@ FROM nasty n,
              (ARRAY['actor', 'space_id']), (ARRAY['resource_type']), (ARRAY['resource_id']), (ARRAY['action'])) AS f (path),
      LATERAL (SELECT plystra.check(jsonb_set(pg_temp.base(), f.path, to_jsonb(n.s)))->>'decision' AS code) AS d (code)
 ORDER BY n.s, f.path;
+-- The same strings as the set-based lookups' resource type and action, and as every part of the actor: they reach
+-- nothing (no wildcard matches), and nothing fails.
+SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme');
+SELECT is(ARRAY[plystra.reachable_space(n.s, 'read'), plystra.reachable_space('invoice', n.s),
+                plystra.reachable_owner(n.s, 'read'), plystra.actor_space_id()]
+          || plystra.reachable_group_ids(n.s, 'read') || plystra.reachable_group_ids('invoice', n.s)
+          || ARRAY(SELECT plystra.reachable_groups(n.s, n.s)) || ARRAY(SELECT plystra.lookup_resources(n.s, 'read')),
+          ARRAY[NULL, NULL, NULL, 'space_acme']::text[],
+          format('%s as resource type or action reaches nothing', n.s))
+FROM nasty n ORDER BY n.s;
+-- Everything the current actor reaches, as one array (NULLs for the single values); set_actor runs first.
+CREATE FUNCTION pg_temp.reach_of(u text, m text, um text, sp text) RETURNS text[] LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM plystra.set_actor(u, m, um, sp);
+    RETURN ARRAY[plystra.actor_space_id(), plystra.reachable_space('invoice', 'delete'),
+                 plystra.reachable_owner('invoice', 'read')]
+           || plystra.reachable_group_ids('invoice', 'read') || ARRAY(SELECT plystra.lookup_resources('invoice', 'approve'));
+END $$;
+SELECT is(ARRAY[pg_temp.reach_of(n.s, 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme'),
+                pg_temp.reach_of('user_alice', n.s, 'um_alice_finance_reviewer', 'space_acme'),
+                pg_temp.reach_of('user_alice', 'member_finance_reviewer', n.s, 'space_acme'),
+                pg_temp.reach_of('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', n.s)],
+          array_fill(NULL::text, ARRAY[4, 3]), format('an actor with %s in each part in turn reaches nothing', n.s))
+FROM nasty n ORDER BY n.s;
 SELECT is((SELECT users FROM before_counts), (SELECT count(*) FROM plystra.users), 'no user appeared or vanished');
 SELECT is((SELECT grants FROM before_counts), (SELECT count(*) FROM plystra.member_roles), 'no grant appeared or vanished');
 SELECT has_table('plystra', 'audit_logs', 'the audit log is still there');
