@@ -10,8 +10,8 @@ use axum::http::request::Parts;
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use deadpool_postgres::GenericClient;
 use serde_json::Value;
-use tokio_postgres::GenericClient;
 
 use crate::app::AppState;
 use crate::auth::credential::{self, Credential};
@@ -68,7 +68,7 @@ pub async fn guard(access: Access, request: Request, next: Next) -> Response {
 async fn authorize(permission: &'static str, request: Request) -> Result<(Credential, Request), ApiError> {
     let state = request.extensions().get::<AppState>().cloned().ok_or_else(ApiError::internal)?;
     let client = db::connection(&state.pool).await?;
-    let credential = credential::authenticate(&**client, &state.config, request.headers()).await?;
+    let credential = credential::authenticate(&client, &state.config, request.headers()).await?;
     let (mut parts, body) = request.into_parts();
     // The authz routes name their Space in the body (actor or resource): read it once and put it back.
     let path = parts.uri.path().to_string();
@@ -91,13 +91,13 @@ async fn authorize(permission: &'static str, request: Request) -> Result<(Creden
             let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
             RequestScope { space_id: text(&doc["space_id"]), group_id: text(&doc["group_id"]) }
         } else {
-            authz_scope(&**client, &credential, &doc).await?
+            authz_scope(&client, &credential, &doc).await?
         };
         (scope, Body::from(bytes))
     } else {
-        (path_scope(&**client, &mut parts).await?, body)
+        (path_scope(&client, &mut parts).await?, body)
     };
-    let allowed = permission_on(&**client, &credential, permission, &scope).await?;
+    let allowed = permission_on(&client, &credential, permission, &scope).await?;
     if !allowed {
         let scoped_credential = match &credential {
             Credential::ApiKey(k) => k.level != "instance",
@@ -131,7 +131,7 @@ async fn authorize(permission: &'static str, request: Request) -> Result<(Creden
 
 /// Asks the extension. NULL space and group = instance scope; a group derives its Space.
 pub async fn permission_on(
-    client: &(impl GenericClient + Sync),
+    client: &impl GenericClient,
     credential: &Credential,
     permission: &str,
     scope: &RequestScope,
@@ -140,8 +140,11 @@ pub async fn permission_on(
         Credential::Session(s) => ("SELECT plystra.admin_permission($1, $2, $3, $4)", s.user_id.as_str()),
         Credential::ApiKey(k) => ("SELECT plystra.api_key_permission($1, $2, $3, $4)", k.id.as_str()),
     };
-    let row =
-        client.query_one(sql, &[&id, &permission, &scope.space_id, &scope.group_id]).await.map_err(db::internal)?;
+    let statement = client.prepare_cached(sql).await.map_err(db::internal)?;
+    let row = client
+        .query_one(&statement, &[&id, &permission, &scope.space_id, &scope.group_id])
+        .await
+        .map_err(db::internal)?;
     let answer: Value = row.get(0);
     Ok(answer["allowed"].as_bool() == Some(true))
 }
@@ -160,7 +163,7 @@ const ENTITY_SCOPES: &[(&str, &str)] = &[
 ];
 
 /// The scope of a request from its path (and, for cross-space lists, the `space_id` query parameter).
-async fn path_scope(client: &(impl GenericClient + Sync), parts: &mut Parts) -> Result<RequestScope, ApiError> {
+async fn path_scope(client: &impl GenericClient, parts: &mut Parts) -> Result<RequestScope, ApiError> {
     let template = parts.extensions.get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
     let params: Vec<(String, String)> = match RawPathParams::from_request_parts(parts, &()).await {
         Ok(p) => p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -172,10 +175,11 @@ async fn path_scope(client: &(impl GenericClient + Sync), parts: &mut Parts) -> 
         let space_id = param("space_id");
         if let (Some(group_id), Some(space)) = (param("group_id"), space_id.as_deref()) {
             // A group of another Space (or none) scopes to the Space alone; the handler answers 404.
-            let found = client
-                .query_opt("SELECT 1 FROM plystra.groups WHERE id = $1 AND space_id = $2", &[&group_id, &space])
+            let statement = client
+                .prepare_cached("SELECT 1 FROM plystra.groups WHERE id = $1 AND space_id = $2")
                 .await
                 .map_err(db::internal)?;
+            let found = client.query_opt(&statement, &[&group_id, &space]).await.map_err(db::internal)?;
             if found.is_some() {
                 return Ok(RequestScope { space_id, group_id: Some(group_id) });
             }
@@ -183,17 +187,19 @@ async fn path_scope(client: &(impl GenericClient + Sync), parts: &mut Parts) -> 
         return Ok(RequestScope::space(space_id));
     }
     if template == "/api/v1/resources/{resource_type}/{resource_id}" {
+        let statement = client
+            .prepare_cached("SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2")
+            .await
+            .map_err(db::internal)?;
         let row = client
-            .query_opt(
-                "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2",
-                &[&param("resource_type"), &param("resource_id")],
-            )
+            .query_opt(&statement, &[&param("resource_type"), &param("resource_id")])
             .await
             .map_err(db::internal)?;
         return Ok(row.map(|r| RequestScope { space_id: r.get(0), group_id: r.get(1) }).unwrap_or_default());
     }
     if let Some((_, sql)) = ENTITY_SCOPES.iter().find(|(t, _)| *t == template) {
-        let row = client.query_opt(*sql, &[&param("id")]).await.map_err(db::internal)?;
+        let statement = client.prepare_cached(sql).await.map_err(db::internal)?;
+        let row = client.query_opt(&statement, &[&param("id")]).await.map_err(db::internal)?;
         return Ok(row.map(|r| RequestScope { space_id: r.get(0), group_id: r.get(1) }).unwrap_or_default());
     }
     if parts.method == Method::GET && (template == "/api/v1/audit/logs" || template == "/api/v1/resources") {
@@ -213,7 +219,7 @@ async fn path_scope(client: &(impl GenericClient + Sync), parts: &mut Parts) -> 
 /// The scope of an authz check (reference 1.7): a Core resource's Space and Group, else the actor's Space;
 /// a session without an actor acts through its active binding.
 async fn authz_scope(
-    client: &(impl GenericClient + Sync),
+    client: &impl GenericClient,
     credential: &Credential,
     doc: &Value,
 ) -> Result<RequestScope, ApiError> {
@@ -221,13 +227,13 @@ async fn authz_scope(
     let resource_type = text(&doc["resource_type"]).or_else(|| text(&doc["resource"]["type"]));
     let resource_id = text(&doc["resource_id"]).or_else(|| text(&doc["resource"]["id"]));
     if let (Some(t), Some(id)) = (&resource_type, &resource_id) {
-        let row = client
-            .query_opt(
+        let statement = client
+            .prepare_cached(
                 "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2 AND deleted_at IS NULL",
-                &[t, id],
             )
             .await
             .map_err(db::internal)?;
+        let row = client.query_opt(&statement, &[t, id]).await.map_err(db::internal)?;
         if let Some(r) = row {
             return Ok(RequestScope { space_id: r.get(0), group_id: r.get(1) });
         }

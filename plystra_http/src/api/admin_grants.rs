@@ -229,7 +229,7 @@ pub async fn create(
     };
     // Delegation: a caller grants only what it holds itself on that scope.
     let scope = RequestScope { space_id: space_id.clone(), group_id: group_id.clone() };
-    if !permission_on(&**client, &credential, &permission_key, &scope).await? {
+    if !permission_on(&client, &credential, &permission_key, &scope).await? {
         return Err(forbidden(&permission_key, "A caller can only grant permission keys it holds on that scope."));
     }
     let expires_at = crud::time_field("expires_at", b.expires_at.as_deref())?;

@@ -215,7 +215,7 @@ pub async fn create(
     // Delegation: each key must be one the creator holds on the key's scope (the extension decides).
     let scope = RequestScope { space_id: space_id.clone(), group_id: group_id.clone() };
     for key in &permission_keys {
-        if !permission_on(&**client, &credential, key, &scope).await? {
+        if !permission_on(&client, &credential, key, &scope).await? {
             return Err(ApiError::admin_permission_required(
                 key,
                 "An API key can only carry permission keys its creator holds on that scope.",

@@ -417,7 +417,7 @@ async fn own_session(
 ) -> ApiResult<(deadpool_postgres::Object, SessionCredential)> {
     let client = db::connection(&state.pool).await?;
     let token = credential::bearer(headers).ok_or_else(credential::authentication_required)?;
-    let session = credential::session_for_access_token(&**client, &state.config, &token)
+    let session = credential::session_for_access_token(&client, &state.config, &token)
         .await
         .map_err(db::internal)?
         .ok_or_else(credential::authentication_required)?;

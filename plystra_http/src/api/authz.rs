@@ -214,10 +214,7 @@ fn active_member_required(message: &'static str) -> ApiError {
 /// The credential rules of reference 1.7: a session acts through its own active binding (the body's actor, if
 /// any, must be one of them); an API key must name the actor. Inline context needs an API key, and this server
 /// decides from Core data only, so with a key it is refused as unsupported.
-async fn apply_credential(
-    client: &(impl tokio_postgres::GenericClient + Sync),
-    body: &mut AuthzRequest,
-) -> ApiResult<()> {
+async fn apply_credential(client: &impl deadpool_postgres::GenericClient, body: &mut AuthzRequest) -> ApiResult<()> {
     let credential = crate::auth::credential::current();
     let inline = body.uses_inline_context();
     match credential {
@@ -253,16 +250,19 @@ async fn apply_credential(
                 }
                 Some(a) => {
                     let binding = a.user_member_id.clone().or_else(|| a.binding_id.clone());
-                    let row = client
-                        .query_opt(
+                    let statement = client
+                        .prepare_cached(
                             "SELECT 1 FROM plystra.user_members um
                              JOIN plystra.members m ON m.id = um.member_id AND m.status = 'active' AND m.deleted_at IS NULL
                              JOIN plystra.spaces sp ON sp.id = um.space_id AND sp.status = 'active' AND sp.deleted_at IS NULL
                              WHERE um.id = $1 AND um.user_id = $2 AND um.member_id = $3 AND um.space_id = $4
                                AND um.status = 'active' AND um.revoked_at IS NULL AND um.deleted_at IS NULL
                                AND (um.expires_at IS NULL OR um.expires_at > now())",
-                            &[&binding, &s.user_id, &a.member_id, &a.space_id],
                         )
+                        .await
+                        .map_err(db::internal)?;
+                    let row = client
+                        .query_opt(&statement, &[&binding, &s.user_id, &a.member_id, &a.space_id])
                         .await
                         .map_err(db::internal)?;
                     let own_user = a.user_id.as_deref().is_none_or(|u| u == s.user_id);
@@ -293,14 +293,16 @@ fn inline_refused() -> ApiError {
 
 async fn decide(state: &AppState, ctx: &RequestContext, mut body: AuthzRequest, mode: Mode) -> ApiResult<Response> {
     let client = db::connection(&state.pool).await?;
-    apply_credential(&**client, &mut body).await?;
+    apply_credential(&client, &mut body).await?;
     let mode = if body.explain == Some(true) { Mode::Explain } else { mode };
     let request = body.to_extension_request(ctx);
     let sql = match mode {
         Mode::Check => "SELECT plystra.check($1::jsonb)",
         Mode::Explain => "SELECT plystra.explain($1::jsonb)",
     };
-    let row = client.query_one(sql, &[&request]).await.map_err(db_errors::read_error)?;
+    // Prepared once per pooled connection: a decision is one round trip.
+    let statement = client.prepare_cached(sql).await.map_err(db_errors::read_error)?;
+    let row = client.query_one(&statement, &[&request]).await.map_err(db_errors::read_error)?;
     let answer: Value = row.get(0);
 
     let contract_mismatch = |e: serde_json::Error| {

@@ -131,9 +131,9 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
             || headers.contains_key(crate::auth::credential::API_KEY_HEADER))
     {
         let client = db::connection(&state.pool).await?;
-        if let Ok(credential) = crate::auth::credential::authenticate(&**client, &state.config, &headers).await {
+        if let Ok(credential) = crate::auth::credential::authenticate(&client, &state.config, &headers).await {
             let scope = crate::protection::RequestScope::default();
-            if !crate::protection::permission_on(&**client, &credential, "metrics:read", &scope).await? {
+            if !crate::protection::permission_on(&client, &credential, "metrics:read", &scope).await? {
                 return Err(ApiError::admin_permission_required(
                     "metrics:read",
                     "The credential does not hold the admin permission this route requires.",

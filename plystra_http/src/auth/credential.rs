@@ -2,8 +2,8 @@
 //! (`X-Plystra-API-Key: ply_ak_…` or `Authorization: Bearer ply_ak_…`), looked up by HMAC in the database.
 
 use axum::http::{header, HeaderMap, StatusCode};
+use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
-use tokio_postgres::GenericClient;
 
 use crate::auth::secrets::{self, API_KEY_PREFIX};
 use crate::config::Config;
@@ -113,7 +113,7 @@ WHERE s.access_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.expires_at > 
 
 /// The live session of an access token (not revoked, not expired, its user active), or `None`.
 pub async fn session_for_access_token(
-    client: &(impl GenericClient + Sync),
+    client: &impl GenericClient,
     config: &Config,
     token: &str,
 ) -> Result<Option<SessionCredential>, tokio_postgres::Error> {
@@ -121,7 +121,8 @@ pub async fn session_for_access_token(
         return Ok(None);
     }
     let hashes = secrets::candidate_hashes(Some(config.session_secret()), &config.session_secret_previous, token);
-    let Some(row) = client.query_opt(SESSION_SQL, &[&hashes]).await? else { return Ok(None) };
+    let statement = client.prepare_cached(SESSION_SQL).await?;
+    let Some(row) = client.query_opt(&statement, &[&hashes]).await? else { return Ok(None) };
     let stored: String = row.get("access_token_hash");
     if !secrets::matches_any(&stored, &hashes) {
         return Ok(None);
@@ -148,7 +149,7 @@ WHERE k.id = $1 AND k.key_hash = ANY($2) AND k.status = 'active' AND k.revoked_a
 
 /// The active API key of a presented plaintext, or `None`.
 pub async fn api_key(
-    client: &(impl GenericClient + Sync),
+    client: &impl GenericClient,
     config: &Config,
     token: &str,
 ) -> Result<Option<ApiKeyCredential>, tokio_postgres::Error> {
@@ -157,7 +158,8 @@ pub async fn api_key(
     if hashes.is_empty() {
         return Ok(None);
     }
-    let Some(row) = client.query_opt(API_KEY_SQL, &[&id, &hashes]).await? else { return Ok(None) };
+    let statement = client.prepare_cached(API_KEY_SQL).await?;
+    let Some(row) = client.query_opt(&statement, &[&id, &hashes]).await? else { return Ok(None) };
     let stored: String = row.get("key_hash");
     if !secrets::matches_any(&stored, &hashes) {
         return Ok(None);
@@ -176,7 +178,7 @@ pub async fn api_key(
 
 /// The request's credential, or 401 AUTHENTICATION_REQUIRED when none is presented or it is not valid.
 pub async fn authenticate(
-    client: &(impl GenericClient + Sync),
+    client: &impl GenericClient,
     config: &Config,
     headers: &HeaderMap,
 ) -> Result<Credential, ApiError> {
