@@ -66,9 +66,27 @@ pub fn create_pool(config: &Config, audit_status: Arc<AuditModeStatus>) -> Resul
         .map_err(|e| format!("database pool: {e}"))
 }
 
+tokio::task_local! {
+    /// The connection the protection seam checked out for this request, parked for the handler (see [`handing_over`]).
+    static HANDED_OVER: std::sync::Mutex<Option<Object>>;
+}
+
+/// Runs `f` (the handler of a request the protection seam accepted) with `client` handed over to it: the first
+/// [`connection`] inside `f` takes this connection instead of checking out another, so a request costs one
+/// pool checkout. Unclaimed, it goes back to the pool when `f` ends. The seam leaves it as a fresh checkout
+/// would be: no transaction open, no session setting changed.
+pub async fn handing_over<F: std::future::Future>(client: Object, f: F) -> F::Output {
+    HANDED_OVER.scope(std::sync::Mutex::new(Some(client)), f).await
+}
+
 /// A pooled connection, or 503 DATABASE_UNAVAILABLE (with Retry-After) when the database cannot be reached
-/// or no pooled connection became free within DATABASE_POOL_WAIT_TIMEOUT.
+/// or no pooled connection became free within DATABASE_POOL_WAIT_TIMEOUT. Inside [`handing_over`], the first
+/// call takes the connection handed over.
 pub async fn connection(pool: &Pool) -> Result<Object, ApiError> {
+    let handed_over = HANDED_OVER.try_with(|slot| slot.lock().ok().and_then(|mut s| s.take())).ok().flatten();
+    if let Some(client) = handed_over.filter(|c| !c.is_closed()) {
+        return Ok(client);
+    }
     pool.get().await.map_err(|e| match e {
         PoolError::Timeout(TimeoutType::Wait) => {
             tracing::warn!(max_size = pool.status().max_size, "no pooled database connection became free in time");

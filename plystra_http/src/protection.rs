@@ -60,12 +60,18 @@ pub async fn guard(access: Access, request: Request, next: Next) -> Response {
         return next.run(request).await;
     };
     match authorize(permission, request).await {
-        Ok((credential, request)) => credential::scope(credential, next.run(request)).await,
+        // The handler gets the connection the seam used (one checkout a request) and the accepted credential.
+        Ok((credential, request, client)) => {
+            credential::scope(credential, db::handing_over(client, next.run(request))).await
+        }
         Err(e) => e.into_response(),
     }
 }
 
-async fn authorize(permission: &'static str, request: Request) -> Result<(Credential, Request), ApiError> {
+async fn authorize(
+    permission: &'static str,
+    request: Request,
+) -> Result<(Credential, Request, deadpool_postgres::Object), ApiError> {
     let state = request.extensions().get::<AppState>().cloned().ok_or_else(ApiError::internal)?;
     let client = db::connection(&state.pool).await?;
     let credential = credential::authenticate(&client, &state.config, request.headers()).await?;
@@ -126,7 +132,7 @@ async fn authorize(permission: &'static str, request: Request) -> Result<(Creden
             tracing::warn!(error = %e, api_key_id = %k.id, "could not record the API key's last use");
         }
     }
-    Ok((credential, Request::from_parts(parts, body)))
+    Ok((credential, Request::from_parts(parts, body), client))
 }
 
 /// Asks the extension. NULL space and group = instance scope; a group derives its Space.

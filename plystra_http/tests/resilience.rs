@@ -75,6 +75,36 @@ async fn an_exhausted_pool_answers_503_with_retry_after_within_the_wait_and_reco
     send_to(&s, "GET", "/api/v1/ready", None, &[]).await.expect_ok(200);
 }
 
+async fn backend_pid(client: &deadpool_postgres::Object) -> i32 {
+    client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn the_guard_hands_its_connection_over_to_the_handler() {
+    use plystra_http::db;
+    let vars = std::collections::HashMap::from([("DATABASE_URL".to_string(), common::db().url.clone())]);
+    let config = plystra_http::config::Config::from_vars(&vars).unwrap();
+    let pool = db::create_pool(&config, Default::default()).unwrap();
+    let guard_client = db::connection(&pool).await.unwrap();
+    let guard_pid = backend_pid(&guard_client).await;
+    let (first, second) = db::handing_over(guard_client, async {
+        let first = db::connection(&pool).await.unwrap();
+        let second = db::connection(&pool).await.unwrap();
+        (backend_pid(&first).await, backend_pid(&second).await)
+    })
+    .await;
+    assert_eq!(first, guard_pid, "the first connection asked for is the one handed over");
+    assert_ne!(second, guard_pid, "only once");
+
+    // So a one-connection pool serves guarded routes: the handler does not wait for a second connection.
+    let s = start_server(&[("DATABASE_MAX_OPEN_CONNS", "1"), ("DATABASE_POOL_WAIT_TIMEOUT", "300ms")]);
+    send_to(&s, "GET", "/api/v1/users", None, &[]).await.expect_ok(200);
+    let check = json!({"actor": {"user_id": "user_bob", "member_id": "member_finance_reviewer",
+                                 "user_member_id": "um_bob_finance_reviewer", "space_id": "space_acme"},
+                       "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"});
+    send_to(&s, "POST", "/api/v1/authz/check", Some(check), &[]).await.expect_ok(200);
+}
+
 #[test]
 fn the_pool_wait_defaults_to_two_seconds_and_must_be_a_duration() {
     use plystra_http::config::Config;
