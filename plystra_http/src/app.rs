@@ -41,6 +41,8 @@ pub struct AppState {
     pub pool: Pool,
     pub metrics: Arc<Metrics>,
     pub openapi_json: Arc<String>,
+    /// When this server last recorded each API key's use (`protection::LastUse`).
+    pub api_key_last_use: Arc<protection::LastUse>,
 }
 
 /// The router and the OpenAPI document, both from the route table. Each route gets the protection seam and a
@@ -214,7 +216,13 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         }
     }
     let openapi_json = Arc::new(openapi::to_pretty_json(&openapi_document()));
-    Ok(AppState { config: Arc::new(config), pool, metrics: Arc::new(Metrics::default()), openapi_json })
+    Ok(AppState {
+        config: Arc::new(config),
+        pool,
+        metrics: Arc::new(Metrics::default()),
+        openapi_json,
+        api_key_last_use: Arc::new(protection::LastUse::default()),
+    })
 }
 
 /// A running server (used by `main` and by the integration tests).

@@ -4,6 +4,10 @@
 //! (`plystra.admin_permission` / `plystra.api_key_permission`: the decision is the database's). Handlers never
 //! see an unauthorized request; they read the accepted credential with [`crate::auth::credential::current`].
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use axum::body::Body;
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request};
 use axum::http::request::Parts;
@@ -119,20 +123,62 @@ async fn authorize(
         return Err(ApiError::admin_permission_required(permission, message));
     }
     if let Credential::ApiKey(k) = &credential {
-        // Kept at minute resolution, so a busy key does not write on every request.
-        // Bookkeeping only: a role that may not write it (read-only deployments) still serves the request.
-        if let Err(e) = client
-            .execute(
-                "UPDATE plystra.api_keys SET last_used_at = now() WHERE id = $1 \
-                 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-                &[&k.id],
-            )
-            .await
-        {
-            tracing::warn!(error = %e, api_key_id = %k.id, "could not record the API key's last use");
-        }
+        record_last_use(&client, &state.api_key_last_use, &k.id).await;
     }
     Ok((credential, Request::from_parts(parts, body), client))
+}
+
+/// `last_used_at` is kept at minute resolution: the UPDATE writes only when the stored time is more than a
+/// minute old, so a busy key does not write on every request.
+const LAST_USE_SQL: &str = "UPDATE plystra.api_keys SET last_used_at = now() WHERE id = $1 \
+                            AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')";
+const LAST_USE_RESOLUTION: Duration = Duration::from_secs(60);
+/// Past this many remembered keys, the ones written more than a minute ago are forgotten.
+const LAST_USE_PRUNE_AT: usize = 4096;
+
+/// When this server last wrote each API key's `last_used_at`. Within a minute of its own write the UPDATE
+/// cannot write (the stored time is at least that recent), so it is not sent at all. Bookkeeping only: the
+/// key itself is looked up on every request, so a revoked or expired key is refused at once.
+#[derive(Default)]
+pub struct LastUse {
+    written: Mutex<HashMap<String, Instant>>,
+}
+
+impl LastUse {
+    /// Whether the UPDATE might write for `key_id` at `now` (false only within a minute of this server's write).
+    pub fn due(&self, key_id: &str, now: Instant) -> bool {
+        let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        written.get(key_id).is_none_or(|t| now.saturating_duration_since(*t) >= LAST_USE_RESOLUTION)
+    }
+
+    /// Notes that the UPDATE sent at `sent` (no later than the database's `now()`) wrote `key_id`.
+    pub fn wrote(&self, key_id: &str, sent: Instant) {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if written.len() >= LAST_USE_PRUNE_AT {
+            written.retain(|_, t| sent.saturating_duration_since(*t) < LAST_USE_RESOLUTION);
+        }
+        written.insert(key_id.to_string(), sent);
+    }
+}
+
+/// Records the key's use (at most once a minute a key). A failure is only logged: a role that may not write it
+/// (read-only deployments) still serves the request, and the next request tries again.
+async fn record_last_use(client: &deadpool_postgres::Object, last_use: &LastUse, key_id: &str) {
+    let sent = Instant::now();
+    if !last_use.due(key_id, sent) {
+        return;
+    }
+    let written = match client.prepare_cached(LAST_USE_SQL).await {
+        Ok(statement) => client.execute(&statement, &[&key_id]).await,
+        Err(e) => Err(e),
+    };
+    match written {
+        Ok(1) => last_use.wrote(key_id, sent),
+        // Someone recorded it within the minute (another server, or this one before a restart): the stored
+        // time is unknown here, so the next request asks again.
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, api_key_id = %key_id, "could not record the API key's last use"),
+    }
 }
 
 /// Asks the extension. NULL space and group = instance scope; a group derives its Space.
@@ -253,4 +299,37 @@ async fn authz_scope(
         }
     }
     Ok(RequestScope::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_use_is_due_again_a_minute_after_this_servers_write() {
+        let last_use = LastUse::default();
+        let t0 = Instant::now();
+        assert!(last_use.due("ak_a", t0), "a key never written is due");
+        last_use.wrote("ak_a", t0);
+        assert!(!last_use.due("ak_a", t0));
+        assert!(!last_use.due("ak_a", t0 + Duration::from_secs(59)));
+        assert!(last_use.due("ak_a", t0 + LAST_USE_RESOLUTION));
+        assert!(last_use.due("ak_b", t0), "keys are remembered one by one");
+        last_use.wrote("ak_a", t0 + LAST_USE_RESOLUTION);
+        assert!(!last_use.due("ak_a", t0 + Duration::from_secs(61)));
+    }
+
+    #[test]
+    fn last_use_forgets_old_writes_when_it_grows() {
+        let last_use = LastUse::default();
+        let t0 = Instant::now();
+        for i in 0..LAST_USE_PRUNE_AT {
+            last_use.wrote(&format!("ak_{i}"), t0);
+        }
+        let later = t0 + LAST_USE_RESOLUTION;
+        last_use.wrote("ak_fresh", later);
+        let written = last_use.written.lock().unwrap();
+        assert_eq!(written.len(), 1, "the writes a minute old are dropped");
+        assert!(written.contains_key("ak_fresh"));
+    }
 }

@@ -630,6 +630,62 @@ async fn api_keys_are_shown_once_hashed_at_rest_and_scoped() {
     }
 }
 
+/// `last_used_at` of an API key: (set, more than a minute old).
+async fn last_use(db: &tokio_postgres::Client, id: &str) -> (bool, bool) {
+    let row = db
+        .query_one(
+            "SELECT last_used_at IS NOT NULL, coalesce(last_used_at < now() - interval '1 minute', false) \
+             FROM plystra.api_keys WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn a_server_writes_a_keys_last_use_at_most_once_a_minute_and_still_checks_the_key_every_time() {
+    let key = create_key(json!({"name": "last use", "level": "instance", "permission_keys": ["users:read"]})).await;
+    let id = key.strip_prefix("ply_ak_").and_then(|k| k.split_once('.')).unwrap().0.to_string();
+    let db = sql().await;
+    assert_eq!(last_use(&db, &id).await, (false, false));
+    as_key(&key, "GET", "/api/v1/users", None).await.expect_ok(200);
+    assert_eq!(last_use(&db, &id).await, (true, false), "the first use is written");
+
+    // Moved two minutes back behind the server's back: the UPDATE would write again, but this server wrote it
+    // less than a minute ago, so it does not send the UPDATE at all.
+    db.execute("UPDATE plystra.api_keys SET last_used_at = now() - interval '2 minutes' WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+    as_key(&key, "GET", "/api/v1/users", None).await.expect_ok(200);
+    assert_eq!(last_use(&db, &id).await, (true, true), "within a minute of its own write the server skips it");
+    // Another server has no such memory: it writes.
+    let other = start_server(&[]);
+    send_to(&other, "GET", "/api/v1/users", None, &[("x-plystra-api-key", &key)]).await.expect_ok(200);
+    assert_eq!(last_use(&db, &id).await, (true, false));
+
+    // The memory is about bookkeeping only: the key is looked up on every request, so an expired key is
+    // refused on the very next one.
+    db.execute("UPDATE plystra.api_keys SET expires_at = now() - interval '1 second' WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+    as_key(&key, "GET", "/api/v1/users", None).await.expect_error(401, "AUTHENTICATION_REQUIRED");
+}
+
+#[tokio::test]
+async fn a_read_only_database_still_serves_api_keys_without_recording_their_use() {
+    let key = create_key(json!({"name": "read only", "level": "instance", "permission_keys": ["users:read"]})).await;
+    let id = key.strip_prefix("ply_ak_").and_then(|k| k.split_once('.')).unwrap().0.to_string();
+    let url = &db().url;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let read_only = format!("{url}{sep}options=-c%20default_transaction_read_only%3Don");
+    let s = start_server(&[("DATABASE_URL", &read_only)]);
+    for _ in 0..2 {
+        send_to(&s, "GET", "/api/v1/users", None, &[("x-plystra-api-key", &key)]).await.expect_ok(200);
+    }
+    assert_eq!(last_use(&sql().await, &id).await, (false, false), "the UPDATE failed (only logged)");
+}
+
 #[tokio::test]
 async fn a_key_carries_only_permissions_its_creator_holds_on_that_scope() {
     let (_, email) = make_user(
