@@ -201,6 +201,12 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
 }
 
 pub async fn build_state(config: Config) -> Result<AppState, String> {
+    if !crate::config::AuditMode::is_known_write_mode(&config.audit_write_mode) {
+        tracing::warn!(
+            audit_write_mode = %config.audit_write_mode,
+            "AUDIT_WRITE_MODE is not one of always, deny_only, manual, disabled_for_dev: every decision is audited (always)"
+        );
+    }
     let audit_status = Arc::new(AuditModeStatus::default());
     let pool = db::create_pool(&config, audit_status.clone())?;
     // One connection now, so that an audit mode the database refuses is reported once at startup. A database

@@ -42,6 +42,11 @@ impl AuditMode {
         }
     }
 
+    /// Whether `value` is one of the reference's AUDIT_WRITE_MODE values (an unknown one audits every decision).
+    pub fn is_known_write_mode(value: &str) -> bool {
+        matches!(value.trim(), "always" | "deny_only" | "manual" | "disabled_for_dev")
+    }
+
     pub fn as_guc(self) -> &'static str {
         match self {
             AuditMode::Always => "always",
@@ -690,6 +695,9 @@ mod tests {
         assert_eq!(AuditMode::from_write_mode("manual"), AuditMode::Off);
         assert_eq!(AuditMode::from_write_mode("disabled_for_dev"), AuditMode::Off);
         assert_eq!(AuditMode::from_write_mode("bogus"), AuditMode::Always);
+        assert!(AuditMode::is_known_write_mode("disabled_for_dev") && AuditMode::is_known_write_mode(" manual "));
+        // `off` is the extension's setting, not an AUDIT_WRITE_MODE value: it audits everything (and says so).
+        assert!(!AuditMode::is_known_write_mode("off") && !AuditMode::is_known_write_mode("bogus"));
     }
 
     #[test]
