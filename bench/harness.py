@@ -453,8 +453,9 @@ def run_http(run, binary, sz):
         header, credential = "", f"none (the API key could not be created: {str(e).splitlines()[-1]})"
     header = os.environ.get("PLYSTRA_BENCH_HTTP_HEADER", header)
     env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:{c.port}/bench", SERVER_HOST="127.0.0.1",
-               SERVER_PORT=str(port), SERVER_MODE="production", LOG_LEVEL="warn", AUDIT_WRITE_MODE="off",
-               DATABASE_MAX_OPEN_CONNS="20", PLYSTRA_API_KEY_SECRET=secret,
+               SERVER_PORT=str(port), SERVER_MODE="production", LOG_LEVEL="warn",
+               # The reference's value for "write nothing" (an unknown value such as "off" audits every decision).
+               AUDIT_WRITE_MODE="disabled_for_dev", DATABASE_MAX_OPEN_CONNS="20", PLYSTRA_API_KEY_SECRET=secret,
                # Production mode refuses defaults: a real session secret, explicit CORS origins, a public URL.
                PLYSTRA_SESSION_SECRET=secrets.token_hex(32), CORS_ALLOWED_ORIGINS="https://bench.plystra.invalid",
                SERVER_PUBLIC_URL="https://bench.plystra.invalid")
@@ -498,6 +499,8 @@ def run_http(run, binary, sz):
         run.check(True, "plystra_http answers /health and /authz/check")
         d = run.defines(sz)
         results = []
+        decisions = "SELECT count(*) FROM plystra.audit_logs WHERE decision IN ('allow', 'deny')"
+        audited_before = int(c.psql("bench", decisions).splitlines()[-1])
         for name, script, args, floor in (
                 ("http_health", "http_health.lua", [header], None),
                 ("http_check", "http_check.lua", [str(d[k]) for k in ("spaces", "breadth", "depth", "members",
@@ -505,6 +508,9 @@ def run_http(run, binary, sz):
                  "http_health")):
             for clients in CLIENTS:
                 results.append(wrk(run, name, script, args, clients, base, floor))
+        # "Audit off" must be true: a mode the front does not know audits every decision.
+        audited = int(c.psql("bench", decisions).splitlines()[-1]) - audited_before
+        run.check(audited == 0, f"the HTTP check workload ran with audit off ({audited} decision audit rows written)")
         return results, None, config
     finally:
         proc.send_signal(signal.SIGTERM)
