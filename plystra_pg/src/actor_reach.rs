@@ -11,6 +11,7 @@ use plystra_core::decide;
 use plystra_core::model::{Group, Request, RequestContext, Resource, Target};
 use plystra_core::reach::{reach, Reach};
 
+use crate::kept;
 use crate::loader;
 use crate::statement_cache::Memo;
 
@@ -100,12 +101,11 @@ fn expand_groups(r: &Reach) -> Vec<String> {
         return Vec::new();
     }
     let args = [r.space_id.as_str().into(), r.groups.clone().into(), r.subtrees.clone().into()];
+    let types = [kept::TEXT, kept::TEXT_ARRAY, kept::TEXT_ARRAY];
     Spi::connect(|client| {
-        client
-            .select(REACHABLE_GROUPS_SQL, None, &args)
-            .expect("plystra: the reachable-groups query must run")
-            .map(|row| row.get::<String>(1).expect("text id").unwrap_or_default())
-            .collect()
+        kept::select(client, REACHABLE_GROUPS_SQL, &types, None, &args, |rows| {
+            rows.map(|row| row.get::<String>(1).expect("text id").unwrap_or_default()).collect()
+        })
     })
 }
 
@@ -180,12 +180,11 @@ fn lookup_resources(resource_type: &str, action: &str) -> SetOfIterator<'static,
         r.owner_member_id.as_deref().into(),
         groups.into(),
     ];
+    let types = [kept::TEXT, kept::TEXT, kept::BOOL, kept::TEXT, kept::TEXT_ARRAY];
     let ids = Spi::connect(|client| {
-        client
-            .select(LOOKUP_RESOURCES_SQL, None, &args)
-            .expect("plystra: the lookup-resources query must run")
-            .map(|row| row.get::<String>(1).expect("text id").unwrap_or_default())
-            .collect::<Vec<_>>()
+        kept::select(client, LOOKUP_RESOURCES_SQL, &types, None, &args, |rows| {
+            rows.map(|row| row.get::<String>(1).expect("text id").unwrap_or_default()).collect::<Vec<_>>()
+        })
     });
     SetOfIterator::new(ids)
 }
@@ -210,7 +209,7 @@ fn decide_row(
     resource_type: &str,
     action: &str,
     space_id: &str,
-    group: Option<(&str, &[pgrx::datum::DatumWithOid<'_>])>,
+    group: Option<(&'static str, &[pgrx::datum::DatumWithOid<'_>])>,
     owner_member_id: Option<&str>,
 ) -> bool {
     let Some(req) = actor_request(resource_type, "", action) else {
@@ -219,12 +218,14 @@ fn decide_row(
     Spi::connect(|client| {
         let mut ctx = loader::load_context(client, &req, false);
         let group = group.and_then(|(sql, args)| {
-            let table = client.select(sql, Some(1), args).expect("plystra: the group lookup must run");
-            table.into_iter().next().map(|row| Group {
-                id: row.get::<String>(1).ok().flatten().unwrap_or_default(),
-                space_id: row.get::<String>(2).ok().flatten().unwrap_or_default(),
-                path: row.get::<String>(3).ok().flatten().unwrap_or_default(),
-                status: row.get::<String>(4).ok().flatten().unwrap_or_default(),
+            let types = [kept::TEXT; 2];
+            kept::select(client, sql, &types[..args.len()], Some(1), args, |mut rows| {
+                rows.next().map(|row| Group {
+                    id: row.get::<String>(1).ok().flatten().unwrap_or_default(),
+                    space_id: row.get::<String>(2).ok().flatten().unwrap_or_default(),
+                    path: row.get::<String>(3).ok().flatten().unwrap_or_default(),
+                    status: row.get::<String>(4).ok().flatten().unwrap_or_default(),
+                })
             })
         });
         ctx.target = Some(Target {

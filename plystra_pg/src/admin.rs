@@ -7,6 +7,7 @@ use plystra_core::admin::{allowing, valid_permission_key, Holding, Scope, Standi
 use serde_json::json;
 
 use crate::error::raise_invalid_request;
+use crate::kept;
 use plystra_core::request::RequestError;
 
 const GROUP_SQL: &str = "SELECT space_id, path FROM plystra.groups WHERE id = $1 AND deleted_at IS NULL";
@@ -16,8 +17,12 @@ const GROUP_SQL: &str = "SELECT space_id, path FROM plystra.groups WHERE id = $1
 fn scope(space_id: Option<&str>, group_id: Option<&str>) -> Option<Scope> {
     match (space_id, group_id) {
         (_, Some(group_id)) => {
-            let (group_space, path) = Spi::get_two_with_args::<String, String>(GROUP_SQL, &[group_id.into()]).ok()?;
-            let (group_space, path) = (group_space?, path?);
+            let (group_space, path) = Spi::connect(|client| {
+                kept::select(client, GROUP_SQL, &[kept::TEXT], Some(1), &[group_id.into()], |mut rows| {
+                    let row = rows.next()?;
+                    Some((row.get::<String>(1).ok()??, row.get::<String>(2).ok()??))
+                })
+            })?;
             if space_id.is_some_and(|s| s != group_space) {
                 return None;
             }
@@ -98,17 +103,18 @@ ORDER BY g.level = 'instance_super_admin' DESC, g.id";
 fn admin_permission(user_id: &str, permission: &str, space_id: Option<&str>, group_id: Option<&str>) -> JsonB {
     check_key(permission, "plystra.admin_permission");
     let holdings = Spi::connect(|client| {
-        let rows = client.select(USER_GRANTS_SQL, None, &[user_id.into()]).expect("plystra: grants query");
-        let mut holdings = Vec::new();
-        for row in rows {
-            let id: String = row.get(1).ok().flatten().unwrap_or_default();
-            let level: String = row.get(2).ok().flatten().unwrap_or_default();
-            let key: String = row.get(3).ok().flatten().unwrap_or_default();
-            if let Some(standing) = standing(&level, row.get(4).ok().flatten(), row.get(5).ok().flatten()) {
-                holdings.push(Holding { id, standing, permission_key: key });
+        kept::select(client, USER_GRANTS_SQL, &[kept::TEXT], None, &[user_id.into()], |rows| {
+            let mut holdings = Vec::new();
+            for row in rows {
+                let id: String = row.get(1).ok().flatten().unwrap_or_default();
+                let level: String = row.get(2).ok().flatten().unwrap_or_default();
+                let key: String = row.get(3).ok().flatten().unwrap_or_default();
+                if let Some(standing) = standing(&level, row.get(4).ok().flatten(), row.get(5).ok().flatten()) {
+                    holdings.push(Holding { id, standing, permission_key: key });
+                }
             }
-        }
-        holdings
+            holdings
+        })
     });
     answer(&holdings, grant_level, permission, scope(space_id, group_id))
 }
@@ -126,19 +132,20 @@ WHERE k.id = $1 AND k.status = 'active' AND k.revoked_at IS NULL AND k.deleted_a
 fn api_key_permission(api_key_id: &str, permission: &str, space_id: Option<&str>, group_id: Option<&str>) -> JsonB {
     check_key(permission, "plystra.api_key_permission");
     let holdings = Spi::connect(|client| {
-        let mut rows = client.select(API_KEY_SQL, Some(1), &[api_key_id.into()]).expect("plystra: api key query");
-        let Some(row) = rows.next() else { return Vec::new() };
-        let level: String = row.get(1).ok().flatten().unwrap_or_default();
-        // A key is never a super admin: its keys are exactly what it holds.
-        let Some(standing) = standing(&level, row.get(2).ok().flatten(), row.get(3).ok().flatten())
-            .filter(|s| *s != Standing::SuperAdmin)
-        else {
-            return Vec::new();
-        };
-        let keys: Vec<String> = row.get(4).ok().flatten().unwrap_or_default();
-        keys.into_iter()
-            .map(|k| Holding { id: api_key_id.into(), standing: standing.clone(), permission_key: k })
-            .collect::<Vec<_>>()
+        kept::select(client, API_KEY_SQL, &[kept::TEXT], Some(1), &[api_key_id.into()], |mut rows| {
+            let Some(row) = rows.next() else { return Vec::new() };
+            let level: String = row.get(1).ok().flatten().unwrap_or_default();
+            // A key is never a super admin: its keys are exactly what it holds.
+            let Some(standing) = standing(&level, row.get(2).ok().flatten(), row.get(3).ok().flatten())
+                .filter(|s| *s != Standing::SuperAdmin)
+            else {
+                return Vec::new();
+            };
+            let keys: Vec<String> = row.get(4).ok().flatten().unwrap_or_default();
+            keys.into_iter()
+                .map(|k| Holding { id: api_key_id.into(), standing: standing.clone(), permission_key: k })
+                .collect::<Vec<_>>()
+        })
     });
     answer(&holdings, key_level, permission, scope(space_id, group_id))
 }

@@ -10,6 +10,7 @@ mod audit;
 mod audit_writer;
 mod error;
 mod guc;
+mod kept;
 mod loader;
 mod migrations;
 mod statement_cache;

@@ -1,14 +1,13 @@
-//! Loading a decision's context: ONE prepared statement, planned once per backend, brings the actor tuple,
+//! Loading a decision's context: ONE kept statement (see `kept`), planned once per backend, brings the actor tuple,
 //! the Space, the Resource Registry entries, the target resource and its group, and every candidate grant.
 //! It returns one row per candidate (at least one row), the fixed parts repeated on each.
 
-use std::cell::OnceCell;
-
-use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiHeapTupleData};
-use pgrx::{PgBuiltInOids, PgOid};
+use pgrx::spi::{SpiClient, SpiHeapTupleData};
 use plystra_core::model::Timestamp;
 use plystra_core::model::*;
 use serde_json::Value;
+
+use crate::kept;
 
 /// Columns by ordinal (1-based), grouped as in the query.
 const LOAD_CONTEXT_SQL: &str = r#"
@@ -54,11 +53,6 @@ LEFT JOIN LATERAL (
 ) c ON true
 ORDER BY c.role_key, c.resource, c.action, c.scope, c.member_role_id
 "#;
-
-thread_local! {
-    // Planned on first use and kept for the backend's life; PostgreSQL re-plans it if the schema changes.
-    static LOAD_CONTEXT: OnceCell<OwnedPreparedStatement> = const { OnceCell::new() };
-}
 
 fn text(row: &SpiHeapTupleData<'_>, ordinal: usize) -> Option<String> {
     row.get::<String>(ordinal).expect("plystra loader: column type is text")
@@ -191,21 +185,16 @@ fn candidate(row: &SpiHeapTupleData<'_>) -> Option<Candidate> {
 /// Loads everything `req` needs, in one round trip through SPI.
 /// `with_metadata`: whether the metadata of the target and registry entries is read (only traces show it).
 pub fn load_context(client: &SpiClient<'_>, req: &Request, with_metadata: bool) -> Context {
-    LOAD_CONTEXT.with(|cell| {
-        let stmt = cell.get_or_init(|| {
-            let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
-            client.prepare(LOAD_CONTEXT_SQL, &[text; 7]).expect("plystra loader: the context query must prepare").keep()
-        });
-        let args = [
-            req.user_id.as_str().into(),
-            req.member_id.as_str().into(),
-            req.user_member_id.as_str().into(),
-            req.space_id.as_str().into(),
-            req.resource_type.as_str().into(),
-            req.resource_id.as_str().into(),
-            req.action.as_str().into(),
-        ];
-        let table = client.select(stmt, None, &args).expect("plystra loader: the context query must run");
+    let args = [
+        req.user_id.as_str().into(),
+        req.member_id.as_str().into(),
+        req.user_member_id.as_str().into(),
+        req.space_id.as_str().into(),
+        req.resource_type.as_str().into(),
+        req.resource_id.as_str().into(),
+        req.action.as_str().into(),
+    ];
+    kept::select(client, LOAD_CONTEXT_SQL, &[kept::TEXT; 7], None, &args, |table| {
         let mut ctx: Option<Context> = None;
         for row in table {
             let ctx = ctx.get_or_insert_with(|| fixed_parts(&row, with_metadata));

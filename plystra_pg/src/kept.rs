@@ -1,0 +1,44 @@
+//! Statements planned once per backend and kept (`SPI_keepplan`). Every query the extension runs per call goes
+//! through here: parsing and planning a query string on each call showed in profiles of the REST front's
+//! hot path (`SPI_execute_with_args`). PostgreSQL's plan cache re-plans a kept statement when the tables it
+//! reads change shape, so a kept plan is never stale. All the queries name their tables with the schema.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
+use pgrx::{PgBuiltInOids, PgOid};
+
+thread_local! {
+    static KEPT: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+}
+
+pub const TEXT: PgOid = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
+pub const TEXT_ARRAY: PgOid = PgOid::BuiltIn(PgBuiltInOids::TEXTARRAYOID);
+pub const BOOL: PgOid = PgOid::BuiltIn(PgBuiltInOids::BOOLOID);
+
+/// The kept statement for `sql` with parameter `types`, prepared on first use in this backend.
+fn statement(client: &SpiClient<'_>, sql: &'static str, types: &[PgOid]) -> Rc<OwnedPreparedStatement> {
+    if let Some(kept) = KEPT.with(|k| k.borrow().get(sql).cloned()) {
+        return kept;
+    }
+    // Prepared outside any borrow of the map: planning may run code that asks for another kept statement.
+    let prepared = Rc::new(client.prepare(sql, types).expect("plystra: a kept statement must prepare").keep());
+    KEPT.with(|k| k.borrow_mut().insert(sql, prepared.clone()));
+    prepared
+}
+
+/// Runs the kept statement for `sql` (at most `limit` rows) and hands its rows to `read`.
+pub fn select<R>(
+    client: &SpiClient<'_>,
+    sql: &'static str,
+    types: &[PgOid],
+    limit: Option<i64>,
+    args: &[DatumWithOid<'_>],
+    read: impl FnOnce(SpiTupleTable<'_>) -> R,
+) -> R {
+    let stmt = statement(client, sql, types);
+    read(client.select(&*stmt, limit, args).expect("plystra: a kept statement must run"))
+}
