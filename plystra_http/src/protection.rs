@@ -168,11 +168,7 @@ async fn record_last_use(client: &deadpool_postgres::Object, last_use: &LastUse,
     if !last_use.due(key_id, sent) {
         return;
     }
-    let written = match client.prepare_cached(LAST_USE_SQL).await {
-        Ok(statement) => client.execute(&statement, &[&key_id]).await,
-        Err(e) => Err(e),
-    };
-    match written {
+    match db::execute_cached(client, LAST_USE_SQL, &[&key_id]).await {
         Ok(1) => last_use.wrote(key_id, sent),
         // Someone recorded it within the minute (another server, or this one before a restart): the stored
         // time is unknown here, so the next request asks again.
@@ -192,9 +188,7 @@ pub async fn permission_on(
         Credential::Session(s) => ("SELECT plystra.admin_permission($1, $2, $3, $4)", s.user_id.as_str()),
         Credential::ApiKey(k) => ("SELECT plystra.api_key_permission($1, $2, $3, $4)", k.id.as_str()),
     };
-    let statement = client.prepare_cached(sql).await.map_err(db::internal)?;
-    let row = client
-        .query_one(&statement, &[&id, &permission, &scope.space_id, &scope.group_id])
+    let row = db::query_one_cached(client, sql, &[&id, &permission, &scope.space_id, &scope.group_id])
         .await
         .map_err(db::internal)?;
     let answer: Value = row.get(0);
@@ -227,11 +221,13 @@ async fn path_scope(client: &impl GenericClient, parts: &mut Parts) -> Result<Re
         let space_id = param("space_id");
         if let (Some(group_id), Some(space)) = (param("group_id"), space_id.as_deref()) {
             // A group of another Space (or none) scopes to the Space alone; the handler answers 404.
-            let statement = client
-                .prepare_cached("SELECT 1 FROM plystra.groups WHERE id = $1 AND space_id = $2")
-                .await
-                .map_err(db::internal)?;
-            let found = client.query_opt(&statement, &[&group_id, &space]).await.map_err(db::internal)?;
+            let found = db::query_opt_cached(
+                client,
+                "SELECT 1 FROM plystra.groups WHERE id = $1 AND space_id = $2",
+                &[&group_id, &space],
+            )
+            .await
+            .map_err(db::internal)?;
             if found.is_some() {
                 return Ok(RequestScope { space_id, group_id: Some(group_id) });
             }
@@ -239,19 +235,17 @@ async fn path_scope(client: &impl GenericClient, parts: &mut Parts) -> Result<Re
         return Ok(RequestScope::space(space_id));
     }
     if template == "/api/v1/resources/{resource_type}/{resource_id}" {
-        let statement = client
-            .prepare_cached("SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2")
-            .await
-            .map_err(db::internal)?;
-        let row = client
-            .query_opt(&statement, &[&param("resource_type"), &param("resource_id")])
-            .await
-            .map_err(db::internal)?;
+        let row = db::query_opt_cached(
+            client,
+            "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2",
+            &[&param("resource_type"), &param("resource_id")],
+        )
+        .await
+        .map_err(db::internal)?;
         return Ok(row.map(|r| RequestScope { space_id: r.get(0), group_id: r.get(1) }).unwrap_or_default());
     }
     if let Some((_, sql)) = ENTITY_SCOPES.iter().find(|(t, _)| *t == template) {
-        let statement = client.prepare_cached(sql).await.map_err(db::internal)?;
-        let row = client.query_opt(&statement, &[&param("id")]).await.map_err(db::internal)?;
+        let row = db::query_opt_cached(client, sql, &[&param("id")]).await.map_err(db::internal)?;
         return Ok(row.map(|r| RequestScope { space_id: r.get(0), group_id: r.get(1) }).unwrap_or_default());
     }
     if parts.method == Method::GET && (template == "/api/v1/audit/logs" || template == "/api/v1/resources") {
@@ -279,13 +273,13 @@ async fn authz_scope(
     let resource_type = text(&doc["resource_type"]).or_else(|| text(&doc["resource"]["type"]));
     let resource_id = text(&doc["resource_id"]).or_else(|| text(&doc["resource"]["id"]));
     if let (Some(t), Some(id)) = (&resource_type, &resource_id) {
-        let statement = client
-            .prepare_cached(
-                "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2 AND deleted_at IS NULL",
-            )
-            .await
-            .map_err(db::internal)?;
-        let row = client.query_opt(&statement, &[t, id]).await.map_err(db::internal)?;
+        let row = db::query_opt_cached(
+            client,
+            "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2 AND deleted_at IS NULL",
+            &[t, id],
+        )
+        .await
+        .map_err(db::internal)?;
         if let Some(r) = row {
             return Ok(RequestScope { space_id: r.get(0), group_id: r.get(1) });
         }

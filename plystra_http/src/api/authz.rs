@@ -250,21 +250,18 @@ async fn apply_credential(client: &impl deadpool_postgres::GenericClient, body: 
                 }
                 Some(a) => {
                     let binding = a.user_member_id.clone().or_else(|| a.binding_id.clone());
-                    let statement = client
-                        .prepare_cached(
-                            "SELECT 1 FROM plystra.user_members um
+                    let row = db::query_opt_cached(
+                        client,
+                        "SELECT 1 FROM plystra.user_members um
                              JOIN plystra.members m ON m.id = um.member_id AND m.status = 'active' AND m.deleted_at IS NULL
                              JOIN plystra.spaces sp ON sp.id = um.space_id AND sp.status = 'active' AND sp.deleted_at IS NULL
                              WHERE um.id = $1 AND um.user_id = $2 AND um.member_id = $3 AND um.space_id = $4
                                AND um.status = 'active' AND um.revoked_at IS NULL AND um.deleted_at IS NULL
                                AND (um.expires_at IS NULL OR um.expires_at > now())",
-                        )
-                        .await
-                        .map_err(db::internal)?;
-                    let row = client
-                        .query_opt(&statement, &[&binding, &s.user_id, &a.member_id, &a.space_id])
-                        .await
-                        .map_err(db::internal)?;
+                        &[&binding, &s.user_id, &a.member_id, &a.space_id],
+                    )
+                    .await
+                    .map_err(db::internal)?;
                     let own_user = a.user_id.as_deref().is_none_or(|u| u == s.user_id);
                     if row.is_none() || !own_user {
                         return Err(active_member_required(
@@ -300,9 +297,7 @@ async fn decide(state: &AppState, ctx: &RequestContext, mut body: AuthzRequest, 
         Mode::Check => "SELECT plystra.check($1::jsonb)",
         Mode::Explain => "SELECT plystra.explain($1::jsonb)",
     };
-    // Prepared once per pooled connection: a decision is one round trip.
-    let statement = client.prepare_cached(sql).await.map_err(db_errors::read_error)?;
-    let row = client.query_one(&statement, &[&request]).await.map_err(db_errors::read_error)?;
+    let row = db::query_one_cached(&client, sql, &[&request]).await.map_err(db_errors::read_error)?;
     let answer: Value = row.get(0);
 
     let contract_mismatch = |e: serde_json::Error| {

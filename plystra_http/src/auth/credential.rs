@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::auth::secrets::{self, API_KEY_PREFIX};
 use crate::config::Config;
+use crate::db;
 use crate::error::{code, ApiError};
 
 pub const API_KEY_HEADER: &str = "x-plystra-api-key";
@@ -121,8 +122,7 @@ pub async fn session_for_access_token(
         return Ok(None);
     }
     let hashes = secrets::candidate_hashes(Some(config.session_secret()), &config.session_secret_previous, token);
-    let statement = client.prepare_cached(SESSION_SQL).await?;
-    let Some(row) = client.query_opt(&statement, &[&hashes]).await? else { return Ok(None) };
+    let Some(row) = db::query_opt_cached(client, SESSION_SQL, &[&hashes]).await? else { return Ok(None) };
     let stored: String = row.get("access_token_hash");
     if !secrets::matches_any(&stored, &hashes) {
         return Ok(None);
@@ -158,8 +158,7 @@ pub async fn api_key(
     if hashes.is_empty() {
         return Ok(None);
     }
-    let statement = client.prepare_cached(API_KEY_SQL).await?;
-    let Some(row) = client.query_opt(&statement, &[&id, &hashes]).await? else { return Ok(None) };
+    let Some(row) = db::query_opt_cached(client, API_KEY_SQL, &[&id, &hashes]).await? else { return Ok(None) };
     let stored: String = row.get("key_hash");
     if !secrets::matches_any(&stored, &hashes) {
         return Ok(None);
