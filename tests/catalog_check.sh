@@ -103,7 +103,6 @@ grep -q "user_alice" "$tmp/dump.sql" || dump_ok=FAIL
 tap "$dump_ok" "pg_dump includes the data of every Core table"
 
 # Updating from each released version must give exactly what a fresh install gives.
-DESCRIBE_ALL="$DESCRIBE"
 MEMBERS="SELECT pg_describe_object(classid, objid, objsubid) FROM pg_depend
 WHERE refclassid = 'pg_extension'::regclass AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'plystra')
   AND deptype = 'e' ORDER BY 1"
@@ -126,7 +125,7 @@ for released in plystra_pg/released/plystra--*.sql; do
     fi
     got=$(q -d plystra_catalog_upgraded -At -c "SELECT extversion FROM pg_extension WHERE extname = 'plystra'")
     same=OK
-    for what in DESCRIBE_ALL FUNCTIONS MEMBERS COMMENTS LEDGER; do
+    for what in DESCRIBE FUNCTIONS MEMBERS COMMENTS LEDGER; do
         q -d plystra_catalog_ext -At -c "${!what}" >"$tmp/fresh_$what"
         q -d plystra_catalog_upgraded -At -c "${!what}" >"$tmp/upgraded_$what"
         if ! diff -u "$tmp/fresh_$what" "$tmp/upgraded_$what" >"$tmp/diff_$what"; then

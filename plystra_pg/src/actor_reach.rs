@@ -78,12 +78,10 @@ fn current_reach(resource_type: &str, action: &str) -> Option<Rc<Reach>> {
     })
 }
 
-/// The ids of the groups that the group and group_tree grants of the current actor reach, expanded.
-fn current_groups(resource_type: &str, action: &str) -> Rc<Vec<String>> {
-    let Some(r) = current_reach(resource_type, action) else {
-        return Rc::default();
-    };
-    GROUPS.with(|memo| memo.get_or(question(resource_type, action), || Rc::new(expand_groups(&r))))
+/// The ids of the groups that the group and group_tree grants of `r` (the current reach for the question)
+/// reach, expanded.
+fn current_groups(r: &Reach, resource_type: &str, action: &str) -> Rc<Vec<String>> {
+    GROUPS.with(|memo| memo.get_or(question(resource_type, action), || Rc::new(expand_groups(r))))
 }
 
 /// Group ids: the group-scope anchors, plus every group of the Space on or below a group_tree anchor. The
@@ -145,7 +143,8 @@ fn reachable_owner(resource_type: &str, action: &str) -> Option<String> {
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn reachable_groups(resource_type: &str, action: &str) -> SetOfIterator<'static, String> {
-    SetOfIterator::new(current_groups(resource_type, action).to_vec())
+    let ids = current_reach(resource_type, action).map(|r| current_groups(&r, resource_type, action).to_vec());
+    SetOfIterator::new(ids.unwrap_or_default())
 }
 
 /// The policy's group arm, as an array for `group_id = ANY (...)`: empty when the whole Space is reached,
@@ -153,10 +152,10 @@ fn reachable_groups(resource_type: &str, action: &str) -> SetOfIterator<'static,
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn reachable_group_ids(resource_type: &str, action: &str) -> Vec<String> {
-    if reachable_space(resource_type, action).is_some() {
-        return Vec::new();
+    match current_reach(resource_type, action) {
+        Some(r) if !r.whole_space => current_groups(&r, resource_type, action).to_vec(),
+        _ => Vec::new(),
     }
-    current_groups(resource_type, action).to_vec()
 }
 
 /// Mirrored resources (plystra.resources) the current actor may act on.
@@ -172,7 +171,7 @@ fn lookup_resources(resource_type: &str, action: &str) -> SetOfIterator<'static,
     let Some(r) = current_reach(resource_type, action) else {
         return SetOfIterator::new(Vec::new());
     };
-    let groups = current_groups(resource_type, action).to_vec();
+    let groups = current_groups(&r, resource_type, action).to_vec();
     let args = [
         resource_type.into(),
         r.space_id.as_str().into(),

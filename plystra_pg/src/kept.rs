@@ -1,5 +1,5 @@
-//! Statements planned once per backend and kept (`SPI_keepplan`). Every query the extension runs per call goes
-//! through here: parsing and planning a query string on each call showed in profiles of the REST front's
+//! Statements planned once per backend and kept (`SPI_keepplan`). Every query the extension reads with per
+//! call goes through here (the audit insert keeps its own, as it writes): parsing and planning a query string on each call showed in profiles of the REST front's
 //! hot path (`SPI_execute_with_args`). PostgreSQL's plan cache re-plans a kept statement when the tables it
 //! reads change shape, so a kept plan is never stale. All the queries name their tables with the schema.
 
@@ -12,7 +12,10 @@ use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
 use pgrx::{PgBuiltInOids, PgOid};
 
 thread_local! {
-    static KEPT: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    // Keyed by the text's address, not its contents: hashing the 3 kB context query on every decision would
+    // be work on the hot path. The texts are `'static`; should the same text sit at two addresses, it is
+    // merely prepared twice.
+    static KEPT: RefCell<HashMap<usize, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
 pub const TEXT: PgOid = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
@@ -21,12 +24,13 @@ pub const BOOL: PgOid = PgOid::BuiltIn(PgBuiltInOids::BOOLOID);
 
 /// The kept statement for `sql` with parameter `types`, prepared on first use in this backend.
 fn statement(client: &SpiClient<'_>, sql: &'static str, types: &[PgOid]) -> Rc<OwnedPreparedStatement> {
-    if let Some(kept) = KEPT.with(|k| k.borrow().get(sql).cloned()) {
+    let key = sql.as_ptr() as usize;
+    if let Some(kept) = KEPT.with(|k| k.borrow().get(&key).cloned()) {
         return kept;
     }
     // Prepared outside any borrow of the map: planning may run code that asks for another kept statement.
     let prepared = Rc::new(client.prepare(sql, types).expect("plystra: a kept statement must prepare").keep());
-    KEPT.with(|k| k.borrow_mut().insert(sql, prepared.clone()));
+    KEPT.with(|k| k.borrow_mut().insert(key, prepared.clone()));
     prepared
 }
 
