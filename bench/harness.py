@@ -74,7 +74,7 @@ def sh(cmd, check=True, env=None, capture=True, timeout=None, cwd=None):
     r = subprocess.run(cmd, env=env, cwd=cwd or REPO, timeout=timeout, text=True,
                        stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None)
     if check and r.returncode != 0:
-        raise Failure(f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{(r.stderr or '')[-3000:]}")
+        raise Failure(f"{' '.join(map(str, cmd))} exited with status {r.returncode}:\n{(r.stderr or '')[-3000:]}")
     return r
 
 

@@ -115,12 +115,21 @@ cluster_psql() {
     psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d "$db" "$@"
 }
 
-# free_port START: the first TCP port from START up that nothing listens on (tests must not collide with a
-# cluster someone already runs).
+# free_port START: the first TCP port from START up that nothing listens on and no socket uses as its local
+# port (tests must not collide with a cluster someone already runs; and ports in this range are also handed out
+# as clients' ephemeral ports, which make a later bind fail with "Address already in use").
 free_port() {
     local port=$1
-    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || port_in_use "$port"; do
         port=$((port + 1))
     done
     echo "$port"
+}
+
+# port_in_use PORT: some TCP socket (listening or connected) has PORT as its local port (/proc/net/tcp, tcp6).
+port_in_use() {
+    local hex
+    hex=$(printf ':%04X' "$1")
+    awk -v p="$hex" 'NR > 1 && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
