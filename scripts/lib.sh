@@ -23,26 +23,66 @@ as_postgres() {
     fi
 }
 
+# The system packages the scripts need, each with a file that only that package ships (checked with dpkg -S on
+# Debian 12): a file that some other package also installs would report the package present when it is not
+# (pg_config and pgxs.mk ship in postgresql-client-15, not in postgresql-server-dev-15, which holds the
+# headers that bindgen needs). PACKAGE|FILE|what it is for.
+SYSTEM_PREREQUISITES=(
+    "postgresql-15|$PG_BIN/postgres|the PostgreSQL 15 server (also initdb, pgbench)"
+    "postgresql-client-15|$PG_BIN/pg_dump|psql, pg_config, pg_dump, pg_basebackup"
+    "postgresql-server-dev-15|/usr/include/postgresql/15/server/postgres.h|the server headers pgrx compiles against"
+    "libclang-dev|/usr/lib/llvm-14/lib/libclang.so|libclang for bindgen"
+    "clang|/usr/bin/clang|clang, for pgrx's C shim"
+    "sudo|/usr/bin/sudo|cargo pgrx test --runas"
+    "libtap-parser-sourcehandler-pgtap-perl|/usr/bin/pg_prove|pg_prove, the pgTAP runner"
+    "postgresql-15-pgtap|/usr/share/postgresql/15/extension/pgtap.control|pgTAP"
+    "curl|/usr/bin/curl|the demo's HTTP requests"
+)
+
+# missing_system_packages: prints the packages whose file is absent, one per line, in install order.
+missing_system_packages() {
+    local entry pkg file
+    for entry in "${SYSTEM_PREREQUISITES[@]}"; do
+        IFS='|' read -r pkg file _ <<<"$entry"
+        [ -e "$file" ] || echo "$pkg"
+    done
+}
+
 ensure_system_packages() {
-    local missing=()
-    [ -x "$PG_BIN/initdb" ] || missing+=(postgresql-15)
-    [ -x "$PG_CONFIG" ] || missing+=(postgresql-server-dev-15)
-    [ -f /usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk ] || missing+=(postgresql-server-dev-15)
-    ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || missing+=(libclang-dev clang)
-    command -v sudo >/dev/null || missing+=(sudo)
-    command -v pg_prove >/dev/null || missing+=(libtap-parser-sourcehandler-pgtap-perl)
-    [ -f /usr/share/postgresql/15/extension/pgtap.control ] || missing+=(postgresql-15-pgtap)
-    command -v curl >/dev/null || missing+=(curl)
+    local missing
+    mapfile -t missing < <(missing_system_packages)
     if [ ${#missing[@]} -gt 0 ]; then
+        command -v apt-get >/dev/null ||
+            die "missing packages: ${missing[*]} (not a Debian system: install their equivalents, see the README)"
         [ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} (install them as root)"
-        log "installing system packages: ${missing[*]}"
+        log "installing system packages: ${missing[*]} (about a minute)"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
 }
 
+# verify_prerequisites: fails naming every prerequisite that is still absent after ensure_prerequisites (CI runs
+# it, so that a machine where something was installed by hand cannot hide a broken install step).
+verify_prerequisites() {
+    local entry pkg file what bad=0
+    for entry in "${SYSTEM_PREREQUISITES[@]}"; do
+        IFS='|' read -r pkg file what <<<"$entry"
+        if [ ! -e "$file" ]; then
+            printf 'missing prerequisite: %s (%s, package %s)\n' "$file" "$what" "$pkg" >&2
+            bad=1
+        fi
+    done
+    if ! cargo pgrx --version 2>/dev/null | grep -qF "cargo-pgrx $PGRX_VERSION"; then
+        printf 'missing prerequisite: cargo-pgrx %s (found: %s)\n' "$PGRX_VERSION" \
+            "$(cargo pgrx --version 2>/dev/null || echo none)" >&2
+        bad=1
+    fi
+    [ "$bad" = 0 ] || die "prerequisites missing after the install step"
+    log "prerequisites present: ${#SYSTEM_PREREQUISITES[@]} system packages and cargo-pgrx $PGRX_VERSION"
+}
+
 ensure_cargo_pgrx() {
-    if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
+    if ! cargo pgrx --version 2>/dev/null | grep -qF "cargo-pgrx $PGRX_VERSION"; then
         log "installing cargo-pgrx $PGRX_VERSION (takes about 5 minutes on 2 cores)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
     fi
@@ -65,22 +105,46 @@ ensure_prerequisites() {
 # Builds the extension and installs it into PostgreSQL's extension folders. PLYSTRA_PROFILE=release for
 # benchmarks. Each file is copied beside its destination and renamed over it: running clusters preload
 # plystra.so, and overwriting a mapped library in place crashes them (a rename leaves them the old file).
+# The build is skipped when target/plystra-package.stamp says the package comes from these sources (a hash of
+# every file the build reads), and the copy when every installed file already equals the packaged one; then
+# EXTENSION_UP_TO_DATE=1 (a running cluster already has this build, so the caller need not restart it).
 install_extension() {
-    local profile_flag=() pkg="$REPO_ROOT/target/plystra-package"
-    [ "${PLYSTRA_PROFILE:-debug}" = release ] || profile_flag=(--debug)
-    log "building and installing the plystra extension (${PLYSTRA_PROFILE:-debug})"
-    rm -rf "$pkg"
-    (cd "$REPO_ROOT/plystra_pg" && cargo pgrx package --pg-config "$PG_CONFIG" "${profile_flag[@]}" --out-dir "$pkg" >/dev/null) \
-        || return 1
-    # Released versions' install scripts, so that `CREATE EXTENSION plystra VERSION '<old>'` then
-    # `ALTER EXTENSION plystra UPDATE` works (and is tested: tests/catalog_check.sh).
-    cp "$REPO_ROOT"/plystra_pg/released/plystra--*.sql "$pkg$("$PG_CONFIG" --sharedir)/extension/" || return 1
-    local f dest
+    local profile=${PLYSTRA_PROFILE:-debug} profile_flag=() pkg="$REPO_ROOT/target/plystra-package"
+    [ "$profile" = release ] || profile_flag=(--debug)
+    local stamp
+    stamp=$(extension_source_stamp)
+    EXTENSION_UP_TO_DATE=0
+    if [ "$(cat "$pkg.stamp" 2>/dev/null)" != "$profile $stamp" ]; then
+        log "building the plystra extension ($profile; about 4 minutes from scratch, seconds after)"
+        rm -rf "$pkg" "$pkg.stamp"
+        (cd "$REPO_ROOT/plystra_pg" && cargo pgrx package --pg-config "$PG_CONFIG" "${profile_flag[@]}" --out-dir "$pkg" >/dev/null) \
+            || return 1
+        # Released versions' install scripts, so that `CREATE EXTENSION plystra VERSION '<old>'` then
+        # `ALTER EXTENSION plystra UPDATE` works (and is tested: tests/catalog_check.sh).
+        cp "$REPO_ROOT"/plystra_pg/released/plystra--*.sql "$pkg$("$PG_CONFIG" --sharedir)/extension/" || return 1
+        echo "$profile $stamp" >"$pkg.stamp"
+    fi
+    local f dest changed=0
     while IFS= read -r f; do
         dest=/${f#"$pkg"/}
+        cmp -s "$f" "$dest" && continue
+        changed=1
         mkdir -p "$(dirname "$dest")"
         cp "$f" "$dest.plystra-new" && mv -f "$dest.plystra-new" "$dest" || return 1
     done < <(find "$pkg" -type f)
+    if [ "$changed" = 0 ]; then
+        EXTENSION_UP_TO_DATE=1
+        log "the plystra extension is up to date (this $profile build is installed)"
+    else
+        log "installed the plystra extension ($profile)"
+    fi
+}
+
+# extension_source_stamp: one hash of every file the extension's build reads (its crate, the decision core,
+# migrations/, sql/, the workspace manifest and lock file).
+extension_source_stamp() {
+    (cd "$REPO_ROOT" && find plystra_pg plystra_core migrations sql Cargo.toml Cargo.lock -type f \
+        -not -path '*/target/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 }
 
 # cluster_start DIR PORT: creates the cluster on first use, then starts it (no-op if already running).
@@ -112,7 +176,9 @@ cluster_stop() {
 cluster_psql() {
     local dir=$1 port=$2 db=$3
     shift 3
-    psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d "$db" "$@"
+    # Warnings and errors only: "does not exist, skipping" and the like are not news to a user.
+    PGOPTIONS="-c client_min_messages=warning ${PGOPTIONS:-}" \
+        psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d "$db" "$@"
 }
 
 # free_port START: the first TCP port from START up that nothing listens on and no socket uses as its local
