@@ -25,6 +25,8 @@ SELECT pg_catalog.pg_extension_config_dump('plystra.admin_grants', '');
 SELECT pg_catalog.pg_extension_config_dump('plystra.api_keys', '');
 SELECT pg_catalog.pg_extension_config_dump('plystra.sessions', '');
 SELECT pg_catalog.pg_extension_config_dump('plystra.audit_logs_seq_seq', '');
+-- The chain heads go with the log: without them a restored log reads as cut short and cannot be sealed further.
+SELECT pg_catalog.pg_extension_config_dump('plystra.audit_chain_heads', '');
 
 COMMENT ON FUNCTION plystra."check"(jsonb) IS
 'Decides whether the actor {user_id, member_id, user_member_id, space_id} may perform action on resource '
@@ -111,3 +113,6 @@ COMMENT ON FUNCTION plystra.admin_permission(text, text, text, text) IS
 COMMENT ON FUNCTION plystra.api_key_permission(text, text, text, text) IS
 'api_key_permission(api_key_id, permission, space_id, group_id): the same question for an active API key (levels '
 'instance, space, group; its permission_keys). The caller authenticates the key (HMAC) first.';
+
+-- Last: who may call what (PUBLIC nothing; plystra_app and plystra_admin their documented sets).
+SELECT plystra.apply_privileges();

@@ -5,7 +5,8 @@
 #   2. the ledger's checksums are the SHA-256 of the files in the repository;
 #   3. pg_dump includes the Core data tables (extension tables are left out unless registered);
 #   4. every released version (plystra_pg/released/) updated with ALTER EXTENSION equals a fresh install of this
-#      version: tables, functions and their definitions, comments, extension membership and the ledger.
+#      version: tables, functions and their definitions, comments, extension membership, the ledger and who may
+#      execute each function.
 # Needs PLYSTRA_TEST_PG_HOST / PLYSTRA_TEST_PG_PORT (set by scripts/test) and the demo in database plystra_test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -111,6 +112,10 @@ WHERE classoid = 'pg_proc'::regclass AND objoid IN (SELECT oid FROM pg_proc WHER
    OR classoid = 'pg_class'::regclass AND objoid IN (SELECT oid FROM pg_class WHERE relnamespace = 'plystra'::regnamespace)
 ORDER BY 1"
 LEDGER="SELECT version || ' ' || name || ' ' || checksum FROM plystra.schema_migrations ORDER BY 1"
+# Who may execute what (plystra.apply_privileges): an upgraded database must grant exactly what a fresh one does.
+PRIVILEGES="SELECT p.oid::regprocedure::text || ' ' || coalesce(p.proacl::text, 'PUBLIC (default)') FROM pg_proc p
+WHERE p.pronamespace = 'plystra'::regnamespace
+UNION ALL SELECT 'schema plystra ' || coalesce(nspacl::text, '') FROM pg_namespace WHERE nspname = 'plystra' ORDER BY 1"
 current=$(q -d plystra_catalog_ext -At -c "SELECT extversion FROM pg_extension WHERE extname = 'plystra'")
 for released in plystra_pg/released/plystra--*.sql; do
     old=$(basename "$released" .sql)
@@ -125,7 +130,7 @@ for released in plystra_pg/released/plystra--*.sql; do
     fi
     got=$(q -d plystra_catalog_upgraded -At -c "SELECT extversion FROM pg_extension WHERE extname = 'plystra'")
     same=OK
-    for what in DESCRIBE FUNCTIONS MEMBERS COMMENTS LEDGER; do
+    for what in DESCRIBE FUNCTIONS MEMBERS COMMENTS LEDGER PRIVILEGES; do
         q -d plystra_catalog_ext -At -c "${!what}" >"$tmp/fresh_$what"
         q -d plystra_catalog_upgraded -At -c "${!what}" >"$tmp/upgraded_$what"
         if ! diff -u "$tmp/fresh_$what" "$tmp/upgraded_$what" >"$tmp/diff_$what"; then
@@ -135,7 +140,7 @@ for released in plystra_pg/released/plystra--*.sql; do
         fi
     done
     [ "$got" = "$current" ] || same=FAIL
-    tap "$same" "$old updated with ALTER EXTENSION is $got and equals a fresh $current (tables, functions, comments, members, ledger)"
+    tap "$same" "$old updated with ALTER EXTENSION is $got and equals a fresh $current (tables, functions, comments, members, ledger, privileges)"
     q -d postgres -c "DROP DATABASE plystra_catalog_upgraded"
 done
 

@@ -421,6 +421,69 @@ fn explain_document_has_v1_shape_and_no_sensitive_keys() {
     assert_eq!(compact["audit"]["deny_code"], "SCOPE_OUT_OF_BOUNDS");
 }
 
+/// A member with thousands of grants: the trace keeps `MAX_TRACE_CANDIDATES`, the deciding ones first, and
+/// counts the rest; its size does not grow with the grants.
+#[test]
+fn a_trace_keeps_a_bounded_number_of_candidates_deciding_ones_first() {
+    use crate::trace::{MAX_TRACE_CANDIDATES, MAX_TRACE_METADATA_BYTES};
+    let req = request("user_alice", "um_alice_finance_reviewer", "invoice_002", "approve");
+    let id = DecisionId::from_hex("0123456789abcdef".into());
+    let size_with = |grants: usize, covering_last: bool| {
+        let mut c = context(&req);
+        c.candidates = (0..grants)
+            .map(|i| {
+                let mut cand = candidate("group", Some(group(&format!("group_{i}"), &format!("g{i}"))));
+                cand.member_role_id = format!("mr_{i}");
+                cand
+            })
+            .collect();
+        if covering_last {
+            c.candidates.push(candidate("space", None));
+        }
+        let out = decide(&req, &c);
+        (explain_document(&req, &c, &out, &id, None), out)
+    };
+    let (small, _) = size_with(3, false);
+    assert_eq!(small["matched_candidates"].as_array().unwrap().len(), 3);
+    assert!(small.get("matched_candidates_omitted").is_none(), "an ordinary trace keeps v1.0's shape");
+
+    let (deny, out) = size_with(20_000, false);
+    assert_eq!(out.deny_code, Some(DenyCode::ScopeOutOfBounds));
+    let shown = deny["matched_candidates"].as_array().unwrap();
+    assert_eq!(shown.len(), MAX_TRACE_CANDIDATES);
+    assert_eq!(deny["matched_candidates_omitted"], 20_000 - MAX_TRACE_CANDIDATES);
+    assert_eq!(shown[0]["member_role_id"], "mr_0", "the candidate whose code decided comes first");
+
+    // The one covering grant is the last of 20,001: it is shown, first.
+    let (allow, out) = size_with(20_000, true);
+    assert!(out.allow);
+    let shown = allow["matched_candidates"].as_array().unwrap();
+    assert_eq!(shown.len(), MAX_TRACE_CANDIDATES);
+    assert_eq!(shown[0]["scope_check"]["covered"], true);
+    assert_eq!(shown[0]["permission"]["scope"], "space");
+
+    // The size is bounded: 20,000 grants make the same size of trace as 40 (give or take the digits).
+    let (forty, _) = size_with(40, false);
+    assert!(deny.to_string().len() < forty.to_string().len() + 512);
+    assert!(deny.to_string().len() < 64 * 1024);
+
+    // Tenant metadata over the bound is replaced by a note of its size.
+    let mut c = context(&req);
+    c.target.as_mut().unwrap().resource.metadata = Some(json!({"blob": "A".repeat(600_000)}));
+    let out = decide(&req, &c);
+    let doc = explain_document(&req, &c, &out, &id, None);
+    let meta = &doc["target"]["resource"]["metadata"];
+    assert_eq!(meta["_omitted"], "metadata larger than the trace keeps");
+    // And so is long free text (a 600 kB display name).
+    c.target.as_mut().unwrap().resource.display_name = Some("D".repeat(600_000));
+    let out = decide(&req, &c);
+    let doc = explain_document(&req, &c, &out, &id, None);
+    let name = doc["target"]["resource"]["display_name"].as_str().unwrap();
+    assert!(name.ends_with("(cut: 600000 characters in all)"), "{}", &name[name.len() - 60..]);
+    assert!(meta["bytes"].as_u64().unwrap() > MAX_TRACE_METADATA_BYTES as u64);
+    assert!(doc.to_string().len() < 64 * 1024);
+}
+
 #[test]
 fn registry_denies_show_no_target_and_null_candidates() {
     let req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "void");

@@ -9,6 +9,14 @@ use crate::redact::redact;
 
 pub const TRACE_VERSION: &str = "1.0";
 
+/// At most this many candidates are shown in a trace (the deciding ones first); the rest are counted in
+/// `matched_candidates_omitted`. A member with 20,000 grants must not make every decision write a 10 MB row.
+pub const MAX_TRACE_CANDIDATES: usize = 32;
+
+/// A metadata object larger than this (as JSON text) is replaced in the trace by a note of its size: it is
+/// tenant-controlled, and the trace (the audit row) must stay small whatever a tenant stores.
+pub const MAX_TRACE_METADATA_BYTES: usize = 8 * 1024;
+
 /// The random part shared by a decision's trace id and audit row id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecisionId {
@@ -50,8 +58,24 @@ fn redacted(metadata: &Option<Value>) -> Option<Value> {
     metadata.as_ref().map(|m| {
         let mut m = m.clone();
         redact(&mut m);
+        let bytes = m.to_string().len();
+        if bytes > MAX_TRACE_METADATA_BYTES {
+            return json!({"_omitted": "metadata larger than the trace keeps", "bytes": bytes});
+        }
         m
     })
+}
+
+/// Free text a tenant controls (display names, descriptions, external ids) longer than this many characters is cut
+/// in the trace, with a mark: together with the candidate and metadata bounds it keeps every trace small.
+pub const MAX_TRACE_TEXT_CHARS: usize = 1024;
+
+fn bounded(text: &str) -> Value {
+    if text.chars().count() <= MAX_TRACE_TEXT_CHARS {
+        return Value::from(text);
+    }
+    let cut: String = text.chars().take(MAX_TRACE_TEXT_CHARS).collect();
+    Value::from(format!("{cut}… (cut: {} characters in all)", text.chars().count()))
 }
 
 /// Inserts `key: value` only when the value is present (v1.0's `omitempty` fields).
@@ -66,7 +90,7 @@ fn actor_json(ctx: &Context) -> Value {
     json!({
         "user": a.user.as_ref().map(|u| json!({"id": u.id, "email": u.email, "status": u.status})),
         "member": a.member.as_ref().map(|m| json!({
-            "id": m.id, "space_id": m.space_id, "display_name": m.display_name, "status": m.status})),
+            "id": m.id, "space_id": m.space_id, "display_name": bounded(&m.display_name), "status": m.status})),
         "user_member": a.user_member.as_ref().map(|um| json!({
             "id": um.id, "user_id": um.user_id, "member_id": um.member_id, "space_id": um.space_id,
             "relation_type": um.relation_type, "status": um.status, "is_primary": um.is_primary,
@@ -76,7 +100,11 @@ fn actor_json(ctx: &Context) -> Value {
 }
 
 fn space_json(ctx: &Context) -> Value {
-    ctx.actor.space.as_ref().map(|s| json!({"id": s.id, "name": s.name, "status": s.status})).unwrap_or(Value::Null)
+    ctx.actor
+        .space
+        .as_ref()
+        .map(|s| json!({"id": s.id, "name": bounded(&s.name), "status": s.status}))
+        .unwrap_or(Value::Null)
 }
 
 fn target_json(ctx: &Context) -> Value {
@@ -86,13 +114,13 @@ fn target_json(ctx: &Context) -> Value {
     let r = &t.resource;
     let mut res = Map::new();
     res.insert("id".into(), json!(r.id));
-    put_opt(&mut res, "external_id", r.external_id.clone().map(Value::from));
+    put_opt(&mut res, "external_id", r.external_id.as_deref().map(bounded));
     res.insert("type".into(), json!(r.resource_type));
     res.insert("space_id".into(), json!(r.space_id));
     res.insert("group_id".into(), json!(r.group_id.clone().unwrap_or_default()));
     put_opt(&mut res, "group_path", t.group.as_ref().map(|g| Value::from(g.path.clone())));
     res.insert("owner_member_id".into(), json!(r.owner_member_id.clone().unwrap_or_default()));
-    put_opt(&mut res, "display_name", r.display_name.clone().map(Value::from));
+    put_opt(&mut res, "display_name", r.display_name.as_deref().map(bounded));
     put_opt(&mut res, "visibility", r.visibility.clone().map(Value::from));
     put_opt(&mut res, "status", r.status.clone().map(Value::from));
     put_opt(&mut res, "metadata", redacted(&r.metadata));
@@ -105,8 +133,8 @@ fn registry_json(ctx: &Context) -> Value {
         let mut m = Map::new();
         m.insert("id".into(), json!(t.id));
         m.insert("key".into(), json!(t.key));
-        m.insert("display_name".into(), json!(t.display_name));
-        put_opt(&mut m, "description", t.description.clone().map(Value::from));
+        m.insert("display_name".into(), bounded(&t.display_name));
+        put_opt(&mut m, "description", t.description.as_deref().map(bounded));
         m.insert("status".into(), json!(t.status));
         m.insert("source".into(), json!(t.source));
         put_opt(&mut m, "metadata", redacted(&t.metadata));
@@ -117,8 +145,8 @@ fn registry_json(ctx: &Context) -> Value {
         m.insert("id".into(), json!(a.id));
         m.insert("resource_type_id".into(), json!(a.resource_type_id));
         m.insert("key".into(), json!(a.key));
-        m.insert("display_name".into(), json!(a.display_name));
-        put_opt(&mut m, "description", a.description.clone().map(Value::from));
+        m.insert("display_name".into(), bounded(&a.display_name));
+        put_opt(&mut m, "description", a.description.as_deref().map(bounded));
         m.insert("risk_level".into(), json!(a.risk_level));
         m.insert("audit_default".into(), json!(a.audit_default));
         put_opt(&mut m, "metadata", redacted(&a.metadata));
@@ -143,15 +171,33 @@ fn registry_json(ctx: &Context) -> Value {
     json!({"resource_type": rt, "action": action, "mapping": mapping})
 }
 
+/// Which candidates a trace shows, in the order shown: all of them when there are at most
+/// `MAX_TRACE_CANDIDATES`; otherwise the deciding ones first (those that cover the target on an allow, the first
+/// one with a deny code on a scope deny), then the others in candidate order, up to the bound.
+pub fn shown_candidates(outcome: &Outcome) -> Vec<usize> {
+    let n = outcome.scope_checks.len();
+    if n <= MAX_TRACE_CANDIDATES {
+        return (0..n).collect();
+    }
+    let checks = &outcome.scope_checks;
+    let deciding: Vec<usize> = if outcome.allow {
+        (0..n).filter(|&i| checks[i].covered).take(MAX_TRACE_CANDIDATES).collect()
+    } else {
+        (0..n).find(|&i| checks[i].deny_code.is_some()).into_iter().collect()
+    };
+    let mut shown = deciding.clone();
+    shown.extend((0..n).filter(|i| !deciding.contains(i)).take(MAX_TRACE_CANDIDATES - deciding.len()));
+    shown
+}
+
 fn candidates_json(ctx: &Context, outcome: &Outcome) -> Value {
     if !outcome.target_evaluated || ctx.candidates.is_empty() {
         // v1.0 serialises "no candidates" as null (a nil Go slice).
         return Value::Null;
     }
-    let items = ctx
-        .candidates
-        .iter()
-        .zip(&outcome.scope_checks)
+    let items = shown_candidates(outcome)
+        .into_iter()
+        .filter_map(|i| Some((ctx.candidates.get(i)?, outcome.scope_checks.get(i)?)))
         .map(|(c, check): (&Candidate, _)| {
             let mut sc = Map::new();
             sc.insert("covered".into(), json!(check.covered));
@@ -170,6 +216,14 @@ fn candidates_json(ctx: &Context, outcome: &Outcome) -> Value {
         })
         .collect();
     Value::Array(items)
+}
+
+/// How many candidates the trace leaves out (0 when it shows them all).
+fn omitted_candidates(ctx: &Context, outcome: &Outcome) -> usize {
+    if !outcome.target_evaluated {
+        return 0;
+    }
+    ctx.candidates.len().saturating_sub(MAX_TRACE_CANDIDATES)
 }
 
 /// The audit summary shared by the trace and the compact answer.
@@ -200,7 +254,7 @@ pub fn explain_document(
 ) -> Value {
     let (target, resource_registry) =
         (if outcome.target_evaluated { target_json(ctx) } else { Value::Null }, registry_json(ctx));
-    json!({
+    let mut doc = json!({
         "trace_version": TRACE_VERSION,
         "trace_id": id.trace_id(),
         "decision": decision_word(outcome),
@@ -216,7 +270,13 @@ pub fn explain_document(
                       "resource_id": req.resource_id, "action": req.action},
         "reason": outcome.reason,
         "audit": audit_json(req, outcome, audit_log_id),
-    })
+    });
+    let omitted = omitted_candidates(ctx, outcome);
+    if omitted > 0 {
+        // Only when the bound applies, so that every ordinary trace keeps v1.0's shape.
+        doc["matched_candidates_omitted"] = json!(omitted);
+    }
+    doc
 }
 
 /// The compact answer of `plystra.check`.

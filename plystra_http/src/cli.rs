@@ -299,36 +299,47 @@ pub async fn bootstrap_super_admin(
 }
 
 pub async fn audit_verify(client: &Client) -> CliResult {
-    let rows = client.query("SELECT * FROM plystra.verify_audit_chain()", &[]).await?;
-    let mut first_broken = None;
-    for r in &rows {
-        let space: String = r.get("space_key");
-        let sealed: i64 = r.get("sealed_rows");
-        let unsealed: i64 = r.get("unsealed_rows");
-        let broken: Option<i64> = r.get("broken_at_position");
-        let space_label = if space.is_empty() { "(no space)".to_string() } else { space.clone() };
-        match broken {
-            None => println!("{space_label}: ok ({sealed} sealed, {unsealed} unsealed)"),
-            Some(pos) => {
-                let id: Option<String> = r.get("broken_audit_id");
-                let problem: Option<String> = r.get("problem");
-                let line = format!(
-                    "{space_label}: BROKEN at position {pos} (audit row {}): {}",
-                    id.unwrap_or_else(|| "-".into()),
-                    problem.unwrap_or_default()
-                );
-                println!("{line}");
-                first_broken.get_or_insert(line);
-            }
-        }
+    let lines = audit_chain_lines(client).await?;
+    for (line, _) in &lines {
+        println!("{line}");
     }
-    if rows.is_empty() {
-        println!("no sealed audit rows yet");
+    if lines.is_empty() {
+        println!("no audit rows yet");
     }
-    match first_broken {
-        Some(line) => Err(CliError(format!("audit chain broken: {line}"))),
+    match lines.into_iter().find(|(_, problem)| *problem) {
+        Some((line, _)) => Err(CliError(format!("audit chain problem: {line}"))),
         None => Ok(()),
     }
+}
+
+/// One line per chain from `plystra.verify_audit_chain()`, and whether it reports a problem: a broken link, a
+/// chain cut short, or rows left unsealed longer than `plystra.audit_unsealed_alarm` (sealing held back).
+async fn audit_chain_lines(client: &Client) -> Result<Vec<(String, bool)>, CliError> {
+    let rows = client.query("SELECT * FROM plystra.verify_audit_chain()", &[]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let space: String = r.get("space_key");
+            let sealed: i64 = r.get("sealed_rows");
+            let unsealed: i64 = r.get("unsealed_rows");
+            let broken: Option<i64> = r.get("broken_at_position");
+            let id: Option<String> = r.get("broken_audit_id");
+            let problem: Option<String> = r.get("problem");
+            let space_label = if space.is_empty() { "(no space)".to_string() } else { space };
+            match (broken, problem) {
+                (None, None) => (format!("{space_label}: ok ({sealed} sealed, {unsealed} unsealed)"), false),
+                (Some(pos), problem) => (
+                    format!(
+                        "{space_label}: BROKEN at position {pos} (audit row {}): {}",
+                        id.unwrap_or_else(|| "-".into()),
+                        problem.unwrap_or_default()
+                    ),
+                    true,
+                ),
+                (None, Some(problem)) => (format!("{space_label}: PROBLEM: {problem}"), true),
+            }
+        })
+        .collect())
 }
 
 pub async fn audit_seal(client: &Client) -> CliResult {
@@ -419,6 +430,20 @@ pub async fn doctor(vars: &std::collections::HashMap<String, String>) -> CliResu
             Err(e) => {
                 failed = true;
                 println!("migrations: error: {e}");
+            }
+        }
+        // After a restore, or while something holds sealing back, the chains say so here.
+        match audit_chain_lines(&client).await {
+            Ok(lines) => match lines.iter().find(|(_, problem)| *problem) {
+                None => println!("audit chains: ok ({} chains)", lines.len()),
+                Some((line, _)) => {
+                    failed = true;
+                    println!("audit chains: error: {line}");
+                }
+            },
+            Err(e) => {
+                failed = true;
+                println!("audit chains: error: {e}");
             }
         }
     } else {

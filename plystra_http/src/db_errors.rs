@@ -33,6 +33,19 @@ const INVARIANT_RULES: &[(&str, StatusCode, &str, &str)] = &[
     ),
     ("*_space_immutable", StatusCode::CONFLICT, code::SPACE_IMMUTABLE, "A row cannot move to another Space."),
     ("*_id_immutable", StatusCode::CONFLICT, code::ID_IMMUTABLE, "An id cannot change."),
+    ("last_super_admin", StatusCode::CONFLICT, code::LAST_SUPER_ADMIN, "The instance must keep an active super admin."),
+    (
+        "api_keys_parent_active",
+        StatusCode::FORBIDDEN,
+        code::ADMIN_PERMISSION_REQUIRED,
+        "Only an active API key can create API keys.",
+    ),
+    (
+        "api_keys_child_outlives_parent",
+        StatusCode::BAD_REQUEST,
+        code::VALIDATION_FAILED,
+        "An API key created by an API key must expire no later than the key that creates it.",
+    ),
     (
         "*_soft_delete_only",
         StatusCode::CONFLICT,
@@ -164,6 +177,9 @@ mod tests {
             ("members_space_immutable", code::SPACE_IMMUTABLE),
             ("roles_id_immutable", code::ID_IMMUTABLE),
             ("users_soft_delete_only", code::SOFT_DELETE_ONLY),
+            ("last_super_admin", code::LAST_SUPER_ADMIN),
+            ("api_keys_parent_active", code::ADMIN_PERMISSION_REQUIRED),
+            ("api_keys_child_outlives_parent", code::VALIDATION_FAILED),
         ] {
             assert_eq!(rule_for(constraint).map(|r| r.2), Some(expected), "{constraint}");
         }

@@ -317,7 +317,7 @@ async fn a_role_that_may_not_set_the_audit_mode_keeps_the_database_setting() {
     let role = format!("plystra_app_{}", std::process::id());
     let db = sql().await;
     db.batch_execute(&format!(
-        "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA plystra TO {role}; \
+        "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; GRANT plystra_admin TO {role}; \
          GRANT SELECT ON ALL TABLES IN SCHEMA plystra TO {role};"
     ))
     .await

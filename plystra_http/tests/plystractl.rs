@@ -279,6 +279,7 @@ async fn doctor_checks_everything_in_order() {
         "migrations: current",
         "schema: ok",
         "service readiness: ok",
+        "audit chains: ok",
         "doctor: ok",
     ];
     let mut at = 0;
@@ -292,6 +293,23 @@ async fn doctor_checks_everything_in_order() {
     let r = ctl(&url, &["doctor"], &[("PLYSTRA_SESSION_SECRET", "short")]);
     assert!(r.stdout.contains("warning: PLYSTRA_SESSION_SECRET is shorter than 32 characters"), "{}", r.stdout);
     assert!(r.stdout.contains("warning: PLYSTRA_API_KEY_SECRET is not set"), "{}", r.stdout);
+    // A row left unsealed longer than the alarm (sealing held back, or stopped) fails the doctor, and so does
+    // `audit verify`; once sealed, both are fine again.
+    client
+        .batch_execute(
+            "INSERT INTO plystra.audit_logs (id, space_id, action, resource_type, resource_id, decision, trace, created_at) \
+             VALUES ('audit_doctor_stale', 'space_acme', 'invoice.read', 'invoice', 'invoice_001', 'allow', '{}', \
+                     now() - interval '1 hour')",
+        )
+        .await
+        .unwrap();
+    let r = ctl(&url, &["doctor"], &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("audit chains: error: space_acme: PROBLEM:"), "{}", r.stdout);
+    assert!(r.stdout.contains("unsealed for longer than"), "{}", r.stdout);
+    assert_eq!(ctl(&url, &["audit", "verify"], &[]).code, 1);
+    client.batch_execute("SELECT plystra.seal_audit()").await.unwrap();
+    assert_eq!(ctl(&url, &["audit", "verify"], &[]).code, 0);
     // Drift fails the doctor.
     client.batch_execute("ALTER TABLE plystra.spaces ADD COLUMN colour text").await.unwrap();
     let r = ctl(&url, &["doctor"], &[]);

@@ -92,6 +92,7 @@ SELECT id FROM unnest($2::text[]) AS id
 UNION
 SELECT g.id FROM unnest($3::text[]) AS a (path)
 JOIN plystra.groups g ON g.space_id = $1
+                     AND g.deleted_at IS NULL AND g.status = 'active'
                      AND (g.path = a.path OR (g.path ~>=~ (a.path || '.') AND g.path ~<~ (a.path || '/')))";
 
 fn expand_groups(r: &Reach) -> Vec<String> {
@@ -161,7 +162,7 @@ fn reachable_group_ids(resource_type: &str, action: &str) -> Vec<String> {
 /// Mirrored resources (plystra.resources) the current actor may act on.
 const LOOKUP_RESOURCES_SQL: &str = "\
 SELECT r.id FROM plystra.resources r
-WHERE r.resource_type = $1 AND r.space_id = $2 AND r.deleted_at IS NULL
+WHERE r.resource_type = $1 AND r.space_id = $2 AND r.deleted_at IS NULL AND r.status = 'active'
   AND ($3 OR r.owner_member_id = $4 OR r.group_id IN (SELECT unnest($5::text[])))
 ORDER BY r.id";
 
@@ -198,9 +199,11 @@ fn allowed_resource(resource_type: &str, resource_id: &str, action: &str) -> boo
     Spi::connect(|client| decide(&req, &loader::load_context(client, &req, false)).allow)
 }
 
-const GROUP_BY_ID_SQL: &str = "SELECT id, space_id, path, status FROM plystra.groups WHERE id = $1";
-const GROUP_BY_PATH_SQL: &str =
-    "SELECT id, space_id, path, status FROM plystra.groups WHERE space_id = $1 AND path = $2";
+// A deleted or inactive group places nothing, exactly as in the loader (TARGET_GROUP_MISSING for group scopes).
+const GROUP_BY_ID_SQL: &str = "SELECT id, space_id, path, status FROM plystra.groups \
+                               WHERE id = $1 AND deleted_at IS NULL AND status = 'active'";
+const GROUP_BY_PATH_SQL: &str = "SELECT id, space_id, path, status FROM plystra.groups \
+                                 WHERE space_id = $1 AND path = $2 AND deleted_at IS NULL AND status = 'active'";
 
 /// Decides for a row the application owns (not mirrored into plystra.resources): the target is built from
 /// the row's Space, group and owner. `resource_id` is `""`, so the registry and grants are what count.

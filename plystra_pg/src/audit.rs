@@ -46,8 +46,18 @@ pub fn write_decision(client: &mut SpiClient<'_>, id: &str, req: &Request, outco
         })
         .to_string()
     };
-    if let Delivery::Committed = audit_writer::deliver(row) {
-        return;
+    match audit_writer::deliver(row) {
+        Delivery::Committed => return,
+        Delivery::NotAvailable => {}
+        // Traces are bounded (candidates, metadata), so this does not happen to a decision over data; if it
+        // ever does, fail rather than write a row that the caller's rollback would erase.
+        Delivery::TooLarge(bytes) => ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!("plystra: this decision's audit record is {bytes} bytes, over the audit writer's limit"),
+            "plystra.check",
+        )
+        .set_hint("The decision was not made. Its trace should be bounded; report this with the request.")
+        .report(PgLogLevel::ERROR),
     }
     // A read-only transaction (or a hot standby) cannot hold the row: refuse clearly rather than let the
     // write fail deep inside (on a standby that would be an internal error about transaction ids).

@@ -176,8 +176,11 @@ fn broadcast(q: *mut Queue) {
 pub enum Delivery {
     /// Committed by the writer before this returned.
     Committed,
-    /// No writer serves this database (or the record is too large): the caller writes the row itself.
+    /// No writer serves this database: the caller writes the row itself.
     NotAvailable,
+    /// A writer serves this database but the record (this many bytes) is over its limit. The caller must
+    /// fail the decision: writing the row in its own transaction would let a rollback erase it.
+    TooLarge(usize),
 }
 
 /// Appends one audit row (a JSON object, built by `make_payload` only if a writer serves this database) for
@@ -199,7 +202,7 @@ pub fn deliver(make_payload: impl FnOnce() -> String) -> Delivery {
     let payload = make_payload();
     let payload = payload.as_bytes();
     if payload.len() > MAX_RECORD {
-        return Delivery::NotAvailable;
+        return Delivery::TooLarge(payload.len());
     }
     let total = HEADER + align16(payload.len());
     let started = Instant::now();

@@ -40,6 +40,7 @@ bundle_migrations!(
     "../../migrations/003_management_audit.sql" as "migration_003" after "migration_002",
     "../../migrations/004_audit_chain.sql" as "migration_004" after "migration_003",
     "../../migrations/005_auth.sql" as "migration_005" after "migration_004",
+    "../../migrations/006_trust.sql" as "migration_006" after "migration_005",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

@@ -36,8 +36,10 @@ LEFT JOIN plystra.spaces s ON s.id = $4 AND s.deleted_at IS NULL
 LEFT JOIN plystra.resource_types rt ON rt.key = $5
 LEFT JOIN plystra.resource_actions ra ON ra.resource_type_id = rt.id AND ra.key = $7
 LEFT JOIN plystra.resource_mappings rm ON rm.resource_type_id = rt.id
-LEFT JOIN plystra.resources r ON r.id = $6 AND r.resource_type = $5 AND r.deleted_at IS NULL
-LEFT JOIN plystra.groups g ON g.id = r.group_id
+-- Only live rows place and scope a decision: an archived resource is not found, a deleted or inactive target
+-- group is missing (TARGET_GROUP_MISSING), a deleted or inactive anchor confers nothing (SCOPE_ANCHOR_MISSING).
+LEFT JOIN plystra.resources r ON r.id = $6 AND r.resource_type = $5 AND r.deleted_at IS NULL AND r.status = 'active'
+LEFT JOIN plystra.groups g ON g.id = r.group_id AND g.deleted_at IS NULL AND g.status = 'active'
 LEFT JOIN LATERAL (
     -- Candidate grants: only active, not-deleted MemberRoles, Roles, RolePermissions and Permissions count.
     SELECT mr.id AS member_role_id, ro.id AS role_id, ro.key AS role_key, ro.space_id AS role_space_id,
@@ -48,7 +50,7 @@ LEFT JOIN LATERAL (
     JOIN plystra.role_permissions rp ON rp.role_id = ro.id AND rp.deleted_at IS NULL
     JOIN plystra.permissions p ON p.id = rp.permission_id AND p.status = 'active' AND p.deleted_at IS NULL
                                AND p.resource = $5 AND p.action = $7
-    LEFT JOIN plystra.groups ag ON ag.id = mr.scope_anchor_group_id
+    LEFT JOIN plystra.groups ag ON ag.id = mr.scope_anchor_group_id AND ag.deleted_at IS NULL AND ag.status = 'active'
     WHERE mr.member_id = $2 AND mr.status = 'active' AND mr.deleted_at IS NULL
 ) c ON true
 ORDER BY c.role_key, c.resource, c.action, c.scope, c.member_role_id

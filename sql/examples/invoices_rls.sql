@@ -72,7 +72,9 @@ DO $$ BEGIN
         CREATE ROLE invoices_app NOLOGIN;
     END IF;
 END $$;
-GRANT USAGE ON SCHEMA app, plystra TO invoices_app;
+GRANT USAGE ON SCHEMA app TO invoices_app;
+-- Decisions, the acting context and the RLS lookups come with the documented application role (see the README).
+GRANT plystra_app TO invoices_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON app.invoices TO invoices_app;
 
 -- For the demo: the Finance Approver role may also read and create invoices under its anchor (finance).

@@ -83,8 +83,8 @@ SELECT is((pg_temp.last_audit('space', 't14_sb')).trace - 'trace_id' - 'created_
             "request": {"request_id": "req-t14-1", "ip": "203.0.113.7", "user_agent": "pgtap/014"},
             "actor": {"user_id": "t14_admin_u", "member_id": "t14_admin_m", "user_member_id": "t14_admin_um",
                       "space_id": "t14_sa"},
-            "target": {"resource_type": "space", "resource_id": "t14_sb"}}'::jsonb,
-          'trace: version, decision, reason, operation, request, actor, target (and no "before" on INSERT)');
+            "target": {"resource_type": "space", "resource_id": "t14_sb"}, "credential": null}'::jsonb,
+          'trace: version, decision, reason, operation, request, actor, credential (none set: plain SQL), target (and no "before" on INSERT)');
 SELECT is((pg_temp.last_audit('space', 't14_sb')).trace -> 'details' ->> 'name', 'Space B', 'trace.details is the new row');
 SELECT is((pg_temp.last_audit('space', 't14_sb')).trace ->> 'db_user', session_user::text, 'trace.db_user is the session user');
 SELECT is(((pg_temp.last_audit('space', 't14_sb')).trace ->> 'created_at')::timestamptz,

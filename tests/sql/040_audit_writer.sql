@@ -6,7 +6,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(19);
+SELECT plan(21);
 -- Audit rows outlive this test's ROLLBACK (that is the point), so this run's request ids are unique.
 CREATE TEMP TABLE run AS SELECT 'req_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10) || '_' AS p;
 CREATE FUNCTION pg_temp.rid(name text) RETURNS text LANGUAGE sql AS $$ SELECT (SELECT p FROM run) || name $$;
@@ -31,6 +31,18 @@ BEGIN
     END LOOP;
 END $$;
 SELECT ok(plystra.audit_writer_active(), 'the audit writer serves this database');
+
+-- A decision over a resource with 600 kB of tenant metadata: its trace is bounded, so its row still goes through
+-- the writer and survives the rollback (it used to be written in the caller's transaction and vanish).
+SAVEPOINT big;
+INSERT INTO plystra.resources (id, space_id, resource_type, group_id, metadata)
+VALUES ('invoice_t040_big', 'space_acme', 'invoice', 'group_finance_apac', jsonb_build_object('blob', repeat('A', 600000)));
+SELECT plystra.check(pg_temp.req('invoice_t040_big', pg_temp.rid('big')));
+ROLLBACK TO SAVEPOINT big;
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = pg_temp.rid('big')), 1::bigint,
+          'a decision over 600 kB of metadata keeps its row after the caller''s rollback');
+SELECT cmp_ok((SELECT octet_length(trace::text) FROM plystra.audit_logs WHERE request_id = pg_temp.rid('big')), '<', 65536,
+              'and its trace is bounded (the metadata is replaced by a note of its size)');
 
 -- Rollback: the caller's transaction is undone, its decision's row is not.
 SAVEPOINT s;
@@ -83,7 +95,7 @@ SELECT is((SELECT count(*) FROM plystra.verify_audit_chain() WHERE broken_at_pos
 -- Decisions never wait on sealing: while this session holds the chains, a decision still returns at once,
 -- its row goes in unsealed, and it is sealed within about a second once the chains are free.
 SAVEPOINT s;
-SELECT pg_advisory_xact_lock(hashtext('plystra.audit_chain'));
+SELECT 1 FROM plystra.audit_sealer FOR UPDATE;  -- the sealers' lock (a row only the owner may lock)
 CREATE TEMP TABLE busy_started AS SELECT clock_timestamp() AS t;
 SELECT is(plystra.check(pg_temp.req('invoice_001', pg_temp.rid('chain_busy')))->>'decision', 'allow',
           'a decision returns while the chains are held');

@@ -1,0 +1,179 @@
+-- The trust model in the database (006): who may call what, the credential on every management audit row,
+-- authentication events, the last super admin, API keys made by API keys, and the restore guard.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+BEGIN;
+SELECT plan(33);
+
+-- as_role(role, sql): runs sql as role, returns its SQLSTATE ('00000' when it succeeded).
+CREATE FUNCTION pg_temp.as_role(role_name text, stmt text) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+    state text := '00000';
+BEGIN
+    EXECUTE format('SET LOCAL ROLE %I', role_name);
+    BEGIN
+        EXECUTE stmt;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
+    END;
+    RESET ROLE;
+    RETURN state;
+END
+$f$;
+
+------------------------------------------------------------------------------------------------------------------
+-- Privileges (F12): PUBLIC may execute nothing; the roles get exactly their documented sets.
+------------------------------------------------------------------------------------------------------------------
+
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p
+    WHERE p.pronamespace = 'plystra'::regnamespace AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
+    'no function of schema plystra is executable by PUBLIC');
+
+SELECT set_eq($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p, aclexplode(p.proacl) a
+    WHERE p.pronamespace = 'plystra'::regnamespace AND a.grantee = 'plystra_app'::regrole AND a.privilege_type = 'EXECUTE'$$,
+    ARRAY['plystra."check"(jsonb)', 'plystra.allowed(text,text,text,text,text,text,text)',
+          'plystra.set_actor(text,text,text,text)', 'plystra.set_request_context(text,text,text)',
+          'plystra.current_actor()', 'plystra.actor_space_id()', 'plystra.reaches_space(text,text)',
+          'plystra.reachable_space(text,text)', 'plystra.reachable_owner(text,text)',
+          'plystra.reachable_groups(text,text)', 'plystra.reachable_group_ids(text,text)',
+          'plystra.lookup_resources(text,text)', 'plystra.allowed_resource(text,text,text)',
+          'plystra.allowed_row(text,text,text,text,text)', 'plystra.allowed_row_by_path(text,text,text,text,text)',
+          'plystra.sensitive_key(text)', 'plystra.redact_sensitive(jsonb)', 'plystra.audit_writer_active()',
+          'plystra.bundled_migrations()'],
+    'plystra_app may execute exactly the decision, acting-context and row-level-security functions');
+
+SELECT set_eq($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p, aclexplode(p.proacl) a
+    WHERE p.pronamespace = 'plystra'::regnamespace AND a.grantee = 'plystra_admin'::regrole AND a.privilege_type = 'EXECUTE'$$,
+    ARRAY['plystra.explain(jsonb)', 'plystra.decide_request(text,boolean)',
+          'plystra.admin_permission(text,text,text,text)', 'plystra.api_key_permission(text,text,text,text)',
+          'plystra.set_credential(text,text,text,text,boolean)', 'plystra.current_credential()',
+          'plystra.audit_auth_event(text,text,text,text,jsonb)', 'plystra.verify_audit_chain(text)',
+          'plystra.seal_audit(integer)'],
+    'plystra_admin may execute exactly its administration functions (and, as a member, plystra_app''s)');
+
+SELECT ok(pg_has_role('plystra_admin', 'plystra_app', 'MEMBER'), 'plystra_admin is a member of plystra_app');
+
+-- A role with USAGE on the schema and nothing else (what the RLS example used to grant) reads nothing.
+CREATE ROLE t40_usage_only NOLOGIN;
+GRANT USAGE ON SCHEMA plystra TO t40_usage_only;
+CREATE ROLE t40_app NOLOGIN;
+GRANT plystra_app TO t40_app;
+
+SELECT is(pg_temp.as_role('t40_usage_only', $$SELECT plystra.explain('{"actor": {"user_id": "user_alice",
+    "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+    "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}')$$), '42501',
+    'schema USAGE alone: explain (e-mails, statuses, grants of any actor) is refused');
+SELECT is(pg_temp.as_role('t40_usage_only', $$SELECT plystra.admin_permission('user_alice', '*', NULL, NULL)$$),
+    '42501', 'schema USAGE alone: admin_permission (who holds which admin grant) is refused');
+SELECT is(pg_temp.as_role('t40_usage_only', $$SELECT plystra.api_key_permission('ak_x', 'authz:check', NULL, NULL)$$),
+    '42501', 'schema USAGE alone: api_key_permission is refused');
+SELECT is(pg_temp.as_role('t40_usage_only',
+    $$SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme')$$),
+    '42501', 'schema USAGE alone: set_actor is refused');
+SELECT is(pg_temp.as_role('t40_usage_only', $$SELECT plystra.lookup_resources('invoice', 'read')$$), '42501',
+    'schema USAGE alone: lookup_resources is refused');
+
+SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.check('{"actor": {"user_id": "user_alice",
+    "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+    "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}')$$), '00000',
+    'plystra_app: check works');
+SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.allowed('user_alice', 'member_finance_reviewer',
+    'um_alice_finance_reviewer', 'space_acme', 'invoice', 'invoice_001', 'approve')$$), '00000',
+    'plystra_app: allowed works');
+SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.explain('{"actor": {"user_id": "user_alice",
+    "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+    "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}')$$), '42501',
+    'plystra_app: explain is refused (full traces are for administration)');
+SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.decide_request('{}', true)$$), '42501',
+    'plystra_app: decide_request (explain by another name) is refused');
+SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.set_credential('session', 'user_alice', 's', NULL, false)$$),
+    '42501', 'plystra_app: set_credential is refused (only an administration backend names the credential)');
+SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.audit_auth_event('auth.login_succeeded', 'user_alice', NULL, 'allow', '{}')$$),
+    '42501', 'plystra_app: audit_auth_event is refused');
+SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.admin_permission('user_alice', '*', NULL, NULL)$$), '42501',
+    'plystra_app: admin_permission is refused');
+SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.tg_audit_mutation()$$), '42501',
+    'plystra_app: trigger and internal functions are refused');
+SELECT is(pg_temp.as_role('t40_app', $$SELECT * FROM plystra.audit_sealer FOR UPDATE$$), '42501',
+    'plystra_app: the sealer''s lock cannot be taken');
+
+------------------------------------------------------------------------------------------------------------------
+-- The credential on management audit rows (F2) and authentication events (F14).
+------------------------------------------------------------------------------------------------------------------
+
+SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme');
+SELECT plystra.set_credential('api_key', 'user_bob', NULL, 'ak_t40', true);
+SELECT plystra.set_request_context('req-t40', '198.51.100.4', 'pgtap/040');
+INSERT INTO plystra.groups (id, space_id, name, path) VALUES ('group_t40', 'space_acme', 'T40', 't40');
+SELECT is((SELECT trace -> 'credential' FROM plystra.audit_logs WHERE resource_id = 'group_t40' AND action = 'group.created'),
+    '{"type": "api_key", "user_id": "user_bob", "session_id": null, "api_key_id": "ak_t40", "actor_claimed": true}'::jsonb,
+    'a management audit row records the credential beside the (claimed) actor');
+SELECT is((SELECT actor_user_id FROM plystra.audit_logs WHERE resource_id = 'group_t40' AND action = 'group.created'),
+    'user_alice', 'and the acting context as set');
+SELECT throws_ok($$SELECT plystra.set_credential('root', 'u', NULL, NULL, false)$$, '22023', NULL,
+    'an unknown credential type is refused');
+
+SELECT plystra.set_credential('session', 'user_alice', 'sess_t40', NULL, false);
+SELECT ok((SELECT plystra.audit_auth_event('auth.login_succeeded', 'user_alice', NULL, 'allow',
+                                           '{"password": "hunter2", "method": "password"}')) LIKE 'audit_%',
+    'audit_auth_event appends a row and returns its id');
+SELECT is((SELECT jsonb_build_array(resource_type, resource_id, decision, request_id, trace -> 'credential' ->> 'session_id',
+                                    trace -> 'details' ->> 'method', trace -> 'details' ? 'password')
+           FROM plystra.audit_logs WHERE action = 'auth.login_succeeded' AND resource_id = 'user_alice'
+           ORDER BY seq DESC LIMIT 1),
+    '["user", "user_alice", "allow", "req-t40", "sess_t40", "password", false]'::jsonb,
+    'an authentication event records the user, decision, request and credential, and no secret');
+SELECT throws_ok($$SELECT plystra.audit_auth_event('user.created', 'u', NULL, 'allow', '{}')$$, '22023', NULL,
+    'audit_auth_event takes auth.* events only');
+
+------------------------------------------------------------------------------------------------------------------
+-- The last super admin (F9).
+------------------------------------------------------------------------------------------------------------------
+
+-- Only this test's super admins count: end every other one first (inside this transaction).
+ALTER TABLE plystra.admin_grants DISABLE TRIGGER trg_admin_grants_keep_a_super_admin;
+UPDATE plystra.admin_grants SET status = 'revoked', revoked_at = now()
+WHERE level = 'instance_super_admin' AND revoked_at IS NULL;
+ALTER TABLE plystra.admin_grants ENABLE TRIGGER trg_admin_grants_keep_a_super_admin;
+INSERT INTO plystra.users (id, email, status) VALUES ('t40_sa1', 't40_sa1@example.test', 'active'),
+                                                     ('t40_sa2', 't40_sa2@example.test', 'active');
+INSERT INTO plystra.admin_grants (id, user_id, level, permission_key)
+VALUES ('ag_t40_sa1', 't40_sa1', 'instance_super_admin', '*'), ('ag_t40_sa2', 't40_sa2', 'instance_super_admin', '*');
+SELECT is(plystra.active_super_admin_count(), 2::bigint, 'two active super admins');
+SELECT lives_ok($$UPDATE plystra.users SET status = 'disabled' WHERE id = 't40_sa1'$$,
+    'disabling one of two super admins is allowed');
+SELECT throws_ok($$UPDATE plystra.users SET status = 'disabled' WHERE id = 't40_sa2'$$, '23514',
+    'plystra: the instance must keep an active super admin', 'disabling the last one is refused');
+SELECT throws_ok($$UPDATE plystra.users SET deleted_at = now() WHERE id = 't40_sa2'$$, '23514', NULL,
+    'soft-deleting the last one is refused');
+SELECT throws_ok($$UPDATE plystra.admin_grants SET status = 'revoked', revoked_at = now() WHERE id = 'ag_t40_sa2'$$,
+    '23514', NULL, 'revoking the last grant is refused');
+SELECT throws_ok($$UPDATE plystra.admin_grants SET expires_at = now() - interval '1 second' WHERE id = 'ag_t40_sa2'$$,
+    '23514', NULL, 'expiring the last grant is refused');
+
+------------------------------------------------------------------------------------------------------------------
+-- API keys made by API keys (F10).
+------------------------------------------------------------------------------------------------------------------
+
+INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, expires_at)
+VALUES ('ak_t40_parent', 'parent', 'p', 'hash_t40_parent', 'instance', now() + interval '1 day');
+SELECT throws_ok($$INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, created_by_api_key_id)
+                   VALUES ('ak_t40_forever', 'child', 'c', 'hash_t40_forever', 'instance', 'ak_t40_parent')$$,
+    '23514', NULL, 'a key made by an expiring key must expire (no later than its parent)');
+INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, created_by_api_key_id, expires_at)
+VALUES ('ak_t40_child', 'child', 'c', 'hash_t40_child', 'instance', 'ak_t40_parent', now() + interval '1 hour');
+INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, created_by_api_key_id, expires_at)
+VALUES ('ak_t40_grandchild', 'grandchild', 'g', 'hash_t40_grandchild', 'instance', 'ak_t40_child', now() + interval '1 hour');
+UPDATE plystra.api_keys SET status = 'revoked', revoked_at = now(), revoked_reason = 'test' WHERE id = 'ak_t40_parent';
+SELECT is((SELECT array_agg(status || ':' || (revoked_at IS NOT NULL) ORDER BY id) FROM plystra.api_keys
+           WHERE id IN ('ak_t40_child', 'ak_t40_grandchild')),
+    ARRAY['revoked:true', 'revoked:true'], 'revoking a key revokes the keys it made, and theirs');
+SELECT throws_ok($$INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, created_by_api_key_id, expires_at)
+                   VALUES ('ak_t40_orphan', 'x', 'x', 'hash_t40_orphan', 'instance', 'ak_t40_parent', now())$$,
+    '23514', NULL, 'a revoked key makes no keys');
+
+SELECT * FROM finish();
+ROLLBACK;
