@@ -73,10 +73,26 @@ DECLARE
         'plystra.current_credential()',
         'plystra.audit_auth_event(text, text, text, text, jsonb)',
         'plystra.verify_audit_chain(text)',
+        'plystra.audit_row_hash(plystra.audit_logs, bigint, text)',
         'plystra.seal_audit(integer)'];
+    -- The administration backend (the REST front, connecting as a role that is a member of plystra_admin)
+    -- reads and writes the Core, credential and login tables; it never deletes a Core row (soft delete), and
+    -- it reads the audit log but writes it only through the functions above and the triggers.
+    admin_tables constant text[] := ARRAY[
+        'users', 'spaces', 'groups', 'members', 'user_members', 'roles', 'permissions', 'member_roles',
+        'role_permissions', 'resources', 'resource_types', 'resource_actions', 'resource_mappings',
+        'admin_grants', 'api_keys', 'sessions', 'login_failures'];
+    admin_read_only constant text[] := ARRAY['audit_logs', 'audit_chain_heads', 'schema_migrations'];
     f text;
 BEGIN
     EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA plystra FROM PUBLIC';
+    FOREACH f IN ARRAY admin_tables LOOP
+        EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE ON plystra.%I TO plystra_admin', f);
+    END LOOP;
+    EXECUTE 'GRANT DELETE ON plystra.login_failures TO plystra_admin';
+    FOREACH f IN ARRAY admin_read_only LOOP
+        EXECUTE pg_catalog.format('GRANT SELECT ON plystra.%I TO plystra_admin', f);
+    END LOOP;
     EXECUTE 'GRANT USAGE ON SCHEMA plystra TO plystra_app, plystra_admin';
     FOREACH f IN ARRAY app_functions LOOP
         -- A function this build does not have yet (an upgrade in progress) is skipped, not an error.
@@ -94,9 +110,10 @@ $$;
 COMMENT ON FUNCTION plystra.apply_privileges() IS
 'Revokes EXECUTE on every function of schema plystra from PUBLIC and grants the documented sets: plystra_app '
 '(check, allowed, set_actor, set_request_context, current_actor and the row-level-security lookups and row '
-'predicates) and plystra_admin (member of plystra_app; also explain, admin_permission, api_key_permission, '
-'set_credential, audit_auth_event, verify_audit_chain, seal_audit). Run at the end of the install and of every '
-'upgrade; the one list of who may call what.';
+'predicates; no table) and plystra_admin (member of plystra_app; also explain, admin_permission, '
+'api_key_permission, set_credential, audit_auth_event, verify_audit_chain, seal_audit; SELECT, INSERT, UPDATE on '
+'the Core, credential and login tables, DELETE on login_failures, SELECT on the audit log, chain heads and '
+'ledger). Run at the end of the install and of every upgrade; the one list of who may call what.';
 
 ------------------------------------------------------------------------------------------------------------------
 -- The authenticated credential of a transaction.
@@ -532,9 +549,12 @@ BEGIN
 END;
 $$;
 
+-- SECURITY DEFINER: an administration role (plystra_admin) may seal without holding UPDATE on the log or the
+-- sealer's lock itself; sealing only ever writes what the chain implies.
 CREATE OR REPLACE FUNCTION plystra.seal_audit(max_rows integer DEFAULT 10000)
 RETURNS integer
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

@@ -51,7 +51,9 @@ q -d "$SRC" -c "UPDATE plystra.groups SET name = 'Finance (unsealed at backup ti
 
 AUDIT="SELECT count(*) || ' ' || md5(string_agg(row_to_json(a)::text, '|' ORDER BY a.seq)) FROM plystra.audit_logs a"
 HEADS="SELECT count(*) || ' ' || coalesce(md5(string_agg(row_to_json(h)::text, '|' ORDER BY h.space_key)), '') FROM plystra.audit_chain_heads h"
-PROBLEMS="SELECT count(*) FROM plystra.verify_audit_chain() WHERE problem IS NOT NULL"
+# The row left unsealed at backup time is history, not a held-back sealer: broken links and heads are what count
+# here (the stale-row alarm has its own test below).
+PROBLEMS="SET plystra.audit_unsealed_alarm = '1 day'; SELECT count(*) FROM plystra.verify_audit_chain() WHERE problem IS NOT NULL"
 src_audit=$(qa -d "$SRC" -c "$AUDIT")
 src_heads=$(qa -d "$SRC" -c "$HEADS")
 [ "$(qa -d "$SRC" -c "$PROBLEMS")" = 0 ] && [ "${src_heads%% *}" -gt 1 ] && tap OK "the source's chains verify ($src_audit rows)" ||

@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(33);
+SELECT plan(35);
 
 -- as_role(role, sql): runs sql as role, returns its SQLSTATE ('00000' when it succeeded).
 CREATE FUNCTION pg_temp.as_role(role_name text, stmt text) RETURNS text LANGUAGE plpgsql AS $f$
@@ -51,10 +51,22 @@ SELECT set_eq($$
           'plystra.admin_permission(text,text,text,text)', 'plystra.api_key_permission(text,text,text,text)',
           'plystra.set_credential(text,text,text,text,boolean)', 'plystra.current_credential()',
           'plystra.audit_auth_event(text,text,text,text,jsonb)', 'plystra.verify_audit_chain(text)',
+          'plystra.audit_row_hash(plystra.audit_logs,bigint,text)',
           'plystra.seal_audit(integer)'],
     'plystra_admin may execute exactly its administration functions (and, as a member, plystra_app''s)');
 
 SELECT ok(pg_has_role('plystra_admin', 'plystra_app', 'MEMBER'), 'plystra_admin is a member of plystra_app');
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'plystra'::regnamespace AND c.relkind IN ('r', 'S', 'v')
+      AND (has_table_privilege('plystra_app', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+           OR has_table_privilege('public', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE'))$$,
+    'neither PUBLIC nor plystra_app holds any privilege on a table');
+SELECT is_empty($$
+    SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'plystra'::regnamespace AND c.relkind = 'r'
+      AND (has_table_privilege('plystra_admin', c.oid, 'DELETE, TRUNCATE') AND c.relname <> 'login_failures'
+           OR c.relname IN ('audit_logs', 'audit_chain_heads', 'audit_sealer', 'schema_migrations')
+              AND has_table_privilege('plystra_admin', c.oid, 'INSERT, UPDATE'))$$,
+    'plystra_admin deletes no Core row and writes the audit log, its heads, the sealer and the ledger only through the extension');
 
 -- A role with USAGE on the schema and nothing else (what the RLS example used to grant) reads nothing.
 CREATE ROLE t40_usage_only NOLOGIN;
