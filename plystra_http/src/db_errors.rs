@@ -54,6 +54,24 @@ const INVARIANT_RULES: &[(&str, StatusCode, &str, &str)] = &[
     ),
 ];
 
+/// References to Space-scoped rows: (foreign key, the same-Space rule of that reference). A reference to a row
+/// that does not exist fails the foreign key; one to a row of another Space fails the same-Space rule. Both are
+/// answered as the same-Space rule, so that an answer never tells a tenant whether an id exists in another
+/// Space (ids are instance-wide).
+const SPACE_SCOPED_REFERENCES: &[(&str, &str)] = &[
+    ("user_members_member_id_fkey", "user_members_member_same_space"),
+    ("user_members_linked_by_member_id_fkey", "user_members_linked_by_same_space"),
+    ("member_roles_member_id_fkey", "member_roles_member_same_space"),
+    ("member_roles_role_id_fkey", "member_roles_role_same_space"),
+    ("member_roles_scope_anchor_group_id_fkey", "member_roles_anchor_same_space"),
+    ("resources_group_id_fkey", "resources_group_same_space"),
+    ("resources_owner_member_id_fkey", "resources_owner_same_space"),
+    ("groups_parent_group_id_fkey", "groups_parent_same_space"),
+    ("admin_grants_member_id_fkey", "admin_grants_member_same_space"),
+    ("admin_grants_group_id_fkey", "admin_grants_group_same_space"),
+    ("api_keys_group_id_fkey", "api_keys_group_same_space"),
+];
+
 /// Core tables, longest first so that `user_members_x` is not read as `users_...`.
 const TABLES: &[&str] = &[
     "resource_mappings",
@@ -116,6 +134,11 @@ pub fn write_error(e: tokio_postgres::Error, entity: Entity, op: Operation) -> A
         return err;
     }
     if *state == SqlState::FOREIGN_KEY_VIOLATION {
+        if let Some((_, rule)) = SPACE_SCOPED_REFERENCES.iter().find(|(fk, _)| *fk == constraint) {
+            let (_, status, code, message) = rule_for(rule).expect("a same-Space rule");
+            return ApiError::new(*status, *code, *message)
+                .with_details(json!({ "rule": rule, "field": column_of(constraint, &["fkey"]) }));
+        }
         let mut err = ApiError::conflict(entity, op);
         err.details = json!({ "field": column_of(constraint, &["fkey"]), "rule": constraint });
         return err;
@@ -184,6 +207,14 @@ mod tests {
             assert_eq!(rule_for(constraint).map(|r| r.2), Some(expected), "{constraint}");
         }
         assert!(rule_for("users_email_format").is_none());
+    }
+
+    #[test]
+    fn a_missing_space_scoped_reference_reads_like_one_in_another_space() {
+        for (fk, rule) in SPACE_SCOPED_REFERENCES {
+            assert_eq!(rule_for(rule).map(|r| r.2), Some(code::CROSS_SPACE_VIOLATION), "{rule}");
+            assert!(column_of(fk, &["fkey"]).is_some(), "{fk}");
+        }
     }
 
     #[test]

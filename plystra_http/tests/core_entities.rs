@@ -393,6 +393,16 @@ async fn resources_live_in_one_space() {
     assert_eq!(r["visibility"], "private");
     let e = post(&base, json!({"resource_type": "invoice", "group_id": fg})).await;
     assert_eq!(e.expect_error(400, "CROSS_SPACE_VIOLATION")["details"]["rule"], "resources_group_same_space");
+    // Ids are instance-wide: a group or member that exists in another Space and one that exists nowhere must get
+    // the same answer, or a tenant learns another tenant's ids.
+    for (field, elsewhere) in [("group_id", fg.as_str().unwrap()), ("owner_member_id", "member_finance_reviewer")] {
+        let exists = post(&base, json!({"resource_type": "invoice", field: elsewhere})).await;
+        let missing = post(&base, json!({"resource_type": "invoice", field: unique("nowhere")})).await;
+        assert_eq!(exists.status, missing.status, "{field}: {} / {}", exists.text, missing.text);
+        assert_eq!(exists.body["error"]["code"], missing.body["error"]["code"], "{field}");
+        assert_eq!(exists.body["error"]["message"], missing.body["error"]["message"], "{field}");
+        assert_eq!(exists.body["error"]["details"], missing.body["error"]["details"], "{field}");
+    }
     post(&base, json!({"resource_type": "unregistered"})).await.expect_error(409, "RESOURCE_CREATE_FAILED");
     post(&base, json!({"resource_type": "invoice", "metadata": [1]})).await.expect_error(400, "VALIDATION_FAILED");
     post(&base, json!({"resource_type": "invoice", "space_id": other})).await.expect_error(400, "VALIDATION_FAILED");
