@@ -64,7 +64,8 @@ async fn audit_rows_about(resource_id: &str, space: &str) -> i64 {
 async fn a_space_b_key_cannot_explain_or_check_space_a_actors_on_its_own_resource() {
     let before = audit_rows_about("evil_invoice_1", "space_acme").await;
     for path in ["/api/v1/authz/explain", "/api/v1/authz/check"] {
-        let body = json!({"actor": alice(), "resource_type": "invoice", "resource_id": "evil_invoice_1", "action": "approve"});
+        let body =
+            json!({"actor": alice(), "resource_type": "invoice", "resource_id": "evil_invoice_1", "action": "approve"});
         let a = as_b(path, body).await;
         a.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
         assert!(!a.text.contains("alice@example.com"), "{path} leaked Alice's e-mail: {}", a.text);
@@ -104,12 +105,18 @@ async fn a_space_b_key_cannot_ask_about_space_a_resources() {
 async fn unknown_ids_and_other_spaces_ids_get_the_same_answer() {
     let pairs = [
         // (an id of Space A, an id that does not exist), in each position of the request.
-        (json!({"user_id": "user_bea", "member_id": "member_bea", "user_member_id": "um_alice_finance_reviewer", "space_id": SPACE_B}),
-         json!({"user_id": "user_bea", "member_id": "member_bea", "user_member_id": "um_nobody_anywhere", "space_id": SPACE_B})),
-        (json!({"user_id": "user_bea", "member_id": "member_finance_reviewer", "user_member_id": "um_bea", "space_id": SPACE_B}),
-         json!({"user_id": "user_bea", "member_id": "member_nobody_anywhere", "user_member_id": "um_bea", "space_id": SPACE_B})),
-        (json!({"user_id": "user_bea", "member_id": "member_bea", "user_member_id": "um_bea", "space_id": "space_acme"}),
-         json!({"user_id": "user_bea", "member_id": "member_bea", "user_member_id": "um_bea", "space_id": "space_nowhere"})),
+        (
+            json!({"user_id": "user_bea", "member_id": "member_bea", "user_member_id": "um_alice_finance_reviewer", "space_id": SPACE_B}),
+            json!({"user_id": "user_bea", "member_id": "member_bea", "user_member_id": "um_nobody_anywhere", "space_id": SPACE_B}),
+        ),
+        (
+            json!({"user_id": "user_bea", "member_id": "member_finance_reviewer", "user_member_id": "um_bea", "space_id": SPACE_B}),
+            json!({"user_id": "user_bea", "member_id": "member_nobody_anywhere", "user_member_id": "um_bea", "space_id": SPACE_B}),
+        ),
+        (
+            json!({"user_id": "user_bea", "member_id": "member_bea", "user_member_id": "um_bea", "space_id": "space_acme"}),
+            json!({"user_id": "user_bea", "member_id": "member_bea", "user_member_id": "um_bea", "space_id": "space_nowhere"}),
+        ),
     ];
     for (elsewhere, nowhere) in pairs {
         let ask = |actor: &Value| json!({"actor": actor, "resource_type": "invoice", "resource_id": "evil_invoice_1", "action": "approve"});
@@ -121,9 +128,18 @@ async fn unknown_ids_and_other_spaces_ids_get_the_same_answer() {
         assert_eq!(a.body["error"]["details"], b.body["error"]["details"]);
     }
     // A resource of Space A and a resource that does not exist, asked with B's own actor.
-    let bea = json!({"user_id": "user_bea", "member_id": "member_bea", "user_member_id": "um_bea", "space_id": SPACE_B});
-    let a = as_b("/api/v1/authz/check", json!({"actor": bea, "resource_type": "invoice", "resource_id": "invoice_002", "action": "approve"})).await;
-    let b = as_b("/api/v1/authz/check", json!({"actor": bea, "resource_type": "invoice", "resource_id": "invoice_nowhere", "action": "approve"})).await;
+    let bea =
+        json!({"user_id": "user_bea", "member_id": "member_bea", "user_member_id": "um_bea", "space_id": SPACE_B});
+    let a = as_b(
+        "/api/v1/authz/check",
+        json!({"actor": bea, "resource_type": "invoice", "resource_id": "invoice_002", "action": "approve"}),
+    )
+    .await;
+    let b = as_b(
+        "/api/v1/authz/check",
+        json!({"actor": bea, "resource_type": "invoice", "resource_id": "invoice_nowhere", "action": "approve"}),
+    )
+    .await;
     a.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
     b.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
     assert_eq!(a.body["error"]["message"], b.body["error"]["message"]);
@@ -133,10 +149,19 @@ async fn unknown_ids_and_other_spaces_ids_get_the_same_answer() {
 /// Inside its scope the B key still decides (and explains) as before.
 #[tokio::test]
 async fn a_space_b_key_still_decides_inside_space_b() {
-    let bea = json!({"user_id": "user_bea", "member_id": "member_bea", "user_member_id": "um_bea", "space_id": SPACE_B});
-    let a = as_b("/api/v1/authz/explain", json!({"actor": bea, "resource_type": "invoice", "resource_id": "evil_invoice_1", "action": "approve"})).await;
+    let bea =
+        json!({"user_id": "user_bea", "member_id": "member_bea", "user_member_id": "um_bea", "space_id": SPACE_B});
+    let a = as_b(
+        "/api/v1/authz/explain",
+        json!({"actor": bea, "resource_type": "invoice", "resource_id": "evil_invoice_1", "action": "approve"}),
+    )
+    .await;
     let trace = a.expect_ok(200);
     assert_eq!(trace["decision"], "deny");
-    let a = as_b("/api/v1/authz/check", json!({"actor": bea, "resource_type": "invoice", "resource_id": "evil_invoice_1", "action": "approve"})).await;
+    let a = as_b(
+        "/api/v1/authz/check",
+        json!({"actor": bea, "resource_type": "invoice", "resource_id": "evil_invoice_1", "action": "approve"}),
+    )
+    .await;
     a.expect_ok(200);
 }

@@ -156,9 +156,12 @@ async fn make_user(prefix: &str, email: Option<&str>) -> (String, String) {
     let id = unique(prefix);
     let email = email.map(str::to_string).unwrap_or_else(|| format!("{id}@example.com"));
     let db = sql().await;
-    db.execute("INSERT INTO plystra.users (id, email, password_hash) VALUES ($1, $2, $3)", &[&id, &email, &password_hash()])
-        .await
-        .unwrap();
+    db.execute(
+        "INSERT INTO plystra.users (id, email, password_hash) VALUES ($1, $2, $3)",
+        &[&id, &email, &password_hash()],
+    )
+    .await
+    .unwrap();
     db.execute(
         "INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type) \
          VALUES ($1, $2, 'member_finance_reviewer', 'space_acme', 'login')",
@@ -298,8 +301,11 @@ async fn login_failures_stay_bounded() {
             assert!(a.header("retry-after").is_some());
         }
     }
-    let stale: i64 =
-        db.query_one("SELECT count(*) FROM plystra.login_failures WHERE email_key LIKE '%@old.test'", &[]).await.unwrap().get(0);
+    let stale: i64 = db
+        .query_one("SELECT count(*) FROM plystra.login_failures WHERE email_key LIKE '%@old.test'", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(stale, 0, "expired rows are pruned");
     let added: i64 = db
         .query_one("SELECT count(*) FROM plystra.login_failures WHERE email_key LIKE $1", &[&format!("{tag}%")])
@@ -352,7 +358,12 @@ async fn audit_actions(request_id: &str) -> Vec<(String, Option<String>, Option<
         .collect()
 }
 
-async fn post_with_rid(server: &TestServer, path: &str, body: serde_json::Value, headers: &[(&str, &str)]) -> (String, Answer) {
+async fn post_with_rid(
+    server: &TestServer,
+    path: &str,
+    body: serde_json::Value,
+    headers: &[(&str, &str)],
+) -> (String, Answer) {
     let rid = unique("req_authevent");
     let mut all: Vec<(&str, &str)> = vec![("X-Request-ID", &rid)];
     all.extend_from_slice(headers);
@@ -373,17 +384,24 @@ async fn authentication_events_are_audited_without_secrets() {
         }
     };
 
-    let (rid, a) = post_with_rid(&server, "/api/v1/auth/login", json!({"email": email, "password": PASSWORD}), ANON).await;
+    let (rid, a) =
+        post_with_rid(&server, "/api/v1/auth/login", json!({"email": email, "password": PASSWORD}), ANON).await;
     let data = a.expect_ok(200).clone();
-    let (access, refresh) = (data["access_token"].as_str().unwrap().to_string(), data["refresh_token"].as_str().unwrap().to_string());
+    let (access, refresh) =
+        (data["access_token"].as_str().unwrap().to_string(), data["refresh_token"].as_str().unwrap().to_string());
     let rows = audit_actions(&rid).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].0, "auth.login_succeeded");
     assert_eq!(rows[0].1.as_deref(), Some(id.as_str()));
     secrets_absent(&rows[0].3, &[PASSWORD, &access, &refresh]);
 
-    let (rid, a) = post_with_rid(&server, "/api/v1/actor/switch-member", json!({"user_member_id": format!("um_{id}")}),
-        &[("authorization", &bearer(&access))]).await;
+    let (rid, a) = post_with_rid(
+        &server,
+        "/api/v1/actor/switch-member",
+        json!({"user_member_id": format!("um_{id}")}),
+        &[("authorization", &bearer(&access))],
+    )
+    .await;
     a.expect_ok(200);
     let rows = audit_actions(&rid).await;
     assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["auth.member_switched"]);
@@ -391,19 +409,23 @@ async fn authentication_events_are_audited_without_secrets() {
 
     let (rid, a) = post_with_rid(&server, "/api/v1/auth/refresh", json!({"refresh_token": refresh}), ANON).await;
     let data = a.expect_ok(200).clone();
-    let (access2, refresh2) = (data["access_token"].as_str().unwrap().to_string(), data["refresh_token"].as_str().unwrap().to_string());
+    let (access2, refresh2) =
+        (data["access_token"].as_str().unwrap().to_string(), data["refresh_token"].as_str().unwrap().to_string());
     let rows = audit_actions(&rid).await;
     assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["auth.refreshed"]);
     assert_eq!(rows[0].1.as_deref(), Some(id.as_str()));
     secrets_absent(&rows[0].3, &[&refresh, &access2, &refresh2]);
 
-    let (rid, a) = post_with_rid(&server, "/api/v1/auth/logout", json!({}), &[("authorization", &bearer(&access2))]).await;
+    let (rid, a) =
+        post_with_rid(&server, "/api/v1/auth/logout", json!({}), &[("authorization", &bearer(&access2))]).await;
     a.expect_ok(200);
     let rows = audit_actions(&rid).await;
     assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["auth.logged_out"]);
     assert_eq!(rows[0].1.as_deref(), Some(id.as_str()));
 
-    let (rid, a) = post_with_rid(&server, "/api/v1/auth/login", json!({"email": email, "password": "wrong-password-1"}), ANON).await;
+    let (rid, a) =
+        post_with_rid(&server, "/api/v1/auth/login", json!({"email": email, "password": "wrong-password-1"}), ANON)
+            .await;
     a.expect_error(401, "AUTHENTICATION_REQUIRED");
     let rows = audit_actions(&rid).await;
     assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["auth.login_failed"]);
@@ -411,7 +433,9 @@ async fn authentication_events_are_audited_without_secrets() {
     secrets_absent(&rows[0].3, &["wrong-password-1"]);
 
     // The second failure reaches the limit of 2: the failure and the lock-out are both recorded.
-    let (rid, a) = post_with_rid(&server, "/api/v1/auth/login", json!({"email": email, "password": "wrong-password-2"}), ANON).await;
+    let (rid, a) =
+        post_with_rid(&server, "/api/v1/auth/login", json!({"email": email, "password": "wrong-password-2"}), ANON)
+            .await;
     a.expect_error(401, "AUTHENTICATION_REQUIRED");
     let mut actions: Vec<String> = audit_actions(&rid).await.into_iter().map(|r| r.0).collect();
     actions.sort();

@@ -780,13 +780,14 @@ async fn a_scoped_key_must_name_its_scope_for_authz_checks() {
                           "resource_type": "invoice", "resource_id": "nothing_here", "action": "approve"});
     let e = as_key(&key, "POST", "/api/v1/authz/check", Some(unscoped)).await;
     let e = e.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
-    assert_eq!(e["message"], "Scoped credentials must provide or resolve a Space or Group for authz checks.");
+    assert_eq!(e["message"], "Scoped credentials may ask only about actors, resources and groups inside their scope.");
     assert_eq!(e["details"]["permission"], "authz:check");
-    // The Space of a Core resource decides, whatever the actor claims.
+    // Every id counts, not only the resource's Space: an actor claiming another Space is outside the key's
+    // scope (security review F3).
     let elsewhere = json!({"actor": {"user_id": "user_bob", "member_id": "member_finance_reviewer", "user_member_id": "um_bob_finance_reviewer", "space_id": "space_other"},
                            "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"});
     let d = as_key(&key, "POST", "/api/v1/authz/check", Some(elsewhere)).await;
-    assert_eq!(d.expect_ok(200)["decision"], "deny");
+    d.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
 }
 
 #[tokio::test]
