@@ -278,6 +278,31 @@ async fn prune_failures(client: &(impl GenericClient + Sync), state: &AppState) 
     }
 }
 
+/// Whether the installed extension has `plystra.audit_auth_event` (schema 006). A front running against an
+/// older extension (during an upgrade) keeps logins working without these rows and says so once; once seen,
+/// the function is not looked up again.
+async fn auth_audit_available(tx: &(impl GenericClient + Sync)) -> ApiResult<bool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static PRESENT: AtomicBool = AtomicBool::new(false);
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if PRESENT.load(Ordering::Relaxed) {
+        return Ok(true);
+    }
+    let row = tx
+        .query_one("SELECT to_regprocedure('plystra.audit_auth_event(text, text, text, text, jsonb)') IS NOT NULL", &[])
+        .await
+        .map_err(db::internal)?;
+    let present: bool = row.get(0);
+    if present {
+        PRESENT.store(true, Ordering::Relaxed);
+    } else if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "the plystra extension has no plystra.audit_auth_event (schema 006): authentication events are not audited until it is updated"
+        );
+    }
+    Ok(present)
+}
+
 /// Appends one authentication event to the audit trail (security review F14), in `client`'s transaction: the
 /// request context first, then `plystra.audit_auth_event`. No password, hash or token is ever passed.
 pub async fn audit_auth_event(
@@ -289,6 +314,9 @@ pub async fn audit_auth_event(
     decision: &str,
     details: Value,
 ) -> ApiResult<()> {
+    if !auth_audit_available(tx).await? {
+        return Ok(());
+    }
     tx.execute("SELECT plystra.set_request_context($1, $2, $3)", &[&ctx.request_id, &ctx.ip_string(), &ctx.user_agent])
         .await
         .map_err(db::internal)?;
