@@ -229,13 +229,13 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         // The protection seam reads the state from here (it is layered per route, before the state exists).
         .layer(axum::Extension(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        // HTTP_READ_TIMEOUT bounds reading the body; the router wants its own body type back.
-        .layer(MapRequestBodyLayer::new(Body::new))
-        .layer(RequestBodyTimeoutLayer::new(config.http_read_timeout))
-        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         // The whole body, within HTTP_BODY_TIMEOUT and the size limit, before the protection seam takes a
         // pooled connection (security review F5).
         .layer(middleware::from_fn_with_state(state.clone(), read_body_first))
+        // HTTP_READ_TIMEOUT bounds each read of the body; the router wants its own body type back.
+        .layer(MapRequestBodyLayer::new(Body::new))
+        .layer(RequestBodyTimeoutLayer::new(config.http_read_timeout))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(CatchPanicLayer::custom(PanicResponder { production: config.is_production() }))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let id = request.extensions().get::<RequestContext>().map(|c| c.request_id.clone()).unwrap_or_default();

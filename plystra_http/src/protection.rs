@@ -101,7 +101,9 @@ async fn authorize(
             let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
             vec![RequestScope { space_id: text(&doc["space_id"]), group_id: text(&doc["group_id"]) }]
         } else {
-            authz_scopes(&client, &credential, &doc).await?
+            // An explanation shows the actor's binding and every candidate grant in its Space.
+            let explain = path.ends_with("/explain") || doc["explain"] == Value::Bool(true);
+            authz_scopes(&client, &credential, &doc, explain).await?
         };
         (scopes, Body::from(bytes))
     } else {
@@ -279,11 +281,14 @@ async fn path_scope(client: &impl GenericClient, parts: &mut Parts) -> Result<Re
 /// another Space. An id that names nothing cannot be placed: it adds the instance scope, which only an
 /// instance credential holds, so "exists in another Space" and "does not exist" get the same refusal. The
 /// actor's objects are checked within the resource's Group when they are in the resource's Space (a Group
-/// credential may ask about its Space's Members on its own resources).
+/// credential may ask about its Space's Members on its own resources), except for an explanation: its trace
+/// shows the actor's candidate grants anchored anywhere in the Space, so it needs the permission on the
+/// actor's whole Space (a Group credential checks, but does not explain).
 async fn authz_scopes(
     client: &impl GenericClient,
     credential: &Credential,
     doc: &Value,
+    explain: bool,
 ) -> Result<Vec<RequestScope>, ApiError> {
     let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
     let mut scopes: Vec<RequestScope> = Vec::new();
@@ -371,6 +376,7 @@ async fn authz_scopes(
     for space in actor_spaces {
         let group_id = resource
             .as_ref()
+            .filter(|_| !explain)
             .filter(|r| r.space_id.as_deref() == Some(space.as_str()))
             .and_then(|r| r.group_id.clone());
         let scope = RequestScope { space_id: Some(space), group_id };

@@ -165,3 +165,30 @@ async fn a_space_b_key_still_decides_inside_space_b() {
     .await;
     a.expect_ok(200);
 }
+
+/// A Group-level key decides about its Group's resources (actors of the Group's Space), but an explanation,
+/// whose trace lists the actor's candidate grants anchored anywhere in the Space, needs the whole Space.
+#[tokio::test]
+async fn a_group_key_checks_inside_its_group_but_does_not_explain() {
+    let a = post(
+        "/api/v1/api-keys",
+        json!({"name": "finance", "level": "group", "group_id": "group_finance", "permission_keys": ["authz:check"]}),
+    )
+    .await;
+    let key = a.expect_ok(201)["api_key"].as_str().expect("api_key").to_string();
+    let ask = |resource: &str| json!({"actor": alice(), "resource_type": "invoice", "resource_id": resource, "action": "approve"});
+    let as_group = |path: &'static str, body: Value| {
+        let key = key.clone();
+        async move { send_to(server(), "POST", path, Some(body), &[("x-plystra-api-key", &key)]).await }
+    };
+    // invoice_001 lies in group_finance_apac, inside the key's Group.
+    assert_eq!(as_group("/api/v1/authz/check", ask("invoice_001")).await.expect_ok(200)["decision"], "allow");
+    let e = as_group("/api/v1/authz/explain", ask("invoice_001")).await;
+    e.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
+    assert!(!e.text.contains("alice@example.com"));
+    let mut explain_flag = ask("invoice_001");
+    explain_flag["explain"] = json!(true);
+    as_group("/api/v1/authz/check", explain_flag).await.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
+    // invoice_002 lies in group_legal_emea, outside it.
+    as_group("/api/v1/authz/check", ask("invoice_002")).await.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
+}

@@ -759,7 +759,8 @@ async fn inactive_users_and_users_without_a_binding_cannot_use_sessions() {
     db.execute("UPDATE plystra.users SET status = 'disabled' WHERE id = $1", &[&id]).await.unwrap();
     as_bearer(&token, "GET", "/api/v1/users", None).await.expect_error(401, "AUTHENTICATION_REQUIRED");
     as_bearer(&token, "GET", "/api/v1/auth/me", None).await.expect_error(401, "AUTHENTICATION_REQUIRED");
-    login_on(server(), &email, FRESH_PASSWORD).await.expect_error(403, "ACTOR_USER_INACTIVE");
+    // The wrong password's answer, not 403 ACTOR_USER_INACTIVE: no password oracle (security review F17).
+    login_on(server(), &email, FRESH_PASSWORD).await.expect_error(401, "AUTHENTICATION_REQUIRED");
     // A wrong password never reveals the status.
     login_on(server(), &email, "wrong password").await.expect_error(401, "AUTHENTICATION_REQUIRED");
 
