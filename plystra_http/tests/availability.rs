@@ -196,25 +196,23 @@ async fn parallel_guesses_evaluate_at_most_the_failure_limit() {
             into_answer(resp).await
         }));
     }
-    let mut evaluated = 0;
-    let mut locked = 0;
+    let mut answers = Vec::new();
     for t in tasks {
-        let a = t.await.unwrap();
-        match a.status {
-            401 => {
-                a.expect_error(401, "AUTHENTICATION_REQUIRED");
-                evaluated += 1;
-            }
-            429 => {
-                a.expect_error(429, "LOGIN_LOCKED");
-                assert!(a.header("retry-after").is_some(), "429 without Retry-After");
-                locked += 1;
-            }
-            other => panic!("unexpected answer {other}: {}", a.text),
+        answers.push(t.await.unwrap());
+    }
+    let count = |status: u16| answers.iter().filter(|a| a.status == status).count();
+    let (evaluated, locked) = (count(401), count(429));
+    let summary = format!("401: {evaluated}, 429: {locked}, other: {}", 40 - evaluated - locked);
+    assert!(evaluated <= 8, "more guesses evaluated than the limit of 8 ({summary})");
+    assert_eq!(evaluated + locked, 40, "every guess is evaluated or refused as locked ({summary})");
+    for a in &answers {
+        if a.status == 401 {
+            a.expect_error(401, "AUTHENTICATION_REQUIRED");
+        } else {
+            a.expect_error(429, "LOGIN_LOCKED");
+            assert!(a.header("retry-after").is_some(), "429 without Retry-After");
         }
     }
-    assert!(evaluated <= 8, "{evaluated} guesses were evaluated with a limit of 8");
-    assert_eq!(evaluated + locked, 40);
     // The account is locked now, even for the right password.
     login_on(&server, &email, PASSWORD).await.expect_error(429, "LOGIN_LOCKED");
 }
