@@ -600,6 +600,7 @@ mod tests {
         assert!(!c.metrics_enabled);
         assert_eq!(c.http_read_header_timeout, Duration::from_secs(5));
         assert_eq!(c.http_idle_timeout, Duration::from_secs(120));
+        assert_eq!(c.http_body_timeout, Duration::from_secs(10));
         assert_eq!(
             c.cors_allowed_origins,
             CorsOrigins::List(vec!["http://localhost:5173".into(), "http://localhost:8080".into()])
@@ -704,6 +705,22 @@ mod tests {
         assert_eq!(c.login_max_failures, 8);
         assert_eq!(c.login_window, Duration::from_secs(900));
         assert_eq!(d.login_lockout, Duration::from_secs(900));
+        assert_eq!(c.login_concurrency, 4);
+        assert_eq!(c.login_max_failures_per_ip, 100);
+    }
+
+    #[test]
+    fn login_budgets_and_the_body_deadline_are_validated() {
+        let with = |k: &str, v: &str| {
+            Config::from_vars(&[(k.to_string(), v.to_string())].into_iter().collect::<HashMap<_, _>>())
+        };
+        assert_eq!(with("HTTP_BODY_TIMEOUT", "3s").unwrap().http_body_timeout, Duration::from_secs(3));
+        assert_eq!(with("HTTP_BODY_TIMEOUT", "soon").unwrap_err().variable, "HTTP_BODY_TIMEOUT");
+        assert_eq!(with("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "0").unwrap_err().variable, "PLYSTRA_AUTH_LOGIN_CONCURRENCY");
+        assert_eq!(with("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "16").unwrap().login_concurrency, 16);
+        let per_ip = "PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP";
+        assert_eq!(with(per_ip, "-1").unwrap_err().variable, per_ip);
+        assert_eq!(with(per_ip, "5").unwrap().login_max_failures_per_ip, 5);
     }
 
     #[test]
