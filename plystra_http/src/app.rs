@@ -43,6 +43,10 @@ pub struct AppState {
     pub openapi_json: Arc<String>,
     /// When this server last recorded each API key's use (`protection::LastUse`).
     pub api_key_last_use: Arc<protection::LastUse>,
+    /// Password hashing slots (PLYSTRA_AUTH_LOGIN_CONCURRENCY).
+    pub login_permits: Arc<tokio::sync::Semaphore>,
+    /// When this server last pruned expired `login_failures` rows.
+    pub login_pruned_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// The router and the OpenAPI document, both from the route table. Each route gets the protection seam and a
@@ -103,6 +107,48 @@ async fn deadline(State(state): State<AppState>, request: Request, next: Next) -
         Err(_) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::REQUEST_TIMEOUT, "Request handling took too long.")
                 .into_response()
+        }
+    }
+}
+
+/// Reads the whole request body before anything else runs: a body announced over the limit is refused at once
+/// (413), one that grows over it while arriving too, and one that has not arrived within HTTP_BODY_TIMEOUT is
+/// answered 408 and the connection closed. Nothing behind this (authentication, the protection seam, the
+/// handler) waits for the client's bytes, so no pooled database connection is held while a client trickles a
+/// body (security review F5). Bodies are at most 1 MiB, and every handler reads its body in full anyway.
+async fn read_body_first(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    let (parts, body) = request.into_parts();
+    let announced = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let too_large = || {
+        let mut r = crate::extract::payload_too_large().into_response();
+        r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        r
+    };
+    if announced.is_some_and(|n| n > BODY_LIMIT_BYTES as u64) {
+        return too_large();
+    }
+    let read = tokio::time::timeout(state.config.http_body_timeout, Limited::new(body, BODY_LIMIT_BYTES).collect());
+    match read.await {
+        Ok(Ok(collected)) => next.run(Request::from_parts(parts, Body::from(collected.to_bytes()))).await,
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => too_large(),
+        Ok(Err(_)) => {
+            ApiError::new(StatusCode::BAD_REQUEST, code::VALIDATION_FAILED, "Request body could not be read.")
+                .into_response()
+        }
+        Err(_) => {
+            let mut r = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                code::REQUEST_TIMEOUT,
+                "The request body did not arrive in time (HTTP_BODY_TIMEOUT).",
+            )
+            .into_response();
+            r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            r
         }
     }
 }
@@ -183,7 +229,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         // The protection seam reads the state from here (it is layered per route, before the state exists).
         .layer(axum::Extension(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        // HTTP_READ_TIMEOUT bounds reading the body; the router wants its own body type back.
+        // The whole body, within HTTP_BODY_TIMEOUT and the size limit, before the protection seam takes a
+        // pooled connection (security review F5).
+        .layer(middleware::from_fn_with_state(state.clone(), read_body_first))
+        // HTTP_READ_TIMEOUT bounds each read of the body; the router wants its own body type back.
         .layer(MapRequestBodyLayer::new(Body::new))
         .layer(RequestBodyTimeoutLayer::new(config.http_read_timeout))
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
@@ -223,6 +272,8 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
     }
     let openapi_json = Arc::new(openapi::to_pretty_json(&openapi_document()));
     Ok(AppState {
+        login_permits: Arc::new(tokio::sync::Semaphore::new(config.login_concurrency)),
+        login_pruned_at: Arc::default(),
         config: Arc::new(config),
         pool,
         metrics: Arc::new(Metrics::default()),

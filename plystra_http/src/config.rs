@@ -87,6 +87,9 @@ pub struct Config {
     pub metrics_token: Option<String>,
     pub http_read_header_timeout: Duration,
     pub http_read_timeout: Duration,
+    /// HTTP_BODY_TIMEOUT: the whole request body must arrive within this (a total deadline, unlike
+    /// HTTP_READ_TIMEOUT, which bounds each read); the body is read before any database work.
+    pub http_body_timeout: Duration,
     pub http_write_timeout: Duration,
     pub http_idle_timeout: Duration,
     pub core_version: String,
@@ -108,6 +111,12 @@ pub struct Config {
     pub login_max_failures: u32,
     pub login_window: Duration,
     pub login_lockout: Duration,
+    /// PLYSTRA_AUTH_LOGIN_CONCURRENCY: logins hashing a password at once (Argon2id, 64 MiB each); more are
+    /// answered 429 LOGIN_THROTTLED with Retry-After.
+    pub login_concurrency: usize,
+    /// PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP: new addresses one client address may add to the failed-login
+    /// table per PLYSTRA_AUTH_LOGIN_WINDOW before its logins are answered 429 LOGIN_THROTTLED.
+    pub login_max_failures_per_ip: u32,
     /// PLYSTRA_SCHEMA_AUTO_APPLY: install or update the extension at startup (development convenience).
     pub schema_auto_apply: bool,
 }
@@ -148,6 +157,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PLYSTRA_METRICS_TOKEN", ""),
     ("HTTP_READ_HEADER_TIMEOUT", "5s"),
     ("HTTP_READ_TIMEOUT", "30s"),
+    ("HTTP_BODY_TIMEOUT", "10s"),
     ("HTTP_WRITE_TIMEOUT", "60s"),
     ("HTTP_IDLE_TIMEOUT", "120s"),
     ("PLYSTRA_CORE_VERSION", ""),
@@ -163,6 +173,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PLYSTRA_AUTH_LOGIN_MAX_FAILURES", "8"),
     ("PLYSTRA_AUTH_LOGIN_WINDOW", "15m"),
     ("PLYSTRA_AUTH_LOGIN_LOCKOUT", "15m"),
+    ("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "4"),
+    ("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", "100"),
 ];
 
 /// A configuration error always names the variable, so the operator knows what to fix.
@@ -315,6 +327,7 @@ impl Config {
         };
         let http_read_header_timeout = timeout("HTTP_READ_HEADER_TIMEOUT", Duration::from_secs(5))?;
         let http_read_timeout = timeout("HTTP_READ_TIMEOUT", Duration::from_secs(30))?;
+        let http_body_timeout = timeout("HTTP_BODY_TIMEOUT", Duration::from_secs(10))?;
         let http_write_timeout = timeout("HTTP_WRITE_TIMEOUT", Duration::from_secs(60))?;
         let http_idle_timeout = timeout("HTTP_IDLE_TIMEOUT", Duration::from_secs(120))?;
 
@@ -353,6 +366,8 @@ impl Config {
         let login_max_failures = number("PLYSTRA_AUTH_LOGIN_MAX_FAILURES", 8, 1, 1_000_000)? as u32;
         let login_window = timeout("PLYSTRA_AUTH_LOGIN_WINDOW", Duration::from_secs(15 * 60))?;
         let login_lockout = timeout("PLYSTRA_AUTH_LOGIN_LOCKOUT", Duration::from_secs(15 * 60))?;
+        let login_concurrency = number("PLYSTRA_AUTH_LOGIN_CONCURRENCY", 4, 1, 1024)? as usize;
+        let login_max_failures_per_ip = number("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", 100, 1, 1_000_000)? as u32;
         let schema_auto_apply = parse_bool("PLYSTRA_SCHEMA_AUTO_APPLY", get("PLYSTRA_SCHEMA_AUTO_APPLY"))?;
 
         Ok(Config {
@@ -368,6 +383,8 @@ impl Config {
             login_max_failures,
             login_window,
             login_lockout,
+            login_concurrency,
+            login_max_failures_per_ip,
             schema_auto_apply,
             host,
             port,
@@ -389,6 +406,7 @@ impl Config {
             metrics_token,
             http_read_header_timeout,
             http_read_timeout,
+            http_body_timeout,
             http_write_timeout,
             http_idle_timeout,
             core_version,
@@ -582,6 +600,7 @@ mod tests {
         assert!(!c.metrics_enabled);
         assert_eq!(c.http_read_header_timeout, Duration::from_secs(5));
         assert_eq!(c.http_idle_timeout, Duration::from_secs(120));
+        assert_eq!(c.http_body_timeout, Duration::from_secs(10));
         assert_eq!(
             c.cors_allowed_origins,
             CorsOrigins::List(vec!["http://localhost:5173".into(), "http://localhost:8080".into()])
@@ -686,6 +705,22 @@ mod tests {
         assert_eq!(c.login_max_failures, 8);
         assert_eq!(c.login_window, Duration::from_secs(900));
         assert_eq!(d.login_lockout, Duration::from_secs(900));
+        assert_eq!(c.login_concurrency, 4);
+        assert_eq!(c.login_max_failures_per_ip, 100);
+    }
+
+    #[test]
+    fn login_budgets_and_the_body_deadline_are_validated() {
+        let with = |k: &str, v: &str| {
+            Config::from_vars(&[(k.to_string(), v.to_string())].into_iter().collect::<HashMap<_, _>>())
+        };
+        assert_eq!(with("HTTP_BODY_TIMEOUT", "3s").unwrap().http_body_timeout, Duration::from_secs(3));
+        assert_eq!(with("HTTP_BODY_TIMEOUT", "soon").unwrap_err().variable, "HTTP_BODY_TIMEOUT");
+        assert_eq!(with("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "0").unwrap_err().variable, "PLYSTRA_AUTH_LOGIN_CONCURRENCY");
+        assert_eq!(with("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "16").unwrap().login_concurrency, 16);
+        let per_ip = "PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP";
+        assert_eq!(with(per_ip, "-1").unwrap_err().variable, per_ip);
+        assert_eq!(with(per_ip, "5").unwrap().login_max_failures_per_ip, 5);
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub mod code {
     pub const ACTOR_USER_INACTIVE: &str = "ACTOR_USER_INACTIVE";
     pub const LAST_SUPER_ADMIN: &str = "LAST_SUPER_ADMIN";
     pub const LOGIN_LOCKED: &str = "LOGIN_LOCKED";
+    pub const LOGIN_THROTTLED: &str = "LOGIN_THROTTLED";
     pub const ADMIN_GRANT_REVOKE_FAILED: &str = "ADMIN_GRANT_REVOKE_FAILED";
     pub const API_KEY_REVOKE_FAILED: &str = "API_KEY_REVOKE_FAILED";
     // Database invariants, named after the rule they protect (see `db_errors`).

@@ -20,11 +20,16 @@ pub struct ApiJson<T>(pub T);
 /// A JSON body that may be absent (lifecycle actions such as `/disable` take an optional `{actor, ...}`).
 pub struct OptionalJson<T>(pub T);
 
+/// 413 for a body over [`BODY_LIMIT_BYTES`].
+pub fn payload_too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code::PAYLOAD_TOO_LARGE, "Request body is larger than 1 MiB.")
+        .with_details(json!({ "limit_bytes": BODY_LIMIT_BYTES }))
+}
+
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code::PAYLOAD_TOO_LARGE, "Request body is larger than 1 MiB.")
-                .with_details(json!({ "limit_bytes": BODY_LIMIT_BYTES }))
+            payload_too_large()
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, code::VALIDATION_FAILED, "Request body could not be read.")
         }

@@ -84,7 +84,7 @@ async fn authorize(
     let path = parts.uri.path().to_string();
     let creation_in_body =
         parts.method == Method::POST && (path == "/api/v1/admin/grants" || path == "/api/v1/api-keys");
-    let (scope, body) = if path.starts_with("/api/v1/authz/") || creation_in_body {
+    let (scopes, body) = if path.starts_with("/api/v1/authz/") || creation_in_body {
         let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES).await.map_err(|_| {
             ApiError::new(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -96,25 +96,37 @@ async fn authorize(
             return Err(crate::extract::nul_in_body());
         }
         let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let scope = if creation_in_body {
+        let scopes = if creation_in_body {
             // What is being created names its scope: a group (its Space derived) or a Space.
             let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
-            RequestScope { space_id: text(&doc["space_id"]), group_id: text(&doc["group_id"]) }
+            vec![RequestScope { space_id: text(&doc["space_id"]), group_id: text(&doc["group_id"]) }]
         } else {
-            authz_scope(&client, &credential, &doc).await?
+            // An explanation shows the actor's binding and every candidate grant in its Space.
+            let explain = path.ends_with("/explain") || doc["explain"] == Value::Bool(true);
+            authz_scopes(&client, &credential, &doc, explain).await?
         };
-        (scope, Body::from(bytes))
+        (scopes, Body::from(bytes))
     } else {
-        (path_scope(&client, &mut parts).await?, body)
+        (vec![path_scope(&client, &mut parts).await?], body)
     };
-    let allowed = permission_on(&client, &credential, permission, &scope).await?;
+    // Every scope the request touches must hold the permission (an authz request names several).
+    let mut allowed = !scopes.is_empty();
+    for scope in &scopes {
+        if !permission_on(&client, &credential, permission, scope).await? {
+            allowed = false;
+            break;
+        }
+    }
     if !allowed {
         let scoped_credential = match &credential {
             Credential::ApiKey(k) => k.level != "instance",
             Credential::Session(_) => false,
         };
-        let message = if scope.is_instance() && scoped_credential && path.starts_with("/api/v1/authz/") {
-            "Scoped credentials must provide or resolve a Space or Group for authz checks."
+        let scope = scopes.first().cloned().unwrap_or_default();
+        let message = if scoped_credential && path.starts_with("/api/v1/authz/") {
+            // One answer whether an id lies in another Space or nowhere: ids of other Spaces cannot be
+            // enumerated through it.
+            "Scoped credentials may ask only about actors, resources and groups inside their scope."
         } else if scope.is_instance() && scoped_credential {
             "Scoped credentials must provide or resolve a Space or Group for this route."
         } else {
@@ -262,37 +274,120 @@ async fn path_scope(client: &impl GenericClient, parts: &mut Parts) -> Result<Re
     Ok(RequestScope::default())
 }
 
-/// The scope of an authz check (reference 1.7): a Core resource's Space and Group, else the actor's Space;
-/// a session without an actor acts through its active binding.
-async fn authz_scope(
+/// The scopes an authz check touches (security review F3): the Core resource's Space and Group, the actor's
+/// `space_id`, the Space of the named binding and of the named Member (a session without an actor: its active
+/// binding's Space). The credential must hold the permission in every one, so a scoped credential asks only
+/// about objects inside its scope, and the decision's answer (actor, binding, grants, groups) never shows
+/// another Space. An id that names nothing cannot be placed: it adds the instance scope, which only an
+/// instance credential holds, so "exists in another Space" and "does not exist" get the same refusal. The
+/// actor's objects are checked within the resource's Group when they are in the resource's Space (a Group
+/// credential may ask about its Space's Members on its own resources), except for an explanation: its trace
+/// shows the actor's candidate grants anchored anywhere in the Space, so it needs the permission on the
+/// actor's whole Space (a Group credential checks, but does not explain).
+async fn authz_scopes(
     client: &impl GenericClient,
     credential: &Credential,
     doc: &Value,
-) -> Result<RequestScope, ApiError> {
+    explain: bool,
+) -> Result<Vec<RequestScope>, ApiError> {
     let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let mut scopes: Vec<RequestScope> = Vec::new();
+    let mut unplaced = false;
     let resource_type = text(&doc["resource_type"]).or_else(|| text(&doc["resource"]["type"]));
     let resource_id = text(&doc["resource_id"]).or_else(|| text(&doc["resource"]["id"]));
-    if let (Some(t), Some(id)) = (&resource_type, &resource_id) {
-        let row = db::query_opt_cached(
-            client,
-            "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2 AND deleted_at IS NULL",
-            &[t, id],
-        )
-        .await
-        .map_err(db::internal)?;
-        if let Some(r) = row {
-            return Ok(RequestScope { space_id: r.get(0), group_id: r.get(1) });
+    let mut resource: Option<RequestScope> = None;
+    match (&resource_type, &resource_id) {
+        (Some(t), Some(id)) => {
+            // Deleted rows too: their Space is known, and the decision answers for them.
+            let row = db::query_opt_cached(
+                client,
+                "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2",
+                &[t, id],
+            )
+            .await
+            .map_err(db::internal)?;
+            match row {
+                Some(r) => resource = Some(RequestScope { space_id: r.get(0), group_id: r.get(1) }),
+                None => unplaced = true,
+            }
         }
+        (None, Some(_)) => unplaced = true,
+        _ => {}
     }
-    if let Some(space) = text(&doc["actor"]["space_id"]) {
-        return Ok(RequestScope::space(Some(space)));
-    }
-    if doc.get("actor").is_none() {
+    let mut actor_spaces: Vec<String> = Vec::new();
+    let actor = &doc["actor"];
+    if actor.is_object() {
+        let user = text(&actor["user_id"]);
+        if let Some(space) = text(&actor["space_id"]) {
+            actor_spaces.push(space);
+        }
+        let binding = text(&actor["user_member_id"]).or_else(|| text(&actor["binding_id"]));
+        if let Some(binding) = &binding {
+            let row = db::query_opt_cached(
+                client,
+                "SELECT space_id, user_id FROM plystra.user_members WHERE id = $1",
+                &[binding],
+            )
+            .await
+            .map_err(db::internal)?;
+            match row {
+                // The user named must be the binding's (else the answer would show another user).
+                Some(r) if user.as_deref().is_none_or(|u| u == r.get::<_, &str>(1)) => actor_spaces.push(r.get(0)),
+                _ => unplaced = true,
+            }
+        }
+        if let Some(member) = text(&actor["member_id"]) {
+            let row = db::query_opt_cached(client, "SELECT space_id FROM plystra.members WHERE id = $1", &[&member])
+                .await
+                .map_err(db::internal)?;
+            match row {
+                Some(r) => actor_spaces.push(r.get(0)),
+                None => unplaced = true,
+            }
+        }
+        if let (Some(user), None) = (&user, &binding) {
+            // A user without a binding is placed by a binding of theirs in the actor's Space.
+            let space = actor_spaces.first().cloned();
+            let row = db::query_opt_cached(
+                client,
+                "SELECT 1 FROM plystra.user_members WHERE user_id = $1 AND space_id = $2 LIMIT 1",
+                &[user, &space],
+            )
+            .await
+            .map_err(db::internal)?;
+            if row.is_none() {
+                unplaced = true;
+            }
+        }
+        if actor_spaces.is_empty() {
+            unplaced = true;
+        }
+    } else if doc.get("actor").is_none() {
         if let Credential::Session(s) = credential {
-            return Ok(RequestScope::space(s.active_space_id.clone()));
+            match &s.active_space_id {
+                Some(space) => actor_spaces.push(space.clone()),
+                None => unplaced = true,
+            }
         }
     }
-    Ok(RequestScope::default())
+    if let Some(r) = &resource {
+        scopes.push(r.clone());
+    }
+    for space in actor_spaces {
+        let group_id = resource
+            .as_ref()
+            .filter(|_| !explain)
+            .filter(|r| r.space_id.as_deref() == Some(space.as_str()))
+            .and_then(|r| r.group_id.clone());
+        let scope = RequestScope { space_id: Some(space), group_id };
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    if unplaced || scopes.is_empty() {
+        scopes.push(RequestScope::default());
+    }
+    Ok(scopes)
 }
 
 #[cfg(test)]

@@ -759,7 +759,8 @@ async fn inactive_users_and_users_without_a_binding_cannot_use_sessions() {
     db.execute("UPDATE plystra.users SET status = 'disabled' WHERE id = $1", &[&id]).await.unwrap();
     as_bearer(&token, "GET", "/api/v1/users", None).await.expect_error(401, "AUTHENTICATION_REQUIRED");
     as_bearer(&token, "GET", "/api/v1/auth/me", None).await.expect_error(401, "AUTHENTICATION_REQUIRED");
-    login_on(server(), &email, FRESH_PASSWORD).await.expect_error(403, "ACTOR_USER_INACTIVE");
+    // The wrong password's answer, not 403 ACTOR_USER_INACTIVE: no password oracle (security review F17).
+    login_on(server(), &email, FRESH_PASSWORD).await.expect_error(401, "AUTHENTICATION_REQUIRED");
     // A wrong password never reveals the status.
     login_on(server(), &email, "wrong password").await.expect_error(401, "AUTHENTICATION_REQUIRED");
 
@@ -780,13 +781,14 @@ async fn a_scoped_key_must_name_its_scope_for_authz_checks() {
                           "resource_type": "invoice", "resource_id": "nothing_here", "action": "approve"});
     let e = as_key(&key, "POST", "/api/v1/authz/check", Some(unscoped)).await;
     let e = e.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
-    assert_eq!(e["message"], "Scoped credentials must provide or resolve a Space or Group for authz checks.");
+    assert_eq!(e["message"], "Scoped credentials may ask only about actors, resources and groups inside their scope.");
     assert_eq!(e["details"]["permission"], "authz:check");
-    // The Space of a Core resource decides, whatever the actor claims.
+    // Every id counts, not only the resource's Space: an actor claiming another Space is outside the key's
+    // scope (security review F3).
     let elsewhere = json!({"actor": {"user_id": "user_bob", "member_id": "member_finance_reviewer", "user_member_id": "um_bob_finance_reviewer", "space_id": "space_other"},
                            "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"});
     let d = as_key(&key, "POST", "/api/v1/authz/check", Some(elsewhere)).await;
-    assert_eq!(d.expect_ok(200)["decision"], "deny");
+    d.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
 }
 
 #[tokio::test]

@@ -148,41 +148,222 @@ fn bad_credentials() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code::AUTHENTICATION_REQUIRED, "Email or password is incorrect.")
 }
 
-fn locked(retry_after: i64) -> Response {
-    let mut response = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        code::LOGIN_LOCKED,
-        "Too many failed logins for this account. Try again later.",
-    )
-    .with_details(json!({ "retry_after_seconds": retry_after }))
-    .into_response();
-    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+fn with_retry_after(mut response: Response, seconds: i64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&seconds.max(1).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, v);
     }
     response
 }
 
-/// Counts one failed login for `email_key` (known or not) and locks it when the window's budget is spent.
-async fn record_failure(client: &(impl GenericClient + Sync), state: &AppState, email_key: &str) -> ApiResult<()> {
+fn locked(retry_after: i64) -> Response {
+    let response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        code::LOGIN_LOCKED,
+        "Too many failed logins for this account. Try again later.",
+    )
+    .with_details(json!({ "retry_after_seconds": retry_after.max(1) }))
+    .into_response();
+    with_retry_after(response, retry_after)
+}
+
+/// 429 LOGIN_THROTTLED: the server's password-hashing budget is busy, or this client address made too many
+/// failed logins for new addresses within the window.
+fn throttled(retry_after: i64, message: &'static str) -> Response {
+    let response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, code::LOGIN_THROTTLED, message)
+        .with_details(json!({ "retry_after_seconds": retry_after.max(1) }))
+        .into_response();
+    with_retry_after(response, retry_after)
+}
+
+/// A window that ran out, or a lock-out that ended, starts a fresh count ($3 = window seconds).
+const RESET: &str = "(f.window_started_at + make_interval(secs => $3) < now() \
+                     OR (f.locked_until IS NOT NULL AND f.locked_until <= now()))";
+
+/// One login attempt reserved for an address before its password is verified (security review F6).
+struct Reservation {
+    /// `lower(email)`, computed by PostgreSQL as the user lookup does.
+    email_key: String,
+    /// Attempts in the window, this one included; over the limit means refused without evaluation.
+    attempt: i32,
+    /// Seconds the address stays locked (when it is).
+    locked_for: Option<i64>,
+    /// Whether this attempt created the address's row (counted against the client address).
+    new_row: bool,
+}
+
+/// Reserves the attempt in one statement: the row is locked by the upsert, so concurrent attempts at one
+/// address are counted one after another and never more than PLYSTRA_AUTH_LOGIN_MAX_FAILURES are evaluated
+/// per window. The attempt that reaches the limit sets the lock-out at once; a success deletes the row.
+async fn reserve_attempt(
+    client: &(impl GenericClient + Sync),
+    state: &AppState,
+    email: &str,
+) -> ApiResult<Reservation> {
     let config = &state.config;
     let max = config.login_max_failures as i32;
     let window = config.login_window.as_secs_f64();
     let lockout = config.login_lockout.as_secs_f64();
-    // A window that ran out, or a lockout that ended, starts a fresh count.
-    let reset = "(f.window_started_at + make_interval(secs => $3) < now() \
-                 OR (f.locked_until IS NOT NULL AND f.locked_until <= now()))";
-    let count = format!("(CASE WHEN {reset} THEN 1 ELSE f.failure_count + 1 END)");
+    let locked_now = format!("(NOT {RESET} AND f.locked_until > now())");
+    let count =
+        format!("(CASE WHEN {RESET} THEN 1 WHEN {locked_now} THEN $2 + 1 ELSE LEAST(f.failure_count + 1, $2 + 1) END)");
     let sql = format!(
         "INSERT INTO plystra.login_failures AS f (email_key, failure_count, window_started_at, locked_until, updated_at)
-         VALUES ($1, 1, now(), CASE WHEN 1 >= $2 THEN now() + make_interval(secs => $4) END, now())
+         VALUES (lower($1), 1, now(), CASE WHEN 1 >= $2 THEN now() + make_interval(secs => $4) END, now())
          ON CONFLICT (email_key) DO UPDATE SET
            failure_count = {count},
-           window_started_at = CASE WHEN {reset} THEN now() ELSE f.window_started_at END,
-           locked_until = CASE WHEN {count} >= $2 THEN now() + make_interval(secs => $4) ELSE NULL END,
-           updated_at = now()"
+           window_started_at = CASE WHEN {RESET} THEN now() ELSE f.window_started_at END,
+           locked_until = CASE WHEN {locked_now} THEN f.locked_until
+                               WHEN {count} >= $2 THEN now() + make_interval(secs => $4) END,
+           updated_at = now()
+         RETURNING email_key, failure_count, ceil(extract(epoch FROM locked_until - now()))::bigint, xmax::text = '0'"
     );
-    client.execute(&sql, &[&email_key, &max, &window, &lockout]).await.map_err(db::internal)?;
+    let row = client.query_one(&sql, &[&email, &max, &window, &lockout]).await.map_err(db::internal)?;
+    Ok(Reservation { email_key: row.get(0), attempt: row.get(1), locked_for: row.get(2), new_row: row.get(3) })
+}
+
+/// The per-address key of a client's failed-login budget (no `@`, so it never equals an e-mail key).
+fn ip_key(ctx: &RequestContext) -> Option<String> {
+    ctx.ip_string().map(|ip| format!("ip:{}", ip.to_lowercase()))
+}
+
+/// Seconds until the client address may try again, when it created PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP
+/// rows for addresses within the window.
+async fn ip_budget_spent(client: &(impl GenericClient + Sync), state: &AppState, key: &str) -> ApiResult<Option<i64>> {
+    let row = client
+        .query_opt(
+            "SELECT failure_count, ceil(extract(epoch FROM window_started_at + make_interval(secs => $2) - now()))::bigint
+             FROM plystra.login_failures WHERE email_key = $1 AND window_started_at + make_interval(secs => $2) > now()",
+            &[&key, &state.config.login_window.as_secs_f64()],
+        )
+        .await
+        .map_err(db::internal)?;
+    Ok(row.filter(|r| r.get::<_, i32>(0) as i64 >= state.config.login_max_failures_per_ip as i64).map(|r| r.get(1)))
+}
+
+/// Counts one new address row against the client address.
+async fn count_ip(client: &(impl GenericClient + Sync), state: &AppState, key: &str) -> ApiResult<()> {
+    let window = state.config.login_window.as_secs_f64();
+    let reset = RESET.replace("$3", "$2");
+    let sql = format!(
+        "INSERT INTO plystra.login_failures AS f (email_key, failure_count, window_started_at, updated_at)
+         VALUES ($1, 1, now(), now())
+         ON CONFLICT (email_key) DO UPDATE SET
+           failure_count = CASE WHEN {reset} THEN 1 ELSE LEAST(f.failure_count + 1, 1000000000) END,
+           window_started_at = CASE WHEN {reset} THEN now() ELSE f.window_started_at END,
+           locked_until = NULL, updated_at = now()"
+    );
+    client.execute(&sql, &[&key, &window]).await.map_err(db::internal)?;
     Ok(())
+}
+
+/// Deletes the rows whose window ran out and whose lock-out (if any) ended: they would start afresh anyway.
+/// At most once a minute per server.
+async fn prune_failures(client: &(impl GenericClient + Sync), state: &AppState) {
+    {
+        let mut last = state.login_pruned_at.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(60)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+    }
+    let result = client
+        .execute(
+            "DELETE FROM plystra.login_failures
+             WHERE window_started_at + make_interval(secs => $1) < now() AND (locked_until IS NULL OR locked_until < now())",
+            &[&state.config.login_window.as_secs_f64()],
+        )
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not prune expired login_failures rows");
+    }
+}
+
+/// Whether the installed extension has `plystra.audit_auth_event` (schema 006). A front running against an
+/// older extension (during an upgrade) keeps logins working without these rows and says so once; once seen,
+/// the function is not looked up again.
+async fn auth_audit_available(tx: &(impl GenericClient + Sync)) -> ApiResult<bool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static PRESENT: AtomicBool = AtomicBool::new(false);
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if PRESENT.load(Ordering::Relaxed) {
+        return Ok(true);
+    }
+    let row = tx
+        .query_one("SELECT to_regprocedure('plystra.audit_auth_event(text, text, text, text, jsonb)') IS NOT NULL", &[])
+        .await
+        .map_err(db::internal)?;
+    let present: bool = row.get(0);
+    if present {
+        PRESENT.store(true, Ordering::Relaxed);
+    } else if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "the plystra extension has no plystra.audit_auth_event (schema 006): authentication events are not audited until it is updated"
+        );
+    }
+    Ok(present)
+}
+
+/// Appends one authentication event to the audit trail (security review F14), in `client`'s transaction: the
+/// request context first, then `plystra.audit_auth_event`. No password, hash or token is ever passed.
+pub async fn audit_auth_event(
+    tx: &(impl GenericClient + Sync),
+    ctx: &RequestContext,
+    action: &str,
+    user_id: Option<&str>,
+    space_id: Option<&str>,
+    decision: &str,
+    details: Value,
+) -> ApiResult<()> {
+    if !auth_audit_available(tx).await? {
+        return Ok(());
+    }
+    tx.execute("SELECT plystra.set_request_context($1, $2, $3)", &[&ctx.request_id, &ctx.ip_string(), &ctx.user_agent])
+        .await
+        .map_err(db::internal)?;
+    tx.query_one(
+        "SELECT plystra.audit_auth_event($1, $2, $3, $4, $5::jsonb)",
+        &[&action, &user_id, &space_id, &decision, &details],
+    )
+    .await
+    .map_err(db::internal)?;
+    Ok(())
+}
+
+/// What the first, short checkout of a login found.
+enum Admission {
+    Refused(Response),
+    Evaluate(Reservation, Option<tokio_postgres::Row>),
+}
+
+/// The login's first checkout: prune, the client address's budget, the attempt's reservation, the user.
+async fn admit(state: &AppState, ctx: &RequestContext, email: &str) -> ApiResult<Admission> {
+    let client = db::connection(&state.pool).await?;
+    prune_failures(&**client, state).await;
+    let ip = ip_key(ctx);
+    if let Some(key) = &ip {
+        if let Some(wait) = ip_budget_spent(&**client, state, key).await? {
+            return Ok(Admission::Refused(throttled(
+                wait,
+                "Too many failed logins from this address. Try again later.",
+            )));
+        }
+    }
+    let reservation = reserve_attempt(&**client, state, email).await?;
+    if reservation.attempt > state.config.login_max_failures as i32 {
+        return Ok(Admission::Refused(locked(reservation.locked_for.unwrap_or(1))));
+    }
+    if let (true, Some(key)) = (reservation.new_row, &ip) {
+        count_ip(&**client, state, key).await?;
+    }
+    // lower() on both sides, in PostgreSQL only: the key above is the same function's result.
+    let user = client
+        .query_opt(
+            "SELECT id, email, status, password_hash FROM plystra.users WHERE lower(email) = $1 AND deleted_at IS NULL",
+            &[&reservation.email_key],
+        )
+        .await
+        .map_err(db::internal)?;
+    Ok(Admission::Evaluate(reservation, user))
 }
 
 struct NewTokens {
@@ -206,46 +387,40 @@ fn new_tokens(state: &AppState) -> NewTokens {
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "Auth", request_body = LoginBody,
     responses((status = 200, description = "A new session", body = crate::envelope::Envelope<LoginResponse>),
-              (status = 401, description = "AUTHENTICATION_REQUIRED: email or password is incorrect", body = crate::error::ErrorEnvelope),
-              (status = 403, description = "ACTOR_USER_INACTIVE or ACTIVE_MEMBER_REQUIRED", body = crate::error::ErrorEnvelope),
-              (status = 429, description = "LOGIN_LOCKED", body = crate::error::ErrorEnvelope)))]
+              (status = 401, description = "AUTHENTICATION_REQUIRED: email or password is incorrect, or the user is not active", body = crate::error::ErrorEnvelope),
+              (status = 403, description = "ACTIVE_MEMBER_REQUIRED", body = crate::error::ErrorEnvelope),
+              (status = 429, description = "LOGIN_LOCKED (this address) or LOGIN_THROTTLED (hashing budget busy, or too many failed logins from this client address), with Retry-After", body = crate::error::ErrorEnvelope)))]
 pub async fn login(
     State(state): State<AppState>,
     ctx: RequestContext,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
-    let email_key = body.email.trim().to_lowercase();
-    if email_key.is_empty() {
+    let email = body.email.trim();
+    if email.is_empty() {
         return Err(ApiError::required("email"));
     }
-    if email_key.len() > 320 {
+    if email.len() > 320 {
         return Err(ApiError::validation("email", "email is longer than 320 characters."));
     }
     if body.password.len() > 4096 {
         return Err(ApiError::validation("password", "password is longer than 4096 bytes."));
     }
-    let mut client = db::connection(&state.pool).await?;
-    let lock = client
-        .query_opt(
-            "SELECT ceil(extract(epoch FROM locked_until - now()))::bigint FROM plystra.login_failures
-             WHERE email_key = $1 AND locked_until > now()",
-            &[&email_key],
-        )
-        .await
-        .map_err(db::internal)?;
-    if let Some(row) = lock {
-        return Ok(locked(row.get::<_, i64>(0).max(1)));
+    if !email.contains('@') {
+        // No user has such an address (users_email_format); nothing to count or hash.
+        return Err(bad_credentials());
     }
-    let user = client
-        .query_opt(
-            "SELECT id, email, status, password_hash FROM plystra.users WHERE lower(email) = $1 AND deleted_at IS NULL",
-            &[&email_key],
-        )
-        .await
-        .map_err(db::internal)?;
+    // Argon2id takes tens of milliseconds and 64 MiB: at most PLYSTRA_AUTH_LOGIN_CONCURRENCY at once; the
+    // rest are answered at once instead of queueing behind them.
+    let Ok(permit) = state.login_permits.clone().try_acquire_owned() else {
+        return Ok(throttled(1, "Too many logins are being processed. Try again shortly."));
+    };
+    let (reservation, user) = match admit(&state, &ctx, email).await? {
+        Admission::Refused(response) => return Ok(response),
+        Admission::Evaluate(reservation, user) => (reservation, user),
+    };
+    // No pooled connection is held while hashing. An unknown e-mail costs the same.
     let hash: Option<String> = user.as_ref().and_then(|u| u.get("password_hash"));
     let given = body.password.clone();
-    // Argon2id takes tens of milliseconds and 64 MiB: off the async workers. An unknown e-mail costs the same.
     let ok = tokio::task::spawn_blocking(move || match hash {
         Some(h) => password::verify(&given, &h),
         None => {
@@ -255,20 +430,40 @@ pub async fn login(
     })
     .await
     .map_err(|_| ApiError::internal())?;
-    let Some(user) = user.filter(|_| ok) else {
-        record_failure(&**client, &state, &email_key).await?;
+    drop(permit);
+
+    let mut client = db::connection(&state.pool).await?;
+    let user = user.map(|u| SessionUser { id: u.get("id"), email: u.get("email"), status: u.get("status") });
+    // A user who is not active gets the wrong password's answer, whatever the password (no oracle).
+    let accepted = user.as_ref().is_some_and(|u| ok && u.status == "active");
+    let (true, Some(user)) = (accepted, user.clone()) else {
+        let tx = client.transaction().await.map_err(db::internal)?;
+        let user_id = user.as_ref().map(|u| u.id.as_str());
+        let reason = match (&user, ok) {
+            (None, _) => "unknown_email",
+            (Some(_), true) => "user_inactive",
+            (Some(_), false) => "wrong_password",
+        };
+        let details = json!({ "reason": reason, "email": reservation.email_key, "attempt": reservation.attempt });
+        audit_auth_event(&*tx, &ctx, "auth.login_failed", user_id, None, "deny", details).await?;
+        if reservation.attempt >= state.config.login_max_failures as i32 {
+            let details = json!({ "email": reservation.email_key, "failures": reservation.attempt,
+                                  "locked_for_seconds": reservation.locked_for });
+            audit_auth_event(&*tx, &ctx, "auth.locked_out", user_id, None, "deny", details).await?;
+        }
+        tx.commit().await.map_err(db::internal)?;
         return Err(bad_credentials());
     };
     client
-        .execute("DELETE FROM plystra.login_failures WHERE email_key = $1", &[&email_key])
+        .execute("DELETE FROM plystra.login_failures WHERE email_key = $1", &[&reservation.email_key])
         .await
         .map_err(db::internal)?;
-    let user = SessionUser { id: user.get("id"), email: user.get("email"), status: user.get("status") };
-    if user.status != "active" {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, code::ACTOR_USER_INACTIVE, "User is not active."));
-    }
     let members = available_members(&**client, &user.id).await?;
     let Some(first) = members.first() else {
+        let tx = client.transaction().await.map_err(db::internal)?;
+        let details = json!({ "reason": "no_active_member", "email": reservation.email_key });
+        audit_auth_event(&*tx, &ctx, "auth.login_failed", Some(&user.id), None, "deny", details).await?;
+        tx.commit().await.map_err(db::internal)?;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             code::ACTIVE_MEMBER_REQUIRED,
@@ -304,6 +499,10 @@ pub async fn login(
     tx.execute("UPDATE plystra.users SET last_login_at = now() WHERE id = $1", &[&user.id])
         .await
         .map_err(db::internal)?;
+    let details =
+        json!({ "session_id": session_id, "member_id": actor.member_id, "user_member_id": actor.user_member_id });
+    audit_auth_event(&*tx, &ctx, "auth.login_succeeded", Some(&user.id), Some(&actor.space_id), "allow", details)
+        .await?;
     tx.commit().await.map_err(db::internal)?;
     Ok(Data::ok(LoginResponse {
         access_token: tokens.access,
@@ -327,6 +526,7 @@ fn session_expired() -> ApiError {
               (status = 401, description = "SESSION_EXPIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn refresh(
     State(state): State<AppState>,
+    ctx: RequestContext,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> ApiResult<Data<RefreshResponse>> {
     let token = body.refresh_token.filter(|t| !t.is_empty()).ok_or_else(|| ApiError::required("refresh_token"))?;
@@ -336,17 +536,18 @@ pub async fn refresh(
     let config = &state.config;
     let hashes = secrets::candidate_hashes(Some(config.session_secret()), &config.session_secret_previous, &token);
     let tokens = new_tokens(&state);
-    let client = db::connection(&state.pool).await?;
+    let mut client = db::connection(&state.pool).await?;
+    let tx = client.transaction().await.map_err(db::internal)?;
     // One statement: the row is rotated only if the presented token is still its refresh token, so two
     // concurrent refreshes with the same token cannot both succeed.
-    let row = client
+    let row = tx
         .query_opt(
             "UPDATE plystra.sessions s SET access_token_hash = $2, refresh_token_hash = $3,
                  expires_at = now() + make_interval(secs => $4), refresh_expires_at = now() + make_interval(secs => $5)
              FROM plystra.users u
              WHERE s.refresh_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.refresh_expires_at > now()
                AND u.id = s.user_id AND u.status = 'active' AND u.deleted_at IS NULL
-             RETURNING s.expires_at, s.refresh_expires_at",
+             RETURNING s.expires_at, s.refresh_expires_at, s.id, s.user_id, s.active_space_id",
             &[
                 &hashes,
                 &tokens.access_hash,
@@ -358,6 +559,10 @@ pub async fn refresh(
         .await
         .map_err(db::internal)?
         .ok_or_else(session_expired)?;
+    let (session_id, user_id, space_id): (String, String, Option<String>) = (row.get(2), row.get(3), row.get(4));
+    let details = json!({ "session_id": session_id });
+    audit_auth_event(&*tx, &ctx, "auth.refreshed", Some(&user_id), space_id.as_deref(), "allow", details).await?;
+    tx.commit().await.map_err(db::internal)?;
     Ok(Data::ok(RefreshResponse {
         access_token: tokens.access,
         refresh_token: tokens.refresh,
@@ -377,6 +582,7 @@ pub struct LogoutResponse {
               (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn logout(
     State(state): State<AppState>,
+    ctx: RequestContext,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<RefreshBody>,
 ) -> ApiResult<Data<LogoutResponse>> {
@@ -395,18 +601,26 @@ pub async fn logout(
     if access.is_empty() && refresh.is_empty() {
         return Err(credential::authentication_required());
     }
-    let client = db::connection(&state.pool).await?;
-    let n = client
-        .execute(
+    let mut client = db::connection(&state.pool).await?;
+    let tx = client.transaction().await.map_err(db::internal)?;
+    let ended = tx
+        .query(
             "UPDATE plystra.sessions SET revoked_at = now()
-             WHERE revoked_at IS NULL AND (access_token_hash = ANY($1) OR refresh_token_hash = ANY($2))",
+             WHERE revoked_at IS NULL AND (access_token_hash = ANY($1) OR refresh_token_hash = ANY($2))
+             RETURNING id, user_id, active_space_id",
             &[&access, &refresh],
         )
         .await
         .map_err(db::internal)?;
-    if n == 0 {
+    if ended.is_empty() {
         return Err(credential::authentication_required());
     }
+    for row in &ended {
+        let (session_id, user_id, space_id): (String, String, Option<String>) = (row.get(0), row.get(1), row.get(2));
+        let details = json!({ "session_id": session_id });
+        audit_auth_event(&*tx, &ctx, "auth.logged_out", Some(&user_id), space_id.as_deref(), "allow", details).await?;
+    }
+    tx.commit().await.map_err(db::internal)?;
     Ok(Data::ok(LogoutResponse { logged_out: true }))
 }
 
@@ -461,10 +675,11 @@ pub async fn actor_context(State(state): State<AppState>, headers: HeaderMap) ->
               (status = 403, description = "ACTIVE_MEMBER_REQUIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn switch_member(
     State(state): State<AppState>,
+    ctx: RequestContext,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SwitchMemberBody>,
 ) -> ApiResult<Data<ActorContextResponse>> {
-    let (client, mut session) = own_session(&state, &headers).await?;
+    let (mut client, mut session) = own_session(&state, &headers).await?;
     let wanted_binding = body.user_member_id.or(body.binding_id).filter(|s| !s.is_empty());
     let wanted_member = body.member_id.filter(|s| !s.is_empty());
     if wanted_binding.is_none() && wanted_member.is_none() {
@@ -484,14 +699,20 @@ pub async fn switch_member(
                 "The requested Member is not an active binding of the session user.",
             )
         })?;
-    client
-        .execute(
-            "UPDATE plystra.sessions SET active_space_id = $2, active_member_id = $3, active_user_member_id = $4
-             WHERE id = $1",
-            &[&session.session_id, &chosen.space_id, &chosen.member_id, &chosen.user_member_id],
-        )
-        .await
-        .map_err(db::internal)?;
+    let tx = client.transaction().await.map_err(db::internal)?;
+    tx.execute(
+        "UPDATE plystra.sessions SET active_space_id = $2, active_member_id = $3, active_user_member_id = $4
+         WHERE id = $1",
+        &[&session.session_id, &chosen.space_id, &chosen.member_id, &chosen.user_member_id],
+    )
+    .await
+    .map_err(db::internal)?;
+    let details = json!({ "session_id": session.session_id, "member_id": chosen.member_id,
+                          "user_member_id": chosen.user_member_id,
+                          "previous_user_member_id": session.active_user_member_id });
+    let space = Some(chosen.space_id.as_str());
+    audit_auth_event(&*tx, &ctx, "auth.member_switched", Some(&session.user_id), space, "allow", details).await?;
+    tx.commit().await.map_err(db::internal)?;
     session.active_space_id = Some(chosen.space_id.clone());
     session.active_member_id = Some(chosen.member_id.clone());
     session.active_user_member_id = Some(chosen.user_member_id.clone());

@@ -1,0 +1,442 @@
+//! Availability and authentication hardening (security review F5, F6, F14; issue 12 items 5, 6, 14, 17): slow
+//! bodies never hold a pooled connection, login hashing is bounded and holds no connection, the lock-out is
+//! atomic, `login_failures` stays bounded, and authentication events are audited.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn check_body() -> serde_json::Value {
+    json!({
+        "actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer",
+                  "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+        "resource_type": "invoice",
+        "resource_id": "invoice_001",
+        "action": "approve"
+    })
+}
+
+/// Opens a raw connection and sends the head of `POST path` announcing `length` body bytes (and no body yet).
+async fn slow_request(server: &TestServer, path: &str, length: usize, credential: Option<&str>) -> TcpStream {
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    let key = credential.map(|k| format!("X-Plystra-API-Key: {k}\r\n")).unwrap_or_default();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\n{key}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n",
+        server.addr
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream
+}
+
+/// Writes one body byte every `every` until the stream breaks or `total` bytes went out.
+async fn trickle(mut stream: TcpStream, total: usize, every: Duration) {
+    for _ in 0..total {
+        if stream.write_all(b" ").await.is_err() {
+            return;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Reads an HTTP/1.1 answer's status line (waiting at most `within`).
+async fn status_of(stream: &mut TcpStream, within: Duration) -> Option<u16> {
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    if got.windows(2).any(|w| w == b"\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    read.ok()?;
+    let line = String::from_utf8_lossy(&got);
+    line.split_whitespace().nth(1).and_then(|s| s.parse().ok())
+}
+
+// ---------------------------------------------------------------------------------------------------- F5
+
+/// Twice the pool size of bodies trickled a byte a second are open (authenticated, on the authz route whose
+/// guard read the body while holding a connection); every `/authz/check` meanwhile is answered, none with 503.
+#[tokio::test]
+async fn slow_bodies_do_not_take_the_pool_from_authz_checks() {
+    let pool_size = 3;
+    let server = start_server(&[
+        ("DATABASE_MAX_OPEN_CONNS", "3"),
+        ("DATABASE_POOL_WAIT_TIMEOUT", "1s"),
+        ("HTTP_BODY_TIMEOUT", "20s"),
+    ]);
+    let key = admin_key();
+    let mut tricklers = Vec::new();
+    for _ in 0..2 * pool_size {
+        let stream = slow_request(&server, "/api/v1/authz/check", 1000, Some(&key)).await;
+        tricklers.push(tokio::spawn(trickle(stream, 1000, Duration::from_millis(1000))));
+    }
+    // Let every slow request reach the guard.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    while started.elapsed() < Duration::from_secs(6) {
+        let a = send_to(&server, "POST", "/api/v1/authz/check", Some(check_body()), &[]).await;
+        statuses.push(a.status);
+        assert_ne!(a.status, 503, "a check was refused while slow bodies were open: {}", a.text);
+        assert_eq!(a.expect_ok(200)["decision"], "allow");
+    }
+    assert!(statuses.len() >= 3, "checks answered during the attack: {statuses:?}");
+    for t in tricklers {
+        t.abort();
+    }
+}
+
+/// A body has a total deadline (HTTP_BODY_TIMEOUT), not only one per frame: a client that keeps sending a
+/// byte a second is cut off with 408 once the deadline passes.
+#[tokio::test]
+async fn a_trickled_body_is_cut_off_at_the_total_deadline() {
+    let server = start_server(&[("HTTP_BODY_TIMEOUT", "2s")]);
+    let key = admin_key();
+    for path in ["/api/v1/authz/check", "/api/v1/spaces", "/api/v1/auth/login"] {
+        let mut stream = slow_request(&server, path, 100, Some(&key)).await;
+        let started = Instant::now();
+        let mut status = None;
+        for _ in 0..12 {
+            if stream.write_all(b" ").await.is_err() {
+                break;
+            }
+            if let Some(s) = status_of(&mut stream, Duration::from_millis(500)).await {
+                status = Some(s);
+                break;
+            }
+        }
+        assert_eq!(status, Some(408), "{path}: a trickled body must get 408 at the total deadline");
+        assert!(started.elapsed() < Duration::from_secs(5), "{path}: cut off after {:?}", started.elapsed());
+    }
+}
+
+/// The size limit holds before any database work: a body announced over 1 MiB is refused with 413 before the
+/// credential is looked up (an unknown key gets 413, not 401).
+#[tokio::test]
+async fn an_oversized_body_is_refused_before_the_credential_is_looked_up() {
+    let server = server();
+    let mut stream = slow_request(server, "/api/v1/authz/check", 2 * 1024 * 1024, Some("ply_ak_nobody.00")).await;
+    assert_eq!(status_of(&mut stream, Duration::from_secs(5)).await, Some(413));
+}
+
+// ---------------------------------------------------------------------------------------------------- F6
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Login tests share one client IP (127.0.0.1) and so its per-IP row: they run one at a time, each starting
+/// with no per-IP row.
+async fn login_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let guard = LOCK.lock().await;
+    clear_ip_rows().await;
+    guard
+}
+
+fn password_hash() -> &'static str {
+    static H: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    H.get_or_init(|| plystra_http::auth::password::hash(PASSWORD))
+}
+
+/// A user bound to member_finance_reviewer in space_acme with [`PASSWORD`]. Returns (user_id, email).
+async fn make_user(prefix: &str, email: Option<&str>) -> (String, String) {
+    let id = unique(prefix);
+    let email = email.map(str::to_string).unwrap_or_else(|| format!("{id}@example.com"));
+    let db = sql().await;
+    db.execute(
+        "INSERT INTO plystra.users (id, email, password_hash) VALUES ($1, $2, $3)",
+        &[&id, &email, &password_hash()],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type) \
+         VALUES ($1, $2, 'member_finance_reviewer', 'space_acme', 'login')",
+        &[&format!("um_{id}"), &id],
+    )
+    .await
+    .unwrap();
+    (id, email)
+}
+
+async fn clear_ip_rows() {
+    sql().await.execute("DELETE FROM plystra.login_failures WHERE email_key LIKE 'ip:%'", &[]).await.unwrap();
+}
+
+/// 40 parallel wrong guesses at one account with PLYSTRA_AUTH_LOGIN_MAX_FAILURES = 8: the attempt is reserved
+/// before the password is verified, so at most 8 are evaluated (401); the rest are refused as locked (429).
+#[tokio::test]
+async fn parallel_guesses_evaluate_at_most_the_failure_limit() {
+    let _serial = login_lock().await;
+    let server = start_server(&[("PLYSTRA_AUTH_LOGIN_MAX_FAILURES", "8"), ("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "64")]);
+    let (_, email) = make_user("race", None).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (server_base, email) = (server.base.clone(), email.clone());
+        tasks.push(tokio::spawn(async move {
+            let resp = http()
+                .post(format!("{server_base}/api/v1/auth/login"))
+                .json(&json!({"email": email, "password": format!("wrong-guess-{i}")}))
+                .send()
+                .await
+                .expect("sent");
+            into_answer(resp).await
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let count = |status: u16| answers.iter().filter(|a| a.status == status).count();
+    let (evaluated, locked) = (count(401), count(429));
+    let summary = format!("401: {evaluated}, 429: {locked}, other: {}", 40 - evaluated - locked);
+    assert!(evaluated <= 8, "more guesses evaluated than the limit of 8 ({summary})");
+    assert_eq!(evaluated + locked, 40, "every guess is evaluated or refused as locked ({summary})");
+    for a in &answers {
+        if a.status == 401 {
+            a.expect_error(401, "AUTHENTICATION_REQUIRED");
+        } else {
+            a.expect_error(429, "LOGIN_LOCKED");
+            assert!(a.header("retry-after").is_some(), "429 without Retry-After");
+        }
+    }
+    // The account is locked now, even for the right password.
+    login_on(&server, &email, PASSWORD).await.expect_error(429, "LOGIN_LOCKED");
+}
+
+/// Password hashing holds no pooled connection and runs with bounded concurrency: 24 parallel logins with random
+/// e-mails on a server with a pool of 2 leave `/authz/check` answered (no 503), and logins over the hashing
+/// budget are answered 429 with Retry-After.
+#[tokio::test]
+async fn a_login_flood_neither_starves_checks_nor_runs_unbounded() {
+    let _serial = login_lock().await;
+    let server = start_server(&[
+        ("DATABASE_MAX_OPEN_CONNS", "2"),
+        ("DATABASE_POOL_WAIT_TIMEOUT", "1s"),
+        ("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "2"),
+    ]);
+    let base = server.base.clone();
+    let flood = tokio::spawn(async move {
+        let mut statuses = Vec::new();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            let mut batch = Vec::new();
+            for _ in 0..24 {
+                let base = base.clone();
+                batch.push(tokio::spawn(async move {
+                    let resp = http()
+                        .post(format!("{base}/api/v1/auth/login"))
+                        .json(&json!({"email": format!("{}@flood.test", unique("nobody")), "password": "guess-guess-guess"}))
+                        .send()
+                        .await
+                        .expect("sent");
+                    into_answer(resp).await
+                }));
+            }
+            for b in batch {
+                statuses.push(b.await.unwrap());
+            }
+        }
+        statuses
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        let a = send_to(&server, "POST", "/api/v1/authz/check", Some(check_body()), &[]).await;
+        assert_ne!(a.status, 503, "a check was refused during the login flood: {}", a.text);
+        a.expect_ok(200);
+    }
+    let answers = flood.await.unwrap();
+    let mut throttled = 0;
+    for a in &answers {
+        match a.status {
+            401 => {}
+            429 => {
+                assert!(a.header("retry-after").is_some(), "429 without Retry-After: {}", a.text);
+                throttled += 1;
+            }
+            other => panic!("a login got {other}: {}", a.text),
+        }
+    }
+    assert!(throttled > 0, "no login was throttled: hashing concurrency is unbounded");
+    clear_ip_rows().await;
+}
+
+/// Expired `login_failures` rows are pruned, and one client IP cannot add rows for unknown e-mails without
+/// bound (PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP).
+#[tokio::test]
+async fn login_failures_stay_bounded() {
+    let _serial = login_lock().await;
+    let db = sql().await;
+    db.execute(
+        "INSERT INTO plystra.login_failures (email_key, failure_count, window_started_at, updated_at)
+         SELECT 'stale' || g || '@old.test', 3, now() - interval '2 days', now() - interval '2 days'
+         FROM generate_series(1, 50) g",
+        &[],
+    )
+    .await
+    .unwrap();
+    let server = start_server(&[("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", "5")]);
+    let tag = unique("perip");
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let a = login_on(&server, &format!("{tag}_{i}@random.test"), "guess-guess-guess").await;
+        statuses.push(a.status);
+        if a.status == 429 {
+            assert!(a.header("retry-after").is_some());
+        }
+    }
+    let stale: i64 = db
+        .query_one("SELECT count(*) FROM plystra.login_failures WHERE email_key LIKE '%@old.test'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stale, 0, "expired rows are pruned");
+    let added: i64 = db
+        .query_one("SELECT count(*) FROM plystra.login_failures WHERE email_key LIKE $1", &[&format!("{tag}%")])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(added <= 5, "one IP added {added} rows with a per-IP limit of 5 ({statuses:?})");
+    assert_eq!(&statuses[..5], &[401; 5]);
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    clear_ip_rows().await;
+}
+
+/// Login lower-cases with PostgreSQL's lower() only, as the lookup does: an address with `İ` logs in.
+#[tokio::test]
+async fn an_address_with_dotted_capital_i_logs_in() {
+    let _serial = login_lock().await;
+    let id = unique("inci");
+    let (_, email) = make_user("inci", Some(&format!("İnci.{id}@example.com"))).await;
+    login_on(server(), &email, PASSWORD).await.expect_ok(200);
+}
+
+/// A disabled user with the right password gets exactly the answer of a wrong password (no password oracle).
+#[tokio::test]
+async fn a_disabled_user_with_the_right_password_gets_the_wrong_password_answer() {
+    let _serial = login_lock().await;
+    let (id, email) = make_user("disabled", None).await;
+    sql().await.execute("UPDATE plystra.users SET status = 'disabled' WHERE id = $1", &[&id]).await.unwrap();
+    let right = login_on(server(), &email, PASSWORD).await;
+    let wrong = login_on(server(), &email, "not-the-password").await;
+    right.expect_error(401, "AUTHENTICATION_REQUIRED");
+    wrong.expect_error(401, "AUTHENTICATION_REQUIRED");
+    assert_eq!(right.body["error"]["message"], wrong.body["error"]["message"]);
+    assert_eq!(right.body["error"]["details"], wrong.body["error"]["details"]);
+}
+
+// ---------------------------------------------------------------------------------------------------- F14
+
+async fn audit_actions(request_id: &str) -> Vec<(String, Option<String>, Option<String>, String)> {
+    sql()
+        .await
+        .query(
+            "SELECT action, resource_id, decision, row_to_json(a)::text FROM plystra.audit_logs a
+             WHERE request_id = $1 ORDER BY created_at, id",
+            &[&request_id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+}
+
+async fn post_with_rid(
+    server: &TestServer,
+    path: &str,
+    body: serde_json::Value,
+    headers: &[(&str, &str)],
+) -> (String, Answer) {
+    let rid = unique("req_authevent");
+    let mut all: Vec<(&str, &str)> = vec![("X-Request-ID", &rid)];
+    all.extend_from_slice(headers);
+    let a = send_to(server, "POST", path, Some(body), &all).await;
+    (rid, a)
+}
+
+/// Login success and failure, lock-out, refresh, logout and member switch each append an audit row naming
+/// the user, with no password or token in it.
+#[tokio::test]
+async fn authentication_events_are_audited_without_secrets() {
+    let _serial = login_lock().await;
+    let server = start_server(&[("PLYSTRA_AUTH_LOGIN_MAX_FAILURES", "2")]);
+    let (id, email) = make_user("audited", None).await;
+    let secrets_absent = |row: &str, secrets: &[&str]| {
+        for s in secrets {
+            assert!(!row.contains(s), "the audit row holds a secret: {row}");
+        }
+    };
+
+    let (rid, a) =
+        post_with_rid(&server, "/api/v1/auth/login", json!({"email": email, "password": PASSWORD}), ANON).await;
+    let data = a.expect_ok(200).clone();
+    let (access, refresh) =
+        (data["access_token"].as_str().unwrap().to_string(), data["refresh_token"].as_str().unwrap().to_string());
+    let rows = audit_actions(&rid).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].0, "auth.login_succeeded");
+    assert_eq!(rows[0].1.as_deref(), Some(id.as_str()));
+    secrets_absent(&rows[0].3, &[PASSWORD, &access, &refresh]);
+
+    let (rid, a) = post_with_rid(
+        &server,
+        "/api/v1/actor/switch-member",
+        json!({"user_member_id": format!("um_{id}")}),
+        &[("authorization", &bearer(&access))],
+    )
+    .await;
+    a.expect_ok(200);
+    let rows = audit_actions(&rid).await;
+    assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["auth.member_switched"]);
+    assert_eq!(rows[0].1.as_deref(), Some(id.as_str()));
+
+    let (rid, a) = post_with_rid(&server, "/api/v1/auth/refresh", json!({"refresh_token": refresh}), ANON).await;
+    let data = a.expect_ok(200).clone();
+    let (access2, refresh2) =
+        (data["access_token"].as_str().unwrap().to_string(), data["refresh_token"].as_str().unwrap().to_string());
+    let rows = audit_actions(&rid).await;
+    assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["auth.refreshed"]);
+    assert_eq!(rows[0].1.as_deref(), Some(id.as_str()));
+    secrets_absent(&rows[0].3, &[&refresh, &access2, &refresh2]);
+
+    let (rid, a) =
+        post_with_rid(&server, "/api/v1/auth/logout", json!({}), &[("authorization", &bearer(&access2))]).await;
+    a.expect_ok(200);
+    let rows = audit_actions(&rid).await;
+    assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["auth.logged_out"]);
+    assert_eq!(rows[0].1.as_deref(), Some(id.as_str()));
+
+    let (rid, a) =
+        post_with_rid(&server, "/api/v1/auth/login", json!({"email": email, "password": "wrong-password-1"}), ANON)
+            .await;
+    a.expect_error(401, "AUTHENTICATION_REQUIRED");
+    let rows = audit_actions(&rid).await;
+    assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["auth.login_failed"]);
+    assert_eq!(rows[0].1.as_deref(), Some(id.as_str()));
+    secrets_absent(&rows[0].3, &["wrong-password-1"]);
+
+    // The second failure reaches the limit of 2: the failure and the lock-out are both recorded.
+    let (rid, a) =
+        post_with_rid(&server, "/api/v1/auth/login", json!({"email": email, "password": "wrong-password-2"}), ANON)
+            .await;
+    a.expect_error(401, "AUTHENTICATION_REQUIRED");
+    let mut actions: Vec<String> = audit_actions(&rid).await.into_iter().map(|r| r.0).collect();
+    actions.sort();
+    assert_eq!(actions, ["auth.locked_out", "auth.login_failed"]);
+    clear_ip_rows().await;
+}
