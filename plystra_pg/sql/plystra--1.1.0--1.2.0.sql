@@ -302,8 +302,15 @@ DECLARE
     req_id text := nullif(pg_catalog.current_setting('plystra.request_id', true), '');
     req_ip text := nullif(pg_catalog.current_setting('plystra.request_ip', true), '');
     req_agent text := nullif(pg_catalog.current_setting('plystra.request_user_agent', true), '');
+    -- The REST front's own id for the request, beside the caller's (which a caller may choose, even reuse).
+    server_req_id text := nullif(pg_catalog.current_setting('plystra.server_request_id', true), '');
+    request jsonb;
     trace jsonb;
 BEGIN
+    request := pg_catalog.jsonb_build_object('request_id', req_id, 'ip', req_ip, 'user_agent', req_agent);
+    IF server_req_id IS NOT NULL THEN
+        request := request || pg_catalog.jsonb_build_object('server_request_id', server_req_id);
+    END IF;
     -- 16 random hex digits from a v4 UUID, skipping its fixed version digit (13th) and variant digit (17th).
     rand_hex := pg_catalog.substr(uuid_hex, 1, 12) || pg_catalog.substr(uuid_hex, 14, 3)
                 || pg_catalog.substr(uuid_hex, 18, 1);
@@ -312,7 +319,7 @@ BEGIN
         'trace_version', '1.0',
         'trace_id', 'trc_' || rand_hex,
         'decision', decision,
-        'request', pg_catalog.jsonb_build_object('request_id', req_id, 'ip', req_ip, 'user_agent', req_agent),
+        'request', request,
         'actor', pg_catalog.jsonb_build_object('user_id', actor_user, 'member_id', actor_member,
                                                'user_member_id', actor_user_member, 'space_id', actor_space),
         'credential', plystra.current_credential(),
@@ -329,7 +336,8 @@ END;
 $$;
 COMMENT ON FUNCTION plystra.append_context_audit(text, text, text, text, text, jsonb) IS
 'Appends one audit row for a management mutation or an authentication event, recording the acting context '
-'(plystra.set_actor), the credential (plystra.set_credential), the request (plystra.set_request_context) and the '
+'(plystra.set_actor), the credential (plystra.set_credential), the request (plystra.set_request_context, and the '
+'setting plystra.server_request_id as trace.request.server_request_id when the REST front set it) and the '
 'database user; body is merged into the trace. Internal: called by tg_audit_mutation and audit_auth_event.';
 
 CREATE FUNCTION plystra.audit_auth_event(action text, user_id text, space_id text, decision text, details jsonb)
@@ -674,7 +682,7 @@ COMMENT ON FUNCTION plystra.verify_audit_chain(text) IS
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('006', 'trust', '845882134c5d93a3dfee2f7bbde63f1464ff65efc25175c6aa1e6f9b7921b088')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('006', 'trust', '6d6702279faccb49395e7660ec51fd5534c2688bd349a585da031dddd9412b89')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
 CREATE OR REPLACE FUNCTION plystra."check"(request jsonb)

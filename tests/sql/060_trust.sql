@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(35);
+SELECT plan(36);
 
 -- as_role(role, sql): runs sql as role, returns its SQLSTATE ('00000' when it succeeded).
 CREATE FUNCTION pg_temp.as_role(role_name text, stmt text) RETURNS text LANGUAGE plpgsql AS $f$
@@ -119,12 +119,16 @@ SELECT is(pg_temp.as_role('t40_app', $$SELECT * FROM plystra.audit_sealer FOR UP
 SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme');
 SELECT plystra.set_credential('api_key', 'user_bob', NULL, 'ak_t40', true);
 SELECT plystra.set_request_context('req-t40', '198.51.100.4', 'pgtap/040');
+SELECT set_config('plystra.server_request_id', 'req_server_t40', true);
 INSERT INTO plystra.groups (id, space_id, name, path) VALUES ('group_t40', 'space_acme', 'T40', 't40');
 SELECT is((SELECT trace -> 'credential' FROM plystra.audit_logs WHERE resource_id = 'group_t40' AND action = 'group.created'),
     '{"type": "api_key", "user_id": "user_bob", "session_id": null, "api_key_id": "ak_t40", "actor_claimed": true}'::jsonb,
     'a management audit row records the credential beside the (claimed) actor');
 SELECT is((SELECT actor_user_id FROM plystra.audit_logs WHERE resource_id = 'group_t40' AND action = 'group.created'),
     'user_alice', 'and the acting context as set');
+SELECT is((SELECT trace -> 'request' FROM plystra.audit_logs WHERE resource_id = 'group_t40' AND action = 'group.created'),
+    '{"request_id": "req-t40", "ip": "198.51.100.4", "user_agent": "pgtap/040", "server_request_id": "req_server_t40"}'::jsonb,
+    'the request: the caller''s id and the server''s own id beside it');
 SELECT throws_ok($$SELECT plystra.set_credential('root', 'u', NULL, NULL, false)$$, '22023', NULL,
     'an unknown credential type is refused');
 
