@@ -527,3 +527,35 @@ async fn f17_admin_me_answers_a_space_admin_with_its_own_standing() {
     assert_eq!(me.expect_ok(200)["standing"], "none");
     send_to(server(), "GET", "/api/v1/admin/me", None, ANON).await.expect_error(401, "AUTHENTICATION_REQUIRED");
 }
+
+/// Refresh-token reuse: a thief who refreshes first holds the session; when the real user's (now old) refresh
+/// token comes back, the whole session ends, the thief's tokens included.
+#[tokio::test]
+async fn f17_a_reused_refresh_token_ends_the_whole_session() {
+    let (_, email) = acme_user("user_refresh", &[]).await;
+    let first = login(&email).await;
+    let old_refresh = first["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |token: String| async move {
+        send_to(server(), "POST", "/api/v1/auth/refresh", Some(json!({"refresh_token": token})), ANON).await
+    };
+    let thief = refresh(old_refresh.clone()).await;
+    let thief = thief.expect_ok(200).clone();
+    let thief_access = thief["access_token"].as_str().unwrap().to_string();
+    let thief_refresh = thief["refresh_token"].as_str().unwrap().to_string();
+    as_bearer(&thief_access, "GET", "/api/v1/auth/me", None).await.expect_ok(200);
+    // The rotated session keeps rotating while nobody reuses a token.
+    let next = refresh(thief_refresh).await;
+    let next = next.expect_ok(200).clone();
+    let next_access = next["access_token"].as_str().unwrap().to_string();
+    let next_refresh = next["refresh_token"].as_str().unwrap().to_string();
+    // The old token comes back: refused, and the session family ends.
+    refresh(old_refresh).await.expect_error(401, "SESSION_EXPIRED");
+    as_bearer(&next_access, "GET", "/api/v1/auth/me", None).await.expect_error(401, "AUTHENTICATION_REQUIRED");
+    refresh(next_refresh).await.expect_error(401, "SESSION_EXPIRED");
+    // A made-up token of the right shape ends nothing.
+    let other = login(&email).await;
+    let forged = format!("ply_rt_{}", "0".repeat(64));
+    refresh(forged).await.expect_error(401, "SESSION_EXPIRED");
+    let other_access = other["access_token"].as_str().unwrap();
+    as_bearer(other_access, "GET", "/api/v1/auth/me", None).await.expect_ok(200);
+}
