@@ -501,6 +501,9 @@ pub async fn switch_member(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminMe {
     pub credential_type: String,
+    /// The credential's standing (crate::standing): instance_super_admin, instance_admin, space_admin,
+    /// group_admin or none; an API key's is its level's, never above its creator's.
+    pub standing: String,
     pub session_id: Option<String>,
     pub user_id: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -515,12 +518,14 @@ pub struct AdminMe {
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/me", tag = "Auth",
-    responses((status = 200, description = "The caller's admin grants and capabilities", body = crate::envelope::Envelope<AdminMe>),
-              (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope),
-              (status = 403, description = "ADMIN_PERMISSION_REQUIRED", body = crate::error::ErrorEnvelope)))]
-pub async fn admin_me(State(state): State<AppState>) -> ApiResult<Data<AdminMe>> {
-    let credential = credential::current().ok_or_else(credential::authentication_required)?;
+    responses((status = 200, description = "The caller's own standing, admin grants and capabilities (any credential)", body = crate::envelope::Envelope<AdminMe>),
+              (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
+pub async fn admin_me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Data<AdminMe>> {
+    // Any authenticated credential may read its own standing (a Space or group admin included): the route checks
+    // its own credential instead of requiring an instance permission.
     let client = db::connection(&state.pool).await?;
+    let credential = credential::authenticate(&client, &state.config, &headers).await?;
+    let standing = crate::standing::of_credential(&client, &credential).await?.name().to_string();
     match credential {
         Credential::Session(s) => {
             let rows = client
@@ -565,6 +570,7 @@ pub async fn admin_me(State(state): State<AppState>) -> ApiResult<Data<AdminMe>>
             };
             Ok(Data::ok(AdminMe {
                 credential_type: "session".into(),
+                standing,
                 session_id: Some(s.session_id),
                 user_id: Some(s.user_id),
                 active_space: space,
@@ -579,6 +585,7 @@ pub async fn admin_me(State(state): State<AppState>) -> ApiResult<Data<AdminMe>>
                 k.permission_keys.iter().map(|p| (p.clone(), json!(true))).collect();
             Ok(Data::ok(AdminMe {
                 credential_type: "api_key".into(),
+                standing,
                 session_id: None,
                 user_id: k.created_by_user_id.clone(),
                 active_space: Value::Null,
