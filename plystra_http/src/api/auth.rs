@@ -192,10 +192,13 @@ struct NewTokens {
     refresh_hash: String,
 }
 
-fn new_tokens(state: &AppState) -> NewTokens {
+/// A fresh access token and the refresh token of the session's `generation` (see
+/// [`secrets::refresh_token`]: an old refresh token can be recognised when it comes back).
+fn new_tokens(state: &AppState, session_id: &str, generation: u32) -> NewTokens {
     let access = format!("{}{}", secrets::ACCESS_PREFIX, secrets::random_hex(32));
-    let refresh = format!("{}{}", secrets::REFRESH_PREFIX, secrets::random_hex(32));
     let secret = state.config.session_secret();
+    let refresh = secrets::refresh_token(secret, session_id, generation)
+        .unwrap_or_else(|| format!("{}{}", secrets::REFRESH_PREFIX, secrets::random_hex(32)));
     NewTokens {
         access_hash: secrets::hmac_hex(secret, &access),
         refresh_hash: secrets::hmac_hex(secret, &refresh),
@@ -276,8 +279,8 @@ pub async fn login(
         ));
     };
     let actor = actor_of(first);
-    let tokens = new_tokens(&state);
-    let session_id = format!("sess_{}", secrets::random_hex(32));
+    let session_id = secrets::new_session_id();
+    let tokens = new_tokens(&state, &session_id, 0);
     let tx = client.transaction().await.map_err(db::internal)?;
     let row = tx
         .query_one(
@@ -322,8 +325,30 @@ fn session_expired() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code::SESSION_EXPIRED, "Refresh token is invalid or expired.")
 }
 
+/// Refresh-token reuse: a refresh token this server issued for a session, but no longer that session's current
+/// one, was rotated already, so two parties hold the session (a stolen token). The whole session ends: the
+/// party holding the newer tokens is logged out too, and the user logs in again.
+async fn end_reused_session(client: &(impl GenericClient + Sync), state: &AppState, token: &str) -> ApiResult<()> {
+    let Some((session_id, _)) = secrets::refresh_token_parts(token) else { return Ok(()) };
+    let config = &state.config;
+    let secrets_list: Vec<&str> = std::iter::once(config.session_secret())
+        .chain(config.session_secret_previous.iter().map(String::as_str))
+        .collect();
+    if !secrets::refresh_token_is_genuine(&secrets_list, &session_id, token) {
+        return Ok(());
+    }
+    let ended = client
+        .execute("UPDATE plystra.sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", &[&session_id])
+        .await
+        .map_err(db::internal)?;
+    if ended > 0 {
+        tracing::warn!(session_id = %session_id, "a refresh token was used again after rotation: the session is ended");
+    }
+    Ok(())
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "Auth", request_body = RefreshBody,
-    responses((status = 200, description = "Both tokens rotated; the old refresh token stops working", body = crate::envelope::Envelope<RefreshResponse>),
+    responses((status = 200, description = "Both tokens rotated; the old refresh token stops working, and presenting it again ends the whole session", body = crate::envelope::Envelope<RefreshResponse>),
               (status = 401, description = "SESSION_EXPIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -335,17 +360,31 @@ pub async fn refresh(
     }
     let config = &state.config;
     let hashes = secrets::candidate_hashes(Some(config.session_secret()), &config.session_secret_previous, &token);
-    let tokens = new_tokens(&state);
     let client = db::connection(&state.pool).await?;
+    let live = client
+        .query_opt(
+            "SELECT s.id FROM plystra.sessions s JOIN plystra.users u ON u.id = s.user_id
+             WHERE s.refresh_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.refresh_expires_at > now()
+               AND u.status = 'active' AND u.deleted_at IS NULL",
+            &[&hashes],
+        )
+        .await
+        .map_err(db::internal)?;
+    let Some(live) = live else {
+        end_reused_session(&**client, &state, &token).await?;
+        return Err(session_expired());
+    };
+    let session_id: String = live.get(0);
+    let generation = secrets::refresh_token_parts(&token).map_or(0, |(_, g)| g.wrapping_add(1));
+    let tokens = new_tokens(&state, &session_id, generation);
     // One statement: the row is rotated only if the presented token is still its refresh token, so two
     // concurrent refreshes with the same token cannot both succeed.
     let row = client
         .query_opt(
             "UPDATE plystra.sessions s SET access_token_hash = $2, refresh_token_hash = $3,
                  expires_at = now() + make_interval(secs => $4), refresh_expires_at = now() + make_interval(secs => $5)
-             FROM plystra.users u
-             WHERE s.refresh_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.refresh_expires_at > now()
-               AND u.id = s.user_id AND u.status = 'active' AND u.deleted_at IS NULL
+             WHERE s.id = $6 AND s.refresh_token_hash = ANY($1) AND s.revoked_at IS NULL
+               AND s.refresh_expires_at > now()
              RETURNING s.expires_at, s.refresh_expires_at",
             &[
                 &hashes,
@@ -353,6 +392,7 @@ pub async fn refresh(
                 &tokens.refresh_hash,
                 &ACCESS_TTL.as_secs_f64(),
                 &REFRESH_TTL.as_secs_f64(),
+                &session_id,
             ],
         )
         .await
