@@ -132,9 +132,10 @@ pub async fn connection(pool: &Pool) -> Result<Object, ApiError> {
     })
 }
 
-/// The optional `actor` of a mutation body (reference 1.10: "used only for audit"). The credential always acts;
-/// a body actor is kept only when the credential may act as it (see [`begin_mutation`]), and the audit row then
-/// records it as a claimed actor beside the credential.
+/// The optional `actor` of a mutation body (reference 1.10: "used only for audit"). The credential always acts
+/// and is always recorded; a body actor is kept only when the credential may act as it (a session: one of its
+/// own user's active bindings; an API key: an active binding inside its scope), and is then recorded as a
+/// claimed actor beside the credential. Any other actor is refused with 403; `{}` names nobody.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActorContext {

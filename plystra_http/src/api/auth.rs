@@ -541,8 +541,8 @@ pub async fn switch_member(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminMe {
     pub credential_type: String,
-    /// The credential's standing (crate::standing): instance_super_admin, instance_admin, space_admin,
-    /// group_admin or none; an API key's is its level's, never above its creator's.
+    /// The credential's standing: instance_super_admin, instance_admin, space_admin, group_admin or none (an
+    /// API key's is its level's, never above its creator's).
     pub standing: String,
     pub session_id: Option<String>,
     pub user_id: Option<String>,
