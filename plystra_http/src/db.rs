@@ -195,9 +195,10 @@ pub async fn begin_mutation<'a>(
     if let Some(credential) = &credential {
         set_credential(&tx, credential, claimed.is_some()).await?;
     }
+    // The server's own request id beside the caller's (which any caller may reuse), for the audit trigger.
     tx.execute(
-        "SELECT plystra.set_request_context($1, $2, $3)",
-        &[&request.request_id, &request.ip_string(), &request.user_agent],
+        "SELECT plystra.set_request_context($1, $2, $3), pg_catalog.set_config('plystra.server_request_id', $4, true)",
+        &[&request.request_id, &request.ip_string(), &request.user_agent, &request.server_request_id],
     )
     .await
     .map_err(internal)?;
