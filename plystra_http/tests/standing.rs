@@ -592,3 +592,26 @@ async fn f17_a_reused_request_id_is_recorded_beside_the_servers_own() {
     }
     assert_ne!(server_ids[0], server_ids[1], "two requests, two server ids, whatever the caller sent");
 }
+
+/// A user in two Spaces without a primary binding: renaming the other Space "AAA" does not move the user's
+/// login default (the oldest binding), and neither does a binding added later.
+#[tokio::test]
+async fn f11_renaming_a_space_does_not_move_a_users_default() {
+    let (space, member) = new_space("space_f11b").await;
+    let (_, mal_email) = make_user("user_mal11b", &space, &member, &[("space_admin", "*", Some(&space))]).await;
+    let (user, email) = acme_user("user_two_spaces", &[]).await;
+    // An instance credential bound the user into the second Space, later than the first binding.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    post(
+        &format!("/api/v1/spaces/{space}/user-members"),
+        json!({"user_id": user, "member_id": member, "relation_type": "login"}),
+    )
+    .await
+    .expect_ok(201);
+    let t = token(&mal_email).await;
+    as_bearer(&t, "PATCH", &format!("/api/v1/spaces/{space}"), Some(json!({"name": "AAA"}))).await.expect_ok(200);
+    let session = login(&email).await;
+    assert_eq!(session["actor"]["space_id"], "space_acme", "the oldest binding stays the default");
+    let members = session["available_members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "both bindings are offered");
+}
