@@ -106,7 +106,8 @@ pub struct ActorContextResponse {
 }
 
 /// Active bindings a user may act through: binding active, not revoked or expired; member and Space active.
-/// Ordered as the reference picks the default actor: primary first, then Space name, then Member name.
+/// Listed as the reference lists them: primary first, then Space name, then Member name (the login default is
+/// [`default_binding`]'s).
 const BINDINGS_SQL: &str = "\
 SELECT um.id, um.user_id, u.email, um.member_id, m.display_name, um.space_id, s.name, um.relation_type, um.is_primary
 FROM plystra.user_members um
@@ -133,6 +134,30 @@ pub async fn available_members(client: &(impl GenericClient + Sync), user_id: &s
             is_primary: r.get(8),
         })
         .collect())
+}
+
+/// The binding a login acts through by default: the primary one (set only by the user or an instance
+/// `users:manage` holder), else the oldest. Not the first by Space name: a Space admin may rename its Space, and
+/// a binding added to a user later (by anyone) does not take over their default (security review F11).
+async fn default_binding(
+    client: &(impl GenericClient + Sync),
+    members: &[AvailableMember],
+) -> ApiResult<AvailableMember> {
+    let ids: Vec<&str> = members.iter().map(|m| m.user_member_id.as_str()).collect();
+    let row = client
+        .query_opt(
+            "SELECT id FROM plystra.user_members WHERE id = ANY($1) ORDER BY is_primary DESC, created_at, id LIMIT 1",
+            &[&ids],
+        )
+        .await
+        .map_err(db::internal)?;
+    let chosen: Option<String> = row.map(|r| r.get(0));
+    members
+        .iter()
+        .find(|m| Some(&m.user_member_id) == chosen.as_ref())
+        .or_else(|| members.first())
+        .cloned()
+        .ok_or_else(ApiError::internal)
 }
 
 fn actor_of(b: &AvailableMember) -> SessionActor {
@@ -271,14 +296,14 @@ pub async fn login(
         return Err(ApiError::new(StatusCode::FORBIDDEN, code::ACTOR_USER_INACTIVE, "User is not active."));
     }
     let members = available_members(&**client, &user.id).await?;
-    let Some(first) = members.first() else {
+    if members.is_empty() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             code::ACTIVE_MEMBER_REQUIRED,
             "User has no active Member binding.",
         ));
-    };
-    let actor = actor_of(first);
+    }
+    let actor = actor_of(&default_binding(&**client, &members).await?);
     let session_id = secrets::new_session_id();
     let tokens = new_tokens(&state, &session_id, 0);
     let tx = client.transaction().await.map_err(db::internal)?;
