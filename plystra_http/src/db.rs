@@ -132,8 +132,10 @@ pub async fn connection(pool: &Pool) -> Result<Object, ApiError> {
     })
 }
 
-/// The optional `actor` of a mutation body (reference 1.10: "used only for audit"). Later the credential
-/// supplies it; the database's audit triggers read it through `plystra.set_actor`.
+/// The optional `actor` of a mutation body (reference 1.10: "used only for audit"). The credential always acts
+/// and is always recorded; a body actor is kept only when the credential may act as it (a session: one of its
+/// own user's active bindings; an API key: an active binding inside its scope), and is then recorded as a
+/// claimed actor beside the credential. Any other actor is refused with 403; `{}` names nobody.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActorContext {
@@ -149,53 +151,165 @@ impl ActorContext {
     pub fn user_member(&self) -> Option<&str> {
         self.user_member_id.as_deref().or(self.binding_id.as_deref())
     }
+
+    /// `{}` (or only empty strings) names nobody: the credential acts.
+    pub fn is_empty(&self) -> bool {
+        [&self.user_id, &self.member_id, &self.user_member_id, &self.binding_id, &self.space_id]
+            .iter()
+            .all(|f| f.as_deref().is_none_or(str::is_empty))
+    }
 }
 
-/// Starts a management mutation: a transaction whose acting context (actor and request) is set before any
-/// write, so that the extension's triggers audit the write with this HTTP request's identity.
+/// Starts a management mutation: a transaction whose acting context (actor, credential and request) is set
+/// before any write, so that the extension's triggers audit the write with this HTTP request's identity.
+///
+/// The authenticated credential is always recorded (`plystra.set_credential`: its type, user, session or API
+/// key). The acting context is the credential's own (a session's user and active binding; an API key's creator
+/// in the key's Space), unless the body names an actor the credential may act as: for a session, one of its
+/// own user's active bindings; for an API key, an active binding inside the key's scope (any, for an instance
+/// key; in its Space, for a Space key; a group key names none). Such an actor is recorded as claimed
+/// (`actor_claimed`); any other is refused with 403 before anything is written. `"actor": {}` names nobody.
 pub async fn begin_mutation<'a>(
     client: &'a mut Object,
     request: &RequestContext,
     actor: Option<&ActorContext>,
     audit_space_id: Option<&str>,
 ) -> Result<Transaction<'a>, ApiError> {
+    let credential = crate::auth::credential::current();
     let tx = client.transaction().await.map_err(internal)?;
-    // Without an actor in the body, the credential acts: a session's user and binding, or an API key's
-    // creator in the key's Space (reference 1.9).
-    let from_credential = credential_actor();
-    let actor = actor.unwrap_or(&from_credential);
-    let space = actor.space_id.as_deref().or(audit_space_id);
+    let claimed = match actor.filter(|a| !a.is_empty()) {
+        Some(a) => {
+            let credential = credential.as_ref().ok_or_else(crate::auth::credential::authentication_required)?;
+            Some(claimed_actor(&tx, credential, a).await?)
+        }
+        None => None,
+    };
+    let acting = claimed.clone().unwrap_or_else(|| credential_actor(credential.as_ref()));
+    let space = acting.space_id.as_deref().or(audit_space_id);
     tx.execute(
         "SELECT plystra.set_actor($1, $2, $3, $4)",
-        &[&actor.user_id, &actor.member_id, &actor.user_member(), &space],
+        &[&acting.user_id, &acting.member_id, &acting.user_member(), &space],
     )
     .await
     .map_err(internal)?;
+    if let Some(credential) = &credential {
+        set_credential(&tx, credential, claimed.is_some()).await?;
+    }
+    // The server's own request id beside the caller's (which any caller may reuse), for the audit trigger.
     tx.execute(
-        "SELECT plystra.set_request_context($1, $2, $3)",
-        &[&request.request_id, &request.ip_string(), &request.user_agent],
+        "SELECT plystra.set_request_context($1, $2, $3), pg_catalog.set_config('plystra.server_request_id', $4, true)",
+        &[&request.request_id, &request.ip_string(), &request.user_agent, &request.server_request_id],
     )
     .await
     .map_err(internal)?;
     Ok(tx)
 }
 
-fn credential_actor() -> ActorContext {
+/// Records the authenticated credential for the rest of the transaction (the extension's audit rows read it).
+pub async fn set_credential(
+    client: &impl deadpool_postgres::GenericClient,
+    credential: &crate::auth::Credential,
+    actor_claimed: bool,
+) -> Result<(), ApiError> {
     use crate::auth::Credential;
-    match crate::auth::credential::current() {
-        Some(Credential::Session(s)) => ActorContext {
-            user_id: Some(s.user_id),
-            member_id: s.active_member_id,
-            user_member_id: s.active_user_member_id,
+    let (session_id, api_key_id) = match credential {
+        Credential::Session(s) => (Some(s.session_id.as_str()), None),
+        Credential::ApiKey(k) => (None, Some(k.id.as_str())),
+    };
+    execute_cached(
+        client,
+        "SELECT plystra.set_credential($1, $2, $3, $4, $5)",
+        &[&credential.kind(), &credential.user_id(), &session_id, &api_key_id, &actor_claimed],
+    )
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+/// Active bindings (binding, user and member active; not revoked, deleted or expired) matching every field the
+/// body named, limited to the credential's own user ($5) or the key's Space ($6).
+const CLAIMED_ACTOR_SQL: &str = "\
+SELECT um.id, um.user_id, um.member_id, um.space_id
+FROM plystra.user_members um
+JOIN plystra.users u ON u.id = um.user_id AND u.status = 'active' AND u.deleted_at IS NULL
+JOIN plystra.members m ON m.id = um.member_id AND m.status = 'active' AND m.deleted_at IS NULL
+WHERE um.status = 'active' AND um.revoked_at IS NULL AND um.deleted_at IS NULL
+  AND (um.expires_at IS NULL OR um.expires_at > now())
+  AND ($1::text IS NULL OR um.id = $1) AND ($2::text IS NULL OR um.user_id = $2)
+  AND ($3::text IS NULL OR um.member_id = $3) AND ($4::text IS NULL OR um.space_id = $4)
+  AND ($5::text IS NULL OR um.user_id = $5) AND ($6::text IS NULL OR um.space_id = $6)
+ORDER BY um.id LIMIT 2";
+
+/// The binding a body actor names, if the credential may act as it; 403 otherwise, 400 when it names several.
+async fn claimed_actor(
+    client: &impl deadpool_postgres::GenericClient,
+    credential: &crate::auth::Credential,
+    a: &ActorContext,
+) -> Result<ActorContext, ApiError> {
+    use crate::auth::Credential;
+    let refused = |why: &str| {
+        ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            crate::error::code::ADMIN_PERMISSION_REQUIRED,
+            format!("The credential may not act as the actor named in the body: {why}"),
+        )
+        .with_details(serde_json::json!({"field": "actor"}))
+    };
+    let (own_user, key_space) = match credential {
+        Credential::Session(s) => (Some(s.user_id.clone()), None),
+        Credential::ApiKey(k) => match k.level.as_str() {
+            "instance" => (None, None),
+            "space" => (None, k.space_id.clone()),
+            _ => return Err(refused("a group-level API key cannot name an actor.")),
+        },
+    };
+    let text = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
+    let rows = client
+        .query(
+            CLAIMED_ACTOR_SQL,
+            &[
+                &text(a.user_member()),
+                &text(a.user_id.as_deref()),
+                &text(a.member_id.as_deref()),
+                &text(a.space_id.as_deref()),
+                &own_user,
+                &key_space,
+            ],
+        )
+        .await
+        .map_err(internal)?;
+    match rows.as_slice() {
+        [] => Err(match credential {
+            Credential::Session(_) => refused("it is not one of the session user's active bindings."),
+            Credential::ApiKey(_) => refused("it is not an active binding inside the API key's scope."),
+        }),
+        [row] => Ok(ActorContext {
+            user_member_id: Some(row.get(0)),
+            user_id: Some(row.get(1)),
+            member_id: Some(row.get(2)),
+            space_id: Some(row.get(3)),
             binding_id: None,
-            space_id: s.active_space_id,
+        }),
+        _ => Err(ApiError::validation("actor", "actor names more than one binding; give user_member_id.")),
+    }
+}
+
+fn credential_actor(credential: Option<&crate::auth::Credential>) -> ActorContext {
+    use crate::auth::Credential;
+    match credential {
+        Some(Credential::Session(s)) => ActorContext {
+            user_id: Some(s.user_id.clone()),
+            member_id: s.active_member_id.clone(),
+            user_member_id: s.active_user_member_id.clone(),
+            binding_id: None,
+            space_id: s.active_space_id.clone(),
         },
         Some(Credential::ApiKey(k)) => ActorContext {
-            user_id: k.created_by_user_id,
+            user_id: k.created_by_user_id.clone(),
             member_id: None,
             user_member_id: None,
             binding_id: None,
-            space_id: k.space_id,
+            space_id: k.space_id.clone(),
         },
         None => ActorContext::default(),
     }

@@ -19,4 +19,5 @@ pub mod openapi;
 pub mod protection;
 pub mod request_context;
 pub mod routes;
+pub mod standing;
 pub mod telemetry;

@@ -24,7 +24,12 @@ pub const AUDIT_LOG_ID_HEADER: &str = "x-plystra-audit-log-id";
 /// The request's identity as recorded on audit rows: request id, client IP, user agent.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
+    /// The caller's `X-Request-ID` when it gave a usable one (its own correlation id, not evidence: any caller can
+    /// reuse any id), else [`RequestContext::server_request_id`].
     pub request_id: String,
+    /// This server's own id of the request (`req_` + 16 random hex), unique whatever the caller sent; logged and
+    /// recorded beside `request_id` on management audit rows (`plystra.server_request_id`).
+    pub server_request_id: String,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
 }
@@ -69,7 +74,9 @@ pub struct RouteLabel(pub &'static str);
 pub async fn middleware(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let header_name = &state.config.request_id_header;
-    let request_id = request.headers().get(header_name).and_then(accept_incoming_id).unwrap_or_else(new_request_id);
+    let server_request_id = new_request_id();
+    let request_id =
+        request.headers().get(header_name).and_then(accept_incoming_id).unwrap_or_else(|| server_request_id.clone());
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let ip = client_ip::resolve(peer, request.headers(), &state.config.trusted_proxies);
     let user_agent = request
@@ -77,7 +84,7 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(512).collect::<String>());
-    let context = RequestContext { request_id: request_id.clone(), ip, user_agent };
+    let context = RequestContext { request_id: request_id.clone(), server_request_id, ip, user_agent };
     request.extensions_mut().insert(context.clone());
 
     let method = request.method().clone();
@@ -103,6 +110,7 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
     tracing::info!(
         target: "access",
         request_id = %request_id,
+        server_request_id = %context.server_request_id,
         method = %method,
         path = %path,
         status = status,

@@ -59,7 +59,8 @@ pub fn table() -> Vec<RouteDef> {
         def(Own, routes!(auth::me)),
         def(Own, routes!(auth::actor_context)),
         def(Own, routes!(auth::switch_member)),
-        def(Admin("instance:read"), routes!(auth::admin_me)),
+        // Any credential reads its own standing.
+        def(Own, routes!(auth::admin_me)),
         // AdminGrants
         def(Admin("admin_grants:read"), routes!(admin_grants::list)),
         def(Admin("admin_grants:manage"), routes!(admin_grants::create)),

@@ -71,8 +71,12 @@ async fn user_errors_are_classified_and_change_nothing() {
     assert_eq!(e.expect_error(400, "VALIDATION_FAILED")["details"]["field"], "email");
     let e = post("/api/v1/users", json!({"email": "not-an-email"})).await;
     assert_eq!(e.expect_error(400, "VALIDATION_FAILED")["details"]["field"], "email");
-    let e = post("/api/v1/users", json!({"email": "p@example.com", "password_hash": "pbkdf2_sha256$1$x$y"})).await;
+    // API keys never set passwords (security review F1): a super admin's session is told what is wrong.
+    let admin = bearer(&admin_session().await);
+    let body = json!({"email": "p@example.com", "password_hash": "pbkdf2_sha256$1$x$y"});
+    let e = send_to(server(), "POST", "/api/v1/users", Some(body.clone()), &[("authorization", &admin)]).await;
     assert_eq!(e.expect_error(400, "VALIDATION_FAILED")["details"]["field"], "password_hash");
+    post("/api/v1/users", body).await.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
     let e = post("/api/v1/users", json!({"email": "ALICE@example.com"})).await;
     let err = e.expect_error(409, "USER_CREATE_FAILED");
     assert!(!e.text.contains("duplicate key"), "database detail leaked: {}", e.text);

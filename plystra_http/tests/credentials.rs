@@ -203,9 +203,8 @@ async fn login_refresh_logout() {
         (r["access_token"].as_str().unwrap().to_string(), r["refresh_token"].as_str().unwrap().to_string());
     assert_ne!(access2, access);
     assert_ne!(refresh2, refresh);
-    send_to(server(), "POST", "/api/v1/auth/refresh", Some(json!({"refresh_token": refresh})), ANON)
-        .await
-        .expect_error(401, "SESSION_EXPIRED");
+    // (The old refresh token is tried after logout below: presenting it now would end the whole session,
+    // standing.rs f17_a_reused_refresh_token_ends_the_whole_session.)
     as_bearer(&access, "GET", "/api/v1/auth/me", None).await.expect_error(401, "AUTHENTICATION_REQUIRED");
     as_bearer(&access2, "GET", "/api/v1/auth/me", None).await.expect_ok(200);
     // The super admin session passes the guard.
@@ -215,9 +214,11 @@ async fn login_refresh_logout() {
     let out = as_bearer(&access2, "POST", "/api/v1/auth/logout", None).await;
     assert_eq!(out.expect_ok(200)["logged_out"], true);
     as_bearer(&access2, "GET", "/api/v1/users", None).await.expect_error(401, "AUTHENTICATION_REQUIRED");
-    send_to(server(), "POST", "/api/v1/auth/refresh", Some(json!({"refresh_token": refresh2})), ANON)
-        .await
-        .expect_error(401, "SESSION_EXPIRED");
+    for old in [&refresh, &refresh2] {
+        send_to(server(), "POST", "/api/v1/auth/refresh", Some(json!({"refresh_token": old})), ANON)
+            .await
+            .expect_error(401, "SESSION_EXPIRED");
+    }
     as_bearer(&access2, "POST", "/api/v1/auth/logout", None).await.expect_error(401, "AUTHENTICATION_REQUIRED");
 
     // Logout by refresh token.
@@ -310,9 +311,14 @@ async fn a_rotated_session_secret_keeps_old_sessions_and_signs_new_ones_with_the
 async fn passwords_are_argon2id_with_a_minimum_length_and_a_change_revokes_sessions() {
     let id = unique("user_pw");
     let email = format!("{id}@example.com");
-    let a = post("/api/v1/users", json!({"id": id, "email": email, "password": "short"})).await;
+    // API keys never set passwords (security review F1): a super admin's session does.
+    let admin = admin_session().await;
+    let a =
+        as_bearer(&admin, "POST", "/api/v1/users", Some(json!({"id": id, "email": email, "password": "short"}))).await;
     assert_eq!(a.expect_error(400, "VALIDATION_FAILED")["details"]["field"], "password");
-    post("/api/v1/users", json!({"id": id, "email": email, "password": FRESH_PASSWORD})).await.expect_ok(201);
+    as_bearer(&admin, "POST", "/api/v1/users", Some(json!({"id": id, "email": email, "password": FRESH_PASSWORD})))
+        .await
+        .expect_ok(201);
     let hash: String =
         sql().await.query_one("SELECT password_hash FROM plystra.users WHERE id = $1", &[&id]).await.unwrap().get(0);
     assert!(hash.starts_with("argon2id$v=19$m=65536,t=3,p=2$"), "{hash}");
@@ -324,14 +330,18 @@ async fn passwords_are_argon2id_with_a_minimum_length_and_a_change_revokes_sessi
     .expect_ok(201);
     let token = login_token(&email).await;
     as_bearer(&token, "GET", "/api/v1/auth/me", None).await.expect_ok(200);
-    let changed = patch(&format!("/api/v1/users/{id}"), json!({"password": "another long password"})).await;
+    let changed =
+        as_bearer(&admin, "PATCH", &format!("/api/v1/users/{id}"), Some(json!({"password": "another long password"})))
+            .await;
     assert!(changed.expect_ok(200)["password_changed_at"].is_string());
     as_bearer(&token, "GET", "/api/v1/auth/me", None).await.expect_error(401, "AUTHENTICATION_REQUIRED");
     login_on(server(), &email, FRESH_PASSWORD).await.expect_error(401, "AUTHENTICATION_REQUIRED");
     login_on(server(), &email, "another long password").await.expect_ok(200);
     // Only the reference's encoding is accepted as a hash.
     let phc = format!("${hash}");
-    patch(&format!("/api/v1/users/{id}"), json!({"password_hash": phc})).await.expect_error(400, "VALIDATION_FAILED");
+    as_bearer(&admin, "PATCH", &format!("/api/v1/users/{id}"), Some(json!({"password_hash": phc})))
+        .await
+        .expect_error(400, "VALIDATION_FAILED");
 }
 
 #[tokio::test]

@@ -68,7 +68,13 @@ fn every_route_declares_its_access() {
     for def in plystra_http::routes::table() {
         for (method, path) in def.endpoints() {
             if def.access == plystra_http::protection::Access::Own {
-                assert!(path.starts_with("/api/v1/auth/") || path.starts_with("/api/v1/actor/"), "{path}");
+                // /admin/me: any credential reads its own standing (security review F17).
+                assert!(
+                    path.starts_with("/api/v1/auth/")
+                        || path.starts_with("/api/v1/actor/")
+                        || path == "/api/v1/admin/me",
+                    "{path}"
+                );
                 continue;
             }
             match def.access.permission() {

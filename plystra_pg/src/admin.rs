@@ -98,11 +98,9 @@ WHERE g.user_id = $1 AND g.status = 'active' AND g.revoked_at IS NULL AND g.dele
   AND (g.expires_at IS NULL OR g.expires_at > statement_timestamp())
 ORDER BY g.level = 'instance_super_admin' DESC, g.id";
 
-#[pg_extern(stable, security_definer, parallel_safe)]
-#[search_path(pg_catalog, pg_temp)]
-fn admin_permission(user_id: &str, permission: &str, space_id: Option<&str>, group_id: Option<&str>) -> JsonB {
-    check_key(permission, "plystra.admin_permission");
-    let holdings = Spi::connect(|client| {
+/// The holdings of a user's active AdminGrants (none when the user is not active).
+fn user_holdings(user_id: &str) -> Vec<Holding> {
+    Spi::connect(|client| {
         kept::select(client, USER_GRANTS_SQL, &[kept::TEXT], None, &[user_id.into()], |rows| {
             let mut holdings = Vec::new();
             for row in rows {
@@ -115,37 +113,63 @@ fn admin_permission(user_id: &str, permission: &str, space_id: Option<&str>, gro
             }
             holdings
         })
-    });
-    answer(&holdings, grant_level, permission, scope(space_id, group_id))
+    })
 }
 
-/// An active API key (not revoked, not deleted, not expired) with its level, anchor and permission keys.
+#[pg_extern(stable, security_definer, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn admin_permission(user_id: &str, permission: &str, space_id: Option<&str>, group_id: Option<&str>) -> JsonB {
+    check_key(permission, "plystra.admin_permission");
+    answer(&user_holdings(user_id), grant_level, permission, scope(space_id, group_id))
+}
+
+/// An active API key (not revoked, not deleted, not expired) with its level, anchor, permission keys and the user
+/// who created it.
 const API_KEY_SQL: &str = "\
 SELECT k.level, coalesce(gg.space_id, k.space_id), gg.path,
-       ARRAY(SELECT jsonb_array_elements_text(k.permission_keys))
+       ARRAY(SELECT jsonb_array_elements_text(k.permission_keys)), k.created_by_user_id
 FROM plystra.api_keys k LEFT JOIN plystra.groups gg ON gg.id = k.group_id
 WHERE k.id = $1 AND k.status = 'active' AND k.revoked_at IS NULL AND k.deleted_at IS NULL
   AND (k.expires_at IS NULL OR k.expires_at > statement_timestamp())";
 
+/// A key allows what it carries on its scope, and never more than its creator holds now: the creator must be an
+/// active user whose active AdminGrants allow the same permission on the same scope (revoking the creator's
+/// grant, or disabling the creator, ends the key's use of it). A key with no creator user was inserted directly
+/// in SQL by the database owner (the REST front always records a creator; a key-created key inherits its
+/// parent's) and is bounded by its own permission keys only.
 #[pg_extern(stable, security_definer, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
 fn api_key_permission(api_key_id: &str, permission: &str, space_id: Option<&str>, group_id: Option<&str>) -> JsonB {
     check_key(permission, "plystra.api_key_permission");
-    let holdings = Spi::connect(|client| {
+    let (holdings, creator) = Spi::connect(|client| {
         kept::select(client, API_KEY_SQL, &[kept::TEXT], Some(1), &[api_key_id.into()], |mut rows| {
-            let Some(row) = rows.next() else { return Vec::new() };
+            let Some(row) = rows.next() else { return (Vec::new(), None) };
             let level: String = row.get(1).ok().flatten().unwrap_or_default();
+            let creator: Option<String> = row.get(5).ok().flatten();
             // A key is never a super admin: its keys are exactly what it holds.
             let Some(standing) = standing(&level, row.get(2).ok().flatten(), row.get(3).ok().flatten())
                 .filter(|s| *s != Standing::SuperAdmin)
             else {
-                return Vec::new();
+                return (Vec::new(), creator);
             };
             let keys: Vec<String> = row.get(4).ok().flatten().unwrap_or_default();
-            keys.into_iter()
+            let holdings = keys
+                .into_iter()
                 .map(|k| Holding { id: api_key_id.into(), standing: standing.clone(), permission_key: k })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            (holdings, creator)
         })
     });
-    answer(&holdings, key_level, permission, scope(space_id, group_id))
+    let scope = scope(space_id, group_id);
+    let key_answer = answer(&holdings, key_level, permission, scope.clone());
+    if key_answer.0["allowed"] != json!(true) {
+        return key_answer;
+    }
+    if let (Some(creator), Some(scope)) = (creator, scope) {
+        if allowing(&user_holdings(&creator), permission, &scope).is_none() {
+            return JsonB(json!({"allowed": false,
+                "reason": "the key's creator no longer holds the permission on this scope (grant revoked or user not active)"}));
+        }
+    }
+    key_answer
 }

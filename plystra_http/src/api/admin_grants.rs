@@ -259,7 +259,7 @@ pub async fn create(
 
 #[utoipa::path(post, path = "/api/v1/admin/grants/{id}/revoke", tag = "Admin", params(("id" = String, Path)),
     request_body(content = Option<AdminGrantRevoke>),
-    responses((status = 200, description = "status = revoked", body = crate::envelope::Envelope<AdminGrantDto>),
+    responses((status = 200, description = "status = revoked (a revoked grant is answered unchanged)", body = crate::envelope::Envelope<AdminGrantDto>),
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED", body = crate::error::ErrorEnvelope),
               (status = 404, description = "ADMIN_GRANT_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "LAST_SUPER_ADMIN", body = crate::error::ErrorEnvelope)))]
@@ -283,6 +283,10 @@ pub async fn revoke(
     let level: String = row.get("level");
     if instance_level(&level) {
         require_super_admin(&*tx, "Only an instance super admin can revoke instance-level admin grants.").await?;
+    }
+    // Revoking is idempotent: a revoked grant keeps its first revoked_at and reason.
+    if row.get::<_, Option<time::OffsetDateTime>>("revoked_at").is_some() {
+        return crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::ok);
     }
     let active = row.get::<_, String>("status") == "active"
         && row.get::<_, Option<time::OffsetDateTime>>("revoked_at").is_none();

@@ -175,13 +175,40 @@ pub async fn create(
             return Err(ApiError::validation("status", "status must be active or disabled."));
         }
     }
-    let expires_at = crud::time_field("expires_at", b.expires_at.as_deref())?;
+    let mut expires_at = crud::time_field("expires_at", b.expires_at.as_deref())?;
     if expires_at.is_some_and(|t| t <= time::OffsetDateTime::now_utc()) {
         return Err(ApiError::validation("expires_at", "expires_at must be in the future."));
     }
     let space_id = b.space_id.filter(|s| !s.is_empty());
     let group_id = b.group_id.filter(|s| !s.is_empty());
     let mut client = db::connection(&state.pool).await?;
+    // A key made by a key never outlives it: without an expiry it gets its parent's, a later one is refused
+    // (the extension refuses it too, and revokes it with its parent).
+    let parent_key = match &credential {
+        Credential::ApiKey(k) => Some(k.id.clone()),
+        Credential::Session(_) => None,
+    };
+    if let Some(parent) = &parent_key {
+        let row = client
+            .query_one("SELECT expires_at FROM plystra.api_keys WHERE id = $1", &[parent])
+            .await
+            .map_err(db::internal)?;
+        if let Some(parent_expiry) = row.get::<_, Option<time::OffsetDateTime>>(0) {
+            match expires_at {
+                None => expires_at = Some(parent_expiry),
+                Some(t) if t > parent_expiry => {
+                    return Err(ApiError::validation(
+                        "expires_at",
+                        format!(
+                            "A key created by an API key cannot outlive it: expires_at must be at or before {}.",
+                            db::rfc3339(parent_expiry)
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
     let (space_id, group_id) = match level.as_str() {
         "instance" => {
             if space_id.is_some() || group_id.is_some() {
@@ -239,6 +266,7 @@ pub async fn create(
     cols.set("permission_keys", serde_json::json!(permission_keys)).set_opt("status", b.status);
     cols.set_opt("expires_at", expires_at).set_opt("created_by_user_id", created_by_user);
     cols.set_opt("created_by_member_id", created_by_member).set_opt("metadata", crud::metadata(b.metadata)?);
+    cols.set_opt("created_by_api_key_id", parent_key);
     let tx = db::begin_mutation(&mut client, &ctx, None, None).await?;
     crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
     let row = crud::finish(tx, &VIEW, &id, None, dto).await?;
@@ -247,7 +275,7 @@ pub async fn create(
 
 #[utoipa::path(post, path = "/api/v1/api-keys/{id}/revoke", tag = "Admin", params(("id" = String, Path)),
     request_body(content = Option<ApiKeyRevoke>),
-    responses((status = 200, description = "status = revoked; the key stops working", body = crate::envelope::Envelope<ApiKeyDto>),
+    responses((status = 200, description = "status = revoked; the key stops working, and so do the keys it created. Revoking a revoked key changes nothing", body = crate::envelope::Envelope<ApiKeyDto>),
               (status = 404, description = "API_KEY_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn revoke(
     State(state): State<AppState>,
@@ -263,7 +291,11 @@ pub async fn revoke(
     cols.set_opt("revoked_reason", b.revoked_reason);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, None, None).await?;
-    VIEW.fetch(&*tx, &id, None).await?;
+    let row = VIEW.fetch(&*tx, &id, None).await?;
+    // Revoking is idempotent: a revoked key keeps its first revoked_at, revoker and reason.
+    if row.get::<_, Option<time::OffsetDateTime>>("revoked_at").is_some() {
+        return crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::ok);
+    }
     crud::update(&*tx, &VIEW, &id, None, &cols).await.map_err(|e| {
         if e.status == StatusCode::CONFLICT {
             ApiError::new(StatusCode::CONFLICT, code::API_KEY_REVOKE_FAILED, "ApiKey could not be revoked.")

@@ -106,7 +106,8 @@ pub struct ActorContextResponse {
 }
 
 /// Active bindings a user may act through: binding active, not revoked or expired; member and Space active.
-/// Ordered as the reference picks the default actor: primary first, then Space name, then Member name.
+/// Listed as the reference lists them: primary first, then Space name, then Member name (the login default is
+/// [`default_binding`]'s).
 const BINDINGS_SQL: &str = "\
 SELECT um.id, um.user_id, u.email, um.member_id, m.display_name, um.space_id, s.name, um.relation_type, um.is_primary
 FROM plystra.user_members um
@@ -133,6 +134,30 @@ pub async fn available_members(client: &(impl GenericClient + Sync), user_id: &s
             is_primary: r.get(8),
         })
         .collect())
+}
+
+/// The binding a login acts through by default: the primary one (set only by the user or an instance
+/// `users:manage` holder), else the oldest. Not the first by Space name: a Space admin may rename its Space, and
+/// a binding added to a user later (by anyone) does not take over their default (security review F11).
+async fn default_binding(
+    client: &(impl GenericClient + Sync),
+    members: &[AvailableMember],
+) -> ApiResult<AvailableMember> {
+    let ids: Vec<&str> = members.iter().map(|m| m.user_member_id.as_str()).collect();
+    let row = client
+        .query_opt(
+            "SELECT id FROM plystra.user_members WHERE id = ANY($1) ORDER BY is_primary DESC, created_at, id LIMIT 1",
+            &[&ids],
+        )
+        .await
+        .map_err(db::internal)?;
+    let chosen: Option<String> = row.map(|r| r.get(0));
+    members
+        .iter()
+        .find(|m| Some(&m.user_member_id) == chosen.as_ref())
+        .or_else(|| members.first())
+        .cloned()
+        .ok_or_else(ApiError::internal)
 }
 
 fn actor_of(b: &AvailableMember) -> SessionActor {
@@ -317,9 +342,19 @@ pub async fn audit_auth_event(
     if !auth_audit_available(tx).await? {
         return Ok(());
     }
-    tx.execute("SELECT plystra.set_request_context($1, $2, $3)", &[&ctx.request_id, &ctx.ip_string(), &ctx.user_agent])
-        .await
-        .map_err(db::internal)?;
+    tx.execute(
+        "SELECT plystra.set_request_context($1, $2, $3), pg_catalog.set_config('plystra.server_request_id', $4, true)",
+        &[&ctx.request_id, &ctx.ip_string(), &ctx.user_agent, &ctx.server_request_id],
+    )
+    .await
+    .map_err(db::internal)?;
+    // The session an event is about is its credential (a login's new session, a refresh's, a logout's); a
+    // failed login has none.
+    if let (Some(user_id), Some(session_id)) = (user_id, details.get("session_id").and_then(Value::as_str)) {
+        tx.execute("SELECT plystra.set_credential('session', $1, $2, NULL, false)", &[&user_id, &session_id])
+            .await
+            .map_err(db::internal)?;
+    }
     tx.query_one(
         "SELECT plystra.audit_auth_event($1, $2, $3, $4, $5::jsonb)",
         &[&action, &user_id, &space_id, &decision, &details],
@@ -373,10 +408,13 @@ struct NewTokens {
     refresh_hash: String,
 }
 
-fn new_tokens(state: &AppState) -> NewTokens {
+/// A fresh access token and the refresh token of the session's `generation` (see
+/// [`secrets::refresh_token`]: an old refresh token can be recognised when it comes back).
+fn new_tokens(state: &AppState, session_id: &str, generation: u32) -> NewTokens {
     let access = format!("{}{}", secrets::ACCESS_PREFIX, secrets::random_hex(32));
-    let refresh = format!("{}{}", secrets::REFRESH_PREFIX, secrets::random_hex(32));
     let secret = state.config.session_secret();
+    let refresh = secrets::refresh_token(secret, session_id, generation)
+        .unwrap_or_else(|| format!("{}{}", secrets::REFRESH_PREFIX, secrets::random_hex(32)));
     NewTokens {
         access_hash: secrets::hmac_hex(secret, &access),
         refresh_hash: secrets::hmac_hex(secret, &refresh),
@@ -459,7 +497,7 @@ pub async fn login(
         .await
         .map_err(db::internal)?;
     let members = available_members(&**client, &user.id).await?;
-    let Some(first) = members.first() else {
+    if members.is_empty() {
         let tx = client.transaction().await.map_err(db::internal)?;
         let details = json!({ "reason": "no_active_member", "email": reservation.email_key });
         audit_auth_event(&*tx, &ctx, "auth.login_failed", Some(&user.id), None, "deny", details).await?;
@@ -469,10 +507,10 @@ pub async fn login(
             code::ACTIVE_MEMBER_REQUIRED,
             "User has no active Member binding.",
         ));
-    };
-    let actor = actor_of(first);
-    let tokens = new_tokens(&state);
-    let session_id = format!("sess_{}", secrets::random_hex(32));
+    }
+    let actor = actor_of(&default_binding(&**client, &members).await?);
+    let session_id = secrets::new_session_id();
+    let tokens = new_tokens(&state, &session_id, 0);
     let tx = client.transaction().await.map_err(db::internal)?;
     let row = tx
         .query_one(
@@ -521,8 +559,30 @@ fn session_expired() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code::SESSION_EXPIRED, "Refresh token is invalid or expired.")
 }
 
+/// Refresh-token reuse: a refresh token this server issued for a session, but no longer that session's current
+/// one, was rotated already, so two parties hold the session (a stolen token). The whole session ends: the
+/// party holding the newer tokens is logged out too, and the user logs in again.
+async fn end_reused_session(client: &(impl GenericClient + Sync), state: &AppState, token: &str) -> ApiResult<()> {
+    let Some((session_id, _)) = secrets::refresh_token_parts(token) else { return Ok(()) };
+    let config = &state.config;
+    let secrets_list: Vec<&str> = std::iter::once(config.session_secret())
+        .chain(config.session_secret_previous.iter().map(String::as_str))
+        .collect();
+    if !secrets::refresh_token_is_genuine(&secrets_list, &session_id, token) {
+        return Ok(());
+    }
+    let ended = client
+        .execute("UPDATE plystra.sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", &[&session_id])
+        .await
+        .map_err(db::internal)?;
+    if ended > 0 {
+        tracing::warn!(session_id = %session_id, "a refresh token was used again after rotation: the session is ended");
+    }
+    Ok(())
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "Auth", request_body = RefreshBody,
-    responses((status = 200, description = "Both tokens rotated; the old refresh token stops working", body = crate::envelope::Envelope<RefreshResponse>),
+    responses((status = 200, description = "Both tokens rotated; the old refresh token stops working, and presenting it again ends the whole session", body = crate::envelope::Envelope<RefreshResponse>),
               (status = 401, description = "SESSION_EXPIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -535,8 +595,23 @@ pub async fn refresh(
     }
     let config = &state.config;
     let hashes = secrets::candidate_hashes(Some(config.session_secret()), &config.session_secret_previous, &token);
-    let tokens = new_tokens(&state);
     let mut client = db::connection(&state.pool).await?;
+    let live = client
+        .query_opt(
+            "SELECT s.id FROM plystra.sessions s JOIN plystra.users u ON u.id = s.user_id
+             WHERE s.refresh_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.refresh_expires_at > now()
+               AND u.status = 'active' AND u.deleted_at IS NULL",
+            &[&hashes],
+        )
+        .await
+        .map_err(db::internal)?;
+    let Some(live) = live else {
+        end_reused_session(&**client, &state, &token).await?;
+        return Err(session_expired());
+    };
+    let session_id: String = live.get(0);
+    let generation = secrets::refresh_token_parts(&token).map_or(0, |(_, g)| g.wrapping_add(1));
+    let tokens = new_tokens(&state, &session_id, generation);
     let tx = client.transaction().await.map_err(db::internal)?;
     // One statement: the row is rotated only if the presented token is still its refresh token, so two
     // concurrent refreshes with the same token cannot both succeed.
@@ -545,7 +620,8 @@ pub async fn refresh(
             "UPDATE plystra.sessions s SET access_token_hash = $2, refresh_token_hash = $3,
                  expires_at = now() + make_interval(secs => $4), refresh_expires_at = now() + make_interval(secs => $5)
              FROM plystra.users u
-             WHERE s.refresh_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.refresh_expires_at > now()
+             WHERE s.id = $6 AND s.refresh_token_hash = ANY($1) AND s.revoked_at IS NULL
+               AND s.refresh_expires_at > now()
                AND u.id = s.user_id AND u.status = 'active' AND u.deleted_at IS NULL
              RETURNING s.expires_at, s.refresh_expires_at, s.id, s.user_id, s.active_space_id",
             &[
@@ -554,6 +630,7 @@ pub async fn refresh(
                 &tokens.refresh_hash,
                 &ACCESS_TTL.as_secs_f64(),
                 &REFRESH_TTL.as_secs_f64(),
+                &session_id,
             ],
         )
         .await
@@ -722,6 +799,9 @@ pub async fn switch_member(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminMe {
     pub credential_type: String,
+    /// The credential's standing: instance_super_admin, instance_admin, space_admin, group_admin or none (an
+    /// API key's is its level's, never above its creator's).
+    pub standing: String,
     pub session_id: Option<String>,
     pub user_id: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -736,12 +816,14 @@ pub struct AdminMe {
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/me", tag = "Auth",
-    responses((status = 200, description = "The caller's admin grants and capabilities", body = crate::envelope::Envelope<AdminMe>),
-              (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope),
-              (status = 403, description = "ADMIN_PERMISSION_REQUIRED", body = crate::error::ErrorEnvelope)))]
-pub async fn admin_me(State(state): State<AppState>) -> ApiResult<Data<AdminMe>> {
-    let credential = credential::current().ok_or_else(credential::authentication_required)?;
+    responses((status = 200, description = "The caller's own standing, admin grants and capabilities (any credential)", body = crate::envelope::Envelope<AdminMe>),
+              (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
+pub async fn admin_me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Data<AdminMe>> {
+    // Any authenticated credential may read its own standing (a Space or group admin included): the route checks
+    // its own credential instead of requiring an instance permission.
     let client = db::connection(&state.pool).await?;
+    let credential = credential::authenticate(&client, &state.config, &headers).await?;
+    let standing = crate::standing::of_credential(&client, &credential).await?.name().to_string();
     match credential {
         Credential::Session(s) => {
             let rows = client
@@ -786,6 +868,7 @@ pub async fn admin_me(State(state): State<AppState>) -> ApiResult<Data<AdminMe>>
             };
             Ok(Data::ok(AdminMe {
                 credential_type: "session".into(),
+                standing,
                 session_id: Some(s.session_id),
                 user_id: Some(s.user_id),
                 active_space: space,
@@ -800,6 +883,7 @@ pub async fn admin_me(State(state): State<AppState>) -> ApiResult<Data<AdminMe>>
                 k.permission_keys.iter().map(|p| (p.clone(), json!(true))).collect();
             Ok(Data::ok(AdminMe {
                 credential_type: "api_key".into(),
+                standing,
                 session_id: None,
                 user_id: k.created_by_user_id.clone(),
                 active_space: Value::Null,

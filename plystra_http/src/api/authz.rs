@@ -361,6 +361,7 @@ mod tests {
     fn ctx() -> RequestContext {
         RequestContext {
             request_id: "req_1".into(),
+            server_request_id: "req_1".into(),
             ip: Some("127.0.0.1".parse().unwrap()),
             user_agent: Some("ua".into()),
         }

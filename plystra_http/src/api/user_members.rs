@@ -1,5 +1,10 @@
 //! UserMembers: the binding through which a User acts as a Member of a Space. Create, read, list (filters
 //! user_id, member_id, status, relation_type), patch, revoke, and the alias GET /api/v1/user-members/{id}.
+//!
+//! Users are instance-wide, Spaces are tenants (security review F11): binding a user who has no binding in the
+//! Space yet needs `users:manage` at instance scope; `is_primary` (which binding a login acts through by default)
+//! is set only by the user's own session or by an instance credential holding `users:manage`; and a user's
+//! e-mail is shown only to credentials holding `users:read` at instance scope.
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -8,10 +13,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
 use crate::app::AppState;
+use crate::auth::credential::{self, Credential};
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
-use crate::error::{ApiResult, Entity, Operation};
+use crate::error::{ApiError, ApiResult, Entity, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
+use crate::protection::{permission_on, RequestScope};
 use crate::request_context::RequestContext;
 
 pub static VIEW: View = View {
@@ -67,6 +74,64 @@ pub fn dto(r: &Row) -> UserMemberDto {
         created_at: r.time("created_at"),
         updated_at: r.time("updated_at"),
     }
+}
+
+/// Whether the request's credential holds `permission` at instance scope.
+async fn instance_permission(client: &impl deadpool_postgres::GenericClient, permission: &str) -> ApiResult<bool> {
+    let credential = credential::current().ok_or_else(credential::authentication_required)?;
+    permission_on(client, &credential, permission, &RequestScope::default()).await
+}
+
+/// The row mapper of answers: the user's e-mail only for instance `users:read` holders.
+async fn mapper(client: &impl deadpool_postgres::GenericClient) -> ApiResult<impl Fn(&Row) -> UserMemberDto> {
+    let email_visible = instance_permission(client, "users:read").await?;
+    Ok(move |r: &Row| {
+        let mut d = dto(r);
+        if !email_visible {
+            d.email.clear();
+        }
+        d
+    })
+}
+
+fn binding_refused(message: &'static str) -> ApiError {
+    ApiError::admin_permission_required("users:manage", message)
+}
+
+/// `is_primary: true` is the user's own choice (their session) or an instance `users:manage` holder's.
+async fn require_primary_allowed(client: &impl deadpool_postgres::GenericClient, user_id: &str) -> ApiResult<()> {
+    if let Some(Credential::Session(s)) = credential::current() {
+        if s.user_id == user_id {
+            return Ok(());
+        }
+    }
+    if instance_permission(client, "users:manage").await? {
+        return Ok(());
+    }
+    Err(binding_refused(
+        "is_primary is set only by the user's own session or an instance credential holding users:manage.",
+    ))
+}
+
+/// A user with no binding in the Space yet (of any status, not deleted) is bound only by an instance
+/// `users:manage` holder: a Space admin does not pull instance users into its tenant.
+async fn require_bindable(
+    client: &impl deadpool_postgres::GenericClient,
+    user_id: &str,
+    space_id: &str,
+) -> ApiResult<()> {
+    let known = client
+        .query_opt(
+            "SELECT 1 FROM plystra.user_members WHERE user_id = $1 AND space_id = $2 AND deleted_at IS NULL LIMIT 1",
+            &[&user_id, &space_id],
+        )
+        .await
+        .map_err(db::internal)?
+        .is_some();
+    if known || instance_permission(client, "users:manage").await? {
+        return Ok(());
+    }
+    Err(binding_refused("Binding a user who has no binding in this Space needs users:manage at instance scope."))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -126,7 +191,8 @@ pub async fn list(
     f.push_opt("t.status = $", &q.status);
     f.push_opt("t.relation_type = $", &q.relation_type);
     let client = db::connection(&state.pool).await?;
-    VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |m| m.id.clone()).await
+    let map = mapper(&client).await?;
+    VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), map, |m| m.id.clone()).await
 }
 
 #[utoipa::path(post, path = "/api/v1/spaces/{space_id}/user-members", tag = "Core", params(("space_id" = String, Path)), request_body = UserMemberCreate,
@@ -145,7 +211,8 @@ pub async fn create(
     let relation_type = crud::required("relation_type", b.relation_type)?;
     let id = b.id.unwrap_or_else(|| db::new_id("um"));
     let mut cols = Columns::default();
-    cols.set("id", id.clone()).set("space_id", space_id.clone()).set("user_id", user_id).set("member_id", member_id);
+    cols.set("id", id.clone()).set("space_id", space_id.clone()).set("user_id", user_id.clone());
+    cols.set("member_id", member_id);
     cols.set("relation_type", relation_type).set_opt("status", b.status).set_opt("is_primary", b.is_primary);
     cols.set_opt("expires_at", crud::time_field("expires_at", b.expires_at.as_deref())?);
     cols.set_opt("linked_by_member_id", b.linked_by_member_id);
@@ -153,9 +220,14 @@ pub async fn create(
     cols.set_opt("revoked_reason", b.revoked_reason).set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     crud::require_space(&**client, &space_id).await?;
+    let map = mapper(&client).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
+    require_bindable(&tx, &user_id, &space_id).await?;
+    if b.is_primary == Some(true) {
+        require_primary_allowed(&tx, &user_id).await?;
+    }
     crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
-    crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::created)
+    crud::finish(tx, &VIEW, &id, Some(&space_id), map).await.map(Data::created)
 }
 
 #[utoipa::path(get, path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
@@ -165,14 +237,16 @@ pub async fn get(
     Path((space_id, id)): Path<(String, String)>,
 ) -> ApiResult<Data<UserMemberDto>> {
     let client = db::connection(&state.pool).await?;
-    Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
+    let map = mapper(&client).await?;
+    Ok(Data::ok(map(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/user-members/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The UserMember (read-only alias)", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<UserMemberDto>> {
     let client = db::connection(&state.pool).await?;
-    Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
+    let map = mapper(&client).await?;
+    Ok(Data::ok(map(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
 #[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
@@ -190,9 +264,14 @@ pub async fn patch(
     cols.set_opt("linked_by_member_id", b.linked_by_member_id).set_opt("revoked_reason", b.revoked_reason);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
+    let map = mapper(&client).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
+    if b.is_primary == Some(true) {
+        let user_id: String = VIEW.fetch(&*tx, &id, Some(&space_id)).await?.get("user_id");
+        require_primary_allowed(&tx, &user_id).await?;
+    }
     crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;
-    crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
+    crud::finish(tx, &VIEW, &id, Some(&space_id), map).await.map(Data::ok)
 }
 
 #[utoipa::path(post, path = "/api/v1/spaces/{space_id}/user-members/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
@@ -208,5 +287,9 @@ pub async fn revoke(
     let mut cols = Columns::default();
     cols.set("status", "revoked".to_string()).set("revoked_at", time::OffsetDateTime::now_utc());
     cols.set_opt("revoked_reason", b.revoked_reason.or(b.reason));
-    crud::set_status(&state, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
+    let mut client = db::connection(&state.pool).await?;
+    let map = mapper(&client).await?;
+    let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
+    crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;
+    crud::finish(tx, &VIEW, &id, Some(&space_id), map).await.map(Data::ok)
 }

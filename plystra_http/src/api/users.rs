@@ -1,4 +1,7 @@
-//! Users (instance-level, not Space-scoped): create, read, list, patch, disable, restore.
+//! Users (instance-level, not Space-scoped): create, read, list, patch, disable, restore. Every change of an
+//! existing account is bounded by standing ([`crate::standing`]): nobody changes an account whose standing is
+//! equal to or above their own (a user changes their own; a super admin changes anyone), and API keys never set
+//! passwords.
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -12,6 +15,7 @@ use crate::envelope::{Data, Page};
 use crate::error::{ApiError, ApiResult, Entity, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::request_context::RequestContext;
+use crate::standing::{self, UserChange};
 
 pub static VIEW: View = View {
     entity: Entity::User,
@@ -89,6 +93,18 @@ pub struct UserPatch {
     pub actor: Option<ActorContext>,
 }
 
+/// API keys never set a password (creating a user or changing one): a password is set by the user or by an
+/// administrator's session (standing rule, [`crate::standing`]).
+fn refuse_password_from_key() -> ApiResult<()> {
+    if matches!(crate::auth::credential::current(), Some(crate::auth::Credential::ApiKey(_))) {
+        return Err(ApiError::admin_permission_required(
+            "users:manage",
+            "API keys never set passwords; a password is set by the user or by an administrator's session.",
+        ));
+    }
+    Ok(())
+}
+
 fn argon2id_only(hash: Option<String>) -> ApiResult<Option<String>> {
     match hash {
         Some(h) if !crate::auth::password::is_supported(&h) => {
@@ -151,6 +167,9 @@ pub async fn create(
     ApiJson(b): ApiJson<UserCreate>,
 ) -> ApiResult<Data<UserDto>> {
     let email = crud::required("email", b.email)?;
+    if b.password.is_some() || b.password_hash.is_some() {
+        refuse_password_from_key()?;
+    }
     let id = b.id.unwrap_or_else(|| db::new_id("user"));
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("email", email).set_opt("username", b.username).set_opt("phone", b.phone);
@@ -180,13 +199,16 @@ pub async fn patch(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<UserPatch>,
 ) -> ApiResult<Data<UserDto>> {
+    let change = UserChange { sets_password: b.password.is_some() || b.password_hash.is_some() };
+    let mut client = db::connection(&state.pool).await?;
+    let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
+    // Standing first (inside the transaction that writes): a refused caller learns nothing from the validation.
+    standing::require_over_user(&tx, &id, change).await?;
     let mut cols = Columns::default();
     cols.set_opt("email", b.email).set_opt("username", b.username).set_opt("phone", b.phone);
     cols.set_opt("password_hash", password_column(&state, b.password, b.password_hash).await?)
         .set_opt("status", b.status);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
-    let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
     crud::update(&*tx, &VIEW, &id, None, &cols).await?;
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::ok)
 }
@@ -200,7 +222,11 @@ async fn set_status(
 ) -> ApiResult<Data<UserDto>> {
     let mut cols = Columns::default();
     cols.set("status", status.to_string());
-    crud::set_status(state, ctx, body.actor.as_ref(), &VIEW, id, None, cols, dto).await.map(Data::ok)
+    let mut client = db::connection(&state.pool).await?;
+    let tx = db::begin_mutation(&mut client, ctx, body.actor.as_ref(), None).await?;
+    standing::require_over_user(&tx, id, UserChange { sets_password: false }).await?;
+    crud::update(&*tx, &VIEW, id, None, &cols).await?;
+    crud::finish(tx, &VIEW, id, None, dto).await.map(Data::ok)
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),

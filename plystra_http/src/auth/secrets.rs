@@ -47,6 +47,49 @@ pub fn well_formed(token: &str, prefix: &str) -> bool {
         .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
+/// A new session id: `sess_` + 24 hex (96 random bits). Not a secret (audit rows name it); its hex is the
+/// family tag that refresh tokens carry.
+pub fn new_session_id() -> String {
+    format!("sess_{}", random_hex(12))
+}
+
+fn refresh_mac(secret: &str, session_id: &str, generation: u32) -> String {
+    hmac_hex(secret, &format!("refresh:{session_id}:{generation}"))[..32].to_string()
+}
+
+/// The refresh token of a session's `generation` (0 at login, +1 at each refresh): `ply_rt_` + the session id's
+/// 24 hex + the generation (8 hex) + 32 hex of HMAC(secret, "refresh:<session id>:<generation>"). Still 64 hex,
+/// unguessable without the secret, and an old one can be recognised as this session's (reuse detection).
+/// `None` for a session id of another shape (sessions made before this scheme get random tokens).
+pub fn refresh_token(secret: &str, session_id: &str, generation: u32) -> Option<String> {
+    let tag = session_id.strip_prefix("sess_").filter(|t| t.len() == 24 && well_formed_hex(t))?;
+    Some(format!("{REFRESH_PREFIX}{tag}{generation:08x}{}", refresh_mac(secret, session_id, generation)))
+}
+
+/// The session id and generation a well-formed refresh token names (whether it is genuine is not checked).
+pub fn refresh_token_parts(token: &str) -> Option<(String, u32)> {
+    if !well_formed(token, REFRESH_PREFIX) {
+        return None;
+    }
+    let hex = &token[REFRESH_PREFIX.len()..];
+    let generation = u32::from_str_radix(&hex[24..32], 16).ok()?;
+    Some((format!("sess_{}", &hex[..24]), generation))
+}
+
+/// Whether `token` is a refresh token this server issued for `session_id` under one of `secrets` (constant time).
+pub fn refresh_token_is_genuine(secrets: &[&str], session_id: &str, token: &str) -> bool {
+    let Some((named, generation)) = refresh_token_parts(token) else { return false };
+    if named != session_id {
+        return false;
+    }
+    let expected: Vec<String> = secrets.iter().filter_map(|s| refresh_token(s, session_id, generation)).collect();
+    matches_any(token, &expected)
+}
+
+fn well_formed_hex(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Splits `ply_ak_<id>.<64 hex>` into the key id.
 pub fn api_key_id(token: &str) -> Option<&str> {
     let rest = token.strip_prefix(API_KEY_PREFIX)?;
@@ -115,5 +158,23 @@ mod tests {
         assert_eq!(api_key_id(&k), Some("ak_0123456789abcdef"));
         assert_eq!(api_key_id("ply_ak_ak_1.short"), None);
         assert_eq!(api_key_id(&format!("ply_ak_.{}", random_hex(32))), None);
+    }
+
+    #[test]
+    fn refresh_tokens_name_their_session_and_generation_and_cannot_be_forged() {
+        let id = new_session_id();
+        assert_eq!(id.len(), "sess_".len() + 24);
+        let t0 = refresh_token("s1", &id, 0).unwrap();
+        let t1 = refresh_token("s1", &id, 1).unwrap();
+        assert!(well_formed(&t0, REFRESH_PREFIX) && well_formed(&t1, REFRESH_PREFIX));
+        assert_ne!(t0, t1);
+        assert_eq!(refresh_token_parts(&t1), Some((id.clone(), 1)));
+        assert!(refresh_token_is_genuine(&["s1"], &id, &t0));
+        assert!(refresh_token_is_genuine(&["s2", "s1"], &id, &t1), "a previous secret still recognises it");
+        assert!(!refresh_token_is_genuine(&["s2"], &id, &t0), "another secret does not");
+        let forged = format!("{}{}", &t0[..t0.len() - 32], "0".repeat(32));
+        assert!(!refresh_token_is_genuine(&["s1"], &id, &forged));
+        assert!(!refresh_token_is_genuine(&["s1"], &new_session_id(), &t0), "another session's");
+        assert_eq!(refresh_token("s1", &format!("sess_{}", "a".repeat(64)), 0), None, "old-style ids");
     }
 }
