@@ -37,6 +37,19 @@ pub struct PoolUsage {
     pub waiting: usize,
 }
 
+/// The audit chain's sealing gauges (read from the database at scrape time).
+pub fn render_sealing(unsealed: i64, stale: i64) -> String {
+    format!(
+        "# HELP plystra_audit_unsealed_rows Audit rows not yet sealed into their hash chain.\n\
+         # TYPE plystra_audit_unsealed_rows gauge\n\
+         plystra_audit_unsealed_rows {unsealed}\n\
+         # HELP plystra_audit_unsealed_stale_rows Audit rows unsealed for longer than plystra.audit_unsealed_alarm \
+         (sealing is held back or stopped).\n\
+         # TYPE plystra_audit_unsealed_stale_rows gauge\n\
+         plystra_audit_unsealed_stale_rows {stale}\n"
+    )
+}
+
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

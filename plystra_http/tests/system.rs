@@ -182,6 +182,25 @@ async fn metrics_need_the_token_and_report_routes_decisions_and_pool() {
     ));
     assert!(a.text.contains("plystra_db_pool_connections{state=\"max\"} 20"));
     assert!(a.text.contains("authz_denies_total"));
+    // A row left unsealed for an hour (sealing held back or stopped) shows in the stale gauge.
+    let db = sql().await;
+    db.batch_execute(
+        "INSERT INTO plystra.audit_logs (id, space_id, action, resource_type, resource_id, decision, trace, created_at) \
+         VALUES ('audit_metrics_stale', 'space_acme', 'invoice.read', 'invoice', 'invoice_001', 'allow', '{}', \
+                 now() - interval '1 hour')",
+    )
+    .await
+    .unwrap();
+    let a = send_to(&s, "GET", "/metrics", None, &[("Authorization", "Bearer metrics-secret")]).await;
+    let stale: i64 = a
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("plystra_audit_unsealed_stale_rows "))
+        .unwrap_or_else(|| panic!("no stale gauge:\n{}", a.text))
+        .parse()
+        .unwrap();
+    assert!(stale >= 1, "{}", a.text);
+    db.batch_execute("SELECT plystra.seal_audit()").await.unwrap();
 }
 
 #[tokio::test]
