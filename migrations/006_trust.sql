@@ -122,7 +122,7 @@ COMMENT ON FUNCTION plystra.apply_privileges() IS
 CREATE FUNCTION plystra.set_credential(credential_type text, user_id text, session_id text, api_key_id text,
                                        actor_claimed boolean)
 RETURNS void
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

@@ -1,11 +1,13 @@
 -- The acting context of a transaction: who is acting (User, Member, UserMember binding, Space) and on behalf of
 -- which request. Set by the trusted backend (the REST front does it for every request), read by the
 -- management-audit triggers and by row-level-security policies. Stored as transaction-local settings, so it
--- ends with the transaction and a pooled connection never leaks one caller's actor to the next.
+-- ends with the transaction and a pooled connection never leaks one caller's actor to the next. The settings are
+-- SUSET (registered by the library, which is preloaded): only these SECURITY DEFINER setters can change them, so
+-- the EXECUTE privilege on set_actor is what decides who may say who is acting.
 
 CREATE FUNCTION plystra.set_actor(user_id text, member_id text, user_member_id text, space_id text)
 RETURNS void
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE sql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.set_config('plystra.actor_user_id', coalesce(user_id, ''), true),
@@ -20,7 +22,7 @@ COMMENT ON FUNCTION plystra.set_actor(text, text, text, text) IS
 
 CREATE FUNCTION plystra.set_request_context(request_id text, ip text, user_agent text)
 RETURNS void
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE sql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.set_config('plystra.request_id', coalesce(request_id, ''), true),

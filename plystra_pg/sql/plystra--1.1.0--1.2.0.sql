@@ -131,7 +131,7 @@ COMMENT ON FUNCTION plystra.apply_privileges() IS
 CREATE FUNCTION plystra.set_credential(credential_type text, user_id text, session_id text, api_key_id text,
                                        actor_claimed boolean)
 RETURNS void
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -682,7 +682,7 @@ COMMENT ON FUNCTION plystra.verify_audit_chain(text) IS
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('006', 'trust', '6d6702279faccb49395e7660ec51fd5534c2688bd349a585da031dddd9412b89')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('006', 'trust', '12888fa1411208f4e4c2e9fe8f7da7b42a126590d6394868dac98d8e1477445b')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
 CREATE OR REPLACE FUNCTION plystra."check"(request jsonb)
@@ -696,6 +696,11 @@ RETURNS jsonb
 LANGUAGE sql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT plystra.decide_request(request::text, true) $$;
+
+-- The acting and request context are SUSET settings now (the library registers them): their setters run as the
+-- extension's owner.
+ALTER FUNCTION plystra.set_actor(text, text, text, text) SECURITY DEFINER;
+ALTER FUNCTION plystra.set_request_context(text, text, text) SECURITY DEFINER;
 
 SELECT pg_catalog.pg_extension_config_dump('plystra.audit_chain_heads', '');
 

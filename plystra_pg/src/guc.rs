@@ -1,5 +1,7 @@
 //! The extension's settings (GUCs). The REST front maps AUDIT_WRITE_MODE onto `plystra.audit_mode`.
 
+use std::ffi::{CStr, CString};
+
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 
 /// Which decisions leave an audit row.
@@ -25,6 +27,27 @@ impl AuditMode {
 
 pub static AUDIT_MODE: GucSetting<AuditMode> = GucSetting::<AuditMode>::new(AuditMode::Always);
 
+/// The acting context, the request context and the credential of a transaction. They decide what row-level
+/// security lets a transaction see and what the audit trail says of it, so they are SUSET: only the extension's
+/// SECURITY DEFINER setters (set_actor, set_request_context, set_credential; EXECUTE granted to the documented
+/// roles) may set them. A role that may not call set_actor cannot reach the same with set_config.
+const CONTEXT_SETTINGS: &[(&CStr, &CStr)] = &[
+    (c"plystra.actor_user_id", c"The acting User of this transaction (plystra.set_actor)."),
+    (c"plystra.actor_member_id", c"The acting Member of this transaction (plystra.set_actor)."),
+    (c"plystra.actor_user_member_id", c"The acting UserMember binding of this transaction (plystra.set_actor)."),
+    (c"plystra.actor_space_id", c"The acting Space of this transaction (plystra.set_actor)."),
+    (c"plystra.request_id", c"The request id recorded on audit rows (plystra.set_request_context)."),
+    (c"plystra.request_ip", c"The client IP recorded on audit rows (plystra.set_request_context)."),
+    (c"plystra.request_user_agent", c"The user agent recorded on audit rows (plystra.set_request_context)."),
+    (c"plystra.credential_type", c"The authenticated credential's type (plystra.set_credential)."),
+    (c"plystra.credential_user_id", c"The authenticated credential's user (plystra.set_credential)."),
+    (c"plystra.credential_session_id", c"The authenticated session (plystra.set_credential)."),
+    (c"plystra.credential_api_key_id", c"The authenticated API key (plystra.set_credential)."),
+    (c"plystra.credential_actor_claimed", c"Whether the actor is one the credential named (plystra.set_credential)."),
+];
+
+static CONTEXT_VALUES: [GucSetting<Option<CString>>; 12] = [const { GucSetting::<Option<CString>>::new(None) }; 12];
+
 pub fn register() {
     // SUSET: turning the audit off is an operator's decision, not something an application role can do to
     // hide its own decisions. Operators set it per role or database (ALTER ROLE ... SET plystra.audit_mode).
@@ -36,4 +59,14 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    for ((name, description), value) in CONTEXT_SETTINGS.iter().zip(CONTEXT_VALUES.iter()) {
+        GucRegistry::define_string_guc(
+            name,
+            description,
+            c"Set by the extension's setter functions only (SUSET); read with current_setting.",
+            value,
+            GucContext::Suset,
+            GucFlags::DISALLOW_IN_FILE,
+        );
+    }
 }

@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(36);
+SELECT plan(41);
 
 -- as_role(role, sql): runs sql as role, returns its SQLSTATE ('00000' when it succeeded).
 CREATE FUNCTION pg_temp.as_role(role_name text, stmt text) RETURNS text LANGUAGE plpgsql AS $f$
@@ -111,6 +111,23 @@ SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.tg_audit_mutation()$$), '4
     'plystra_app: trigger and internal functions are refused');
 SELECT is(pg_temp.as_role('t40_app', $$SELECT * FROM plystra.audit_sealer FOR UPDATE$$), '42501',
     'plystra_app: the sealer''s lock cannot be taken');
+
+-- The acting context, request context and credential are SUSET settings: set_config cannot do what the setters
+-- (and their EXECUTE grants) decide.
+SELECT is(pg_temp.as_role('t40_usage_only', $$SELECT set_config('plystra.actor_user_id', 'user_alice', true)$$),
+    '42501', 'without set_actor, set_config cannot name the acting user either');
+SELECT is(pg_temp.as_role('t40_app', $$SELECT set_config('plystra.credential_user_id', 'user_alice', true)$$),
+    '42501', 'plystra_app cannot forge the credential with set_config');
+SELECT is(pg_temp.as_role('t40_app', $$SELECT set_config('plystra.request_ip', '10.9.9.9', true)$$),
+    '42501', 'nor the request context');
+SELECT is(pg_temp.as_role('t40_app', $q$DO $d$ BEGIN
+    PERFORM plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme');
+    IF plystra.current_actor() ->> 'user_id' IS DISTINCT FROM 'user_alice' THEN RAISE EXCEPTION 'not set'; END IF;
+    IF plystra.actor_space_id() IS DISTINCT FROM 'space_acme' THEN RAISE EXCEPTION 'not usable'; END IF;
+END $d$$q$), '00000', 'plystra_app sets the actor through set_actor, and the RLS helpers see it');
+SELECT plystra.set_actor(NULL, NULL, NULL, NULL);
+SELECT is(pg_temp.as_role('t40_usage_only', $$SET LOCAL plystra.actor_space_id = 'space_acme'$$), '42501',
+    'SET LOCAL is refused as well');
 
 ------------------------------------------------------------------------------------------------------------------
 -- The credential on management audit rows (F2) and authentication events (F14).
