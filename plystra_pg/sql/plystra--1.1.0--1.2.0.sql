@@ -212,7 +212,7 @@ DECLARE
     old_doc jsonb;
     verb text;
     row_space text;
-    actor_space text := nullif(pg_catalog.current_setting('plystra.actor_space_id', true), '');
+    actor_space text;
     trace jsonb;
 BEGIN
     IF entity IS NULL OR entity = '' THEN
@@ -248,7 +248,10 @@ BEGIN
             USING ERRCODE = '39P01';
     END IF;
 
-    -- The Space the row belongs to; instance-level rows fall back to the acting Space, else NULL.
+    -- The Space the row belongs to; instance-level rows fall back to the acting Space, else NULL. (The library
+    -- is loaded first, as in append_context_audit, so that the setting read is one only set_actor could set.)
+    PERFORM plystra.audit_writer_active();
+    actor_space := nullif(pg_catalog.current_setting('plystra.actor_space_id', true), '');
     IF entity = 'space' THEN
         row_space := new_doc ->> 'id';
     ELSIF entity = 'role_permission' THEN
@@ -295,18 +298,29 @@ DECLARE
     rand_hex text;
     audit_id text;
     created timestamptz := pg_catalog.clock_timestamp();
-    actor_user text := nullif(pg_catalog.current_setting('plystra.actor_user_id', true), '');
-    actor_member text := nullif(pg_catalog.current_setting('plystra.actor_member_id', true), '');
-    actor_user_member text := nullif(pg_catalog.current_setting('plystra.actor_user_member_id', true), '');
-    actor_space text := nullif(pg_catalog.current_setting('plystra.actor_space_id', true), '');
-    req_id text := nullif(pg_catalog.current_setting('plystra.request_id', true), '');
-    req_ip text := nullif(pg_catalog.current_setting('plystra.request_ip', true), '');
-    req_agent text := nullif(pg_catalog.current_setting('plystra.request_user_agent', true), '');
+    actor_user text;
+    actor_member text;
+    actor_user_member text;
+    actor_space text;
+    req_id text;
+    req_ip text;
+    req_agent text;
     -- The REST front's own id for the request, beside the caller's (which a caller may choose, even reuse).
     server_req_id text := nullif(pg_catalog.current_setting('plystra.server_request_id', true), '');
     request jsonb;
     trace jsonb;
 BEGIN
+    -- The settings read below are registered by the library as superuser-only. Calling one of its functions
+    -- loads it if this session has not yet, which drops any value an unprivileged role set beforehand as a
+    -- placeholder; only then are they read.
+    PERFORM plystra.audit_writer_active();
+    actor_user := nullif(pg_catalog.current_setting('plystra.actor_user_id', true), '');
+    actor_member := nullif(pg_catalog.current_setting('plystra.actor_member_id', true), '');
+    actor_user_member := nullif(pg_catalog.current_setting('plystra.actor_user_member_id', true), '');
+    actor_space := nullif(pg_catalog.current_setting('plystra.actor_space_id', true), '');
+    req_id := nullif(pg_catalog.current_setting('plystra.request_id', true), '');
+    req_ip := nullif(pg_catalog.current_setting('plystra.request_ip', true), '');
+    req_agent := nullif(pg_catalog.current_setting('plystra.request_user_agent', true), '');
     request := pg_catalog.jsonb_build_object('request_id', req_id, 'ip', req_ip, 'user_agent', req_agent);
     IF server_req_id IS NOT NULL THEN
         request := request || pg_catalog.jsonb_build_object('server_request_id', server_req_id);
@@ -682,7 +696,7 @@ COMMENT ON FUNCTION plystra.verify_audit_chain(text) IS
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('006', 'trust', '12888fa1411208f4e4c2e9fe8f7da7b42a126590d6394868dac98d8e1477445b')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('006', 'trust', '1a866654d22909ef393cd85c73a12ab1021b47e36c6387e06dc9cbaadcf7d02e')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
 CREATE OR REPLACE FUNCTION plystra."check"(request jsonb)
