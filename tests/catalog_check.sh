@@ -103,6 +103,20 @@ done
 grep -q "user_alice" "$tmp/dump.sql" || dump_ok=FAIL
 tap "$dump_ok" "pg_dump includes the data of every Core table"
 
+# An upgrade script cannot include a file, so it embeds each migration it applies between markers: the embedded
+# text must be the file, byte for byte (the ledger records the file's checksum).
+embedded=OK
+for script in plystra_pg/sql/plystra--*--*.sql; do
+    for f in $(grep -o '^-- BEGIN migrations/[^ ]*\.sql' "$script" | sed 's/^-- BEGIN //'); do
+        sed -n "\|^-- BEGIN $f\$|,\|^-- END $f\$|p" "$script" | sed '1d;$d' >"$tmp/embedded.sql"
+        if ! diff -q <(sed -e '$a\' "$f") "$tmp/embedded.sql" >/dev/null; then
+            embedded=FAIL
+            echo "# $script embeds $f with different text"
+        fi
+    done
+done
+tap "$embedded" "every migration an upgrade script embeds is the migration file verbatim"
+
 # Updating from each released version must give exactly what a fresh install gives.
 MEMBERS="SELECT pg_describe_object(classid, objid, objsubid) FROM pg_depend
 WHERE refclassid = 'pg_extension'::regclass AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'plystra')

@@ -153,23 +153,7 @@ fn password_hash() -> &'static str {
 
 /// A user bound to member_finance_reviewer in space_acme with [`PASSWORD`]. Returns (user_id, email).
 async fn make_user(prefix: &str, email: Option<&str>) -> (String, String) {
-    let id = unique(prefix);
-    let email = email.map(str::to_string).unwrap_or_else(|| format!("{id}@example.com"));
-    let db = sql().await;
-    db.execute(
-        "INSERT INTO plystra.users (id, email, password_hash) VALUES ($1, $2, $3)",
-        &[&id, &email, &password_hash()],
-    )
-    .await
-    .unwrap();
-    db.execute(
-        "INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type) \
-         VALUES ($1, $2, 'member_finance_reviewer', 'space_acme', 'login')",
-        &[&format!("um_{id}"), &id],
-    )
-    .await
-    .unwrap();
-    (id, email)
+    common::make_user(prefix, email, password_hash(), ACME, &[]).await
 }
 
 async fn clear_ip_rows() {

@@ -17,33 +17,8 @@ fn password_hash() -> &'static str {
 
 /// A user bound to member_finance_reviewer in space_acme, with the given admin grants
 /// (level, permission, space, group). Returns (user_id, email).
-async fn make_user(prefix: &str, grants: &[(&str, &str, Option<&str>, Option<&str>)]) -> (String, String) {
-    let id = unique(prefix);
-    let email = format!("{id}@example.com");
-    let db = sql().await;
-    db.execute(
-        "INSERT INTO plystra.users (id, email, password_hash) VALUES ($1, $2, $3)",
-        &[&id, &email, &password_hash()],
-    )
-    .await
-    .unwrap();
-    db.execute(
-        "INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type) \
-         VALUES ($1, $2, 'member_finance_reviewer', 'space_acme', 'login')",
-        &[&format!("um_{id}"), &id],
-    )
-    .await
-    .unwrap();
-    for (i, (level, key, space, group)) in grants.iter().enumerate() {
-        db.execute(
-            "INSERT INTO plystra.admin_grants (id, user_id, level, permission_key, space_id, group_id) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&format!("ag_{id}_{i}"), &id, level, key, space, group],
-        )
-        .await
-        .unwrap();
-    }
-    (id, email)
+async fn make_user(prefix: &str, grants: &[GrantSpec<'_>]) -> (String, String) {
+    common::make_user(prefix, None, password_hash(), ACME, grants).await
 }
 
 async fn login_token(email: &str) -> String {

@@ -30,30 +30,8 @@ async fn new_space(prefix: &str) -> (String, String) {
 /// A user bound to `member` in `space` (binding `um_<id>`), with admin grants (level, permission, space).
 /// Returns (user_id, email).
 async fn make_user(prefix: &str, space: &str, member: &str, grants: &[(&str, &str, Option<&str>)]) -> (String, String) {
-    let id = unique(prefix);
-    let email = format!("{id}@example.com");
-    let db = sql().await;
-    db.execute(
-        "INSERT INTO plystra.users (id, email, password_hash) VALUES ($1, $2, $3)",
-        &[&id, &email, &password_hash()],
-    )
-    .await
-    .unwrap();
-    db.execute(
-        "INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type) VALUES ($1, $2, $3, $4, 'login')",
-        &[&format!("um_{id}"), &id, &member, &space],
-    )
-    .await
-    .unwrap();
-    for (i, (level, key, grant_space)) in grants.iter().enumerate() {
-        db.execute(
-            "INSERT INTO plystra.admin_grants (id, user_id, level, permission_key, space_id) VALUES ($1, $2, $3, $4, $5)",
-            &[&format!("ag_{id}_{i}"), &id, level, key, grant_space],
-        )
-        .await
-        .unwrap();
-    }
-    (id, email)
+    let grants: Vec<GrantSpec<'_>> = grants.iter().map(|&(level, key, space)| (level, key, space, None)).collect();
+    common::make_user(prefix, None, password_hash(), (space, member), &grants).await
 }
 
 /// A user bound to member_finance_reviewer in space_acme.

@@ -339,3 +339,46 @@ pub async fn admin_session() -> String {
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
+
+/// The demo's Space and the Member that test users are bound to unless a test says otherwise.
+pub const ACME: (&str, &str) = ("space_acme", "member_finance_reviewer");
+
+/// An admin grant for [`make_user`]: (level, permission key, Space, Group).
+pub type GrantSpec<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
+/// A user with `password_hash`, bound (binding `um_<id>`, relation `login`) to `member` in `space`, holding
+/// `grants` (ids `ag_<id>_<n>`); `email` defaults to `<id>@example.com`. Returns (user_id, email).
+pub async fn make_user(
+    prefix: &str,
+    email: Option<&str>,
+    password_hash: &str,
+    (space, member): (&str, &str),
+    grants: &[GrantSpec<'_>],
+) -> (String, String) {
+    let id = unique(prefix);
+    let email = email.map(str::to_string).unwrap_or_else(|| format!("{id}@example.com"));
+    let db = sql().await;
+    db.execute(
+        "INSERT INTO plystra.users (id, email, password_hash) VALUES ($1, $2, $3)",
+        &[&id, &email, &password_hash],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type) \
+         VALUES ($1, $2, $3, $4, 'login')",
+        &[&format!("um_{id}"), &id, &member, &space],
+    )
+    .await
+    .unwrap();
+    for (i, (level, key, grant_space, group)) in grants.iter().enumerate() {
+        db.execute(
+            "INSERT INTO plystra.admin_grants (id, user_id, level, permission_key, space_id, group_id) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&format!("ag_{id}_{i}"), &id, level, key, grant_space, group],
+        )
+        .await
+        .unwrap();
+    }
+    (id, email)
+}
