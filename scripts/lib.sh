@@ -104,7 +104,11 @@ ensure_prerequisites() {
 
 # Builds the extension and installs it into PostgreSQL's extension folders. PLYSTRA_PROFILE=release for
 # benchmarks. Each file is copied beside its destination and renamed over it: running clusters preload
-# plystra.so, and overwriting a mapped library in place crashes them (a rename leaves them the old file).
+# plystra.so, and overwriting a mapped library in place crashes them at once. A rename does not make a running
+# cluster safe either: a backend that then loads a function finds a different file at the path and loads it
+# beside the preloaded one (seen: the audit writer segfaults). Restart every cluster after an install that
+# changed something (EXTENSION_UP_TO_DATE=0), as scripts/demo does and the test scripts do by starting theirs
+# after it.
 # The build is skipped when target/plystra-package.stamp says the package comes from these sources (a hash of
 # every file the build reads), and the copy when every installed file already equals the packaged one; then
 # EXTENSION_UP_TO_DATE=1 (a running cluster already has this build, so the caller need not restart it).

@@ -1,0 +1,102 @@
+//! Several fronts, one database: two `plystra_http` processes' worth of servers (each its own pool, caches and
+//! in-process state) against the same database behave as one. Sessions made on one are honoured by the other,
+//! refresh rotation and its reuse detection hold across them, failed logins and the per-address budget are
+//! counted together, and API-key use is recorded whichever server sees it.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+const MAX_FAILURES: &str = "4";
+const PER_IP: &str = "6";
+
+async fn me(server: &TestServer, token: &str) -> Answer {
+    send_to(server, "GET", "/api/v1/auth/me", None, &[("Authorization", &bearer(token))]).await
+}
+
+#[tokio::test]
+async fn two_fronts_on_one_database_behave_as_one() {
+    let settings =
+        [("PLYSTRA_AUTH_LOGIN_MAX_FAILURES", MAX_FAILURES), ("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", PER_IP)];
+    let (a, b) = (start_server(&settings), start_server(&settings));
+    assert_ne!(a.addr, b.addr, "two servers");
+
+    // A session made on A works on B, and a refresh on B rotates it for both.
+    let login = login_on(&a, "alice@example.com", DEMO_PASSWORD).await;
+    let first = login.expect_ok(200).clone();
+    let access = first["access_token"].as_str().unwrap();
+    me(&b, access).await.expect_ok(200);
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let rotated = send_to(&b, "POST", "/api/v1/auth/refresh", Some(json!({"refresh_token": refresh})), ANON).await;
+    let second = rotated.expect_ok(200).clone();
+    let access2 = second["access_token"].as_str().unwrap();
+    me(&a, access).await.expect_error(401, "AUTHENTICATION_REQUIRED");
+    me(&a, access2).await.expect_ok(200);
+    // The rotated-out refresh token presented to A (the other server) is recognised as reuse: the whole session
+    // ends, on both servers.
+    let reuse = send_to(&a, "POST", "/api/v1/auth/refresh", Some(json!({"refresh_token": refresh})), ANON).await;
+    assert_eq!(reuse.status, 401, "{}", reuse.text);
+    me(&b, access2).await.expect_error(401, "AUTHENTICATION_REQUIRED");
+    me(&a, access2).await.expect_error(401, "AUTHENTICATION_REQUIRED");
+
+    // Failed logins for one address are counted together: four wrong passwords alternating between the servers
+    // lock it on both.
+    let email = "bob@example.com";
+    for i in 0..4 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let wrong = login_on(server, email, "not the password").await;
+        assert_eq!(wrong.status, 401, "attempt {i}: {}", wrong.text);
+    }
+    for server in [&a, &b] {
+        let locked = login_on(server, email, DEMO_PASSWORD).await;
+        locked.expect_error(429, "LOGIN_LOCKED");
+        assert!(locked.header("retry-after").is_some());
+    }
+
+    // The per-address budget for new e-mails is shared too: alternating between the servers, the client is
+    // throttled within one budget's worth of new addresses (counted per server it would get two budgets).
+    let budget: usize = PER_IP.parse().unwrap();
+    let mut statuses = Vec::new();
+    for i in 0..=budget {
+        let server = if i % 2 == 0 { &b } else { &a };
+        let nobody = format!("{}@example.com", unique("nobody"));
+        let status = login_on(server, &nobody, "whatever").await.status;
+        statuses.push(status);
+        if status == 429 {
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&429), "never throttled within one budget across two servers: {statuses:?}");
+    assert!(statuses[..statuses.len() - 1].iter().all(|s| *s == 401), "{statuses:?}");
+
+    // API-key use is recorded whichever server sees it first.
+    let key = send_to(
+        &a,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": "multi front", "level": "instance", "permission_keys": ["spaces:read"]})),
+        &[],
+    )
+    .await;
+    let key = key.expect_ok(201).clone();
+    let plaintext = key["api_key"].as_str().unwrap();
+    send_to(&b, "GET", "/api/v1/spaces", None, &[("X-Plystra-API-Key", plaintext)]).await.expect_ok(200);
+    send_to(&a, "GET", "/api/v1/spaces", None, &[("X-Plystra-API-Key", plaintext)]).await.expect_ok(200);
+    let used: bool = sql()
+        .await
+        .query_one(
+            "SELECT last_used_at IS NOT NULL FROM plystra.api_keys WHERE id = $1",
+            &[&key["id"].as_str().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(used, "last_used_at recorded");
+    // Revoked on B, refused on A at once (nothing is cached across requests).
+    let id = key["id"].as_str().unwrap();
+    send_to(&b, "POST", &format!("/api/v1/api-keys/{id}/revoke"), Some(json!({})), &[]).await.expect_ok(200);
+    send_to(&a, "GET", "/api/v1/spaces", None, &[("X-Plystra-API-Key", plaintext)])
+        .await
+        .expect_error(401, "AUTHENTICATION_REQUIRED");
+}
