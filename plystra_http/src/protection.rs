@@ -274,6 +274,14 @@ async fn path_scope(client: &impl GenericClient, parts: &mut Parts) -> Result<Re
     Ok(RequestScope::default())
 }
 
+/// The placement of an authz request's objects: the resource's Space and Group, the binding's Space and user,
+/// the Member's Space (`$1`..`$4`: resource type and id, binding id, Member id; a NULL finds nothing).
+const PLACEMENT_SQL: &str = "SELECT r.space_id, r.group_id, um.space_id, um.user_id, m.space_id \
+    FROM (SELECT 1) AS one \
+    LEFT JOIN plystra.resources r ON r.resource_type = $1 AND r.id = $2 \
+    LEFT JOIN plystra.user_members um ON um.id = $3 \
+    LEFT JOIN plystra.members m ON m.id = $4";
+
 /// The scopes an authz check touches (security review F3): the Core resource's Space and Group, the actor's
 /// `space_id`, the Space of the named binding and of the named Member (a session without an actor: its active
 /// binding's Space). The credential must hold the permission in every one, so a scoped credential asks only
@@ -295,53 +303,43 @@ async fn authz_scopes(
     let mut unplaced = false;
     let resource_type = text(&doc["resource_type"]).or_else(|| text(&doc["resource"]["type"]));
     let resource_id = text(&doc["resource_id"]).or_else(|| text(&doc["resource"]["id"]));
+    let actor = &doc["actor"];
+    let user = text(&actor["user_id"]);
+    let binding = text(&actor["user_member_id"]).or_else(|| text(&actor["binding_id"]));
+    let member = text(&actor["member_id"]);
+    // Where each named object lies, in one round trip: the resource (deleted rows too: their Space is known, and
+    // the decision answers for them), the binding and its user, the Member. NULL ids look nothing up.
+    let placed = db::query_one_cached(client, PLACEMENT_SQL, &[&resource_type, &resource_id, &binding, &member])
+        .await
+        .map_err(db::internal)?;
+    let resource_space: Option<String> = placed.get(0);
+    let binding_space: Option<String> = placed.get(2);
+    let binding_user: Option<String> = placed.get(3);
+    let member_space: Option<String> = placed.get(4);
     let mut resource: Option<RequestScope> = None;
     match (&resource_type, &resource_id) {
-        (Some(t), Some(id)) => {
-            // Deleted rows too: their Space is known, and the decision answers for them.
-            let row = db::query_opt_cached(
-                client,
-                "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2",
-                &[t, id],
-            )
-            .await
-            .map_err(db::internal)?;
-            match row {
-                Some(r) => resource = Some(RequestScope { space_id: r.get(0), group_id: r.get(1) }),
-                None => unplaced = true,
-            }
-        }
+        (Some(_), Some(_)) => match resource_space {
+            Some(space) => resource = Some(RequestScope { space_id: Some(space), group_id: placed.get(1) }),
+            None => unplaced = true,
+        },
         (None, Some(_)) => unplaced = true,
         _ => {}
     }
     let mut actor_spaces: Vec<String> = Vec::new();
-    let actor = &doc["actor"];
     if actor.is_object() {
-        let user = text(&actor["user_id"]);
         if let Some(space) = text(&actor["space_id"]) {
             actor_spaces.push(space);
         }
-        let binding = text(&actor["user_member_id"]).or_else(|| text(&actor["binding_id"]));
-        if let Some(binding) = &binding {
-            let row = db::query_opt_cached(
-                client,
-                "SELECT space_id, user_id FROM plystra.user_members WHERE id = $1",
-                &[binding],
-            )
-            .await
-            .map_err(db::internal)?;
-            match row {
+        if binding.is_some() {
+            match (binding_space, binding_user) {
                 // The user named must be the binding's (else the answer would show another user).
-                Some(r) if user.as_deref().is_none_or(|u| u == r.get::<_, &str>(1)) => actor_spaces.push(r.get(0)),
+                (Some(space), Some(bound)) if user.as_deref().is_none_or(|u| u == bound) => actor_spaces.push(space),
                 _ => unplaced = true,
             }
         }
-        if let Some(member) = text(&actor["member_id"]) {
-            let row = db::query_opt_cached(client, "SELECT space_id FROM plystra.members WHERE id = $1", &[&member])
-                .await
-                .map_err(db::internal)?;
-            match row {
-                Some(r) => actor_spaces.push(r.get(0)),
+        if member.is_some() {
+            match member_space {
+                Some(space) => actor_spaces.push(space),
                 None => unplaced = true,
             }
         }
