@@ -83,7 +83,7 @@ verify_prerequisites() {
 
 ensure_cargo_pgrx() {
     if ! cargo pgrx --version 2>/dev/null | grep -qF "cargo-pgrx $PGRX_VERSION"; then
-        log "installing cargo-pgrx $PGRX_VERSION (takes about 5 minutes on 2 cores)"
+        log "installing cargo-pgrx $PGRX_VERSION (5 to 20 minutes on 2 cores)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
     fi
     # `cargo pgrx init` only writes ~/.pgrx/config.toml here (it skips initdb as root); redo it if missing.
