@@ -186,23 +186,48 @@ pub async fn begin_mutation<'a>(
     };
     let acting = claimed.clone().unwrap_or_else(|| credential_actor(credential.as_ref()));
     let space = acting.space_id.as_deref().or(audit_space_id);
-    tx.execute(
-        "SELECT plystra.set_actor($1, $2, $3, $4)",
-        &[&acting.user_id, &acting.member_id, &acting.user_member(), &space],
-    )
-    .await
-    .map_err(internal)?;
-    if let Some(credential) = &credential {
-        set_credential(&tx, credential, claimed.is_some()).await?;
-    }
-    // The server's own request id beside the caller's (which any caller may reuse), for the audit trigger.
-    tx.execute(
-        "SELECT plystra.set_request_context($1, $2, $3), pg_catalog.set_config('plystra.server_request_id', $4, true)",
-        &[&request.request_id, &request.ip_string(), &request.user_agent, &request.server_request_id],
+    // The whole acting context in one round trip: actor, request (with the server's own request id beside the
+    // caller's, which any caller may reuse) and, when there is one, the credential.
+    let (kind, user, session, key) = match &credential {
+        Some(c) => {
+            let (session, key) = credential_ids(c);
+            (Some(c.kind()), c.user_id(), session, key)
+        }
+        None => (None, None, None, None),
+    };
+    execute_cached(
+        &tx,
+        "SELECT plystra.set_actor($1, $2, $3, $4), plystra.set_request_context($5, $6, $7), \
+                pg_catalog.set_config('plystra.server_request_id', $8, true), \
+                CASE WHEN $9::text IS NOT NULL THEN plystra.set_credential($9, $10, $11, $12, $13) END",
+        &[
+            &acting.user_id,
+            &acting.member_id,
+            &acting.user_member(),
+            &space,
+            &request.request_id,
+            &request.ip_string(),
+            &request.user_agent,
+            &request.server_request_id,
+            &kind,
+            &user,
+            &session,
+            &key,
+            &claimed.is_some(),
+        ],
     )
     .await
     .map_err(internal)?;
     Ok(tx)
+}
+
+/// A credential's session id or API key id (the other is None).
+fn credential_ids(credential: &crate::auth::Credential) -> (Option<&str>, Option<&str>) {
+    use crate::auth::Credential;
+    match credential {
+        Credential::Session(s) => (Some(s.session_id.as_str()), None),
+        Credential::ApiKey(k) => (None, Some(k.id.as_str())),
+    }
 }
 
 /// Records the authenticated credential for the rest of the transaction (the extension's audit rows read it).
@@ -211,11 +236,7 @@ pub async fn set_credential(
     credential: &crate::auth::Credential,
     actor_claimed: bool,
 ) -> Result<(), ApiError> {
-    use crate::auth::Credential;
-    let (session_id, api_key_id) = match credential {
-        Credential::Session(s) => (Some(s.session_id.as_str()), None),
-        Credential::ApiKey(k) => (None, Some(k.id.as_str())),
-    };
+    let (session_id, api_key_id) = credential_ids(credential);
     execute_cached(
         client,
         "SELECT plystra.set_credential($1, $2, $3, $4, $5)",
