@@ -116,6 +116,11 @@ async fn deadline(State(state): State<AppState>, request: Request, next: Next) -
 /// answered 408 and the connection closed. Nothing behind this (authentication, the protection seam, the
 /// handler) waits for the client's bytes, so no pooled database connection is held while a client trickles a
 /// body (security review F5). Bodies are at most 1 MiB, and every handler reads its body in full anyway.
+/// How much of a body announced over the limit is read (and discarded) before the 413.
+const DRAIN_LIMIT_BYTES: usize = 4 * BODY_LIMIT_BYTES;
+/// How long the server reads (and discards) a body announced over the limit before answering 413.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn read_body_first(State(state): State<AppState>, request: Request, next: Next) -> Response {
     use http_body_util::{BodyExt, LengthLimitError, Limited};
     let (parts, body) = request.into_parts();
@@ -130,6 +135,21 @@ async fn read_body_first(State(state): State<AppState>, request: Request, next: 
         r
     };
     if announced.is_some_and(|n| n > BODY_LIMIT_BYTES as u64) {
+        // Read and discard what the client is already sending (at most DRAIN_LIMIT_BYTES, for at most
+        // DRAIN_WAIT, nothing kept) so that a client sending at full speed reads the 413 instead of a connection
+        // reset by unread data; a client that sends slowly or not at all gets it after DRAIN_WAIT. No database
+        // work has started.
+        let drain = async {
+            let mut body = body;
+            let mut seen = 0usize;
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, |d| d.len());
+                if seen > DRAIN_LIMIT_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_WAIT.min(state.config.http_body_timeout), drain).await;
         return too_large();
     }
     let read = tokio::time::timeout(state.config.http_body_timeout, Limited::new(body, BODY_LIMIT_BYTES).collect());
