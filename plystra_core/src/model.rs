@@ -69,6 +69,46 @@ pub struct Timestamp {
     pub rfc3339: String,
 }
 
+impl Timestamp {
+    /// The instant `unix_micros`, shown as RFC 3339 UTC to the second (`2026-01-31T23:59:59Z`). The range
+    /// PostgreSQL's timestamptz holds (and its ±infinity, as `infinity`/`-infinity`).
+    pub fn from_unix_micros(unix_micros: i64) -> Timestamp {
+        // PostgreSQL's ±infinity are i64::MAX / i64::MIN; moved to the Unix epoch they saturate (so do instants
+        // in the last days of year 294276, which are shown as infinity too).
+        let rfc3339 = if unix_micros == i64::MAX {
+            "infinity".to_string()
+        } else if unix_micros <= i64::MIN / 2 {
+            "-infinity".to_string()
+        } else {
+            let seconds = unix_micros.div_euclid(1_000_000);
+            let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+            let (year, month, day) = civil_from_days(days);
+            format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+                second_of_day / 3600,
+                second_of_day / 60 % 60,
+                second_of_day % 60
+            )
+        };
+        Timestamp { unix_micros, rfc3339 }
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day): the well-known civil-from-days algorithm
+/// on 400-year eras.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// The actor tuple. Each part is `None` when no live row has the requested id.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Actor {
@@ -190,4 +230,27 @@ pub struct Context {
     pub candidates: Vec<Candidate>,
     /// "Now" for expiry checks, in microseconds since the Unix epoch (the statement's timestamp).
     pub now_micros: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timestamp;
+
+    #[test]
+    fn timestamps_show_as_rfc3339_utc_to_the_second() {
+        let cases = [
+            (0, "1970-01-01T00:00:00Z"),
+            (999_999, "1970-01-01T00:00:00Z"),
+            (-1, "1969-12-31T23:59:59Z"),
+            (951_782_400_000_000, "2000-02-29T00:00:00Z"),
+            (1_798_761_599_000_000, "2026-12-31T23:59:59Z"),
+            (4_107_542_400_000_000, "2100-03-01T00:00:00Z"),
+            (-62_135_596_800_000_000, "0001-01-01T00:00:00Z"),
+            (i64::MAX, "infinity"),
+            (i64::MIN, "-infinity"),
+        ];
+        for (micros, text) in cases {
+            assert_eq!(Timestamp::from_unix_micros(micros).rfc3339, text, "{micros}");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use pgrx::prelude::*;
 use plystra_core::decide;
-use plystra_core::model::{Group, Request, RequestContext, Resource, Target};
+use plystra_core::model::{Request, RequestContext, Resource, Target};
 use plystra_core::reach::{reach, Reach};
 
 use crate::kept;
@@ -70,10 +70,8 @@ fn current_reach(resource_type: &str, action: &str) -> Option<Rc<Reach>> {
     let req = q.0.clone()?;
     REACH.with(|memo| {
         memo.get_or(q, || {
-            Spi::connect(|client| {
-                let ctx = loader::load_context(client, &req, false);
-                reach(&req, &ctx).filter(|r| !r.is_empty()).map(Rc::new)
-            })
+            let ctx = loader::load_context(&req, false);
+            reach(&req, &ctx).filter(|r| !r.is_empty()).map(Rc::new)
         })
     })
 }
@@ -114,10 +112,8 @@ fn actor_space_id() -> Option<String> {
     let req = actor_request("", "", "")?;
     ACTOR_SPACE.with(|memo| {
         memo.get_or(Some(req.clone()), || {
-            Spi::connect(|client| {
-                let ctx = loader::load_context(client, &req, false);
-                plystra_core::decide::actor_usable(&req, &ctx.actor, ctx.now_micros).then(|| req.space_id.clone())
-            })
+            let ctx = loader::load_context(&req, false);
+            plystra_core::decide::actor_usable(&req, &ctx.actor, ctx.now_micros).then(|| req.space_id.clone())
         })
     })
 }
@@ -196,14 +192,14 @@ fn allowed_resource(resource_type: &str, resource_id: &str, action: &str) -> boo
     let Some(req) = actor_request(resource_type, resource_id, action) else {
         return false;
     };
-    Spi::connect(|client| decide(&req, &loader::load_context(client, &req, false)).allow)
+    decide(&req, &loader::load_context(&req, false)).allow
 }
 
-// A deleted or inactive group places nothing, exactly as in the loader (TARGET_GROUP_MISSING for group scopes).
-const GROUP_BY_ID_SQL: &str = "SELECT id, space_id, path, status FROM plystra.groups \
-                               WHERE id = $1 AND deleted_at IS NULL AND status = 'active'";
-const GROUP_BY_PATH_SQL: &str = "SELECT id, space_id, path, status FROM plystra.groups \
-                                 WHERE space_id = $1 AND path = $2 AND deleted_at IS NULL AND status = 'active'";
+/// Where an application row's group is named: by id, or by path within the row's Space.
+enum RowGroup<'a> {
+    Id(&'a str),
+    Path(&'a str),
+}
 
 /// Decides for a row the application owns (not mirrored into plystra.resources): the target is built from
 /// the row's Space, group and owner. `resource_id` is `""`, so the registry and grants are what count.
@@ -211,42 +207,34 @@ fn decide_row(
     resource_type: &str,
     action: &str,
     space_id: &str,
-    group: Option<(&'static str, &[pgrx::datum::DatumWithOid<'_>])>,
+    group: Option<RowGroup<'_>>,
     owner_member_id: Option<&str>,
 ) -> bool {
     let Some(req) = actor_request(resource_type, "", action) else {
         return false;
     };
-    Spi::connect(|client| {
-        let mut ctx = loader::load_context(client, &req, false);
-        let group = group.and_then(|(sql, args)| {
-            let types = [kept::TEXT; 2];
-            kept::select(client, sql, &types[..args.len()], Some(1), args, |mut rows| {
-                rows.next().map(|row| Group {
-                    id: row.get::<String>(1).ok().flatten().unwrap_or_default(),
-                    space_id: row.get::<String>(2).ok().flatten().unwrap_or_default(),
-                    path: row.get::<String>(3).ok().flatten().unwrap_or_default(),
-                    status: row.get::<String>(4).ok().flatten().unwrap_or_default(),
-                })
-            })
-        });
-        ctx.target = Some(Target {
-            resource: Resource {
-                id: String::new(),
-                external_id: None,
-                resource_type: resource_type.into(),
-                space_id: space_id.into(),
-                group_id: group.as_ref().map(|g| g.id.clone()),
-                owner_member_id: owner_member_id.map(str::to_string),
-                display_name: None,
-                visibility: None,
-                status: None,
-                metadata: None,
-            },
-            group,
-        });
-        decide(&req, &ctx).allow
-    })
+    let mut ctx = loader::load_context(&req, false);
+    // A deleted or inactive group places nothing, exactly as in the loader (TARGET_GROUP_MISSING for group scopes).
+    let group = group.and_then(|g| match g {
+        RowGroup::Id(id) => loader::live_group(id),
+        RowGroup::Path(path) => loader::live_group_by_path(space_id, path),
+    });
+    ctx.target = Some(Target {
+        resource: Resource {
+            id: String::new(),
+            external_id: None,
+            resource_type: resource_type.into(),
+            space_id: space_id.into(),
+            group_id: group.as_ref().map(|g| g.id.clone()),
+            owner_member_id: owner_member_id.map(str::to_string),
+            display_name: None,
+            visibility: None,
+            status: None,
+            metadata: None,
+        },
+        group,
+    });
+    decide(&req, &ctx).allow
 }
 
 /// May the current actor perform `action` on an application row of `resource_type` in `space_id`, in group
@@ -263,8 +251,7 @@ fn allowed_row(
     let (Some(resource_type), Some(action), Some(space_id)) = (resource_type, action, space_id) else {
         return false;
     };
-    let args = group_id.map(|g| [g.into()]);
-    decide_row(resource_type, action, space_id, args.as_ref().map(|a| (GROUP_BY_ID_SQL, &a[..])), owner_member_id)
+    decide_row(resource_type, action, space_id, group_id.map(RowGroup::Id), owner_member_id)
 }
 
 /// `allowed_row` for applications that store the group's path instead of its id.
@@ -280,6 +267,5 @@ fn allowed_row_by_path(
     let (Some(resource_type), Some(action), Some(space_id)) = (resource_type, action, space_id) else {
         return false;
     };
-    let args = group_path.map(|p| [space_id.into(), p.into()]);
-    decide_row(resource_type, action, space_id, args.as_ref().map(|a| (GROUP_BY_PATH_SQL, &a[..])), owner_member_id)
+    decide_row(resource_type, action, space_id, group_path.map(RowGroup::Path), owner_member_id)
 }

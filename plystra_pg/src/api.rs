@@ -43,18 +43,16 @@ fn parse(request: Option<&str>, function: &'static str) -> Request {
 
 /// Loads, decides and writes the audit row when the mode says so.
 fn run(req: Request, explain: bool) -> Decided {
-    Spi::connect_mut(|client| {
-        let trace_possible = explain || AUDIT_MODE.get() != AuditMode::Off;
-        let ctx = loader::load_context(client, &req, trace_possible);
-        let outcome = decide(&req, &ctx);
-        let id = new_decision_id();
-        let audit_log_id = AUDIT_MODE.get().writes(outcome.allow).then(|| id.audit_log_id());
-        if let Some(audit_id) = &audit_log_id {
-            let trace = explain_document(&req, &ctx, &outcome, &id, Some(audit_id));
-            audit::write_decision(client, audit_id, &req, &outcome, trace);
-        }
-        Decided { req, ctx, outcome, id, audit_log_id }
-    })
+    let trace_possible = explain || AUDIT_MODE.get() != AuditMode::Off;
+    let ctx = loader::load_context(&req, trace_possible);
+    let outcome = decide(&req, &ctx);
+    let id = new_decision_id();
+    let audit_log_id = AUDIT_MODE.get().writes(outcome.allow).then(|| id.audit_log_id());
+    if let Some(audit_id) = &audit_log_id {
+        let trace = explain_document(&req, &ctx, &outcome, &id, Some(audit_id));
+        audit::write_decision(audit_id, &req, &outcome, trace);
+    }
+    Decided { req, ctx, outcome, id, audit_log_id }
 }
 
 /// `plystra.check(jsonb)` and `plystra.explain(jsonb)` are SQL wrappers around this (sql/api.sql): taking the

@@ -23,7 +23,7 @@ thread_local! {
     static INSERT_AUDIT: OnceCell<OwnedPreparedStatement> = const { OnceCell::new() };
 }
 
-pub fn write_decision(client: &mut SpiClient<'_>, id: &str, req: &Request, outcome: &Outcome, trace: Value) {
+pub fn write_decision(id: &str, req: &Request, outcome: &Outcome, trace: Value) {
     // Preferably through the audit writer: the row then survives this transaction's rollback and is durable
     // before the decision returns. Where no writer serves this database, the row is part of this transaction.
     let ctx = &req.context;
@@ -73,7 +73,7 @@ pub fn write_decision(client: &mut SpiClient<'_>, id: &str, req: &Request, outco
         )
         .report(PgLogLevel::ERROR);
     }
-    insert_in_transaction(client, id, req, outcome, trace);
+    pgrx::spi::Spi::connect_mut(|client| insert_in_transaction(client, id, req, outcome, trace));
 }
 
 fn insert_in_transaction(client: &mut SpiClient<'_>, id: &str, req: &Request, outcome: &Outcome, trace: Value) {

@@ -12,7 +12,10 @@ mod error;
 mod guc;
 mod kept;
 mod loader;
+#[cfg(any(test, feature = "pg_test"))]
+mod loader_oracle;
 mod migrations;
+mod probe;
 mod statement_cache;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -1,209 +1,269 @@
-//! Loading a decision's context: ONE kept statement (see `kept`), planned once per backend, brings the actor tuple,
-//! the Space, the Resource Registry entries, the target resource and its group, and every candidate grant.
-//! It returns one row per candidate (at least one row), the fixed parts repeated on each.
+//! Loading a decision's context: the actor tuple, the Space, the Resource Registry entries, the target resource
+//! and its group, and every candidate grant, each read by an index probe (see `probe`) under one snapshot.
+//!
+//! Which rows count is the rule of the decision contract, written once here:
+//! - the User, Member, UserMember binding, Space, target resource and groups must not be deleted;
+//! - the target resource must be `active` and of the requested type; its group and a grant's anchor must be
+//!   `active` (an archived resource is not found, an inactive target group is missing, an inactive anchor
+//!   confers nothing);
+//! - a candidate is an `active`, not-deleted MemberRole grant of the requested Member whose Role is `active` and
+//!   not deleted, joined by a not-deleted RolePermission to an `active`, not-deleted Permission for exactly the
+//!   requested resource type and action.
+//!
+//! A pg_test compares every context with the one the SQL statement of `loader_oracle` loads.
 
-use pgrx::spi::{SpiClient, SpiHeapTupleData};
-use plystra_core::model::Timestamp;
+use std::collections::HashMap;
+
 use plystra_core::model::*;
 use serde_json::Value;
 
-use crate::kept;
+use crate::probe::{statement_unix_micros, Reader, Row};
 
-/// Columns by ordinal (1-based), grouped as in the query.
-const LOAD_CONTEXT_SQL: &str = r#"
-SELECT
-    (extract(epoch FROM statement_timestamp()) * 1000000)::int8,
-    u.id, u.email, u.status,
-    m.id, m.space_id, m.display_name, m.status,
-    um.id, um.user_id, um.member_id, um.space_id, um.relation_type, um.status, um.is_primary,
-    (extract(epoch FROM um.expires_at) * 1000000)::int8,
-    to_char(um.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-    s.id, s.name, s.status,
-    rt.id, rt.key, rt.display_name, rt.description, rt.status, rt.source, rt.metadata::text,
-    ra.id, ra.resource_type_id, ra.key, ra.display_name, ra.description, ra.risk_level, ra.audit_default, ra.metadata::text,
-    rm.id, rm.resource_type_id, rm.storage_kind, rm.table_name, rm.id_field, rm.space_field, rm.group_field,
-    rm.owner_member_field, rm.visibility_field, rm.metadata_field, rm.status, rm.metadata::text,
-    r.id, r.external_id, r.resource_type, r.space_id, r.group_id, r.owner_member_id, r.display_name, r.visibility,
-    r.status, r.metadata::text,
-    g.id, g.space_id, g.path, g.status,
-    c.member_role_id, c.role_id, c.role_key, c.role_space_id, c.permission_id, c.resource, c.action, c.scope,
-    c.member_role_space_id, c.anchor_id, c.anchor_space_id, c.anchor_path, c.anchor_status
-FROM (VALUES (1)) AS one (x)
-LEFT JOIN plystra.users u ON u.id = $1 AND u.deleted_at IS NULL
-LEFT JOIN plystra.members m ON m.id = $2 AND m.deleted_at IS NULL
-LEFT JOIN plystra.user_members um ON um.id = $3 AND um.deleted_at IS NULL
-LEFT JOIN plystra.spaces s ON s.id = $4 AND s.deleted_at IS NULL
-LEFT JOIN plystra.resource_types rt ON rt.key = $5
-LEFT JOIN plystra.resource_actions ra ON ra.resource_type_id = rt.id AND ra.key = $7
-LEFT JOIN plystra.resource_mappings rm ON rm.resource_type_id = rt.id
--- Only live rows place and scope a decision: an archived resource is not found, a deleted or inactive target
--- group is missing (TARGET_GROUP_MISSING), a deleted or inactive anchor confers nothing (SCOPE_ANCHOR_MISSING).
-LEFT JOIN plystra.resources r ON r.id = $6 AND r.resource_type = $5 AND r.deleted_at IS NULL AND r.status = 'active'
-LEFT JOIN plystra.groups g ON g.id = r.group_id AND g.deleted_at IS NULL AND g.status = 'active'
-LEFT JOIN LATERAL (
-    -- Candidate grants: only active, not-deleted MemberRoles, Roles, RolePermissions and Permissions count.
-    SELECT mr.id AS member_role_id, ro.id AS role_id, ro.key AS role_key, ro.space_id AS role_space_id,
-           p.id AS permission_id, p.resource, p.action, p.scope, mr.space_id AS member_role_space_id,
-           ag.id AS anchor_id, ag.space_id AS anchor_space_id, ag.path AS anchor_path, ag.status AS anchor_status
-    FROM plystra.member_roles mr
-    JOIN plystra.roles ro ON ro.id = mr.role_id AND ro.status = 'active' AND ro.deleted_at IS NULL
-    JOIN plystra.role_permissions rp ON rp.role_id = ro.id AND rp.deleted_at IS NULL
-    JOIN plystra.permissions p ON p.id = rp.permission_id AND p.status = 'active' AND p.deleted_at IS NULL
-                               AND p.resource = $5 AND p.action = $7
-    LEFT JOIN plystra.groups ag ON ag.id = mr.scope_anchor_group_id AND ag.deleted_at IS NULL AND ag.status = 'active'
-    WHERE mr.member_id = $2 AND mr.status = 'active' AND mr.deleted_at IS NULL
-) c ON true
-ORDER BY c.role_key, c.resource, c.action, c.scope, c.member_role_id
-"#;
-
-fn text(row: &SpiHeapTupleData<'_>, ordinal: usize) -> Option<String> {
-    row.get::<String>(ordinal).expect("plystra loader: column type is text")
+fn not_deleted(row: &Row) -> bool {
+    row.is_null("deleted_at")
 }
 
-fn text_or_empty(row: &SpiHeapTupleData<'_>, ordinal: usize) -> String {
-    text(row, ordinal).unwrap_or_default()
+fn live(row: &Row) -> bool {
+    not_deleted(row) && row.text("status").as_deref() == Some(ACTIVE)
 }
 
 /// Metadata, read as text: a value nested deeper than serde reads (PostgreSQL allows far more) is shown as a
 /// note in the trace instead of failing the decision.
-fn json(row: &SpiHeapTupleData<'_>, ordinal: usize) -> Option<Value> {
-    let text = text(row, ordinal)?;
+fn metadata(row: &Row, with_metadata: bool) -> Option<Value> {
+    if !with_metadata {
+        return None;
+    }
+    let text = row.jsonb_text("metadata")?;
     Some(serde_json::from_str(&text).unwrap_or_else(|_| Value::from("(metadata too deeply nested to show)")))
 }
 
-fn int8(row: &SpiHeapTupleData<'_>, ordinal: usize) -> Option<i64> {
-    row.get::<i64>(ordinal).expect("plystra loader: column type is int8")
-}
-
-fn boolean(row: &SpiHeapTupleData<'_>, ordinal: usize) -> bool {
-    row.get::<bool>(ordinal).expect("plystra loader: column type is boolean").unwrap_or(false)
-}
-
-fn fixed_parts(row: &SpiHeapTupleData<'_>, with_metadata: bool) -> Context {
-    // Metadata only feeds the trace: a decision that builds none (audit off, no explain) never parses it.
-    let json = |row: &SpiHeapTupleData<'_>, n| if with_metadata { json(row, n) } else { None };
-    let user = text(row, 2).map(|id| User { id, email: text_or_empty(row, 3), status: text_or_empty(row, 4) });
-    let member = text(row, 5).map(|id| Member {
-        id,
-        space_id: text_or_empty(row, 6),
-        display_name: text_or_empty(row, 7),
-        status: text_or_empty(row, 8),
-    });
-    let user_member = text(row, 9).map(|id| UserMember {
-        id,
-        user_id: text_or_empty(row, 10),
-        member_id: text_or_empty(row, 11),
-        space_id: text_or_empty(row, 12),
-        relation_type: text_or_empty(row, 13),
-        status: text_or_empty(row, 14),
-        is_primary: boolean(row, 15),
-        expires_at: int8(row, 16).map(|unix_micros| Timestamp { unix_micros, rfc3339: text_or_empty(row, 17) }),
-    });
-    let space = text(row, 18).map(|id| Space { id, name: text_or_empty(row, 19), status: text_or_empty(row, 20) });
-    let resource_type = text(row, 21).map(|id| ResourceType {
-        id,
-        key: text_or_empty(row, 22),
-        display_name: text_or_empty(row, 23),
-        description: text(row, 24),
-        status: text_or_empty(row, 25),
-        source: text_or_empty(row, 26),
-        metadata: json(row, 27),
-    });
-    let action = text(row, 28).map(|id| ResourceAction {
-        id,
-        resource_type_id: text_or_empty(row, 29),
-        key: text_or_empty(row, 30),
-        display_name: text_or_empty(row, 31),
-        description: text(row, 32),
-        risk_level: text_or_empty(row, 33),
-        audit_default: boolean(row, 34),
-        metadata: json(row, 35),
-    });
-    let mapping = text(row, 36).map(|id| ResourceMapping {
-        id,
-        resource_type_id: text_or_empty(row, 37),
-        storage_kind: text_or_empty(row, 38),
-        table_name: text(row, 39),
-        id_field: text_or_empty(row, 40),
-        space_field: text_or_empty(row, 41),
-        group_field: text(row, 42),
-        owner_member_field: text(row, 43),
-        visibility_field: text(row, 44),
-        metadata_field: text(row, 45),
-        status: text_or_empty(row, 46),
-        metadata: json(row, 47),
-    });
-    let group = text(row, 58).map(|id| Group {
-        id,
-        space_id: text_or_empty(row, 59),
-        path: text_or_empty(row, 60),
-        status: text_or_empty(row, 61),
-    });
-    let target = text(row, 48).map(|id| Target {
-        resource: Resource {
-            id,
-            external_id: text(row, 49),
-            resource_type: text_or_empty(row, 50),
-            space_id: text_or_empty(row, 51),
-            group_id: text(row, 52),
-            owner_member_id: text(row, 53),
-            display_name: text(row, 54),
-            visibility: text(row, 55),
-            status: text(row, 56),
-            metadata: json(row, 57),
-        },
-        group,
-    });
-    Context {
-        actor: Actor { user, member, user_member, space },
-        registry: Registry { resource_type, action, mapping },
-        target,
-        candidates: Vec::new(),
-        now_micros: int8(row, 1).unwrap_or_default(),
+fn group(row: &Row) -> Group {
+    Group {
+        id: row.text_or_empty("id"),
+        space_id: row.text_or_empty("space_id"),
+        path: row.text_or_empty("path"),
+        status: row.text_or_empty("status"),
     }
 }
 
-fn candidate(row: &SpiHeapTupleData<'_>) -> Option<Candidate> {
-    let member_role_id = text(row, 62)?;
-    Some(Candidate {
-        member_role_id,
-        role: Role { id: text_or_empty(row, 63), key: text_or_empty(row, 64), space_id: text_or_empty(row, 65) },
-        permission: Permission {
-            id: text_or_empty(row, 66),
-            resource: text_or_empty(row, 67),
-            action: text_or_empty(row, 68),
-            scope: text_or_empty(row, 69),
-        },
-        member_role_space_id: text_or_empty(row, 70),
-        scope_anchor: text(row, 71).map(|id| Group {
-            id,
-            space_id: text_or_empty(row, 72),
-            path: text_or_empty(row, 73),
-            status: text_or_empty(row, 74),
-        }),
-    })
+/// A live group by id (deleted or inactive groups place and scope nothing).
+fn group_by_id(reader: &Reader, id: &str) -> Option<Group> {
+    reader.one(c"groups", c"groups_pkey", &[id], |row| live(row).then(|| group(row)))
 }
 
-/// Loads everything `req` needs, in one round trip through SPI.
-/// `with_metadata`: whether the metadata of the target and registry entries is read (only traces show it).
-pub fn load_context(client: &SpiClient<'_>, req: &Request, with_metadata: bool) -> Context {
-    let args = [
-        req.user_id.as_str().into(),
-        req.member_id.as_str().into(),
-        req.user_member_id.as_str().into(),
-        req.space_id.as_str().into(),
-        req.resource_type.as_str().into(),
-        req.resource_id.as_str().into(),
-        req.action.as_str().into(),
-    ];
-    kept::select(client, LOAD_CONTEXT_SQL, &[kept::TEXT; 7], None, &args, |table| {
-        let mut ctx: Option<Context> = None;
-        for row in table {
-            let ctx = ctx.get_or_insert_with(|| fixed_parts(&row, with_metadata));
-            if let Some(c) = candidate(&row) {
-                ctx.candidates.push(c);
-            }
+/// A live group by id, read on its own (an application row's group).
+pub fn live_group(id: &str) -> Option<Group> {
+    group_by_id(&Reader::begin(), id)
+}
+
+/// A live group by its path in `space_id`.
+pub fn live_group_by_path(space_id: &str, path: &str) -> Option<Group> {
+    Reader::begin().one(c"groups", c"groups_space_path_key", &[space_id, path], |row| live(row).then(|| group(row)))
+}
+
+fn actor(reader: &Reader, req: &Request) -> Actor {
+    let user = reader.one(c"users", c"users_pkey", &[&req.user_id], |row| {
+        not_deleted(row).then(|| User {
+            id: row.text_or_empty("id"),
+            email: row.text_or_empty("email"),
+            status: row.text_or_empty("status"),
+        })
+    });
+    let member = reader.one(c"members", c"members_pkey", &[&req.member_id], |row| {
+        not_deleted(row).then(|| Member {
+            id: row.text_or_empty("id"),
+            space_id: row.text_or_empty("space_id"),
+            display_name: row.text_or_empty("display_name"),
+            status: row.text_or_empty("status"),
+        })
+    });
+    let user_member = reader.one(c"user_members", c"user_members_pkey", &[&req.user_member_id], |row| {
+        not_deleted(row).then(|| UserMember {
+            id: row.text_or_empty("id"),
+            user_id: row.text_or_empty("user_id"),
+            member_id: row.text_or_empty("member_id"),
+            space_id: row.text_or_empty("space_id"),
+            relation_type: row.text_or_empty("relation_type"),
+            status: row.text_or_empty("status"),
+            is_primary: row.boolean("is_primary"),
+            expires_at: row.unix_micros("expires_at").map(Timestamp::from_unix_micros),
+        })
+    });
+    let space = reader.one(c"spaces", c"spaces_pkey", &[&req.space_id], |row| {
+        not_deleted(row).then(|| Space {
+            id: row.text_or_empty("id"),
+            name: row.text_or_empty("name"),
+            status: row.text_or_empty("status"),
+        })
+    });
+    Actor { user, member, user_member, space }
+}
+
+fn registry(reader: &Reader, req: &Request, with_metadata: bool) -> Registry {
+    let resource_type = reader.one(c"resource_types", c"resource_types_key_key", &[&req.resource_type], |row| {
+        Some(ResourceType {
+            id: row.text_or_empty("id"),
+            key: row.text_or_empty("key"),
+            display_name: row.text_or_empty("display_name"),
+            description: row.text("description"),
+            status: row.text_or_empty("status"),
+            source: row.text_or_empty("source"),
+            metadata: metadata(row, with_metadata),
+        })
+    });
+    let Some(type_id) = resource_type.as_ref().map(|t| t.id.clone()) else {
+        return Registry { resource_type, action: None, mapping: None };
+    };
+    let action = reader.one(c"resource_actions", c"resource_actions_type_key_key", &[&type_id, &req.action], |row| {
+        Some(ResourceAction {
+            id: row.text_or_empty("id"),
+            resource_type_id: row.text_or_empty("resource_type_id"),
+            key: row.text_or_empty("key"),
+            display_name: row.text_or_empty("display_name"),
+            description: row.text("description"),
+            risk_level: row.text_or_empty("risk_level"),
+            audit_default: row.boolean("audit_default"),
+            metadata: metadata(row, with_metadata),
+        })
+    });
+    let mapping = reader.one(c"resource_mappings", c"resource_mappings_type_key", &[&type_id], |row| {
+        Some(ResourceMapping {
+            id: row.text_or_empty("id"),
+            resource_type_id: row.text_or_empty("resource_type_id"),
+            storage_kind: row.text_or_empty("storage_kind"),
+            table_name: row.text("table_name"),
+            id_field: row.text_or_empty("id_field"),
+            space_field: row.text_or_empty("space_field"),
+            group_field: row.text("group_field"),
+            owner_member_field: row.text("owner_member_field"),
+            visibility_field: row.text("visibility_field"),
+            metadata_field: row.text("metadata_field"),
+            status: row.text_or_empty("status"),
+            metadata: metadata(row, with_metadata),
+        })
+    });
+    Registry { resource_type, action, mapping }
+}
+
+fn target(reader: &Reader, req: &Request, with_metadata: bool) -> Option<Target> {
+    let resource = reader.one(c"resources", c"resources_pkey", &[&req.resource_id], |row| {
+        let wanted = live(row) && row.text("resource_type").as_deref() == Some(req.resource_type.as_str());
+        wanted.then(|| Resource {
+            id: row.text_or_empty("id"),
+            external_id: row.text("external_id"),
+            resource_type: row.text_or_empty("resource_type"),
+            space_id: row.text_or_empty("space_id"),
+            group_id: row.text("group_id"),
+            owner_member_id: row.text("owner_member_id"),
+            display_name: row.text("display_name"),
+            visibility: row.text("visibility"),
+            status: row.text("status"),
+            metadata: metadata(row, with_metadata),
+        })
+    })?;
+    let group = resource.group_id.as_deref().and_then(|id| group_by_id(reader, id));
+    Some(Target { resource, group })
+}
+
+fn candidates(reader: &Reader, req: &Request) -> Vec<Candidate> {
+    // The live permissions for exactly this type and action (one a scope): usually one to three. None means no
+    // grant can match, and the Member's grants need not be read at all.
+    let mut permissions = Vec::new();
+    reader.probe(c"permissions", c"permissions_resource_action_scope_key", &[&req.resource_type, &req.action], |row| {
+        if live(row) {
+            permissions.push(Permission {
+                id: row.text_or_empty("id"),
+                resource: row.text_or_empty("resource"),
+                action: row.text_or_empty("action"),
+                scope: row.text_or_empty("scope"),
+            });
         }
-        ctx.expect("plystra loader: the context query returns at least one row")
-    })
+        true
+    });
+    if permissions.is_empty() {
+        return Vec::new();
+    }
+    struct Grant {
+        id: String,
+        role_id: String,
+        space_id: String,
+        anchor_id: Option<String>,
+    }
+    let mut grants = Vec::new();
+    reader.probe(c"member_roles", c"member_roles_member_role_anchor_key", &[&req.member_id], |row| {
+        if live(row) {
+            grants.push(Grant {
+                id: row.text_or_empty("id"),
+                role_id: row.text_or_empty("role_id"),
+                space_id: row.text_or_empty("space_id"),
+                anchor_id: row.text("scope_anchor_group_id"),
+            });
+        }
+        true
+    });
+    // A Member may hold one Role through many grants (one an anchor): each Role and its permissions are read once.
+    let mut roles: HashMap<String, Option<(Role, Vec<Permission>)>> = HashMap::new();
+    let mut out = Vec::new();
+    for grant in grants {
+        let role = roles.entry(grant.role_id.clone()).or_insert_with(|| {
+            let role = reader.one(c"roles", c"roles_pkey", &[&grant.role_id], |row| {
+                live(row).then(|| Role {
+                    id: row.text_or_empty("id"),
+                    key: row.text_or_empty("key"),
+                    space_id: row.text_or_empty("space_id"),
+                })
+            })?;
+            let held = permissions
+                .iter()
+                .filter(|p| {
+                    reader
+                        .one(c"role_permissions", c"role_permissions_role_permission_key", &[&role.id, &p.id], |row| {
+                            not_deleted(row).then_some(())
+                        })
+                        .is_some()
+                })
+                .cloned()
+                .collect();
+            Some((role, held))
+        });
+        let Some((role, held)) = role else { continue };
+        if held.is_empty() {
+            continue;
+        }
+        let anchor = grant.anchor_id.as_deref().and_then(|id| group_by_id(reader, id));
+        for permission in held {
+            out.push(Candidate {
+                member_role_id: grant.id.clone(),
+                role: role.clone(),
+                permission: permission.clone(),
+                scope_anchor: anchor.clone(),
+                member_role_space_id: grant.space_id.clone(),
+            });
+        }
+    }
+    // The contract's order (role key, resource, action, scope, grant id), compared bytewise so that it does not
+    // depend on the database's collation.
+    out.sort_by(|a, b| {
+        (&a.role.key, &a.permission.resource, &a.permission.action, &a.permission.scope, &a.member_role_id).cmp(&(
+            &b.role.key,
+            &b.permission.resource,
+            &b.permission.action,
+            &b.permission.scope,
+            &b.member_role_id,
+        ))
+    });
+    out
+}
+
+/// Loads everything `req` needs under one snapshot.
+/// `with_metadata`: whether the metadata of the target and registry entries is read (only traces show it).
+pub fn load_context(req: &Request, with_metadata: bool) -> Context {
+    let reader = Reader::begin();
+    Context {
+        actor: actor(&reader, req),
+        registry: registry(&reader, req, with_metadata),
+        target: target(&reader, req, with_metadata),
+        candidates: candidates(&reader, req),
+        now_micros: statement_unix_micros(),
+    }
 }
