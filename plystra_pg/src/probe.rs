@@ -11,22 +11,44 @@
 //! REPEATABLE READ), pushed for the duration of the reading. MVCC, savepoints, hot standby and a concurrent
 //! uncommitted write behave as for any scan, because this is the scan the executor itself would run.
 //!
-//! Tables and indexes are found by name in the `plystra` schema on each use (syscache lookups), and columns by
-//! name in the open relation's descriptor: nothing is kept across calls, so DROP/CREATE EXTENSION, an upgrade or
-//! a restore cannot leave a stale object id behind. Relations are opened with AccessShareLock and closed keeping
-//! the lock until the end of the transaction, as the executor does. Table privileges are not checked (the
-//! executor would check them for the function's owner, the extension's owner, who holds them all).
+//! Tables and indexes are found by name in the `plystra` schema. Their object ids are kept per backend, and a
+//! kept id is only trusted after the relation it opens proves to be the one named (same name, same schema):
+//! DROP/CREATE EXTENSION, an upgrade or a restore that gives a relation a new id is noticed at the next open,
+//! which then looks the name up again. The schema itself is looked up once per decision. Within a decision, a
+//! relation and its index scan are opened once and rescanned for each probe (a btree scan allocates about
+//! 27 kB: allocating it per probe showed in profiles), then closed when the decision ends, keeping the
+//! AccessShareLock until the end of the transaction, as the executor does. Columns are found by name in the
+//! open relation's descriptor. Table privileges are not checked (the executor would check them for the
+//! function's owner, the extension's owner, who holds them all).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::CStr;
 
 use pgrx::pg_sys::{self, Datum, Oid};
 use pgrx::FromDatum;
 
-/// The reading of one decision: the schema and the snapshot every probe uses.
+thread_local! {
+    /// The schema's id and, by relation name, the ids last seen in it.
+    static KNOWN: RefCell<(Oid, HashMap<&'static CStr, Oid>)> = RefCell::new((pg_sys::InvalidOid, HashMap::new()));
+}
+
+/// An index scan kept open for the length of one decision.
+struct OpenScan {
+    index_name: &'static CStr,
+    keys: usize,
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    scan: pg_sys::IndexScanDesc,
+    slot: *mut pg_sys::TupleTableSlot,
+}
+
+/// The reading of one decision: the schema, the snapshot every probe uses, and the scans opened so far.
 pub struct Reader {
     namespace: Oid,
     snapshot: pg_sys::Snapshot,
     pushed: bool,
+    scans: RefCell<Vec<OpenScan>>,
 }
 
 impl Reader {
@@ -35,9 +57,16 @@ impl Reader {
         // SAFETY: backend-local calls made inside a function call, where a transaction is in progress.
         unsafe {
             let namespace = pg_sys::get_namespace_oid(c"plystra".as_ptr(), false);
+            KNOWN.with(|k| {
+                let mut k = k.borrow_mut();
+                if k.0 != namespace {
+                    *k = (namespace, HashMap::new());
+                }
+            });
             let wrote = pg_sys::GetCurrentTransactionIdIfAny() != pg_sys::InvalidTransactionId;
+            let scans = RefCell::new(Vec::new());
             if !wrote && pg_sys::ActiveSnapshotSet() {
-                return Reader { namespace, snapshot: pg_sys::GetActiveSnapshot(), pushed: false };
+                return Reader { namespace, snapshot: pg_sys::GetActiveSnapshot(), pushed: false, scans };
             }
             if wrote {
                 pg_sys::CommandCounterIncrement();
@@ -46,32 +75,71 @@ impl Reader {
             if wrote {
                 pg_sys::UpdateActiveSnapshotCommandId();
             }
-            Reader { namespace, snapshot: pg_sys::GetActiveSnapshot(), pushed: true }
+            Reader { namespace, snapshot: pg_sys::GetActiveSnapshot(), pushed: true, scans }
         }
     }
 
-    fn relation_id(&self, name: &CStr) -> Oid {
-        // SAFETY: a syscache lookup by name.
-        let oid = unsafe { pg_sys::get_relname_relid(name.as_ptr(), self.namespace) };
-        if oid == pg_sys::InvalidOid {
-            pgrx::error!("plystra: relation plystra.{} is missing; reinstall the extension", name.to_string_lossy());
+    /// Opens the relation `name` of the schema with AccessShareLock, by its kept id when that id still names it.
+    fn open(&self, name: &'static CStr) -> pg_sys::Relation {
+        let kept = KNOWN.with(|k| k.borrow().1.get(name).copied());
+        // SAFETY: try_relation_open returns null for an id that names nothing (after locking it); an opened
+        // relation's catalog row is read only while it is open.
+        unsafe {
+            if let Some(oid) = kept {
+                let rel = pg_sys::try_relation_open(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+                if !rel.is_null() {
+                    let form = &*(*rel).rd_rel;
+                    if form.relnamespace == self.namespace && CStr::from_ptr(form.relname.data.as_ptr()) == name {
+                        return rel;
+                    }
+                    pg_sys::relation_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+                }
+            }
+            let oid = pg_sys::get_relname_relid(name.as_ptr(), self.namespace);
+            if oid == pg_sys::InvalidOid {
+                pgrx::error!("plystra: relation plystra.{} is missing; reinstall the extension", name.to_string_lossy());
+            }
+            KNOWN.with(|k| k.borrow_mut().1.insert(name, oid));
+            pg_sys::relation_open(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE)
         }
-        oid
+    }
+
+    /// The kept scan of `index` with `keys` keys, or a new one.
+    fn scan(&self, table: &'static CStr, index_name: &'static CStr, keys: usize) -> OpenScan {
+        let mut scans = self.scans.borrow_mut();
+        if let Some(at) = scans.iter().position(|s| std::ptr::eq(s.index_name, index_name) && s.keys == keys) {
+            return scans.swap_remove(at);
+        }
+        drop(scans);
+        let heap = self.open(table);
+        let index = self.open(index_name);
+        // SAFETY: both relations are open; the slot and the scan are released in `Drop`.
+        unsafe {
+            if (*(*heap).rd_rel).relkind != pg_sys::RELKIND_RELATION as core::ffi::c_char
+                || (*index).rd_index.is_null()
+                || (*(*index).rd_index).indrelid != (*(*heap).rd_rel).oid
+            {
+                pgrx::error!("plystra: {} is not an index on {}", index_name.to_string_lossy(), table.to_string_lossy());
+            }
+            let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
+            let scan = pg_sys::index_beginscan(heap, index, self.snapshot, keys as i32, 0);
+            OpenScan { index_name, keys, heap, index, scan, slot }
+        }
     }
 
     /// Every visible row of `table` whose leading index columns of `index` equal `keys` (text), in index order,
     /// handed to `each` until it returns false.
-    pub fn probe(&self, table: &CStr, index: &CStr, keys: &[&str], mut each: impl FnMut(&Row) -> bool) {
-        let table_id = self.relation_id(table);
-        let index_id = self.relation_id(index);
-        // SAFETY: the relations are opened, scanned and closed here in the documented order; the scan keys and
-        // the slot live until the scan ends; the snapshot stays valid for the Reader's life (active or pushed).
+    pub fn probe(
+        &self,
+        table: &'static CStr,
+        index: &'static CStr,
+        keys: &[&str],
+        mut each: impl FnMut(&Row) -> bool,
+    ) {
+        let open = self.scan(table, index, keys.len());
+        // SAFETY: the scan keys live until the rescan has copied them; the slot holds a tuple of `heap` while
+        // `each` runs; the snapshot stays valid for the Reader's life (active or pushed).
         unsafe {
-            let heap = pg_sys::table_open(table_id, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-            let index = pg_sys::index_open(index_id, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-            if (*(*index).rd_index).indrelid != table_id {
-                pgrx::error!("plystra: index {} is not on {}", index_id.to_u32(), table_id.to_u32());
-            }
             let mut scan_keys: Vec<pg_sys::ScanKeyData> = Vec::with_capacity(keys.len());
             for (i, key) in keys.iter().enumerate() {
                 let text = pg_sys::cstring_to_text_with_len(key.as_ptr().cast(), key.len() as i32);
@@ -85,27 +153,28 @@ impl Reader {
                 );
                 // The btree compares under the index column's collation; a key under another collation (the
                 // default here is "C") would descend by a different order and miss rows.
-                entry.sk_collation = *(*index).rd_indcollation.add(i);
+                entry.sk_collation = *(*open.index).rd_indcollation.add(i);
                 scan_keys.push(entry);
             }
-            let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
-            let scan = pg_sys::index_beginscan(heap, index, self.snapshot, keys.len() as i32, 0);
-            pg_sys::index_rescan(scan, scan_keys.as_mut_ptr(), keys.len() as i32, std::ptr::null_mut(), 0);
-            let row = Row { slot, descriptor: (*heap).rd_att };
-            while pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, slot) {
+            pg_sys::index_rescan(open.scan, scan_keys.as_mut_ptr(), keys.len() as i32, std::ptr::null_mut(), 0);
+            let row = Row { slot: open.slot, descriptor: (*open.heap).rd_att };
+            while pg_sys::index_getnext_slot(open.scan, pg_sys::ScanDirection::ForwardScanDirection, open.slot) {
                 if !each(&row) {
                     break;
                 }
             }
-            pg_sys::index_endscan(scan);
-            pg_sys::ExecDropSingleTupleTableSlot(slot);
-            pg_sys::index_close(index, pg_sys::NoLock as pg_sys::LOCKMODE);
-            pg_sys::table_close(heap, pg_sys::NoLock as pg_sys::LOCKMODE);
         }
+        self.scans.borrow_mut().push(open);
     }
 
     /// The first visible row of `table` by `keys` on `index` (a unique index: the only one), read by `read`.
-    pub fn one<T>(&self, table: &CStr, index: &CStr, keys: &[&str], read: impl FnOnce(&Row) -> Option<T>) -> Option<T> {
+    pub fn one<T>(
+        &self,
+        table: &'static CStr,
+        index: &'static CStr,
+        keys: &[&str],
+        read: impl FnOnce(&Row) -> Option<T>,
+    ) -> Option<T> {
         let mut read = Some(read);
         let mut found = None;
         self.probe(table, index, keys, |row| {
@@ -118,9 +187,23 @@ impl Reader {
 
 impl Drop for Reader {
     fn drop(&mut self) {
-        if self.pushed {
-            // SAFETY: pops the snapshot `begin` pushed; nothing pushed in between outlives its own scope.
-            unsafe { pg_sys::PopActiveSnapshot() };
+        // While an error unwinds, the transaction is about to abort, and its resource owner releases the
+        // scans' buffers, the relations and the snapshot: touching them here would only risk a second error.
+        if std::thread::panicking() {
+            return;
+        }
+        // SAFETY: each scan, slot and relation was opened by this Reader and is released once, in reverse
+        // order of opening; the snapshot `begin` pushed is the top of the stack again.
+        unsafe {
+            for open in self.scans.get_mut().drain(..) {
+                pg_sys::index_endscan(open.scan);
+                pg_sys::ExecDropSingleTupleTableSlot(open.slot);
+                pg_sys::index_close(open.index, pg_sys::NoLock as pg_sys::LOCKMODE);
+                pg_sys::table_close(open.heap, pg_sys::NoLock as pg_sys::LOCKMODE);
+            }
+            if self.pushed {
+                pg_sys::PopActiveSnapshot();
+            }
         }
     }
 }
