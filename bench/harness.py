@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import platform
+import random
 import re
 import shlex
 import shutil
@@ -374,6 +375,89 @@ def verify_rls(run, db, sz):
     run.check(not bad, f"{db}: RLS scan, RLS-off scan and per-row function agree for {len(sample)} plain readers, "
               f"and the RLS scan of {len(sample)} space-scope readers returns their whole Space"
               + (f" ({'; '.join(bad)})" if bad else ""))
+
+
+def request_mix(script):
+    """The request-drawing part of a decision workload: from its first \\set to its statement."""
+    text = script.read_text().split("\nSELECT ")[0]
+    return text[text.index("\\set i "):]
+
+
+def mix_sample(sz, n, seed=PGBENCH_SEED):
+    """n requests of the check workload's mix (bench/workloads/check.sql's arithmetic, Python's random with a fixed
+    seed instead of pgbench's): (user, member, binding, Space, resource, action) tuples."""
+    rnd = random.Random(seed)
+    d = Runner.defines(None, sz)
+    spaces, b, depth, members, resq, gs, alevels = (d[k] for k in ("spaces", "breadth", "depth", "members", "resq",
+                                                                     "gs", "alevels"))
+    out = []
+    for _ in range(n):
+        i = rnd.randint(0, members - 1)
+        s, t = i % spaces, i // spaces
+        la = 1 + t % alevels
+        ka = (t // alevels) % int(pow(b, la))
+        kind = rnd.randint(1, 100)
+        if kind <= 55:
+            lp = la + rnd.randint(0, depth - la)
+            span = int(pow(b, lp - la))
+            g = int((pow(b, lp) - b) / (b - 1)) + ka * span + rnd.randint(0, span - 1)
+        else:
+            g = rnd.randint(0, gs - 1)
+        j = (rnd.randint(0, (resq - 1 - g) // gs) * gs + g) * spaces + s
+        a = 1
+        if kind > 95:
+            j += spaces * resq
+        elif kind > 90:
+            j = j - s + (s + 1) % spaces
+        elif kind > 85:
+            a = 2
+        elif kind > 80:
+            a = 3
+        out.append((f"bu_{i}", f"bm_{i}", f"bum_{i}", f"bsp_{s}", f"bres_{j}", ("read", "reject", "approve")[a - 1]))
+    return out
+
+
+HANDWRITTEN_PARAMS = re.compile(r"FROM \(SELECT 'bu_' \|\| :i AS user_id, .*? AS action\) AS q\n")
+
+
+def verify_handwritten(run, db, sz, n=500):
+    """The hand-written query (bench/workloads/handwritten.sql, this very statement) and plystra.check give the
+    same decision and the same deny code for n requests of the mix: the floor decides what check decides."""
+    c = run.c
+    stmt = "SELECT " + (WORKLOADS / "handwritten.sql").read_text().split("\nSELECT ", 1)[1].rstrip().rstrip(";")
+    if not HANDWRITTEN_PARAMS.search(stmt):
+        return run.check(False, "handwritten.sql: its request subquery (FROM (SELECT 'bu_' || :i AS user_id, ... "
+                                "AS action) AS q) was not found")
+    stmt = HANDWRITTEN_PARAMS.sub("FROM (SELECT x.user_id, x.member_id, x.user_member_id, x.space_id, "
+                                  "'invoice'::text AS resource_type, x.resource_id, x.action) AS q\n", stmt)
+    rows = ",\n".join(f"({k}, '{u}', '{m}', '{um}', '{sp}', '{r}', '{a}')"
+                      for k, (u, m, um, sp, r, a) in enumerate(mix_sample(sz, n)))
+    out = c.psql(db, f"""
+        SET plystra.audit_mode = off;
+        CREATE TEMP TABLE x (n int, user_id text, member_id text, user_member_id text, space_id text,
+                             resource_id text, action text);
+        INSERT INTO x VALUES {rows};
+        SELECT x.n, ch.doc ->> 'decision', coalesce(ch.doc ->> 'deny_code', ''),
+               CASE WHEN h.allow THEN 'allow' ELSE 'deny' END, coalesce(h.deny_code, '')
+        FROM x
+        CROSS JOIN LATERAL (SELECT plystra.check(jsonb_build_object('actor', jsonb_build_object(
+            'user_id', x.user_id, 'member_id', x.member_id, 'user_member_id', x.user_member_id,
+            'space_id', x.space_id), 'resource_type', 'invoice', 'resource_id', x.resource_id,
+            'action', x.action)) AS doc) AS ch
+        CROSS JOIN LATERAL ({stmt}) AS h
+        ORDER BY x.n;
+    """)
+    bad, codes = [], {}
+    for line in out.splitlines():
+        k, dec, code, hdec, hcode = line.split("|")
+        codes[code or "allow"] = codes.get(code or "allow", 0) + 1
+        if (dec, code) != (hdec, hcode):
+            bad.append(f"request {k}: check {dec} {code or ''} vs hand-written {hdec} {hcode or ''}".rstrip())
+    total = sum(codes.values())
+    return run.check(total == n and not bad,
+                     f"{db}: the hand-written query agrees with plystra.check on {total} of {n} requests of the mix "
+                     f"(decision and deny code; {', '.join(f'{k} {v}' for k, v in sorted(codes.items()))})"
+                     + (f": {len(bad)} differ ({'; '.join(bad[:5])})" if bad else ""))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -740,6 +824,7 @@ DESCRIPTIONS = {
     "allowed_off": "`plystra.allowed` (boolean), audit off",
     "explain_off": "`plystra.explain`, audit off",
     "check_off_demo": "`plystra.check`, audit off, demo-size database",
+    "handwritten": "the same decision as one hand-written prepared SQL query (owner, no extension call)",
     "rls_off_scan": "scan, row-level security off (floor of the RLS scan)",
     "rls_scan": "scan with row-level security (the example's policy)",
     "per_row_scan": "scan calling `plystra.allowed_row` per row (bounded subset)",
@@ -768,6 +853,10 @@ def targets(run, ctx):
         a, f = R("check_off", c), R("pk_lookup", c)
         add("check (audit off) throughput ≥ 0.5 × primary-key lookup", c,
             ratio(a and a["tps"], f and f["tps"]), 0.5, ">=", "tps ratio")
+    for c in CLIENTS:
+        a, f = R("check_off", c), R("handwritten", c)
+        add("check (audit off) throughput ≥ 1.2 × the same decision as one hand-written SQL query", c,
+            ratio(a and a["tps"], f and f["tps"]), 1.2, ">=", "tps ratio")
     for c in CLIENTS:
         a, f = R("check_always", c), R("insert_jsonb", c)
         add("check (audit always) throughput ≥ 0.8 × one-row insert", c,
@@ -922,12 +1011,15 @@ def render_markdown(run, doc):
         L.append("")
 
     table(["select1", "pk_lookup", "insert_jsonb"], "Floors", None)
-    table(["check_off", "allowed_off", "explain_off", "check_deny_only", "check_always", "check_off_demo",
-           "loader_query"],
+    table(["check_off", "handwritten", "allowed_off", "explain_off", "check_deny_only", "check_always",
+           "check_off_demo", "loader_query"],
           "Decisions in SQL",
           "Audit off and the typed and explain forms against the primary-key lookup; audited modes against the "
           "one-row insert (an audit row is a durable write). `check_off_demo` is the same workload on the "
-          "demo-size database (the scale comparison).")
+          "demo-size database (the scale comparison). `handwritten` (`bench/workloads/handwritten.sql`) is the "
+          "same decision for the same request mix written as one prepared SQL statement over the `plystra` "
+          "tables, run as the owner: what a user would write instead of calling the extension (checked to give "
+          "the same decision and deny code as `plystra.check` on a sample of the mix; see Checks).")
     rps = doc.get("rows_per_space") or 0
     rows_note = (f"One transaction: `BEGIN; SELECT plystra.set_actor(...); SELECT count(*), sum(amount_cents) FROM "
                  f"app.invoices ...; COMMIT`, for a random plain reader among {doc['rls_actors']} a Space. The RLS "
@@ -1158,9 +1250,11 @@ def main():
         ctx["dataset_demo"] = verify_database(run, "bench_demo", demo)
         ctx["dataset_demo"].update(spaces=demo["spaces"], breadth=demo["breadth"])
         ctx["timings"].update({f"demo_{k}": v for k, v in demo_timings.items()})
-        scripts = [WORKLOADS / n for n in ("check.sql", "allowed.sql", "explain.sql")]
-        preambles = {p.read_text().split("\nSELECT ")[0].split("\n", 1)[1] for p in scripts}
-        run.check(len(preambles) == 1, "check.sql, allowed.sql and explain.sql draw the same request mix")
+        scripts = [WORKLOADS / n for n in ("check.sql", "allowed.sql", "explain.sql", "handwritten.sql")]
+        preambles = {request_mix(p) for p in scripts}
+        run.check(len(preambles) == 1,
+                  "check.sql, allowed.sql, explain.sql and handwritten.sql draw the same request mix")
+        verify_handwritten(run, "bench", size)
         # A clean start for the measurements: restart (the audit writer attaches to `bench`), warm the caches.
         cluster.stop()
         cluster.start(options)
@@ -1196,6 +1290,7 @@ def main():
             run.pgbench("insert_jsonb", "bench", "insert_jsonb.sql", c, size, group="floor")
         for c in CLIENTS:
             run.pgbench("check_off", "bench", "check.sql", c, size, audit="off", floor="pk_lookup", group="sql")
+            run.pgbench("handwritten", "bench", "handwritten.sql", c, size, floor="pk_lookup", group="sql")
             run.pgbench("allowed_off", "bench", "allowed.sql", c, size, audit="off", floor="pk_lookup", group="sql")
             run.pgbench("explain_off", "bench", "explain.sql", c, size, audit="off", floor="pk_lookup", group="sql")
             run.pgbench("check_deny_only", "bench", "check.sql", c, size, audit="deny_only", floor="insert_jsonb",
