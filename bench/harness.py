@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import platform
+import random
 import re
 import shlex
 import shutil
@@ -37,12 +38,17 @@ PG_LIB = Path("/usr/lib/postgresql/15/lib")
 # Dataset sizes. groups = spaces * (breadth + ... + breadth^depth); resources = spaces * resq.
 SIZES = {
     "tiny": dict(spaces=2, breadth=3, depth=3, members=1000, resq=1000, app_rows=20000, pgbench_scale=1,
-                 duration=2, rls_actors=5, per_row_rows=200),
+                 duration=2, rls_actors=5, per_row_rows=200, wide=(5, 20, 9), wide_rows=20000, skew_grants=300),
     "demo": dict(spaces=2, breadth=2, depth=2, members=480, resq=10, app_rows=200, pgbench_scale=1,
-                 duration=5, rls_actors=2, per_row_rows=50),
+                 duration=5, rls_actors=2, per_row_rows=50, wide=(5, 20, 9), wide_rows=20000, skew_grants=2000),
     "full": dict(spaces=10, breadth=3, depth=8, members=100000, resq=100000, app_rows=1000000, pgbench_scale=10,
-                 duration=8, rls_actors=20, per_row_rows=2000),
+                 duration=8, rls_actors=20, per_row_rows=2000, wide=(50, 100, 9), wide_rows=1000000,
+                 skew_grants=20000),
 }
+# Wide-reach readers (bench/generate_wide.sql, database bench_wide): w = (c, d, e) shapes the subtree; readers
+# w0, w1, w2 reach 1 + e, 1 + d + d e and 1 + c + c d + c d e groups (10, 1,001 and 50,051 at full size).
+# Noisy neighbours: SKEW_MEMBERS members of Space bsp_0 with skew_grants groups and grants each.
+SKEW_MEMBERS = 3
 CLIENTS = (2, 16)
 SEED = 0.42          # setseed() for the generator
 PGBENCH_SEED = 42    # pgbench --random-seed: every run draws the same requests in the same order
@@ -149,7 +155,7 @@ class Runner:
         return d
 
     def pgbench(self, name, db, script, clients, sz, user="postgres", audit=None, builtin=None, label=None,
-                duration=None, floor=None, group=None, extra=None):
+                duration=None, floor=None, group=None, extra=None, defines=None):
         duration = duration or self.args.duration
         self.c.psql(db, "CHECKPOINT")
         prefix = self.logdir / f"{name}_c{clients}"
@@ -158,7 +164,7 @@ class Runner:
         cmd = ["pgbench", "-n", "-h", str(self.c.path), "-p", str(self.c.port), "-U", user, "-M", "prepared",
                "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)), "-T", str(duration),
                f"--random-seed={PGBENCH_SEED}", "--log", f"--log-prefix={prefix}"]
-        for k, v in self.defines(sz).items():
+        for k, v in dict(self.defines(sz), **(defines or {})).items():
             cmd += ["-D", f"{k}={v}"]
         cmd += ["-b", builtin] if builtin else ["-f", str(WORKLOADS / script)]  # an absolute path stays one
         cmd.append(db)
@@ -374,6 +380,179 @@ def verify_rls(run, db, sz):
     run.check(not bad, f"{db}: RLS scan, RLS-off scan and per-row function agree for {len(sample)} plain readers, "
               f"and the RLS scan of {len(sample)} space-scope readers returns their whole Space"
               + (f" ({'; '.join(bad)})" if bad else ""))
+
+
+def request_mix(script):
+    """The request-drawing part of a decision workload: from its first \\set to its statement."""
+    text = script.read_text().split("\nSELECT ")[0]
+    return text[text.index("\\set i "):]
+
+
+def mix_sample(sz, n, seed=PGBENCH_SEED):
+    """n requests of the check workload's mix (bench/workloads/check.sql's arithmetic, Python's random with a fixed
+    seed instead of pgbench's): (user, member, binding, Space, resource, action) tuples."""
+    rnd = random.Random(seed)
+    d = Runner.defines(None, sz)
+    spaces, b, depth, members, resq, gs, alevels = (d[k] for k in ("spaces", "breadth", "depth", "members", "resq",
+                                                                     "gs", "alevels"))
+    out = []
+    for _ in range(n):
+        i = rnd.randint(0, members - 1)
+        s, t = i % spaces, i // spaces
+        la = 1 + t % alevels
+        ka = (t // alevels) % int(pow(b, la))
+        kind = rnd.randint(1, 100)
+        if kind <= 55:
+            lp = la + rnd.randint(0, depth - la)
+            span = int(pow(b, lp - la))
+            g = int((pow(b, lp) - b) / (b - 1)) + ka * span + rnd.randint(0, span - 1)
+        else:
+            g = rnd.randint(0, gs - 1)
+        j = (rnd.randint(0, (resq - 1 - g) // gs) * gs + g) * spaces + s
+        a = 1
+        if kind > 95:
+            j += spaces * resq
+        elif kind > 90:
+            j = j - s + (s + 1) % spaces
+        elif kind > 85:
+            a = 2
+        elif kind > 80:
+            a = 3
+        out.append((f"bu_{i}", f"bm_{i}", f"bum_{i}", f"bsp_{s}", f"bres_{j}", ("read", "reject", "approve")[a - 1]))
+    return out
+
+
+HANDWRITTEN_PARAMS = re.compile(r"FROM \(SELECT 'bu_' \|\| :i AS user_id, .*? AS action\) AS q\n")
+
+
+def verify_handwritten(run, db, sz, n=500):
+    """The hand-written query (bench/workloads/handwritten.sql, this very statement) and plystra.check give the
+    same decision and the same deny code for n requests of the mix: the floor decides what check decides."""
+    c = run.c
+    stmt = "SELECT " + (WORKLOADS / "handwritten.sql").read_text().split("\nSELECT ", 1)[1].rstrip().rstrip(";")
+    if not HANDWRITTEN_PARAMS.search(stmt):
+        return run.check(False, "handwritten.sql: its request subquery (FROM (SELECT 'bu_' || :i AS user_id, ... "
+                                "AS action) AS q) was not found")
+    stmt = HANDWRITTEN_PARAMS.sub("FROM (SELECT x.user_id, x.member_id, x.user_member_id, x.space_id, "
+                                  "'invoice'::text AS resource_type, x.resource_id, x.action) AS q\n", stmt)
+    rows = ",\n".join(f"({k}, '{u}', '{m}', '{um}', '{sp}', '{r}', '{a}')"
+                      for k, (u, m, um, sp, r, a) in enumerate(mix_sample(sz, n)))
+    out = c.psql(db, f"""
+        SET plystra.audit_mode = off;
+        CREATE TEMP TABLE x (n int, user_id text, member_id text, user_member_id text, space_id text,
+                             resource_id text, action text);
+        INSERT INTO x VALUES {rows};
+        SELECT x.n, ch.doc ->> 'decision', coalesce(ch.doc ->> 'deny_code', ''),
+               CASE WHEN h.allow THEN 'allow' ELSE 'deny' END, coalesce(h.deny_code, '')
+        FROM x
+        CROSS JOIN LATERAL (SELECT plystra.check(jsonb_build_object('actor', jsonb_build_object(
+            'user_id', x.user_id, 'member_id', x.member_id, 'user_member_id', x.user_member_id,
+            'space_id', x.space_id), 'resource_type', 'invoice', 'resource_id', x.resource_id,
+            'action', x.action)) AS doc) AS ch
+        CROSS JOIN LATERAL ({stmt}) AS h
+        ORDER BY x.n;
+    """)
+    bad, codes = [], {}
+    for line in out.splitlines():
+        k, dec, code, hdec, hcode = line.split("|")
+        codes[code or "allow"] = codes.get(code or "allow", 0) + 1
+        if (dec, code) != (hdec, hcode):
+            bad.append(f"request {k}: check {dec} {code or ''} vs hand-written {hdec} {hcode or ''}".rstrip())
+    total = sum(codes.values())
+    return run.check(total == n and not bad,
+                     f"{db}: the hand-written query agrees with plystra.check on {total} of {n} requests of the mix "
+                     f"(decision and deny code; {', '.join(f'{k} {v}' for k, v in sorted(codes.items()))})"
+                     + (f": {len(bad)} differ ({'; '.join(bad[:5])})" if bad else ""))
+
+
+def wide_reaches(sz):
+    c, d, e = sz["wide"]
+    return [1 + e, 1 + d + d * e, 1 + c + c * d + c * d * e]
+
+
+def load_wide(run, sz):
+    """Database bench_wide: the demo, the RLS example and one Space whose readers w0, w1, w2 each hold ONE
+    group_tree grant reaching a wider subtree (bench/generate_wide.sql); their reach goes to bench.actor_reach."""
+    c, db = run.c, "bench_wide"
+    cw, dw, ew = sz["wide"]
+    c.psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    c.psql("postgres", f"CREATE DATABASE {db}")
+    c.psql(db, "CREATE EXTENSION plystra")
+    c.psql(db, file=REPO / "sql" / "demo.sql")
+    c.psql(db, file=REPO / "sql" / "examples" / "invoices_rls.sql")
+    t0 = now()
+    c.psql(db, file=BENCH / "generate_wide.sql", variables=dict(c_n=cw, d_n=dw, e_n=ew, rows=sz["wide_rows"], seed=SEED))
+    c.psql(db, """
+        CREATE SCHEMA bench;
+        CREATE TABLE bench.actor_reach (member_id text NOT NULL, group_id text NOT NULL,
+                                        PRIMARY KEY (member_id, group_id));
+        GRANT USAGE ON SCHEMA bench TO PUBLIC;
+        ALTER ROLE invoices_app LOGIN;
+        DO $$
+        BEGIN
+            FOR r IN 0..2 LOOP
+                PERFORM plystra.set_actor('bu_w' || r, 'bm_w' || r, 'bum_w' || r, 'bsp_w');
+                INSERT INTO bench.actor_reach SELECT 'bm_w' || r, g FROM plystra.reachable_groups('invoice', 'read') AS g;
+            END LOOP;
+        END $$;
+    """)
+    # A policy that regresses must fail the run, not hang it (the linear array search took 203 s a scan).
+    c.psql("postgres", f"ALTER DATABASE {db} SET statement_timeout = '120s'")
+    c.psql(db, "VACUUM (ANALYZE)")
+    secs = round(now() - t0, 1)
+    reach = [int(x) for x in c.psql(db, "SELECT count(*) FILTER (WHERE member_id = 'bm_w0'), count(*) FILTER "
+                                        "(WHERE member_id = 'bm_w1'), count(*) FILTER (WHERE member_id = 'bm_w2') "
+                                        "FROM bench.actor_reach").split("|")]
+    run.check(reach == wide_reaches(sz), f"{db}: the wide readers reach {reach} groups = {wide_reaches(sz)}")
+    bad = []
+    for r in range(3):
+        actor = f"SELECT plystra.set_actor('bu_w{r}', 'bm_w{r}', 'bum_w{r}', 'bsp_w');"
+        rls = c.psql(db, f"BEGIN; {actor} SELECT count(*) FROM app.invoices; COMMIT;", user="invoices_app")
+        off = c.psql(db, f"SELECT count(*) FROM app.invoices WHERE space_id = 'bsp_w' AND group_id IN "
+                         f"(SELECT group_id FROM bench.actor_reach WHERE member_id = 'bm_w{r}')")
+        rls, off = rls.splitlines()[-1], off.splitlines()[-1]
+        if rls != off or int(rls) == 0:
+            bad.append(f"bm_w{r}: rls {rls}, rls-off {off}")
+    run.check(not bad, f"{db}: the RLS scan of each wide reader returns exactly its reached rows"
+              + (f" ({'; '.join(bad)})" if bad else ""))
+    rows = int(c.psql(db, "SELECT count(*) FROM app.invoices WHERE space_id = 'bsp_w'"))
+    return {"generate_s": secs, "reach": reach, "rows_in_space": rows,
+            "rows_reached": [int(c.psql(db, f"SELECT count(*) FROM app.invoices WHERE group_id IN (SELECT group_id "
+                                            f"FROM bench.actor_reach WHERE member_id = 'bm_w{r}')")) for r in range(3)]}
+
+
+def apply_skew(run, db, sz):
+    """Noisy neighbours: SKEW_MEMBERS new members of Space bsp_0, each with skew_grants groups (under its own root
+    group) and a reader grant anchored at every one of them; then ANALYZE. The generator's members are untouched."""
+    n = sz["skew_grants"]
+    t0 = now()
+    run.c.psql(db, f"""
+        SET session_replication_role = replica;
+        SET synchronous_commit = off;
+        BEGIN;
+        INSERT INTO plystra.users (id, email, status)
+        SELECT 'bu_skew_' || k, 'bu_skew_' || k || '@bench.example', 'active' FROM generate_series(0, {SKEW_MEMBERS - 1}) k;
+        INSERT INTO plystra.members (id, space_id, display_name, member_type, status)
+        SELECT 'bm_skew_' || k, 'bsp_0', 'Skewed member ' || k, 'human', 'active' FROM generate_series(0, {SKEW_MEMBERS - 1}) k;
+        INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type, status, is_primary)
+        SELECT 'bum_skew_' || k, 'bu_skew_' || k, 'bm_skew_' || k, 'bsp_0', 'login', 'active', true
+        FROM generate_series(0, {SKEW_MEMBERS - 1}) k;
+        INSERT INTO plystra.groups (id, space_id, parent_group_id, name, display_name, path, sort_order)
+        SELECT 'bg_skew_' || k, 'bsp_0', NULL, 'skew' || k, 'SKEW' || k, 'skew' || k, 0
+        FROM generate_series(0, {SKEW_MEMBERS - 1}) k;
+        INSERT INTO plystra.groups (id, space_id, parent_group_id, name, display_name, path, sort_order)
+        SELECT 'bg_skew_' || k || '_' || g, 'bsp_0', 'bg_skew_' || k, 'n' || g, 'N' || g, 'skew' || k || '.n' || g, 0
+        FROM generate_series(0, {SKEW_MEMBERS - 1}) k, generate_series(1, {n - 1}) g;
+        INSERT INTO plystra.member_roles (id, member_id, role_id, space_id, scope_anchor_group_id)
+        SELECT 'bmr_skew_' || k || '_' || g, 'bm_skew_' || k, 'br_0_reader', 'bsp_0',
+               CASE WHEN g = 0 THEN 'bg_skew_' || k ELSE 'bg_skew_' || k || '_' || g END
+        FROM generate_series(0, {SKEW_MEMBERS - 1}) k, generate_series(0, {n - 1}) g;
+        COMMIT;
+        ANALYZE;
+    """)
+    grants = int(run.c.psql(db, "SELECT count(*) FROM plystra.member_roles WHERE member_id = 'bm_skew_0'"))
+    run.check(grants == n, f"{db}: {SKEW_MEMBERS} skewed members with {grants} grants each (= {n})")
+    return {"members": SKEW_MEMBERS, "grants_each": grants, "seconds": round(now() - t0, 1)}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -740,12 +919,21 @@ DESCRIPTIONS = {
     "allowed_off": "`plystra.allowed` (boolean), audit off",
     "explain_off": "`plystra.explain`, audit off",
     "check_off_demo": "`plystra.check`, audit off, demo-size database",
+    "handwritten": "the same decision as one hand-written prepared SQL query (owner, no extension call)",
     "rls_off_scan": "scan, row-level security off (floor of the RLS scan)",
     "rls_scan": "scan with row-level security (the example's policy)",
     "per_row_scan": "scan calling `plystra.allowed_row` per row (bounded subset)",
     "loader_query": "(evidence) the extension's context query alone (LOAD_CONTEXT_SQL), from pgbench",
     "rls_space_off_scan": "scan of a whole Space, row-level security off (floor of the space-scope RLS scan)",
     "rls_space_scan": "scan with row-level security, reader with a space-scope grant",
+    "rls_wide_off_scan_r0": "scan, row-level security off, reader w0 (floor)",
+    "rls_wide_scan_r0": "scan with row-level security, reader w0 (narrow reach)",
+    "rls_wide_off_scan_r1": "scan, row-level security off, reader w1 (floor)",
+    "rls_wide_scan_r1": "scan with row-level security, reader w1 (middle reach)",
+    "rls_wide_off_scan_r2": "scan, row-level security off, reader w2 (floor)",
+    "rls_wide_scan_r2": "scan with row-level security, reader w2 (wide reach)",
+    "check_off_before_skew": "`plystra.check`, audit off, ordinary actors, before the skew (floor)",
+    "check_off_after_skew": "`plystra.check`, audit off, ordinary actors, after the skew",
     "http_health": "GET /api/v1/health (HTTP floor)",
     "http_check": "POST /api/v1/authz/check, audit off",
 }
@@ -768,6 +956,10 @@ def targets(run, ctx):
         a, f = R("check_off", c), R("pk_lookup", c)
         add("check (audit off) throughput ≥ 0.5 × primary-key lookup", c,
             ratio(a and a["tps"], f and f["tps"]), 0.5, ">=", "tps ratio")
+    for c in CLIENTS:
+        a, f = R("check_off", c), R("handwritten", c)
+        add("check (audit off) throughput ≥ 1.2 × the same decision as one hand-written SQL query", c,
+            ratio(a and a["tps"], f and f["tps"]), 1.2, ">=", "tps ratio")
     for c in CLIENTS:
         a, f = R("check_always", c), R("insert_jsonb", c)
         add("check (audit always) throughput ≥ 0.8 × one-row insert", c,
@@ -795,6 +987,18 @@ def targets(run, ctx):
     if full and full.get("execution_ms") and ctx.get("rls_single_ms"):
         add("RLS scan ≥ 100 × faster than the per-row function (one whole Space, unscaled)", 1,
             full["execution_ms"] / ctx["rls_single_ms"], 100, ">=", "EXPLAIN ANALYZE execution times, one actor")
+    reach = ctx.get("wide", {}).get("reach") or [None] * 3
+    for wr in range(3):
+        for c in CLIENTS:
+            a, f = R(f"rls_wide_scan_r{wr}", c), R(f"rls_wide_off_scan_r{wr}", c)
+            if a or f:
+                add(f"RLS scan ≤ 1.5 × the same scan without RLS (one grant reaching {fmt(reach[wr])} groups)", c,
+                    ratio(a and a.get("p50_ms"), f and f.get("p50_ms")), 1.5, "<=", "p50 ratio")
+    for c in CLIENTS:
+        a, f = R("check_off_after_skew", c), R("check_off_before_skew", c)
+        if a or f:
+            add("check (audit off), ordinary actors, after the skew ≥ 1 / 1.2 × before", c,
+                ratio(a and a["tps"], f and f["tps"]), round(1 / 1.2, 3), ">=", "tps ratio")
     for c in CLIENTS:
         a, f = R("http_check", c), R("http_health", c)
         add("HTTP check throughput ≥ 0.5 × /health throughput", c,
@@ -922,12 +1126,15 @@ def render_markdown(run, doc):
         L.append("")
 
     table(["select1", "pk_lookup", "insert_jsonb"], "Floors", None)
-    table(["check_off", "allowed_off", "explain_off", "check_deny_only", "check_always", "check_off_demo",
-           "loader_query"],
+    table(["check_off", "handwritten", "allowed_off", "explain_off", "check_deny_only", "check_always",
+           "check_off_demo", "loader_query"],
           "Decisions in SQL",
           "Audit off and the typed and explain forms against the primary-key lookup; audited modes against the "
           "one-row insert (an audit row is a durable write). `check_off_demo` is the same workload on the "
-          "demo-size database (the scale comparison).")
+          "demo-size database (the scale comparison). `handwritten` (`bench/workloads/handwritten.sql`) is the "
+          "same decision for the same request mix written as one prepared SQL statement over the `plystra` "
+          "tables, run as the owner: what a user would write instead of calling the extension (checked to give "
+          "the same decision and deny code as `plystra.check` on a sample of the mix; see Checks).")
     rps = doc.get("rows_per_space") or 0
     rows_note = (f"One transaction: `BEGIN; SELECT plystra.set_actor(...); SELECT count(*), sum(amount_cents) FROM "
                  f"app.invoices ...; COMMIT`, for a random plain reader among {doc['rls_actors']} a Space. The RLS "
@@ -941,6 +1148,25 @@ def render_markdown(run, doc):
                  f"against `WHERE space_id = …` as the owner (its whole Space).")
     table(["rls_off_scan", "rls_scan", "per_row_scan", "rls_space_off_scan", "rls_space_scan"],
           "Row-level security", rows_note)
+    w = doc.get("wide")
+    if w:
+        cw, dw, ew = doc["size_parameters"]["wide"]
+        table([f"rls_wide_{k}_r{wr}" for wr in range(3) for k in ("off_scan", "scan")], "Row-level security: reach that grows",
+              f"Database `bench_wide` (`bench/generate_wide.sql`): one Space of {fmt(w['rows_in_space'])} "
+              f"`app.invoices` rows, half of them under group `w` ({cw} × {dw} × {ew} groups below it), half under "
+              f"a sibling. Readers w0, w1, w2 hold ONE group_tree grant each, reaching {fmt(w['reach'][0])}, "
+              f"{fmt(w['reach'][1])} and {fmt(w['reach'][2])} groups ({fmt(w['rows_reached'][0])}, "
+              f"{fmt(w['rows_reached'][1])} and {fmt(w['rows_reached'][2])} rows). The RLS scan runs as "
+              "`invoices_app` under the example's policy; its floor runs as the owner with `WHERE space_id = … AND "
+              "group_id IN (SELECT group_id FROM bench.actor_reach WHERE member_id = …)`, the same rows."
+              + (" At tiny size only at the first client count." if doc["size"] == "tiny" else ""))
+    sk = doc.get("skew")
+    if sk:
+        table(["check_off_before_skew", "check_off_after_skew"], "Noisy neighbours",
+              f"The check workload (audit off; the same request mix, so ordinary actors only) just before and just "
+              f"after {sk['members']} new members of Space `bsp_0` received {fmt(sk['grants_each'])} groups and "
+              f"grants each, followed by ANALYZE ({sk['seconds']} s). Measured last, in `bench`."
+              + (" At tiny size only at the first client count." if doc["size"] == "tiny" else ""))
     if doc.get("http", {}).get("measured"):
         table(["http_health", "http_check"], "HTTP",
               f"`plystra_http` ({doc['http']['config']['binary']}), {doc['http']['config']['env']}; credential: "
@@ -1158,9 +1384,11 @@ def main():
         ctx["dataset_demo"] = verify_database(run, "bench_demo", demo)
         ctx["dataset_demo"].update(spaces=demo["spaces"], breadth=demo["breadth"])
         ctx["timings"].update({f"demo_{k}": v for k, v in demo_timings.items()})
-        scripts = [WORKLOADS / n for n in ("check.sql", "allowed.sql", "explain.sql")]
-        preambles = {p.read_text().split("\nSELECT ")[0].split("\n", 1)[1] for p in scripts}
-        run.check(len(preambles) == 1, "check.sql, allowed.sql and explain.sql draw the same request mix")
+        scripts = [WORKLOADS / n for n in ("check.sql", "allowed.sql", "explain.sql", "handwritten.sql")]
+        preambles = {request_mix(p) for p in scripts}
+        run.check(len(preambles) == 1,
+                  "check.sql, allowed.sql, explain.sql and handwritten.sql draw the same request mix")
+        verify_handwritten(run, "bench", size)
         # A clean start for the measurements: restart (the audit writer attaches to `bench`), warm the caches.
         cluster.stop()
         cluster.start(options)
@@ -1196,6 +1424,7 @@ def main():
             run.pgbench("insert_jsonb", "bench", "insert_jsonb.sql", c, size, group="floor")
         for c in CLIENTS:
             run.pgbench("check_off", "bench", "check.sql", c, size, audit="off", floor="pk_lookup", group="sql")
+            run.pgbench("handwritten", "bench", "handwritten.sql", c, size, floor="pk_lookup", group="sql")
             run.pgbench("allowed_off", "bench", "allowed.sql", c, size, audit="off", floor="pk_lookup", group="sql")
             run.pgbench("explain_off", "bench", "explain.sql", c, size, audit="off", floor="pk_lookup", group="sql")
             run.pgbench("check_deny_only", "bench", "check.sql", c, size, audit="deny_only", floor="insert_jsonb",
@@ -1258,6 +1487,30 @@ def main():
                                                                "always", 5),
                 }
         phases["evidence"] = round(now() - t0, 1)
+
+        # Last, so that nothing measured before sees their data: wide-reach readers (own database), then noisy
+        # neighbours (skewed grants in `bench`, measured before and after).
+        t0 = now()
+        few = CLIENTS[:1] if args.size == "tiny" else CLIENTS
+        ctx["wide"] = load_wide(run, size)
+        cluster.psql("bench_wide", "CREATE EXTENSION IF NOT EXISTS pg_prewarm; SELECT count(pg_prewarm(c.oid)) FROM "
+                                   "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN "
+                                   "('plystra', 'app', 'bench') AND c.relkind IN ('r', 'i')")
+        for c in few:
+            for wr in range(3):
+                run.pgbench(f"rls_wide_off_scan_r{wr}", "bench_wide", "rls_wide_off_scan.sql", c, size,
+                            group="wide", defines={"wr": wr})
+                run.pgbench(f"rls_wide_scan_r{wr}", "bench_wide", "rls_wide_scan.sql", c, size, user="invoices_app",
+                            floor=f"rls_wide_off_scan_r{wr}", group="wide", defines={"wr": wr})
+        phases["wide_reach"] = round(now() - t0, 1)
+        t0 = now()
+        for c in few:
+            run.pgbench("check_off_before_skew", "bench", "check.sql", c, size, audit="off", group="skew")
+        ctx["skew"] = apply_skew(run, "bench", size)
+        for c in few:
+            run.pgbench("check_off_after_skew", "bench", "check.sql", c, size, audit="off",
+                        floor="check_off_before_skew", group="skew")
+        phases["noisy_neighbours"] = round(now() - t0, 1)
 
         lib_at_end = loaded_library(cluster.postmaster_pid())
         run.check(lib_at_end and lib_pinned and lib_at_end["sha256"] == lib_pinned["sha256"] and
