@@ -213,17 +213,18 @@ fn candidates(reader: &Reader, req: &Request) -> Vec<Candidate> {
                     space_id: row.text_or_empty("space_id"),
                 })
             })?;
-            let held = permissions
-                .iter()
-                .filter(|p| {
-                    reader
-                        .one(c"role_permissions", c"role_permissions_role_permission_key", &[&role.id, &p.id], |row| {
-                            not_deleted(row).then_some(())
-                        })
-                        .is_some()
-                })
-                .cloned()
-                .collect();
+            // With one matching permission, one exact probe; with several (one a scope), one scan of the Role's
+            // permissions (the unique index leads with role_id) rather than one descent each.
+            let mut held_ids = Vec::new();
+            let exact = [role.id.as_str(), permissions[0].id.as_str()];
+            let keys: &[&str] = if permissions.len() == 1 { &exact } else { &exact[..1] };
+            reader.probe(c"role_permissions", c"role_permissions_role_permission_key", keys, |row| {
+                if not_deleted(row) {
+                    held_ids.push(row.text_or_empty("permission_id"));
+                }
+                true
+            });
+            let held: Vec<Permission> = permissions.iter().filter(|p| held_ids.contains(&p.id)).cloned().collect();
             Some((role, held))
         });
         let Some((role, held)) = role else { continue };

@@ -97,7 +97,10 @@ impl Reader {
             }
             let oid = pg_sys::get_relname_relid(name.as_ptr(), self.namespace);
             if oid == pg_sys::InvalidOid {
-                pgrx::error!("plystra: relation plystra.{} is missing; reinstall the extension", name.to_string_lossy());
+                pgrx::error!(
+                    "plystra: relation plystra.{} is missing; reinstall the extension",
+                    name.to_string_lossy()
+                );
             }
             KNOWN.with(|k| k.borrow_mut().1.insert(name, oid));
             pg_sys::relation_open(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE)
@@ -119,7 +122,11 @@ impl Reader {
                 || (*index).rd_index.is_null()
                 || (*(*index).rd_index).indrelid != (*(*heap).rd_rel).oid
             {
-                pgrx::error!("plystra: {} is not an index on {}", index_name.to_string_lossy(), table.to_string_lossy());
+                pgrx::error!(
+                    "plystra: {} is not an index on {}",
+                    index_name.to_string_lossy(),
+                    table.to_string_lossy()
+                );
             }
             let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
             let scan = pg_sys::index_beginscan(heap, index, self.snapshot, keys as i32, 0);
@@ -129,13 +136,7 @@ impl Reader {
 
     /// Every visible row of `table` whose leading index columns of `index` equal `keys` (text), in index order,
     /// handed to `each` until it returns false.
-    pub fn probe(
-        &self,
-        table: &'static CStr,
-        index: &'static CStr,
-        keys: &[&str],
-        mut each: impl FnMut(&Row) -> bool,
-    ) {
+    pub fn probe(&self, table: &'static CStr, index: &'static CStr, keys: &[&str], mut each: impl FnMut(&Row) -> bool) {
         let open = self.scan(table, index, keys.len());
         // SAFETY: the scan keys live until the rescan has copied them; the slot holds a tuple of `heap` while
         // `each` runs; the snapshot stays valid for the Reader's life (active or pushed).
