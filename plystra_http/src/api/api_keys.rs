@@ -48,13 +48,14 @@ pub struct ApiKeyDto {
     pub revoked_by_user_id: String,
     pub revoked_reason: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
 
 pub fn dto(r: &Row) -> ApiKeyDto {
-    let keys = r.get::<_, Option<serde_json::Value>>("permission_keys").unwrap_or_default();
+    // The keys were checked when written (strings of a fixed form); a document that does not read is no keys.
+    let keys = r.try_get::<_, Option<serde_json::Value>>("permission_keys").ok().flatten().unwrap_or_default();
     ApiKeyDto {
         id: r.get("id"),
         name: r.get("name"),

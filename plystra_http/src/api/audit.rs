@@ -38,7 +38,7 @@ pub struct AuditLogDetail {
     #[serde(flatten)]
     pub item: AuditLogItem,
     #[schema(value_type = Object)]
-    pub trace: serde_json::Value,
+    pub trace: crate::db::JsonDoc,
 }
 
 const COLUMNS: &str =

@@ -298,7 +298,8 @@ async fn decide(state: &AppState, ctx: &RequestContext, mut body: AuthzRequest, 
         Mode::Explain => "SELECT plystra.explain($1::jsonb)",
     };
     let row = db::query_one_cached(&client, sql, &[&request]).await.map_err(db_errors::read_error)?;
-    let answer: Value = row.get(0);
+    // The decision echoes the caller's request; a document that does not read is a 500, never a panic.
+    let answer: Value = row.try_get(0).map_err(db::internal)?;
 
     let contract_mismatch = |e: serde_json::Error| {
         tracing::error!(error = %e, "the extension's decision does not match the documented shape");

@@ -262,13 +262,64 @@ pub struct LifecycleBody {
     pub reason: Option<String>,
 }
 
-/// `metadata` must be a JSON object (the schema's rule, checked early for a clear message).
+/// `metadata` must be a JSON object (the schema's rule, checked early for a clear message) whose numbers
+/// can be read back (see [`unreadable_number`]).
 pub fn metadata(value: Option<serde_json::Value>) -> ApiResult<Option<serde_json::Value>> {
     match value {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(v @ serde_json::Value::Object(_)) => Ok(Some(v)),
+        Some(v @ serde_json::Value::Object(_)) => match unreadable_number(&v, "metadata") {
+            Some(path) => Err(ApiError::validation(
+                "metadata",
+                format!(
+                    "{path} is a number too large to be read back: PostgreSQL keeps it as an integer of over 300 \
+                     digits, which JSON readers that use doubles refuse. Store it as a string."
+                ),
+            )
+            .with_details(serde_json::json!({ "field": "metadata", "path": path }))),
+            None => Ok(Some(v)),
+        },
         Some(_) => Err(ApiError::validation("metadata", "metadata must be a JSON object.")),
     }
+}
+
+/// The path of the first number in `value` that would not read back once stored. PostgreSQL keeps a JSON
+/// number exactly and prints it without an exponent: 1.7976931348623157e308 comes back as a 309-digit integer,
+/// which a double-based reader (serde_json's, among others) refuses as out of range. Each number is printed
+/// here as PostgreSQL will print it and parsed as a reader will.
+fn unreadable_number(value: &serde_json::Value, path: &str) -> Option<String> {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let printed = plain_decimal(&n.to_string());
+            serde_json::from_str::<serde_json::Value>(&printed).is_err().then(|| path.to_string())
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, v)| unreadable_number(v, &format!("{path}[{i}]")))
+        }
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| unreadable_number(v, &format!("{path}.{k}"))),
+        _ => None,
+    }
+}
+
+/// A JSON number as PostgreSQL's `numeric` prints it: every digit, no exponent (`1.5e3` -> `1500`,
+/// `-2e-3` -> `-0.002`).
+fn plain_decimal(number: &str) -> String {
+    let (sign, unsigned) = number.strip_prefix('-').map_or(("", number), |rest| ("-", rest));
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
+        None => return number.to_string(),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int_part}{frac_part}");
+    // Where the decimal point falls in `digits`.
+    let point = int_part.len() as i64 + exponent;
+    let body = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+    };
+    format!("{sign}{body}")
 }
 
 /// A required, non-empty string field.
@@ -302,6 +353,29 @@ pub fn title_case(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_print_as_postgresql_prints_them() {
+        assert_eq!(plain_decimal("1.5e3"), "1500");
+        assert_eq!(plain_decimal("-2e-3"), "-0.002");
+        assert_eq!(plain_decimal("1.25e1"), "12.5");
+        assert_eq!(plain_decimal("42"), "42");
+        assert_eq!(plain_decimal("1.7976931348623157e308").len(), 309);
+    }
+
+    #[test]
+    fn metadata_numbers_that_would_not_read_back_are_refused_with_their_path() {
+        let ok = serde_json::json!({"a": 1.5, "b": [1e300, -1e-300], "c": u64::MAX, "d": "1e999"});
+        assert!(metadata(Some(ok)).is_ok());
+        for (v, path) in [
+            (serde_json::json!({"max": f64::MAX}), "metadata.max"),
+            (serde_json::json!({"n": {"list": [0, -f64::MAX]}}), "metadata.n.list[1]"),
+        ] {
+            let e = metadata(Some(v)).unwrap_err();
+            assert_eq!(e.details["field"], "metadata");
+            assert_eq!(e.details["path"], path);
+        }
+    }
 
     #[test]
     fn names_default_to_the_title_cased_key() {

@@ -39,7 +39,7 @@ pub struct GroupDto {
     pub sort_order: i32,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }

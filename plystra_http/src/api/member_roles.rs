@@ -40,7 +40,7 @@ pub struct MemberRoleDto {
     pub scope_anchor_path: String,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }

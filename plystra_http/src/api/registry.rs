@@ -54,7 +54,7 @@ pub struct ResourceTypeDto {
     pub status: String,
     pub source: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -84,7 +84,7 @@ pub struct ResourceActionDto {
     pub risk_level: String,
     pub audit_default: bool,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -120,7 +120,7 @@ pub struct ResourceMappingDto {
     pub metadata_field: String,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }

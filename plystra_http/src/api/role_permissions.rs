@@ -41,7 +41,7 @@ pub struct RolePermissionDto {
     pub action: String,
     pub scope: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
     pub deleted_at: Option<String>,

@@ -49,7 +49,7 @@ pub struct UserMemberDto {
     pub revoked_at: Option<String>,
     pub revoked_reason: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }

@@ -36,7 +36,7 @@ pub struct UserDto {
     pub phone: String,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub password_changed_at: Option<String>,
     pub last_login_at: Option<String>,
     pub created_at: String,
