@@ -10,6 +10,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, View};
+use plystra_core::closed_sets::{AdminGrantStatus, AdminLevel};
+
 use crate::app::AppState;
 use crate::auth::credential::{self, Credential};
 use crate::db::{self, Filters, RowExt};
@@ -30,8 +32,6 @@ pub static VIEW: View = View {
     order_column: "t.id",
     default_limit: 100,
 };
-
-pub const LEVELS: &[&str] = &["instance_super_admin", "instance_admin", "space_admin", "group_admin"];
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminGrantDto {
@@ -83,9 +83,11 @@ pub struct AdminGrantCreate {
     pub member_id: Option<String>,
     pub space_id: Option<String>,
     pub group_id: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::admin_level)]
     pub level: Option<String>,
     /// `*` or `domain:action`; defaults to `*` for instance_super_admin.
     pub permission_key: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::creatable_status)]
     pub status: Option<String>,
     pub expires_at: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -182,9 +184,7 @@ pub async fn create(
     }
     let user_id = crud::required("user_id", b.user_id)?;
     let level = crud::required("level", b.level)?;
-    if !LEVELS.contains(&level.as_str()) {
-        return Err(ApiError::validation("level", format!("level must be one of {}.", LEVELS.join(", "))));
-    }
+    crud::closed::<AdminLevel>("level", Some(&level))?;
     let permission_key = match b.permission_key.filter(|k| !k.is_empty()) {
         Some(k) => k,
         None if level == "instance_super_admin" => "*".to_string(),
@@ -236,11 +236,8 @@ pub async fn create(
     if expires_at.is_some_and(|t| t <= time::OffsetDateTime::now_utc()) {
         return Err(ApiError::validation("expires_at", "expires_at must be in the future."));
     }
-    if let Some(status) = b.status.as_deref() {
-        if !["active", "disabled"].contains(&status) {
-            return Err(ApiError::validation("status", "status must be active or disabled."));
-        }
-    }
+    // Created active or disabled; revoked is what `revoke` writes.
+    crud::closed_among("status", b.status.as_deref(), &[AdminGrantStatus::Active, AdminGrantStatus::Disabled])?;
     let id = b.id.unwrap_or_else(|| db::new_id("ag"));
     let (granted_by_user, granted_by_member) = match &credential {
         Credential::Session(s) => (Some(s.user_id.clone()), s.active_member_id.clone()),

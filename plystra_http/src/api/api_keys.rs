@@ -9,6 +9,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, View};
+use plystra_core::closed_sets::{ApiKeyLevel, ApiKeyStatus};
+
 use crate::app::AppState;
 use crate::auth::credential::{self, Credential};
 use crate::auth::secrets;
@@ -93,10 +95,12 @@ pub struct ApiKeyCreated {
 pub struct ApiKeyCreate {
     pub id: Option<String>,
     pub name: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::api_key_level)]
     pub level: Option<String>,
     pub space_id: Option<String>,
     pub group_id: Option<String>,
     pub permission_keys: Option<Vec<String>>,
+    #[schema(schema_with = crate::api::crud::schema::creatable_status)]
     pub status: Option<String>,
     pub expires_at: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -159,6 +163,7 @@ pub async fn create(
     };
     let name = crud::required("name", b.name)?;
     let level = crud::required("level", b.level)?;
+    crud::closed::<ApiKeyLevel>("level", Some(&level))?;
     let permission_keys = b.permission_keys.unwrap_or_default();
     if permission_keys.is_empty() {
         return Err(ApiError::required("permission_keys"));
@@ -171,11 +176,8 @@ pub async fn create(
             ));
         }
     }
-    if let Some(status) = b.status.as_deref() {
-        if !["active", "disabled"].contains(&status) {
-            return Err(ApiError::validation("status", "status must be active or disabled."));
-        }
-    }
+    // Created active or disabled; revoked is what `revoke` writes.
+    crud::closed_among("status", b.status.as_deref(), &[ApiKeyStatus::Active, ApiKeyStatus::Disabled])?;
     let mut expires_at = crud::time_field("expires_at", b.expires_at.as_deref())?;
     if expires_at.is_some_and(|t| t <= time::OffsetDateTime::now_utc()) {
         return Err(ApiError::validation("expires_at", "expires_at must be in the future."));
@@ -238,6 +240,7 @@ pub async fn create(
             }
             (Some(derived), Some(group))
         }
+        // Checked above; kept so that the match is total.
         _ => return Err(ApiError::validation("level", "level must be one of instance, space, group.")),
     };
     // Delegation: each key must be one the creator holds on the key's scope (the extension decides).

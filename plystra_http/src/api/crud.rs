@@ -2,6 +2,7 @@
 //! inserting and updating with the acting context set, and lifecycle actions (disable, restore, revoke,
 //! archive, soft delete) which are plain UPDATEs that the database audits.
 
+use plystra_core::closed_sets::ClosedSet;
 use serde::Deserialize;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
@@ -320,6 +321,88 @@ fn plain_decimal(number: &str) -> String {
         format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
     };
     format!("{sign}{body}")
+}
+
+/// An optional field whose value must be one of a closed set ([`plystra_core::closed_sets`]): anything else is
+/// 400 VALIDATION_FAILED naming the field and listing the allowed values in `details.allowed`.
+pub fn closed<T: ClosedSet>(field: &str, value: Option<&str>) -> ApiResult<Option<T>> {
+    let Some(v) = value else { return Ok(None) };
+    T::parse(v).map(Some).ok_or_else(|| {
+        let allowed = T::names();
+        ApiError::validation(field, format!("{field} must be one of: {}.", allowed.join(", ")))
+            .with_details(serde_json::json!({ "field": field, "allowed": allowed }))
+    })
+}
+
+/// Like [`closed`], when only some of the set's values may be written here (`allowed`).
+pub fn closed_among<T: ClosedSet + PartialEq>(field: &str, value: Option<&str>, allowed: &[T]) -> ApiResult<Option<T>> {
+    let Some(v) = value else { return Ok(None) };
+    T::parse(v).filter(|p| allowed.contains(p)).map(Some).ok_or_else(|| {
+        let names: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
+        ApiError::validation(field, format!("{field} must be one of: {}.", names.join(", ")))
+            .with_details(serde_json::json!({ "field": field, "allowed": names }))
+    })
+}
+
+/// Like [`closed`], for a `status` field: the checked value as text, ready for its column.
+pub fn status<T: ClosedSet>(value: Option<String>) -> ApiResult<Option<String>> {
+    Ok(closed::<T>("status", value.as_deref())?.map(|v| v.as_str().to_string()))
+}
+
+/// The OpenAPI schema of an optional field of a closed set: its values, or null (absent).
+pub fn closed_schema<T: ClosedSet>() -> utoipa::openapi::Object {
+    values_schema(T::NAME, &T::names())
+}
+
+fn values_schema(name: &str, names: &[&str]) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let mut values: Vec<serde_json::Value> = names.iter().map(|n| serde_json::Value::from(*n)).collect();
+    values.push(serde_json::Value::Null);
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(values))
+        .description(Some(format!("{name}: one of {}.", names.join(", "))))
+        .build()
+}
+
+/// The schema functions `#[schema(schema_with = ...)]` names, one per closed set the request bodies use.
+pub mod schema {
+    use plystra_core::closed_sets::*;
+    use utoipa::openapi::Object;
+
+    macro_rules! schemas {
+        ($($f:ident => $t:ty),+ $(,)?) => {
+            $(pub fn $f() -> Object { super::closed_schema::<$t>() })+
+        };
+    }
+
+    schemas!(
+        user_status => UserStatus,
+        space_status => SpaceStatus,
+        group_status => GroupStatus,
+        member_status => MemberStatus,
+        user_member_status => UserMemberStatus,
+        role_status => RoleStatus,
+        member_role_status => MemberRoleStatus,
+        permission_status => PermissionStatus,
+        resource_type_status => ResourceTypeStatus,
+        resource_mapping_status => ResourceMappingStatus,
+        resource_status => ResourceStatus,
+        admin_grant_status => AdminGrantStatus,
+        api_key_status => ApiKeyStatus,
+        grant_scope => GrantScope,
+        risk_level => RiskLevel,
+        admin_level => AdminLevel,
+        api_key_level => ApiKeyLevel,
+    );
+
+    /// The status an AdminGrant or API key is created with (revoked is what `revoke` writes).
+    pub fn creatable_status() -> Object {
+        super::values_schema(
+            "status at creation",
+            &[AdminGrantStatus::Active.as_str(), AdminGrantStatus::Disabled.as_str()],
+        )
+    }
 }
 
 /// A required, non-empty string field.

@@ -8,6 +8,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::GroupStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -73,6 +75,7 @@ pub struct GroupCreate {
     /// Alias of parent_group_id.
     pub parent_id: Option<String>,
     pub sort_order: Option<i32>,
+    #[schema(schema_with = crate::api::crud::schema::group_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -85,6 +88,7 @@ pub struct GroupPatch {
     pub name: Option<String>,
     pub display_name: Option<String>,
     pub sort_order: Option<i32>,
+    #[schema(schema_with = crate::api::crud::schema::group_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -148,7 +152,7 @@ pub async fn create(
     cols.set("id", id.clone()).set("space_id", space_id.clone()).set("path", path).set("name", name);
     cols.set_opt("display_name", b.display_name).set_opt("parent_group_id", b.parent_group_id.or(b.parent_id));
     cols.set_opt("sort_order", b.sort_order)
-        .set_opt("status", b.status)
+        .set_opt("status", crud::status::<GroupStatus>(b.status)?)
         .set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     crud::require_space(&**client, &space_id).await?;
@@ -186,7 +190,9 @@ pub async fn patch(
 ) -> ApiResult<Data<GroupDto>> {
     let mut cols = Columns::default();
     cols.set_opt("name", b.name).set_opt("display_name", b.display_name).set_opt("sort_order", b.sort_order);
-    cols.set_opt("status", b.status).set_opt("metadata", crud::metadata(b.metadata)?).set_opt("path", b.path);
+    cols.set_opt("status", crud::status::<GroupStatus>(b.status)?)
+        .set_opt("metadata", crud::metadata(b.metadata)?)
+        .set_opt("path", b.path);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;

@@ -7,6 +7,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::MemberRoleStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -70,6 +72,7 @@ pub struct MemberRoleCreate {
     pub member_id: Option<String>,
     pub role_id: Option<String>,
     pub scope_anchor_group_id: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::member_role_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -108,7 +111,8 @@ async fn create_in(
         .set("space_id", space_id.to_string())
         .set("member_id", member_id)
         .set("role_id", role_id);
-    cols.set_opt("scope_anchor_group_id", b.scope_anchor_group_id).set_opt("status", b.status);
+    cols.set_opt("scope_anchor_group_id", b.scope_anchor_group_id)
+        .set_opt("status", crud::status::<MemberRoleStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     crud::require_space(&**client, space_id).await?;

@@ -6,6 +6,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::MemberStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -55,6 +57,7 @@ pub struct MemberCreate {
     pub id: Option<String>,
     pub display_name: Option<String>,
     pub member_type: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::member_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -66,6 +69,7 @@ pub struct MemberCreate {
 pub struct MemberPatch {
     pub display_name: Option<String>,
     pub member_type: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::member_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -108,7 +112,8 @@ pub async fn create(
     let id = b.id.unwrap_or_else(|| db::new_id("member"));
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("space_id", space_id.clone()).set("display_name", display_name);
-    cols.set("member_type", b.member_type.unwrap_or_else(|| "human".into())).set_opt("status", b.status);
+    cols.set("member_type", b.member_type.unwrap_or_else(|| "human".into()))
+        .set_opt("status", crud::status::<MemberStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     crud::require_space(&**client, &space_id).await?;
@@ -143,7 +148,9 @@ pub async fn patch(
     ApiJson(b): ApiJson<MemberPatch>,
 ) -> ApiResult<Data<MemberDto>> {
     let mut cols = Columns::default();
-    cols.set_opt("display_name", b.display_name).set_opt("member_type", b.member_type).set_opt("status", b.status);
+    cols.set_opt("display_name", b.display_name)
+        .set_opt("member_type", b.member_type)
+        .set_opt("status", crud::status::<MemberStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;

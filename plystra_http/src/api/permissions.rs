@@ -7,6 +7,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::{GrantScope, PermissionStatus};
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -59,8 +61,10 @@ pub struct PermissionCreate {
     pub resource: Option<String>,
     pub action: Option<String>,
     /// self, group, group_tree, space or global.
+    #[schema(schema_with = crate::api::crud::schema::grant_scope)]
     pub scope: Option<String>,
     pub description: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::permission_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -73,8 +77,10 @@ pub struct PermissionCreate {
 pub struct PermissionPatch {
     pub resource: Option<String>,
     pub action: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::grant_scope)]
     pub scope: Option<String>,
     pub description: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::permission_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -125,8 +131,9 @@ pub async fn create(
     let resource = crud::required("resource", b.resource)?;
     let action = crud::required("action", b.action)?;
     let scope = crud::required("scope", b.scope)?;
+    crud::closed::<GrantScope>("scope", Some(&scope))?;
     let id = b.id.unwrap_or_else(|| db::new_id("perm"));
-    let status = status_for(Some(&scope), b.status);
+    let status = status_for(Some(&scope), crud::status::<PermissionStatus>(b.status)?);
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("resource", resource).set("action", action).set("scope", scope);
     cols.set_opt("description", b.description)
@@ -153,7 +160,8 @@ pub async fn patch(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PermissionPatch>,
 ) -> ApiResult<Data<PermissionDto>> {
-    let status = status_for(b.scope.as_deref(), b.status);
+    crud::closed::<GrantScope>("scope", b.scope.as_deref())?;
+    let status = status_for(b.scope.as_deref(), crud::status::<PermissionStatus>(b.status)?);
     let mut cols = Columns::default();
     cols.set_opt("resource", b.resource).set_opt("action", b.action).set_opt("scope", b.scope);
     cols.set_opt("description", b.description)

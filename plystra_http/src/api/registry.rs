@@ -7,6 +7,8 @@ use tokio_postgres::{GenericClient, Row};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, View};
+use plystra_core::closed_sets::{ClosedSet, ResourceMappingStatus, ResourceTypeStatus, RiskLevel};
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::db_errors;
@@ -152,6 +154,7 @@ pub struct ResourceTypeUpsert {
     pub key: Option<String>,
     pub display_name: Option<String>,
     pub description: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::resource_type_status)]
     pub status: Option<String>,
     pub source: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -168,6 +171,7 @@ pub struct ResourceActionUpsert {
     pub display_name: Option<String>,
     pub description: Option<String>,
     /// low, normal (default), high or critical.
+    #[schema(schema_with = crate::api::crud::schema::risk_level)]
     pub risk_level: Option<String>,
     pub audit_default: Option<bool>,
     #[schema(value_type = Option<Object>)]
@@ -188,6 +192,7 @@ pub struct ResourceMappingUpsert {
     pub owner_member_field: Option<String>,
     pub visibility_field: Option<String>,
     pub metadata_field: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::resource_mapping_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -248,7 +253,9 @@ pub async fn upsert_type(
     let display_name = crud::required("display_name", b.display_name)?;
     let mut cols = Columns::default();
     cols.set("id", b.id.unwrap_or_else(|| db::new_id("rt"))).set("key", key).set("display_name", display_name);
-    cols.set_opt("description", b.description).set_opt("status", b.status).set_opt("source", b.source);
+    cols.set_opt("description", b.description)
+        .set_opt("status", crud::status::<ResourceTypeStatus>(b.status)?)
+        .set_opt("source", b.source);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
@@ -295,8 +302,8 @@ pub async fn upsert_action(
     let mut cols = Columns::default();
     cols.set("id", b.id.unwrap_or_else(|| db::new_id("ra"))).set("resource_type_id", type_id).set("key", action_key);
     cols.set("display_name", display_name).set_opt("description", b.description);
-    cols.set("risk_level", b.risk_level.unwrap_or_else(|| "normal".into()))
-        .set("audit_default", b.audit_default.unwrap_or(true));
+    let risk_level = crud::closed::<RiskLevel>("risk_level", b.risk_level.as_deref())?.unwrap_or(RiskLevel::Normal);
+    cols.set("risk_level", risk_level.as_str().to_string()).set("audit_default", b.audit_default.unwrap_or(true));
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
     let id = crud::upsert(&*tx, &ACTIONS, &cols, &["resource_type_id", "key"], "", Operation::Upsert).await?;
@@ -331,7 +338,8 @@ async fn upsert_mapping(
         .set("space_field", b.space_field.unwrap_or_else(|| "space_id".into()));
     cols.set_opt("group_field", b.group_field).set_opt("owner_member_field", b.owner_member_field);
     cols.set_opt("visibility_field", b.visibility_field).set_opt("metadata_field", b.metadata_field);
-    cols.set_opt("status", b.status).set_opt("metadata", crud::metadata(b.metadata)?);
+    cols.set_opt("status", crud::status::<ResourceMappingStatus>(b.status)?)
+        .set_opt("metadata", crud::metadata(b.metadata)?);
     let tx = db::begin_mutation(&mut client, ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
     let id = crud::upsert(&*tx, &MAPPINGS, &cols, &["resource_type_id"], "", Operation::Upsert).await?;
     crud::finish(tx, &MAPPINGS, &id, None, mapping_dto).await.map(Data::ok)

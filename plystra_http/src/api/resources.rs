@@ -8,6 +8,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::ResourceStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::db_errors;
@@ -80,6 +82,7 @@ pub struct ResourceCreate {
     pub owner_member_id: Option<String>,
     pub display_name: Option<String>,
     pub visibility: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::resource_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -94,6 +97,7 @@ pub struct ResourcePatch {
     pub owner_member_id: Option<String>,
     pub display_name: Option<String>,
     pub visibility: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::resource_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -135,7 +139,7 @@ async fn create_in(
         .set_opt("group_id", b.group_id)
         .set_opt("owner_member_id", b.owner_member_id);
     cols.set_opt("display_name", b.display_name).set("visibility", b.visibility.unwrap_or_else(|| "private".into()));
-    cols.set_opt("status", b.status).set_opt("metadata", crud::metadata(b.metadata)?);
+    cols.set_opt("status", crud::status::<ResourceStatus>(b.status)?).set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     crud::require_space(&**client, &space_id).await?;
     let tx = db::begin_mutation(&mut client, ctx, b.actor.as_ref(), Some(&space_id)).await?;
@@ -191,7 +195,9 @@ pub async fn patch(
     cols.set_opt("external_id", b.external_id)
         .set_opt("group_id", b.group_id)
         .set_opt("owner_member_id", b.owner_member_id);
-    cols.set_opt("display_name", b.display_name).set_opt("visibility", b.visibility).set_opt("status", b.status);
+    cols.set_opt("display_name", b.display_name)
+        .set_opt("visibility", b.visibility)
+        .set_opt("status", crud::status::<ResourceStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;

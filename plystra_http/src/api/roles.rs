@@ -6,6 +6,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::RoleStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -58,6 +60,7 @@ pub struct RoleCreate {
     pub key: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::role_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -70,6 +73,7 @@ pub struct RolePatch {
     pub key: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::role_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -114,7 +118,7 @@ pub async fn create(
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("space_id", space_id.clone()).set("key", key).set("name", name);
     cols.set_opt("description", b.description)
-        .set_opt("status", b.status)
+        .set_opt("status", crud::status::<RoleStatus>(b.status)?)
         .set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     crud::require_space(&**client, &space_id).await?;
@@ -154,7 +158,7 @@ pub async fn patch(
     cols.set_opt("key", b.key)
         .set_opt("name", b.name)
         .set_opt("description", b.description)
-        .set_opt("status", b.status);
+        .set_opt("status", crud::status::<RoleStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;

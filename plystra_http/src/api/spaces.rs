@@ -6,6 +6,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::SpaceStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -58,6 +60,7 @@ pub struct SpaceCreate {
     pub slug: Option<String>,
     #[serde(rename = "type")]
     pub space_type: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::space_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -71,6 +74,7 @@ pub struct SpacePatch {
     pub slug: Option<String>,
     #[serde(rename = "type")]
     pub space_type: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::space_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -105,7 +109,8 @@ pub async fn create(
     let id = b.id.unwrap_or_else(|| db::new_id("space"));
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("name", name).set_opt("slug", b.slug);
-    cols.set("type", b.space_type.unwrap_or_else(|| "custom".into())).set_opt("status", b.status);
+    cols.set("type", b.space_type.unwrap_or_else(|| "custom".into()))
+        .set_opt("status", crud::status::<SpaceStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), None).await?;
@@ -129,7 +134,10 @@ pub async fn patch(
     ApiJson(b): ApiJson<SpacePatch>,
 ) -> ApiResult<Data<SpaceDto>> {
     let mut cols = Columns::default();
-    cols.set_opt("name", b.name).set_opt("slug", b.slug).set_opt("type", b.space_type).set_opt("status", b.status);
+    cols.set_opt("name", b.name)
+        .set_opt("slug", b.slug)
+        .set_opt("type", b.space_type)
+        .set_opt("status", crud::status::<SpaceStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&id)).await?;

@@ -12,6 +12,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::UserMemberStatus;
+
 use crate::app::AppState;
 use crate::auth::credential::{self, Credential};
 use crate::db::{self, ActorContext, Filters, RowExt};
@@ -141,6 +143,7 @@ pub struct UserMemberCreate {
     pub user_id: Option<String>,
     pub member_id: Option<String>,
     pub relation_type: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::user_member_status)]
     pub status: Option<String>,
     pub is_primary: Option<bool>,
     /// RFC 3339.
@@ -158,6 +161,7 @@ pub struct UserMemberCreate {
 #[serde(deny_unknown_fields)]
 pub struct UserMemberPatch {
     pub relation_type: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::user_member_status)]
     pub status: Option<String>,
     pub is_primary: Option<bool>,
     pub expires_at: Option<String>,
@@ -213,7 +217,9 @@ pub async fn create(
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("space_id", space_id.clone()).set("user_id", user_id.clone());
     cols.set("member_id", member_id);
-    cols.set("relation_type", relation_type).set_opt("status", b.status).set_opt("is_primary", b.is_primary);
+    cols.set("relation_type", relation_type)
+        .set_opt("status", crud::status::<UserMemberStatus>(b.status)?)
+        .set_opt("is_primary", b.is_primary);
     cols.set_opt("expires_at", crud::time_field("expires_at", b.expires_at.as_deref())?);
     cols.set_opt("linked_by_member_id", b.linked_by_member_id);
     cols.set_opt("linked_at", crud::time_field("linked_at", b.linked_at.as_deref())?);
@@ -259,7 +265,9 @@ pub async fn patch(
     ApiJson(b): ApiJson<UserMemberPatch>,
 ) -> ApiResult<Data<UserMemberDto>> {
     let mut cols = Columns::default();
-    cols.set_opt("relation_type", b.relation_type).set_opt("status", b.status).set_opt("is_primary", b.is_primary);
+    cols.set_opt("relation_type", b.relation_type)
+        .set_opt("status", crud::status::<UserMemberStatus>(b.status)?)
+        .set_opt("is_primary", b.is_primary);
     cols.set_opt("expires_at", crud::time_field("expires_at", b.expires_at.as_deref())?);
     cols.set_opt("linked_by_member_id", b.linked_by_member_id).set_opt("revoked_reason", b.revoked_reason);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);

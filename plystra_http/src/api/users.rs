@@ -9,6 +9,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::UserStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -69,6 +71,7 @@ pub struct UserCreate {
     pub password_hash: Option<String>,
     /// A plaintext password (at least PLYSTRA_PASSWORD_MIN_LENGTH characters), hashed here with Argon2id.
     pub password: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::user_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -86,6 +89,7 @@ pub struct UserPatch {
     pub password_hash: Option<String>,
     /// A new plaintext password; changing the password revokes the user's sessions.
     pub password: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::user_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -174,7 +178,7 @@ pub async fn create(
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("email", email).set_opt("username", b.username).set_opt("phone", b.phone);
     cols.set_opt("password_hash", password_column(&state, b.password, b.password_hash).await?)
-        .set_opt("status", b.status);
+        .set_opt("status", crud::status::<UserStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
@@ -207,7 +211,7 @@ pub async fn patch(
     let mut cols = Columns::default();
     cols.set_opt("email", b.email).set_opt("username", b.username).set_opt("phone", b.phone);
     cols.set_opt("password_hash", password_column(&state, b.password, b.password_hash).await?)
-        .set_opt("status", b.status);
+        .set_opt("status", crud::status::<UserStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     crud::update(&*tx, &VIEW, &id, None, &cols).await?;
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::ok)
