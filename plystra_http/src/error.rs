@@ -197,10 +197,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::CONFLICT,
             format!("{}_{}", entity.code_prefix(), op.suffix()),
-            format!(
-                "{} could not be {verb}: it conflicts with an existing row or refers to a missing one.",
-                entity.display()
-            ),
+            format!("{} could not be {verb}: it conflicts with an existing row.", entity.display()),
         )
     }
 
