@@ -101,6 +101,7 @@ pub struct AdminGrantRevoke {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AdminGrantQuery {
     pub user_id: Option<String>,
     pub level: Option<String>,
@@ -144,7 +145,7 @@ async fn require_super_admin(
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/grants", tag = "Admin", params(AdminGrantQuery),
+#[utoipa::path(get, operation_id = "list_admin_grants", path = "/api/v1/admin/grants", tag = "Admin", params(AdminGrantQuery),
     responses((status = 200, description = "AdminGrants", body = crate::envelope::ListEnvelope<AdminGrantDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -160,7 +161,7 @@ pub async fn list(
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |g| g.id.clone()).await
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/grants/{id}", tag = "Admin", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_admin_grant", path = "/api/v1/admin/grants/{id}", tag = "Admin", params(("id" = String, Path)),
     responses((status = 200, description = "The AdminGrant", body = crate::envelope::Envelope<AdminGrantDto>),
               (status = 404, description = "ADMIN_GRANT_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<AdminGrantDto>> {
@@ -168,7 +169,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/grants", tag = "Admin", request_body = AdminGrantCreate,
+#[utoipa::path(post, operation_id = "create_admin_grant", path = "/api/v1/admin/grants", tag = "Admin", request_body = AdminGrantCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<AdminGrantDto>),
               (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope),
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED", body = crate::error::ErrorEnvelope),
@@ -254,7 +255,7 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::created)
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/grants/{id}/revoke", tag = "Admin", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "revoke_admin_grant", path = "/api/v1/admin/grants/{id}/revoke", tag = "Admin", params(("id" = String, Path)),
     request_body(content = Option<AdminGrantRevoke>),
     responses((status = 200, description = "status = revoked (a revoked grant is answered unchanged)", body = crate::envelope::Envelope<AdminGrantDto>),
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED", body = crate::error::ErrorEnvelope),

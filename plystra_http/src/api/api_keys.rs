@@ -114,6 +114,7 @@ pub struct ApiKeyRevoke {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ApiKeyQuery {
     pub level: Option<String>,
     pub space_id: Option<String>,
@@ -123,7 +124,7 @@ pub struct ApiKeyQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/api-keys", tag = "Admin", params(ApiKeyQuery),
+#[utoipa::path(get, operation_id = "list_api_keys", path = "/api/v1/api-keys", tag = "Admin", params(ApiKeyQuery),
     responses((status = 200, description = "API keys (never their hashes)", body = crate::envelope::ListEnvelope<ApiKeyDto>)))]
 pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ApiKeyQuery>) -> ApiResult<Page<ApiKeyDto>> {
     let mut f = Filters::default();
@@ -135,7 +136,7 @@ pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ApiKeyQue
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |k| k.id.clone()).await
 }
 
-#[utoipa::path(get, path = "/api/v1/api-keys/{id}", tag = "Admin", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_api_key", path = "/api/v1/api-keys/{id}", tag = "Admin", params(("id" = String, Path)),
     responses((status = 200, description = "The API key", body = crate::envelope::Envelope<ApiKeyDto>),
               (status = 404, description = "API_KEY_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<ApiKeyDto>> {
@@ -143,7 +144,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(post, path = "/api/v1/api-keys", tag = "Admin", request_body = ApiKeyCreate,
+#[utoipa::path(post, operation_id = "create_api_key", path = "/api/v1/api-keys", tag = "Admin", request_body = ApiKeyCreate,
     responses((status = 201, description = "Created; the plaintext key is in `api_key` (and `key`) this once", body = crate::envelope::Envelope<ApiKeyCreated>),
               (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope),
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED: a permission the creator does not hold", body = crate::error::ErrorEnvelope),
@@ -277,7 +278,7 @@ pub async fn create(
     Ok(Data::created(ApiKeyCreated { row, api_key: plaintext.clone(), key: plaintext }))
 }
 
-#[utoipa::path(post, path = "/api/v1/api-keys/{id}/revoke", tag = "Admin", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "revoke_api_key", path = "/api/v1/api-keys/{id}/revoke", tag = "Admin", params(("id" = String, Path)),
     request_body(content = Option<ApiKeyRevoke>),
     responses((status = 200, description = "status = revoked; the key stops working, and so do the keys it created. Revoking a revoked key changes nothing", body = crate::envelope::Envelope<ApiKeyDto>),
               (status = 404, description = "API_KEY_NOT_FOUND", body = crate::error::ErrorEnvelope)))]

@@ -327,7 +327,7 @@ async fn decide(state: &AppState, ctx: &RequestContext, mut body: AuthzRequest, 
     Ok(response)
 }
 
-#[utoipa::path(post, path = "/api/v1/authz/check", tag = "Authz", request_body = AuthzRequest,
+#[utoipa::path(post, operation_id = "authz_check", path = "/api/v1/authz/check", tag = "Authz", request_body = AuthzRequest,
     responses((status = 200, description = "The decision (a deny is HTTP 200 with decision deny)", body = crate::envelope::Envelope<AuthzCheckResponse>,
                headers(("X-Plystra-Trace-ID" = String, description = "trc_<16 hex>"),
                        ("X-Plystra-Audit-Log-ID" = String, description = "Set when an audit row was written"))),
@@ -341,7 +341,7 @@ pub async fn check(
     decide(&state, &ctx, body, Mode::Check).await
 }
 
-#[utoipa::path(post, path = "/api/v1/authz/explain", tag = "Authz", request_body = AuthzRequest,
+#[utoipa::path(post, operation_id = "authz_explain", path = "/api/v1/authz/explain", tag = "Authz", request_body = AuthzRequest,
     responses((status = 200, description = "The full decision-time trace", body = crate::envelope::Envelope<AuthzExplainTrace>,
                headers(("X-Plystra-Trace-ID" = String, description = "trc_<16 hex>"),
                        ("X-Plystra-Audit-Log-ID" = String, description = "Set when an audit row was written"))),

@@ -98,6 +98,7 @@ pub struct GroupPatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GroupQuery {
     pub status: Option<String>,
     pub parent_group_id: Option<String>,
@@ -113,7 +114,7 @@ async fn list_groups(state: &AppState, space_id: &str, q: GroupQuery) -> ApiResu
     VIEW.list(&**client, f, Some(space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |g| g.path.clone()).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/groups", tag = "Core", params(("space_id" = String, Path), GroupQuery),
+#[utoipa::path(get, operation_id = "list_groups", path = "/api/v1/spaces/{space_id}/groups", tag = "Core", params(("space_id" = String, Path), GroupQuery),
     responses((status = 200, description = "Groups ordered by path", body = crate::envelope::ListEnvelope<GroupDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -123,7 +124,7 @@ pub async fn list(
     list_groups(&state, &space_id, q).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/groups/tree", tag = "Core", params(("space_id" = String, Path), GroupQuery),
+#[utoipa::path(get, operation_id = "get_group_tree", path = "/api/v1/spaces/{space_id}/groups/tree", tag = "Core", params(("space_id" = String, Path), GroupQuery),
     responses((status = 200, description = "The tree as a flat list ordered by path (as the reference answers)", body = crate::envelope::ListEnvelope<GroupDto>)))]
 pub async fn tree(
     State(state): State<AppState>,
@@ -133,7 +134,7 @@ pub async fn tree(
     list_groups(&state, &space_id, q).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/groups", tag = "Core", params(("space_id" = String, Path)), request_body = GroupCreate,
+#[utoipa::path(post, operation_id = "create_group", path = "/api/v1/spaces/{space_id}/groups", tag = "Core", params(("space_id" = String, Path)), request_body = GroupCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<GroupDto>),
               (status = 400, description = "VALIDATION_FAILED, GROUP_PATH_INVALID, GROUP_PATH_PARENT_MISMATCH, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
               (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
@@ -161,7 +162,7 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/groups/{group_id}", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_group", path = "/api/v1/spaces/{space_id}/groups/{group_id}", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)),
     responses((status = 200, description = "The Group", body = crate::envelope::Envelope<GroupDto>), (status = 404, description = "GROUP_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -171,14 +172,14 @@ pub async fn get(
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_group_by_id", path = "/api/v1/groups/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The Group (read-only alias)", body = crate::envelope::Envelope<GroupDto>), (status = 404, description = "GROUP_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<GroupDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/groups/{group_id}", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)), request_body = GroupPatch,
+#[utoipa::path(patch, operation_id = "update_group", path = "/api/v1/spaces/{space_id}/groups/{group_id}", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)), request_body = GroupPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<GroupDto>),
               (status = 404, description = "GROUP_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "GROUP_UPDATE_FAILED, GROUP_PATH_IMMUTABLE", body = crate::error::ErrorEnvelope)))]
@@ -199,7 +200,7 @@ pub async fn patch(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/groups/{group_id}/disable", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)),
+#[utoipa::path(post, operation_id = "disable_group", path = "/api/v1/spaces/{space_id}/groups/{group_id}/disable", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<GroupDto>), (status = 404, description = "GROUP_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(

@@ -80,6 +80,7 @@ pub struct MemberRoleCreate {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MemberRoleQuery {
     pub member_id: Option<String>,
     pub role_id: Option<String>,
@@ -138,7 +139,7 @@ async fn revoke_in(
     crud::set_status(state, ctx, b.actor.as_ref(), &VIEW, id, Some(space_id), cols, dto).await.map(Data::ok)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/member-roles", tag = "Core", params(("space_id" = String, Path), MemberRoleQuery),
+#[utoipa::path(get, operation_id = "list_member_roles", path = "/api/v1/spaces/{space_id}/member-roles", tag = "Core", params(("space_id" = String, Path), MemberRoleQuery),
     responses((status = 200, description = "MemberRoles", body = crate::envelope::ListEnvelope<MemberRoleDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -148,7 +149,7 @@ pub async fn list(
     list_in(&state, &space_id, q).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/member-roles", tag = "Core", params(("space_id" = String, Path)), request_body = MemberRoleCreate,
+#[utoipa::path(post, operation_id = "create_member_role", path = "/api/v1/spaces/{space_id}/member-roles", tag = "Core", params(("space_id" = String, Path)), request_body = MemberRoleCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<MemberRoleDto>),
               (status = 400, description = "VALIDATION_FAILED, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
               (status = 409, description = "MEMBER_ROLE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -161,7 +162,7 @@ pub async fn create(
     create_in(&state, &ctx, &space_id, b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/member-roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_member_role", path = "/api/v1/spaces/{space_id}/member-roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The MemberRole", body = crate::envelope::Envelope<MemberRoleDto>), (status = 404, description = "MEMBER_ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -170,7 +171,7 @@ pub async fn get(
     get_in(&state, &space_id, &id).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/member-roles/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(post, operation_id = "revoke_member_role", path = "/api/v1/spaces/{space_id}/member-roles/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = revoked", body = crate::envelope::Envelope<MemberRoleDto>), (status = 404, description = "MEMBER_ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn revoke(
@@ -182,7 +183,7 @@ pub async fn revoke(
     revoke_in(&state, &ctx, &space_id, &id, b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/member-role-grants", tag = "Core", params(("space_id" = String, Path), MemberRoleQuery),
+#[utoipa::path(get, operation_id = "list_member_role_grants", path = "/api/v1/spaces/{space_id}/member-role-grants", tag = "Core", params(("space_id" = String, Path), MemberRoleQuery),
     responses((status = 200, description = "MemberRoles (alias segment)", body = crate::envelope::ListEnvelope<MemberRoleDto>)))]
 pub async fn list_grants(
     State(state): State<AppState>,
@@ -192,7 +193,7 @@ pub async fn list_grants(
     list_in(&state, &space_id, q).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/member-role-grants", tag = "Core", params(("space_id" = String, Path)), request_body = MemberRoleCreate,
+#[utoipa::path(post, operation_id = "create_member_role_grant", path = "/api/v1/spaces/{space_id}/member-role-grants", tag = "Core", params(("space_id" = String, Path)), request_body = MemberRoleCreate,
     responses((status = 201, description = "Created (alias segment)", body = crate::envelope::Envelope<MemberRoleDto>)))]
 pub async fn create_grant(
     State(state): State<AppState>,
@@ -203,7 +204,7 @@ pub async fn create_grant(
     create_in(&state, &ctx, &space_id, b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/member-role-grants/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_member_role_grant", path = "/api/v1/spaces/{space_id}/member-role-grants/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The MemberRole (alias segment)", body = crate::envelope::Envelope<MemberRoleDto>)))]
 pub async fn get_grant(
     State(state): State<AppState>,
@@ -212,7 +213,7 @@ pub async fn get_grant(
     get_in(&state, &space_id, &id).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/member-role-grants/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(post, operation_id = "revoke_member_role_grant", path = "/api/v1/spaces/{space_id}/member-role-grants/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = revoked (alias segment)", body = crate::envelope::Envelope<MemberRoleDto>)))]
 pub async fn revoke_grant(

@@ -77,6 +77,7 @@ pub struct MemberPatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MemberQuery {
     pub status: Option<String>,
     pub member_type: Option<String>,
@@ -84,7 +85,7 @@ pub struct MemberQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/members", tag = "Core", params(("space_id" = String, Path), MemberQuery),
+#[utoipa::path(get, operation_id = "list_members", path = "/api/v1/spaces/{space_id}/members", tag = "Core", params(("space_id" = String, Path), MemberQuery),
     responses((status = 200, description = "Members", body = crate::envelope::ListEnvelope<MemberDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -98,7 +99,7 @@ pub async fn list(
     VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |m| m.id.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/members", tag = "Core", params(("space_id" = String, Path)), request_body = MemberCreate,
+#[utoipa::path(post, operation_id = "create_member", path = "/api/v1/spaces/{space_id}/members", tag = "Core", params(("space_id" = String, Path)), request_body = MemberCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<MemberDto>),
               (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "MEMBER_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -122,7 +123,7 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_member", path = "/api/v1/spaces/{space_id}/members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The Member", body = crate::envelope::Envelope<MemberDto>), (status = 404, description = "MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -132,14 +133,14 @@ pub async fn get(
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/members/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_member_by_id", path = "/api/v1/members/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The Member (read-only alias)", body = crate::envelope::Envelope<MemberDto>), (status = 404, description = "MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<MemberDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = MemberPatch,
+#[utoipa::path(patch, operation_id = "update_member", path = "/api/v1/spaces/{space_id}/members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = MemberPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<MemberDto>), (status = 404, description = "MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -158,7 +159,7 @@ pub async fn patch(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/members/{id}/disable", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(post, operation_id = "disable_member", path = "/api/v1/spaces/{space_id}/members/{id}/disable", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<MemberDto>), (status = 404, description = "MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(

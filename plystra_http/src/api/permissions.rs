@@ -89,6 +89,7 @@ pub struct PermissionPatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PermissionQuery {
     pub resource: Option<String>,
     pub action: Option<String>,
@@ -107,7 +108,7 @@ fn status_for(scope: Option<&str>, status: Option<String>) -> Option<String> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/permissions", tag = "Core", params(PermissionQuery), responses((status = 200, description = "Permissions", body = crate::envelope::ListEnvelope<PermissionDto>)))]
+#[utoipa::path(get, operation_id = "list_permissions", path = "/api/v1/permissions", tag = "Core", params(PermissionQuery), responses((status = 200, description = "Permissions", body = crate::envelope::ListEnvelope<PermissionDto>)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<PermissionQuery>,
@@ -121,7 +122,7 @@ pub async fn list(
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |p| p.id.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/permissions", tag = "Core", request_body = PermissionCreate,
+#[utoipa::path(post, operation_id = "create_permission", path = "/api/v1/permissions", tag = "Core", request_body = PermissionCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<PermissionDto>), (status = 409, description = "PERMISSION_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -145,14 +146,14 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/permissions/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_permission", path = "/api/v1/permissions/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The Permission", body = crate::envelope::Envelope<PermissionDto>), (status = 404, description = "PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<PermissionDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/permissions/{id}", tag = "Core", params(("id" = String, Path)), request_body = PermissionPatch,
+#[utoipa::path(patch, operation_id = "update_permission", path = "/api/v1/permissions/{id}", tag = "Core", params(("id" = String, Path)), request_body = PermissionPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<PermissionDto>), (status = 409, description = "PERMISSION_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -173,7 +174,7 @@ pub async fn patch(
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/permissions/{id}/disable", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
+#[utoipa::path(post, operation_id = "disable_permission", path = "/api/v1/permissions/{id}/disable", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<PermissionDto>), (status = 404, description = "PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(
     State(state): State<AppState>,

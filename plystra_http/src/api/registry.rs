@@ -201,6 +201,7 @@ pub struct ResourceMappingUpsert {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RegistryQuery {
     pub status: Option<String>,
     pub limit: Option<String>,
@@ -229,7 +230,7 @@ async fn fetch_by<C: GenericClient + Sync>(
         .ok_or_else(|| ApiError::not_found(view.entity))
 }
 
-#[utoipa::path(get, path = "/api/v1/resource-types", tag = "Registry", params(RegistryQuery),
+#[utoipa::path(get, operation_id = "list_resource_types", path = "/api/v1/resource-types", tag = "Registry", params(RegistryQuery),
     responses((status = 200, description = "Resource types ordered by key", body = crate::envelope::ListEnvelope<ResourceTypeDto>)))]
 pub async fn list_types(
     State(state): State<AppState>,
@@ -241,7 +242,7 @@ pub async fn list_types(
     TYPES.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), type_dto, |t| t.key.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/resource-types", tag = "Registry", request_body = ResourceTypeUpsert,
+#[utoipa::path(post, operation_id = "upsert_resource_type", path = "/api/v1/resource-types", tag = "Registry", request_body = ResourceTypeUpsert,
     responses((status = 201, description = "Created or updated (upsert by key)", body = crate::envelope::Envelope<ResourceTypeDto>),
               (status = 409, description = "RESOURCE_TYPE_UPSERT_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn upsert_type(
@@ -263,14 +264,14 @@ pub async fn upsert_type(
     crud::finish(tx, &TYPES, &id, None, type_dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/resource-types/{key}", tag = "Registry", params(("key" = String, Path)),
+#[utoipa::path(get, operation_id = "get_resource_type", path = "/api/v1/resource-types/{key}", tag = "Registry", params(("key" = String, Path)),
     responses((status = 200, description = "The resource type", body = crate::envelope::Envelope<ResourceTypeDto>), (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_type(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Data<ResourceTypeDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(type_dto(&fetch_by(&**client, &TYPES, "t.key = $1", &[&key]).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/resource-types/{key}/actions", tag = "Registry", params(("key" = String, Path), RegistryQuery),
+#[utoipa::path(get, operation_id = "list_resource_actions", path = "/api/v1/resource-types/{key}/actions", tag = "Registry", params(("key" = String, Path), RegistryQuery),
     responses((status = 200, description = "The type's actions ordered by key", body = crate::envelope::ListEnvelope<ResourceActionDto>),
               (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn list_actions(
@@ -285,7 +286,7 @@ pub async fn list_actions(
     ACTIONS.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), action_dto, |a| a.key.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/resource-types/{key}/actions", tag = "Registry", params(("key" = String, Path)), request_body = ResourceActionUpsert,
+#[utoipa::path(post, operation_id = "upsert_resource_action", path = "/api/v1/resource-types/{key}/actions", tag = "Registry", params(("key" = String, Path)), request_body = ResourceActionUpsert,
     responses((status = 201, description = "Created or updated (upsert by type and key)", body = crate::envelope::Envelope<ResourceActionDto>),
               (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "RESOURCE_ACTION_UPSERT_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -310,7 +311,7 @@ pub async fn upsert_action(
     crud::finish(tx, &ACTIONS, &id, None, action_dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)),
+#[utoipa::path(get, operation_id = "get_resource_mapping", path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)),
     responses((status = 200, description = "The type's storage mapping", body = crate::envelope::Envelope<ResourceMappingDto>),
               (status = 404, description = "RESOURCE_TYPE_NOT_FOUND or RESOURCE_MAPPING_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_mapping(
@@ -345,7 +346,7 @@ async fn upsert_mapping(
     crud::finish(tx, &MAPPINGS, &id, None, mapping_dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
+#[utoipa::path(post, operation_id = "create_resource_mapping", path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
     responses((status = 200, description = "The mapping, created or replaced (one per type)", body = crate::envelope::Envelope<ResourceMappingDto>),
               (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "RESOURCE_MAPPING_UPSERT_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -358,7 +359,7 @@ pub async fn post_mapping(
     upsert_mapping(&state, &ctx, &key, b).await
 }
 
-#[utoipa::path(patch, path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
+#[utoipa::path(patch, operation_id = "update_resource_mapping", path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
     responses((status = 200, description = "The mapping, created or replaced", body = crate::envelope::Envelope<ResourceMappingDto>)))]
 pub async fn patch_mapping(
     State(state): State<AppState>,
@@ -369,7 +370,7 @@ pub async fn patch_mapping(
     upsert_mapping(&state, &ctx, &key, b).await
 }
 
-#[utoipa::path(put, path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
+#[utoipa::path(put, operation_id = "replace_resource_mapping", path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
     responses((status = 200, description = "The mapping, created or replaced", body = crate::envelope::Envelope<ResourceMappingDto>)))]
 pub async fn put_mapping(
     State(state): State<AppState>,

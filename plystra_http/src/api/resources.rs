@@ -105,6 +105,7 @@ pub struct ResourcePatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResourceQuery {
     pub resource_type: Option<String>,
     /// Only on /api/v1/resources.
@@ -147,7 +148,7 @@ async fn create_in(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path), ResourceQuery),
+#[utoipa::path(get, operation_id = "list_resources", path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path), ResourceQuery),
     responses((status = 200, description = "Resources", body = crate::envelope::ListEnvelope<ResourceDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -157,7 +158,7 @@ pub async fn list(
     list_in(&state, Some(space_id), q).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path)), request_body = ResourceCreate,
+#[utoipa::path(post, operation_id = "create_resource", path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path)), request_body = ResourceCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<ResourceDto>),
               (status = 400, description = "VALIDATION_FAILED, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
               (status = 409, description = "RESOURCE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -173,7 +174,7 @@ pub async fn create(
     create_in(&state, &ctx, space_id, b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/resources/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_resource", path = "/api/v1/spaces/{space_id}/resources/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The Resource", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -183,7 +184,7 @@ pub async fn get(
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/resources/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = ResourcePatch,
+#[utoipa::path(patch, operation_id = "update_resource", path = "/api/v1/spaces/{space_id}/resources/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = ResourcePatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -205,7 +206,7 @@ pub async fn patch(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/resources/{id}/archive", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(post, operation_id = "archive_resource", path = "/api/v1/spaces/{space_id}/resources/{id}/archive", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = archived", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn archive(
@@ -219,7 +220,7 @@ pub async fn archive(
     crud::set_status(&state, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
 }
 
-#[utoipa::path(get, path = "/api/v1/resources", tag = "Core", params(ResourceQuery),
+#[utoipa::path(get, operation_id = "list_resources_in_all_spaces", path = "/api/v1/resources", tag = "Core", params(ResourceQuery),
     responses((status = 200, description = "Resources across Spaces (filter space_id, resource_type)", body = crate::envelope::ListEnvelope<ResourceDto>)))]
 pub async fn list_all(
     State(state): State<AppState>,
@@ -228,7 +229,7 @@ pub async fn list_all(
     list_in(&state, None, q).await
 }
 
-#[utoipa::path(post, path = "/api/v1/resources", tag = "Core", request_body = ResourceCreate,
+#[utoipa::path(post, operation_id = "create_resource_in_body_space", path = "/api/v1/resources", tag = "Core", request_body = ResourceCreate,
     responses((status = 201, description = "Created (space_id required in the body)", body = crate::envelope::Envelope<ResourceDto>),
               (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create_any(
@@ -240,7 +241,7 @@ pub async fn create_any(
     create_in(&state, &ctx, space_id, b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/resources/{resource_type}/{resource_id}", tag = "Core", params(("resource_type" = String, Path), ("resource_id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_resource_by_type", path = "/api/v1/resources/{resource_type}/{resource_id}", tag = "Core", params(("resource_type" = String, Path), ("resource_id" = String, Path)),
     responses((status = 200, description = "The Resource of that type and id", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_by_type(
     State(state): State<AppState>,

@@ -81,6 +81,7 @@ pub struct RolePatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RoleQuery {
     pub status: Option<String>,
     pub key: Option<String>,
@@ -88,7 +89,7 @@ pub struct RoleQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/roles", tag = "Core", params(("space_id" = String, Path), RoleQuery),
+#[utoipa::path(get, operation_id = "list_roles", path = "/api/v1/spaces/{space_id}/roles", tag = "Core", params(("space_id" = String, Path), RoleQuery),
     responses((status = 200, description = "Roles", body = crate::envelope::ListEnvelope<RoleDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -102,7 +103,7 @@ pub async fn list(
     VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |r| r.id.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/roles", tag = "Core", params(("space_id" = String, Path)), request_body = RoleCreate,
+#[utoipa::path(post, operation_id = "create_role", path = "/api/v1/spaces/{space_id}/roles", tag = "Core", params(("space_id" = String, Path)), request_body = RoleCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<RoleDto>),
               (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "ROLE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -127,7 +128,7 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_role", path = "/api/v1/spaces/{space_id}/roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The Role", body = crate::envelope::Envelope<RoleDto>), (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -137,14 +138,14 @@ pub async fn get(
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/roles/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_role_by_id", path = "/api/v1/roles/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The Role (read-only alias)", body = crate::envelope::Envelope<RoleDto>), (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<RoleDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = RolePatch,
+#[utoipa::path(patch, operation_id = "update_role", path = "/api/v1/spaces/{space_id}/roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = RolePatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<RoleDto>),
               (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "ROLE_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -166,7 +167,7 @@ pub async fn patch(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/roles/{id}/disable", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(post, operation_id = "disable_role", path = "/api/v1/spaces/{space_id}/roles/{id}/disable", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<RoleDto>), (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(

@@ -82,6 +82,7 @@ pub struct SpacePatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SpaceQuery {
     pub status: Option<String>,
     pub slug: Option<String>,
@@ -89,7 +90,7 @@ pub struct SpaceQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces", tag = "Core", params(SpaceQuery), responses((status = 200, description = "Spaces", body = crate::envelope::ListEnvelope<SpaceDto>)))]
+#[utoipa::path(get, operation_id = "list_spaces", path = "/api/v1/spaces", tag = "Core", params(SpaceQuery), responses((status = 200, description = "Spaces", body = crate::envelope::ListEnvelope<SpaceDto>)))]
 pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<SpaceQuery>) -> ApiResult<Page<SpaceDto>> {
     let mut f = Filters::default();
     f.push_opt("t.status = $", &q.status);
@@ -98,7 +99,7 @@ pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<SpaceQuer
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |s| s.id.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces", tag = "Core", request_body = SpaceCreate,
+#[utoipa::path(post, operation_id = "create_space", path = "/api/v1/spaces", tag = "Core", request_body = SpaceCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<SpaceDto>), (status = 409, description = "SPACE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -118,14 +119,14 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}", tag = "Core", params(("space_id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_space", path = "/api/v1/spaces/{space_id}", tag = "Core", params(("space_id" = String, Path)),
     responses((status = 200, description = "The Space", body = crate::envelope::Envelope<SpaceDto>), (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<SpaceDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}", tag = "Core", params(("space_id" = String, Path)), request_body = SpacePatch,
+#[utoipa::path(patch, operation_id = "update_space", path = "/api/v1/spaces/{space_id}", tag = "Core", params(("space_id" = String, Path)), request_body = SpacePatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<SpaceDto>), (status = 409, description = "SPACE_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -157,7 +158,7 @@ async fn set_status(
     crud::set_status(state, ctx, body.actor.as_ref(), &VIEW, id, None, cols, dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/disable", tag = "Core", params(("space_id" = String, Path)), request_body(content = Option<LifecycleBody>),
+#[utoipa::path(post, operation_id = "disable_space", path = "/api/v1/spaces/{space_id}/disable", tag = "Core", params(("space_id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<SpaceDto>), (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(
     State(state): State<AppState>,
@@ -168,7 +169,7 @@ pub async fn disable(
     set_status(&state, &ctx, &id, b, "disabled").await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/restore", tag = "Core", params(("space_id" = String, Path)), request_body(content = Option<LifecycleBody>),
+#[utoipa::path(post, operation_id = "restore_space", path = "/api/v1/spaces/{space_id}/restore", tag = "Core", params(("space_id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = active", body = crate::envelope::Envelope<SpaceDto>), (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn restore(
     State(state): State<AppState>,

@@ -173,6 +173,7 @@ pub struct UserMemberPatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserMemberQuery {
     pub user_id: Option<String>,
     pub member_id: Option<String>,
@@ -182,7 +183,7 @@ pub struct UserMemberQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/user-members", tag = "Core", params(("space_id" = String, Path), UserMemberQuery),
+#[utoipa::path(get, operation_id = "list_user_members", path = "/api/v1/spaces/{space_id}/user-members", tag = "Core", params(("space_id" = String, Path), UserMemberQuery),
     responses((status = 200, description = "UserMembers", body = crate::envelope::ListEnvelope<UserMemberDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -199,7 +200,7 @@ pub async fn list(
     VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), map, |m| m.id.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/user-members", tag = "Core", params(("space_id" = String, Path)), request_body = UserMemberCreate,
+#[utoipa::path(post, operation_id = "create_user_member", path = "/api/v1/spaces/{space_id}/user-members", tag = "Core", params(("space_id" = String, Path)), request_body = UserMemberCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<UserMemberDto>),
               (status = 400, description = "VALIDATION_FAILED, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
               (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
@@ -236,7 +237,7 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, Some(&space_id), map).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_user_member", path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The UserMember", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -247,7 +248,7 @@ pub async fn get(
     Ok(Data::ok(map(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/user-members/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_user_member_by_id", path = "/api/v1/user-members/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The UserMember (read-only alias)", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<UserMemberDto>> {
     let client = db::connection(&state.pool).await?;
@@ -255,7 +256,7 @@ pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) ->
     Ok(Data::ok(map(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(patch, operation_id = "update_user_member", path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body = UserMemberPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
@@ -282,7 +283,7 @@ pub async fn patch(
     crud::finish(tx, &VIEW, &id, Some(&space_id), map).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/user-members/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(post, operation_id = "revoke_user_member", path = "/api/v1/spaces/{space_id}/user-members/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = revoked, revoked_at = now, revoked_reason from the body", body = crate::envelope::Envelope<UserMemberDto>),
               (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]

@@ -144,6 +144,7 @@ async fn password_column(
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
     pub status: Option<String>,
     pub email: Option<String>,
@@ -151,7 +152,7 @@ pub struct UserQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "Core", params(UserQuery),
+#[utoipa::path(get, operation_id = "list_users", path = "/api/v1/users", tag = "Core", params(UserQuery),
     responses((status = 200, description = "Users", body = crate::envelope::ListEnvelope<UserDto>)))]
 pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<UserQuery>) -> ApiResult<Page<UserDto>> {
     let mut f = Filters::default();
@@ -161,7 +162,7 @@ pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<UserQuery
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |u| u.id.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "Core", request_body = UserCreate,
+#[utoipa::path(post, operation_id = "create_user", path = "/api/v1/users", tag = "Core", request_body = UserCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<UserDto>),
               (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope),
               (status = 409, description = "USER_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -186,14 +187,14 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_user", path = "/api/v1/users/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The User", body = crate::envelope::Envelope<UserDto>), (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<UserDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "Core", params(("id" = String, Path)), request_body = UserPatch,
+#[utoipa::path(patch, operation_id = "update_user", path = "/api/v1/users/{id}", tag = "Core", params(("id" = String, Path)), request_body = UserPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<UserDto>),
               (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "USER_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -233,7 +234,7 @@ async fn set_status(
     crud::finish(tx, &VIEW, id, None, dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
+#[utoipa::path(post, operation_id = "disable_user", path = "/api/v1/users/{id}/disable", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<UserDto>), (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(
     State(state): State<AppState>,
@@ -244,7 +245,7 @@ pub async fn disable(
     set_status(&state, &ctx, &id, b, "disabled").await
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/restore", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
+#[utoipa::path(post, operation_id = "restore_user", path = "/api/v1/users/{id}/restore", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = active", body = crate::envelope::Envelope<UserDto>), (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn restore(
     State(state): State<AppState>,
