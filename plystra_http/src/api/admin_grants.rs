@@ -79,13 +79,15 @@ pub fn dto(r: &Row) -> AdminGrantDto {
 #[serde(deny_unknown_fields)]
 pub struct AdminGrantCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub user_id: Option<String>,
     pub member_id: Option<String>,
     pub space_id: Option<String>,
     pub group_id: Option<String>,
-    #[schema(schema_with = crate::api::crud::schema::admin_level)]
+    #[schema(required = true, schema_with = crate::api::crud::schema::admin_level_required)]
     pub level: Option<String>,
     /// `*` or `domain:action`; defaults to `*` for instance_super_admin.
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub permission_key: Option<String>,
     #[schema(schema_with = crate::api::crud::schema::creatable_status)]
     pub status: Option<String>,

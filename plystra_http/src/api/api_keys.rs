@@ -94,11 +94,13 @@ pub struct ApiKeyCreated {
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub name: Option<String>,
-    #[schema(schema_with = crate::api::crud::schema::api_key_level)]
+    #[schema(required = true, schema_with = crate::api::crud::schema::api_key_level_required)]
     pub level: Option<String>,
     pub space_id: Option<String>,
     pub group_id: Option<String>,
+    #[schema(required = true, value_type = Vec<String>, min_items = 1)]
     pub permission_keys: Option<Vec<String>>,
     #[schema(schema_with = crate::api::crud::schema::creatable_status)]
     pub status: Option<String>,

@@ -351,15 +351,24 @@ pub fn status<T: ClosedSet>(value: Option<String>) -> ApiResult<Option<String>> 
 
 /// The OpenAPI schema of an optional field of a closed set: its values, or null (absent).
 pub fn closed_schema<T: ClosedSet>() -> utoipa::openapi::Object {
-    values_schema(T::NAME, &T::names())
+    values_schema(T::NAME, &T::names(), true)
 }
 
-fn values_schema(name: &str, names: &[&str]) -> utoipa::openapi::Object {
+/// The OpenAPI schema of a required field of a closed set: one of its values.
+pub fn required_closed_schema<T: ClosedSet>() -> utoipa::openapi::Object {
+    values_schema(T::NAME, &T::names(), false)
+}
+
+fn values_schema(name: &str, names: &[&str], nullable: bool) -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{SchemaType, Type};
     let mut values: Vec<serde_json::Value> = names.iter().map(|n| serde_json::Value::from(*n)).collect();
-    values.push(serde_json::Value::Null);
+    let mut types = vec![Type::String];
+    if nullable {
+        values.push(serde_json::Value::Null);
+        types.push(Type::Null);
+    }
     utoipa::openapi::ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .schema_type(SchemaType::from_iter(types))
         .enum_values(Some(values))
         .description(Some(format!("{name}: one of {}.", names.join(", "))))
         .build()
@@ -396,11 +405,22 @@ pub mod schema {
         api_key_level => ApiKeyLevel,
     );
 
+    pub fn grant_scope_required() -> Object {
+        super::required_closed_schema::<GrantScope>()
+    }
+    pub fn admin_level_required() -> Object {
+        super::required_closed_schema::<AdminLevel>()
+    }
+    pub fn api_key_level_required() -> Object {
+        super::required_closed_schema::<ApiKeyLevel>()
+    }
+
     /// The status an AdminGrant or API key is created with (revoked is what `revoke` writes).
     pub fn creatable_status() -> Object {
         super::values_schema(
             "status at creation",
             &[AdminGrantStatus::Active.as_str(), AdminGrantStatus::Disabled.as_str()],
+            true,
         )
     }
 }

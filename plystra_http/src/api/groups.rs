@@ -68,6 +68,7 @@ pub fn dto(r: &Row) -> GroupDto {
 #[serde(deny_unknown_fields)]
 pub struct GroupCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub path: Option<String>,
     pub name: Option<String>,
     pub display_name: Option<String>,

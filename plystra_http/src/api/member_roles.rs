@@ -69,7 +69,9 @@ pub fn dto(r: &Row) -> MemberRoleDto {
 #[serde(deny_unknown_fields)]
 pub struct MemberRoleCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub member_id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub role_id: Option<String>,
     pub scope_anchor_group_id: Option<String>,
     #[schema(schema_with = crate::api::crud::schema::member_role_status)]

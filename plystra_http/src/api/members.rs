@@ -55,6 +55,7 @@ pub fn dto(r: &Row) -> MemberDto {
 #[serde(deny_unknown_fields)]
 pub struct MemberCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub display_name: Option<String>,
     pub member_type: Option<String>,
     #[schema(schema_with = crate::api::crud::schema::member_status)]

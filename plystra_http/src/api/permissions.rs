@@ -58,10 +58,12 @@ pub fn dto(r: &Row) -> PermissionDto {
 #[serde(deny_unknown_fields)]
 pub struct PermissionCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub resource: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub action: Option<String>,
     /// self, group, group_tree, space or global.
-    #[schema(schema_with = crate::api::crud::schema::grant_scope)]
+    #[schema(required = true, schema_with = crate::api::crud::schema::grant_scope_required)]
     pub scope: Option<String>,
     pub description: Option<String>,
     #[schema(schema_with = crate::api::crud::schema::permission_status)]

@@ -151,7 +151,9 @@ fn mapping_dto(r: &Row) -> ResourceMappingDto {
 #[serde(deny_unknown_fields)]
 pub struct ResourceTypeUpsert {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub key: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub display_name: Option<String>,
     pub description: Option<String>,
     #[schema(schema_with = crate::api::crud::schema::resource_type_status)]
@@ -167,7 +169,9 @@ pub struct ResourceTypeUpsert {
 #[serde(deny_unknown_fields)]
 pub struct ResourceActionUpsert {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub key: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub display_name: Option<String>,
     pub description: Option<String>,
     /// low, normal (default), high or critical.

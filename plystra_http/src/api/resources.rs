@@ -74,6 +74,7 @@ pub fn dto(r: &Row) -> ResourceDto {
 #[serde(deny_unknown_fields)]
 pub struct ResourceCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub resource_type: Option<String>,
     /// Required on /api/v1/resources; ignored in favour of the path on the Space-scoped route when equal.
     pub space_id: Option<String>,

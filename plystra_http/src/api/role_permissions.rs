@@ -68,7 +68,9 @@ pub fn dto(r: &Row) -> RolePermissionDto {
 #[serde(deny_unknown_fields)]
 pub struct RolePermissionCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub role_id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub permission_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,

@@ -57,6 +57,7 @@ pub fn dto(r: &Row) -> RoleDto {
 #[serde(deny_unknown_fields)]
 pub struct RoleCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub key: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,

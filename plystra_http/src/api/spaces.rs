@@ -56,6 +56,7 @@ pub fn dto(r: &Row) -> SpaceDto {
 #[serde(deny_unknown_fields)]
 pub struct SpaceCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub name: Option<String>,
     pub slug: Option<String>,
     #[serde(rename = "type")]

@@ -140,8 +140,11 @@ async fn require_bindable(
 #[serde(deny_unknown_fields)]
 pub struct UserMemberCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub user_id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub member_id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub relation_type: Option<String>,
     #[schema(schema_with = crate::api::crud::schema::user_member_status)]
     pub status: Option<String>,

@@ -64,6 +64,7 @@ pub fn dto(r: &Row) -> UserDto {
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub email: Option<String>,
     pub username: Option<String>,
     pub phone: Option<String>,
