@@ -37,6 +37,7 @@ SYSTEM_PREREQUISITES=(
     "libtap-parser-sourcehandler-pgtap-perl|/usr/bin/pg_prove|pg_prove, the pgTAP runner"
     "postgresql-15-pgtap|/usr/share/postgresql/15/extension/pgtap.control|pgTAP"
     "curl|/usr/bin/curl|the demo's HTTP requests"
+    "python3-venv|/usr/share/doc/python3-venv|python3 -m venv, for the contract check's Python tools"
 )
 
 # missing_system_packages: prints the packages whose file is absent, one per line, in install order.
@@ -77,6 +78,10 @@ verify_prerequisites() {
             "$(cargo pgrx --version 2>/dev/null || echo none)" >&2
         bad=1
     fi
+    if ! python_tools_present; then
+        printf 'missing prerequisite: %s in %s\n' "${PYTHON_TOOLS[*]}" "$PYTHON_TOOLS_VENV" >&2
+        bad=1
+    fi
     [ "$bad" = 0 ] || die "prerequisites missing after the install step"
     log "prerequisites present: ${#SYSTEM_PREREQUISITES[@]} system packages and cargo-pgrx $PGRX_VERSION"
 }
@@ -97,9 +102,34 @@ ensure_cargo_fuzz() {
     cargo fuzz --version >/dev/null 2>&1 || { log "installing cargo-fuzz"; cargo install cargo-fuzz --locked; }
 }
 
+# The Python tools of the contract check (tests/contract_check.sh), at pinned versions, from the Python package
+# registry, in a virtual environment of their own (Debian's Python refuses pip installs into the system).
+PYTHON_TOOLS_VENV=$REPO_ROOT/target/python-tools
+PYTHON_TOOLS=("openapi-spec-validator==0.9.0" "schemathesis==4.32.5")
+
+python_tools_present() {
+    local frozen tool
+    frozen=$("$PYTHON_TOOLS_VENV/bin/pip" freeze 2>/dev/null) || return 1
+    for tool in "${PYTHON_TOOLS[@]}"; do
+        grep -qixF "$tool" <<<"$frozen" || return 1
+    done
+}
+
+ensure_python_tools() {
+    python_tools_present && return 0
+    # Debian's own python3 (the one python3-venv serves), else whatever python3 is on the PATH.
+    local py=/usr/bin/python3
+    [ -x "$py" ] || py=$(command -v python3) || die "python3 is missing (install it, see the README)"
+    log "installing Python tools into target/python-tools: ${PYTHON_TOOLS[*]}"
+    "$py" -m venv "$PYTHON_TOOLS_VENV" || die "python3 -m venv failed (package python3-venv)"
+    "$PYTHON_TOOLS_VENV/bin/pip" install -q --disable-pip-version-check "${PYTHON_TOOLS[@]}" ||
+        die "pip could not install ${PYTHON_TOOLS[*]}"
+}
+
 ensure_prerequisites() {
     ensure_system_packages
     ensure_cargo_pgrx
+    ensure_python_tools
 }
 
 # Builds the extension and installs it into PostgreSQL's extension folders. PLYSTRA_PROFILE=release for

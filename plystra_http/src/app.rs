@@ -55,6 +55,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
     let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi());
     for mut def in routes::table() {
         openapi::annotate_access(&mut def);
+        openapi::document_errors(&mut def);
         let access = def.access;
         // Route templates live as long as the process; leaking the few dozen strings once per server is the
         // simplest way to label metrics without allocating per request.

@@ -348,12 +348,62 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// A JSON document read from a `json` or `jsonb` column exactly as PostgreSQL prints it, and written to answers
+/// unchanged. Reading cannot fail on data a caller wrote: PostgreSQL keeps every JSON number exactly (a
+/// caller's 1.7976931348623157e308 comes back as a 309-digit integer), and parsing such text into a
+/// `serde_json::Value` fails ("number out of range"), which `Row::get` turned into a panic. The text is only
+/// checked to be JSON, never converted to numbers.
+#[derive(Debug, Clone)]
+pub struct JsonDoc(Box<serde_json::value::RawValue>);
+
+impl JsonDoc {
+    /// `{}`: what an absent (NULL) document reads as.
+    pub fn empty_object() -> Self {
+        JsonDoc(serde_json::value::RawValue::from_string("{}".into()).expect("{} is JSON"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl serde::Serialize for JsonDoc {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'a> tokio_postgres::types::FromSql<'a> for JsonDoc {
+    fn from_sql(
+        ty: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        // jsonb's binary form is a version byte (1) and the document's text; json's is the text.
+        let text = if *ty == tokio_postgres::types::Type::JSONB {
+            match raw.split_first() {
+                Some((1, rest)) => rest,
+                _ => return Err("unsupported jsonb binary version".into()),
+            }
+        } else {
+            raw
+        };
+        let text = std::str::from_utf8(text)?.to_string();
+        Ok(JsonDoc(serde_json::value::RawValue::from_string(text)?))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::JSONB || *ty == tokio_postgres::types::Type::JSON
+    }
+}
+
 /// Column readers for DTOs. Optional strings become "" (the reference's `nil` strings), optional times null.
+/// The columns they read are the front's own (text and timestamptz columns of the views); [`RowExt::json`]
+/// reads documents a caller wrote, and never fails on them.
 pub trait RowExt {
     fn text(&self, col: &str) -> String;
     fn time(&self, col: &str) -> String;
     fn opt_time(&self, col: &str) -> Option<String>;
-    fn json(&self, col: &str) -> serde_json::Value;
+    fn json(&self, col: &str) -> JsonDoc;
 }
 
 impl RowExt for Row {
@@ -366,8 +416,15 @@ impl RowExt for Row {
     fn opt_time(&self, col: &str) -> Option<String> {
         self.get::<_, Option<OffsetDateTime>>(col).map(rfc3339)
     }
-    fn json(&self, col: &str) -> serde_json::Value {
-        self.get::<_, Option<serde_json::Value>>(col).unwrap_or_else(|| serde_json::json!({}))
+    fn json(&self, col: &str) -> JsonDoc {
+        match self.try_get::<_, Option<JsonDoc>>(col) {
+            Ok(doc) => doc.unwrap_or_else(JsonDoc::empty_object),
+            // Only a column that is not json (a programming error) gets here: logged, never a panic.
+            Err(e) => {
+                tracing::error!(error = %e, column = col, "could not read a JSON column");
+                JsonDoc::empty_object()
+            }
+        }
     }
 }
 
@@ -445,6 +502,20 @@ mod tests {
     fn times_print_as_rfc3339_utc_seconds() {
         let t = OffsetDateTime::parse("2026-01-02T03:04:05.678+02:00", &Rfc3339).unwrap();
         assert_eq!(rfc3339(t), "2026-01-02T01:04:05Z");
+    }
+
+    #[test]
+    fn json_documents_pass_through_numbers_a_double_cannot_hold() {
+        use tokio_postgres::types::{FromSql, Type};
+        let huge = format!(r#"{{"max": 17976931348623157{}, "tiny": 1e-400}}"#, "0".repeat(292));
+        assert!(serde_json::from_str::<serde_json::Value>(&huge).is_err(), "the reason JsonDoc exists");
+        let mut jsonb = vec![1u8];
+        jsonb.extend_from_slice(huge.as_bytes());
+        let doc = JsonDoc::from_sql(&Type::JSONB, &jsonb).unwrap();
+        assert_eq!(serde_json::to_string(&doc).unwrap(), huge);
+        assert_eq!(JsonDoc::from_sql(&Type::JSON, huge.as_bytes()).unwrap().as_str(), huge);
+        assert!(JsonDoc::from_sql(&Type::JSONB, b"\x02{}").is_err());
+        assert_eq!(serde_json::to_string(&JsonDoc::empty_object()).unwrap(), "{}");
     }
 
     #[test]

@@ -93,6 +93,34 @@ const TABLES: &[&str] = &[
     "users",
 ];
 
+/// The entity a reference column points at (`user_id`, `granted_by_user_id` -> User; `resource_type` -> the
+/// registry's ResourceType, by key). Longest suffixes first: `user_member_id` is not a Member.
+fn referenced_entity(column: &str) -> Option<Entity> {
+    const SUFFIXES: &[(&str, Entity)] = &[
+        ("user_member_id", Entity::UserMember),
+        ("api_key_id", Entity::ApiKey),
+        ("resource_type_id", Entity::ResourceType),
+        ("resource_type", Entity::ResourceType),
+        ("permission_id", Entity::Permission),
+        ("member_id", Entity::Member),
+        ("space_id", Entity::Space),
+        ("group_id", Entity::Group),
+        ("role_id", Entity::Role),
+        ("user_id", Entity::User),
+    ];
+    SUFFIXES.iter().find(|(suffix, _)| column == *suffix || column.ends_with(&format!("_{suffix}"))).map(|(_, e)| *e)
+}
+
+/// 404 `<REFERENCED>_NOT_FOUND` for a field that names a row that does not exist.
+fn missing_reference(field: &str, target: Entity) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("{}_NOT_FOUND", target.code_prefix()),
+        format!("{field} refers to a {} that does not exist.", target.display()),
+    )
+    .with_details(json!({ "field": field }))
+}
+
 fn rule_for(constraint: &str) -> Option<&'static (&'static str, StatusCode, &'static str, &'static str)> {
     INVARIANT_RULES.iter().find(|(name, ..)| match name.strip_prefix('*') {
         Some(suffix) => constraint.ends_with(suffix),
@@ -139,9 +167,17 @@ pub fn write_error(e: tokio_postgres::Error, entity: Entity, op: Operation) -> A
             return ApiError::new(*status, *code, *message)
                 .with_details(json!({ "rule": rule, "field": column_of(constraint, &["fkey"]) }));
         }
-        let mut err = ApiError::conflict(entity, op);
-        err.details = json!({ "field": column_of(constraint, &["fkey"]), "rule": constraint });
-        return err;
+        let field = column_of(constraint, &["fkey"]);
+        let referencing = db.table().is_some_and(|t| constraint.starts_with(&format!("{t}_")));
+        return match (field, referencing) {
+            // The row written names a row that does not exist: `<REFERENCED>_NOT_FOUND`, naming the field.
+            (Some(field), true) => match referenced_entity(&field) {
+                Some(target) => missing_reference(&field, target),
+                None => ApiError::validation(field.clone(), format!("{field} refers to a row that does not exist.")),
+            },
+            // A row still referenced elsewhere (ids do not change and rows are soft-deleted, so this is rare).
+            (field, _) => ApiError::conflict(entity, op).with_details(json!({ "field": field })),
+        };
     }
     if *state == SqlState::CHECK_VIOLATION {
         if let Some(field) = column_of(constraint, &["format", "nonempty", "known", "object", "array"]) {
@@ -215,6 +251,42 @@ mod tests {
             assert_eq!(rule_for(rule).map(|r| r.2), Some(code::CROSS_SPACE_VIOLATION), "{rule}");
             assert!(column_of(fk, &["fkey"]).is_some(), "{fk}");
         }
+    }
+
+    /// Every reference in the migrations (`<column> text ... REFERENCES plystra.<table>`) is answered with the
+    /// NOT_FOUND code of the table it points at.
+    #[test]
+    fn every_reference_in_the_schema_names_the_entity_it_points_at() {
+        let entity_of_table = |t: &str| match t {
+            "users" => Entity::User,
+            "spaces" => Entity::Space,
+            "groups" => Entity::Group,
+            "members" => Entity::Member,
+            "user_members" => Entity::UserMember,
+            "roles" => Entity::Role,
+            "permissions" => Entity::Permission,
+            "resource_types" => Entity::ResourceType,
+            "api_keys" => Entity::ApiKey,
+            other => panic!("a reference to {other}: add it to referenced_entity"),
+        };
+        let mut seen = 0;
+        for sql in
+            [include_str!("../../migrations/001_core_schema.sql"), include_str!("../../migrations/006_trust.sql")]
+        {
+            for line in sql.lines().filter(|l| l.contains("REFERENCES plystra.")) {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let column = match words.iter().position(|w| *w == "COLUMN") {
+                    Some(i) => words[i + 1],
+                    None => words[0],
+                };
+                let table = line.split("REFERENCES plystra.").nth(1).unwrap().split([' ', '(']).next().unwrap();
+                assert_eq!(referenced_entity(column), Some(entity_of_table(table)), "{line}");
+                seen += 1;
+            }
+        }
+        assert!(seen > 30, "{seen} references found");
+        let e = missing_reference("permission_id", Entity::Permission);
+        assert_eq!((e.status, e.code.as_ref()), (StatusCode::NOT_FOUND, "PERMISSION_NOT_FOUND"));
     }
 
     #[test]

@@ -159,11 +159,13 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
-        ApiError { status, code: code.into(), message: message.into(), details: Value::Null, decision: None }
+        ApiError { status, code: code.into(), message: message.into(), details: json!({}), decision: None }
     }
 
+    /// Sets `details`. It is always an object on the wire (`{}` when there is nothing to add): a value that is
+    /// not an object is kept under `value`, so that clients generated from the document never meet a null.
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = details;
+        self.details = as_object(details);
         self
     }
 
@@ -195,10 +197,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::CONFLICT,
             format!("{}_{}", entity.code_prefix(), op.suffix()),
-            format!(
-                "{} could not be {verb}: it conflicts with an existing row or refers to a missing one.",
-                entity.display()
-            ),
+            format!("{} could not be {verb}: it conflicts with an existing row.", entity.display()),
         )
     }
 
@@ -240,11 +239,24 @@ impl ApiError {
     }
 }
 
+/// `details` as it goes on the wire: always an object.
+fn as_object(details: Value) -> Value {
+    match details {
+        Value::Object(_) => details,
+        Value::Null => json!({}),
+        other => json!({ "value": other }),
+    }
+}
+
 /// The error body as the OpenAPI document describes it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
+    /// A stable, machine-readable code (`VALIDATION_FAILED`, `USER_NOT_FOUND`, ...); also in the
+    /// `X-Plystra-Error-Code` header.
     pub code: String,
     pub message: String,
+    /// Always an object, `{}` when there is nothing to add: `field` names the offending request field, `allowed`
+    /// lists the accepted values of a closed set, `rule` names a database rule that was broken.
     #[schema(value_type = Object)]
     pub details: Value,
     pub request_id: String,
@@ -270,7 +282,7 @@ impl IntoResponse for ApiError {
             error: ErrorBody {
                 code: self.code.to_string(),
                 message: self.message.to_string(),
-                details: self.details,
+                details: as_object(self.details),
                 request_id: request_id.clone(),
                 deny_code: decision.deny_code,
                 trace_id: decision.trace_id,
@@ -294,6 +306,14 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn details_is_always_an_object() {
+        assert_eq!(ApiError::internal().details, json!({}));
+        assert_eq!(ApiError::internal().with_details(Value::Null).details, json!({}));
+        assert_eq!(ApiError::internal().with_details(json!(3)).details, json!({"value": 3}));
+        assert_eq!(as_object(Value::Null), json!({}));
+    }
 
     #[test]
     fn entity_codes_follow_the_reference() {

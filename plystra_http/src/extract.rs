@@ -171,7 +171,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        // No body, or `null` (the document describes these bodies as optional and nullable), means "nothing to add".
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) || bytes.trim_ascii() == b"null" {
             return Ok(OptionalJson(T::default()));
         }
         parse_json(&bytes).map(OptionalJson)

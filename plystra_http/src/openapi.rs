@@ -2,9 +2,12 @@
 //! /api/v1/openapi.json and committed as `plystra_http/openapi.json` (a test keeps the file current).
 
 use utoipa::openapi::extensions::ExtensionsBuilder;
-use utoipa::openapi::path::Operation;
-use utoipa::openapi::OpenApi as OpenApiDoc;
-use utoipa::OpenApi;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
 use crate::routes::RouteDef;
 
@@ -21,9 +24,122 @@ use crate::routes::RouteDef;
         (name = "Core", description = "Users, Spaces, Groups, Members, UserMembers, Roles, MemberRoles, Permissions, RolePermissions, Resources"),
         (name = "Registry", description = "Resource Registry: resource types, actions, mappings"),
     ),
-    components(schemas(crate::error::ErrorEnvelope, crate::envelope::Pagination))
+    components(schemas(crate::error::ErrorEnvelope, crate::envelope::Pagination)),
+    modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;
+
+/// The security scheme names operations refer to.
+pub const SESSION: &str = "session";
+pub const API_KEY: &str = "api_key";
+
+/// The two credentials the front accepts (see `auth::credential`): a session's access token as a bearer token,
+/// and an API key, in its own header or as a bearer token.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut OpenApiDoc) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let mut bearer = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+        bearer.description = Some(
+            "`Authorization: Bearer ply_at_…`: a session's access token (POST /api/v1/auth/login). An API key is \
+             also accepted here (`Authorization: Bearer ply_ak_…`)."
+                .into(),
+        );
+        components.add_security_scheme(SESSION, SecurityScheme::Http(bearer));
+        components.add_security_scheme(
+            API_KEY,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Plystra-API-Key",
+                "An API key (`ply_ak_…`), shown once when it is created (POST /api/v1/api-keys).",
+            ))),
+        );
+    }
+}
+
+/// Which credentials an operation takes: none for public routes and for the two that present their own
+/// (login with a password, refresh with a refresh token); a session only for the routes that act on the
+/// caller's session; a session or an API key everywhere else.
+fn credentials_for(access: crate::protection::Access, operation_id: &str) -> &'static [&'static str] {
+    use crate::protection::Access;
+    match (access, operation_id) {
+        (Access::Public, _) | (Access::Own, "login" | "refresh_session") => &[],
+        (Access::Own, "get_admin_me") | (Access::Admin(_), _) => &[SESSION, API_KEY],
+        (Access::Own, _) => &[SESSION],
+    }
+}
+
+/// Documents the credentials an operation takes and every error answer it can give, each with the error
+/// envelope, so that the document lists what clients really receive. Errors the handler's annotation already
+/// describes keep their description.
+pub fn document_errors(def: &mut RouteDef) {
+    let access = def.access;
+    for item in def.route.1.paths.values_mut() {
+        for (method, op) in [
+            ("get", &mut item.get),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ] {
+            let Some(op) = op else { continue };
+            let id = op.operation_id.clone().unwrap_or_default();
+            let schemes = credentials_for(access, &id);
+            op.security = Some(if schemes.is_empty() {
+                vec![SecurityRequirement::default()]
+            } else {
+                schemes.iter().map(|s| SecurityRequirement::new(*s, Vec::<String>::new())).collect()
+            });
+            let has_path_params = op.parameters.iter().flatten().any(|p| matches!(p.parameter_in, ParameterIn::Path));
+            let writes = method != "get";
+            let has_body = op.request_body.is_some();
+            let mut errors: Vec<(&str, &str)> = vec![(
+                "400",
+                "VALIDATION_FAILED: a malformed path, query or body (details.field names it; details.allowed lists \
+                 the values of a closed set)",
+            )];
+            if !schemes.is_empty() || id == "refresh_session" || id == "login" {
+                errors.push(("401", "AUTHENTICATION_REQUIRED or SESSION_EXPIRED: no valid credential"));
+            }
+            if matches!(access, crate::protection::Access::Admin(_)) {
+                errors.push(("403", "ADMIN_PERMISSION_REQUIRED: the credential lacks the permission on this scope"));
+            }
+            if has_path_params || (writes && !schemes.is_empty()) {
+                errors.push((
+                    "404",
+                    "<ENTITY>_NOT_FOUND: the row named in the path, or a row the body refers to (details.field names \
+                     the field), does not exist",
+                ));
+            }
+            if writes && matches!(access, crate::protection::Access::Admin(_)) {
+                errors.push((
+                    "409",
+                    "<ENTITY>_CREATE_FAILED / _UPDATE_FAILED or a named rule: a conflict with stored rows",
+                ));
+            }
+            if has_body || writes {
+                errors.push(("413", "PAYLOAD_TOO_LARGE: a body over 1 MiB"));
+                errors.push(("408", "REQUEST_TIMEOUT: the body did not arrive in time"));
+            }
+            if id == "login" {
+                errors.push(("429", "LOGIN_LOCKED or LOGIN_THROTTLED: too many failed attempts"));
+            }
+            errors.push(("503", "DATABASE_UNAVAILABLE, NOT_READY or REQUEST_TIMEOUT: try again after Retry-After"));
+            for (status, description) in errors {
+                op.responses.responses.entry(status.to_string()).or_insert_with(|| {
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorEnvelope"))).build(),
+                        )
+                        .build()
+                        .into()
+                });
+            }
+        }
+    }
+}
 
 /// Marks each operation with the admin permission it will require (`x-plystra-permission`), or public.
 pub fn annotate_access(def: &mut RouteDef) {

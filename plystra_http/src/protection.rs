@@ -203,7 +203,7 @@ pub async fn permission_on(
     let row = db::query_one_cached(client, sql, &[&id, &permission, &scope.space_id, &scope.group_id])
         .await
         .map_err(db::internal)?;
-    let answer: Value = row.get(0);
+    let answer: Value = row.try_get(0).map_err(db::internal)?;
     Ok(answer["allowed"].as_bool() == Some(true))
 }
 

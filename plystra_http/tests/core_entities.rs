@@ -142,9 +142,8 @@ async fn user_members_bind_within_one_space() {
     assert!(um["id"].as_str().unwrap().starts_with("um_"));
     let e = post(&base, json!({"user_id": "user_bob", "member_id": foreign, "relation_type": "login"})).await;
     assert_eq!(e.expect_error(400, "CROSS_SPACE_VIOLATION")["details"]["rule"], "user_members_member_same_space");
-    post(&base, json!({"user_id": "user_nobody", "member_id": m, "relation_type": "login"}))
-        .await
-        .expect_error(409, "USER_MEMBER_CREATE_FAILED");
+    let e = post(&base, json!({"user_id": "user_nobody", "member_id": m, "relation_type": "login"})).await;
+    assert_eq!(e.expect_error(404, "USER_NOT_FOUND")["details"]["field"], "user_id");
     let e = post(&base, json!({"user_id": "user_bob", "member_id": m})).await;
     assert_eq!(e.expect_error(400, "VALIDATION_FAILED")["details"]["field"], "relation_type");
     let e =
@@ -297,9 +296,8 @@ async fn permissions_and_role_permissions() {
     assert!(send("DELETE", &format!("/api/v1/spaces/{s}/role-permissions/{rpid}"), None).await.expect_ok(200)
         ["deleted_at"]
         .is_string());
-    post("/api/v1/role-permissions", json!({"role_id": r, "permission_id": "perm_missing"}))
-        .await
-        .expect_error(409, "ROLE_PERMISSION_CREATE_FAILED");
+    let e = post("/api/v1/role-permissions", json!({"role_id": r, "permission_id": "perm_missing"})).await;
+    assert_eq!(e.expect_error(404, "PERMISSION_NOT_FOUND")["details"]["field"], "permission_id");
     assert_eq!(
         post(&format!("/api/v1/permissions/{pid}/disable"), json!({})).await.expect_ok(200)["status"],
         "disabled"
@@ -403,7 +401,8 @@ async fn resources_live_in_one_space() {
         assert_eq!(exists.body["error"]["message"], missing.body["error"]["message"], "{field}");
         assert_eq!(exists.body["error"]["details"], missing.body["error"]["details"], "{field}");
     }
-    post(&base, json!({"resource_type": "unregistered"})).await.expect_error(409, "RESOURCE_CREATE_FAILED");
+    let e = post(&base, json!({"resource_type": "unregistered"})).await;
+    assert_eq!(e.expect_error(404, "RESOURCE_TYPE_NOT_FOUND")["details"]["field"], "resource_type");
     post(&base, json!({"resource_type": "invoice", "metadata": [1]})).await.expect_error(400, "VALIDATION_FAILED");
     post(&base, json!({"resource_type": "invoice", "space_id": other})).await.expect_error(400, "VALIDATION_FAILED");
 

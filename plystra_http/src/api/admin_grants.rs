@@ -10,6 +10,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, View};
+use plystra_core::closed_sets::{AdminGrantStatus, AdminLevel};
+
 use crate::app::AppState;
 use crate::auth::credential::{self, Credential};
 use crate::db::{self, Filters, RowExt};
@@ -31,8 +33,6 @@ pub static VIEW: View = View {
     default_limit: 100,
 };
 
-pub const LEVELS: &[&str] = &["instance_super_admin", "instance_admin", "space_admin", "group_admin"];
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminGrantDto {
     pub id: String,
@@ -49,7 +49,7 @@ pub struct AdminGrantDto {
     pub revoked_at: Option<String>,
     pub revoked_reason: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -79,13 +79,17 @@ pub fn dto(r: &Row) -> AdminGrantDto {
 #[serde(deny_unknown_fields)]
 pub struct AdminGrantCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub user_id: Option<String>,
     pub member_id: Option<String>,
     pub space_id: Option<String>,
     pub group_id: Option<String>,
+    #[schema(required = true, schema_with = crate::api::crud::schema::admin_level_required)]
     pub level: Option<String>,
     /// `*` or `domain:action`; defaults to `*` for instance_super_admin.
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub permission_key: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::creatable_status)]
     pub status: Option<String>,
     pub expires_at: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -99,6 +103,7 @@ pub struct AdminGrantRevoke {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AdminGrantQuery {
     pub user_id: Option<String>,
     pub level: Option<String>,
@@ -142,7 +147,7 @@ async fn require_super_admin(
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/grants", tag = "Admin", params(AdminGrantQuery),
+#[utoipa::path(get, operation_id = "list_admin_grants", path = "/api/v1/admin/grants", tag = "Admin", params(AdminGrantQuery),
     responses((status = 200, description = "AdminGrants", body = crate::envelope::ListEnvelope<AdminGrantDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -158,7 +163,7 @@ pub async fn list(
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |g| g.id.clone()).await
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/grants/{id}", tag = "Admin", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_admin_grant", path = "/api/v1/admin/grants/{id}", tag = "Admin", params(("id" = String, Path)),
     responses((status = 200, description = "The AdminGrant", body = crate::envelope::Envelope<AdminGrantDto>),
               (status = 404, description = "ADMIN_GRANT_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<AdminGrantDto>> {
@@ -166,7 +171,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/grants", tag = "Admin", request_body = AdminGrantCreate,
+#[utoipa::path(post, operation_id = "create_admin_grant", path = "/api/v1/admin/grants", tag = "Admin", request_body = AdminGrantCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<AdminGrantDto>),
               (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope),
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED", body = crate::error::ErrorEnvelope),
@@ -182,9 +187,7 @@ pub async fn create(
     }
     let user_id = crud::required("user_id", b.user_id)?;
     let level = crud::required("level", b.level)?;
-    if !LEVELS.contains(&level.as_str()) {
-        return Err(ApiError::validation("level", format!("level must be one of {}.", LEVELS.join(", "))));
-    }
+    crud::closed::<AdminLevel>("level", Some(&level))?;
     let permission_key = match b.permission_key.filter(|k| !k.is_empty()) {
         Some(k) => k,
         None if level == "instance_super_admin" => "*".to_string(),
@@ -236,11 +239,8 @@ pub async fn create(
     if expires_at.is_some_and(|t| t <= time::OffsetDateTime::now_utc()) {
         return Err(ApiError::validation("expires_at", "expires_at must be in the future."));
     }
-    if let Some(status) = b.status.as_deref() {
-        if !["active", "disabled"].contains(&status) {
-            return Err(ApiError::validation("status", "status must be active or disabled."));
-        }
-    }
+    // Created active or disabled; revoked is what `revoke` writes.
+    crud::closed_among("status", b.status.as_deref(), &[AdminGrantStatus::Active, AdminGrantStatus::Disabled])?;
     let id = b.id.unwrap_or_else(|| db::new_id("ag"));
     let (granted_by_user, granted_by_member) = match &credential {
         Credential::Session(s) => (Some(s.user_id.clone()), s.active_member_id.clone()),
@@ -257,7 +257,7 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::created)
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/grants/{id}/revoke", tag = "Admin", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "revoke_admin_grant", path = "/api/v1/admin/grants/{id}/revoke", tag = "Admin", params(("id" = String, Path)),
     request_body(content = Option<AdminGrantRevoke>),
     responses((status = 200, description = "status = revoked (a revoked grant is answered unchanged)", body = crate::envelope::Envelope<AdminGrantDto>),
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED", body = crate::error::ErrorEnvelope),

@@ -9,6 +9,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, View};
+use plystra_core::closed_sets::{ApiKeyLevel, ApiKeyStatus};
+
 use crate::app::AppState;
 use crate::auth::credential::{self, Credential};
 use crate::auth::secrets;
@@ -48,13 +50,14 @@ pub struct ApiKeyDto {
     pub revoked_by_user_id: String,
     pub revoked_reason: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
 
 pub fn dto(r: &Row) -> ApiKeyDto {
-    let keys = r.get::<_, Option<serde_json::Value>>("permission_keys").unwrap_or_default();
+    // The keys were checked when written (strings of a fixed form); a document that does not read is no keys.
+    let keys = r.try_get::<_, Option<serde_json::Value>>("permission_keys").ok().flatten().unwrap_or_default();
     ApiKeyDto {
         id: r.get("id"),
         name: r.get("name"),
@@ -91,11 +94,15 @@ pub struct ApiKeyCreated {
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(required = true, schema_with = crate::api::crud::schema::api_key_level_required)]
     pub level: Option<String>,
     pub space_id: Option<String>,
     pub group_id: Option<String>,
+    #[schema(required = true, value_type = Vec<String>, min_items = 1)]
     pub permission_keys: Option<Vec<String>>,
+    #[schema(schema_with = crate::api::crud::schema::creatable_status)]
     pub status: Option<String>,
     pub expires_at: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -109,6 +116,7 @@ pub struct ApiKeyRevoke {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ApiKeyQuery {
     pub level: Option<String>,
     pub space_id: Option<String>,
@@ -118,7 +126,7 @@ pub struct ApiKeyQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/api-keys", tag = "Admin", params(ApiKeyQuery),
+#[utoipa::path(get, operation_id = "list_api_keys", path = "/api/v1/api-keys", tag = "Admin", params(ApiKeyQuery),
     responses((status = 200, description = "API keys (never their hashes)", body = crate::envelope::ListEnvelope<ApiKeyDto>)))]
 pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ApiKeyQuery>) -> ApiResult<Page<ApiKeyDto>> {
     let mut f = Filters::default();
@@ -130,7 +138,7 @@ pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ApiKeyQue
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |k| k.id.clone()).await
 }
 
-#[utoipa::path(get, path = "/api/v1/api-keys/{id}", tag = "Admin", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_api_key", path = "/api/v1/api-keys/{id}", tag = "Admin", params(("id" = String, Path)),
     responses((status = 200, description = "The API key", body = crate::envelope::Envelope<ApiKeyDto>),
               (status = 404, description = "API_KEY_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<ApiKeyDto>> {
@@ -138,7 +146,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(post, path = "/api/v1/api-keys", tag = "Admin", request_body = ApiKeyCreate,
+#[utoipa::path(post, operation_id = "create_api_key", path = "/api/v1/api-keys", tag = "Admin", request_body = ApiKeyCreate,
     responses((status = 201, description = "Created; the plaintext key is in `api_key` (and `key`) this once", body = crate::envelope::Envelope<ApiKeyCreated>),
               (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope),
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED: a permission the creator does not hold", body = crate::error::ErrorEnvelope),
@@ -158,6 +166,7 @@ pub async fn create(
     };
     let name = crud::required("name", b.name)?;
     let level = crud::required("level", b.level)?;
+    crud::closed::<ApiKeyLevel>("level", Some(&level))?;
     let permission_keys = b.permission_keys.unwrap_or_default();
     if permission_keys.is_empty() {
         return Err(ApiError::required("permission_keys"));
@@ -170,11 +179,8 @@ pub async fn create(
             ));
         }
     }
-    if let Some(status) = b.status.as_deref() {
-        if !["active", "disabled"].contains(&status) {
-            return Err(ApiError::validation("status", "status must be active or disabled."));
-        }
-    }
+    // Created active or disabled; revoked is what `revoke` writes.
+    crud::closed_among("status", b.status.as_deref(), &[ApiKeyStatus::Active, ApiKeyStatus::Disabled])?;
     let mut expires_at = crud::time_field("expires_at", b.expires_at.as_deref())?;
     if expires_at.is_some_and(|t| t <= time::OffsetDateTime::now_utc()) {
         return Err(ApiError::validation("expires_at", "expires_at must be in the future."));
@@ -237,6 +243,7 @@ pub async fn create(
             }
             (Some(derived), Some(group))
         }
+        // Checked above; kept so that the match is total.
         _ => return Err(ApiError::validation("level", "level must be one of instance, space, group.")),
     };
     // Delegation: each key must be one the creator holds on the key's scope (the extension decides).
@@ -273,7 +280,7 @@ pub async fn create(
     Ok(Data::created(ApiKeyCreated { row, api_key: plaintext.clone(), key: plaintext }))
 }
 
-#[utoipa::path(post, path = "/api/v1/api-keys/{id}/revoke", tag = "Admin", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "revoke_api_key", path = "/api/v1/api-keys/{id}/revoke", tag = "Admin", params(("id" = String, Path)),
     request_body(content = Option<ApiKeyRevoke>),
     responses((status = 200, description = "status = revoked; the key stops working, and so do the keys it created. Revoking a revoked key changes nothing", body = crate::envelope::Envelope<ApiKeyDto>),
               (status = 404, description = "API_KEY_NOT_FOUND", body = crate::error::ErrorEnvelope)))]

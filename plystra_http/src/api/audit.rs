@@ -38,7 +38,7 @@ pub struct AuditLogDetail {
     #[serde(flatten)]
     pub item: AuditLogItem,
     #[schema(value_type = Object)]
-    pub trace: serde_json::Value,
+    pub trace: crate::db::JsonDoc,
 }
 
 const COLUMNS: &str =
@@ -67,8 +67,16 @@ fn item(row: &Row) -> AuditLogItem {
 
 /// Every filter of reference 1.9, plus paging.
 #[derive(Debug, Default, Deserialize, IntoParams)]
-pub struct AuditLogQuery {
+#[into_params(parameter_in = Query)]
+pub struct AuditLogSpaceQuery {
+    /// Only this Space's rows.
     pub space_id: Option<String>,
+}
+
+/// The filters of both audit lists (the Space-scoped one takes its Space from the path).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditLogFilters {
     pub actor_user_id: Option<String>,
     pub actor_member_id: Option<String>,
     pub actor_user_member_id: Option<String>,
@@ -88,11 +96,11 @@ pub struct AuditLogQuery {
 
 const ORDERING: &str = "audit_logs.created_desc";
 
-async fn list_logs(state: &AppState, q: AuditLogQuery, space_id: Option<String>) -> ApiResult<Page<AuditLogItem>> {
+async fn list_logs(state: &AppState, q: AuditLogFilters, space_id: Option<String>) -> ApiResult<Page<AuditLogItem>> {
     let limit = page_limit(q.limit.as_deref(), 50);
     let mut f = Filters::default();
     // A Space-scoped route fixes the space; a `space_id` query cannot widen it.
-    f.push_opt("space_id = $", &space_id.or(q.space_id));
+    f.push_opt("space_id = $", &space_id);
     f.push_opt("actor_user_id = $", &q.actor_user_id);
     f.push_opt("actor_member_id = $", &q.actor_member_id);
     f.push_opt("actor_user_member_id = $", &q.actor_user_member_id);
@@ -141,35 +149,36 @@ async fn get_log(state: &AppState, id: &str, space_id: Option<&str>) -> ApiResul
     Ok(Data::ok(AuditLogDetail { item: item(&row), trace: row.json("trace") }))
 }
 
-#[utoipa::path(get, path = "/api/v1/audit/logs", tag = "Audit", params(AuditLogQuery),
+#[utoipa::path(get, operation_id = "list_audit_logs", path = "/api/v1/audit/logs", tag = "Audit", params(AuditLogSpaceQuery, AuditLogFilters),
     responses((status = 200, description = "Audit rows, newest first", body = crate::envelope::ListEnvelope<AuditLogItem>),
               (status = 400, description = "VALIDATION_FAILED (bad date or cursor)", body = crate::error::ErrorEnvelope)))]
 pub async fn list(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<AuditLogQuery>,
+    ApiQuery(space): ApiQuery<AuditLogSpaceQuery>,
+    ApiQuery(q): ApiQuery<AuditLogFilters>,
 ) -> ApiResult<Page<AuditLogItem>> {
-    list_logs(&state, q, None).await
+    list_logs(&state, q, space.space_id).await
 }
 
-#[utoipa::path(get, path = "/api/v1/audit/logs/{id}", tag = "Audit", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_audit_log", path = "/api/v1/audit/logs/{id}", tag = "Audit", params(("id" = String, Path)),
     responses((status = 200, description = "One audit row with its trace", body = crate::envelope::Envelope<AuditLogDetail>),
               (status = 404, description = "AUDIT_LOG_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<AuditLogDetail>> {
     get_log(&state, &id, None).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/audit-logs", tag = "Audit",
-    params(("space_id" = String, Path), AuditLogQuery),
+#[utoipa::path(get, operation_id = "list_space_audit_logs", path = "/api/v1/spaces/{space_id}/audit-logs", tag = "Audit",
+    params(("space_id" = String, Path), AuditLogFilters),
     responses((status = 200, description = "The Space's audit rows, newest first", body = crate::envelope::ListEnvelope<AuditLogItem>)))]
 pub async fn list_in_space(
     State(state): State<AppState>,
     Path(space_id): Path<String>,
-    ApiQuery(q): ApiQuery<AuditLogQuery>,
+    ApiQuery(q): ApiQuery<AuditLogFilters>,
 ) -> ApiResult<Page<AuditLogItem>> {
     list_logs(&state, q, Some(space_id)).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/audit-logs/{id}", tag = "Audit",
+#[utoipa::path(get, operation_id = "get_space_audit_log", path = "/api/v1/spaces/{space_id}/audit-logs/{id}", tag = "Audit",
     params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "One audit row of the Space", body = crate::envelope::Envelope<AuditLogDetail>),
               (status = 404, description = "AUDIT_LOG_NOT_FOUND", body = crate::error::ErrorEnvelope)))]

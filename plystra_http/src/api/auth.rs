@@ -423,7 +423,7 @@ fn new_tokens(state: &AppState, session_id: &str, generation: u32) -> NewTokens 
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "Auth", request_body = LoginBody,
+#[utoipa::path(post, operation_id = "login", path = "/api/v1/auth/login", tag = "Auth", request_body = LoginBody,
     responses((status = 200, description = "A new session", body = crate::envelope::Envelope<LoginResponse>),
               (status = 401, description = "AUTHENTICATION_REQUIRED: email or password is incorrect, or the user is not active", body = crate::error::ErrorEnvelope),
               (status = 403, description = "ACTIVE_MEMBER_REQUIRED", body = crate::error::ErrorEnvelope),
@@ -581,7 +581,7 @@ async fn end_reused_session(client: &(impl GenericClient + Sync), state: &AppSta
     Ok(())
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "Auth", request_body = RefreshBody,
+#[utoipa::path(post, operation_id = "refresh_session", path = "/api/v1/auth/refresh", tag = "Auth", request_body = RefreshBody,
     responses((status = 200, description = "Both tokens rotated; the old refresh token stops working, and presenting it again ends the whole session", body = crate::envelope::Envelope<RefreshResponse>),
               (status = 401, description = "SESSION_EXPIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn refresh(
@@ -654,7 +654,7 @@ pub struct LogoutResponse {
     pub logged_out: bool,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "Auth", request_body(content = Option<RefreshBody>),
+#[utoipa::path(post, operation_id = "logout", path = "/api/v1/auth/logout", tag = "Auth", request_body(content = Option<RefreshBody>),
     responses((status = 200, description = "The session is revoked", body = crate::envelope::Envelope<LogoutResponse>),
               (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn logout(
@@ -730,7 +730,7 @@ async fn context_of(client: &(impl GenericClient + Sync), s: &SessionCredential)
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "Auth",
+#[utoipa::path(get, operation_id = "get_me", path = "/api/v1/auth/me", tag = "Auth",
     responses((status = 200, description = "The session's user and acting context", body = crate::envelope::Envelope<ActorContextResponse>),
               (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Data<ActorContextResponse>> {
@@ -738,7 +738,7 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     Ok(Data::ok(context_of(&**client, &session).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/actor/context", tag = "Auth",
+#[utoipa::path(get, operation_id = "get_actor_context", path = "/api/v1/actor/context", tag = "Auth",
     responses((status = 200, description = "The acting Member and the bindings available to the session", body = crate::envelope::Envelope<ActorContextResponse>),
               (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn actor_context(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Data<ActorContextResponse>> {
@@ -746,7 +746,7 @@ pub async fn actor_context(State(state): State<AppState>, headers: HeaderMap) ->
     Ok(Data::ok(context_of(&**client, &session).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/actor/switch-member", tag = "Auth", request_body = SwitchMemberBody,
+#[utoipa::path(post, operation_id = "switch_member", path = "/api/v1/actor/switch-member", tag = "Auth", request_body = SwitchMemberBody,
     responses((status = 200, description = "The session now acts through this binding", body = crate::envelope::Envelope<ActorContextResponse>),
               (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope),
               (status = 403, description = "ACTIVE_MEMBER_REQUIRED", body = crate::error::ErrorEnvelope)))]
@@ -815,7 +815,7 @@ pub struct AdminMe {
     pub api_key: Value,
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/me", tag = "Auth",
+#[utoipa::path(get, operation_id = "get_admin_me", path = "/api/v1/admin/me", tag = "Auth",
     responses((status = 200, description = "The caller's own standing, admin grants and capabilities (any credential)", body = crate::envelope::Envelope<AdminMe>),
               (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn admin_me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Data<AdminMe>> {

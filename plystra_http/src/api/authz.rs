@@ -298,7 +298,8 @@ async fn decide(state: &AppState, ctx: &RequestContext, mut body: AuthzRequest, 
         Mode::Explain => "SELECT plystra.explain($1::jsonb)",
     };
     let row = db::query_one_cached(&client, sql, &[&request]).await.map_err(db_errors::read_error)?;
-    let answer: Value = row.get(0);
+    // The decision echoes the caller's request; a document that does not read is a 500, never a panic.
+    let answer: Value = row.try_get(0).map_err(db::internal)?;
 
     let contract_mismatch = |e: serde_json::Error| {
         tracing::error!(error = %e, "the extension's decision does not match the documented shape");
@@ -326,7 +327,7 @@ async fn decide(state: &AppState, ctx: &RequestContext, mut body: AuthzRequest, 
     Ok(response)
 }
 
-#[utoipa::path(post, path = "/api/v1/authz/check", tag = "Authz", request_body = AuthzRequest,
+#[utoipa::path(post, operation_id = "authz_check", path = "/api/v1/authz/check", tag = "Authz", request_body = AuthzRequest,
     responses((status = 200, description = "The decision (a deny is HTTP 200 with decision deny)", body = crate::envelope::Envelope<AuthzCheckResponse>,
                headers(("X-Plystra-Trace-ID" = String, description = "trc_<16 hex>"),
                        ("X-Plystra-Audit-Log-ID" = String, description = "Set when an audit row was written"))),
@@ -340,7 +341,7 @@ pub async fn check(
     decide(&state, &ctx, body, Mode::Check).await
 }
 
-#[utoipa::path(post, path = "/api/v1/authz/explain", tag = "Authz", request_body = AuthzRequest,
+#[utoipa::path(post, operation_id = "authz_explain", path = "/api/v1/authz/explain", tag = "Authz", request_body = AuthzRequest,
     responses((status = 200, description = "The full decision-time trace", body = crate::envelope::Envelope<AuthzExplainTrace>,
                headers(("X-Plystra-Trace-ID" = String, description = "trc_<16 hex>"),
                        ("X-Plystra-Audit-Log-ID" = String, description = "Set when an audit row was written"))),

@@ -8,6 +8,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::GroupStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -39,7 +41,7 @@ pub struct GroupDto {
     pub sort_order: i32,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -66,6 +68,7 @@ pub fn dto(r: &Row) -> GroupDto {
 #[serde(deny_unknown_fields)]
 pub struct GroupCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub path: Option<String>,
     pub name: Option<String>,
     pub display_name: Option<String>,
@@ -73,6 +76,7 @@ pub struct GroupCreate {
     /// Alias of parent_group_id.
     pub parent_id: Option<String>,
     pub sort_order: Option<i32>,
+    #[schema(schema_with = crate::api::crud::schema::group_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -85,6 +89,7 @@ pub struct GroupPatch {
     pub name: Option<String>,
     pub display_name: Option<String>,
     pub sort_order: Option<i32>,
+    #[schema(schema_with = crate::api::crud::schema::group_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -94,6 +99,7 @@ pub struct GroupPatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GroupQuery {
     pub status: Option<String>,
     pub parent_group_id: Option<String>,
@@ -109,7 +115,7 @@ async fn list_groups(state: &AppState, space_id: &str, q: GroupQuery) -> ApiResu
     VIEW.list(&**client, f, Some(space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |g| g.path.clone()).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/groups", tag = "Core", params(("space_id" = String, Path), GroupQuery),
+#[utoipa::path(get, operation_id = "list_groups", path = "/api/v1/spaces/{space_id}/groups", tag = "Core", params(("space_id" = String, Path), GroupQuery),
     responses((status = 200, description = "Groups ordered by path", body = crate::envelope::ListEnvelope<GroupDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -119,7 +125,7 @@ pub async fn list(
     list_groups(&state, &space_id, q).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/groups/tree", tag = "Core", params(("space_id" = String, Path), GroupQuery),
+#[utoipa::path(get, operation_id = "get_group_tree", path = "/api/v1/spaces/{space_id}/groups/tree", tag = "Core", params(("space_id" = String, Path), GroupQuery),
     responses((status = 200, description = "The tree as a flat list ordered by path (as the reference answers)", body = crate::envelope::ListEnvelope<GroupDto>)))]
 pub async fn tree(
     State(state): State<AppState>,
@@ -129,7 +135,7 @@ pub async fn tree(
     list_groups(&state, &space_id, q).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/groups", tag = "Core", params(("space_id" = String, Path)), request_body = GroupCreate,
+#[utoipa::path(post, operation_id = "create_group", path = "/api/v1/spaces/{space_id}/groups", tag = "Core", params(("space_id" = String, Path)), request_body = GroupCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<GroupDto>),
               (status = 400, description = "VALIDATION_FAILED, GROUP_PATH_INVALID, GROUP_PATH_PARENT_MISMATCH, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
               (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
@@ -148,7 +154,7 @@ pub async fn create(
     cols.set("id", id.clone()).set("space_id", space_id.clone()).set("path", path).set("name", name);
     cols.set_opt("display_name", b.display_name).set_opt("parent_group_id", b.parent_group_id.or(b.parent_id));
     cols.set_opt("sort_order", b.sort_order)
-        .set_opt("status", b.status)
+        .set_opt("status", crud::status::<GroupStatus>(b.status)?)
         .set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     crud::require_space(&**client, &space_id).await?;
@@ -157,7 +163,7 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/groups/{group_id}", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_group", path = "/api/v1/spaces/{space_id}/groups/{group_id}", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)),
     responses((status = 200, description = "The Group", body = crate::envelope::Envelope<GroupDto>), (status = 404, description = "GROUP_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -167,14 +173,14 @@ pub async fn get(
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_group_by_id", path = "/api/v1/groups/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The Group (read-only alias)", body = crate::envelope::Envelope<GroupDto>), (status = 404, description = "GROUP_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<GroupDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/groups/{group_id}", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)), request_body = GroupPatch,
+#[utoipa::path(patch, operation_id = "update_group", path = "/api/v1/spaces/{space_id}/groups/{group_id}", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)), request_body = GroupPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<GroupDto>),
               (status = 404, description = "GROUP_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "GROUP_UPDATE_FAILED, GROUP_PATH_IMMUTABLE", body = crate::error::ErrorEnvelope)))]
@@ -186,14 +192,16 @@ pub async fn patch(
 ) -> ApiResult<Data<GroupDto>> {
     let mut cols = Columns::default();
     cols.set_opt("name", b.name).set_opt("display_name", b.display_name).set_opt("sort_order", b.sort_order);
-    cols.set_opt("status", b.status).set_opt("metadata", crud::metadata(b.metadata)?).set_opt("path", b.path);
+    cols.set_opt("status", crud::status::<GroupStatus>(b.status)?)
+        .set_opt("metadata", crud::metadata(b.metadata)?)
+        .set_opt("path", b.path);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/groups/{group_id}/disable", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)),
+#[utoipa::path(post, operation_id = "disable_group", path = "/api/v1/spaces/{space_id}/groups/{group_id}/disable", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<GroupDto>), (status = 404, description = "GROUP_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(

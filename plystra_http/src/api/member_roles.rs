@@ -7,6 +7,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::MemberRoleStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -40,7 +42,7 @@ pub struct MemberRoleDto {
     pub scope_anchor_path: String,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -67,9 +69,12 @@ pub fn dto(r: &Row) -> MemberRoleDto {
 #[serde(deny_unknown_fields)]
 pub struct MemberRoleCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub member_id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub role_id: Option<String>,
     pub scope_anchor_group_id: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::member_role_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -77,6 +82,7 @@ pub struct MemberRoleCreate {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MemberRoleQuery {
     pub member_id: Option<String>,
     pub role_id: Option<String>,
@@ -108,7 +114,8 @@ async fn create_in(
         .set("space_id", space_id.to_string())
         .set("member_id", member_id)
         .set("role_id", role_id);
-    cols.set_opt("scope_anchor_group_id", b.scope_anchor_group_id).set_opt("status", b.status);
+    cols.set_opt("scope_anchor_group_id", b.scope_anchor_group_id)
+        .set_opt("status", crud::status::<MemberRoleStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     crud::require_space(&**client, space_id).await?;
@@ -134,7 +141,7 @@ async fn revoke_in(
     crud::set_status(state, ctx, b.actor.as_ref(), &VIEW, id, Some(space_id), cols, dto).await.map(Data::ok)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/member-roles", tag = "Core", params(("space_id" = String, Path), MemberRoleQuery),
+#[utoipa::path(get, operation_id = "list_member_roles", path = "/api/v1/spaces/{space_id}/member-roles", tag = "Core", params(("space_id" = String, Path), MemberRoleQuery),
     responses((status = 200, description = "MemberRoles", body = crate::envelope::ListEnvelope<MemberRoleDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -144,7 +151,7 @@ pub async fn list(
     list_in(&state, &space_id, q).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/member-roles", tag = "Core", params(("space_id" = String, Path)), request_body = MemberRoleCreate,
+#[utoipa::path(post, operation_id = "create_member_role", path = "/api/v1/spaces/{space_id}/member-roles", tag = "Core", params(("space_id" = String, Path)), request_body = MemberRoleCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<MemberRoleDto>),
               (status = 400, description = "VALIDATION_FAILED, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
               (status = 409, description = "MEMBER_ROLE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -157,7 +164,7 @@ pub async fn create(
     create_in(&state, &ctx, &space_id, b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/member-roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_member_role", path = "/api/v1/spaces/{space_id}/member-roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The MemberRole", body = crate::envelope::Envelope<MemberRoleDto>), (status = 404, description = "MEMBER_ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -166,7 +173,7 @@ pub async fn get(
     get_in(&state, &space_id, &id).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/member-roles/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(post, operation_id = "revoke_member_role", path = "/api/v1/spaces/{space_id}/member-roles/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = revoked", body = crate::envelope::Envelope<MemberRoleDto>), (status = 404, description = "MEMBER_ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn revoke(
@@ -178,7 +185,7 @@ pub async fn revoke(
     revoke_in(&state, &ctx, &space_id, &id, b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/member-role-grants", tag = "Core", params(("space_id" = String, Path), MemberRoleQuery),
+#[utoipa::path(get, operation_id = "list_member_role_grants", path = "/api/v1/spaces/{space_id}/member-role-grants", tag = "Core", params(("space_id" = String, Path), MemberRoleQuery),
     responses((status = 200, description = "MemberRoles (alias segment)", body = crate::envelope::ListEnvelope<MemberRoleDto>)))]
 pub async fn list_grants(
     State(state): State<AppState>,
@@ -188,7 +195,7 @@ pub async fn list_grants(
     list_in(&state, &space_id, q).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/member-role-grants", tag = "Core", params(("space_id" = String, Path)), request_body = MemberRoleCreate,
+#[utoipa::path(post, operation_id = "create_member_role_grant", path = "/api/v1/spaces/{space_id}/member-role-grants", tag = "Core", params(("space_id" = String, Path)), request_body = MemberRoleCreate,
     responses((status = 201, description = "Created (alias segment)", body = crate::envelope::Envelope<MemberRoleDto>)))]
 pub async fn create_grant(
     State(state): State<AppState>,
@@ -199,7 +206,7 @@ pub async fn create_grant(
     create_in(&state, &ctx, &space_id, b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/member-role-grants/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_member_role_grant", path = "/api/v1/spaces/{space_id}/member-role-grants/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The MemberRole (alias segment)", body = crate::envelope::Envelope<MemberRoleDto>)))]
 pub async fn get_grant(
     State(state): State<AppState>,
@@ -208,7 +215,7 @@ pub async fn get_grant(
     get_in(&state, &space_id, &id).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/member-role-grants/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(post, operation_id = "revoke_member_role_grant", path = "/api/v1/spaces/{space_id}/member-role-grants/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = revoked (alias segment)", body = crate::envelope::Envelope<MemberRoleDto>)))]
 pub async fn revoke_grant(

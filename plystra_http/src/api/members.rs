@@ -6,6 +6,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::MemberStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -31,7 +33,7 @@ pub struct MemberDto {
     pub member_type: String,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -53,8 +55,10 @@ pub fn dto(r: &Row) -> MemberDto {
 #[serde(deny_unknown_fields)]
 pub struct MemberCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub display_name: Option<String>,
     pub member_type: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::member_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -66,6 +70,7 @@ pub struct MemberCreate {
 pub struct MemberPatch {
     pub display_name: Option<String>,
     pub member_type: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::member_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -73,6 +78,7 @@ pub struct MemberPatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MemberQuery {
     pub status: Option<String>,
     pub member_type: Option<String>,
@@ -80,7 +86,7 @@ pub struct MemberQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/members", tag = "Core", params(("space_id" = String, Path), MemberQuery),
+#[utoipa::path(get, operation_id = "list_members", path = "/api/v1/spaces/{space_id}/members", tag = "Core", params(("space_id" = String, Path), MemberQuery),
     responses((status = 200, description = "Members", body = crate::envelope::ListEnvelope<MemberDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -94,7 +100,7 @@ pub async fn list(
     VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |m| m.id.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/members", tag = "Core", params(("space_id" = String, Path)), request_body = MemberCreate,
+#[utoipa::path(post, operation_id = "create_member", path = "/api/v1/spaces/{space_id}/members", tag = "Core", params(("space_id" = String, Path)), request_body = MemberCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<MemberDto>),
               (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "MEMBER_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -108,7 +114,8 @@ pub async fn create(
     let id = b.id.unwrap_or_else(|| db::new_id("member"));
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("space_id", space_id.clone()).set("display_name", display_name);
-    cols.set("member_type", b.member_type.unwrap_or_else(|| "human".into())).set_opt("status", b.status);
+    cols.set("member_type", b.member_type.unwrap_or_else(|| "human".into()))
+        .set_opt("status", crud::status::<MemberStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     crud::require_space(&**client, &space_id).await?;
@@ -117,7 +124,7 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_member", path = "/api/v1/spaces/{space_id}/members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The Member", body = crate::envelope::Envelope<MemberDto>), (status = 404, description = "MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -127,14 +134,14 @@ pub async fn get(
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/members/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_member_by_id", path = "/api/v1/members/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The Member (read-only alias)", body = crate::envelope::Envelope<MemberDto>), (status = 404, description = "MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<MemberDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = MemberPatch,
+#[utoipa::path(patch, operation_id = "update_member", path = "/api/v1/spaces/{space_id}/members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = MemberPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<MemberDto>), (status = 404, description = "MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -143,7 +150,9 @@ pub async fn patch(
     ApiJson(b): ApiJson<MemberPatch>,
 ) -> ApiResult<Data<MemberDto>> {
     let mut cols = Columns::default();
-    cols.set_opt("display_name", b.display_name).set_opt("member_type", b.member_type).set_opt("status", b.status);
+    cols.set_opt("display_name", b.display_name)
+        .set_opt("member_type", b.member_type)
+        .set_opt("status", crud::status::<MemberStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
@@ -151,7 +160,7 @@ pub async fn patch(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/members/{id}/disable", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(post, operation_id = "disable_member", path = "/api/v1/spaces/{space_id}/members/{id}/disable", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<MemberDto>), (status = 404, description = "MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(

@@ -7,6 +7,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::{GrantScope, PermissionStatus};
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -33,7 +35,7 @@ pub struct PermissionDto {
     pub description: String,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -56,11 +58,15 @@ pub fn dto(r: &Row) -> PermissionDto {
 #[serde(deny_unknown_fields)]
 pub struct PermissionCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub resource: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub action: Option<String>,
     /// self, group, group_tree, space or global.
+    #[schema(required = true, schema_with = crate::api::crud::schema::grant_scope_required)]
     pub scope: Option<String>,
     pub description: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::permission_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -73,8 +79,10 @@ pub struct PermissionCreate {
 pub struct PermissionPatch {
     pub resource: Option<String>,
     pub action: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::grant_scope)]
     pub scope: Option<String>,
     pub description: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::permission_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -83,6 +91,7 @@ pub struct PermissionPatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PermissionQuery {
     pub resource: Option<String>,
     pub action: Option<String>,
@@ -101,7 +110,7 @@ fn status_for(scope: Option<&str>, status: Option<String>) -> Option<String> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/permissions", tag = "Core", params(PermissionQuery), responses((status = 200, description = "Permissions", body = crate::envelope::ListEnvelope<PermissionDto>)))]
+#[utoipa::path(get, operation_id = "list_permissions", path = "/api/v1/permissions", tag = "Core", params(PermissionQuery), responses((status = 200, description = "Permissions", body = crate::envelope::ListEnvelope<PermissionDto>)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<PermissionQuery>,
@@ -115,7 +124,7 @@ pub async fn list(
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |p| p.id.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/permissions", tag = "Core", request_body = PermissionCreate,
+#[utoipa::path(post, operation_id = "create_permission", path = "/api/v1/permissions", tag = "Core", request_body = PermissionCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<PermissionDto>), (status = 409, description = "PERMISSION_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -125,8 +134,9 @@ pub async fn create(
     let resource = crud::required("resource", b.resource)?;
     let action = crud::required("action", b.action)?;
     let scope = crud::required("scope", b.scope)?;
+    crud::closed::<GrantScope>("scope", Some(&scope))?;
     let id = b.id.unwrap_or_else(|| db::new_id("perm"));
-    let status = status_for(Some(&scope), b.status);
+    let status = status_for(Some(&scope), crud::status::<PermissionStatus>(b.status)?);
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("resource", resource).set("action", action).set("scope", scope);
     cols.set_opt("description", b.description)
@@ -138,14 +148,14 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/permissions/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_permission", path = "/api/v1/permissions/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The Permission", body = crate::envelope::Envelope<PermissionDto>), (status = 404, description = "PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<PermissionDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/permissions/{id}", tag = "Core", params(("id" = String, Path)), request_body = PermissionPatch,
+#[utoipa::path(patch, operation_id = "update_permission", path = "/api/v1/permissions/{id}", tag = "Core", params(("id" = String, Path)), request_body = PermissionPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<PermissionDto>), (status = 409, description = "PERMISSION_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -153,7 +163,8 @@ pub async fn patch(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PermissionPatch>,
 ) -> ApiResult<Data<PermissionDto>> {
-    let status = status_for(b.scope.as_deref(), b.status);
+    crud::closed::<GrantScope>("scope", b.scope.as_deref())?;
+    let status = status_for(b.scope.as_deref(), crud::status::<PermissionStatus>(b.status)?);
     let mut cols = Columns::default();
     cols.set_opt("resource", b.resource).set_opt("action", b.action).set_opt("scope", b.scope);
     cols.set_opt("description", b.description)
@@ -165,7 +176,7 @@ pub async fn patch(
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/permissions/{id}/disable", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
+#[utoipa::path(post, operation_id = "disable_permission", path = "/api/v1/permissions/{id}/disable", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<PermissionDto>), (status = 404, description = "PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(
     State(state): State<AppState>,

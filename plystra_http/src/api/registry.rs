@@ -7,6 +7,8 @@ use tokio_postgres::{GenericClient, Row};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, View};
+use plystra_core::closed_sets::{ClosedSet, ResourceMappingStatus, ResourceTypeStatus, RiskLevel};
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::db_errors;
@@ -54,7 +56,7 @@ pub struct ResourceTypeDto {
     pub status: String,
     pub source: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -84,7 +86,7 @@ pub struct ResourceActionDto {
     pub risk_level: String,
     pub audit_default: bool,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -120,7 +122,7 @@ pub struct ResourceMappingDto {
     pub metadata_field: String,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -149,9 +151,12 @@ fn mapping_dto(r: &Row) -> ResourceMappingDto {
 #[serde(deny_unknown_fields)]
 pub struct ResourceTypeUpsert {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub key: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub display_name: Option<String>,
     pub description: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::resource_type_status)]
     pub status: Option<String>,
     pub source: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -164,10 +169,13 @@ pub struct ResourceTypeUpsert {
 #[serde(deny_unknown_fields)]
 pub struct ResourceActionUpsert {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub key: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub display_name: Option<String>,
     pub description: Option<String>,
     /// low, normal (default), high or critical.
+    #[schema(schema_with = crate::api::crud::schema::risk_level)]
     pub risk_level: Option<String>,
     pub audit_default: Option<bool>,
     #[schema(value_type = Option<Object>)]
@@ -188,6 +196,7 @@ pub struct ResourceMappingUpsert {
     pub owner_member_field: Option<String>,
     pub visibility_field: Option<String>,
     pub metadata_field: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::resource_mapping_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -196,6 +205,7 @@ pub struct ResourceMappingUpsert {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RegistryQuery {
     pub status: Option<String>,
     pub limit: Option<String>,
@@ -224,7 +234,7 @@ async fn fetch_by<C: GenericClient + Sync>(
         .ok_or_else(|| ApiError::not_found(view.entity))
 }
 
-#[utoipa::path(get, path = "/api/v1/resource-types", tag = "Registry", params(RegistryQuery),
+#[utoipa::path(get, operation_id = "list_resource_types", path = "/api/v1/resource-types", tag = "Registry", params(RegistryQuery),
     responses((status = 200, description = "Resource types ordered by key", body = crate::envelope::ListEnvelope<ResourceTypeDto>)))]
 pub async fn list_types(
     State(state): State<AppState>,
@@ -236,7 +246,7 @@ pub async fn list_types(
     TYPES.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), type_dto, |t| t.key.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/resource-types", tag = "Registry", request_body = ResourceTypeUpsert,
+#[utoipa::path(post, operation_id = "upsert_resource_type", path = "/api/v1/resource-types", tag = "Registry", request_body = ResourceTypeUpsert,
     responses((status = 201, description = "Created or updated (upsert by key)", body = crate::envelope::Envelope<ResourceTypeDto>),
               (status = 409, description = "RESOURCE_TYPE_UPSERT_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn upsert_type(
@@ -248,7 +258,9 @@ pub async fn upsert_type(
     let display_name = crud::required("display_name", b.display_name)?;
     let mut cols = Columns::default();
     cols.set("id", b.id.unwrap_or_else(|| db::new_id("rt"))).set("key", key).set("display_name", display_name);
-    cols.set_opt("description", b.description).set_opt("status", b.status).set_opt("source", b.source);
+    cols.set_opt("description", b.description)
+        .set_opt("status", crud::status::<ResourceTypeStatus>(b.status)?)
+        .set_opt("source", b.source);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
@@ -256,14 +268,14 @@ pub async fn upsert_type(
     crud::finish(tx, &TYPES, &id, None, type_dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/resource-types/{key}", tag = "Registry", params(("key" = String, Path)),
+#[utoipa::path(get, operation_id = "get_resource_type", path = "/api/v1/resource-types/{key}", tag = "Registry", params(("key" = String, Path)),
     responses((status = 200, description = "The resource type", body = crate::envelope::Envelope<ResourceTypeDto>), (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_type(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Data<ResourceTypeDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(type_dto(&fetch_by(&**client, &TYPES, "t.key = $1", &[&key]).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/resource-types/{key}/actions", tag = "Registry", params(("key" = String, Path), RegistryQuery),
+#[utoipa::path(get, operation_id = "list_resource_actions", path = "/api/v1/resource-types/{key}/actions", tag = "Registry", params(("key" = String, Path), RegistryQuery),
     responses((status = 200, description = "The type's actions ordered by key", body = crate::envelope::ListEnvelope<ResourceActionDto>),
               (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn list_actions(
@@ -278,7 +290,7 @@ pub async fn list_actions(
     ACTIONS.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), action_dto, |a| a.key.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/resource-types/{key}/actions", tag = "Registry", params(("key" = String, Path)), request_body = ResourceActionUpsert,
+#[utoipa::path(post, operation_id = "upsert_resource_action", path = "/api/v1/resource-types/{key}/actions", tag = "Registry", params(("key" = String, Path)), request_body = ResourceActionUpsert,
     responses((status = 201, description = "Created or updated (upsert by type and key)", body = crate::envelope::Envelope<ResourceActionDto>),
               (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "RESOURCE_ACTION_UPSERT_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -295,15 +307,15 @@ pub async fn upsert_action(
     let mut cols = Columns::default();
     cols.set("id", b.id.unwrap_or_else(|| db::new_id("ra"))).set("resource_type_id", type_id).set("key", action_key);
     cols.set("display_name", display_name).set_opt("description", b.description);
-    cols.set("risk_level", b.risk_level.unwrap_or_else(|| "normal".into()))
-        .set("audit_default", b.audit_default.unwrap_or(true));
+    let risk_level = crud::closed::<RiskLevel>("risk_level", b.risk_level.as_deref())?.unwrap_or(RiskLevel::Normal);
+    cols.set("risk_level", risk_level.as_str().to_string()).set("audit_default", b.audit_default.unwrap_or(true));
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
     let id = crud::upsert(&*tx, &ACTIONS, &cols, &["resource_type_id", "key"], "", Operation::Upsert).await?;
     crud::finish(tx, &ACTIONS, &id, None, action_dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)),
+#[utoipa::path(get, operation_id = "get_resource_mapping", path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)),
     responses((status = 200, description = "The type's storage mapping", body = crate::envelope::Envelope<ResourceMappingDto>),
               (status = 404, description = "RESOURCE_TYPE_NOT_FOUND or RESOURCE_MAPPING_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_mapping(
@@ -331,13 +343,14 @@ async fn upsert_mapping(
         .set("space_field", b.space_field.unwrap_or_else(|| "space_id".into()));
     cols.set_opt("group_field", b.group_field).set_opt("owner_member_field", b.owner_member_field);
     cols.set_opt("visibility_field", b.visibility_field).set_opt("metadata_field", b.metadata_field);
-    cols.set_opt("status", b.status).set_opt("metadata", crud::metadata(b.metadata)?);
+    cols.set_opt("status", crud::status::<ResourceMappingStatus>(b.status)?)
+        .set_opt("metadata", crud::metadata(b.metadata)?);
     let tx = db::begin_mutation(&mut client, ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
     let id = crud::upsert(&*tx, &MAPPINGS, &cols, &["resource_type_id"], "", Operation::Upsert).await?;
     crud::finish(tx, &MAPPINGS, &id, None, mapping_dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
+#[utoipa::path(post, operation_id = "create_resource_mapping", path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
     responses((status = 200, description = "The mapping, created or replaced (one per type)", body = crate::envelope::Envelope<ResourceMappingDto>),
               (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "RESOURCE_MAPPING_UPSERT_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -350,7 +363,7 @@ pub async fn post_mapping(
     upsert_mapping(&state, &ctx, &key, b).await
 }
 
-#[utoipa::path(patch, path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
+#[utoipa::path(patch, operation_id = "update_resource_mapping", path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
     responses((status = 200, description = "The mapping, created or replaced", body = crate::envelope::Envelope<ResourceMappingDto>)))]
 pub async fn patch_mapping(
     State(state): State<AppState>,
@@ -361,7 +374,7 @@ pub async fn patch_mapping(
     upsert_mapping(&state, &ctx, &key, b).await
 }
 
-#[utoipa::path(put, path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
+#[utoipa::path(put, operation_id = "replace_resource_mapping", path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
     responses((status = 200, description = "The mapping, created or replaced", body = crate::envelope::Envelope<ResourceMappingDto>)))]
 pub async fn put_mapping(
     State(state): State<AppState>,

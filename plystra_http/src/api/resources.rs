@@ -8,6 +8,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::ResourceStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::db_errors;
@@ -43,7 +45,7 @@ pub struct ResourceDto {
     pub visibility: String,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -72,6 +74,7 @@ pub fn dto(r: &Row) -> ResourceDto {
 #[serde(deny_unknown_fields)]
 pub struct ResourceCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub resource_type: Option<String>,
     /// Required on /api/v1/resources; ignored in favour of the path on the Space-scoped route when equal.
     pub space_id: Option<String>,
@@ -80,6 +83,7 @@ pub struct ResourceCreate {
     pub owner_member_id: Option<String>,
     pub display_name: Option<String>,
     pub visibility: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::resource_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -94,6 +98,7 @@ pub struct ResourcePatch {
     pub owner_member_id: Option<String>,
     pub display_name: Option<String>,
     pub visibility: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::resource_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -101,6 +106,7 @@ pub struct ResourcePatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResourceQuery {
     pub resource_type: Option<String>,
     /// Only on /api/v1/resources.
@@ -135,7 +141,7 @@ async fn create_in(
         .set_opt("group_id", b.group_id)
         .set_opt("owner_member_id", b.owner_member_id);
     cols.set_opt("display_name", b.display_name).set("visibility", b.visibility.unwrap_or_else(|| "private".into()));
-    cols.set_opt("status", b.status).set_opt("metadata", crud::metadata(b.metadata)?);
+    cols.set_opt("status", crud::status::<ResourceStatus>(b.status)?).set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     crud::require_space(&**client, &space_id).await?;
     let tx = db::begin_mutation(&mut client, ctx, b.actor.as_ref(), Some(&space_id)).await?;
@@ -143,7 +149,7 @@ async fn create_in(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path), ResourceQuery),
+#[utoipa::path(get, operation_id = "list_resources", path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path), ResourceQuery),
     responses((status = 200, description = "Resources", body = crate::envelope::ListEnvelope<ResourceDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -153,7 +159,7 @@ pub async fn list(
     list_in(&state, Some(space_id), q).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path)), request_body = ResourceCreate,
+#[utoipa::path(post, operation_id = "create_resource", path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path)), request_body = ResourceCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<ResourceDto>),
               (status = 400, description = "VALIDATION_FAILED, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
               (status = 409, description = "RESOURCE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -169,7 +175,7 @@ pub async fn create(
     create_in(&state, &ctx, space_id, b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/resources/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_resource", path = "/api/v1/spaces/{space_id}/resources/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The Resource", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -179,7 +185,7 @@ pub async fn get(
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/resources/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = ResourcePatch,
+#[utoipa::path(patch, operation_id = "update_resource", path = "/api/v1/spaces/{space_id}/resources/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = ResourcePatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -191,7 +197,9 @@ pub async fn patch(
     cols.set_opt("external_id", b.external_id)
         .set_opt("group_id", b.group_id)
         .set_opt("owner_member_id", b.owner_member_id);
-    cols.set_opt("display_name", b.display_name).set_opt("visibility", b.visibility).set_opt("status", b.status);
+    cols.set_opt("display_name", b.display_name)
+        .set_opt("visibility", b.visibility)
+        .set_opt("status", crud::status::<ResourceStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
@@ -199,7 +207,7 @@ pub async fn patch(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/resources/{id}/archive", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(post, operation_id = "archive_resource", path = "/api/v1/spaces/{space_id}/resources/{id}/archive", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = archived", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn archive(
@@ -213,7 +221,7 @@ pub async fn archive(
     crud::set_status(&state, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
 }
 
-#[utoipa::path(get, path = "/api/v1/resources", tag = "Core", params(ResourceQuery),
+#[utoipa::path(get, operation_id = "list_resources_in_all_spaces", path = "/api/v1/resources", tag = "Core", params(ResourceQuery),
     responses((status = 200, description = "Resources across Spaces (filter space_id, resource_type)", body = crate::envelope::ListEnvelope<ResourceDto>)))]
 pub async fn list_all(
     State(state): State<AppState>,
@@ -222,7 +230,7 @@ pub async fn list_all(
     list_in(&state, None, q).await
 }
 
-#[utoipa::path(post, path = "/api/v1/resources", tag = "Core", request_body = ResourceCreate,
+#[utoipa::path(post, operation_id = "create_resource_in_body_space", path = "/api/v1/resources", tag = "Core", request_body = ResourceCreate,
     responses((status = 201, description = "Created (space_id required in the body)", body = crate::envelope::Envelope<ResourceDto>),
               (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create_any(
@@ -234,7 +242,7 @@ pub async fn create_any(
     create_in(&state, &ctx, space_id, b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/resources/{resource_type}/{resource_id}", tag = "Core", params(("resource_type" = String, Path), ("resource_id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_resource_by_type", path = "/api/v1/resources/{resource_type}/{resource_id}", tag = "Core", params(("resource_type" = String, Path), ("resource_id" = String, Path)),
     responses((status = 200, description = "The Resource of that type and id", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_by_type(
     State(state): State<AppState>,

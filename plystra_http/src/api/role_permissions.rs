@@ -41,7 +41,7 @@ pub struct RolePermissionDto {
     pub action: String,
     pub scope: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
     pub deleted_at: Option<String>,
@@ -68,7 +68,9 @@ pub fn dto(r: &Row) -> RolePermissionDto {
 #[serde(deny_unknown_fields)]
 pub struct RolePermissionCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub role_id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub permission_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -83,6 +85,7 @@ pub struct RolePermissionDelete {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RolePermissionQuery {
     pub role_id: Option<String>,
     pub permission_id: Option<String>,
@@ -172,7 +175,7 @@ async fn delete_in(
     Ok(Data::ok(out))
 }
 
-#[utoipa::path(get, path = "/api/v1/role-permissions", tag = "Core", params(RolePermissionQuery),
+#[utoipa::path(get, operation_id = "list_role_permissions", path = "/api/v1/role-permissions", tag = "Core", params(RolePermissionQuery),
     responses((status = 200, description = "RolePermissions", body = crate::envelope::ListEnvelope<RolePermissionDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -181,7 +184,7 @@ pub async fn list(
     list_in(&state, None, q).await
 }
 
-#[utoipa::path(post, path = "/api/v1/role-permissions", tag = "Core", request_body = RolePermissionCreate,
+#[utoipa::path(post, operation_id = "create_role_permission", path = "/api/v1/role-permissions", tag = "Core", request_body = RolePermissionCreate,
     responses((status = 201, description = "Created (or un-deleted)", body = crate::envelope::Envelope<RolePermissionDto>),
               (status = 409, description = "ROLE_PERMISSION_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
@@ -192,13 +195,13 @@ pub async fn create(
     create_in(&state, &ctx, None, b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/role-permissions/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_role_permission", path = "/api/v1/role-permissions/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The RolePermission", body = crate::envelope::Envelope<RolePermissionDto>), (status = 404, description = "ROLE_PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<RolePermissionDto>> {
     get_in(&state, None, &id).await
 }
 
-#[utoipa::path(delete, path = "/api/v1/role-permissions/{id}", tag = "Core", params(("id" = String, Path)), request_body(content = Option<RolePermissionDelete>),
+#[utoipa::path(delete, operation_id = "delete_role_permission", path = "/api/v1/role-permissions/{id}", tag = "Core", params(("id" = String, Path)), request_body(content = Option<RolePermissionDelete>),
     responses((status = 200, description = "Soft-deleted; the row with deleted_at set", body = crate::envelope::Envelope<RolePermissionDto>),
               (status = 404, description = "ROLE_PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn delete(
@@ -210,7 +213,7 @@ pub async fn delete(
     delete_in(&state, &ctx, None, &id, b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/role-permissions", tag = "Core", params(("space_id" = String, Path), RolePermissionQuery),
+#[utoipa::path(get, operation_id = "list_space_role_permissions", path = "/api/v1/spaces/{space_id}/role-permissions", tag = "Core", params(("space_id" = String, Path), RolePermissionQuery),
     responses((status = 200, description = "RolePermissions of the Space's Roles", body = crate::envelope::ListEnvelope<RolePermissionDto>)))]
 pub async fn list_in_space(
     State(state): State<AppState>,
@@ -220,7 +223,7 @@ pub async fn list_in_space(
     list_in(&state, Some(&space_id), q).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/role-permissions", tag = "Core", params(("space_id" = String, Path)), request_body = RolePermissionCreate,
+#[utoipa::path(post, operation_id = "create_space_role_permission", path = "/api/v1/spaces/{space_id}/role-permissions", tag = "Core", params(("space_id" = String, Path)), request_body = RolePermissionCreate,
     responses((status = 201, description = "Created (or un-deleted)", body = crate::envelope::Envelope<RolePermissionDto>),
               (status = 400, description = "CROSS_SPACE_VIOLATION (the Role is in another Space)", body = crate::error::ErrorEnvelope)))]
 pub async fn create_in_space(
@@ -232,7 +235,7 @@ pub async fn create_in_space(
     create_in(&state, &ctx, Some(&space_id), b).await
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/role-permissions/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_space_role_permission", path = "/api/v1/spaces/{space_id}/role-permissions/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The RolePermission", body = crate::envelope::Envelope<RolePermissionDto>), (status = 404, description = "ROLE_PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_in_space(
     State(state): State<AppState>,
@@ -241,7 +244,7 @@ pub async fn get_in_space(
     get_in(&state, Some(&space_id), &id).await
 }
 
-#[utoipa::path(delete, path = "/api/v1/spaces/{space_id}/role-permissions/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(delete, operation_id = "delete_space_role_permission", path = "/api/v1/spaces/{space_id}/role-permissions/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<RolePermissionDelete>),
     responses((status = 200, description = "Soft-deleted; the row with deleted_at set", body = crate::envelope::Envelope<RolePermissionDto>),
               (status = 404, description = "ROLE_PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]

@@ -6,6 +6,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::RoleStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -32,7 +34,7 @@ pub struct RoleDto {
     pub description: String,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -55,9 +57,11 @@ pub fn dto(r: &Row) -> RoleDto {
 #[serde(deny_unknown_fields)]
 pub struct RoleCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub key: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::role_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -70,6 +74,7 @@ pub struct RolePatch {
     pub key: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::role_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -77,6 +82,7 @@ pub struct RolePatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RoleQuery {
     pub status: Option<String>,
     pub key: Option<String>,
@@ -84,7 +90,7 @@ pub struct RoleQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/roles", tag = "Core", params(("space_id" = String, Path), RoleQuery),
+#[utoipa::path(get, operation_id = "list_roles", path = "/api/v1/spaces/{space_id}/roles", tag = "Core", params(("space_id" = String, Path), RoleQuery),
     responses((status = 200, description = "Roles", body = crate::envelope::ListEnvelope<RoleDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -98,7 +104,7 @@ pub async fn list(
     VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |r| r.id.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/roles", tag = "Core", params(("space_id" = String, Path)), request_body = RoleCreate,
+#[utoipa::path(post, operation_id = "create_role", path = "/api/v1/spaces/{space_id}/roles", tag = "Core", params(("space_id" = String, Path)), request_body = RoleCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<RoleDto>),
               (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "ROLE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -114,7 +120,7 @@ pub async fn create(
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("space_id", space_id.clone()).set("key", key).set("name", name);
     cols.set_opt("description", b.description)
-        .set_opt("status", b.status)
+        .set_opt("status", crud::status::<RoleStatus>(b.status)?)
         .set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     crud::require_space(&**client, &space_id).await?;
@@ -123,7 +129,7 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_role", path = "/api/v1/spaces/{space_id}/roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The Role", body = crate::envelope::Envelope<RoleDto>), (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -133,14 +139,14 @@ pub async fn get(
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/roles/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_role_by_id", path = "/api/v1/roles/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The Role (read-only alias)", body = crate::envelope::Envelope<RoleDto>), (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<RoleDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = RolePatch,
+#[utoipa::path(patch, operation_id = "update_role", path = "/api/v1/spaces/{space_id}/roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = RolePatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<RoleDto>),
               (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "ROLE_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -154,7 +160,7 @@ pub async fn patch(
     cols.set_opt("key", b.key)
         .set_opt("name", b.name)
         .set_opt("description", b.description)
-        .set_opt("status", b.status);
+        .set_opt("status", crud::status::<RoleStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
@@ -162,7 +168,7 @@ pub async fn patch(
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/roles/{id}/disable", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(post, operation_id = "disable_role", path = "/api/v1/spaces/{space_id}/roles/{id}/disable", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<RoleDto>), (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(

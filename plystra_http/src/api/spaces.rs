@@ -6,6 +6,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::SpaceStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -32,7 +34,7 @@ pub struct SpaceDto {
     pub space_type: String,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -54,10 +56,12 @@ pub fn dto(r: &Row) -> SpaceDto {
 #[serde(deny_unknown_fields)]
 pub struct SpaceCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub name: Option<String>,
     pub slug: Option<String>,
     #[serde(rename = "type")]
     pub space_type: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::space_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -71,6 +75,7 @@ pub struct SpacePatch {
     pub slug: Option<String>,
     #[serde(rename = "type")]
     pub space_type: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::space_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -78,6 +83,7 @@ pub struct SpacePatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SpaceQuery {
     pub status: Option<String>,
     pub slug: Option<String>,
@@ -85,7 +91,7 @@ pub struct SpaceQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces", tag = "Core", params(SpaceQuery), responses((status = 200, description = "Spaces", body = crate::envelope::ListEnvelope<SpaceDto>)))]
+#[utoipa::path(get, operation_id = "list_spaces", path = "/api/v1/spaces", tag = "Core", params(SpaceQuery), responses((status = 200, description = "Spaces", body = crate::envelope::ListEnvelope<SpaceDto>)))]
 pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<SpaceQuery>) -> ApiResult<Page<SpaceDto>> {
     let mut f = Filters::default();
     f.push_opt("t.status = $", &q.status);
@@ -94,7 +100,7 @@ pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<SpaceQuer
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |s| s.id.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces", tag = "Core", request_body = SpaceCreate,
+#[utoipa::path(post, operation_id = "create_space", path = "/api/v1/spaces", tag = "Core", request_body = SpaceCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<SpaceDto>), (status = 409, description = "SPACE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -105,7 +111,8 @@ pub async fn create(
     let id = b.id.unwrap_or_else(|| db::new_id("space"));
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("name", name).set_opt("slug", b.slug);
-    cols.set("type", b.space_type.unwrap_or_else(|| "custom".into())).set_opt("status", b.status);
+    cols.set("type", b.space_type.unwrap_or_else(|| "custom".into()))
+        .set_opt("status", crud::status::<SpaceStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), None).await?;
@@ -113,14 +120,14 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}", tag = "Core", params(("space_id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_space", path = "/api/v1/spaces/{space_id}", tag = "Core", params(("space_id" = String, Path)),
     responses((status = 200, description = "The Space", body = crate::envelope::Envelope<SpaceDto>), (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<SpaceDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}", tag = "Core", params(("space_id" = String, Path)), request_body = SpacePatch,
+#[utoipa::path(patch, operation_id = "update_space", path = "/api/v1/spaces/{space_id}", tag = "Core", params(("space_id" = String, Path)), request_body = SpacePatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<SpaceDto>), (status = 409, description = "SPACE_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
     State(state): State<AppState>,
@@ -129,7 +136,10 @@ pub async fn patch(
     ApiJson(b): ApiJson<SpacePatch>,
 ) -> ApiResult<Data<SpaceDto>> {
     let mut cols = Columns::default();
-    cols.set_opt("name", b.name).set_opt("slug", b.slug).set_opt("type", b.space_type).set_opt("status", b.status);
+    cols.set_opt("name", b.name)
+        .set_opt("slug", b.slug)
+        .set_opt("type", b.space_type)
+        .set_opt("status", crud::status::<SpaceStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&id)).await?;
@@ -149,7 +159,7 @@ async fn set_status(
     crud::set_status(state, ctx, body.actor.as_ref(), &VIEW, id, None, cols, dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/disable", tag = "Core", params(("space_id" = String, Path)), request_body(content = Option<LifecycleBody>),
+#[utoipa::path(post, operation_id = "disable_space", path = "/api/v1/spaces/{space_id}/disable", tag = "Core", params(("space_id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<SpaceDto>), (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(
     State(state): State<AppState>,
@@ -160,7 +170,7 @@ pub async fn disable(
     set_status(&state, &ctx, &id, b, "disabled").await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/restore", tag = "Core", params(("space_id" = String, Path)), request_body(content = Option<LifecycleBody>),
+#[utoipa::path(post, operation_id = "restore_space", path = "/api/v1/spaces/{space_id}/restore", tag = "Core", params(("space_id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = active", body = crate::envelope::Envelope<SpaceDto>), (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn restore(
     State(state): State<AppState>,

@@ -39,7 +39,7 @@ pub struct Version {
     pub build_time: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/health", tag = "System",
+#[utoipa::path(get, operation_id = "health", path = "/api/v1/health", tag = "System",
     responses((status = 200, description = "The process is alive", body = crate::envelope::Envelope<Health>)))]
 pub async fn health() -> Data<Health> {
     Data::ok(Health { status: "ok".into() })
@@ -56,7 +56,7 @@ async fn readiness(state: &AppState) -> Result<String, String> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/ready", tag = "System",
+#[utoipa::path(get, operation_id = "ready", path = "/api/v1/ready", tag = "System",
     responses((status = 200, description = "Database reachable, extension installed, migrations current", body = crate::envelope::Envelope<Readiness>),
               (status = 503, description = "NOT_READY", body = crate::error::ErrorEnvelope)))]
 pub async fn ready(State(state): State<AppState>) -> ApiResult<Data<Readiness>> {
@@ -75,7 +75,7 @@ pub async fn ready(State(state): State<AppState>) -> ApiResult<Data<Readiness>> 
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/version", tag = "System",
+#[utoipa::path(get, operation_id = "version", path = "/api/v1/version", tag = "System",
     responses((status = 200, description = "Versions of the server, API, schema and trace format", body = crate::envelope::Envelope<Version>)))]
 pub async fn version(State(state): State<AppState>) -> Data<Version> {
     // The schema version is what the database holds; an unreachable database leaves it empty rather than
@@ -113,7 +113,7 @@ fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "System",
+#[utoipa::path(get, operation_id = "metrics", path = "/metrics", tag = "System",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
               (status = 401, description = "METRICS_TOKEN_REQUIRED", body = crate::error::ErrorEnvelope),
               (status = 404, description = "FEATURE_DISABLED", body = crate::error::ErrorEnvelope)))]
@@ -192,7 +192,7 @@ pub struct ConsoleOverview {
     pub audit_logs: i64,
 }
 
-#[utoipa::path(get, path = "/api/v1/console/overview", tag = "System",
+#[utoipa::path(get, operation_id = "get_console_overview", path = "/api/v1/console/overview", tag = "System",
     responses((status = 200, description = "Counts of Core entities (soft-deleted rows excluded)", body = crate::envelope::Envelope<ConsoleOverview>)))]
 pub async fn console_overview(State(state): State<AppState>) -> ApiResult<Data<ConsoleOverview>> {
     let client = db::connection(&state.pool).await?;
@@ -242,7 +242,7 @@ mod tests {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "System",
+#[utoipa::path(get, operation_id = "get_openapi_document", path = "/api/v1/openapi.json", tag = "System",
     responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_document(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], state.openapi_json.as_str().to_owned()).into_response()

@@ -12,6 +12,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::UserMemberStatus;
+
 use crate::app::AppState;
 use crate::auth::credential::{self, Credential};
 use crate::db::{self, ActorContext, Filters, RowExt};
@@ -49,7 +51,7 @@ pub struct UserMemberDto {
     pub revoked_at: Option<String>,
     pub revoked_reason: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -138,9 +140,13 @@ async fn require_bindable(
 #[serde(deny_unknown_fields)]
 pub struct UserMemberCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub user_id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub member_id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub relation_type: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::user_member_status)]
     pub status: Option<String>,
     pub is_primary: Option<bool>,
     /// RFC 3339.
@@ -158,6 +164,7 @@ pub struct UserMemberCreate {
 #[serde(deny_unknown_fields)]
 pub struct UserMemberPatch {
     pub relation_type: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::user_member_status)]
     pub status: Option<String>,
     pub is_primary: Option<bool>,
     pub expires_at: Option<String>,
@@ -169,6 +176,7 @@ pub struct UserMemberPatch {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserMemberQuery {
     pub user_id: Option<String>,
     pub member_id: Option<String>,
@@ -178,7 +186,7 @@ pub struct UserMemberQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/user-members", tag = "Core", params(("space_id" = String, Path), UserMemberQuery),
+#[utoipa::path(get, operation_id = "list_user_members", path = "/api/v1/spaces/{space_id}/user-members", tag = "Core", params(("space_id" = String, Path), UserMemberQuery),
     responses((status = 200, description = "UserMembers", body = crate::envelope::ListEnvelope<UserMemberDto>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -195,7 +203,7 @@ pub async fn list(
     VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), map, |m| m.id.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/user-members", tag = "Core", params(("space_id" = String, Path)), request_body = UserMemberCreate,
+#[utoipa::path(post, operation_id = "create_user_member", path = "/api/v1/spaces/{space_id}/user-members", tag = "Core", params(("space_id" = String, Path)), request_body = UserMemberCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<UserMemberDto>),
               (status = 400, description = "VALIDATION_FAILED, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
               (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
@@ -213,7 +221,9 @@ pub async fn create(
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("space_id", space_id.clone()).set("user_id", user_id.clone());
     cols.set("member_id", member_id);
-    cols.set("relation_type", relation_type).set_opt("status", b.status).set_opt("is_primary", b.is_primary);
+    cols.set("relation_type", relation_type)
+        .set_opt("status", crud::status::<UserMemberStatus>(b.status)?)
+        .set_opt("is_primary", b.is_primary);
     cols.set_opt("expires_at", crud::time_field("expires_at", b.expires_at.as_deref())?);
     cols.set_opt("linked_by_member_id", b.linked_by_member_id);
     cols.set_opt("linked_at", crud::time_field("linked_at", b.linked_at.as_deref())?);
@@ -230,7 +240,7 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, Some(&space_id), map).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_user_member", path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The UserMember", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -241,7 +251,7 @@ pub async fn get(
     Ok(Data::ok(map(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/user-members/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_user_member_by_id", path = "/api/v1/user-members/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The UserMember (read-only alias)", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<UserMemberDto>> {
     let client = db::connection(&state.pool).await?;
@@ -249,7 +259,7 @@ pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) ->
     Ok(Data::ok(map(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(patch, operation_id = "update_user_member", path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body = UserMemberPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
@@ -259,7 +269,9 @@ pub async fn patch(
     ApiJson(b): ApiJson<UserMemberPatch>,
 ) -> ApiResult<Data<UserMemberDto>> {
     let mut cols = Columns::default();
-    cols.set_opt("relation_type", b.relation_type).set_opt("status", b.status).set_opt("is_primary", b.is_primary);
+    cols.set_opt("relation_type", b.relation_type)
+        .set_opt("status", crud::status::<UserMemberStatus>(b.status)?)
+        .set_opt("is_primary", b.is_primary);
     cols.set_opt("expires_at", crud::time_field("expires_at", b.expires_at.as_deref())?);
     cols.set_opt("linked_by_member_id", b.linked_by_member_id).set_opt("revoked_reason", b.revoked_reason);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
@@ -274,7 +286,7 @@ pub async fn patch(
     crud::finish(tx, &VIEW, &id, Some(&space_id), map).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/spaces/{space_id}/user-members/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
+#[utoipa::path(post, operation_id = "revoke_user_member", path = "/api/v1/spaces/{space_id}/user-members/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = revoked, revoked_at = now, revoked_reason from the body", body = crate::envelope::Envelope<UserMemberDto>),
               (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]

@@ -9,6 +9,8 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns, LifecycleBody, View};
+use plystra_core::closed_sets::UserStatus;
+
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -36,7 +38,7 @@ pub struct UserDto {
     pub phone: String,
     pub status: String,
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: crate::db::JsonDoc,
     pub password_changed_at: Option<String>,
     pub last_login_at: Option<String>,
     pub created_at: String,
@@ -62,6 +64,7 @@ pub fn dto(r: &Row) -> UserDto {
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
     pub id: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub email: Option<String>,
     pub username: Option<String>,
     pub phone: Option<String>,
@@ -69,6 +72,7 @@ pub struct UserCreate {
     pub password_hash: Option<String>,
     /// A plaintext password (at least PLYSTRA_PASSWORD_MIN_LENGTH characters), hashed here with Argon2id.
     pub password: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::user_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -86,6 +90,7 @@ pub struct UserPatch {
     pub password_hash: Option<String>,
     /// A new plaintext password; changing the password revokes the user's sessions.
     pub password: Option<String>,
+    #[schema(schema_with = crate::api::crud::schema::user_status)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -140,6 +145,7 @@ async fn password_column(
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
     pub status: Option<String>,
     pub email: Option<String>,
@@ -147,7 +153,7 @@ pub struct UserQuery {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "Core", params(UserQuery),
+#[utoipa::path(get, operation_id = "list_users", path = "/api/v1/users", tag = "Core", params(UserQuery),
     responses((status = 200, description = "Users", body = crate::envelope::ListEnvelope<UserDto>)))]
 pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<UserQuery>) -> ApiResult<Page<UserDto>> {
     let mut f = Filters::default();
@@ -157,7 +163,7 @@ pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<UserQuery
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |u| u.id.clone()).await
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "Core", request_body = UserCreate,
+#[utoipa::path(post, operation_id = "create_user", path = "/api/v1/users", tag = "Core", request_body = UserCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<UserDto>),
               (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope),
               (status = 409, description = "USER_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -174,7 +180,7 @@ pub async fn create(
     let mut cols = Columns::default();
     cols.set("id", id.clone()).set("email", email).set_opt("username", b.username).set_opt("phone", b.phone);
     cols.set_opt("password_hash", password_column(&state, b.password, b.password_hash).await?)
-        .set_opt("status", b.status);
+        .set_opt("status", crud::status::<UserStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
@@ -182,14 +188,14 @@ pub async fn create(
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::created)
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "Core", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "get_user", path = "/api/v1/users/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The User", body = crate::envelope::Envelope<UserDto>), (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<UserDto>> {
     let client = db::connection(&state.pool).await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "Core", params(("id" = String, Path)), request_body = UserPatch,
+#[utoipa::path(patch, operation_id = "update_user", path = "/api/v1/users/{id}", tag = "Core", params(("id" = String, Path)), request_body = UserPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<UserDto>),
               (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "USER_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -207,7 +213,7 @@ pub async fn patch(
     let mut cols = Columns::default();
     cols.set_opt("email", b.email).set_opt("username", b.username).set_opt("phone", b.phone);
     cols.set_opt("password_hash", password_column(&state, b.password, b.password_hash).await?)
-        .set_opt("status", b.status);
+        .set_opt("status", crud::status::<UserStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     crud::update(&*tx, &VIEW, &id, None, &cols).await?;
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::ok)
@@ -229,7 +235,7 @@ async fn set_status(
     crud::finish(tx, &VIEW, id, None, dto).await.map(Data::ok)
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
+#[utoipa::path(post, operation_id = "disable_user", path = "/api/v1/users/{id}/disable", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<UserDto>), (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(
     State(state): State<AppState>,
@@ -240,7 +246,7 @@ pub async fn disable(
     set_status(&state, &ctx, &id, b, "disabled").await
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/restore", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
+#[utoipa::path(post, operation_id = "restore_user", path = "/api/v1/users/{id}/restore", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = active", body = crate::envelope::Envelope<UserDto>), (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn restore(
     State(state): State<AppState>,

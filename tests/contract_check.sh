@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The REST front's published contract, checked by tools nobody here wrote:
+#   1. openapi-spec-validator accepts plystra_http/openapi.json (the document the server serves; the openapi
+#      test of plystra_http keeps the file equal to it) with no error;
+#   2. schemathesis, bounded to a few minutes (coverage, fuzzing and stateful phases unless CONTRACT_PHASES names others,
+#      a fixed seed), against a server this script starts on a fresh database with the demo data, finds no
+#      server error, no answer with a status the document does not list, and no answer that does not match its
+#      documented schema or content type.
+# Step 2 needs PLYSTRA_TEST_PG_HOST / PLYSTRA_TEST_PG_PORT (a running cluster with the extension installed, set
+# by scripts/test); without them it is skipped and says so. The tools come from scripts/lib.sh
+# ensure_python_tools (target/python-tools).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+n=0
+fails=0
+tap() { # tap OK|FAIL description
+    n=$((n + 1))
+    if [ "$1" = OK ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
+}
+echo "contract check:"
+
+out=$("$PYTHON_TOOLS_VENV/bin/openapi-spec-validator" --validation-errors all plystra_http/openapi.json 2>&1)
+if [ $? -eq 0 ]; then
+    tap OK "openapi-spec-validator accepts plystra_http/openapi.json"
+else
+    printf '%s\n' "$out" | head -n 40
+    tap FAIL "openapi-spec-validator: $(printf '%s\n' "$out" | grep -c 'Validation Error') errors in plystra_http/openapi.json"
+fi
+
+run_schemathesis() {
+    local host=$PLYSTRA_TEST_PG_HOST port=$PLYSTRA_TEST_PG_PORT db=plystra_contract work=$REPO_ROOT/target/contract
+    mkdir -p "$work"
+    cluster_psql "$host" "$port" postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" &&
+        cluster_psql "$host" "$port" "$db" -c "CREATE EXTENSION plystra" -f sql/demo.sql >/dev/null || return 1
+    cargo build -q -p plystra_http --bins || return 1
+    export DATABASE_URL="postgres://postgres@127.0.0.1:$port/$db"
+    export PLYSTRA_SESSION_SECRET=contract-check-session-secret-0123456789ab
+    export PLYSTRA_API_KEY_SECRET=contract-check-api-key-secret-0123456789ab
+    target/debug/plystractl admin bootstrap-super-admin --user-id user_alice --member-id member_finance_reviewer \
+        --if-exists ok >/dev/null || return 1
+    local http_port
+    http_port=$(free_port 18620)
+    SERVER_HOST=127.0.0.1 SERVER_PORT=$http_port LOG_FORMAT=text target/debug/plystra_http >"$work/server.log" 2>&1 &
+    local pid=$!
+    # shellcheck disable=SC2064 # the pid is fixed now
+    trap "kill $pid 2>/dev/null" RETURN
+    local base=http://127.0.0.1:$http_port/api/v1
+    for _ in $(seq 1 100); do
+        curl -fsS "$base/ready" >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    local field='import json,sys; print(json.load(sys.stdin)["data"][sys.argv[1]])'
+    local token key
+    token=$(curl -fsS -X POST "$base/auth/login" -H 'Content-Type: application/json' \
+        -d '{"email": "alice@example.com", "password": "plystra-demo"}' | python3 -c "$field" access_token) || return 1
+    key=$(curl -fsS -X POST "$base/api-keys" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+        -d '{"name": "contract check", "level": "instance", "permission_keys": ["*"]}' |
+        python3 -c "$field" api_key) || return 1
+    # The key authenticates every request (auto sign-up off: the document's login is not a sign-up). Operations
+    # that would end the run's own credential (revoking its key or its creator's standing, disabling or
+    # changing its creator) are left out: the tool finds the ids in list answers and would lock itself out. No
+    # example database is kept between runs (the fixed seed makes a run repeatable).
+    printf '[auth]\nauto-signup = false\n\n[auth.openapi.api_key]\napi_key = "%s"\n' "$key" >"$work/schemathesis.toml"
+    # Run from target/contract, where the tool keeps its own files (.schemathesis/).
+    (cd "$work" && "$PYTHON_TOOLS_VENV/bin/schemathesis" --config-file schemathesis.toml run \
+        "$REPO_ROOT/plystra_http/openapi.json" \
+        --url "http://127.0.0.1:$http_port" \
+        --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+        --phases "${CONTRACT_PHASES:-coverage,fuzzing,stateful}" --max-examples 15 --seed 20261128 --workers 1 \
+        --suppress-health-check all \
+        --exclude-operation-id revoke_api_key --exclude-operation-id revoke_admin_grant \
+        --exclude-operation-id disable_user --exclude-operation-id update_user \
+        --request-timeout 30 --generation-database none --no-color >schemathesis.log 2>&1)
+    local rc=$?
+    grep -E 'Test cases:|generated|failures|Failures|Server error|not_a_server_error|conformance' "$work/schemathesis.log" |
+        tail -n 20
+    cluster_psql "$host" "$port" postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+    return $rc
+}
+
+if [ -n "${PLYSTRA_TEST_PG_HOST:-}" ] && [ -n "${PLYSTRA_TEST_PG_PORT:-}" ]; then
+    if run_schemathesis; then
+        tap OK "schemathesis: no server error and no answer outside the document (target/contract/schemathesis.log)"
+    else
+        tail -n 60 "$REPO_ROOT/target/contract/schemathesis.log" 2>/dev/null
+        tap FAIL "schemathesis found answers outside the document (target/contract/schemathesis.log)"
+    fi
+else
+    echo "# schemathesis skipped: PLYSTRA_TEST_PG_HOST and PLYSTRA_TEST_PG_PORT are not set (scripts/test sets them)"
+fi
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
