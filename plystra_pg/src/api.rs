@@ -55,11 +55,8 @@ fn run(req: Request, explain: bool) -> Decided {
     Decided { req, ctx, outcome, id, audit_log_id }
 }
 
-/// `plystra.check(jsonb)` and `plystra.explain(jsonb)` are SQL wrappers around this (sql/api.sql): taking the
-/// request as text lets a request too deep for serde be refused with 22023 instead of failing in conversion.
-#[pg_extern(security_definer, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-fn decide_request(request: Option<&str>, explain: bool) -> JsonB {
+/// The answer to a request given as text: the compact answer, or the full trace when `explain`.
+fn answer(request: Option<&str>, explain: bool) -> JsonB {
     let function = if explain { "plystra.explain" } else { "plystra.check" };
     let d = run(parse(request, function), explain);
     if explain {
@@ -67,6 +64,66 @@ fn decide_request(request: Option<&str>, explain: bool) -> JsonB {
     } else {
         JsonB(check_document(&d.req, &d.outcome, &d.id, d.audit_log_id.as_deref()))
     }
+}
+
+/// The same engine as `plystra.check`/`plystra.explain`, taking the request as text (kept for callers of 1.2.0).
+#[pg_extern(security_definer, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn decide_request(request: Option<&str>, explain: bool) -> JsonB {
+    answer(request, explain)
+}
+
+/// `plystra.check(jsonb)` and `plystra.explain(jsonb)` are C-language functions over these two entry points
+/// (sql/api.sql), not SQL wrappers: PostgreSQL 15 parses and plans a SQL function's body again in every
+/// statement that calls it, which cost a decision about a sixth of its time. The jsonb argument is read as its
+/// text, never converted to a serde value first, so that a request too deep for serde is refused with 22023 by
+/// the request parser instead of failing in conversion.
+///
+/// # Safety
+/// Called by PostgreSQL's function manager with a valid `fcinfo` for a call of `(jsonb) RETURNS jsonb`.
+unsafe fn jsonb_entry(fcinfo: pg_sys::FunctionCallInfo, explain: bool) -> pg_sys::Datum {
+    // SAFETY: argument 0 of a one-argument call; a non-null jsonb datum is printed by jsonb's output function.
+    let text = unsafe {
+        pgrx::fcinfo::pg_getarg_datum(fcinfo, 0).map(|datum| {
+            let printed = pg_sys::OidOutputFunctionCall(pg_sys::Oid::from(pg_sys::F_JSONB_OUT), datum);
+            std::ffi::CStr::from_ptr(printed).to_string_lossy().into_owned()
+        })
+    };
+    answer(text.as_deref(), explain).into_datum().expect("a jsonb answer is never null")
+}
+
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_plystra_check_jsonb() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// The C entry point of `plystra.check(jsonb)`.
+///
+/// # Safety
+/// Only PostgreSQL calls it, through the function manager.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn plystra_check_jsonb(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe { jsonb_entry(fcinfo, false) }
+}
+
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_plystra_explain_jsonb() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// The C entry point of `plystra.explain(jsonb)`.
+///
+/// # Safety
+/// Only PostgreSQL calls it, through the function manager.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn plystra_explain_jsonb(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe { jsonb_entry(fcinfo, true) }
 }
 
 /// The typed form for WHERE clauses. Builds no JSON unless an audit row is written.

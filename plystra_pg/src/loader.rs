@@ -126,6 +126,11 @@ fn registry(reader: &Reader, req: &Request, with_metadata: bool) -> Registry {
             metadata: metadata(row, with_metadata),
         })
     });
+    // The mapping says how a type's rows expose their Space, group and owner; only a trace shows it to the
+    // decision, so a decision that builds none does not read it.
+    if !with_metadata {
+        return Registry { resource_type, action, mapping: None };
+    }
     let mapping = reader.one(c"resource_mappings", c"resource_mappings_type_key", &[&type_id], |row| {
         Some(ResourceMapping {
             id: row.text_or_empty("id"),
@@ -257,7 +262,8 @@ fn candidates(reader: &Reader, req: &Request) -> Vec<Candidate> {
 }
 
 /// Loads everything `req` needs under one snapshot.
-/// `with_metadata`: whether the metadata of the target and registry entries is read (only traces show it).
+/// `with_metadata`: whether what only a trace shows is read too (the metadata of the target and registry entries,
+/// the type's mapping).
 pub fn load_context(req: &Request, with_metadata: bool) -> Context {
     let reader = Reader::begin();
     Context {
