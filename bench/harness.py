@@ -241,14 +241,19 @@ def validate_size(sz, name):
         raise Failure(f"{name}: members must be a multiple of spaces, at least 12 a Space")
 
 
-def load_database(run, db, sz, with_floors):
-    """Creates db with the extension, the Finance demo and the RLS example, then the generated data."""
-    c = run.c
+def create_example_database(c, db):
+    """A new database db with the extension, the Finance demo and the RLS example (the generators add to it)."""
     c.psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     c.psql("postgres", f"CREATE DATABASE {db}")
     c.psql(db, "CREATE EXTENSION plystra")
     c.psql(db, file=REPO / "sql" / "demo.sql")
     c.psql(db, file=REPO / "sql" / "examples" / "invoices_rls.sql")
+
+
+def load_database(run, db, sz, with_floors):
+    """Creates db with the extension, the Finance demo and the RLS example, then the generated data."""
+    c = run.c
+    create_example_database(c, db)
     t0 = now()
     c.psql(db, file=BENCH / "generate.sql",
            variables=dict(spaces=sz["spaces"], breadth=sz["breadth"], depth=sz["depth"], members=sz["members"],
@@ -475,11 +480,7 @@ def load_wide(run, sz):
     group_tree grant reaching a wider subtree (bench/generate_wide.sql); their reach goes to bench.actor_reach."""
     c, db = run.c, "bench_wide"
     cw, dw, ew = sz["wide"]
-    c.psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-    c.psql("postgres", f"CREATE DATABASE {db}")
-    c.psql(db, "CREATE EXTENSION plystra")
-    c.psql(db, file=REPO / "sql" / "demo.sql")
-    c.psql(db, file=REPO / "sql" / "examples" / "invoices_rls.sql")
+    create_example_database(c, db)
     t0 = now()
     c.psql(db, file=BENCH / "generate_wide.sql", variables=dict(c_n=cw, d_n=dw, e_n=ew, rows=sz["wide_rows"], seed=SEED))
     c.psql(db, """
