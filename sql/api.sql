@@ -13,3 +13,24 @@ RETURNS jsonb
 LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'plystra_explain_jsonb';
+
+-- The REST front's authz routes in one statement (plystra_pg/src/gate.rs). Only plystra_admin may call it
+-- (plystra.apply_privileges): it answers as any credential whose token HMAC the caller knows.
+CREATE FUNCTION plystra.decide_with_credential(credential jsonb, permission text, request jsonb, explain boolean,
+                                               authorize_only boolean)
+RETURNS jsonb
+LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'plystra_decide_with_credential';
+
+COMMENT ON FUNCTION plystra.decide_with_credential(jsonb, text, jsonb, boolean, boolean) IS
+'The REST front''s authz check and explain in one call. credential is {"session_token_hashes": [...]} or '
+'{"api_key_id": ..., "api_key_hashes": [...]} (the HMACs of the presented token under the front''s secrets). '
+'In order: the credential must be a live session or an active API key, else {"outcome": "unauthenticated"}; it '
+'must hold permission on every scope the request touches (the resource''s Space and Group, the actor''s Space, '
+'binding and Member; an id that names nothing needs the instance), else {"outcome": "forbidden", "code": '
+'"ADMIN_PERMISSION_REQUIRED"}; with authorize_only the answer is then {"outcome": "authorized"}; a session acts '
+'through its active binding or must name one of its usable bindings, else "ACTIVE_MEMBER_REQUIRED"; then the '
+'decision of plystra.check (or plystra.explain when explain), audited per plystra.audit_mode, as '
+'{"outcome": "decided", "decision": ...}. Every answer but unauthenticated names the credential. A malformed '
+'argument or request raises 22023.';

@@ -157,6 +157,18 @@ fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
     Some(&message[start..end])
 }
 
+/// The body as read, or why it could not be read (a decision route answers a credential problem first, so it
+/// takes the problem instead of being rejected with it).
+pub struct BodyBytes(pub Result<Bytes, ApiError>);
+
+impl<S: Send + Sync> FromRequest<S> for BodyBytes {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(BodyBytes(body_bytes(req, state).await))
+    }
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 

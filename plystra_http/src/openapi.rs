@@ -64,7 +64,7 @@ fn credentials_for(access: crate::protection::Access, operation_id: &str) -> &'s
     use crate::protection::Access;
     match (access, operation_id) {
         (Access::Public, _) | (Access::Own, "login" | "refresh_session") => &[],
-        (Access::Own, "get_admin_me") | (Access::Admin(_), _) => &[SESSION, API_KEY],
+        (Access::Own, "get_admin_me") | (Access::Admin(_) | Access::Decision(_), _) => &[SESSION, API_KEY],
         (Access::Own, _) => &[SESSION],
     }
 }
@@ -101,7 +101,7 @@ pub fn document_errors(def: &mut RouteDef) {
             if !schemes.is_empty() || id == "refresh_session" || id == "login" {
                 errors.push(("401", "AUTHENTICATION_REQUIRED or SESSION_EXPIRED: no valid credential"));
             }
-            if matches!(access, crate::protection::Access::Admin(_)) {
+            if access.permission().is_some() {
                 errors.push(("403", "ADMIN_PERMISSION_REQUIRED: the credential lacks the permission on this scope"));
             }
             if has_path_params || (writes && !schemes.is_empty()) {
@@ -144,7 +144,7 @@ pub fn document_errors(def: &mut RouteDef) {
 /// Marks each operation with the admin permission it will require (`x-plystra-permission`), or public.
 pub fn annotate_access(def: &mut RouteDef) {
     let value = match def.access {
-        crate::protection::Access::Admin(p) => serde_json::json!(p),
+        crate::protection::Access::Admin(p) | crate::protection::Access::Decision(p) => serde_json::json!(p),
         crate::protection::Access::Own => serde_json::json!("own-credential"),
         crate::protection::Access::Public => serde_json::json!("public"),
     };

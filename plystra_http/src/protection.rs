@@ -3,6 +3,8 @@
 //! request is about, and asks the extension whether the credential holds the route's permission there
 //! (`plystra.admin_permission` / `plystra.api_key_permission`: the decision is the database's). Handlers never
 //! see an unauthorized request; they read the accepted credential with [`crate::auth::credential::current`].
+//! A `Decision` route (authz check and explain) is authorized by the extension in the same statement that
+//! decides (`plystra.decide_with_credential`): the seam only hands its handler the route's permission.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,18 +32,28 @@ pub enum Access {
     Public,
     /// The handler checks its own credential (login, refresh, logout, auth/me, actor context and switch).
     Own,
-    /// An admin credential holding this permission key (`users:read`, `authz:check`, ...).
+    /// An admin credential holding this permission key (`users:read`, `groups:manage`, ...) on the scope the
+    /// path names; the seam checks it before the handler runs.
     Admin(&'static str),
+    /// A decision route: an admin credential holding this permission key on every scope the request's body
+    /// touches, checked by the extension in the same statement as the decision
+    /// (`plystra.decide_with_credential`), so that a decision is one database round trip. The seam hands the
+    /// permission to the handler as a [`DecisionPermission`].
+    Decision(&'static str),
 }
 
 impl Access {
     pub fn permission(self) -> Option<&'static str> {
         match self {
             Access::Public | Access::Own => None,
-            Access::Admin(p) => Some(p),
+            Access::Admin(p) | Access::Decision(p) => Some(p),
         }
     }
 }
+
+/// The permission a decision route requires (from the route table), for its handler.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionPermission(pub &'static str);
 
 /// The scope a request is about: a Group (its Space derived by the extension), a Space, or the instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,9 +71,14 @@ impl RequestScope {
     }
 }
 
-pub async fn guard(access: Access, request: Request, next: Next) -> Response {
-    let Access::Admin(permission) = access else {
-        return next.run(request).await;
+pub async fn guard(access: Access, mut request: Request, next: Next) -> Response {
+    let permission = match access {
+        Access::Admin(permission) => permission,
+        Access::Decision(permission) => {
+            request.extensions_mut().insert(DecisionPermission(permission));
+            return next.run(request).await;
+        }
+        Access::Public | Access::Own => return next.run(request).await,
     };
     match authorize(permission, request).await {
         // The handler gets the connection the seam used (one checkout a request) and the accepted credential.
@@ -80,11 +97,11 @@ async fn authorize(
     let client = db::connection(&state.pool).await?;
     let credential = credential::authenticate(&client, &state.config, request.headers()).await?;
     let (mut parts, body) = request.into_parts();
-    // The authz routes name their Space in the body (actor or resource): read it once and put it back.
+    // A creation names its scope in the body: read it once and put it back.
     let path = parts.uri.path().to_string();
     let creation_in_body =
         parts.method == Method::POST && (path == "/api/v1/admin/grants" || path == "/api/v1/api-keys");
-    let (scopes, body) = if path.starts_with("/api/v1/authz/") || creation_in_body {
+    let (scopes, body) = if creation_in_body {
         let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES).await.map_err(|_| {
             ApiError::new(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -96,15 +113,9 @@ async fn authorize(
             return Err(crate::extract::nul_in_body());
         }
         let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let scopes = if creation_in_body {
-            // What is being created names its scope: a group (its Space derived) or a Space.
-            let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
-            vec![RequestScope { space_id: text(&doc["space_id"]), group_id: text(&doc["group_id"]) }]
-        } else {
-            // An explanation shows the actor's binding and every candidate grant in its Space.
-            let explain = path.ends_with("/explain") || doc["explain"] == Value::Bool(true);
-            authz_scopes(&client, &credential, &doc, explain).await?
-        };
+        // What is being created names its scope: a group (its Space derived) or a Space.
+        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+        let scopes = vec![RequestScope { space_id: text(&doc["space_id"]), group_id: text(&doc["group_id"]) }];
         (scopes, Body::from(bytes))
     } else {
         (vec![path_scope(&client, &mut parts).await?], body)
@@ -123,11 +134,7 @@ async fn authorize(
             Credential::Session(_) => false,
         };
         let scope = scopes.first().cloned().unwrap_or_default();
-        let message = if scoped_credential && path.starts_with("/api/v1/authz/") {
-            // One answer whether an id lies in another Space or nowhere: ids of other Spaces cannot be
-            // enumerated through it.
-            "Scoped credentials may ask only about actors, resources and groups inside their scope."
-        } else if scope.is_instance() && scoped_credential {
+        let message = if scope.is_instance() && scoped_credential {
             "Scoped credentials must provide or resolve a Space or Group for this route."
         } else {
             "The credential does not hold the admin permission this route requires."
@@ -175,7 +182,7 @@ impl LastUse {
 
 /// Records the key's use (at most once a minute a key). A failure is only logged: a role that may not write it
 /// (read-only deployments) still serves the request, and the next request tries again.
-async fn record_last_use(client: &deadpool_postgres::Object, last_use: &LastUse, key_id: &str) {
+pub(crate) async fn record_last_use(client: &deadpool_postgres::Object, last_use: &LastUse, key_id: &str) {
     let sent = Instant::now();
     if !last_use.due(key_id, sent) {
         return;
@@ -272,120 +279,6 @@ async fn path_scope(client: &impl GenericClient, parts: &mut Parts) -> Result<Re
         return Ok(RequestScope::space(space_id));
     }
     Ok(RequestScope::default())
-}
-
-/// The placement of an authz request's objects: the resource's Space and Group, the binding's Space and user,
-/// the Member's Space (`$1`..`$4`: resource type and id, binding id, Member id; a NULL finds nothing).
-const PLACEMENT_SQL: &str = "SELECT r.space_id, r.group_id, um.space_id, um.user_id, m.space_id \
-    FROM (SELECT 1) AS one \
-    LEFT JOIN plystra.resources r ON r.resource_type = $1 AND r.id = $2 \
-    LEFT JOIN plystra.user_members um ON um.id = $3 \
-    LEFT JOIN plystra.members m ON m.id = $4";
-
-/// The scopes an authz check touches (security review F3): the Core resource's Space and Group, the actor's
-/// `space_id`, the Space of the named binding and of the named Member (a session without an actor: its active
-/// binding's Space). The credential must hold the permission in every one, so a scoped credential asks only
-/// about objects inside its scope, and the decision's answer (actor, binding, grants, groups) never shows
-/// another Space. An id that names nothing cannot be placed: it adds the instance scope, which only an
-/// instance credential holds, so "exists in another Space" and "does not exist" get the same refusal. The
-/// actor's objects are checked within the resource's Group when they are in the resource's Space (a Group
-/// credential may ask about its Space's Members on its own resources), except for an explanation: its trace
-/// shows the actor's candidate grants anchored anywhere in the Space, so it needs the permission on the
-/// actor's whole Space (a Group credential checks, but does not explain).
-async fn authz_scopes(
-    client: &impl GenericClient,
-    credential: &Credential,
-    doc: &Value,
-    explain: bool,
-) -> Result<Vec<RequestScope>, ApiError> {
-    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
-    let mut scopes: Vec<RequestScope> = Vec::new();
-    let mut unplaced = false;
-    let resource_type = text(&doc["resource_type"]).or_else(|| text(&doc["resource"]["type"]));
-    let resource_id = text(&doc["resource_id"]).or_else(|| text(&doc["resource"]["id"]));
-    let actor = &doc["actor"];
-    let user = text(&actor["user_id"]);
-    let binding = text(&actor["user_member_id"]).or_else(|| text(&actor["binding_id"]));
-    let member = text(&actor["member_id"]);
-    // Where each named object lies, in one round trip: the resource (deleted rows too: their Space is known, and
-    // the decision answers for them), the binding and its user, the Member. NULL ids look nothing up.
-    let placed = db::query_one_cached(client, PLACEMENT_SQL, &[&resource_type, &resource_id, &binding, &member])
-        .await
-        .map_err(db::internal)?;
-    let resource_space: Option<String> = placed.get(0);
-    let binding_space: Option<String> = placed.get(2);
-    let binding_user: Option<String> = placed.get(3);
-    let member_space: Option<String> = placed.get(4);
-    let mut resource: Option<RequestScope> = None;
-    match (&resource_type, &resource_id) {
-        (Some(_), Some(_)) => match resource_space {
-            Some(space) => resource = Some(RequestScope { space_id: Some(space), group_id: placed.get(1) }),
-            None => unplaced = true,
-        },
-        (None, Some(_)) => unplaced = true,
-        _ => {}
-    }
-    let mut actor_spaces: Vec<String> = Vec::new();
-    if actor.is_object() {
-        if let Some(space) = text(&actor["space_id"]) {
-            actor_spaces.push(space);
-        }
-        if binding.is_some() {
-            match (binding_space, binding_user) {
-                // The user named must be the binding's (else the answer would show another user).
-                (Some(space), Some(bound)) if user.as_deref().is_none_or(|u| u == bound) => actor_spaces.push(space),
-                _ => unplaced = true,
-            }
-        }
-        if member.is_some() {
-            match member_space {
-                Some(space) => actor_spaces.push(space),
-                None => unplaced = true,
-            }
-        }
-        if let (Some(user), None) = (&user, &binding) {
-            // A user without a binding is placed by a binding of theirs in the actor's Space.
-            let space = actor_spaces.first().cloned();
-            let row = db::query_opt_cached(
-                client,
-                "SELECT 1 FROM plystra.user_members WHERE user_id = $1 AND space_id = $2 LIMIT 1",
-                &[user, &space],
-            )
-            .await
-            .map_err(db::internal)?;
-            if row.is_none() {
-                unplaced = true;
-            }
-        }
-        if actor_spaces.is_empty() {
-            unplaced = true;
-        }
-    } else if doc.get("actor").is_none() {
-        if let Credential::Session(s) = credential {
-            match &s.active_space_id {
-                Some(space) => actor_spaces.push(space.clone()),
-                None => unplaced = true,
-            }
-        }
-    }
-    if let Some(r) = &resource {
-        scopes.push(r.clone());
-    }
-    for space in actor_spaces {
-        let group_id = resource
-            .as_ref()
-            .filter(|_| !explain)
-            .filter(|r| r.space_id.as_deref() == Some(space.as_str()))
-            .and_then(|r| r.group_id.clone());
-        let scope = RequestScope { space_id: Some(space), group_id };
-        if !scopes.contains(&scope) {
-            scopes.push(scope);
-        }
-    }
-    if unplaced || scopes.is_empty() {
-        scopes.push(RequestScope::default());
-    }
-    Ok(scopes)
 }
 
 #[cfg(test)]

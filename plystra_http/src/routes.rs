@@ -11,7 +11,7 @@ use crate::api::{
 };
 use crate::app::AppState;
 use crate::protection::Access;
-use crate::protection::Access::{Admin, Own, Public};
+use crate::protection::Access::{Admin, Decision, Own, Public};
 
 pub struct RouteDef {
     pub access: Access,
@@ -72,8 +72,8 @@ pub fn table() -> Vec<RouteDef> {
         def(Admin("api_keys:read"), routes!(api_keys::get)),
         def(Admin("api_keys:revoke"), routes!(api_keys::revoke)),
         // Authz
-        def(Admin("authz:check"), routes!(authz::check)),
-        def(Admin("authz:check"), routes!(authz::explain)),
+        def(Decision("authz:check"), routes!(authz::check)),
+        def(Decision("authz:check"), routes!(authz::explain)),
         // AuditLog
         def(Admin("audit:read"), routes!(audit::list)),
         def(Admin("audit:read"), routes!(audit::get)),

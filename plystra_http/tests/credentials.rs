@@ -81,7 +81,7 @@ async fn no_route_outside_health_ready_version_answers_without_a_credential() {
                     assert_eq!(a.status, 401, "{method} {path} answered without a credential: {}", a.text);
                 }
             }
-            Access::Admin(permission) => {
+            Access::Admin(permission) | Access::Decision(permission) => {
                 admin_routes += 1;
                 for headers in [
                     ANON,

@@ -118,7 +118,12 @@ fn user_holdings(user_id: &str) -> Vec<Holding> {
 
 #[pg_extern(stable, security_definer, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
-fn admin_permission(user_id: &str, permission: &str, space_id: Option<&str>, group_id: Option<&str>) -> JsonB {
+pub(crate) fn admin_permission(
+    user_id: &str,
+    permission: &str,
+    space_id: Option<&str>,
+    group_id: Option<&str>,
+) -> JsonB {
     check_key(permission, "plystra.admin_permission");
     answer(&user_holdings(user_id), grant_level, permission, scope(space_id, group_id))
 }
@@ -139,7 +144,12 @@ WHERE k.id = $1 AND k.status = 'active' AND k.revoked_at IS NULL AND k.deleted_a
 /// parent's) and is bounded by its own permission keys only.
 #[pg_extern(stable, security_definer, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
-fn api_key_permission(api_key_id: &str, permission: &str, space_id: Option<&str>, group_id: Option<&str>) -> JsonB {
+pub(crate) fn api_key_permission(
+    api_key_id: &str,
+    permission: &str,
+    space_id: Option<&str>,
+    group_id: Option<&str>,
+) -> JsonB {
     check_key(permission, "plystra.api_key_permission");
     let (holdings, creator) = Spi::connect(|client| {
         kept::select(client, API_KEY_SQL, &[kept::TEXT], Some(1), &[api_key_id.into()], |mut rows| {

@@ -26,16 +26,20 @@ struct Decided {
     audit_log_id: Option<String>,
 }
 
-fn parse(request: Option<&str>, function: &'static str) -> Request {
-    let invalid = |problem: &str| RequestError { field: "request".into(), problem: problem.into() };
-    let Some(text) = request else { raise_invalid_request(&invalid("is required"), function) };
-    // The text comes from a jsonb value, so it is valid JSON; what can still fail is depth (serde's recursion
-    // limit) or a number no f64 holds. Neither is a request Plystra can read: 22023, never an internal error.
-    let doc: serde_json::Value = match serde_json::from_str(text) {
+/// A jsonb argument's text as a JSON value. The text comes from a jsonb value, so it is valid JSON; what can
+/// still fail is depth (serde's recursion limit) or a number no f64 holds. Neither is a request Plystra can
+/// read: 22023 naming `field`, never an internal error.
+pub(crate) fn read_json(text: Option<&str>, field: &str, function: &'static str) -> serde_json::Value {
+    let invalid = |problem: &str| RequestError { field: field.into(), problem: problem.into() };
+    let Some(text) = text else { raise_invalid_request(&invalid("is required"), function) };
+    match serde_json::from_str(text) {
         Ok(doc) => doc,
         Err(_) => raise_invalid_request(&invalid("is nested too deeply or holds an unreadable number"), function),
-    };
-    match parse_request(&doc) {
+    }
+}
+
+fn parse(doc: &serde_json::Value, function: &'static str) -> Request {
+    match parse_request(doc) {
         Ok(parsed) => parsed.request,
         Err(e) => raise_invalid_request(&e, function),
     }
@@ -58,11 +62,17 @@ fn run(req: Request, explain: bool) -> Decided {
 /// The answer to a request given as text: the compact answer, or the full trace when `explain`.
 fn answer(request: Option<&str>, explain: bool) -> JsonB {
     let function = if explain { "plystra.explain" } else { "plystra.check" };
+    JsonB(answer_value(&read_json(request, "request", function), explain, function))
+}
+
+/// The compact answer, or the full trace when `explain`, to a request document (`function` names the SQL
+/// function in a 22023 for a malformed request).
+pub(crate) fn answer_value(request: &serde_json::Value, explain: bool, function: &'static str) -> serde_json::Value {
     let d = run(parse(request, function), explain);
     if explain {
-        JsonB(explain_document(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref()))
+        explain_document(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref())
     } else {
-        JsonB(check_document(&d.req, &d.outcome, &d.id, d.audit_log_id.as_deref()))
+        check_document(&d.req, &d.outcome, &d.id, d.audit_log_id.as_deref())
     }
 }
 
@@ -82,22 +92,38 @@ fn decide_request(request: Option<&str>, explain: bool) -> JsonB {
 /// # Safety
 /// Called by PostgreSQL's function manager with a valid `fcinfo` for a call of `(jsonb) RETURNS jsonb`.
 unsafe fn jsonb_entry(fcinfo: pg_sys::FunctionCallInfo, explain: bool) -> pg_sys::Datum {
-    // SAFETY: argument 0 of a one-argument call; a non-null jsonb datum is printed by jsonb's output function.
-    let text = unsafe {
-        pgrx::fcinfo::pg_getarg_datum(fcinfo, 0).map(|datum| {
-            let printed = pg_sys::OidOutputFunctionCall(pg_sys::Oid::from(pg_sys::F_JSONB_OUT), datum);
-            std::ffi::CStr::from_ptr(printed).to_string_lossy().into_owned()
-        })
-    };
+    // SAFETY: argument 0 of a one-argument `(jsonb)` call.
+    let text = unsafe { jsonb_arg_text(fcinfo, 0) };
     answer(text.as_deref(), explain).into_datum().expect("a jsonb answer is never null")
 }
 
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_plystra_check_jsonb() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
+/// The text of jsonb argument `n`, printed by jsonb's output function (`None` for NULL).
+///
+/// # Safety
+/// `fcinfo` is a valid call whose argument `n` exists and is declared jsonb.
+pub(crate) unsafe fn jsonb_arg_text(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<String> {
+    unsafe {
+        pgrx::fcinfo::pg_getarg_datum(fcinfo, n).map(|datum| {
+            let printed = pg_sys::OidOutputFunctionCall(pg_sys::Oid::from(pg_sys::F_JSONB_OUT), datum);
+            std::ffi::CStr::from_ptr(printed).to_string_lossy().into_owned()
+        })
+    }
 }
+
+/// Declares the version-1 calling convention of a C entry point (what `PG_FUNCTION_INFO_V1` does in C).
+macro_rules! function_info_v1 {
+    ($finfo:ident) => {
+        #[unsafe(no_mangle)]
+        #[doc(hidden)]
+        pub extern "C" fn $finfo() -> &'static pg_sys::Pg_finfo_record {
+            const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+    };
+}
+pub(crate) use function_info_v1;
+
+function_info_v1!(pg_finfo_plystra_check_jsonb);
 
 /// The C entry point of `plystra.check(jsonb)`.
 ///
@@ -109,12 +135,7 @@ pub unsafe extern "C-unwind" fn plystra_check_jsonb(fcinfo: pg_sys::FunctionCall
     unsafe { jsonb_entry(fcinfo, false) }
 }
 
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_plystra_explain_jsonb() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+function_info_v1!(pg_finfo_plystra_explain_jsonb);
 
 /// The C entry point of `plystra.explain(jsonb)`.
 ///

@@ -9,6 +9,7 @@ mod api;
 mod audit;
 mod audit_writer;
 mod error;
+mod gate;
 mod guc;
 mod kept;
 mod loader;
@@ -44,6 +45,7 @@ bundle_migrations!(
     "../../migrations/004_audit_chain.sql" as "migration_004" after "migration_003",
     "../../migrations/005_auth.sql" as "migration_005" after "migration_004",
     "../../migrations/006_trust.sql" as "migration_006" after "migration_005",
+    "../../migrations/007_front_decision.sql" as "migration_007" after "migration_006",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

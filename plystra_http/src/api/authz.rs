@@ -1,22 +1,24 @@
-//! POST /api/v1/authz/check and /api/v1/authz/explain (reference 1.7). The decision is the extension's: this
-//! module turns the body into a `plystra.check` / `plystra.explain` request carrying the HTTP request's id,
-//! client IP and user agent (so they reach the audit row), and the answer into the envelope. A deny is an
-//! HTTP 200 with `decision: "deny"`.
+//! POST /api/v1/authz/check and /api/v1/authz/explain (reference 1.7). The decision is the extension's, and so
+//! is the access rule: one statement (`plystra.decide_with_credential`) checks the presented credential, its
+//! admin permission on every scope the request touches and the session's actor, then decides. This module turns
+//! the body into the extension's request document, carrying the HTTP request's id, client IP and user agent (so
+//! they reach the audit row), and the answer into the envelope. A deny is an HTTP 200 with `decision: "deny"`.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::auth::Credential;
 use crate::db;
 use crate::db_errors;
 use crate::envelope::Data;
 use crate::error::{code, ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::BodyBytes;
+use crate::protection::DecisionPermission;
 use crate::request_context::{RequestContext, AUDIT_LOG_ID_HEADER, TRACE_ID_HEADER};
 
 /// The nested actor (the flat `actor_user_id` form of older clients is not accepted).
@@ -74,8 +76,8 @@ pub struct AuthzRequest {
 }
 
 impl AuthzRequest {
-    /// Context Mode (inline actor metadata, resource snapshot or grants) needs a server-side API key in the
-    /// reference. API keys are a later issue, so no caller can have one yet.
+    /// Context Mode: inline actor metadata, a resource snapshot or grants (the reference accepts them only with a
+    /// server-side API key).
     fn uses_inline_context(&self) -> bool {
         let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
         let actor_inline = self.actor.as_ref().is_some_and(|a| {
@@ -202,82 +204,8 @@ pub struct AuthzExplainTrace {
     pub requested: Option<Value>,
 }
 
-enum Mode {
-    Check,
-    Explain,
-}
-
-fn active_member_required(message: &'static str) -> ApiError {
+fn active_member_required(message: String) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, code::ACTIVE_MEMBER_REQUIRED, message)
-}
-
-/// The credential rules of reference 1.7: a session acts through its own active binding (the body's actor, if
-/// any, must be one of them); an API key must name the actor. Inline context needs an API key, and this server
-/// decides from Core data only, so with a key it is refused as unsupported.
-async fn apply_credential(client: &impl deadpool_postgres::GenericClient, body: &mut AuthzRequest) -> ApiResult<()> {
-    let credential = crate::auth::credential::current();
-    let inline = body.uses_inline_context();
-    match credential {
-        Some(Credential::ApiKey(_)) => {
-            if inline {
-                return Err(ApiError::validation(
-                    "grants",
-                    "Inline actor, resource, or grant context is not supported: decisions use Core data.",
-                ));
-            }
-            if body.actor.is_none() {
-                return Err(ApiError::validation("actor", "actor is required when using an API key."));
-            }
-        }
-        Some(Credential::Session(s)) => {
-            if inline {
-                return Err(inline_refused());
-            }
-            match &body.actor {
-                None => {
-                    let (Some(member), Some(binding), Some(space)) =
-                        (s.active_member_id.clone(), s.active_user_member_id.clone(), s.active_space_id.clone())
-                    else {
-                        return Err(active_member_required("Session has no active Member binding."));
-                    };
-                    body.actor = Some(AuthzActor {
-                        user_id: Some(s.user_id.clone()),
-                        member_id: Some(member),
-                        user_member_id: Some(binding),
-                        space_id: Some(space),
-                        ..Default::default()
-                    });
-                }
-                Some(a) => {
-                    let binding = a.user_member_id.clone().or_else(|| a.binding_id.clone());
-                    let row = db::query_opt_cached(
-                        client,
-                        "SELECT 1 FROM plystra.user_members um
-                             JOIN plystra.members m ON m.id = um.member_id AND m.status = 'active' AND m.deleted_at IS NULL
-                             JOIN plystra.spaces sp ON sp.id = um.space_id AND sp.status = 'active' AND sp.deleted_at IS NULL
-                             WHERE um.id = $1 AND um.user_id = $2 AND um.member_id = $3 AND um.space_id = $4
-                               AND um.status = 'active' AND um.revoked_at IS NULL AND um.deleted_at IS NULL
-                               AND (um.expires_at IS NULL OR um.expires_at > now())",
-                        &[&binding, &s.user_id, &a.member_id, &a.space_id],
-                    )
-                    .await
-                    .map_err(db::internal)?;
-                    let own_user = a.user_id.as_deref().is_none_or(|u| u == s.user_id);
-                    if row.is_none() || !own_user {
-                        return Err(active_member_required(
-                            "The actor must be an active Member binding of the session user.",
-                        ));
-                    }
-                }
-            }
-        }
-        None => {
-            if inline {
-                return Err(inline_refused());
-            }
-        }
-    }
-    Ok(())
 }
 
 fn inline_refused() -> ApiError {
@@ -288,34 +216,129 @@ fn inline_refused() -> ApiError {
     )
 }
 
-async fn decide(state: &AppState, ctx: &RequestContext, mut body: AuthzRequest, mode: Mode) -> ApiResult<Response> {
-    let client = db::connection(&state.pool).await?;
-    apply_credential(&client, &mut body).await?;
-    let mode = if body.explain == Some(true) { Mode::Explain } else { mode };
-    let request = body.to_extension_request(ctx);
-    let sql = match mode {
-        Mode::Check => "SELECT plystra.check($1::jsonb)",
-        Mode::Explain => "SELECT plystra.explain($1::jsonb)",
-    };
-    let row = db::query_one_cached(&client, sql, &[&request]).await.map_err(db_errors::read_error)?;
-    // The decision echoes the caller's request; a document that does not read is a 500, never a panic.
-    let answer: Value = row.try_get(0).map_err(db::internal)?;
+/// A problem found in the request before the database is asked. It is answered only once the credential is
+/// known to be valid, at the point the other admin routes answer it: a body that cannot be read (too large, a
+/// NUL) right after authentication, a request that does not read after the admin permission.
+enum Problem {
+    Body(ApiError),
+    Request(ApiError),
+}
 
+/// The credential rules of reference 1.7 that need no database: inline context needs an API key, and this
+/// server decides from Core data only, so with a key it is refused as unsupported; an API key must name the
+/// actor. (A session's actor is checked by the extension.)
+fn credential_problem(kind: &str, body: &AuthzRequest) -> Option<ApiError> {
+    let inline = body.uses_inline_context();
+    match kind {
+        "api_key" if inline => Some(ApiError::validation(
+            "grants",
+            "Inline actor, resource, or grant context is not supported: decisions use Core data.",
+        )),
+        "api_key" if body.actor.is_none() => {
+            Some(ApiError::validation("actor", "actor is required when using an API key."))
+        }
+        _ if inline => Some(inline_refused()),
+        _ => None,
+    }
+}
+
+/// Reads the route's body: the request it holds, or the problem and the body as far as it reads (the
+/// extension places the credential's scopes from it before the problem is answered).
+fn read_body(body: BodyBytes, kind: &str) -> Result<AuthzRequest, Box<(Problem, Value)>> {
+    let bytes = body.0.map_err(|e| Box::new((Problem::Body(e), Value::Null)))?;
+    if crate::extract::has_nul_escape(&bytes) {
+        return Err(Box::new((Problem::Body(crate::extract::nul_in_body()), Value::Null)));
+    }
+    let parsed = crate::extract::parse_json::<AuthzRequest>(&bytes)
+        .and_then(|request| credential_problem(kind, &request).map_or(Ok(request), Err));
+    parsed.map_err(|e| Box::new((Problem::Request(e), serde_json::from_slice(&bytes).unwrap_or(Value::Null))))
+}
+
+/// What `plystra.decide_with_credential` answered, as an error when it is not a decision.
+fn refusal(outcome: &Value, permission: &str) -> ApiError {
+    let message = outcome["message"].as_str().unwrap_or_default().to_string();
+    match (outcome["outcome"].as_str(), outcome["code"].as_str()) {
+        (Some("unauthenticated"), _) => crate::auth::credential::authentication_required(),
+        (Some("forbidden"), Some(code::ADMIN_PERMISSION_REQUIRED)) => {
+            ApiError::admin_permission_required(permission, message)
+        }
+        (Some("forbidden"), Some(code::ACTIVE_MEMBER_REQUIRED)) => active_member_required(message),
+        _ => {
+            tracing::error!(outcome = %outcome, "the extension's gate answered an unknown outcome");
+            ApiError::internal()
+        }
+    }
+}
+
+/// One statement: the credential, the admin permission on every scope the request touches, the session's
+/// actor, and the decision (`plystra.decide_with_credential`). `request` is `None` when only the credential
+/// and permission are asked (a request with a problem, answered once they hold).
+async fn ask(
+    state: &AppState,
+    client: &deadpool_postgres::Object,
+    proof: &Value,
+    permission: &str,
+    request: &Value,
+    explain: bool,
+    authorize_only: bool,
+) -> ApiResult<Value> {
+    const SQL: &str = "SELECT plystra.decide_with_credential($1, $2, $3, $4, $5)";
+    let row = db::query_one_cached(client, SQL, &[proof, &permission, request, &explain, &authorize_only])
+        .await
+        .map_err(db_errors::read_error)?;
+    let outcome: Value = row.try_get(0).map_err(db::internal)?;
+    let kind = outcome["credential"]["kind"].as_str();
+    let decided = matches!(outcome["outcome"].as_str(), Some("decided" | "authorized"));
+    if let (true, Some("api_key"), Some(id)) = (decided, kind, outcome["credential"]["api_key_id"].as_str()) {
+        crate::protection::record_last_use(client, &state.api_key_last_use, id).await;
+    }
+    if decided {
+        Ok(outcome)
+    } else {
+        Err(refusal(&outcome, permission))
+    }
+}
+
+async fn decide(
+    state: &AppState,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    permission: &'static str,
+    body: BodyBytes,
+    explain_route: bool,
+) -> ApiResult<Response> {
+    let (kind, proof) = crate::auth::credential::proof(&state.config, headers)?;
+    let client = db::connection(&state.pool).await?;
+    let body = match read_body(body, kind) {
+        Ok(body) => body,
+        Err(problem) => {
+            let (problem, raw) = *problem;
+            // An explanation needs the permission on the actor's whole Space (see the extension's gate).
+            let explain = explain_route || raw["explain"] == Value::Bool(true);
+            return match (ask(state, &client, &proof, permission, &raw, explain, true).await, problem) {
+                (Err(e), Problem::Request(_)) => Err(e),
+                (Err(e), Problem::Body(_)) if e.status == StatusCode::UNAUTHORIZED => Err(e),
+                (_, Problem::Body(e) | Problem::Request(e)) => Err(e),
+            };
+        }
+    };
+    let explain = explain_route || body.explain == Some(true);
+    let request = body.to_extension_request(ctx);
+    let mut outcome = ask(state, &client, &proof, permission, &request, explain, false).await?;
+    // The decision echoes the caller's request; a document that does not read is a 500, never a panic.
+    let answer = outcome["decision"].take();
     let contract_mismatch = |e: serde_json::Error| {
         tracing::error!(error = %e, "the extension's decision does not match the documented shape");
         ApiError::internal()
     };
-    let (decision, deny_code, trace_id, audit_log_id, mut response) = match mode {
-        Mode::Check => {
-            let d: AuthzCheckResponse = serde_json::from_value(answer).map_err(contract_mismatch)?;
-            let parts = (d.decision.clone(), d.deny_code.clone(), d.trace_id.clone(), d.audit_log_id.clone());
-            (parts.0, parts.1, parts.2, parts.3, Data::ok(d).into_response())
-        }
-        Mode::Explain => {
-            let d: AuthzExplainTrace = serde_json::from_value(answer).map_err(contract_mismatch)?;
-            let parts = (d.decision.clone(), d.deny_code.clone(), d.trace_id.clone(), d.audit.audit_log_id.clone());
-            (parts.0, parts.1, parts.2, parts.3, Data::ok(d).into_response())
-        }
+    let (decision, deny_code, trace_id, audit_log_id, mut response) = if explain {
+        let d: AuthzExplainTrace = serde_json::from_value(answer).map_err(contract_mismatch)?;
+        let parts = (d.decision.clone(), d.deny_code.clone(), d.trace_id.clone(), d.audit.audit_log_id.clone());
+        (parts.0, parts.1, parts.2, parts.3, Data::ok(d).into_response())
+    } else {
+        let d: AuthzCheckResponse = serde_json::from_value(answer).map_err(contract_mismatch)?;
+        let parts = (d.decision.clone(), d.deny_code.clone(), d.trace_id.clone(), d.audit_log_id.clone());
+        (parts.0, parts.1, parts.2, parts.3, Data::ok(d).into_response())
     };
     state.metrics.record_decision(&decision, deny_code.as_deref(), audit_log_id.is_some());
     if let Ok(v) = HeaderValue::from_str(&trace_id) {
@@ -335,10 +358,12 @@ async fn decide(state: &AppState, ctx: &RequestContext, mut body: AuthzRequest, 
               (status = 403, description = "INLINE_CONTEXT_REQUIRES_API_KEY", body = crate::error::ErrorEnvelope)))]
 pub async fn check(
     State(state): State<AppState>,
+    Extension(DecisionPermission(permission)): Extension<DecisionPermission>,
     ctx: RequestContext,
-    ApiJson(body): ApiJson<AuthzRequest>,
+    headers: HeaderMap,
+    body: BodyBytes,
 ) -> ApiResult<Response> {
-    decide(&state, &ctx, body, Mode::Check).await
+    decide(&state, &ctx, &headers, permission, body, false).await
 }
 
 #[utoipa::path(post, operation_id = "authz_explain", path = "/api/v1/authz/explain", tag = "Authz", request_body = AuthzRequest,
@@ -349,10 +374,12 @@ pub async fn check(
               (status = 403, description = "INLINE_CONTEXT_REQUIRES_API_KEY", body = crate::error::ErrorEnvelope)))]
 pub async fn explain(
     State(state): State<AppState>,
+    Extension(DecisionPermission(permission)): Extension<DecisionPermission>,
     ctx: RequestContext,
-    ApiJson(body): ApiJson<AuthzRequest>,
+    headers: HeaderMap,
+    body: BodyBytes,
 ) -> ApiResult<Response> {
-    decide(&state, &ctx, body, Mode::Explain).await
+    decide(&state, &ctx, &headers, permission, body, true).await
 }
 
 #[cfg(test)]

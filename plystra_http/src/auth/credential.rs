@@ -175,6 +175,32 @@ pub async fn api_key(
     }))
 }
 
+/// What the presented credential is, as the extension checks it (`plystra.decide_with_credential`): the HMACs of
+/// a session token, or an API key's id and HMACs, under the current and the previous secret. 401
+/// AUTHENTICATION_REQUIRED, without asking the database, when nothing is presented or the token cannot be one of
+/// ours.
+pub fn proof(config: &Config, headers: &HeaderMap) -> Result<(&'static str, serde_json::Value), ApiError> {
+    match presented(headers) {
+        Presented::None => Err(authentication_required()),
+        Presented::SessionToken(t) => {
+            if !secrets::well_formed(&t, secrets::ACCESS_PREFIX) {
+                return Err(authentication_required());
+            }
+            let hashes = secrets::candidate_hashes(Some(config.session_secret()), &config.session_secret_previous, &t);
+            Ok(("session", serde_json::json!({ "session_token_hashes": hashes })))
+        }
+        Presented::ApiKey(k) => {
+            let id = secrets::api_key_id(&k).ok_or_else(authentication_required)?;
+            let hashes =
+                secrets::candidate_hashes(config.api_key_secret.as_deref(), &config.api_key_secret_previous, &k);
+            if hashes.is_empty() {
+                return Err(authentication_required());
+            }
+            Ok(("api_key", serde_json::json!({ "api_key_id": id, "api_key_hashes": hashes })))
+        }
+    }
+}
+
 /// The request's credential, or 401 AUTHENTICATION_REQUIRED when none is presented or it is not valid.
 pub async fn authenticate(
     client: &impl GenericClient,

@@ -1,0 +1,149 @@
+//! A decision over HTTP is one database round trip, for an API key and for a session: the server is started
+//! against a proxy that counts the round trips its connections make (each extended-protocol exchange ends with
+//! a Sync message, each simple query is one Query message). Nothing is cached to get there: a key revoked in
+//! the database is refused on the very next request.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Copies the frontend's side of one connection to PostgreSQL, counting the messages that make the server
+/// answer and wait (Sync 'S', Query 'Q'): the untyped startup packet first, then typed messages.
+fn pump_frontend(mut from: TcpStream, mut to: TcpStream, n: &AtomicUsize) -> std::io::Result<()> {
+    let mut len = [0u8; 4];
+    from.read_exact(&mut len)?;
+    let mut startup = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
+    from.read_exact(&mut startup)?;
+    to.write_all(&len)?;
+    to.write_all(&startup)?;
+    loop {
+        let mut header = [0u8; 5];
+        from.read_exact(&mut header)?;
+        let size = (u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize).saturating_sub(4);
+        let mut body = vec![0u8; size];
+        from.read_exact(&mut body)?;
+        if matches!(header[0], b'S' | b'Q') {
+            n.fetch_add(1, Ordering::SeqCst);
+        }
+        to.write_all(&header)?;
+        to.write_all(&body)?;
+    }
+}
+
+/// A proxy on 127.0.0.1 in front of `target`, and its count of round trips.
+fn start_proxy(target: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let round_trips = Arc::new(AtomicUsize::new(0));
+    let n = round_trips.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(target) else { continue };
+            let (client_in, server_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let n = n.clone();
+            std::thread::spawn(move || {
+                let _ = pump_frontend(client_in, server_out, &n);
+            });
+            std::thread::spawn(move || {
+                let (mut server, mut client) = (server, client);
+                let _ = std::io::copy(&mut server, &mut client);
+            });
+        }
+    });
+    (addr, round_trips)
+}
+
+/// A server whose one pooled connection goes through a counting proxy to the test database.
+fn proxied_server() -> (TestServer, Arc<AtomicUsize>) {
+    let url: tokio_postgres::Config = db().url.parse().unwrap();
+    let port = url.get_ports().first().copied().unwrap_or(5432);
+    let (proxy, count) = start_proxy(SocketAddr::from(([127, 0, 0, 1], port)));
+    let proxied = db().url.replacen(&format!(":{port}/"), &format!(":{}/", proxy.port()), 1);
+    assert_ne!(proxied, db().url, "the test database URL names its port");
+    let server = start_server(&[("DATABASE_URL", &proxied), ("DATABASE_MAX_OPEN_CONNS", "1")]);
+    (server, count)
+}
+
+fn demo(resource: &str) -> Value {
+    json!({
+        "actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer",
+                  "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+        "resource_type": "invoice", "resource_id": resource, "action": "approve"
+    })
+}
+
+/// Round trips taken by `requests` sequential calls, after one warm-up call of each (which prepares the
+/// statement on the pooled connection and records the API key's last use).
+async fn round_trips_of(
+    server: &TestServer,
+    count: &AtomicUsize,
+    headers: &[(&str, &str)],
+    requests: &[(&str, Value, &str)],
+) -> usize {
+    for (path, body, expected) in requests {
+        let a = send_to(server, "POST", path, Some(body.clone()), headers).await;
+        assert_eq!(a.expect_ok(200)["decision"], *expected, "{path}: {}", a.text);
+    }
+    let before = count.load(Ordering::SeqCst);
+    for (path, body, expected) in requests {
+        let a = send_to(server, "POST", path, Some(body.clone()), headers).await;
+        assert_eq!(a.expect_ok(200)["decision"], *expected, "{path}: {}", a.text);
+    }
+    count.load(Ordering::SeqCst) - before
+}
+
+#[tokio::test]
+async fn a_decision_is_one_round_trip_for_an_api_key_and_for_a_session() {
+    let (server, count) = proxied_server();
+    let requests = [
+        ("/api/v1/authz/check", demo("invoice_001"), "allow"),
+        ("/api/v1/authz/check", demo("invoice_002"), "deny"),
+        ("/api/v1/authz/explain", demo("invoice_001"), "allow"),
+    ];
+    let key = admin_key();
+    let by_key = round_trips_of(&server, &count, &[("x-plystra-api-key", &key)], &requests).await;
+    assert_eq!(by_key, requests.len(), "an API key's decisions: one round trip each");
+
+    // A session without an actor acts through its active binding; with one, the binding is checked too.
+    let session = bearer(&admin_session().await);
+    let mut own = demo("invoice_001");
+    own.as_object_mut().unwrap().remove("actor");
+    let by_session = round_trips_of(
+        &server,
+        &count,
+        &[("authorization", &session)],
+        &[("/api/v1/authz/check", own, "allow"), ("/api/v1/authz/check", demo("invoice_001"), "allow")],
+    )
+    .await;
+    assert_eq!(by_session, 2, "a session's decisions: one round trip each");
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_on_its_very_next_request() {
+    let (server, _) = proxied_server();
+    let id = unique("ak_rt");
+    let token = format!("ply_ak_{id}.{}", "b2".repeat(32));
+    let hash = plystra_http::auth::secrets::hmac_hex(TEST_API_KEY_SECRET, &token);
+    let db = sql().await;
+    db.execute(
+        "INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, created_by_user_id) \
+         VALUES ($1, 'round trips', $2, $3, 'instance', '[\"authz:check\"]', 'user_alice')",
+        &[&id, &format!("ply_ak_{id}"), &hash],
+    )
+    .await
+    .unwrap();
+    let headers = [("x-plystra-api-key", token.as_str())];
+    let a = send_to(&server, "POST", "/api/v1/authz/check", Some(demo("invoice_001")), &headers).await;
+    assert_eq!(a.expect_ok(200)["decision"], "allow");
+    db.execute("UPDATE plystra.api_keys SET status = 'revoked', revoked_at = now() WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+    let a = send_to(&server, "POST", "/api/v1/authz/check", Some(demo("invoice_001")), &headers).await;
+    a.expect_error(401, "AUTHENTICATION_REQUIRED");
+}

@@ -1,0 +1,367 @@
+//! The REST front's decision in one call (`plystra.decide_with_credential`): the credential the caller presented,
+//! the route's admin permission on every scope the request touches, the session's acting binding, and the
+//! decision itself. The front computes only what needs its secrets (the HMACs of the presented token, under the
+//! current and the previous secret) and maps the outcome to HTTP; every rule that reads the database is here, in
+//! the order the front applies them: authentication, then the admin permission, then the actor, then the
+//! decision. Nothing is kept between calls, so a revoked key or session is refused on its very next request.
+
+use pgrx::prelude::*;
+use serde_json::{json, Value};
+
+use crate::admin::{admin_permission, api_key_permission};
+use crate::error::raise_invalid_request;
+use crate::kept;
+use plystra_core::request::RequestError;
+
+const FUNCTION: &str = "plystra.decide_with_credential";
+/// A presented token has one HMAC per configured secret (current and previous); a few more are tolerated.
+const MAX_HASHES: usize = 4;
+
+/// The live session of an access token: not revoked, not expired, its user active.
+const SESSION_SQL: &str = "\
+SELECT s.id, s.user_id, s.active_space_id, s.active_member_id, s.active_user_member_id
+FROM plystra.sessions s
+JOIN plystra.users u ON u.id = s.user_id AND u.status = 'active' AND u.deleted_at IS NULL
+WHERE s.access_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.expires_at > now()";
+
+/// The active API key of a presented id and HMAC: not revoked, not deleted, not expired.
+const API_KEY_SQL: &str = "\
+SELECT k.id, k.level
+FROM plystra.api_keys k
+WHERE k.id = $1 AND k.key_hash = ANY($2) AND k.status = 'active' AND k.revoked_at IS NULL
+  AND k.deleted_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())";
+
+/// Where an authz request's objects lie: the resource's Space and Group, the binding's Space and user, the
+/// Member's Space (`$1`..`$4`: resource type and id, binding id, Member id; a NULL finds nothing). Deleted rows
+/// too: their Space is known, and the decision answers for them.
+const PLACEMENT_SQL: &str = "SELECT r.space_id, r.group_id, um.space_id, um.user_id, m.space_id \
+    FROM (SELECT 1) AS one \
+    LEFT JOIN plystra.resources r ON r.resource_type = $1 AND r.id = $2 \
+    LEFT JOIN plystra.user_members um ON um.id = $3 \
+    LEFT JOIN plystra.members m ON m.id = $4";
+
+/// A user named without a binding is placed by a binding of theirs in the Space named.
+const USER_IN_SPACE_SQL: &str = "SELECT 1 FROM plystra.user_members WHERE user_id = $1 AND space_id = $2 LIMIT 1";
+
+/// The actor a session names must be one of the session user's usable bindings.
+const SESSION_ACTOR_SQL: &str = "\
+SELECT 1 FROM plystra.user_members um
+JOIN plystra.members m ON m.id = um.member_id AND m.status = 'active' AND m.deleted_at IS NULL
+JOIN plystra.spaces sp ON sp.id = um.space_id AND sp.status = 'active' AND sp.deleted_at IS NULL
+WHERE um.id = $1 AND um.user_id = $2 AND um.member_id = $3 AND um.space_id = $4
+  AND um.status = 'active' AND um.revoked_at IS NULL AND um.deleted_at IS NULL
+  AND (um.expires_at IS NULL OR um.expires_at > now())";
+
+/// An authenticated credential.
+enum Credential {
+    Session {
+        session_id: String,
+        user_id: String,
+        active_space_id: Option<String>,
+        active_member_id: Option<String>,
+        active_user_member_id: Option<String>,
+    },
+    ApiKey {
+        id: String,
+        level: String,
+    },
+}
+
+impl Credential {
+    fn summary(&self) -> Value {
+        match self {
+            Credential::Session { session_id, user_id, .. } => {
+                json!({"kind": "session", "session_id": session_id, "user_id": user_id})
+            }
+            Credential::ApiKey { id, level } => json!({"kind": "api_key", "api_key_id": id, "level": level}),
+        }
+    }
+}
+
+/// A scope the credential must hold the permission on: a Group (its Space derived), a Space, or the instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Scope {
+    space_id: Option<String>,
+    group_id: Option<String>,
+}
+
+const INSTANCE: Scope = Scope { space_id: None, group_id: None };
+
+fn invalid(field: &str, problem: &str) -> ! {
+    raise_invalid_request(&RequestError { field: field.into(), problem: problem.into() }, FUNCTION)
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// The HMACs of the presented token, as strings (at most [`MAX_HASHES`]).
+fn hashes(credential: &Value, field: &str) -> Vec<String> {
+    let Some(list) = credential[field].as_array() else { invalid(&format!("credential.{field}"), "must be an array") };
+    if list.is_empty() || list.len() > MAX_HASHES {
+        invalid(&format!("credential.{field}"), "must hold 1 to 4 hashes");
+    }
+    list.iter()
+        .map(|h| {
+            h.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| invalid(&format!("credential.{field}"), "must hold strings"))
+        })
+        .collect()
+}
+
+/// The credential `{"session_token_hashes": [...]}` or `{"api_key_id": ..., "api_key_hashes": [...]}` stands for,
+/// or `None` when it matches nothing live.
+fn authenticate(credential: &Value) -> Option<Credential> {
+    if !credential.is_object() {
+        invalid("credential", "must be a JSON object");
+    }
+    if credential.get("session_token_hashes").is_some() {
+        let hashes = hashes(credential, "session_token_hashes");
+        return Spi::connect(|client| {
+            kept::select(client, SESSION_SQL, &[kept::TEXT_ARRAY], Some(1), &[hashes.into()], |mut rows| {
+                let row = rows.next()?;
+                Some(Credential::Session {
+                    session_id: row.get::<String>(1).ok()??,
+                    user_id: row.get::<String>(2).ok()??,
+                    active_space_id: row.get::<String>(3).ok().flatten(),
+                    active_member_id: row.get::<String>(4).ok().flatten(),
+                    active_user_member_id: row.get::<String>(5).ok().flatten(),
+                })
+            })
+        });
+    }
+    let Some(id) = text(&credential["api_key_id"]) else {
+        invalid("credential", "must give session_token_hashes, or api_key_id and api_key_hashes")
+    };
+    let hashes = hashes(credential, "api_key_hashes");
+    Spi::connect(|client| {
+        let types = [kept::TEXT, kept::TEXT_ARRAY];
+        kept::select(client, API_KEY_SQL, &types, Some(1), &[id.as_str().into(), hashes.into()], |mut rows| {
+            let row = rows.next()?;
+            Some(Credential::ApiKey { id: row.get::<String>(1).ok()??, level: row.get::<String>(2).ok()?? })
+        })
+    })
+}
+
+/// The scopes an authz request touches (security review F3): the Core resource's Space and Group, the actor's
+/// `space_id`, the Space of the named binding and of the named Member (a session without an actor: its active
+/// binding's Space). The credential must hold the permission in every one, so a scoped credential asks only
+/// about objects inside its scope, and the decision's answer (actor, binding, grants, groups) never shows
+/// another Space. An id that names nothing cannot be placed: it adds the instance scope, which only an
+/// instance credential holds, so "exists in another Space" and "does not exist" get the same refusal. The
+/// actor's objects are checked within the resource's Group when they are in the resource's Space (a Group
+/// credential may ask about its Space's Members on its own resources), except for an explanation: its trace
+/// shows the actor's candidate grants anchored anywhere in the Space, so it needs the permission on the
+/// actor's whole Space (a Group credential checks, but does not explain).
+fn request_scopes(credential: &Credential, doc: &Value, explain: bool) -> Vec<Scope> {
+    let mut scopes: Vec<Scope> = Vec::new();
+    let mut unplaced = false;
+    let resource_type = text(&doc["resource_type"]).or_else(|| text(&doc["resource"]["type"]));
+    let resource_id = text(&doc["resource_id"]).or_else(|| text(&doc["resource"]["id"]));
+    let actor = &doc["actor"];
+    let user = text(&actor["user_id"]);
+    let binding = text(&actor["user_member_id"]).or_else(|| text(&actor["binding_id"]));
+    let member = text(&actor["member_id"]);
+    type Placed = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+    let placed: Placed = Spi::connect(|client| {
+        let args = [
+            resource_type.as_deref().into(),
+            resource_id.as_deref().into(),
+            binding.as_deref().into(),
+            member.as_deref().into(),
+        ];
+        kept::select(client, PLACEMENT_SQL, &[kept::TEXT; 4], Some(1), &args, |mut rows| {
+            let Some(row) = rows.next() else { return (None, None, None, None, None) };
+            let col = |i: usize| row.get::<String>(i).ok().flatten();
+            (col(1), col(2), col(3), col(4), col(5))
+        })
+    });
+    let (resource_space, resource_group, binding_space, binding_user, member_space) = placed;
+    let mut resource: Option<Scope> = None;
+    match (&resource_type, &resource_id) {
+        (Some(_), Some(_)) => match resource_space {
+            Some(space) => resource = Some(Scope { space_id: Some(space), group_id: resource_group }),
+            None => unplaced = true,
+        },
+        (None, Some(_)) => unplaced = true,
+        _ => {}
+    }
+    let mut actor_spaces: Vec<String> = Vec::new();
+    if actor.is_object() {
+        if let Some(space) = text(&actor["space_id"]) {
+            actor_spaces.push(space);
+        }
+        if binding.is_some() {
+            match (binding_space, binding_user) {
+                // The user named must be the binding's (else the answer would show another user).
+                (Some(space), Some(bound)) if user.as_deref().is_none_or(|u| u == bound) => actor_spaces.push(space),
+                _ => unplaced = true,
+            }
+        }
+        if member.is_some() {
+            match member_space {
+                Some(space) => actor_spaces.push(space),
+                None => unplaced = true,
+            }
+        }
+        if let (Some(user), None) = (&user, &binding) {
+            let space = actor_spaces.first().cloned();
+            let found = Spi::connect(|client| {
+                let args = [user.as_str().into(), space.as_deref().into()];
+                kept::select(client, USER_IN_SPACE_SQL, &[kept::TEXT; 2], Some(1), &args, |mut rows| {
+                    rows.next().is_some()
+                })
+            });
+            if !found {
+                unplaced = true;
+            }
+        }
+        if actor_spaces.is_empty() {
+            unplaced = true;
+        }
+    } else if doc.get("actor").is_none() {
+        if let Credential::Session { active_space_id, .. } = credential {
+            match active_space_id {
+                Some(space) => actor_spaces.push(space.clone()),
+                None => unplaced = true,
+            }
+        }
+    }
+    if let Some(r) = &resource {
+        scopes.push(r.clone());
+    }
+    for space in actor_spaces {
+        let group_id = resource
+            .as_ref()
+            .filter(|_| !explain)
+            .filter(|r| r.space_id.as_deref() == Some(space.as_str()))
+            .and_then(|r| r.group_id.clone());
+        let scope = Scope { space_id: Some(space), group_id };
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    if unplaced || scopes.is_empty() {
+        scopes.push(INSTANCE);
+    }
+    scopes
+}
+
+/// Whether the credential holds `permission` on `scope` (the rule of `plystra.admin_permission` and
+/// `plystra.api_key_permission`).
+fn holds(credential: &Credential, permission: &str, scope: &Scope) -> bool {
+    let (space, group) = (scope.space_id.as_deref(), scope.group_id.as_deref());
+    let answer = match credential {
+        Credential::Session { user_id, .. } => admin_permission(user_id, permission, space, group),
+        Credential::ApiKey { id, .. } => api_key_permission(id, permission, space, group),
+    };
+    answer.0["allowed"] == json!(true)
+}
+
+fn refusal(credential: &Credential, code: &str, message: &str) -> Value {
+    json!({"outcome": "forbidden", "code": code, "message": message, "credential": credential.summary()})
+}
+
+/// A session acts through its own usable binding: the actor it names must be one of them, and without an actor
+/// it acts through its active binding. `Err` is the refusal.
+fn session_actor(credential: &Credential, doc: &mut Value) -> Result<(), Value> {
+    let Credential::Session { user_id, active_space_id, active_member_id, active_user_member_id, .. } = credential
+    else {
+        return Ok(());
+    };
+    let refuse = |message| Err(refusal(credential, "ACTIVE_MEMBER_REQUIRED", message));
+    if doc["actor"].is_null() {
+        let (Some(space), Some(member), Some(binding)) = (active_space_id, active_member_id, active_user_member_id)
+        else {
+            return refuse("Session has no active Member binding.");
+        };
+        doc["actor"] = json!({"user_id": user_id, "member_id": member, "user_member_id": binding, "space_id": space});
+        return Ok(());
+    }
+    let actor = &doc["actor"];
+    let binding = text(&actor["user_member_id"]).or_else(|| text(&actor["binding_id"]));
+    let (member, space) = (text(&actor["member_id"]), text(&actor["space_id"]));
+    let usable = Spi::connect(|client| {
+        let args =
+            [binding.as_deref().into(), user_id.as_str().into(), member.as_deref().into(), space.as_deref().into()];
+        kept::select(client, SESSION_ACTOR_SQL, &[kept::TEXT; 4], Some(1), &args, |mut rows| rows.next().is_some())
+    });
+    let own_user = text(&actor["user_id"]).is_none_or(|u| &u == user_id);
+    if usable && own_user {
+        Ok(())
+    } else {
+        refuse("The actor must be an active Member binding of the session user.")
+    }
+}
+
+/// The whole call: see the module comment and the function's COMMENT (sql/front.sql).
+pub fn decide_with_credential(
+    credential: &Value,
+    permission: &str,
+    mut request: Value,
+    explain: bool,
+    authorize_only: bool,
+) -> Value {
+    if !request.is_object() {
+        // Asked only about the credential, for a body that does not read: nothing in it places a scope.
+        if !authorize_only {
+            invalid("request", "must be a JSON object");
+        }
+        request = Value::Null;
+    }
+    let Some(credential) = authenticate(credential) else {
+        return json!({"outcome": "unauthenticated"});
+    };
+    let scopes = request_scopes(&credential, &request, explain);
+    if !scopes.iter().all(|scope| holds(&credential, permission, scope)) {
+        let scoped = matches!(&credential, Credential::ApiKey { level, .. } if level != "instance");
+        let message = if scoped {
+            // One answer whether an id lies in another Space or nowhere: ids of other Spaces cannot be
+            // enumerated through it.
+            "Scoped credentials may ask only about actors, resources and groups inside their scope."
+        } else {
+            "The credential does not hold the admin permission this route requires."
+        };
+        return refusal(&credential, "ADMIN_PERMISSION_REQUIRED", message);
+    }
+    if authorize_only {
+        return json!({"outcome": "authorized", "credential": credential.summary()});
+    }
+    if let Err(refused) = session_actor(&credential, &mut request) {
+        return refused;
+    }
+    let decision = crate::api::answer_value(&request, explain, FUNCTION);
+    json!({"outcome": "decided", "credential": credential.summary(), "decision": decision})
+}
+
+crate::api::function_info_v1!(pg_finfo_plystra_decide_with_credential);
+
+/// The C entry point of `plystra.decide_with_credential(credential jsonb, permission text, request jsonb,
+/// explain boolean, authorize_only boolean)`: a C-language function for the reason `plystra.check` is one
+/// (api.rs), and its jsonb arguments are read as text for the same reason.
+///
+/// # Safety
+/// Only PostgreSQL calls it, through the function manager, with the five arguments above.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn plystra_decide_with_credential(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: the declared signature has these five arguments, in this order, with these types.
+    let (credential, permission, request, explain, authorize_only) = unsafe {
+        (
+            crate::api::jsonb_arg_text(fcinfo, 0),
+            pgrx::fcinfo::pg_getarg::<String>(fcinfo, 1),
+            crate::api::jsonb_arg_text(fcinfo, 2),
+            pgrx::fcinfo::pg_getarg::<bool>(fcinfo, 3),
+            pgrx::fcinfo::pg_getarg::<bool>(fcinfo, 4),
+        )
+    };
+    let credential = crate::api::read_json(credential.as_deref(), "credential", FUNCTION);
+    let request = crate::api::read_json(request.as_deref(), "request", FUNCTION);
+    let Some(permission) = permission else { invalid("permission", "is required") };
+    let (Some(explain), Some(authorize_only)) = (explain, authorize_only) else {
+        invalid("explain", "and authorize_only are required")
+    };
+    let answer = decide_with_credential(&credential, &permission, request, explain, authorize_only);
+    pgrx::JsonB(answer).into_datum().expect("a jsonb answer is never null")
+}

@@ -1,0 +1,125 @@
+-- plystra.decide_with_credential: the REST front's decision in one statement. The credential comes as HMACs
+-- (here made up and stored as they are: the function compares, it never hashes). In order: an unknown, revoked
+-- or expired credential is unauthenticated; a credential without the permission on every scope the request
+-- touches is refused; a session's actor must be one of its usable bindings; then the decision is check's.
+-- Only plystra_admin may call it; bad arguments are 22023, never an internal error. Rolled back at the end.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+BEGIN;
+SELECT plan(27);
+SET LOCAL plystra.audit_mode = 'off';
+
+INSERT INTO plystra.users (id, email) VALUES ('user_gate_space', 'gate-space@example.com');
+INSERT INTO plystra.admin_grants (id, user_id, level, permission_key, space_id)
+VALUES ('ag_gate_alice', 'user_alice', 'instance_admin', 'authz:check', NULL),
+       ('ag_gate_space', 'user_gate_space', 'space_admin', 'authz:check', 'space_acme');
+INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, created_by_user_id)
+VALUES ('ak_gate_instance', 'gate', 'ply_ak_gate_i', 'hash_instance', 'instance', '["authz:check"]', 'user_alice'),
+       ('ak_gate_other', 'gate', 'ply_ak_gate_o', 'hash_other', 'instance', '["users:read"]', 'user_alice'),
+       ('ak_gate_revoked', 'gate', 'ply_ak_gate_r', 'hash_revoked', 'instance', '["authz:check"]', 'user_alice');
+UPDATE plystra.api_keys SET status = 'revoked', revoked_at = now() WHERE id = 'ak_gate_revoked';
+INSERT INTO plystra.sessions (id, user_id, access_token_hash, refresh_token_hash, expires_at, refresh_expires_at,
+                              active_space_id, active_member_id, active_user_member_id)
+VALUES ('ses_gate_alice', 'user_alice', 'hash_session', 'hash_refresh', now() + interval '1 hour',
+        now() + interval '1 day', 'space_acme', 'member_finance_reviewer', 'um_alice_finance_reviewer'),
+       ('ses_gate_expired', 'user_alice', 'hash_expired', 'hash_refresh_2', now() - interval '1 second',
+        now() + interval '1 day', 'space_acme', 'member_finance_reviewer', 'um_alice_finance_reviewer');
+
+CREATE FUNCTION pg_temp.demo(res text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_build_object(
+        'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
+                                    'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
+        'resource_type', 'invoice', 'resource_id', res, 'action', 'approve')
+$$;
+CREATE FUNCTION pg_temp.key(id text, hash text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_build_object('api_key_id', id, 'api_key_hashes', jsonb_build_array('wrong', hash))
+$$;
+CREATE FUNCTION pg_temp.ask(credential jsonb, request jsonb, authorize_only boolean DEFAULT false) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT plystra.decide_with_credential(credential, 'authz:check', request, false, authorize_only) $$;
+
+-- Authentication.
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_instance', 'nope'), pg_temp.demo('invoice_001')) ->> 'outcome',
+          'unauthenticated', 'a key whose HMAC does not match is unauthenticated');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_revoked', 'hash_revoked'), pg_temp.demo('invoice_001')) ->> 'outcome',
+          'unauthenticated', 'a revoked key is unauthenticated');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_other', 'hash_instance'), pg_temp.demo('invoice_001')) ->> 'outcome',
+          'unauthenticated', 'an HMAC is good only with its own key id');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_expired"]}', pg_temp.demo('invoice_001')) ->> 'outcome',
+          'unauthenticated', 'an expired session is unauthenticated');
+
+-- The decision.
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_instance', 'hash_instance'), pg_temp.demo('invoice_001'))
+          #>> '{decision,decision}', 'allow', 'an instance key with authz:check gets check''s allow');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_instance', 'hash_instance'), pg_temp.demo('invoice_002'))
+          #>> '{decision,deny_code}', 'SCOPE_OUT_OF_BOUNDS', 'and check''s deny, with its code');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_instance', 'hash_instance'), pg_temp.demo('invoice_001'))
+          -> 'credential', '{"kind": "api_key", "api_key_id": "ak_gate_instance", "level": "instance"}'::jsonb,
+          'the answer names the credential');
+SELECT is(plystra.decide_with_credential(pg_temp.key('ak_gate_instance', 'hash_instance'), 'authz:check',
+                                         pg_temp.demo('invoice_001'), true, false) #>> '{decision,trace_version}',
+          '1.0', 'explain gives the trace');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_instance', 'hash_instance'), pg_temp.demo('invoice_001'), true),
+          '{"outcome": "authorized", "credential": {"kind": "api_key", "api_key_id": "ak_gate_instance", "level": "instance"}}',
+          'authorize_only stops before the decision');
+
+-- The admin permission, on every scope the request touches.
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_other', 'hash_other'), pg_temp.demo('invoice_001')) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'a key without authz:check is refused');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_other', 'hash_other'), pg_temp.demo('invoice_001')) #>> '{decision}',
+          NULL, 'and nothing is decided');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_session"]}',
+                      jsonb_set(pg_temp.demo('invoice_001'), '{resource_id}', '"no_such_invoice"')) ->> 'outcome',
+          'decided', 'an instance admin may ask about a resource that does not exist');
+UPDATE plystra.admin_grants SET status = 'revoked', revoked_at = now() WHERE id IN ('ag_gate_alice', 'ag_harness_alice_super_admin');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_session"]}', pg_temp.demo('invoice_001')) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'a session whose admin grant was revoked is refused at once');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_instance', 'hash_instance'), pg_temp.demo('invoice_001')) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'and so is the key its user created');
+UPDATE plystra.admin_grants SET status = 'active', revoked_at = NULL WHERE id = 'ag_gate_alice';
+
+INSERT INTO plystra.sessions (id, user_id, access_token_hash, refresh_token_hash, expires_at, refresh_expires_at)
+VALUES ('ses_gate_space', 'user_gate_space', 'hash_space', 'hash_refresh_3', now() + interval '1 hour',
+        now() + interval '1 day');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_space"]}', pg_temp.demo('invoice_001')) ->> 'code',
+          'ACTIVE_MEMBER_REQUIRED', 'a Space admin passes the permission in its Space, but must act as its own binding');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_space"]}',
+                      jsonb_set(pg_temp.demo('invoice_001'), '{resource_id}', '"no_such_invoice"')) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'an id that names nothing needs the instance: a Space admin is refused');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_space"]}',
+                      jsonb_set(pg_temp.demo('invoice_001'), '{actor,space_id}', '"space_other"')) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'an actor Space outside the credential''s scope is refused');
+
+-- A session's actor.
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_session"]}', pg_temp.demo('invoice_001') - 'actor')
+          #>> '{decision,audit,actor_user_member_id}', 'um_alice_finance_reviewer',
+          'a session without an actor acts through its active binding');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_session"]}',
+                      jsonb_set(pg_temp.demo('invoice_001'), '{actor,user_member_id}', '"um_bob_finance_reviewer"'))
+          ->> 'code', 'ACTIVE_MEMBER_REQUIRED', 'a session may not act through another user''s binding');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_session"]}',
+                      jsonb_set(pg_temp.demo('invoice_001'), '{actor,user_member_id}',
+                                '"um_alice_finance_reviewer_revoked"')) ->> 'code',
+          'ACTIVE_MEMBER_REQUIRED', 'nor through a revoked binding of its own');
+
+-- Bad arguments: 22023, never XX000.
+SELECT throws_ok($$SELECT plystra.decide_with_credential('[]', 'authz:check', '{}', false, false)$$, '22023', NULL,
+                 'a credential that is not an object is 22023');
+SELECT throws_ok($$SELECT plystra.decide_with_credential('{"api_key_id": "x", "api_key_hashes": [1]}', 'authz:check', '{}', false, false)$$,
+                 '22023', NULL, 'hashes that are not strings are 22023');
+SELECT throws_ok($$SELECT plystra.decide_with_credential('{"session_token_hashes": ["a","b","c","d","e"]}', 'authz:check', '{}', false, false)$$,
+                 '22023', NULL, 'more than four hashes are 22023');
+SELECT throws_ok($$SELECT plystra.decide_with_credential('{"session_token_hashes": ["hash_session"]}', 'Not A Key', '{}', false, false)$$,
+                 '22023', NULL, 'a malformed permission key is 22023');
+SELECT throws_ok($$SELECT plystra.decide_with_credential('{"session_token_hashes": ["hash_session"]}', 'authz:check', '[1]', false, false)$$,
+                 '22023', NULL, 'a request that is not an object is 22023 when a decision is asked for');
+SELECT throws_ok(format($$SELECT plystra.decide_with_credential('{"session_token_hashes": ["hash_session"]}', 'authz:check', %L, false, false)$$,
+                        repeat('[', 5000) || repeat(']', 5000)),
+                 '22023', NULL, 'a request too deep to read is 22023');
+
+-- Who may call it.
+SELECT ok(NOT has_function_privilege('plystra_app', 'plystra.decide_with_credential(jsonb, text, jsonb, boolean, boolean)', 'EXECUTE')
+          AND has_function_privilege('plystra_admin', 'plystra.decide_with_credential(jsonb, text, jsonb, boolean, boolean)', 'EXECUTE'),
+          'plystra_admin may call it; plystra_app (and so PUBLIC) may not');
+
+SELECT * FROM finish();
+ROLLBACK;
