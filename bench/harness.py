@@ -614,10 +614,41 @@ def http_post(url, body, header=None, timeout=5.0):
         return resp.status, resp.read()
 
 
+def stop_process(proc, timeout=35):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_healthy(proc, url, log_path, name, seconds=30):
+    """None once url answers 200, else the reason (the process exited, or never answered)."""
+    deadline = now() + seconds
+    while True:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+            return f"{name} exited ({proc.returncode}) at startup: {' | '.join(tail)}"
+        try:
+            if http_get(url)[0] == 200:
+                return None
+        except Exception:
+            pass
+        if now() > deadline:
+            return f"{name} did not answer {url} within {seconds} s"
+        time.sleep(0.2)
+
+
+# The front's AUDIT_WRITE_MODE values (plystra_http/src/config.rs): "disabled_for_dev" writes nothing (an unknown
+# value such as "off" audits every decision), "always" audits every decision.
+HTTP_AUDIT_RUNS = (("disabled_for_dev", "off"), ("always", "always"))
+
+
 def run_http(run, binary, sz):
-    """Starts plystra_http against the bench database and measures /health and /authz/check with wrk."""
+    """Starts plystra_http against the bench database and measures /health and /authz/check with wrk: audit off
+    (health and check), then, after a restart with AUDIT_WRITE_MODE=always, the check again."""
     c = run.c
-    port = int(lib("free_port 18480").stdout.strip())
     # An instance-level API key holding authz:check, made as the front makes them: the token is
     # ply_ak_<id>.<64 hex>, stored as its HMAC-SHA256 under PLYSTRA_API_KEY_SECRET (plystra_http/src/auth).
     secret = os.urandom(32).hex()
@@ -632,85 +663,90 @@ def run_http(run, binary, sz):
     except Failure as e:
         header, credential = "", f"none (the API key could not be created: {str(e).splitlines()[-1]})"
     header = os.environ.get("PLYSTRA_BENCH_HTTP_HEADER", header)
-    env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:{c.port}/bench", SERVER_HOST="127.0.0.1",
-               SERVER_PORT=str(port), SERVER_MODE="production", LOG_LEVEL="warn",
-               # The reference's value for "write nothing" (an unknown value such as "off" audits every decision).
-               AUDIT_WRITE_MODE="disabled_for_dev", DATABASE_MAX_OPEN_CONNS="20", PLYSTRA_API_KEY_SECRET=secret,
-               # Production mode refuses defaults: a real session secret, explicit CORS origins, a public URL.
-               PLYSTRA_SESSION_SECRET=secrets.token_hex(32), CORS_ALLOWED_ORIGINS="https://bench.plystra.invalid",
-               SERVER_PUBLIC_URL="https://bench.plystra.invalid")
-    env.pop("RUST_BACKTRACE", None)
-    server_log = open(run.rundir / "plystra_http.log", "w")
-    proc = subprocess.Popen([str(binary)], env=env, stdout=server_log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    config = {"binary": str(binary), "env": {k: env[k] for k in ("SERVER_MODE", "LOG_LEVEL", "AUDIT_WRITE_MODE",
-                                                                 "DATABASE_MAX_OPEN_CONNS")},
+    session_secret = secrets.token_hex(32)
+    config = {"binary": str(binary), "env": None,
               "database_url": "postgres://postgres@127.0.0.1:<port>/bench (TCP, loopback)",
-              "credential": credential}
-    try:
-        deadline = now() + 30
-        while True:
-            if proc.poll() is not None:
-                server_log.flush()
-                tail = (run.rundir / "plystra_http.log").read_text().strip().splitlines()[-3:]
-                return None, f"plystra_http exited ({proc.returncode}) at startup: {' | '.join(tail)}", config
+              "credential": credential, "audit_write_modes": [m for m, _ in HTTP_AUDIT_RUNS]}
+    d = run.defines(sz)
+    check_args = [str(d[k]) for k in ("spaces", "breadth", "depth", "members", "resq", "gs", "alevels")] + [header]
+    decisions = "SELECT count(*) FROM plystra.audit_logs WHERE decision IN ('allow', 'deny')"
+    results = []
+    for write_mode, audit in HTTP_AUDIT_RUNS:
+        port = int(lib("free_port 18480").stdout.strip())
+        env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:{c.port}/bench", SERVER_HOST="127.0.0.1",
+                   SERVER_PORT=str(port), SERVER_MODE="production", LOG_LEVEL="warn",
+                   AUDIT_WRITE_MODE=write_mode, DATABASE_MAX_OPEN_CONNS="20", PLYSTRA_API_KEY_SECRET=secret,
+                   # Production mode refuses defaults: a real session secret, explicit CORS origins, a public URL.
+                   PLYSTRA_SESSION_SECRET=session_secret, CORS_ALLOWED_ORIGINS="https://bench.plystra.invalid",
+                   SERVER_PUBLIC_URL="https://bench.plystra.invalid")
+        env.pop("RUST_BACKTRACE", None)
+        if config["env"] is None:
+            config["env"] = {k: env[k] for k in ("SERVER_MODE", "LOG_LEVEL", "AUDIT_WRITE_MODE",
+                                                 "DATABASE_MAX_OPEN_CONNS")}
+        log_path = run.rundir / f"plystra_http-{audit}.log"
+        server_log = open(log_path, "w")
+        proc = subprocess.Popen([str(binary)], env=env, stdout=server_log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            why = wait_healthy(proc, base + "/api/v1/health", log_path, "plystra_http")
+            if why:
+                return results or None, why, config
+            i, s = 11 * sz["spaces"], 0
+            probe = json.dumps({"actor": {"user_id": f"bu_{i}", "member_id": f"bm_{i}",
+                                          "user_member_id": f"bum_{i}", "space_id": f"bsp_{s}"},
+                                "resource_type": "invoice", "resource_id": f"bres_{s}", "action": "read"})
             try:
-                if http_get(base + "/api/v1/health")[0] == 200:
-                    break
-            except Exception:
-                pass
-            if now() > deadline:
-                return None, "plystra_http did not answer /api/v1/health within 30 s", config
-            time.sleep(0.2)
-        i, s = 11 * sz["spaces"], 0
-        probe = json.dumps({"actor": {"user_id": f"bu_{i}", "member_id": f"bm_{i}", "user_member_id": f"bum_{i}",
-                                      "space_id": f"bsp_{s}"}, "resource_type": "invoice",
-                            "resource_id": f"bres_{s}", "action": "read"})
-        try:
-            status, body = http_post(base + "/api/v1/authz/check", probe, header or None)
-            doc = json.loads(body)
-        except urllib.error.HTTPError as e:
-            return None, (f"POST /api/v1/authz/check answered {e.code} before the measurement: "
-                          f"{e.read()[:300].decode(errors='replace')}"), config
-        except Exception as e:  # noqa: BLE001 - any failure means "not measured", with the reason
-            return None, f"POST /api/v1/authz/check failed before the measurement: {e}", config
-        if status != 200 or "decision" not in json.dumps(doc):
-            return None, f"POST /api/v1/authz/check answered {status} without a decision: {body[:200]!r}", config
-        run.check(True, "plystra_http answers /health and /authz/check")
-        d = run.defines(sz)
-        results = []
-        decisions = "SELECT count(*) FROM plystra.audit_logs WHERE decision IN ('allow', 'deny')"
-        audited_before = int(c.psql("bench", decisions).splitlines()[-1])
-        for name, script, args, floor in (
-                ("http_health", "http_health.lua", [header], None),
-                ("http_check", "http_check.lua", [str(d[k]) for k in ("spaces", "breadth", "depth", "members",
-                                                                      "resq", "gs", "alevels")] + [header],
-                 "http_health")):
-            for clients in CLIENTS:
-                results.append(wrk(run, name, script, args, clients, base, floor))
-        # "Audit off" must be true: a mode the front does not know audits every decision.
-        audited = int(c.psql("bench", decisions).splitlines()[-1]) - audited_before
-        run.check(audited == 0, f"the HTTP check workload ran with audit off ({audited} decision audit rows written)")
-        return results, None, config
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=35)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        server_log.close()
+                status, body = http_post(base + "/api/v1/authz/check", probe, header or None)
+                doc = json.loads(body)
+            except urllib.error.HTTPError as e:
+                return results or None, (f"POST /api/v1/authz/check answered {e.code} before the measurement: "
+                                         f"{e.read()[:300].decode(errors='replace')}"), config
+            except Exception as e:  # noqa: BLE001 - any failure means "not measured", with the reason
+                return results or None, f"POST /api/v1/authz/check failed before the measurement: {e}", config
+            if status != 200 or "decision" not in json.dumps(doc):
+                return (results or None, f"POST /api/v1/authz/check answered {status} without a decision: "
+                                         f"{body[:200]!r}", config)
+            run.check(True, f"plystra_http (AUDIT_WRITE_MODE={write_mode}) answers /health and /authz/check")
+            audited_before = int(c.psql("bench", decisions).splitlines()[-1])
+            runs = [("http_check", "http_check.lua", check_args, "http_health")]
+            if audit == "off":
+                runs.insert(0, ("http_health", "http_health.lua", [header], None))
+            else:
+                runs = [("http_check_always", "http_check.lua", check_args, "http_health")]
+            measured = []
+            for name, script, args, floor in runs:
+                path = "/api/v1/health" if name == "http_health" else "/api/v1/authz/check"
+                for clients in CLIENTS:
+                    measured.append(wrk(run, name, script, args, clients, base + path, floor,
+                                        audit_mode=None if name == "http_health" else audit))
+            results += measured
+            audited = int(c.psql("bench", decisions).splitlines()[-1]) - audited_before
+            checked = sum(r.get("transactions") or 0 for r in measured if r["workload"] != "http_health")
+            if audit == "off":
+                # "Audit off" must be true: a mode the front does not know audits every decision.
+                run.check(audited == 0,
+                          f"the HTTP check workload ran with audit off ({audited} decision audit rows written)")
+            else:
+                # The writer confirms each row durable before the decision returns: every answered request
+                # (and the few in flight when wrk stopped) has its row.
+                run.check(audited >= checked > 0,
+                          f"the HTTP audit-always workload wrote {audited} decision audit rows for {checked} "
+                          f"answered requests (at least one each)")
+        finally:
+            stop_process(proc)
+            server_log.close()
+    return results, None, config
 
 
-def wrk(run, name, script, script_args, clients, base, floor):
-    url = base + ("/api/v1/health" if name == "http_health" else "/api/v1/authz/check")
+def wrk(run, name, script, script_args, clients, url, floor, audit_mode=None, group="http"):
     cmd = ["wrk", "-t", str(min(clients, os.cpu_count() or 1)), "-c", str(clients), "-d", f"{run.args.duration}s",
            "--timeout", "5s", "-s", str(WORKLOADS / script), url, "--"] + script_args
     log(f"{name} at {clients} clients ({run.args.duration}s, wrk)")
     r = sh(cmd, check=False)
     m = re.search(r"^BENCHJSON (\{.*\})$", r.stdout, re.M)
-    res = {"workload": name, "label": name, "group": "http", "clients": clients, "tool": "wrk",
+    res = {"workload": name, "label": name, "group": group, "clients": clients, "tool": "wrk",
            "script": f"bench/workloads/{script}", "duration_s": run.args.duration, "floor": floor,
-           "audit_mode": "off" if name == "http_check" else None}
+           "audit_mode": audit_mode}
     ok = r.returncode == 0 and m is not None
     if m:
         doc = json.loads(m.group(1))
@@ -938,6 +974,7 @@ DESCRIPTIONS = {
     "check_off_after_skew": "`plystra.check`, audit off, ordinary actors, after the skew",
     "http_health": "GET /api/v1/health (HTTP floor)",
     "http_check": "POST /api/v1/authz/check, audit off",
+    "http_check_always": "POST /api/v1/authz/check, audit always (AUDIT_WRITE_MODE=always)",
 }
 
 
@@ -1170,9 +1207,12 @@ def render_markdown(run, doc):
               f"grants each, followed by ANALYZE ({sk['seconds']} s). Measured last, in `bench`."
               + (" At tiny size only at the first client count." if doc["size"] == "tiny" else ""))
     if doc.get("http", {}).get("measured"):
-        table(["http_health", "http_check"], "HTTP",
+        table(["http_health", "http_check", "http_check_always"], "HTTP",
               f"`plystra_http` ({doc['http']['config']['binary']}), {doc['http']['config']['env']}; credential: "
-              f"{doc['http']['config']['credential']}. wrk with the check workload's request mix (Lua).")
+              f"{doc['http']['config']['credential']}. wrk with the check workload's request mix (Lua). The "
+              "audit-always run restarts the front with `AUDIT_WRITE_MODE=always` (every decision's audit row is "
+              "confirmed durable by the audit writer before the answer)."
+              + (f" Stopped early: {doc['http']['reason']}." if doc["http"].get("reason") else ""))
     else:
         L.append("## HTTP")
         L.append("")
