@@ -8,6 +8,7 @@ floor. Python 3 standard library only.
 """
 
 import argparse
+import base64
 import datetime as dt
 import glob
 import hashlib
@@ -23,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -52,6 +54,14 @@ SKEW_MEMBERS = 3
 CLIENTS = (2, 16)
 SEED = 0.42          # setseed() for the generator
 PGBENCH_SEED = 42    # pgbench --random-seed: every run draws the same requests in the same order
+
+# The peer measured side by side with the REST front (issue 14): Cerbos's PDP from its npm package (a static Go
+# binary), pinned by version and by the registry's integrity digest, cached under target/bench-tools/cerbos.
+CERBOS_PACKAGE = "@cerbos/cerbos-linux-x64"
+CERBOS_VERSION = "0.55.0"
+CERBOS_INTEGRITY = ("sha512-eLZUycJfaQWK0XTRgH/Oz2E3XiNCUavDd1LhzFxhUpZ3s5CuQqmqG327ta0On8YOTxuZO/19cG4kvfC22r03/Q==")
+CERBOS_BODIES = 20000    # requests of the check mix, with their facts, that the Cerbos workload cycles through
+CERBOS_AGREEMENT = 500   # of which the first this many are decided by both Cerbos and plystra.check
 
 # Server options on top of scripts/lib.sh's (max_connections=200, fsync=on). Every one is reported.
 PG_OPTIONS = [
@@ -765,6 +775,284 @@ def wrk(run, name, script, script_args, clients, url, floor, audit_mode=None, gr
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Cerbos, side by side (issue 14)
+# ---------------------------------------------------------------------------------------------------------------
+
+def ensure_cerbos():
+    """The pinned Cerbos PDP from the npm registry, cached under target/bench-tools/cerbos/<version>: (binary,
+    None), or (None, the reason it is unavailable). Never raises: a missing peer is reported, not a failure."""
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "amd64"):
+        return None, f"{CERBOS_PACKAGE} is built for Linux x86-64, not {platform.system()} {platform.machine()}"
+    home = REPO / "target" / "bench-tools" / "cerbos" / CERBOS_VERSION
+    binary = home / "cerbos"
+
+    def version_of(path):
+        try:
+            r = sh([str(path), "--version"], check=False, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return None, str(e)
+        first = (r.stdout.strip().splitlines() or [""])[0].strip()
+        return (first, None) if r.returncode == 0 else (None, (r.stdout + r.stderr).strip()[-200:])
+
+    if binary.exists() and version_of(binary)[0] == CERBOS_VERSION:
+        return binary, None
+    npm = shutil.which("npm")
+    if not npm:
+        return None, "npm is not installed (Debian: apt-get install npm)"
+    home.mkdir(parents=True, exist_ok=True)
+    spec = f"{CERBOS_PACKAGE}@{CERBOS_VERSION}"
+    log(f"fetching {spec} from the npm registry")
+    env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false", npm_config_audit="false",
+               # Without a registry, fail in minutes rather than retry for long.
+               npm_config_fetch_retries="1", npm_config_fetch_timeout="120000")
+    try:
+        r = sh([npm, "pack", spec, "--json", "--pack-destination", str(home)], check=False, env=env, timeout=600,
+               cwd=home)
+    except subprocess.TimeoutExpired:
+        return None, f"`npm pack {spec}` did not finish within 600 s"
+    if r.returncode != 0:
+        err = [re.sub(r"^npm (ERR!|error)\s*", "", l) for l in r.stderr.splitlines()
+               if re.match(r"npm (ERR!|error) ", l) and "complete log" not in l][:2]
+        try:
+            home.rmdir()   # only if empty: a cached binary stays
+        except OSError:
+            pass
+        return None, f"`npm pack {spec}` failed: {'; '.join(err) or r.stderr.strip()[-300:]}"
+    try:
+        tarball = home / json.loads(r.stdout)[0]["filename"]
+    except (ValueError, LookupError, TypeError):
+        return None, f"`npm pack {spec}` printed no file name: {r.stdout.strip()[-200:]}"
+    digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
+    if digest != CERBOS_INTEGRITY:
+        tarball.unlink()
+        return None, f"{tarball.name}: integrity {digest[:20]}… is not the pinned {CERBOS_INTEGRITY[:20]}…"
+    tmp = home / "cerbos.tmp"
+    try:
+        with tarfile.open(tarball) as tf:
+            member = tf.getmember("package/cerbos-linux-x64")
+            with tf.extractfile(member) as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    except (KeyError, OSError, tarfile.TarError) as e:
+        return None, f"{tarball.name}: no usable package/cerbos-linux-x64 ({e})"
+    tmp.chmod(0o755)
+    tmp.replace(binary)
+    tarball.unlink()
+    version, err = version_of(binary)
+    if version != CERBOS_VERSION:
+        return None, f"{binary} does not run as Cerbos {CERBOS_VERSION}: {err or version}"
+    return binary, None
+
+
+# The grant scopes as CEL over the principal's grant g and the resource R (plystra_core/src/scope.rs): the
+# group_tree test is the label-boundary prefix test of `path_within`, never a bare startsWith.
+CERBOS_SCOPE_CEL = {
+    "group_tree": '(g.anchor != "" && (R.attr.group_path == g.anchor || R.attr.group_path.startsWith(g.anchor + ".")))',
+    "group": '(g.anchor != "" && R.attr.group_path == g.anchor)',
+    "self": "R.attr.owner_member_id == P.id",
+    "space": "true",
+    "global": "false",
+}
+
+
+def cerbos_policy(run, db):
+    """A Cerbos resource policy for kind `invoice` generated from the bench Spaces' own role permissions: one rule
+    an action, allowing it when the actor is usable, the resource was found in the actor's Space, and some grant
+    of the principal has a role whose permission for the action has a scope that covers the resource."""
+    rows = run.c.psql(db, r"""
+        SELECT DISTINCT ro.key, p.action, p.scope
+        FROM plystra.role_permissions rp
+        JOIN plystra.roles ro ON ro.id = rp.role_id AND ro.status = 'active' AND ro.deleted_at IS NULL
+        JOIN plystra.permissions p ON p.id = rp.permission_id AND p.status = 'active' AND p.deleted_at IS NULL
+        WHERE rp.deleted_at IS NULL AND p.resource = 'invoice' AND ro.space_id LIKE 'bsp\_%'
+        ORDER BY 2, 1, 3""").splitlines()
+    by_action = {}
+    for line in rows:
+        role, action, scope = line.split("|")
+        by_action.setdefault(action, []).append((role, scope))
+    rules = []
+    for action, grants in sorted(by_action.items()):
+        covers = " || ".join(f'(g.role == "{role}" && {CERBOS_SCOPE_CEL.get(scope, "false")})'
+                             for role, scope in grants)
+        rules.append({"actions": [action], "effect": "EFFECT_ALLOW", "roles": ["member"],
+                      "condition": {"match": {"expr": (
+                          "P.attr.active && R.attr.found && R.attr.space_id == P.attr.space_id && "
+                          f"P.attr.grants.exists(g, {covers})")}}})
+    return {"apiVersion": "api.cerbos.dev/v1",
+            "resourcePolicy": {"version": "default", "resource": "invoice", "rules": rules}}, by_action
+
+
+CERBOS_FACTS_SQL = r"""
+SELECT x.n, json_build_object(
+    'active', coalesce(a.active, false),
+    'grants', coalesce(gr.grants, '[]'::json),
+    'found', r.id IS NOT NULL,
+    'space_id', coalesce(r.space_id, ''),
+    'group_path', coalesce(rg.path, ''),
+    'owner_member_id', coalesce(r.owner_member_id, ''))::text{decision}
+FROM x
+LEFT JOIN LATERAL (
+    -- The actor tuple, as plystra_core's actor_usable: every part live and active, the binding unexpired and
+    -- joining exactly this User and Member, all in the requested Space.
+    SELECT u.status = 'active' AND m.status = 'active' AND s.status = 'active' AND um.status = 'active'
+           AND (um.expires_at IS NULL OR um.expires_at >= now()) AND um.user_id = u.id AND um.member_id = m.id
+           AND um.space_id = x.space_id AND m.space_id = x.space_id AS active
+    FROM plystra.user_members um
+    JOIN plystra.users u ON u.id = x.user_id AND u.deleted_at IS NULL
+    JOIN plystra.members m ON m.id = x.member_id AND m.deleted_at IS NULL
+    JOIN plystra.spaces s ON s.id = x.space_id AND s.deleted_at IS NULL
+    WHERE um.id = x.user_member_id AND um.deleted_at IS NULL
+) a ON true
+LEFT JOIN LATERAL (
+    -- The Member's live grants: role key and anchor path ('' without a live anchor).
+    SELECT json_agg(json_build_object('role', ro.key, 'anchor', coalesce(ag.path, '')) ORDER BY mr.id) AS grants
+    FROM plystra.member_roles mr
+    JOIN plystra.roles ro ON ro.id = mr.role_id AND ro.status = 'active' AND ro.deleted_at IS NULL
+    LEFT JOIN plystra.groups ag ON ag.id = mr.scope_anchor_group_id AND ag.deleted_at IS NULL AND ag.status = 'active'
+    WHERE mr.member_id = x.member_id AND mr.status = 'active' AND mr.deleted_at IS NULL
+) gr ON true
+LEFT JOIN plystra.resources r ON r.id = x.resource_id AND r.resource_type = 'invoice' AND r.deleted_at IS NULL
+                              AND r.status = 'active'
+LEFT JOIN plystra.groups rg ON rg.id = r.group_id AND rg.deleted_at IS NULL AND rg.status = 'active'
+ORDER BY x.n;
+"""
+
+
+def cerbos_bodies(run, db, sz, path, n, agree):
+    """n requests of the check mix (mix_sample) as Cerbos CheckResources bodies, one a line in `path`, each
+    carrying what the database holds for it; returns the first `agree` requests as (n, body, action, decision,
+    deny code) with plystra.check's decision and deny code, also written next to `path` (cerbos_agreement.jsonl)."""
+    sample = mix_sample(sz, n)
+    sql = run.rundir / "cerbos_facts.sql"
+    rows = ",\n".join(f"({k}, '{u}', '{m}', '{um}', '{sp}', '{r}', '{a}')"
+                      for k, (u, m, um, sp, r, a) in enumerate(sample))
+    decision = (f",\n    CASE WHEN x.n < {agree} THEN (SELECT (d ->> 'decision') || ':' || "
+                "coalesce(d ->> 'deny_code', '') FROM plystra.check(jsonb_build_object('actor', "
+                "jsonb_build_object('user_id', x.user_id, 'member_id', x.member_id, 'user_member_id', "
+                "x.user_member_id, 'space_id', x.space_id), 'resource_type', 'invoice', 'resource_id', "
+                "x.resource_id, 'action', x.action)) AS c (d)) END")
+    sql.write_text("SET plystra.audit_mode = off;\n"
+                   "CREATE TEMP TABLE x (n int, user_id text, member_id text, user_member_id text, space_id text, "
+                   "resource_id text, action text);\n"
+                   f"INSERT INTO x VALUES\n{rows};\n" + CERBOS_FACTS_SQL.replace("{decision}", decision))
+    out = run.c.psql(db, file=sql).splitlines()
+    if len(out) != n:
+        raise Failure(f"the Cerbos facts query returned {len(out)} rows for {n} requests")
+    checked = []
+    with open(path, "w") as f:
+        for line, (u, m, um, sp, res, action) in zip(out, sample):
+            k, facts, dec = line.split("|")
+            facts = json.loads(facts)
+            body = {"principal": {"id": m, "roles": ["member"],
+                                  "attr": {"space_id": sp, "active": facts["active"], "grants": facts["grants"]}},
+                    "resources": [{"actions": [action], "resource": {"kind": "invoice", "id": res, "attr": {
+                        k2: facts[k2] for k2 in ("found", "space_id", "group_path", "owner_member_id")}}}]}
+            text = json.dumps(body, separators=(",", ":"))
+            f.write(text + "\n")
+            if int(k) < agree:
+                decision, code = dec.split(":", 1)
+                checked.append((int(k), text, action, decision, code))
+    with open(path.parent / "cerbos_agreement.jsonl", "w") as f:
+        for k, text, action, decision, code in checked:
+            f.write(json.dumps({"n": k, "action": action, "check": decision, "deny_code": code or None,
+                                "body": json.loads(text)}, separators=(",", ":")) + "\n")
+    return checked
+
+
+def start_cerbos(run, binary, policy_dir, audit_log, name):
+    """Cerbos on free loopback ports (HTTP, gRPC, and its debug listener, which defaults to every interface)."""
+    http_port = int(lib("free_port 39592").stdout.strip())
+    grpc_port = int(lib(f"free_port {http_port + 1}").stdout.strip())
+    debug_port = int(lib(f"free_port {grpc_port + 1}").stdout.strip())
+    audit = ({"enabled": True, "accessLogsEnabled": False, "decisionLogsEnabled": True, "backend": "file",
+              "file": {"path": str(audit_log)}} if audit_log else {"enabled": False})
+    config = {"server": {"httpListenAddr": f"127.0.0.1:{http_port}", "grpcListenAddr": f"127.0.0.1:{grpc_port}"},
+              "storage": {"driver": "disk", "disk": {"directory": str(policy_dir), "watchForChanges": False}},
+              "audit": audit, "telemetry": {"disabled": True}}
+    config_path = run.rundir / f"cerbos-{name}.yaml"
+    config_path.write_text(json.dumps(config, indent=2) + "\n")   # JSON is YAML
+    log_path = run.rundir / f"cerbos-{name}.log"
+    server_log = open(log_path, "w")
+    env = dict(os.environ, CERBOS_NO_TELEMETRY="1")
+    proc = subprocess.Popen([str(binary), "server", f"--config={config_path}", "--log-level=warn",
+                             f"--debug-listen-addr=127.0.0.1:{debug_port}"], env=env, stdout=server_log,
+                            stderr=subprocess.STDOUT, cwd=run.rundir)
+    base = f"http://127.0.0.1:{http_port}"
+    why = wait_healthy(proc, base + "/_cerbos/health", log_path, "cerbos")
+    if why:
+        stop_process(proc)
+        server_log.close()
+        return None, None, None, why
+    return proc, server_log, base, None
+
+
+def run_cerbos(run, binary, sz):
+    """Cerbos side by side: the workload's policy generated from the bench database, the check mix's facts as
+    request bodies, an agreement check against plystra.check, then wrk at every client count with audit off and
+    with its file decision log. Returns (results, reason or None, facts for the report)."""
+    facts = {"package": f"{CERBOS_PACKAGE}@{CERBOS_VERSION}", "integrity": CERBOS_INTEGRITY,
+             "binary": str(binary.relative_to(REPO)) if REPO in binary.parents else str(binary),
+             "endpoint": "POST /api/check/resources (CheckResources, one resource and one action a request)",
+             "bodies": CERBOS_BODIES}
+    policy_dir = run.rundir / "cerbos-policies"
+    policy_dir.mkdir(exist_ok=True)
+    policy, by_action = cerbos_policy(run, "bench")
+    (policy_dir / "invoice.json").write_text(json.dumps(policy, indent=2) + "\n")
+    facts["policy"] = policy
+    facts["grants_by_action"] = {a: [f"{r} ({s})" for r, s in g] for a, g in by_action.items()}
+    bodies = run.rundir / "cerbos_bodies.jsonl"
+    sample = cerbos_bodies(run, "bench", sz, bodies, CERBOS_BODIES, CERBOS_AGREEMENT)
+    results = []
+    for name, audit_log in (("off", None), ("decision_log", run.rundir / "cerbos-decisions.log")):
+        proc, server_log, base, why = start_cerbos(run, binary, policy_dir, audit_log, name)
+        if why:
+            return results or None, why, facts
+        try:
+            if name == "off":
+                bad, mix, codes = [], {}, {}
+                for k, body, action, expected, code in sample:
+                    codes[code or "allow"] = codes.get(code or "allow", 0) + 1
+                    try:
+                        doc = json.loads(http_post(base + "/api/check/resources", body)[1])
+                        effect = doc["results"][0]["actions"][action]
+                    except Exception as e:  # noqa: BLE001 - a failed request is a disagreement, with the reason
+                        effect = f"error {e}"
+                    got = {"EFFECT_ALLOW": "allow", "EFFECT_DENY": "deny"}.get(effect, effect)
+                    mix[got] = mix.get(got, 0) + 1
+                    if got != expected:
+                        bad.append(f"request {k}: cerbos {got} vs check {expected}")
+                facts["agreement"] = {"requests": len(sample), "differ": len(bad), "decisions": mix,
+                                      "check_deny_codes": codes}
+                ok = run.check(len(sample) == CERBOS_AGREEMENT and not bad,
+                               f"bench: Cerbos {CERBOS_VERSION} agrees with plystra.check on {len(sample) - len(bad)} "
+                               f"of {len(sample)} requests of the mix (decision; plystra.check's: "
+                               f"{', '.join(f'{k} {v}' for k, v in sorted(codes.items()))})"
+                               + (f": {len(bad)} differ ({'; '.join(bad[:5])})" if bad else ""))
+                if not ok:
+                    return None, "its decisions differ from plystra.check's (see Checks): not measured", facts
+            wl = "cerbos_off" if name == "off" else "cerbos_decision_log"
+            measured = [wrk(run, wl, "http_bodies.lua", ["/api/check/resources", str(bodies)], clients,
+                            base + "/api/check/resources", None, audit_mode=name, group="cerbos")
+                        for clients in CLIENTS]
+            results += measured
+        finally:
+            stop_process(proc)
+            server_log.close()
+        if audit_log:
+            # Every answered request must have its decision in the file (the log was really on).
+            lines = 0
+            if audit_log.exists():
+                with open(audit_log, "rb") as f:
+                    lines = sum(1 for l in f if b'"log.kind":"decision"' in l)
+                facts["decision_log_bytes"] = audit_log.stat().st_size
+                audit_log.unlink()   # tens of MB at full size; its size and line count are kept
+            answered = sum(r.get("transactions") or 0 for r in measured)
+            facts["decision_log_lines"] = lines
+            run.check(lines >= answered > 0, f"Cerbos {CERBOS_VERSION}'s file decision log holds {lines} decisions "
+                                             f"for {answered} answered requests (at least one each)")
+    return results, None, facts
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Profiling and plans (evidence for the report)
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -1341,6 +1629,9 @@ def main():
     ap.add_argument("--out", default=str(BENCH / "results"), help="report folder (default bench/results)")
     ap.add_argument("--http", choices=["auto", "off"], default="auto",
                     help="auto: build plystra_http and measure it if it builds and starts")
+    ap.add_argument("--cerbos", choices=["auto", "off"], default="auto",
+                    help="auto: fetch the pinned Cerbos from the npm registry (cached in target/bench-tools) and "
+                         "measure it side by side with the HTTP front; unavailable is reported, not a failure")
     ap.add_argument("--profile", choices=["auto", "on", "off"], default="auto",
                     help="perf profiles and plans (auto: on except at tiny size)")
     ap.add_argument("--per-row-budget", type=float, default=60.0,
@@ -1381,6 +1672,15 @@ def main():
         if wrk_reason:
             http_binary, http_reason = None, wrk_reason
     ctx["http"] = {"measured": False, "reason": http_reason}
+    # The peer is fetched before anything is measured too (a download competes with the measurement).
+    if args.cerbos == "off" or args.http == "off":
+        cerbos_binary, cerbos_reason = None, f"disabled with --{'cerbos' if args.cerbos == 'off' else 'http'} off"
+    else:
+        cerbos_binary, cerbos_reason = ensure_cerbos()
+        if cerbos_binary:
+            cerbos_reason = ensure_wrk()
+            cerbos_binary = None if cerbos_reason else cerbos_binary
+    ctx["cerbos"] = {"measured": False, "reason": cerbos_reason, "version": CERBOS_VERSION}
     phases["build_http"] = round(now() - t_start, 1)
 
     pgdir = REPO / "target" / "bench-pg"
@@ -1497,8 +1797,11 @@ def main():
         if http_binary:
             results, reason, config = run_http(run, http_binary, size)
             ctx["http"] = {"measured": bool(results), "reason": reason, "config": config}
-            if results:
-                ctx["tools"]["wrk"] = (sh(["wrk", "--version"], check=False).stdout.strip().splitlines() or [""])[0]
+        if cerbos_binary:
+            results, reason, facts = run_cerbos(run, cerbos_binary, size)
+            ctx["cerbos"].update(facts, measured=bool(results), reason=reason)
+        if any(r["tool"] == "wrk" for r in run.results):
+            ctx["tools"]["wrk"] = (sh(["wrk", "--version"], check=False).stdout.strip().splitlines() or [""])[0]
         phases["http_workloads"] = round(now() - t0, 1)
 
         t0 = now()
