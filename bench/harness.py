@@ -1263,6 +1263,8 @@ DESCRIPTIONS = {
     "http_health": "GET /api/v1/health (HTTP floor)",
     "http_check": "POST /api/v1/authz/check, audit off",
     "http_check_always": "POST /api/v1/authz/check, audit always (AUDIT_WRITE_MODE=always)",
+    "cerbos_off": f"Cerbos {CERBOS_VERSION}: POST /api/check/resources, audit off",
+    "cerbos_decision_log": f"Cerbos {CERBOS_VERSION}: POST /api/check/resources, file decision log",
 }
 
 
@@ -1332,6 +1334,23 @@ def targets(run, ctx):
             ratio(a and a["tps"], f and f["tps"]), 0.5, ">=", "tps ratio")
     a = R("http_check", 2)
     add("HTTP check p99 < 5 ms at 2 clients", 2, a and a.get("p99_ms"), 5.0, "<", "ms")
+    # Issue 14: the REST front against Cerbos, measured in the same run (when Cerbos was available).
+    for c in CLIENTS:
+        a, f = R("http_check", c), R("cerbos_off", c)
+        add("HTTP check (audit off) ≥ 3 × Cerbos (audit off), req/s (issue 14)", c,
+            ratio(a and a["tps"], f and f["tps"]), 3.0, ">=", "req/s ratio")
+    for c in CLIENTS:
+        a, f = R("http_check_always", c), R("cerbos_decision_log", c)
+        add("HTTP check (audit always) ≥ 1 × Cerbos with its file decision log, req/s (issue 14)", c,
+            ratio(a and a["tps"], f and f["tps"]), 1.0, ">=", "req/s ratio")
+    for c, limit in zip(CLIENTS, (2.0, 20.0)):
+        a = R("http_check", c)
+        add(f"HTTP check (audit off) p99 ≤ {limit:g} ms at {c} clients (issue 14)", c, a and a.get("p99_ms"), limit,
+            "<=", "ms")
+    for c in CLIENTS:
+        a, f = R("http_check", c), R("http_health", c)
+        add("HTTP check (audit off) ≥ 0.3 × /health, req/s (issue 14)", c,
+            ratio(a and a["tps"], f and f["tps"]), 0.3, ">=", "req/s ratio")
     return out
 
 
@@ -1366,6 +1385,70 @@ def write_report(run, ctx, outdir):
         shutil.copyfile(base.with_suffix(".json"), outdir / "latest.json")
         shutil.copyfile(base.with_suffix(".md"), outdir / "latest.md")
     return base
+
+
+CERBOS_METHOD = (
+    "The policy is generated from the bench Spaces' own role permissions (a rule an action; `reject` is granted "
+    "to no role, so it has no rule and Cerbos denies it by default). The principal is the Member, with the single "
+    "role `member`, and carries in `attr` its Space, whether its actor tuple is usable (User, Member, Space and "
+    "binding active and live, binding unexpired and joining exactly this User and Member in this Space: "
+    "`plystra_core`'s `actor_usable`) and its live grants as a list of {role, anchor}, the anchor being the "
+    "group path of a live anchor group ('' without one). The resource carries whether it was found (live and "
+    "active), its Space, its group's path ('' without a live group) and its owner. A rule allows when the "
+    "principal is usable, the resource was found in the principal's Space, and some grant's role holds the "
+    "action with a scope that covers the resource: group_tree = the path equals the anchor or starts with the "
+    "anchor followed by a dot (the label-boundary test of `path_within`), group = the path equals the anchor, "
+    "self = the owner is the principal, space = always (the same Space is already required). Cerbos is "
+    "stateless: every request carries these facts, computed from the bench database by one query per run "
+    "(requests drawn by the check mix's arithmetic, `mix_sample`), so Cerbos does none of the lookups the "
+    "Plystra check does per request (about 16 index probes: actor, registry, resource, group, grants); an "
+    "application using Cerbos would have to fetch them itself, and that cost is not in Cerbos's figures. Not "
+    "modelled: deny codes (Cerbos answers allow or deny only, and the agreement check compares decisions), "
+    "grants whose role, binding or anchor lies in another Space (plystra.check denies the whole request: "
+    "CROSS_SPACE_VIOLATION; the bench data has none), the registry (an unknown resource type or action is a "
+    "default deny in Cerbos too), and the audit row's content: Plystra's row is a hash-chained database row "
+    "confirmed durable before the answer, Cerbos's decision log is a JSON line appended to a file (no per-"
+    "decision fsync observed).")
+
+
+def render_cerbos(L, run, doc, table):
+    """The Cerbos section: unavailable with its reason, or its runs and the ratios against the front's."""
+    R = run.result
+    cb = doc.get("cerbos") or {}
+    if not cb.get("measured"):
+        L.append("## HTTP: Cerbos side by side")
+        L.append("")
+        L.append(f"Cerbos: unavailable ({cb.get('reason') or 'not attempted by this harness version'}).")
+        L.append("")
+        return
+    ag = cb.get("agreement") or {}
+    table(["cerbos_off", "cerbos_decision_log"], "HTTP: Cerbos side by side",
+          f"`{cb['package']}` from the npm registry (integrity `{cb['integrity'][:27]}…`), `{cb['binary']}`, on "
+          f"loopback: disk storage with the generated policy, audit disabled, then audit enabled with backend "
+          f"`file` (decision logs on, access logs off; {fmt(cb.get('decision_log_lines'))} decisions, "
+          f"{fmt(round((cb.get('decision_log_bytes') or 0) / 1048576, 1))} MiB). {cb['endpoint']}; wrk cycles "
+          f"through {fmt(cb['bodies'])} prepared requests of the check mix (`bench/workloads/http_bodies.lua`). "
+          f"Agreement with `plystra.check`: {ag.get('requests', 0) - ag.get('differ', 0)} of "
+          f"{ag.get('requests', 0)} requests (their decisions and deny codes from `plystra.check`: "
+          + ", ".join(f"{k} {v}" for k, v in sorted((ag.get("check_deny_codes") or {}).items()))
+          + "). Grants by action in the policy: "
+          + "; ".join(f"{a}: {', '.join(g)}" for a, g in sorted(cb.get("grants_by_action", {}).items())) + ".")
+    L.append("Ours ÷ Cerbos, same run, same request mix (issue 14's targets: audit off ≥ 3, audit always against "
+             "the decision log ≥ 1, at every client count; p99 ≤ 2 ms at 2 clients and ≤ 20 ms at 16).")
+    L.append("")
+    L.append("| clients | Plystra audit off req/s (p99 ms) | Cerbos audit off req/s (p99 ms) | ours ÷ Cerbos | "
+             "Plystra audit always req/s (p99 ms) | Cerbos decision log req/s (p99 ms) | ours ÷ Cerbos |")
+    L.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+
+    def cell(r):
+        return f"{fmt(r and r.get('tps'))} ({fmt(r and r.get('p99_ms'), 3)})" if r else "–"
+    for c in CLIENTS:
+        a, b, x, y = R("http_check", c), R("cerbos_off", c), R("http_check_always", c), R("cerbos_decision_log", c)
+        L.append(f"| {c} | {cell(a)} | {cell(b)} | {fmt(ratio(a and a.get('tps'), b and b.get('tps')))} | "
+                 f"{cell(x)} | {cell(y)} | {fmt(ratio(x and x.get('tps'), y and y.get('tps')))} |")
+    L.append("")
+    L.append("How the Cerbos policy is equivalent, and where it is not: " + CERBOS_METHOD)
+    L.append("")
 
 
 def render_markdown(run, doc):
@@ -1506,6 +1589,7 @@ def render_markdown(run, doc):
         L.append("")
         L.append(f"HTTP: not measured ({doc.get('http', {}).get('reason', 'unknown reason')}).")
         L.append("")
+    render_cerbos(L, run, doc, table)
 
     L.append("## Scale")
     L.append("")
