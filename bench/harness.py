@@ -8,6 +8,7 @@ floor. Python 3 standard library only.
 """
 
 import argparse
+import base64
 import datetime as dt
 import glob
 import hashlib
@@ -23,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -52,6 +54,14 @@ SKEW_MEMBERS = 3
 CLIENTS = (2, 16)
 SEED = 0.42          # setseed() for the generator
 PGBENCH_SEED = 42    # pgbench --random-seed: every run draws the same requests in the same order
+
+# The peer measured side by side with the REST front (issue 14): Cerbos's PDP from its npm package (a static Go
+# binary), pinned by version and by the registry's integrity digest, cached under target/bench-tools/cerbos.
+CERBOS_PACKAGE = "@cerbos/cerbos-linux-x64"
+CERBOS_VERSION = "0.55.0"
+CERBOS_INTEGRITY = ("sha512-eLZUycJfaQWK0XTRgH/Oz2E3XiNCUavDd1LhzFxhUpZ3s5CuQqmqG327ta0On8YOTxuZO/19cG4kvfC22r03/Q==")
+CERBOS_BODIES = 20000    # requests of the check mix, with their facts, that the Cerbos workload cycles through
+CERBOS_AGREEMENT = 500   # of which the first this many are decided by both Cerbos and plystra.check
 
 # Server options on top of scripts/lib.sh's (max_connections=200, fsync=on). Every one is reported.
 PG_OPTIONS = [
@@ -614,10 +624,41 @@ def http_post(url, body, header=None, timeout=5.0):
         return resp.status, resp.read()
 
 
+def stop_process(proc, timeout=35):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_healthy(proc, url, log_path, name, seconds=30):
+    """None once url answers 200, else the reason (the process exited, or never answered)."""
+    deadline = now() + seconds
+    while True:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+            return f"{name} exited ({proc.returncode}) at startup: {' | '.join(tail)}"
+        try:
+            if http_get(url)[0] == 200:
+                return None
+        except Exception:
+            pass
+        if now() > deadline:
+            return f"{name} did not answer {url} within {seconds} s"
+        time.sleep(0.2)
+
+
+# The front's AUDIT_WRITE_MODE values (plystra_http/src/config.rs): "disabled_for_dev" writes nothing (an unknown
+# value such as "off" audits every decision), "always" audits every decision.
+HTTP_AUDIT_RUNS = (("disabled_for_dev", "off"), ("always", "always"))
+
+
 def run_http(run, binary, sz):
-    """Starts plystra_http against the bench database and measures /health and /authz/check with wrk."""
+    """Starts plystra_http against the bench database and measures /health and /authz/check with wrk: audit off
+    (health and check), then, after a restart with AUDIT_WRITE_MODE=always, the check again."""
     c = run.c
-    port = int(lib("free_port 18480").stdout.strip())
     # An instance-level API key holding authz:check, made as the front makes them: the token is
     # ply_ak_<id>.<64 hex>, stored as its HMAC-SHA256 under PLYSTRA_API_KEY_SECRET (plystra_http/src/auth).
     secret = os.urandom(32).hex()
@@ -632,85 +673,90 @@ def run_http(run, binary, sz):
     except Failure as e:
         header, credential = "", f"none (the API key could not be created: {str(e).splitlines()[-1]})"
     header = os.environ.get("PLYSTRA_BENCH_HTTP_HEADER", header)
-    env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:{c.port}/bench", SERVER_HOST="127.0.0.1",
-               SERVER_PORT=str(port), SERVER_MODE="production", LOG_LEVEL="warn",
-               # The reference's value for "write nothing" (an unknown value such as "off" audits every decision).
-               AUDIT_WRITE_MODE="disabled_for_dev", DATABASE_MAX_OPEN_CONNS="20", PLYSTRA_API_KEY_SECRET=secret,
-               # Production mode refuses defaults: a real session secret, explicit CORS origins, a public URL.
-               PLYSTRA_SESSION_SECRET=secrets.token_hex(32), CORS_ALLOWED_ORIGINS="https://bench.plystra.invalid",
-               SERVER_PUBLIC_URL="https://bench.plystra.invalid")
-    env.pop("RUST_BACKTRACE", None)
-    server_log = open(run.rundir / "plystra_http.log", "w")
-    proc = subprocess.Popen([str(binary)], env=env, stdout=server_log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    config = {"binary": str(binary), "env": {k: env[k] for k in ("SERVER_MODE", "LOG_LEVEL", "AUDIT_WRITE_MODE",
-                                                                 "DATABASE_MAX_OPEN_CONNS")},
+    session_secret = secrets.token_hex(32)
+    config = {"binary": str(binary), "env": None,
               "database_url": "postgres://postgres@127.0.0.1:<port>/bench (TCP, loopback)",
-              "credential": credential}
-    try:
-        deadline = now() + 30
-        while True:
-            if proc.poll() is not None:
-                server_log.flush()
-                tail = (run.rundir / "plystra_http.log").read_text().strip().splitlines()[-3:]
-                return None, f"plystra_http exited ({proc.returncode}) at startup: {' | '.join(tail)}", config
+              "credential": credential, "audit_write_modes": [m for m, _ in HTTP_AUDIT_RUNS]}
+    d = run.defines(sz)
+    check_args = [str(d[k]) for k in ("spaces", "breadth", "depth", "members", "resq", "gs", "alevels")] + [header]
+    decisions = "SELECT count(*) FROM plystra.audit_logs WHERE decision IN ('allow', 'deny')"
+    results = []
+    for write_mode, audit in HTTP_AUDIT_RUNS:
+        port = int(lib("free_port 18480").stdout.strip())
+        env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:{c.port}/bench", SERVER_HOST="127.0.0.1",
+                   SERVER_PORT=str(port), SERVER_MODE="production", LOG_LEVEL="warn",
+                   AUDIT_WRITE_MODE=write_mode, DATABASE_MAX_OPEN_CONNS="20", PLYSTRA_API_KEY_SECRET=secret,
+                   # Production mode refuses defaults: a real session secret, explicit CORS origins, a public URL.
+                   PLYSTRA_SESSION_SECRET=session_secret, CORS_ALLOWED_ORIGINS="https://bench.plystra.invalid",
+                   SERVER_PUBLIC_URL="https://bench.plystra.invalid")
+        env.pop("RUST_BACKTRACE", None)
+        if config["env"] is None:
+            config["env"] = {k: env[k] for k in ("SERVER_MODE", "LOG_LEVEL", "AUDIT_WRITE_MODE",
+                                                 "DATABASE_MAX_OPEN_CONNS")}
+        log_path = run.rundir / f"plystra_http-{audit}.log"
+        server_log = open(log_path, "w")
+        proc = subprocess.Popen([str(binary)], env=env, stdout=server_log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            why = wait_healthy(proc, base + "/api/v1/health", log_path, "plystra_http")
+            if why:
+                return results or None, why, config
+            i, s = 11 * sz["spaces"], 0
+            probe = json.dumps({"actor": {"user_id": f"bu_{i}", "member_id": f"bm_{i}",
+                                          "user_member_id": f"bum_{i}", "space_id": f"bsp_{s}"},
+                                "resource_type": "invoice", "resource_id": f"bres_{s}", "action": "read"})
             try:
-                if http_get(base + "/api/v1/health")[0] == 200:
-                    break
-            except Exception:
-                pass
-            if now() > deadline:
-                return None, "plystra_http did not answer /api/v1/health within 30 s", config
-            time.sleep(0.2)
-        i, s = 11 * sz["spaces"], 0
-        probe = json.dumps({"actor": {"user_id": f"bu_{i}", "member_id": f"bm_{i}", "user_member_id": f"bum_{i}",
-                                      "space_id": f"bsp_{s}"}, "resource_type": "invoice",
-                            "resource_id": f"bres_{s}", "action": "read"})
-        try:
-            status, body = http_post(base + "/api/v1/authz/check", probe, header or None)
-            doc = json.loads(body)
-        except urllib.error.HTTPError as e:
-            return None, (f"POST /api/v1/authz/check answered {e.code} before the measurement: "
-                          f"{e.read()[:300].decode(errors='replace')}"), config
-        except Exception as e:  # noqa: BLE001 - any failure means "not measured", with the reason
-            return None, f"POST /api/v1/authz/check failed before the measurement: {e}", config
-        if status != 200 or "decision" not in json.dumps(doc):
-            return None, f"POST /api/v1/authz/check answered {status} without a decision: {body[:200]!r}", config
-        run.check(True, "plystra_http answers /health and /authz/check")
-        d = run.defines(sz)
-        results = []
-        decisions = "SELECT count(*) FROM plystra.audit_logs WHERE decision IN ('allow', 'deny')"
-        audited_before = int(c.psql("bench", decisions).splitlines()[-1])
-        for name, script, args, floor in (
-                ("http_health", "http_health.lua", [header], None),
-                ("http_check", "http_check.lua", [str(d[k]) for k in ("spaces", "breadth", "depth", "members",
-                                                                      "resq", "gs", "alevels")] + [header],
-                 "http_health")):
-            for clients in CLIENTS:
-                results.append(wrk(run, name, script, args, clients, base, floor))
-        # "Audit off" must be true: a mode the front does not know audits every decision.
-        audited = int(c.psql("bench", decisions).splitlines()[-1]) - audited_before
-        run.check(audited == 0, f"the HTTP check workload ran with audit off ({audited} decision audit rows written)")
-        return results, None, config
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=35)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        server_log.close()
+                status, body = http_post(base + "/api/v1/authz/check", probe, header or None)
+                doc = json.loads(body)
+            except urllib.error.HTTPError as e:
+                return results or None, (f"POST /api/v1/authz/check answered {e.code} before the measurement: "
+                                         f"{e.read()[:300].decode(errors='replace')}"), config
+            except Exception as e:  # noqa: BLE001 - any failure means "not measured", with the reason
+                return results or None, f"POST /api/v1/authz/check failed before the measurement: {e}", config
+            if status != 200 or "decision" not in json.dumps(doc):
+                return (results or None, f"POST /api/v1/authz/check answered {status} without a decision: "
+                                         f"{body[:200]!r}", config)
+            run.check(True, f"plystra_http (AUDIT_WRITE_MODE={write_mode}) answers /health and /authz/check")
+            audited_before = int(c.psql("bench", decisions).splitlines()[-1])
+            runs = [("http_check", "http_check.lua", check_args, "http_health")]
+            if audit == "off":
+                runs.insert(0, ("http_health", "http_health.lua", [header], None))
+            else:
+                runs = [("http_check_always", "http_check.lua", check_args, "http_health")]
+            measured = []
+            for name, script, args, floor in runs:
+                path = "/api/v1/health" if name == "http_health" else "/api/v1/authz/check"
+                for clients in CLIENTS:
+                    measured.append(wrk(run, name, script, args, clients, base + path, floor,
+                                        audit_mode=None if name == "http_health" else audit))
+            results += measured
+            audited = int(c.psql("bench", decisions).splitlines()[-1]) - audited_before
+            checked = sum(r.get("transactions") or 0 for r in measured if r["workload"] != "http_health")
+            if audit == "off":
+                # "Audit off" must be true: a mode the front does not know audits every decision.
+                run.check(audited == 0,
+                          f"the HTTP check workload ran with audit off ({audited} decision audit rows written)")
+            else:
+                # The writer confirms each row durable before the decision returns: every answered request
+                # (and the few in flight when wrk stopped) has its row.
+                run.check(audited >= checked > 0,
+                          f"the HTTP audit-always workload wrote {audited} decision audit rows for {checked} "
+                          f"answered requests (at least one each)")
+        finally:
+            stop_process(proc)
+            server_log.close()
+    return results, None, config
 
 
-def wrk(run, name, script, script_args, clients, base, floor):
-    url = base + ("/api/v1/health" if name == "http_health" else "/api/v1/authz/check")
+def wrk(run, name, script, script_args, clients, url, floor, audit_mode=None, group="http"):
     cmd = ["wrk", "-t", str(min(clients, os.cpu_count() or 1)), "-c", str(clients), "-d", f"{run.args.duration}s",
            "--timeout", "5s", "-s", str(WORKLOADS / script), url, "--"] + script_args
     log(f"{name} at {clients} clients ({run.args.duration}s, wrk)")
     r = sh(cmd, check=False)
     m = re.search(r"^BENCHJSON (\{.*\})$", r.stdout, re.M)
-    res = {"workload": name, "label": name, "group": "http", "clients": clients, "tool": "wrk",
+    res = {"workload": name, "label": name, "group": group, "clients": clients, "tool": "wrk",
            "script": f"bench/workloads/{script}", "duration_s": run.args.duration, "floor": floor,
-           "audit_mode": "off" if name == "http_check" else None}
+           "audit_mode": audit_mode}
     ok = r.returncode == 0 and m is not None
     if m:
         doc = json.loads(m.group(1))
@@ -726,6 +772,284 @@ def wrk(run, name, script, script_args, clients, base, floor):
               + ("" if ok else f": {' | '.join(res.get('error', []))}"))
     run.results.append(res)
     return res
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cerbos, side by side (issue 14)
+# ---------------------------------------------------------------------------------------------------------------
+
+def ensure_cerbos():
+    """The pinned Cerbos PDP from the npm registry, cached under target/bench-tools/cerbos/<version>: (binary,
+    None), or (None, the reason it is unavailable). Never raises: a missing peer is reported, not a failure."""
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "amd64"):
+        return None, f"{CERBOS_PACKAGE} is built for Linux x86-64, not {platform.system()} {platform.machine()}"
+    home = REPO / "target" / "bench-tools" / "cerbos" / CERBOS_VERSION
+    binary = home / "cerbos"
+
+    def version_of(path):
+        try:
+            r = sh([str(path), "--version"], check=False, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return None, str(e)
+        first = (r.stdout.strip().splitlines() or [""])[0].strip()
+        return (first, None) if r.returncode == 0 else (None, (r.stdout + r.stderr).strip()[-200:])
+
+    if binary.exists() and version_of(binary)[0] == CERBOS_VERSION:
+        return binary, None
+    npm = shutil.which("npm")
+    if not npm:
+        return None, "npm is not installed (Debian: apt-get install npm)"
+    home.mkdir(parents=True, exist_ok=True)
+    spec = f"{CERBOS_PACKAGE}@{CERBOS_VERSION}"
+    log(f"fetching {spec} from the npm registry")
+    env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false", npm_config_audit="false",
+               # Without a registry, fail in minutes rather than retry for long.
+               npm_config_fetch_retries="1", npm_config_fetch_timeout="120000")
+    try:
+        r = sh([npm, "pack", spec, "--json", "--pack-destination", str(home)], check=False, env=env, timeout=600,
+               cwd=home)
+    except subprocess.TimeoutExpired:
+        return None, f"`npm pack {spec}` did not finish within 600 s"
+    if r.returncode != 0:
+        err = [re.sub(r"^npm (ERR!|error)\s*", "", l) for l in r.stderr.splitlines()
+               if re.match(r"npm (ERR!|error) ", l) and "complete log" not in l][:2]
+        try:
+            home.rmdir()   # only if empty: a cached binary stays
+        except OSError:
+            pass
+        return None, f"`npm pack {spec}` failed: {'; '.join(err) or r.stderr.strip()[-300:]}"
+    try:
+        tarball = home / json.loads(r.stdout)[0]["filename"]
+    except (ValueError, LookupError, TypeError):
+        return None, f"`npm pack {spec}` printed no file name: {r.stdout.strip()[-200:]}"
+    digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
+    if digest != CERBOS_INTEGRITY:
+        tarball.unlink()
+        return None, f"{tarball.name}: integrity {digest[:20]}… is not the pinned {CERBOS_INTEGRITY[:20]}…"
+    tmp = home / "cerbos.tmp"
+    try:
+        with tarfile.open(tarball) as tf:
+            member = tf.getmember("package/cerbos-linux-x64")
+            with tf.extractfile(member) as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    except (KeyError, OSError, tarfile.TarError) as e:
+        return None, f"{tarball.name}: no usable package/cerbos-linux-x64 ({e})"
+    tmp.chmod(0o755)
+    tmp.replace(binary)
+    tarball.unlink()
+    version, err = version_of(binary)
+    if version != CERBOS_VERSION:
+        return None, f"{binary} does not run as Cerbos {CERBOS_VERSION}: {err or version}"
+    return binary, None
+
+
+# The grant scopes as CEL over the principal's grant g and the resource R (plystra_core/src/scope.rs): the
+# group_tree test is the label-boundary prefix test of `path_within`, never a bare startsWith.
+CERBOS_SCOPE_CEL = {
+    "group_tree": '(g.anchor != "" && (R.attr.group_path == g.anchor || R.attr.group_path.startsWith(g.anchor + ".")))',
+    "group": '(g.anchor != "" && R.attr.group_path == g.anchor)',
+    "self": "R.attr.owner_member_id == P.id",
+    "space": "true",
+    "global": "false",
+}
+
+
+def cerbos_policy(run, db):
+    """A Cerbos resource policy for kind `invoice` generated from the bench Spaces' own role permissions: one rule
+    an action, allowing it when the actor is usable, the resource was found in the actor's Space, and some grant
+    of the principal has a role whose permission for the action has a scope that covers the resource."""
+    rows = run.c.psql(db, r"""
+        SELECT DISTINCT ro.key, p.action, p.scope
+        FROM plystra.role_permissions rp
+        JOIN plystra.roles ro ON ro.id = rp.role_id AND ro.status = 'active' AND ro.deleted_at IS NULL
+        JOIN plystra.permissions p ON p.id = rp.permission_id AND p.status = 'active' AND p.deleted_at IS NULL
+        WHERE rp.deleted_at IS NULL AND p.resource = 'invoice' AND ro.space_id LIKE 'bsp\_%'
+        ORDER BY 2, 1, 3""").splitlines()
+    by_action = {}
+    for line in rows:
+        role, action, scope = line.split("|")
+        by_action.setdefault(action, []).append((role, scope))
+    rules = []
+    for action, grants in sorted(by_action.items()):
+        covers = " || ".join(f'(g.role == "{role}" && {CERBOS_SCOPE_CEL.get(scope, "false")})'
+                             for role, scope in grants)
+        rules.append({"actions": [action], "effect": "EFFECT_ALLOW", "roles": ["member"],
+                      "condition": {"match": {"expr": (
+                          "P.attr.active && R.attr.found && R.attr.space_id == P.attr.space_id && "
+                          f"P.attr.grants.exists(g, {covers})")}}})
+    return {"apiVersion": "api.cerbos.dev/v1",
+            "resourcePolicy": {"version": "default", "resource": "invoice", "rules": rules}}, by_action
+
+
+CERBOS_FACTS_SQL = r"""
+SELECT x.n, json_build_object(
+    'active', coalesce(a.active, false),
+    'grants', coalesce(gr.grants, '[]'::json),
+    'found', r.id IS NOT NULL,
+    'space_id', coalesce(r.space_id, ''),
+    'group_path', coalesce(rg.path, ''),
+    'owner_member_id', coalesce(r.owner_member_id, ''))::text{decision}
+FROM x
+LEFT JOIN LATERAL (
+    -- The actor tuple, as plystra_core's actor_usable: every part live and active, the binding unexpired and
+    -- joining exactly this User and Member, all in the requested Space.
+    SELECT u.status = 'active' AND m.status = 'active' AND s.status = 'active' AND um.status = 'active'
+           AND (um.expires_at IS NULL OR um.expires_at >= now()) AND um.user_id = u.id AND um.member_id = m.id
+           AND um.space_id = x.space_id AND m.space_id = x.space_id AS active
+    FROM plystra.user_members um
+    JOIN plystra.users u ON u.id = x.user_id AND u.deleted_at IS NULL
+    JOIN plystra.members m ON m.id = x.member_id AND m.deleted_at IS NULL
+    JOIN plystra.spaces s ON s.id = x.space_id AND s.deleted_at IS NULL
+    WHERE um.id = x.user_member_id AND um.deleted_at IS NULL
+) a ON true
+LEFT JOIN LATERAL (
+    -- The Member's live grants: role key and anchor path ('' without a live anchor).
+    SELECT json_agg(json_build_object('role', ro.key, 'anchor', coalesce(ag.path, '')) ORDER BY mr.id) AS grants
+    FROM plystra.member_roles mr
+    JOIN plystra.roles ro ON ro.id = mr.role_id AND ro.status = 'active' AND ro.deleted_at IS NULL
+    LEFT JOIN plystra.groups ag ON ag.id = mr.scope_anchor_group_id AND ag.deleted_at IS NULL AND ag.status = 'active'
+    WHERE mr.member_id = x.member_id AND mr.status = 'active' AND mr.deleted_at IS NULL
+) gr ON true
+LEFT JOIN plystra.resources r ON r.id = x.resource_id AND r.resource_type = 'invoice' AND r.deleted_at IS NULL
+                              AND r.status = 'active'
+LEFT JOIN plystra.groups rg ON rg.id = r.group_id AND rg.deleted_at IS NULL AND rg.status = 'active'
+ORDER BY x.n;
+"""
+
+
+def cerbos_bodies(run, db, sz, path, n, agree):
+    """n requests of the check mix (mix_sample) as Cerbos CheckResources bodies, one a line in `path`, each
+    carrying what the database holds for it; returns the first `agree` requests as (n, body, action, decision,
+    deny code) with plystra.check's decision and deny code, also written next to `path` (cerbos_agreement.jsonl)."""
+    sample = mix_sample(sz, n)
+    sql = run.rundir / "cerbos_facts.sql"
+    rows = ",\n".join(f"({k}, '{u}', '{m}', '{um}', '{sp}', '{r}', '{a}')"
+                      for k, (u, m, um, sp, r, a) in enumerate(sample))
+    decision = (f",\n    CASE WHEN x.n < {agree} THEN (SELECT (d ->> 'decision') || ':' || "
+                "coalesce(d ->> 'deny_code', '') FROM plystra.check(jsonb_build_object('actor', "
+                "jsonb_build_object('user_id', x.user_id, 'member_id', x.member_id, 'user_member_id', "
+                "x.user_member_id, 'space_id', x.space_id), 'resource_type', 'invoice', 'resource_id', "
+                "x.resource_id, 'action', x.action)) AS c (d)) END")
+    sql.write_text("SET plystra.audit_mode = off;\n"
+                   "CREATE TEMP TABLE x (n int, user_id text, member_id text, user_member_id text, space_id text, "
+                   "resource_id text, action text);\n"
+                   f"INSERT INTO x VALUES\n{rows};\n" + CERBOS_FACTS_SQL.replace("{decision}", decision))
+    out = run.c.psql(db, file=sql).splitlines()
+    if len(out) != n:
+        raise Failure(f"the Cerbos facts query returned {len(out)} rows for {n} requests")
+    checked = []
+    with open(path, "w") as f:
+        for line, (u, m, um, sp, res, action) in zip(out, sample):
+            k, facts, dec = line.split("|")
+            facts = json.loads(facts)
+            body = {"principal": {"id": m, "roles": ["member"],
+                                  "attr": {"space_id": sp, "active": facts["active"], "grants": facts["grants"]}},
+                    "resources": [{"actions": [action], "resource": {"kind": "invoice", "id": res, "attr": {
+                        k2: facts[k2] for k2 in ("found", "space_id", "group_path", "owner_member_id")}}}]}
+            text = json.dumps(body, separators=(",", ":"))
+            f.write(text + "\n")
+            if int(k) < agree:
+                decision, code = dec.split(":", 1)
+                checked.append((int(k), text, action, decision, code))
+    with open(path.parent / "cerbos_agreement.jsonl", "w") as f:
+        for k, text, action, decision, code in checked:
+            f.write(json.dumps({"n": k, "action": action, "check": decision, "deny_code": code or None,
+                                "body": json.loads(text)}, separators=(",", ":")) + "\n")
+    return checked
+
+
+def start_cerbos(run, binary, policy_dir, audit_log, name):
+    """Cerbos on free loopback ports (HTTP, gRPC, and its debug listener, which defaults to every interface)."""
+    http_port = int(lib("free_port 39592").stdout.strip())
+    grpc_port = int(lib(f"free_port {http_port + 1}").stdout.strip())
+    debug_port = int(lib(f"free_port {grpc_port + 1}").stdout.strip())
+    audit = ({"enabled": True, "accessLogsEnabled": False, "decisionLogsEnabled": True, "backend": "file",
+              "file": {"path": str(audit_log)}} if audit_log else {"enabled": False})
+    config = {"server": {"httpListenAddr": f"127.0.0.1:{http_port}", "grpcListenAddr": f"127.0.0.1:{grpc_port}"},
+              "storage": {"driver": "disk", "disk": {"directory": str(policy_dir), "watchForChanges": False}},
+              "audit": audit, "telemetry": {"disabled": True}}
+    config_path = run.rundir / f"cerbos-{name}.yaml"
+    config_path.write_text(json.dumps(config, indent=2) + "\n")   # JSON is YAML
+    log_path = run.rundir / f"cerbos-{name}.log"
+    server_log = open(log_path, "w")
+    env = dict(os.environ, CERBOS_NO_TELEMETRY="1")
+    proc = subprocess.Popen([str(binary), "server", f"--config={config_path}", "--log-level=warn",
+                             f"--debug-listen-addr=127.0.0.1:{debug_port}"], env=env, stdout=server_log,
+                            stderr=subprocess.STDOUT, cwd=run.rundir)
+    base = f"http://127.0.0.1:{http_port}"
+    why = wait_healthy(proc, base + "/_cerbos/health", log_path, "cerbos")
+    if why:
+        stop_process(proc)
+        server_log.close()
+        return None, None, None, why
+    return proc, server_log, base, None
+
+
+def run_cerbos(run, binary, sz):
+    """Cerbos side by side: the workload's policy generated from the bench database, the check mix's facts as
+    request bodies, an agreement check against plystra.check, then wrk at every client count with audit off and
+    with its file decision log. Returns (results, reason or None, facts for the report)."""
+    facts = {"package": f"{CERBOS_PACKAGE}@{CERBOS_VERSION}", "integrity": CERBOS_INTEGRITY,
+             "binary": str(binary.relative_to(REPO)) if REPO in binary.parents else str(binary),
+             "endpoint": "POST /api/check/resources (CheckResources, one resource and one action a request)",
+             "bodies": CERBOS_BODIES}
+    policy_dir = run.rundir / "cerbos-policies"
+    policy_dir.mkdir(exist_ok=True)
+    policy, by_action = cerbos_policy(run, "bench")
+    (policy_dir / "invoice.json").write_text(json.dumps(policy, indent=2) + "\n")
+    facts["policy"] = policy
+    facts["grants_by_action"] = {a: [f"{r} ({s})" for r, s in g] for a, g in by_action.items()}
+    bodies = run.rundir / "cerbos_bodies.jsonl"
+    sample = cerbos_bodies(run, "bench", sz, bodies, CERBOS_BODIES, CERBOS_AGREEMENT)
+    results = []
+    for name, audit_log in (("off", None), ("decision_log", run.rundir / "cerbos-decisions.log")):
+        proc, server_log, base, why = start_cerbos(run, binary, policy_dir, audit_log, name)
+        if why:
+            return results or None, why, facts
+        try:
+            if name == "off":
+                bad, mix, codes = [], {}, {}
+                for k, body, action, expected, code in sample:
+                    codes[code or "allow"] = codes.get(code or "allow", 0) + 1
+                    try:
+                        doc = json.loads(http_post(base + "/api/check/resources", body)[1])
+                        effect = doc["results"][0]["actions"][action]
+                    except Exception as e:  # noqa: BLE001 - a failed request is a disagreement, with the reason
+                        effect = f"error {e}"
+                    got = {"EFFECT_ALLOW": "allow", "EFFECT_DENY": "deny"}.get(effect, effect)
+                    mix[got] = mix.get(got, 0) + 1
+                    if got != expected:
+                        bad.append(f"request {k}: cerbos {got} vs check {expected}")
+                facts["agreement"] = {"requests": len(sample), "differ": len(bad), "decisions": mix,
+                                      "check_deny_codes": codes}
+                ok = run.check(len(sample) == CERBOS_AGREEMENT and not bad,
+                               f"bench: Cerbos {CERBOS_VERSION} agrees with plystra.check on {len(sample) - len(bad)} "
+                               f"of {len(sample)} requests of the mix (decision; plystra.check's: "
+                               f"{', '.join(f'{k} {v}' for k, v in sorted(codes.items()))})"
+                               + (f": {len(bad)} differ ({'; '.join(bad[:5])})" if bad else ""))
+                if not ok:
+                    return None, "its decisions differ from plystra.check's (see Checks): not measured", facts
+            wl = "cerbos_off" if name == "off" else "cerbos_decision_log"
+            measured = [wrk(run, wl, "http_bodies.lua", ["/api/check/resources", str(bodies)], clients,
+                            base + "/api/check/resources", None, audit_mode=name, group="cerbos")
+                        for clients in CLIENTS]
+            results += measured
+        finally:
+            stop_process(proc)
+            server_log.close()
+        if audit_log:
+            # Every answered request must have its decision in the file (the log was really on).
+            lines = 0
+            if audit_log.exists():
+                with open(audit_log, "rb") as f:
+                    lines = sum(1 for l in f if b'"log.kind":"decision"' in l)
+                facts["decision_log_bytes"] = audit_log.stat().st_size
+                audit_log.unlink()   # tens of MB at full size; its size and line count are kept
+            answered = sum(r.get("transactions") or 0 for r in measured)
+            facts["decision_log_lines"] = lines
+            run.check(lines >= answered > 0, f"Cerbos {CERBOS_VERSION}'s file decision log holds {lines} decisions "
+                                             f"for {answered} answered requests (at least one each)")
+    return results, None, facts
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -938,6 +1262,9 @@ DESCRIPTIONS = {
     "check_off_after_skew": "`plystra.check`, audit off, ordinary actors, after the skew",
     "http_health": "GET /api/v1/health (HTTP floor)",
     "http_check": "POST /api/v1/authz/check, audit off",
+    "http_check_always": "POST /api/v1/authz/check, audit always (AUDIT_WRITE_MODE=always)",
+    "cerbos_off": f"Cerbos {CERBOS_VERSION}: POST /api/check/resources, audit off",
+    "cerbos_decision_log": f"Cerbos {CERBOS_VERSION}: POST /api/check/resources, file decision log",
 }
 
 
@@ -1007,6 +1334,23 @@ def targets(run, ctx):
             ratio(a and a["tps"], f and f["tps"]), 0.5, ">=", "tps ratio")
     a = R("http_check", 2)
     add("HTTP check p99 < 5 ms at 2 clients", 2, a and a.get("p99_ms"), 5.0, "<", "ms")
+    # Issue 14: the REST front against Cerbos, measured in the same run (when Cerbos was available).
+    for c in CLIENTS:
+        a, f = R("http_check", c), R("cerbos_off", c)
+        add("HTTP check (audit off) ≥ 3 × Cerbos (audit off), req/s (issue 14)", c,
+            ratio(a and a["tps"], f and f["tps"]), 3.0, ">=", "req/s ratio")
+    for c in CLIENTS:
+        a, f = R("http_check_always", c), R("cerbos_decision_log", c)
+        add("HTTP check (audit always) ≥ 1 × Cerbos with its file decision log, req/s (issue 14)", c,
+            ratio(a and a["tps"], f and f["tps"]), 1.0, ">=", "req/s ratio")
+    for c, limit in zip(CLIENTS, (2.0, 20.0)):
+        a = R("http_check", c)
+        add(f"HTTP check (audit off) p99 ≤ {limit:g} ms at {c} clients (issue 14)", c, a and a.get("p99_ms"), limit,
+            "<=", "ms")
+    for c in CLIENTS:
+        a, f = R("http_check", c), R("http_health", c)
+        add("HTTP check (audit off) ≥ 0.3 × /health, req/s (issue 14)", c,
+            ratio(a and a["tps"], f and f["tps"]), 0.3, ">=", "req/s ratio")
     return out
 
 
@@ -1041,6 +1385,70 @@ def write_report(run, ctx, outdir):
         shutil.copyfile(base.with_suffix(".json"), outdir / "latest.json")
         shutil.copyfile(base.with_suffix(".md"), outdir / "latest.md")
     return base
+
+
+CERBOS_METHOD = (
+    "The policy is generated from the bench Spaces' own role permissions (a rule an action; `reject` is granted "
+    "to no role, so it has no rule and Cerbos denies it by default). The principal is the Member, with the single "
+    "role `member`, and carries in `attr` its Space, whether its actor tuple is usable (User, Member, Space and "
+    "binding active and live, binding unexpired and joining exactly this User and Member in this Space: "
+    "`plystra_core`'s `actor_usable`) and its live grants as a list of {role, anchor}, the anchor being the "
+    "group path of a live anchor group ('' without one). The resource carries whether it was found (live and "
+    "active), its Space, its group's path ('' without a live group) and its owner. A rule allows when the "
+    "principal is usable, the resource was found in the principal's Space, and some grant's role holds the "
+    "action with a scope that covers the resource: group_tree = the path equals the anchor or starts with the "
+    "anchor followed by a dot (the label-boundary test of `path_within`), group = the path equals the anchor, "
+    "self = the owner is the principal, space = always (the same Space is already required). Cerbos is "
+    "stateless: every request carries these facts, computed from the bench database by one query per run "
+    "(requests drawn by the check mix's arithmetic, `mix_sample`), so Cerbos does none of the lookups the "
+    "Plystra check does per request (about 16 index probes: actor, registry, resource, group, grants); an "
+    "application using Cerbos would have to fetch them itself, and that cost is not in Cerbos's figures. Not "
+    "modelled: deny codes (Cerbos answers allow or deny only, and the agreement check compares decisions), "
+    "grants whose role, binding or anchor lies in another Space (plystra.check denies the whole request: "
+    "CROSS_SPACE_VIOLATION; the bench data has none), the registry (an unknown resource type or action is a "
+    "default deny in Cerbos too), and the audit row's content: Plystra's row is a hash-chained database row "
+    "confirmed durable before the answer, Cerbos's decision log is a JSON line appended to a file (no per-"
+    "decision fsync observed).")
+
+
+def render_cerbos(L, run, doc, table):
+    """The Cerbos section: unavailable with its reason, or its runs and the ratios against the front's."""
+    R = run.result
+    cb = doc.get("cerbos") or {}
+    if not cb.get("measured"):
+        L.append("## HTTP: Cerbos side by side")
+        L.append("")
+        L.append(f"Cerbos: unavailable ({cb.get('reason') or 'not attempted by this harness version'}).")
+        L.append("")
+        return
+    ag = cb.get("agreement") or {}
+    table(["cerbos_off", "cerbos_decision_log"], "HTTP: Cerbos side by side",
+          f"`{cb['package']}` from the npm registry (integrity `{cb['integrity'][:27]}…`), `{cb['binary']}`, on "
+          f"loopback: disk storage with the generated policy, audit disabled, then audit enabled with backend "
+          f"`file` (decision logs on, access logs off; {fmt(cb.get('decision_log_lines'))} decisions, "
+          f"{fmt(round((cb.get('decision_log_bytes') or 0) / 1048576, 1))} MiB). {cb['endpoint']}; wrk cycles "
+          f"through {fmt(cb['bodies'])} prepared requests of the check mix (`bench/workloads/http_bodies.lua`). "
+          f"Agreement with `plystra.check`: {ag.get('requests', 0) - ag.get('differ', 0)} of "
+          f"{ag.get('requests', 0)} requests (their decisions and deny codes from `plystra.check`: "
+          + ", ".join(f"{k} {v}" for k, v in sorted((ag.get("check_deny_codes") or {}).items()))
+          + "). Grants by action in the policy: "
+          + "; ".join(f"{a}: {', '.join(g)}" for a, g in sorted(cb.get("grants_by_action", {}).items())) + ".")
+    L.append("Ours ÷ Cerbos, same run, same request mix (issue 14's targets: audit off ≥ 3, audit always against "
+             "the decision log ≥ 1, at every client count; p99 ≤ 2 ms at 2 clients and ≤ 20 ms at 16).")
+    L.append("")
+    L.append("| clients | Plystra audit off req/s (p99 ms) | Cerbos audit off req/s (p99 ms) | ours ÷ Cerbos | "
+             "Plystra audit always req/s (p99 ms) | Cerbos decision log req/s (p99 ms) | ours ÷ Cerbos |")
+    L.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+
+    def cell(r):
+        return f"{fmt(r and r.get('tps'))} ({fmt(r and r.get('p99_ms'), 3)})" if r else "–"
+    for c in CLIENTS:
+        a, b, x, y = R("http_check", c), R("cerbos_off", c), R("http_check_always", c), R("cerbos_decision_log", c)
+        L.append(f"| {c} | {cell(a)} | {cell(b)} | {fmt(ratio(a and a.get('tps'), b and b.get('tps')))} | "
+                 f"{cell(x)} | {cell(y)} | {fmt(ratio(x and x.get('tps'), y and y.get('tps')))} |")
+    L.append("")
+    L.append("How the Cerbos policy is equivalent, and where it is not: " + CERBOS_METHOD)
+    L.append("")
 
 
 def render_markdown(run, doc):
@@ -1170,14 +1578,18 @@ def render_markdown(run, doc):
               f"grants each, followed by ANALYZE ({sk['seconds']} s). Measured last, in `bench`."
               + (" At tiny size only at the first client count." if doc["size"] == "tiny" else ""))
     if doc.get("http", {}).get("measured"):
-        table(["http_health", "http_check"], "HTTP",
+        table(["http_health", "http_check", "http_check_always"], "HTTP",
               f"`plystra_http` ({doc['http']['config']['binary']}), {doc['http']['config']['env']}; credential: "
-              f"{doc['http']['config']['credential']}. wrk with the check workload's request mix (Lua).")
+              f"{doc['http']['config']['credential']}. wrk with the check workload's request mix (Lua). The "
+              "audit-always run restarts the front with `AUDIT_WRITE_MODE=always` (every decision's audit row is "
+              "confirmed durable by the audit writer before the answer)."
+              + (f" Stopped early: {doc['http']['reason']}." if doc["http"].get("reason") else ""))
     else:
         L.append("## HTTP")
         L.append("")
         L.append(f"HTTP: not measured ({doc.get('http', {}).get('reason', 'unknown reason')}).")
         L.append("")
+    render_cerbos(L, run, doc, table)
 
     L.append("## Scale")
     L.append("")
@@ -1301,6 +1713,9 @@ def main():
     ap.add_argument("--out", default=str(BENCH / "results"), help="report folder (default bench/results)")
     ap.add_argument("--http", choices=["auto", "off"], default="auto",
                     help="auto: build plystra_http and measure it if it builds and starts")
+    ap.add_argument("--cerbos", choices=["auto", "off"], default="auto",
+                    help="auto: fetch the pinned Cerbos from the npm registry (cached in target/bench-tools) and "
+                         "measure it side by side with the HTTP front; unavailable is reported, not a failure")
     ap.add_argument("--profile", choices=["auto", "on", "off"], default="auto",
                     help="perf profiles and plans (auto: on except at tiny size)")
     ap.add_argument("--per-row-budget", type=float, default=60.0,
@@ -1341,6 +1756,15 @@ def main():
         if wrk_reason:
             http_binary, http_reason = None, wrk_reason
     ctx["http"] = {"measured": False, "reason": http_reason}
+    # The peer is fetched before anything is measured too (a download competes with the measurement).
+    if args.cerbos == "off" or args.http == "off":
+        cerbos_binary, cerbos_reason = None, f"disabled with --{'cerbos' if args.cerbos == 'off' else 'http'} off"
+    else:
+        cerbos_binary, cerbos_reason = ensure_cerbos()
+        if cerbos_binary:
+            cerbos_reason = ensure_wrk()
+            cerbos_binary = None if cerbos_reason else cerbos_binary
+    ctx["cerbos"] = {"measured": False, "reason": cerbos_reason, "version": CERBOS_VERSION}
     phases["build_http"] = round(now() - t_start, 1)
 
     pgdir = REPO / "target" / "bench-pg"
@@ -1457,8 +1881,11 @@ def main():
         if http_binary:
             results, reason, config = run_http(run, http_binary, size)
             ctx["http"] = {"measured": bool(results), "reason": reason, "config": config}
-            if results:
-                ctx["tools"]["wrk"] = (sh(["wrk", "--version"], check=False).stdout.strip().splitlines() or [""])[0]
+        if cerbos_binary:
+            results, reason, facts = run_cerbos(run, cerbos_binary, size)
+            ctx["cerbos"].update(facts, measured=bool(results), reason=reason)
+        if any(r["tool"] == "wrk" for r in run.results):
+            ctx["tools"]["wrk"] = (sh(["wrk", "--version"], check=False).stdout.strip().splitlines() or [""])[0]
         phases["http_workloads"] = round(now() - t0, 1)
 
         t0 = now()
