@@ -4,7 +4,9 @@
 # Why a private cluster: the project never touches the machine's own PostgreSQL service. Every cluster lives in
 # a folder we own (.plystra/ for the demo, target/ for tests), listens on loopback and on a socket in that folder.
 
-PG_BIN=/usr/lib/postgresql/15/bin
+# PLYSTRA_PG_BIN points at another PostgreSQL 15 installation (a relocated copy, say, so that two builds of the
+# extension can be installed and tested side by side).
+PG_BIN=${PLYSTRA_PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PG_BIN/pg_config
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # pgrx's version comes from Cargo.toml so that cargo-pgrx always matches it exactly.
