@@ -90,6 +90,13 @@ COMMENT ON FUNCTION plystra.lookup_resources(text, text) IS
 'lookup_resources(resource_type, action): the ids of mirrored resources (plystra.resources) the current actor may '
 'act on, in id order. STABLE, no audit row.';
 
+COMMENT ON FUNCTION plystra.lookup_subjects(text, text, text, text, integer) IS
+'lookup_subjects(resource_type, resource_id, action, after => NULL, max_rows => 100): who can? The bindings '
+'(user_member_id, member_id, user_id) that plystra.check allows to perform action on the mirrored resource, in '
+'binding-id order after `after`, at most max_rows (1 to 1000), each with the grants that let it (member_role_id, '
+'role, permission, scope, anchor group). Decided by the same engine as check; no audit row. NULL '
+'resource_type, resource_id or action, or max_rows outside 1..1000, raise 22023. For administration backends only.';
+
 COMMENT ON FUNCTION plystra.allowed_resource(text, text, text) IS
 'allowed_resource(resource_type, resource_id, action): the decision of plystra.check for the current actor on a '
 'mirrored resource, as a boolean, without an audit row. STABLE.';

@@ -1,7 +1,7 @@
 -- Plystra 1.3.0 -> 1.4.0 (ALTER EXTENSION plystra UPDATE, or plystractl migrate up).
--- Applies migration 007 (plystra_admin may call plystra.decide_with_credential), records it in the ledger, and
--- creates plystra.decide_with_credential: the REST front's authz check and explain, credential and admin
--- permission included, in one statement. tests/catalog_check.sh proves that an updated 1.0.0 equals a fresh
+-- Applies migration 007 (plystra_admin may call plystra.decide_with_credential and plystra.lookup_subjects),
+-- records it in the ledger, and creates plystra.decide_with_credential (the REST front's authz check and explain,
+-- credential and admin permission included, in one statement) and plystra.lookup_subjects ("who can?"). tests/catalog_check.sh proves that an updated 1.0.0 equals a fresh
 -- 1.4.0.
 -- The block between the markers is migrations/007_front_decision.sql, verbatim.
 \echo Use "ALTER EXTENSION plystra UPDATE TO '1.4.0'" to load this file. \quit
@@ -11,7 +11,8 @@
 --
 -- plystra.decide_with_credential (a function of the extension's library, created after the migrations) checks
 -- a presented credential, the route's admin permission on every scope an authz request touches, the session's
--- acting binding, and decides, in one statement. It is an administration function: this migration adds it to
+-- acting binding, and decides, in one statement. plystra.lookup_subjects answers "who can?" for a resource and an
+-- action, naming bindings, Members and Users. Both are administration functions: this migration adds them to
 -- plystra_admin's list in plystra.apply_privileges, which the install and every upgrade run once every function
 -- exists. No table changes.
 
@@ -53,6 +54,7 @@ DECLARE
         'plystra.admin_permission(text, text, text, text)',
         'plystra.api_key_permission(text, text, text, text)',
         'plystra.decide_with_credential(jsonb, text, jsonb, boolean, boolean)',
+        'plystra.lookup_subjects(text, text, text, text, integer)',
         'plystra.set_credential(text, text, text, text, boolean)',
         'plystra.current_credential()',
         'plystra.audit_auth_event(text, text, text, text, jsonb)',
@@ -95,14 +97,14 @@ COMMENT ON FUNCTION plystra.apply_privileges() IS
 'Revokes EXECUTE on every function of schema plystra from PUBLIC and grants the documented sets: plystra_app '
 '(check, allowed, set_actor, set_request_context, current_actor and the row-level-security lookups and row '
 'predicates; no table) and plystra_admin (member of plystra_app; also explain, admin_permission, '
-'api_key_permission, decide_with_credential, set_credential, audit_auth_event, verify_audit_chain, seal_audit; SELECT, INSERT, UPDATE on '
+'api_key_permission, decide_with_credential, lookup_subjects, set_credential, audit_auth_event, verify_audit_chain, seal_audit; SELECT, INSERT, UPDATE on '
 'the Core, credential and login tables, DELETE on login_failures, SELECT on the audit log, chain heads and '
 'ledger). Run at the end of the install and of every upgrade; the one list of who may call what.';
 -- END migrations/007_front_decision.sql
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('007', 'front_decision', 'c639dc3be042e29124f5bc35c92876765083ae662156ca28cf96dc5c71e21ac1')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('007', 'front_decision', '60b2c9410a079aa342fddba5a61ebf3a00a72b9d6f704b5802f424929c076361')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
 -- The REST front's authz routes in one statement (plystra_pg/src/gate.rs). Only plystra_admin may call it
@@ -125,5 +127,21 @@ COMMENT ON FUNCTION plystra.decide_with_credential(jsonb, text, jsonb, boolean, 
 'decision of plystra.check (or plystra.explain when explain), audited per plystra.audit_mode, as '
 '{"outcome": "decided", "decision": ...}. Every answer but unauthenticated names the credential. A malformed '
 'argument or request raises 22023.';
+
+-- "Who can?" (plystra_pg/src/lookup.rs).
+CREATE FUNCTION plystra.lookup_subjects(resource_type text, resource_id text, action text, after text DEFAULT NULL,
+                                        max_rows integer DEFAULT 100)
+RETURNS TABLE (user_member_id text, member_id text, user_id text, grants jsonb)
+STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'lookup_subjects_wrapper';
+
+COMMENT ON FUNCTION plystra.lookup_subjects(text, text, text, text, integer) IS
+'lookup_subjects(resource_type, resource_id, action, after => NULL, max_rows => 100): who can? The bindings '
+'(user_member_id, member_id, user_id) that plystra.check allows to perform action on the mirrored resource, in '
+'binding-id order after `after`, at most max_rows (1 to 1000), each with the grants that let it (member_role_id, '
+'role, permission, scope, anchor group). Decided by the same engine as check; no audit row. NULL '
+'resource_type, resource_id or action, or max_rows outside 1..1000, raise 22023. For administration backends only.';
 
 SELECT plystra.apply_privileges();

@@ -13,6 +13,7 @@ mod gate;
 mod guc;
 mod kept;
 mod loader;
+mod lookup;
 #[cfg(any(test, feature = "pg_test"))]
 mod loader_oracle;
 mod migrations;
