@@ -102,6 +102,16 @@ pub async fn query_one_cached(
     client.query_one(&statement, params).await
 }
 
+/// [`query_opt_cached`] for a statement that returns any number of rows.
+pub async fn query_cached(
+    client: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(sql).await?;
+    client.query(&statement, params).await
+}
+
 /// [`query_opt_cached`] for a statement that returns no rows: the number of rows it changed.
 pub async fn execute_cached(
     client: &impl deadpool_postgres::GenericClient,

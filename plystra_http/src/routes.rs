@@ -6,8 +6,8 @@ use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
 
 use crate::api::{
-    admin_grants, api_keys, audit, auth, authz, groups, member_roles, members, permissions, registry, resources,
-    role_permissions, roles, spaces, system, user_members, users,
+    admin_grants, api_keys, audit, auth, authz, groups, lookups, member_roles, members, permissions, registry,
+    resources, role_permissions, roles, spaces, system, user_members, users,
 };
 use crate::app::AppState;
 use crate::protection::Access;
@@ -74,6 +74,10 @@ pub fn table() -> Vec<RouteDef> {
         // Authz
         def(Decision("authz:check"), routes!(authz::check)),
         def(Decision("authz:check"), routes!(authz::explain)),
+        // Lookups: who can act on a resource, what a binding can act on (an access review: authz:read on the
+        // whole Space, apart from authz:check, which lets a service ask about one decision).
+        def(Admin("authz:read"), routes!(lookups::subjects)),
+        def(Admin("authz:read"), routes!(lookups::resources)),
         // AuditLog
         def(Admin("audit:read"), routes!(audit::list)),
         def(Admin("audit:read"), routes!(audit::get)),

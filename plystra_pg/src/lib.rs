@@ -13,9 +13,9 @@ mod gate;
 mod guc;
 mod kept;
 mod loader;
-mod lookup;
 #[cfg(any(test, feature = "pg_test"))]
 mod loader_oracle;
+mod lookup;
 mod migrations;
 mod probe;
 mod statement_cache;

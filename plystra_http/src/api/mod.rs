@@ -7,6 +7,7 @@ pub mod auth;
 pub mod authz;
 pub mod crud;
 pub mod groups;
+pub mod lookups;
 pub mod member_roles;
 pub mod members;
 pub mod permissions;

@@ -1,0 +1,153 @@
+//! The lookups, both directions, paginated: who may perform an action on a resource (`plystra.lookup_subjects`:
+//! bindings, Members and Users, each with the grants that let it), and which resources of a type a binding may
+//! act on (`plystra.lookup_resources` for that binding as the acting actor). The answers are the extension's,
+//! decided by check's engine; no audit row is written. Both need `authz:read` on the whole Space in the path
+//! (the route table): a lookup is an access review, showing who holds what anywhere in the Space, which a
+//! credential that may only ask for decisions (`authz:check`) should not see.
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app::AppState;
+use crate::db;
+use crate::db_errors;
+use crate::envelope::{decode_cursor, page_from, page_limit, Page};
+use crate::error::{ApiError, ApiResult, Entity};
+use crate::extract::ApiQuery;
+
+const SUBJECTS_ORDER: &str = "lookup_subjects.user_member_id";
+const RESOURCES_ORDER: &str = "lookup_resources.id";
+const DEFAULT_LIMIT: i64 = 50;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SubjectsQuery {
+    /// The action (required).
+    pub action: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReachableQuery {
+    /// The resource type (required).
+    pub resource_type: Option<String>,
+    /// The action (required).
+    pub action: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// A binding that may act, with the grants that let it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubjectDto {
+    pub user_member_id: String,
+    pub member_id: String,
+    pub user_id: String,
+    /// Each grant whose scope covers the resource: member_role_id, role_id, role_key, permission_id, scope,
+    /// scope_rule, anchor_group_id, anchor_group_path.
+    #[schema(value_type = Vec<Object>)]
+    pub grants: serde_json::Value,
+}
+
+/// A resource the binding may act on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReachableResourceDto {
+    pub resource_type: String,
+    pub id: String,
+}
+
+fn required(value: Option<String>, field: &'static str) -> ApiResult<String> {
+    value.filter(|v| !v.is_empty()).ok_or_else(|| ApiError::validation(field, format!("{field} is required.")))
+}
+
+#[utoipa::path(get, operation_id = "lookup_subjects", path = "/api/v1/spaces/{space_id}/resources/{id}/subjects", tag = "Authz",
+    params(("space_id" = String, Path), ("id" = String, Path), SubjectsQuery),
+    responses((status = 200, description = "The bindings that may perform the action on the resource, in binding-id order, with the grants that let each",
+               body = crate::envelope::ListEnvelope<SubjectDto>),
+              (status = 404, description = "RESOURCE_NOT_FOUND: no resource with this id in this Space", body = crate::error::ErrorEnvelope)))]
+pub async fn subjects(
+    State(state): State<AppState>,
+    Path((space_id, id)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<SubjectsQuery>,
+) -> ApiResult<Page<SubjectDto>> {
+    let action = required(q.action, "action")?;
+    let limit = page_limit(q.limit.as_deref(), DEFAULT_LIMIT);
+    let after = decode_cursor(q.cursor.as_deref(), SUBJECTS_ORDER, 1)?.map(|mut k| k.remove(0));
+    let client = db::connection(&state.pool).await?;
+    // The resource must be in the path's Space (whose permission was checked): one in another Space is not found.
+    let resource = db::query_opt_cached(
+        &client,
+        "SELECT resource_type FROM plystra.resources WHERE id = $1 AND space_id = $2 AND deleted_at IS NULL",
+        &[&id, &space_id],
+    )
+    .await
+    .map_err(db::internal)?
+    .ok_or_else(|| ApiError::not_found(Entity::Resource))?;
+    let resource_type: String = resource.get(0);
+    let rows = db::query_cached(
+        &client,
+        "SELECT user_member_id, member_id, user_id, grants FROM plystra.lookup_subjects($1, $2, $3, $4, $5)",
+        &[&resource_type, &id, &action, &after, &((limit + 1) as i32)],
+    )
+    .await
+    .map_err(db_errors::read_error)?;
+    let items = rows
+        .iter()
+        .map(|r| SubjectDto {
+            user_member_id: r.get(0),
+            member_id: r.get(1),
+            user_id: r.get(2),
+            grants: r.try_get(3).unwrap_or_default(),
+        })
+        .collect();
+    Ok(page_from(items, limit, SUBJECTS_ORDER, |s: &SubjectDto| vec![s.user_member_id.clone()]))
+}
+
+#[utoipa::path(get, operation_id = "lookup_resources", path = "/api/v1/spaces/{space_id}/user-members/{id}/resources", tag = "Authz",
+    params(("space_id" = String, Path), ("id" = String, Path), ReachableQuery),
+    responses((status = 200, description = "The resources of the type that the binding may perform the action on, in id order (empty when the binding is not usable)",
+               body = crate::envelope::ListEnvelope<ReachableResourceDto>),
+              (status = 404, description = "USER_MEMBER_NOT_FOUND: no binding with this id in this Space", body = crate::error::ErrorEnvelope)))]
+pub async fn resources(
+    State(state): State<AppState>,
+    Path((space_id, id)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<ReachableQuery>,
+) -> ApiResult<Page<ReachableResourceDto>> {
+    let resource_type = required(q.resource_type, "resource_type")?;
+    let action = required(q.action, "action")?;
+    let limit = page_limit(q.limit.as_deref(), DEFAULT_LIMIT);
+    let after = decode_cursor(q.cursor.as_deref(), RESOURCES_ORDER, 1)?.map(|mut k| k.remove(0));
+    let mut client = db::connection(&state.pool).await?;
+    let binding = db::query_opt_cached(
+        &client,
+        "SELECT user_id, member_id FROM plystra.user_members WHERE id = $1 AND space_id = $2 AND deleted_at IS NULL",
+        &[&id, &space_id],
+    )
+    .await
+    .map_err(db::internal)?
+    .ok_or_else(|| ApiError::not_found(Entity::UserMember))?;
+    let (user_id, member_id): (String, String) = (binding.get(0), binding.get(1));
+    // The binding acts for this transaction only (plystra.set_actor's settings are transaction-local).
+    let tx = client.transaction().await.map_err(db::internal)?;
+    db::query_one_cached(
+        &tx,
+        "SELECT plystra.set_actor($1, $2, $3, $4)::text",
+        &[&user_id, &member_id, &id, &space_id],
+    )
+    .await
+    .map_err(db_errors::read_error)?;
+    let rows = db::query_cached(
+        &tx,
+        "SELECT id FROM plystra.lookup_resources($1, $2) AS id WHERE $3::text IS NULL OR id > $3 ORDER BY id LIMIT $4",
+        &[&resource_type, &action, &after, &(limit + 1)],
+    )
+    .await
+    .map_err(db_errors::read_error)?;
+    tx.commit().await.map_err(db::internal)?;
+    let items =
+        rows.iter().map(|r| ReachableResourceDto { resource_type: resource_type.clone(), id: r.get(0) }).collect();
+    Ok(page_from(items, limit, RESOURCES_ORDER, |r: &ReachableResourceDto| vec![r.id.clone()]))
+}
