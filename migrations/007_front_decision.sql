@@ -3,7 +3,8 @@
 -- plystra.decide_with_credential (a function of the extension's library, created after the migrations) checks
 -- a presented credential, the route's admin permission on every scope an authz request touches, the session's
 -- acting binding, and decides, in one statement. plystra.lookup_subjects answers "who can?" for a resource and an
--- action, naming bindings, Members and Users. Both are administration functions: this migration adds them to
+-- action, naming bindings, Members and Users. plystra.authenticate says which presented credential is live. All
+-- three are administration functions: this migration adds them to
 -- plystra_admin's list in plystra.apply_privileges, which the install and every upgrade run once every function
 -- exists. No table changes.
 
@@ -44,6 +45,7 @@ DECLARE
         'plystra.decide_request(text, boolean)',
         'plystra.admin_permission(text, text, text, text)',
         'plystra.api_key_permission(text, text, text, text)',
+        'plystra.authenticate(jsonb)',
         'plystra.decide_with_credential(jsonb, text, jsonb, boolean, boolean)',
         'plystra.lookup_subjects(text, text, text, text, integer)',
         'plystra.set_credential(text, text, text, text, boolean)',
@@ -88,6 +90,6 @@ COMMENT ON FUNCTION plystra.apply_privileges() IS
 'Revokes EXECUTE on every function of schema plystra from PUBLIC and grants the documented sets: plystra_app '
 '(check, allowed, set_actor, set_request_context, current_actor and the row-level-security lookups and row '
 'predicates; no table) and plystra_admin (member of plystra_app; also explain, admin_permission, '
-'api_key_permission, decide_with_credential, lookup_subjects, set_credential, audit_auth_event, verify_audit_chain, seal_audit; SELECT, INSERT, UPDATE on '
+'api_key_permission, authenticate, decide_with_credential, lookup_subjects, set_credential, audit_auth_event, verify_audit_chain, seal_audit; SELECT, INSERT, UPDATE on '
 'the Core, credential and login tables, DELETE on login_failures, SELECT on the audit log, chain heads and '
 'ledger). Run at the end of the install and of every upgrade; the one list of who may call what.';

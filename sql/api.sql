@@ -34,3 +34,19 @@ COMMENT ON FUNCTION plystra.decide_with_credential(jsonb, text, jsonb, boolean, 
 'decision of plystra.check (or plystra.explain when explain), audited per plystra.audit_mode, as '
 '{"outcome": "decided", "decision": ...}. Every answer but unauthenticated names the credential. A malformed '
 'argument or request raises 22023.';
+
+-- Which presented credential is live (plystra_pg/src/credential.rs): the REST front asks it for every admin route.
+CREATE FUNCTION plystra.authenticate(credential jsonb)
+RETURNS jsonb
+LANGUAGE c STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'plystra_authenticate';
+
+COMMENT ON FUNCTION plystra.authenticate(jsonb) IS
+'The live credential a presented token stands for, or NULL. credential is {"session_token_hashes": [...]} or '
+'{"api_key_id": ..., "api_key_hashes": [...]}: the HMACs of the token under the front''s current and previous '
+'secrets (the database keeps only HMACs). A session is live when not revoked, not expired and its user active; '
+'an API key when active, not revoked, not deleted and not expired. Answers {"kind": "session", session_id, '
+'user_id, email, user_status, active_space_id, active_member_id, active_user_member_id, expires_at, '
+'refresh_expires_at} or {"kind": "api_key", api_key_id, name, level, space_id, group_id, permission_keys, '
+'created_by_user_id, created_by_member_id}. A malformed argument raises 22023. For administration backends only.';

@@ -1,7 +1,8 @@
 -- Plystra 1.3.0 -> 1.4.0 (ALTER EXTENSION plystra UPDATE, or plystractl migrate up).
--- Applies migration 007 (plystra_admin may call plystra.decide_with_credential and plystra.lookup_subjects),
+-- Applies migration 007 (plystra_admin may call the three functions below),
 -- records it in the ledger, and creates plystra.decide_with_credential (the REST front's authz check and explain,
--- credential and admin permission included, in one statement) and plystra.lookup_subjects ("who can?"). tests/catalog_check.sh proves that an updated 1.0.0 equals a fresh
+-- credential and admin permission included, in one statement), plystra.lookup_subjects ("who can?") and
+-- plystra.authenticate (which presented credential is live). tests/catalog_check.sh proves that an updated 1.0.0 equals a fresh
 -- 1.4.0.
 -- The block between the markers is migrations/007_front_decision.sql, verbatim.
 \echo Use "ALTER EXTENSION plystra UPDATE TO '1.4.0'" to load this file. \quit
@@ -12,7 +13,8 @@
 -- plystra.decide_with_credential (a function of the extension's library, created after the migrations) checks
 -- a presented credential, the route's admin permission on every scope an authz request touches, the session's
 -- acting binding, and decides, in one statement. plystra.lookup_subjects answers "who can?" for a resource and an
--- action, naming bindings, Members and Users. Both are administration functions: this migration adds them to
+-- action, naming bindings, Members and Users. plystra.authenticate says which presented credential is live. All
+-- three are administration functions: this migration adds them to
 -- plystra_admin's list in plystra.apply_privileges, which the install and every upgrade run once every function
 -- exists. No table changes.
 
@@ -53,6 +55,7 @@ DECLARE
         'plystra.decide_request(text, boolean)',
         'plystra.admin_permission(text, text, text, text)',
         'plystra.api_key_permission(text, text, text, text)',
+        'plystra.authenticate(jsonb)',
         'plystra.decide_with_credential(jsonb, text, jsonb, boolean, boolean)',
         'plystra.lookup_subjects(text, text, text, text, integer)',
         'plystra.set_credential(text, text, text, text, boolean)',
@@ -97,14 +100,14 @@ COMMENT ON FUNCTION plystra.apply_privileges() IS
 'Revokes EXECUTE on every function of schema plystra from PUBLIC and grants the documented sets: plystra_app '
 '(check, allowed, set_actor, set_request_context, current_actor and the row-level-security lookups and row '
 'predicates; no table) and plystra_admin (member of plystra_app; also explain, admin_permission, '
-'api_key_permission, decide_with_credential, lookup_subjects, set_credential, audit_auth_event, verify_audit_chain, seal_audit; SELECT, INSERT, UPDATE on '
+'api_key_permission, authenticate, decide_with_credential, lookup_subjects, set_credential, audit_auth_event, verify_audit_chain, seal_audit; SELECT, INSERT, UPDATE on '
 'the Core, credential and login tables, DELETE on login_failures, SELECT on the audit log, chain heads and '
 'ledger). Run at the end of the install and of every upgrade; the one list of who may call what.';
 -- END migrations/007_front_decision.sql
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('007', 'front_decision', '60b2c9410a079aa342fddba5a61ebf3a00a72b9d6f704b5802f424929c076361')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('007', 'front_decision', '1920000a6edf575c598c3c45bdc45d085fcd2ea1863f0286fea3fa3a0e7ccb51')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
 -- The REST front's authz routes in one statement (plystra_pg/src/gate.rs). Only plystra_admin may call it
@@ -143,5 +146,21 @@ COMMENT ON FUNCTION plystra.lookup_subjects(text, text, text, text, integer) IS
 'binding-id order after `after`, at most max_rows (1 to 1000), each with the grants that let it (member_role_id, '
 'role, permission, scope, anchor group). Decided by the same engine as check; no audit row. NULL '
 'resource_type, resource_id or action, or max_rows outside 1..1000, raise 22023. For administration backends only.';
+
+-- Which presented credential is live (plystra_pg/src/credential.rs): the REST front asks it for every admin route.
+CREATE FUNCTION plystra.authenticate(credential jsonb)
+RETURNS jsonb
+LANGUAGE c STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'plystra_authenticate';
+
+COMMENT ON FUNCTION plystra.authenticate(jsonb) IS
+'The live credential a presented token stands for, or NULL. credential is {"session_token_hashes": [...]} or '
+'{"api_key_id": ..., "api_key_hashes": [...]}: the HMACs of the token under the front''s current and previous '
+'secrets (the database keeps only HMACs). A session is live when not revoked, not expired and its user active; '
+'an API key when active, not revoked, not deleted and not expired. Answers {"kind": "session", session_id, '
+'user_id, email, user_status, active_space_id, active_member_id, active_user_member_id, expires_at, '
+'refresh_expires_at} or {"kind": "api_key", api_key_id, name, level, space_id, group_id, permission_keys, '
+'created_by_user_id, created_by_member_id}. A malformed argument raises 22023. For administration backends only.';
 
 SELECT plystra.apply_privileges();

@@ -130,12 +130,12 @@ pub(crate) fn admin_permission(
 
 /// An active API key (not revoked, not deleted, not expired) with its level, anchor, permission keys and the user
 /// who created it.
-const API_KEY_SQL: &str = "\
-SELECT k.level, coalesce(gg.space_id, k.space_id), gg.path,
-       ARRAY(SELECT jsonb_array_elements_text(k.permission_keys)), k.created_by_user_id
-FROM plystra.api_keys k LEFT JOIN plystra.groups gg ON gg.id = k.group_id
-WHERE k.id = $1 AND k.status = 'active' AND k.revoked_at IS NULL AND k.deleted_at IS NULL
-  AND (k.expires_at IS NULL OR k.expires_at > statement_timestamp())";
+const API_KEY_SQL: &str = concat!(
+    "SELECT k.level, coalesce(gg.space_id, k.space_id), gg.path, ",
+    "ARRAY(SELECT jsonb_array_elements_text(k.permission_keys)), k.created_by_user_id ",
+    "FROM plystra.api_keys k LEFT JOIN plystra.groups gg ON gg.id = k.group_id WHERE k.id = $1 AND ",
+    crate::credential::active_api_key!()
+);
 
 /// A key allows what it carries on its scope, and never more than its creator holds now: the creator must be an
 /// active user whose active AdminGrants allow the same permission on the same scope (revoking the creator's

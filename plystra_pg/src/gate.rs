@@ -9,27 +9,12 @@ use pgrx::prelude::*;
 use serde_json::{json, Value};
 
 use crate::admin::{admin_permission, api_key_permission};
+use crate::credential::{authenticate, Credential};
 use crate::error::raise_invalid_request;
 use crate::kept;
 use plystra_core::request::RequestError;
 
 const FUNCTION: &str = "plystra.decide_with_credential";
-/// A presented token has one HMAC per configured secret (current and previous); a few more are tolerated.
-const MAX_HASHES: usize = 4;
-
-/// The live session of an access token: not revoked, not expired, its user active.
-const SESSION_SQL: &str = "\
-SELECT s.id, s.user_id, s.active_space_id, s.active_member_id, s.active_user_member_id
-FROM plystra.sessions s
-JOIN plystra.users u ON u.id = s.user_id AND u.status = 'active' AND u.deleted_at IS NULL
-WHERE s.access_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.expires_at > now()";
-
-/// The active API key of a presented id and HMAC: not revoked, not deleted, not expired.
-const API_KEY_SQL: &str = "\
-SELECT k.id, k.level
-FROM plystra.api_keys k
-WHERE k.id = $1 AND k.key_hash = ANY($2) AND k.status = 'active' AND k.revoked_at IS NULL
-  AND k.deleted_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())";
 
 /// Where an authz request's objects lie: the resource's Space and Group, the binding's Space and user, the
 /// Member's Space (`$1`..`$4`: resource type and id, binding id, Member id; a NULL finds nothing). Deleted rows
@@ -52,32 +37,6 @@ WHERE um.id = $1 AND um.user_id = $2 AND um.member_id = $3 AND um.space_id = $4
   AND um.status = 'active' AND um.revoked_at IS NULL AND um.deleted_at IS NULL
   AND (um.expires_at IS NULL OR um.expires_at > now())";
 
-/// An authenticated credential.
-enum Credential {
-    Session {
-        session_id: String,
-        user_id: String,
-        active_space_id: Option<String>,
-        active_member_id: Option<String>,
-        active_user_member_id: Option<String>,
-    },
-    ApiKey {
-        id: String,
-        level: String,
-    },
-}
-
-impl Credential {
-    fn summary(&self) -> Value {
-        match self {
-            Credential::Session { session_id, user_id, .. } => {
-                json!({"kind": "session", "session_id": session_id, "user_id": user_id})
-            }
-            Credential::ApiKey { id, level } => json!({"kind": "api_key", "api_key_id": id, "level": level}),
-        }
-    }
-}
-
 /// A scope the credential must hold the permission on: a Group (its Space derived), a Space, or the instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Scope {
@@ -93,55 +52,6 @@ fn invalid(field: &str, problem: &str) -> ! {
 
 fn text(v: &Value) -> Option<String> {
     v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
-
-/// The HMACs of the presented token, as strings (at most [`MAX_HASHES`]).
-fn hashes(credential: &Value, field: &str) -> Vec<String> {
-    let Some(list) = credential[field].as_array() else { invalid(&format!("credential.{field}"), "must be an array") };
-    if list.is_empty() || list.len() > MAX_HASHES {
-        invalid(&format!("credential.{field}"), "must hold 1 to 4 hashes");
-    }
-    list.iter()
-        .map(|h| {
-            h.as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| invalid(&format!("credential.{field}"), "must hold strings"))
-        })
-        .collect()
-}
-
-/// The credential `{"session_token_hashes": [...]}` or `{"api_key_id": ..., "api_key_hashes": [...]}` stands for,
-/// or `None` when it matches nothing live.
-fn authenticate(credential: &Value) -> Option<Credential> {
-    if !credential.is_object() {
-        invalid("credential", "must be a JSON object");
-    }
-    if credential.get("session_token_hashes").is_some() {
-        let hashes = hashes(credential, "session_token_hashes");
-        return Spi::connect(|client| {
-            kept::select(client, SESSION_SQL, &[kept::TEXT_ARRAY], Some(1), &[hashes.into()], |mut rows| {
-                let row = rows.next()?;
-                Some(Credential::Session {
-                    session_id: row.get::<String>(1).ok()??,
-                    user_id: row.get::<String>(2).ok()??,
-                    active_space_id: row.get::<String>(3).ok().flatten(),
-                    active_member_id: row.get::<String>(4).ok().flatten(),
-                    active_user_member_id: row.get::<String>(5).ok().flatten(),
-                })
-            })
-        });
-    }
-    let Some(id) = text(&credential["api_key_id"]) else {
-        invalid("credential", "must give session_token_hashes, or api_key_id and api_key_hashes")
-    };
-    let hashes = hashes(credential, "api_key_hashes");
-    Spi::connect(|client| {
-        let types = [kept::TEXT, kept::TEXT_ARRAY];
-        kept::select(client, API_KEY_SQL, &types, Some(1), &[id.as_str().into(), hashes.into()], |mut rows| {
-            let row = rows.next()?;
-            Some(Credential::ApiKey { id: row.get::<String>(1).ok()??, level: row.get::<String>(2).ok()?? })
-        })
-    })
 }
 
 /// The scopes an authz request touches (security review F3): the Core resource's Space and Group, the actor's
@@ -310,7 +220,7 @@ pub fn decide_with_credential(
         }
         request = Value::Null;
     }
-    let Some(credential) = authenticate(credential) else {
+    let Some(credential) = authenticate(credential, FUNCTION) else {
         return json!({"outcome": "unauthenticated"});
     };
     let scopes = request_scopes(&credential, &request, explain);

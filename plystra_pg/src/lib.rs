@@ -8,6 +8,7 @@ mod admin;
 mod api;
 mod audit;
 mod audit_writer;
+mod credential;
 mod error;
 mod gate;
 mod guc;

@@ -49,7 +49,7 @@ SELECT set_eq($$
     WHERE p.pronamespace = 'plystra'::regnamespace AND a.grantee = 'plystra_admin'::regrole AND a.privilege_type = 'EXECUTE'$$,
     ARRAY['plystra.explain(jsonb)', 'plystra.decide_request(text,boolean)',
           'plystra.admin_permission(text,text,text,text)', 'plystra.api_key_permission(text,text,text,text)',
-          'plystra.decide_with_credential(jsonb,text,jsonb,boolean,boolean)',
+          'plystra.authenticate(jsonb)', 'plystra.decide_with_credential(jsonb,text,jsonb,boolean,boolean)',
           'plystra.lookup_subjects(text,text,text,text,integer)',
           'plystra.set_credential(text,text,text,text,boolean)', 'plystra.current_credential()',
           'plystra.audit_auth_event(text,text,text,text,jsonb)', 'plystra.verify_audit_chain(text)',

@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(27);
+SELECT plan(33);
 SET LOCAL plystra.audit_mode = 'off';
 
 INSERT INTO plystra.users (id, email) VALUES ('user_gate_space', 'gate-space@example.com');
@@ -53,13 +53,15 @@ SELECT is(pg_temp.ask(pg_temp.key('ak_gate_instance', 'hash_instance'), pg_temp.
 SELECT is(pg_temp.ask(pg_temp.key('ak_gate_instance', 'hash_instance'), pg_temp.demo('invoice_002'))
           #>> '{decision,deny_code}', 'SCOPE_OUT_OF_BOUNDS', 'and check''s deny, with its code');
 SELECT is(pg_temp.ask(pg_temp.key('ak_gate_instance', 'hash_instance'), pg_temp.demo('invoice_001'))
-          -> 'credential', '{"kind": "api_key", "api_key_id": "ak_gate_instance", "level": "instance"}'::jsonb,
-          'the answer names the credential');
+          -> 'credential', '{"kind": "api_key", "api_key_id": "ak_gate_instance", "level": "instance",
+                             "token_hash": "hash_instance"}'::jsonb,
+          'the answer names the credential, with its stored HMAC for the front''s own comparison');
 SELECT is(plystra.decide_with_credential(pg_temp.key('ak_gate_instance', 'hash_instance'), 'authz:check',
                                          pg_temp.demo('invoice_001'), true, false) #>> '{decision,trace_version}',
           '1.0', 'explain gives the trace');
 SELECT is(pg_temp.ask(pg_temp.key('ak_gate_instance', 'hash_instance'), pg_temp.demo('invoice_001'), true),
-          '{"outcome": "authorized", "credential": {"kind": "api_key", "api_key_id": "ak_gate_instance", "level": "instance"}}',
+          '{"outcome": "authorized", "credential": {"kind": "api_key", "api_key_id": "ak_gate_instance", "level": "instance",
+                                                   "token_hash": "hash_instance"}}',
           'authorize_only stops before the decision');
 
 -- The admin permission, on every scope the request touches.
@@ -115,6 +117,21 @@ SELECT throws_ok($$SELECT plystra.decide_with_credential('{"session_token_hashes
 SELECT throws_ok(format($$SELECT plystra.decide_with_credential('{"session_token_hashes": ["hash_session"]}', 'authz:check', %L, false, false)$$,
                         repeat('[', 5000) || repeat(']', 5000)),
                  '22023', NULL, 'a request too deep to read is 22023');
+
+-- plystra.authenticate: the same rule, for the front's other routes.
+SELECT is(plystra.authenticate('{"session_token_hashes": ["nope", "hash_session"]}') - 'expires_at' - 'refresh_expires_at',
+          '{"kind": "session", "session_id": "ses_gate_alice", "user_id": "user_alice", "email": "alice@example.com",
+            "user_status": "active", "active_space_id": "space_acme", "active_member_id": "member_finance_reviewer",
+            "active_user_member_id": "um_alice_finance_reviewer", "token_hash": "hash_session"}'::jsonb,
+          'authenticate: a live session''s document');
+SELECT is(plystra.authenticate('{"session_token_hashes": ["hash_expired"]}'), NULL, 'authenticate: an expired session is NULL');
+SELECT is(plystra.authenticate(pg_temp.key('ak_gate_instance', 'hash_instance')) ->> 'created_by_user_id', 'user_alice',
+          'authenticate: an active key''s document names its creator');
+SELECT is(plystra.authenticate(pg_temp.key('ak_gate_revoked', 'hash_revoked')), NULL, 'authenticate: a revoked key is NULL');
+SELECT throws_ok($$SELECT plystra.authenticate('{"api_key_hashes": ["x"]}')$$, '22023', NULL,
+                 'authenticate: a key without its id is 22023');
+SELECT ok(NOT has_function_privilege('plystra_app', 'plystra.authenticate(jsonb)', 'EXECUTE'),
+          'authenticate: plystra_app may not call it');
 
 -- Who may call it.
 SELECT ok(NOT has_function_privilege('plystra_app', 'plystra.decide_with_credential(jsonb, text, jsonb, boolean, boolean)', 'EXECUTE')

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
+use crate::auth::credential::Proof;
 use crate::db;
 use crate::db_errors;
 use crate::envelope::Data;
@@ -276,17 +277,20 @@ fn refusal(outcome: &Value, permission: &str) -> ApiError {
 async fn ask(
     state: &AppState,
     client: &deadpool_postgres::Object,
-    proof: &Value,
+    proof: &Proof,
     permission: &str,
     request: &Value,
     explain: bool,
     authorize_only: bool,
 ) -> ApiResult<Value> {
     const SQL: &str = "SELECT plystra.decide_with_credential($1, $2, $3, $4, $5)";
-    let row = db::query_one_cached(client, SQL, &[proof, &permission, request, &explain, &authorize_only])
+    let row = db::query_one_cached(client, SQL, &[&proof.document, &permission, request, &explain, &authorize_only])
         .await
         .map_err(db_errors::read_error)?;
     let outcome: Value = row.try_get(0).map_err(db::internal)?;
+    if outcome["outcome"] != "unauthenticated" && !proof.confirms(&outcome["credential"]) {
+        return Err(crate::auth::credential::authentication_required());
+    }
     let kind = outcome["credential"]["kind"].as_str();
     let decided = matches!(outcome["outcome"].as_str(), Some("decided" | "authorized"));
     if let (true, Some("api_key"), Some(id)) = (decided, kind, outcome["credential"]["api_key_id"].as_str()) {
@@ -307,9 +311,9 @@ async fn decide(
     body: BodyBytes,
     explain_route: bool,
 ) -> ApiResult<Response> {
-    let (kind, proof) = crate::auth::credential::proof(&state.config, headers)?;
+    let proof = crate::auth::credential::proof(&state.config, headers)?;
     let client = db::connection(&state.pool).await?;
-    let body = match read_body(body, kind) {
+    let body = match read_body(body, proof.kind) {
         Ok(body) => body,
         Err(problem) => {
             let (problem, raw) = *problem;

@@ -105,12 +105,72 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
 }
 
-const SESSION_SQL: &str = "\
-SELECT s.id, s.user_id, u.email, u.status, s.active_space_id, s.active_member_id, s.active_user_member_id,
-       s.access_token_hash, s.expires_at, s.refresh_expires_at
-FROM plystra.sessions s
-JOIN plystra.users u ON u.id = s.user_id AND u.status = 'active' AND u.deleted_at IS NULL
-WHERE s.access_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.expires_at > now()";
+/// A presented credential as the extension checks it: the HMACs of a session token, or an API key's id and HMACs,
+/// under the current and the previous secret (see [`proof`]).
+pub struct Proof {
+    /// `session` or `api_key`.
+    pub kind: &'static str,
+    /// `{"session_token_hashes": [...]}` or `{"api_key_id": ..., "api_key_hashes": [...]}`.
+    pub document: serde_json::Value,
+    hashes: Vec<String>,
+}
+
+impl Proof {
+    /// Whether a credential the extension found (a document with its stored `token_hash`) is this one. The
+    /// database already matched the HMAC; this compares again here, in constant time, so that accepting a token
+    /// never rests on a comparison that is not.
+    pub fn confirms(&self, found: &serde_json::Value) -> bool {
+        let stored: String = found["token_hash"].as_str().unwrap_or_default().to_string();
+        secrets::matches_any(&stored, &self.hashes)
+    }
+}
+
+/// Asks the extension which live credential `proof` stands for (`plystra.authenticate`: the one rule for a live
+/// session and an active API key).
+async fn authenticated(
+    client: &impl GenericClient,
+    proof: &Proof,
+) -> Result<Option<Credential>, tokio_postgres::Error> {
+    let row = db::query_one_cached(client, "SELECT plystra.authenticate($1)", &[&proof.document]).await?;
+    let found: Option<serde_json::Value> = row.try_get(0)?;
+    Ok(found.filter(|doc| proof.confirms(doc)).and_then(|doc| credential_of(&doc)))
+}
+
+/// A `plystra.authenticate` document as a credential (`None` if it does not read, which the tests rule out).
+fn credential_of(doc: &serde_json::Value) -> Option<Credential> {
+    let text = |k: &str| doc[k].as_str().map(str::to_string);
+    let time = |k: &str| {
+        doc[k].as_str().and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+    };
+    match doc["kind"].as_str()? {
+        "session" => Some(Credential::Session(SessionCredential {
+            session_id: text("session_id")?,
+            user_id: text("user_id")?,
+            email: text("email")?,
+            user_status: text("user_status")?,
+            active_space_id: text("active_space_id"),
+            active_member_id: text("active_member_id"),
+            active_user_member_id: text("active_user_member_id"),
+            expires_at: time("expires_at")?,
+            refresh_expires_at: time("refresh_expires_at")?,
+        })),
+        "api_key" => Some(Credential::ApiKey(ApiKeyCredential {
+            id: text("api_key_id")?,
+            name: text("name")?,
+            level: text("level")?,
+            space_id: text("space_id"),
+            group_id: text("group_id"),
+            permission_keys: doc["permission_keys"]
+                .as_array()?
+                .iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect(),
+            created_by_user_id: text("created_by_user_id"),
+            created_by_member_id: text("created_by_member_id"),
+        })),
+        _ => None,
+    }
+}
 
 /// The live session of an access token (not revoked, not expired, its user active), or `None`.
 pub async fn session_for_access_token(
@@ -122,64 +182,16 @@ pub async fn session_for_access_token(
         return Ok(None);
     }
     let hashes = secrets::candidate_hashes(Some(config.session_secret()), &config.session_secret_previous, token);
-    let Some(row) = db::query_opt_cached(client, SESSION_SQL, &[&hashes]).await? else { return Ok(None) };
-    let stored: String = row.get("access_token_hash");
-    if !secrets::matches_any(&stored, &hashes) {
-        return Ok(None);
-    }
-    Ok(Some(SessionCredential {
-        session_id: row.get("id"),
-        user_id: row.get("user_id"),
-        email: row.get("email"),
-        user_status: row.get("status"),
-        active_space_id: row.get("active_space_id"),
-        active_member_id: row.get("active_member_id"),
-        active_user_member_id: row.get("active_user_member_id"),
-        expires_at: row.get("expires_at"),
-        refresh_expires_at: row.get("refresh_expires_at"),
-    }))
+    let proof = Proof { kind: "session", document: serde_json::json!({ "session_token_hashes": hashes }), hashes };
+    Ok(match authenticated(client, &proof).await? {
+        Some(Credential::Session(s)) => Some(s),
+        _ => None,
+    })
 }
 
-const API_KEY_SQL: &str = "\
-SELECT k.id, k.name, k.level, k.space_id, k.group_id, k.key_hash, k.created_by_user_id, k.created_by_member_id,
-       ARRAY(SELECT jsonb_array_elements_text(k.permission_keys)) AS permission_keys
-FROM plystra.api_keys k
-WHERE k.id = $1 AND k.key_hash = ANY($2) AND k.status = 'active' AND k.revoked_at IS NULL
-  AND k.deleted_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())";
-
-/// The active API key of a presented plaintext, or `None`.
-pub async fn api_key(
-    client: &impl GenericClient,
-    config: &Config,
-    token: &str,
-) -> Result<Option<ApiKeyCredential>, tokio_postgres::Error> {
-    let Some(id) = secrets::api_key_id(token) else { return Ok(None) };
-    let hashes = secrets::candidate_hashes(config.api_key_secret.as_deref(), &config.api_key_secret_previous, token);
-    if hashes.is_empty() {
-        return Ok(None);
-    }
-    let Some(row) = db::query_opt_cached(client, API_KEY_SQL, &[&id, &hashes]).await? else { return Ok(None) };
-    let stored: String = row.get("key_hash");
-    if !secrets::matches_any(&stored, &hashes) {
-        return Ok(None);
-    }
-    Ok(Some(ApiKeyCredential {
-        id: row.get("id"),
-        name: row.get("name"),
-        level: row.get("level"),
-        space_id: row.get("space_id"),
-        group_id: row.get("group_id"),
-        permission_keys: row.get("permission_keys"),
-        created_by_user_id: row.get("created_by_user_id"),
-        created_by_member_id: row.get("created_by_member_id"),
-    }))
-}
-
-/// What the presented credential is, as the extension checks it (`plystra.decide_with_credential`): the HMACs of
-/// a session token, or an API key's id and HMACs, under the current and the previous secret. 401
-/// AUTHENTICATION_REQUIRED, without asking the database, when nothing is presented or the token cannot be one of
-/// ours.
-pub fn proof(config: &Config, headers: &HeaderMap) -> Result<(&'static str, serde_json::Value), ApiError> {
+/// What the presented credential is, as the extension checks it. 401 AUTHENTICATION_REQUIRED, without asking
+/// the database, when nothing is presented or the token cannot be one of ours.
+pub fn proof(config: &Config, headers: &HeaderMap) -> Result<Proof, ApiError> {
     match presented(headers) {
         Presented::None => Err(authentication_required()),
         Presented::SessionToken(t) => {
@@ -187,7 +199,7 @@ pub fn proof(config: &Config, headers: &HeaderMap) -> Result<(&'static str, serd
                 return Err(authentication_required());
             }
             let hashes = secrets::candidate_hashes(Some(config.session_secret()), &config.session_secret_previous, &t);
-            Ok(("session", serde_json::json!({ "session_token_hashes": hashes })))
+            Ok(Proof { kind: "session", document: serde_json::json!({ "session_token_hashes": hashes }), hashes })
         }
         Presented::ApiKey(k) => {
             let id = secrets::api_key_id(&k).ok_or_else(authentication_required)?;
@@ -196,7 +208,8 @@ pub fn proof(config: &Config, headers: &HeaderMap) -> Result<(&'static str, serd
             if hashes.is_empty() {
                 return Err(authentication_required());
             }
-            Ok(("api_key", serde_json::json!({ "api_key_id": id, "api_key_hashes": hashes })))
+            let document = serde_json::json!({ "api_key_id": id, "api_key_hashes": hashes });
+            Ok(Proof { kind: "api_key", document, hashes })
         }
     }
 }
@@ -207,12 +220,6 @@ pub async fn authenticate(
     config: &Config,
     headers: &HeaderMap,
 ) -> Result<Credential, ApiError> {
-    let found = match presented(headers) {
-        Presented::None => None,
-        Presented::SessionToken(t) => {
-            session_for_access_token(client, config, &t).await.map_err(crate::db::internal)?.map(Credential::Session)
-        }
-        Presented::ApiKey(k) => api_key(client, config, &k).await.map_err(crate::db::internal)?.map(Credential::ApiKey),
-    };
-    found.ok_or_else(authentication_required)
+    let proof = proof(config, headers)?;
+    authenticated(client, &proof).await.map_err(crate::db::internal)?.ok_or_else(authentication_required)
 }
