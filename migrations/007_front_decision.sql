@@ -6,7 +6,22 @@
 -- action, naming bindings, Members and Users. plystra.authenticate says which presented credential is live. All
 -- three are administration functions: this migration adds them to
 -- plystra_admin's list in plystra.apply_privileges, which the install and every upgrade run once every function
--- exists. No table changes.
+-- exists.
+--
+-- A revoked row is never active: user_members, admin_grants and api_keys get a CHECK that revoked_at set means a
+-- status other than 'active' (before, a binding with revoked_at set and status 'active' was allowed by check and
+-- refused at login). Existing rows in that state take status 'revoked', the state every reader but one already
+-- gave them.
+
+UPDATE plystra.user_members SET status = 'revoked' WHERE revoked_at IS NOT NULL AND status = 'active';
+UPDATE plystra.admin_grants SET status = 'revoked' WHERE revoked_at IS NOT NULL AND status = 'active';
+UPDATE plystra.api_keys SET status = 'revoked' WHERE revoked_at IS NOT NULL AND status = 'active';
+ALTER TABLE plystra.user_members
+    ADD CONSTRAINT user_members_revoked_not_active CHECK (revoked_at IS NULL OR status <> 'active');
+ALTER TABLE plystra.admin_grants
+    ADD CONSTRAINT admin_grants_revoked_not_active CHECK (revoked_at IS NULL OR status <> 'active');
+ALTER TABLE plystra.api_keys
+    ADD CONSTRAINT api_keys_revoked_not_active CHECK (revoked_at IS NULL OR status <> 'active');
 
 CREATE OR REPLACE FUNCTION plystra.apply_privileges()
 RETURNS void

@@ -6,7 +6,7 @@
 #   3. pg_dump includes the Core data tables (extension tables are left out unless registered);
 #   4. every released version (plystra_pg/released/) updated with ALTER EXTENSION equals a fresh install of this
 #      version: tables, functions and their definitions, comments, extension membership, the ledger and who may
-#      execute each function.
+#      execute each function; and rows a new version forbids are brought into its rules by the update.
 # Needs PLYSTRA_TEST_PG_HOST / PLYSTRA_TEST_PG_PORT (set by scripts/test) and the demo in database plystra_test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -157,6 +157,26 @@ for released in plystra_pg/released/plystra--*.sql; do
     tap "$same" "$old updated with ALTER EXTENSION is $got and equals a fresh $current (tables, functions, comments, members, ledger, privileges)"
     q -d postgres -c "DROP DATABASE plystra_catalog_upgraded"
 done
+
+# Rows in a state the new version forbids are brought into it by the upgrade: a binding revoked (revoked_at set)
+# but still 'active', which 1.0.0's check allowed and its login refused, is 'revoked' after the update, and the
+# decision says so.
+q -d postgres -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS plystra_catalog_data" \
+  -c "CREATE DATABASE plystra_catalog_data"
+if q -d plystra_catalog_data -q -c "CREATE EXTENSION plystra VERSION '1.0.0'" -f sql/demo.sql \
+     -c "UPDATE plystra.user_members SET revoked_at = now() WHERE id = 'um_bob_finance_reviewer'" \
+     -c "ALTER EXTENSION plystra UPDATE" >"$tmp/data.log" 2>&1; then
+    status=$(q -d plystra_catalog_data -At -c "SELECT status FROM plystra.user_members WHERE id = 'um_bob_finance_reviewer'")
+    code=$(q -d plystra_catalog_data -At -c "SET plystra.audit_mode = 'off'" -c "SELECT plystra.check('{\"actor\": {\"user_id\": \"user_bob\",
+        \"member_id\": \"member_finance_reviewer\", \"user_member_id\": \"um_bob_finance_reviewer\", \"space_id\": \"space_acme\"},
+        \"resource_type\": \"invoice\", \"resource_id\": \"invoice_001\", \"action\": \"approve\"}') ->> 'deny_code'")
+    [ "$status $code" = "revoked USER_MEMBER_REVOKED" ] && r=OK || r=FAIL
+    tap "$r" "a binding revoked but left 'active' under 1.0.0 is 'revoked' after the update, and check denies it (got: $status $code)"
+else
+    tap FAIL "a 1.0.0 database with the demo and a revoked-but-active binding updates"
+    cat "$tmp/data.log"
+fi
+q -d postgres -q -c "DROP DATABASE plystra_catalog_data WITH (FORCE)"
 
 q -d postgres -c "DROP DATABASE plystra_catalog_ext" -c "DROP DATABASE plystra_catalog_files"
 rm -rf "$tmp"

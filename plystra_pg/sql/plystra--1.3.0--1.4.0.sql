@@ -1,5 +1,5 @@
 -- Plystra 1.3.0 -> 1.4.0 (ALTER EXTENSION plystra UPDATE, or plystractl migrate up).
--- Applies migration 007 (plystra_admin may call the three functions below),
+-- Applies migration 007 (plystra_admin may call the three functions below; a revoked row is never active),
 -- records it in the ledger, and creates plystra.decide_with_credential (the REST front's authz check and explain,
 -- credential and admin permission included, in one statement), plystra.lookup_subjects ("who can?") and
 -- plystra.authenticate (which presented credential is live). tests/catalog_check.sh proves that an updated 1.0.0 equals a fresh
@@ -16,7 +16,22 @@
 -- action, naming bindings, Members and Users. plystra.authenticate says which presented credential is live. All
 -- three are administration functions: this migration adds them to
 -- plystra_admin's list in plystra.apply_privileges, which the install and every upgrade run once every function
--- exists. No table changes.
+-- exists.
+--
+-- A revoked row is never active: user_members, admin_grants and api_keys get a CHECK that revoked_at set means a
+-- status other than 'active' (before, a binding with revoked_at set and status 'active' was allowed by check and
+-- refused at login). Existing rows in that state take status 'revoked', the state every reader but one already
+-- gave them.
+
+UPDATE plystra.user_members SET status = 'revoked' WHERE revoked_at IS NOT NULL AND status = 'active';
+UPDATE plystra.admin_grants SET status = 'revoked' WHERE revoked_at IS NOT NULL AND status = 'active';
+UPDATE plystra.api_keys SET status = 'revoked' WHERE revoked_at IS NOT NULL AND status = 'active';
+ALTER TABLE plystra.user_members
+    ADD CONSTRAINT user_members_revoked_not_active CHECK (revoked_at IS NULL OR status <> 'active');
+ALTER TABLE plystra.admin_grants
+    ADD CONSTRAINT admin_grants_revoked_not_active CHECK (revoked_at IS NULL OR status <> 'active');
+ALTER TABLE plystra.api_keys
+    ADD CONSTRAINT api_keys_revoked_not_active CHECK (revoked_at IS NULL OR status <> 'active');
 
 CREATE OR REPLACE FUNCTION plystra.apply_privileges()
 RETURNS void
@@ -107,7 +122,7 @@ COMMENT ON FUNCTION plystra.apply_privileges() IS
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('007', 'front_decision', '1920000a6edf575c598c3c45bdc45d085fcd2ea1863f0286fea3fa3a0e7ccb51')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('007', 'front_decision', 'd63fe63e8221c1fa7f93e143eee9d5a3e625d99589e1dd346230233bbaddb47e')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
 -- The REST front's authz routes in one statement (plystra_pg/src/gate.rs). Only plystra_admin may call it

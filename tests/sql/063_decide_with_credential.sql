@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(33);
+SELECT plan(36);
 SET LOCAL plystra.audit_mode = 'off';
 
 INSERT INTO plystra.users (id, email) VALUES ('user_gate_space', 'gate-space@example.com');
@@ -132,6 +132,14 @@ SELECT throws_ok($$SELECT plystra.authenticate('{"api_key_hashes": ["x"]}')$$, '
                  'authenticate: a key without its id is 22023');
 SELECT ok(NOT has_function_privilege('plystra_app', 'plystra.authenticate(jsonb)', 'EXECUTE'),
           'authenticate: plystra_app may not call it');
+
+-- A revoked row is never active (migration 007): the state check once allowed and login refused cannot exist.
+SELECT throws_ok($$UPDATE plystra.user_members SET revoked_at = now() WHERE id = 'um_bob_finance_reviewer'$$, '23514', NULL,
+                 'a binding cannot be revoked and still active');
+SELECT throws_ok($$UPDATE plystra.admin_grants SET revoked_at = now() WHERE id = 'ag_gate_space'$$, '23514', NULL,
+                 'nor an admin grant');
+SELECT throws_ok($$UPDATE plystra.api_keys SET revoked_at = now() WHERE id = 'ak_gate_other'$$, '23514', NULL,
+                 'nor an API key');
 
 -- Who may call it.
 SELECT ok(NOT has_function_privilege('plystra_app', 'plystra.decide_with_credential(jsonb, text, jsonb, boolean, boolean)', 'EXECUTE')
