@@ -78,6 +78,14 @@ async fn lookups_need_their_fields_and_an_id_inside_the_path_space() {
         .expect_error(404, "USER_MEMBER_NOT_FOUND");
 }
 
+/// A GET as a new user (bound to the APAC Invoice Creator, who may approve nothing) holding one admin grant.
+async fn get_as(prefix: &str, grant: GrantSpec<'_>, path: &str) -> Answer {
+    let hash = plystra_http::auth::password::hash(DEMO_PASSWORD);
+    let (_, email) = make_user(prefix, None, &hash, ("space_acme", "member_invoice_creator"), &[grant]).await;
+    let token = session_token(&email).await;
+    send_to(server(), "GET", path, None, &[("authorization", &bearer(&token))]).await
+}
+
 #[tokio::test]
 async fn a_credential_of_another_space_or_of_a_group_is_refused() {
     sql()
@@ -85,69 +93,19 @@ async fn a_credential_of_another_space_or_of_a_group_is_refused() {
         .batch_execute("INSERT INTO plystra.spaces (id, name, slug, type) VALUES ('space_lookup_scope', 'Scope', 'lookup-scope', 'custom') ON CONFLICT DO NOTHING")
         .await
         .unwrap();
-    let hash = plystra_http::auth::password::hash(DEMO_PASSWORD);
-    let (_, other_email) = make_user(
-        "user_lookup_other",
-        None,
-        &hash,
-        ("space_acme", "member_invoice_creator"),
-        &[("space_admin", "authz:read", Some("space_lookup_scope"), None)],
-    )
-    .await;
-    let other = session_token(&other_email).await;
-    let a = send_to(
-        server(),
-        "GET",
-        "/api/v1/spaces/space_acme/resources/invoice_001/subjects?action=approve",
-        None,
-        &[("authorization", &bearer(&other))],
-    )
-    .await;
-    a.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
-
-    // A Group admin of finance may read there, but a lookup shows the whole Space: refused; so is a Space admin
-    // who may only check.
-    let (_, group_email) = make_user(
-        "user_lookup_group",
-        None,
-        &hash,
-        ("space_acme", "member_invoice_creator"),
-        &[("group_admin", "authz:read", Some("space_acme"), Some("group_finance"))],
-    )
-    .await;
-    let group = session_token(&group_email).await;
-    let a = send_to(
-        server(),
-        "GET",
-        "/api/v1/spaces/space_acme/user-members/um_alice_finance_reviewer/resources?resource_type=invoice&action=approve",
-        None,
-        &[("authorization", &bearer(&group))],
-    )
-    .await;
-    a.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
-
-    let (_, checker_email) = make_user(
-        "user_lookup_checker",
-        None,
-        &hash,
-        ("space_acme", "member_invoice_creator"),
-        &[("space_admin", "authz:check", Some("space_acme"), None)],
-    )
-    .await;
-    let checker = session_token(&checker_email).await;
-    let path = "/api/v1/spaces/space_acme/resources/invoice_001/subjects?action=approve";
-    let a = send_to(server(), "GET", path, None, &[("authorization", &bearer(&checker))]).await;
-    a.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
-    let (_, reader_email) = make_user(
-        "user_lookup_reader",
-        None,
-        &hash,
-        ("space_acme", "member_invoice_creator"),
-        &[("space_admin", "authz:read", Some("space_acme"), None)],
-    )
-    .await;
-    let reader = session_token(&reader_email).await;
-    let a = send_to(server(), "GET", path, None, &[("authorization", &bearer(&reader))]).await;
+    let subjects = "/api/v1/spaces/space_acme/resources/invoice_001/subjects?action=approve";
+    let resources =
+        "/api/v1/spaces/space_acme/user-members/um_alice_finance_reviewer/resources?resource_type=invoice&action=approve";
+    let other_space = ("space_admin", "authz:read", Some("space_lookup_scope"), None);
+    get_as("user_lookup_other", other_space, subjects).await.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
+    // A Group admin of finance may read there, but a lookup shows the whole Space: refused.
+    let group = ("group_admin", "authz:read", Some("space_acme"), Some("group_finance"));
+    get_as("user_lookup_group", group, resources).await.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
+    // So is a Space admin who may only check.
+    let checker = ("space_admin", "authz:check", Some("space_acme"), None);
+    get_as("user_lookup_checker", checker, subjects).await.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
+    let reader = ("space_admin", "authz:read", Some("space_acme"), None);
+    let a = get_as("user_lookup_reader", reader, subjects).await;
     assert_eq!(ids(a.expect_ok(200), "user_member_id"), ["um_alice_finance_reviewer", "um_bob_finance_reviewer"]);
 }
 
