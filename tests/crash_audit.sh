@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The audit guarantee under a crash: while clients make decisions, every PostgreSQL process of the cluster is
 # killed with SIGKILL; after restart (crash recovery), every decision a client received an answer for has its
-# audit row, and every audit chain verifies. Uses its own cluster in target/, started with the audit writer.
+# audit row, and every audit chain verifies. Then a paused writer withholds decisions with a retryable SQLSTATE.
+# Uses its own cluster in target/, started with the audit writer.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -84,6 +85,29 @@ broken=$(q "$DB" "SELECT count(*) FROM plystra.verify_audit_chain() WHERE broken
 [ "$broken" = 0 ] && tap OK "every audit chain verifies after the crash" || tap FAIL "broken audit chains after the crash: $broken"
 rows=$(q "$DB" "SELECT count(*) FROM plystra.audit_logs WHERE request_id LIKE 'req\\_crash\\_%'")
 echo "# decisions answered: $count; crash-run rows in the log: $rows (rows without an answer are decisions cut off mid-reply)"
+
+# A writer that does not confirm (paused here) withholds the decision with SQLSTATE 57P03, a condition to retry
+# (the REST front answers 503 AUDIT_UNAVAILABLE), never an internal error; resumed, decisions flow again.
+writer=$(q "$DB" "SELECT pid FROM pg_stat_activity WHERE backend_type = 'plystra audit writer'")
+if [ -n "$writer" ] && kill -STOP "$writer"; then
+    paused=$(psql -X -q -At -h "$CRASH_PG" -p "$PORT" -U postgres -d "$DB" -v VERBOSITY=verbose 2>&1 <<'SQL'
+\set VERBOSITY verbose
+SET plystra.audit_mode = 'always';
+SELECT plystra.check('{"actor": {"user_id": "user_bob", "member_id": "member_finance_reviewer",
+  "user_member_id": "um_bob_finance_reviewer", "space_id": "space_acme"},
+  "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}') ->> 'decision';
+SQL
+)
+    kill -CONT "$writer"
+    echo "$paused" | grep -q "57P03" && tap OK "a writer that does not confirm in time withholds the decision with 57P03" \
+        || tap FAIL "a paused writer: expected SQLSTATE 57P03, got: $paused"
+    after=$(q "$DB" "SELECT plystra.check('{\"actor\": {\"user_id\": \"user_bob\", \"member_id\": \"member_finance_reviewer\",
+      \"user_member_id\": \"um_bob_finance_reviewer\", \"space_id\": \"space_acme\"}, \"resource_type\": \"invoice\",
+      \"resource_id\": \"invoice_001\", \"action\": \"approve\"}') ->> 'decision'")
+    [ "$after" = allow ] && tap OK "resumed, the writer records decisions again" || tap FAIL "after resuming the writer: $after"
+else
+    tap FAIL "found the audit writer to pause (pid '$writer')"
+fi
 
 cluster_stop "$CRASH_PG"
 rm -rf "$WORK"

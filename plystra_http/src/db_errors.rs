@@ -197,6 +197,9 @@ pub fn write_error(e: tokio_postgres::Error, entity: Entity, op: Operation) -> A
 pub fn read_error(e: tokio_postgres::Error) -> ApiError {
     if let Some(db) = e.as_db_error() {
         let state = db.code();
+        if let Some(retry) = retryable(state) {
+            return retry;
+        }
         if *state == SqlState::INVALID_PARAMETER_VALUE {
             // The extension's contract: message `invalid request: <field> <problem>`, DETAIL = the field path.
             let field = db.detail().unwrap_or("").to_string();
@@ -219,9 +222,30 @@ pub fn read_error(e: tokio_postgres::Error) -> ApiError {
     db::internal(e)
 }
 
+/// A condition to retry: the audit writer could not record the decision now (the extension's SQLSTATE 57P03,
+/// cannot connect now), so no decision was given. 503 AUDIT_UNAVAILABLE, with the Retry-After every 503 carries.
+pub fn retryable(state: &SqlState) -> Option<ApiError> {
+    (*state == SqlState::CANNOT_CONNECT_NOW).then(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::AUDIT_UNAVAILABLE,
+            "The decision could not be recorded in the audit trail now, so it was not given; retry.",
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_audit_writer_that_cannot_record_is_a_503_to_retry() {
+        let e = retryable(&SqlState::CANNOT_CONNECT_NOW).expect("57P03 is retryable");
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code, code::AUDIT_UNAVAILABLE);
+        assert!(retryable(&SqlState::INTERNAL_ERROR).is_none());
+        assert!(retryable(&SqlState::INVALID_PARAMETER_VALUE).is_none());
+    }
 
     #[test]
     fn every_invariant_named_in_the_contract_has_a_rule() {

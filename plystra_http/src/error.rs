@@ -31,6 +31,7 @@ pub mod code {
     pub const METRICS_TOKEN_REQUIRED: &str = "METRICS_TOKEN_REQUIRED";
     pub const INLINE_CONTEXT_REQUIRES_API_KEY: &str = "INLINE_CONTEXT_REQUIRES_API_KEY";
     pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
+    pub const AUDIT_UNAVAILABLE: &str = "AUDIT_UNAVAILABLE";
     pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
     // Credentials (reference 1.8, 1.11).
     pub const AUTHENTICATION_REQUIRED: &str = "AUTHENTICATION_REQUIRED";

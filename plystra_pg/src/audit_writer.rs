@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
-use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PgLogLevel, PgSqlErrorCode};
 
 /// Ring buffer capacity. A record is a decision's audit row as JSON (a few KiB).
 const QUEUE_BYTES: usize = 4 << 20;
@@ -243,7 +243,7 @@ pub fn deliver(make_payload: impl FnOnce() -> String) -> Delivery {
             if qq.generation != generation || (qq.failed_seq >= seq && qq.committed_seq < seq) {
                 drop(g);
                 unsafe { pg_sys::ConditionVariableCancelSleep() };
-                error!("plystra: the audit writer stopped before it recorded this decision; the decision was not made");
+                audit_unavailable("the audit writer stopped before it recorded this decision; the decision was not made");
             }
             if qq.committed_seq >= seq {
                 break qq.committed_lsn;
@@ -257,10 +257,25 @@ pub fn deliver(make_payload: impl FnOnce() -> String) -> Delivery {
     Delivery::Committed
 }
 
+/// The audit row could not be recorded now, so the decision is not given: SQLSTATE 57P03 (cannot connect now),
+/// a condition to retry, never an internal error. The REST front answers it 503 AUDIT_UNAVAILABLE with
+/// Retry-After.
+fn audit_unavailable(message: &str) -> ! {
+    pgrx::pg_sys::panic::ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_CANNOT_CONNECT_NOW,
+        format!("plystra: {message}"),
+        "plystra audit writer",
+    )
+    .set_detail("audit unavailable")
+    .set_hint("Retry the decision: the audit writer restarts by itself.")
+    .report(PgLogLevel::ERROR);
+    unreachable!("ERROR-level reports do not return")
+}
+
 fn wait_a_little(q: *mut Queue, started: Instant) {
     if started.elapsed() > CONFIRM_TIMEOUT {
         unsafe { pg_sys::ConditionVariableCancelSleep() };
-        error!("plystra: the audit writer did not confirm the audit row in time; the decision was not made");
+        audit_unavailable("the audit writer did not confirm the audit row in time; the decision was not made");
     }
     unsafe {
         pg_sys::ConditionVariableTimedSleep(addr_of_mut!((*q).progress), 100, pg_sys::PG_WAIT_EXTENSION);
