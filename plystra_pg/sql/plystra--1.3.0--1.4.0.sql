@@ -1,8 +1,8 @@
 -- Plystra 1.3.0 -> 1.4.0 (ALTER EXTENSION plystra UPDATE, or plystractl migrate up).
 -- Applies migration 007 (plystra_admin may call plystra.decide_with_credential), records it in the ledger, and
 -- creates plystra.decide_with_credential: the REST front's authz check and explain, credential and admin
--- permission included, in one statement. tests/catalog_check.sh proves that an updated 1.0.0 equals a fresh
--- 1.4.0.
+-- permission included, in one statement; and plystra.check_batch (many decisions of one actor in one call).
+-- tests/catalog_check.sh proves that an updated 1.0.0 equals a fresh 1.4.0.
 -- The block between the markers is migrations/007_front_decision.sql, verbatim.
 \echo Use "ALTER EXTENSION plystra UPDATE TO '1.4.0'" to load this file. \quit
 
@@ -13,7 +13,8 @@
 -- a presented credential, the route's admin permission on every scope an authz request touches, the session's
 -- acting binding, and decides, in one statement. It is an administration function: this migration adds it to
 -- plystra_admin's list in plystra.apply_privileges, which the install and every upgrade run once every function
--- exists. No table changes.
+-- exists. plystra.check_batch (many decisions of one actor in one call) is an application function: it joins
+-- plystra_app's list. No table changes.
 
 CREATE OR REPLACE FUNCTION plystra.apply_privileges()
 RETURNS void
@@ -26,6 +27,7 @@ DECLARE
     -- tenant's identity data; a role that may call set_actor is trusted to say who is acting.
     app_functions constant text[] := ARRAY[
         'plystra."check"(jsonb)',
+        'plystra.check_batch(jsonb)',
         'plystra.allowed(text, text, text, text, text, text, text)',
         'plystra.set_actor(text, text, text, text)',
         'plystra.set_request_context(text, text, text)',
@@ -93,7 +95,7 @@ END;
 $$;
 COMMENT ON FUNCTION plystra.apply_privileges() IS
 'Revokes EXECUTE on every function of schema plystra from PUBLIC and grants the documented sets: plystra_app '
-'(check, allowed, set_actor, set_request_context, current_actor and the row-level-security lookups and row '
+'(check, check_batch, allowed, set_actor, set_request_context, current_actor and the row-level-security lookups and row '
 'predicates; no table) and plystra_admin (member of plystra_app; also explain, admin_permission, '
 'api_key_permission, decide_with_credential, set_credential, audit_auth_event, verify_audit_chain, seal_audit; SELECT, INSERT, UPDATE on '
 'the Core, credential and login tables, DELETE on login_failures, SELECT on the audit log, chain heads and '
@@ -102,7 +104,7 @@ COMMENT ON FUNCTION plystra.apply_privileges() IS
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('007', 'front_decision', 'c639dc3be042e29124f5bc35c92876765083ae662156ca28cf96dc5c71e21ac1')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('007', 'front_decision', '4814104c621285a59215cc46053bcc3a876c234f208a9a19cbb10a91cab5ac29')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
 -- The REST front's authz routes in one statement (plystra_pg/src/gate.rs). Only plystra_admin may call it
@@ -123,7 +125,24 @@ COMMENT ON FUNCTION plystra.decide_with_credential(jsonb, text, jsonb, boolean, 
 '"ADMIN_PERMISSION_REQUIRED"}; with authorize_only the answer is then {"outcome": "authorized"}; a session acts '
 'through its active binding or must name one of its usable bindings, else "ACTIVE_MEMBER_REQUIRED"; then the '
 'decision of plystra.check (or plystra.explain when explain), audited per plystra.audit_mode, as '
-'{"outcome": "decided", "decision": ...}. Every answer but unauthenticated names the credential. A malformed '
-'argument or request raises 22023.';
+'{"outcome": "decided", "decision": ...}. A request with "items" is a batch (plystra.check_batch''s document): '
+'the credential must hold permission on every scope any of its items would touch asked alone, and the decision '
+'is {"results": [...]}. Every answer but unauthenticated names the credential. A malformed argument or request '
+'raises 22023.';
+
+-- Many decisions of one actor in one call (plystra_pg/src/api.rs); plystra_app may call it, as check.
+CREATE FUNCTION plystra.check_batch(request jsonb)
+RETURNS jsonb
+LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'plystra_check_batch_jsonb';
+
+COMMENT ON FUNCTION plystra.check_batch(jsonb) IS
+'Many decisions for one actor in one call: {"actor": {...as check...}, "items": [{"resource_type", "resource_id", '
+'"action"} or {"resource": {"type", "id"}, "action"}, ...], "request": {request_id, ip, user_agent}} returns '
+'{"results": [...]}, for each item in order exactly the compact answer of plystra.check. One snapshot and one load '
+'of the actor for the whole batch; each item is its own decision with its own trace id and, per '
+'plystra.audit_mode, its own audit row (the row plystra.check would write). 1 to 1000 items; a malformed request '
+'raises SQLSTATE 22023 naming the field (items[3].action).';
 
 SELECT plystra.apply_privileges();
