@@ -74,6 +74,7 @@ pub fn table() -> Vec<RouteDef> {
         // Authz
         def(Decision("authz:check"), routes!(authz::check)),
         def(Decision("authz:check"), routes!(authz::explain)),
+        def(Decision("authz:check"), routes!(authz::check_batch)),
         // AuditLog
         def(Admin("audit:read"), routes!(audit::list)),
         def(Admin("audit:read"), routes!(audit::get)),
