@@ -291,7 +291,13 @@ impl ActorLoader {
     pub fn begin(req: &Request, with_metadata: bool) -> ActorLoader {
         let reader = Reader::begin();
         let actor = actor(&reader, req);
-        ActorLoader { reader, actor, with_metadata, now_micros: statement_unix_micros(), by_type_action: HashMap::new() }
+        ActorLoader {
+            reader,
+            actor,
+            with_metadata,
+            now_micros: statement_unix_micros(),
+            by_type_action: HashMap::new(),
+        }
     }
 
     /// The context of `req`: the actor loaded once, the registry and candidates memoised, its target.
