@@ -34,8 +34,14 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 WORKLOADS = BENCH / "workloads"
 LIB = REPO / "scripts" / "lib.sh"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-PG_LIB = Path("/usr/lib/postgresql/15/lib")
+# The PostgreSQL 15 installation scripts/lib.sh uses (PLYSTRA_PG_BIN selects another, e.g. a relocated copy):
+# its server (through lib.sh's cluster_start), its clients (psql, pgbench) and its library folder, where
+# install_extension put plystra.so.
+PG_BIN = Path(os.environ.get("PLYSTRA_PG_BIN") or "/usr/lib/postgresql/15/bin")
+PG_LIB = Path(subprocess.run([str(PG_BIN / "pg_config"), "--pkglibdir"], check=True, text=True,
+                             stdout=subprocess.PIPE).stdout.strip())
+PSQL = str(PG_BIN / "psql")
+PGBENCH = str(PG_BIN / "pgbench")
 
 # Dataset sizes. groups = spaces * (breadth + ... + breadth^depth); resources = spaces * resq.
 SIZES = {
@@ -51,6 +57,7 @@ SIZES = {
 # w0, w1, w2 reach 1 + e, 1 + d + d e and 1 + c + c d + c d e groups (10, 1,001 and 50,051 at full size).
 # Noisy neighbours: SKEW_MEMBERS members of Space bsp_0 with skew_grants groups and grants each.
 SKEW_MEMBERS = 3
+BATCH_ITEMS = 100    # items of one plystra.check_batch call (bench/workloads/check_batch.sql); target ≤ 10 × a check
 CLIENTS = (2, 16)
 SEED = 0.42          # setseed() for the generator
 PGBENCH_SEED = 42    # pgbench --random-seed: every run draws the same requests in the same order
@@ -104,7 +111,7 @@ class Cluster:
         self.path, self.port = Path(path), port
 
     def psql(self, db, sql=None, file=None, variables=None, user="postgres", env=None, check=True):
-        cmd = ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(self.path), "-p", str(self.port),
+        cmd = [PSQL, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", str(self.path), "-p", str(self.port),
                "-U", user, "-d", db]
         for k, v in (variables or {}).items():
             cmd += ["-v", f"{k}={v}"]
@@ -171,7 +178,7 @@ class Runner:
         prefix = self.logdir / f"{name}_c{clients}"
         for old in glob.glob(f"{prefix}.*"):
             os.unlink(old)
-        cmd = ["pgbench", "-n", "-h", str(self.c.path), "-p", str(self.c.port), "-U", user, "-M", "prepared",
+        cmd = [PGBENCH, "-n", "-h", str(self.c.path), "-p", str(self.c.port), "-U", user, "-M", "prepared",
                "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)), "-T", str(duration),
                f"--random-seed={PGBENCH_SEED}", "--log", f"--log-prefix={prefix}"]
         for k, v in dict(self.defines(sz), **(defines or {})).items():
@@ -280,7 +287,7 @@ def load_database(run, db, sz, with_floors):
     """)
     if with_floors:
         t0 = now()
-        sh(["pgbench", "-i", "-q", "-s", str(sz["pgbench_scale"]), "-h", str(c.path), "-p", str(c.port),
+        sh([PGBENCH, "-i", "-q", "-s", str(sz["pgbench_scale"]), "-h", str(c.path), "-p", str(c.port),
             "-U", "postgres", db])
         timings["pgbench_init_s"] = round(now() - t0, 1)
     # The reach of every RLS actor, from Plystra itself: the RLS-off scan selects exactly the same rows.
@@ -1127,7 +1134,7 @@ def profile(run, name, db, script, sz, audit, seconds, comm="postgres"):
     perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-a", "-g", "-q", "-o", str(data),
                              "--", "sleep", str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = dict(os.environ, PGOPTIONS=f"-c plystra.audit_mode={audit}")
-    cmd = ["pgbench", "-n", "-h", str(run.c.path), "-p", str(run.c.port), "-U", "postgres", "-M", "prepared",
+    cmd = [PGBENCH, "-n", "-h", str(run.c.path), "-p", str(run.c.port), "-U", "postgres", "-M", "prepared",
            "-c", "2", "-j", "2", "-T", str(seconds), f"--random-seed={PGBENCH_SEED}"]
     for k, v in run.defines(sz).items():
         cmd += ["-D", f"{k}={v}"]
@@ -1242,6 +1249,9 @@ DESCRIPTIONS = {
     "check_off": "`plystra.check`, audit off",
     "check_deny_only": "`plystra.check`, audit deny_only",
     "check_always": "`plystra.check`, audit always",
+    "check_batch_off": f"`plystra.check_batch` of {BATCH_ITEMS} items of the check mix (one actor), audit off",
+    "check_batch_always": f"`plystra.check_batch` of {BATCH_ITEMS} items of the check mix (one actor), audit always "
+                          f"(a row per item)",
     "allowed_off": "`plystra.allowed` (boolean), audit off",
     "explain_off": "`plystra.explain`, audit off",
     "check_off_demo": "`plystra.check`, audit off, demo-size database",
@@ -1293,6 +1303,12 @@ def targets(run, ctx):
         a, f = R("check_always", c), R("insert_jsonb", c)
         add("check (audit always) throughput ≥ 0.8 × one-row insert", c,
             ratio(a and a["tps"], f and f["tps"]), 0.8, ">=", "tps ratio")
+    for audit in ("off", "always"):
+        for c in CLIENTS:
+            a, f = R(f"check_batch_{audit}", c), R(f"check_{audit}", c)
+            add(f"check_batch of {BATCH_ITEMS} items (audit {audit}) ≤ 10 × one check (issue 15)", c,
+                ratio(a and a.get("p50_ms"), f and f.get("p50_ms")), 10.0, "<=",
+                f"p50 ratio, a batch ÷ one check; ÷ {BATCH_ITEMS} for an item's cost in checks")
     for c in CLIENTS:
         a, f = R("check_off", c), R("check_off_demo", c)
         add(f"check p50 at {ctx['size']} size ≤ 1.2 × p50 at demo size", c,
@@ -1747,7 +1763,7 @@ def main():
            "size_parameters": size, "demo_parameters": demo, "rls_actors": rls_actor_count(size),
            "per_row_rows": size["per_row_rows"], "git": git_facts(), "dataset": {}, "dataset_demo": {},
            "timings": {}, "evidence": {}, "phases": phases,
-           "tools": {"pgbench": sh(["pgbench", "--version"]).stdout.strip(), "wrk": None}}
+           "tools": {"pgbench": sh([PGBENCH, "--version"]).stdout.strip(), "wrk": None}}
 
     # The HTTP front is built before anything is measured, so that compiling never overlaps a measurement.
     http_binary, http_reason = (None, "disabled with --http off") if args.http == "off" else build_http(args)
@@ -1866,6 +1882,10 @@ def main():
                                        for a, b, n in (l.split("|") for l in mix.splitlines())]
             run.pgbench("check_off_demo", "bench_demo", "check.sql", c, demo, audit="off", floor="pk_lookup",
                         group="scale")
+            for audit in ("off", "always"):
+                run.pgbench(f"check_batch_{audit}", "bench", "check_batch.sql", c, size, audit=audit,
+                            floor=f"check_{audit}", group="sql", defines={"items": BATCH_ITEMS},
+                            extra={"items": BATCH_ITEMS})
         for c in CLIENTS:
             run.pgbench("rls_off_scan", "bench", "rls_off_scan.sql", c, size, group="rls")
             run.pgbench("rls_scan", "bench", "rls_scan.sql", c, size, user="invoices_app", floor="rls_off_scan",

@@ -6,7 +6,8 @@
 -- action, naming bindings, Members and Users. plystra.authenticate says which presented credential is live. All
 -- three are administration functions: this migration adds them to
 -- plystra_admin's list in plystra.apply_privileges, which the install and every upgrade run once every function
--- exists.
+-- exists. plystra.check_batch (many decisions of one actor in one call) is an application function: it joins
+-- plystra_app's list.
 --
 -- A revoked row is never active: user_members, admin_grants and api_keys get a CHECK that revoked_at set means a
 -- status other than 'active' (before, a binding with revoked_at set and status 'active' was allowed by check and
@@ -34,6 +35,7 @@ DECLARE
     -- tenant's identity data; a role that may call set_actor is trusted to say who is acting.
     app_functions constant text[] := ARRAY[
         'plystra."check"(jsonb)',
+        'plystra.check_batch(jsonb)',
         'plystra.allowed(text, text, text, text, text, text, text)',
         'plystra.set_actor(text, text, text, text)',
         'plystra.set_request_context(text, text, text)',
@@ -103,7 +105,7 @@ END;
 $$;
 COMMENT ON FUNCTION plystra.apply_privileges() IS
 'Revokes EXECUTE on every function of schema plystra from PUBLIC and grants the documented sets: plystra_app '
-'(check, allowed, set_actor, set_request_context, current_actor and the row-level-security lookups and row '
+'(check, check_batch, allowed, set_actor, set_request_context, current_actor and the row-level-security lookups and row '
 'predicates; no table) and plystra_admin (member of plystra_app; also explain, admin_permission, '
 'api_key_permission, authenticate, decide_with_credential, lookup_subjects, set_credential, audit_auth_event, verify_audit_chain, seal_audit; SELECT, INSERT, UPDATE on '
 'the Core, credential and login tables, DELETE on login_failures, SELECT on the audit log, chain heads and '

@@ -14,6 +14,21 @@ LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'plystra_explain_jsonb';
 
+-- Many decisions of one actor in one call (plystra_pg/src/api.rs); plystra_app may call it, as check.
+CREATE FUNCTION plystra.check_batch(request jsonb)
+RETURNS jsonb
+LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'plystra_check_batch_jsonb';
+
+COMMENT ON FUNCTION plystra.check_batch(jsonb) IS
+'Many decisions for one actor in one call: {"actor": {...as check...}, "items": [{"resource_type", "resource_id", '
+'"action"} or {"resource": {"type", "id"}, "action"}, ...], "request": {request_id, ip, user_agent}} returns '
+'{"results": [...]}, for each item in order exactly the compact answer of plystra.check. One snapshot and one load '
+'of the actor for the whole batch; each item is its own decision with its own trace id and, per '
+'plystra.audit_mode, its own audit row (the row plystra.check would write). 1 to 1000 items; a malformed request '
+'raises SQLSTATE 22023 naming the field (items[3].action).';
+
 -- The REST front's authz routes in one statement (plystra_pg/src/gate.rs). Only plystra_admin may call it
 -- (plystra.apply_privileges): it answers as any credential whose token HMAC the caller knows.
 CREATE FUNCTION plystra.decide_with_credential(credential jsonb, permission text, request jsonb, explain boolean,
@@ -32,8 +47,10 @@ COMMENT ON FUNCTION plystra.decide_with_credential(jsonb, text, jsonb, boolean, 
 '"ADMIN_PERMISSION_REQUIRED"}; with authorize_only the answer is then {"outcome": "authorized"}; a session acts '
 'through its active binding or must name one of its usable bindings, else "ACTIVE_MEMBER_REQUIRED"; then the '
 'decision of plystra.check (or plystra.explain when explain), audited per plystra.audit_mode, as '
-'{"outcome": "decided", "decision": ...}. Every answer but unauthenticated names the credential. A malformed '
-'argument or request raises 22023.';
+'{"outcome": "decided", "decision": ...}. A request with "items" is a batch (plystra.check_batch''s document): '
+'the credential must hold permission on every scope any of its items would touch asked alone, and the decision '
+'is {"results": [...]}. Every answer but unauthenticated names the credential. A malformed argument or request '
+'raises 22023.';
 
 -- Which presented credential is live (plystra_pg/src/credential.rs): the REST front asks it for every admin route.
 CREATE FUNCTION plystra.authenticate(credential jsonb)

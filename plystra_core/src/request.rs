@@ -101,10 +101,8 @@ fn one_of(a: Option<String>, a_field: &str, b: Option<String>, b_field: &str) ->
     }
 }
 
-pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
-    let top = object(doc, "request")?;
-    reject_unknown(top, TOP_LEVEL_FIELDS, "")?;
-
+/// The acting tuple `(user_id, member_id, user_member_id, space_id)` of a document's `actor`.
+fn parse_actor(top: &Map<String, Value>) -> Result<(String, String, String, String), RequestError> {
     let actor = top.get("actor").ok_or_else(|| RequestError::new("actor", "is required"))?;
     let actor = object(actor, "actor")?;
     reject_unknown(actor, ACTOR_FIELDS, "actor")?;
@@ -118,31 +116,45 @@ pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
     )?;
     let user_member_id = required(user_member_id, "actor.user_member_id")?;
     let space_id = required(opt_string(actor, "space_id", "actor.space_id", MAX_ID_BYTES)?, "actor.space_id")?;
+    Ok((user_id, member_id, user_member_id, space_id))
+}
 
-    let (res_type, res_id) = match top.get("resource") {
+/// `(resource_type, resource_id, action)` of a request or a batch item; `prefix` is the item's path
+/// (`items[3]`), empty for a request, and starts every field named in an error.
+fn parse_target(map: &Map<String, Value>, prefix: &str) -> Result<(String, String, String), RequestError> {
+    let at = |field: &str| if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
+    let (res_type, res_id) = match map.get("resource") {
         None | Some(Value::Null) => (None, None),
         Some(v) => {
-            let res = object(v, "resource")?;
-            reject_unknown(res, RESOURCE_FIELDS, "resource")?;
+            let res = object(v, &at("resource"))?;
+            reject_unknown(res, RESOURCE_FIELDS, &at("resource"))?;
             (
-                opt_string(res, "type", "resource.type", MAX_ID_BYTES)?,
-                opt_string(res, "id", "resource.id", MAX_ID_BYTES)?,
+                opt_string(res, "type", &at("resource.type"), MAX_ID_BYTES)?,
+                opt_string(res, "id", &at("resource.id"), MAX_ID_BYTES)?,
             )
         }
     };
     let resource_type = one_of(
-        opt_string(top, "resource_type", "resource_type", MAX_ID_BYTES)?,
-        "resource_type",
+        opt_string(map, "resource_type", &at("resource_type"), MAX_ID_BYTES)?,
+        &at("resource_type"),
         res_type,
-        "resource.type",
+        &at("resource.type"),
     )?;
-    let resource_type = required(resource_type, "resource_type")?;
-    let resource_id =
-        one_of(opt_string(top, "resource_id", "resource_id", MAX_ID_BYTES)?, "resource_id", res_id, "resource.id")?;
-    let resource_id = required(resource_id, "resource_id")?;
-    let action = required(opt_string(top, "action", "action", MAX_ID_BYTES)?, "action")?;
+    let resource_type = required(resource_type, &at("resource_type"))?;
+    let resource_id = one_of(
+        opt_string(map, "resource_id", &at("resource_id"), MAX_ID_BYTES)?,
+        &at("resource_id"),
+        res_id,
+        &at("resource.id"),
+    )?;
+    let resource_id = required(resource_id, &at("resource_id"))?;
+    let action = required(opt_string(map, "action", &at("action"), MAX_ID_BYTES)?, &at("action"))?;
+    Ok((resource_type, resource_id, action))
+}
 
-    let context = match top.get("request") {
+/// The optional `request: {request_id, ip, user_agent}`.
+fn parse_context(top: &Map<String, Value>) -> Result<RequestContext, RequestError> {
+    Ok(match top.get("request") {
         None | Some(Value::Null) => RequestContext::default(),
         Some(v) => {
             let ctx = object(v, "request")?;
@@ -153,7 +165,15 @@ pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
                 user_agent: opt_string(ctx, "user_agent", "request.user_agent", MAX_USER_AGENT_BYTES)?,
             }
         }
-    };
+    })
+}
+
+pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
+    let top = object(doc, "request")?;
+    reject_unknown(top, TOP_LEVEL_FIELDS, "")?;
+    let (user_id, member_id, user_member_id, space_id) = parse_actor(top)?;
+    let (resource_type, resource_id, action) = parse_target(top, "")?;
+    let context = parse_context(top)?;
     let explain = match top.get("explain") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -164,6 +184,51 @@ pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
         request: Request { user_id, member_id, user_member_id, space_id, resource_type, resource_id, action, context },
         explain,
     })
+}
+
+/// Most items one batch may hold: a batch is one statement, and its audit rows are written before it answers.
+pub const MAX_BATCH_ITEMS: usize = 1000;
+
+const BATCH_FIELDS: &[&str] = &["actor", "items", "request"];
+const ITEM_FIELDS: &[&str] = &["resource_type", "resource_id", "resource", "action"];
+
+/// Parses a batch `{"actor": {...}, "items": [{resource_type, resource_id, action} or {resource: {type, id},
+/// action}, ...], "request": {...}}` (the document of `plystra.check_batch`) into one request per item, in
+/// order: the same actor and request context, each item's resource and action. A problem names its field
+/// (`items[3].action`); an empty list or one over [`MAX_BATCH_ITEMS`] is refused.
+pub fn parse_batch(doc: &Value) -> Result<Vec<Request>, RequestError> {
+    let top = object(doc, "request")?;
+    reject_unknown(top, BATCH_FIELDS, "")?;
+    let (user_id, member_id, user_member_id, space_id) = parse_actor(top)?;
+    let items = top.get("items").ok_or_else(|| RequestError::new("items", "is required"))?;
+    let items = items.as_array().ok_or_else(|| RequestError::new("items", "must be a JSON array"))?;
+    if items.is_empty() {
+        return Err(RequestError::new("items", "must not be empty"));
+    }
+    if items.len() > MAX_BATCH_ITEMS {
+        return Err(RequestError::new("items", format!("holds more than {MAX_BATCH_ITEMS} items")));
+    }
+    let context = parse_context(top)?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let prefix = format!("items[{i}]");
+            let map = object(item, &prefix)?;
+            reject_unknown(map, ITEM_FIELDS, &prefix)?;
+            let (resource_type, resource_id, action) = parse_target(map, &prefix)?;
+            Ok(Request {
+                user_id: user_id.clone(),
+                member_id: member_id.clone(),
+                user_member_id: user_member_id.clone(),
+                space_id: space_id.clone(),
+                resource_type,
+                resource_id,
+                action,
+                context: context.clone(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -263,5 +328,109 @@ mod tests {
             e.to_string().split_whitespace().take(3).collect::<Vec<_>>(),
             ["invalid", "request:", "actor_user_id"]
         );
+    }
+
+    fn batch() -> Value {
+        json!({
+            "actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer",
+                      "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+            "items": [
+                {"resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"},
+                {"resource": {"type": "invoice", "id": "invoice_002"}, "action": "read"}
+            ],
+            "request": {"request_id": "req_b"}
+        })
+    }
+
+    fn batch_err(doc: Value) -> RequestError {
+        parse_batch(&doc).expect_err("expected a validation error")
+    }
+
+    #[test]
+    fn a_batch_is_one_request_per_item_in_order() {
+        let items = parse_batch(&batch()).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!((items[0].resource_id.as_str(), items[0].action.as_str()), ("invoice_001", "approve"));
+        assert_eq!((items[1].resource_type.as_str(), items[1].resource_id.as_str()), ("invoice", "invoice_002"));
+        for item in &items {
+            assert_eq!(item.user_member_id, "um_alice_finance_reviewer");
+            assert_eq!(item.context.request_id.as_deref(), Some("req_b"));
+        }
+        // Each item reads as the single request with the same actor, resource and action.
+        let single = parse_request(&json!({
+            "actor": batch()["actor"], "resource_type": "invoice", "resource_id": "invoice_001",
+            "action": "approve", "request": {"request_id": "req_b"}
+        }))
+        .unwrap();
+        assert_eq!(items[0], single.request);
+    }
+
+    #[test]
+    fn every_batch_problem_names_its_field() {
+        assert_eq!(batch_err(json!([1])).field, "request");
+        assert_eq!(batch_err(json!({"items": []})).field, "actor");
+
+        let mut d = batch();
+        d["items"] = json!({"resource_type": "invoice"});
+        assert_eq!(batch_err(d), RequestError::new("items", "must be a JSON array"));
+
+        let mut d = batch();
+        d.as_object_mut().unwrap().remove("items");
+        assert_eq!(batch_err(d), RequestError::new("items", "is required"));
+
+        let mut d = batch();
+        d["items"] = json!([]);
+        assert_eq!(batch_err(d), RequestError::new("items", "must not be empty"));
+
+        let mut d = batch();
+        let item = json!({"resource_type": "invoice", "resource_id": "i", "action": "read"});
+        d["items"] = Value::Array(vec![item.clone(); MAX_BATCH_ITEMS]);
+        assert_eq!(parse_batch(&d).unwrap().len(), MAX_BATCH_ITEMS);
+        d["items"] = Value::Array(vec![item; MAX_BATCH_ITEMS + 1]);
+        assert_eq!(batch_err(d).field, "items");
+
+        let mut d = batch();
+        d["items"][1] = json!("invoice_002");
+        assert_eq!(batch_err(d), RequestError::new("items[1]", "must be a JSON object"));
+
+        let mut d = batch();
+        d["items"][1]["action"] = json!(7);
+        assert_eq!(batch_err(d), RequestError::new("items[1].action", "must be a string"));
+
+        let mut d = batch();
+        d["items"][0].as_object_mut().unwrap().remove("action");
+        assert_eq!(batch_err(d), RequestError::new("items[0].action", "is required"));
+
+        let mut d = batch();
+        d["items"][1]["resource"]["owner"] = json!("x");
+        assert_eq!(batch_err(d).field, "items[1].resource.owner");
+
+        let mut d = batch();
+        d["items"][0]["explain"] = json!(true);
+        assert_eq!(batch_err(d).field, "items[0].explain");
+
+        let mut d = batch();
+        d["items"][0]["resource"] = json!({"type": "contract"});
+        assert_eq!(batch_err(d).field, "items[0].resource.type");
+
+        let mut d = batch();
+        d["items"][1]["resource"] = json!({"type": "invoice"});
+        assert_eq!(batch_err(d), RequestError::new("items[1].resource_id", "is required"));
+
+        let mut d = batch();
+        d["items"][0]["resource_id"] = json!("");
+        assert_eq!(batch_err(d).field, "items[0].resource_id");
+
+        let mut d = batch();
+        d["resource_type"] = json!("invoice");
+        assert_eq!(batch_err(d).field, "resource_type");
+
+        let mut d = batch();
+        d["request"] = json!({"ip": 1});
+        assert_eq!(batch_err(d).field, "request.ip");
+
+        let mut d = batch();
+        d["actor"]["member_id"] = json!(null);
+        assert_eq!(batch_err(d).field, "actor.member_id");
     }
 }

@@ -74,6 +74,7 @@ pub fn table() -> Vec<RouteDef> {
         // Authz
         def(Decision("authz:check"), routes!(authz::check)),
         def(Decision("authz:check"), routes!(authz::explain)),
+        def(Decision("authz:check"), routes!(authz::check_batch)),
         // Lookups: who can act on a resource, what a binding can act on (an access review: authz:read on the
         // whole Space, apart from authz:check, which lets a service ask about one decision).
         def(Admin("authz:read"), routes!(lookups::subjects)),

@@ -4,7 +4,7 @@
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use plystra_core::model::{Context, Request};
-use plystra_core::request::{parse_request, RequestError};
+use plystra_core::request::{parse_batch, parse_request, RequestError};
 use plystra_core::trace::{check_document, explain_document, DecisionId};
 use plystra_core::{decide, Outcome};
 
@@ -57,6 +57,57 @@ fn run(req: Request, explain: bool) -> Decided {
         audit::write_decision(audit_id, &req, &outcome, trace);
     }
     Decided { req, ctx, outcome, id, audit_log_id }
+}
+
+/// The answers of a batch document (`plystra.check_batch`): `{"results": [...]}`, for each item in order exactly
+/// what `plystra.check` answers for it. One snapshot and one load of the actor for the whole batch (registry
+/// entries and candidates once per resource type and action); each item is decided on its own and audited as
+/// its own decision per `plystra.audit_mode` (own trace id and row, the row check would write), and the rows
+/// are handed to the audit writer together.
+pub(crate) fn batch_value(doc: &serde_json::Value, function: &'static str) -> serde_json::Value {
+    let requests = match parse_batch(doc) {
+        Ok(requests) => requests,
+        Err(e) => raise_invalid_request(&e, function),
+    };
+    let mode = AUDIT_MODE.get();
+    // Every context under one snapshot, the reading closed before any row is written.
+    let decided: Vec<(Context, Outcome)> = {
+        let mut loader = loader::ActorLoader::begin(&requests[0], mode != AuditMode::Off);
+        requests
+            .iter()
+            .map(|req| {
+                let ctx = loader.context(req);
+                let outcome = decide(req, &ctx);
+                (ctx, outcome)
+            })
+            .collect()
+    };
+    let ids: Vec<(DecisionId, Option<String>)> = decided
+        .iter()
+        .map(|(_, outcome)| {
+            let id = new_decision_id();
+            let audit_log_id = mode.writes(outcome.allow).then(|| id.audit_log_id());
+            (id, audit_log_id)
+        })
+        .collect();
+    let rows = requests
+        .iter()
+        .zip(&decided)
+        .zip(&ids)
+        .filter_map(|((req, (ctx, outcome)), (id, audit_log_id))| {
+            let audit_id = audit_log_id.as_ref()?;
+            let trace = explain_document(req, ctx, outcome, id, Some(audit_id));
+            Some(audit::DecisionRow { id: audit_id.clone(), req, outcome, trace })
+        })
+        .collect();
+    audit::write_decisions(rows);
+    let results = requests
+        .iter()
+        .zip(&decided)
+        .zip(&ids)
+        .map(|((req, (_, outcome)), (id, audit_log_id))| check_document(req, outcome, id, audit_log_id.as_deref()))
+        .collect();
+    serde_json::json!({ "results": serde_json::Value::Array(results) })
 }
 
 /// The answer to a request given as text: the compact answer, or the full trace when `explain`.
@@ -145,6 +196,23 @@ function_info_v1!(pg_finfo_plystra_explain_jsonb);
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn plystra_explain_jsonb(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     unsafe { jsonb_entry(fcinfo, true) }
+}
+
+function_info_v1!(pg_finfo_plystra_check_batch_jsonb);
+
+/// The C entry point of `plystra.check_batch(jsonb)`: a C-language function for the reason `plystra.check` is
+/// one, its argument read as text for the same reason.
+///
+/// # Safety
+/// Only PostgreSQL calls it, through the function manager.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn plystra_check_batch_jsonb(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    const FUNCTION: &str = "plystra.check_batch";
+    // SAFETY: argument 0 of a one-argument `(jsonb)` call.
+    let text = unsafe { jsonb_arg_text(fcinfo, 0) };
+    let answer = batch_value(&read_json(text.as_deref(), "request", FUNCTION), FUNCTION);
+    JsonB(answer).into_datum().expect("a jsonb answer is never null")
 }
 
 /// The typed form for WHERE clauses. Builds no JSON unless an audit row is written.

@@ -23,30 +23,48 @@ thread_local! {
     static INSERT_AUDIT: OnceCell<OwnedPreparedStatement> = const { OnceCell::new() };
 }
 
+/// One decision's audit row: its id, request, outcome and trace.
+pub struct DecisionRow<'a> {
+    pub id: String,
+    pub req: &'a Request,
+    pub outcome: &'a Outcome,
+    pub trace: Value,
+}
+
+fn row_json(row: &DecisionRow<'_>) -> String {
+    let (req, outcome, ctx) = (row.req, row.outcome, &row.req.context);
+    json!({
+        "id": row.id,
+        "space_id": req.space_id,
+        "actor_user_id": req.user_id,
+        "actor_member_id": req.member_id,
+        "actor_user_member_id": req.user_member_id,
+        "action": audit_action(req),
+        "resource_type": req.resource_type,
+        "resource_id": req.resource_id,
+        "decision": if outcome.allow { "allow" } else { "deny" },
+        "deny_code": outcome.deny_code.map(|c| c.as_str()),
+        "trace": &row.trace,
+        "request_id": ctx.request_id,
+        "ip_address": ctx.ip,
+        "user_agent": ctx.user_agent,
+    })
+    .to_string()
+}
+
 pub fn write_decision(id: &str, req: &Request, outcome: &Outcome, trace: Value) {
+    write_decisions(vec![DecisionRow { id: id.to_string(), req, outcome, trace }]);
+}
+
+/// Writes the audit rows of one or more decisions (a batch's, in item order), each its own row, as one
+/// delivery to the audit writer.
+pub fn write_decisions(rows: Vec<DecisionRow<'_>>) {
+    if rows.is_empty() {
+        return;
+    }
     // Preferably through the audit writer: the row then survives this transaction's rollback and is durable
     // before the decision returns. Where no writer serves this database, the row is part of this transaction.
-    let ctx = &req.context;
-    let row = || {
-        json!({
-            "id": id,
-            "space_id": req.space_id,
-            "actor_user_id": req.user_id,
-            "actor_member_id": req.member_id,
-            "actor_user_member_id": req.user_member_id,
-            "action": audit_action(req),
-            "resource_type": req.resource_type,
-            "resource_id": req.resource_id,
-            "decision": if outcome.allow { "allow" } else { "deny" },
-            "deny_code": outcome.deny_code.map(|c| c.as_str()),
-            "trace": &trace,
-            "request_id": ctx.request_id,
-            "ip_address": ctx.ip,
-            "user_agent": ctx.user_agent,
-        })
-        .to_string()
-    };
-    match audit_writer::deliver(row) {
+    match audit_writer::deliver_all(|| rows.iter().map(row_json).collect()) {
         Delivery::Committed => return,
         Delivery::NotAvailable => {}
         // Traces are bounded (candidates, metadata), so this does not happen to a decision over data; if it
@@ -73,7 +91,11 @@ pub fn write_decision(id: &str, req: &Request, outcome: &Outcome, trace: Value) 
         )
         .report(PgLogLevel::ERROR);
     }
-    pgrx::spi::Spi::connect_mut(|client| insert_in_transaction(client, id, req, outcome, trace));
+    pgrx::spi::Spi::connect_mut(|client| {
+        for row in rows {
+            insert_in_transaction(client, &row.id, row.req, row.outcome, row.trace);
+        }
+    });
 }
 
 fn insert_in_transaction(client: &mut SpiClient<'_>, id: &str, req: &Request, outcome: &Outcome, trace: Value) {

@@ -183,14 +183,20 @@ pub enum Delivery {
     TooLarge(usize),
 }
 
-/// Appends one audit row (a JSON object, built by `make_payload` only if a writer serves this database) for
-/// the writer and waits until it is committed. Raises an ERROR
-/// when the writer dies or does not confirm in time: the decision must not be returned without its row.
-pub fn deliver(make_payload: impl FnOnce() -> String) -> Delivery {
+/// Appends audit rows (JSON objects, built by `make_payloads` only if a writer serves this database) for the
+/// writer and waits until they are committed: one decision's row, or the rows of a batch of decisions
+/// (`plystra.check_batch`), each its own row. Raises an ERROR when the writer dies or does not confirm in time:
+/// a decision must not be returned without its row.
+///
+/// A batch's rows are all queued, then the backend waits once, for the last, so that the writer commits them
+/// together (one wait and one WAL flush for the batch instead of one per row). `Committed` means every row is
+/// committed; an ERROR, that the batch was not answered (some rows may be committed without an answer, never
+/// the reverse). `TooLarge` is checked for every row before any is queued.
+pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<String>) -> Delivery {
     let Some(q) = queue() else {
         return Delivery::NotAvailable;
     };
-    // Only build the record (the row as JSON, trace included) when a writer serves this database.
+    // Only build the records (the rows as JSON, traces included) when a writer serves this database.
     let serves = {
         let mut g = Locked::exclusive(q);
         let qq = g.q();
@@ -199,43 +205,69 @@ pub fn deliver(make_payload: impl FnOnce() -> String) -> Delivery {
     if !serves {
         return Delivery::NotAvailable;
     }
-    let payload = make_payload();
-    let payload = payload.as_bytes();
-    if payload.len() > MAX_RECORD {
-        return Delivery::TooLarge(payload.len());
+    let payloads = make_payloads();
+    if let Some(large) = payloads.iter().map(String::len).find(|&n| n > MAX_RECORD) {
+        return Delivery::TooLarge(large);
     }
-    let total = HEADER + align16(payload.len());
     let started = Instant::now();
     unsafe { pg_sys::ConditionVariablePrepareToSleep(addr_of_mut!((*q).progress)) };
-    let (seq, generation, latch) = loop {
-        let mut g = Locked::exclusive(q);
-        let qq = g.q();
-        if qq.worker_pid == 0 || qq.database != unsafe { pg_sys::MyDatabaseId } {
-            drop(g);
-            unsafe { pg_sys::ConditionVariableCancelSleep() };
-            return Delivery::NotAvailable;
-        }
-        let phys = (qq.head % QUEUE_BYTES as u64) as usize;
-        let wrap_waste = if phys + total > QUEUE_BYTES { QUEUE_BYTES - phys } else { 0 };
-        let used = (qq.head - qq.tail) as usize;
-        if QUEUE_BYTES - used >= total + wrap_waste {
-            if wrap_waste > 0 {
-                write_header(qq, phys, WRAP, 0);
-                qq.head += wrap_waste as u64;
+    let mut last: Option<(u64, u64)> = None;
+    for (i, payload) in payloads.iter().enumerate() {
+        let payload = payload.as_bytes();
+        let total = HEADER + align16(payload.len());
+        let (seq, generation) = loop {
+            let mut g = Locked::exclusive(q);
+            let qq = g.q();
+            if qq.worker_pid == 0 || qq.database != unsafe { pg_sys::MyDatabaseId } {
+                drop(g);
+                unsafe { pg_sys::ConditionVariableCancelSleep() };
+                if i == 0 {
+                    return Delivery::NotAvailable;
+                }
+                // Rows of this batch are queued already: writing the rest here would split the batch's record.
+                audit_unavailable(
+                    "the audit writer stopped before it recorded this batch; the decisions were not made",
+                );
             }
-            qq.next_seq += 1;
-            let seq = qq.next_seq;
-            let at = (qq.head % QUEUE_BYTES as u64) as usize;
-            write_header(qq, at, payload.len() as u32, seq);
-            qq.buf[at + HEADER..at + HEADER + payload.len()].copy_from_slice(payload);
-            qq.head += total as u64;
-            break (seq, qq.generation, qq.worker_latch);
+            let phys = (qq.head % QUEUE_BYTES as u64) as usize;
+            let wrap_waste = if phys + total > QUEUE_BYTES { QUEUE_BYTES - phys } else { 0 };
+            let used = (qq.head - qq.tail) as usize;
+            if QUEUE_BYTES - used >= total + wrap_waste {
+                if wrap_waste > 0 {
+                    write_header(qq, phys, WRAP, 0);
+                    qq.head += wrap_waste as u64;
+                }
+                qq.next_seq += 1;
+                let seq = qq.next_seq;
+                let at = (qq.head % QUEUE_BYTES as u64) as usize;
+                write_header(qq, at, payload.len() as u32, seq);
+                qq.buf[at + HEADER..at + HEADER + payload.len()].copy_from_slice(payload);
+                qq.head += total as u64;
+                break (seq, qq.generation);
+            }
+            // Full: the writer frees space as it drains (a batch may fill the queue itself: wake the writer).
+            let latch = qq.worker_latch;
+            drop(g);
+            unsafe { pg_sys::SetLatch(latch) };
+            wait_a_little(q, started);
+        };
+        if last.is_some_and(|(_, g)| g != generation) {
+            unsafe { pg_sys::ConditionVariableCancelSleep() };
+            audit_unavailable("the audit writer stopped before it recorded this batch; the decisions were not made");
         }
-        drop(g);
-        // Full: the writer frees space as it drains; wait for it.
-        wait_a_little(q, started);
+        last = Some((seq, generation));
+    }
+    let Some((seq, generation)) = last else {
+        unsafe { pg_sys::ConditionVariableCancelSleep() };
+        return Delivery::Committed;
     };
-    unsafe { pg_sys::SetLatch(latch) };
+    {
+        let mut g = Locked::exclusive(q);
+        let latch = g.q().worker_latch;
+        drop(g);
+        unsafe { pg_sys::SetLatch(latch) };
+    }
+    // The writer commits in sequence order, so the last row committed means every row of this batch is.
     let lsn = loop {
         {
             let mut g = Locked::exclusive(q);
@@ -243,7 +275,9 @@ pub fn deliver(make_payload: impl FnOnce() -> String) -> Delivery {
             if qq.generation != generation || (qq.failed_seq >= seq && qq.committed_seq < seq) {
                 drop(g);
                 unsafe { pg_sys::ConditionVariableCancelSleep() };
-                audit_unavailable("the audit writer stopped before it recorded this decision; the decision was not made");
+                audit_unavailable(
+                    "the audit writer stopped before it recorded this decision (or batch); it was not answered",
+                );
             }
             if qq.committed_seq >= seq {
                 break qq.committed_lsn;

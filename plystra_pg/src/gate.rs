@@ -158,6 +158,46 @@ fn request_scopes(credential: &Credential, doc: &Value, explain: bool) -> Vec<Sc
     scopes
 }
 
+/// The scopes a batch (`items`) touches: the union of the scopes of each item asked on its own (the actor's, and
+/// the item's resource as in a check), so that a batch needs exactly what its items would need one by one. An
+/// item list that is not an array, or longer than a batch may be, places nothing (the instance scope, then the
+/// batch is refused as malformed).
+fn batch_scopes(credential: &Credential, doc: &Value) -> Vec<Scope> {
+    let mut single = doc.clone();
+    if let Some(map) = single.as_object_mut() {
+        map.remove("items");
+    }
+    let items = match doc["items"].as_array() {
+        Some(items) if items.len() <= plystra_core::request::MAX_BATCH_ITEMS => items,
+        _ => return vec![INSTANCE],
+    };
+    let mut scopes: Vec<Scope> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut add = |found: Vec<Scope>| {
+        for scope in found {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+    };
+    if items.is_empty() {
+        add(request_scopes(credential, &single, false));
+    }
+    for item in items {
+        let resource_type = item.get("resource_type").cloned().unwrap_or_else(|| item["resource"]["type"].clone());
+        let resource_id = item.get("resource_id").cloned().unwrap_or_else(|| item["resource"]["id"].clone());
+        if !seen.insert(json!([resource_type, resource_id]).to_string()) {
+            continue;
+        }
+        if let Some(map) = single.as_object_mut() {
+            map.insert("resource_type".into(), resource_type);
+            map.insert("resource_id".into(), resource_id);
+        }
+        add(request_scopes(credential, &single, false));
+    }
+    scopes
+}
+
 /// Whether the credential holds `permission` on `scope` (the rule of `plystra.admin_permission` and
 /// `plystra.api_key_permission`).
 fn holds(credential: &Credential, permission: &str, scope: &Scope) -> bool {
@@ -223,7 +263,12 @@ pub fn decide_with_credential(
     let Some(credential) = authenticate(credential, FUNCTION) else {
         return json!({"outcome": "unauthenticated"});
     };
-    let scopes = request_scopes(&credential, &request, explain);
+    let batch = request.get("items").is_some();
+    if batch && explain {
+        invalid("explain", "is not available for a batch");
+    }
+    let scopes =
+        if batch { batch_scopes(&credential, &request) } else { request_scopes(&credential, &request, explain) };
     if !scopes.iter().all(|scope| holds(&credential, permission, scope)) {
         let scoped = matches!(&credential, Credential::ApiKey { level, .. } if level != "instance");
         let message = if scoped {
@@ -241,7 +286,11 @@ pub fn decide_with_credential(
     if let Err(refused) = session_actor(&credential, &mut request) {
         return refused;
     }
-    let decision = crate::api::answer_value(&request, explain, FUNCTION);
+    let decision = if batch {
+        crate::api::batch_value(&request, FUNCTION)
+    } else {
+        crate::api::answer_value(&request, explain, FUNCTION)
+    };
     json!({"outcome": "decided", "credential": credential.summary(), "decision": decision})
 }
 

@@ -265,12 +265,56 @@ fn candidates(reader: &Reader, req: &Request) -> Vec<Candidate> {
 /// `with_metadata`: whether what only a trace shows is read too (the metadata of the target and registry entries,
 /// the type's mapping).
 pub fn load_context(req: &Request, with_metadata: bool) -> Context {
-    let reader = Reader::begin();
+    let loader = ActorLoader::begin(req, with_metadata);
     Context {
-        actor: actor(&reader, req),
-        registry: registry(&reader, req, with_metadata),
-        target: target(&reader, req, with_metadata),
-        candidates: candidates(&reader, req),
-        now_micros: statement_unix_micros(),
+        registry: registry(&loader.reader, req, with_metadata),
+        target: target(&loader.reader, req, with_metadata),
+        candidates: candidates(&loader.reader, req),
+        now_micros: loader.now_micros,
+        actor: loader.actor,
+    }
+}
+
+/// The loading of one actor's decisions under one snapshot: `plystra.check` uses it for one request, a batch
+/// (`plystra.check_batch`) for all its items. The actor tuple (user, member, binding, Space) is read once; the
+/// registry entries and candidate grants once per (resource type, action); the target once per item. Every
+/// request given to [`ActorLoader::context`] must name the actor given to [`ActorLoader::begin`].
+pub struct ActorLoader {
+    reader: Reader,
+    actor: Actor,
+    with_metadata: bool,
+    now_micros: i64,
+    by_type_action: HashMap<(String, String), (Registry, Vec<Candidate>)>,
+}
+
+impl ActorLoader {
+    pub fn begin(req: &Request, with_metadata: bool) -> ActorLoader {
+        let reader = Reader::begin();
+        let actor = actor(&reader, req);
+        ActorLoader {
+            reader,
+            actor,
+            with_metadata,
+            now_micros: statement_unix_micros(),
+            by_type_action: HashMap::new(),
+        }
+    }
+
+    /// The context of `req`: the actor loaded once, the registry and candidates memoised, its target.
+    pub fn context(&mut self, req: &Request) -> Context {
+        let key = (req.resource_type.clone(), req.action.clone());
+        let (registry, candidates) = match self.by_type_action.remove(&key) {
+            Some(kept) => kept,
+            None => (registry(&self.reader, req, self.with_metadata), candidates(&self.reader, req)),
+        };
+        let ctx = Context {
+            actor: self.actor.clone(),
+            registry: registry.clone(),
+            target: target(&self.reader, req, self.with_metadata),
+            candidates: candidates.clone(),
+            now_micros: self.now_micros,
+        };
+        self.by_type_action.insert(key, (registry, candidates));
+        ctx
     }
 }

@@ -33,7 +33,7 @@ SELECT is_empty($$
 SELECT set_eq($$
     SELECT p.oid::regprocedure::text FROM pg_proc p, aclexplode(p.proacl) a
     WHERE p.pronamespace = 'plystra'::regnamespace AND a.grantee = 'plystra_app'::regrole AND a.privilege_type = 'EXECUTE'$$,
-    ARRAY['plystra."check"(jsonb)', 'plystra.allowed(text,text,text,text,text,text,text)',
+    ARRAY['plystra."check"(jsonb)', 'plystra.check_batch(jsonb)', 'plystra.allowed(text,text,text,text,text,text,text)',
           'plystra.set_actor(text,text,text,text)', 'plystra.set_request_context(text,text,text)',
           'plystra.current_actor()', 'plystra.actor_space_id()', 'plystra.reaches_space(text,text)',
           'plystra.reachable_space(text,text)', 'plystra.reachable_owner(text,text)',

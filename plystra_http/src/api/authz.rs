@@ -3,6 +3,8 @@
 //! admin permission on every scope the request touches and the session's actor, then decides. This module turns
 //! the body into the extension's request document, carrying the HTTP request's id, client IP and user agent (so
 //! they reach the audit row), and the answer into the envelope. A deny is an HTTP 200 with `decision: "deny"`.
+//! POST /api/v1/authz/check-batch asks many (resource, action) items of one actor in the same one statement
+//! (`plystra.check_batch`'s document); the credential must hold `authz:check` on every scope any item touches.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -23,7 +25,7 @@ use crate::protection::DecisionPermission;
 use crate::request_context::{RequestContext, AUDIT_LOG_ID_HEADER, TRACE_ID_HEADER};
 
 /// The nested actor (the flat `actor_user_id` form of older clients is not accepted).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthzActor {
     pub user_id: Option<String>,
@@ -43,7 +45,7 @@ pub struct AuthzActor {
     pub space_status: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthzResource {
     #[serde(rename = "type")]
@@ -352,6 +354,131 @@ async fn decide(
         response.headers_mut().insert(AUDIT_LOG_ID_HEADER, v);
     }
     Ok(response)
+}
+
+/// Most items a batch may hold (the extension's limit, `plystra_core::request::MAX_BATCH_ITEMS`).
+pub const MAX_BATCH_ITEMS: usize = 1000;
+
+/// One item of a batch: a resource (`resource_type` + `resource_id`, or `resource: {type, id}`) and an action.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzBatchItem {
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub resource: Option<AuthzResource>,
+    pub action: Option<String>,
+}
+
+/// Many decisions for one actor: the actor as for a check (a session may leave it out and act through its active
+/// binding), and 1 to 1000 items.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzBatchRequest {
+    pub actor: Option<AuthzActor>,
+    pub items: Option<Vec<AuthzBatchItem>>,
+}
+
+impl AuthzBatchRequest {
+    /// A problem a check would answer before the database decides (inline context, an API key without an actor),
+    /// or a list of items that is missing, empty or too long.
+    fn problem(&self, kind: &str) -> Option<ApiError> {
+        let inline = |r: &AuthzResource| {
+            AuthzRequest { resource: Some(r.clone()), ..AuthzRequest::default() }.uses_inline_context()
+        };
+        let inline_resource = self.items.iter().flatten().filter_map(|i| i.resource.as_ref()).find(|r| inline(r));
+        let as_check =
+            AuthzRequest { actor: self.actor.clone(), resource: inline_resource.cloned(), ..AuthzRequest::default() };
+        if let Some(problem) = credential_problem(kind, &as_check) {
+            return Some(problem);
+        }
+        match self.items.as_ref().map(Vec::len) {
+            None => Some(ApiError::required("items")),
+            Some(0) => Some(ApiError::validation("items", "items must not be empty.")),
+            Some(n) if n > MAX_BATCH_ITEMS => {
+                Some(ApiError::validation("items", format!("items holds more than {MAX_BATCH_ITEMS} items.")))
+            }
+            _ => None,
+        }
+    }
+
+    /// The extension's batch document: the actor, each item's resource and action, the HTTP request's identity.
+    fn to_extension_request(&self, ctx: &RequestContext) -> Value {
+        let mut doc = AuthzRequest { actor: self.actor.clone(), ..AuthzRequest::default() }.to_extension_request(ctx);
+        let items: Vec<Value> = self
+            .items
+            .iter()
+            .flatten()
+            .map(|item| {
+                let resource = item.resource.as_ref();
+                let mut out = Map::new();
+                if let Some(t) = item.resource_type.clone().or_else(|| resource.and_then(|r| r.resource_type.clone())) {
+                    out.insert("resource_type".into(), json!(t));
+                }
+                if let Some(id) = item.resource_id.clone().or_else(|| resource.and_then(|r| r.id.clone())) {
+                    out.insert("resource_id".into(), json!(id));
+                }
+                if let Some(action) = &item.action {
+                    out.insert("action".into(), json!(action));
+                }
+                Value::Object(out)
+            })
+            .collect();
+        doc["items"] = Value::Array(items);
+        doc
+    }
+}
+
+/// The answers of a batch, in item order: each exactly what /authz/check answers for the item.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuthzBatchResponse {
+    pub results: Vec<AuthzCheckResponse>,
+}
+
+#[utoipa::path(post, operation_id = "authz_check_batch", path = "/api/v1/authz/check-batch", tag = "Authz",
+    request_body = AuthzBatchRequest,
+    responses((status = 200, description = "One decision per item, in order, each as /authz/check answers it and audited as its own decision", body = crate::envelope::Envelope<AuthzBatchResponse>),
+              (status = 400, description = "VALIDATION_FAILED (details.field names the item, e.g. items[3].action)", body = crate::error::ErrorEnvelope),
+              (status = 403, description = "INLINE_CONTEXT_REQUIRES_API_KEY", body = crate::error::ErrorEnvelope)))]
+pub async fn check_batch(
+    State(state): State<AppState>,
+    Extension(DecisionPermission(permission)): Extension<DecisionPermission>,
+    ctx: RequestContext,
+    headers: HeaderMap,
+    body: BodyBytes,
+) -> ApiResult<Response> {
+    let proof = crate::auth::credential::proof(&state.config, &headers)?;
+    let kind = proof.kind;
+    let client = db::connection(&state.pool).await?;
+    let parsed = match body.0 {
+        Err(e) => Err((Problem::Body(e), Value::Null)),
+        Ok(bytes) if crate::extract::has_nul_escape(&bytes) => {
+            Err((Problem::Body(crate::extract::nul_in_body()), Value::Null))
+        }
+        Ok(bytes) => crate::extract::parse_json::<AuthzBatchRequest>(&bytes)
+            .and_then(|batch| batch.problem(kind).map_or(Ok(batch), Err))
+            .map_err(|e| (Problem::Request(e), serde_json::from_slice(&bytes).unwrap_or(Value::Null))),
+    };
+    let batch = match parsed {
+        Ok(batch) => batch,
+        Err((problem, raw)) => {
+            // As for a check: the credential and its permission on what the body names are answered first.
+            return match (ask(&state, &client, &proof, permission, &raw, false, true).await, problem) {
+                (Err(e), Problem::Request(_)) => Err(e),
+                (Err(e), Problem::Body(_)) if e.status == StatusCode::UNAUTHORIZED => Err(e),
+                (_, Problem::Body(e) | Problem::Request(e)) => Err(e),
+            };
+        }
+    };
+    let request = batch.to_extension_request(&ctx);
+    let mut outcome = ask(&state, &client, &proof, permission, &request, false, false).await?;
+    let answer: AuthzBatchResponse = serde_json::from_value(outcome["decision"].take()).map_err(|e| {
+        tracing::error!(error = %e, "the extension's batch decision does not match the documented shape");
+        ApiError::internal()
+    })?;
+    for d in &answer.results {
+        state.metrics.record_decision(&d.decision, d.deny_code.as_deref(), d.audit_log_id.is_some());
+    }
+    Ok(Data::ok(answer).into_response())
 }
 
 #[utoipa::path(post, operation_id = "authz_check", path = "/api/v1/authz/check", tag = "Authz", request_body = AuthzRequest,

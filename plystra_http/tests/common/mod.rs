@@ -12,6 +12,8 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
+pub mod proxy;
+
 pub const DB_ENV: &str = "PLYSTRA_TEST_DATABASE_URL";
 
 /// The secrets every test server runs with (unless a test overrides them).
