@@ -245,16 +245,42 @@ fn credential_problem(kind: &str, body: &AuthzRequest) -> Option<ApiError> {
     }
 }
 
-/// Reads the route's body: the request it holds, or the problem and the body as far as it reads (the
-/// extension places the credential's scopes from it before the problem is answered).
-fn read_body(body: BodyBytes, kind: &str) -> Result<AuthzRequest, Box<(Problem, Value)>> {
+/// Reads a decision route's body: the request it holds (`T`, checked by `credential_rules` for the presented
+/// credential's kind), or the problem and the body as far as it reads (the extension places the credential's
+/// scopes from it before the problem is answered).
+fn read_body<T: serde::de::DeserializeOwned>(
+    body: BodyBytes,
+    kind: &str,
+    credential_rules: impl Fn(&str, &T) -> Option<ApiError>,
+) -> Result<T, Box<(Problem, Value)>> {
     let bytes = body.0.map_err(|e| Box::new((Problem::Body(e), Value::Null)))?;
     if crate::extract::has_nul_escape(&bytes) {
         return Err(Box::new((Problem::Body(crate::extract::nul_in_body()), Value::Null)));
     }
-    let parsed = crate::extract::parse_json::<AuthzRequest>(&bytes)
-        .and_then(|request| credential_problem(kind, &request).map_or(Ok(request), Err));
+    let parsed = crate::extract::parse_json::<T>(&bytes)
+        .and_then(|request| credential_rules(kind, &request).map_or(Ok(request), Err));
     parsed.map_err(|e| Box::new((Problem::Request(e), serde_json::from_slice(&bytes).unwrap_or(Value::Null))))
+}
+
+/// Answers a request's problem once the credential is known: 401 before anything, then a body that cannot be
+/// read, then the admin permission on what the body names, then a request that does not read (the order of every
+/// admin route). One round trip: `decide_with_credential` with `authorize_only`.
+async fn answer_problem(
+    state: &AppState,
+    client: &deadpool_postgres::Object,
+    proof: &Proof,
+    permission: &str,
+    problem: Box<(Problem, Value)>,
+    explain: bool,
+) -> ApiResult<Response> {
+    let (problem, raw) = *problem;
+    // An explanation needs the permission on the actor's whole Space (see the extension's gate).
+    let explain = explain || raw["explain"] == Value::Bool(true);
+    match (ask(state, client, proof, permission, &raw, explain, true).await, problem) {
+        (Err(e), Problem::Request(_)) => Err(e),
+        (Err(e), Problem::Body(_)) if e.status == StatusCode::UNAUTHORIZED => Err(e),
+        (_, Problem::Body(e) | Problem::Request(e)) => Err(e),
+    }
 }
 
 /// What `plystra.decide_with_credential` answered, as an error when it is not a decision.
@@ -315,18 +341,9 @@ async fn decide(
 ) -> ApiResult<Response> {
     let proof = crate::auth::credential::proof(&state.config, headers)?;
     let client = db::connection(&state.pool).await?;
-    let body = match read_body(body, proof.kind) {
+    let body = match read_body(body, proof.kind, credential_problem) {
         Ok(body) => body,
-        Err(problem) => {
-            let (problem, raw) = *problem;
-            // An explanation needs the permission on the actor's whole Space (see the extension's gate).
-            let explain = explain_route || raw["explain"] == Value::Bool(true);
-            return match (ask(state, &client, &proof, permission, &raw, explain, true).await, problem) {
-                (Err(e), Problem::Request(_)) => Err(e),
-                (Err(e), Problem::Body(_)) if e.status == StatusCode::UNAUTHORIZED => Err(e),
-                (_, Problem::Body(e) | Problem::Request(e)) => Err(e),
-            };
-        }
+        Err(problem) => return answer_problem(state, &client, &proof, permission, problem, explain_route).await,
     };
     let explain = explain_route || body.explain == Some(true);
     let request = body.to_extension_request(ctx);
@@ -447,27 +464,10 @@ pub async fn check_batch(
     body: BodyBytes,
 ) -> ApiResult<Response> {
     let proof = crate::auth::credential::proof(&state.config, &headers)?;
-    let kind = proof.kind;
     let client = db::connection(&state.pool).await?;
-    let parsed = match body.0 {
-        Err(e) => Err((Problem::Body(e), Value::Null)),
-        Ok(bytes) if crate::extract::has_nul_escape(&bytes) => {
-            Err((Problem::Body(crate::extract::nul_in_body()), Value::Null))
-        }
-        Ok(bytes) => crate::extract::parse_json::<AuthzBatchRequest>(&bytes)
-            .and_then(|batch| batch.problem(kind).map_or(Ok(batch), Err))
-            .map_err(|e| (Problem::Request(e), serde_json::from_slice(&bytes).unwrap_or(Value::Null))),
-    };
-    let batch = match parsed {
+    let batch = match read_body(body, proof.kind, |kind, batch: &AuthzBatchRequest| batch.problem(kind)) {
         Ok(batch) => batch,
-        Err((problem, raw)) => {
-            // As for a check: the credential and its permission on what the body names are answered first.
-            return match (ask(&state, &client, &proof, permission, &raw, false, true).await, problem) {
-                (Err(e), Problem::Request(_)) => Err(e),
-                (Err(e), Problem::Body(_)) if e.status == StatusCode::UNAUTHORIZED => Err(e),
-                (_, Problem::Body(e) | Problem::Request(e)) => Err(e),
-            };
-        }
+        Err(problem) => return answer_problem(&state, &client, &proof, permission, problem, false).await,
     };
     let request = batch.to_extension_request(&ctx);
     let mut outcome = ask(&state, &client, &proof, permission, &request, false, false).await?;
