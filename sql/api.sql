@@ -23,7 +23,8 @@ AS 'MODULE_PATHNAME', 'plystra_check_batch_jsonb';
 
 COMMENT ON FUNCTION plystra.check_batch(jsonb) IS
 'Many decisions for one actor in one call: {"actor": {...as check...}, "items": [{"resource_type", "resource_id", '
-'"action"} or {"resource": {"type", "id"}, "action"}, ...], "request": {request_id, ip, user_agent}} returns '
+'"action"} or {"resource": {"type", "id", ...inline fields as check}, "action"}, ...], "request": {request_id, ip, '
+'user_agent}} returns '
 '{"results": [...]}, for each item in order exactly the compact answer of plystra.check. One snapshot and one load '
 'of the actor for the whole batch; each item is its own decision with its own trace id and, per '
 'plystra.audit_mode, its own audit row (the row plystra.check would write). 1 to 1000 items; a malformed request '
@@ -47,7 +48,10 @@ COMMENT ON FUNCTION plystra.decide_with_credential(jsonb, text, jsonb, boolean, 
 '"ADMIN_PERMISSION_REQUIRED"}; with authorize_only the answer is then {"outcome": "authorized"}; a session acts '
 'through its active binding or must name one of its usable bindings, else "ACTIVE_MEMBER_REQUIRED"; then the '
 'decision of plystra.check (or plystra.explain when explain), audited per plystra.audit_mode, as '
-'{"outcome": "decided", "decision": ...}. A request with "items" is a batch (plystra.check_batch''s document): '
+'{"outcome": "decided", "decision": ...}. Inline context (Context Mode) needs an API key (a session gets '
+'"INLINE_CONTEXT_REQUIRES_API_KEY"), and every Space and Group it names (inline target, grants and their anchors) '
+'is a scope the key must hold; an actor named by its User alone is resolved in the request''s Space, else in a '
+'scoped key''s Space. A request with "items" is a batch (plystra.check_batch''s document): '
 'the credential must hold permission on every scope any of its items would touch asked alone, and the decision '
 'is {"results": [...]}. Every answer but unauthenticated names the credential. A malformed argument or request '
 'raises 22023.';

@@ -31,12 +31,19 @@ SELECT pg_catalog.pg_extension_config_dump('plystra.audit_chain_heads', '');
 COMMENT ON FUNCTION plystra."check"(jsonb) IS
 'Decides whether the actor {user_id, member_id, user_member_id, space_id} may perform action on resource '
 '(resource_type, resource_id) and returns the compact answer {allow, decision, deny_code, reason, trace_id, '
-'audit_log_id, audit}. Writes one audit row according to plystra.audit_mode. A malformed request raises '
-'SQLSTATE 22023 naming the field; unknown actors and resources are denies (ACTOR_NOT_FOUND, RESOURCE_NOT_FOUND).';
+'audit_log_id, audit}. Writes one audit row according to plystra.audit_mode. The actor may be named by its User '
+'alone ({user_id} or {user_id, space_id}): the binding is the only one, else the usable primary one '
+'(ACTOR_BINDING_AMBIGUOUS when none can be chosen). Context Mode: "resource": {type, id, space_id, group_id, '
+'group_path, owner_member_id, display_name, visibility, status, metadata} describes a resource Plystra does not '
+'hold (fields not given are read from metadata through the type''s mapping; the Space defaults to the actor''s); '
+'a registered resource is always Core''s. Inline grants and actor metadata are accepted only from an API key '
+'through the REST front. A malformed request raises SQLSTATE 22023 naming the field; unknown actors and '
+'resources are denies (ACTOR_NOT_FOUND, RESOURCE_NOT_FOUND).';
 
 COMMENT ON FUNCTION plystra.explain(jsonb) IS
 'Same decision as plystra.check (and the same audit row), returning the full decision-time trace: actor, space, '
-'target, resource registry, matched candidates with their scope checks, request context, reason and audit.';
+'target, resource registry, matched candidates with their scope checks, request context, reason and audit; with '
+'Context Mode, context_mode says which of actor, target and grants came inline.';
 
 COMMENT ON FUNCTION plystra.allowed(text, text, text, text, text, text, text) IS
 'plystra.allowed(user_id, member_id, user_member_id, space_id, resource_type, resource_id, action): the decision '
@@ -96,6 +103,12 @@ COMMENT ON FUNCTION plystra.lookup_subjects(text, text, text, text, integer) IS
 'binding-id order after `after`, at most max_rows (1 to 1000), each with the grants that let it (member_role_id, '
 'role, permission, scope, anchor group). Decided by the same engine as check; no audit row. NULL '
 'resource_type, resource_id or action, or max_rows outside 1..1000, raise 22023. For administration backends only.';
+
+COMMENT ON FUNCTION plystra.resolve_actor(text, text) IS
+'resolve_actor(user_id, space_id => NULL): the binding an actor named by its User alone acts through, by the rule '
+'of plystra.check: among the User''s not-deleted bindings (in space_id when given), the only one, else the usable '
+'primary one, else the only usable one. Returns {user_id, member_id, user_member_id, space_id}, or {deny_code} '
+'(ACTOR_NOT_FOUND, ACTOR_BINDING_AMBIGUOUS). A NULL or empty user_id raises 22023. For administration backends only.';
 
 COMMENT ON FUNCTION plystra.allowed_resource(text, text, text) IS
 'allowed_resource(resource_type, resource_id, action): the decision of plystra.check for the current actor on a '

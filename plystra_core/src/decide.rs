@@ -1,7 +1,8 @@
 //! The decision: a pure function from a gathered `Context` to an `Outcome`. The order in which deny codes are
 //! tried is Plystra v1.0's (reference 1.5), with our two additions placed where they keep every v1.0 answer:
 //!
-//! 1. ACTOR_NOT_FOUND: a part of the actor tuple has no live row;
+//! 1. ACTOR_NOT_FOUND: a part of the actor tuple has no live row (ACTOR_BINDING_AMBIGUOUS when the actor was
+//!    named by its User alone and no single binding could be chosen);
 //! 2. actor state, first failure wins: user, member, **space**, then binding status, then binding expiry;
 //! 3. INVALID_RESOURCE_TYPE, INVALID_RESOURCE_ACTION (v1.0 checked actor state first here too);
 //! 4. RESOURCE_NOT_FOUND;
@@ -10,7 +11,7 @@
 //! 7. union: allow when any candidate's scope covers the target; otherwise the first candidate's deny code.
 
 use crate::deny::{DenyCode, ALLOW_REASON};
-use crate::model::{Actor, Context, Member, Request, Space, Target, User, UserMember, ACTIVE};
+use crate::model::{Actor, ActorNaming, Context, Member, Request, Space, Target, User, UserMember, ACTIVE};
 use crate::scope::{resolve_scope, ScopeCheck};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,7 +116,11 @@ pub(crate) fn candidates_violate_same_space(space: &str, ctx: &Context) -> bool 
 /// Decides `req` over `ctx`. Pure: no I/O, no clock (the context carries "now").
 pub fn decide(req: &Request, ctx: &Context) -> Outcome {
     let Some(actor) = live_actor_of(&ctx.actor) else {
-        return Outcome::deny(DenyCode::ActorNotFound, Vec::new(), false);
+        let code = match req.actor_naming {
+            ActorNaming::Ambiguous => DenyCode::ActorBindingAmbiguous,
+            _ => DenyCode::ActorNotFound,
+        };
+        return Outcome::deny(code, Vec::new(), false);
     };
     let state = actor_state(&actor, ctx.now_micros);
     if ctx.registry.resource_type.is_none() {

@@ -23,6 +23,7 @@ fn request(user: &str, binding: &str, resource: &str, action: &str) -> Request {
         resource_id: resource.into(),
         action: action.into(),
         context: RequestContext::default(),
+        ..Request::default()
     }
 }
 
@@ -147,6 +148,7 @@ fn context(req: &Request) -> Context {
         target,
         candidates,
         now_micros: NOW,
+        context_mode: None,
     }
 }
 

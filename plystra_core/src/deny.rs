@@ -3,10 +3,12 @@
 use std::fmt;
 
 /// Why a decision denied. The wire names are Plystra v1.0's, verbatim, so that clients written for it keep
-/// working; `ActorNotFound` and `ResourceNotFound` are ours (v1.0 answered those with an HTTP 500).
+/// working; `ActorNotFound` and `ResourceNotFound` are ours (v1.0 answered those with an HTTP 500), and so is
+/// `ActorBindingAmbiguous` (an actor named by its User alone, who has several bindings to choose from).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DenyCode {
     ActorNotFound,
+    ActorBindingAmbiguous,
     ActorUserInactive,
     ActorMemberInactive,
     SpaceInactive,
@@ -25,8 +27,9 @@ pub enum DenyCode {
 
 impl DenyCode {
     /// Every code, in the order the engine tries them (scope codes last: they come from candidates).
-    pub const ALL: [DenyCode; 15] = [
+    pub const ALL: [DenyCode; 16] = [
         DenyCode::ActorNotFound,
+        DenyCode::ActorBindingAmbiguous,
         DenyCode::ActorUserInactive,
         DenyCode::ActorMemberInactive,
         DenyCode::SpaceInactive,
@@ -46,6 +49,7 @@ impl DenyCode {
     pub const fn as_str(self) -> &'static str {
         match self {
             DenyCode::ActorNotFound => "ACTOR_NOT_FOUND",
+            DenyCode::ActorBindingAmbiguous => "ACTOR_BINDING_AMBIGUOUS",
             DenyCode::ActorUserInactive => "ACTOR_USER_INACTIVE",
             DenyCode::ActorMemberInactive => "ACTOR_MEMBER_INACTIVE",
             DenyCode::SpaceInactive => "SPACE_INACTIVE",
@@ -72,6 +76,9 @@ impl DenyCode {
     pub const fn reason(self) -> &'static str {
         match self {
             DenyCode::ActorNotFound => "actor User, Member, UserMember binding or Space was not found",
+            DenyCode::ActorBindingAmbiguous => {
+                "actor User has several UserMember bindings and none is primary: name the binding or the Space"
+            }
             DenyCode::ActorUserInactive => "actor User is not active",
             DenyCode::ActorMemberInactive => "actor Member is not active",
             DenyCode::SpaceInactive => "active Space is not active",

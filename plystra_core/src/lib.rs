@@ -7,6 +7,7 @@ pub mod admin;
 pub mod closed_sets;
 pub mod decide;
 pub mod deny;
+pub mod inline;
 pub mod model;
 pub mod reach;
 pub mod redact;

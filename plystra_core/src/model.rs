@@ -18,6 +18,101 @@ pub struct Request {
     pub resource_id: String,
     pub action: String,
     pub context: RequestContext,
+    /// How the request named its actor: the whole tuple, or its User alone (the binding is then resolved).
+    pub actor_naming: ActorNaming,
+    /// What the request describes inline instead of pointing at Core rows (Context Mode).
+    pub inline: Option<Box<Inline>>,
+}
+
+/// How the acting binding was named. A request may name its actor by the User alone (`actor: {user_id}`,
+/// optionally with `space_id`); the loader then picks the binding and fills in the tuple.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ActorNaming {
+    /// `user_id`, `member_id`, `user_member_id` and `space_id` were all given.
+    #[default]
+    Tuple,
+    /// Only the User (and perhaps the Space) was given; not resolved yet.
+    ByUser,
+    /// Named by the User, and exactly one binding was chosen: the tuple now names it.
+    Resolved,
+    /// Named by the User, who has no binding there: the decision is ACTOR_NOT_FOUND.
+    Unbound,
+    /// Named by the User, who has several bindings there and none is the one to choose: the decision is
+    /// ACTOR_BINDING_AMBIGUOUS.
+    Ambiguous,
+}
+
+/// Context Mode (reference 1.7): a request may describe its target, its actor and its grants inline instead of
+/// pointing at Core rows. An inline target is a resource Plystra does not hold (a proposed invoice); inline
+/// grants or actor metadata make the request "pure inline": the actor and its candidates come from the request,
+/// and only the Resource Registry is read from Core.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Inline {
+    pub resource: Option<InlineResource>,
+    pub grants: Option<Vec<InlineGrant>>,
+    pub actor: Option<InlineActor>,
+}
+
+impl Inline {
+    /// Whether the actor and its grants come from the request (inline grants or actor metadata present).
+    pub fn is_pure(&self) -> bool {
+        self.grants.is_some() || self.actor.is_some()
+    }
+}
+
+/// An inline target's description. A field not given is read from `metadata` through the type's mapping
+/// (`space_field`, `group_field`, `owner_member_field`, `visibility_field`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InlineResource {
+    pub external_id: Option<String>,
+    pub space_id: Option<String>,
+    pub group_id: Option<String>,
+    pub group_path: Option<String>,
+    pub owner_member_id: Option<String>,
+    pub display_name: Option<String>,
+    pub visibility: Option<String>,
+    pub status: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+/// One inline grant: a Role's permission held through a grant anchored (for group scopes) at a group named by
+/// id or by path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InlineGrant {
+    pub role_id: Option<String>,
+    pub role_key: Option<String>,
+    pub permission_id: Option<String>,
+    pub resource: String,
+    pub action: String,
+    pub scope: String,
+    pub space_id: Option<String>,
+    pub scope_anchor_group_id: Option<String>,
+    pub scope_anchor_group_path: Option<String>,
+}
+
+/// Inline actor metadata: the actor's snapshot is built from the request's ids and these, statuses defaulting
+/// to `active`, the relation to `external`, names to the ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InlineActor {
+    pub user_email: Option<String>,
+    pub user_status: Option<String>,
+    pub member_display_name: Option<String>,
+    pub member_status: Option<String>,
+    pub binding_status: Option<String>,
+    pub relation_type: Option<String>,
+    pub space_name: Option<String>,
+    pub space_status: Option<String>,
+}
+
+/// Which parts of a decision's context came from the request rather than from Core (shown in the trace as
+/// `context_mode`, and so kept on the audit row).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContextMode {
+    pub actor_inline: bool,
+    pub target_inline: bool,
+    pub grants_inline: bool,
+    /// The inline resource fields not used because the resource is registered (Core's row wins).
+    pub ignored: Vec<&'static str>,
 }
 
 /// Where the question came from; recorded on the audit row, never used to decide.
@@ -230,6 +325,8 @@ pub struct Context {
     pub candidates: Vec<Candidate>,
     /// "Now" for expiry checks, in microseconds since the Unix epoch (the statement's timestamp).
     pub now_micros: i64,
+    /// Set when any part came inline (Context Mode).
+    pub context_mode: Option<ContextMode>,
 }
 
 #[cfg(test)]

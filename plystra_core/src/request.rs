@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::model::{Request, RequestContext};
+use crate::model::{ActorNaming, Inline, InlineActor, InlineGrant, InlineResource, Request, RequestContext};
 
 /// Longest accepted id, key or request id, in bytes. Ids in the schema are at most 256 characters.
 pub const MAX_ID_BYTES: usize = 256;
@@ -41,9 +41,52 @@ pub struct ParsedRequest {
 }
 
 const TOP_LEVEL_FIELDS: &[&str] =
-    &["actor", "resource_type", "resource_id", "resource", "action", "request", "explain"];
-const ACTOR_FIELDS: &[&str] = &["user_id", "member_id", "user_member_id", "binding_id", "space_id"];
-const RESOURCE_FIELDS: &[&str] = &["type", "id"];
+    &["actor", "resource_type", "resource_id", "resource", "grants", "action", "request", "explain"];
+const ACTOR_FIELDS: &[&str] = &[
+    "user_id",
+    "member_id",
+    "user_member_id",
+    "binding_id",
+    "space_id",
+    "user_email",
+    "user_status",
+    "member_display_name",
+    "member_status",
+    "binding_status",
+    "relation_type",
+    "space_name",
+    "space_status",
+];
+const RESOURCE_FIELDS: &[&str] = &[
+    "type",
+    "id",
+    "external_id",
+    "space_id",
+    "group_id",
+    "group_path",
+    "owner_member_id",
+    "display_name",
+    "visibility",
+    "status",
+    "metadata",
+];
+const GRANT_FIELDS: &[&str] = &[
+    "role_id",
+    "role_key",
+    "permission_id",
+    "resource",
+    "action",
+    "scope",
+    "space_id",
+    "scope_anchor_group_id",
+    "scope_anchor_group_path",
+];
+/// Most inline grants one request may carry.
+pub const MAX_INLINE_GRANTS: usize = 100;
+/// Longest inline free text (display names), in bytes.
+pub const MAX_TEXT_BYTES: usize = 1024;
+/// Longest group path, in bytes (the schema's limit on groups.path).
+pub const MAX_PATH_BYTES: usize = 1024;
 const CONTEXT_FIELDS: &[&str] = &["request_id", "ip", "user_agent"];
 /// v1.0's flat actor fields, removed from the API: named in the error so that old clients learn the new shape.
 const FLAT_ACTOR_FIELDS: &[&str] = &["actor_user_id", "actor_member_id", "actor_user_member_id", "space_id"];
@@ -101,36 +144,152 @@ fn one_of(a: Option<String>, a_field: &str, b: Option<String>, b_field: &str) ->
     }
 }
 
-/// The acting tuple `(user_id, member_id, user_member_id, space_id)` of a document's `actor`.
-fn parse_actor(top: &Map<String, Value>) -> Result<(String, String, String, String), RequestError> {
+/// The acting tuple `(user_id, member_id, user_member_id, space_id)` of a document's `actor`, how it was
+/// named, and its inline metadata. An actor named by its User alone (`{user_id}` or `{user_id, space_id}`, no
+/// Member and no binding) has empty ids that the loader fills in by resolving the binding.
+struct ParsedActor {
+    user_id: String,
+    member_id: String,
+    user_member_id: String,
+    space_id: String,
+    naming: ActorNaming,
+    inline: Option<InlineActor>,
+}
+
+fn parse_actor(top: &Map<String, Value>) -> Result<ParsedActor, RequestError> {
     let actor = top.get("actor").ok_or_else(|| RequestError::new("actor", "is required"))?;
     let actor = object(actor, "actor")?;
     reject_unknown(actor, ACTOR_FIELDS, "actor")?;
     let user_id = required(opt_string(actor, "user_id", "actor.user_id", MAX_ID_BYTES)?, "actor.user_id")?;
-    let member_id = required(opt_string(actor, "member_id", "actor.member_id", MAX_ID_BYTES)?, "actor.member_id")?;
+    let member_id = opt_string(actor, "member_id", "actor.member_id", MAX_ID_BYTES)?;
     let user_member_id = one_of(
         opt_string(actor, "user_member_id", "actor.user_member_id", MAX_ID_BYTES)?,
         "actor.user_member_id",
         opt_string(actor, "binding_id", "actor.binding_id", MAX_ID_BYTES)?,
         "actor.binding_id",
     )?;
-    let user_member_id = required(user_member_id, "actor.user_member_id")?;
-    let space_id = required(opt_string(actor, "space_id", "actor.space_id", MAX_ID_BYTES)?, "actor.space_id")?;
-    Ok((user_id, member_id, user_member_id, space_id))
+    let space_id = opt_string(actor, "space_id", "actor.space_id", MAX_ID_BYTES)?;
+    let inline = parse_inline_actor(actor)?;
+    if member_id.is_none() && user_member_id.is_none() && inline.is_none() {
+        let space_id = match space_id {
+            Some(s) if s.is_empty() => return Err(RequestError::new("actor.space_id", "must not be empty")),
+            s => s.unwrap_or_default(),
+        };
+        return Ok(ParsedActor {
+            user_id,
+            member_id: String::new(),
+            user_member_id: String::new(),
+            space_id,
+            naming: ActorNaming::ByUser,
+            inline: None,
+        });
+    }
+    Ok(ParsedActor {
+        user_id,
+        member_id: required(member_id, "actor.member_id")?,
+        user_member_id: required(user_member_id, "actor.user_member_id")?,
+        space_id: required(space_id, "actor.space_id")?,
+        naming: ActorNaming::Tuple,
+        inline,
+    })
 }
 
-/// `(resource_type, resource_id, action)` of a request or a batch item; `prefix` is the item's path
-/// (`items[3]`), empty for a request, and starts every field named in an error.
-fn parse_target(map: &Map<String, Value>, prefix: &str) -> Result<(String, String, String), RequestError> {
+fn parse_inline_actor(actor: &Map<String, Value>) -> Result<Option<InlineActor>, RequestError> {
+    let get = |key: &str, max: usize| opt_string(actor, key, &format!("actor.{key}"), max);
+    let inline = InlineActor {
+        user_email: get("user_email", MAX_ID_BYTES)?,
+        user_status: get("user_status", MAX_ID_BYTES)?,
+        member_display_name: get("member_display_name", MAX_TEXT_BYTES)?,
+        member_status: get("member_status", MAX_ID_BYTES)?,
+        binding_status: get("binding_status", MAX_ID_BYTES)?,
+        relation_type: get("relation_type", MAX_ID_BYTES)?,
+        space_name: get("space_name", MAX_TEXT_BYTES)?,
+        space_status: get("space_status", MAX_ID_BYTES)?,
+    };
+    Ok((inline != InlineActor::default()).then_some(inline))
+}
+
+/// The inline fields of a `resource` object (Context Mode): `None` when it holds only `type` and `id`.
+fn parse_inline_resource(
+    res: &Map<String, Value>,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<InlineResource>, RequestError> {
+    let get = |key: &str, max: usize| opt_string(res, key, &at(&format!("resource.{key}")), max);
+    let metadata = match res.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(m @ Value::Object(_)) => Some(m.clone()),
+        Some(_) => return Err(RequestError::new(at("resource.metadata"), "must be a JSON object")),
+    };
+    let inline = InlineResource {
+        external_id: get("external_id", MAX_ID_BYTES)?,
+        space_id: get("space_id", MAX_ID_BYTES)?,
+        group_id: get("group_id", MAX_ID_BYTES)?,
+        group_path: get("group_path", MAX_PATH_BYTES)?,
+        owner_member_id: get("owner_member_id", MAX_ID_BYTES)?,
+        display_name: get("display_name", MAX_TEXT_BYTES)?,
+        visibility: get("visibility", MAX_ID_BYTES)?,
+        status: get("status", MAX_ID_BYTES)?,
+        metadata,
+    };
+    Ok((inline != InlineResource::default()).then_some(inline))
+}
+
+/// The `grants` list (Context Mode): each grant's resource, action and scope are required.
+fn parse_grants(top: &Map<String, Value>) -> Result<Option<Vec<InlineGrant>>, RequestError> {
+    let grants = match top.get("grants") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(grants)) => grants,
+        Some(_) => return Err(RequestError::new("grants", "must be a JSON array")),
+    };
+    if grants.len() > MAX_INLINE_GRANTS {
+        return Err(RequestError::new("grants", format!("holds more than {MAX_INLINE_GRANTS} grants")));
+    }
+    let parsed = grants
+        .iter()
+        .enumerate()
+        .map(|(i, grant)| {
+            let prefix = format!("grants[{i}]");
+            let map = object(grant, &prefix)?;
+            reject_unknown(map, GRANT_FIELDS, &prefix)?;
+            let get = |key: &str, max: usize| opt_string(map, key, &format!("{prefix}.{key}"), max);
+            let need = |key: &str| required(get(key, MAX_ID_BYTES)?, &format!("{prefix}.{key}"));
+            Ok(InlineGrant {
+                role_id: get("role_id", MAX_ID_BYTES)?,
+                role_key: get("role_key", MAX_ID_BYTES)?,
+                permission_id: get("permission_id", MAX_ID_BYTES)?,
+                resource: need("resource")?,
+                action: need("action")?,
+                scope: need("scope")?,
+                space_id: get("space_id", MAX_ID_BYTES)?,
+                scope_anchor_group_id: get("scope_anchor_group_id", MAX_ID_BYTES)?,
+                scope_anchor_group_path: get("scope_anchor_group_path", MAX_PATH_BYTES)?,
+            })
+        })
+        .collect::<Result<Vec<_>, RequestError>>()?;
+    Ok(Some(parsed))
+}
+
+/// A request's or a batch item's target: resource type and id, action, and the resource's inline description.
+struct ParsedTarget {
+    resource_type: String,
+    resource_id: String,
+    action: String,
+    inline: Option<InlineResource>,
+}
+
+/// The target of a request or a batch item; `prefix` is the item's path (`items[3]`), empty for a request, and
+/// starts every field named in an error.
+fn parse_target(map: &Map<String, Value>, prefix: &str) -> Result<ParsedTarget, RequestError> {
     let at = |field: &str| if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
-    let (res_type, res_id) = match map.get("resource") {
-        None | Some(Value::Null) => (None, None),
+    let (res_type, res_id, inline) = match map.get("resource") {
+        None | Some(Value::Null) => (None, None, None),
         Some(v) => {
             let res = object(v, &at("resource"))?;
             reject_unknown(res, RESOURCE_FIELDS, &at("resource"))?;
             (
                 opt_string(res, "type", &at("resource.type"), MAX_ID_BYTES)?,
                 opt_string(res, "id", &at("resource.id"), MAX_ID_BYTES)?,
+                parse_inline_resource(res, &at)?,
             )
         }
     };
@@ -149,7 +308,16 @@ fn parse_target(map: &Map<String, Value>, prefix: &str) -> Result<(String, Strin
     )?;
     let resource_id = required(resource_id, &at("resource_id"))?;
     let action = required(opt_string(map, "action", &at("action"), MAX_ID_BYTES)?, &at("action"))?;
-    Ok((resource_type, resource_id, action))
+    Ok(ParsedTarget { resource_type, resource_id, action, inline })
+}
+
+fn inline_of(
+    resource: Option<InlineResource>,
+    grants: Option<Vec<InlineGrant>>,
+    actor: Option<InlineActor>,
+) -> Option<Box<Inline>> {
+    let inline = Inline { resource, grants, actor };
+    (inline != Inline::default()).then(|| Box::new(inline))
 }
 
 /// The optional `request: {request_id, ip, user_agent}`.
@@ -171,8 +339,12 @@ fn parse_context(top: &Map<String, Value>) -> Result<RequestContext, RequestErro
 pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
     let top = object(doc, "request")?;
     reject_unknown(top, TOP_LEVEL_FIELDS, "")?;
-    let (user_id, member_id, user_member_id, space_id) = parse_actor(top)?;
-    let (resource_type, resource_id, action) = parse_target(top, "")?;
+    let actor = parse_actor(top)?;
+    let target = parse_target(top, "")?;
+    let grants = parse_grants(top)?;
+    if grants.is_some() && actor.naming == ActorNaming::ByUser {
+        return Err(RequestError::new("actor", "must name member_id, user_member_id and space_id with inline grants"));
+    }
     let context = parse_context(top)?;
     let explain = match top.get("explain") {
         None | Some(Value::Null) => false,
@@ -181,7 +353,18 @@ pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
     };
 
     Ok(ParsedRequest {
-        request: Request { user_id, member_id, user_member_id, space_id, resource_type, resource_id, action, context },
+        request: Request {
+            user_id: actor.user_id,
+            member_id: actor.member_id,
+            user_member_id: actor.user_member_id,
+            space_id: actor.space_id,
+            resource_type: target.resource_type,
+            resource_id: target.resource_id,
+            action: target.action,
+            context,
+            actor_naming: actor.naming,
+            inline: inline_of(target.inline, grants, actor.inline),
+        },
         explain,
     })
 }
@@ -192,14 +375,18 @@ pub const MAX_BATCH_ITEMS: usize = 1000;
 const BATCH_FIELDS: &[&str] = &["actor", "items", "request"];
 const ITEM_FIELDS: &[&str] = &["resource_type", "resource_id", "resource", "action"];
 
-/// Parses a batch `{"actor": {...}, "items": [{resource_type, resource_id, action} or {resource: {type, id},
-/// action}, ...], "request": {...}}` (the document of `plystra.check_batch`) into one request per item, in
-/// order: the same actor and request context, each item's resource and action. A problem names its field
+/// Parses a batch `{"actor": {...}, "items": [{resource_type, resource_id, action} or {resource: {type, id,
+/// ...inline fields}, action}, ...], "request": {...}}` (the document of `plystra.check_batch`) into one request
+/// per item, in order: the same actor and request context, each item's resource (registered, or described
+/// inline) and action. A batch takes no inline grants or actor metadata. A problem names its field
 /// (`items[3].action`); an empty list or one over [`MAX_BATCH_ITEMS`] is refused.
 pub fn parse_batch(doc: &Value) -> Result<Vec<Request>, RequestError> {
     let top = object(doc, "request")?;
     reject_unknown(top, BATCH_FIELDS, "")?;
-    let (user_id, member_id, user_member_id, space_id) = parse_actor(top)?;
+    let actor = parse_actor(top)?;
+    if actor.inline.is_some() {
+        return Err(RequestError::new("actor", "takes no inline metadata in a batch"));
+    }
     let items = top.get("items").ok_or_else(|| RequestError::new("items", "is required"))?;
     let items = items.as_array().ok_or_else(|| RequestError::new("items", "must be a JSON array"))?;
     if items.is_empty() {
@@ -216,16 +403,18 @@ pub fn parse_batch(doc: &Value) -> Result<Vec<Request>, RequestError> {
             let prefix = format!("items[{i}]");
             let map = object(item, &prefix)?;
             reject_unknown(map, ITEM_FIELDS, &prefix)?;
-            let (resource_type, resource_id, action) = parse_target(map, &prefix)?;
+            let target = parse_target(map, &prefix)?;
             Ok(Request {
-                user_id: user_id.clone(),
-                member_id: member_id.clone(),
-                user_member_id: user_member_id.clone(),
-                space_id: space_id.clone(),
-                resource_type,
-                resource_id,
-                action,
+                user_id: actor.user_id.clone(),
+                member_id: actor.member_id.clone(),
+                user_member_id: actor.user_member_id.clone(),
+                space_id: actor.space_id.clone(),
+                resource_type: target.resource_type,
+                resource_id: target.resource_id,
+                action: target.action,
                 context: context.clone(),
+                actor_naming: actor.naming,
+                inline: inline_of(target.inline, None, None),
             })
         })
         .collect()
@@ -309,8 +498,20 @@ mod tests {
         assert_eq!(err(d).field, "request.user_agent");
 
         let mut d = demo();
-        d["actor"]["user_email"] = json!("alice@example.com");
-        assert_eq!(err(d).field, "actor.user_email");
+        d["actor"]["user_email"] = json!(3);
+        assert_eq!(err(d), RequestError::new("actor.user_email", "must be a string"));
+
+        let mut d = demo();
+        d["actor"]["user_nickname"] = json!("al");
+        assert_eq!(err(d).field, "actor.user_nickname");
+
+        let mut d = demo();
+        d["actor"].as_object_mut().unwrap().remove("member_id");
+        assert_eq!(err(d), RequestError::new("actor.member_id", "is required"));
+
+        let mut d = demo();
+        d["actor"] = json!({"user_id": "user_alice", "space_id": ""});
+        assert_eq!(err(d).field, "actor.space_id");
 
         assert_eq!(err(json!([1, 2])).field, "request");
         assert_eq!(err(json!({})).field, "actor");
@@ -328,6 +529,74 @@ mod tests {
             e.to_string().split_whitespace().take(3).collect::<Vec<_>>(),
             ["invalid", "request:", "actor_user_id"]
         );
+    }
+
+    #[test]
+    fn an_actor_named_by_its_user_alone_is_resolved_later() {
+        let p = parse_request(&json!({"actor": {"user_id": "user_alice"}, "resource_type": "invoice",
+                                      "resource_id": "invoice_001", "action": "approve"}))
+        .unwrap();
+        assert_eq!(p.request.actor_naming, ActorNaming::ByUser);
+        assert_eq!((p.request.member_id.as_str(), p.request.space_id.as_str()), ("", ""));
+        let p = parse_request(&json!({"actor": {"user_id": "user_alice", "space_id": "space_acme"},
+                                      "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}))
+        .unwrap();
+        assert_eq!((p.request.actor_naming, p.request.space_id.as_str()), (ActorNaming::ByUser, "space_acme"));
+        assert_eq!(parse_request(&demo()).unwrap().request.actor_naming, ActorNaming::Tuple);
+        // Inline grants need the whole tuple: a pure-inline actor is never resolved from Core.
+        let e =
+            err(json!({"actor": {"user_id": "u"}, "resource_type": "invoice", "resource_id": "i", "action": "read",
+                           "grants": [{"resource": "invoice", "action": "read", "scope": "space"}]}));
+        assert_eq!(e.field, "actor");
+    }
+
+    #[test]
+    fn context_mode_fields_parse_and_name_their_problems() {
+        let mut d = demo();
+        d["resource_id"] = json!("invoice_draft_001");
+        d["resource"] =
+            json!({"group_path": "finance.apac", "owner_member_id": "member_x", "metadata": {"amount": 10}});
+        d["grants"] = json!([{"resource": "invoice", "action": "approve", "scope": "group_tree",
+                              "scope_anchor_group_path": "finance"}]);
+        d["actor"]["user_email"] = json!("alice@example.com");
+        let inline = *parse_request(&d).unwrap().request.inline.unwrap();
+        let res = inline.resource.unwrap();
+        assert_eq!(res.group_path.as_deref(), Some("finance.apac"));
+        assert_eq!(res.metadata, Some(json!({"amount": 10})));
+        assert_eq!(inline.grants.unwrap()[0].scope_anchor_group_path.as_deref(), Some("finance"));
+        assert_eq!(inline.actor.unwrap().user_email.as_deref(), Some("alice@example.com"));
+        assert!(parse_request(&demo()).unwrap().request.inline.is_none());
+        // An empty metadata object is still an inline description (a resource with no properties).
+        let mut d = demo();
+        d["resource"] = json!({"metadata": {}});
+        assert!(parse_request(&d).unwrap().request.inline.unwrap().resource.is_some());
+
+        for (grants, field) in [
+            (json!({"resource": "invoice"}), "grants"),
+            (json!([{"action": "approve", "scope": "space"}]), "grants[0].resource"),
+            (json!([{"resource": "invoice", "action": "approve"}]), "grants[0].scope"),
+            (json!([{"resource": "invoice", "action": "approve", "scope": "space", "role": "x"}]), "grants[0].role"),
+            (json!([{"resource": "invoice", "action": "approve", "scope": 1}]), "grants[0].scope"),
+            (json!(["x"]), "grants[0]"),
+        ] {
+            let mut d = demo();
+            d["grants"] = grants;
+            assert_eq!(err(d).field, field);
+        }
+        let mut d = demo();
+        let one = json!({"resource": "invoice", "action": "approve", "scope": "space"});
+        d["grants"] = Value::Array(vec![one; MAX_INLINE_GRANTS + 1]);
+        assert_eq!(err(d).field, "grants");
+
+        let mut d = demo();
+        d["resource"] = json!({"metadata": [1]});
+        assert_eq!(err(d), RequestError::new("resource.metadata", "must be a JSON object"));
+        let mut d = demo();
+        d["resource"] = json!({"group_path": "a".repeat(MAX_PATH_BYTES + 1)});
+        assert_eq!(err(d).field, "resource.group_path");
+        let mut d = demo();
+        d["resource"]["owner_member_id"] = json!("a\u{0}b");
+        assert_eq!(err(d).field, "resource.owner_member_id");
     }
 
     fn batch() -> Value {
@@ -348,6 +617,14 @@ mod tests {
 
     #[test]
     fn a_batch_is_one_request_per_item_in_order() {
+        let mut with_inline = batch();
+        with_inline["items"][1]["resource"]["metadata"] = json!({"ownerID": "m"});
+        let items = parse_batch(&with_inline).unwrap();
+        assert_eq!(
+            items[1].inline.as_ref().unwrap().resource.as_ref().unwrap().metadata,
+            Some(json!({"ownerID": "m"}))
+        );
+        assert!(items[0].inline.is_none());
         let items = parse_batch(&batch()).unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!((items[0].resource_id.as_str(), items[0].action.as_str()), ("invoice_001", "approve"));
@@ -404,6 +681,18 @@ mod tests {
         let mut d = batch();
         d["items"][1]["resource"]["owner"] = json!("x");
         assert_eq!(batch_err(d).field, "items[1].resource.owner");
+
+        let mut d = batch();
+        d["items"][1]["resource"]["metadata"] = json!("x");
+        assert_eq!(batch_err(d).field, "items[1].resource.metadata");
+
+        let mut d = batch();
+        d["items"][1]["grants"] = json!([]);
+        assert_eq!(batch_err(d).field, "items[1].grants");
+
+        let mut d = batch();
+        d["actor"]["user_status"] = json!("active");
+        assert_eq!(batch_err(d).field, "actor");
 
         let mut d = batch();
         d["items"][0]["explain"] = json!(true);

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::decide::Outcome;
-use crate::model::{Candidate, Context, Group, Request};
+use crate::model::{ActorNaming, Candidate, Context, ContextMode, Group, Request};
 use crate::redact::redact;
 
 pub const TRACE_VERSION: &str = "1.0";
@@ -226,6 +226,28 @@ fn omitted_candidates(ctx: &Context, outcome: &Outcome) -> usize {
     ctx.candidates.len().saturating_sub(MAX_TRACE_CANDIDATES)
 }
 
+fn context_mode_json(mode: &ContextMode) -> Value {
+    let source = |inline: bool| if inline { "inline" } else { "core" };
+    let mut m = Map::new();
+    m.insert("actor".into(), json!(source(mode.actor_inline)));
+    m.insert("target".into(), json!(source(mode.target_inline)));
+    m.insert("grants".into(), json!(source(mode.grants_inline)));
+    if !mode.ignored.is_empty() {
+        m.insert("ignored_inline_fields".into(), json!(mode.ignored));
+    }
+    Value::Object(m)
+}
+
+/// How an actor named by its User alone was resolved (absent for a request that named the whole tuple).
+fn actor_naming_json(naming: ActorNaming) -> Option<Value> {
+    match naming {
+        ActorNaming::Tuple => None,
+        ActorNaming::ByUser | ActorNaming::Unbound => Some(json!("by_user: no binding")),
+        ActorNaming::Resolved => Some(json!("by_user: binding resolved")),
+        ActorNaming::Ambiguous => Some(json!("by_user: several bindings, none primary")),
+    }
+}
+
 /// The audit summary shared by the trace and the compact answer.
 pub fn audit_json(req: &Request, outcome: &Outcome, audit_log_id: Option<&str>) -> Value {
     json!({
@@ -271,6 +293,13 @@ pub fn explain_document(
         "reason": outcome.reason,
         "audit": audit_json(req, outcome, audit_log_id),
     });
+    if let Some(mode) = &ctx.context_mode {
+        // Only for Context Mode, so that every Core-only trace keeps v1.0's shape.
+        doc["context_mode"] = context_mode_json(mode);
+    }
+    if let Some(naming) = actor_naming_json(req.actor_naming) {
+        doc["requested"]["actor_naming"] = naming;
+    }
     let omitted = omitted_candidates(ctx, outcome);
     if omitted > 0 {
         // Only when the bound applies, so that every ordinary trace keeps v1.0's shape.

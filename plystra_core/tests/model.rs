@@ -76,7 +76,7 @@ prop_compose! {
         let req = Request {
             user_id: "u".into(), member_id: "m_actor".into(), user_member_id: "b".into(), space_id: SPACE.into(),
             resource_type: "doc".into(), resource_id: "r".into(), action: "read".into(),
-            context: RequestContext::default(),
+            context: RequestContext::default(), ..Request::default()
         };
         let actor = Actor {
             user: (missing_part != Some(0)).then(|| User { id: "u".into(), email: "u@x".into(), status: user_status }),
@@ -111,7 +111,7 @@ prop_compose! {
             },
             group: target_group,
         });
-        Case { req, ctx: Context { actor, registry, target, candidates, now_micros: NOW } }
+        Case { req, ctx: Context { actor, registry, target, candidates, now_micros: NOW, context_mode: None } }
     }
 }
 

@@ -47,6 +47,7 @@ fn actor_request(resource_type: &str, resource_id: &str, action: &str) -> Option
         resource_id: resource_id.into(),
         action: action.into(),
         context: RequestContext::default(),
+        ..Request::default()
     })
 }
 

@@ -38,11 +38,35 @@ pub(crate) fn read_json(text: Option<&str>, field: &str, function: &'static str)
     }
 }
 
-fn parse(doc: &serde_json::Value, function: &'static str) -> Request {
-    match parse_request(doc) {
+/// Who asks, for the two rules of a request that depend on it.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Asker<'a> {
+    /// Inline grants and actor metadata ("pure inline": the caller supplies the actor and its grants, so the
+    /// answer is the caller's own) are accepted only from a server-side API key, through the REST front's gate.
+    /// A SQL caller may describe a target inline; Core supplies the actor and the grants.
+    pub pure_inline: bool,
+    /// Where an actor named by its User alone is resolved when the request names no Space (a Space- or
+    /// Group-scoped API key's Space).
+    pub home_space: Option<&'a str>,
+}
+
+fn parse(doc: &serde_json::Value, function: &'static str, asker: Asker<'_>) -> Request {
+    let mut req = match parse_request(doc) {
         Ok(parsed) => parsed.request,
         Err(e) => raise_invalid_request(&e, function),
-    }
+    };
+    refuse_pure_inline(&req, function, asker);
+    loader::resolve_binding(&mut req, asker.home_space);
+    req
+}
+
+fn refuse_pure_inline(req: &Request, function: &'static str, asker: Asker<'_>) {
+    let Some(inline) = req.inline.as_deref().filter(|i| i.is_pure() && !asker.pure_inline) else { return };
+    let field = if inline.grants.is_some() { "grants" } else { "actor" };
+    let problem = "is accepted only from a server-side API key through the REST front (inline grants and actor \
+                   metadata supply the answer's own facts); in SQL, describe the target inline and Core supplies \
+                   the actor and its grants";
+    raise_invalid_request(&RequestError { field: field.into(), problem: problem.into() }, function)
 }
 
 /// Loads, decides and writes the audit row when the mode says so.
@@ -64,11 +88,21 @@ fn run(req: Request, explain: bool) -> Decided {
 /// entries and candidates once per resource type and action); each item is decided on its own and audited as
 /// its own decision per `plystra.audit_mode` (own trace id and row, the row check would write), and the rows
 /// are handed to the audit writer together.
-pub(crate) fn batch_value(doc: &serde_json::Value, function: &'static str) -> serde_json::Value {
-    let requests = match parse_batch(doc) {
+pub(crate) fn batch_value(doc: &serde_json::Value, function: &'static str, asker: Asker<'_>) -> serde_json::Value {
+    let mut requests = match parse_batch(doc) {
         Ok(requests) => requests,
         Err(e) => raise_invalid_request(&e, function),
     };
+    // One actor for every item: resolved once, then named the same way by each.
+    let mut first = requests[0].clone();
+    loader::resolve_binding(&mut first, asker.home_space);
+    for req in &mut requests {
+        req.user_id.clone_from(&first.user_id);
+        req.member_id.clone_from(&first.member_id);
+        req.user_member_id.clone_from(&first.user_member_id);
+        req.space_id.clone_from(&first.space_id);
+        req.actor_naming = first.actor_naming;
+    }
     let mode = AUDIT_MODE.get();
     // Every context under one snapshot, the reading closed before any row is written.
     let decided: Vec<(Context, Outcome)> = {
@@ -113,13 +147,18 @@ pub(crate) fn batch_value(doc: &serde_json::Value, function: &'static str) -> se
 /// The answer to a request given as text: the compact answer, or the full trace when `explain`.
 fn answer(request: Option<&str>, explain: bool) -> JsonB {
     let function = if explain { "plystra.explain" } else { "plystra.check" };
-    JsonB(answer_value(&read_json(request, "request", function), explain, function))
+    JsonB(answer_value(&read_json(request, "request", function), explain, function, Asker::default()))
 }
 
 /// The compact answer, or the full trace when `explain`, to a request document (`function` names the SQL
 /// function in a 22023 for a malformed request).
-pub(crate) fn answer_value(request: &serde_json::Value, explain: bool, function: &'static str) -> serde_json::Value {
-    let d = run(parse(request, function), explain);
+pub(crate) fn answer_value(
+    request: &serde_json::Value,
+    explain: bool,
+    function: &'static str,
+    asker: Asker<'_>,
+) -> serde_json::Value {
+    let d = run(parse(request, function, asker), explain);
     if explain {
         explain_document(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref())
     } else {
@@ -211,7 +250,7 @@ pub unsafe extern "C-unwind" fn plystra_check_batch_jsonb(fcinfo: pg_sys::Functi
     const FUNCTION: &str = "plystra.check_batch";
     // SAFETY: argument 0 of a one-argument `(jsonb)` call.
     let text = unsafe { jsonb_arg_text(fcinfo, 0) };
-    let answer = batch_value(&read_json(text.as_deref(), "request", FUNCTION), FUNCTION);
+    let answer = batch_value(&read_json(text.as_deref(), "request", FUNCTION), FUNCTION, Asker::default());
     JsonB(answer).into_datum().expect("a jsonb answer is never null")
 }
 
@@ -238,6 +277,7 @@ fn allowed(
         action: action.into(),
         // The typed form's request context comes from plystra.set_request_context, as for management audit.
         context: crate::actor_reach::request_context_from_settings(),
+        ..Request::default()
     };
     run(req, false).outcome.allow
 }

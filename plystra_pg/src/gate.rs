@@ -12,6 +12,7 @@ use crate::admin::{admin_permission, api_key_permission};
 use crate::credential::{authenticate, Credential};
 use crate::error::raise_invalid_request;
 use crate::kept;
+use plystra_core::model::{ActorNaming, Request};
 use plystra_core::request::RequestError;
 
 const FUNCTION: &str = "plystra.decide_with_credential";
@@ -67,6 +68,17 @@ fn text(v: &Value) -> Option<String> {
 fn request_scopes(credential: &Credential, doc: &Value, explain: bool) -> Vec<Scope> {
     let mut scopes: Vec<Scope> = Vec::new();
     let mut unplaced = false;
+    // Context Mode and an actor named by its User: placed from the request as the decision will read it.
+    let parsed = plystra_core::request::parse_request(doc).ok().map(|p| p.request);
+    let pure_inline = parsed.as_ref().and_then(|r| r.inline.as_deref()).is_some_and(|i| i.is_pure());
+    let resolved;
+    let doc = match parsed.as_ref().filter(|r| r.actor_naming == ActorNaming::ByUser) {
+        Some(req) => {
+            resolved = with_resolved_actor(doc, req, home_space(credential));
+            &resolved
+        }
+        None => doc,
+    };
     let resource_type = text(&doc["resource_type"]).or_else(|| text(&doc["resource"]["type"]));
     let resource_id = text(&doc["resource_id"]).or_else(|| text(&doc["resource"]["id"]));
     let actor = &doc["actor"];
@@ -89,16 +101,32 @@ fn request_scopes(credential: &Credential, doc: &Value, explain: bool) -> Vec<Sc
     });
     let (resource_space, resource_group, binding_space, binding_user, member_space) = placed;
     let mut resource: Option<Scope> = None;
+    let inline = parsed.as_ref().map(crate::loader::inline_placements).unwrap_or_default();
     match (&resource_type, &resource_id) {
-        (Some(_), Some(_)) => match resource_space {
-            Some(space) => resource = Some(Scope { space_id: Some(space), group_id: resource_group }),
-            None => unplaced = true,
+        (Some(_), Some(_)) => match (resource_space, &inline.target) {
+            (Some(space), _) => resource = Some(Scope { space_id: Some(space), group_id: resource_group }),
+            (None, Some((space, group))) => {
+                resource = Some(Scope { space_id: Some(space.clone()), group_id: group.clone() })
+            }
+            (None, None) => unplaced = true,
         },
         (None, Some(_)) => unplaced = true,
         _ => {}
     }
     let mut actor_spaces: Vec<String> = Vec::new();
-    if actor.is_object() {
+    if pure_inline {
+        // The actor is the request's own (nothing of Core's is read about it): its Space is its scope.
+        match text(&actor["space_id"]) {
+            Some(space) => actor_spaces.push(space),
+            None => unplaced = true,
+        }
+        for (space, group) in &inline.grants {
+            let scope = Scope { space_id: Some(space.clone()), group_id: group.clone() };
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+    } else if actor.is_object() {
         if let Some(space) = text(&actor["space_id"]) {
             actor_spaces.push(space);
         }
@@ -167,6 +195,12 @@ fn batch_scopes(credential: &Credential, doc: &Value) -> Vec<Scope> {
     if let Some(map) = single.as_object_mut() {
         map.remove("items");
     }
+    // The batch's one actor, resolved once when named by its User.
+    if let Some(first) = plystra_core::request::parse_batch(doc).ok().and_then(|r| r.into_iter().next()) {
+        if first.actor_naming == ActorNaming::ByUser {
+            single = with_resolved_actor(&single, &first, home_space(credential));
+        }
+    }
     let items = match doc["items"].as_array() {
         Some(items) if items.len() <= plystra_core::request::MAX_BATCH_ITEMS => items,
         _ => return vec![INSTANCE],
@@ -184,18 +218,77 @@ fn batch_scopes(credential: &Credential, doc: &Value) -> Vec<Scope> {
         add(request_scopes(credential, &single, false));
     }
     for item in items {
-        let resource_type = item.get("resource_type").cloned().unwrap_or_else(|| item["resource"]["type"].clone());
-        let resource_id = item.get("resource_id").cloned().unwrap_or_else(|| item["resource"]["id"].clone());
-        if !seen.insert(json!([resource_type, resource_id]).to_string()) {
+        // Items naming the same resource the same way (inline description included) place the same scopes.
+        let key = json!([item.get("resource_type"), item.get("resource_id"), item.get("resource")]).to_string();
+        if !seen.insert(key) {
             continue;
         }
         if let Some(map) = single.as_object_mut() {
-            map.insert("resource_type".into(), resource_type);
-            map.insert("resource_id".into(), resource_id);
+            for field in ["resource_type", "resource_id", "resource", "action"] {
+                match item.get(field) {
+                    Some(v) => map.insert(field.into(), v.clone()),
+                    None => map.remove(field),
+                };
+            }
         }
         add(request_scopes(credential, &single, false));
     }
     scopes
+}
+
+/// The Space a Space- or Group-scoped API key works in: an actor named by its User alone is resolved there when
+/// the request names no Space.
+fn home_space(credential: &Credential) -> Option<&str> {
+    match credential {
+        Credential::ApiKey { level, space_id, .. } if level != "instance" => space_id.as_deref(),
+        _ => None,
+    }
+}
+
+/// The request with its actor's binding resolved (as the decision will resolve it), for placing scopes. A User
+/// with no binding, or several, is left as named: it places nothing, so only the instance scope answers, the
+/// same answer whether the User exists elsewhere or not.
+fn with_resolved_actor(doc: &Value, req: &Request, home: Option<&str>) -> Value {
+    let mut req = req.clone();
+    crate::loader::resolve_binding(&mut req, home);
+    let mut doc = doc.clone();
+    match req.actor_naming {
+        ActorNaming::Resolved => {
+            doc["actor"]["member_id"] = json!(req.member_id);
+            doc["actor"]["user_member_id"] = json!(req.user_member_id);
+            doc["actor"]["space_id"] = json!(req.space_id);
+        }
+        // Ambiguous within the key's Space: placed there, and the decision says which rule failed.
+        ActorNaming::Ambiguous if text(&doc["actor"]["space_id"]).is_none() => {
+            if let Some(home) = home {
+                doc["actor"]["space_id"] = json!(home);
+            }
+        }
+        _ => {}
+    }
+    doc
+}
+
+/// Whether a request describes anything inline (Context Mode): actor metadata, inline grants, or resource fields
+/// beyond its type and id, in the request or in any batch item.
+fn names_inline(doc: &Value) -> bool {
+    const ACTOR_METADATA: [&str; 8] = [
+        "user_email",
+        "user_status",
+        "member_display_name",
+        "member_status",
+        "binding_status",
+        "relation_type",
+        "space_name",
+        "space_status",
+    ];
+    let set = |v: &Value| !v.is_null();
+    let resource_inline =
+        |res: &Value| res.as_object().is_some_and(|m| m.iter().any(|(k, v)| k != "type" && k != "id" && set(v)));
+    set(&doc["grants"])
+        || ACTOR_METADATA.iter().any(|k| set(&doc["actor"][*k]))
+        || resource_inline(&doc["resource"])
+        || doc["items"].as_array().is_some_and(|items| items.iter().any(|i| resource_inline(&i["resource"])))
 }
 
 /// Whether the credential holds `permission` on `scope` (the rule of `plystra.admin_permission` and
@@ -283,13 +376,19 @@ pub fn decide_with_credential(
     if authorize_only {
         return json!({"outcome": "authorized", "credential": credential.summary()});
     }
+    let api_key = matches!(credential, Credential::ApiKey { .. });
+    if !api_key && names_inline(&request) {
+        let message = "Inline actor, resource, or grant context requires a server-side API key.";
+        return refusal(&credential, "INLINE_CONTEXT_REQUIRES_API_KEY", message);
+    }
     if let Err(refused) = session_actor(&credential, &mut request) {
         return refused;
     }
+    let asker = crate::api::Asker { pure_inline: api_key, home_space: home_space(&credential) };
     let decision = if batch {
-        crate::api::batch_value(&request, FUNCTION)
+        crate::api::batch_value(&request, FUNCTION, asker)
     } else {
-        crate::api::answer_value(&request, explain, FUNCTION)
+        crate::api::answer_value(&request, explain, FUNCTION, asker)
     };
     json!({"outcome": "decided", "credential": credential.summary(), "decision": decision})
 }

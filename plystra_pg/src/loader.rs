@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 
+use plystra_core::inline::{ignored_fields, inline_actor, inline_candidates, inline_target, GroupLookup};
 use plystra_core::model::*;
 use serde_json::Value;
 
@@ -58,7 +59,21 @@ pub fn live_group(id: &str) -> Option<Group> {
 
 /// A live group by its path in `space_id`.
 pub fn live_group_by_path(space_id: &str, path: &str) -> Option<Group> {
-    Reader::begin().one(c"groups", c"groups_space_path_key", &[space_id, path], |row| live(row).then(|| group(row)))
+    group_by_path(&Reader::begin(), space_id, path)
+}
+
+fn group_by_path(reader: &Reader, space_id: &str, path: &str) -> Option<Group> {
+    reader.one(c"groups", c"groups_space_path_key", &[space_id, path], |row| live(row).then(|| group(row)))
+}
+
+/// The groups a Context Mode request names are Core's live groups when they exist.
+impl GroupLookup for Reader {
+    fn by_id(&self, id: &str) -> Option<Group> {
+        group_by_id(self, id)
+    }
+    fn by_path(&self, space_id: &str, path: &str) -> Option<Group> {
+        group_by_path(self, space_id, path)
+    }
 }
 
 fn actor(reader: &Reader, req: &Request) -> Actor {
@@ -99,7 +114,8 @@ fn actor(reader: &Reader, req: &Request) -> Actor {
     Actor { user, member, user_member, space }
 }
 
-fn registry(reader: &Reader, req: &Request, with_metadata: bool) -> Registry {
+/// `with_mapping`: whether the type's mapping is read (a trace shows it; an inline resource is read through it).
+fn registry(reader: &Reader, req: &Request, with_metadata: bool, with_mapping: bool) -> Registry {
     let resource_type = reader.one(c"resource_types", c"resource_types_key_key", &[&req.resource_type], |row| {
         Some(ResourceType {
             id: row.text_or_empty("id"),
@@ -126,9 +142,9 @@ fn registry(reader: &Reader, req: &Request, with_metadata: bool) -> Registry {
             metadata: metadata(row, with_metadata),
         })
     });
-    // The mapping says how a type's rows expose their Space, group and owner; only a trace shows it to the
-    // decision, so a decision that builds none does not read it.
-    if !with_metadata {
+    // The mapping says how a type's rows expose their Space, group and owner; a Core resource's placement is
+    // already in its row, so only a trace or an inline resource needs it.
+    if !with_mapping {
         return Registry { resource_type, action, mapping: None };
     }
     let mapping = reader.one(c"resource_mappings", c"resource_mappings_type_key", &[&type_id], |row| {
@@ -150,27 +166,65 @@ fn registry(reader: &Reader, req: &Request, with_metadata: bool) -> Registry {
     Registry { resource_type, action, mapping }
 }
 
-fn target(reader: &Reader, req: &Request, with_metadata: bool) -> Option<Target> {
+/// The resource row with this id, if it is of the requested type: `Some(None)` when such a row exists but is not
+/// live (deleted, archived), so that an inline description can never stand in for a row Core holds.
+fn core_target(reader: &Reader, req: &Request, with_metadata: bool) -> Option<Option<Target>> {
     let resource = reader.one(c"resources", c"resources_pkey", &[&req.resource_id], |row| {
-        let wanted = live(row) && row.text("resource_type").as_deref() == Some(req.resource_type.as_str());
-        wanted.then(|| Resource {
-            id: row.text_or_empty("id"),
-            external_id: row.text("external_id"),
-            resource_type: row.text_or_empty("resource_type"),
-            space_id: row.text_or_empty("space_id"),
-            group_id: row.text("group_id"),
-            owner_member_id: row.text("owner_member_id"),
-            display_name: row.text("display_name"),
-            visibility: row.text("visibility"),
-            status: row.text("status"),
-            metadata: metadata(row, with_metadata),
+        (row.text("resource_type").as_deref() == Some(req.resource_type.as_str())).then(|| {
+            live(row).then(|| Resource {
+                id: row.text_or_empty("id"),
+                external_id: row.text("external_id"),
+                resource_type: row.text_or_empty("resource_type"),
+                space_id: row.text_or_empty("space_id"),
+                group_id: row.text("group_id"),
+                owner_member_id: row.text("owner_member_id"),
+                display_name: row.text("display_name"),
+                visibility: row.text("visibility"),
+                status: row.text("status"),
+                metadata: metadata(row, with_metadata),
+            })
         })
     })?;
-    let group = resource.group_id.as_deref().and_then(|id| group_by_id(reader, id));
-    Some(Target { resource, group })
+    Some(resource.map(|resource| {
+        let group = resource.group_id.as_deref().and_then(|id| group_by_id(reader, id));
+        Target { resource, group }
+    }))
+}
+
+/// The target and, for a request with inline context, what came inline. A registered resource is always Core's
+/// (its inline fields are ignored, and listed); an unregistered one described inline is built from the request.
+fn target(
+    reader: &Reader,
+    req: &Request,
+    with_metadata: bool,
+    registry: &Registry,
+) -> (Option<Target>, Option<ContextMode>) {
+    let inline = req.inline.as_deref();
+    let mut mode =
+        inline.map(|i| ContextMode { actor_inline: i.is_pure(), grants_inline: i.is_pure(), ..ContextMode::default() });
+    let described = inline.and_then(|i| i.resource.as_ref());
+    let target = match (core_target(reader, req, with_metadata), described) {
+        (Some(core), described) => {
+            if let (Some(mode), Some(d)) = (mode.as_mut(), described) {
+                mode.ignored = ignored_fields(d);
+            }
+            core
+        }
+        (None, Some(d)) => {
+            if let Some(mode) = mode.as_mut() {
+                mode.target_inline = true;
+            }
+            Some(inline_target(req, d, registry.mapping.as_ref(), reader))
+        }
+        (None, None) => None,
+    };
+    (target, mode)
 }
 
 fn candidates(reader: &Reader, req: &Request) -> Vec<Candidate> {
+    if let Some(inline) = req.inline.as_deref().filter(|i| i.is_pure()) {
+        return inline_candidates(req, inline.grants.as_deref().unwrap_or_default(), reader);
+    }
     // The live permissions for exactly this type and action (one a scope): usually one to three. None means no
     // grant can match, and the Member's grants need not be read at all.
     let mut permissions = Vec::new();
@@ -265,32 +319,34 @@ fn candidates(reader: &Reader, req: &Request) -> Vec<Candidate> {
 /// `with_metadata`: whether what only a trace shows is read too (the metadata of the target and registry entries,
 /// the type's mapping).
 pub fn load_context(req: &Request, with_metadata: bool) -> Context {
-    let loader = ActorLoader::begin(req, with_metadata);
-    Context {
-        registry: registry(&loader.reader, req, with_metadata),
-        target: target(&loader.reader, req, with_metadata),
-        candidates: candidates(&loader.reader, req),
-        now_micros: loader.now_micros,
-        actor: loader.actor,
-    }
+    ActorLoader::begin(req, with_metadata).context(req)
+}
+
+/// Whether a request's registry entries must include the type's mapping.
+fn needs_mapping(req: &Request, with_metadata: bool) -> bool {
+    with_metadata || req.inline.as_ref().is_some_and(|i| i.resource.is_some())
 }
 
 /// The loading of one actor's decisions under one snapshot: `plystra.check` uses it for one request, a batch
-/// (`plystra.check_batch`) for all its items. The actor tuple (user, member, binding, Space) is read once; the
-/// registry entries and candidate grants once per (resource type, action); the target once per item. Every
-/// request given to [`ActorLoader::context`] must name the actor given to [`ActorLoader::begin`].
+/// (`plystra.check_batch`) for all its items. The actor tuple (user, member, binding, Space) is read once (or,
+/// for a pure-inline request, built from it); the registry entries and candidate grants once per (resource
+/// type, action); the target once per item. Every request given to [`ActorLoader::context`] must name the actor
+/// given to [`ActorLoader::begin`].
 pub struct ActorLoader {
     reader: Reader,
     actor: Actor,
     with_metadata: bool,
     now_micros: i64,
-    by_type_action: HashMap<(String, String), (Registry, Vec<Candidate>)>,
+    by_type_action: HashMap<(String, String, bool), (Registry, Vec<Candidate>)>,
 }
 
 impl ActorLoader {
     pub fn begin(req: &Request, with_metadata: bool) -> ActorLoader {
         let reader = Reader::begin();
-        let actor = actor(&reader, req);
+        let actor = match req.inline.as_deref().filter(|i| i.is_pure()) {
+            Some(inline) => inline_actor(req, inline.actor.as_ref()),
+            None => actor(&reader, req),
+        };
         ActorLoader {
             reader,
             actor,
@@ -302,19 +358,136 @@ impl ActorLoader {
 
     /// The context of `req`: the actor loaded once, the registry and candidates memoised, its target.
     pub fn context(&mut self, req: &Request) -> Context {
-        let key = (req.resource_type.clone(), req.action.clone());
-        let (registry, candidates) = match self.by_type_action.remove(&key) {
+        let with_mapping = needs_mapping(req, self.with_metadata);
+        let key = (req.resource_type.clone(), req.action.clone(), with_mapping);
+        let pure_inline = req.inline.as_ref().is_some_and(|i| i.is_pure());
+        let (registry, candidates) = match self.by_type_action.remove(&key).filter(|_| !pure_inline) {
             Some(kept) => kept,
-            None => (registry(&self.reader, req, self.with_metadata), candidates(&self.reader, req)),
+            None => (registry(&self.reader, req, self.with_metadata, with_mapping), candidates(&self.reader, req)),
         };
+        let (target, context_mode) = target(&self.reader, req, self.with_metadata, &registry);
         let ctx = Context {
             actor: self.actor.clone(),
             registry: registry.clone(),
-            target: target(&self.reader, req, self.with_metadata),
+            target,
             candidates: candidates.clone(),
             now_micros: self.now_micros,
+            context_mode,
         };
-        self.by_type_action.insert(key, (registry, candidates));
+        if !pure_inline {
+            self.by_type_action.insert(key, (registry, candidates));
+        }
         ctx
     }
+}
+
+/// Resolves the binding of an actor named by its User alone (`ActorNaming::ByUser`): among the User's
+/// not-deleted bindings (in the request's Space when it names one, else in `within_space` when given), the only
+/// one; else the one usable and primary; else the only usable one. The request then names that binding
+/// (`Resolved`), or is left unresolved as `Unbound` (no binding) or `Ambiguous`.
+pub fn resolve_binding(req: &mut Request, within_space: Option<&str>) {
+    if req.actor_naming != ActorNaming::ByUser {
+        return;
+    }
+    let space = Some(req.space_id.as_str()).filter(|s| !s.is_empty()).or(within_space);
+    match binding_of_user(&req.user_id, space) {
+        Resolution::Found { member_id, user_member_id, space_id } => {
+            req.member_id = member_id;
+            req.user_member_id = user_member_id;
+            req.space_id = space_id;
+            req.actor_naming = ActorNaming::Resolved;
+        }
+        Resolution::None => req.actor_naming = ActorNaming::Unbound,
+        Resolution::Ambiguous => req.actor_naming = ActorNaming::Ambiguous,
+    }
+}
+
+pub enum Resolution {
+    Found { member_id: String, user_member_id: String, space_id: String },
+    None,
+    Ambiguous,
+}
+
+/// A User's bindings that could be the acting one (at most 1,000 are considered: more is ambiguous anyway).
+const USER_BINDINGS_SQL: &str = "\
+SELECT um.id, um.member_id, um.space_id, um.is_primary,
+       um.status = 'active' AND um.revoked_at IS NULL AND (um.expires_at IS NULL OR um.expires_at > now())
+FROM plystra.user_members um
+WHERE um.user_id = $1 AND um.deleted_at IS NULL AND ($2::text IS NULL OR um.space_id = $2)
+ORDER BY um.id LIMIT 1000";
+
+/// The rule of [`resolve_binding`], for `plystra.resolve_actor` too.
+pub fn binding_of_user(user_id: &str, space_id: Option<&str>) -> Resolution {
+    struct Binding {
+        id: String,
+        member_id: String,
+        space_id: String,
+        primary: bool,
+        usable: bool,
+    }
+    let bindings: Vec<Binding> = pgrx::Spi::connect(|client| {
+        let args = [user_id.into(), space_id.into()];
+        crate::kept::select(client, USER_BINDINGS_SQL, &[crate::kept::TEXT; 2], None, &args, |rows| {
+            rows.map(|row| Binding {
+                id: row.get::<String>(1).ok().flatten().unwrap_or_default(),
+                member_id: row.get::<String>(2).ok().flatten().unwrap_or_default(),
+                space_id: row.get::<String>(3).ok().flatten().unwrap_or_default(),
+                primary: row.get::<bool>(4).ok().flatten().unwrap_or(false),
+                usable: row.get::<bool>(5).ok().flatten().unwrap_or(false),
+            })
+            .collect()
+        })
+    });
+    let found = |b: &Binding| Resolution::Found {
+        member_id: b.member_id.clone(),
+        user_member_id: b.id.clone(),
+        space_id: b.space_id.clone(),
+    };
+    if let [only] = bindings.as_slice() {
+        return found(only);
+    }
+    let usable: Vec<&Binding> = bindings.iter().filter(|b| b.usable).collect();
+    let primary: Vec<&&Binding> = usable.iter().filter(|b| b.primary).collect();
+    match (bindings.is_empty(), primary.as_slice(), usable.as_slice()) {
+        (true, _, _) => Resolution::None,
+        (_, [one], _) => found(one),
+        (_, [], [one]) => found(one),
+        _ => Resolution::Ambiguous,
+    }
+}
+
+/// Where a Context Mode request's inline objects lie, for the REST front's gate: each is a (Space, Core group)
+/// scope the credential must hold. A group only the request knows (a synthesised path) places at its Space.
+#[derive(Default)]
+pub struct InlinePlacements {
+    /// The inline target's, when the resource is not registered.
+    pub target: Option<(String, Option<String>)>,
+    /// Every inline grant's (its Space, its anchor when Core holds it).
+    pub grants: Vec<(String, Option<String>)>,
+}
+
+pub fn inline_placements(req: &Request) -> InlinePlacements {
+    let Some(inline) = req.inline.as_deref() else { return InlinePlacements::default() };
+    let reader = Reader::begin();
+    let in_core = |g: Group| group_by_id(&reader, &g.id).map(|g| g.id);
+    let target = inline.resource.as_ref().filter(|_| core_target(&reader, req, false).is_none()).map(|d| {
+        let registry = registry(&reader, req, false, true);
+        let t = inline_target(req, d, registry.mapping.as_ref(), &reader);
+        (t.resource.space_id, t.group.and_then(in_core))
+    });
+    let grants = inline
+        .grants
+        .iter()
+        .flatten()
+        .map(|g| {
+            let space = g.space_id.clone().unwrap_or_else(|| req.space_id.clone());
+            let anchor = match (&g.scope_anchor_group_id, &g.scope_anchor_group_path) {
+                (Some(id), _) => group_by_id(&reader, id),
+                (None, Some(path)) => group_by_path(&reader, &space, path),
+                (None, None) => None,
+            };
+            (space, anchor.map(|a| a.id))
+        })
+        .collect();
+    InlinePlacements { target, grants }
 }

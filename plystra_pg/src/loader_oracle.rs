@@ -160,6 +160,7 @@ fn fixed_parts(row: &SpiHeapTupleData<'_>, with_metadata: bool) -> Context {
         target,
         candidates: Vec::new(),
         now_micros: int8(row, 1).unwrap_or_default(),
+        context_mode: None,
     }
 }
 

@@ -82,6 +82,7 @@ fn lookup_subjects(
             resource_id: resource_id.into(),
             action: action.into(),
             context: RequestContext::default(),
+            ..Request::default()
         };
         let ctx = loader::load_context(&req, false);
         let outcome = decide(&req, &ctx);
@@ -110,4 +111,30 @@ fn lookup_subjects(
         out.push((binding, member, user, JsonB(json!(grants))));
     }
     TableIterator::new(out)
+}
+
+/// The binding an actor named by its User alone acts through (the rule `plystra.check` applies to
+/// `actor: {user_id}`): `{user_id, member_id, user_member_id, space_id}`, or `{deny_code}` when there is none
+/// (`ACTOR_NOT_FOUND`) or no single one to choose (`ACTOR_BINDING_AMBIGUOUS`). `space_id` NULL: any Space.
+#[pg_extern(stable, security_definer, parallel_restricted)]
+#[search_path(pg_catalog, pg_temp)]
+fn resolve_actor(user_id: Option<&str>, space_id: Option<&str>) -> JsonB {
+    const FUNCTION: &str = "plystra.resolve_actor";
+    let invalid = |field: &str, problem: &str| {
+        raise_invalid_request(&RequestError { field: field.into(), problem: problem.into() }, FUNCTION)
+    };
+    let user_id = match user_id {
+        Some(u) if !u.is_empty() && u.len() <= plystra_core::request::MAX_ID_BYTES && !u.contains('\0') => u,
+        Some(_) => invalid("user_id", "must be a non-empty id of at most 256 bytes"),
+        None => invalid("user_id", "is required"),
+    };
+    if space_id.is_some_and(|s| s.is_empty() || s.len() > plystra_core::request::MAX_ID_BYTES) {
+        invalid("space_id", "must be a non-empty id of at most 256 bytes, or NULL");
+    }
+    JsonB(match loader::binding_of_user(user_id, space_id) {
+        loader::Resolution::Found { member_id, user_member_id, space_id } => json!({
+            "user_id": user_id, "member_id": member_id, "user_member_id": user_member_id, "space_id": space_id}),
+        loader::Resolution::None => json!({"deny_code": plystra_core::DenyCode::ActorNotFound.as_str()}),
+        loader::Resolution::Ambiguous => json!({"deny_code": plystra_core::DenyCode::ActorBindingAmbiguous.as_str()}),
+    })
 }

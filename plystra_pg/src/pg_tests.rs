@@ -172,6 +172,7 @@ mod tests {
                                 resource_id: resource_id.into(),
                                 action: action.into(),
                                 context: Default::default(),
+                                ..Default::default()
                             };
                             for with_metadata in [false, true] {
                                 let mut by_sql = Spi::connect(|client| {

@@ -35,8 +35,11 @@ FROM unnest(ARRAY['actor_user_id', 'actor_member_id', 'actor_user_member_id', 's
                   'resource_id; DROP TABLE plystra.audit_logs; --', E'action\u200b', 'ACTION', 'tenant']) AS k;
 INSERT INTO refused
 SELECT jsonb_set(pg_temp.base(), ARRAY['actor', k], '"x"'), 'actor.' || k, 'unknown actor field ' || k
-FROM unnest(ARRAY['user_email', 'user_status', 'member_status', 'binding_status', 'relation_type', 'space_name',
-                  'userId', 'user_id ', 'ｕser_id', 'role']) AS k;
+FROM unnest(ARRAY['userId', 'user_id ', 'ｕser_id', 'role']) AS k;
+-- Inline actor metadata (Context Mode) supplies the answer's own facts: from SQL it is refused, naming the actor.
+INSERT INTO refused
+SELECT jsonb_set(pg_temp.base(), ARRAY['actor', k], '"x"'), 'actor', 'inline actor metadata ' || k || ' in SQL'
+FROM unnest(ARRAY['user_email', 'user_status', 'member_status', 'binding_status', 'relation_type', 'space_name']) AS k;
 -- Nested objects and the request context.
 INSERT INTO refused VALUES
     (jsonb_set(pg_temp.base(), '{actor}', '"user_alice"'), 'actor', 'actor as a string'),
@@ -44,7 +47,9 @@ INSERT INTO refused VALUES
     (jsonb_set(pg_temp.base(), '{actor}', 'null'), 'actor', 'actor null'),
     (pg_temp.base() - 'actor', 'actor', 'actor missing'),
     (pg_temp.base() || '{"resource": "invoice_001"}', 'resource', 'resource as a string'),
-    (pg_temp.base() || '{"resource": {"type": "invoice", "id": "invoice_001", "group_path": "finance"}}', 'resource.group_path', 'inline resource snapshot'),
+    (pg_temp.base() || '{"resource": {"type": "invoice", "id": "invoice_001", "group_path": 7}}', 'resource.group_path', 'inline group_path as a number'),
+    (pg_temp.base() || '{"resource": {"type": "invoice", "id": "invoice_001", "metadata": "x"}}', 'resource.metadata', 'inline metadata as a string'),
+    (pg_temp.base() || '{"resource": {"type": "invoice", "id": "invoice_001", "owner": "x"}}', 'resource.owner', 'unknown resource field'),
     (pg_temp.base() || '{"resource": {"type": "contract"}}', 'resource.type', 'resource.type disagreeing with resource_type'),
     (pg_temp.base() || '{"resource": {"id": "invoice_002"}}', 'resource.id', 'resource.id disagreeing with resource_id'),
     (jsonb_set(pg_temp.base(), '{actor,binding_id}', '"um_other"'), 'actor.binding_id', 'binding_id disagreeing'),

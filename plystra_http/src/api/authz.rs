@@ -24,8 +24,9 @@ use crate::extract::BodyBytes;
 use crate::protection::DecisionPermission;
 use crate::request_context::{RequestContext, AUDIT_LOG_ID_HEADER, TRACE_ID_HEADER};
 
-/// The nested actor (the flat `actor_user_id` form of older clients is not accepted).
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+/// The nested actor (the flat `actor_user_id` form of older clients is not accepted). With an API key it may be
+/// named by its User alone (`{user_id}` or `{user_id, space_id}`): the extension resolves the binding.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthzActor {
     pub user_id: Option<String>,
@@ -34,7 +35,7 @@ pub struct AuthzActor {
     /// Alias of `user_member_id`.
     pub binding_id: Option<String>,
     pub space_id: Option<String>,
-    // Inline-only metadata (Context Mode): accepted by the reference only with an API key.
+    // Inline actor metadata (Context Mode, API key only): the actor and its grants then come from the request.
     pub user_email: Option<String>,
     pub user_status: Option<String>,
     pub member_display_name: Option<String>,
@@ -45,7 +46,10 @@ pub struct AuthzActor {
     pub space_status: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+/// The resource: `type` and `id`, and (Context Mode, API key only) the description of a resource Plystra does not
+/// hold; fields not given are read from `metadata` through the type's mapping. A registered resource is always
+/// Plystra's own (the trace lists inline fields it ignored).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthzResource {
     #[serde(rename = "type")]
@@ -82,58 +86,31 @@ impl AuthzRequest {
     /// Context Mode: inline actor metadata, a resource snapshot or grants (the reference accepts them only with a
     /// server-side API key).
     fn uses_inline_context(&self) -> bool {
-        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
-        let actor_inline = self.actor.as_ref().is_some_and(|a| {
-            [
-                &a.user_email,
-                &a.user_status,
-                &a.member_display_name,
-                &a.member_status,
-                &a.binding_status,
-                &a.relation_type,
-                &a.space_name,
-                &a.space_status,
-            ]
-            .into_iter()
-            .any(set)
-        });
-        let resource_inline = self.resource.as_ref().is_some_and(|r| {
-            [
-                &r.external_id,
-                &r.space_id,
-                &r.group_id,
-                &r.group_path,
-                &r.owner_member_id,
-                &r.display_name,
-                &r.visibility,
-                &r.status,
-            ]
-            .into_iter()
-            .any(set)
-                || r.metadata.as_ref().is_some_and(|m| !m.is_null())
-        });
-        let grants = self.grants.as_ref().is_some_and(|g| !g.is_empty());
-        actor_inline || resource_inline || grants
+        // Any field given counts, empty or not: the extension's gate applies the same rule.
+        const ACTOR_IDS: [&str; 5] = ["user_id", "member_id", "user_member_id", "binding_id", "space_id"];
+        let actor_inline =
+            self.actor.as_ref().is_some_and(|a| given_fields(a).keys().any(|k| !ACTOR_IDS.contains(&k.as_str())));
+        let resource_inline = self.resource.as_ref().is_some_and(|r| !inline_description(r).is_empty());
+        actor_inline || resource_inline || self.grants.is_some()
     }
 
-    /// The extension's request document: nested actor, resource, action, and the HTTP request's identity.
+    /// The extension's request document: nested actor (its inline metadata included), resource (its inline
+    /// description included), inline grants, action, and the HTTP request's identity.
     fn to_extension_request(&self, ctx: &RequestContext) -> Value {
-        let mut actor = Map::new();
-        if let Some(a) = &self.actor {
-            let mut put = |k: &str, v: &Option<String>| {
-                if let Some(v) = v {
-                    actor.insert(k.into(), json!(v));
-                }
-            };
-            put("user_id", &a.user_id);
-            put("member_id", &a.member_id);
-            put("user_member_id", &a.user_member_id.clone().or_else(|| a.binding_id.clone()));
-            put("space_id", &a.space_id);
-        }
         let resource = self.resource.as_ref();
         let mut doc = Map::new();
-        if self.actor.is_some() {
+        if let Some(a) = &self.actor {
+            let mut actor = given_fields(a);
+            if let Some(binding) = actor.remove("binding_id") {
+                actor.entry("user_member_id").or_insert(binding);
+            }
             doc.insert("actor".into(), Value::Object(actor));
+        }
+        if let Some(described) = resource.map(inline_description).filter(|d| !d.is_empty()) {
+            doc.insert("resource".into(), Value::Object(described));
+        }
+        if let Some(grants) = &self.grants {
+            doc.insert("grants".into(), Value::Array(grants.clone()));
         }
         if let Some(t) = self.resource_type.clone().or_else(|| resource.and_then(|r| r.resource_type.clone())) {
             doc.insert("resource_type".into(), json!(t));
@@ -205,6 +182,31 @@ pub struct AuthzExplainTrace {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub requested: Option<Value>,
+    /// Context Mode only: which of `actor`, `target` and `grants` came from the request (`inline`) rather than
+    /// from Plystra (`core`), and `ignored_inline_fields` when a registered resource was described.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub context_mode: Option<Value>,
+    /// How many candidates the trace leaves out, when there are more than it shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_candidates_omitted: Option<u64>,
+}
+
+/// The fields of a request object that were given (nulls left out), as the extension reads them.
+fn given_fields<T: Serialize>(value: &T) -> Map<String, Value> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+        _ => Map::new(),
+    }
+}
+
+/// A resource's inline description (Context Mode): every given field but `type` and `id`, which travel as
+/// `resource_type` and `resource_id`.
+fn inline_description(resource: &AuthzResource) -> Map<String, Value> {
+    let mut fields = given_fields(resource);
+    fields.remove("type");
+    fields.remove("id");
+    fields
 }
 
 fn active_member_required(message: String) -> ApiError {
@@ -227,19 +229,16 @@ enum Problem {
     Request(ApiError),
 }
 
-/// The credential rules of reference 1.7 that need no database: inline context needs an API key, and this
-/// server decides from Core data only, so with a key it is refused as unsupported; an API key must name the
-/// actor. (A session's actor is checked by the extension.)
+/// The credential rules of reference 1.7 that need no database: inline context (Context Mode) needs an API key,
+/// and an API key must name the actor. (A session's actor, and the key's scope over everything the request names,
+/// are checked by the extension.)
 fn credential_problem(kind: &str, body: &AuthzRequest) -> Option<ApiError> {
     let inline = body.uses_inline_context();
     match kind {
-        "api_key" if inline => Some(ApiError::validation(
-            "grants",
-            "Inline actor, resource, or grant context is not supported: decisions use Core data.",
-        )),
         "api_key" if body.actor.is_none() => {
             Some(ApiError::validation("actor", "actor is required when using an API key."))
         }
+        "api_key" => None,
         _ if inline => Some(inline_refused()),
         _ => None,
     }
@@ -437,6 +436,9 @@ impl AuthzBatchRequest {
                 if let Some(action) = &item.action {
                     out.insert("action".into(), json!(action));
                 }
+                if let Some(described) = resource.map(inline_description).filter(|d| !d.is_empty()) {
+                    out.insert("resource".into(), Value::Object(described));
+                }
                 Value::Object(out)
             })
             .collect();
@@ -550,6 +552,31 @@ mod tests {
         assert!(with(json!({"grants": [{"scope": "space"}]})));
         assert!(with(json!({"actor": {"user_email": "a@b"}})));
         assert!(with(json!({"resource": {"type": "invoice", "id": "x", "group_path": "finance"}})));
-        assert!(!with(json!({"grants": []})));
+        // Any field given counts, as the extension's gate counts it: an empty list of grants makes the request
+        // pure inline (an actor of the request's own, with no grants).
+        assert!(with(json!({"grants": []})));
+        assert!(with(json!({"resource": {"type": "invoice", "id": "x", "metadata": {}}})));
+        assert!(!with(
+            json!({"resource": {"type": "invoice", "id": "x"}, "actor": {"user_id": "u", "binding_id": "b"}})
+        ));
+    }
+
+    #[test]
+    fn the_extension_document_carries_the_inline_context() {
+        let body: AuthzRequest = serde_json::from_value(json!({
+            "actor": {"user_id": "u", "member_id": "m", "binding_id": "b", "space_id": "s", "user_email": "e"},
+            "resource": {"type": "invoice", "id": "x", "group_path": "finance", "metadata": {"k": 1}},
+            "grants": [{"resource": "invoice", "action": "read", "scope": "space"}], "action": "read"
+        }))
+        .unwrap();
+        let doc = body.to_extension_request(&ctx());
+        assert_eq!(
+            doc["actor"],
+            json!({"user_id": "u", "member_id": "m", "user_member_id": "b", "space_id": "s",
+                                         "user_email": "e"})
+        );
+        assert_eq!(doc["resource"], json!({"group_path": "finance", "metadata": {"k": 1}}));
+        assert_eq!((doc["resource_type"].as_str(), doc["resource_id"].as_str()), (Some("invoice"), Some("x")));
+        assert_eq!(doc["grants"][0]["scope"], "space");
     }
 }
