@@ -9,7 +9,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(49);
+SELECT plan(50);
 SET LOCAL plystra.audit_mode = 'off';
 
 CREATE FUNCTION pg_temp.alice(resource jsonb, action text DEFAULT 'approve') RETURNS jsonb LANGUAGE sql AS $$
@@ -184,6 +184,23 @@ SELECT is_empty($$
     WHERE d.usable <> (d.code <> ALL (ARRAY['ACTOR_NOT_FOUND', 'ACTOR_USER_INACTIVE', 'ACTOR_MEMBER_INACTIVE',
                                            'SPACE_INACTIVE', 'USER_MEMBER_REVOKED', 'USER_MEMBER_EXPIRED']))
     $$, 'usable_bindings holds exactly the bindings check finds usable');
+
+-- "An active AdminGrant" is one rule too: for a user holding one grant, the grant is in
+-- plystra.active_admin_grants exactly when admin_permission lets it count, in every state a grant can be in.
+INSERT INTO plystra.users (id, email) SELECT 'user_ctx_grant_' || n, 'ctx-grant-' || n || '@example.com'
+FROM generate_series(1, 5) n;
+INSERT INTO plystra.admin_grants (id, user_id, level, permission_key, space_id, expires_at)
+SELECT 'ag_ctx_' || n, 'user_ctx_grant_' || n, 'space_admin', 'users:read', 'space_acme',
+       CASE n WHEN 3 THEN now() - interval '1 minute' WHEN 5 THEN now() + interval '1 day' END
+FROM generate_series(1, 5) n;
+UPDATE plystra.admin_grants SET status = 'revoked', revoked_at = now() WHERE id = 'ag_ctx_2';
+UPDATE plystra.admin_grants SET deleted_at = now() WHERE id = 'ag_ctx_4';
+SELECT is_empty($$
+    SELECT g.id FROM plystra.admin_grants g
+    WHERE g.id LIKE 'ag_ctx_%'
+      AND EXISTS (SELECT 1 FROM plystra.active_admin_grants a WHERE a.id = g.id)
+          <> (plystra.admin_permission(g.user_id, 'users:read', 'space_acme', NULL) ->> 'allowed')::boolean
+    $$, 'active_admin_grants holds exactly the grants admin_permission counts (active, revoked, expired, deleted, expiring)');
 
 -- Through the gate: inline context needs an API key, within its scope.
 INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, created_by_user_id, space_id, group_id)

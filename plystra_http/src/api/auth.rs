@@ -828,8 +828,8 @@ pub async fn admin_me(State(state): State<AppState>, headers: HeaderMap) -> ApiR
             let rows = client
                 .query(
                     &format!(
-                        "{} WHERE t.user_id = $1 AND t.status = 'active' AND t.revoked_at IS NULL AND t.deleted_at IS NULL
-                         AND (t.expires_at IS NULL OR t.expires_at > now()) ORDER BY t.id",
+                        "{} WHERE t.user_id = $1 AND t.id IN (SELECT id FROM plystra.active_admin_grants)
+                         ORDER BY t.id",
                         crate::api::admin_grants::SELECT
                     ),
                     &[&s.user_id],
