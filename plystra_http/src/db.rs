@@ -257,16 +257,12 @@ pub async fn set_credential(
     Ok(())
 }
 
-/// Active bindings (binding, user and member active; not revoked, deleted or expired) matching every field the
-/// body named, limited to the credential's own user ($5) or the key's Space ($6).
+/// Usable bindings (the extension's `plystra.usable_bindings`) matching every field the body named, limited to the
+/// credential's own user ($5) or the key's Space ($6).
 const CLAIMED_ACTOR_SQL: &str = "\
 SELECT um.id, um.user_id, um.member_id, um.space_id
-FROM plystra.user_members um
-JOIN plystra.users u ON u.id = um.user_id AND u.status = 'active' AND u.deleted_at IS NULL
-JOIN plystra.members m ON m.id = um.member_id AND m.status = 'active' AND m.deleted_at IS NULL
-WHERE um.status = 'active' AND um.revoked_at IS NULL AND um.deleted_at IS NULL
-  AND (um.expires_at IS NULL OR um.expires_at > now())
-  AND ($1::text IS NULL OR um.id = $1) AND ($2::text IS NULL OR um.user_id = $2)
+FROM plystra.usable_bindings um
+WHERE ($1::text IS NULL OR um.id = $1) AND ($2::text IS NULL OR um.user_id = $2)
   AND ($3::text IS NULL OR um.member_id = $3) AND ($4::text IS NULL OR um.space_id = $4)
   AND ($5::text IS NULL OR um.user_id = $5) AND ($6::text IS NULL OR um.space_id = $6)
 ORDER BY um.id LIMIT 2";

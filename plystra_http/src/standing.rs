@@ -61,9 +61,8 @@ impl Rank {
 const USER_RANK_SQL: &str = "\
 SELECT coalesce(max(CASE g.level WHEN 'instance_super_admin' THEN 4 WHEN 'instance_admin' THEN 3
                                  WHEN 'space_admin' THEN 2 WHEN 'group_admin' THEN 1 ELSE 0 END), 0)::int
-FROM plystra.admin_grants g
-WHERE g.user_id = $1 AND g.status = 'active' AND g.revoked_at IS NULL AND g.deleted_at IS NULL
-  AND (g.expires_at IS NULL OR g.expires_at > now())";
+FROM plystra.active_admin_grants g
+WHERE g.user_id = $1";
 
 /// A user's standing.
 pub async fn of_user(client: &impl GenericClient, user_id: &str) -> Result<Rank, ApiError> {

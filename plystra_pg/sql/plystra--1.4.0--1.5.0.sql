@@ -1,8 +1,9 @@
 -- Plystra 1.4.0 -> 1.5.0 (ALTER EXTENSION plystra UPDATE, or plystractl migrate up).
--- Applies migration 008 (plystra.resolve_actor joins plystra_admin's list), records it in the ledger, creates
--- plystra.resolve_actor (the binding an actor named by its User alone acts through) and states what check, explain,
--- check_batch and decide_with_credential now read: Context Mode (an inline target; inline grants and actor from an
--- API key) and actors named by their User. The decisions themselves live in the library.
+-- Applies migration 008 (the view plystra.usable_bindings; plystra.resolve_actor joins plystra_admin's list),
+-- records it in the ledger, creates plystra.resolve_actor (the binding an actor named by its User alone acts
+-- through) and states what check, explain, check_batch and decide_with_credential now read: Context Mode (an
+-- inline target; inline grants and actor from an API key) and actors named by their User. The decisions themselves
+-- live in the library.
 -- tests/catalog_check.sh proves that an updated 1.0.0 equals a fresh 1.5.0.
 -- The block between the markers is migrations/008_context_mode.sql, verbatim.
 \echo Use "ALTER EXTENSION plystra UPDATE TO '1.5.0'" to load this file. \quit
@@ -13,8 +14,39 @@
 -- A decision request may now describe its target inline (a resource Plystra does not hold yet), and, from a
 -- server-side API key through the REST front, its actor and grants (Context Mode); and it may name its actor by
 -- the User alone, the binding then being resolved (the only one, else the usable primary one). Neither needs a
--- table: this migration only adds plystra.resolve_actor (the binding a User alone acts through, for the REST
--- front's AuthZEN searches) to plystra_admin's list in plystra.apply_privileges.
+-- table: this migration adds plystra.resolve_actor (the binding a User alone acts through, for the REST front's
+-- AuthZEN searches) to plystra_admin's list in plystra.apply_privileges.
+--
+-- "A usable binding" is written once, as the view plystra.usable_bindings: the binding active, not revoked,
+-- deleted or expired, and its User, Member and Space active and not deleted (exactly the actor state a decision
+-- requires before anything else). The extension (a session's actor, the resolution of a User's binding) and the
+-- REST front (login's bindings, the actor a management request claims) read it instead of restating it;
+-- plystra_admin may read it. "An active AdminGrant" likewise, as plystra.active_admin_grants (the grant active, not
+-- revoked, deleted or expired; whether its User may use it is the reader's to add): the extension's admin
+-- permission and the front's standing and last-super-admin rules read it. Expiry is judged at the statement's
+-- time, as decisions judge a binding's.
+
+CREATE VIEW plystra.usable_bindings AS
+SELECT um.id, um.user_id, um.member_id, um.space_id, um.relation_type, um.is_primary, um.expires_at
+FROM plystra.user_members um
+JOIN plystra.users u ON u.id = um.user_id AND u.status = 'active' AND u.deleted_at IS NULL
+JOIN plystra.members m ON m.id = um.member_id AND m.status = 'active' AND m.deleted_at IS NULL
+JOIN plystra.spaces s ON s.id = um.space_id AND s.status = 'active' AND s.deleted_at IS NULL
+WHERE um.status = 'active' AND um.revoked_at IS NULL AND um.deleted_at IS NULL
+  AND (um.expires_at IS NULL OR um.expires_at > statement_timestamp());
+CREATE VIEW plystra.active_admin_grants AS
+SELECT g.id, g.user_id, g.level, g.permission_key, g.space_id, g.group_id, g.expires_at
+FROM plystra.admin_grants g
+WHERE g.status = 'active' AND g.revoked_at IS NULL AND g.deleted_at IS NULL
+  AND (g.expires_at IS NULL OR g.expires_at > statement_timestamp());
+COMMENT ON VIEW plystra.active_admin_grants IS
+'The AdminGrants in force now: active, not revoked, deleted or expired. The one statement of the rule; whether the '
+'grant''s User is active is for the reader to add (a disabled account''s grants confer nothing on it, yet count '
+'as grants for the rule that keeps one super admin).';
+COMMENT ON VIEW plystra.usable_bindings IS
+'The bindings an actor can act through now: active, not revoked, deleted or expired, with an active, not-deleted '
+'User, Member and Space. The one statement of the rule; plystra.check denies every other binding with its actor '
+'state code.';
 
 CREATE OR REPLACE FUNCTION plystra.apply_privileges()
 RETURNS void
@@ -71,7 +103,8 @@ DECLARE
         'users', 'spaces', 'groups', 'members', 'user_members', 'roles', 'permissions', 'member_roles',
         'role_permissions', 'resources', 'resource_types', 'resource_actions', 'resource_mappings',
         'admin_grants', 'api_keys', 'sessions', 'login_failures'];
-    admin_read_only constant text[] := ARRAY['audit_logs', 'audit_chain_heads', 'schema_migrations'];
+    admin_read_only constant text[] := ARRAY['audit_logs', 'audit_chain_heads', 'schema_migrations', 'usable_bindings',
+                                              'active_admin_grants'];
     f text;
 BEGIN
     EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA plystra FROM PUBLIC';
@@ -101,13 +134,13 @@ COMMENT ON FUNCTION plystra.apply_privileges() IS
 '(check, check_batch, allowed, set_actor, set_request_context, current_actor and the row-level-security lookups and row '
 'predicates; no table) and plystra_admin (member of plystra_app; also explain, admin_permission, '
 'api_key_permission, authenticate, decide_with_credential, lookup_subjects, resolve_actor, set_credential, audit_auth_event, verify_audit_chain, seal_audit; SELECT, INSERT, UPDATE on '
-'the Core, credential and login tables, DELETE on login_failures, SELECT on the audit log, chain heads and '
-'ledger). Run at the end of the install and of every upgrade; the one list of who may call what.';
+'the Core, credential and login tables, DELETE on login_failures, SELECT on the audit log, chain heads, '
+'ledger, usable_bindings and active_admin_grants). Run at the end of the install and of every upgrade; the one list of who may call what.';
 -- END migrations/008_context_mode.sql
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('008', 'context_mode', '3596a3d476c2e1f09c8eb8024e4d62710865484a804bed721b7a7111ea643ffb')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('008', 'context_mode', 'a26500ee4d0334af6b17dda7a20b704e9222109d6ba914abf7f1e3916c1cc0e2')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
 -- The binding a User alone acts through (plystra_pg/src/lookup.rs); only plystra_admin may call it.

@@ -91,11 +91,10 @@ fn answer(
 /// Active AdminGrants of an active user (status active, not revoked, not deleted, not expired).
 const USER_GRANTS_SQL: &str = "\
 SELECT g.id, g.level, g.permission_key, coalesce(gg.space_id, g.space_id), gg.path
-FROM plystra.admin_grants g
+FROM plystra.active_admin_grants g
 JOIN plystra.users u ON u.id = g.user_id AND u.status = 'active' AND u.deleted_at IS NULL
 LEFT JOIN plystra.groups gg ON gg.id = g.group_id
-WHERE g.user_id = $1 AND g.status = 'active' AND g.revoked_at IS NULL AND g.deleted_at IS NULL
-  AND (g.expires_at IS NULL OR g.expires_at > statement_timestamp())
+WHERE g.user_id = $1
 ORDER BY g.level = 'instance_super_admin' DESC, g.id";
 
 /// The holdings of a user's active AdminGrants (none when the user is not active).

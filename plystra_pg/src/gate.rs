@@ -30,13 +30,8 @@ const PLACEMENT_SQL: &str = "SELECT r.space_id, r.group_id, um.space_id, um.user
 const USER_IN_SPACE_SQL: &str = "SELECT 1 FROM plystra.user_members WHERE user_id = $1 AND space_id = $2 LIMIT 1";
 
 /// The actor a session names must be one of the session user's usable bindings.
-const SESSION_ACTOR_SQL: &str = "\
-SELECT 1 FROM plystra.user_members um
-JOIN plystra.members m ON m.id = um.member_id AND m.status = 'active' AND m.deleted_at IS NULL
-JOIN plystra.spaces sp ON sp.id = um.space_id AND sp.status = 'active' AND sp.deleted_at IS NULL
-WHERE um.id = $1 AND um.user_id = $2 AND um.member_id = $3 AND um.space_id = $4
-  AND um.status = 'active' AND um.revoked_at IS NULL AND um.deleted_at IS NULL
-  AND (um.expires_at IS NULL OR um.expires_at > now())";
+const SESSION_ACTOR_SQL: &str = "SELECT 1 FROM plystra.usable_bindings \
+    WHERE id = $1 AND user_id = $2 AND member_id = $3 AND space_id = $4";
 
 /// A scope the credential must hold the permission on: a Group (its Space derived), a Space, or the instance.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -383,7 +383,7 @@ impl ActorLoader {
 
 /// Resolves the binding of an actor named by its User alone (`ActorNaming::ByUser`): among the User's
 /// not-deleted bindings (in the request's Space when it names one, else in `within_space` when given), the only
-/// one; else the one usable and primary; else the only usable one. The request then names that binding
+/// one; else the one usable (`plystra.usable_bindings`) and primary; else the only usable one. The request then names that binding
 /// (`Resolved`), or is left unresolved as `Unbound` (no binding) or `Ambiguous`.
 pub fn resolve_binding(req: &mut Request, within_space: Option<&str>) {
     if req.actor_naming != ActorNaming::ByUser {
@@ -411,7 +411,7 @@ pub enum Resolution {
 /// A User's bindings that could be the acting one (at most 1,000 are considered: more is ambiguous anyway).
 const USER_BINDINGS_SQL: &str = "\
 SELECT um.id, um.member_id, um.space_id, um.is_primary,
-       um.status = 'active' AND um.revoked_at IS NULL AND (um.expires_at IS NULL OR um.expires_at > now())
+       EXISTS (SELECT 1 FROM plystra.usable_bindings ub WHERE ub.id = um.id)
 FROM plystra.user_members um
 WHERE um.user_id = $1 AND um.deleted_at IS NULL AND ($2::text IS NULL OR um.space_id = $2)
 ORDER BY um.id LIMIT 1000";

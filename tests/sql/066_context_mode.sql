@@ -9,7 +9,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(47);
+SELECT plan(50);
 SET LOCAL plystra.audit_mode = 'off';
 
 CREATE FUNCTION pg_temp.alice(resource jsonb, action text DEFAULT 'approve') RETURNS jsonb LANGUAGE sql AS $$
@@ -153,6 +153,54 @@ SELECT throws_ok($$SELECT plystra.resolve_actor('u', '')$$, '22023', NULL, 'an e
 SELECT throws_ok($$SELECT plystra.check('{"actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer"},
                    "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}')$$, '22023', NULL,
                  'a Member without a binding is neither a tuple nor a User alone: 22023');
+
+-- "A usable binding" is one rule: plystra.usable_bindings holds exactly the bindings check does not deny for the
+-- actor's own state, over bindings in every state.
+INSERT INTO plystra.users (id, email, status) VALUES ('user_ctx_off', 'ctx-off@example.com', 'disabled');
+INSERT INTO plystra.members (id, space_id, display_name, status) VALUES ('member_ctx_off', 'space_acme', 'Off', 'disabled');
+INSERT INTO plystra.members (id, space_id, display_name) VALUES ('member_ctx_b', 'space_ctx_other', 'B');
+INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type, expires_at) VALUES
+    ('um_ctx_user_off', 'user_ctx_off', 'member_finance_reviewer', 'space_acme', 'login', NULL),
+    ('um_ctx_member_off', 'user_bob', 'member_ctx_off', 'space_acme', 'login', NULL),
+    ('um_ctx_expired', 'user_bob', 'member_ctx_second', 'space_acme', 'login', now() - interval '1 minute'),
+    ('um_ctx_later', 'user_ctx_off', 'member_ctx_second', 'space_acme', 'login', now() + interval '1 day'),
+    ('um_ctx_space_b', 'user_bob', 'member_ctx_b', 'space_ctx_other', 'login', NULL);
+UPDATE plystra.spaces SET status = 'archived' WHERE id = 'space_ctx_other';
+INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type) VALUES
+    ('um_ctx_deleted', 'user_bob', 'member_ctx_second', 'space_acme', 'login');
+UPDATE plystra.user_members SET deleted_at = now() WHERE id = 'um_ctx_deleted';
+SELECT cmp_ok((SELECT count(DISTINCT um.status || (um.expires_at IS NULL)::text || u.status || m.status || s.status)
+               FROM plystra.user_members um JOIN plystra.users u ON u.id = um.user_id
+               JOIN plystra.members m ON m.id = um.member_id JOIN plystra.spaces s ON s.id = um.space_id), '>=', 5::bigint,
+              'the bindings cover five states or more');
+SELECT is_empty($$
+    SELECT d.id FROM (
+        SELECT um.id, EXISTS (SELECT 1 FROM plystra.usable_bindings ub WHERE ub.id = um.id) AS usable,
+               coalesce(plystra.check(jsonb_build_object(
+                   'actor', jsonb_build_object('user_id', um.user_id, 'member_id', um.member_id,
+                                               'user_member_id', um.id, 'space_id', um.space_id),
+                   'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve')) ->> 'deny_code', '') AS code
+        FROM plystra.user_members um) AS d
+    WHERE d.usable <> (d.code <> ALL (ARRAY['ACTOR_NOT_FOUND', 'ACTOR_USER_INACTIVE', 'ACTOR_MEMBER_INACTIVE',
+                                           'SPACE_INACTIVE', 'USER_MEMBER_REVOKED', 'USER_MEMBER_EXPIRED']))
+    $$, 'usable_bindings holds exactly the bindings check finds usable');
+
+-- "An active AdminGrant" is one rule too: for a user holding one grant, the grant is in
+-- plystra.active_admin_grants exactly when admin_permission lets it count, in every state a grant can be in.
+INSERT INTO plystra.users (id, email) SELECT 'user_ctx_grant_' || n, 'ctx-grant-' || n || '@example.com'
+FROM generate_series(1, 5) n;
+INSERT INTO plystra.admin_grants (id, user_id, level, permission_key, space_id, expires_at)
+SELECT 'ag_ctx_' || n, 'user_ctx_grant_' || n, 'space_admin', 'users:read', 'space_acme',
+       CASE n WHEN 3 THEN now() - interval '1 minute' WHEN 5 THEN now() + interval '1 day' END
+FROM generate_series(1, 5) n;
+UPDATE plystra.admin_grants SET status = 'revoked', revoked_at = now() WHERE id = 'ag_ctx_2';
+UPDATE plystra.admin_grants SET deleted_at = now() WHERE id = 'ag_ctx_4';
+SELECT is_empty($$
+    SELECT g.id FROM plystra.admin_grants g
+    WHERE g.id LIKE 'ag_ctx_%'
+      AND EXISTS (SELECT 1 FROM plystra.active_admin_grants a WHERE a.id = g.id)
+          <> (plystra.admin_permission(g.user_id, 'users:read', 'space_acme', NULL) ->> 'allowed')::boolean
+    $$, 'active_admin_grants holds exactly the grants admin_permission counts (active, revoked, expired, deleted, expiring)');
 
 -- Through the gate: inline context needs an API key, within its scope.
 INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, created_by_user_id, space_id, group_id)

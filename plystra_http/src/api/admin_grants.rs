@@ -133,9 +133,8 @@ async fn require_super_admin(
     };
     let row = client
         .query_one(
-            "SELECT EXISTS (SELECT 1 FROM plystra.admin_grants WHERE user_id = $1 AND level = 'instance_super_admin'
-               AND status = 'active' AND revoked_at IS NULL AND deleted_at IS NULL
-               AND (expires_at IS NULL OR expires_at > now()))",
+            "SELECT EXISTS (SELECT 1 FROM plystra.active_admin_grants WHERE user_id = $1
+               AND level = 'instance_super_admin')",
             &[&s.user_id],
         )
         .await
@@ -293,9 +292,8 @@ pub async fn revoke(
     if level == "instance_super_admin" && active {
         let others: i64 = tx
             .query_one(
-                "SELECT count(*) FROM plystra.admin_grants g JOIN plystra.users u ON u.id = g.user_id
-                 WHERE g.id <> $1 AND g.level = 'instance_super_admin' AND g.status = 'active'
-                   AND g.revoked_at IS NULL AND g.deleted_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > now())
+                "SELECT count(*) FROM plystra.active_admin_grants g JOIN plystra.users u ON u.id = g.user_id
+                 WHERE g.id <> $1 AND g.level = 'instance_super_admin'
                    AND u.status = 'active' AND u.deleted_at IS NULL",
                 &[&id],
             )

@@ -105,17 +105,16 @@ pub struct ActorContextResponse {
     pub refresh_expires_at: String,
 }
 
-/// Active bindings a user may act through: binding active, not revoked or expired; member and Space active.
-/// Listed as the reference lists them: primary first, then Space name, then Member name (the login default is
-/// [`default_binding`]'s).
+/// The bindings a user may act through (the extension's `plystra.usable_bindings`, the one statement of the
+/// rule). Listed as the reference lists them: primary first, then Space name, then Member name (the login default
+/// is [`default_binding`]'s).
 const BINDINGS_SQL: &str = "\
 SELECT um.id, um.user_id, u.email, um.member_id, m.display_name, um.space_id, s.name, um.relation_type, um.is_primary
-FROM plystra.user_members um
+FROM plystra.usable_bindings um
 JOIN plystra.users u ON u.id = um.user_id
-JOIN plystra.members m ON m.id = um.member_id AND m.status = 'active' AND m.deleted_at IS NULL
-JOIN plystra.spaces s ON s.id = um.space_id AND s.status = 'active' AND s.deleted_at IS NULL
-WHERE um.user_id = $1 AND um.status = 'active' AND um.revoked_at IS NULL AND um.deleted_at IS NULL
-  AND (um.expires_at IS NULL OR um.expires_at > now())
+JOIN plystra.members m ON m.id = um.member_id
+JOIN plystra.spaces s ON s.id = um.space_id
+WHERE um.user_id = $1
 ORDER BY um.is_primary DESC, s.name, m.display_name, um.id";
 
 pub async fn available_members(client: &(impl GenericClient + Sync), user_id: &str) -> ApiResult<Vec<AvailableMember>> {
@@ -829,8 +828,8 @@ pub async fn admin_me(State(state): State<AppState>, headers: HeaderMap) -> ApiR
             let rows = client
                 .query(
                     &format!(
-                        "{} WHERE t.user_id = $1 AND t.status = 'active' AND t.revoked_at IS NULL AND t.deleted_at IS NULL
-                         AND (t.expires_at IS NULL OR t.expires_at > now()) ORDER BY t.id",
+                        "{} WHERE t.user_id = $1 AND t.id IN (SELECT id FROM plystra.active_admin_grants)
+                         ORDER BY t.id",
                         crate::api::admin_grants::SELECT
                     ),
                     &[&s.user_id],
