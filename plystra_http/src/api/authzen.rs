@@ -191,6 +191,15 @@ pub struct EvaluationsResponse {
     pub evaluations: Vec<Decision>,
 }
 
+/// What `/access/v1/evaluations` answers: the decisions of its evaluations, or, for a request without any, the one
+/// decision of its top-level fields (as `/access/v1/evaluation` answers it).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum EvaluationsAnswer {
+    Evaluations(EvaluationsResponse),
+    Single(Decision),
+}
+
 /// A search page: `next_token` is empty on the last page.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PageResponse {
@@ -304,19 +313,11 @@ fn request_identity(ctx: &RequestContext) -> Value {
     json!({ "request_id": ctx.request_id, "ip": ctx.ip_string(), "user_agent": ctx.user_agent })
 }
 
-fn single_document(q: &Question, inline: bool, ctx: &RequestContext) -> Value {
-    json!({
-        "actor": q.actor(),
-        "resource": q.resource(inline),
-        "action": q.action,
-        "request": request_identity(ctx),
-    })
-}
-
-fn batch_document(questions: &[&Question], inline: bool, ctx: &RequestContext) -> Value {
+/// The questions of one actor as `plystra.check_batch`'s document (the gate's batch form).
+fn batch_document(actor: Value, questions: &[&Question], inline: bool, ctx: &RequestContext) -> Value {
     let items: Vec<Value> =
         questions.iter().map(|q| json!({ "resource": q.resource(inline), "action": q.action })).collect();
-    json!({ "actor": questions[0].actor(), "items": items, "request": request_identity(ctx) })
+    json!({ "actor": actor, "items": items, "request": request_identity(ctx) })
 }
 
 fn missing(field: &str) -> ApiError {
@@ -442,12 +443,13 @@ fn evaluation_questions(request: &EvaluationsRequest) -> ApiResult<Vec<Question>
         .collect()
 }
 
-/// The extension's names for request fields, in AuthZEN's words (`actor.user_id` is `subject.id`), with a batch
-/// item's index turned back into the evaluation's (`items[3]` may be `evaluations[7]`).
-fn authzen_field(field: &str, item_index: &[usize]) -> String {
+/// The extension's names for request fields, in AuthZEN's words (`actor.user_id` is `subject.id`). Every
+/// question goes to the extension as a batch item; `evaluations` says which evaluation each item answers
+/// (`items[3]` may be `evaluations[7]`), `None` for the one question of an evaluation or a search.
+fn authzen_field(field: &str, evaluations: Option<&[usize]>) -> String {
     let (prefix, rest) = match field.strip_prefix("items[").and_then(|r| r.split_once("].")) {
         Some((n, rest)) => {
-            let i = n.parse::<usize>().ok().and_then(|n| item_index.get(n).copied());
+            let i = evaluations.and_then(|idx| n.parse::<usize>().ok().and_then(|n| idx.get(n).copied()));
             (i.map(|i| format!("evaluations[{i}].")).unwrap_or_default(), rest)
         }
         None => (String::new(), field),
@@ -483,17 +485,6 @@ fn renamed_problem(mut e: ApiError, rename: impl Fn(&str) -> String) -> ApiError
     e
 }
 
-/// The renaming of a single decision's fields: in AuthZEN's words, under `evaluations[i].` when it is one of many.
-fn single_field(at: Option<usize>) -> impl Fn(&str) -> String {
-    move |field| {
-        let renamed = authzen_field(field, &[]);
-        match at {
-            Some(i) => format!("evaluations[{i}].{renamed}"),
-            None => renamed,
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Asking the gate.
 
@@ -505,8 +496,14 @@ enum Problem {
     Request(ApiError),
 }
 
-/// What a body that may not read names, for placing the credential's scopes: its subject, Space and resource.
-fn placement_document(raw: &Value) -> Value {
+/// The action of a placement document: the gate places scopes from the actor and the resource, never from the
+/// action, and a placement is never decided; the batch form only needs one.
+const PLACEMENT_ACTION: &str = "placement_only";
+
+/// What a body with a problem names, as a batch document for placing the credential's scopes (the gate resolves
+/// the subject's binding as the decision would, and places an inline resource in its Space): its first subject,
+/// Space and resource, as far as they read.
+fn placement_document(raw: &Value, inline: bool) -> Value {
     let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
     let first = |a: &Value, b: &Value| text(a).or_else(|| text(b));
     let evaluation = &raw["evaluations"][0];
@@ -521,12 +518,18 @@ fn placement_document(raw: &Value) -> Value {
         }
         doc.insert("actor".into(), actor);
     }
-    if let (Some(t), Some(id)) = (
-        first(&evaluation["resource"]["type"], &raw["resource"]["type"]),
-        first(&evaluation["resource"]["id"], &raw["resource"]["id"]),
-    ) {
-        doc.insert("resource".into(), json!({ "type": t, "id": id }));
+    let mut items = Vec::new();
+    let resource = if evaluation["resource"].is_object() { &evaluation["resource"] } else { &raw["resource"] };
+    if let (Some(t), Some(id)) = (text(&resource["type"]), text(&resource["id"])) {
+        let mut described = json!({ "type": t, "id": id });
+        if inline {
+            let properties = resource["properties"].as_object().cloned().unwrap_or_default();
+            described["metadata"] = Value::Object(properties);
+        }
+        let action = first(&evaluation["action"]["name"], &raw["action"]["name"]);
+        items.push(json!({ "resource": described, "action": action.unwrap_or_else(|| PLACEMENT_ACTION.into()) }));
     }
+    doc.insert("items".into(), Value::Array(items));
     Value::Object(doc)
 }
 
@@ -548,35 +551,59 @@ impl Gate<'_> {
         ask(self.state, self.client, self.proof, self.permission, doc, false, authorize_only).await
     }
 
+    /// The actor the gate is asked about. An API key names the User alone and the extension resolves its binding.
+    /// A session may act only through its own user's bindings, which the gate checks by their ids, so for a
+    /// session the binding is resolved here first, by the same rule (`plystra.resolve_actor`); a User with no
+    /// binding to choose stays named alone, and the gate refuses it as not the session's.
+    async fn actor_of(&self, q: &Question) -> ApiResult<Value> {
+        if self.inline() {
+            return Ok(q.actor());
+        }
+        let row = db::query_one_cached(self.client, "SELECT plystra.resolve_actor($1, $2)", &[&q.user_id, &q.space_id])
+            .await
+            .map_err(db_errors::read_error)?;
+        let found: Value = row.try_get(0).map_err(db::internal)?;
+        if found["user_member_id"].is_string() {
+            let mut actor = Map::new();
+            for key in ["user_id", "member_id", "user_member_id", "space_id"] {
+                actor.insert(key.into(), found[key].clone());
+            }
+            return Ok(Value::Object(actor));
+        }
+        Ok(q.actor())
+    }
+
     /// Answers a problem once the credential is known (see [`Problem`]).
     async fn refuse(&self, problem: Problem, raw: &Value) -> ApiError {
-        match (self.ask(&placement_document(raw), true).await, problem) {
+        match (self.ask(&placement_document(raw, self.inline()), true).await, problem) {
             (Err(e), Problem::Request(_)) => e,
             (Err(e), Problem::Body(_)) if e.status == StatusCode::UNAUTHORIZED => e,
             (_, Problem::Body(e) | Problem::Request(e)) => e,
         }
     }
 
-    /// One decision (`at`: its index among many evaluations, for naming fields in errors).
+    /// One decision (`at`: its index among many evaluations, for naming fields in errors), as a batch of one
+    /// item: the answer is the one `plystra.check` gives, and the gate resolves the subject's binding once for
+    /// the whole document.
     async fn one(&self, q: &Question, ctx: &RequestContext, at: Option<usize>) -> ApiResult<AuthzCheckResponse> {
-        let doc = single_document(q, self.inline(), ctx);
-        let mut outcome = self.ask(&doc, false).await.map_err(|e| renamed_problem(e, single_field(at)))?;
-        let d: AuthzCheckResponse = serde_json::from_value(outcome["decision"].take()).map_err(contract_mismatch)?;
-        self.state.metrics.record_decision(&d.decision, d.deny_code.as_deref(), d.audit_log_id.is_some());
-        Ok(d)
+        let at = at.map(|i| vec![i]);
+        let mut answers = self.batch(&[q], at.as_deref(), ctx, false).await?;
+        answers.pop().ok_or_else(ApiError::internal)
     }
 
-    /// Many decisions of one actor in one batch document (`indexes`: each item's evaluation index). With
-    /// `authorize_only`, only the credential's permission on every scope the items touch is checked.
+    /// Many decisions of one actor in one batch document (one round trip); `evaluations` says which evaluation
+    /// each item answers, for naming fields in errors. With `authorize_only`, only the credential's permission on
+    /// every scope the items touch is checked.
     async fn batch(
         &self,
         questions: &[&Question],
-        indexes: &[usize],
+        evaluations: Option<&[usize]>,
         ctx: &RequestContext,
         authorize_only: bool,
     ) -> ApiResult<Vec<AuthzCheckResponse>> {
-        let doc = batch_document(questions, self.inline(), ctx);
-        let rename = |field: &str| authzen_field(field, indexes);
+        let Some(first) = questions.first() else { return Ok(Vec::new()) };
+        let doc = batch_document(self.actor_of(first).await?, questions, self.inline(), ctx);
+        let rename = |field: &str| authzen_field(field, evaluations);
         let mut outcome = self.ask(&doc, authorize_only).await.map_err(|e| renamed_problem(e, rename))?;
         if authorize_only {
             return Ok(Vec::new());
@@ -594,22 +621,25 @@ impl Gate<'_> {
     }
 }
 
+/// A body's problem, and the body as far as it reads as JSON (for placing the credential's scopes).
+type Unread = Box<(Problem, Value)>;
+
 /// The body, parsed as `T`, and as a JSON value (for placing the scopes of a request that does not read).
-fn read<T: serde::de::DeserializeOwned>(body: BodyBytes) -> Result<(T, Value), (Problem, Value)> {
-    let bytes = body.0.map_err(|e| (Problem::Body(e), Value::Null))?;
+fn read<T: serde::de::DeserializeOwned>(body: BodyBytes) -> Result<(T, Value), Unread> {
+    let bytes = body.0.map_err(|e| Box::new((Problem::Body(e), Value::Null)))?;
     if crate::extract::has_nul_escape(&bytes) {
-        return Err((Problem::Body(crate::extract::nul_in_body()), Value::Null));
+        return Err(Box::new((Problem::Body(crate::extract::nul_in_body()), Value::Null)));
     }
     let raw: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if !bytes.trim_ascii().is_empty() && !raw.is_object() && !raw.is_null() {
         let e =
             ApiError::new(StatusCode::BAD_REQUEST, code::VALIDATION_FAILED, "The request body must be a JSON object.")
                 .with_details(json!({ "field": null }));
-        return Err((Problem::Request(e), Value::Null));
+        return Err(Box::new((Problem::Request(e), Value::Null)));
     }
     match crate::extract::parse_json::<T>(&bytes) {
         Ok(parsed) => Ok((parsed, raw)),
-        Err(e) => Err((Problem::Request(e), raw)),
+        Err(e) => Err(Box::new((Problem::Request(e), raw))),
     }
 }
 
@@ -696,7 +726,7 @@ pub async fn evaluation(
     let gate = Gate { state: &state, client: &client, proof: &proof, permission };
     let (request, raw) = match read::<EvaluationRequest>(body) {
         Ok(read) => read,
-        Err((problem, raw)) => return Err(gate.refuse(problem, &raw).await),
+        Err(unread) => return Err(gate.refuse(unread.0, &unread.1).await),
     };
     match question(top_level(&request)) {
         Ok(q) => evaluate_single(&gate, q, &raw, &ctx).await,
@@ -722,7 +752,7 @@ fn semantic_of(options: &EvaluationsOptions) -> ApiResult<&str> {
     request_body = EvaluationsRequest,
     params(("X-Request-ID" = Option<String>, Header, description = "Echoed unchanged")),
     responses((status = 200, description = "One decision per evaluation, in order (with deny_on_first_deny or permit_on_first_permit, up to the one that ended the run). Each is `{\"decision\": ...}`, with its `context` when `options.include_context` is true. Without evaluations, the request is one evaluation and is answered as /access/v1/evaluation",
-               body = EvaluationsResponse),
+               body = EvaluationsAnswer),
               (status = 400, description = "VALIDATION_FAILED: a missing field (details.field names it, e.g. evaluations[2].resource), more than 1000 evaluations, an unknown evaluations_semantic", body = crate::error::ErrorEnvelope),
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED (any evaluation outside the credential's scope refuses the whole request, before anything is decided), or INLINE_CONTEXT_REQUIRES_API_KEY", body = crate::error::ErrorEnvelope)))]
 pub async fn evaluations(
@@ -737,7 +767,7 @@ pub async fn evaluations(
     let gate = Gate { state: &state, client: &client, proof: &proof, permission };
     let (request, raw) = match read::<EvaluationsRequest>(body) {
         Ok(read) => read,
-        Err((problem, raw)) => return Err(gate.refuse(problem, &raw).await),
+        Err(unread) => return Err(gate.refuse(unread.0, &unread.1).await),
     };
     let count = request.evaluations.as_ref().map_or(0, Vec::len);
     if count == 0 {
@@ -776,14 +806,14 @@ pub async fn evaluations(
     // refused for one evaluation is refused for the whole request.
     if groups.len() > 1 || semantic != EXECUTE_ALL {
         for indexes in &groups {
-            gate.batch(&pick(indexes), indexes, &ctx, true).await?;
+            gate.batch(&pick(indexes), Some(indexes), &ctx, true).await?;
         }
     }
     let mut answers: Vec<Option<AuthzCheckResponse>> = vec![None; questions.len()];
     if semantic == EXECUTE_ALL {
         // One batch document per actor: one round trip when the evaluations share their subject and Space.
         for indexes in &groups {
-            let results = gate.batch(&pick(indexes), indexes, &ctx, false).await?;
+            let results = gate.batch(&pick(indexes), Some(indexes), &ctx, false).await?;
             for (&i, d) in indexes.iter().zip(results) {
                 answers[i] = Some(d);
             }
@@ -971,7 +1001,7 @@ fn placement(placement: Option<Extension<SearchPlacement>>) -> ApiResult<SearchP
 }
 
 fn parse_search(body: BodyBytes) -> ApiResult<(SearchRequest, Value)> {
-    read::<SearchRequest>(body).map_err(|(problem, _)| match problem {
+    read::<SearchRequest>(body).map_err(|unread| match unread.0 {
         Problem::Body(e) | Problem::Request(e) => e,
     })
 }
@@ -1021,7 +1051,7 @@ pub async fn search_subject(
         &[&resource_type, &resource_id, &action, &after, &((limit + 1) as i32)],
     )
     .await
-    .map_err(|e| renamed_problem(db_errors::read_error(e), single_field(None)))?;
+    .map_err(|e| renamed_problem(db_errors::read_error(e), |f| authzen_field(f, None)))?;
     let found: Vec<(String, SubjectResult)> = rows
         .iter()
         .map(|r| {
@@ -1086,7 +1116,7 @@ pub async fn search_resource(
         &[&resource_type, &action, &after, &((limit + 1) as i64)],
     )
     .await
-    .map_err(|e| renamed_problem(db_errors::read_error(e), single_field(None)))?;
+    .map_err(|e| renamed_problem(db_errors::read_error(e), |f| authzen_field(f, None)))?;
     tx.commit().await.map_err(db::internal)?;
     let found = rows.iter().map(|r| ResourceResult { resource_type: resource_type.clone(), id: r.get(0) }).collect();
     let (page, results) = page_of(found, limit, RESOURCES_ORDER, &fingerprint, key);
@@ -1117,7 +1147,7 @@ pub async fn search_action(
     let gate = Gate { state: &state, client: &client, proof: &proof, permission };
     let (request, raw) = match read::<SearchRequest>(body) {
         Ok(read) => read,
-        Err((problem, raw)) => return Err(gate.refuse(problem, &raw).await),
+        Err(unread) => return Err(gate.refuse(unread.0, &unread.1).await),
     };
     let fingerprint = search_fingerprint(&raw);
     let checked = (|| {
@@ -1154,13 +1184,13 @@ pub async fn search_action(
         .collect();
     if keys.is_empty() {
         // Nothing to decide; the credential must still hold the permission on what the request names.
-        let doc = json!({ "actor": base.actor(), "resource": { "type": base.resource_type, "id": base.resource_id } });
-        gate.ask(&doc, true).await?;
+        let placement = Question { action: PLACEMENT_ACTION.into(), ..base.clone() };
+        gate.batch(&[&placement], None, &ctx, true).await?;
     }
     let mut allowed: Vec<ActionResult> = Vec::new();
     for chunk in keys.chunks(MAX_BATCH_ITEMS) {
         let questions: Vec<Question> = chunk.iter().map(|k| Question { action: k.clone(), ..base.clone() }).collect();
-        let results = gate.batch(&questions.iter().collect::<Vec<_>>(), &[], &ctx, false).await?;
+        let results = gate.batch(&questions.iter().collect::<Vec<_>>(), None, &ctx, false).await?;
         allowed
             .extend(chunk.iter().zip(results).filter(|(_, d)| d.allow).map(|(k, _)| ActionResult { name: k.clone() }));
         if allowed.len() > limit {
@@ -1287,15 +1317,15 @@ mod tests {
 
     #[test]
     fn the_extensions_field_names_read_in_authzen_words() {
-        assert_eq!(authzen_field("actor.user_id", &[]), "subject.id");
-        assert_eq!(authzen_field("actor.space_id", &[]), "context.space_id");
-        assert_eq!(authzen_field("resource_id", &[]), "resource.id");
+        assert_eq!(authzen_field("actor.user_id", None), "subject.id");
+        assert_eq!(authzen_field("actor.space_id", None), "context.space_id");
+        assert_eq!(authzen_field("items[0].resource_id", None), "resource.id");
         assert_eq!(
-            authzen_field("items[1].resource.metadata.ownerID", &[4, 9]),
+            authzen_field("items[1].resource.metadata.ownerID", Some(&[4, 9])),
             "evaluations[9].resource.properties.ownerID"
         );
-        assert_eq!(authzen_field("items[0].action", &[3]), "evaluations[3].action.name");
-        assert_eq!(authzen_field("request.user_agent", &[]), "request.user_agent");
+        assert_eq!(authzen_field("items[0].action", Some(&[3])), "evaluations[3].action.name");
+        assert_eq!(authzen_field("request.user_agent", None), "request.user_agent");
     }
 
     #[test]
