@@ -5,6 +5,9 @@
 //! * `evaluation`, `evaluations` and `search/action` are decisions (`authz:check`): each goes through the
 //!   decision gate (`plystra.decide_with_credential`), which checks the credential and its permission on every
 //!   scope the question touches in the statement that decides, and audits each decision as `/authz/check` does.
+//!   The questions of one subject go as one `plystra.check_batch` document (a single evaluation as a batch of
+//!   one): each answer is the one `plystra.check` gives, and the gate resolves the subject's binding once, before
+//!   it places the scopes, so a resource described inline is placed in that binding's Space.
 //! * `search/subject` and `search/resource` are the lookups (`plystra.lookup_subjects`, `lookup_resources`),
 //!   an access review's reading (`authz:read` on the Space the question is about; the protection seam places it
 //!   from the body with [`search_scope`]).
@@ -583,8 +586,7 @@ impl Gate<'_> {
     }
 
     /// One decision (`at`: its index among many evaluations, for naming fields in errors), as a batch of one
-    /// item: the answer is the one `plystra.check` gives, and the gate resolves the subject's binding once for
-    /// the whole document.
+    /// item (see the module comment).
     async fn one(&self, q: &Question, ctx: &RequestContext, at: Option<usize>) -> ApiResult<AuthzCheckResponse> {
         let at = at.map(|i| vec![i]);
         let mut answers = self.batch(&[q], at.as_deref(), ctx, false).await?;
