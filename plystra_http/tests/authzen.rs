@@ -740,6 +740,14 @@ async fn the_binding_is_the_only_one_the_primary_one_or_the_one_in_the_space_nam
     let mut in_properties = read.clone();
     in_properties["subject"]["properties"] = json!({"space_id": SPACE});
     assert_eq!(ask(EVALUATION, in_properties, &headers).await.body["decision"], true);
+    // A resource search resolves the binding by the same rule.
+    let search = json!({"subject": user(&id), "action": {"name": "can_read_todos"}, "resource": {"type": "todo"}});
+    let a = ask(SEARCH_RESOURCE, search.clone(), &headers).await;
+    assert_eq!((a.status, &a.body["context"]["deny_code"]), (200, &json!("ACTOR_BINDING_AMBIGUOUS")), "{}", a.text);
+    let mut in_space = search;
+    in_space["context"] = json!({"space_id": SPACE});
+    let a = ask(SEARCH_RESOURCE, in_space, &headers).await;
+    assert_eq!((a.status, a.body.get("context")), (200, None), "{}", a.text);
     // A Space-level key asks in its own Space.
     let key = todo_key().await;
     let a = ask(EVALUATION, read.clone(), &[("Authorization", &key)]).await;

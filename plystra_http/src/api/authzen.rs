@@ -989,9 +989,14 @@ pub async fn search_scope(
         }
         Err(e) => return Err(db_errors::read_error(e)),
     };
-    // The binding's Space; when none was found, the Space the request named (a refusal there tells nothing about
-    // other Spaces), else nothing.
-    let space_id = text(&answer["space_id"]).or(space);
+    // Placed as the decision gate places an actor named by its User: at its binding's Space; at the Space searched
+    // when the User has several bindings there and none to choose; nowhere (the instance scope) when it has none
+    // there, so a scoped credential gets the same refusal for another Space's users and for nobody.
+    let space_id = match answer["deny_code"].as_str() {
+        None => text(&answer["space_id"]),
+        Some("ACTOR_BINDING_AMBIGUOUS") => space,
+        Some(_) => None,
+    };
     Ok((RequestScope { space_id, group_id: None }, SearchPlacement::Actor(Some(answer))))
 }
 
