@@ -8,7 +8,9 @@
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
-use crate::admin::{admin_permission, api_key_permission};
+use std::collections::HashMap;
+
+use crate::admin::{scope as admin_scope, Holder};
 use crate::credential::{authenticate, Credential};
 use crate::error::raise_invalid_request;
 use crate::kept;
@@ -286,15 +288,25 @@ fn names_inline(doc: &Value) -> bool {
         || doc["items"].as_array().is_some_and(|items| items.iter().any(|i| resource_inline(&i["resource"])))
 }
 
-/// Whether the credential holds `permission` on `scope` (the rule of `plystra.admin_permission` and
-/// `plystra.api_key_permission`).
-fn holds(credential: &Credential, permission: &str, scope: &Scope) -> bool {
-    let (space, group) = (scope.space_id.as_deref(), scope.group_id.as_deref());
-    let answer = match credential {
-        Credential::Session { user_id, .. } => admin_permission(user_id, permission, space, group),
-        Credential::ApiKey { id, .. } => api_key_permission(id, permission, space, group),
+/// Whether the credential holds `permission` on every scope (the rule of `plystra.admin_permission` and
+/// `plystra.api_key_permission`): the credential's grants are read once, and each group once.
+fn holds_all(credential: &Credential, permission: &str, scopes: &[Scope]) -> bool {
+    crate::admin::check_key(permission, FUNCTION);
+    let holder = match credential {
+        Credential::Session { user_id, .. } => Holder::of_user(user_id),
+        Credential::ApiKey { id, .. } => Holder::of_api_key(id),
     };
-    answer.0["allowed"] == json!(true)
+    let mut groups: HashMap<(Option<String>, String), Option<plystra_core::admin::Scope>> = HashMap::new();
+    scopes.iter().all(|scope| {
+        let resolved = match &scope.group_id {
+            Some(group) => groups
+                .entry((scope.space_id.clone(), group.clone()))
+                .or_insert_with(|| admin_scope(scope.space_id.as_deref(), Some(group)))
+                .clone(),
+            None => admin_scope(scope.space_id.as_deref(), None),
+        };
+        holder.holds(permission, resolved)
+    })
 }
 
 fn refusal(credential: &Credential, code: &str, message: &str) -> Value {
@@ -357,7 +369,7 @@ pub fn decide_with_credential(
     }
     let scopes =
         if batch { batch_scopes(&credential, &request) } else { request_scopes(&credential, &request, explain) };
-    if !scopes.iter().all(|scope| holds(&credential, permission, scope)) {
+    if !holds_all(&credential, permission, &scopes) {
         let scoped = matches!(&credential, Credential::ApiKey { level, .. } if level != "instance");
         let message = if scoped {
             // One answer whether an id lies in another Space or nowhere: ids of other Spaces cannot be
