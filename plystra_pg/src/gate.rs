@@ -294,7 +294,16 @@ fn holds_all(credential: &Credential, permission: &str, scopes: &[Scope]) -> boo
     crate::admin::check_key(permission, FUNCTION);
     let holder = match credential {
         Credential::Session { user_id, .. } => Holder::of_user(user_id),
-        Credential::ApiKey { id, .. } => Holder::of_api_key(id),
+        Credential::ApiKey { id, level, space_id, group_id, permission_keys, created_by_user_id, .. } => {
+            Holder::of_authenticated_key(
+                id,
+                level,
+                space_id.as_deref(),
+                group_id.as_deref(),
+                permission_keys,
+                created_by_user_id.as_deref(),
+            )
+        }
     };
     let mut groups: HashMap<(Option<String>, String), Option<plystra_core::admin::Scope>> = HashMap::new();
     scopes.iter().all(|scope| {
