@@ -66,11 +66,14 @@ fn request_scopes(credential: &Credential, doc: &Value, explain: bool) -> Vec<Sc
     let mut scopes: Vec<Scope> = Vec::new();
     let mut unplaced = false;
     // Context Mode and an actor named by its User: placed from the request as the decision will read it.
-    let parsed = plystra_core::request::parse_request(doc).ok().map(|p| p.request);
+    let mut parsed = plystra_core::request::parse_request(doc).ok().map(|p| p.request);
     let pure_inline = parsed.as_ref().and_then(|r| r.inline.as_deref()).is_some_and(|i| i.is_pure());
     let resolved;
-    let doc = match parsed.as_ref().filter(|r| r.actor_naming == ActorNaming::ByUser) {
+    let doc = match parsed.as_mut().filter(|r| r.actor_naming == ActorNaming::ByUser) {
         Some(req) => {
+            // Resolved as the decision will resolve it; an inline target with no Space of its own then lies in
+            // the resolved binding's Space.
+            crate::loader::resolve_binding(req, home_space(credential));
             resolved = with_resolved_actor(doc, req, home_space(credential));
             &resolved
         }
@@ -193,8 +196,9 @@ fn batch_scopes(credential: &Credential, doc: &Value) -> Vec<Scope> {
         map.remove("items");
     }
     // The batch's one actor, resolved once when named by its User.
-    if let Some(first) = plystra_core::request::parse_batch(doc).ok().and_then(|r| r.into_iter().next()) {
+    if let Some(mut first) = plystra_core::request::parse_batch(doc).ok().and_then(|r| r.into_iter().next()) {
         if first.actor_naming == ActorNaming::ByUser {
+            crate::loader::resolve_binding(&mut first, home_space(credential));
             single = with_resolved_actor(&single, &first, home_space(credential));
         }
     }
@@ -242,12 +246,10 @@ fn home_space(credential: &Credential) -> Option<&str> {
     }
 }
 
-/// The request with its actor's binding resolved (as the decision will resolve it), for placing scopes. A User
-/// with no binding, or several, is left as named: it places nothing, so only the instance scope answers, the
-/// same answer whether the User exists elsewhere or not.
+/// The request document naming the binding `req`'s resolution chose, for placing scopes. A User with no
+/// binding, or several, is left as named: it places nothing, so only the instance scope answers, the same answer
+/// whether the User exists elsewhere or not.
 fn with_resolved_actor(doc: &Value, req: &Request, home: Option<&str>) -> Value {
-    let mut req = req.clone();
-    crate::loader::resolve_binding(&mut req, home);
     let mut doc = doc.clone();
     match req.actor_naming {
         ActorNaming::Resolved => {
