@@ -12,10 +12,22 @@ use sha1::{Digest, Sha1};
 
 use crate::model::*;
 
-/// Finds a live group: by id, or by path within a Space. The extension reads Core; tests pass a table.
+/// What Core holds under a group id, or a path in a Space.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CoreGroup {
+    /// A live group (active, not deleted).
+    Live(Group),
+    /// A group Core holds that is deleted or inactive: it places and scopes nothing, and a request may not
+    /// stand in for it.
+    NotLive,
+    /// Nothing: a group only the request knows.
+    Absent,
+}
+
+/// Finds a group by id, or by path within a Space. The extension reads Core; tests pass a table.
 pub trait GroupLookup {
-    fn by_id(&self, id: &str) -> Option<Group>;
-    fn by_path(&self, space_id: &str, path: &str) -> Option<Group>;
+    fn by_id(&self, id: &str) -> CoreGroup;
+    fn by_path(&self, space_id: &str, path: &str) -> CoreGroup;
 }
 
 /// The id of a group that exists only in a request (reference 1.7).
@@ -28,18 +40,20 @@ pub fn synthesized_group_id(space_id: &str, path: &str) -> String {
     format!("group_inline_{}", hex::encode(&digest[..8]))
 }
 
-/// A group named inline by id and/or path, in `space_id`: Core's live group when one has that id (or, named by
-/// path alone, that path in the Space); otherwise a group of the request, when it has a path to be placed by
+/// A group named inline by id and/or path, in `space_id`: Core's group when Core holds one with that id (or,
+/// named by path alone, that path in the Space), and then only if it is live (a deleted or disabled group places
+/// nothing, whatever the request says); otherwise a group of the request, when it has a path to be placed by
 /// (`None` when only an unknown id is given: a group with no path covers nothing and is missing).
 fn named_group(lookup: &dyn GroupLookup, space_id: &str, id: Option<&str>, path: Option<&str>) -> Option<Group> {
-    if let Some(id) = id {
-        if let Some(group) = lookup.by_id(id) {
-            return Some(group);
-        }
-    } else if let Some(path) = path {
-        if let Some(group) = lookup.by_path(space_id, path) {
-            return Some(group);
-        }
+    let core = match (id, path) {
+        (Some(id), _) => lookup.by_id(id),
+        (None, Some(path)) => lookup.by_path(space_id, path),
+        (None, None) => CoreGroup::Absent,
+    };
+    match core {
+        CoreGroup::Live(group) => return Some(group),
+        CoreGroup::NotLive => return None,
+        CoreGroup::Absent => {}
     }
     let path = path?;
     Some(Group {
@@ -209,13 +223,43 @@ mod tests {
 
     struct Groups(Vec<Group>);
 
+    fn found(g: Option<&Group>) -> CoreGroup {
+        match g {
+            Some(g) if g.status == "active" => CoreGroup::Live(g.clone()),
+            Some(_) => CoreGroup::NotLive,
+            None => CoreGroup::Absent,
+        }
+    }
+
     impl GroupLookup for Groups {
-        fn by_id(&self, id: &str) -> Option<Group> {
-            self.0.iter().find(|g| g.id == id).cloned()
+        fn by_id(&self, id: &str) -> CoreGroup {
+            found(self.0.iter().find(|g| g.id == id))
         }
-        fn by_path(&self, space_id: &str, path: &str) -> Option<Group> {
-            self.0.iter().find(|g| g.space_id == space_id && g.path == path).cloned()
+        fn by_path(&self, space_id: &str, path: &str) -> CoreGroup {
+            found(self.0.iter().find(|g| g.space_id == space_id && g.path == path))
         }
+    }
+
+    #[test]
+    fn a_group_core_holds_but_not_live_is_never_stood_in_for() {
+        let disabled = Group { status: "disabled".into(), ..apac() };
+        let groups = Groups(vec![disabled]);
+        let by_path = InlineResource { group_path: Some("finance.apac".into()), ..Default::default() };
+        assert_eq!(inline_target(&req(), &by_path, None, &groups).group, None);
+        let by_id = InlineResource {
+            group_id: Some("group_apac".into()),
+            group_path: Some("finance.apac".into()),
+            ..Default::default()
+        };
+        assert_eq!(inline_target(&req(), &by_id, None, &groups).group, None);
+        let grant = InlineGrant {
+            resource: "invoice".into(),
+            action: "approve".into(),
+            scope: "group_tree".into(),
+            scope_anchor_group_path: Some("finance.apac".into()),
+            ..Default::default()
+        };
+        assert_eq!(inline_candidates(&req(), &[grant], &groups)[0].scope_anchor, None);
     }
 
     fn apac() -> Group {

@@ -122,6 +122,13 @@ async fn an_actor_named_by_its_user_alone_is_resolved() {
     // A Space key resolves in its own Space; another Space's key finds no binding of hers to ask about.
     let acme = key("space", json!({"space_id": "space_acme"})).await;
     assert_eq!(check_with(&acme, body.clone()).await.expect_ok(200)["decision"], "allow");
+    // A proposal with no Space of its own lies in the resolved binding's Space, and is placed there by the gate.
+    let proposal_by_user = json!({"actor": {"user_id": "user_alice"},
+                                  "resource": {"type": "invoice", "id": unique("draft"), "group_path": "finance.apac"},
+                                  "action": "approve"});
+    assert_eq!(check_with(&acme, proposal_by_user.clone()).await.expect_ok(200)["decision"], "allow");
+    let apac = key("group", json!({"group_id": "group_finance_apac"})).await;
+    assert_eq!(check_with(&apac, proposal_by_user).await.expect_ok(200)["decision"], "allow");
     sql()
         .await
         .batch_execute(

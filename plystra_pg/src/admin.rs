@@ -12,17 +12,36 @@ use plystra_core::request::RequestError;
 
 const GROUP_SQL: &str = "SELECT space_id, path FROM plystra.groups WHERE id = $1 AND deleted_at IS NULL";
 
+/// A key's anchor group, as `API_KEY_SQL` joins it (whatever its state: the key's own row says whether it is live).
+const KEY_GROUP_SQL: &str = "SELECT space_id, path FROM plystra.groups WHERE id = $1";
+
+/// A not-deleted group's Space and path.
+fn group_space_and_path(group_id: &str) -> Option<(String, String)> {
+    space_and_path(GROUP_SQL, group_id)
+}
+
+fn space_and_path(sql: &'static str, group_id: &str) -> Option<(String, String)> {
+    Spi::connect(|client| {
+        kept::select(client, sql, &[kept::TEXT], Some(1), &[group_id.into()], |mut rows| {
+            let row = rows.next()?;
+            Some((row.get::<String>(1).ok()??, row.get::<String>(2).ok()??))
+        })
+    })
+}
+
+/// A key's holdings: each permission key it carries, on its standing (a key is never a super admin: its keys are
+/// exactly what it holds; an unknown level or a missing anchor holds nothing).
+fn key_holdings(api_key_id: &str, standing: Option<Standing>, keys: Vec<String>) -> Vec<Holding> {
+    let Some(standing) = standing.filter(|s| *s != Standing::SuperAdmin) else { return Vec::new() };
+    keys.into_iter().map(|k| Holding { id: api_key_id.into(), standing: standing.clone(), permission_key: k }).collect()
+}
+
 /// The scope a requirement names: a group (its Space comes with it), a Space, or the instance. `None` when the
 /// group does not exist, or does not belong to the Space also given.
-fn scope(space_id: Option<&str>, group_id: Option<&str>) -> Option<Scope> {
+pub(crate) fn scope(space_id: Option<&str>, group_id: Option<&str>) -> Option<Scope> {
     match (space_id, group_id) {
         (_, Some(group_id)) => {
-            let (group_space, path) = Spi::connect(|client| {
-                kept::select(client, GROUP_SQL, &[kept::TEXT], Some(1), &[group_id.into()], |mut rows| {
-                    let row = rows.next()?;
-                    Some((row.get::<String>(1).ok()??, row.get::<String>(2).ok()??))
-                })
-            })?;
+            let (group_space, path) = group_space_and_path(group_id)?;
             if space_id.is_some_and(|s| s != group_space) {
                 return None;
             }
@@ -43,7 +62,7 @@ fn standing(level: &str, space_id: Option<String>, group_path: Option<String>) -
     }
 }
 
-fn check_key(permission: &str, function: &'static str) {
+pub(crate) fn check_key(permission: &str, function: &'static str) {
     if !valid_permission_key(permission) {
         raise_invalid_request(
             &RequestError { field: "permission".into(), problem: "must be * or domain:action in lowercase".into() },
@@ -124,7 +143,7 @@ pub(crate) fn admin_permission(
     group_id: Option<&str>,
 ) -> JsonB {
     check_key(permission, "plystra.admin_permission");
-    answer(&user_holdings(user_id), grant_level, permission, scope(space_id, group_id))
+    Holder::of_user(user_id).answer(permission, scope(space_id, group_id))
 }
 
 /// An active API key (not revoked, not deleted, not expired) with its level, anchor, permission keys and the user
@@ -150,35 +169,79 @@ pub(crate) fn api_key_permission(
     group_id: Option<&str>,
 ) -> JsonB {
     check_key(permission, "plystra.api_key_permission");
-    let (holdings, creator) = Spi::connect(|client| {
-        kept::select(client, API_KEY_SQL, &[kept::TEXT], Some(1), &[api_key_id.into()], |mut rows| {
-            let Some(row) = rows.next() else { return (Vec::new(), None) };
-            let level: String = row.get(1).ok().flatten().unwrap_or_default();
-            let creator: Option<String> = row.get(5).ok().flatten();
-            // A key is never a super admin: its keys are exactly what it holds.
-            let Some(standing) = standing(&level, row.get(2).ok().flatten(), row.get(3).ok().flatten())
-                .filter(|s| *s != Standing::SuperAdmin)
-            else {
-                return (Vec::new(), creator);
-            };
-            let keys: Vec<String> = row.get(4).ok().flatten().unwrap_or_default();
-            let holdings = keys
-                .into_iter()
-                .map(|k| Holding { id: api_key_id.into(), standing: standing.clone(), permission_key: k })
-                .collect::<Vec<_>>();
-            (holdings, creator)
-        })
-    });
-    let scope = scope(space_id, group_id);
-    let key_answer = answer(&holdings, key_level, permission, scope.clone());
-    if key_answer.0["allowed"] != json!(true) {
-        return key_answer;
+    let holder = Holder::of_api_key(api_key_id);
+    holder.answer(permission, scope(space_id, group_id))
+}
+
+/// What a credential holds, read once: a user's active AdminGrants, or an API key's permission keys on its
+/// standing together with its creator's grants (which bound the key). A caller that asks about several scopes
+/// (the front's gate) reads the credential once and asks each scope of it.
+pub(crate) enum Holder {
+    User(Vec<Holding>),
+    ApiKey { holdings: Vec<Holding>, creator: Option<Vec<Holding>> },
+}
+
+impl Holder {
+    pub(crate) fn of_user(user_id: &str) -> Holder {
+        Holder::User(user_holdings(user_id))
     }
-    if let (Some(creator), Some(scope)) = (creator, scope) {
-        if allowing(&user_holdings(&creator), permission, &scope).is_none() {
-            return JsonB(json!({"allowed": false,
-                "reason": "the key's creator no longer holds the permission on this scope (grant revoked or user not active)"}));
+
+    pub(crate) fn of_api_key(api_key_id: &str) -> Holder {
+        let (holdings, creator) = Spi::connect(|client| {
+            kept::select(client, API_KEY_SQL, &[kept::TEXT], Some(1), &[api_key_id.into()], |mut rows| {
+                let Some(row) = rows.next() else { return (Vec::new(), None) };
+                let level: String = row.get(1).ok().flatten().unwrap_or_default();
+                let standing = standing(&level, row.get(2).ok().flatten(), row.get(3).ok().flatten());
+                let keys: Vec<String> = row.get(4).ok().flatten().unwrap_or_default();
+                (key_holdings(api_key_id, standing, keys), row.get::<String>(5).ok().flatten())
+            })
+        });
+        Holder::ApiKey { holdings, creator: creator.map(|c| user_holdings(&c)) }
+    }
+
+    /// The holder of a key already authenticated (`plystra.authenticate` read its row): only a Group key's group
+    /// and the creator's grants are still to read.
+    pub(crate) fn of_authenticated_key(
+        api_key_id: &str,
+        level: &str,
+        space_id: Option<&str>,
+        group_id: Option<&str>,
+        permission_keys: &[String],
+        creator: Option<&str>,
+    ) -> Holder {
+        let (space_id, path) = match group_id {
+            Some(group) => match space_and_path(KEY_GROUP_SQL, group) {
+                Some((space, path)) => (Some(space), Some(path)),
+                None => (None, None),
+            },
+            None => (space_id.map(str::to_string), None),
+        };
+        let holdings = key_holdings(api_key_id, standing(level, space_id, path), permission_keys.to_vec());
+        Holder::ApiKey { holdings, creator: creator.map(user_holdings) }
+    }
+
+    /// The answer of `plystra.admin_permission` / `plystra.api_key_permission` for `permission` on `scope`
+    /// (`None`: a group that does not exist in the Space named).
+    pub(crate) fn answer(&self, permission: &str, scope: Option<Scope>) -> JsonB {
+        match self {
+            Holder::User(holdings) => answer(holdings, grant_level, permission, scope),
+            Holder::ApiKey { holdings, creator } => {
+                let key_answer = answer(holdings, key_level, permission, scope.clone());
+                if key_answer.0["allowed"] != json!(true) {
+                    return key_answer;
+                }
+                if let (Some(creator), Some(scope)) = (creator, scope) {
+                    if allowing(creator, permission, &scope).is_none() {
+                        return JsonB(json!({"allowed": false,
+                            "reason": "the key's creator no longer holds the permission on this scope (grant revoked or user not active)"}));
+                    }
+                }
+                key_answer
+            }
         }
     }
-    key_answer
+
+    pub(crate) fn holds(&self, permission: &str, scope: Option<Scope>) -> bool {
+        self.answer(permission, scope).0["allowed"] == json!(true)
+    }
 }

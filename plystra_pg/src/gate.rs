@@ -8,7 +8,9 @@
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
-use crate::admin::{admin_permission, api_key_permission};
+use std::collections::HashMap;
+
+use crate::admin::{scope as admin_scope, Holder};
 use crate::credential::{authenticate, Credential};
 use crate::error::raise_invalid_request;
 use crate::kept;
@@ -64,11 +66,14 @@ fn request_scopes(credential: &Credential, doc: &Value, explain: bool) -> Vec<Sc
     let mut scopes: Vec<Scope> = Vec::new();
     let mut unplaced = false;
     // Context Mode and an actor named by its User: placed from the request as the decision will read it.
-    let parsed = plystra_core::request::parse_request(doc).ok().map(|p| p.request);
+    let mut parsed = plystra_core::request::parse_request(doc).ok().map(|p| p.request);
     let pure_inline = parsed.as_ref().and_then(|r| r.inline.as_deref()).is_some_and(|i| i.is_pure());
     let resolved;
-    let doc = match parsed.as_ref().filter(|r| r.actor_naming == ActorNaming::ByUser) {
+    let doc = match parsed.as_mut().filter(|r| r.actor_naming == ActorNaming::ByUser) {
         Some(req) => {
+            // Resolved as the decision will resolve it; an inline target with no Space of its own then lies in
+            // the resolved binding's Space.
+            crate::loader::resolve_binding(req, home_space(credential));
             resolved = with_resolved_actor(doc, req, home_space(credential));
             &resolved
         }
@@ -191,8 +196,9 @@ fn batch_scopes(credential: &Credential, doc: &Value) -> Vec<Scope> {
         map.remove("items");
     }
     // The batch's one actor, resolved once when named by its User.
-    if let Some(first) = plystra_core::request::parse_batch(doc).ok().and_then(|r| r.into_iter().next()) {
+    if let Some(mut first) = plystra_core::request::parse_batch(doc).ok().and_then(|r| r.into_iter().next()) {
         if first.actor_naming == ActorNaming::ByUser {
+            crate::loader::resolve_binding(&mut first, home_space(credential));
             single = with_resolved_actor(&single, &first, home_space(credential));
         }
     }
@@ -240,12 +246,10 @@ fn home_space(credential: &Credential) -> Option<&str> {
     }
 }
 
-/// The request with its actor's binding resolved (as the decision will resolve it), for placing scopes. A User
-/// with no binding, or several, is left as named: it places nothing, so only the instance scope answers, the
-/// same answer whether the User exists elsewhere or not.
+/// The request document naming the binding `req`'s resolution chose, for placing scopes. A User with no
+/// binding, or several, is left as named: it places nothing, so only the instance scope answers, the same answer
+/// whether the User exists elsewhere or not.
 fn with_resolved_actor(doc: &Value, req: &Request, home: Option<&str>) -> Value {
-    let mut req = req.clone();
-    crate::loader::resolve_binding(&mut req, home);
     let mut doc = doc.clone();
     match req.actor_naming {
         ActorNaming::Resolved => {
@@ -286,15 +290,34 @@ fn names_inline(doc: &Value) -> bool {
         || doc["items"].as_array().is_some_and(|items| items.iter().any(|i| resource_inline(&i["resource"])))
 }
 
-/// Whether the credential holds `permission` on `scope` (the rule of `plystra.admin_permission` and
-/// `plystra.api_key_permission`).
-fn holds(credential: &Credential, permission: &str, scope: &Scope) -> bool {
-    let (space, group) = (scope.space_id.as_deref(), scope.group_id.as_deref());
-    let answer = match credential {
-        Credential::Session { user_id, .. } => admin_permission(user_id, permission, space, group),
-        Credential::ApiKey { id, .. } => api_key_permission(id, permission, space, group),
+/// Whether the credential holds `permission` on every scope (the rule of `plystra.admin_permission` and
+/// `plystra.api_key_permission`): the credential's grants are read once, and each group once.
+fn holds_all(credential: &Credential, permission: &str, scopes: &[Scope]) -> bool {
+    crate::admin::check_key(permission, FUNCTION);
+    let holder = match credential {
+        Credential::Session { user_id, .. } => Holder::of_user(user_id),
+        Credential::ApiKey { id, level, space_id, group_id, permission_keys, created_by_user_id, .. } => {
+            Holder::of_authenticated_key(
+                id,
+                level,
+                space_id.as_deref(),
+                group_id.as_deref(),
+                permission_keys,
+                created_by_user_id.as_deref(),
+            )
+        }
     };
-    answer.0["allowed"] == json!(true)
+    let mut groups: HashMap<(Option<String>, String), Option<plystra_core::admin::Scope>> = HashMap::new();
+    scopes.iter().all(|scope| {
+        let resolved = match &scope.group_id {
+            Some(group) => groups
+                .entry((scope.space_id.clone(), group.clone()))
+                .or_insert_with(|| admin_scope(scope.space_id.as_deref(), Some(group)))
+                .clone(),
+            None => admin_scope(scope.space_id.as_deref(), None),
+        };
+        holder.holds(permission, resolved)
+    })
 }
 
 fn refusal(credential: &Credential, code: &str, message: &str) -> Value {
@@ -357,7 +380,7 @@ pub fn decide_with_credential(
     }
     let scopes =
         if batch { batch_scopes(&credential, &request) } else { request_scopes(&credential, &request, explain) };
-    if !scopes.iter().all(|scope| holds(&credential, permission, scope)) {
+    if !holds_all(&credential, permission, &scopes) {
         let scoped = matches!(&credential, Credential::ApiKey { level, .. } if level != "instance");
         let message = if scoped {
             // One answer whether an id lies in another Space or nowhere: ids of other Spaces cannot be

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use plystra_core::inline::{ignored_fields, inline_actor, inline_candidates, inline_target, GroupLookup};
+use plystra_core::inline::{ignored_fields, inline_actor, inline_candidates, inline_target, CoreGroup, GroupLookup};
 use plystra_core::model::*;
 use serde_json::Value;
 
@@ -66,13 +66,23 @@ fn group_by_path(reader: &Reader, space_id: &str, path: &str) -> Option<Group> {
     reader.one(c"groups", c"groups_space_path_key", &[space_id, path], |row| live(row).then(|| group(row)))
 }
 
-/// The groups a Context Mode request names are Core's live groups when they exist.
+/// The groups a Context Mode request names are Core's when Core holds them (live or not).
 impl GroupLookup for Reader {
-    fn by_id(&self, id: &str) -> Option<Group> {
-        group_by_id(self, id)
+    fn by_id(&self, id: &str) -> CoreGroup {
+        core_group(self.one(c"groups", c"groups_pkey", &[id], |row| Some(live(row).then(|| group(row)))))
     }
-    fn by_path(&self, space_id: &str, path: &str) -> Option<Group> {
-        group_by_path(self, space_id, path)
+    fn by_path(&self, space_id: &str, path: &str) -> CoreGroup {
+        core_group(
+            self.one(c"groups", c"groups_space_path_key", &[space_id, path], |row| Some(live(row).then(|| group(row)))),
+        )
+    }
+}
+
+fn core_group(found: Option<Option<Group>>) -> CoreGroup {
+    match found {
+        Some(Some(group)) => CoreGroup::Live(group),
+        Some(None) => CoreGroup::NotLive,
+        None => CoreGroup::Absent,
     }
 }
 

@@ -9,7 +9,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(50);
+SELECT plan(52);
 SET LOCAL plystra.audit_mode = 'off';
 
 CREATE FUNCTION pg_temp.alice(resource jsonb, action text DEFAULT 'approve') RETURNS jsonb LANGUAGE sql AS $$
@@ -47,6 +47,14 @@ SELECT is(pg_temp.code(plystra.check(pg_temp.alice('{"type": "invoice", "id": "d
           'TARGET_GROUP_MISSING', 'a description with no group is a resource with no group');
 SELECT is(plystra.explain(pg_temp.alice('{"type": "invoice", "id": "d", "metadata": {}}')) #>> '{target,resource,space_id}',
           'space_acme', 'an inline resource with no Space is in the actor''s Space');
+
+-- A group Core holds but that is not live places nothing, whatever the request says about it.
+INSERT INTO plystra.groups (id, space_id, name, path, status, parent_group_id)
+VALUES ('group_ctx_off', 'space_acme', 'Off', 'finance.off', 'disabled', 'group_finance');
+SELECT is(pg_temp.code(plystra.check(pg_temp.alice('{"type": "invoice", "id": "d", "group_path": "finance.off"}'))),
+          'TARGET_GROUP_MISSING', 'a disabled group''s path is not synthesised into a live one');
+SELECT is(pg_temp.code(plystra.check(pg_temp.alice('{"type": "invoice", "id": "d", "group_id": "group_ctx_off", "group_path": "finance.apac"}'))),
+          'TARGET_GROUP_MISSING', 'nor is its id, whatever path comes with it');
 
 -- The metadata is read through the type's mapping (the demo's: space_id, group_id, owner_member_id).
 SELECT is(pg_temp.code(plystra.check(pg_temp.alice('{"type": "invoice", "id": "d", "metadata": {"group_id": "group_finance_apac"}}'))),
