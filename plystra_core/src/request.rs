@@ -42,12 +42,10 @@ pub struct ParsedRequest {
 
 const TOP_LEVEL_FIELDS: &[&str] =
     &["actor", "resource_type", "resource_id", "resource", "grants", "action", "request", "explain"];
-const ACTOR_FIELDS: &[&str] = &[
-    "user_id",
-    "member_id",
-    "user_member_id",
-    "binding_id",
-    "space_id",
+/// The fields that name the actor (`binding_id` is `user_member_id`'s alias).
+pub const ACTOR_ID_FIELDS: [&str; 5] = ["user_id", "member_id", "user_member_id", "binding_id", "space_id"];
+/// The actor's inline metadata (Context Mode): any of them makes the actor the request's own.
+pub const INLINE_ACTOR_FIELDS: [&str; 8] = [
     "user_email",
     "user_status",
     "member_display_name",
@@ -95,9 +93,9 @@ fn object<'a>(value: &'a Value, field: &str) -> Result<&'a Map<String, Value>, R
     value.as_object().ok_or_else(|| RequestError::new(field, "must be a JSON object"))
 }
 
-fn reject_unknown(map: &Map<String, Value>, allowed: &[&str], prefix: &str) -> Result<(), RequestError> {
+fn reject_unknown(map: &Map<String, Value>, allowed: &[&[&str]], prefix: &str) -> Result<(), RequestError> {
     for key in map.keys() {
-        if !allowed.contains(&key.as_str()) {
+        if !allowed.iter().any(|list| list.contains(&key.as_str())) {
             let field = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
             let problem = if prefix.is_empty() && FLAT_ACTOR_FIELDS.contains(&key.as_str()) {
                 "is not accepted: give the actor as a nested object {\"actor\": {\"user_id\", \"member_id\", \"user_member_id\", \"space_id\"}}"
@@ -159,7 +157,7 @@ struct ParsedActor {
 fn parse_actor(top: &Map<String, Value>) -> Result<ParsedActor, RequestError> {
     let actor = top.get("actor").ok_or_else(|| RequestError::new("actor", "is required"))?;
     let actor = object(actor, "actor")?;
-    reject_unknown(actor, ACTOR_FIELDS, "actor")?;
+    reject_unknown(actor, &[&ACTOR_ID_FIELDS, &INLINE_ACTOR_FIELDS], "actor")?;
     let user_id = required(opt_string(actor, "user_id", "actor.user_id", MAX_ID_BYTES)?, "actor.user_id")?;
     let member_id = opt_string(actor, "member_id", "actor.member_id", MAX_ID_BYTES)?;
     let user_member_id = one_of(
@@ -250,7 +248,7 @@ fn parse_grants(top: &Map<String, Value>) -> Result<Option<Vec<InlineGrant>>, Re
         .map(|(i, grant)| {
             let prefix = format!("grants[{i}]");
             let map = object(grant, &prefix)?;
-            reject_unknown(map, GRANT_FIELDS, &prefix)?;
+            reject_unknown(map, &[GRANT_FIELDS], &prefix)?;
             let get = |key: &str, max: usize| opt_string(map, key, &format!("{prefix}.{key}"), max);
             let need = |key: &str| required(get(key, MAX_ID_BYTES)?, &format!("{prefix}.{key}"));
             Ok(InlineGrant {
@@ -285,7 +283,7 @@ fn parse_target(map: &Map<String, Value>, prefix: &str) -> Result<ParsedTarget, 
         None | Some(Value::Null) => (None, None, None),
         Some(v) => {
             let res = object(v, &at("resource"))?;
-            reject_unknown(res, RESOURCE_FIELDS, &at("resource"))?;
+            reject_unknown(res, &[RESOURCE_FIELDS], &at("resource"))?;
             (
                 opt_string(res, "type", &at("resource.type"), MAX_ID_BYTES)?,
                 opt_string(res, "id", &at("resource.id"), MAX_ID_BYTES)?,
@@ -326,7 +324,7 @@ fn parse_context(top: &Map<String, Value>) -> Result<RequestContext, RequestErro
         None | Some(Value::Null) => RequestContext::default(),
         Some(v) => {
             let ctx = object(v, "request")?;
-            reject_unknown(ctx, CONTEXT_FIELDS, "request")?;
+            reject_unknown(ctx, &[CONTEXT_FIELDS], "request")?;
             RequestContext {
                 request_id: opt_string(ctx, "request_id", "request.request_id", MAX_ID_BYTES)?,
                 ip: opt_string(ctx, "ip", "request.ip", MAX_IP_BYTES)?,
@@ -338,7 +336,7 @@ fn parse_context(top: &Map<String, Value>) -> Result<RequestContext, RequestErro
 
 pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
     let top = object(doc, "request")?;
-    reject_unknown(top, TOP_LEVEL_FIELDS, "")?;
+    reject_unknown(top, &[TOP_LEVEL_FIELDS], "")?;
     let actor = parse_actor(top)?;
     let target = parse_target(top, "")?;
     let grants = parse_grants(top)?;
@@ -382,7 +380,7 @@ const ITEM_FIELDS: &[&str] = &["resource_type", "resource_id", "resource", "acti
 /// (`items[3].action`); an empty list or one over [`MAX_BATCH_ITEMS`] is refused.
 pub fn parse_batch(doc: &Value) -> Result<Vec<Request>, RequestError> {
     let top = object(doc, "request")?;
-    reject_unknown(top, BATCH_FIELDS, "")?;
+    reject_unknown(top, &[BATCH_FIELDS], "")?;
     let actor = parse_actor(top)?;
     if actor.inline.is_some() {
         return Err(RequestError::new("actor", "takes no inline metadata in a batch"));
@@ -402,7 +400,7 @@ pub fn parse_batch(doc: &Value) -> Result<Vec<Request>, RequestError> {
         .map(|(i, item)| {
             let prefix = format!("items[{i}]");
             let map = object(item, &prefix)?;
-            reject_unknown(map, ITEM_FIELDS, &prefix)?;
+            reject_unknown(map, &[ITEM_FIELDS], &prefix)?;
             let target = parse_target(map, &prefix)?;
             Ok(Request {
                 user_id: actor.user_id.clone(),

@@ -15,7 +15,7 @@ use crate::credential::{authenticate, Credential};
 use crate::error::raise_invalid_request;
 use crate::kept;
 use plystra_core::model::{ActorNaming, Request};
-use plystra_core::request::RequestError;
+use plystra_core::request::{RequestError, INLINE_ACTOR_FIELDS};
 
 const FUNCTION: &str = "plystra.decide_with_credential";
 
@@ -271,21 +271,11 @@ fn with_resolved_actor(doc: &Value, req: &Request, home: Option<&str>) -> Value 
 /// Whether a request describes anything inline (Context Mode): actor metadata, inline grants, or resource fields
 /// beyond its type and id, in the request or in any batch item.
 fn names_inline(doc: &Value) -> bool {
-    const ACTOR_METADATA: [&str; 8] = [
-        "user_email",
-        "user_status",
-        "member_display_name",
-        "member_status",
-        "binding_status",
-        "relation_type",
-        "space_name",
-        "space_status",
-    ];
     let set = |v: &Value| !v.is_null();
     let resource_inline =
         |res: &Value| res.as_object().is_some_and(|m| m.iter().any(|(k, v)| k != "type" && k != "id" && set(v)));
     set(&doc["grants"])
-        || ACTOR_METADATA.iter().any(|k| set(&doc["actor"][*k]))
+        || INLINE_ACTOR_FIELDS.iter().any(|k| set(&doc["actor"][*k]))
         || resource_inline(&doc["resource"])
         || doc["items"].as_array().is_some_and(|items| items.iter().any(|i| resource_inline(&i["resource"])))
 }

@@ -87,9 +87,9 @@ impl AuthzRequest {
     /// server-side API key).
     fn uses_inline_context(&self) -> bool {
         // Any field given counts, empty or not: the extension's gate applies the same rule.
-        const ACTOR_IDS: [&str; 5] = ["user_id", "member_id", "user_member_id", "binding_id", "space_id"];
+        use plystra_core::request::ACTOR_ID_FIELDS;
         let actor_inline =
-            self.actor.as_ref().is_some_and(|a| given_fields(a).keys().any(|k| !ACTOR_IDS.contains(&k.as_str())));
+            self.actor.as_ref().is_some_and(|a| given_fields(a).keys().any(|k| !ACTOR_ID_FIELDS.contains(&k.as_str())));
         let resource_inline = self.resource.as_ref().is_some_and(|r| !inline_description(r).is_empty());
         actor_inline || resource_inline || self.grants.is_some()
     }
