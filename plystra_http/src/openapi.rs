@@ -20,6 +20,7 @@ use crate::routes::RouteDef;
         (name = "Auth", description = "Password sessions and the caller's acting context"),
         (name = "Admin", description = "AdminGrants and API keys"),
         (name = "Authz", description = "Authorization decisions and their traces"),
+        (name = "AuthZEN", description = "The OpenID AuthZEN Authorization API 1.0: evaluations, searches, PDP metadata"),
         (name = "Audit", description = "The append-only AuditLog"),
         (name = "Core", description = "Users, Spaces, Groups, Members, UserMembers, Roles, MemberRoles, Permissions, RolePermissions, Resources"),
         (name = "Registry", description = "Resource Registry: resource types, actions, mappings"),
@@ -43,7 +44,8 @@ impl Modify for SecuritySchemes {
         let mut bearer = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
         bearer.description = Some(
             "`Authorization: Bearer ply_at_…`: a session's access token (POST /api/v1/auth/login). An API key is \
-             also accepted here (`Authorization: Bearer ply_ak_…`)."
+             also accepted here (`Authorization: Bearer ply_ak_…`), or as the whole header value \
+             (`Authorization: ply_ak_…`, as AuthZEN policy enforcement points send it)."
                 .into(),
         );
         components.add_security_scheme(SESSION, SecurityScheme::Http(bearer));

@@ -101,7 +101,9 @@ async fn authorize(
     let path = parts.uri.path().to_string();
     let creation_in_body =
         parts.method == Method::POST && (path == "/api/v1/admin/grants" || path == "/api/v1/api-keys");
-    let (scopes, body) = if creation_in_body {
+    // An AuthZEN search names what it is about in its body (a resource, or a subject whose binding is resolved).
+    let search_in_body = parts.method == Method::POST && crate::api::authzen::is_search_placed_by_body(&path);
+    let (scopes, body) = if creation_in_body || search_in_body {
         let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES).await.map_err(|_| {
             ApiError::new(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -113,10 +115,17 @@ async fn authorize(
             return Err(crate::extract::nul_in_body());
         }
         let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        // What is being created names its scope: a group (its Space derived) or a Space.
-        let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
-        let scopes = vec![RequestScope { space_id: text(&doc["space_id"]), group_id: text(&doc["group_id"]) }];
-        (scopes, Body::from(bytes))
+        let scope = if search_in_body {
+            // The handler reads what was found here (the resource's Space, the subject's binding).
+            let (scope, placement) = crate::api::authzen::search_scope(&client, &credential, &path, &doc).await?;
+            parts.extensions.insert(placement);
+            scope
+        } else {
+            // What is being created names its scope: a group (its Space derived) or a Space.
+            let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+            RequestScope { space_id: text(&doc["space_id"]), group_id: text(&doc["group_id"]) }
+        };
+        (vec![scope], Body::from(bytes))
     } else {
         (vec![path_scope(&client, &mut parts).await?], body)
     };
@@ -134,7 +143,11 @@ async fn authorize(
             Credential::Session(_) => false,
         };
         let scope = scopes.first().cloned().unwrap_or_default();
-        let message = if scope.is_instance() && scoped_credential {
+        let message = if search_in_body && scoped_credential {
+            // One answer whether what the search names lies in another Space or nowhere (as the decision gate
+            // answers), so that a search cannot tell which ids exist elsewhere.
+            "Scoped credentials may ask only about actors, resources and groups inside their scope."
+        } else if scope.is_instance() && scoped_credential {
             "Scoped credentials must provide or resolve a Space or Group for this route."
         } else {
             "The credential does not hold the admin permission this route requires."

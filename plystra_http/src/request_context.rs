@@ -75,8 +75,8 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
     let started = Instant::now();
     let header_name = &state.config.request_id_header;
     let server_request_id = new_request_id();
-    let request_id =
-        request.headers().get(header_name).and_then(accept_incoming_id).unwrap_or_else(|| server_request_id.clone());
+    let incoming = request.headers().get(header_name).cloned();
+    let request_id = incoming.as_ref().and_then(accept_incoming_id).unwrap_or_else(|| server_request_id.clone());
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let ip = client_ip::resolve(peer, request.headers(), &state.config.trusted_proxies);
     let user_agent = request
@@ -92,8 +92,22 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
 
     let mut response = CURRENT_REQUEST_ID.scope(request_id.clone(), next.run(request)).await;
 
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(header_name.clone(), value);
+    // The AuthZEN API promises the caller's request identifier back unchanged, whatever the string; elsewhere an
+    // id this server would not record is replaced by its own (and the body's request_id says which).
+    let authzen = crate::api::authzen::is_authzen_path(&path);
+    if authzen && response.status() == axum::http::StatusCode::UNAUTHORIZED {
+        // The AuthZEN API asks a PDP to name the scheme it expects on a 401.
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    match incoming.filter(|_| authzen) {
+        Some(value) => {
+            response.headers_mut().insert(header_name.clone(), value);
+        }
+        None => {
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert(header_name.clone(), value);
+            }
+        }
     }
 
     let latency = started.elapsed();

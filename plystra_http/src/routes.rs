@@ -6,7 +6,7 @@ use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
 
 use crate::api::{
-    admin_grants, api_keys, audit, auth, authz, groups, lookups, member_roles, members, permissions, registry,
+    admin_grants, api_keys, audit, auth, authz, authzen, groups, lookups, member_roles, members, permissions, registry,
     resources, role_permissions, roles, spaces, system, user_members, users,
 };
 use crate::app::AppState;
@@ -79,6 +79,15 @@ pub fn table() -> Vec<RouteDef> {
         // whole Space, apart from authz:check, which lets a service ask about one decision).
         def(Admin("authz:read"), routes!(lookups::subjects)),
         def(Admin("authz:read"), routes!(lookups::resources)),
+        // The OpenID AuthZEN Authorization API: its evaluations and action search are decisions (through the gate,
+        // like /authz/check); its subject and resource searches are the lookups (authz:read on the Space the body
+        // names, placed by the protection seam). Its metadata document is public, as the standard publishes it.
+        def(Decision("authz:check"), routes!(authzen::evaluation)),
+        def(Decision("authz:check"), routes!(authzen::evaluations)),
+        def(Admin("authz:read"), routes!(authzen::search_subject)),
+        def(Admin("authz:read"), routes!(authzen::search_resource)),
+        def(Decision("authz:check"), routes!(authzen::search_action)),
+        def(Public, routes!(authzen::configuration)),
         // AuditLog
         def(Admin("audit:read"), routes!(audit::list)),
         def(Admin("audit:read"), routes!(audit::get)),

@@ -61,6 +61,10 @@ async fn no_route_outside_health_ready_version_answers_without_a_credential() {
                 let a = send_to(server(), &method, &path, None, ANON).await;
                 if path == "/metrics" {
                     a.expect_error(404, "FEATURE_DISABLED"); // its own token, and off by default
+                } else if path == "/.well-known/authzen-configuration" {
+                    // The AuthZEN metadata, in the standard's shape (no envelope).
+                    assert_eq!(a.status, 200, "{}", a.text);
+                    assert!(a.body["policy_decision_point"].is_string(), "{}", a.text);
                 } else {
                     a.expect_ok(200);
                 }

@@ -95,9 +95,13 @@ fn every_route_declares_its_access() {
             }
         }
     }
+    // And the AuthZEN metadata document, which the standard publishes for anyone to discover the endpoints.
     let expected: BTreeSet<String> =
-        ["/api/v1/health", "/api/v1/ready", "/api/v1/version", "/metrics"].iter().map(|s| s.to_string()).collect();
-    assert_eq!(public, expected, "only the reference's public routes are public");
+        ["/api/v1/health", "/api/v1/ready", "/api/v1/version", "/metrics", "/.well-known/authzen-configuration"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    assert_eq!(public, expected, "only the reference's public routes and the AuthZEN metadata are public");
     // The document says it too.
     let doc = generated();
     assert_eq!(doc["paths"]["/api/v1/users"]["get"]["x-plystra-permission"], "users:read");

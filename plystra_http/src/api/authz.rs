@@ -301,7 +301,7 @@ fn refusal(outcome: &Value, permission: &str) -> ApiError {
 /// One statement: the credential, the admin permission on every scope the request touches, the session's
 /// actor, and the decision (`plystra.decide_with_credential`). `request` is `None` when only the credential
 /// and permission are asked (a request with a problem, answered once they hold).
-async fn ask(
+pub(crate) async fn ask(
     state: &AppState,
     client: &deadpool_postgres::Object,
     proof: &Proof,

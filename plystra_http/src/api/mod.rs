@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod authzen;
 pub mod crud;
 pub mod groups;
 pub mod lookups;

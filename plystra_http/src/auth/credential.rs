@@ -1,5 +1,6 @@
 //! The caller's credential: a bearer session (`Authorization: Bearer ply_at_…`) or an API key
-//! (`X-Plystra-API-Key: ply_ak_…` or `Authorization: Bearer ply_ak_…`), looked up by HMAC in the database.
+//! (`X-Plystra-API-Key: ply_ak_…`, `Authorization: Bearer ply_ak_…`, or the key alone as the whole
+//! `Authorization` value, as AuthZEN policy enforcement points send a PDP key), looked up by HMAC in the database.
 
 use axum::http::{header, HeaderMap, StatusCode};
 use deadpool_postgres::GenericClient;
@@ -93,8 +94,16 @@ pub fn presented(headers: &HeaderMap) -> Presented {
     match bearer(headers) {
         Some(t) if t.starts_with(API_KEY_PREFIX) => Presented::ApiKey(t),
         Some(t) => Presented::SessionToken(t),
-        None => Presented::None,
+        None => raw_api_key(headers).map_or(Presented::None, Presented::ApiKey),
     }
+}
+
+/// An API key given as the whole `Authorization` value, without a scheme (`Authorization: ply_ak_…`): the
+/// OpenID AuthZEN todo interop's policy enforcement point sends its PDP key that way. Only an API key is
+/// accepted bare; any other value without a scheme (a bare session token included) presents nothing.
+fn raw_api_key(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    (value.starts_with(API_KEY_PREFIX) && !value.contains(char::is_whitespace)).then(|| value.to_string())
 }
 
 /// The token of `Authorization: Bearer <token>` (the scheme is case-insensitive).
@@ -222,4 +231,45 @@ pub async fn authenticate(
 ) -> Result<Credential, ApiError> {
     let proof = proof(config, headers)?;
     authenticated(client, &proof).await.map_err(crate::db::internal)?.ok_or_else(authentication_required)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_authorization(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    fn shown(headers: &HeaderMap) -> (&'static str, String) {
+        match presented(headers) {
+            Presented::None => ("none", String::new()),
+            Presented::SessionToken(t) => ("session", t),
+            Presented::ApiKey(k) => ("api_key", k),
+        }
+    }
+
+    #[test]
+    fn an_api_key_is_accepted_bare_or_as_a_bearer_token() {
+        let key = format!("ply_ak_ak_x.{}", "ab".repeat(32));
+        assert_eq!(shown(&with_authorization(&key)), ("api_key", key.clone()));
+        assert_eq!(shown(&with_authorization(&format!("  {key}  "))), ("api_key", key.clone()));
+        assert_eq!(shown(&with_authorization(&format!("Bearer {key}"))), ("api_key", key.clone()));
+        assert_eq!(shown(&with_authorization(&format!("bearer {key}"))), ("api_key", key.clone()));
+    }
+
+    #[test]
+    fn nothing_else_is_accepted_without_a_scheme() {
+        let session = format!("ply_at_{}", "ab".repeat(32));
+        // A bare session token is not a credential: sessions are presented as bearer tokens only.
+        assert_eq!(shown(&with_authorization(&session)).0, "none");
+        assert_eq!(shown(&with_authorization(&format!("Bearer {session}"))), ("session", session.clone()));
+        for other in ["secret", "Basic dXNlcjpwYXNz", "ply_ak_ two words", "Token ply_ak_x"] {
+            assert_eq!(shown(&with_authorization(other)).0, "none", "{other}");
+        }
+        assert_eq!(shown(&HeaderMap::new()).0, "none");
+    }
 }
