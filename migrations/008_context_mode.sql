@@ -15,6 +15,13 @@
 -- permission and the front's standing and last-super-admin rules read it. Expiry is judged at the statement's
 -- time, as decisions judge a binding's.
 
+-- A Member id may hold '@' (and '+'): applications name Members by an e-mail-like handle (the AuthZEN todo interop
+-- records a todo's owner as the owner's e-mail, and Context Mode reads that owner as the Member id). Every id that
+-- passed the old format passes the new one.
+ALTER TABLE plystra.members DROP CONSTRAINT members_id_format;
+ALTER TABLE plystra.members
+    ADD CONSTRAINT members_id_format CHECK (id ~ '^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$');
+
 CREATE VIEW plystra.usable_bindings AS
 SELECT um.id, um.user_id, um.member_id, um.space_id, um.relation_type, um.is_primary, um.expires_at
 FROM plystra.user_members um

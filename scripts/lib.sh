@@ -136,10 +136,11 @@ ensure_prerequisites() {
 
 # The OpenID AuthZEN working group's todo interop cases (plystra_http/tests/authzen.rs sends every one of them,
 # unmodified, to the REST front). The file is the working group's, published in the openid/authzen repository
-# under the MIT licence (Copyright (c) 2024 Aserto); it is not kept in this repository but fetched at a pinned
-# commit and checked against its SHA-256, so the cases are exactly as published. From a local clone of
-# openid/authzen when PLYSTRA_AUTHZEN_REPO names one, else from GitHub. Exports PLYSTRA_AUTHZEN_DECISIONS; fails
-# (status 1, saying why) when the file cannot be had, and the interop test then fails saying so.
+# under the MIT licence (Copyright (c) 2024 Aserto). It is not kept in this repository, and the machines that run
+# the tests reach no code host, so it is read from a local clone of openid/authzen named by PLYSTRA_AUTHZEN_REPO,
+# at a pinned commit, and checked against its SHA-256, so the cases are exactly as published. Exports
+# PLYSTRA_AUTHZEN_DECISIONS; returns 1, saying why, when the file cannot be had (the interop tests are then not
+# run, and scripts/test says so).
 AUTHZEN_COMMIT=e287920eed842b227e38531c1735b712337ca44d
 AUTHZEN_DECISIONS_PATH=interop/authzen-todo-backend/test/decisions-authorization-api-1_0-02.json
 AUTHZEN_DECISIONS_SHA256=26a066ebece7d6b48b56ae9dc53c14b628120d259b7247b5c94d9c547411aab7
@@ -149,19 +150,14 @@ authzen_decisions() {
     file=$dir/$(basename "$AUTHZEN_DECISIONS_PATH")
     mkdir -p "$dir"
     if ! echo "$AUTHZEN_DECISIONS_SHA256  $file" | sha256sum -c --status 2>/dev/null; then
-        if [ -n "${PLYSTRA_AUTHZEN_REPO:-}" ]; then
-            git -C "$PLYSTRA_AUTHZEN_REPO" show "$AUTHZEN_COMMIT:$AUTHZEN_DECISIONS_PATH" >"$file.part" || {
-                log "no $AUTHZEN_DECISIONS_PATH at $AUTHZEN_COMMIT in $PLYSTRA_AUTHZEN_REPO"
-                return 1
-            }
-        else
-            log "fetching the AuthZEN todo interop cases (openid/authzen at ${AUTHZEN_COMMIT:0:7})"
-            curl -fsSL "https://raw.githubusercontent.com/openid/authzen/$AUTHZEN_COMMIT/$AUTHZEN_DECISIONS_PATH" \
-                -o "$file.part" || {
-                log "could not fetch $AUTHZEN_DECISIONS_PATH (set PLYSTRA_AUTHZEN_REPO to a clone of openid/authzen)"
-                return 1
-            }
+        if [ -z "${PLYSTRA_AUTHZEN_REPO:-}" ]; then
+            log "the AuthZEN interop cases are not on this machine (set PLYSTRA_AUTHZEN_REPO to a clone of openid/authzen)"
+            return 1
         fi
+        git -C "$PLYSTRA_AUTHZEN_REPO" show "$AUTHZEN_COMMIT:$AUTHZEN_DECISIONS_PATH" >"$file.part" || {
+            log "no $AUTHZEN_DECISIONS_PATH at $AUTHZEN_COMMIT in $PLYSTRA_AUTHZEN_REPO"
+            return 1
+        }
         echo "$AUTHZEN_DECISIONS_SHA256  $file.part" | sha256sum -c --status || {
             log "$AUTHZEN_DECISIONS_PATH does not have the expected SHA-256"
             return 1

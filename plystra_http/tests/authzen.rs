@@ -4,8 +4,10 @@
 //!
 //! The interop's cases are the working group's file `interop/authzen-todo-backend/test/
 //! decisions-authorization-api-1_0-02.json` of the openid/authzen repository (MIT licence, Copyright (c) 2024
-//! Aserto), fetched at a pinned commit by `scripts/lib.sh` (`authzen_decisions`) into `target/authzen-interop/`
-//! or named by PLYSTRA_AUTHZEN_DECISIONS; its SHA-256 is checked here, so the cases run as published.
+//! Aserto), read at a pinned commit from a local clone by `scripts/lib.sh` (`authzen_decisions`) into
+//! `target/authzen-interop/`, or named by PLYSTRA_AUTHZEN_DECISIONS; its SHA-256 is checked here, so the cases run
+//! as published. The file is not kept in this repository, so the two interop tests are ignored by default and
+//! `scripts/test` runs them (`--ignored`) when the file is on the machine.
 
 mod common;
 
@@ -88,7 +90,7 @@ fn decisions() -> Value {
     let bytes = std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e}. The AuthZEN todo interop's cases are fetched by scripts/lib.sh: \
-             `source scripts/lib.sh; authzen_decisions` (from GitHub, or from a clone named by PLYSTRA_AUTHZEN_REPO)",
+             `PLYSTRA_AUTHZEN_REPO=<a clone of openid/authzen> bash -c 'source scripts/lib.sh; authzen_decisions'`",
             path.display()
         )
     });
@@ -148,6 +150,7 @@ async fn run_interop(headers: &[(&str, &str)]) -> (usize, Vec<String>) {
 }
 
 #[tokio::test]
+#[ignore = "needs the interop's cases file (scripts/lib.sh authzen_decisions); scripts/test runs it when present"]
 async fn the_authzen_todo_interop_passes_unmodified() {
     let key = todo_key().await;
     // The interop's PEP sends its PDP key as the whole Authorization value.
@@ -161,6 +164,7 @@ async fn the_authzen_todo_interop_passes_unmodified() {
 }
 
 #[tokio::test]
+#[ignore = "needs the interop's cases file (scripts/lib.sh authzen_decisions); scripts/test runs it when present"]
 async fn the_interop_passes_with_a_bearer_key_and_an_instance_key() {
     let (todo, admin) = (bearer(&todo_key().await), admin_key());
     let mut failed = Vec::new();

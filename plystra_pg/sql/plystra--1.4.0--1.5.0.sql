@@ -26,6 +26,13 @@
 -- permission and the front's standing and last-super-admin rules read it. Expiry is judged at the statement's
 -- time, as decisions judge a binding's.
 
+-- A Member id may hold '@' (and '+'): applications name Members by an e-mail-like handle (the AuthZEN todo interop
+-- records a todo's owner as the owner's e-mail, and Context Mode reads that owner as the Member id). Every id that
+-- passed the old format passes the new one.
+ALTER TABLE plystra.members DROP CONSTRAINT members_id_format;
+ALTER TABLE plystra.members
+    ADD CONSTRAINT members_id_format CHECK (id ~ '^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$');
+
 CREATE VIEW plystra.usable_bindings AS
 SELECT um.id, um.user_id, um.member_id, um.space_id, um.relation_type, um.is_primary, um.expires_at
 FROM plystra.user_members um
@@ -140,7 +147,7 @@ COMMENT ON FUNCTION plystra.apply_privileges() IS
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('008', 'context_mode', 'a26500ee4d0334af6b17dda7a20b704e9222109d6ba914abf7f1e3916c1cc0e2')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('008', 'context_mode', '54d62263504e9dae453d09acf97a9132a1a1737dbe8783ea6c93a68149d8faab')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
 -- The binding a User alone acts through (plystra_pg/src/lookup.rs); only plystra_admin may call it.
