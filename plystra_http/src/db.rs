@@ -151,8 +151,9 @@ pub fn statement_span(sql: &str) -> tracing::Span {
     )
 }
 
-/// Runs a statement inside its span; a failed one marks the span (SQLSTATE, or a lost connection).
-async fn traced<T>(
+/// Runs a statement inside its span ([`statement_span`]); a failed one marks the span (SQLSTATE, or a lost
+/// connection). The cached helpers use it; so do the few routes that build their SQL per request.
+pub async fn traced<T>(
     sql: &str,
     statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, tokio_postgres::Error> {

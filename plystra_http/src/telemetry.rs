@@ -229,18 +229,27 @@ pub fn start_server_span(span: &tracing::Span, headers: &HeaderMap) -> Option<Sp
     })
 }
 
-/// A query's name for its span: the statement's verb and the first `plystra.` object it names, e.g.
-/// `SELECT plystra.decide_with_credential` (never its parameters, which may hold credentials).
+/// A query's name for its span: the statement's verb and the `plystra.` object it reads or writes (the table
+/// after FROM, INTO or UPDATE, else the first one named, such as a function), e.g.
+/// `SELECT plystra.decide_with_credential` or `SELECT plystra.users`; never its parameters, which may hold
+/// credentials.
 pub fn statement_summary(sql: &str) -> String {
-    let verb = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-    let object = sql.find("plystra.").map(|at| {
-        let rest = &sql[at..];
+    let text = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let upper = text.to_ascii_uppercase();
+    let verb = upper.split(' ').next().unwrap_or("");
+    let object_at = ["FROM PLYSTRA.", "INTO PLYSTRA.", "UPDATE PLYSTRA."]
+        .iter()
+        .filter_map(|k| upper.find(k).map(|i| i + k.len() - "PLYSTRA.".len()))
+        .min()
+        .or_else(|| upper.find("PLYSTRA."));
+    let object = object_at.map(|at| {
+        let rest = &text[at..];
         let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len());
         rest[..end].trim_end_matches('.')
     });
     match object {
         Some(object) => format!("{verb} {object}"),
-        None => verb,
+        None => verb.to_string(),
     }
 }
 
@@ -256,6 +265,11 @@ mod tests {
         );
         assert_eq!(statement_summary("  insert INTO plystra.users (id) VALUES ($1)"), "INSERT plystra.users");
         assert_eq!(statement_summary("SELECT 1"), "SELECT");
+        assert_eq!(
+            statement_summary("SELECT t.id, plystra.mask(t.email)\n  FROM plystra.users t WHERE t.id = $1"),
+            "SELECT plystra.users"
+        );
+        assert_eq!(statement_summary("update plystra.api_keys SET last_used_at = now()"), "UPDATE plystra.api_keys");
     }
 
     #[test]
