@@ -135,20 +135,28 @@ pub async fn execute_cached(
 }
 
 /// The span of one statement: PostgreSQL, named by the statement's verb and object (never its parameters).
-/// Disabled, and so free, while tracing is off: the summary is only computed for an exported span.
+/// Disabled, and so free, while tracing is off: the name is only worked out for an exported span.
 pub fn statement_span(sql: &str) -> tracing::Span {
-    tracing::info_span!(
+    use tracing::field::Empty;
+    let span = tracing::info_span!(
         target: crate::telemetry::SPAN_TARGET,
         "db",
-        otel.name = %crate::telemetry::statement_summary(sql),
+        otel.name = Empty,
         otel.kind = "client",
-        otel.status_code = tracing::field::Empty,
+        otel.status_code = Empty,
         db.system = "postgresql",
         db.system.name = "postgresql",
-        db.operation.name = %sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase(),
-        db.query.summary = %crate::telemetry::statement_summary(sql),
-        error.type = tracing::field::Empty,
-    )
+        db.operation.name = Empty,
+        db.query.summary = Empty,
+        error.type = Empty,
+    );
+    if !span.is_disabled() {
+        let summary = crate::telemetry::statement_summary(sql);
+        span.record("db.operation.name", summary.split(' ').next().unwrap_or(""));
+        span.record("db.query.summary", summary.as_str());
+        span.record("otel.name", summary.as_str());
+    }
+    span
 }
 
 /// Runs a statement inside its span ([`statement_span`]); a failed one marks the span (SQLSTATE, or a lost

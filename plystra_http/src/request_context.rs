@@ -99,15 +99,15 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
     let path = request.uri().path().to_string();
 
     // The route template, as the router matched it (the fallback of an unknown path has none).
-    let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let template = request.extensions().get::<MatchedPath>().cloned();
     let span = tracing::info_span!(
         target: SPAN_TARGET,
         "request",
-        otel.name = %match &template { Some(t) => format!("{method} {t}"), None => method.to_string() },
+        otel.name = %match &template { Some(t) => format!("{method} {}", t.as_str()), None => method.to_string() },
         otel.kind = "server",
         otel.status_code = Empty,
         http.request.method = %method,
-        http.route = template.as_deref(),
+        http.route = template.as_ref().map(MatchedPath::as_str),
         http.response.status_code = Empty,
         plystra.request_id = %request_id,
     );

@@ -220,6 +220,7 @@ async fn a_decision_is_traced_under_the_callers_traceparent_with_its_ids_and_its
     assert_eq!(statement.text("db.system").as_deref(), Some("postgresql"));
     assert_eq!(statement.text("db.system.name").as_deref(), Some("postgresql"));
     assert_eq!(statement.text("db.query.summary").as_deref(), Some("SELECT plystra.decide_with_credential"));
+    assert_eq!(statement.text("db.operation.name").as_deref(), Some("SELECT"));
 
     // The credential, the request document and the resource id never reach the collector.
     let exported = format!("{spans:?}");
