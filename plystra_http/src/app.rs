@@ -34,6 +34,7 @@ use crate::openapi::{self, ApiDoc};
 use crate::protection;
 use crate::request_context::{self, RequestContext, RouteLabel};
 use crate::routes;
+use crate::telemetry::Tracing;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -224,12 +225,16 @@ fn cors_layer(config: &Config) -> CorsLayer {
             config.request_id_header.clone(),
             HeaderName::from_static("x-plystra-metrics-token"),
             HeaderName::from_static(crate::auth::credential::API_KEY_HEADER),
+            // W3C Trace Context: a browser client may continue its own trace here.
+            HeaderName::from_static("traceparent"),
+            HeaderName::from_static("tracestate"),
         ])
         .expose_headers([
             config.request_id_header.clone(),
             HeaderName::from_static(request_context::TRACE_ID_HEADER),
             HeaderName::from_static(request_context::AUDIT_LOG_ID_HEADER),
             HeaderName::from_static(crate::error::ERROR_CODE_HEADER),
+            HeaderName::from_static(crate::telemetry::TRACERESPONSE_HEADER),
         ])
 }
 
@@ -308,14 +313,20 @@ pub struct RunningServer {
     pub local_addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    trace_export: Option<Tracing>,
 }
 
 impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, then exports the spans still buffered.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.handle.await.unwrap_or(Ok(()))
+        let result = self.handle.await.unwrap_or(Ok(()));
+        if let Some(trace_export) = self.trace_export.take() {
+            trace_export.shutdown().await;
+        }
+        result
     }
 }
 
@@ -328,30 +339,43 @@ pub async fn start(config: Config) -> Result<RunningServer, String> {
 pub async fn start_with(config: Config, extra: Router<AppState>) -> Result<RunningServer, String> {
     let addr = SocketAddr::new(config.host, config.port);
     let header_timeout = config.http_read_header_timeout;
+    let trace_export = config.otel.as_ref().map(Tracing::start).transpose()?;
+    if let Some(otel) = &config.otel {
+        tracing::info!(endpoint = %otel.traces_endpoint, service_name = %otel.service_name, "exporting traces over OTLP");
+    }
     let state = build_state(config).await?;
     let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = router_with(state, extra);
-    let handle = tokio::spawn(serve(listener, app, header_timeout, rx));
-    Ok(RunningServer { local_addr, shutdown: Some(tx), handle })
+    let dispatch = trace_export.as_ref().map(|t| t.dispatch().clone());
+    let handle = tokio::spawn(serve(listener, app, header_timeout, dispatch, rx));
+    Ok(RunningServer { local_addr, shutdown: Some(tx), handle, trace_export })
 }
 
 /// The accept loop: axum's router on hyper, with a deadline for reading request headers (HTTP_READ_HEADER_TIMEOUT,
 /// which also bounds how long an idle keep-alive connection waits for its next request), and graceful shutdown:
 /// stop accepting, let in-flight requests finish.
+///
+/// With tracing on (`dispatch`), every connection runs under the server's own tracing dispatcher, and so do
+/// the tasks hyper spawns for it (HTTP/2 streams): a span must be closed under the dispatcher that made it,
+/// and a response body outlives the handler (it is written, then dropped, by the connection).
 async fn serve(
     listener: TcpListener,
     app: Router,
     header_timeout: Duration,
+    dispatch: Option<tracing::Dispatch>,
     shutdown: tokio::sync::oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
     use tower::Service;
+    use tracing::instrument::WithSubscriber;
 
-    let mut builder = Builder::new(TokioExecutor::new());
+    // Without tracing, the process's own dispatcher: what an unwrapped task would use anyway.
+    let dispatch = dispatch.unwrap_or_else(|| tracing::dispatcher::get_default(Clone::clone));
+    let mut builder = Builder::new(DispatchExecutor(dispatch.clone()));
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
     builder.http2().timer(TokioTimer::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -376,9 +400,12 @@ async fn serve(
                 };
                 let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
                 let connection = graceful.watch(connection.into_owned());
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
+                tokio::spawn(
+                    async move {
+                        let _ = connection.await;
+                    }
+                    .with_subscriber(dispatch.clone()),
+                );
             }
             _ = &mut shutdown => break,
         }
@@ -386,6 +413,21 @@ async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// hyper's executor for the tasks of a connection (HTTP/2 streams): tokio, under the server's dispatcher.
+#[derive(Clone)]
+struct DispatchExecutor(tracing::Dispatch);
+
+impl<F> hyper::rt::Executor<F> for DispatchExecutor
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        use tracing::instrument::WithSubscriber;
+        tokio::spawn(future.with_subscriber(self.0.clone()));
+    }
 }
 
 /// Resolves on SIGTERM or ctrl-c.

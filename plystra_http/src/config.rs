@@ -119,6 +119,56 @@ pub struct Config {
     pub login_max_failures_per_ip: u32,
     /// PLYSTRA_SCHEMA_AUTO_APPLY: install or update the extension at startup (development convenience).
     pub schema_auto_apply: bool,
+    /// OpenTelemetry trace export (the standard OTEL_* variables); `None` (off) unless an OTLP endpoint is set.
+    pub otel: Option<OtelConfig>,
+}
+
+/// Where and how the front exports its traces (OTLP over HTTP with protobuf), read from the standard OTEL_*
+/// variables. Only traces: logs stay JSON lines on stdout and metrics stay Prometheus text on /metrics.
+#[derive(Clone, PartialEq)]
+pub struct OtelConfig {
+    /// The full URL spans are POSTed to: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, else
+    /// OTEL_EXPORTER_OTLP_ENDPOINT with `/v1/traces` appended.
+    pub traces_endpoint: String,
+    /// OTEL_SERVICE_NAME, else `service.name` from OTEL_RESOURCE_ATTRIBUTES, else `plystra_http`.
+    pub service_name: String,
+    /// OTEL_RESOURCE_ATTRIBUTES (`key=value,...`, values percent-decoded), `service.name` left out.
+    pub resource_attributes: Vec<(String, String)>,
+    /// OTEL_EXPORTER_OTLP_HEADERS / _TRACES_HEADERS (`key=value,...`): sent with every export, e.g. a
+    /// collector's API key; never logged.
+    pub headers: Vec<(String, String)>,
+    /// OTEL_EXPORTER_OTLP_TIMEOUT / _TRACES_TIMEOUT (milliseconds): one export's deadline.
+    pub timeout: Duration,
+    /// OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
+    pub sampler: OtelSampler,
+    /// OTEL_BSP_SCHEDULE_DELAY (milliseconds): how long finished spans wait to be exported in a batch.
+    pub batch_delay: Duration,
+}
+
+impl std::fmt::Debug for OtelConfig {
+    // Export headers often carry a collector's credential: their names are shown, never their values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtelConfig")
+            .field("traces_endpoint", &self.traces_endpoint)
+            .field("service_name", &self.service_name)
+            .field("resource_attributes", &self.resource_attributes)
+            .field("headers", &self.headers.iter().map(|(k, _)| format!("{k}=<redacted>")).collect::<Vec<_>>())
+            .field("timeout", &self.timeout)
+            .field("sampler", &self.sampler)
+            .field("batch_delay", &self.batch_delay)
+            .finish()
+    }
+}
+
+/// The standard OTEL_TRACES_SAMPLER values (the ratio samplers take OTEL_TRACES_SAMPLER_ARG, default 1.0).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OtelSampler {
+    AlwaysOn,
+    AlwaysOff,
+    TraceIdRatio(f64),
+    ParentBasedAlwaysOn,
+    ParentBasedAlwaysOff,
+    ParentBasedTraceIdRatio(f64),
 }
 
 /// The reference's `.env.example` session secret: accepted outside production, with a doctor warning.
@@ -175,6 +225,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PLYSTRA_AUTH_LOGIN_LOCKOUT", "15m"),
     ("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "4"),
     ("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", "100"),
+    // OpenTelemetry's standard variables (traces only; off unless an endpoint is set).
+    ("OTEL_SDK_DISABLED", "false"),
+    ("OTEL_TRACES_EXPORTER", "otlp"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+    ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+    ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", ""),
+    ("OTEL_EXPORTER_OTLP_HEADERS", ""),
+    ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", ""),
+    ("OTEL_EXPORTER_OTLP_TIMEOUT", "10000"),
+    ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", ""),
+    ("OTEL_SERVICE_NAME", "plystra_http"),
+    ("OTEL_RESOURCE_ATTRIBUTES", ""),
+    ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
+    ("OTEL_TRACES_SAMPLER_ARG", ""),
+    ("OTEL_BSP_SCHEDULE_DELAY", "5000"),
 ];
 
 /// A configuration error always names the variable, so the operator knows what to fix.
@@ -369,8 +435,10 @@ impl Config {
         let login_concurrency = number("PLYSTRA_AUTH_LOGIN_CONCURRENCY", 4, 1, 1024)? as usize;
         let login_max_failures_per_ip = number("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", 100, 1, 1_000_000)? as u32;
         let schema_auto_apply = parse_bool("PLYSTRA_SCHEMA_AUTO_APPLY", get("PLYSTRA_SCHEMA_AUTO_APPLY"))?;
+        let otel = parse_otel(&get)?;
 
         Ok(Config {
+            otel,
             public_url,
             database_url_explicit,
             cors_explicit,
@@ -526,6 +594,155 @@ fn parse_bool(variable: &'static str, value: Option<&str>) -> Result<bool, Confi
             _ => Err(ConfigError { variable, problem: format!("{v:?} is not a boolean (true or false)") }),
         },
     }
+}
+
+/// The OTEL_* variables. Traces are exported only when an OTLP endpoint is set (and neither OTEL_SDK_DISABLED
+/// nor OTEL_TRACES_EXPORTER=none says otherwise); every other variable is still validated, so a typo is caught
+/// before the day tracing is switched on.
+fn parse_otel<'a>(get: &dyn Fn(&str) -> Option<&'a str>) -> Result<Option<OtelConfig>, ConfigError> {
+    let disabled = parse_bool("OTEL_SDK_DISABLED", get("OTEL_SDK_DISABLED"))?;
+    let exporter = get("OTEL_TRACES_EXPORTER").unwrap_or("otlp").to_ascii_lowercase();
+    if !["otlp", "none"].contains(&exporter.as_str()) {
+        return Err(ConfigError {
+            variable: "OTEL_TRACES_EXPORTER",
+            problem: format!("{exporter:?} is not one of otlp, none (this build exports OTLP only)"),
+        });
+    }
+    for variable in ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"] {
+        if let Some(protocol) = get(variable).filter(|p| *p != "http/protobuf") {
+            return Err(ConfigError {
+                variable,
+                problem: format!("{protocol:?} is not supported: this build exports http/protobuf only"),
+            });
+        }
+    }
+    let endpoint = match (get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+        (Some(url), _) => Some(("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url.to_string())),
+        // The base endpoint names the collector; each signal has its own path under it.
+        (None, Some(base)) => {
+            Some(("OTEL_EXPORTER_OTLP_ENDPOINT", format!("{}/v1/traces", base.trim_end_matches('/'))))
+        }
+        (None, None) => None,
+    };
+    if let Some((variable, url)) = &endpoint {
+        check_otlp_endpoint(url).map_err(|problem| ConfigError { variable, problem })?;
+    }
+    let (headers_var, headers) = match get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") {
+        Some(h) => ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", h),
+        None => ("OTEL_EXPORTER_OTLP_HEADERS", get("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or("")),
+    };
+    let headers = parse_key_values(headers).map_err(|problem| ConfigError { variable: headers_var, problem })?;
+    for (name, value) in &headers {
+        if HeaderName::try_from(name.as_str()).is_err() || axum::http::HeaderValue::from_str(value).is_err() {
+            return Err(ConfigError {
+                variable: headers_var,
+                problem: format!("{name:?} is not a usable HTTP header (name or value)"),
+            });
+        }
+    }
+    let (timeout_var, timeout) = match get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") {
+        Some(t) => ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", Some(t)),
+        None => ("OTEL_EXPORTER_OTLP_TIMEOUT", get("OTEL_EXPORTER_OTLP_TIMEOUT")),
+    };
+    let timeout = milliseconds(timeout_var, timeout, 10_000)?;
+    let batch_delay = milliseconds("OTEL_BSP_SCHEDULE_DELAY", get("OTEL_BSP_SCHEDULE_DELAY"), 5_000)?;
+
+    let ratio = || -> Result<f64, ConfigError> {
+        match get("OTEL_TRACES_SAMPLER_ARG") {
+            None => Ok(1.0),
+            Some(v) => v.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| ConfigError {
+                variable: "OTEL_TRACES_SAMPLER_ARG",
+                problem: format!("{v:?} is not a sampling ratio between 0 and 1"),
+            }),
+        }
+    };
+    let sampler = match get("OTEL_TRACES_SAMPLER").unwrap_or("parentbased_always_on").to_ascii_lowercase().as_str() {
+        "always_on" => OtelSampler::AlwaysOn,
+        "always_off" => OtelSampler::AlwaysOff,
+        "traceidratio" => OtelSampler::TraceIdRatio(ratio()?),
+        "parentbased_always_on" => OtelSampler::ParentBasedAlwaysOn,
+        "parentbased_always_off" => OtelSampler::ParentBasedAlwaysOff,
+        "parentbased_traceidratio" => OtelSampler::ParentBasedTraceIdRatio(ratio()?),
+        other => {
+            return Err(ConfigError {
+                variable: "OTEL_TRACES_SAMPLER",
+                problem: format!(
+                    "{other:?} is not one of always_on, always_off, traceidratio, parentbased_always_on, \
+                     parentbased_always_off, parentbased_traceidratio"
+                ),
+            })
+        }
+    };
+
+    let mut resource_attributes = parse_key_values(get("OTEL_RESOURCE_ATTRIBUTES").unwrap_or(""))
+        .map_err(|problem| ConfigError { variable: "OTEL_RESOURCE_ATTRIBUTES", problem })?;
+    let attribute_service_name = resource_attributes.iter().find(|(k, _)| k == "service.name").map(|(_, v)| v.clone());
+    resource_attributes.retain(|(k, _)| k != "service.name");
+    let service_name = get("OTEL_SERVICE_NAME")
+        .map(str::to_string)
+        .or(attribute_service_name)
+        .unwrap_or_else(|| "plystra_http".to_string());
+
+    let Some((_, traces_endpoint)) = endpoint.filter(|_| !disabled && exporter == "otlp") else {
+        return Ok(None);
+    };
+    Ok(Some(OtelConfig { traces_endpoint, service_name, resource_attributes, headers, timeout, sampler, batch_delay }))
+}
+
+/// The exporter speaks plain HTTP: this build carries no TLS stack, so an https endpoint would fail on every
+/// export, silently; it is refused at startup instead (point it at a local collector or agent).
+fn check_otlp_endpoint(url: &str) -> Result<(), String> {
+    let uri: axum::http::Uri =
+        url.parse().map_err(|_| format!("{url:?} is not a URL such as http://127.0.0.1:4318"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http"), Some(host)) if !host.is_empty() => Ok(()),
+        (Some("https"), _) => Err(format!(
+            "{url:?}: https is not supported by this build; send traces over http to a collector or agent nearby"
+        )),
+        _ => Err(format!("{url:?} is not a URL such as http://127.0.0.1:4318")),
+    }
+}
+
+/// A whole number of milliseconds above zero (the OTEL_* timeouts and delays), or `default`.
+fn milliseconds(variable: &'static str, value: Option<&str>, default: u64) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(Duration::from_millis(default)),
+        Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).map(Duration::from_millis).ok_or_else(|| ConfigError {
+            variable,
+            problem: format!("{v:?} is not a number of milliseconds above zero"),
+        }),
+    }
+}
+
+/// `key=value,key2=value2` as the OTEL_* lists write them (values may be percent-encoded).
+fn parse_key_values(value: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (key, val) = item.split_once('=').ok_or_else(|| format!("{item:?} is not key=value"))?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(format!("{item:?} has no key"));
+        }
+        out.push((key.to_string(), percent_decode(val.trim()).ok_or_else(|| format!("{item:?}: bad %-escape"))?));
+    }
+    Ok(out)
+}
+
+fn percent_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn parse_cors(value: Option<&str>) -> Result<CorsOrigins, ConfigError> {
@@ -733,6 +950,86 @@ mod tests {
         assert!(AuditMode::is_known_write_mode("disabled_for_dev") && AuditMode::is_known_write_mode(" manual "));
         // `off` is the extension's setting, not an AUDIT_WRITE_MODE value: it audits everything (and says so).
         assert!(!AuditMode::is_known_write_mode("off") && !AuditMode::is_known_write_mode("bogus"));
+    }
+
+    #[test]
+    fn tracing_is_off_unless_an_otlp_endpoint_is_set() {
+        let otel = |pairs: &[(&str, &str)]| Config::from_vars(&vars(pairs)).unwrap().otel;
+        assert_eq!(otel(&[]), None);
+        // Settings that only tune an exporter do not start one.
+        assert_eq!(otel(&[("OTEL_SERVICE_NAME", "x"), ("OTEL_BSP_SCHEDULE_DELAY", "10")]), None);
+        let on = otel(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]).unwrap();
+        assert_eq!(on.traces_endpoint, "http://collector:4318/v1/traces");
+        assert_eq!(on.service_name, "plystra_http");
+        assert_eq!(on.sampler, OtelSampler::ParentBasedAlwaysOn);
+        assert_eq!(on.timeout, Duration::from_secs(10));
+        assert_eq!(on.batch_delay, Duration::from_secs(5));
+        // The signal's own endpoint is used as given, and wins over the base.
+        let on = otel(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9999/custom"),
+        ])
+        .unwrap();
+        assert_eq!(on.traces_endpoint, "http://127.0.0.1:9999/custom");
+        for off in [("OTEL_SDK_DISABLED", "true"), ("OTEL_TRACES_EXPORTER", "none")] {
+            assert_eq!(otel(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), off]), None, "{off:?}");
+        }
+    }
+
+    #[test]
+    fn the_standard_otel_variables_are_honoured() {
+        let on = Config::from_vars(&vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes,deployment.environment.name=prod%2Ceu"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=secret%20value,x-other=1"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2500"),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ]))
+        .unwrap()
+        .otel
+        .unwrap();
+        assert_eq!(on.service_name, "from-attributes", "service.name from the resource attributes");
+        assert_eq!(on.resource_attributes, vec![("deployment.environment.name".into(), "prod,eu".into())]);
+        assert_eq!(on.headers[0], ("x-api-key".into(), "secret value".into()));
+        assert_eq!(on.timeout, Duration::from_millis(2500));
+        assert_eq!(on.sampler, OtelSampler::ParentBasedTraceIdRatio(0.25));
+        assert_eq!(on.batch_delay, Duration::from_millis(100));
+        assert!(!format!("{on:?}").contains("secret"), "header values never reach a debug print");
+        // OTEL_SERVICE_NAME wins over the attribute.
+        let named = Config::from_vars(&vars(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=a"),
+            ("OTEL_SERVICE_NAME", "b"),
+        ]))
+        .unwrap();
+        assert_eq!(named.otel.unwrap().service_name, "b");
+    }
+
+    #[test]
+    fn bad_otel_values_name_their_variable_even_while_tracing_is_off() {
+        for (name, value) in [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector.example.com"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not a url"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "no-equals-sign"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "0"),
+            ("OTEL_TRACES_SAMPLER", "sometimes"),
+            ("OTEL_TRACES_EXPORTER", "zipkin"),
+            ("OTEL_SDK_DISABLED", "maybe"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "a=%zz"),
+        ] {
+            let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
+            assert_eq!(err.variable, name, "{value}");
+        }
+        let err =
+            Config::from_vars(&vars(&[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "1.5")]))
+                .unwrap_err();
+        assert_eq!(err.variable, "OTEL_TRACES_SAMPLER_ARG");
     }
 
     #[test]

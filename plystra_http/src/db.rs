@@ -82,14 +82,17 @@ pub async fn handing_over<F: std::future::Future>(client: Object, f: F) -> F::Ou
 
 /// The hot path's statements are prepared once per pooled connection (deadpool's statement cache), so each
 /// costs one round trip instead of a parse and an execute. Any client works: a pooled connection or a
-/// transaction.
+/// transaction. Each call is a client span of the request's trace while tracing is on ([`statement_span`]).
 pub async fn query_opt_cached(
     client: &impl deadpool_postgres::GenericClient,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Option<Row>, tokio_postgres::Error> {
-    let statement = client.prepare_cached(sql).await?;
-    client.query_opt(&statement, params).await
+    traced(sql, async {
+        let statement = client.prepare_cached(sql).await?;
+        client.query_opt(&statement, params).await
+    })
+    .await
 }
 
 /// [`query_opt_cached`] for a statement that returns exactly one row.
@@ -98,8 +101,11 @@ pub async fn query_one_cached(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Row, tokio_postgres::Error> {
-    let statement = client.prepare_cached(sql).await?;
-    client.query_one(&statement, params).await
+    traced(sql, async {
+        let statement = client.prepare_cached(sql).await?;
+        client.query_one(&statement, params).await
+    })
+    .await
 }
 
 /// [`query_opt_cached`] for a statement that returns any number of rows.
@@ -108,8 +114,11 @@ pub async fn query_cached(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
-    let statement = client.prepare_cached(sql).await?;
-    client.query(&statement, params).await
+    traced(sql, async {
+        let statement = client.prepare_cached(sql).await?;
+        client.query(&statement, params).await
+    })
+    .await
 }
 
 /// [`query_opt_cached`] for a statement that returns no rows: the number of rows it changed.
@@ -118,8 +127,52 @@ pub async fn execute_cached(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<u64, tokio_postgres::Error> {
-    let statement = client.prepare_cached(sql).await?;
-    client.execute(&statement, params).await
+    traced(sql, async {
+        let statement = client.prepare_cached(sql).await?;
+        client.execute(&statement, params).await
+    })
+    .await
+}
+
+/// The span of one statement: PostgreSQL, named by the statement's verb and object (never its parameters).
+/// Disabled, and so free, while tracing is off: the name is only worked out for an exported span.
+pub fn statement_span(sql: &str) -> tracing::Span {
+    use tracing::field::Empty;
+    let span = tracing::info_span!(
+        target: crate::telemetry::SPAN_TARGET,
+        "db",
+        otel.name = Empty,
+        otel.kind = "client",
+        otel.status_code = Empty,
+        db.system = "postgresql",
+        db.system.name = "postgresql",
+        db.operation.name = Empty,
+        db.query.summary = Empty,
+        error.type = Empty,
+    );
+    if !span.is_disabled() {
+        let summary = crate::telemetry::statement_summary(sql);
+        span.record("db.operation.name", summary.split(' ').next().unwrap_or(""));
+        span.record("db.query.summary", summary.as_str());
+        span.record("otel.name", summary.as_str());
+    }
+    span
+}
+
+/// Runs a statement inside its span ([`statement_span`]); a failed one marks the span (SQLSTATE, or a lost
+/// connection). The cached helpers use it; so do the few routes that build their SQL per request.
+pub async fn traced<T>(
+    sql: &str,
+    statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, tokio_postgres::Error> {
+    use tracing::Instrument;
+    let span = statement_span(sql);
+    let result = statement.instrument(span.clone()).await;
+    if let Err(e) = &result {
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", e.code().map_or("connection", |c| c.code()));
+    }
+    result
 }
 
 /// A pooled connection, or 503 DATABASE_UNAVAILABLE (with Retry-After) when the database cannot be reached

@@ -1,6 +1,9 @@
 //! Prometheus metrics in the text exposition format: requests and latency by route, decisions by outcome and
-//! deny code, pool usage. Kept in-process and small; the reference's two counters (`audit_logs_written_total`,
-//! `authz_denies_total`) are exported under their names too, so existing dashboards keep working.
+//! deny code, pool usage. Kept in-process and small. Every name follows Prometheus' conventions: the `plystra_`
+//! prefix, base units (`_seconds`), counters ending in `_total`, and labels of bounded cardinality only (method,
+//! route template, status, decision, deny code, pool state): never a request, trace, user or other id, which
+//! belong to traces and logs. The reference's two counters are here under the prefix
+//! (`plystra_authz_denies_total`, `plystra_audit_logs_written_total`); a test checks every name.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -126,12 +129,14 @@ impl Metrics {
                 escape(deny_code)
             );
         }
-        out.push_str("# HELP authz_denies_total Deny decisions answered by this server (reference name).\n");
-        out.push_str("# TYPE authz_denies_total counter\n");
-        let _ = writeln!(out, "authz_denies_total {denies}");
-        out.push_str("# HELP audit_logs_written_total Decision audit rows written for this server's requests (reference name).\n");
-        out.push_str("# TYPE audit_logs_written_total counter\n");
-        let _ = writeln!(out, "audit_logs_written_total {}", m.audit_rows);
+        out.push_str("# HELP plystra_authz_denies_total Deny decisions answered by this server.\n");
+        out.push_str("# TYPE plystra_authz_denies_total counter\n");
+        let _ = writeln!(out, "plystra_authz_denies_total {denies}");
+        out.push_str(
+            "# HELP plystra_audit_logs_written_total Decision audit rows written for this server's requests.\n",
+        );
+        out.push_str("# TYPE plystra_audit_logs_written_total counter\n");
+        let _ = writeln!(out, "plystra_audit_logs_written_total {}", m.audit_rows);
         out.push_str("# HELP plystra_db_pool_connections Database pool connections by state.\n");
         out.push_str("# TYPE plystra_db_pool_connections gauge\n");
         let _ = writeln!(out, "plystra_db_pool_connections{{state=\"open\"}} {}", pool.size);
@@ -142,6 +147,8 @@ impl Metrics {
             pool.size.saturating_sub(pool.available)
         );
         let _ = writeln!(out, "plystra_db_pool_connections{{state=\"max\"}} {}", pool.max_size);
+        out.push_str("# HELP plystra_db_pool_waiting Requests waiting for a pooled database connection.\n");
+        out.push_str("# TYPE plystra_db_pool_waiting gauge\n");
         let _ = writeln!(out, "plystra_db_pool_waiting {}", pool.waiting);
         out
     }
@@ -166,8 +173,53 @@ mod tests {
             "plystra_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/health\",le=\"0.001\"} 0"
         ));
         assert!(text.contains("plystra_authz_decisions_total{decision=\"deny\",deny_code=\"SCOPE_OUT_OF_BOUNDS\"} 1"));
-        assert!(text.contains("authz_denies_total 1"));
-        assert!(text.contains("audit_logs_written_total 1"));
+        assert!(text.contains("\nplystra_authz_denies_total 1\n"));
+        assert!(text.contains("\nplystra_audit_logs_written_total 1\n"));
         assert!(text.contains("plystra_db_pool_connections{state=\"in_use\"} 1"));
+    }
+
+    /// Every family the server exports (the sealing gauges included) follows the naming conventions: described
+    /// (HELP and TYPE), `plystra_` prefix, counters in `_total`, latencies in `_seconds`, and no id among the
+    /// labels (an id as a label makes one series per request or user).
+    #[test]
+    fn every_metric_name_follows_the_conventions() {
+        let m = Metrics::default();
+        m.record_request("POST", "/api/v1/authz/check", 200, Duration::from_millis(3));
+        m.record_decision("deny", Some("SCOPE_OUT_OF_BOUNDS"), true);
+        let text = m.render(PoolUsage { size: 1, available: 1, max_size: 20, waiting: 0 }) + &render_sealing(0, 0);
+        let mut types: BTreeMap<String, String> = BTreeMap::new();
+        let mut helped = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                assert!(types.insert(name.to_string(), kind.to_string()).is_none(), "{name} typed twice");
+            } else if let Some(rest) = line.strip_prefix("# HELP ") {
+                helped.push(rest.split_once(' ').unwrap().0.to_string());
+            }
+        }
+        assert!(types.len() >= 8, "{text}");
+        for (name, kind) in &types {
+            assert!(name.starts_with("plystra_"), "{name}: no plystra_ prefix");
+            assert!(helped.contains(name), "{name}: no HELP");
+            match kind.as_str() {
+                "counter" => assert!(name.ends_with("_total"), "{name}: a counter must end in _total"),
+                "histogram" => assert!(name.ends_with("_seconds"), "{name}: a latency must be in _seconds"),
+                "gauge" => assert!(!name.ends_with("_total"), "{name}: a gauge must not end in _total"),
+                other => panic!("{name}: unexpected type {other}"),
+            }
+        }
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|f| types.get(*f).is_some_and(|k| k == "histogram")))
+                .unwrap_or(name);
+            assert!(types.contains_key(family), "{name}: a sample without TYPE");
+            if let Some(labels) = line.split_once('{').map(|(_, l)| l.split_once('}').unwrap().0) {
+                for label in labels.split(',').map(|l| l.split_once('=').unwrap().0) {
+                    assert!(!label.contains("id"), "{name}: label {label} looks like an id");
+                }
+            }
+        }
     }
 }

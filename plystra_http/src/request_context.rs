@@ -3,20 +3,28 @@
 //! handler (and to the audit rows the database writes for them), echoes the id, and writes the one access-log
 //! line per request. It sits outside tracing, panic catching and routing so that every answer, even a 404, a
 //! 405 or a panic, carries the same request id in its body, its header and its log line.
+//!
+//! It also opens the request's OpenTelemetry server span (exported only while tracing is on, see
+//! [`crate::telemetry`]): named by method and route template (never the raw path, which holds ids), parented
+//! on the caller's W3C `traceparent`, closed with the status; the answer then names it in `traceresponse`
+//! and the access-log line carries its trace and span ids.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use axum::body::HttpBody;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::field::Empty;
+use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::client_ip;
 use crate::error::{ApiError, ERROR_CODE_HEADER};
+use crate::telemetry::{self, SPAN_TARGET};
 
 pub const TRACE_ID_HEADER: &str = "x-plystra-trace-id";
 pub const AUDIT_LOG_ID_HEADER: &str = "x-plystra-audit-log-id";
@@ -90,7 +98,22 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
     let method = request.method().clone();
     let path = request.uri().path().to_string();
 
-    let mut response = CURRENT_REQUEST_ID.scope(request_id.clone(), next.run(request)).await;
+    // The route template, as the router matched it (the fallback of an unknown path has none).
+    let template = request.extensions().get::<MatchedPath>().cloned();
+    let span = tracing::info_span!(
+        target: SPAN_TARGET,
+        "request",
+        otel.name = %match &template { Some(t) => format!("{method} {}", t.as_str()), None => method.to_string() },
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = %method,
+        http.route = template.as_ref().map(MatchedPath::as_str),
+        http.response.status_code = Empty,
+        plystra.request_id = %request_id,
+    );
+    let span_ids = telemetry::start_server_span(&span, request.headers());
+
+    let mut response = CURRENT_REQUEST_ID.scope(request_id.clone(), next.run(request)).instrument(span.clone()).await;
 
     // The AuthZEN API promises the caller's request identifier back unchanged, whatever the string; elsewhere an
     // id this server would not record is replaced by its own (and the body's request_id says which).
@@ -108,6 +131,14 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
                 response.headers_mut().insert(header_name.clone(), value);
             }
         }
+    }
+    // As i64: the OpenTelemetry layer exports unsigned numbers as text.
+    span.record("http.response.status_code", i64::from(response.status().as_u16()));
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    if let Some(value) = span_ids.as_ref().and_then(telemetry::SpanIds::header_value) {
+        response.headers_mut().insert(telemetry::TRACERESPONSE_HEADER, value);
     }
 
     let latency = started.elapsed();
@@ -136,6 +167,8 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
         error_code = %error_code,
         trace_id = %trace_id,
         audit_log_id = %audit_log_id,
+        otel_trace_id = %span_ids.as_ref().map_or("", |s| s.trace_id.as_str()),
+        otel_span_id = %span_ids.as_ref().map_or("", |s| s.span_id.as_str()),
         "request"
     );
     response

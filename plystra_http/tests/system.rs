@@ -181,7 +181,7 @@ async fn metrics_need_the_token_and_report_routes_decisions_and_pool() {
         "plystra_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/health\",le=\"+Inf\"} 1"
     ));
     assert!(a.text.contains("plystra_db_pool_connections{state=\"max\"} 20"));
-    assert!(a.text.contains("authz_denies_total"));
+    assert!(a.text.contains("\nplystra_authz_denies_total "), "{}", a.text);
     // A row left unsealed for an hour (sealing held back or stopped) shows in the stale gauge.
     let db = sql().await;
     db.batch_execute(

@@ -130,7 +130,7 @@ async fn list_logs(state: &AppState, q: AuditLogFilters, space_id: Option<String
         limit + 1
     );
     let client = db::connection(&state.pool).await?;
-    let rows = client.query(&sql, &f.refs()).await.map_err(db_errors::read_error)?;
+    let rows = db::traced(&sql, client.query(&sql, &f.refs())).await.map_err(db_errors::read_error)?;
     Ok(page_from(rows.iter().map(item).collect(), limit, ORDERING, |i| vec![i.seq.to_string()]))
 }
 

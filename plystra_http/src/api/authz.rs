@@ -5,6 +5,10 @@
 //! they reach the audit row), and the answer into the envelope. A deny is an HTTP 200 with `decision: "deny"`.
 //! POST /api/v1/authz/check-batch asks many (resource, action) items of one actor in the same one statement
 //! (`plystra.check_batch`'s document); the credential must hold `authz:check` on every scope any item touches.
+//!
+//! While tracing is on, each route's work is a `decision` span (child of the request's server span) carrying
+//! the decision's ids from the extension's answer (`plystra.trace_id`, `plystra.audit_log_id`) and its outcome;
+//! the statement is a child of it (see `db::statement_span`).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -12,6 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
@@ -23,6 +29,7 @@ use crate::error::{code, ApiError, ApiResult};
 use crate::extract::BodyBytes;
 use crate::protection::DecisionPermission;
 use crate::request_context::{RequestContext, AUDIT_LOG_ID_HEADER, TRACE_ID_HEADER};
+use crate::telemetry::SPAN_TARGET;
 
 /// The nested actor (the flat `actor_user_id` form of older clients is not accepted). With an API key it may be
 /// named by its User alone (`{user_id}` or `{user_id, space_id}`): the extension resolves the binding.
@@ -330,6 +337,37 @@ pub(crate) async fn ask(
     }
 }
 
+/// The span of a decision route's work (disabled, and free, while tracing is off). Its outcome fields are
+/// recorded once the extension has answered.
+fn decision_span(name: &'static str, permission: &'static str) -> Span {
+    tracing::info_span!(
+        target: SPAN_TARGET,
+        "decision",
+        otel.name = name,
+        otel.status_code = Empty,
+        plystra.permission = permission,
+        plystra.decision = Empty,
+        plystra.deny_code = Empty,
+        plystra.trace_id = Empty,
+        plystra.audit_log_id = Empty,
+        plystra.batch.size = Empty,
+        plystra.batch.denied = Empty,
+        error.type = Empty,
+    )
+}
+
+/// Runs a decision route's work inside its span; a refused request marks the span with its error code.
+async fn traced(span: Span, work: impl std::future::Future<Output = ApiResult<Response>>) -> ApiResult<Response> {
+    let result = work.instrument(span.clone()).await;
+    if let Err(e) = &result {
+        span.record("error.type", &*e.code);
+        if e.status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+    result
+}
+
 async fn decide(
     state: &AppState,
     ctx: &RequestContext,
@@ -337,6 +375,7 @@ async fn decide(
     permission: &'static str,
     body: BodyBytes,
     explain_route: bool,
+    span: &Span,
 ) -> ApiResult<Response> {
     let proof = crate::auth::credential::proof(&state.config, headers)?;
     let client = db::connection(&state.pool).await?;
@@ -363,6 +402,10 @@ async fn decide(
         (parts.0, parts.1, parts.2, parts.3, Data::ok(d).into_response())
     };
     state.metrics.record_decision(&decision, deny_code.as_deref(), audit_log_id.is_some());
+    span.record("plystra.decision", decision.as_str());
+    span.record("plystra.deny_code", deny_code.as_deref());
+    span.record("plystra.trace_id", trace_id.as_str());
+    span.record("plystra.audit_log_id", audit_log_id.as_deref());
     if let Ok(v) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert(TRACE_ID_HEADER, v);
     }
@@ -370,6 +413,24 @@ async fn decide(
         response.headers_mut().insert(AUDIT_LOG_ID_HEADER, v);
     }
     Ok(response)
+}
+
+/// A batch's span: its size, how many were denied, and every decision's ids in item order (array attributes
+/// `plystra.trace_ids` and `plystra.audit_log_ids`, the latter "" where no row was written).
+fn record_batch(span: &Span, results: &[AuthzCheckResponse]) {
+    use opentelemetry::{Array, StringValue, Value as OtelValue};
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if span.is_disabled() {
+        return;
+    }
+    // As i64: the OpenTelemetry layer exports unsigned numbers as text.
+    span.record("plystra.batch.size", results.len() as i64);
+    span.record("plystra.batch.denied", results.iter().filter(|d| d.decision == "deny").count() as i64);
+    let strings = |f: &dyn Fn(&AuthzCheckResponse) -> String| {
+        OtelValue::Array(Array::String(results.iter().map(|d| StringValue::from(f(d))).collect()))
+    };
+    span.set_attribute("plystra.trace_ids", strings(&|d| d.trace_id.clone()));
+    span.set_attribute("plystra.audit_log_ids", strings(&|d| d.audit_log_id.clone().unwrap_or_default()));
 }
 
 /// Most items a batch may hold (the extension's limit, `plystra_core::request::MAX_BATCH_ITEMS`).
@@ -465,6 +526,18 @@ pub async fn check_batch(
     headers: HeaderMap,
     body: BodyBytes,
 ) -> ApiResult<Response> {
+    let span = decision_span("authz.check_batch", permission);
+    traced(span.clone(), decide_batch(state, permission, ctx, headers, body, span)).await
+}
+
+async fn decide_batch(
+    state: AppState,
+    permission: &'static str,
+    ctx: RequestContext,
+    headers: HeaderMap,
+    body: BodyBytes,
+    span: Span,
+) -> ApiResult<Response> {
     let proof = crate::auth::credential::proof(&state.config, &headers)?;
     let client = db::connection(&state.pool).await?;
     let batch = match read_body(body, proof.kind, |kind, batch: &AuthzBatchRequest| batch.problem(kind)) {
@@ -480,6 +553,7 @@ pub async fn check_batch(
     for d in &answer.results {
         state.metrics.record_decision(&d.decision, d.deny_code.as_deref(), d.audit_log_id.is_some());
     }
+    record_batch(&span, &answer.results);
     Ok(Data::ok(answer).into_response())
 }
 
@@ -496,7 +570,8 @@ pub async fn check(
     headers: HeaderMap,
     body: BodyBytes,
 ) -> ApiResult<Response> {
-    decide(&state, &ctx, &headers, permission, body, false).await
+    let span = decision_span("authz.check", permission);
+    traced(span.clone(), async { decide(&state, &ctx, &headers, permission, body, false, &span).await }).await
 }
 
 #[utoipa::path(post, operation_id = "authz_explain", path = "/api/v1/authz/explain", tag = "Authz", request_body = AuthzRequest,
@@ -512,7 +587,8 @@ pub async fn explain(
     headers: HeaderMap,
     body: BodyBytes,
 ) -> ApiResult<Response> {
-    decide(&state, &ctx, &headers, permission, body, true).await
+    let span = decision_span("authz.explain", permission);
+    traced(span.clone(), async { decide(&state, &ctx, &headers, permission, body, true, &span).await }).await
 }
 
 #[cfg(test)]

@@ -70,8 +70,7 @@ impl View {
             f.push(&format!("{col} = $"), space.to_string());
         }
         let sql = format!("{} {}", self.select, f.where_clause());
-        client
-            .query_opt(&sql, &f.refs())
+        db::traced(&sql, client.query_opt(&sql, &f.refs()))
             .await
             .map_err(db_errors::read_error)?
             .ok_or_else(|| ApiError::not_found(self.entity))
@@ -102,7 +101,7 @@ impl View {
         }
         let sql =
             format!("{} {} ORDER BY {} LIMIT {}", self.select, filters.where_clause(), self.order_column, limit + 1);
-        let rows = client.query(&sql, &filters.refs()).await.map_err(db_errors::read_error)?;
+        let rows = db::traced(&sql, client.query(&sql, &filters.refs())).await.map_err(db_errors::read_error)?;
         Ok(page_from(rows.iter().map(map).collect(), limit, &ordering, |item| vec![key(item)]))
     }
 }
@@ -143,7 +142,9 @@ pub async fn insert<C: GenericClient + Sync>(client: &C, view: &View, cols: &Col
     let placeholders: Vec<String> = (1..=cols.names.len()).map(|i| format!("${i}")).collect();
     let sql =
         format!("INSERT INTO plystra.{} ({}) VALUES ({})", view.table, cols.names.join(", "), placeholders.join(", "));
-    client.execute(&sql, &cols.refs()).await.map_err(|e| db_errors::write_error(e, view.entity, op))?;
+    db::traced(&sql, client.execute(&sql, &cols.refs()))
+        .await
+        .map_err(|e| db_errors::write_error(e, view.entity, op))?;
     Ok(())
 }
 
@@ -172,7 +173,9 @@ pub async fn update<C: GenericClient + Sync>(
         refs.push(&space_owned);
         sql.push_str(&format!(" AND {col} = ${}", refs.len()));
     }
-    let n = client.execute(&sql, &refs).await.map_err(|e| db_errors::write_error(e, view.entity, Operation::Update))?;
+    let n = db::traced(&sql, client.execute(&sql, &refs))
+        .await
+        .map_err(|e| db_errors::write_error(e, view.entity, Operation::Update))?;
     if n == 0 {
         return Err(ApiError::not_found(view.entity));
     }
@@ -208,7 +211,9 @@ pub async fn upsert<C: GenericClient + Sync>(
         conflict = conflict.join(", "),
         updates = updates.join(", "),
     );
-    let row = client.query_one(&sql, &cols.refs()).await.map_err(|e| db_errors::write_error(e, view.entity, op))?;
+    let row = db::traced(&sql, client.query_one(&sql, &cols.refs()))
+        .await
+        .map_err(|e| db_errors::write_error(e, view.entity, op))?;
     Ok(row.get(0))
 }
 
