@@ -40,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
     let req = Request {
         user_id: "u".into(), member_id: "m".into(), user_member_id: "um".into(), space_id: "s0".into(),
         resource_type: "doc".into(), resource_id: "r".into(), action: "read".into(), context: RequestContext::default(),
+        ..Request::default()
     };
     let actor = Actor {
         user: b.flag().then(|| User { id: "u".into(), email: "e".into(), status: b.pick(STATUSES).into() }),
@@ -79,7 +80,7 @@ fuzz_target!(|data: &[u8]| {
             display_name: String::new(), description: None, risk_level: "low".into(), audit_default: true, metadata: None }),
         mapping: None,
     };
-    let ctx = Context { actor, registry, target, candidates, now_micros: 0 };
+    let ctx = Context { actor, registry, target, candidates, now_micros: 0, context_mode: None };
 
     let out = decide(&req, &ctx);
     assert_eq!(out.allow, out.deny_code.is_none());
