@@ -19,6 +19,7 @@
 //! `serde_json::Value` converts to one without copying either.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value};
 
@@ -117,7 +118,7 @@ pub fn encode(value: &Doc<'_>, numeric: &mut dyn FnMut(&Number) -> Vec<u8>) -> R
             w.put_u32(1 | JB_FARRAY | JB_FSCALAR);
             let entries = w.reserve(1);
             let meta = w.value(scalar)?;
-            w.entries(entries, &[meta], 0, 0)?;
+            w.entry(entries, 0, meta, &mut 0)?;
             w.total(start)?;
         }
     }
@@ -129,6 +130,11 @@ pub fn encode(value: &Doc<'_>, numeric: &mut dyn FnMut(&Number) -> Vec<u8>) -> R
     let header = if cfg!(target_endian = "little") { (len as u32) << 2 } else { len as u32 };
     w.buf[..4].copy_from_slice(&header.to_ne_bytes());
     Ok(w.buf)
+}
+
+/// jsonb's order of object keys: shorter first, then bytewise.
+fn key_order(a: &str, b: &str) -> Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
 struct Writer<'a> {
@@ -156,23 +162,18 @@ impl Writer<'_> {
         at
     }
 
-    /// Writes at `at` the JEntries of a container's elements whose data is written (`metas`: each one's type
-    /// and length), every JB_OFFSET_STRIDE-th as the end offset of its data instead; `first` is the index of
-    /// metas[0] among the container's entries and `total` the length of the data before it. The new total.
-    fn entries(&mut self, at: usize, metas: &[u32], first: usize, mut total: u32) -> Result<u32, JsonbError> {
-        for (i, &meta) in metas.iter().enumerate() {
-            total = total.checked_add(meta & JENTRY_OFFLENMASK).ok_or(JsonbError::TooLarge)?;
-            if total > JENTRY_OFFLENMASK {
-                return Err(JsonbError::TooLarge);
-            }
-            let entry = if (first + i).is_multiple_of(JB_OFFSET_STRIDE) {
-                (meta & JENTRY_TYPEMASK) | total | JENTRY_HAS_OFF
-            } else {
-                meta
-            };
-            self.buf[at + 4 * i..at + 4 * i + 4].copy_from_slice(&entry.to_ne_bytes());
+    /// Writes the JEntry of element `i` of a container (`meta`: its type and the length of its data, just
+    /// written) into the container's entries at `at`; every JB_OFFSET_STRIDE-th holds the end offset of its data
+    /// instead. `total` is the length of the container's data so far, this element's included on return.
+    fn entry(&mut self, at: usize, i: usize, meta: u32, total: &mut u32) -> Result<(), JsonbError> {
+        *total = total.checked_add(meta & JENTRY_OFFLENMASK).ok_or(JsonbError::TooLarge)?;
+        if *total > JENTRY_OFFLENMASK {
+            return Err(JsonbError::TooLarge);
         }
-        Ok(total)
+        let entry =
+            if i.is_multiple_of(JB_OFFSET_STRIDE) { (meta & JENTRY_TYPEMASK) | *total | JENTRY_HAS_OFF } else { meta };
+        self.buf[at + 4 * i..at + 4 * i + 4].copy_from_slice(&entry.to_ne_bytes());
+        Ok(())
     }
 
     /// The container's JEntry in its parent: its whole length from `start` (before its padding).
@@ -191,40 +192,56 @@ impl Writer<'_> {
         match value {
             Doc::Obj(members) => {
                 // uniqueifyJsonbObject's order (lengthCompareJsonbStringValue): shorter keys first, then bytewise;
-                // of a key given twice, the last one stays.
-                let mut pairs: Vec<&(&str, Doc<'_>)> = members.iter().collect();
-                // A stable sort: a key's occurrences stay in their order, and the last is kept.
-                pairs.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.as_bytes().cmp(b.0.as_bytes())));
-                pairs.dedup_by(|later, kept| {
-                    let same = later.0 == kept.0;
-                    if same {
-                        *kept = *later;
-                    }
-                    same
-                });
-                let n = pairs.len();
-                self.put_u32(n as u32 | JB_FOBJECT);
-                let entries = self.reserve(2 * n);
-                let mut metas = Vec::with_capacity(n);
-                for (key, _) in &pairs {
-                    metas.push(self.string(key)?);
+                // of a key given twice, the last one stays. Members already in that order (the documents this
+                // crate makes list them so) are written as they are.
+                if members.windows(2).all(|w| key_order(w[0].0, w[1].0) == Ordering::Less) {
+                    self.object(members.len(), members.iter())?;
+                } else {
+                    let mut pairs: Vec<&(&str, Doc<'_>)> = members.iter().collect();
+                    // A stable sort: a key's occurrences stay in their order, and the last is kept.
+                    pairs.sort_by(|a, b| key_order(a.0, b.0));
+                    pairs.dedup_by(|later, kept| {
+                        let same = later.0 == kept.0;
+                        if same {
+                            *kept = *later;
+                        }
+                        same
+                    });
+                    self.object(pairs.len(), pairs.iter().copied())?;
                 }
-                let total = self.entries(entries, &metas, 0, 0)?;
-                metas.clear();
-                for (_, v) in &pairs {
-                    metas.push(self.value(v)?);
-                }
-                self.entries(entries + 4 * n, &metas, n, total)?;
             }
             Doc::Arr(items) => {
                 self.put_u32(items.len() as u32 | JB_FARRAY);
                 let entries = self.reserve(items.len());
-                let metas = items.iter().map(|v| self.value(v)).collect::<Result<Vec<_>, _>>()?;
-                self.entries(entries, &metas, 0, 0)?;
+                let mut total = 0;
+                for (i, v) in items.iter().enumerate() {
+                    let meta = self.value(v)?;
+                    self.entry(entries, i, meta, &mut total)?;
+                }
             }
             _ => unreachable!("only objects and arrays are containers"),
         }
         self.total(start)
+    }
+
+    /// An object's header, entries and data: its `n` members' keys, then their values (jsonb's layout).
+    fn object<'d, 'v: 'd>(
+        &mut self,
+        n: usize,
+        members: impl Iterator<Item = &'d (&'v str, Doc<'v>)> + Clone,
+    ) -> Result<(), JsonbError> {
+        self.put_u32(n as u32 | JB_FOBJECT);
+        let entries = self.reserve(2 * n);
+        let mut total = 0;
+        for (i, (key, _)) in members.clone().enumerate() {
+            let meta = self.string(key)?;
+            self.entry(entries, i, meta, &mut total)?;
+        }
+        for (i, (_, v)) in members.enumerate() {
+            let meta = self.value(v)?;
+            self.entry(entries, n + i, meta, &mut total)?;
+        }
+        Ok(())
     }
 
     fn string(&mut self, s: &str) -> Result<u32, JsonbError> {

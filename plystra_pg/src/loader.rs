@@ -25,7 +25,7 @@ fn not_deleted(row: &Row) -> bool {
 }
 
 fn live(row: &Row) -> bool {
-    not_deleted(row) && row.text("status").as_deref() == Some(ACTIVE)
+    not_deleted(row) && row.text_is("status", ACTIVE)
 }
 
 /// Metadata, read as text: a value nested deeper than serde reads (PostgreSQL allows far more) is shown as a
@@ -176,7 +176,7 @@ fn core_target(
     group_of: impl FnOnce(&str) -> Option<Group>,
 ) -> Option<Option<Target>> {
     let resource = reader.one(c"resources", c"resources_pkey", &[&req.resource_id], |row| {
-        (row.text("resource_type").as_deref() == Some(req.resource_type.as_str())).then(|| {
+        row.text_is("resource_type", &req.resource_type).then(|| {
             live(row).then(|| Resource {
                 id: row.text_or_empty("id"),
                 external_id: row.text("external_id"),

@@ -263,6 +263,20 @@ impl Row<'_> {
         self.datum(column).and_then(|d| unsafe { String::from_datum(d, false) })
     }
 
+    /// Whether a text column holds exactly `value` (compared as bytes, without copying the column out).
+    pub fn text_is(&self, column: &'static str, value: &str) -> bool {
+        self.datum(column).is_some_and(|d| {
+            // SAFETY: the column is text (the schema's) and the datum is not null; a packed or compressed value
+            // is expanded into a palloc'd copy that the memory context frees, an inline one is read in place.
+            unsafe {
+                let text = pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
+                let len = pgrx::varsize_any_exhdr(text);
+                let data = pgrx::vardata_any(text).cast::<u8>();
+                std::slice::from_raw_parts(data, len) == value.as_bytes()
+            }
+        })
+    }
+
     pub fn text_or_empty(&self, column: &'static str) -> String {
         self.text(column).unwrap_or_default()
     }
