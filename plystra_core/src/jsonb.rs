@@ -273,6 +273,109 @@ impl Writer<'_> {
     }
 }
 
+/// Why a jsonb datum was not read into a `serde_json::Value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Containers nested deeper than [`MAX_DECODE_DEPTH`] (`serde_json` refuses the same when it parses the
+    /// value's text).
+    TooDeep,
+    /// A number `serde_json` cannot hold (it refuses the same in the value's text).
+    Number,
+    /// Not jsonb's binary form (a truncated or inconsistent datum).
+    Malformed,
+}
+
+/// The deepest nesting of containers [`decode`] reads: what `serde_json` reads from text (its recursion limit of
+/// 128 refuses 128 nested arrays or objects), so that a document is refused by depth exactly when its text would
+/// be.
+pub const MAX_DECODE_DEPTH: usize = 127;
+
+/// Reads a jsonb datum (its root container: the varlena's content after its header) into the value
+/// `serde_json` would parse from the datum's text, without printing the text: strings are stored unescaped,
+/// keys once and in order. A number is printed by `numeric_text` (the extension calls `numeric_out` on the
+/// numeric datum, which is aligned as it lies in the datum) and parsed by `serde_json`, as its text would be.
+pub fn decode(data: &[u8], numeric_text: &mut dyn FnMut(&[u8]) -> String) -> Result<Value, DecodeError> {
+    Reader { data, numeric_text }.container(0, 0)
+}
+
+struct Reader<'d, 'n> {
+    data: &'d [u8],
+    numeric_text: &'n mut dyn FnMut(&[u8]) -> String,
+}
+
+impl Reader<'_, '_> {
+    fn u32_at(&self, at: usize) -> Result<u32, DecodeError> {
+        let bytes = self.data.get(at..at + 4).ok_or(DecodeError::Malformed)?;
+        Ok(u32::from_ne_bytes(bytes.try_into().expect("four bytes")))
+    }
+
+    /// The container at `at` (4-byte aligned); `depth` containers enclose it.
+    fn container(&mut self, at: usize, depth: usize) -> Result<Value, DecodeError> {
+        let header = self.u32_at(at)?;
+        let count = (header & 0x0FFF_FFFF) as usize;
+        let object = header & JB_FOBJECT != 0;
+        let scalar = header & JB_FSCALAR != 0;
+        if !scalar && depth >= MAX_DECODE_DEPTH {
+            return Err(DecodeError::TooDeep);
+        }
+        let entries = if object { 2 * count } else { count };
+        let base = at + 4 + 4 * entries;
+        // Each element's data ends where its JEntry says (an offset every JB_OFFSET_STRIDE-th, else a length
+        // after the previous element's end).
+        let mut spans = Vec::with_capacity(entries);
+        let mut end = 0usize;
+        for i in 0..entries {
+            let entry = self.u32_at(at + 4 + 4 * i)?;
+            let start = end;
+            end = if entry & JENTRY_HAS_OFF != 0 {
+                (entry & JENTRY_OFFLENMASK) as usize
+            } else {
+                end + (entry & JENTRY_OFFLENMASK) as usize
+            };
+            if end < start || base + end > self.data.len() {
+                return Err(DecodeError::Malformed);
+            }
+            spans.push((entry & JENTRY_TYPEMASK, base + start, base + end));
+        }
+        if scalar {
+            let &(kind, start, end) = spans.first().filter(|_| count == 1).ok_or(DecodeError::Malformed)?;
+            return self.element(kind, start, end, depth);
+        }
+        if object {
+            let mut map = Map::new();
+            for i in 0..count {
+                let (kind, start, end) = spans[i];
+                if kind != JENTRY_ISSTRING {
+                    return Err(DecodeError::Malformed);
+                }
+                let key = String::from_utf8_lossy(&self.data[start..end]).into_owned();
+                let (kind, start, end) = spans[count + i];
+                map.insert(key, self.element(kind, start, end, depth + 1)?);
+            }
+            Ok(Value::Object(map))
+        } else {
+            spans.iter().map(|&(kind, start, end)| self.element(kind, start, end, depth + 1)).collect()
+        }
+    }
+
+    /// An element whose data lies in `start..end` (a numeric or container after its alignment padding).
+    fn element(&mut self, kind: u32, start: usize, end: usize, depth: usize) -> Result<Value, DecodeError> {
+        let aligned = start.next_multiple_of(4);
+        Ok(match kind {
+            JENTRY_ISNULL => Value::Null,
+            JENTRY_ISBOOL_FALSE => Value::Bool(false),
+            JENTRY_ISBOOL_TRUE => Value::Bool(true),
+            JENTRY_ISSTRING => Value::String(String::from_utf8_lossy(&self.data[start..end]).into_owned()),
+            JENTRY_ISNUMERIC if aligned <= end => {
+                let text = (self.numeric_text)(&self.data[aligned..end]);
+                Value::Number(serde_json::from_str(&text).map_err(|_| DecodeError::Number)?)
+            }
+            JENTRY_ISCONTAINER if aligned < end => self.container(aligned, depth)?,
+            _ => return Err(DecodeError::Malformed),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +415,73 @@ mod tests {
         for (text, expected) in cases {
             let value: Value = serde_json::from_str(text).unwrap();
             assert_eq!(hex::encode(encode(&Doc::from(&value), &mut numeric).unwrap()), expected, "{text}");
+        }
+    }
+
+    /// The numeric datums above read back as their text.
+    fn numeric_text(datum: &[u8]) -> String {
+        match hex::encode(datum).as_str() {
+            "2000000000800100" => "1",
+            "2000000000800200" => "2",
+            "2800000080a002008813" => "-2.5",
+            other => panic!("no text for {other}"),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn decoding_reads_back_what_serde_reads_from_the_text() {
+        let mut texts: Vec<String> = [
+            r#"{}"#,
+            r#"[]"#,
+            r#""x""#,
+            r#"1"#,
+            r#"null"#,
+            r#"{"a": 1, "c": {"y": -2.5, "z": "é \"q\" \\ \t"}, "bb": [true, false, null, "s"]}"#,
+            r#"[[1, [-2.5]], {"x": [{}]}, "tail", 2]"#,
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        // Past the offset stride, in an object's keys and values and in an array.
+        texts.push(
+            serde_json::to_string(
+                &(0..70).map(|i| (format!("k{i:02}"), json!(["v", "v", "v"]))).collect::<Map<_, _>>(),
+            )
+            .unwrap(),
+        );
+        texts.push(
+            serde_json::to_string(
+                &(0..70).map(|i| if i % 3 == 0 { json!(1) } else { json!("s".repeat(i % 5)) }).collect::<Vec<_>>(),
+            )
+            .unwrap(),
+        );
+        for text in texts {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            let datum = encode(&Doc::from(&value), &mut numeric).unwrap();
+            assert_eq!(decode(&datum[4..], &mut numeric_text), Ok(value), "{text}");
+        }
+    }
+
+    #[test]
+    fn decoding_refuses_by_depth_exactly_where_serde_does() {
+        for depth in [1, 127, 128, 129, 300] {
+            let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            let parsed = serde_json::from_str::<Value>(&text).ok();
+            let mut doc = Doc::Arr(Vec::new());
+            for _ in 1..depth {
+                doc = Doc::Arr(vec![doc]);
+            }
+            let datum = encode(&doc, &mut numeric).unwrap();
+            assert_eq!(decode(&datum[4..], &mut numeric_text).ok(), parsed, "depth {depth}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_datum_is_refused() {
+        let datum = encode(&Doc::from(&json!({"a": ["b", "c"]})), &mut numeric).unwrap();
+        for cut in 0..datum.len() - 4 {
+            assert_eq!(decode(&datum[4..4 + cut], &mut numeric_text), Err(DecodeError::Malformed), "{cut}");
         }
     }
 

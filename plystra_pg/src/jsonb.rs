@@ -1,13 +1,13 @@
 //! A JSON value as a jsonb datum, written in jsonb's binary form by `plystra_core::jsonb` (byte for byte what
 //! `jsonb_in` makes of the value's text). `pgrx::JsonB`'s conversion prints the value as text for `jsonb_in` to
 //! lex, parse, sort and convert again; for a batch's answer (a hundred results, tens of kB) that round trip was a
-//! sixth of the call in profiles.
+//! sixth of the call in profiles. A jsonb argument is read the other way (`plystra_core::jsonb::decode`).
 
 use std::ffi::CString;
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{pg_sys, PgLogLevel, PgSqlErrorCode};
-use plystra_core::jsonb::{encode, Doc, JsonbError};
+use plystra_core::jsonb::{decode, encode, DecodeError, Doc, JsonbError};
 use serde_json::Number;
 
 /// The jsonb datum of `value`, allocated in the current memory context. Raises what `jsonb_in` would raise for
@@ -64,4 +64,29 @@ fn refuse(code: PgSqlErrorCode, message: &'static str, detail: Option<&str>) -> 
     }
     report.report(PgLogLevel::ERROR);
     unreachable!("ERROR-level reports do not return")
+}
+
+/// The value of jsonb argument `n` (`None` for NULL), read from its binary form: the value `serde_json` parses
+/// from the argument's text, or the reason it would refuse that text.
+///
+/// # Safety
+/// `fcinfo` is a valid call whose argument `n` exists and is declared jsonb.
+pub unsafe fn jsonb_arg_value(
+    fcinfo: pg_sys::FunctionCallInfo,
+    n: usize,
+) -> Option<Result<serde_json::Value, DecodeError>> {
+    // SAFETY: a jsonb argument detoasted into one palloc'd (or in-place) varlena with a 4-byte header; its
+    // content, the root container, is 4-byte aligned, and so is every numeric in it.
+    unsafe {
+        let datum = pgrx::fcinfo::pg_getarg_datum(fcinfo, n)?;
+        let jsonb = pg_sys::pg_detoast_datum(datum.cast_mut_ptr());
+        let data = std::slice::from_raw_parts(pgrx::vardata_any(jsonb).cast::<u8>(), pgrx::varsize_any_exhdr(jsonb));
+        Some(decode(data, &mut |numeric| {
+            let text = pg_sys::OidOutputFunctionCall(
+                pg_sys::Oid::from(pg_sys::F_NUMERIC_OUT),
+                pg_sys::Datum::from(numeric.as_ptr()),
+            );
+            std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned()
+        }))
+    }
 }
