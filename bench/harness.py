@@ -46,18 +46,22 @@ PGBENCH = str(PG_BIN / "pgbench")
 # Dataset sizes. groups = spaces * (breadth + ... + breadth^depth); resources = spaces * resq.
 SIZES = {
     "tiny": dict(spaces=2, breadth=3, depth=3, members=1000, resq=1000, app_rows=20000, pgbench_scale=1,
-                 duration=2, rls_actors=5, per_row_rows=200, wide=(5, 20, 9), wide_rows=20000, skew_grants=300),
+                 duration=2, rls_actors=5, per_row_rows=200, wide=(5, 20, 9), wide_rows=20000, skew_grants=300,
+                 batches=500),
     "demo": dict(spaces=2, breadth=2, depth=2, members=480, resq=10, app_rows=200, pgbench_scale=1,
-                 duration=5, rls_actors=2, per_row_rows=50, wide=(5, 20, 9), wide_rows=20000, skew_grants=2000),
+                 duration=5, rls_actors=2, per_row_rows=50, wide=(5, 20, 9), wide_rows=20000, skew_grants=2000,
+                 batches=500),
     "full": dict(spaces=10, breadth=3, depth=8, members=100000, resq=100000, app_rows=1000000, pgbench_scale=10,
                  duration=8, rls_actors=20, per_row_rows=2000, wide=(50, 100, 9), wide_rows=1000000,
-                 skew_grants=20000),
+                 skew_grants=20000, batches=5000),
 }
 # Wide-reach readers (bench/generate_wide.sql, database bench_wide): w = (c, d, e) shapes the subtree; readers
 # w0, w1, w2 reach 1 + e, 1 + d + d e and 1 + c + c d + c d e groups (10, 1,001 and 50,051 at full size).
 # Noisy neighbours: SKEW_MEMBERS members of Space bsp_0 with skew_grants groups and grants each.
 SKEW_MEMBERS = 3
 BATCH_ITEMS = 100    # items of one plystra.check_batch call (bench/workloads/check_batch.sql); target ≤ 10 × a check
+# The batch documents are drawn at load time (bench/generate_batches.sql, sizes' `batches` of them in bench.batches)
+# and the workload fetches one by a random key: drawing them in the measured statement cost 2.5 checks.
 CLIENTS = (2, 16)
 SEED = 0.42          # setseed() for the generator
 PGBENCH_SEED = 42    # pgbench --random-seed: every run draws the same requests in the same order
@@ -267,8 +271,9 @@ def create_example_database(c, db):
     c.psql(db, file=REPO / "sql" / "examples" / "invoices_rls.sql")
 
 
-def load_database(run, db, sz, with_floors):
-    """Creates db with the extension, the Finance demo and the RLS example, then the generated data."""
+def load_database(run, db, sz, with_floors, with_batches=False):
+    """Creates db with the extension, the Finance demo and the RLS example, then the generated data (and, with
+    with_batches, the check_batch workload's documents)."""
     c = run.c
     create_example_database(c, db)
     t0 = now()
@@ -285,6 +290,13 @@ def load_database(run, db, sz, with_floors):
         GRANT USAGE ON SCHEMA bench TO PUBLIC;
         ALTER ROLE invoices_app LOGIN;
     """)
+    if with_batches:
+        t0 = now()
+        d = run.defines(sz)
+        c.psql(db, file=BENCH / "generate_batches.sql",
+               variables=dict({k: d[k] for k in ("spaces", "breadth", "depth", "members", "resq", "gs", "alevels")},
+                              items=BATCH_ITEMS, batches=sz["batches"], seed=SEED))
+        timings["batches_generate_s"] = round(now() - t0, 1)
     if with_floors:
         t0 = now()
         sh([PGBENCH, "-i", "-q", "-s", str(sz["pgbench_scale"]), "-h", str(c.path), "-p", str(c.port),
@@ -1249,9 +1261,10 @@ DESCRIPTIONS = {
     "check_off": "`plystra.check`, audit off",
     "check_deny_only": "`plystra.check`, audit deny_only",
     "check_always": "`plystra.check`, audit always",
-    "check_batch_off": f"`plystra.check_batch` of {BATCH_ITEMS} items of the check mix (one actor), audit off",
-    "check_batch_always": f"`plystra.check_batch` of {BATCH_ITEMS} items of the check mix (one actor), audit always "
-                          f"(a row per item)",
+    "check_batch_off": f"`plystra.check_batch` of {BATCH_ITEMS} items of the check mix (one actor; documents drawn "
+                       f"at load time), audit off",
+    "check_batch_always": f"`plystra.check_batch` of {BATCH_ITEMS} items of the check mix (one actor; documents drawn "
+                          f"at load time), audit always (a row per item)",
     "allowed_off": "`plystra.allowed` (boolean), audit off",
     "explain_off": "`plystra.explain`, audit off",
     "check_off_demo": "`plystra.check`, audit off, demo-size database",
@@ -1817,7 +1830,7 @@ def main():
         if built_sha:
             run.check(lib_at_start["sha256"] == built_sha,
                       "the preloaded library is the one bench/run just built")
-        ctx["timings"] = load_database(run, "bench", size, with_floors=True)
+        ctx["timings"] = load_database(run, "bench", size, with_floors=True, with_batches=True)
         ctx["dataset"] = verify_database(run, "bench", size)
         ctx["dataset"].update(spaces=size["spaces"], breadth=size["breadth"])
         ctx["dataset"]["pgbench_accounts"] = int(cluster.psql("bench", "SELECT count(*) FROM pgbench_accounts"))
@@ -1884,8 +1897,9 @@ def main():
                         group="scale")
             for audit in ("off", "always"):
                 run.pgbench(f"check_batch_{audit}", "bench", "check_batch.sql", c, size, audit=audit,
-                            floor=f"check_{audit}", group="sql", defines={"items": BATCH_ITEMS},
-                            extra={"items": BATCH_ITEMS})
+                            floor=f"check_{audit}", group="sql",
+                            defines={"items": BATCH_ITEMS, "batches": size["batches"]},
+                            extra={"items": BATCH_ITEMS, "batch_documents": size["batches"]})
         for c in CLIENTS:
             run.pgbench("rls_off_scan", "bench", "rls_off_scan.sql", c, size, group="rls")
             run.pgbench("rls_scan", "bench", "rls_scan.sql", c, size, user="invoices_app", floor="rls_off_scan",

@@ -8,6 +8,7 @@ pub mod closed_sets;
 pub mod decide;
 pub mod deny;
 pub mod inline;
+pub mod jsonb;
 pub mod model;
 pub mod reach;
 pub mod redact;

@@ -89,13 +89,38 @@ const CONTEXT_FIELDS: &[&str] = &["request_id", "ip", "user_agent"];
 /// v1.0's flat actor fields, removed from the API: named in the error so that old clients learn the new shape.
 const FLAT_ACTOR_FIELDS: &[&str] = &["actor_user_id", "actor_member_id", "actor_user_member_id", "space_id"];
 
-fn object<'a>(value: &'a Value, field: &str) -> Result<&'a Map<String, Value>, RequestError> {
-    value.as_object().ok_or_else(|| RequestError::new(field, "must be a JSON object"))
+/// Where a field lies in a document, spelled out only when an error names it: a batch parses up to a thousand
+/// items, and naming each item's fields for every item cost more than reading them.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    /// The batch item (`items[3]`), if any.
+    item: Option<usize>,
+    /// The field within the request or item (empty for the item itself).
+    field: &'a str,
 }
 
-fn reject_unknown(map: &Map<String, Value>, allowed: &[&[&str]], prefix: &str) -> Result<(), RequestError> {
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.item, self.field) {
+            (None, field) => f.write_str(field),
+            (Some(i), "") => write!(f, "items[{i}]"),
+            (Some(i), field) => write!(f, "items[{i}].{field}"),
+        }
+    }
+}
+
+fn object(value: &Value, field: impl fmt::Display) -> Result<&Map<String, Value>, RequestError> {
+    value.as_object().ok_or_else(|| RequestError::new(field.to_string(), "must be a JSON object"))
+}
+
+fn reject_unknown(
+    map: &Map<String, Value>,
+    allowed: &[&[&str]],
+    prefix: impl fmt::Display,
+) -> Result<(), RequestError> {
     for key in map.keys() {
         if !allowed.iter().any(|list| list.contains(&key.as_str())) {
+            let prefix = prefix.to_string();
             let field = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
             let problem = if prefix.is_empty() && FLAT_ACTOR_FIELDS.contains(&key.as_str()) {
                 "is not accepted: give the actor as a nested object {\"actor\": {\"user_id\", \"member_id\", \"user_member_id\", \"space_id\"}}"
@@ -109,34 +134,46 @@ fn reject_unknown(map: &Map<String, Value>, allowed: &[&[&str]], prefix: &str) -
 }
 
 /// An optional string field: absent or null is `None`; anything but a string is an error.
-fn opt_string(map: &Map<String, Value>, key: &str, field: &str, max: usize) -> Result<Option<String>, RequestError> {
+fn opt_string(
+    map: &Map<String, Value>,
+    key: &str,
+    field: impl fmt::Display,
+    max: usize,
+) -> Result<Option<String>, RequestError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
             if s.len() > max {
-                Err(RequestError::new(field, format!("is longer than {max} bytes")))
+                Err(RequestError::new(field.to_string(), format!("is longer than {max} bytes")))
             } else if s.contains('\0') {
-                Err(RequestError::new(field, "contains a NUL character"))
+                Err(RequestError::new(field.to_string(), "contains a NUL character"))
             } else {
                 Ok(Some(s.clone()))
             }
         }
-        Some(_) => Err(RequestError::new(field, "must be a string")),
+        Some(_) => Err(RequestError::new(field.to_string(), "must be a string")),
     }
 }
 
-fn required(value: Option<String>, field: &str) -> Result<String, RequestError> {
+fn required(value: Option<String>, field: impl fmt::Display) -> Result<String, RequestError> {
     match value {
         Some(s) if !s.is_empty() => Ok(s),
-        Some(_) => Err(RequestError::new(field, "must not be empty")),
-        None => Err(RequestError::new(field, "is required")),
+        Some(_) => Err(RequestError::new(field.to_string(), "must not be empty")),
+        None => Err(RequestError::new(field.to_string(), "is required")),
     }
 }
 
 /// Two spellings of one field (v1.0's aliases) must agree when both are given.
-fn one_of(a: Option<String>, a_field: &str, b: Option<String>, b_field: &str) -> Result<Option<String>, RequestError> {
+fn one_of(
+    a: Option<String>,
+    a_field: impl fmt::Display,
+    b: Option<String>,
+    b_field: impl fmt::Display,
+) -> Result<Option<String>, RequestError> {
     match (a, b) {
-        (Some(x), Some(y)) if x != y => Err(RequestError::new(b_field, format!("disagrees with {a_field}"))),
+        (Some(x), Some(y)) if x != y => {
+            Err(RequestError::new(b_field.to_string(), format!("disagrees with {a_field}")))
+        }
         (Some(x), _) => Ok(Some(x)),
         (None, y) => Ok(y),
     }
@@ -193,7 +230,7 @@ fn parse_actor(top: &Map<String, Value>) -> Result<ParsedActor, RequestError> {
 }
 
 fn parse_inline_actor(actor: &Map<String, Value>) -> Result<Option<InlineActor>, RequestError> {
-    let get = |key: &str, max: usize| opt_string(actor, key, &format!("actor.{key}"), max);
+    let get = |key: &str, max: usize| opt_string(actor, key, format!("actor.{key}"), max);
     let inline = InlineActor {
         user_email: get("user_email", MAX_ID_BYTES)?,
         user_status: get("user_status", MAX_ID_BYTES)?,
@@ -207,26 +244,28 @@ fn parse_inline_actor(actor: &Map<String, Value>) -> Result<Option<InlineActor>,
     Ok((inline != InlineActor::default()).then_some(inline))
 }
 
-/// The inline fields of a `resource` object (Context Mode): `None` when it holds only `type` and `id`.
+/// The inline fields of a `resource` object (Context Mode): `None` when it holds only `type` and `id`. `item`:
+/// the batch item it belongs to, if any.
 fn parse_inline_resource(
     res: &Map<String, Value>,
-    at: &dyn Fn(&str) -> String,
+    item: Option<usize>,
 ) -> Result<Option<InlineResource>, RequestError> {
-    let get = |key: &str, max: usize| opt_string(res, key, &at(&format!("resource.{key}")), max);
+    let at = |field| At { item, field };
+    let get = |key: &str, field, max: usize| opt_string(res, key, at(field), max);
     let metadata = match res.get("metadata") {
         None | Some(Value::Null) => None,
         Some(m @ Value::Object(_)) => Some(m.clone()),
-        Some(_) => return Err(RequestError::new(at("resource.metadata"), "must be a JSON object")),
+        Some(_) => return Err(RequestError::new(at("resource.metadata").to_string(), "must be a JSON object")),
     };
     let inline = InlineResource {
-        external_id: get("external_id", MAX_ID_BYTES)?,
-        space_id: get("space_id", MAX_ID_BYTES)?,
-        group_id: get("group_id", MAX_ID_BYTES)?,
-        group_path: get("group_path", MAX_PATH_BYTES)?,
-        owner_member_id: get("owner_member_id", MAX_ID_BYTES)?,
-        display_name: get("display_name", MAX_TEXT_BYTES)?,
-        visibility: get("visibility", MAX_ID_BYTES)?,
-        status: get("status", MAX_ID_BYTES)?,
+        external_id: get("external_id", "resource.external_id", MAX_ID_BYTES)?,
+        space_id: get("space_id", "resource.space_id", MAX_ID_BYTES)?,
+        group_id: get("group_id", "resource.group_id", MAX_ID_BYTES)?,
+        group_path: get("group_path", "resource.group_path", MAX_PATH_BYTES)?,
+        owner_member_id: get("owner_member_id", "resource.owner_member_id", MAX_ID_BYTES)?,
+        display_name: get("display_name", "resource.display_name", MAX_TEXT_BYTES)?,
+        visibility: get("visibility", "resource.visibility", MAX_ID_BYTES)?,
+        status: get("status", "resource.status", MAX_ID_BYTES)?,
         metadata,
     };
     Ok((inline != InlineResource::default()).then_some(inline))
@@ -249,8 +288,8 @@ fn parse_grants(top: &Map<String, Value>) -> Result<Option<Vec<InlineGrant>>, Re
             let prefix = format!("grants[{i}]");
             let map = object(grant, &prefix)?;
             reject_unknown(map, &[GRANT_FIELDS], &prefix)?;
-            let get = |key: &str, max: usize| opt_string(map, key, &format!("{prefix}.{key}"), max);
-            let need = |key: &str| required(get(key, MAX_ID_BYTES)?, &format!("{prefix}.{key}"));
+            let get = |key: &str, max: usize| opt_string(map, key, format!("{prefix}.{key}"), max);
+            let need = |key: &str| required(get(key, MAX_ID_BYTES)?, format!("{prefix}.{key}"));
             Ok(InlineGrant {
                 role_id: get("role_id", MAX_ID_BYTES)?,
                 role_key: get("role_key", MAX_ID_BYTES)?,
@@ -275,37 +314,37 @@ struct ParsedTarget {
     inline: Option<InlineResource>,
 }
 
-/// The target of a request or a batch item; `prefix` is the item's path (`items[3]`), empty for a request, and
-/// starts every field named in an error.
-fn parse_target(map: &Map<String, Value>, prefix: &str) -> Result<ParsedTarget, RequestError> {
-    let at = |field: &str| if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
+/// The target of a request or a batch item; `item` is the item's index in a batch (`items[3]`), which then starts
+/// every field named in an error.
+fn parse_target(map: &Map<String, Value>, item: Option<usize>) -> Result<ParsedTarget, RequestError> {
+    let at = |field| At { item, field };
     let (res_type, res_id, inline) = match map.get("resource") {
         None | Some(Value::Null) => (None, None, None),
         Some(v) => {
-            let res = object(v, &at("resource"))?;
-            reject_unknown(res, &[RESOURCE_FIELDS], &at("resource"))?;
+            let res = object(v, at("resource"))?;
+            reject_unknown(res, &[RESOURCE_FIELDS], at("resource"))?;
             (
-                opt_string(res, "type", &at("resource.type"), MAX_ID_BYTES)?,
-                opt_string(res, "id", &at("resource.id"), MAX_ID_BYTES)?,
-                parse_inline_resource(res, &at)?,
+                opt_string(res, "type", at("resource.type"), MAX_ID_BYTES)?,
+                opt_string(res, "id", at("resource.id"), MAX_ID_BYTES)?,
+                parse_inline_resource(res, item)?,
             )
         }
     };
     let resource_type = one_of(
-        opt_string(map, "resource_type", &at("resource_type"), MAX_ID_BYTES)?,
-        &at("resource_type"),
+        opt_string(map, "resource_type", at("resource_type"), MAX_ID_BYTES)?,
+        at("resource_type"),
         res_type,
-        &at("resource.type"),
+        at("resource.type"),
     )?;
-    let resource_type = required(resource_type, &at("resource_type"))?;
+    let resource_type = required(resource_type, at("resource_type"))?;
     let resource_id = one_of(
-        opt_string(map, "resource_id", &at("resource_id"), MAX_ID_BYTES)?,
-        &at("resource_id"),
+        opt_string(map, "resource_id", at("resource_id"), MAX_ID_BYTES)?,
+        at("resource_id"),
         res_id,
-        &at("resource.id"),
+        at("resource.id"),
     )?;
-    let resource_id = required(resource_id, &at("resource_id"))?;
-    let action = required(opt_string(map, "action", &at("action"), MAX_ID_BYTES)?, &at("action"))?;
+    let resource_id = required(resource_id, at("resource_id"))?;
+    let action = required(opt_string(map, "action", at("action"), MAX_ID_BYTES)?, at("action"))?;
     Ok(ParsedTarget { resource_type, resource_id, action, inline })
 }
 
@@ -338,7 +377,7 @@ pub fn parse_request(doc: &Value) -> Result<ParsedRequest, RequestError> {
     let top = object(doc, "request")?;
     reject_unknown(top, &[TOP_LEVEL_FIELDS], "")?;
     let actor = parse_actor(top)?;
-    let target = parse_target(top, "")?;
+    let target = parse_target(top, None)?;
     let grants = parse_grants(top)?;
     if grants.is_some() && actor.naming == ActorNaming::ByUser {
         return Err(RequestError::new("actor", "must name member_id, user_member_id and space_id with inline grants"));
@@ -398,10 +437,10 @@ pub fn parse_batch(doc: &Value) -> Result<Vec<Request>, RequestError> {
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let prefix = format!("items[{i}]");
-            let map = object(item, &prefix)?;
-            reject_unknown(map, &[ITEM_FIELDS], &prefix)?;
-            let target = parse_target(map, &prefix)?;
+            let at = At { item: Some(i), field: "" };
+            let map = object(item, at)?;
+            reject_unknown(map, &[ITEM_FIELDS], at)?;
+            let target = parse_target(map, Some(i))?;
             Ok(Request {
                 user_id: actor.user_id.clone(),
                 member_id: actor.member_id.clone(),

@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::decide::Outcome;
+use crate::jsonb::Doc;
 use crate::model::{ActorNaming, Candidate, Context, ContextMode, Group, Request};
 use crate::redact::redact;
 
@@ -250,19 +251,25 @@ fn actor_naming_json(naming: ActorNaming) -> Option<Value> {
 
 /// The audit summary shared by the trace and the compact answer.
 pub fn audit_json(req: &Request, outcome: &Outcome, audit_log_id: Option<&str>) -> Value {
-    json!({
-        "audit_log_id": audit_log_id,
-        "actor_user_id": req.user_id,
-        "actor_member_id": req.member_id,
-        "actor_user_member_id": req.user_member_id,
-        "space_id": req.space_id,
-        "action": audit_action(req),
-        "resource_type": req.resource_type,
-        "resource_id": req.resource_id,
-        "decision": decision_word(outcome),
-        "deny_code": outcome.deny_code.map(|d| d.as_str()),
-        "request_id": req.context.request_id,
-    })
+    audit_doc(req, outcome, audit_log_id).into_value()
+}
+
+/// [`audit_json`] as a document that borrows from the request. Its keys are listed in jsonb's order (shorter
+/// first, then bytewise), so that the jsonb encoder writes them without sorting.
+fn audit_doc<'a>(req: &'a Request, outcome: &Outcome, audit_log_id: Option<&'a str>) -> Doc<'a> {
+    Doc::Obj(vec![
+        ("action", Doc::Str(audit_action(req).into())),
+        ("decision", Doc::str(decision_word(outcome))),
+        ("space_id", Doc::str(&req.space_id)),
+        ("deny_code", Doc::opt_str(outcome.deny_code.map(|d| d.as_str()))),
+        ("request_id", Doc::opt_str(req.context.request_id.as_deref())),
+        ("resource_id", Doc::str(&req.resource_id)),
+        ("audit_log_id", Doc::opt_str(audit_log_id)),
+        ("actor_user_id", Doc::str(&req.user_id)),
+        ("resource_type", Doc::str(&req.resource_type)),
+        ("actor_member_id", Doc::str(&req.member_id)),
+        ("actor_user_member_id", Doc::str(&req.user_member_id)),
+    ])
 }
 
 /// The full decision-time trace: what `plystra.explain` returns and what the audit row keeps.
@@ -310,13 +317,98 @@ pub fn explain_document(
 
 /// The compact answer of `plystra.check`.
 pub fn check_document(req: &Request, outcome: &Outcome, id: &DecisionId, audit_log_id: Option<&str>) -> Value {
-    json!({
-        "allow": outcome.allow,
-        "decision": decision_word(outcome),
-        "deny_code": outcome.deny_code.map(|d| d.as_str()),
-        "reason": outcome.reason,
-        "trace_id": id.trace_id(),
-        "audit_log_id": audit_log_id,
-        "audit": audit_json(req, outcome, audit_log_id),
-    })
+    check_answer(req, outcome, id, audit_log_id).into_value()
+}
+
+/// [`check_document`] as a document that borrows from the request: a batch encodes a hundred of them as jsonb
+/// without building (and dropping) a `serde_json::Value` for each. Keys in jsonb's order, as in [`audit_doc`].
+pub fn check_answer<'a>(
+    req: &'a Request,
+    outcome: &Outcome,
+    id: &DecisionId,
+    audit_log_id: Option<&'a str>,
+) -> Doc<'a> {
+    Doc::Obj(vec![
+        ("allow", Doc::Bool(outcome.allow)),
+        ("audit", audit_doc(req, outcome, audit_log_id)),
+        ("reason", Doc::str(outcome.reason)),
+        ("decision", Doc::str(decision_word(outcome))),
+        ("trace_id", Doc::Str(id.trace_id().into())),
+        ("deny_code", Doc::opt_str(outcome.deny_code.map(|d| d.as_str()))),
+        ("audit_log_id", Doc::opt_str(audit_log_id)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deny::{DenyCode, ALLOW_REASON};
+    use crate::model::RequestContext;
+
+    /// The compact answer and the audit summary as they were written before they became borrowed documents:
+    /// the shape every client has seen, kept as the reference.
+    fn reference_check(req: &Request, outcome: &Outcome, id: &DecisionId, audit_log_id: Option<&str>) -> Value {
+        json!({
+            "allow": outcome.allow,
+            "decision": decision_word(outcome),
+            "deny_code": outcome.deny_code.map(|d| d.as_str()),
+            "reason": outcome.reason,
+            "trace_id": id.trace_id(),
+            "audit_log_id": audit_log_id,
+            "audit": {
+                "audit_log_id": audit_log_id,
+                "actor_user_id": req.user_id,
+                "actor_member_id": req.member_id,
+                "actor_user_member_id": req.user_member_id,
+                "space_id": req.space_id,
+                "action": audit_action(req),
+                "resource_type": req.resource_type,
+                "resource_id": req.resource_id,
+                "decision": decision_word(outcome),
+                "deny_code": outcome.deny_code.map(|d| d.as_str()),
+                "request_id": req.context.request_id,
+            },
+        })
+    }
+
+    #[test]
+    fn the_compact_answer_keeps_its_shape() {
+        let mut req = Request {
+            user_id: "user_alice".into(),
+            member_id: "member_finance_reviewer".into(),
+            user_member_id: "um_alice".into(),
+            space_id: "space_acme".into(),
+            resource_type: "invoice".into(),
+            resource_id: "invoice_\"é\"".into(),
+            action: "approve".into(),
+            ..Request::default()
+        };
+        let id = DecisionId::from_hex("0123456789abcdef".into());
+        let allow = Outcome {
+            allow: true,
+            deny_code: None,
+            reason: ALLOW_REASON,
+            scope_checks: Vec::new(),
+            target_evaluated: true,
+        };
+        let deny = Outcome {
+            allow: false,
+            deny_code: Some(DenyCode::ScopeOutOfBounds),
+            reason: DenyCode::ScopeOutOfBounds.reason(),
+            scope_checks: Vec::new(),
+            target_evaluated: true,
+        };
+        for context in
+            [RequestContext::default(), RequestContext { request_id: Some("req_1".into()), ..Default::default() }]
+        {
+            req.context = context;
+            for outcome in [&allow, &deny] {
+                for audit_log_id in [None, Some("audit_0123456789abcdef")] {
+                    let expected = reference_check(&req, outcome, &id, audit_log_id);
+                    assert_eq!(check_document(&req, outcome, &id, audit_log_id), expected);
+                    assert_eq!(audit_json(&req, outcome, audit_log_id), expected["audit"]);
+                }
+            }
+        }
+    }
 }

@@ -3,19 +3,29 @@
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
+use plystra_core::jsonb::Doc;
 use plystra_core::model::{Context, Request};
 use plystra_core::request::{parse_batch, parse_request, RequestError};
-use plystra_core::trace::{check_document, explain_document, DecisionId};
+use plystra_core::trace::{check_answer, check_document, explain_document, DecisionId};
 use plystra_core::{decide, Outcome};
 
 use crate::error::raise_invalid_request;
 use crate::guc::{AuditMode, AUDIT_MODE};
 use crate::{audit, loader};
 
-/// 8 random bytes as 16 hex digits: the shared part of `trc_…` and `audit_…`.
+/// `n` decision ids, each 8 random bytes as 16 hex digits (the shared part of `trc_…` and `audit_…`), drawn from
+/// PostgreSQL's strong random source in one call: a batch's hundred ids cost one draw, not a hundred.
+fn new_decision_ids(n: usize) -> Vec<DecisionId> {
+    let mut bytes = vec![0u8; 8 * n];
+    // SAFETY: the buffer holds exactly `bytes.len()` writable bytes.
+    if !unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) } {
+        pgrx::error!("plystra: could not generate random decision ids");
+    }
+    bytes.chunks_exact(8).map(|b| DecisionId::from_hex(hex::encode(b))).collect()
+}
+
 fn new_decision_id() -> DecisionId {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    DecisionId::from_hex(hex::encode(&bytes[8..16]))
+    new_decision_ids(1).pop().expect("one id was drawn")
 }
 
 struct Decided {
@@ -30,12 +40,17 @@ struct Decided {
 /// still fail is depth (serde's recursion limit) or a number no f64 holds. Neither is a request Plystra can
 /// read: 22023 naming `field`, never an internal error.
 pub(crate) fn read_json(text: Option<&str>, field: &str, function: &'static str) -> serde_json::Value {
-    let invalid = |problem: &str| RequestError { field: field.into(), problem: problem.into() };
-    let Some(text) = text else { raise_invalid_request(&invalid("is required"), function) };
+    let Some(text) = text else { refuse_json(field, "is required", function) };
     match serde_json::from_str(text) {
         Ok(doc) => doc,
-        Err(_) => raise_invalid_request(&invalid("is nested too deeply or holds an unreadable number"), function),
+        Err(_) => refuse_json(field, UNREADABLE_JSON, function),
     }
+}
+
+const UNREADABLE_JSON: &str = "is nested too deeply or holds an unreadable number";
+
+fn refuse_json(field: &str, problem: &str, function: &'static str) -> ! {
+    raise_invalid_request(&RequestError { field: field.into(), problem: problem.into() }, function)
 }
 
 /// Who asks, for the two rules of a request that depend on it.
@@ -83,12 +98,33 @@ fn run(req: Request, explain: bool) -> Decided {
     Decided { req, ctx, outcome, id, audit_log_id }
 }
 
-/// The answers of a batch document (`plystra.check_batch`): `{"results": [...]}`, for each item in order exactly
-/// what `plystra.check` answers for it. One snapshot and one load of the actor for the whole batch (registry
-/// entries and candidates once per resource type and action); each item is decided on its own and audited as
-/// its own decision per `plystra.audit_mode` (own trace id and row, the row check would write), and the rows
+/// A batch document (`plystra.check_batch`) decided, its audit rows written: for each item in order, its request,
+/// decision id, outcome and audit row id.
+pub(crate) struct DecidedBatch {
+    requests: Vec<Request>,
+    ids: Vec<DecisionId>,
+    outcomes: Vec<(Outcome, Option<String>)>,
+}
+
+impl DecidedBatch {
+    /// The answer, `{"results": [...]}`: for each item in order exactly what `plystra.check` answers for it.
+    pub(crate) fn answer(&self) -> Doc<'_> {
+        let results = self
+            .requests
+            .iter()
+            .zip(&self.outcomes)
+            .zip(&self.ids)
+            .map(|((req, (outcome, audit_log_id)), id)| check_answer(req, outcome, id, audit_log_id.as_deref()))
+            .collect();
+        Doc::Obj(vec![("results", Doc::Arr(results))])
+    }
+}
+
+/// Decides a batch document: one snapshot and one load of the actor for the whole batch (registry entries and
+/// candidates once per resource type and action, each group once); each item is decided on its own and audited
+/// as its own decision per `plystra.audit_mode` (own trace id and row, the row check would write), and the rows
 /// are handed to the audit writer together.
-pub(crate) fn batch_value(doc: &serde_json::Value, function: &'static str, asker: Asker<'_>) -> serde_json::Value {
+pub(crate) fn decide_batch(doc: &serde_json::Value, function: &'static str, asker: Asker<'_>) -> DecidedBatch {
     let mut requests = match parse_batch(doc) {
         Ok(requests) => requests,
         Err(e) => raise_invalid_request(&e, function),
@@ -104,44 +140,40 @@ pub(crate) fn batch_value(doc: &serde_json::Value, function: &'static str, asker
         req.actor_naming = first.actor_naming;
     }
     let mode = AUDIT_MODE.get();
-    // Every context under one snapshot, the reading closed before any row is written.
-    let decided: Vec<(Context, Outcome)> = {
+    let ids = new_decision_ids(requests.len());
+    // Every item is loaded into the loader's one context and decided at once; an audited item's trace (the
+    // only part of the answer that needs its context) is made then too. Every context under one snapshot, the
+    // reading closed before any row is written.
+    let mut outcomes = Vec::with_capacity(requests.len());
+    let mut traces = Vec::new();
+    {
         let mut loader = loader::ActorLoader::begin(&requests[0], mode != AuditMode::Off);
-        requests
-            .iter()
-            .map(|req| {
-                let ctx = loader.context(req);
-                let outcome = decide(req, &ctx);
-                (ctx, outcome)
-            })
-            .collect()
-    };
-    let ids: Vec<(DecisionId, Option<String>)> = decided
-        .iter()
-        .map(|(_, outcome)| {
-            let id = new_decision_id();
+        for (req, id) in requests.iter().zip(&ids) {
+            let ctx = loader.load(req);
+            let outcome = decide(req, ctx);
             let audit_log_id = mode.writes(outcome.allow).then(|| id.audit_log_id());
-            (id, audit_log_id)
-        })
-        .collect();
+            if let Some(audit_id) = audit_log_id.as_deref() {
+                traces.push(explain_document(req, ctx, &outcome, id, Some(audit_id)));
+            }
+            outcomes.push((outcome, audit_log_id));
+        }
+    }
+    let mut traces = traces.into_iter();
     let rows = requests
         .iter()
-        .zip(&decided)
-        .zip(&ids)
-        .filter_map(|((req, (ctx, outcome)), (id, audit_log_id))| {
-            let audit_id = audit_log_id.as_ref()?;
-            let trace = explain_document(req, ctx, outcome, id, Some(audit_id));
-            Some(audit::DecisionRow { id: audit_id.clone(), req, outcome, trace })
+        .zip(&outcomes)
+        .filter_map(|(req, (outcome, audit_log_id))| {
+            let id = audit_log_id.clone()?;
+            Some(audit::DecisionRow { id, req, outcome, trace: traces.next().expect("one trace per audited item") })
         })
         .collect();
     audit::write_decisions(rows);
-    let results = requests
-        .iter()
-        .zip(&decided)
-        .zip(&ids)
-        .map(|((req, (_, outcome)), (id, audit_log_id))| check_document(req, outcome, id, audit_log_id.as_deref()))
-        .collect();
-    serde_json::json!({ "results": serde_json::Value::Array(results) })
+    DecidedBatch { requests, ids, outcomes }
+}
+
+/// [`decide_batch`]'s answer as a JSON value (the REST front's gate embeds it in its own answer).
+pub(crate) fn batch_value(doc: &serde_json::Value, function: &'static str, asker: Asker<'_>) -> serde_json::Value {
+    decide_batch(doc, function, asker).answer().into_value()
 }
 
 /// The answer to a request given as text: the compact answer, or the full trace when `explain`.
@@ -240,7 +272,9 @@ pub unsafe extern "C-unwind" fn plystra_explain_jsonb(fcinfo: pg_sys::FunctionCa
 function_info_v1!(pg_finfo_plystra_check_batch_jsonb);
 
 /// The C entry point of `plystra.check_batch(jsonb)`: a C-language function for the reason `plystra.check` is
-/// one, its argument read as text for the same reason.
+/// one. Its argument is read from jsonb's binary form straight into a JSON value (a batch document is kilobytes:
+/// printing it as text and parsing the text was a twentieth of the call); what serde would refuse in the text
+/// (nesting too deep, a number it cannot hold) is refused the same way, 22023.
 ///
 /// # Safety
 /// Only PostgreSQL calls it, through the function manager.
@@ -249,9 +283,16 @@ function_info_v1!(pg_finfo_plystra_check_batch_jsonb);
 pub unsafe extern "C-unwind" fn plystra_check_batch_jsonb(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     const FUNCTION: &str = "plystra.check_batch";
     // SAFETY: argument 0 of a one-argument `(jsonb)` call.
-    let text = unsafe { jsonb_arg_text(fcinfo, 0) };
-    let answer = batch_value(&read_json(text.as_deref(), "request", FUNCTION), FUNCTION, Asker::default());
-    JsonB(answer).into_datum().expect("a jsonb answer is never null")
+    let doc = unsafe { crate::jsonb::jsonb_arg_value(fcinfo, 0) };
+    let batch = match doc {
+        Some(Ok(doc)) => decide_batch(&doc, FUNCTION, Asker::default()),
+        // Refused as `read_json` refuses the document's text.
+        None => refuse_json("request", "is required", FUNCTION),
+        Some(Err(_)) => refuse_json("request", UNREADABLE_JSON, FUNCTION),
+    };
+    // A hundred results are tens of kB of JSON: written as jsonb directly from the outcomes, never built as
+    // JSON values, printed and parsed again.
+    crate::jsonb::to_jsonb_datum(&batch.answer())
 }
 
 /// The typed form for WHERE clauses. Builds no JSON unless an audit row is written.

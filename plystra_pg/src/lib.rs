@@ -12,6 +12,7 @@ mod credential;
 mod error;
 mod gate;
 mod guc;
+mod jsonb;
 mod kept;
 mod loader;
 #[cfg(any(test, feature = "pg_test"))]

@@ -25,7 +25,7 @@ fn not_deleted(row: &Row) -> bool {
 }
 
 fn live(row: &Row) -> bool {
-    not_deleted(row) && row.text("status").as_deref() == Some(ACTIVE)
+    not_deleted(row) && row.text_is("status", ACTIVE)
 }
 
 /// Metadata, read as text: a value nested deeper than serde reads (PostgreSQL allows far more) is shown as a
@@ -177,10 +177,16 @@ fn registry(reader: &Reader, req: &Request, with_metadata: bool, with_mapping: b
 }
 
 /// The resource row with this id, if it is of the requested type: `Some(None)` when such a row exists but is not
-/// live (deleted, archived), so that an inline description can never stand in for a row Core holds.
-fn core_target(reader: &Reader, req: &Request, with_metadata: bool) -> Option<Option<Target>> {
+/// live (deleted, archived), so that an inline description can never stand in for a row Core holds. Its group is
+/// read by `group_of` (a live group by id).
+fn core_target(
+    reader: &Reader,
+    req: &Request,
+    with_metadata: bool,
+    group_of: impl FnOnce(&str) -> Option<Group>,
+) -> Option<Option<Target>> {
     let resource = reader.one(c"resources", c"resources_pkey", &[&req.resource_id], |row| {
-        (row.text("resource_type").as_deref() == Some(req.resource_type.as_str())).then(|| {
+        row.text_is("resource_type", &req.resource_type).then(|| {
             live(row).then(|| Resource {
                 id: row.text_or_empty("id"),
                 external_id: row.text("external_id"),
@@ -196,9 +202,25 @@ fn core_target(reader: &Reader, req: &Request, with_metadata: bool) -> Option<Op
         })
     })?;
     Some(resource.map(|resource| {
-        let group = resource.group_id.as_deref().and_then(|id| group_by_id(reader, id));
+        let group = resource.group_id.as_deref().and_then(group_of);
         Target { resource, group }
     }))
+}
+
+/// Live groups by id, each read once per loading: a batch's items often lie in the same group. Under the one
+/// snapshot of the loading, a group read again would be the same row.
+#[derive(Default)]
+struct GroupMemo(HashMap<String, Option<Group>>);
+
+impl GroupMemo {
+    fn get(&mut self, reader: &Reader, id: &str) -> Option<Group> {
+        if let Some(known) = self.0.get(id) {
+            return known.clone();
+        }
+        let group = group_by_id(reader, id);
+        self.0.insert(id.to_string(), group.clone());
+        group
+    }
 }
 
 /// The target and, for a request with inline context, what came inline. A registered resource is always Core's
@@ -208,12 +230,13 @@ fn target(
     req: &Request,
     with_metadata: bool,
     registry: &Registry,
+    groups: &mut GroupMemo,
 ) -> (Option<Target>, Option<ContextMode>) {
     let inline = req.inline.as_deref();
     let mut mode =
         inline.map(|i| ContextMode { actor_inline: i.is_pure(), grants_inline: i.is_pure(), ..ContextMode::default() });
     let described = inline.and_then(|i| i.resource.as_ref());
-    let target = match (core_target(reader, req, with_metadata), described) {
+    let target = match (core_target(reader, req, with_metadata, |id| groups.get(reader, id)), described) {
         (Some(core), described) => {
             if let (Some(mode), Some(d)) = (mode.as_mut(), described) {
                 mode.ignored = ignored_fields(d);
@@ -329,7 +352,9 @@ fn candidates(reader: &Reader, req: &Request) -> Vec<Candidate> {
 /// `with_metadata`: whether what only a trace shows is read too (the metadata of the target and registry entries,
 /// the type's mapping).
 pub fn load_context(req: &Request, with_metadata: bool) -> Context {
-    ActorLoader::begin(req, with_metadata).context(req)
+    let mut loader = ActorLoader::begin(req, with_metadata);
+    loader.load(req);
+    loader.into_context()
 }
 
 /// Whether a request's registry entries must include the type's mapping.
@@ -337,17 +362,27 @@ fn needs_mapping(req: &Request, with_metadata: bool) -> bool {
     with_metadata || req.inline.as_ref().is_some_and(|i| i.resource.is_some())
 }
 
+/// What the registry entries and candidates were loaded for: (resource type, action, with the mapping).
+type TypeAction = (String, String, bool);
+
 /// The loading of one actor's decisions under one snapshot: `plystra.check` uses it for one request, a batch
 /// (`plystra.check_batch`) for all its items. The actor tuple (user, member, binding, Space) is read once (or,
 /// for a pure-inline request, built from it); the registry entries and candidate grants once per (resource
-/// type, action); the target once per item. Every request given to [`ActorLoader::context`] must name the actor
-/// given to [`ActorLoader::begin`].
+/// type, action); the target once per item, each group once. Every request given to [`ActorLoader::load`] must
+/// name the actor given to [`ActorLoader::begin`].
+///
+/// The loader holds one context and loads each request into it in place: the actor is never copied, and the
+/// registry entries and candidates of the current (type, action) stay where they are while consecutive items
+/// share it (a batch's items usually do), instead of being copied for every item.
 pub struct ActorLoader {
     reader: Reader,
-    actor: Actor,
     with_metadata: bool,
-    now_micros: i64,
-    by_type_action: HashMap<(String, String, bool), (Registry, Vec<Candidate>)>,
+    ctx: Context,
+    /// What `ctx.registry` and `ctx.candidates` hold, when it may be kept (never for a pure-inline request).
+    current: Option<TypeAction>,
+    /// The registry entries and candidates of the other (type, action) pairs seen so far.
+    by_type_action: HashMap<TypeAction, (Registry, Vec<Candidate>)>,
+    groups: GroupMemo,
 }
 
 impl ActorLoader {
@@ -359,34 +394,46 @@ impl ActorLoader {
         };
         ActorLoader {
             reader,
-            actor,
             with_metadata,
-            now_micros: statement_unix_micros(),
+            ctx: Context { actor, now_micros: statement_unix_micros(), ..Context::default() },
+            current: None,
             by_type_action: HashMap::new(),
+            groups: GroupMemo::default(),
         }
     }
 
-    /// The context of `req`: the actor loaded once, the registry and candidates memoised, its target.
-    pub fn context(&mut self, req: &Request) -> Context {
+    /// The context of `req`, loaded in place: the actor loaded once, the registry and candidates memoised, its
+    /// target. Valid until the next `load`.
+    pub fn load(&mut self, req: &Request) -> &Context {
         let with_mapping = needs_mapping(req, self.with_metadata);
-        let key = (req.resource_type.clone(), req.action.clone(), with_mapping);
         let pure_inline = req.inline.as_ref().is_some_and(|i| i.is_pure());
-        let (registry, candidates) = match self.by_type_action.remove(&key).filter(|_| !pure_inline) {
-            Some(kept) => kept,
-            None => (registry(&self.reader, req, self.with_metadata, with_mapping), candidates(&self.reader, req)),
-        };
-        let (target, context_mode) = target(&self.reader, req, self.with_metadata, &registry);
-        let ctx = Context {
-            actor: self.actor.clone(),
-            registry: registry.clone(),
-            target,
-            candidates: candidates.clone(),
-            now_micros: self.now_micros,
-            context_mode,
-        };
-        if !pure_inline {
-            self.by_type_action.insert(key, (registry, candidates));
+        let same = !pure_inline
+            && self
+                .current
+                .as_ref()
+                .is_some_and(|(t, a, m)| *t == req.resource_type && *a == req.action && *m == with_mapping);
+        if !same {
+            let loaded = (std::mem::take(&mut self.ctx.registry), std::mem::take(&mut self.ctx.candidates));
+            if let Some(previous) = self.current.take() {
+                self.by_type_action.insert(previous, loaded);
+            }
+            let key = (req.resource_type.clone(), req.action.clone(), with_mapping);
+            let kept = if pure_inline { None } else { self.by_type_action.remove(&key) };
+            (self.ctx.registry, self.ctx.candidates) = kept.unwrap_or_else(|| {
+                (registry(&self.reader, req, self.with_metadata, with_mapping), candidates(&self.reader, req))
+            });
+            self.current = (!pure_inline).then_some(key);
         }
+        let (target, context_mode) =
+            target(&self.reader, req, self.with_metadata, &self.ctx.registry, &mut self.groups);
+        self.ctx.target = target;
+        self.ctx.context_mode = context_mode;
+        &self.ctx
+    }
+
+    /// The context last loaded, the reading closed.
+    pub fn into_context(self) -> Context {
+        let ActorLoader { ctx, .. } = self;
         ctx
     }
 }
@@ -480,7 +527,8 @@ pub fn inline_placements(req: &Request) -> InlinePlacements {
     let Some(inline) = req.inline.as_deref() else { return InlinePlacements::default() };
     let reader = Reader::begin();
     let in_core = |g: Group| group_by_id(&reader, &g.id).map(|g| g.id);
-    let target = inline.resource.as_ref().filter(|_| core_target(&reader, req, false).is_none()).map(|d| {
+    let registered = || core_target(&reader, req, false, |id| group_by_id(&reader, id)).is_some();
+    let target = inline.resource.as_ref().filter(|_| !registered()).map(|d| {
         let registry = registry(&reader, req, false, true);
         let t = inline_target(req, d, registry.mapping.as_ref(), &reader);
         (t.resource.space_id, t.group.and_then(in_core))

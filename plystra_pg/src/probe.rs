@@ -41,6 +41,8 @@ struct OpenScan {
     index: pg_sys::Relation,
     scan: pg_sys::IndexScanDesc,
     slot: *mut pg_sys::TupleTableSlot,
+    /// Each column read so far and its attribute number: a batch reads the same columns of a hundred rows.
+    columns: RefCell<Vec<(&'static str, i32)>>,
 }
 
 /// The reading of one decision: the schema, the snapshot every probe uses, and the scans opened so far.
@@ -130,7 +132,7 @@ impl Reader {
             }
             let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
             let scan = pg_sys::index_beginscan(heap, index, self.snapshot, keys as i32, 0);
-            OpenScan { index_name, keys, heap, index, scan, slot }
+            OpenScan { index_name, keys, heap, index, scan, slot, columns: RefCell::new(Vec::new()) }
         }
     }
 
@@ -158,7 +160,7 @@ impl Reader {
                 scan_keys.push(entry);
             }
             pg_sys::index_rescan(open.scan, scan_keys.as_mut_ptr(), keys.len() as i32, std::ptr::null_mut(), 0);
-            let row = Row { slot: open.slot, descriptor: (*open.heap).rd_att };
+            let row = Row { slot: open.slot, descriptor: (*open.heap).rd_att, columns: &open.columns };
             while pg_sys::index_getnext_slot(open.scan, pg_sys::ScanDirection::ForwardScanDirection, open.slot) {
                 if !each(&row) {
                     break;
@@ -209,58 +211,87 @@ impl Drop for Reader {
     }
 }
 
-/// The current row of a probe; columns are found by name.
-pub struct Row {
+/// The current row of a probe; columns are found by name (once per scan: the relation stays open and locked
+/// while the scan is kept, so its columns cannot move).
+pub struct Row<'s> {
     slot: *mut pg_sys::TupleTableSlot,
     descriptor: pg_sys::TupleDesc,
+    columns: &'s RefCell<Vec<(&'static str, i32)>>,
 }
 
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 const POSTGRES_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
-impl Row {
-    fn datum(&self, column: &str) -> Option<Datum> {
-        // SAFETY: the descriptor belongs to the open relation; attribute numbers come from it, and the slot holds
-        // a tuple of that relation while the probe's callback runs.
-        unsafe {
+impl Row<'_> {
+    /// The attribute number of `column`.
+    fn attribute(&self, column: &'static str) -> i32 {
+        if let Some(&(_, number)) = self.columns.borrow().iter().find(|(name, _)| *name == column) {
+            return number;
+        }
+        // SAFETY: the descriptor belongs to the open relation.
+        let position = unsafe {
             let descriptor = &*self.descriptor;
-            let attributes = descriptor.attrs.as_slice(descriptor.natts as usize);
-            let position = attributes
-                .iter()
-                .position(|a| {
-                    !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == column.as_bytes()
-                })
-                .unwrap_or_else(|| pgrx::error!("plystra: column {column} is missing; reinstall the extension"));
+            descriptor.attrs.as_slice(descriptor.natts as usize).iter().position(|a| {
+                !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == column.as_bytes()
+            })
+        };
+        let number = position
+            .unwrap_or_else(|| pgrx::error!("plystra: column {column} is missing; reinstall the extension"))
+            as i32
+            + 1;
+        self.columns.borrow_mut().push((column, number));
+        number
+    }
+
+    fn datum(&self, column: &'static str) -> Option<Datum> {
+        let number = self.attribute(column);
+        // SAFETY: the attribute number comes from the open relation's descriptor, and the slot holds a tuple of
+        // that relation while the probe's callback runs.
+        unsafe {
             let mut is_null = false;
-            let datum = pg_sys::slot_getattr(self.slot, (position + 1) as i32, &mut is_null);
+            let datum = pg_sys::slot_getattr(self.slot, number, &mut is_null);
             (!is_null).then_some(datum)
         }
     }
 
-    pub fn is_null(&self, column: &str) -> bool {
+    pub fn is_null(&self, column: &'static str) -> bool {
         self.datum(column).is_none()
     }
 
-    pub fn text(&self, column: &str) -> Option<String> {
+    pub fn text(&self, column: &'static str) -> Option<String> {
         // SAFETY: the column is text (the schema's), and the datum is not null.
         self.datum(column).and_then(|d| unsafe { String::from_datum(d, false) })
     }
 
-    pub fn text_or_empty(&self, column: &str) -> String {
+    /// Whether a text column holds exactly `value` (compared as bytes, without copying the column out).
+    pub fn text_is(&self, column: &'static str, value: &str) -> bool {
+        self.datum(column).is_some_and(|d| {
+            // SAFETY: the column is text (the schema's) and the datum is not null; a packed or compressed value
+            // is expanded into a palloc'd copy that the memory context frees, an inline one is read in place.
+            unsafe {
+                let text = pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
+                let len = pgrx::varsize_any_exhdr(text);
+                let data = pgrx::vardata_any(text).cast::<u8>();
+                std::slice::from_raw_parts(data, len) == value.as_bytes()
+            }
+        })
+    }
+
+    pub fn text_or_empty(&self, column: &'static str) -> String {
         self.text(column).unwrap_or_default()
     }
 
-    pub fn boolean(&self, column: &str) -> bool {
+    pub fn boolean(&self, column: &'static str) -> bool {
         self.datum(column).is_some_and(|d| d.value() != 0)
     }
 
     /// A timestamptz as microseconds since the Unix epoch (saturating at ±infinity).
-    pub fn unix_micros(&self, column: &str) -> Option<i64> {
+    pub fn unix_micros(&self, column: &'static str) -> Option<i64> {
         self.datum(column).map(|d| (d.value() as i64).saturating_add(POSTGRES_EPOCH_UNIX_MICROS))
     }
 
     /// A jsonb column as its text.
-    pub fn jsonb_text(&self, column: &str) -> Option<String> {
+    pub fn jsonb_text(&self, column: &'static str) -> Option<String> {
         self.datum(column).map(|d| {
             // SAFETY: jsonb's output function on a jsonb datum returns a palloc'd C string.
             unsafe {

@@ -5,7 +5,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(34);
+SELECT plan(38);
 
 CREATE FUNCTION pg_temp.actor(user_id text, binding text) RETURNS jsonb LANGUAGE sql AS $$
     SELECT jsonb_build_object('user_id', user_id, 'member_id', 'member_finance_reviewer', 'user_member_id', binding,
@@ -68,6 +68,52 @@ SELECT is(plystra.check_batch(jsonb_build_object('actor', pg_temp.actor('user_al
               'items', (SELECT jsonb_agg(jsonb_build_object('resource_type', 'invoice', 'resource_id', 'invoice_00' || (2 - n % 2),
                                                            'action', 'approve')) FROM generate_series(1, 1000) n)))
           #>> '{results,999,deny_code}', 'SCOPE_OUT_OF_BOUNDS', '1000 items (the limit) are answered, in order');
+-- The same items in reverse order: the loader keeps one context and swaps the registry entries and candidates
+-- of each (type, action) in and out as the items change, and reads each group once; the answers must not depend
+-- on the order in which items share them.
+SELECT is((SELECT jsonb_agg(pg_temp.strip(r) ORDER BY n)
+           FROM jsonb_array_elements(plystra.check_batch(jsonb_build_object('actor', w.actor,
+                    'items', (SELECT jsonb_agg(doc ORDER BY ord DESC) FROM item)))->'results') WITH ORDINALITY AS x (r, n)),
+          (SELECT jsonb_agg(pg_temp.strip(plystra.check(pg_temp.single(w.actor, i, NULL))) ORDER BY i.ord DESC)
+           FROM item i),
+          'the items in reverse order: every result equals check''s answer')
+FROM who w WHERE w.name = 'alice';
+-- Ids that are not plain ASCII words reach the answer as the request gave them.
+CREATE TEMP TABLE odd_item (ord int, resource_type text, resource_id text, action text, doc jsonb);
+INSERT INTO odd_item (ord, resource_type, resource_id, action)
+VALUES (1, 'invoice', 'invoice_001', 'approve'), (2, 'invoice', 'inv"oice\ é ✓ 😀', 'read'),
+       (3, 'invoice', repeat('x', 256), 'read'), (4, 'invoice', E'tab\there', 'approve'),
+       (5, 'invoice', 'invoice_002', 'read'), (6, 'invoice', 'invoice_001', 'read');
+SELECT is((SELECT jsonb_agg(pg_temp.strip(r) ORDER BY n)
+           FROM jsonb_array_elements(plystra.check_batch(jsonb_build_object(
+                    'actor', pg_temp.actor('user_alice', 'um_alice_finance_reviewer'),
+                    'items', (SELECT jsonb_agg(jsonb_build_object('resource_type', resource_type, 'resource_id',
+                                                                  resource_id, 'action', action) ORDER BY ord)
+                              FROM odd_item),
+                    'request', jsonb_build_object('request_id', 'req_064_✓')))->'results') WITH ORDINALITY AS x (r, n)),
+          (SELECT jsonb_agg(pg_temp.strip(plystra.check(jsonb_build_object(
+                    'actor', pg_temp.actor('user_alice', 'um_alice_finance_reviewer'), 'resource_type', o.resource_type,
+                    'resource_id', o.resource_id, 'action', o.action,
+                    'request', jsonb_build_object('request_id', 'req_064_✓')))) ORDER BY o.ord)
+           FROM odd_item o),
+          'ids with quotes, backslashes, tabs, accents, emoji and 256 bytes: every result equals check''s answer');
+-- The answer is written in jsonb's binary form directly, not parsed from text: it must be the very value jsonb_in
+-- makes of its own text (same size, same text, equal), for a small batch and for 1000 results (jsonb stores
+-- every 32nd entry of a container as an offset).
+SELECT ok((SELECT a = a::text::jsonb AND pg_column_size(a) = pg_column_size(a::text::jsonb)
+                  AND a::text = a::text::jsonb::text
+           FROM (SELECT plystra.check_batch(pg_temp.batch(pg_temp.actor('user_alice', 'um_alice_finance_reviewer'),
+                                                          'req_064')) AS a) AS b),
+          'the answer is the jsonb its text reads as');
+SELECT ok((SELECT a = a::text::jsonb AND pg_column_size(a) = pg_column_size(a::text::jsonb)
+                  AND a::text = a::text::jsonb::text AND jsonb_array_length(a->'results') = 1000
+                  AND (a->'results'->999) = (a::text::jsonb->'results'->999)
+           FROM (SELECT plystra.check_batch(jsonb_build_object(
+                        'actor', pg_temp.actor('user_alice', 'um_alice_finance_reviewer'),
+                        'items', (SELECT jsonb_agg(jsonb_build_object('resource_type', 'invoice',
+                                                   'resource_id', 'invoice_00' || (1 + n % 3), 'action', 'read'))
+                                  FROM generate_series(1, 1000) n))) AS a) AS b),
+          'so is an answer of 1000 results');
 SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = 'req_064'), 0::bigint,
           'audit_mode off: no audit row');
 SELECT is((SELECT count(*) FROM jsonb_array_elements(plystra.check_batch(pg_temp.batch(
