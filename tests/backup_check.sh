@@ -41,6 +41,11 @@ SELECT plystra.check(jsonb_build_object(
     'resource_type', 'invoice', 'resource_id', r, 'action', 'approve'))
 FROM unnest(ARRAY['um_alice_finance_reviewer', 'um_alice_finance_reviewer_revoked']) b,
      unnest(ARRAY['invoice_001', 'invoice_002']) r;
+-- A Context Mode decision: its row records which parts of the context came inline.
+SELECT plystra.check('{"actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer",
+                                 "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+                       "resource": {"type": "invoice", "id": "invoice_draft_backup", "group_path": "finance.apac"},
+                       "action": "approve"}');
 SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme');
 UPDATE plystra.spaces SET name = 'Acme (before the backup)' WHERE id = 'space_acme';
 SQL
@@ -54,6 +59,11 @@ HEADS="SELECT count(*) || ' ' || coalesce(md5(string_agg(row_to_json(h)::text, '
 # The row left unsealed at backup time is history, not a held-back sealer: broken links and heads are what count
 # here (the stale-row alarm has its own test below).
 PROBLEMS="SET plystra.audit_unsealed_alarm = '1 day'; SELECT count(*) FROM plystra.verify_audit_chain() WHERE problem IS NOT NULL"
+INLINE_ROW="SELECT string_agg(decision || ' ' || (trace->'context_mode')::text, ',') FROM plystra.audit_logs WHERE resource_id = 'invoice_draft_backup'"
+src_inline=$(qa -d "$SRC" -c "$INLINE_ROW")
+[ "$src_inline" = 'allow {"actor": "core", "grants": "core", "target": "inline"}' ] &&
+    tap OK "the source holds the Context Mode decision's row" ||
+    tap FAIL "the source holds the Context Mode decision's row (got: $src_inline)"
 src_audit=$(qa -d "$SRC" -c "$AUDIT")
 src_heads=$(qa -d "$SRC" -c "$HEADS")
 [ "$(qa -d "$SRC" -c "$PROBLEMS")" = 0 ] && [ "${src_heads%% *}" -gt 1 ] && tap OK "the source's chains verify ($src_audit rows)" ||
@@ -90,6 +100,9 @@ for pair in "plystra_backup_fc:pg_restore (custom format) into an empty database
     got=$(qa -d "$db" -c "$AUDIT" 2>&1)
     [ "$got" = "$src_audit" ] && tap OK "$how: exactly the same audit rows, none fabricated ($got)" ||
         tap FAIL "$how: exactly the same audit rows, none fabricated (source $src_audit, restored $got)"
+    got=$(qa -d "$db" -c "$INLINE_ROW" 2>&1)
+    [ "$got" = "$src_inline" ] && tap OK "$how: the Context Mode decision's row says its target came inline" ||
+        tap FAIL "$how: the Context Mode decision's row says its target came inline (source $src_inline, restored $got)"
     got=$(qa -d "$db" -c "$HEADS" 2>&1)
     [ "$got" = "$src_heads" ] && tap OK "$how: the same chain heads" ||
         tap FAIL "$how: the same chain heads (source $src_heads, restored $got)"

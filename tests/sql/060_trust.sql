@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(41);
+SELECT plan(44);
 
 -- as_role(role, sql): runs sql as role, returns its SQLSTATE ('00000' when it succeeded).
 CREATE FUNCTION pg_temp.as_role(role_name text, stmt text) RETURNS text LANGUAGE plpgsql AS $f$
@@ -71,6 +71,16 @@ SELECT is_empty($$
               AND has_table_privilege('plystra_admin', c.oid, 'INSERT, UPDATE'))$$,
     'plystra_admin deletes no Core row and writes the audit log, its heads, the sealer and the ledger only through the extension');
 
+-- The two views that state the rules "usable binding" and "active admin grant" once (008): plystra_admin reads
+-- them and writes neither; an application role reads neither.
+SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c
+                 WHERE c.relnamespace = 'plystra'::regnamespace AND c.relkind IN ('v', 'm') ORDER BY 1),
+          ARRAY['active_admin_grants', 'usable_bindings'], 'the schema''s views are exactly the two rule views');
+SELECT ok(bool_and(has_table_privilege('plystra_admin', v, 'SELECT')
+                   AND NOT has_table_privilege('plystra_admin', v, 'INSERT, UPDATE, DELETE, TRUNCATE')),
+          'plystra_admin reads usable_bindings and active_admin_grants and writes neither')
+  FROM unnest(ARRAY['plystra.usable_bindings', 'plystra.active_admin_grants']) v;
+
 -- A role with USAGE on the schema and nothing else (what the RLS example used to grant) reads nothing.
 CREATE ROLE t40_usage_only NOLOGIN;
 GRANT USAGE ON SCHEMA plystra TO t40_usage_only;
@@ -102,6 +112,8 @@ SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.explain('{"actor": {"user_
     "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
     "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}')$$), '42501',
     'plystra_app: explain is refused (full traces are for administration)');
+SELECT is(pg_temp.as_role('t40_app', $$SELECT count(*) FROM plystra.usable_bindings, plystra.active_admin_grants$$), '42501',
+          'an application role reads neither rule view (who holds which binding or admin grant)');
 SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.decide_request('{}', true)$$), '42501',
     'plystra_app: decide_request (explain by another name) is refused');
 SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.set_credential('session', 'user_alice', 's', NULL, false)$$),
