@@ -58,6 +58,26 @@ echo "$err" | grep -q "25006: plystra: cannot record this decision's audit row i
     && tap OK "an audited decision is refused on the standby with SQLSTATE 25006, not an internal error" || tap FAIL "check on the standby: $err"
 [ "$(q2 -c "SELECT 1")" = 1 ] && tap OK "the standby keeps serving" || tap FAIL "the standby keeps serving"
 
+# One standby backend keeps its catalog (Roles, Permissions, the registry) between decisions. A change on the
+# primary reaches the standby by replay alone, where no trigger fires: the same backend's next decision sees it.
+# (Audit off: a standby records no decision.)
+coproc STANDBY { PGOPTIONS="-c plystra.audit_mode=off" psql -X -q -At -h "$REPLICA" -p "$P2" -U postgres -d plystra_standby 2>&1; }
+ask() { local reply=''; echo "$1" >&"${STANDBY[1]}"; read -r -t 10 reply <&"${STANDBY[0]}"; echo "$reply"; }
+ALLOWED="SELECT plystra.allowed('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme', 'invoice', 'invoice_001', 'reject');"
+pid_before=$(ask "SELECT pg_backend_pid();")
+before=$(ask "$ALLOWED")
+q1 -c "UPDATE plystra.role_permissions SET deleted_at = now() WHERE id = 'rp_standby_reject'" >/dev/null
+for _ in $(seq 1 50); do
+    [ "$(q2 -c "SELECT count(*) FROM plystra.role_permissions WHERE id = 'rp_standby_reject' AND deleted_at IS NOT NULL")" = 1 ] && break
+    sleep 0.2
+done
+after=$(ask "$ALLOWED")
+pid_after=$(ask "SELECT pg_backend_pid();")
+[ "$before $after" = "t f" ] && [ -n "$pid_before" ] && [ "$pid_before" = "$pid_after" ] \
+    && tap OK "one standby backend sees a replayed RolePermission removal at its next decision (kept catalog: $before, then $after)" \
+    || tap FAIL "kept catalog on the standby: before '$before', after '$after', backends $pid_before/$pid_after"
+echo '\q' >&"${STANDBY[1]}"
+
 cluster_stop "$REPLICA"
 cluster_stop "$PRIMARY"
 echo "1..$n"

@@ -27,6 +27,9 @@ impl AuditMode {
 
 pub static AUDIT_MODE: GucSetting<AuditMode> = GucSetting::<AuditMode>::new(AuditMode::Always);
 
+/// How many catalog entries a backend keeps between decisions (see `catalog`).
+pub static CATALOG_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+
 /// The acting context, the request context and the credential of a transaction. They decide what row-level
 /// security lets a transaction see and what the audit trail says of it, so they are SUSET: only the extension's
 /// SECURITY DEFINER setters (set_actor, set_request_context, set_credential; EXECUTE granted to the documented
@@ -56,6 +59,17 @@ pub fn register() {
         c"Which authorization decisions write an audit row: always, deny_only or off.",
         c"Management mutations are audited regardless. Set by superusers only.",
         &AUDIT_MODE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // SUSET: a memory bound is the operator's; the answer never depends on it (0 only makes decisions read more).
+    GucRegistry::define_int_guc(
+        c"plystra.catalog_cache_entries",
+        c"How many Resource Registry, Role and Permission entries a backend keeps between decisions.",
+        c"0 keeps nothing. Past the bound the backend forgets every entry and starts again. Set by superusers only.",
+        &CATALOG_CACHE_ENTRIES,
+        0,
+        1_000_000,
         GucContext::Suset,
         GucFlags::default(),
     );

@@ -18,6 +18,7 @@ use plystra_core::inline::{ignored_fields, inline_actor, inline_candidates, inli
 use plystra_core::model::*;
 use serde_json::Value;
 
+use crate::catalog::{Catalog, TypeAction as TypeAndAction};
 use crate::probe::{statement_unix_micros, Reader, Row};
 
 fn not_deleted(row: &Row) -> bool {
@@ -124,34 +125,51 @@ fn actor(reader: &Reader, req: &Request) -> Actor {
     Actor { user, member, user_member, space }
 }
 
+/// The resource type and action entries of the request, kept between decisions by `catalog` with their
+/// metadata (which only a trace shows: without one it is left out).
+fn type_and_action(reader: &Reader, catalog: &Catalog, req: &Request, with_metadata: bool) -> TypeAndAction {
+    let load = || {
+        let resource_type = reader.one(c"resource_types", c"resource_types_key_key", &[&req.resource_type], |row| {
+            Some(ResourceType {
+                id: row.text_or_empty("id"),
+                key: row.text_or_empty("key"),
+                display_name: row.text_or_empty("display_name"),
+                description: row.text("description"),
+                status: row.text_or_empty("status"),
+                source: row.text_or_empty("source"),
+                metadata: metadata(row, true),
+            })
+        });
+        let action = resource_type.as_ref().and_then(|t| {
+            reader.one(c"resource_actions", c"resource_actions_type_key_key", &[&t.id, &req.action], |row| {
+                Some(ResourceAction {
+                    id: row.text_or_empty("id"),
+                    resource_type_id: row.text_or_empty("resource_type_id"),
+                    key: row.text_or_empty("key"),
+                    display_name: row.text_or_empty("display_name"),
+                    description: row.text("description"),
+                    risk_level: row.text_or_empty("risk_level"),
+                    audit_default: row.boolean("audit_default"),
+                    metadata: metadata(row, true),
+                })
+            })
+        });
+        (resource_type, action)
+    };
+    let (mut resource_type, mut action) = catalog.registry(&req.resource_type, &req.action, load);
+    if !with_metadata {
+        resource_type.iter_mut().for_each(|t| t.metadata = None);
+        action.iter_mut().for_each(|a| a.metadata = None);
+    }
+    (resource_type, action)
+}
+
 /// `with_mapping`: whether the type's mapping is read (a trace shows it; an inline resource is read through it).
-fn registry(reader: &Reader, req: &Request, with_metadata: bool, with_mapping: bool) -> Registry {
-    let resource_type = reader.one(c"resource_types", c"resource_types_key_key", &[&req.resource_type], |row| {
-        Some(ResourceType {
-            id: row.text_or_empty("id"),
-            key: row.text_or_empty("key"),
-            display_name: row.text_or_empty("display_name"),
-            description: row.text("description"),
-            status: row.text_or_empty("status"),
-            source: row.text_or_empty("source"),
-            metadata: metadata(row, with_metadata),
-        })
-    });
+fn registry(reader: &Reader, catalog: &Catalog, req: &Request, with_metadata: bool, with_mapping: bool) -> Registry {
+    let (resource_type, action) = type_and_action(reader, catalog, req, with_metadata);
     let Some(type_id) = resource_type.as_ref().map(|t| t.id.clone()) else {
         return Registry { resource_type, action: None, mapping: None };
     };
-    let action = reader.one(c"resource_actions", c"resource_actions_type_key_key", &[&type_id, &req.action], |row| {
-        Some(ResourceAction {
-            id: row.text_or_empty("id"),
-            resource_type_id: row.text_or_empty("resource_type_id"),
-            key: row.text_or_empty("key"),
-            display_name: row.text_or_empty("display_name"),
-            description: row.text("description"),
-            risk_level: row.text_or_empty("risk_level"),
-            audit_default: row.boolean("audit_default"),
-            metadata: metadata(row, with_metadata),
-        })
-    });
     // The mapping says how a type's rows expose their Space, group and owner; a Core resource's placement is
     // already in its row, so only a trace or an inline resource needs it.
     if !with_mapping {
@@ -254,23 +272,27 @@ fn target(
     (target, mode)
 }
 
-fn candidates(reader: &Reader, req: &Request) -> Vec<Candidate> {
+fn candidates(reader: &Reader, catalog: &Catalog, req: &Request) -> Vec<Candidate> {
     if let Some(inline) = req.inline.as_deref().filter(|i| i.is_pure()) {
         return inline_candidates(req, inline.grants.as_deref().unwrap_or_default(), reader);
     }
     // The live permissions for exactly this type and action (one a scope): usually one to three. None means no
     // grant can match, and the Member's grants need not be read at all.
-    let mut permissions = Vec::new();
-    reader.probe(c"permissions", c"permissions_resource_action_scope_key", &[&req.resource_type, &req.action], |row| {
-        if live(row) {
-            permissions.push(Permission {
-                id: row.text_or_empty("id"),
-                resource: row.text_or_empty("resource"),
-                action: row.text_or_empty("action"),
-                scope: row.text_or_empty("scope"),
-            });
-        }
-        true
+    let permissions = catalog.permissions(&req.resource_type, &req.action, || {
+        let mut permissions = Vec::new();
+        let keys = [req.resource_type.as_str(), req.action.as_str()];
+        reader.probe(c"permissions", c"permissions_resource_action_scope_key", &keys, |row| {
+            if live(row) {
+                permissions.push(Permission {
+                    id: row.text_or_empty("id"),
+                    resource: row.text_or_empty("resource"),
+                    action: row.text_or_empty("action"),
+                    scope: row.text_or_empty("scope"),
+                });
+            }
+            true
+        });
+        permissions
     });
     if permissions.is_empty() {
         return Vec::new();
@@ -298,25 +320,32 @@ fn candidates(reader: &Reader, req: &Request) -> Vec<Candidate> {
     let mut out = Vec::new();
     for grant in grants {
         let role = roles.entry(grant.role_id.clone()).or_insert_with(|| {
-            let role = reader.one(c"roles", c"roles_pkey", &[&grant.role_id], |row| {
-                live(row).then(|| Role {
-                    id: row.text_or_empty("id"),
-                    key: row.text_or_empty("key"),
-                    space_id: row.text_or_empty("space_id"),
+            let role = catalog.role(&grant.role_id, || {
+                reader.one(c"roles", c"roles_pkey", &[&grant.role_id], |row| {
+                    live(row).then(|| Role {
+                        id: row.text_or_empty("id"),
+                        key: row.text_or_empty("key"),
+                        space_id: row.text_or_empty("space_id"),
+                    })
                 })
             })?;
-            // With one matching permission, one exact probe; with several (one a scope), one scan of the Role's
-            // permissions (the unique index leads with role_id) rather than one descent each.
-            let mut held_ids = Vec::new();
-            let exact = [role.id.as_str(), permissions[0].id.as_str()];
-            let keys: &[&str] = if permissions.len() == 1 { &exact } else { &exact[..1] };
-            reader.probe(c"role_permissions", c"role_permissions_role_permission_key", keys, |row| {
-                if not_deleted(row) {
-                    held_ids.push(row.text_or_empty("permission_id"));
-                }
-                true
-            });
-            let held: Vec<Permission> = permissions.iter().filter(|p| held_ids.contains(&p.id)).cloned().collect();
+            // Each matching permission the Role holds through a not-deleted RolePermission: one exact probe each
+            // when the catalog is not kept yet.
+            let held: Vec<Permission> = permissions
+                .iter()
+                .filter(|p| {
+                    catalog.holds(&role.id, &p.id, || {
+                        let keys = [role.id.as_str(), p.id.as_str()];
+                        let mut held = false;
+                        reader.probe(c"role_permissions", c"role_permissions_role_permission_key", &keys, |row| {
+                            held |= not_deleted(row);
+                            !held
+                        });
+                        held
+                    })
+                })
+                .cloned()
+                .collect();
             Some((role, held))
         });
         let Some((role, held)) = role else { continue };
@@ -376,6 +405,7 @@ type TypeAction = (String, String, bool);
 /// share it (a batch's items usually do), instead of being copied for every item.
 pub struct ActorLoader {
     reader: Reader,
+    catalog: Catalog,
     with_metadata: bool,
     ctx: Context,
     /// What `ctx.registry` and `ctx.candidates` hold, when it may be kept (never for a pure-inline request).
@@ -388,12 +418,14 @@ pub struct ActorLoader {
 impl ActorLoader {
     pub fn begin(req: &Request, with_metadata: bool) -> ActorLoader {
         let reader = Reader::begin();
+        let catalog = Catalog::validate(&reader);
         let actor = match req.inline.as_deref().filter(|i| i.is_pure()) {
             Some(inline) => inline_actor(req, inline.actor.as_ref()),
             None => actor(&reader, req),
         };
         ActorLoader {
             reader,
+            catalog,
             with_metadata,
             ctx: Context { actor, now_micros: statement_unix_micros(), ..Context::default() },
             current: None,
@@ -420,7 +452,8 @@ impl ActorLoader {
             let key = (req.resource_type.clone(), req.action.clone(), with_mapping);
             let kept = if pure_inline { None } else { self.by_type_action.remove(&key) };
             (self.ctx.registry, self.ctx.candidates) = kept.unwrap_or_else(|| {
-                (registry(&self.reader, req, self.with_metadata, with_mapping), candidates(&self.reader, req))
+                let registry = registry(&self.reader, &self.catalog, req, self.with_metadata, with_mapping);
+                (registry, candidates(&self.reader, &self.catalog, req))
             });
             self.current = (!pure_inline).then_some(key);
         }
@@ -529,7 +562,7 @@ pub fn inline_placements(req: &Request) -> InlinePlacements {
     let in_core = |g: Group| group_by_id(&reader, &g.id).map(|g| g.id);
     let registered = || core_target(&reader, req, false, |id| group_by_id(&reader, id)).is_some();
     let target = inline.resource.as_ref().filter(|_| !registered()).map(|d| {
-        let registry = registry(&reader, req, false, true);
+        let registry = registry(&reader, &Catalog::validate(&reader), req, false, true);
         let t = inline_target(req, d, registry.mapping.as_ref(), &reader);
         (t.resource.space_id, t.group.and_then(in_core))
     });

@@ -48,6 +48,8 @@ struct OpenScan {
 /// The reading of one decision: the schema, the snapshot every probe uses, and the scans opened so far.
 pub struct Reader {
     namespace: Oid,
+    /// Whether the transaction had written anything when the reading began.
+    wrote: bool,
     snapshot: pg_sys::Snapshot,
     pushed: bool,
     scans: RefCell<Vec<OpenScan>>,
@@ -68,7 +70,7 @@ impl Reader {
             let wrote = pg_sys::GetCurrentTransactionIdIfAny() != pg_sys::InvalidTransactionId;
             let scans = RefCell::new(Vec::new());
             if !wrote && pg_sys::ActiveSnapshotSet() {
-                return Reader { namespace, snapshot: pg_sys::GetActiveSnapshot(), pushed: false, scans };
+                return Reader { namespace, wrote, snapshot: pg_sys::GetActiveSnapshot(), pushed: false, scans };
             }
             if wrote {
                 pg_sys::CommandCounterIncrement();
@@ -77,8 +79,14 @@ impl Reader {
             if wrote {
                 pg_sys::UpdateActiveSnapshotCommandId();
             }
-            Reader { namespace, snapshot: pg_sys::GetActiveSnapshot(), pushed: true, scans }
+            Reader { namespace, wrote, snapshot: pg_sys::GetActiveSnapshot(), pushed: true, scans }
         }
+    }
+
+    /// Whether the transaction had written anything when this reading began (its snapshot then shows its own,
+    /// uncommitted writes).
+    pub fn wrote(&self) -> bool {
+        self.wrote
     }
 
     /// Opens the relation `name` of the schema with AccessShareLock, by its kept id when that id still names it.
@@ -283,6 +291,12 @@ impl Row<'_> {
 
     pub fn boolean(&self, column: &'static str) -> bool {
         self.datum(column).is_some_and(|d| d.value() != 0)
+    }
+
+    /// A bigint column.
+    pub fn int8(&self, column: &'static str) -> Option<i64> {
+        // bigint is passed by value on every platform PostgreSQL 15 builds on with pgrx (64-bit).
+        self.datum(column).map(|d| d.value() as i64)
     }
 
     /// A timestamptz as microseconds since the Unix epoch (saturating at ±infinity).

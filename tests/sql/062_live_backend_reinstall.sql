@@ -5,7 +5,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 SET LOCAL plystra.audit_mode = 'off';
 
 CREATE FUNCTION pg_temp.code(res text, act text) RETURNS text LANGUAGE sql AS $$
@@ -19,6 +19,7 @@ SELECT is(pg_temp.code('invoice_001', 'approve'), 'allow', 'before: Alice may ap
 SELECT is(pg_temp.code('invoice_002', 'approve'), 'SCOPE_OUT_OF_BOUNDS', 'before: invoice_002 is out of scope');
 SELECT ok(plystra.allowed('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme',
                           'invoice', 'invoice_001', 'approve'), 'before: the typed form allows');
+SELECT version AS old_version FROM plystra.catalog_version \gset
 CREATE TEMP TABLE old_ids AS
     SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'plystra';
 
@@ -28,6 +29,19 @@ SET LOCAL plystra.audit_mode = 'off';
 -- The demo without its own BEGIN/COMMIT, which would end this transaction (pg_prove runs from the repository root).
 \set demo `sed -e '/^BEGIN;$/d' -e '/^COMMIT;$/d' sql/demo.sql`
 :demo
+
+-- The new schema's catalog version may take the old one's number (here it is made to), and the approver Role
+-- loses its permission without moving it: the decision still reads the new tables (a writing transaction never
+-- uses a kept catalog; a reading one after a committed reinstall is tested in 067).
+SAVEPOINT same_number;
+UPDATE plystra.catalog_version SET version = :old_version;
+ALTER TABLE plystra.role_permissions DISABLE TRIGGER catalog_changed;
+UPDATE plystra.role_permissions SET deleted_at = now()
+ WHERE role_id = 'role_finance_approver' AND permission_id = 'perm_invoice_approve_group_tree';
+SELECT is(pg_temp.code('invoice_001', 'approve'), 'NO_MATCHING_PERMISSION',
+          'after: a catalog kept under the old schema is never used, even under the same version number');
+ROLLBACK TO SAVEPOINT same_number;
+
 
 SELECT is((SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = 'plystra' AND c.relname IN ('users', 'groups_pkey', 'member_roles')
