@@ -12,10 +12,11 @@
 -- Monthly partitions are not members of the extension: pg_dump writes them (definition and rows) like any table,
 -- and a restore's CREATE EXTENSION, which creates only the DEFAULT partition, never collides with them.
 --
--- A unique index on a partitioned table must hold the partition key, so the keys are now (id, created_at),
--- (seq, created_at) and (space, chain_position, created_at), each enforced within a partition. The uniqueness the
--- log relies on, id, seq and a chain position per Space across the whole log, is enforced by the statement
--- triggers trg_audit_logs_unique_* (a key present with another created_at is a unique_violation).
+-- Indexes are each partition's own (plystra.index_audit_partition), none on the parent: a partitioned unique
+-- index must hold the partition key, and the parent belongs to the extension, so a restore's CREATE EXTENSION
+-- would give it indexes before pg_restore creates the partitions' (which it would then refuse as duplicates).
+-- Each partition keeps id, seq and a Space's chain position unique by unique indexes; across partitions the
+-- statement triggers trg_audit_logs_unique_* do (a key present with another created_at is a unique_violation).
 --
 -- Archiving (plystractl audit archive) writes whole monthly partitions to a file after verifying every chain,
 -- records in plystra.audit_archived_links the last link of each archived run of a chain (the hash the live chain
@@ -51,6 +52,38 @@ CREATE TABLE plystra.audit_logs (
 ) PARTITION BY RANGE (created_at);
 
 CREATE TABLE plystra.audit_logs_default PARTITION OF plystra.audit_logs DEFAULT;
+
+-- The indexes of one partition: what the log's readers and writers look rows up by, and the keys unique within it.
+CREATE FUNCTION plystra.index_audit_partition(partition_name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t constant text := pg_catalog.format('plystra.%I', partition_name);
+BEGIN
+    EXECUTE pg_catalog.format('CREATE UNIQUE INDEX %I ON %s (id)', partition_name || '_id_key', t);
+    EXECUTE pg_catalog.format('CREATE UNIQUE INDEX %I ON %s (seq)', partition_name || '_seq_key', t);
+    EXECUTE pg_catalog.format('CREATE UNIQUE INDEX %I ON %s ((coalesce(space_id, %L)), chain_position) '
+                              'WHERE chain_position IS NOT NULL', partition_name || '_chain_position_key', t, '');
+    -- Finds what is left to seal without scanning the log.
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (seq) WHERE row_hash IS NULL', partition_name || '_unsealed_idx', t);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (space_id, created_at DESC)', partition_name || '_space_created_idx', t);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (created_at DESC)', partition_name || '_created_idx', t);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (actor_user_id)', partition_name || '_actor_user_idx', t);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (actor_member_id)', partition_name || '_actor_member_idx', t);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (actor_user_member_id)', partition_name || '_actor_user_member_idx', t);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (resource_type, resource_id)', partition_name || '_resource_idx', t);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (request_id)', partition_name || '_request_id_idx', t);
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (decision, created_at DESC)', partition_name || '_decision_idx', t);
+    -- Only denies carry a code; a partial index keeps allows (the common case) out of it.
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON %s (deny_code) WHERE deny_code IS NOT NULL', partition_name || '_deny_code_idx', t);
+END;
+$$;
+COMMENT ON FUNCTION plystra.index_audit_partition(text) IS
+'Creates the indexes of one partition of the audit log (the log''s indexes before 1.6.0, and unique id, seq and '
+'chain position per Space within the partition). Called by plystra.create_audit_partition. For the extension''s owner.';
+SELECT plystra.index_audit_partition('audit_logs_default');
 
 COMMENT ON TABLE plystra.audit_logs_default IS
 'The audit log''s DEFAULT partition: rows no monthly partition covers. It is never archived; when a month''s '
@@ -88,6 +121,7 @@ BEGIN
     END IF;
     EXECUTE pg_catalog.format('CREATE TABLE plystra.%I PARTITION OF plystra.audit_logs FOR VALUES FROM (%L) TO (%L)',
                               name, lo, hi);
+    PERFORM plystra.index_audit_partition(name);
     IF moving THEN
         INSERT INTO plystra.audit_logs OVERRIDING SYSTEM VALUE
         SELECT * FROM plystra.audit_logs_default d WHERE d.created_at >= lo AND d.created_at < hi ORDER BY d.seq;
@@ -196,24 +230,34 @@ $$;
 DROP TABLE plystra.audit_logs_008;
 ALTER SEQUENCE plystra.audit_logs_seq_seq1 RENAME TO audit_logs_seq_seq;
 
-ALTER TABLE plystra.audit_logs
-    ADD CONSTRAINT audit_logs_pkey PRIMARY KEY (id, created_at),
-    ADD CONSTRAINT audit_logs_seq_key UNIQUE (seq, created_at),
-    ADD CONSTRAINT audit_logs_decision_known CHECK (decision IN ('allow', 'deny'));
-CREATE INDEX audit_logs_space_created_idx ON plystra.audit_logs (space_id, created_at DESC);
-CREATE INDEX audit_logs_created_idx ON plystra.audit_logs (created_at DESC);
-CREATE INDEX audit_logs_actor_user_idx ON plystra.audit_logs (actor_user_id);
-CREATE INDEX audit_logs_actor_member_idx ON plystra.audit_logs (actor_member_id);
-CREATE INDEX audit_logs_actor_user_member_idx ON plystra.audit_logs (actor_user_member_id);
-CREATE INDEX audit_logs_resource_idx ON plystra.audit_logs (resource_type, resource_id);
-CREATE INDEX audit_logs_request_id_idx ON plystra.audit_logs (request_id);
-CREATE INDEX audit_logs_decision_idx ON plystra.audit_logs (decision, created_at DESC);
--- Only denies carry a code; a partial index keeps allows (the common case) out of it.
-CREATE INDEX audit_logs_deny_code_idx ON plystra.audit_logs (deny_code) WHERE deny_code IS NOT NULL;
--- Finds what is left to seal without scanning the log.
-CREATE INDEX audit_logs_unsealed_idx ON plystra.audit_logs (seq) WHERE row_hash IS NULL;
-CREATE UNIQUE INDEX audit_logs_chain_position_key
-    ON plystra.audit_logs ((coalesce(space_id, '')), chain_position, created_at) WHERE chain_position IS NOT NULL;
+ALTER TABLE plystra.audit_logs ADD CONSTRAINT audit_logs_decision_known CHECK (decision IN ('allow', 'deny'));
+
+-- As before, the one UPDATE allowed being sealing; the sealing test is reached only for a partition attached to
+-- the log (a detached one's row type no longer converts to the log's, and nothing may change in it).
+CREATE OR REPLACE FUNCTION plystra.tg_audit_logs_append_only()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND pg_catalog.pg_partition_root(TG_RELID) = 'plystra.audit_logs'::regclass THEN
+        IF OLD.row_hash IS NULL AND NEW.row_hash IS NOT NULL
+           AND (pg_catalog.to_jsonb(NEW) - ARRAY['chain_position', 'prev_hash', 'row_hash'])
+               = (pg_catalog.to_jsonb(OLD) - ARRAY['chain_position', 'prev_hash', 'row_hash'])
+           AND NEW.row_hash = plystra.audit_row_hash(NEW, NEW.chain_position, NEW.prev_hash) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    RAISE EXCEPTION USING
+        ERRCODE = '42501',
+        CONSTRAINT = 'audit_logs_append_only',
+        SCHEMA = TG_TABLE_SCHEMA,
+        TABLE = TG_TABLE_NAME,
+        MESSAGE = 'plystra: plystra.audit_logs is append-only',
+        DETAIL = pg_catalog.format('%s on plystra.%s is not allowed for any role.', TG_OP, TG_TABLE_NAME);
+END;
+$$;
 
 -- Append-only, as before: ALWAYS, so that session_replication_role = replica does not skip the triggers. The row
 -- trigger is cloned onto every partition; the TRUNCATE trigger is made on each partition too.
@@ -237,7 +281,7 @@ END;
 $$;
 
 -- Uniqueness across partitions: a key (id, seq, or a Space's chain position) that another row holds with another
--- created_at. Within one created_at the partition's unique index answers first. Sealers hold the sealer's lock,
+-- created_at (the same created_at is the same partition, whose unique index answers first). Sealers hold the sealer's lock,
 -- so two sealings never race on a chain position; ids and seq come from random bits and a sequence.
 CREATE FUNCTION plystra.tg_audit_logs_unique()
 RETURNS trigger
@@ -252,7 +296,7 @@ BEGIN
     SELECT n.id INTO key FROM audit_new n
     WHERE EXISTS (SELECT 1 FROM plystra.audit_logs a WHERE a.id = n.id AND a.created_at <> n.created_at) LIMIT 1;
     IF FOUND THEN
-        what := 'audit_logs_pkey';
+        what := 'audit_logs_id_key';
     ELSE
         SELECT n.seq::text INTO key FROM audit_new n
         WHERE EXISTS (SELECT 1 FROM plystra.audit_logs a WHERE a.seq = n.seq AND a.created_at <> n.created_at) LIMIT 1;
@@ -282,8 +326,8 @@ END;
 $$;
 COMMENT ON FUNCTION plystra.tg_audit_logs_unique() IS
 'AFTER INSERT and AFTER UPDATE statement triggers on audit_logs (enabled ALWAYS): id, seq and a Space''s chain '
-'position are unique across the whole partitioned log (SQLSTATE 23505 naming audit_logs_pkey, audit_logs_seq_key '
-'or audit_logs_chain_position_key); the partitions'' own unique indexes hold created_at too.';
+'position are unique across the whole partitioned log (SQLSTATE 23505 naming audit_logs_id_key, audit_logs_seq_key '
+'or audit_logs_chain_position_key); within a partition its own unique indexes answer first.';
 CREATE TRIGGER trg_audit_logs_unique_insert AFTER INSERT ON plystra.audit_logs
     REFERENCING NEW TABLE AS audit_new FOR EACH STATEMENT EXECUTE FUNCTION plystra.tg_audit_logs_unique();
 CREATE TRIGGER trg_audit_logs_unique_update AFTER UPDATE ON plystra.audit_logs

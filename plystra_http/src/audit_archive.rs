@@ -167,6 +167,19 @@ pub fn verify_archive_bytes(bytes: &[u8]) -> Result<ArchiveSummary, CliError> {
         })
         .ok_or_else(|| at(1, 0, "the header lists no partitions".into()))?;
     let (tn, toff, _) = lines[lines.len() - 1];
+    // The trailer is read first: a row line that starts a run the trailer does not state marks where links were
+    // taken out, and the error can name that line.
+    let trailer = parse(lines[lines.len() - 1])?;
+    if trailer.get("end").and_then(Value::as_str) != Some(FORMAT) {
+        return Err(at(tn, toff, "the last line is not the archive's trailer (cut short?)".into()));
+    }
+    let stated: Vec<Value> = trailer.get("runs").and_then(Value::as_array).cloned().unwrap_or_default();
+    let run_starts: std::collections::HashSet<(String, i64)> = stated
+        .iter()
+        .filter_map(|r| {
+            Some((r.get("space_key")?.as_str()?.to_string(), r.get("from_position")?.as_i64()?))
+        })
+        .collect();
     let mut runs = Runs::default();
     let mut rows = 0i64;
     for &(n, off, text) in &lines[1..lines.len() - 1] {
@@ -195,12 +208,13 @@ pub fn verify_archive_bytes(bytes: &[u8]) -> Result<ArchiveSummary, CliError> {
             return Err(at(n, off, "space_key or chain_position differ from the hashed row's".into()));
         }
         let prev_hash = content[17].as_str().ok_or_else(|| at(n, off, "the hashed row has no prev_hash".into()))?;
+        let before = runs.runs.len();
         runs.push(space_key, position, prev_hash, row_hash).map_err(|e| at(n, off, e))?;
+        if runs.runs.len() > before && !run_starts.contains(&(space_key.to_string(), position)) {
+            let label = if space_key.is_empty() { "(no space)" } else { space_key };
+            return Err(at(n, off, format!("chain {label}: the links before position {position} are missing here")));
+        }
         rows += 1;
-    }
-    let trailer = parse(lines[lines.len() - 1])?;
-    if trailer.get("end").and_then(Value::as_str) != Some(FORMAT) {
-        return Err(at(tn, toff, "the last line is not the archive's trailer (cut short?)".into()));
     }
     let content_sha = sha256_hex(&bytes[..toff]);
     if trailer.get("sha256").and_then(Value::as_str) != Some(content_sha.as_str()) {
@@ -209,7 +223,6 @@ pub fn verify_archive_bytes(bytes: &[u8]) -> Result<ArchiveSummary, CliError> {
     if trailer.get("rows").and_then(Value::as_i64) != Some(rows) {
         return Err(at(tn, toff, format!("the trailer states another row count than the file's {rows}")));
     }
-    let stated: Vec<Value> = trailer.get("runs").and_then(Value::as_array).cloned().unwrap_or_default();
     let found: Vec<Value> = runs.runs.iter().map(Run::to_json).collect();
     if stated != found {
         return Err(at(tn, toff, "the trailer states other chain runs than the rows form".into()));
