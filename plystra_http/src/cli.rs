@@ -306,6 +306,21 @@ pub async fn audit_verify(client: &Client) -> CliResult {
     if lines.is_empty() {
         println!("no audit rows yet");
     }
+    // After an archive (1.6.0), the live chains were checked from the archived links they continue from.
+    let archived = client
+        .query_opt(
+            "SELECT (SELECT count(*) FROM plystra.audit_archives), (SELECT coalesce(sum(row_count), 0)::bigint FROM plystra.audit_archives),
+                    (SELECT count(*) FROM plystra.audit_archived_links)
+             WHERE pg_catalog.to_regclass('plystra.audit_archives') IS NOT NULL",
+            &[],
+        )
+        .await;
+    if let Ok(Some(r)) = archived {
+        let (archives, rows, links): (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
+        if archives > 0 {
+            println!("archived: {archives} archives ({rows} rows); the live chains continue from {links} archived links");
+        }
+    }
     match lines.into_iter().find(|(_, problem)| *problem) {
         Some((line, _)) => Err(CliError(format!("audit chain problem: {line}"))),
         None => Ok(()),

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit_archive;
 pub mod auth;
 pub mod cli;
 pub mod client_ip;

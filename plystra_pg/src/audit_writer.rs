@@ -32,6 +32,10 @@ const MAX_RECORD: usize = QUEUE_BYTES / 8;
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the writer seals rows that ordinary transactions wrote.
 const SEAL_EVERY: Duration = Duration::from_secs(1);
+/// How often the writer makes the audit log's monthly partitions ahead (`plystra.ensure_audit_partitions`).
+const PARTITIONS_EVERY: Duration = Duration::from_secs(3600);
+/// How many months after the current one get a partition ahead of time.
+const PARTITION_MONTHS_AHEAD: i32 = 3;
 const TRANCHE: &std::ffi::CStr = c"plystra_audit_writer";
 
 pub static AUDIT_WRITER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"plystra"));
@@ -399,6 +403,10 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
     log!("plystra audit writer started for database \"{database}\"");
 
     let mut last_seal = Instant::now();
+    // Until the extension (1.6.0 or later) is installed, asked again every second: a fresh install gets this
+    // month's partition at once instead of sending its rows to the DEFAULT partition for an hour.
+    let mut partitions_made = ensure_partitions();
+    let mut last_partitions = Instant::now();
     while BackgroundWorker::wait_latch(Some(SEAL_EVERY)) {
         if let Some((last_seq, rows)) = drain(q) {
             BackgroundWorker::transaction(|| {
@@ -429,11 +437,37 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
                 }
             });
         }
+        if !partitions_made || last_partitions.elapsed() >= PARTITIONS_EVERY {
+            last_partitions = Instant::now();
+            partitions_made = ensure_partitions();
+        }
     }
     // Exit code 1 asks the postmaster to start a new writer after the restart time: a SIGTERM can come from
     // DROP DATABASE ... WITH (FORCE) or pg_terminate_backend, not only from a shutdown (which starts nothing).
     log!("plystra audit writer stopping");
     unsafe { pg_sys::proc_exit(1) };
+}
+
+/// Makes the coming months' audit partitions (a no-op when they exist, or before migration 009 is installed). The
+/// function turns a month it cannot make into a WARNING, so that the writer never stops over it: that month's rows
+/// go to the DEFAULT partition. Whether the function exists.
+fn ensure_partitions() -> bool {
+    BackgroundWorker::transaction(|| {
+        let installed = Spi::get_one::<bool>(
+            "SELECT pg_catalog.to_regprocedure('plystra.ensure_audit_partitions(integer)') IS NOT NULL",
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        if installed {
+            Spi::run_with_args(
+                "SELECT count(*) FROM plystra.ensure_audit_partitions($1)",
+                &[PARTITION_MONTHS_AHEAD.into()],
+            )
+            .expect("plystra audit writer: ensure_audit_partitions must succeed");
+        }
+        installed
+    })
 }
 
 /// Whether a writer serves this backend's database right now.

@@ -51,7 +51,8 @@ bundle_migrations!(
     "../../migrations/006_trust.sql" as "migration_006" after "migration_005",
     "../../migrations/007_front_decision.sql" as "migration_007" after "migration_006",
     "../../migrations/008_context_mode.sql" as "migration_008" after "migration_007",
-    "../../migrations/011_catalog_version.sql" as "migration_011" after "migration_008",
+    "../../migrations/009_audit_partitions.sql" as "migration_009" after "migration_008",
+    "../../migrations/011_catalog_version.sql" as "migration_011" after "migration_009",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

@@ -55,6 +55,7 @@ SELECT set_eq($$
           'plystra.set_credential(text,text,text,text,boolean)', 'plystra.current_credential()',
           'plystra.audit_auth_event(text,text,text,text,jsonb)', 'plystra.verify_audit_chain(text)',
           'plystra.audit_row_hash(plystra.audit_logs,bigint,text)',
+          'plystra.audit_hash_input(plystra.audit_logs,bigint,text)', 'plystra.audit_partitions()',
           'plystra.seal_audit(integer)'],
     'plystra_admin may execute exactly its administration functions (and, as a member, plystra_app''s)');
 

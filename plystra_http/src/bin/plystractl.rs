@@ -3,6 +3,7 @@
 //! fails or finds a problem, 2 on a usage or configuration error.
 
 use clap::{Parser, Subcommand};
+use plystra_http::audit_archive;
 use plystra_http::cli::{self, CliError, IfExists};
 use plystra_http::config::Config;
 
@@ -93,10 +94,38 @@ enum Admin {
 
 #[derive(Subcommand)]
 enum Audit {
-    /// Verify every Space's audit chain: one line per chain; exit 1 naming the first broken link.
-    Verify,
+    /// Verify every Space's audit chain: one line per chain; exit 1 naming the first broken link. After an
+    /// archive, the live chain is checked from the archived head it continues from. With --archive FILE, verify
+    /// an archive file instead, without a database: exit 1 naming the first bad line.
+    Verify {
+        /// An archive file written by `plystractl audit archive` (no database is used).
+        #[arg(long)]
+        archive: Option<std::path::PathBuf>,
+    },
     /// Seal committed, not yet sealed audit rows now (the audit writer does it every second).
     Seal,
+    /// Archive every monthly audit partition that ends on or before --before to a new file, then detach them.
+    #[command(long_about = "Archive every monthly partition of plystra.audit_logs whose month ends on or before         --before (whole partitions only; dates are UTC) to --to, a new file (JSON lines: a header, one line per row         with the exact text its hash covers, a trailer with the chain runs and the SHA-256 of the content). Every         chain is verified first: when one does not verify, or a partition holds unsealed rows, nothing is written         or changed. Then the archive, the last archived link of each chain and an audit row are recorded, and the         partitions are detached (not dropped: see `audit drop`). Needs the extension's owner.")]
+    Archive {
+        /// The end of the archived time: partitions whose range ends on or before it (e.g. 2026-01-01).
+        #[arg(long)]
+        before: String,
+        /// The archive file to create (never overwritten).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Drop the table of a partition an archive detached (recorded, with an audit row). Needs the owner.
+    Drop {
+        /// The partition's name, as `audit archive` and `audit partitions` print it (audit_logs_YYYY_MM).
+        #[arg(long)]
+        partition: String,
+    },
+    /// Make the coming months' audit partitions (the audit writer does it hourly) and list the partitions.
+    Partitions {
+        /// How many months after the current one get a partition (0 to 120).
+        #[arg(long, default_value_t = 3)]
+        months_ahead: i32,
+    },
 }
 
 fn main() {
@@ -113,6 +142,10 @@ async fn run(command: Command) -> Result<(), CliError> {
     let vars: std::collections::HashMap<String, String> = std::env::vars().collect();
     if let Command::Doctor = command {
         return cli::doctor(&vars).await;
+    }
+    // An archive file is verified without a database (and without configuration).
+    if let Command::Audit { action: Audit::Verify { archive: Some(path) } } = &command {
+        return audit_archive::verify_archive_command(path);
     }
     let config = match Config::from_vars(&vars) {
         Ok(c) => c,
@@ -136,8 +169,11 @@ async fn run(command: Command) -> Result<(), CliError> {
                 .await
         }
         Command::Audit { action } => match action {
-            Audit::Verify => cli::audit_verify(&client).await,
+            Audit::Verify { archive: _ } => cli::audit_verify(&client).await,
             Audit::Seal => cli::audit_seal(&client).await,
+            Audit::Archive { before, to } => audit_archive::archive(&mut client, &before, &to).await,
+            Audit::Drop { partition } => audit_archive::drop_partition(&client, &partition).await,
+            Audit::Partitions { months_ahead } => audit_archive::partitions(&client, months_ahead).await,
         },
         Command::Doctor => unreachable!("handled above"),
     }

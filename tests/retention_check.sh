@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# Audit retention (migration 009, plystractl audit archive / verify / drop) keeps every chain verifiable:
+#   1. rows written under 1.5.0 keep their seq, chain position and hashes through the update to 1.6.0, land in
+#      their months' partitions and verify; the sequence goes on after them;
+#   2. id, seq and a Space's chain position stay unique across partitions;
+#   3. the writer's entry point (plystra.append_audit) appends across a month boundary and into the DEFAULT
+#      partition, and a month's partition made later takes its rows out of the DEFAULT partition unchanged;
+#   4. archiving writes whole partitions to a file, records the archived links and an audit row, detaches them;
+#      the live chain then verifies from the archived heads, and the file verifies offline (no database);
+#   5. one changed byte in an archive fails verification naming its line; so does a cut-short file;
+#   6. an archive is refused, and nothing changes, when a chain does not verify;
+#   7. pg_dump and restore after archiving keep every chain (and the archive records) verifiable;
+#   8. dropping a detached partition is a separate, recorded step; attached or unknown partitions are refused;
+#   9. an application role and the REST front's role (plystra_admin) cannot archive, detach, drop, truncate or
+#      make partitions; the owner cannot truncate or delete from a partition either (append-only).
+# Needs PLYSTRA_TEST_PG_HOST / PLYSTRA_TEST_PG_PORT (set by scripts/test); builds target/debug/plystractl.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+H=${PLYSTRA_TEST_PG_HOST:?set by scripts/test}
+P=${PLYSTRA_TEST_PG_PORT:?set by scripts/test}
+q() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$H" -p "$P" -U postgres "$@"; }
+qa() { q -At "$@"; }
+n=0
+fails=0
+tap() { # tap OK|FAIL description
+    n=$((n + 1))
+    if [ "$1" = OK ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
+}
+expect() { # expect DESCRIPTION EXPECTED GOT
+    if [ "$2" = "$3" ]; then tap OK "$1"; else tap FAIL "$1 (expected: $2; got: $3)"; fi
+}
+echo "retention check:"
+tmp=$(mktemp -d)
+DB=plystra_retention
+DBS=($DB plystra_retention_restored plystra_retention_broken)
+for db in "${DBS[@]}"; do
+    q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+done
+cargo build -q -p plystra_http --bin plystractl || { echo "not ok 1 - plystractl builds"; echo "1..1"; exit 1; }
+ctl() { DATABASE_URL="postgres://postgres@127.0.0.1:$P/${CTL_DB:-$DB}" target/debug/plystractl "$@"; }
+ROWS="SELECT count(*) || ' ' || md5(string_agg(row_to_json(a)::text, '|' ORDER BY a.seq)) FROM plystra.audit_logs a"
+PROBLEMS="SET plystra.audit_unsealed_alarm = '1 day'; SELECT count(*) FROM plystra.verify_audit_chain() WHERE problem IS NOT NULL OR broken_at_position IS NOT NULL"
+
+# 1. Rows written under 1.5.0 (the demo's mutations, decisions, and rows of three past months), sealed.
+q -d postgres -c "CREATE DATABASE $DB"
+q -d $DB -c "CREATE EXTENSION plystra VERSION '1.0.0'" -c "ALTER EXTENSION plystra UPDATE TO '1.5.0'" \
+    -f sql/demo.sql >/dev/null
+q -d $DB >/dev/null <<'SQL'
+SELECT plystra.check(jsonb_build_object(
+    'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
+                                'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
+    'resource_type', 'invoice', 'resource_id', r, 'action', 'approve'))
+FROM unnest(ARRAY['invoice_001', 'invoice_002']) r;
+-- Three past months, in both chains; sealed after the demo's rows (a late row joins its chain late).
+INSERT INTO plystra.audit_logs (id, space_id, action, resource_type, resource_id, decision, trace, created_at)
+SELECT 'audit_ret_' || g, CASE WHEN g % 2 = 0 THEN 'space_acme' END, 'invoice.read', 'invoice', 'invoice_001',
+       'allow', jsonb_build_object('n', g, 'note', 'écrit avant 1.6.0'),
+       date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '3 months' + g * interval '90 minutes'
+FROM generate_series(1, 1200) g;
+SELECT plystra.seal_audit();
+SQL
+before=$(qa -d $DB -c "$ROWS")
+maxseq=$(qa -d $DB -c "SELECT max(seq) FROM plystra.audit_logs")
+q -d $DB -c "ALTER EXTENSION plystra UPDATE" >/dev/null
+expect "the extension updates from 1.5.0 to 1.6.0" "1.6.0" "$(qa -d $DB -c "SELECT extversion FROM pg_extension WHERE extname = 'plystra'")"
+expect "every row written under 1.5.0 is intact after the update (seq, chain position, hashes, content)" "$before" "$(qa -d $DB -c "$ROWS")"
+expect "every chain verifies after the update" 0 "$(qa -d $DB -c "$PROBLEMS")"
+misplaced=$(qa -d $DB -c "SELECT count(*) FROM plystra.audit_logs a WHERE a.tableoid::regclass::text <>
+    'plystra.audit_logs_' || to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY_MM')")
+expect "each row is in its month's partition after the update" 0 "$misplaced"
+q -d $DB -c "INSERT INTO plystra.users (id, email, status) VALUES ('user_retention', 'retention@example.com', 'active')"
+expect "the sequence goes on after the moved rows" t "$(qa -d $DB -c "SELECT max(seq) > $maxseq FROM plystra.audit_logs WHERE resource_id = 'user_retention'")"
+q -d $DB -c "SELECT plystra.seal_audit()" >/dev/null
+
+# 2. Uniqueness across partitions (a row in the DEFAULT partition against one in a monthly partition), and within
+#    one (its unique indexes).
+dup() { q -d $DB -c "$1" 2>&1 | grep -o -E 'on plystra.audit_logs \([a-z_]+\)|unique constraint "[a-z0-9_]+"' | grep -o -E 'audit_logs[a-z0-9_]*' | tail -n 1; }
+old1=$(qa -d $DB -c "SELECT to_char(now() AT TIME ZONE 'UTC' - interval '3 months', 'YYYY_MM')")
+expect "an id already in another partition is refused" audit_logs_id_key "$(dup "INSERT INTO plystra.audit_logs (id, action, decision, trace, created_at)
+    VALUES ('audit_ret_1', 'x', 'allow', '{}', '2099-01-01')")"
+expect "a seq already in another partition is refused" audit_logs_seq_key "$(dup "INSERT INTO plystra.audit_logs (id, seq, action, decision, trace, created_at)
+    OVERRIDING SYSTEM VALUE VALUES ('audit_ret_dupseq', 1, 'x', 'allow', '{}', '2099-01-01')")"
+expect "a Space's chain position already in another partition is refused" audit_logs_chain_position_key "$(dup "INSERT INTO plystra.audit_logs
+    (id, space_id, action, decision, trace, created_at, chain_position, prev_hash, row_hash)
+    VALUES ('audit_ret_duppos', 'space_acme', 'x', 'allow', '{}', '2099-01-01', 1, '', 'x')")"
+expect "the same id with another created_at in the same partition is refused" "audit_logs_${old1}_id_key" "$(dup "INSERT INTO plystra.audit_logs (id, action, decision, trace, created_at)
+    SELECT 'audit_ret_2', 'x', 'allow', '{}', created_at + interval '1 second' FROM plystra.audit_logs WHERE id = 'audit_ret_2'")"
+expect "a sealing that would repeat a chain position in another partition is refused" audit_logs_chain_position_key "$(dup "
+    BEGIN;
+    INSERT INTO plystra.audit_logs (id, space_id, action, decision, trace, created_at) VALUES ('audit_ret_seal', 'space_acme', 'x', 'allow', '{}', '2099-01-01');
+    ALTER TABLE plystra.audit_logs DISABLE TRIGGER trg_audit_logs_append_only;
+    UPDATE plystra.audit_logs SET chain_position = 1, prev_hash = '', row_hash = 'x' WHERE id = 'audit_ret_seal';
+    ROLLBACK")"
+
+# 3. The writer's entry point across a month boundary and into the DEFAULT partition (a month without a
+#    partition, two years ahead), all in one chain; then that month's partition is made and takes its rows.
+far=$(qa -d $DB -c "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '2 years', 'YYYY-MM') || '-15T12:00:00Z'")
+q -d $DB >/dev/null <<SQL
+SELECT plystra.append_audit(jsonb_build_array(
+    jsonb_build_object('id', 'audit_ret_eom', 'space_id', 'space_acme', 'action', 'invoice.read', 'decision', 'allow',
+        'trace', '{}'::jsonb, 'created_at', date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '1 microsecond'),
+    jsonb_build_object('id', 'audit_ret_bom', 'space_id', 'space_acme', 'action', 'invoice.read', 'decision', 'allow',
+        'trace', '{}'::jsonb, 'created_at', date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),
+    jsonb_build_object('id', 'audit_ret_far', 'space_id', 'space_acme', 'action', 'invoice.read', 'decision', 'allow',
+        'trace', '{}'::jsonb, 'created_at', '$far')));
+SQL
+placed=$(qa -d $DB -c "SELECT string_agg(id || '=' || replace(tableoid::regclass::text, 'plystra.', '') || ':' || (row_hash IS NOT NULL), ' ' ORDER BY created_at)
+    FROM plystra.audit_logs WHERE id IN ('audit_ret_eom', 'audit_ret_bom', 'audit_ret_far')")
+prev_month=$(qa -d $DB -c "SELECT to_char(now() AT TIME ZONE 'UTC' - interval '1 month', 'YYYY_MM')")
+this_month=$(qa -d $DB -c "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM')")
+expect "append_audit seals rows on both sides of a month boundary and beyond every partition" \
+    "audit_ret_eom=audit_logs_$prev_month:true audit_ret_bom=audit_logs_$this_month:true audit_ret_far=audit_logs_default:true" "$placed"
+far_before=$(qa -d $DB -c "SELECT row_to_json(a)::text FROM plystra.audit_logs a WHERE id = 'audit_ret_far'")
+made=$(qa -d $DB -c "SELECT plystra.create_audit_partition('$far')")
+far_after=$(qa -d $DB -c "SELECT tableoid::regclass::text, row_to_json(a)::text = \$\$${far_before}\$\$ FROM plystra.audit_logs a WHERE id = 'audit_ret_far'")
+expect "a month's partition made later takes its rows out of the DEFAULT partition unchanged" "plystra.$made|t" "$far_after"
+expect "every chain verifies after appending across the boundary" 0 "$(qa -d $DB -c "$PROBLEMS")"
+
+# 4. Archive the two oldest months.
+before_date=$(qa -d $DB -c "SELECT to_char(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month', 'YYYY-MM-DD')")
+archived_rows=$(qa -d $DB -c "SELECT count(*) FROM plystra.audit_logs WHERE created_at < '$before_date'::timestamp AT TIME ZONE 'UTC'")
+out=$(ctl audit archive --before "$before_date" --to "$tmp/a1.jsonl" 2>&1)
+rc=$?
+if [ $rc = 0 ] && [ -s "$tmp/a1.jsonl" ]; then tap OK "plystractl audit archive --before $before_date writes the archive"; else
+    tap FAIL "plystractl audit archive --before $before_date writes the archive (exit $rc: $out)"; fi
+expect "the archive holds every row of the whole partitions before the date" "$archived_rows" "$(($(wc -l <"$tmp/a1.jsonl") - 2))"
+expect "the archived partitions are detached" 0 "$(qa -d $DB -c "SELECT count(*) FROM plystra.audit_partitions() WHERE range_to <= '$before_date'::timestamp AT TIME ZONE 'UTC'")"
+expect "the archive is recorded with the file's SHA-256" "$(sha256sum "$tmp/a1.jsonl" | cut -d' ' -f1)" "$(qa -d $DB -c "SELECT file_sha256 FROM plystra.audit_archives")"
+expect "the archiving is itself an audit row" 1 "$(qa -d $DB -c "SELECT count(*) FROM plystra.audit_logs WHERE action = 'audit_partition.archived' AND resource_id LIKE 'audit_logs_$old1%'")"
+expect "an archived link is recorded for both chains" 2 "$(qa -d $DB -c "SELECT count(DISTINCT space_key) FROM plystra.audit_archived_links")"
+q -d $DB -c "SELECT plystra.seal_audit()" >/dev/null
+out=$(ctl audit verify 2>&1)
+rc=$?
+[ $rc = 0 ] && ! grep -q BROKEN <<<"$out" && tap OK "plystractl audit verify: the live chains verify from the archived heads" ||
+    tap FAIL "plystractl audit verify: the live chains verify from the archived heads (exit $rc: $out)"
+# The live chain really is checked against the archived head: a wrong recorded hash breaks it.
+wrong=$(qa -d $DB 2>&1 <<'SQL'
+BEGIN;
+ALTER TABLE plystra.audit_archived_links DISABLE TRIGGER trg_audit_archived_links_append_only;
+UPDATE plystra.audit_archived_links SET row_hash = repeat('0', 64) WHERE space_key = 'space_acme';
+SELECT problem FROM plystra.verify_audit_chain('space_acme');
+ROLLBACK;
+SQL
+)
+case "$wrong" in *"archived link"*) tap OK "a live chain that does not continue from its archived head is reported" ;;
+    *) tap FAIL "a live chain that does not continue from its archived head is reported (got: $wrong)" ;; esac
+out=$(env -i PATH="$PATH" target/debug/plystractl audit verify --archive "$tmp/a1.jsonl" 2>&1)
+rc=$?
+[ $rc = 0 ] && grep -q "^archive ok: $archived_rows rows" <<<"$out" &&
+    tap OK "plystractl audit verify --archive verifies the file with no database configured" ||
+    tap FAIL "plystractl audit verify --archive verifies the file with no database configured (exit $rc: $out)"
+# Life goes on: new rows are sealed after the archive and the chains still verify.
+q -d $DB -c "SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme')" \
+    -c "UPDATE plystra.spaces SET name = 'Acme (after the archive)' WHERE id = 'space_acme'" -c "SELECT plystra.seal_audit()" >/dev/null
+expect "new rows are sealed after the archive and every chain verifies" 0 "$(qa -d $DB -c "$PROBLEMS")"
+
+# 5. Tampering with the archive.
+tamper() { # tamper LINE PYTHON-EXPR-ON-s -> the verify output
+    python3 - "$tmp/a1.jsonl" "$tmp/t.jsonl" "$1" "$2" <<'PY'
+import sys
+src, dst, line, expr = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+lines = open(src, 'rb').read().split(b'\n')
+s = lines[line - 1].decode()
+lines[line - 1] = eval(expr).encode()
+open(dst, 'wb').write(b'\n'.join(lines))
+PY
+    target/debug/plystractl audit verify --archive "$tmp/t.jsonl" 2>&1
+}
+out=$(tamper 7 "s.replace('invoice.read', 'invoice.reaD', 1)")
+grep -q "line 7 (byte [0-9]*): the row's content does not match its hash" <<<"$out" &&
+    tap OK "one changed byte in a row's content fails, naming line 7" || tap FAIL "one changed byte in a row's content fails, naming line 7 (got: $out)"
+out=$(tamper 9 "s.replace('\"seq\":', '\"seq\":1', 1)")
+grep -q "line 9 (byte [0-9]*): the line was edited" <<<"$out" &&
+    tap OK "a changed seq (outside the row hash) fails, naming line 9" || tap FAIL "a changed seq fails, naming line 9 (got: $out)"
+out=$(tamper 1 "s.replace('\"version\":1', '\"version\":1 ', 1)")
+grep -q "line $(wc -l <"$tmp/a1.jsonl") .*SHA-256 of the content" <<<"$out" &&
+    tap OK "a changed header fails on the content's SHA-256" || tap FAIL "a changed header fails on the content's SHA-256 (got: $out)"
+head -n -1 "$tmp/a1.jsonl" >"$tmp/t.jsonl"
+out=$(target/debug/plystractl audit verify --archive "$tmp/t.jsonl" 2>&1)
+rc=$?
+[ $rc != 0 ] && grep -q "not the archive's trailer" <<<"$out" && tap OK "an archive cut short fails" ||
+    tap FAIL "an archive cut short fails (exit $rc: $out)"
+sed '5d' "$tmp/a1.jsonl" >"$tmp/t.jsonl"
+out=$(target/debug/plystractl audit verify --archive "$tmp/t.jsonl" 2>&1)
+[ $? != 0 ] && grep -q "line 5 " <<<"$out" && tap OK "a deleted row fails, naming where the chain breaks" ||
+    tap FAIL "a deleted row fails, naming where the chain breaks (got: $out)"
+
+# 6. A broken chain: the archive is refused and nothing changes (no file, no record, partitions attached).
+q -d postgres -c "CREATE DATABASE plystra_retention_broken TEMPLATE $DB"
+CTL_DB=plystra_retention_broken
+q -d $CTL_DB >/dev/null <<'SQL'
+ALTER TABLE plystra.audit_logs DISABLE TRIGGER trg_audit_logs_append_only;
+UPDATE plystra.audit_logs SET action = 'invoice.approve' WHERE id = 'audit_ret_1100';
+ALTER TABLE plystra.audit_logs ENABLE ALWAYS TRIGGER trg_audit_logs_append_only;
+SQL
+state() { qa -d $CTL_DB -c "SELECT (SELECT count(*) FROM plystra.audit_archives) || ' ' || (SELECT count(*) FROM plystra.audit_partitions())"; }
+st_before=$(state)
+next_date=$(qa -d $DB -c "SELECT to_char(date_trunc('month', now() AT TIME ZONE 'UTC'), 'YYYY-MM-DD')")
+out=$(CTL_DB=$CTL_DB ctl audit archive --before "$next_date" --to "$tmp/broken.jsonl" 2>&1)
+rc=$?
+[ $rc != 0 ] && grep -q "refused: the audit chain does not verify" <<<"$out" && [ ! -e "$tmp/broken.jsonl" ] &&
+    [ -z "$(ls -A "$tmp" | grep partial)" ] && tap OK "an archive is refused when a chain does not verify, and writes no file" ||
+    tap FAIL "an archive is refused when a chain does not verify, and writes no file (exit $rc: $out)"
+expect "nothing changed in the database after the refusal" "$st_before" "$(state)"
+refused=$(qa -d $CTL_DB -c "SELECT plystra.archive_audit_partitions(ARRAY['audit_logs_$prev_month'],
+    (SELECT count(*) FROM plystra.audit_logs_$prev_month), 'x', repeat('a', 64))" 2>&1)
+case "$refused" in *"does not verify"*) tap OK "plystra.archive_audit_partitions itself refuses a broken chain" ;;
+    *) tap FAIL "plystra.archive_audit_partitions itself refuses a broken chain (got: $refused)" ;; esac
+unset CTL_DB
+
+# 7. Backup and restore after archiving.
+pg_dump -h "$H" -p "$P" -U postgres -Fc -d $DB -f "$tmp/db.dump" 2>"$tmp/dump.err" || cat "$tmp/dump.err"
+q -d postgres -c "CREATE DATABASE plystra_retention_restored"
+pg_restore -h "$H" -p "$P" -U postgres -d plystra_retention_restored "$tmp/db.dump" >"$tmp/restore.log" 2>&1
+rc=$?
+[ $rc = 0 ] && ! grep -qi error "$tmp/restore.log" && tap OK "pg_restore after archiving succeeds without errors" ||
+    { tap FAIL "pg_restore after archiving succeeds without errors (exit $rc)"; sed 's/^/# /' "$tmp/restore.log" | head -20; }
+expect "the restored database has the same live rows" "$(qa -d $DB -c "$ROWS")" "$(qa -d plystra_retention_restored -c "$ROWS")"
+expect "the restored database keeps the archive records" "$(qa -d $DB -c "SELECT md5(string_agg(row_to_json(l)::text, '|' ORDER BY space_key, chain_position)) FROM plystra.audit_archived_links l")" \
+    "$(qa -d plystra_retention_restored -c "SELECT md5(string_agg(row_to_json(l)::text, '|' ORDER BY space_key, chain_position)) FROM plystra.audit_archived_links l")"
+out=$(CTL_DB=plystra_retention_restored ctl audit verify 2>&1)
+rc=$?
+[ $rc = 0 ] && tap OK "plystractl audit verify: the restored chains verify from the archived heads" ||
+    tap FAIL "plystractl audit verify: the restored chains verify from the archived heads (exit $rc: $out)"
+restored_new=$(qa -d plystra_retention_restored -c "SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme')" \
+    -c "UPDATE plystra.spaces SET name = 'Acme (after the restore)' WHERE id = 'space_acme'" -c "SELECT plystra.seal_audit()" -c "$PROBLEMS" | tail -1)
+expect "the restored database seals new rows after the archived heads" 0 "$restored_new"
+
+# 8. Dropping: a separate, recorded step.
+out=$(ctl audit drop --partition "audit_logs_$this_month" 2>&1)
+[ $? != 0 ] && grep -q "not an archived" <<<"$out" && tap OK "an attached partition cannot be dropped as archived" ||
+    tap FAIL "an attached partition cannot be dropped as archived (got: $out)"
+out=$(ctl audit drop --partition "audit_logs_$old1" 2>&1)
+rc=$?
+[ $rc = 0 ] && [ -z "$(qa -d $DB -c "SELECT to_regclass('plystra.audit_logs_$old1')")" ] &&
+    tap OK "plystractl audit drop drops a detached archived partition" || tap FAIL "plystractl audit drop drops a detached archived partition (exit $rc: $out)"
+expect "the drop is recorded and is itself an audit row" "1 1" "$(qa -d $DB -c "SELECT (SELECT count(*) FROM plystra.audit_archive_partitions WHERE dropped_at IS NOT NULL)
+    || ' ' || (SELECT count(*) FROM plystra.audit_logs WHERE action = 'audit_partition.dropped' AND resource_id = 'audit_logs_$old1')")"
+out=$(ctl audit drop --partition "audit_logs_$old1" 2>&1)
+[ $? != 0 ] && tap OK "a partition is dropped once" || tap FAIL "a partition is dropped once (got: $out)"
+q -d $DB -c "SELECT plystra.seal_audit()" >/dev/null
+expect "every chain verifies after the drop" 0 "$(qa -d $DB -c "$PROBLEMS")"
+
+# 9. Who may do it.
+q -d postgres -c "DROP ROLE IF EXISTS plystra_ret_app" -c "DROP ROLE IF EXISTS plystra_ret_front" \
+    -c "CREATE ROLE plystra_ret_app LOGIN IN ROLE plystra_app" -c "CREATE ROLE plystra_ret_front LOGIN IN ROLE plystra_admin"
+old2=$(qa -d $DB -c "SELECT to_char(now() AT TIME ZONE 'UTC' - interval '2 months', 'YYYY_MM')")
+for role in plystra_ret_app plystra_ret_front; do
+    for stmt in "SELECT plystra.archive_audit_partitions(ARRAY['audit_logs_$prev_month'], 1, 'x', repeat('a', 64))" \
+                "SELECT plystra.drop_archived_audit_partition('audit_logs_$old2')" \
+                "SELECT plystra.ensure_audit_partitions(12)" \
+                "ALTER TABLE plystra.audit_logs DETACH PARTITION plystra.audit_logs_$prev_month" \
+                "DROP TABLE plystra.audit_logs_$prev_month" \
+                "DROP TABLE plystra.audit_logs_$old2" \
+                "TRUNCATE plystra.audit_logs_$prev_month" \
+                "TRUNCATE plystra.audit_logs" \
+                "DELETE FROM plystra.audit_logs_$prev_month" \
+                "INSERT INTO plystra.audit_archived_links VALUES ('space_acme', 1, 'x', 1)"; do
+        got=$(psql -X -q -At -h "$H" -p "$P" -U $role -d $DB -c "$stmt" 2>&1)
+        case "$got" in
+            *"permission denied"* | *"must be owner"*) tap OK "$role cannot: $stmt" ;;
+            *) tap FAIL "$role cannot: $stmt (got: $got)" ;;
+        esac
+    done
+done
+out=$(DATABASE_URL="postgres://plystra_ret_front@127.0.0.1:$P/$DB" target/debug/plystractl audit archive --before "$next_date" --to "$tmp/front.jsonl" 2>&1)
+[ $? != 0 ] && [ ! -e "$tmp/front.jsonl" ] && tap OK "plystractl audit archive as the front's role fails and writes nothing" ||
+    tap FAIL "plystractl audit archive as the front's role fails and writes nothing (got: $out)"
+for stmt in "TRUNCATE plystra.audit_logs_$prev_month" "DELETE FROM plystra.audit_logs_$prev_month" "DELETE FROM plystra.audit_logs_$old2"; do
+    got=$(qa -d $DB -c "$stmt" 2>&1)
+    case "$got" in *"append-only"*) tap OK "even the owner cannot: $stmt" ;; *) tap FAIL "even the owner cannot: $stmt (got: $got)" ;; esac
+done
+expect "no role but the owner holds a privilege on a partition" 0 "$(qa -d $DB -c "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a
+    WHERE c.relnamespace = 'plystra'::regnamespace AND c.relname ~ '^audit_logs_' AND a.grantee <> c.relowner")"
+
+for db in "${DBS[@]}"; do
+    q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+done
+q -d postgres -c "DROP ROLE IF EXISTS plystra_ret_app" -c "DROP ROLE IF EXISTS plystra_ret_front"
+rm -rf "$tmp"
+echo "1..$n"
+[ "$fails" -eq 0 ]
