@@ -11,6 +11,7 @@ pub mod inline;
 pub mod model;
 pub mod reach;
 pub mod redact;
+pub mod replay;
 pub mod request;
 pub mod scope;
 pub mod trace;

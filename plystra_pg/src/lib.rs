@@ -19,6 +19,7 @@ mod loader_oracle;
 mod lookup;
 mod migrations;
 mod probe;
+mod replay;
 mod statement_cache;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -49,6 +50,7 @@ bundle_migrations!(
     "../../migrations/006_trust.sql" as "migration_006" after "migration_005",
     "../../migrations/007_front_decision.sql" as "migration_007" after "migration_006",
     "../../migrations/008_context_mode.sql" as "migration_008" after "migration_007",
+    "../../migrations/010_replay.sql" as "migration_010" after "migration_008",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

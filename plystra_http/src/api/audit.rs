@@ -188,3 +188,56 @@ pub async fn get_in_space(
 ) -> ApiResult<Data<AuditLogDetail>> {
     get_log(&state, &id, Some(&space_id)).await
 }
+
+/// What a replay may ask for on top of the answer.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayBody {
+    /// Write the replayed decision's own audit row (per the audit mode, like any decision). Default false: a
+    /// replay reads. Asking for a row needs `authz:check` on the row's Space as well as `audit:read`.
+    pub audit: Option<bool>,
+}
+
+#[utoipa::path(post, operation_id = "replay_audit_log", path = "/api/v1/audit/logs/{id}/replay", tag = "Audit",
+    params(("id" = String, Path)),
+    request_body(content = Option<ReplayBody>),
+    responses((status = 200, description = "The decision then (the row's trace) and now (today's data), side by side, \
+                                            with every grant, binding, group or registry entry that changed", body = crate::envelope::Envelope<Object>),
+              (status = 400, description = "VALIDATION_FAILED (a malformed id; a row that is not a replayable decision)", body = crate::error::ErrorEnvelope),
+              (status = 403, description = "ADMIN_PERMISSION_REQUIRED", body = crate::error::ErrorEnvelope),
+              (status = 404, description = "AUDIT_LOG_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn replay(
+    State(state): State<AppState>,
+    ctx: crate::request_context::RequestContext,
+    Path(id): Path<String>,
+    crate::extract::OptionalJson(body): crate::extract::OptionalJson<ReplayBody>,
+) -> ApiResult<Data<crate::db::JsonDoc>> {
+    const SQL: &str = "SELECT plystra.replay($1, $2)";
+    let audit = body.audit.unwrap_or(false);
+    let mut client = db::connection(&state.pool).await?;
+    let row = if audit {
+        // Writing a decision row is deciding: the credential must also hold authz:check where the row lies.
+        let credential =
+            crate::auth::credential::current().ok_or_else(crate::auth::credential::authentication_required)?;
+        let space: Option<String> = client
+            .query_opt("SELECT space_id FROM plystra.audit_logs WHERE id = $1", &[&id])
+            .await
+            .map_err(db_errors::read_error)?
+            .and_then(|r| r.get(0));
+        let scope = crate::protection::RequestScope { space_id: space, group_id: None };
+        if !crate::protection::permission_on(&client, &credential, "authz:check", &scope).await? {
+            return Err(ApiError::admin_permission_required(
+                "authz:check",
+                "Writing a replay's audit row needs authz:check on the row's Space.",
+            ));
+        }
+        let tx = db::begin_mutation(&mut client, &ctx, None, None).await?;
+        let row = tx.query_one(SQL, &[&id, &audit]).await.map_err(db_errors::read_error)?;
+        tx.commit().await.map_err(db::internal)?;
+        row
+    } else {
+        client.query_one(SQL, &[&id, &audit]).await.map_err(db_errors::read_error)?
+    };
+    let doc: Option<crate::db::JsonDoc> = row.try_get(0).map_err(db::internal)?;
+    doc.map(Data::ok).ok_or_else(|| ApiError::not_found(Entity::AuditLog))
+}
