@@ -227,3 +227,35 @@ async fn another_spaces_row_reads_as_missing_on_get_too() {
         "details": missing.body["error"]["details"], "request_id": foreign.body["request_id"]})
     );
 }
+
+#[tokio::test]
+async fn a_spaces_chain_is_verified_on_demand_by_its_own_admins_only() {
+    decide("user_alice", "member_finance_reviewer", "um_alice_finance_reviewer", "invoice_001").await;
+    let v = post("/api/v1/spaces/space_acme/audit-chain/verify", json!({})).await.expect_ok(200).clone();
+    assert_eq!(v["space_id"], "space_acme");
+    assert!(v["sealed_rows"].as_i64().unwrap() + v["unsealed_rows"].as_i64().unwrap() > 0, "{v}");
+    assert!(v["status"] == "intact" || v["status"] == "problem", "{v}");
+    let space = unique("space_chain");
+    post("/api/v1/spaces", json!({"id": space, "name": "Chain", "slug": space.replace('_', "-")})).await.expect_ok(201);
+    let key = post(
+        "/api/v1/api-keys",
+        json!({"name": "chain", "level": "space", "space_id": space, "permission_keys": ["audit:read"]}),
+    )
+    .await
+    .expect_ok(201)["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    send_to(server(), "POST", "/api/v1/spaces/space_acme/audit-chain/verify", None, &[("X-Plystra-API-Key", &key)])
+        .await
+        .expect_error(403, "ADMIN_PERMISSION_REQUIRED");
+    let own = send_to(
+        server(),
+        "POST",
+        &format!("/api/v1/spaces/{space}/audit-chain/verify"),
+        None,
+        &[("X-Plystra-API-Key", &key)],
+    )
+    .await;
+    assert_eq!(own.expect_ok(200)["status"], "intact", "a Space with no rows has nothing broken");
+}

@@ -241,3 +241,55 @@ pub async fn replay(
     let doc: Option<crate::db::JsonDoc> = row.try_get(0).map_err(db::internal)?;
     doc.map(Data::ok).ok_or_else(|| ApiError::not_found(Entity::AuditLog))
 }
+
+/// A Space's audit hash chain, verified now (`plystra.verify_audit_chain`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditChainStatus {
+    pub space_id: String,
+    /// intact, broken, or problem (rows left unsealed too long, a chain cut short).
+    pub status: String,
+    pub sealed_rows: i64,
+    pub unsealed_rows: i64,
+    pub broken_at_position: Option<i64>,
+    pub broken_audit_id: Option<String>,
+    pub problem: Option<String>,
+}
+
+#[utoipa::path(post, operation_id = "verify_space_audit_chain", path = "/api/v1/spaces/{space_id}/audit-chain/verify", tag = "Audit",
+    params(("space_id" = String, Path)),
+    responses((status = 200, description = "The Space's chain verified now: intact, or the first broken position", body = crate::envelope::Envelope<AuditChainStatus>)))]
+pub async fn verify_chain(
+    State(state): State<AppState>,
+    Path(space_id): Path<String>,
+) -> ApiResult<Data<AuditChainStatus>> {
+    let client = db::connection(&state.pool).await?;
+    let row = client
+        .query_opt("SELECT * FROM plystra.verify_audit_chain($1)", &[&space_id])
+        .await
+        .map_err(db_errors::read_error)?;
+    // A Space with no audited row yet has no chain: nothing to break, reported as intact with no rows.
+    let (sealed_rows, unsealed_rows, broken_at_position, broken_audit_id, problem) = match &row {
+        Some(r) => (
+            r.get("sealed_rows"),
+            r.get("unsealed_rows"),
+            r.get("broken_at_position"),
+            r.get("broken_audit_id"),
+            r.get("problem"),
+        ),
+        None => (0, 0, None, None, None),
+    };
+    let status = match (&broken_at_position, &problem) {
+        (Some(_), _) => "broken",
+        (None, Some(_)) => "problem",
+        (None, None) => "intact",
+    };
+    Ok(Data::ok(AuditChainStatus {
+        space_id,
+        status: status.into(),
+        sealed_rows,
+        unsealed_rows,
+        broken_at_position,
+        broken_audit_id,
+        problem,
+    }))
+}
