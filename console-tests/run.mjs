@@ -192,13 +192,31 @@ await check("the Space's audit chain verifies intact on demand", async () => {
 
 await check("Who can? lists Bob's binding for approving invoice_001", async () => {
   await page.getByRole("link", { name: "Who can?" }).click();
-  await page.getByLabel("Resource").selectOption("invoice_001");
-  await page.getByLabel("Action").fill("approve");
-  await page.getByRole("button", { name: "Look up" }).click();
-  await page.locator("table").waitFor();
-  await visit("who-can");
-  const t = await page.locator("table").innerText();
+  await page.getByLabel("Resource", { exact: true }).selectOption("invoice_001");
+  await page.getByLabel("Action", { exact: true }).fill("approve");
+  await page.getByRole("button", { name: "Look up", exact: true }).click();
+  await page.locator("table").first().waitFor();
+  const t = await page.locator("table").first().innerText();
   return t.includes("um_bob_finance_reviewer") && !t.includes("um_alice_finance_reviewer\t") ? true : t;
+});
+
+await check("what a binding reaches: Bob may approve invoice_001, not invoice_002", async () => {
+  await page.getByLabel("Binding", { exact: true }).selectOption("um_bob_finance_reviewer");
+  await page.getByLabel("Resource type to reach").fill("invoice");
+  await page.getByLabel("Action to reach").fill("approve");
+  await page.getByRole("button", { name: "Look up what it reaches" }).click();
+  await page.getByRole("heading", { name: /What um_bob_finance_reviewer may approve/ }).waitFor();
+  await visit("who-can");
+  const t = await page.locator("table").last().innerText();
+  return t.includes("invoice_001") && !t.includes("invoice_002") ? true : t;
+});
+
+await check("instance events list logins", async () => {
+  await page.goto(`${BASE}/console/events?resource_type=user`);
+  await page.getByRole("heading", { name: "Instance events" }).waitFor();
+  const t = await page.locator("table").innerText();
+  await visit("events");
+  return t.includes("auth.login") ? true : t.slice(0, 500);
 });
 
 // Hostile names: they must render as text, run nothing and load nothing.

@@ -206,6 +206,10 @@ async fn a_space_admin_sees_only_its_space() {
         missing.replace("space_does_not_exist", "X"),
         "the same page as for no Space"
     );
+    // The whole instance's events are not a Space admin's to read.
+    let (status, events, _) = get_page(server(), &cookie, "/console/events").await;
+    assert_eq!(status, 403, "{events}");
+    assert!(events.contains("ADMIN_PERMISSION_REQUIRED"));
 }
 
 #[tokio::test]
@@ -295,4 +299,16 @@ async fn ask_draws_the_trace_and_an_audit_row_replays_and_the_chain_verifies() {
         get_page(server(), &cookie, "/console/spaces/space_acme/who-can?resource_id=invoice_001&action=approve").await;
     assert_eq!(status, 200);
     assert!(who.contains("um_bob_finance_reviewer") && who.contains("finance_approver"), "{who}");
+    let (status, reach, _) = get_page(
+        server(),
+        &cookie,
+        "/console/spaces/space_acme/who-can?binding=um_bob_finance_reviewer&reach_type=invoice&reach_action=approve",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let table = &reach[reach.find("What <code>um_bob_finance_reviewer").expect("the reach answer")..];
+    assert!(table.contains("invoice_001") && !table.contains("invoice_002"), "{table}");
+    let (status, events, _) = get_page(server(), &cookie, "/console/events?resource_type=user").await;
+    assert_eq!(status, 200);
+    assert!(events.contains("auth.login_succeeded"), "{events}");
 }

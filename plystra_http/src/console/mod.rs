@@ -279,6 +279,7 @@ pub fn router(api: Router) -> Router<AppState> {
         .route("/console/assets/console.js", get(js))
         .route("/console/login", get(pages::login_page).post(pages::login))
         .route("/console/logout", post(pages::logout))
+        .route("/console/events", get(pages::events))
         .route("/console/spaces/{space_id}", get(pages::space))
         .route("/console/spaces/{space_id}/user-members/{id}/revoke", post(pages::revoke_binding))
         .route("/console/spaces/{space_id}/ask", get(pages::ask_form).post(pages::ask))

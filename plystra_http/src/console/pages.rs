@@ -589,6 +589,26 @@ pub async fn who_can(
     } else {
         html! {}
     };
+    let (binding, rtype, raction) = (field(&q, "binding"), field(&q, "reach_type"), field(&q, "reach_action"));
+    let bindings = api.call(&caller, Method::GET, &format!("{base}/user-members?limit=200"), None).await;
+    let reach = if !binding.is_empty() && !rtype.is_empty() && !raction.is_empty() {
+        let path = format!(
+            "{base}/user-members/{}/resources{}",
+            seg(binding),
+            query(&[("resource_type", rtype), ("action", raction), ("limit", "200")])
+        );
+        let reply = api.call(&caller, Method::GET, &path, None).await;
+        if reply.ok() {
+            html! {
+                h2 { "What " code { (binding) } " may " code { (raction) } }
+                (table("Reach", &list(&reply), &[("Type", "resource_type"), ("Resource", "id")], None))
+            }
+        } else {
+            refused_note(&reply)
+        }
+    } else {
+        html! {}
+    };
     Ok(page(
         "Who can?",
         Some(&caller),
@@ -607,15 +627,31 @@ pub async fn who_can(
                 button type="submit" { "Look up" }
             }
             (answer)
+            h2 { "What can a binding reach?" }
+            form method="get" class="card" {
+                label for="binding" { "Binding" }
+                select id="binding" name="binding" required {
+                    @for b in list(&bindings) {
+                        option value=(text(&b, "id")) selected[text(&b, "id") == binding] { (text(&b, "id")) " — " (text(&b, "user_id")) }
+                    }
+                }
+                label for="reach_type" { "Resource type to reach" }
+                input id="reach_type" name="reach_type" required value=(rtype);
+                label for="reach_action" { "Action to reach" }
+                input id="reach_action" name="reach_action" required value=(raction);
+                button type="submit" { "Look up what it reaches" }
+            }
+            (reach)
         },
     ))
 }
 
 // ---------------------------------------------------------------------------------------------- Audit
 
-const AUDIT_FILTERS: [(&str, &str); 8] = [
+const AUDIT_FILTERS: [(&str, &str); 9] = [
     ("actor_user_id", "Actor user"),
     ("actor_user_member_id", "Actor binding"),
+    ("resource_type", "Resource type (user: logins)"),
     ("resource_id", "Resource"),
     ("decision", "Decision (allow, deny)"),
     ("deny_code", "Deny code"),
@@ -663,11 +699,38 @@ pub async fn audit_list(
                 }
                 button type="submit" { "Filter" }
             }
-            p class="hint" { "Decisions, logins and administration events of this Space, newest first." }
+            p class="hint" { "Decisions, logins and administration events of this Space, newest first. Events with no Space (an instance admin's): " a href="/console/events" { "instance events" } "." }
             @if reply.ok() {
                 (table("Audit rows", &rows, &[("When", "created_at"), ("Action", "action"), ("Actor user", "actor_user_id"),
                     ("Binding", "actor_user_member_id"), ("Resource", "resource_id"), ("Decision", "decision"), ("Deny code", "deny_code"), ("Request", "request_id")], Some(&link)))
             } @else { (refused_note(&reply)) }
+        },
+    ))
+}
+
+/// The audit rows of the whole instance (logins, administration and decisions), for a credential the API lets
+/// read them all; anyone else gets the API's refusal.
+pub async fn events(caller: Caller, Extension(api): Extension<Api>, Query(q): Query<Fields>) -> PageResult {
+    signed_in(&caller)?;
+    let path =
+        format!("/api/v1/audit/logs{}", query(&[("resource_type", field(&q, "resource_type")), ("limit", "100")]));
+    let reply = need(&caller, api.call(&caller, Method::GET, &path, None).await)?;
+    let rows = reply["data"].as_array().cloned().unwrap_or_default();
+    let link = |r: &Value| -> Markup {
+        let sid = text(r, "space_id");
+        html! {
+            @if !sid.is_empty() { a href=(format!("/console/spaces/{}/audit/{}", seg(&sid), seg(&text(r, "id")))) { "Open" } }
+        }
+    };
+    Ok(page(
+        "Instance events",
+        Some(&caller),
+        None,
+        html! {
+            h1 { "Instance events" }
+            p { a href="/console/events?resource_type=user" { "Logins and user administration only" } " · " a href="/console/events" { "Everything" } }
+            (table("Instance events", &rows, &[("When", "created_at"), ("Space", "space_id"), ("Action", "action"), ("Actor user", "actor_user_id"),
+                ("Resource", "resource_id"), ("Decision", "decision"), ("Deny code", "deny_code"), ("Request", "request_id")], Some(&link)))
         },
     ))
 }
