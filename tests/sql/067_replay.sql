@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 SET LOCAL plystra.audit_mode = 'always';
 
 CREATE FUNCTION pg_temp.decide(um text, member text, invoice text) RETURNS jsonb LANGUAGE sql AS $$
@@ -65,6 +65,14 @@ SELECT is((SELECT r #>> '{now,deny_code}' FROM r_same), 'SCOPE_OUT_OF_BOUNDS', '
 SELECT is((SELECT (r ->> 'decision_changed')::boolean OR (r ->> 'deny_code_changed')::boolean FROM r_same), false,
           'nothing about the decision changed');
 SELECT is((SELECT r -> 'changes' FROM r_same), '[]'::jsonb, 'and no change is listed');
+
+-- 3b. A decision about an inline target (Context Mode) is asked again with the target the trace described.
+CREATE TEMP TABLE r_inline AS SELECT plystra.replay(plystra.check(
+    '{"actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+      "resource": {"type": "invoice", "id": "invoice_draft_replay", "group_path": "finance.apac"}, "action": "approve"}') ->> 'audit_log_id') AS r;
+SELECT is((SELECT r #>> '{request,resource,group_path}' FROM r_inline), 'finance.apac',
+          'an inline target is replayed as the trace described it');
+SELECT is((SELECT r #>> '{now,decision}' FROM r_inline), 'allow', 'and decided again the same way');
 
 -- 4. Read-only unless asked.
 CREATE TEMP TABLE n0 AS SELECT count(*) AS n FROM plystra.audit_logs WHERE actor_user_id = 'user_replay';
