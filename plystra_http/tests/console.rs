@@ -124,7 +124,7 @@ async fn a_form_without_its_csrf_token_changes_nothing() {
         .as_str()
         .unwrap()
         .to_string();
-    let url = format!("{}/console/spaces/space_acme/user-members/{um}/revoke", server().base);
+    let url = format!("{}/console/spaces/space_acme/change/user-members/{um}/revoke", server().base);
     for form in [vec![], vec![("csrf", "0".repeat(64))]] {
         let resp = client().post(&url).header("cookie", &cookie).form(&form).send().await.unwrap();
         assert_eq!(resp.status(), 403);
@@ -311,4 +311,56 @@ async fn ask_draws_the_trace_and_an_audit_row_replays_and_the_chain_verifies() {
     let (status, events, _) = get_page(server(), &cookie, "/console/events?resource_type=user").await;
     assert_eq!(status, 200);
     assert!(events.contains("auth.login_succeeded"), "{events}");
+}
+
+#[tokio::test]
+async fn the_space_page_disables_and_revokes_through_the_api_and_nothing_else() {
+    let cookie = sign_in(server(), "alice@example.com").await;
+    let member =
+        post("/api/v1/spaces/space_acme/members", json!({"display_name": "Console temp"})).await.expect_ok(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let grant = post(
+        "/api/v1/spaces/space_acme/member-roles",
+        json!({"member_id": member, "role_id": "role_finance_approver", "scope_anchor_group_id": "group_finance"}),
+    )
+    .await
+    .expect_ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, html, _) = get_page(server(), &cookie, "/console/spaces/space_acme").await;
+    assert!(html.contains(&format!("Revoke grant {grant}")) && html.contains(&format!("Disable member {member}")));
+    let csrf = hidden(&html, "csrf");
+    let post_change = |path: String| {
+        let (cookie, csrf) = (cookie.clone(), csrf.clone());
+        async move {
+            client()
+                .post(format!("{}{path}", server().base))
+                .header("cookie", cookie)
+                .form(&[("csrf", csrf)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = post_change(format!("/console/spaces/space_acme/change/member-roles/{grant}/revoke")).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/console/spaces/space_acme#grants");
+    assert_eq!(
+        get(&format!("/api/v1/spaces/space_acme/member-roles/{grant}")).await.expect_ok(200)["status"],
+        "revoked"
+    );
+    let r = post_change(format!("/console/spaces/space_acme/change/members/{member}/disable")).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(get(&format!("/api/v1/spaces/space_acme/members/{member}")).await.expect_ok(200)["status"], "disabled");
+    // Only the listed changes exist: a form pointed at any other API call is not a Console route.
+    for path in [
+        "/console/spaces/space_acme/change/users/user_bob/disable",
+        "/console/spaces/space_acme/change/members/x/restore",
+    ] {
+        assert_eq!(post_change(path.to_string()).await.status(), 404, "{path}");
+    }
+    assert_eq!(get("/api/v1/users/user_bob").await.expect_ok(200)["status"], "active");
 }

@@ -281,7 +281,7 @@ pub fn router(api: Router) -> Router<AppState> {
         .route("/console/logout", post(pages::logout))
         .route("/console/events", get(pages::events))
         .route("/console/spaces/{space_id}", get(pages::space))
-        .route("/console/spaces/{space_id}/user-members/{id}/revoke", post(pages::revoke_binding))
+        .route("/console/spaces/{space_id}/change/{collection}/{id}/{verb}", post(pages::change))
         .route("/console/spaces/{space_id}/ask", get(pages::ask_form).post(pages::ask))
         .route("/console/spaces/{space_id}/who-can", get(pages::who_can))
         .route("/console/spaces/{space_id}/audit", get(pages::audit_list))

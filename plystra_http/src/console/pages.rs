@@ -338,17 +338,26 @@ pub async fn space(caller: Caller, Extension(api): Extension<Api>, Path(sid): Pa
         unreachable!("a 401 is an error");
     }
     let csrf = caller.csrf();
-    let revoke = |r: &Value| -> Markup {
-        let id = text(r, "id");
-        html! {
-            @if text(r, "status") == "active" {
-                form method="post" action=(format!("/console/spaces/{}/user-members/{}/revoke", seg(&sid), seg(&id))) class="inline" data-confirm="Revoke this binding?" {
-                    input type="hidden" name="csrf" value=(csrf);
-                    button type="submit" aria-label=(format!("Revoke binding {id}")) { "Revoke" }
+    // One button per change the API allows on a row (CHANGES), shown while the row is active.
+    let action = |collection: &'static str| {
+        let csrf = csrf.clone();
+        let sid = sid.clone();
+        move |r: &Value| -> Markup {
+            let id = text(r, "id");
+            let Some((_, verb, _, label)) = CHANGES.iter().find(|c| c.0 == collection) else { return html! {} };
+            html! {
+                @if text(r, "status") == "active" {
+                    form method="post" action=(format!("/console/spaces/{}/change/{collection}/{}/{verb}", seg(&sid), seg(&id)))
+                        class="inline" data-confirm=(format!("{label} {id}?")) {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" aria-label=(format!("{label} {id}")) { (verb.to_string()[..1].to_uppercase()) (verb[1..]) }
+                    }
                 }
             }
         }
     };
+    let (revoke, disable_member, disable_role, revoke_grant) =
+        (action("user-members"), action("members"), action("roles"), action("member-roles"));
     let section = |reply: &super::Reply, body: Markup| -> Markup {
         if reply.ok() {
             body
@@ -370,11 +379,11 @@ pub async fn space(caller: Caller, Extension(api): Extension<Api>, Path(sid): Pa
                 (section(&bindings, table("Bindings", &list(&bindings), &[("Binding", "id"), ("User", "user_id"), ("Member", "member_id"),
                     ("Relation", "relation_type"), ("Status", "status"), ("Primary", "is_primary"), ("Expires", "expires_at")], Some(&revoke))))
                 h3 { "Members" }
-                (section(&members, table("Members", &list(&members), &[("Member", "id"), ("Name", "display_name"), ("Type", "member_type"), ("Status", "status")], None)))
+                (section(&members, table("Members", &list(&members), &[("Member", "id"), ("Name", "display_name"), ("Type", "member_type"), ("Status", "status")], Some(&disable_member))))
             }
             section id="roles" {
                 h2 { "Roles and permissions" }
-                (section(&roles, table("Roles", &list(&roles), &[("Role", "id"), ("Key", "key"), ("Name", "name"), ("Status", "status")], None)))
+                (section(&roles, table("Roles", &list(&roles), &[("Role", "id"), ("Key", "key"), ("Name", "name"), ("Status", "status")], Some(&disable_role))))
                 h3 { "Role permissions" }
                 (section(&role_perms, table("Role permissions", &list(&role_perms), &[("Role", "role_id"), ("Permission", "permission_id"),
                     ("Resource", "permission_resource"), ("Action", "permission_action"), ("Scope", "permission_scope")], None)))
@@ -382,7 +391,7 @@ pub async fn space(caller: Caller, Extension(api): Extension<Api>, Path(sid): Pa
             section id="grants" {
                 h2 { "Grants (MemberRoles)" }
                 (section(&grants, table("Grants", &list(&grants), &[("Grant", "id"), ("Member", "member_id"), ("Role", "role_key"),
-                    ("Anchor", "scope_anchor_path"), ("Status", "status")], None)))
+                    ("Anchor", "scope_anchor_path"), ("Status", "status")], Some(&revoke_grant))))
             }
             section id="resources" {
                 h2 { "Resources" }
@@ -395,22 +404,34 @@ pub async fn space(caller: Caller, Extension(api): Extension<Api>, Path(sid): Pa
     ))
 }
 
-pub async fn revoke_binding(
+/// The changes the Space page offers, each one API route: (collection, verb, page section, button label).
+/// Anything else is not a Console route (404), so a form cannot be pointed at another API call.
+const CHANGES: [(&str, &str, &str, &str); 4] = [
+    ("user-members", "revoke", "bindings", "Revoke binding"),
+    ("members", "disable", "bindings", "Disable member"),
+    ("roles", "disable", "roles", "Disable role"),
+    ("member-roles", "revoke", "grants", "Revoke grant"),
+];
+
+/// A change from the Space page, made through its API route with the session's token (and so audited).
+pub async fn change(
     caller: Caller,
     Extension(api): Extension<Api>,
-    Path((sid, id)): Path<(String, String)>,
+    Path((sid, collection, id, verb)): Path<(String, String, String, String)>,
     Form(f): Form<Fields>,
 ) -> PageResult {
     signed_in(&caller)?;
+    let Some((collection, verb, section, _)) = CHANGES.iter().find(|c| c.0 == collection && c.1 == verb) else {
+        return Ok((StatusCode::NOT_FOUND, super::pages::error_page(404, "ROUTE_NOT_FOUND", "No such change."))
+            .into_response());
+    };
     if !caller.csrf_ok(field(&f, "csrf")) {
         return Err(PageError::BadForm);
     }
-    let path = format!("/api/v1/spaces/{}/user-members/{}/revoke", seg(&sid), seg(&id));
-    need(
-        &caller,
-        api.call(&caller, Method::POST, &path, Some(&json!({"revoked_reason": "revoked in the Console"}))).await,
-    )?;
-    Ok(Redirect::to(&format!("/console/spaces/{}#bindings", seg(&sid))).into_response())
+    let path = format!("/api/v1/spaces/{}/{collection}/{}/{verb}", seg(&sid), seg(&id));
+    let body = if *verb == "revoke" { json!({"revoked_reason": "revoked in the Console"}) } else { json!({}) };
+    need(&caller, api.call(&caller, Method::POST, &path, Some(&body)).await)?;
+    Ok(Redirect::to(&format!("/console/spaces/{}#{section}", seg(&sid))).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------- Ask
