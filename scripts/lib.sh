@@ -40,6 +40,9 @@ SYSTEM_PREREQUISITES=(
     "postgresql-15-pgtap|/usr/share/postgresql/15/extension/pgtap.control|pgTAP"
     "curl|/usr/bin/curl|the demo's HTTP requests"
     "python3-venv|/usr/share/doc/python3-venv|python3 -m venv, for the contract check's Python tools"
+    "chromium|/usr/bin/chromium|headless Chromium, for the Console's browser tests"
+    "chromium-driver|/usr/bin/chromedriver|chromedriver (WebDriver for the system Chromium)"
+    "npm|/usr/bin/npm|npm, to install the Console tests' pinned packages (npm ci)"
 )
 
 # missing_system_packages: prints the packages whose file is absent, one per line, in install order.

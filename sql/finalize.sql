@@ -136,3 +136,14 @@ COMMENT ON FUNCTION plystra.api_key_permission(text, text, text, text) IS
 
 -- Last: who may call what (PUBLIC nothing; plystra_app and plystra_admin their documented sets).
 SELECT plystra.apply_privileges();
+
+COMMENT ON FUNCTION plystra.replay(text, boolean) IS
+'replay(audit_log_id, audit => false): the audited decision audit_log_id asked again against today''s data. The '
+'request is the one the row''s decision-time trace records (the binding that acted, the target, the action); it is '
+'decided by the engine of plystra.explain. Returns {audit_log_id, decided_at, replayed_at, request, then: '
+'{decision, deny_code, reason, trace}, now: {decision, deny_code, reason, trace, audit_log_id}, decision_changed, '
+'deny_code_changed, changes: [{kind, id, change, then, now}]}: each user, binding, member, space, resource, group, '
+'resource_type, action, mapping or grant that differs between the two traces. Writes no audit row unless audit is '
+'true (then per plystra.audit_mode, as a decision). NULL when no row has that id; a NULL or malformed id, or a '
+'row that is not a replayable decision (a management or login row, inline actor or grants), raises 22023. For '
+'administration backends only.';

@@ -12,6 +12,7 @@ pub mod jsonb;
 pub mod model;
 pub mod reach;
 pub mod redact;
+pub mod replay;
 pub mod request;
 pub mod scope;
 pub mod trace;

@@ -247,6 +247,19 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let (api, _) = api();
     let api = api.merge(extra);
+    let routes = if state.config.console_enabled {
+        // The Console calls the API in process through the API's own router (every layer, no Console), so
+        // what it may do is what the API allows the signed-in session.
+        let api_only = layered(state.clone(), api.clone());
+        api.merge(crate::console::router(api_only))
+    } else {
+        api
+    };
+    layered(state, routes)
+}
+
+/// The routes with the fallbacks and the middleware stack.
+fn layered(state: AppState, api: Router<AppState>) -> Router {
     let config = state.config.clone();
     // Router::layer wraps what came before, so the list reads innermost first.
     api.fallback(fallback)

@@ -83,6 +83,9 @@ pub struct Config {
     pub audit_mode: AuditMode,
     pub trace_version: String,
     pub data_console_enabled: bool,
+    /// CONSOLE_ENABLED: the Plystra Console under /console. Unset: on in development and test, off in
+    /// production (an operator turns it on there explicitly).
+    pub console_enabled: bool,
     pub metrics_enabled: bool,
     pub metrics_token: Option<String>,
     pub http_read_header_timeout: Duration,
@@ -202,6 +205,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AUDIT_WRITE_MODE", "always"),
     ("TRACE_VERSION", "1.0"),
     ("DATA_CONSOLE_ENABLED", "false"),
+    // Empty: on unless SERVER_MODE is production.
+    ("CONSOLE_ENABLED", ""),
     ("METRICS_ENABLED", "false"),
     ("METRICS_TOKEN", ""),
     ("PLYSTRA_METRICS_TOKEN", ""),
@@ -379,6 +384,10 @@ impl Config {
         }
 
         let data_console_enabled = parse_bool("DATA_CONSOLE_ENABLED", get("DATA_CONSOLE_ENABLED"))?;
+        let console_enabled = match get("CONSOLE_ENABLED") {
+            None => mode != ServerMode::Production,
+            value => parse_bool("CONSOLE_ENABLED", value)?,
+        };
         let metrics_enabled = parse_bool("METRICS_ENABLED", get("METRICS_ENABLED"))?;
         let metrics_token = first(&["METRICS_TOKEN", "PLYSTRA_METRICS_TOKEN"]).map(|(_, v)| v.to_string());
 
@@ -470,6 +479,7 @@ impl Config {
             audit_mode,
             trace_version,
             data_console_enabled,
+            console_enabled,
             metrics_enabled,
             metrics_token,
             http_read_header_timeout,
@@ -802,6 +812,16 @@ mod tests {
     }
 
     #[test]
+    fn the_console_is_off_in_production_unless_set() {
+        let on = |pairs: &[(&str, &str)]| Config::from_vars(&vars(pairs)).unwrap().console_enabled;
+        assert!(!on(&[("SERVER_MODE", "production")]));
+        assert!(on(&[("SERVER_MODE", "production"), ("CONSOLE_ENABLED", "true")]));
+        assert!(on(&[("SERVER_MODE", "test")]));
+        assert!(!on(&[("CONSOLE_ENABLED", "false")]));
+        assert!(Config::from_vars(&vars(&[("CONSOLE_ENABLED", "maybe")])).is_err());
+    }
+
+    #[test]
     fn defaults_follow_the_reference() {
         let c = Config::from_vars(&HashMap::new()).unwrap();
         assert_eq!(c.port, 8080);
@@ -814,6 +834,7 @@ mod tests {
         assert_eq!(c.request_id_header.as_str(), "x-request-id");
         assert_eq!(c.audit_mode, AuditMode::Always);
         assert!(!c.data_console_enabled);
+        assert!(c.console_enabled, "the Console is on in development");
         assert!(!c.metrics_enabled);
         assert_eq!(c.http_read_header_timeout, Duration::from_secs(5));
         assert_eq!(c.http_idle_timeout, Duration::from_secs(120));

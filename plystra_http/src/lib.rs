@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod client_ip;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod db_errors;
 pub mod envelope;

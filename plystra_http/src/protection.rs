@@ -103,6 +103,11 @@ async fn authorize(
         parts.method == Method::POST && (path == "/api/v1/admin/grants" || path == "/api/v1/api-keys");
     // An AuthZEN search names what it is about in its body (a resource, or a subject whose binding is resolved).
     let search_in_body = parts.method == Method::POST && crate::api::authzen::is_search_placed_by_body(&path);
+    // A route whose path names a row (ENTITY_SCOPES) resolves to the instance when the row does not exist: the
+    // refusal must then read exactly as for a row in another Space, so that a scoped credential cannot tell
+    // which ids exist elsewhere.
+    let names_a_row =
+        parts.extensions.get::<MatchedPath>().is_some_and(|m| ENTITY_SCOPES.iter().any(|(t, _)| *t == m.as_str()));
     let (scopes, body) = if creation_in_body || search_in_body {
         let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES).await.map_err(|_| {
             ApiError::new(
@@ -147,7 +152,7 @@ async fn authorize(
             // One answer whether what the search names lies in another Space or nowhere (as the decision gate
             // answers), so that a search cannot tell which ids exist elsewhere.
             "Scoped credentials may ask only about actors, resources and groups inside their scope."
-        } else if scope.is_instance() && scoped_credential {
+        } else if scope.is_instance() && scoped_credential && !names_a_row {
             "Scoped credentials must provide or resolve a Space or Group for this route."
         } else {
             "The credential does not hold the admin permission this route requires."
@@ -234,6 +239,8 @@ const ENTITY_SCOPES: &[(&str, &str)] = &[
     ("/api/v1/user-members/{id}", "SELECT space_id, NULL::text FROM plystra.user_members WHERE id = $1"),
     ("/api/v1/roles/{id}", "SELECT space_id, NULL::text FROM plystra.roles WHERE id = $1"),
     ("/api/v1/audit/logs/{id}", "SELECT space_id, NULL::text FROM plystra.audit_logs WHERE id = $1"),
+    // A replay is read like its row: another Space's row and no row are the same instance scope.
+    ("/api/v1/audit/logs/{id}/replay", "SELECT space_id, NULL::text FROM plystra.audit_logs WHERE id = $1"),
     ("/api/v1/admin/grants/{id}", "SELECT space_id, group_id FROM plystra.admin_grants WHERE id = $1"),
     ("/api/v1/admin/grants/{id}/revoke", "SELECT space_id, group_id FROM plystra.admin_grants WHERE id = $1"),
     ("/api/v1/api-keys/{id}", "SELECT space_id, group_id FROM plystra.api_keys WHERE id = $1"),

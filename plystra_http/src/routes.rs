@@ -93,6 +93,10 @@ pub fn table() -> Vec<RouteDef> {
         def(Admin("audit:read"), routes!(audit::get)),
         def(Admin("audit:read"), routes!(audit::list_in_space)),
         def(Admin("audit:read"), routes!(audit::get_in_space)),
+        // Replay reads like GET of the row (audit:read on its Space); asking for an audit row also needs
+        // authz:check there, checked by the handler.
+        def(Admin("audit:read"), routes!(audit::replay)),
+        def(Admin("audit:read"), routes!(audit::verify_chain)),
         // Users
         def(Admin("users:read"), routes!(users::list)),
         def(Admin("users:manage"), routes!(users::create)),

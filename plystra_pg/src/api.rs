@@ -65,7 +65,7 @@ pub(crate) struct Asker<'a> {
     pub home_space: Option<&'a str>,
 }
 
-fn parse(doc: &serde_json::Value, function: &'static str, asker: Asker<'_>) -> Request {
+pub(crate) fn parse(doc: &serde_json::Value, function: &'static str, asker: Asker<'_>) -> Request {
     let mut req = match parse_request(doc) {
         Ok(parsed) => parsed.request,
         Err(e) => raise_invalid_request(&e, function),
@@ -86,11 +86,26 @@ fn refuse_pure_inline(req: &Request, function: &'static str, asker: Asker<'_>) {
 
 /// Loads, decides and writes the audit row when the mode says so.
 fn run(req: Request, explain: bool) -> Decided {
-    let trace_possible = explain || AUDIT_MODE.get() != AuditMode::Off;
+    run_inner(req, explain, true)
+}
+
+/// `run`, writing the audit row only when `audit` is asked (and the mode says so): a replay reads unless its
+/// caller asks for a row. Returns the request, context, outcome, trace id and the row written, if any.
+pub(crate) fn run_audited(
+    req: Request,
+    explain: bool,
+    audit: bool,
+) -> (Request, Context, Outcome, DecisionId, Option<String>) {
+    let d = run_inner(req, explain, audit);
+    (d.req, d.ctx, d.outcome, d.id, d.audit_log_id)
+}
+
+fn run_inner(req: Request, explain: bool, audit: bool) -> Decided {
+    let trace_possible = explain || (audit && AUDIT_MODE.get() != AuditMode::Off);
     let ctx = loader::load_context(&req, trace_possible);
     let outcome = decide(&req, &ctx);
     let id = new_decision_id();
-    let audit_log_id = AUDIT_MODE.get().writes(outcome.allow).then(|| id.audit_log_id());
+    let audit_log_id = (audit && AUDIT_MODE.get().writes(outcome.allow)).then(|| id.audit_log_id());
     if let Some(audit_id) = &audit_log_id {
         let trace = explain_document(&req, &ctx, &outcome, &id, Some(audit_id));
         audit::write_decision(audit_id, &req, &outcome, trace);

@@ -21,6 +21,7 @@ mod loader_oracle;
 mod lookup;
 mod migrations;
 mod probe;
+mod replay;
 mod statement_cache;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -52,7 +53,8 @@ bundle_migrations!(
     "../../migrations/007_front_decision.sql" as "migration_007" after "migration_006",
     "../../migrations/008_context_mode.sql" as "migration_008" after "migration_007",
     "../../migrations/009_audit_partitions.sql" as "migration_009" after "migration_008",
-    "../../migrations/011_catalog_version.sql" as "migration_011" after "migration_009",
+    "../../migrations/010_replay.sql" as "migration_010" after "migration_009",
+    "../../migrations/011_catalog_version.sql" as "migration_011" after "migration_010",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

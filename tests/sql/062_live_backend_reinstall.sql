@@ -32,7 +32,7 @@ SET LOCAL plystra.audit_mode = 'off';
 
 -- The new schema's catalog version may take the old one's number (here it is made to), and the approver Role
 -- loses its permission without moving it: the decision still reads the new tables (a writing transaction never
--- uses a kept catalog; a reading one after a committed reinstall is tested in 067).
+-- uses a kept catalog; a reading one after a committed reinstall is tested in 068).
 SAVEPOINT same_number;
 UPDATE plystra.catalog_version SET version = :old_version;
 ALTER TABLE plystra.role_permissions DISABLE TRIGGER catalog_changed;

@@ -188,3 +188,108 @@ pub async fn get_in_space(
 ) -> ApiResult<Data<AuditLogDetail>> {
     get_log(&state, &id, Some(&space_id)).await
 }
+
+/// What a replay may ask for on top of the answer.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayBody {
+    /// Write the replayed decision's own audit row (per the audit mode, like any decision). Default false: a
+    /// replay reads. Asking for a row needs `authz:check` on the row's Space as well as `audit:read`.
+    pub audit: Option<bool>,
+}
+
+#[utoipa::path(post, operation_id = "replay_audit_log", path = "/api/v1/audit/logs/{id}/replay", tag = "Audit",
+    params(("id" = String, Path)),
+    request_body(content = Option<ReplayBody>),
+    responses((status = 200, description = "The decision then (the row's trace) and now (today's data), side by side, \
+                                            with every grant, binding, group or registry entry that changed", body = crate::envelope::Envelope<Object>),
+              (status = 400, description = "VALIDATION_FAILED (a malformed id; a row that is not a replayable decision)", body = crate::error::ErrorEnvelope),
+              (status = 403, description = "ADMIN_PERMISSION_REQUIRED", body = crate::error::ErrorEnvelope),
+              (status = 404, description = "AUDIT_LOG_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
+pub async fn replay(
+    State(state): State<AppState>,
+    ctx: crate::request_context::RequestContext,
+    Path(id): Path<String>,
+    crate::extract::OptionalJson(body): crate::extract::OptionalJson<ReplayBody>,
+) -> ApiResult<Data<crate::db::JsonDoc>> {
+    const SQL: &str = "SELECT plystra.replay($1, $2)";
+    let audit = body.audit.unwrap_or(false);
+    let mut client = db::connection(&state.pool).await?;
+    let row = if audit {
+        // Writing a decision row is deciding: the credential must also hold authz:check where the row lies.
+        let credential =
+            crate::auth::credential::current().ok_or_else(crate::auth::credential::authentication_required)?;
+        let space: Option<String> = client
+            .query_opt("SELECT space_id FROM plystra.audit_logs WHERE id = $1", &[&id])
+            .await
+            .map_err(db_errors::read_error)?
+            .and_then(|r| r.get(0));
+        let scope = crate::protection::RequestScope { space_id: space, group_id: None };
+        if !crate::protection::permission_on(&client, &credential, "authz:check", &scope).await? {
+            return Err(ApiError::admin_permission_required(
+                "authz:check",
+                "Writing a replay's audit row needs authz:check on the row's Space.",
+            ));
+        }
+        let tx = db::begin_mutation(&mut client, &ctx, None, None).await?;
+        let row = tx.query_one(SQL, &[&id, &audit]).await.map_err(db_errors::read_error)?;
+        tx.commit().await.map_err(db::internal)?;
+        row
+    } else {
+        client.query_one(SQL, &[&id, &audit]).await.map_err(db_errors::read_error)?
+    };
+    let doc: Option<crate::db::JsonDoc> = row.try_get(0).map_err(db::internal)?;
+    doc.map(Data::ok).ok_or_else(|| ApiError::not_found(Entity::AuditLog))
+}
+
+/// A Space's audit hash chain, verified now (`plystra.verify_audit_chain`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditChainStatus {
+    pub space_id: String,
+    /// intact, broken, or problem (rows left unsealed too long, a chain cut short).
+    pub status: String,
+    pub sealed_rows: i64,
+    pub unsealed_rows: i64,
+    pub broken_at_position: Option<i64>,
+    pub broken_audit_id: Option<String>,
+    pub problem: Option<String>,
+}
+
+#[utoipa::path(post, operation_id = "verify_space_audit_chain", path = "/api/v1/spaces/{space_id}/audit-chain/verify", tag = "Audit",
+    params(("space_id" = String, Path)),
+    responses((status = 200, description = "The Space's chain verified now: intact, or the first broken position", body = crate::envelope::Envelope<AuditChainStatus>)))]
+pub async fn verify_chain(
+    State(state): State<AppState>,
+    Path(space_id): Path<String>,
+) -> ApiResult<Data<AuditChainStatus>> {
+    let client = db::connection(&state.pool).await?;
+    let row = client
+        .query_opt("SELECT * FROM plystra.verify_audit_chain($1)", &[&space_id])
+        .await
+        .map_err(db_errors::read_error)?;
+    // A Space with no audited row yet has no chain: nothing to break, reported as intact with no rows.
+    let (sealed_rows, unsealed_rows, broken_at_position, broken_audit_id, problem) = match &row {
+        Some(r) => (
+            r.get("sealed_rows"),
+            r.get("unsealed_rows"),
+            r.get("broken_at_position"),
+            r.get("broken_audit_id"),
+            r.get("problem"),
+        ),
+        None => (0, 0, None, None, None),
+    };
+    let status = match (&broken_at_position, &problem) {
+        (Some(_), _) => "broken",
+        (None, Some(_)) => "problem",
+        (None, None) => "intact",
+    };
+    Ok(Data::ok(AuditChainStatus {
+        space_id,
+        status: status.into(),
+        sealed_rows,
+        unsealed_rows,
+        broken_at_position,
+        broken_audit_id,
+        problem,
+    }))
+}
