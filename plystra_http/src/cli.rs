@@ -318,7 +318,9 @@ pub async fn audit_verify(client: &Client) -> CliResult {
     if let Ok(Some(r)) = archived {
         let (archives, rows, links): (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
         if archives > 0 {
-            println!("archived: {archives} archives ({rows} rows); the live chains continue from {links} archived links");
+            println!(
+                "archived: {archives} archives ({rows} rows); the live chains continue from {links} archived links"
+            );
         }
     }
     match lines.into_iter().find(|(_, problem)| *problem) {

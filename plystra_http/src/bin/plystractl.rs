@@ -105,7 +105,9 @@ enum Audit {
     /// Seal committed, not yet sealed audit rows now (the audit writer does it every second).
     Seal,
     /// Archive every monthly audit partition that ends on or before --before to a new file, then detach them.
-    #[command(long_about = "Archive every monthly partition of plystra.audit_logs whose month ends on or before         --before (whole partitions only; dates are UTC) to --to, a new file (JSON lines: a header, one line per row         with the exact text its hash covers, a trailer with the chain runs and the SHA-256 of the content). Every         chain is verified first: when one does not verify, or a partition holds unsealed rows, nothing is written         or changed. Then the archive, the last archived link of each chain and an audit row are recorded, and the         partitions are detached (not dropped: see `audit drop`). Needs the extension's owner.")]
+    #[command(
+        long_about = "Archive every monthly partition of plystra.audit_logs whose month ends on or before         --before (whole partitions only; dates are UTC) to --to, a new file (JSON lines: a header, one line per row         with the exact text its hash covers, a trailer with the chain runs and the SHA-256 of the content). Every         chain is verified first: when one does not verify, or a partition holds unsealed rows, nothing is written         or changed. Then the archive, the last archived link of each chain and an audit row are recorded, and the         partitions are detached (not dropped: see `audit drop`). Needs the extension's owner."
+    )]
     Archive {
         /// The end of the archived time: partitions whose range ends on or before it (e.g. 2026-01-01).
         #[arg(long)]
