@@ -121,6 +121,17 @@ pub struct Config {
     pub schema_auto_apply: bool,
     /// OpenTelemetry trace export (the standard OTEL_* variables); `None` (off) unless an OTLP endpoint is set.
     pub otel: Option<OtelConfig>,
+    /// PLYSTRA_REPLICA_URLS: hot standbys of DATABASE_URL (streaming replicas) that answer reads, each a
+    /// connection URL; empty = every request goes to DATABASE_URL (see `replicas`).
+    pub replica_urls: Vec<String>,
+    /// PLYSTRA_REPLICA_MAX_LAG_MS: a replica answers a read only while it is measured to hold every change the
+    /// primary had this long ago (bounded staleness).
+    pub replica_max_lag: Duration,
+    /// PLYSTRA_REPLICA_POLL_MS: how often each replica's replay position is measured against the primary's.
+    pub replica_poll_interval: Duration,
+    /// PLYSTRA_REPLICA_SERVED_BY_HEADER: answers name the database that answered (`Plystra-Served-By: primary`
+    /// or `replica-<n>`), for diagnosis and tests.
+    pub replica_served_by_header: bool,
 }
 
 /// Where and how the front exports its traces (OTLP over HTTP with protobuf), read from the standard OTEL_*
@@ -225,6 +236,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PLYSTRA_AUTH_LOGIN_LOCKOUT", "15m"),
     ("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "4"),
     ("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", "100"),
+    // Read replicas (off unless PLYSTRA_REPLICA_URLS names one).
+    ("PLYSTRA_REPLICA_URLS", ""),
+    ("PLYSTRA_REPLICA_MAX_LAG_MS", "1000"),
+    ("PLYSTRA_REPLICA_POLL_MS", "100"),
+    ("PLYSTRA_REPLICA_SERVED_BY_HEADER", "false"),
     // OpenTelemetry's standard variables (traces only; off unless an endpoint is set).
     ("OTEL_SDK_DISABLED", "false"),
     ("OTEL_TRACES_EXPORTER", "otlp"),
@@ -437,7 +453,37 @@ impl Config {
         let schema_auto_apply = parse_bool("PLYSTRA_SCHEMA_AUTO_APPLY", get("PLYSTRA_SCHEMA_AUTO_APPLY"))?;
         let otel = parse_otel(&get)?;
 
+        let replica_urls = list("PLYSTRA_REPLICA_URLS");
+        for url in &replica_urls {
+            if let Err(e) = url.parse::<tokio_postgres::Config>() {
+                return Err(ConfigError {
+                    variable: "PLYSTRA_REPLICA_URLS",
+                    problem: format!("an entry is not a PostgreSQL connection URL: {e}"),
+                });
+            }
+        }
+        let replica_max_lag = Duration::from_millis(number("PLYSTRA_REPLICA_MAX_LAG_MS", 1000, 1, 86_400_000)?);
+        let replica_poll_interval = Duration::from_millis(number("PLYSTRA_REPLICA_POLL_MS", 100, 10, 60_000)?);
+        // A replica is measured as fresh only as of its last poll: a poll interval at or over the bound would
+        // make every replica look stale between polls.
+        if replica_poll_interval >= replica_max_lag {
+            return Err(ConfigError {
+                variable: "PLYSTRA_REPLICA_POLL_MS",
+                problem: format!(
+                    "{} ms must be less than PLYSTRA_REPLICA_MAX_LAG_MS ({} ms)",
+                    replica_poll_interval.as_millis(),
+                    replica_max_lag.as_millis()
+                ),
+            });
+        }
+        let replica_served_by_header =
+            parse_bool("PLYSTRA_REPLICA_SERVED_BY_HEADER", get("PLYSTRA_REPLICA_SERVED_BY_HEADER"))?;
+
         Ok(Config {
+            replica_urls,
+            replica_max_lag,
+            replica_poll_interval,
+            replica_served_by_header,
             otel,
             public_url,
             database_url_explicit,

@@ -26,7 +26,12 @@ pub struct AuditModeStatus {
 }
 
 pub fn create_pool(config: &Config, audit_status: Arc<AuditModeStatus>) -> Result<Pool, String> {
-    let pg_config: tokio_postgres::Config = config.database_url.parse().map_err(|e| format!("DATABASE_URL: {e}"))?;
+    create_pool_for(config, &config.database_url, audit_status).map_err(|e| format!("DATABASE_URL: {e}"))
+}
+
+/// A pool on `url` (the primary's or a replica's) with the configured size, timeouts and audit mode.
+pub fn create_pool_for(config: &Config, url: &str, audit_status: Arc<AuditModeStatus>) -> Result<Pool, String> {
+    let pg_config: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
     let manager = Manager::from_config(pg_config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     let mode: AuditMode = config.audit_mode;
     let max_lifetime = config.database_conn_max_lifetime;
