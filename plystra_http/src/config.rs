@@ -556,6 +556,11 @@ impl Config {
             problems
                 .push("DATABASE_URL must not use the default plystra:plystra credentials in production".to_string());
         }
+        if self.replica_urls.iter().any(|url| uses_default_credentials(url)) {
+            problems.push(
+                "PLYSTRA_REPLICA_URLS must not use the default plystra:plystra credentials in production".to_string(),
+            );
+        }
         match self.session_secret.as_deref() {
             None => problems.push("PLYSTRA_SESSION_SECRET must be set in production".to_string()),
             Some(s) if DEFAULT_SECRETS.contains(&s) => {
@@ -938,6 +943,10 @@ mod tests {
             (&[("SERVER_PUBLIC_URL", "")][..], "SERVER_PUBLIC_URL"),
             (&[("SERVER_PUBLIC_URL", "http://localhost:8080")][..], "SERVER_PUBLIC_URL"),
             (&[("SERVER_PUBLIC_URL", "http://127.0.0.1:8080/x")][..], "SERVER_PUBLIC_URL"),
+            (
+                &[("PLYSTRA_REPLICA_URLS", "postgres://plystra:plystra@replica:5432/plystra")][..],
+                "PLYSTRA_REPLICA_URLS",
+            ),
         ] {
             let problems = production_with(overrides);
             assert_eq!(problems.len(), 1, "{overrides:?}: {problems:?}");
@@ -984,6 +993,47 @@ mod tests {
         let per_ip = "PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP";
         assert_eq!(with(per_ip, "-1").unwrap_err().variable, per_ip);
         assert_eq!(with(per_ip, "5").unwrap().login_max_failures_per_ip, 5);
+    }
+
+    #[test]
+    fn replica_settings_are_validated() {
+        let with = |pairs: &[(&str, &str)]| {
+            Config::from_vars(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>())
+        };
+        let none = with(&[]).unwrap();
+        assert!(none.replica_urls.is_empty(), "no replica unless named");
+        assert_eq!(
+            (none.replica_max_lag, none.replica_poll_interval),
+            (Duration::from_secs(1), Duration::from_millis(100))
+        );
+        assert!(!none.replica_served_by_header);
+        let two = with(&[
+            ("PLYSTRA_REPLICA_URLS", " postgres://r@a:5432/p , postgres://r@b:5432/p,"),
+            ("PLYSTRA_REPLICA_MAX_LAG_MS", "250"),
+            ("PLYSTRA_REPLICA_POLL_MS", "50"),
+            ("PLYSTRA_REPLICA_SERVED_BY_HEADER", "true"),
+        ])
+        .unwrap();
+        assert_eq!(two.replica_urls, ["postgres://r@a:5432/p", "postgres://r@b:5432/p"]);
+        assert_eq!(two.replica_max_lag, Duration::from_millis(250));
+        assert!(two.replica_served_by_header);
+        for (pairs, variable) in [
+            (&[("PLYSTRA_REPLICA_URLS", "postgres://a:5432/p,postgres://b:notaport/p")][..], "PLYSTRA_REPLICA_URLS"),
+            (&[("PLYSTRA_REPLICA_MAX_LAG_MS", "0")][..], "PLYSTRA_REPLICA_MAX_LAG_MS"),
+            (&[("PLYSTRA_REPLICA_MAX_LAG_MS", "1s")][..], "PLYSTRA_REPLICA_MAX_LAG_MS"),
+            (&[("PLYSTRA_REPLICA_POLL_MS", "5")][..], "PLYSTRA_REPLICA_POLL_MS"),
+            // The poll must come more often than the bound, or every replica would look stale between polls.
+            (
+                &[("PLYSTRA_REPLICA_MAX_LAG_MS", "100"), ("PLYSTRA_REPLICA_POLL_MS", "100")][..],
+                "PLYSTRA_REPLICA_POLL_MS",
+            ),
+            (&[("PLYSTRA_REPLICA_SERVED_BY_HEADER", "perhaps")][..], "PLYSTRA_REPLICA_SERVED_BY_HEADER"),
+        ] {
+            assert_eq!(with(pairs).unwrap_err().variable, variable, "{pairs:?}");
+        }
+        // A bad entry is named without echoing the URL (it may hold a password).
+        let e = with(&[("PLYSTRA_REPLICA_URLS", "postgres://u:secret-pw@b:notaport/p")]).unwrap_err();
+        assert!(!e.problem.contains("secret-pw"), "{e}");
     }
 
     #[test]
