@@ -62,6 +62,8 @@ fn front(extra: &[(&str, &str)]) -> Front {
             }
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not announce its address within 20 s");
 }
 
