@@ -26,7 +26,7 @@
 //! set the mode); logins, refreshes, lock-out counts and the per-address budget live on write routes.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -105,20 +105,62 @@ fn requested_position(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     first.to_str().ok().map(str::trim).and_then(decode_token).map(Some).ok_or_else(malformed)
 }
 
-/// Which database is answering this request (for the API-key bookkeeping and the served-by header).
+/// Which database answered a request (for the served-by header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Served {
     Primary,
     Replica(usize),
 }
 
-tokio::task_local! {
-    static SERVED: Served;
+/// A read routed to replica `replica`: its connection is checked out on the request's first
+/// [`db::connection`] (a route that never asks for one costs the replica nothing).
+struct Routed {
+    replicas: Arc<Replicas>,
+    replica: usize,
+    /// A replica connection was handed out (the request's database work ran there).
+    used: AtomicBool,
+    /// The checkout failed: the request's connections come from the primary.
+    failed: AtomicBool,
 }
 
-/// Whether this request is being answered by a replica (its writes must go to the primary).
+tokio::task_local! {
+    static ROUTED: Routed;
+}
+
+/// Whether this request's database work runs on a replica (its writes must go to the primary).
 pub fn on_replica() -> bool {
-    SERVED.try_with(|s| matches!(s, Served::Replica(_))).unwrap_or(false)
+    ROUTED.try_with(|r| r.used.load(Ordering::Relaxed)).unwrap_or(false)
+}
+
+/// A connection to the replica this request was routed to, or `None` (not routed, or the replica could not
+/// give one in time: it is then skipped until its next good poll, and the primary serves the request).
+pub(crate) async fn routed_connection() -> Option<deadpool_postgres::Object> {
+    let (replicas, i) = ROUTED
+        .try_with(|r| (!r.failed.load(Ordering::Relaxed)).then(|| (r.replicas.clone(), r.replica)))
+        .ok()
+        .flatten()?;
+    let outcome = tokio::time::timeout(REPLICA_CHECKOUT_TIMEOUT, replicas.replicas[i].pool.get()).await;
+    let noted = |used: bool| {
+        let _ = ROUTED.try_with(|r| (if used { &r.used } else { &r.failed }).store(true, Ordering::Relaxed));
+    };
+    match outcome {
+        Ok(Ok(client)) => {
+            noted(true);
+            Some(client)
+        }
+        Ok(Err(e)) => {
+            noted(false);
+            replicas.mark_down(i);
+            tracing::warn!(replica = i, error = %e, "no connection to a replica; the primary answers");
+            None
+        }
+        Err(_) => {
+            noted(false);
+            replicas.mark_down(i);
+            tracing::warn!(replica = i, "no replica connection in time; the primary answers");
+            None
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -333,41 +375,39 @@ pub async fn route(load: Load, request: Request, next: Next) -> Response {
     let mut request = request;
     if reads && !replicas.is_empty() {
         if let Some(i) = replicas.pick(position, Instant::now()) {
-            match tokio::time::timeout(REPLICA_CHECKOUT_TIMEOUT, replicas.replicas[i].pool.get()).await {
-                Ok(Ok(client)) => {
-                    let (parts, body) = request.into_parts();
-                    // The body was read in full before routing (app::read_body_first): this only takes it.
-                    let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES).await.unwrap_or_default();
-                    let again = copy_of(&parts, bytes.clone());
-                    let first = Request::from_parts(parts, Body::from(bytes));
-                    let served = Served::Replica(i);
-                    let response = SERVED.scope(served, db::handing_over(client, next.clone().run(first))).await;
-                    let status = response.status();
-                    if !status.is_server_error() && status != axum::http::StatusCode::UNAUTHORIZED {
-                        return served_by(response, served, header_on);
-                    }
-                    if status.is_server_error() {
-                        replicas.mark_down(i);
-                        tracing::warn!(
-                            replica = i,
-                            status = status.as_u16(),
-                            "a read failed on a replica; the primary answers it"
-                        );
-                    }
-                    request = again;
-                }
-                Ok(Err(e)) => {
-                    replicas.mark_down(i);
-                    tracing::warn!(replica = i, error = %e, "no connection to a replica; the primary answers");
-                }
-                Err(_) => {
-                    replicas.mark_down(i);
-                    tracing::warn!(replica = i, "no replica connection in time; the primary answers");
-                }
+            let (parts, body) = request.into_parts();
+            // The body was read in full before routing (app::read_body_first): this only takes it.
+            let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES).await.unwrap_or_default();
+            let again = copy_of(&parts, bytes.clone());
+            let first = Request::from_parts(parts, Body::from(bytes));
+            let routed = Routed {
+                replicas: replicas.clone(),
+                replica: i,
+                used: AtomicBool::new(false),
+                failed: AtomicBool::new(false),
+            };
+            let (response, used) = ROUTED
+                .scope(routed, async {
+                    let response = next.clone().run(first).await;
+                    (response, on_replica())
+                })
+                .await;
+            let status = response.status();
+            if !used || (!status.is_server_error() && status != axum::http::StatusCode::UNAUTHORIZED) {
+                return served_by(response, if used { Served::Replica(i) } else { Served::Primary }, header_on);
             }
+            if status.is_server_error() {
+                replicas.mark_down(i);
+                tracing::warn!(
+                    replica = i,
+                    status = status.as_u16(),
+                    "a read failed on a replica; the primary answers it"
+                );
+            }
+            request = again;
         }
     }
-    let mut response = SERVED.scope(Served::Primary, next.run(request)).await;
+    let mut response = next.run(request).await;
     if load == Load::Writes && !response.status().is_server_error() {
         if let Some(lsn) = commit_position(&state.pool).await {
             if let Ok(v) = HeaderValue::from_str(&encode_token(lsn)) {

@@ -185,6 +185,42 @@ async fn reads_go_to_a_fresh_replica_and_the_token_reads_your_writes() {
     })
     .await;
 
+    // Lookups, searches, lists and gets are reads too: the replica answers them as the primary does (a token
+    // from beyond anything written sends the same request to the primary). A route that needs no database
+    // (health) takes no replica connection.
+    let to_primary = [(TOKEN, "pct1_7fffffffffffffff")];
+    let reads = [
+        ("GET", "/api/v1/spaces/space_acme/resources/invoice_001/subjects?action=approve", None),
+        (
+            "GET",
+            "/api/v1/spaces/space_acme/user-members/um_alice_finance_reviewer/resources?resource_type=invoice&action=approve",
+            None,
+        ),
+        (
+            "POST",
+            "/access/v1/search/subject",
+            Some(json!({"subject": {"type": "user"}, "action": {"name": "approve"},
+                        "resource": {"type": "invoice", "id": "invoice_001"}})),
+        ),
+        ("GET", "/api/v1/users?limit=50", None),
+        ("GET", "/api/v1/groups/group_finance", None),
+    ];
+    for (method, path, body) in reads {
+        let on_replica = send_to(&server, method, path, body.clone(), &[]).await;
+        assert_eq!(served_by(&on_replica), "replica-0", "{method} {path}: {}", on_replica.text);
+        let on_primary = send_to(&server, method, path, body, &to_primary).await;
+        assert_eq!(served_by(&on_primary), "primary", "{method} {path}");
+        assert_eq!((on_replica.status, on_primary.status), (200, 200), "{method} {path}: {}", on_replica.text);
+        // The same answer, but for the request's own id (AuthZEN answers carry none).
+        let answer = |a: &Answer| {
+            let mut body = a.body.clone();
+            body.as_object_mut().map(|o| o.remove("request_id"));
+            body
+        };
+        assert_eq!(answer(&on_replica), answer(&on_primary), "{method} {path}: the same answer");
+    }
+    assert_eq!(served_by(&get_with(&server, "/api/v1/health", ANON).await), "primary");
+
     // A key created on the primary: its answer's token makes the read that follows see it.
     let (key, created) = create_key(&server, "replica revoke").await;
     let id = key["id"].as_str().unwrap().to_string();
