@@ -342,6 +342,26 @@ async fn the_writes_of_a_read_go_to_the_primary() {
     let row = primary.query_opt("SELECT 1 FROM plystra.audit_logs WHERE id = $1", &[&audit_id]).await.unwrap();
     assert!(row.is_some());
 
+    // Less standing gains nothing on a replica: a Space key asking for an instance-wide list is refused there
+    // exactly as on the primary (a 403 is an answer, not asked again).
+    let scoped = send_to(
+        &audited,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": "replica scoped", "level": "space", "space_id": "space_acme", "permission_keys": ["users:read"]})),
+        &[],
+    )
+    .await;
+    let scoped_token = scoped.header(TOKEN).unwrap();
+    let scoped_key = scoped.expect_ok(201)["api_key"].as_str().unwrap().to_string();
+    let refused = eventually("the scoped key's read answered by the replica", || async {
+        let a =
+            get_with(&audited, "/api/v1/users", &[("X-Plystra-API-Key", &scoped_key), (TOKEN, &scoped_token)]).await;
+        (served_by(&a) == "replica-0").then_some(a)
+    })
+    .await;
+    refused.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
+
     // Replay paused: a session made on the primary (a login writes) is unknown to the replica, and is still
     // honoured by the very next read (the replica's 401 is asked again of the primary).
     set_replay(&replica, true).await;
