@@ -11,10 +11,15 @@
 //! within PLYSTRA_REPLICA_MAX_LAG_MS. Replay timestamps (`pg_last_xact_replay_timestamp()`) are not used: on a
 //! primary with no writes they stop moving, and an idle, fully caught-up replica would look ever more stale.
 //! A replica that cannot be reached, is not in recovery (promoted, or not a standby at all), or stops being
-//! polled ages out by itself.
+//! polled ages out by itself. (The write position is sampled, not the insert position: at a page boundary the
+//! insert position points past the next page's header, which an idle replica never replays. The price: with
+//! `synchronous_commit = off` a commit is acknowledged before its WAL is written, so the bound can be exceeded
+//! by up to `wal_writer_delay`.)
 //!
 //! **Read-your-writes.** Every answer of a write route carries `Plystra-Consistency-Token`: an opaque encoding
-//! of the primary's WAL insert position taken after the handler committed (at or past its commit record). A
+//! of the primary's WAL insert position taken after the handler committed (at or past its commit record, even
+//! an asynchronous one; at a page boundary a little past it, so that such a token may be answered by the
+//! primary until more WAL is written). A
 //! request that sends it back is answered by a replica only if that replica was measured to have replayed at
 //! least that far; otherwise the primary answers. A malformed token is refused with 400.
 //!
