@@ -48,6 +48,8 @@ pub struct AppState {
     pub login_permits: Arc<tokio::sync::Semaphore>,
     /// When this server last pruned expired `login_failures` rows.
     pub login_pruned_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// The read replicas (PLYSTRA_REPLICA_URLS; none by default) and their measured freshness.
+    pub replicas: Arc<crate::replicas::Replicas>,
 }
 
 /// The router and the OpenAPI document, both from the route table. Each route gets the protection seam and a
@@ -57,17 +59,24 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
     for mut def in routes::table() {
         openapi::annotate_access(&mut def);
         openapi::document_errors(&mut def);
+        openapi::document_consistency(&mut def);
         let access = def.access;
+        let load = def.load;
         // Route templates live as long as the process; leaking the few dozen strings once per server is the
         // simplest way to label metrics without allocating per request.
         let label: &'static str =
             def.route.1.paths.keys().next().map(|p| &*Box::leak(p.clone().into_boxed_str())).unwrap_or("");
         let route = def.route.map(move |method_router| {
-            method_router.route_layer(middleware::from_fn(move |request: Request, next: Next| async move {
-                let mut response = protection::guard(access, request, next).await;
-                response.extensions_mut().insert(RouteLabel(label));
-                response
-            }))
+            method_router
+                .route_layer(middleware::from_fn(move |request: Request, next: Next| async move {
+                    let mut response = protection::guard(access, request, next).await;
+                    response.extensions_mut().insert(RouteLabel(label));
+                    response
+                }))
+                // Outside the seam: the database that answers is chosen before the credential is checked on it.
+                .route_layer(middleware::from_fn(move |request: Request, next: Next| {
+                    crate::replicas::route(load, request, next)
+                }))
         });
         router = router.routes(route);
     }
@@ -228,6 +237,7 @@ fn cors_layer(config: &Config) -> CorsLayer {
             // W3C Trace Context: a browser client may continue its own trace here.
             HeaderName::from_static("traceparent"),
             HeaderName::from_static("tracestate"),
+            HeaderName::from_static(crate::replicas::CONSISTENCY_TOKEN_HEADER),
         ])
         .expose_headers([
             config.request_id_header.clone(),
@@ -235,6 +245,8 @@ fn cors_layer(config: &Config) -> CorsLayer {
             HeaderName::from_static(request_context::AUDIT_LOG_ID_HEADER),
             HeaderName::from_static(crate::error::ERROR_CODE_HEADER),
             HeaderName::from_static(crate::telemetry::TRACERESPONSE_HEADER),
+            HeaderName::from_static(crate::replicas::CONSISTENCY_TOKEN_HEADER),
+            HeaderName::from_static(crate::replicas::SERVED_BY_HEADER),
         ])
 }
 
@@ -297,6 +309,8 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
     }
     let audit_status = Arc::new(AuditModeStatus::default());
     let pool = db::create_pool(&config, audit_status.clone())?;
+    let replicas = Arc::new(crate::replicas::Replicas::new(&config, audit_status.clone())?);
+    crate::replicas::start_polling(&replicas, pool.clone(), config.replica_poll_interval);
     // One connection now, so that an audit mode the database refuses is reported once at startup. A database
     // that is down does not stop the server: /api/v1/ready reports it until it comes back.
     match pool.get().await {
@@ -318,6 +332,7 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         metrics: Arc::new(Metrics::default()),
         openapi_json,
         api_key_last_use: Arc::new(protection::LastUse::default()),
+        replicas,
     })
 }
 

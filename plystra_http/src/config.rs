@@ -124,6 +124,17 @@ pub struct Config {
     pub schema_auto_apply: bool,
     /// OpenTelemetry trace export (the standard OTEL_* variables); `None` (off) unless an OTLP endpoint is set.
     pub otel: Option<OtelConfig>,
+    /// PLYSTRA_REPLICA_URLS: hot standbys of DATABASE_URL (streaming replicas) that answer reads, each a
+    /// connection URL; empty = every request goes to DATABASE_URL (see `replicas`).
+    pub replica_urls: Vec<String>,
+    /// PLYSTRA_REPLICA_MAX_LAG_MS: a replica answers a read only while it is measured to hold every change the
+    /// primary had this long ago (bounded staleness).
+    pub replica_max_lag: Duration,
+    /// PLYSTRA_REPLICA_POLL_MS: how often each replica's replay position is measured against the primary's.
+    pub replica_poll_interval: Duration,
+    /// PLYSTRA_REPLICA_SERVED_BY_HEADER: answers name the database that answered (`Plystra-Served-By: primary`
+    /// or `replica-<n>`), for diagnosis and tests.
+    pub replica_served_by_header: bool,
 }
 
 /// Where and how the front exports its traces (OTLP over HTTP with protobuf), read from the standard OTEL_*
@@ -230,6 +241,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PLYSTRA_AUTH_LOGIN_LOCKOUT", "15m"),
     ("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "4"),
     ("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", "100"),
+    // Read replicas (off unless PLYSTRA_REPLICA_URLS names one).
+    ("PLYSTRA_REPLICA_URLS", ""),
+    ("PLYSTRA_REPLICA_MAX_LAG_MS", "1000"),
+    ("PLYSTRA_REPLICA_POLL_MS", "100"),
+    ("PLYSTRA_REPLICA_SERVED_BY_HEADER", "false"),
     // OpenTelemetry's standard variables (traces only; off unless an endpoint is set).
     ("OTEL_SDK_DISABLED", "false"),
     ("OTEL_TRACES_EXPORTER", "otlp"),
@@ -446,7 +462,37 @@ impl Config {
         let schema_auto_apply = parse_bool("PLYSTRA_SCHEMA_AUTO_APPLY", get("PLYSTRA_SCHEMA_AUTO_APPLY"))?;
         let otel = parse_otel(&get)?;
 
+        let replica_urls = list("PLYSTRA_REPLICA_URLS");
+        for url in &replica_urls {
+            if let Err(e) = url.parse::<tokio_postgres::Config>() {
+                return Err(ConfigError {
+                    variable: "PLYSTRA_REPLICA_URLS",
+                    problem: format!("an entry is not a PostgreSQL connection URL: {e}"),
+                });
+            }
+        }
+        let replica_max_lag = Duration::from_millis(number("PLYSTRA_REPLICA_MAX_LAG_MS", 1000, 1, 86_400_000)?);
+        let replica_poll_interval = Duration::from_millis(number("PLYSTRA_REPLICA_POLL_MS", 100, 10, 60_000)?);
+        // A replica is measured as fresh only as of its last poll: a poll interval at or over the bound would
+        // make every replica look stale between polls.
+        if replica_poll_interval >= replica_max_lag {
+            return Err(ConfigError {
+                variable: "PLYSTRA_REPLICA_POLL_MS",
+                problem: format!(
+                    "{} ms must be less than PLYSTRA_REPLICA_MAX_LAG_MS ({} ms)",
+                    replica_poll_interval.as_millis(),
+                    replica_max_lag.as_millis()
+                ),
+            });
+        }
+        let replica_served_by_header =
+            parse_bool("PLYSTRA_REPLICA_SERVED_BY_HEADER", get("PLYSTRA_REPLICA_SERVED_BY_HEADER"))?;
+
         Ok(Config {
+            replica_urls,
+            replica_max_lag,
+            replica_poll_interval,
+            replica_served_by_header,
             otel,
             public_url,
             database_url_explicit,
@@ -519,6 +565,11 @@ impl Config {
         } else if uses_default_credentials(&self.database_url) {
             problems
                 .push("DATABASE_URL must not use the default plystra:plystra credentials in production".to_string());
+        }
+        if self.replica_urls.iter().any(|url| uses_default_credentials(url)) {
+            problems.push(
+                "PLYSTRA_REPLICA_URLS must not use the default plystra:plystra credentials in production".to_string(),
+            );
         }
         match self.session_secret.as_deref() {
             None => problems.push("PLYSTRA_SESSION_SECRET must be set in production".to_string()),
@@ -913,6 +964,10 @@ mod tests {
             (&[("SERVER_PUBLIC_URL", "")][..], "SERVER_PUBLIC_URL"),
             (&[("SERVER_PUBLIC_URL", "http://localhost:8080")][..], "SERVER_PUBLIC_URL"),
             (&[("SERVER_PUBLIC_URL", "http://127.0.0.1:8080/x")][..], "SERVER_PUBLIC_URL"),
+            (
+                &[("PLYSTRA_REPLICA_URLS", "postgres://plystra:plystra@replica:5432/plystra")][..],
+                "PLYSTRA_REPLICA_URLS",
+            ),
         ] {
             let problems = production_with(overrides);
             assert_eq!(problems.len(), 1, "{overrides:?}: {problems:?}");
@@ -959,6 +1014,47 @@ mod tests {
         let per_ip = "PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP";
         assert_eq!(with(per_ip, "-1").unwrap_err().variable, per_ip);
         assert_eq!(with(per_ip, "5").unwrap().login_max_failures_per_ip, 5);
+    }
+
+    #[test]
+    fn replica_settings_are_validated() {
+        let with = |pairs: &[(&str, &str)]| {
+            Config::from_vars(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>())
+        };
+        let none = with(&[]).unwrap();
+        assert!(none.replica_urls.is_empty(), "no replica unless named");
+        assert_eq!(
+            (none.replica_max_lag, none.replica_poll_interval),
+            (Duration::from_secs(1), Duration::from_millis(100))
+        );
+        assert!(!none.replica_served_by_header);
+        let two = with(&[
+            ("PLYSTRA_REPLICA_URLS", " postgres://r@a:5432/p , postgres://r@b:5432/p,"),
+            ("PLYSTRA_REPLICA_MAX_LAG_MS", "250"),
+            ("PLYSTRA_REPLICA_POLL_MS", "50"),
+            ("PLYSTRA_REPLICA_SERVED_BY_HEADER", "true"),
+        ])
+        .unwrap();
+        assert_eq!(two.replica_urls, ["postgres://r@a:5432/p", "postgres://r@b:5432/p"]);
+        assert_eq!(two.replica_max_lag, Duration::from_millis(250));
+        assert!(two.replica_served_by_header);
+        for (pairs, variable) in [
+            (&[("PLYSTRA_REPLICA_URLS", "postgres://a:5432/p,postgres://b:notaport/p")][..], "PLYSTRA_REPLICA_URLS"),
+            (&[("PLYSTRA_REPLICA_MAX_LAG_MS", "0")][..], "PLYSTRA_REPLICA_MAX_LAG_MS"),
+            (&[("PLYSTRA_REPLICA_MAX_LAG_MS", "1s")][..], "PLYSTRA_REPLICA_MAX_LAG_MS"),
+            (&[("PLYSTRA_REPLICA_POLL_MS", "5")][..], "PLYSTRA_REPLICA_POLL_MS"),
+            // The poll must come more often than the bound, or every replica would look stale between polls.
+            (
+                &[("PLYSTRA_REPLICA_MAX_LAG_MS", "100"), ("PLYSTRA_REPLICA_POLL_MS", "100")][..],
+                "PLYSTRA_REPLICA_POLL_MS",
+            ),
+            (&[("PLYSTRA_REPLICA_SERVED_BY_HEADER", "perhaps")][..], "PLYSTRA_REPLICA_SERVED_BY_HEADER"),
+        ] {
+            assert_eq!(with(pairs).unwrap_err().variable, variable, "{pairs:?}");
+        }
+        // A bad entry is named without echoing the URL (it may hold a password).
+        let e = with(&[("PLYSTRA_REPLICA_URLS", "postgres://u:secret-pw@b:notaport/p")]).unwrap_err();
+        assert!(!e.problem.contains("secret-pw"), "{e}");
     }
 
     #[test]

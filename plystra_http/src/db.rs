@@ -26,7 +26,12 @@ pub struct AuditModeStatus {
 }
 
 pub fn create_pool(config: &Config, audit_status: Arc<AuditModeStatus>) -> Result<Pool, String> {
-    let pg_config: tokio_postgres::Config = config.database_url.parse().map_err(|e| format!("DATABASE_URL: {e}"))?;
+    create_pool_for(config, &config.database_url, audit_status).map_err(|e| format!("DATABASE_URL: {e}"))
+}
+
+/// A pool on `url` (the primary's or a replica's) with the configured size, timeouts and audit mode.
+pub fn create_pool_for(config: &Config, url: &str, audit_status: Arc<AuditModeStatus>) -> Result<Pool, String> {
+    let pg_config: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
     let manager = Manager::from_config(pg_config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     let mode: AuditMode = config.audit_mode;
     let max_lifetime = config.database_conn_max_lifetime;
@@ -177,10 +182,14 @@ pub async fn traced<T>(
 
 /// A pooled connection, or 503 DATABASE_UNAVAILABLE (with Retry-After) when the database cannot be reached
 /// or no pooled connection became free within DATABASE_POOL_WAIT_TIMEOUT. Inside [`handing_over`], the first
-/// call takes the connection handed over.
+/// call takes the connection handed over; for a read routed to a replica (`replicas::route`), the replica's.
 pub async fn connection(pool: &Pool) -> Result<Object, ApiError> {
     let handed_over = HANDED_OVER.try_with(|slot| slot.lock().ok().and_then(|mut s| s.take())).ok().flatten();
     if let Some(client) = handed_over.filter(|c| !c.is_closed()) {
+        return Ok(client);
+    }
+    // A read the route layer sent to a replica takes its connection there.
+    if let Some(client) = crate::replicas::routed_connection().await {
         return Ok(client);
     }
     pool.get().await.map_err(|e| match e {

@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod openapi;
 pub mod protection;
+pub mod replicas;
 pub mod request_context;
 pub mod routes;
 pub mod standing;

@@ -164,6 +164,65 @@ pub fn annotate_access(def: &mut RouteDef) {
     }
 }
 
+/// Documents what each operation does to the database (`x-plystra-load`: read, write or decision) and the
+/// consistency token: a write's success answers carry `Plystra-Consistency-Token`, and a read or decision
+/// accepts it back to be answered by a replica that has replayed at least that far (see `replicas`).
+pub fn document_consistency(def: &mut RouteDef) {
+    use crate::replicas::Load;
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::path::ParameterBuilder;
+    use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
+    let load = def.load;
+    let string = || ObjectBuilder::new().schema_type(Type::String).pattern(Some("^pct1_[0-9a-f]{16}$")).build();
+    for item in def.route.1.paths.values_mut() {
+        for op in
+            [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
+        {
+            let op: &mut Operation = op;
+            let ext = ExtensionsBuilder::new().add("x-plystra-load", serde_json::json!(load.name())).build();
+            match &mut op.extensions {
+                Some(existing) => existing.merge(ext),
+                None => op.extensions = Some(ext),
+            }
+            match load {
+                Load::Reads | Load::Decides => {
+                    let parameter = ParameterBuilder::new()
+                        .name("Plystra-Consistency-Token")
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(
+                            "Read-your-writes: the Plystra-Consistency-Token of an earlier write's answer, sent back \
+                             unchanged. The read is then answered by a replica that has replayed at least that write, \
+                             or by the primary. A malformed token is refused with 400 VALIDATION_FAILED.",
+                        ))
+                        .schema(Some(string()))
+                        .build();
+                    op.parameters.get_or_insert_with(Vec::new).push(parameter);
+                }
+                Load::Writes => {
+                    for (status, response) in op.responses.responses.iter_mut() {
+                        if !status.starts_with('2') {
+                            continue;
+                        }
+                        if let RefOr::T(response) = response {
+                            response.headers.insert(
+                                "Plystra-Consistency-Token".into(),
+                                HeaderBuilder::new()
+                                    .schema(string())
+                                    .description(Some(
+                                        "Opaque: the primary's position after this write committed. Send it back \
+                                         on a later read to see this write (read-your-writes).",
+                                    ))
+                                    .build(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The document as served and committed: pretty JSON with a trailing newline.
 pub fn to_pretty_json(doc: &OpenApiDoc) -> String {
     let mut s = doc.to_pretty_json().unwrap_or_default();

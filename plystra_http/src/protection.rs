@@ -160,7 +160,7 @@ async fn authorize(
         return Err(ApiError::admin_permission_required(permission, message));
     }
     if let Credential::ApiKey(k) = &credential {
-        record_last_use(&client, &state.api_key_last_use, &k.id).await;
+        record_last_use(&state, &client, &k.id).await;
     }
     Ok((credential, Request::from_parts(parts, body), client))
 }
@@ -199,13 +199,26 @@ impl LastUse {
 }
 
 /// Records the key's use (at most once a minute a key). A failure is only logged: a role that may not write it
-/// (read-only deployments) still serves the request, and the next request tries again.
-pub(crate) async fn record_last_use(client: &deadpool_postgres::Object, last_use: &LastUse, key_id: &str) {
+/// (read-only deployments) still serves the request, and the next request tries again. A request a read
+/// replica answers writes it on the primary (`client` is then the replica's connection, which cannot write).
+pub(crate) async fn record_last_use(state: &AppState, client: &deadpool_postgres::Object, key_id: &str) {
+    let last_use = &state.api_key_last_use;
     let sent = Instant::now();
     if !last_use.due(key_id, sent) {
         return;
     }
-    match db::execute_cached(client, LAST_USE_SQL, &[&key_id]).await {
+    let written = if crate::replicas::on_replica() {
+        match state.pool.get().await {
+            Ok(primary) => db::execute_cached(&primary, LAST_USE_SQL, &[&key_id]).await,
+            Err(e) => {
+                tracing::warn!(error = %e, api_key_id = %key_id, "could not record the API key's last use (no primary connection)");
+                return;
+            }
+        }
+    } else {
+        db::execute_cached(client, LAST_USE_SQL, &[&key_id]).await
+    };
+    match written {
         Ok(1) => last_use.wrote(key_id, sent),
         // Someone recorded it within the minute (another server, or this one before a restart): the stored
         // time is unknown here, so the next request asks again.

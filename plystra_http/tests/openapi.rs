@@ -108,6 +108,44 @@ fn every_route_declares_its_access() {
     assert_eq!(doc["paths"]["/api/v1/health"]["get"]["x-plystra-permission"], "public");
 }
 
+/// The route table says what each route does to the database (a read replica may answer only a read), and the
+/// document says it too, with the consistency token on reads' requests and writes' answers.
+#[test]
+fn every_route_declares_what_it_does_to_the_database() {
+    use plystra_http::protection::Access;
+    use plystra_http::replicas::Load;
+    let doc = generated();
+    for def in plystra_http::routes::table() {
+        for (method, path) in def.endpoints() {
+            match def.access {
+                Access::Decision(_) => assert_eq!(def.load, Load::Decides, "{method} {path}: a decision"),
+                Access::Admin(p) if !p.ends_with(":read") => {
+                    assert_eq!(def.load, Load::Writes, "{method} {path} holds {p}: it writes")
+                }
+                _ => assert_ne!(def.load, Load::Decides, "{method} {path}: not a decision route"),
+            }
+            if method == "GET" {
+                assert_eq!(def.load, Load::Reads, "{method} {path}: a GET writes nothing");
+            }
+            let op = &doc["paths"][&path][method.to_lowercase()];
+            assert_eq!(op["x-plystra-load"], def.load.name(), "{method} {path}");
+            let takes_token = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Plystra-Consistency-Token" && p["in"] == "header"));
+            assert_eq!(takes_token, def.load != Load::Writes, "{method} {path}: the token parameter");
+            let gives_token =
+                op["responses"].as_object().unwrap().iter().any(|(status, r)| {
+                    status.starts_with('2') && r["headers"]["Plystra-Consistency-Token"].is_object()
+                });
+            assert_eq!(gives_token, def.load == Load::Writes, "{method} {path}: the token answer header");
+        }
+    }
+    // The session routes that write (a login, a refresh rotating its tokens, a logout, a switch) are writes.
+    for path in ["/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/actor/switch-member"] {
+        assert_eq!(doc["paths"][path]["post"]["x-plystra-load"], "write", "{path}");
+    }
+}
+
 #[tokio::test]
 async fn the_router_serves_exactly_the_documented_operations() {
     let doc = generated();

@@ -328,7 +328,7 @@ pub(crate) async fn ask(
     let kind = outcome["credential"]["kind"].as_str();
     let decided = matches!(outcome["outcome"].as_str(), Some("decided" | "authorized"));
     if let (true, Some("api_key"), Some(id)) = (decided, kind, outcome["credential"]["api_key_id"].as_str()) {
-        crate::protection::record_last_use(client, &state.api_key_last_use, id).await;
+        crate::protection::record_last_use(state, client, id).await;
     }
     if decided {
         Ok(outcome)
