@@ -57,7 +57,9 @@ impl Catalog {
     /// Reads the catalog version under `reader`'s snapshot and forgets what was kept under another.
     pub fn validate(reader: &Reader) -> Catalog {
         let limit = crate::guc::CATALOG_CACHE_ENTRIES.get();
-        if limit <= 0 || reader.wrote() {
+        // A schema not yet updated to 1.6.0 (the library is replaced before ALTER EXTENSION UPDATE runs) has no
+        // version: it keeps nothing and decides as before.
+        if limit <= 0 || reader.wrote() || !reader.has_relation(c"catalog_version") {
             return Catalog { enabled: false };
         }
         let version = reader.one(c"catalog_version", c"catalog_version_pkey", &["catalog"], |row| {

@@ -89,6 +89,12 @@ impl Reader {
         self.wrote
     }
 
+    /// Whether the schema holds a relation `name` (a schema not yet updated to the library's version may not).
+    pub fn has_relation(&self, name: &'static CStr) -> bool {
+        // SAFETY: a syscache lookup by name in the schema found at `begin`.
+        unsafe { pg_sys::get_relname_relid(name.as_ptr(), self.namespace) != pg_sys::InvalidOid }
+    }
+
     /// Opens the relation `name` of the schema with AccessShareLock, by its kept id when that id still names it.
     fn open(&self, name: &'static CStr) -> pg_sys::Relation {
         let kept = KNOWN.with(|k| k.borrow().1.get(name).copied());

@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(23);
+SELECT plan(24);
 
 CREATE FUNCTION pg_temp.code(act text) RETURNS text LANGUAGE sql AS $$
     SELECT coalesce(plystra.check(jsonb_build_object(
@@ -17,6 +17,36 @@ CREATE FUNCTION pg_temp.code(act text) RETURNS text LANGUAGE sql AS $$
                                     'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
         'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', act))->>'deny_code', 'ALLOW')
 $$;
+
+-- The backends that decide and write beside this one (they must run before this transaction takes any lock on
+-- the version row: a rename below needs it alone).
+SELECT dblink_connect('t67_writer', format('host=%s port=%s dbname=%s user=%s',
+    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(), current_user));
+SELECT dblink_connect('t67_decider', format('host=%s port=%s dbname=%s user=%s options=-cplystra.audit_mode=off',
+    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(), current_user));
+CREATE FUNCTION pg_temp.decide_on(conn text, act text) RETURNS text LANGUAGE sql AS $$
+    SELECT code FROM dblink(conn, format($q$
+        SELECT coalesce(plystra.check(jsonb_build_object(
+            'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
+                                        'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
+            'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', %L))->>'deny_code', 'ALLOW')$q$, act))
+        AS t(code text)
+$$;
+CREATE FUNCTION pg_temp.decider(act text) RETURNS text LANGUAGE sql AS $$ SELECT pg_temp.decide_on('t67_decider', act) $$;
+
+-- A schema not yet updated to the library's version (the library replaced before ALTER EXTENSION UPDATE) has no
+-- catalog version: the deciding backend goes on deciding, keeping nothing.
+SELECT dblink_exec('t67_writer', 'ALTER TABLE plystra.catalog_version RENAME TO catalog_version_not_yet');
+CREATE FUNCTION pg_temp.decider_or_error(act text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN pg_temp.decider(act);
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLERRM;  -- so that the table is renamed back whatever happens
+END $$;
+SELECT pg_temp.decider_or_error('approve') AS without_version \gset
+SELECT dblink_exec('t67_writer', 'ALTER TABLE plystra.catalog_version_not_yet RENAME TO catalog_version');
+SELECT is(:'without_version'::text, 'ALLOW', 'without plystra.catalog_version (an older schema) a decision still answers');
+
 CREATE FUNCTION pg_temp.version() RETURNS bigint LANGUAGE sql AS $$
     SELECT version FROM plystra.catalog_version WHERE name = 'catalog'
 $$;
@@ -108,27 +138,15 @@ SELECT is(pg_temp.as_role('t67_app', $$SET plystra.catalog_cache_entries = 5$$),
 ------------------------------------------------------------------------------------------------------------------
 -- Another backend that only decides, with changes committed by a third.
 ------------------------------------------------------------------------------------------------------------------
-SELECT dblink_connect('t67_writer', format('host=%s port=%s dbname=%s user=%s',
-    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(), current_user));
-SELECT dblink_connect('t67_decider', format('host=%s port=%s dbname=%s user=%s options=-cplystra.audit_mode=off',
-    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(), current_user));
 -- A Role of this run (ids are unique per run: nothing here is ever deleted), granted to Alice's Member over
--- Finance, holding nothing yet.
+-- Finance, holding nothing yet; the grants of earlier runs that did not finish are revoked first.
 SELECT 'role_t67_' || txid_current() AS role_id, 'mr_t67_' || txid_current() AS grant_id,
        'rp_t67_' || txid_current() AS rp_id \gset
 SELECT dblink_exec('t67_writer', format($$
+    UPDATE plystra.member_roles SET status = 'revoked' WHERE id LIKE 'mr\_t67\_%%' AND status <> 'revoked';
     INSERT INTO plystra.roles (id, space_id, key, name) VALUES (%1$L, 'space_acme', %1$L, 'T67 reject');
     INSERT INTO plystra.member_roles (id, member_id, role_id, space_id, scope_anchor_group_id)
     VALUES (%2$L, 'member_finance_reviewer', %1$L, 'space_acme', 'group_finance')$$, :'role_id', :'grant_id'));
-CREATE FUNCTION pg_temp.decide_on(conn text, act text) RETURNS text LANGUAGE sql AS $$
-    SELECT code FROM dblink(conn, format($q$
-        SELECT coalesce(plystra.check(jsonb_build_object(
-            'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
-                                        'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
-            'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', %L))->>'deny_code', 'ALLOW')$q$, act))
-        AS t(code text)
-$$;
-CREATE FUNCTION pg_temp.decider(act text) RETURNS text LANGUAGE sql AS $$ SELECT pg_temp.decide_on('t67_decider', act) $$;
 SELECT is(pg_temp.decider('reject'), 'NO_MATCHING_PERMISSION',
           'the deciding backend: Alice may not reject (its catalog now holds the new Role with nothing)');
 SELECT dblink_exec('t67_writer', format($$INSERT INTO plystra.role_permissions (id, role_id, permission_id)
