@@ -36,7 +36,9 @@ for db in $dbs; do
 SELECT count(*) FROM plystra.audit_logs a
 WHERE concat_ws(' ', a.trace::text, a.user_agent, a.request_id, a.resource_id) ~ :'pattern'
    OR EXISTS (SELECT 1 FROM jsonb_path_query(a.trace, '$.** ? (@.type() == "object").keyvalue().key') AS k
-              WHERE plystra.sensitive_key(k #>> '{}'));
+              -- The credential block names the acting API key by its id, which is no secret (a key's secret
+              -- would match the pattern above); every other key the redaction rule names is one.
+              WHERE plystra.sensitive_key(k #>> '{}') AND k #>> '{}' <> 'api_key_id');
 SQL
 )
     rows=$((rows + total))
