@@ -29,7 +29,7 @@ use plystra_core::model::{Permission, ResourceAction, ResourceType, Role};
 
 use crate::probe::Reader;
 
-/// The registry entries of one (resource type, action), as a decision without a trace reads them.
+/// The registry entries of one (resource type, action).
 pub type TypeAction = (Option<ResourceType>, Option<ResourceAction>);
 
 #[derive(Default)]
@@ -37,7 +37,8 @@ struct Kept {
     /// The incarnation and the catalog version everything below was read under.
     key: Option<(String, i64)>,
     entries: usize,
-    registry: HashMap<(String, String), TypeAction>,
+    /// By (type key, action key, with metadata).
+    registry: HashMap<(String, String, bool), TypeAction>,
     permissions: HashMap<(String, String), Vec<Permission>>,
     roles: HashMap<String, Option<Role>>,
     holds: HashMap<(String, String), bool>,
@@ -100,8 +101,14 @@ impl Catalog {
     }
 
     /// The resource type and action entries of (type key, action key).
-    pub fn registry(&self, resource_type: &str, action: &str, load: impl FnOnce() -> TypeAction) -> TypeAction {
-        self.kept(|k| &mut k.registry, (resource_type.to_string(), action.to_string()), load)
+    pub fn registry(
+        &self,
+        resource_type: &str,
+        action: &str,
+        with_metadata: bool,
+        load: impl FnOnce() -> TypeAction,
+    ) -> TypeAction {
+        self.kept(|k| &mut k.registry, (resource_type.to_string(), action.to_string(), with_metadata), load)
     }
 
     /// The live Permissions for exactly (resource type, action).

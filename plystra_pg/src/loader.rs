@@ -125,8 +125,8 @@ fn actor(reader: &Reader, req: &Request) -> Actor {
     Actor { user, member, user_member, space }
 }
 
-/// The resource type and action entries of the request, kept between decisions by `catalog` with their
-/// metadata (which only a trace shows: without one it is left out).
+/// The resource type and action entries of the request, kept between decisions by `catalog`, with their metadata
+/// when a trace needs it (kept apart: a decision without a trace never copies metadata).
 fn type_and_action(reader: &Reader, catalog: &Catalog, req: &Request, with_metadata: bool) -> TypeAndAction {
     let load = || {
         let resource_type = reader.one(c"resource_types", c"resource_types_key_key", &[&req.resource_type], |row| {
@@ -137,7 +137,7 @@ fn type_and_action(reader: &Reader, catalog: &Catalog, req: &Request, with_metad
                 description: row.text("description"),
                 status: row.text_or_empty("status"),
                 source: row.text_or_empty("source"),
-                metadata: metadata(row, true),
+                metadata: metadata(row, with_metadata),
             })
         });
         let action = resource_type.as_ref().and_then(|t| {
@@ -150,18 +150,13 @@ fn type_and_action(reader: &Reader, catalog: &Catalog, req: &Request, with_metad
                     description: row.text("description"),
                     risk_level: row.text_or_empty("risk_level"),
                     audit_default: row.boolean("audit_default"),
-                    metadata: metadata(row, true),
+                    metadata: metadata(row, with_metadata),
                 })
             })
         });
         (resource_type, action)
     };
-    let (mut resource_type, mut action) = catalog.registry(&req.resource_type, &req.action, load);
-    if !with_metadata {
-        resource_type.iter_mut().for_each(|t| t.metadata = None);
-        action.iter_mut().for_each(|a| a.metadata = None);
-    }
-    (resource_type, action)
+    catalog.registry(&req.resource_type, &req.action, with_metadata, load)
 }
 
 /// `with_mapping`: whether the type's mapping is read (a trace shows it; an inline resource is read through it).
