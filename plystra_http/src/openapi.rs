@@ -66,7 +66,7 @@ fn credentials_for(access: crate::protection::Access, operation_id: &str) -> &'s
     use crate::protection::Access;
     match (access, operation_id) {
         (Access::Public, _) | (Access::Own, "login" | "refresh_session") => &[],
-        (Access::Own, "get_admin_me") | (Access::Admin(_) | Access::Decision(_), _) => &[SESSION, API_KEY],
+        (Access::Own, "get_admin_me") | (Access::Admin(..) | Access::Decision(_), _) => &[SESSION, API_KEY],
         (Access::Own, _) => &[SESSION],
     }
 }
@@ -113,7 +113,7 @@ pub fn document_errors(def: &mut RouteDef) {
                      the field), does not exist",
                 ));
             }
-            if writes && matches!(access, crate::protection::Access::Admin(_)) {
+            if writes && matches!(access, crate::protection::Access::Admin(..)) {
                 errors.push((
                     "409",
                     "<ENTITY>_CREATE_FAILED / _UPDATE_FAILED or a named rule: a conflict with stored rows",
@@ -143,19 +143,31 @@ pub fn document_errors(def: &mut RouteDef) {
     }
 }
 
-/// Marks each operation with the admin permission it will require (`x-plystra-permission`), or public.
+/// Marks each operation with the admin permission it will require (`x-plystra-permission`), or public, and where
+/// that permission is checked (`x-plystra-scope`).
 pub fn annotate_access(def: &mut RouteDef) {
     let value = match def.access {
-        crate::protection::Access::Admin(p) | crate::protection::Access::Decision(p) => serde_json::json!(p),
+        crate::protection::Access::Admin(p, _) | crate::protection::Access::Decision(p) => serde_json::json!(p),
         crate::protection::Access::Own => serde_json::json!("own-credential"),
         crate::protection::Access::Public => serde_json::json!("public"),
+    };
+    // Where the permission is checked: the scope the route table says the seam finds (`protection::ScopeFrom`),
+    // or the request's body as a whole for a decision.
+    let scope = match def.access {
+        crate::protection::Access::Admin(_, from) => Some(serde_json::json!(from.describe())),
+        crate::protection::Access::Decision(_) => Some(serde_json::json!("body:request")),
+        _ => None,
     };
     for item in def.route.1.paths.values_mut() {
         for op in
             [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
         {
             let op: &mut Operation = op;
-            let ext = ExtensionsBuilder::new().add("x-plystra-permission", value.clone()).build();
+            let mut ext = ExtensionsBuilder::new().add("x-plystra-permission", value.clone());
+            if let Some(scope) = &scope {
+                ext = ext.add("x-plystra-scope", scope.clone());
+            }
+            let ext = ext.build();
             match &mut op.extensions {
                 Some(existing) => existing.merge(ext),
                 None => op.extensions = Some(ext),

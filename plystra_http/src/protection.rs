@@ -11,9 +11,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request};
+use axum::extract::{FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
-use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use deadpool_postgres::GenericClient;
@@ -33,8 +32,8 @@ pub enum Access {
     /// The handler checks its own credential (login, refresh, logout, auth/me, actor context and switch).
     Own,
     /// An admin credential holding this permission key (`users:read`, `groups:manage`, ...) on the scope the
-    /// path names; the seam checks it before the handler runs.
-    Admin(&'static str),
+    /// request is about, found as the second field says; the seam checks it before the handler runs.
+    Admin(&'static str, ScopeFrom),
     /// A decision route: an admin credential holding this permission key on every scope the request's body
     /// touches, checked by the extension in the same statement as the decision
     /// (`plystra.decide_with_credential`), so that a decision is one database round trip. The seam hands the
@@ -46,7 +45,96 @@ impl Access {
     pub fn permission(self) -> Option<&'static str> {
         match self {
             Access::Public | Access::Own => None,
-            Access::Admin(p) | Access::Decision(p) => Some(p),
+            Access::Admin(p, _) | Access::Decision(p) => Some(p),
+        }
+    }
+}
+
+/// Where the seam finds the scope (Space or Group) an admin route's permission is checked on. The route table
+/// says it for every route, so no rule here reads a path string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeFrom {
+    /// The instance: the route names no Space (users, permissions, the registry, cross-space creations).
+    Instance,
+    /// The path's `{space_id}`, narrowed to its `{group_id}` when the path names a group of that Space (a group
+    /// of another Space, or none, leaves the Space alone; the handler then answers 404).
+    PathSpace,
+    /// The row the path's `{id}` names: its Space and Group. No such row is the instance scope.
+    PathRow(Row),
+    /// The Resource the path's `{resource_type}/{resource_id}` names. No such Resource is the instance scope.
+    PathResource,
+    /// The `space_id` query parameter, given exactly once (the cross-space lists); otherwise the instance.
+    QuerySpace,
+    /// The `space_id` and `group_id` the body's new object names (admin grants, API keys).
+    BodyCreation,
+    /// An AuthZEN subject search: the Space of the registered resource its body names.
+    SubjectSearch,
+    /// An AuthZEN resource search: the Space of the binding its body's subject acts through.
+    ResourceSearch,
+}
+
+impl ScopeFrom {
+    /// Whether the scope comes from a row the request names, so that "in another Space" and "no such row" must
+    /// be refused alike.
+    fn names_a_row(self) -> bool {
+        matches!(self, ScopeFrom::PathRow(_) | ScopeFrom::PathResource)
+    }
+
+    /// Whether the seam reads the body to find the scope.
+    fn reads_body(self) -> bool {
+        matches!(self, ScopeFrom::BodyCreation | ScopeFrom::SubjectSearch | ScopeFrom::ResourceSearch)
+    }
+
+    /// How the OpenAPI document names it (`x-plystra-scope`).
+    pub fn describe(self) -> String {
+        match self {
+            ScopeFrom::Instance => "instance".into(),
+            ScopeFrom::PathSpace => "path:space".into(),
+            ScopeFrom::PathRow(row) => format!("row:{}", row.table()),
+            ScopeFrom::PathResource => "row:resources".into(),
+            ScopeFrom::QuerySpace => "query:space_id".into(),
+            ScopeFrom::BodyCreation => "body:space_id,group_id".into(),
+            ScopeFrom::SubjectSearch => "body:resource".into(),
+            ScopeFrom::ResourceSearch => "body:subject".into(),
+        }
+    }
+}
+
+/// The tables whose rows, named by a path's `{id}`, carry the scope of the routes about them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    Group,
+    Member,
+    UserMember,
+    Role,
+    AuditLog,
+    AdminGrant,
+    ApiKey,
+}
+
+impl Row {
+    pub fn table(self) -> &'static str {
+        match self {
+            Row::Group => "groups",
+            Row::Member => "members",
+            Row::UserMember => "user_members",
+            Row::Role => "roles",
+            Row::AuditLog => "audit_logs",
+            Row::AdminGrant => "admin_grants",
+            Row::ApiKey => "api_keys",
+        }
+    }
+
+    /// The row's Space and Group (`$1`: the id).
+    fn scope_sql(self) -> &'static str {
+        match self {
+            Row::Group => "SELECT space_id, id FROM plystra.groups WHERE id = $1",
+            Row::Member => "SELECT space_id, NULL::text FROM plystra.members WHERE id = $1",
+            Row::UserMember => "SELECT space_id, NULL::text FROM plystra.user_members WHERE id = $1",
+            Row::Role => "SELECT space_id, NULL::text FROM plystra.roles WHERE id = $1",
+            Row::AuditLog => "SELECT space_id, NULL::text FROM plystra.audit_logs WHERE id = $1",
+            Row::AdminGrant => "SELECT space_id, group_id FROM plystra.admin_grants WHERE id = $1",
+            Row::ApiKey => "SELECT space_id, group_id FROM plystra.api_keys WHERE id = $1",
         }
     }
 }
@@ -72,15 +160,15 @@ impl RequestScope {
 }
 
 pub async fn guard(access: Access, mut request: Request, next: Next) -> Response {
-    let permission = match access {
-        Access::Admin(permission) => permission,
+    let (permission, scope_from) = match access {
+        Access::Admin(permission, scope_from) => (permission, scope_from),
         Access::Decision(permission) => {
             request.extensions_mut().insert(DecisionPermission(permission));
             return next.run(request).await;
         }
         Access::Public | Access::Own => return next.run(request).await,
     };
-    match authorize(permission, request).await {
+    match authorize(permission, scope_from, request).await {
         // The handler gets the connection the seam used (one checkout a request) and the accepted credential.
         Ok((credential, request, client)) => {
             credential::scope(credential, db::handing_over(client, next.run(request))).await
@@ -91,24 +179,15 @@ pub async fn guard(access: Access, mut request: Request, next: Next) -> Response
 
 async fn authorize(
     permission: &'static str,
+    scope_from: ScopeFrom,
     request: Request,
 ) -> Result<(Credential, Request, deadpool_postgres::Object), ApiError> {
     let state = request.extensions().get::<AppState>().cloned().ok_or_else(ApiError::internal)?;
     let client = db::connection(&state.pool).await?;
     let credential = credential::authenticate(&client, &state.config, request.headers()).await?;
     let (mut parts, body) = request.into_parts();
-    // A creation names its scope in the body: read it once and put it back.
-    let path = parts.uri.path().to_string();
-    let creation_in_body =
-        parts.method == Method::POST && (path == "/api/v1/admin/grants" || path == "/api/v1/api-keys");
-    // An AuthZEN search names what it is about in its body (a resource, or a subject whose binding is resolved).
-    let search_in_body = parts.method == Method::POST && crate::api::authzen::is_search_placed_by_body(&path);
-    // A route whose path names a row (ENTITY_SCOPES) resolves to the instance when the row does not exist: the
-    // refusal must then read exactly as for a row in another Space, so that a scoped credential cannot tell
-    // which ids exist elsewhere.
-    let names_a_row =
-        parts.extensions.get::<MatchedPath>().is_some_and(|m| ENTITY_SCOPES.iter().any(|(t, _)| *t == m.as_str()));
-    let (scopes, body) = if creation_in_body || search_in_body {
+    let (scope, body) = if scope_from.reads_body() {
+        // The body names the scope: read it once and put it back for the handler.
         let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES).await.map_err(|_| {
             ApiError::new(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -120,41 +199,39 @@ async fn authorize(
             return Err(crate::extract::nul_in_body());
         }
         let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let scope = if search_in_body {
-            // The handler reads what was found here (the resource's Space, the subject's binding).
-            let (scope, placement) = crate::api::authzen::search_scope(&client, &credential, &path, &doc).await?;
-            parts.extensions.insert(placement);
-            scope
-        } else {
-            // What is being created names its scope: a group (its Space derived) or a Space.
-            let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
-            RequestScope { space_id: text(&doc["space_id"]), group_id: text(&doc["group_id"]) }
+        let scope = match scope_from {
+            ScopeFrom::SubjectSearch | ScopeFrom::ResourceSearch => {
+                // The handler reads what was found here (the resource's Space, the subject's binding).
+                let subject = scope_from == ScopeFrom::SubjectSearch;
+                let (scope, placement) = crate::api::authzen::search_scope(&client, &credential, subject, &doc).await?;
+                parts.extensions.insert(placement);
+                scope
+            }
+            _ => {
+                // What is being created names its scope: a group (its Space derived) or a Space.
+                let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+                RequestScope { space_id: text(&doc["space_id"]), group_id: text(&doc["group_id"]) }
+            }
         };
-        (vec![scope], Body::from(bytes))
+        (scope, Body::from(bytes))
     } else {
-        (vec![path_scope(&client, &mut parts).await?], body)
+        (path_scope(&client, &mut parts, scope_from).await?, body)
     };
-    // Every scope the request touches must hold the permission (an authz request names several).
-    let mut allowed = !scopes.is_empty();
-    for scope in &scopes {
-        if !permission_on(&client, &credential, permission, scope).await? {
-            allowed = false;
-            break;
-        }
-    }
-    if !allowed {
+    if !permission_on(&client, &credential, permission, &scope).await? {
         let scoped_credential = match &credential {
             Credential::ApiKey(k) => k.level != "instance",
             Credential::Session(_) => false,
         };
-        let scope = scopes.first().cloned().unwrap_or_default();
-        let message = if search_in_body && scoped_credential {
+        let searched = matches!(scope_from, ScopeFrom::SubjectSearch | ScopeFrom::ResourceSearch);
+        let message = if searched && scoped_credential {
             // One answer whether what the search names lies in another Space or nowhere (as the decision gate
             // answers), so that a search cannot tell which ids exist elsewhere.
             "Scoped credentials may ask only about actors, resources and groups inside their scope."
-        } else if scope.is_instance() && scoped_credential && !names_a_row {
+        } else if scope.is_instance() && scoped_credential && !scope_from.names_a_row() {
             "Scoped credentials must provide or resolve a Space or Group for this route."
         } else {
+            // A route about a row reads the same whether the row lies in another Space or does not exist, so
+            // that a scoped credential cannot tell which ids exist elsewhere.
             "The credential does not hold the admin permission this route requires."
         };
         return Err(ApiError::admin_permission_required(permission, message));
@@ -245,73 +322,68 @@ pub async fn permission_on(
     Ok(answer["allowed"].as_bool() == Some(true))
 }
 
-/// Entity routes whose row names the scope: (path template, query returning space_id and group_id).
-const ENTITY_SCOPES: &[(&str, &str)] = &[
-    ("/api/v1/groups/{id}", "SELECT space_id, id FROM plystra.groups WHERE id = $1"),
-    ("/api/v1/members/{id}", "SELECT space_id, NULL::text FROM plystra.members WHERE id = $1"),
-    ("/api/v1/user-members/{id}", "SELECT space_id, NULL::text FROM plystra.user_members WHERE id = $1"),
-    ("/api/v1/roles/{id}", "SELECT space_id, NULL::text FROM plystra.roles WHERE id = $1"),
-    ("/api/v1/audit/logs/{id}", "SELECT space_id, NULL::text FROM plystra.audit_logs WHERE id = $1"),
-    // A replay is read like its row: another Space's row and no row are the same instance scope.
-    ("/api/v1/audit/logs/{id}/replay", "SELECT space_id, NULL::text FROM plystra.audit_logs WHERE id = $1"),
-    ("/api/v1/admin/grants/{id}", "SELECT space_id, group_id FROM plystra.admin_grants WHERE id = $1"),
-    ("/api/v1/admin/grants/{id}/revoke", "SELECT space_id, group_id FROM plystra.admin_grants WHERE id = $1"),
-    ("/api/v1/api-keys/{id}", "SELECT space_id, group_id FROM plystra.api_keys WHERE id = $1"),
-    ("/api/v1/api-keys/{id}/revoke", "SELECT space_id, group_id FROM plystra.api_keys WHERE id = $1"),
-];
-
-/// The scope of a request from its path (and, for cross-space lists, the `space_id` query parameter).
-async fn path_scope(client: &impl GenericClient, parts: &mut Parts) -> Result<RequestScope, ApiError> {
-    let template = parts.extensions.get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+/// The scope of a request found from its path or query string, as the route table says (`scope_from`).
+async fn path_scope(
+    client: &impl GenericClient,
+    parts: &mut Parts,
+    scope_from: ScopeFrom,
+) -> Result<RequestScope, ApiError> {
     let params: Vec<(String, String)> = match RawPathParams::from_request_parts(parts, &()).await {
         Ok(p) => p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         Err(_) => Vec::new(),
     };
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-
-    if template.starts_with("/api/v1/spaces/{space_id}") {
-        let space_id = param("space_id");
-        if let (Some(group_id), Some(space)) = (param("group_id"), space_id.as_deref()) {
-            // A group of another Space (or none) scopes to the Space alone; the handler answers 404.
-            let found = db::query_opt_cached(
+    let row_scope = |row: Option<tokio_postgres::Row>| {
+        row.map(|r| RequestScope { space_id: r.get(0), group_id: r.get(1) }).unwrap_or_default()
+    };
+    match scope_from {
+        ScopeFrom::PathSpace => {
+            let space_id = param("space_id");
+            if let (Some(group_id), Some(space)) = (param("group_id"), space_id.as_deref()) {
+                // A group of another Space (or none) scopes to the Space alone; the handler answers 404.
+                let found = db::query_opt_cached(
+                    client,
+                    "SELECT 1 FROM plystra.groups WHERE id = $1 AND space_id = $2",
+                    &[&group_id, &space],
+                )
+                .await
+                .map_err(db::internal)?;
+                if found.is_some() {
+                    return Ok(RequestScope { space_id, group_id: Some(group_id) });
+                }
+            }
+            Ok(RequestScope::space(space_id))
+        }
+        ScopeFrom::PathResource => {
+            let row = db::query_opt_cached(
                 client,
-                "SELECT 1 FROM plystra.groups WHERE id = $1 AND space_id = $2",
-                &[&group_id, &space],
+                "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2",
+                &[&param("resource_type"), &param("resource_id")],
             )
             .await
             .map_err(db::internal)?;
-            if found.is_some() {
-                return Ok(RequestScope { space_id, group_id: Some(group_id) });
-            }
+            Ok(row_scope(row))
         }
-        return Ok(RequestScope::space(space_id));
+        ScopeFrom::PathRow(row) => {
+            let found = db::query_opt_cached(client, row.scope_sql(), &[&param("id")]).await.map_err(db::internal)?;
+            Ok(row_scope(found))
+        }
+        ScopeFrom::QuerySpace => {
+            // Decoded as the handler decodes it; a repeated space_id resolves to no scope (fail closed).
+            let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+                .map(|q| q.0)
+                .unwrap_or_default();
+            let mut values = pairs.into_iter().filter(|(k, _)| k == "space_id").map(|(_, v)| v);
+            let space_id = match (values.next(), values.next()) {
+                (Some(v), None) if !v.is_empty() => Some(v),
+                _ => None,
+            };
+            Ok(RequestScope::space(space_id))
+        }
+        ScopeFrom::Instance | ScopeFrom::BodyCreation | ScopeFrom::SubjectSearch | ScopeFrom::ResourceSearch => {
+            Ok(RequestScope::default())
+        }
     }
-    if template == "/api/v1/resources/{resource_type}/{resource_id}" {
-        let row = db::query_opt_cached(
-            client,
-            "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2",
-            &[&param("resource_type"), &param("resource_id")],
-        )
-        .await
-        .map_err(db::internal)?;
-        return Ok(row.map(|r| RequestScope { space_id: r.get(0), group_id: r.get(1) }).unwrap_or_default());
-    }
-    if let Some((_, sql)) = ENTITY_SCOPES.iter().find(|(t, _)| *t == template) {
-        let row = db::query_opt_cached(client, sql, &[&param("id")]).await.map_err(db::internal)?;
-        return Ok(row.map(|r| RequestScope { space_id: r.get(0), group_id: r.get(1) }).unwrap_or_default());
-    }
-    if parts.method == Method::GET && (template == "/api/v1/audit/logs" || template == "/api/v1/resources") {
-        // Decoded as the handler decodes it; a repeated space_id resolves to no scope (fail closed).
-        let pairs =
-            axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
-        let mut values = pairs.into_iter().filter(|(k, _)| k == "space_id").map(|(_, v)| v);
-        let space_id = match (values.next(), values.next()) {
-            (Some(v), None) if !v.is_empty() => Some(v),
-            _ => None,
-        };
-        return Ok(RequestScope::space(space_id));
-    }
-    Ok(RequestScope::default())
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ async fn no_route_outside_health_ready_version_answers_without_a_credential() {
                     assert_eq!(a.status, 401, "{method} {path} answered without a credential: {}", a.text);
                 }
             }
-            Access::Admin(permission) | Access::Decision(permission) => {
+            Access::Admin(permission, _) | Access::Decision(permission) => {
                 admin_routes += 1;
                 for headers in [
                     ANON,
@@ -803,4 +803,42 @@ async fn cross_space_lists_are_scoped_by_their_space_id_parameter() {
         .unwrap()
         .get(0);
     as_key(&key, "GET", &format!("/api/v1/audit/logs/{id}"), None).await.expect_ok(200);
+}
+
+#[tokio::test]
+async fn a_scoped_key_gets_one_refusal_for_another_spaces_row_and_for_no_row() {
+    // The key's own Space holds none of the rows asked about: each is in space_acme, or nowhere.
+    sql()
+        .await
+        .execute(
+            "INSERT INTO plystra.spaces (id, name, slug, type, status) \
+             VALUES ('space_row_probe', 'Row probe', 'row-probe', 'custom', 'active') ON CONFLICT (id) DO NOTHING",
+            &[],
+        )
+        .await
+        .unwrap();
+    let key = create_key(json!({"name": "probe", "level": "space", "space_id": "space_row_probe",
+        "permission_keys": ["resources:read", "groups:read", "members:read", "roles:read", "audit:read"]}))
+    .await;
+    let audit_id: String = sql()
+        .await
+        .query_one("SELECT id FROM plystra.audit_logs WHERE space_id = 'space_acme' LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    for (elsewhere, nowhere) in [
+        ("/api/v1/resources/invoice/invoice_001".to_string(), "/api/v1/resources/invoice/invoice_nowhere".to_string()),
+        ("/api/v1/groups/group_finance".into(), "/api/v1/groups/group_nowhere".into()),
+        ("/api/v1/members/member_finance_reviewer".into(), "/api/v1/members/member_nowhere".into()),
+        (format!("/api/v1/audit/logs/{audit_id}"), "/api/v1/audit/logs/audit_nowhere".into()),
+    ] {
+        let a = as_key(&key, "GET", &elsewhere, None).await;
+        let b = as_key(&key, "GET", &nowhere, None).await;
+        let (a, b) = (
+            a.expect_error(403, "ADMIN_PERMISSION_REQUIRED").clone(),
+            b.expect_error(403, "ADMIN_PERMISSION_REQUIRED").clone(),
+        );
+        assert_eq!(a["message"], b["message"], "{elsewhere} and {nowhere} must read alike");
+        assert_eq!(a["details"], b["details"], "{elsewhere} and {nowhere} must read alike");
+    }
 }

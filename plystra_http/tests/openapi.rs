@@ -119,7 +119,7 @@ fn every_route_declares_what_it_does_to_the_database() {
         for (method, path) in def.endpoints() {
             match def.access {
                 Access::Decision(_) => assert_eq!(def.load, Load::Decides, "{method} {path}: a decision"),
-                Access::Admin(p) if !p.ends_with(":read") => {
+                Access::Admin(p, _) if !p.ends_with(":read") => {
                     assert_eq!(def.load, Load::Writes, "{method} {path} holds {p}: it writes")
                 }
                 _ => assert_ne!(def.load, Load::Decides, "{method} {path}: not a decision route"),

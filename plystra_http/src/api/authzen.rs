@@ -937,12 +937,8 @@ pub enum SearchPlacement {
     Actor(Option<Value>),
 }
 
-/// Whether the protection seam places this route's scope from its body (the two lookups).
-pub fn is_search_placed_by_body(path: &str) -> bool {
-    path == SEARCH_SUBJECT_PATH || path == SEARCH_RESOURCE_PATH
-}
-
-/// The scope a search needs `authz:read` on, from its body: for a subject search the registered resource's
+/// The scope a search needs `authz:read` on, from its body (the route table's `ScopeFrom::SubjectSearch` and
+/// `ResourceSearch`): for a subject search the registered resource's
 /// Space, for a resource search the Space of the binding the subject acts through (resolved as a decision
 /// resolves it: in `context.space_id`, else `subject.properties.space_id`, else a Space- or Group-level key's
 /// own Space, else the only or primary binding). What cannot be placed (no such resource or binding, a body
@@ -951,12 +947,12 @@ pub fn is_search_placed_by_body(path: &str) -> bool {
 pub async fn search_scope(
     client: &impl GenericClient,
     credential: &Credential,
-    path: &str,
+    subject_search: bool,
     doc: &Value,
 ) -> ApiResult<(RequestScope, SearchPlacement)> {
     let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
     let unplaced = RequestScope::default();
-    if path == SEARCH_SUBJECT_PATH {
+    if subject_search {
         let (Some(resource_type), Some(resource_id)) = (text(&doc["resource"]["type"]), text(&doc["resource"]["id"]))
         else {
             return Ok((unplaced, SearchPlacement::Resource { space_id: None }));
