@@ -42,6 +42,13 @@ pub enum ActorNaming {
     Ambiguous,
 }
 
+impl ActorNaming {
+    /// Whether the request named its actor by the User alone (resolved or not).
+    pub fn by_user(self) -> bool {
+        self != ActorNaming::Tuple
+    }
+}
+
 /// Context Mode (reference 1.7): a request may describe its target, its actor and its grants inline instead of
 /// pointing at Core rows. An inline target is a resource Plystra does not hold (a proposed invoice); inline
 /// grants or actor metadata make the request "pure inline": the actor and its candidates come from the request,

@@ -205,7 +205,23 @@ pub(crate) fn answer_value(
     function: &'static str,
     asker: Asker<'_>,
 ) -> serde_json::Value {
-    let d = run(parse(request, function, asker), explain);
+    decided_value(parse(request, function, asker), explain)
+}
+
+/// [`answer_value`] for a request the caller has already read and resolved (the REST front's gate reads it once
+/// to place its scopes): refused as `parse` refuses it when it is pure inline from a caller that may not send it.
+pub(crate) fn answer_parsed(
+    req: Request,
+    explain: bool,
+    function: &'static str,
+    asker: Asker<'_>,
+) -> serde_json::Value {
+    refuse_pure_inline(&req, function, asker);
+    decided_value(req, explain)
+}
+
+fn decided_value(req: Request, explain: bool) -> serde_json::Value {
+    let d = run(req, explain);
     if explain {
         explain_document(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref())
     } else {

@@ -22,9 +22,12 @@ const FUNCTION: &str = "plystra.decide_with_credential";
 /// Where an authz request's objects lie: the resource's Space and Group, the binding's Space and user, the
 /// Member's Space (`$1`..`$4`: resource type and id, binding id, Member id; a NULL finds nothing). Deleted rows
 /// too: their Space is known, and the decision answers for them.
-const PLACEMENT_SQL: &str = "SELECT r.space_id, r.group_id, um.space_id, um.user_id, m.space_id \
+/// With them, the Space and path of the resource's Group when it is not deleted (what `plystra.admin_permission`
+/// reads of a Group scope), so that the permission on it needs no statement of its own.
+const PLACEMENT_SQL: &str = "SELECT r.space_id, r.group_id, um.space_id, um.user_id, m.space_id, rg.space_id, rg.path \
     FROM (SELECT 1) AS one \
     LEFT JOIN plystra.resources r ON r.resource_type = $1 AND r.id = $2 \
+    LEFT JOIN plystra.groups rg ON rg.id = r.group_id AND rg.deleted_at IS NULL \
     LEFT JOIN plystra.user_members um ON um.id = $3 \
     LEFT JOIN plystra.members m ON m.id = $4";
 
@@ -44,6 +47,10 @@ struct Scope {
 
 const INSTANCE: Scope = Scope { space_id: None, group_id: None };
 
+/// Group scopes already resolved (`plystra.admin_permission`'s reading of a (Space, Group) pair: `None` when the
+/// group is deleted or lies in another Space), so that each is read once.
+type GroupScopes = HashMap<(Option<String>, String), Option<plystra_core::admin::Scope>>;
+
 fn invalid(field: &str, problem: &str) -> ! {
     raise_invalid_request(&RequestError { field: field.into(), problem: problem.into() }, FUNCTION)
 }
@@ -62,18 +69,22 @@ fn text(v: &Value) -> Option<String> {
 /// credential may ask about its Space's Members on its own resources), except for an explanation: its trace
 /// shows the actor's candidate grants anchored anywhere in the Space, so it needs the permission on the
 /// actor's whole Space (a Group credential checks, but does not explain).
-fn request_scopes(credential: &Credential, doc: &Value, explain: bool) -> Vec<Scope> {
+fn request_scopes(
+    credential: &Credential,
+    doc: &Value,
+    parsed: Option<&Request>,
+    explain: bool,
+    groups: &mut GroupScopes,
+) -> Vec<Scope> {
     let mut scopes: Vec<Scope> = Vec::new();
     let mut unplaced = false;
-    // Context Mode and an actor named by its User: placed from the request as the decision will read it.
-    let mut parsed = plystra_core::request::parse_request(doc).ok().map(|p| p.request);
-    let pure_inline = parsed.as_ref().and_then(|r| r.inline.as_deref()).is_some_and(|i| i.is_pure());
+    // Context Mode and an actor named by its User: placed from the request as the decision reads it (`parsed`,
+    // its User's binding already resolved; `None` when the request does not read).
+    let pure_inline = parsed.and_then(|r| r.inline.as_deref()).is_some_and(|i| i.is_pure());
     let resolved;
-    let doc = match parsed.as_mut().filter(|r| r.actor_naming == ActorNaming::ByUser) {
+    let doc = match parsed.filter(|r| r.actor_naming.by_user()) {
+        // An inline target with no Space of its own lies in the resolved binding's Space.
         Some(req) => {
-            // Resolved as the decision will resolve it; an inline target with no Space of its own then lies in
-            // the resolved binding's Space.
-            crate::loader::resolve_binding(req, home_space(credential));
             resolved = with_resolved_actor(doc, req, home_space(credential));
             &resolved
         }
@@ -85,7 +96,8 @@ fn request_scopes(credential: &Credential, doc: &Value, explain: bool) -> Vec<Sc
     let user = text(&actor["user_id"]);
     let binding = text(&actor["user_member_id"]).or_else(|| text(&actor["binding_id"]));
     let member = text(&actor["member_id"]);
-    type Placed = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+    type Placed =
+        (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<(String, String)>);
     let placed: Placed = Spi::connect(|client| {
         let args = [
             resource_type.as_deref().into(),
@@ -94,14 +106,21 @@ fn request_scopes(credential: &Credential, doc: &Value, explain: bool) -> Vec<Sc
             member.as_deref().into(),
         ];
         kept::select(client, PLACEMENT_SQL, &[kept::TEXT; 4], Some(1), &args, |mut rows| {
-            let Some(row) = rows.next() else { return (None, None, None, None, None) };
+            let Some(row) = rows.next() else { return (None, None, None, None, None, None) };
             let col = |i: usize| row.get::<String>(i).ok().flatten();
-            (col(1), col(2), col(3), col(4), col(5))
+            (col(1), col(2), col(3), col(4), col(5), col(6).zip(col(7)))
         })
     });
-    let (resource_space, resource_group, binding_space, binding_user, member_space) = placed;
+    let (resource_space, resource_group, binding_space, binding_user, member_space, group_place) = placed;
+    if let (Some(space), Some(group)) = (&resource_space, &resource_group) {
+        // As `admin_permission` reads the Group: not deleted, and in the Space named with it.
+        let scope = group_place
+            .filter(|(group_space, _)| group_space == space)
+            .map(|(space_id, path)| plystra_core::admin::Scope::Group { space_id, group_id: group.clone(), path });
+        groups.insert((Some(space.clone()), group.clone()), scope);
+    }
     let mut resource: Option<Scope> = None;
-    let inline = parsed.as_ref().map(crate::loader::inline_placements).unwrap_or_default();
+    let inline = parsed.map(crate::loader::inline_placements).unwrap_or_default();
     match (&resource_type, &resource_id) {
         (Some(_), Some(_)) => match (resource_space, &inline.target) {
             (Some(space), _) => resource = Some(Scope { space_id: Some(space), group_id: resource_group }),
@@ -186,11 +205,19 @@ fn request_scopes(credential: &Credential, doc: &Value, explain: bool) -> Vec<Sc
     scopes
 }
 
+/// The request as the decision reads it, its actor's binding resolved when it names only the User; `None` when it
+/// does not read.
+fn read_resolved(credential: &Credential, doc: &Value) -> Option<Request> {
+    let mut req = plystra_core::request::parse_request(doc).ok()?.request;
+    crate::loader::resolve_binding(&mut req, home_space(credential));
+    Some(req)
+}
+
 /// The scopes a batch (`items`) touches: the union of the scopes of each item asked on its own (the actor's, and
 /// the item's resource as in a check), so that a batch needs exactly what its items would need one by one. An
 /// item list that is not an array, or longer than a batch may be, places nothing (the instance scope, then the
 /// batch is refused as malformed).
-fn batch_scopes(credential: &Credential, doc: &Value) -> Vec<Scope> {
+fn batch_scopes(credential: &Credential, doc: &Value, groups: &mut GroupScopes) -> Vec<Scope> {
     let mut single = doc.clone();
     if let Some(map) = single.as_object_mut() {
         map.remove("items");
@@ -216,7 +243,7 @@ fn batch_scopes(credential: &Credential, doc: &Value) -> Vec<Scope> {
         }
     };
     if items.is_empty() {
-        add(request_scopes(credential, &single, false));
+        add(request_scopes(credential, &single, read_resolved(credential, &single).as_ref(), false, groups));
     }
     for item in items {
         // Items naming the same resource the same way (inline description included) place the same scopes.
@@ -232,7 +259,7 @@ fn batch_scopes(credential: &Credential, doc: &Value) -> Vec<Scope> {
                 };
             }
         }
-        add(request_scopes(credential, &single, false));
+        add(request_scopes(credential, &single, read_resolved(credential, &single).as_ref(), false, groups));
     }
     scopes
 }
@@ -282,7 +309,7 @@ fn names_inline(doc: &Value) -> bool {
 
 /// Whether the credential holds `permission` on every scope (the rule of `plystra.admin_permission` and
 /// `plystra.api_key_permission`): the credential's grants are read once, and each group once.
-fn holds_all(credential: &Credential, permission: &str, scopes: &[Scope]) -> bool {
+fn holds_all(credential: &Credential, permission: &str, scopes: &[Scope], mut groups: GroupScopes) -> bool {
     crate::admin::check_key(permission, FUNCTION);
     let holder = match credential {
         Credential::Session { user_id, .. } => Holder::of_user(user_id),
@@ -297,7 +324,6 @@ fn holds_all(credential: &Credential, permission: &str, scopes: &[Scope]) -> boo
             )
         }
     };
-    let mut groups: HashMap<(Option<String>, String), Option<plystra_core::admin::Scope>> = HashMap::new();
     scopes.iter().all(|scope| {
         let resolved = match &scope.group_id {
             Some(group) => groups
@@ -314,21 +340,33 @@ fn refusal(credential: &Credential, code: &str, message: &str) -> Value {
     json!({"outcome": "forbidden", "code": code, "message": message, "credential": credential.summary()})
 }
 
-/// A session acts through its own usable binding: the actor it names must be one of them, and without an actor
-/// it acts through its active binding. `Err` is the refusal.
-fn session_actor(credential: &Credential, doc: &mut Value) -> Result<(), Value> {
+/// A session that names no actor acts through its active binding: the request is made to name it, before it is
+/// read, so that it is read once. Whether it was named so (a session without an active binding is refused by
+/// [`session_actor`]).
+fn session_default_actor(credential: &Credential, doc: &mut Value) -> bool {
     let Credential::Session { user_id, active_space_id, active_member_id, active_user_member_id, .. } = credential
     else {
+        return false;
+    };
+    let (Some(space), Some(member), Some(binding)) = (active_space_id, active_member_id, active_user_member_id) else {
+        return false;
+    };
+    if !doc.is_object() || !doc["actor"].is_null() {
+        return false;
+    }
+    doc["actor"] = json!({"user_id": user_id, "member_id": member, "user_member_id": binding, "space_id": space});
+    true
+}
+
+/// A session acts through its own usable binding: the actor it names must be one of them (an actor the session
+/// named itself, [`session_default_actor`], is its active binding). `Err` is the refusal.
+fn session_actor(credential: &Credential, doc: &Value) -> Result<(), Value> {
+    let Credential::Session { user_id, .. } = credential else {
         return Ok(());
     };
     let refuse = |message| Err(refusal(credential, "ACTIVE_MEMBER_REQUIRED", message));
     if doc["actor"].is_null() {
-        let (Some(space), Some(member), Some(binding)) = (active_space_id, active_member_id, active_user_member_id)
-        else {
-            return refuse("Session has no active Member binding.");
-        };
-        doc["actor"] = json!({"user_id": user_id, "member_id": member, "user_member_id": binding, "space_id": space});
-        return Ok(());
+        return refuse("Session has no active Member binding.");
     }
     let actor = &doc["actor"];
     let binding = text(&actor["user_member_id"]).or_else(|| text(&actor["binding_id"]));
@@ -368,9 +406,18 @@ pub fn decide_with_credential(
     if batch && explain {
         invalid("explain", "is not available for a batch");
     }
-    let scopes =
-        if batch { batch_scopes(&credential, &request) } else { request_scopes(&credential, &request, explain) };
-    if !holds_all(&credential, permission, &scopes) {
+    let named_by_session = session_default_actor(&credential, &mut request);
+    // A check or explanation is read once, here: its scopes are placed from it and it is decided as read (its
+    // User's binding resolved once). A request that does not read places what its fields name, and the decision
+    // then refuses it with the parser's 22023.
+    let parsed = if batch { None } else { read_resolved(&credential, &request) };
+    let mut groups = GroupScopes::new();
+    let scopes = if batch {
+        batch_scopes(&credential, &request, &mut groups)
+    } else {
+        request_scopes(&credential, &request, parsed.as_ref(), explain, &mut groups)
+    };
+    if !holds_all(&credential, permission, &scopes, groups) {
         let scoped = matches!(&credential, Credential::ApiKey { level, .. } if level != "instance");
         let message = if scoped {
             // One answer whether an id lies in another Space or nowhere: ids of other Spaces cannot be
@@ -389,14 +436,16 @@ pub fn decide_with_credential(
         let message = "Inline actor, resource, or grant context requires a server-side API key.";
         return refusal(&credential, "INLINE_CONTEXT_REQUIRES_API_KEY", message);
     }
-    if let Err(refused) = session_actor(&credential, &mut request) {
-        return refused;
+    if !named_by_session {
+        if let Err(refused) = session_actor(&credential, &request) {
+            return refused;
+        }
     }
     let asker = crate::api::Asker { pure_inline: api_key, home_space: home_space(&credential) };
-    let decision = if batch {
-        crate::api::batch_value(&request, FUNCTION, asker)
-    } else {
-        crate::api::answer_value(&request, explain, FUNCTION, asker)
+    let decision = match parsed {
+        _ if batch => crate::api::batch_value(&request, FUNCTION, asker),
+        Some(req) => crate::api::answer_parsed(req, explain, FUNCTION, asker),
+        None => crate::api::answer_value(&request, explain, FUNCTION, asker),
     };
     json!({"outcome": "decided", "credential": credential.summary(), "decision": decision})
 }

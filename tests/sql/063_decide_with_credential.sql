@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(36);
+SELECT plan(41);
 SET LOCAL plystra.audit_mode = 'off';
 
 INSERT INTO plystra.users (id, email) VALUES ('user_gate_space', 'gate-space@example.com');
@@ -102,6 +102,30 @@ SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_session"]}',
                       jsonb_set(pg_temp.demo('invoice_001'), '{actor,user_member_id}',
                                 '"um_alice_finance_reviewer_revoked"')) ->> 'code',
           'ACTIVE_MEMBER_REQUIRED', 'nor through a revoked binding of its own');
+
+INSERT INTO plystra.sessions (id, user_id, access_token_hash, refresh_token_hash, expires_at, refresh_expires_at)
+VALUES ('ses_gate_unbound', 'user_alice', 'hash_unbound', 'hash_refresh_4', now() + interval '1 hour',
+        now() + interval '1 day');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_unbound"]}', pg_temp.demo('invoice_001') - 'actor')
+          ->> 'message', 'Session has no active Member binding.',
+          'a session with no active binding and no actor named is refused once its permission holds');
+
+-- A Group-level key holds the permission on its group tree: the resource's Group, read with the placement.
+INSERT INTO plystra.admin_grants (id, user_id, level, permission_key, space_id, group_id)
+VALUES ('ag_gate_group', 'user_alice', 'group_admin', 'authz:check', NULL, 'group_finance');
+INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, group_id, permission_keys, created_by_user_id)
+VALUES ('ak_gate_finance', 'gate', 'ply_ak_gate_f', 'hash_finance', 'group', 'group_finance', '["authz:check"]', 'user_alice'),
+       ('ak_gate_legal', 'gate', 'ply_ak_gate_l', 'hash_legal', 'group', 'group_legal', '["authz:check"]', 'user_alice');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_finance', 'hash_finance'), pg_temp.demo('invoice_001')) ->> 'outcome',
+          'decided', 'a Group key decides about a resource in its group tree');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_legal', 'hash_legal'), pg_temp.demo('invoice_001')) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'a Group key of another tree is refused');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_finance', 'hash_finance'), pg_temp.demo('invoice_002')) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'and so is a Group key asked about a resource outside its tree');
+UPDATE plystra.groups SET deleted_at = now() WHERE id = 'group_finance_apac';
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_finance', 'hash_finance'), pg_temp.demo('invoice_001')) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'a resource whose Group is deleted lies in no group tree: the Group key is refused');
+UPDATE plystra.groups SET deleted_at = NULL WHERE id = 'group_finance_apac';
 
 -- Bad arguments: 22023, never XX000.
 SELECT throws_ok($$SELECT plystra.decide_with_credential('[]', 'authz:check', '{}', false, false)$$, '22023', NULL,
