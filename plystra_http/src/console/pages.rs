@@ -296,7 +296,9 @@ fn group_tree(sid: &str, groups: &[Value]) -> Markup {
                     li {
                         @if has {
                             details open {
-                                summary { bdi { (text(g, "display_name")) } " " code { (path) } " " span class="meta" { (text(g, "status")) } " " (edit_link(sid, "group", &text(g, "id"))) }
+                                // The edit link stays out of the summary (no control inside a control).
+                                summary { bdi { (text(g, "display_name")) } " " code { (path) } " " span class="meta" { (text(g, "status")) } }
+                                span class="tree-edit" { (edit_link(sid, "group", &text(g, "id"))) }
                                 (level(sid, children, &path, depth + 1))
                             }
                         } @else {
