@@ -221,6 +221,23 @@ async fn an_ended_session_sends_the_user_back_to_sign_in() {
     assert_eq!(status, 303);
     assert_eq!(h["location"], "/console/login?expired=1");
     assert!(h["set-cookie"].to_str().unwrap().contains("Max-Age=0"), "the cookie is cleared");
+    // A form posted with the ended session (its CSRF token was valid) is sent to sign in too, writing nothing.
+    let csrf = {
+        let fresh = sign_in(server(), "alice@example.com").await;
+        let (_, html, _) = get_page(server(), &fresh, "/console").await;
+        let token = fresh.trim_start_matches("plystra_console=").to_string();
+        let csrf = hidden(&html, "csrf");
+        send_to(server(), "POST", "/api/v1/auth/logout", None, &[("authorization", &bearer(&token))])
+            .await
+            .expect_ok(200);
+        (fresh, csrf)
+    };
+    let name = unique("after_logout");
+    let (status, location, _) =
+        post_form(&csrf.0, "/console/spaces/space_acme/new/member", &[("csrf", &csrf.1), ("display_name", &name)])
+            .await;
+    assert_eq!((status, location.as_str()), (303, "/console/login?expired=1"));
+    assert_eq!(one_id("SELECT id FROM plystra.members WHERE display_name = $1", &name).await, None);
 }
 
 #[tokio::test]
@@ -596,6 +613,12 @@ async fn create_and_edit_forms_go_through_the_api_and_land_in_the_audit_trail() 
     assert_eq!(status, 303, "{body}");
     let res = get(&format!("/api/v1/spaces/space_acme/resources/{rid}")).await.expect_ok(200).clone();
     assert_eq!((res["group_id"].as_str(), &res["metadata"]["k"]), (Some(group.as_str()), &json!(1)));
+    let (status, _, _) =
+        post_form(&cookie, &format!("/console/spaces/space_acme/change/resources/{rid}/archive"), &[("csrf", &csrf)])
+            .await;
+    assert_eq!(status, 303);
+    let res = get(&format!("/api/v1/spaces/space_acme/resources/{rid}")).await.expect_ok(200).clone();
+    assert_eq!(res["status"], "archived", "archived through the API");
     let (status, _, body) = post_form(
         &cookie,
         "/console/spaces/space_acme/new/permission",
