@@ -396,11 +396,14 @@ fn form_page(
     sid: Option<&str>,
     d: &Def,
     editing: Option<&str>,
-    action: &str,
     values: &Fields,
     picks: &[(Kind, Vec<(String, String)>)],
     refusal: Option<&Refusal>,
 ) -> Response {
+    let action = match editing {
+        Some(id) => edit_action(sid.unwrap_or_default(), d, id),
+        None => create_action(sid, d),
+    };
     let title = match editing {
         Some(_) => format!("Edit {}", d.noun),
         None => format!("New {}", d.noun),
@@ -495,7 +498,7 @@ async fn show_new(caller: Caller, api: Api, sid: Option<String>, what: String) -
     if d.what == "binding" {
         values.insert("relation_type".into(), "login".into());
     }
-    Ok(form_page(&caller, sid.as_deref(), d, None, &create_action(sid.as_deref(), d), &values, &picks, None))
+    Ok(form_page(&caller, sid.as_deref(), d, None, &values, &picks, None))
 }
 
 async fn submit_new(caller: Caller, api: Api, sid: Option<String>, what: String, f: Fields) -> PageResult {
@@ -532,11 +535,7 @@ async fn refused(
         Some(s) => choices(api, caller, s, d).await,
         None => Vec::new(),
     };
-    let action = match editing {
-        Some(id) => edit_action(sid.unwrap_or_default(), d, id),
-        None => create_action(sid, d),
-    };
-    let mut r = form_page(caller, sid, d, editing, &action, f, &picks, Some(&refusal));
+    let mut r = form_page(caller, sid, d, editing, f, &picks, Some(&refusal));
     // The API's status (400, 403, 404, 409, 422); anything odd is reported as a refused request, never a 500.
     *r.status_mut() =
         StatusCode::from_u16(refusal.status).ok().filter(|s| s.is_client_error()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -586,7 +585,7 @@ pub async fn edit_form(
     let row = need(&caller, api.call(&caller, Method::GET, &read, None).await)?;
     let picks = choices(&api, &caller, &sid, d).await;
     let values = values_of(d, &row["data"]);
-    Ok(form_page(&caller, Some(&sid), d, Some(&id), &edit_action(&sid, d, &id), &values, &picks, None))
+    Ok(form_page(&caller, Some(&sid), d, Some(&id), &values, &picks, None))
 }
 
 pub async fn edit(
