@@ -577,6 +577,8 @@ async fn create_and_edit_forms_go_through_the_api_and_land_in_the_audit_trail() 
     )
     .await;
     assert_eq!(status, 303, "{body}");
+    let (_, form, _) = get_page(server(), &cookie, "/console/spaces/space_acme/new/resource-action").await;
+    assert!(form.contains("name=\"audit_default\" type=\"checkbox\" checked"), "the API's default (true) is shown");
     let (status, _, body) = post_form(
         &cookie,
         "/console/spaces/space_acme/new/resource-action",

@@ -495,8 +495,12 @@ async fn show_new(caller: Caller, api: Api, sid: Option<String>, what: String) -
         None => Vec::new(),
     };
     let mut values = Fields::new();
+    // The API's defaults, shown: a checkbox left alone must not send the opposite of what the API would choose.
     if d.what == "binding" {
         values.insert("relation_type".into(), "login".into());
+    }
+    if d.what == "resource-action" {
+        values.insert("audit_default".into(), "on".into());
     }
     Ok(form_page(&caller, sid.as_deref(), d, None, &values, &picks, None))
 }
