@@ -450,6 +450,9 @@ async fn create_and_edit_forms_go_through_the_api_and_land_in_the_audit_trail() 
     assert_eq!(audit_actions("space_acme", &group).await, ["group.created"], "one management audit row");
     let (_, space, _) = get_page(server(), &cookie, "/console/spaces/space_acme").await;
     assert!(space.contains(&path) && space.contains(&format!("/console/spaces/space_acme/edit/group/{group}")));
+    let (_, edit_group, _) =
+        get_page(server(), &cookie, &format!("/console/spaces/space_acme/edit/group/{group}")).await;
+    assert!(edit_group.contains(&format!("Disable group {group}")), "the group's edit page offers to disable it");
 
     // A refusal shows the API's envelope (code, message, field) on the form, keeps the input, and is no 500.
     let (status, _, body) = post_form(
@@ -643,6 +646,15 @@ async fn create_and_edit_forms_go_through_the_api_and_land_in_the_audit_trail() 
             .await;
     assert_eq!(status, 303);
     assert_eq!(get(&format!("/api/v1/spaces/{sid}")).await.expect_ok(200)["name"], "Renamed");
+    // The new group is disabled from its edit page, through the API (after the grant anchored at it was made).
+    let (status, location, _) =
+        post_form(&cookie, &format!("/console/spaces/space_acme/change/groups/{group}/disable"), &[("csrf", &csrf)])
+            .await;
+    assert_eq!((status, location.as_str()), (303, "/console/spaces/space_acme#groups"));
+    assert_eq!(get(&format!("/api/v1/spaces/space_acme/groups/{group}")).await.expect_ok(200)["status"], "disabled");
+    let (_, edit_group, _) =
+        get_page(server(), &cookie, &format!("/console/spaces/space_acme/edit/group/{group}")).await;
+    assert!(!edit_group.contains("Disable group"), "no disable button on a disabled group");
     // Only the listed forms exist.
     for path in ["/console/spaces/space_acme/new/user", "/console/spaces/space_acme/edit/grant/x"] {
         let (status, _, _) = post_form(&cookie, path, &[("csrf", &csrf)]).await;

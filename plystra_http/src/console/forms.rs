@@ -400,6 +400,20 @@ fn form_page(
     picks: &[(Kind, Vec<(String, String)>)],
     refusal: Option<&Refusal>,
 ) -> Response {
+    form_page_full(caller, sid, d, editing, values, picks, refusal, html! {})
+}
+
+#[allow(clippy::too_many_arguments)] // one page, drawn from the form's parts
+fn form_page_full(
+    caller: &Caller,
+    sid: Option<&str>,
+    d: &Def,
+    editing: Option<&str>,
+    values: &Fields,
+    picks: &[(Kind, Vec<(String, String)>)],
+    refusal: Option<&Refusal>,
+    extra: Markup,
+) -> Response {
     let action = match editing {
         Some(id) => edit_action(sid.unwrap_or_default(), d, id),
         None => create_action(sid, d),
@@ -458,6 +472,7 @@ fn form_page(
             }
             button type="submit" { (if editing.is_some() { "Save" } else { "Create" }) }
         }
+        (extra)
         p { a href=(back) { "Back" } }
     };
     page(&title, Some(caller), sid, body)
@@ -589,7 +604,19 @@ pub async fn edit_form(
     let row = need(&caller, api.call(&caller, Method::GET, &read, None).await)?;
     let picks = choices(&api, &caller, &sid, d).await;
     let values = values_of(d, &row["data"]);
-    Ok(form_page(&caller, Some(&sid), d, Some(&id), &values, &picks, None))
+    // A group has no row in a table to carry its disable button: its edit page does (while it is active).
+    let mut extra = html! {};
+    if d.what == "group" && text(&row["data"], "status") == "active" {
+        extra = html! {
+            form method="post" action=(format!("/console/spaces/{}/change/groups/{}/disable", seg(&sid), seg(&id)))
+                class="card" data-confirm=(format!("Disable group {id}?")) {
+                input type="hidden" name="csrf" value=(caller.csrf());
+                p { "A disabled group anchors no grant and holds no resource's decisions any more." }
+                button type="submit" { "Disable group " (id) }
+            }
+        };
+    }
+    Ok(form_page_full(&caller, Some(&sid), d, Some(&id), &values, &picks, None, extra))
 }
 
 pub async fn edit(

@@ -442,7 +442,8 @@ pub async fn space(caller: Caller, Extension(api): Extension<Api>, Path(sid): Pa
 /// The changes the Space page offers, each one API route: (collection, verb, page section, button label).
 /// Anything else is not a Console route (404), so a form cannot be pointed at another API call.
 /// A "remove" is the route's DELETE (a role's permission), every other verb its POST .../{verb}.
-const CHANGES: [(&str, &str, &str, &str); 6] = [
+const CHANGES: [(&str, &str, &str, &str); 7] = [
+    ("groups", "disable", "groups", "Disable group"),
     ("user-members", "revoke", "bindings", "Revoke binding"),
     ("resources", "archive", "resources", "Archive resource"),
     ("members", "disable", "bindings", "Disable member"),
