@@ -127,6 +127,94 @@ await check("the group tree folds by path (details without script)", async () =>
   return hidden && (await apac.isVisible()) ? true : "collapsing finance did not hide finance.apac";
 });
 
+// Create and edit through the Console's forms (each one API route with the session's token).
+await check("a new group under a parent (finance.apac) shows in the tree", async () => {
+  await page.getByRole("link", { name: "New group" }).click();
+  await page.getByLabel("Parent group").selectOption("group_finance_apac");
+  await page.getByLabel(/^Path/).fill("finance.apac.sg");
+  await page.getByLabel("Display name").fill("Singapore");
+  await visit("new-group");
+  await page.getByRole("button", { name: "Create" }).click();
+  await page.waitForURL(/#groups$/);
+  const apac = page.locator("#groups details", { has: page.locator("summary", { hasText: "finance.apac" }) }).last();
+  const t = await apac.innerText();
+  return t.includes("finance.apac.sg") && t.includes("Singapore") ? true : t;
+});
+
+await check("a refused form shows the API's error and keeps the input", async () => {
+  await page.getByRole("link", { name: "New group" }).click();
+  await page.getByLabel("Parent group").selectOption("group_finance");
+  await page.getByLabel(/^Path/).fill("legal.misplaced");
+  await page.getByRole("button", { name: "Create" }).click();
+  const alert = await page.getByRole("alert").innerText();
+  const kept = await page.getByLabel(/^Path/).inputValue();
+  await visit("refused-form");
+  await page.getByRole("link", { name: "Overview" }).click();
+  return alert.includes("GROUP_PATH_PARENT_MISMATCH") && kept === "legal.misplaced" ? true : `${alert} / ${kept}`;
+});
+
+let newGrant = "";
+await check("a new grant (Member, role, anchor group) is listed, and its management audit row is on the Audit page", async () => {
+  await page.getByRole("link", { name: "New grant (MemberRole)" }).click();
+  await page.getByLabel("Member").selectOption("member_invoice_creator");
+  await page.getByLabel("Role").selectOption("role_finance_approver");
+  await page.getByLabel("Anchor group (optional)").selectOption({ label: "finance.apac.sg — Singapore" });
+  await visit("new-grant");
+  await page.getByRole("button", { name: "Create" }).click();
+  await page.waitForURL(/#grants$/);
+  const row = page.locator("#grants tr", { hasText: "finance.apac.sg" }).first();
+  const text = await row.innerText();
+  newGrant = (await row.locator("td").first().innerText()).trim();
+  if (!text.includes("member_invoice_creator") || !newGrant) return text;
+  await page.getByRole("link", { name: "Audit" }).click();
+  await page.getByLabel("Resource", { exact: true }).fill(newGrant);
+  await page.getByRole("button", { name: "Filter" }).click();
+  const rows = await page.locator("table").innerText();
+  await page.getByRole("link", { name: "Overview" }).click();
+  return rows.includes(newGrant) && /member_role\.created|created/.test(rows) ? true : rows;
+});
+
+await check("a role's name and description are edited", async () => {
+  await page.getByRole("link", { name: "Edit role role_finance_approver" }).click();
+  await page.getByLabel("Name").fill("Finance Approver (edited)");
+  await page.getByLabel("Description").fill("Approves invoices in its anchor's tree");
+  await visit("edit-role");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.waitForURL(/#roles$/);
+  const t = await page.locator("#roles tr", { hasText: "role_finance_approver" }).first().innerText();
+  await page.getByRole("link", { name: "Edit role role_finance_approver" }).click();
+  const d = await page.getByLabel("Description").inputValue();
+  await page.getByRole("link", { name: "Overview" }).click();
+  return t.includes("Finance Approver (edited)") && d === "Approves invoices in its anchor's tree" ? true : `${t} / ${d}`;
+});
+
+// Every trace picture fits its container at both widths: nothing clipped, nothing to scroll inside it.
+async function tracesFit(where) {
+  const problems = [];
+  for (const w of [1280, 390]) {
+    await page.setViewportSize({ width: w, height: w === 390 ? 844 : 900 });
+    const bad = await page.evaluate(() => {
+      const out = [];
+      const svgs = [...document.querySelectorAll("svg.trace")];
+      if (!svgs.length) out.push("no trace picture");
+      svgs.forEach((svg, i) => {
+        const box = svg.getBoundingClientRect();
+        const parent = svg.parentElement;
+        const c = parent.getBoundingClientRect();
+        if (box.left < c.left - 0.5 || box.right > c.right + 0.5 || box.width < 1) {
+          out.push(`picture ${i}: ${Math.round(box.left)}..${Math.round(box.right)} outside ${Math.round(c.left)}..${Math.round(c.right)}`);
+        }
+        if (parent.scrollWidth > parent.clientWidth + 1) out.push(`picture ${i}: its container scrolls (${parent.scrollWidth} > ${parent.clientWidth})`);
+        if (box.right > window.innerWidth + 0.5) out.push(`picture ${i}: past the window's right edge`);
+      });
+      return out;
+    });
+    bad.forEach((b) => problems.push(`${where} at ${w}px: ${b}`));
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  return problems.length ? problems.join("; ") : true;
+}
+
 await check("Ask draws case 1 (Alice approves invoice_001) as a picture: ALLOW, the grant path highlighted", async () => {
   await page.getByRole("link", { name: "Ask" }).click();
   await page.getByLabel("Actor (binding)").selectOption("user_alice|member_finance_reviewer|um_alice_finance_reviewer");
@@ -143,6 +231,8 @@ await check("Ask draws case 1 (Alice approves invoice_001) as a picture: ALLOW, 
   const trace = JSON.parse(readFileSync(file, "utf8"));
   return verdict.startsWith("ALLOW") && on >= 4 && trace.decision === "allow" ? true : `${verdict}; ${on} highlighted; ${trace.decision}`;
 });
+
+await check("Ask: the trace picture fits its container at 1280 px and 390 px", () => tracesFit("Ask"));
 
 await check("revoking Alice's binding goes through the API (the binding shows revoked)", async () => {
   await page.getByRole("link", { name: "Overview" }).click();
@@ -175,6 +265,8 @@ await check("Replay: case 1 was an allow then and is USER_MEMBER_REVOKED now, th
   const ok = sides[0].includes("ALLOW") && sides[1].includes("USER_MEMBER_REVOKED") && /binding\s+um_alice_finance_reviewer/.test(changes);
   return ok ? true : `${sides.join(" | ")} || ${changes}`;
 });
+
+await check("Replay: both trace pictures fit their containers at 1280 px and 390 px", () => tracesFit("Replay"));
 
 await check("the failed binding step is marked red with its deny code in the picture", async () => {
   const fail = page.locator(".side").nth(1).locator("svg.trace .node.fail");

@@ -221,6 +221,23 @@ async fn an_ended_session_sends_the_user_back_to_sign_in() {
     assert_eq!(status, 303);
     assert_eq!(h["location"], "/console/login?expired=1");
     assert!(h["set-cookie"].to_str().unwrap().contains("Max-Age=0"), "the cookie is cleared");
+    // A form posted with the ended session (its CSRF token was valid) is sent to sign in too, writing nothing.
+    let csrf = {
+        let fresh = sign_in(server(), "alice@example.com").await;
+        let (_, html, _) = get_page(server(), &fresh, "/console").await;
+        let token = fresh.trim_start_matches("plystra_console=").to_string();
+        let csrf = hidden(&html, "csrf");
+        send_to(server(), "POST", "/api/v1/auth/logout", None, &[("authorization", &bearer(&token))])
+            .await
+            .expect_ok(200);
+        (fresh, csrf)
+    };
+    let name = unique("after_logout");
+    let (status, location, _) =
+        post_form(&csrf.0, "/console/spaces/space_acme/new/member", &[("csrf", &csrf.1), ("display_name", &name)])
+            .await;
+    assert_eq!((status, location.as_str()), (303, "/console/login?expired=1"));
+    assert_eq!(one_id("SELECT id FROM plystra.members WHERE display_name = $1", &name).await, None);
 }
 
 #[tokio::test]
@@ -363,4 +380,389 @@ async fn the_space_page_disables_and_revokes_through_the_api_and_nothing_else() 
         assert_eq!(post_change(path.to_string()).await.status(), 404, "{path}");
     }
     assert_eq!(get("/api/v1/users/user_bob").await.expect_ok(200)["status"], "active");
+}
+
+/// Posts a Console form with the session cookie; returns (status, Location, body).
+async fn post_form(cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+    let resp =
+        client().post(format!("{}{path}", server().base)).header("cookie", cookie).form(form).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, location, resp.text().await.unwrap())
+}
+
+/// The management audit rows of a Space about one entity (the API's own rows, written by its change).
+async fn audit_actions(space: &str, resource_id: &str) -> Vec<String> {
+    sql()
+        .await
+        .query(
+            "SELECT action FROM plystra.audit_logs WHERE space_id = $1 AND resource_id = $2 ORDER BY created_at",
+            &[&space, &resource_id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+async fn one_id(query: &str, arg: &str) -> Option<String> {
+    sql().await.query_opt(query, &[&arg]).await.unwrap().map(|r| r.get(0))
+}
+
+#[tokio::test]
+async fn create_and_edit_forms_go_through_the_api_and_land_in_the_audit_trail() {
+    let cookie = sign_in(server(), "alice@example.com").await;
+    let (status, html, _) = get_page(server(), &cookie, "/console/spaces/space_acme/new/group").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Parent group") && html.contains("finance.apac"), "the parent is picked from the tree");
+    let csrf = hidden(&html, "csrf");
+    let path = format!("finance.{}", unique("team"));
+    let group_form = |csrf: &str| {
+        vec![
+            ("csrf", csrf.to_string()),
+            ("parent_group_id", "group_finance".to_string()),
+            ("path", path.clone()),
+            ("display_name", "Console team".to_string()),
+        ]
+    };
+    let find_group = "SELECT id FROM plystra.groups WHERE space_id = 'space_acme' AND path = $1";
+    // Without the token, with a wrong one, or with another session's: refused, nothing written.
+    let bob = sign_in(server(), "bob@example.com").await;
+    let (_, bob_page, _) = get_page(server(), &bob, "/console").await;
+    for bad in ["", &"0".repeat(64), &hidden(&bob_page, "csrf")] {
+        let form = group_form(bad);
+        let form: Vec<(&str, &str)> =
+            form.iter().filter(|(k, v)| *k != "csrf" || !v.is_empty()).map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, body) = post_form(&cookie, "/console/spaces/space_acme/new/group", &form).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("CSRF_TOKEN_INVALID"));
+    }
+    assert_eq!(one_id(find_group, &path).await, None, "a forged form wrote nothing");
+    // With the page's token the group is created under its parent, through the API, and audited.
+    let form = group_form(&csrf);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, location, body) = post_form(&cookie, "/console/spaces/space_acme/new/group", &form).await;
+    assert_eq!((status, location.as_str()), (303, "/console/spaces/space_acme#groups"), "{body}");
+    let group = one_id(find_group, &path).await.expect("the group exists");
+    let parent = one_id("SELECT parent_group_id FROM plystra.groups WHERE id = $1", &group).await;
+    assert_eq!(parent.as_deref(), Some("group_finance"));
+    assert_eq!(audit_actions("space_acme", &group).await, ["group.created"], "one management audit row");
+    let (_, space, _) = get_page(server(), &cookie, "/console/spaces/space_acme").await;
+    assert!(space.contains(&path) && space.contains(&format!("/console/spaces/space_acme/edit/group/{group}")));
+    let (_, edit_group, _) =
+        get_page(server(), &cookie, &format!("/console/spaces/space_acme/edit/group/{group}")).await;
+    assert!(edit_group.contains(&format!("Disable group {group}")), "the group's edit page offers to disable it");
+
+    // A refusal shows the API's envelope (code, message, field) on the form, keeps the input, and is no 500.
+    let (status, _, body) = post_form(
+        &cookie,
+        "/console/spaces/space_acme/new/group",
+        &[
+            ("csrf", &csrf),
+            ("parent_group_id", "group_finance"),
+            ("path", "legal.kept_input"),
+            ("display_name", "Kept"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("GROUP_PATH_PARENT_MISMATCH") && body.contains("role=\"alert\""), "{body}");
+    assert!(body.contains("value=\"legal.kept_input\"") && body.contains("value=\"Kept\""), "the input is kept");
+    let (status, _, body) = post_form(
+        &cookie,
+        "/console/spaces/space_acme/new/member",
+        &[("csrf", &csrf), ("display_name", "M"), ("metadata", "[not json")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("VALIDATION_FAILED") && body.contains("metadata") && body.contains("[not json"), "{body}");
+    let (status, _, body) = post_form(&cookie, "/console/spaces/space_acme/new/role", &[("csrf", &csrf)]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("VALIDATION_FAILED") && body.contains("<code>key</code>"), "the field is named: {body}");
+
+    // A Member, a role with a permission, a grant anchored at the new group, a binding with expiry and primary.
+    let key = unique("console_role");
+    let (status, _, body) = post_form(
+        &cookie,
+        "/console/spaces/space_acme/new/role",
+        &[("csrf", &csrf), ("key", &key), ("name", "Console role"), ("description", "made in the Console")],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let role = one_id("SELECT id FROM plystra.roles WHERE key = $1", &key).await.unwrap();
+    let (status, _, body) = post_form(
+        &cookie,
+        &format!("/console/spaces/space_acme/edit/role/{role}"),
+        &[("csrf", &csrf), ("key", &key), ("name", "Renamed role"), ("description", "edited in the Console")],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let r = get(&format!("/api/v1/spaces/space_acme/roles/{role}")).await.expect_ok(200).clone();
+    assert_eq!((r["name"].as_str(), r["description"].as_str()), (Some("Renamed role"), Some("edited in the Console")));
+    assert_eq!(audit_actions("space_acme", &role).await, ["role.created", "role.updated"]);
+    let (_, edit_page, _) = get_page(server(), &cookie, &format!("/console/spaces/space_acme/edit/role/{role}")).await;
+    assert!(edit_page.contains("value=\"Renamed role\""), "the edit form shows today's values");
+
+    let (status, _, _) = post_form(
+        &cookie,
+        "/console/spaces/space_acme/new/role-permission",
+        &[("csrf", &csrf), ("role_id", &role), ("permission_id", "perm_invoice_approve_group_tree")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let rp = one_id("SELECT id FROM plystra.role_permissions WHERE role_id = $1 AND deleted_at IS NULL", &role)
+        .await
+        .expect("the role's permission");
+    let (_, space, _) = get_page(server(), &cookie, "/console/spaces/space_acme").await;
+    assert!(space.contains(&format!("Remove role permission {rp}")), "the permission can be removed");
+    let (status, _, _) = post_form(
+        &cookie,
+        &format!("/console/spaces/space_acme/change/role-permissions/{rp}/remove"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(
+        one_id("SELECT id FROM plystra.role_permissions WHERE id = $1 AND deleted_at IS NOT NULL", &rp).await.is_some(),
+        "removed (soft-deleted) through the API"
+    );
+
+    let (status, _, _) =
+        post_form(&cookie, "/console/spaces/space_acme/new/member", &[("csrf", &csrf), ("display_name", &key)]).await;
+    assert_eq!(status, 303);
+    let member = one_id("SELECT id FROM plystra.members WHERE display_name = $1", &key).await.unwrap();
+    let (status, _, body) = post_form(
+        &cookie,
+        "/console/spaces/space_acme/new/grant",
+        &[("csrf", &csrf), ("member_id", &member), ("role_id", &role), ("scope_anchor_group_id", &group)],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let grant = one_id("SELECT id FROM plystra.member_roles WHERE member_id = $1", &member).await.unwrap();
+    let anchor = one_id("SELECT scope_anchor_group_id FROM plystra.member_roles WHERE id = $1", &grant).await;
+    assert_eq!(anchor.as_deref(), Some(group.as_str()));
+    assert_eq!(audit_actions("space_acme", &grant).await.len(), 1, "the grant's management audit row");
+    let (status, _, body) = post_form(
+        &cookie,
+        "/console/spaces/space_acme/new/binding",
+        &[
+            ("csrf", &csrf),
+            ("user_id", "user_bob"),
+            ("member_id", &member),
+            ("relation_type", "login"),
+            ("expires_at", "2031-05-06T07:08"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let um = get(&format!("/api/v1/spaces/space_acme/user-members?member_id={member}")).await.expect_ok(200).clone();
+    let um = &um[0];
+    assert!(um["expires_at"].as_str().unwrap().starts_with("2031-05-06T07:08:00"), "{um}");
+    assert_eq!(um["is_primary"], false);
+    let um_id = um["id"].as_str().unwrap();
+    let (status, _, body) = post_form(
+        &cookie,
+        &format!("/console/spaces/space_acme/edit/binding/{um_id}"),
+        &[("csrf", &csrf), ("relation_type", "login"), ("expires_at", "2032-01-02T03:04"), ("is_primary", "on")],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let um = get(&format!("/api/v1/spaces/space_acme/user-members/{um_id}")).await.expect_ok(200).clone();
+    assert!(um["expires_at"].as_str().unwrap().starts_with("2032-01-02T03:04:00") && um["is_primary"] == true);
+
+    // The Registry (a type and its action), a resource of that type, a permission: audited in this Space.
+    let rtype = unique("console_doc");
+    let (status, _, body) = post_form(
+        &cookie,
+        "/console/spaces/space_acme/new/resource-type",
+        &[("csrf", &csrf), ("key", &rtype), ("display_name", "Console documents")],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let (_, form, _) = get_page(server(), &cookie, "/console/spaces/space_acme/new/resource-action").await;
+    assert!(form.contains("name=\"audit_default\" type=\"checkbox\" checked"), "the API's default (true) is shown");
+    let (status, _, body) = post_form(
+        &cookie,
+        "/console/spaces/space_acme/new/resource-action",
+        &[
+            ("csrf", &csrf),
+            ("resource_type", &rtype),
+            ("key", "publish"),
+            ("display_name", "Publish"),
+            ("risk_level", "high"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let actions = get(&format!("/api/v1/resource-types/{rtype}/actions")).await.expect_ok(200).clone();
+    assert_eq!((actions[0]["key"].as_str(), actions[0]["risk_level"].as_str()), (Some("publish"), Some("high")));
+    let (status, _, body) = post_form(
+        &cookie,
+        &format!("/console/spaces/space_acme/edit/resource-type/{rtype}"),
+        &[("csrf", &csrf), ("display_name", "Renamed documents")],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(
+        get(&format!("/api/v1/resource-types/{rtype}")).await.expect_ok(200)["display_name"],
+        "Renamed documents"
+    );
+    let rid = unique("doc");
+    let (status, _, body) = post_form(
+        &cookie,
+        "/console/spaces/space_acme/new/resource",
+        &[("csrf", &csrf), ("id", &rid), ("resource_type", &rtype), ("group_id", &group), ("metadata", "{\"k\": 1}")],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let res = get(&format!("/api/v1/spaces/space_acme/resources/{rid}")).await.expect_ok(200).clone();
+    assert_eq!((res["group_id"].as_str(), &res["metadata"]["k"]), (Some(group.as_str()), &json!(1)));
+    let (status, _, _) =
+        post_form(&cookie, &format!("/console/spaces/space_acme/change/resources/{rid}/archive"), &[("csrf", &csrf)])
+            .await;
+    assert_eq!(status, 303);
+    let res = get(&format!("/api/v1/spaces/space_acme/resources/{rid}")).await.expect_ok(200).clone();
+    assert_eq!(res["status"], "archived", "archived through the API");
+    let (status, _, body) = post_form(
+        &cookie,
+        "/console/spaces/space_acme/new/permission",
+        &[("csrf", &csrf), ("resource", &rtype), ("action", "publish"), ("scope", "group_tree")],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let perm = one_id("SELECT id FROM plystra.permissions WHERE resource = $1", &rtype).await.unwrap();
+    assert!(!audit_actions("space_acme", &perm).await.is_empty(), "the permission's row is in this Space's trail");
+    let (_, space, _) = get_page(server(), &cookie, "/console/spaces/space_acme").await;
+    assert!(space.contains(&rid) && space.contains("publish") && space.contains("Renamed documents"));
+
+    // A Space: created from the Spaces page and renamed from its own.
+    let sid = unique("space_console");
+    let (status, location, body) =
+        post_form(&cookie, "/console/new/space", &[("csrf", &csrf), ("id", &sid), ("name", "Made here")]).await;
+    assert_eq!((status, location), (303, format!("/console/spaces/{sid}")), "{body}");
+    let (status, _, _) =
+        post_form(&cookie, &format!("/console/spaces/{sid}/edit/space/{sid}"), &[("csrf", &csrf), ("name", "Renamed")])
+            .await;
+    assert_eq!(status, 303);
+    assert_eq!(get(&format!("/api/v1/spaces/{sid}")).await.expect_ok(200)["name"], "Renamed");
+    // The new group is disabled from its edit page, through the API (after the grant anchored at it was made).
+    let (status, location, _) =
+        post_form(&cookie, &format!("/console/spaces/space_acme/change/groups/{group}/disable"), &[("csrf", &csrf)])
+            .await;
+    assert_eq!((status, location.as_str()), (303, "/console/spaces/space_acme#groups"));
+    assert_eq!(get(&format!("/api/v1/spaces/space_acme/groups/{group}")).await.expect_ok(200)["status"], "disabled");
+    let (_, edit_group, _) =
+        get_page(server(), &cookie, &format!("/console/spaces/space_acme/edit/group/{group}")).await;
+    assert!(!edit_group.contains("Disable group"), "no disable button on a disabled group");
+    // Only the listed forms exist.
+    for path in ["/console/spaces/space_acme/new/user", "/console/spaces/space_acme/edit/grant/x"] {
+        let (status, _, _) = post_form(&cookie, path, &[("csrf", &csrf)]).await;
+        assert_eq!(status, 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_space_admin_cannot_create_in_another_space_through_the_console() {
+    let (_, email) = make_user(
+        "user_console_forms_sa",
+        None,
+        &demo_password_hash().await,
+        ACME,
+        &[("space_admin", "*", Some("space_acme"), None)],
+    )
+    .await;
+    let other = unique("space_other");
+    post("/api/v1/spaces", json!({"id": other, "name": "Other", "slug": other.replace('_', "-")})).await.expect_ok(201);
+    let cookie = sign_in(server(), &email).await;
+    let (status, html, _) = get_page(server(), &cookie, "/console/spaces/space_acme/new/member").await;
+    assert_eq!(status, 200);
+    let csrf = hidden(&html, "csrf");
+    // The form of another Space is not shown (the API refuses to read that Space) ...
+    let (status, _, _) = get_page(server(), &cookie, &format!("/console/spaces/{other}/new/member")).await;
+    assert_eq!(status, 403);
+    // ... and a hand-made POST gets the API's refusal, shown cleanly, with nothing written.
+    let before: i64 = sql()
+        .await
+        .query_one("SELECT count(*) FROM plystra.audit_logs WHERE space_id = $1", &[&other])
+        .await
+        .unwrap()
+        .get(0);
+    for (what, form) in [
+        ("member", vec![("display_name", "intruder")]),
+        ("group", vec![("path", "intruder")]),
+        ("role", vec![("key", "intruder")]),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let (status, _, body) = post_form(&cookie, &format!("/console/spaces/{other}/new/{what}"), &form).await;
+        assert_eq!(status, 403, "{what}: {body}");
+        assert!(body.contains("role=\"alert\"") && body.contains("ADMIN_PERMISSION_REQUIRED"), "{body}");
+        assert!(body.contains("value=\"intruder\""), "the input is kept");
+    }
+    let db = sql().await;
+    for table in ["members", "groups", "roles"] {
+        let n: i64 = db
+            .query_one(&format!("SELECT count(*) FROM plystra.{table} WHERE space_id = $1"), &[&other])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "nothing written in {table}");
+    }
+    let after: i64 =
+        db.query_one("SELECT count(*) FROM plystra.audit_logs WHERE space_id = $1", &[&other]).await.unwrap().get(0);
+    assert_eq!(before, after, "no audit row in the other Space");
+    // In its own Space the same admin creates.
+    let name = unique("own_member");
+    let (status, _, body) =
+        post_form(&cookie, "/console/spaces/space_acme/new/member", &[("csrf", &csrf), ("display_name", &name)]).await;
+    assert_eq!(status, 303, "{body}");
+}
+
+#[tokio::test]
+async fn hostile_values_submitted_through_the_forms_render_inert() {
+    let hostile = ["<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>"];
+    let long = "L".repeat(3000);
+    let rtl = "\u{202E}مرحبا بالعالم עולם\u{202C}";
+    let cookie = sign_in(server(), "alice@example.com").await;
+    let sid = unique("space_xss_forms");
+    let (_, home, _) = get_page(server(), &cookie, "/console").await;
+    let csrf = hidden(&home, "csrf");
+    let (status, _, body) =
+        post_form(&cookie, "/console/new/space", &[("csrf", &csrf), ("id", &sid), ("name", hostile[0])]).await;
+    assert_eq!(status, 303, "{body}");
+    let new = |what: &str| format!("/console/spaces/{sid}/new/{what}");
+    for (what, form) in [
+        ("group", vec![("path", "ops"), ("display_name", hostile[1])]),
+        ("group", vec![("path", "long"), ("display_name", long.as_str())]),
+        ("group", vec![("path", "rtl"), ("display_name", rtl)]),
+        ("member", vec![("display_name", hostile[1]), ("metadata", "{\"note\": \"<script>alert(1)</script>\"}")]),
+        ("member", vec![("display_name", long.as_str())]),
+        ("role", vec![("key", "xss"), ("name", hostile[0]), ("description", rtl)]),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let (status, _, body) = post_form(&cookie, &new(what), &form).await;
+        assert_eq!(status, 303, "{what}: {body}");
+    }
+    // A refused form echoes the hostile input, inert too.
+    let (status, _, refused) =
+        post_form(&cookie, &new("group"), &[("csrf", &csrf), ("path", hostile[1]), ("display_name", hostile[0])]).await;
+    assert_eq!(status, 400, "{refused}");
+    let role = one_id("SELECT id FROM plystra.roles WHERE space_id = $1", &sid).await.unwrap();
+    let (_, edit, _) = get_page(server(), &cookie, &format!("/console/spaces/{sid}/edit/role/{role}")).await;
+    for (path, html) in [
+        ("/console".to_string(), get_page(server(), &cookie, "/console").await.1),
+        (format!("/console/spaces/{sid}"), get_page(server(), &cookie, &format!("/console/spaces/{sid}")).await.1),
+        ("refused form".to_string(), refused),
+        ("edit form".to_string(), edit),
+    ] {
+        assert!(!html.contains("<script>alert"), "{path}: raw script");
+        assert!(!html.contains("<img src=x"), "{path}: raw img");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{path}: the text is shown literally");
+        if path.starts_with("/console/spaces") {
+            assert!(html.contains(&long) && html.contains("مرحبا"), "{path}: the long and right-to-left names");
+            assert!(html.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"), "{path}");
+        }
+    }
 }

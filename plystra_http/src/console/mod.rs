@@ -8,6 +8,7 @@
 //! cookie (Secure when SERVER_PUBLIC_URL is https); every form POST carries a CSRF token bound to the session.
 //! Enabled by CONSOLE_ENABLED (on in development and test, off in production unless set).
 
+mod forms;
 mod pages;
 mod svg;
 
@@ -282,6 +283,9 @@ pub fn router(api: Router) -> Router<AppState> {
         .route("/console/events", get(pages::events))
         .route("/console/spaces/{space_id}", get(pages::space))
         .route("/console/spaces/{space_id}/change/{collection}/{id}/{verb}", post(pages::change))
+        .route("/console/new/space", get(forms::new_space_form).post(forms::create_space))
+        .route("/console/spaces/{space_id}/new/{what}", get(forms::new_form).post(forms::create))
+        .route("/console/spaces/{space_id}/edit/{what}/{id}", get(forms::edit_form).post(forms::edit))
         .route("/console/spaces/{space_id}/ask", get(pages::ask_form).post(pages::ask))
         .route("/console/spaces/{space_id}/who-can", get(pages::who_can))
         .route("/console/spaces/{space_id}/audit", get(pages::audit_list))

@@ -10,15 +10,16 @@ use axum::{Extension, Form};
 use maud::{html, Markup, DOCTYPE};
 use serde_json::{json, Value};
 
+use super::forms::{edit_link, new_links};
 use super::svg::trace_picture;
 use super::{need, signed_in, Api, Caller, PageError};
 use crate::auth::secrets;
 
-type Fields = HashMap<String, String>;
+pub(super) type Fields = HashMap<String, String>;
 type PageResult = Result<Response, PageError>;
 
 /// A path segment, percent-encoded (ids come from users; a '/' or '?' must not change the API path).
-fn seg(s: &str) -> String {
+pub(super) fn seg(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -41,7 +42,7 @@ fn query(pairs: &[(&str, &str)]) -> String {
     }
 }
 
-fn text(v: &Value, key: &str) -> String {
+pub(super) fn text(v: &Value, key: &str) -> String {
     match v.get(key) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
@@ -49,11 +50,11 @@ fn text(v: &Value, key: &str) -> String {
     }
 }
 
-fn field<'a>(f: &'a Fields, key: &str) -> &'a str {
+pub(super) fn field<'a>(f: &'a Fields, key: &str) -> &'a str {
     f.get(key).map(String::as_str).unwrap_or("").trim()
 }
 
-fn page(title: &str, caller: Option<&Caller>, space: Option<&str>, body: Markup) -> Response {
+pub(super) fn page(title: &str, caller: Option<&Caller>, space: Option<&str>, body: Markup) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -138,7 +139,7 @@ fn refused_note(reply: &super::Reply) -> Markup {
     html! { p class="note" { "Not available to this session: " code class="code" { (code) } " " (message) } }
 }
 
-fn list(reply: &super::Reply) -> Vec<Value> {
+pub(super) fn list(reply: &super::Reply) -> Vec<Value> {
     reply.data().as_array().cloned().unwrap_or_default()
 }
 
@@ -255,6 +256,7 @@ pub async fn home(caller: Caller, Extension(api): Extension<Api>) -> PageResult 
         html! {
             h1 { "Spaces" }
             p class="hint" { "Signed in as " code { (text(me, "user_id")) } ", standing " strong { (standing) } "." }
+            p class="actions" { a class="button" href="/console/new/space" { "New Space" } }
             @if spaces.is_empty() {
                 p class="empty" { "This session may see no Space." }
             } @else {
@@ -272,7 +274,7 @@ pub async fn home(caller: Caller, Extension(api): Extension<Api>) -> PageResult 
 }
 
 /// The group tree from the flat list, nested by path (a group's parent is its path without the last label).
-fn group_tree(groups: &[Value]) -> Markup {
+fn group_tree(sid: &str, groups: &[Value]) -> Markup {
     let mut children: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     let paths: Vec<String> = groups.iter().map(|g| text(g, "path")).collect();
     for g in groups {
@@ -282,7 +284,7 @@ fn group_tree(groups: &[Value]) -> Markup {
         let parent = if paths.contains(&parent) { parent } else { String::new() };
         children.entry(parent).or_default().push(g);
     }
-    fn level(children: &BTreeMap<String, Vec<&Value>>, at: &str, depth: usize) -> Markup {
+    fn level(sid: &str, children: &BTreeMap<String, Vec<&Value>>, at: &str, depth: usize) -> Markup {
         let empty = Vec::new();
         let mut nodes = children.get(at).unwrap_or(&empty).clone();
         nodes.sort_by_key(|g| text(g, "path"));
@@ -294,11 +296,13 @@ fn group_tree(groups: &[Value]) -> Markup {
                     li {
                         @if has {
                             details open {
+                                // The edit link stays out of the summary (no control inside a control).
                                 summary { bdi { (text(g, "display_name")) } " " code { (path) } " " span class="meta" { (text(g, "status")) } }
-                                (level(children, &path, depth + 1))
+                                span class="tree-edit" { (edit_link(sid, "group", &text(g, "id"))) }
+                                (level(sid, children, &path, depth + 1))
                             }
                         } @else {
-                            span class="leaf" { bdi { (text(g, "display_name")) } " " code { (path) } " " span class="meta" { (text(g, "status")) } }
+                            span class="leaf" { bdi { (text(g, "display_name")) } " " code { (path) } " " span class="meta" { (text(g, "status")) } " " (edit_link(sid, "group", &text(g, "id"))) }
                         }
                     }
                 }
@@ -308,7 +312,7 @@ fn group_tree(groups: &[Value]) -> Markup {
     html! {
         @if groups.is_empty() { p class="empty" { "No groups." } } @else {
             p { button type="button" class="js-only" data-tree="open" { "Expand all" } " " button type="button" class="js-only" data-tree="close" { "Collapse all" } }
-            (level(&children, "", 0))
+            (level(sid, &children, "", 0))
         }
     }
 }
@@ -323,7 +327,7 @@ pub async fn space(caller: Caller, Extension(api): Extension<Api>, Path(sid): Pa
         let caller = &caller;
         async move { api.call(caller, Method::GET, &p, None).await }
     };
-    let (groups, members, bindings, roles, role_perms, grants, resources, types) = tokio::join!(
+    let (groups, members, bindings, roles, role_perms, grants, resources, types, permissions) = tokio::join!(
         get(format!("{base}/groups?limit=200")),
         get(format!("{base}/members?limit=200")),
         get(format!("{base}/user-members?limit=200")),
@@ -332,21 +336,33 @@ pub async fn space(caller: Caller, Extension(api): Extension<Api>, Path(sid): Pa
         get(format!("{base}/member-roles?limit=200")),
         get(format!("{base}/resources?limit=200")),
         get("/api/v1/resource-types?limit=200".to_string()),
+        get("/api/v1/permissions?limit=200".to_string()),
     );
+    // Each type's actions (the Registry is small; a type whose actions cannot be read shows none).
+    let mut types_rows = list(&types);
+    for t in &mut types_rows {
+        let path = format!("/api/v1/resource-types/{}/actions?limit=200", seg(&text(t, "key")));
+        let actions = api.call(&caller, Method::GET, &path, None).await;
+        let keys: Vec<String> = list(&actions).iter().map(|a| text(a, "key")).collect();
+        t["actions_text"] = json!(keys.join(", "));
+    }
     if groups.status == 401 {
         need(&caller, groups)?;
         unreachable!("a 401 is an error");
     }
     let csrf = caller.csrf();
-    // One button per change the API allows on a row (CHANGES), shown while the row is active.
-    let action = |collection: &'static str| {
+    // One button per change the API allows on a row (CHANGES), shown while the row is active, and the row's
+    // edit form when it has one.
+    let action = |collection: &'static str, edit: Option<&'static str>| {
         let csrf = csrf.clone();
         let sid = sid.clone();
         move |r: &Value| -> Markup {
             let id = text(r, "id");
-            let Some((_, verb, _, label)) = CHANGES.iter().find(|c| c.0 == collection) else { return html! {} };
+            let active = text(r, "status") == "active" || (r.get("status").is_none() && r["deleted_at"].is_null());
+            let change = CHANGES.iter().find(|c| c.0 == collection);
             html! {
-                @if text(r, "status") == "active" {
+                @if let Some(what) = edit { (edit_link(&sid, what, &id)) " " }
+                @if let (true, Some((_, verb, _, label))) = (active, change) {
                     form method="post" action=(format!("/console/spaces/{}/change/{collection}/{}/{verb}", seg(&sid), seg(&id)))
                         class="inline" data-confirm=(format!("{label} {id}?")) {
                         input type="hidden" name="csrf" value=(csrf);
@@ -356,8 +372,19 @@ pub async fn space(caller: Caller, Extension(api): Extension<Api>, Path(sid): Pa
             }
         }
     };
-    let (revoke, disable_member, disable_role, revoke_grant) =
-        (action("user-members"), action("members"), action("roles"), action("member-roles"));
+    let (revoke, disable_member, disable_role, revoke_grant, remove_permission) = (
+        action("user-members", Some("binding")),
+        action("members", Some("member")),
+        action("roles", Some("role")),
+        action("member-roles", None),
+        action("role-permissions", None),
+    );
+    let edit_resource = action("resources", Some("resource"));
+    let edit_permission = action("permissions", Some("permission"));
+    let edit_type = {
+        let sid = sid.clone();
+        move |r: &Value| -> Markup { edit_link(&sid, "resource-type", &text(r, "key")) }
+    };
     let section = |reply: &super::Reply, body: Markup| -> Markup {
         if reply.ok() {
             body
@@ -371,10 +398,11 @@ pub async fn space(caller: Caller, Extension(api): Extension<Api>, Path(sid): Pa
         Some(&sid),
         html! {
             h1 { "Space " bdi { (text(sp, "name")) } }
-            p class="meta" { code { (text(sp, "id")) } " · " (text(sp, "status")) }
-            section id="groups" { h2 { "Groups" } (section(&groups, group_tree(&list(&groups)))) }
+            p class="meta" { code { (text(sp, "id")) } " · " (text(sp, "status")) " · " (edit_link(&sid, "space", &sid)) }
+            section id="groups" { h2 { "Groups" } (new_links(&sid, &["group"])) (section(&groups, group_tree(&sid, &list(&groups)))) }
             section id="bindings" {
                 h2 { "Members and bindings" }
+                (new_links(&sid, &["member", "binding"]))
                 h3 { "Bindings (UserMembers)" }
                 (section(&bindings, table("Bindings", &list(&bindings), &[("Binding", "id"), ("User", "user_id"), ("Member", "member_id"),
                     ("Relation", "relation_type"), ("Status", "status"), ("Primary", "is_primary"), ("Expires", "expires_at")], Some(&revoke))))
@@ -383,22 +411,29 @@ pub async fn space(caller: Caller, Extension(api): Extension<Api>, Path(sid): Pa
             }
             section id="roles" {
                 h2 { "Roles and permissions" }
+                (new_links(&sid, &["role", "role-permission", "permission"]))
                 (section(&roles, table("Roles", &list(&roles), &[("Role", "id"), ("Key", "key"), ("Name", "name"), ("Status", "status")], Some(&disable_role))))
                 h3 { "Role permissions" }
-                (section(&role_perms, table("Role permissions", &list(&role_perms), &[("Role", "role_id"), ("Permission", "permission_id"),
-                    ("Resource", "permission_resource"), ("Action", "permission_action"), ("Scope", "permission_scope")], None)))
+                (section(&role_perms, table("Role permissions", &list(&role_perms), &[("Role", "role_key"), ("Permission", "permission_id"),
+                    ("Resource", "resource"), ("Action", "action"), ("Scope", "scope")], Some(&remove_permission))))
+                h3 { "Permissions (shared by every Space)" }
+                (section(&permissions, table("Permissions", &list(&permissions), &[("Permission", "id"), ("Resource", "resource"),
+                    ("Action", "action"), ("Scope", "scope"), ("Status", "status")], Some(&edit_permission))))
             }
             section id="grants" {
                 h2 { "Grants (MemberRoles)" }
+                (new_links(&sid, &["grant"]))
                 (section(&grants, table("Grants", &list(&grants), &[("Grant", "id"), ("Member", "member_id"), ("Role", "role_key"),
                     ("Anchor", "scope_anchor_path"), ("Status", "status")], Some(&revoke_grant))))
             }
             section id="resources" {
                 h2 { "Resources" }
+                (new_links(&sid, &["resource"]))
                 (section(&resources, table("Resources", &list(&resources), &[("Resource", "id"), ("Type", "resource_type"), ("Group", "group_id"),
-                    ("Name", "display_name"), ("Visibility", "visibility"), ("Metadata", "metadata")], None)))
+                    ("Name", "display_name"), ("Visibility", "visibility"), ("Metadata", "metadata")], Some(&edit_resource))))
                 h3 { "Resource Registry" }
-                (section(&types, table("Resource types", &list(&types), &[("Type", "key"), ("Name", "display_name"), ("Source", "source"), ("Status", "status")], None)))
+                (new_links(&sid, &["resource-type", "resource-action"]))
+                (section(&types, table("Resource types", &types_rows, &[("Type", "key"), ("Name", "display_name"), ("Actions", "actions_text"), ("Source", "source"), ("Status", "status")], Some(&edit_type))))
             }
         },
     ))
@@ -406,11 +441,15 @@ pub async fn space(caller: Caller, Extension(api): Extension<Api>, Path(sid): Pa
 
 /// The changes the Space page offers, each one API route: (collection, verb, page section, button label).
 /// Anything else is not a Console route (404), so a form cannot be pointed at another API call.
-const CHANGES: [(&str, &str, &str, &str); 4] = [
+/// A "remove" is the route's DELETE (a role's permission), every other verb its POST .../{verb}.
+const CHANGES: [(&str, &str, &str, &str); 7] = [
+    ("groups", "disable", "groups", "Disable group"),
     ("user-members", "revoke", "bindings", "Revoke binding"),
+    ("resources", "archive", "resources", "Archive resource"),
     ("members", "disable", "bindings", "Disable member"),
     ("roles", "disable", "roles", "Disable role"),
     ("member-roles", "revoke", "grants", "Revoke grant"),
+    ("role-permissions", "remove", "roles", "Remove role permission"),
 ];
 
 /// A change from the Space page, made through its API route with the session's token (and so audited).
@@ -428,9 +467,13 @@ pub async fn change(
     if !caller.csrf_ok(field(&f, "csrf")) {
         return Err(PageError::BadForm);
     }
-    let path = format!("/api/v1/spaces/{}/{collection}/{}/{verb}", seg(&sid), seg(&id));
+    let one = format!("/api/v1/spaces/{}/{collection}/{}", seg(&sid), seg(&id));
     let body = if *verb == "revoke" { json!({"revoked_reason": "revoked in the Console"}) } else { json!({}) };
-    need(&caller, api.call(&caller, Method::POST, &path, Some(&body)).await)?;
+    if *verb == "remove" {
+        need(&caller, api.call(&caller, Method::DELETE, &one, None).await)?;
+    } else {
+        need(&caller, api.call(&caller, Method::POST, &format!("{one}/{verb}"), Some(&body)).await)?;
+    }
     Ok(Redirect::to(&format!("/console/spaces/{}#{section}", seg(&sid))).into_response())
 }
 
