@@ -12,9 +12,6 @@ use plystra_core::request::RequestError;
 
 const GROUP_SQL: &str = "SELECT space_id, path FROM plystra.groups WHERE id = $1 AND deleted_at IS NULL";
 
-/// A key's anchor group, as `API_KEY_SQL` joins it (whatever its state: the key's own row says whether it is live).
-const KEY_GROUP_SQL: &str = "SELECT space_id, path FROM plystra.groups WHERE id = $1";
-
 /// A not-deleted group's Space and path.
 fn group_space_and_path(group_id: &str) -> Option<(String, String)> {
     space_and_path(GROUP_SQL, group_id)
@@ -199,24 +196,18 @@ impl Holder {
         Holder::ApiKey { holdings, creator: creator.map(|c| user_holdings(&c)) }
     }
 
-    /// The holder of a key already authenticated (`plystra.authenticate` read its row): only a Group key's group
-    /// and the creator's grants are still to read.
+    /// The holder of a key already authenticated (`plystra.authenticate` read its row, and a Group key's anchor
+    /// group with it: `space_id` and `group_path` are the anchor's, or the Space key's Space): only the creator's
+    /// grants are still to read.
     pub(crate) fn of_authenticated_key(
         api_key_id: &str,
         level: &str,
-        space_id: Option<&str>,
-        group_id: Option<&str>,
+        space_id: Option<String>,
+        group_path: Option<String>,
         permission_keys: &[String],
         creator: Option<&str>,
     ) -> Holder {
-        let (space_id, path) = match group_id {
-            Some(group) => match space_and_path(KEY_GROUP_SQL, group) {
-                Some((space, path)) => (Some(space), Some(path)),
-                None => (None, None),
-            },
-            None => (space_id.map(str::to_string), None),
-        };
-        let holdings = key_holdings(api_key_id, standing(level, space_id, path), permission_keys.to_vec());
+        let holdings = key_holdings(api_key_id, standing(level, space_id, group_path), permission_keys.to_vec());
         Holder::ApiKey { holdings, creator: creator.map(user_holdings) }
     }
 

@@ -32,9 +32,13 @@ macro_rules! active_api_key {
 }
 pub(crate) use active_api_key;
 
+/// With the key, its anchor group's Space and path (whatever the group's state, as `plystra.api_key_permission`
+/// reads a key's anchor), so that a Group key's standing needs no statement of its own.
 const API_KEY_SQL: &str = concat!(
     "SELECT k.id, k.name, k.level, k.space_id, k.group_id, k.permission_keys::text, k.created_by_user_id, ",
-    "k.created_by_member_id, k.key_hash FROM plystra.api_keys k WHERE k.id = $1 AND k.key_hash = ANY($2) AND ",
+    "k.created_by_member_id, k.key_hash, kg.space_id, kg.path ",
+    "FROM plystra.api_keys k LEFT JOIN plystra.groups kg ON kg.id = k.group_id ",
+    "WHERE k.id = $1 AND k.key_hash = ANY($2) AND ",
     active_api_key!()
 );
 
@@ -62,6 +66,8 @@ pub enum Credential {
         created_by_user_id: Option<String>,
         created_by_member_id: Option<String>,
         token_hash: String,
+        /// A Group key's anchor: the group's Space and path (`None` for other keys, or a group that is gone).
+        anchor: Option<(String, String)>,
     },
 }
 
@@ -95,6 +101,7 @@ impl Credential {
                 created_by_user_id,
                 created_by_member_id,
                 token_hash,
+                ..
             } => json!({"kind": "api_key", "api_key_id": id, "name": name, "level": level, "space_id": space_id,
                         "group_id": group_id, "permission_keys": permission_keys,
                         "created_by_user_id": created_by_user_id, "created_by_member_id": created_by_member_id,
@@ -180,6 +187,7 @@ pub fn authenticate(credential: &Value, function: &'static str) -> Option<Creden
                 created_by_user_id: text(7),
                 created_by_member_id: text(8),
                 token_hash: text(9)?,
+                anchor: text(10).zip(text(11)),
             })
         })
     })

@@ -313,12 +313,12 @@ fn holds_all(credential: &Credential, permission: &str, scopes: &[Scope], mut gr
     crate::admin::check_key(permission, FUNCTION);
     let holder = match credential {
         Credential::Session { user_id, .. } => Holder::of_user(user_id),
-        Credential::ApiKey { id, level, space_id, group_id, permission_keys, created_by_user_id, .. } => {
+        Credential::ApiKey { id, level, space_id, group_id, permission_keys, created_by_user_id, anchor, .. } => {
             Holder::of_authenticated_key(
                 id,
                 level,
-                space_id.as_deref(),
-                group_id.as_deref(),
+                group_id.as_ref().map_or(space_id.clone(), |_| anchor.as_ref().map(|(space, _)| space.clone())),
+                anchor.as_ref().map(|(_, path)| path.clone()),
                 permission_keys,
                 created_by_user_id.as_deref(),
             )
