@@ -16,7 +16,8 @@
 #      dropped rows' ids and chain positions are never used again;
 #   9. an application role and the REST front's role (plystra_admin) cannot archive, detach, drop, truncate or
 #      make partitions, nor write or delete keys; the owner cannot truncate or delete from a partition or the keys
-#      either (append-only).
+#      either (append-only);
+#  10. an archive made under 1.6.0 keeps its rows' keys through the update to 1.7.0.
 # Needs PLYSTRA_TEST_PG_HOST / PLYSTRA_TEST_PG_PORT (set by scripts/test); builds target/debug/plystractl.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +37,7 @@ expect() { # expect DESCRIPTION EXPECTED GOT
 echo "retention check:"
 tmp=$(mktemp -d)
 DB=plystra_retention
-DBS=($DB plystra_retention_restored plystra_retention_restored_j plystra_retention_broken)
+DBS=($DB plystra_retention_restored plystra_retention_restored_j plystra_retention_broken plystra_retention_archived16)
 for db in "${DBS[@]}"; do
     q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 done
@@ -336,6 +337,23 @@ expect "no role but the owner holds a privilege on the key table" 0 "$(qa -d $DB
     WHERE c.oid = 'plystra.audit_log_keys'::regclass AND a.grantee <> c.relowner")"
 expect "no role but the owner holds a privilege on a partition" 0 "$(qa -d $DB -c "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a
     WHERE c.relnamespace = 'plystra'::regnamespace AND c.relname ~ '^audit_logs_' AND a.grantee <> c.relowner")"
+
+# 10. An archive made under 1.6.0, then the update to 1.7.0: the detached (not yet dropped) rows get their keys too.
+U=plystra_retention_archived16
+q -d postgres -c "CREATE DATABASE $U"
+q -d $U -c "CREATE EXTENSION plystra VERSION '1.0.0'" -c "ALTER EXTENSION plystra UPDATE TO '1.6.0'" >/dev/null
+q -d $U >/dev/null <<'SQL'
+SELECT plystra.create_audit_partition('2025-01-01');
+INSERT INTO plystra.audit_logs (id, space_id, action, decision, trace, created_at)
+SELECT 'audit_old_' || g, 'space_' || (g % 3), 'x', 'allow', '{}', '2025-01-01'::timestamptz + g * interval '1 hour' FROM generate_series(1, 30) g;
+INSERT INTO plystra.audit_logs (id, space_id, action, decision, trace) SELECT 'audit_new_' || g, 'space_' || (g % 3), 'x', 'allow', '{}' FROM generate_series(1, 10) g;
+SELECT plystra.seal_audit();
+SELECT plystra.archive_audit_partitions(ARRAY['audit_logs_2025_01'], 30, 'archive.jsonl', repeat('a', 64));
+ALTER EXTENSION plystra UPDATE;
+SQL
+expect "updated after an archive: keys of the live rows and of the detached archived rows" "$(qa -d $U -c "SELECT count(*) + 30 FROM plystra.audit_logs") 30 0" \
+    "$(qa -d $U -c "SELECT count(*) || ' ' || count(*) FILTER (WHERE id LIKE 'audit_old_%') FROM plystra.audit_log_keys") $(qa -d $U -c "$KEYS_MISSING")"
+expect "an archived row's id is taken after the update" audit_logs_id_key "$(DB=$U dup "INSERT INTO plystra.audit_logs (id, action, decision, trace) VALUES ('audit_old_7', 'x', 'allow', '{}')")"
 
 for db in "${DBS[@]}"; do
     q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
