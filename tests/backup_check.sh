@@ -3,8 +3,8 @@
 # back:
 #   1. pg_dump then restore (custom format with pg_restore, plain format with psql, into an empty database; and
 #      data only, with and without --disable-triggers, into a fresh CREATE EXTENSION) gives back exactly the same
-#      audit rows and chain heads, fabricates no row, every chain verifies, and new decisions and mutations are
-#      sealed after it;
+#      audit rows, keys and chain heads, fabricates no row, every chain verifies, and new decisions and mutations
+#      are sealed after it (after --disable-triggers, plystra.restore_audit_log_keys() makes the live rows' keys);
 #   2. a role that can only connect cannot delay sealing (it used to hold the sealers' advisory lock);
 #   3. rows left unsealed too long are reported by verify_audit_chain.
 # Needs PLYSTRA_TEST_PG_HOST / PLYSTRA_TEST_PG_PORT (set by scripts/test). PLYSTRA_BACKUP_EXTENSION_VERSION (optional)
@@ -69,6 +69,13 @@ src_heads=$(qa -d "$SRC" -c "$HEADS")
 [ "$(qa -d "$SRC" -c "$PROBLEMS")" = 0 ] && [ "${src_heads%% *}" -gt 1 ] && tap OK "the source's chains verify ($src_audit rows)" ||
     tap FAIL "the source's chains verify"
 
+KEYS="SELECT count(*) || ' ' || md5(string_agg(row_to_json(k)::text, '|' ORDER BY k.seq)) FROM plystra.audit_log_keys k"
+src_keys=
+if [ "$(qa -d "$SRC" -c "SELECT to_regclass('plystra.audit_log_keys') IS NOT NULL")" = t ]; then
+    src_keys=$(qa -d "$SRC" -c "$KEYS")
+    [ "${src_keys%% *}" = "${src_audit%% *}" ] && tap OK "the source has one key per audit row" ||
+        tap FAIL "the source has one key per audit row (keys $src_keys, rows $src_audit)"
+fi
 pg_dump -h "$H" -p "$P" -U postgres -Fc -d "$SRC" -f "$tmp/src.dump" 2>"$tmp/dump.err" || cat "$tmp/dump.err"
 pg_dump -h "$H" -p "$P" -U postgres -d "$SRC" -f "$tmp/src.sql" 2>>"$tmp/dump.err" || cat "$tmp/dump.err"
 
@@ -111,6 +118,18 @@ for pair in "plystra_backup_fc:pg_restore (custom format) into an empty database
         tap FAIL "$how: every chain verifies"
         qa -d "$db" -c "SELECT * FROM plystra.verify_audit_chain() WHERE problem IS NOT NULL" | sed 's/^/# /'
     }
+    # The keys (plystra.audit_log_keys): a restore makes the live rows' keys as it loads them; a data-only restore
+    # with --disable-triggers skips that, and plystra.restore_audit_log_keys() makes them afterwards.
+    # (An older version, PLYSTRA_BACKUP_EXTENSION_VERSION, has no keys table.)
+    if [ -n "$src_keys" ]; then
+    made=$(qa -d "$db" -c "SELECT plystra.restore_audit_log_keys()" 2>&1)
+    if [ "$log" = data_dt ]; then want=${src_audit%% *}; else want=0; fi
+    [ "$made" = "$want" ] && tap OK "$how: keys left to make after the restore: $want" ||
+        tap FAIL "$how: keys left to make after the restore: $want (got: $made)"
+    got=$(qa -d "$db" -c "$KEYS" 2>&1)
+    [ "$got" = "$src_keys" ] && tap OK "$how: the same keys (id, seq, chain position) as the source" ||
+        tap FAIL "$how: the same keys (id, seq, chain position) as the source (source $src_keys, restored $got)"
+    fi
     # Life goes on: a new mutation and a decision are recorded and sealed after the restored history.
     after=$(qa -d "$db" 2>&1 <<'SQL'
 SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme');

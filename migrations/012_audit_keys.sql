@@ -1,0 +1,233 @@
+-- Plystra Core schema, version 012: the audit log's keys in one table, so that keeping id, seq and each Space's
+-- chain position unique across the log costs one index probe per key whatever the number of partitions.
+--
+-- Until now (009) statement triggers on plystra.audit_logs looked every new key up in every attached partition's
+-- index: an append got slower with each month the log kept, and two sessions inserting the same id into two
+-- partitions at once could both succeed (each trigger saw only committed rows). Now:
+--
+-- * plystra.audit_log_keys holds one row per audit row ever written here: id (unique, constraint
+--   audit_logs_id_key), seq (unique, audit_logs_seq_key) and the chain position within its Space (space_key ''
+--   for the instance-level chain; unique when set, audit_logs_chain_position_key). The constraint names are the
+--   ones the old triggers reported, so a duplicate still reads as a duplicate key of the log.
+-- * Row triggers on the log (cloned onto every partition, the DEFAULT one included, and enabled ALWAYS) insert the
+--   key of each new row, and set the chain position when a row is sealed later (its only allowed UPDATE). Row
+--   triggers, not statement ones: a statement trigger on the parent does not fire for an INSERT aimed at a
+--   partition directly. The unique indexes serialise concurrent inserters by themselves: the second session to
+--   insert a key waits for the first to commit or roll back, then fails or goes on.
+-- * Keys are never deleted. Archiving detaches partitions and dropping removes their tables, but their keys stay,
+--   so an id, a seq or a chain position is never handed out again after an archive; keys cost about 100 bytes a
+--   row against about 1.2 KB for the row and its indexes.
+-- * The table is append-only like the log (only the NULL -> position step of sealing is allowed, for every role,
+--   the owner included); nobody is granted anything on it: rows reach it only through the SECURITY DEFINER
+--   trigger function, whoever inserts into the log.
+-- * pg_dump writes only the keys whose row is not in the live log (archived rows'): a restore makes the live
+--   rows' keys again through the triggers as it loads the partitions, in whatever order or parallelism it loads
+--   tables, and checks their uniqueness as it does. A data-only restore with --disable-triggers skips those
+--   triggers: plystra.restore_audit_log_keys() makes the missing keys afterwards.
+-- * The partitions keep their own unique indexes (index_audit_partition is unchanged): rows are found by them.
+
+-- DROP TRIGGER locks the log (ACCESS EXCLUSIVE) until the update commits: no row is written between the old
+-- triggers and the new ones, nor while the keys of the rows already there are recorded.
+DROP TRIGGER trg_audit_logs_unique_insert ON plystra.audit_logs;
+DROP TRIGGER trg_audit_logs_unique_update ON plystra.audit_logs;
+DROP FUNCTION plystra.tg_audit_logs_unique();
+
+CREATE TABLE plystra.audit_log_keys (
+    id             text   NOT NULL CONSTRAINT audit_logs_id_key PRIMARY KEY,
+    seq            bigint NOT NULL CONSTRAINT audit_logs_seq_key UNIQUE,
+    space_key      text   NOT NULL,
+    chain_position bigint,
+    CONSTRAINT audit_logs_chain_position_key UNIQUE (space_key, chain_position)
+);
+COMMENT ON TABLE plystra.audit_log_keys IS
+'The keys of every audit row written to this database, archived ones included: id, seq and (space_key, '
+'chain_position) are unique across the whole log, whatever the partitions (space_key '''' is the instance-level '
+'chain; chain_position NULL until the row is sealed). Kept by triggers on plystra.audit_logs; append-only; never '
+'deleted, so no key is used twice, even after an archive.';
+REVOKE ALL ON plystra.audit_log_keys FROM PUBLIC;
+
+CREATE FUNCTION plystra.tg_audit_log_keys()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO plystra.audit_log_keys (id, seq, space_key, chain_position)
+        VALUES (NEW.id, NEW.seq, coalesce(NEW.space_id, ''), NEW.chain_position);
+    ELSE
+        -- Sealing (the one UPDATE the log allows) gives the row its chain position.
+        UPDATE plystra.audit_log_keys k SET chain_position = NEW.chain_position WHERE k.id = NEW.id AND k.seq = NEW.seq;
+        IF NOT FOUND THEN
+            -- A row loaded with the triggers disabled: it gets its key now rather than blocking the chain.
+            INSERT INTO plystra.audit_log_keys (id, seq, space_key, chain_position)
+            VALUES (NEW.id, NEW.seq, coalesce(NEW.space_id, ''), NEW.chain_position);
+        END IF;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION plystra.tg_audit_log_keys() IS
+'AFTER INSERT and AFTER UPDATE OF chain_position row triggers on audit_logs (cloned onto every partition, enabled '
+'ALWAYS): records each row''s id, seq and chain position in plystra.audit_log_keys, whose unique constraints '
+'(audit_logs_id_key, audit_logs_seq_key, audit_logs_chain_position_key; SQLSTATE 23505) keep them unique across '
+'the whole log.';
+
+CREATE FUNCTION plystra.tg_audit_log_keys_append_only()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.chain_position IS NULL AND NEW.chain_position IS NOT NULL
+       AND NEW.id = OLD.id AND NEW.seq = OLD.seq AND NEW.space_key = OLD.space_key THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION USING
+        ERRCODE = '42501',
+        CONSTRAINT = 'audit_log_keys_append_only',
+        SCHEMA = TG_TABLE_SCHEMA,
+        TABLE = TG_TABLE_NAME,
+        MESSAGE = 'plystra: plystra.audit_log_keys is append-only',
+        DETAIL = pg_catalog.format('%s on plystra.%s is not allowed for any role.', TG_OP, TG_TABLE_NAME);
+END;
+$$;
+COMMENT ON FUNCTION plystra.tg_audit_log_keys_append_only() IS
+'BEFORE UPDATE OR DELETE and BEFORE TRUNCATE triggers (enabled ALWAYS) on audit_log_keys: a key stays as written '
+'(SQLSTATE 42501), except that sealing sets a NULL chain position once.';
+CREATE TRIGGER trg_audit_log_keys_append_only BEFORE UPDATE OR DELETE ON plystra.audit_log_keys
+    FOR EACH ROW EXECUTE FUNCTION plystra.tg_audit_log_keys_append_only();
+CREATE TRIGGER trg_audit_log_keys_append_only_truncate BEFORE TRUNCATE ON plystra.audit_log_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION plystra.tg_audit_log_keys_append_only();
+ALTER TABLE plystra.audit_log_keys ENABLE ALWAYS TRIGGER trg_audit_log_keys_append_only;
+ALTER TABLE plystra.audit_log_keys ENABLE ALWAYS TRIGGER trg_audit_log_keys_append_only_truncate;
+
+CREATE TRIGGER trg_audit_log_keys_insert AFTER INSERT ON plystra.audit_logs
+    FOR EACH ROW EXECUTE FUNCTION plystra.tg_audit_log_keys();
+CREATE TRIGGER trg_audit_log_keys_seal AFTER UPDATE OF chain_position ON plystra.audit_logs
+    FOR EACH ROW WHEN (OLD.chain_position IS DISTINCT FROM NEW.chain_position)
+    EXECUTE FUNCTION plystra.tg_audit_log_keys();
+ALTER TABLE plystra.audit_logs ENABLE ALWAYS TRIGGER trg_audit_log_keys_insert;
+ALTER TABLE plystra.audit_logs ENABLE ALWAYS TRIGGER trg_audit_log_keys_seal;
+DO $$
+DECLARE
+    p text;
+BEGIN
+    FOR p IN SELECT partition_name FROM plystra.audit_partitions() LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE plystra.%I ENABLE ALWAYS TRIGGER trg_audit_log_keys_insert', p);
+        EXECUTE pg_catalog.format('ALTER TABLE plystra.%I ENABLE ALWAYS TRIGGER trg_audit_log_keys_seal', p);
+    END LOOP;
+END;
+$$;
+
+-- The keys of the rows in the log (and in archived partitions not yet dropped) that have none: every row at this
+-- migration; after a data-only restore with --disable-triggers, the live rows. A key held by another row is a
+-- unique_violation, never skipped.
+CREATE FUNCTION plystra.restore_audit_log_keys()
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p text;
+    n bigint;
+    total bigint := 0;
+BEGIN
+    FOR p IN
+        SELECT 'audit_logs' UNION ALL
+        SELECT a.partition_name FROM plystra.audit_archive_partitions a
+        WHERE a.dropped_at IS NULL AND pg_catalog.to_regclass('plystra.' || pg_catalog.quote_ident(a.partition_name)) IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM plystra.audit_partitions() x WHERE x.partition_name = a.partition_name)
+    LOOP
+        EXECUTE pg_catalog.format(
+            'INSERT INTO plystra.audit_log_keys (id, seq, space_key, chain_position)
+             SELECT r.id, r.seq, coalesce(r.space_id, ''''), r.chain_position FROM plystra.%I r
+             WHERE NOT EXISTS (SELECT 1 FROM plystra.audit_log_keys k
+                               WHERE k.id = r.id AND k.seq = r.seq AND k.space_key = coalesce(r.space_id, '''')
+                                 AND k.chain_position IS NOT DISTINCT FROM r.chain_position)
+             ORDER BY r.seq', p);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+    END LOOP;
+    RETURN total;
+END;
+$$;
+COMMENT ON FUNCTION plystra.restore_audit_log_keys() IS
+'Records in plystra.audit_log_keys the keys of the audit rows (live, or in an archived partition not yet dropped) '
+'that have none, and returns how many: needed only after loading rows with the triggers disabled (pg_restore '
+'--data-only --disable-triggers). A key another row holds is a unique_violation (23505). For the extension''s '
+'owner.';
+SELECT plystra.restore_audit_log_keys();
+
+-- As in 009, except that the rows a new month's partition takes from the DEFAULT partition keep their keys: the
+-- key trigger is off on the new partition while they move.
+CREATE OR REPLACE FUNCTION plystra.create_audit_partition(month_start timestamptz)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lo timestamptz := pg_catalog.date_trunc('month', month_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    hi timestamptz := (pg_catalog.date_trunc('month', month_start AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+    name text := 'audit_logs_' || pg_catalog.to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM');
+    moving boolean;
+BEGIN
+    IF month_start IS NULL THEN
+        RAISE EXCEPTION 'plystra: month_start must not be NULL' USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM plystra.audit_partitions() p
+               WHERE NOT p.is_default AND p.range_from < hi AND p.range_to > lo)
+       OR pg_catalog.to_regclass('plystra.' || pg_catalog.quote_ident(name)) IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    moving := EXISTS (SELECT 1 FROM plystra.audit_logs_default d WHERE d.created_at >= lo AND d.created_at < hi);
+    IF moving THEN
+        -- Rows of this month went to the DEFAULT partition (written before the month had a partition). They move,
+        -- unchanged (seq and chain columns included), into the new partition, in this one transaction: the
+        -- DEFAULT partition is detached (which lifts its cloned append-only trigger), the rows are copied through
+        -- the parent and deleted from it, and it is attached again.
+        LOCK TABLE plystra.audit_logs IN ACCESS EXCLUSIVE MODE;
+        ALTER TABLE plystra.audit_logs DETACH PARTITION plystra.audit_logs_default;
+    END IF;
+    EXECUTE pg_catalog.format('CREATE TABLE plystra.%I PARTITION OF plystra.audit_logs FOR VALUES FROM (%L) TO (%L)',
+                              name, lo, hi);
+    PERFORM plystra.index_audit_partition(name);
+    IF moving THEN
+        -- Their keys are already recorded (plystra.audit_log_keys) and stay as they are. Nobody else sees the
+        -- trigger off: the log is locked exclusively until this transaction ends.
+        EXECUTE pg_catalog.format('ALTER TABLE plystra.%I DISABLE TRIGGER trg_audit_log_keys_insert', name);
+        INSERT INTO plystra.audit_logs OVERRIDING SYSTEM VALUE
+        SELECT * FROM plystra.audit_logs_default d WHERE d.created_at >= lo AND d.created_at < hi ORDER BY d.seq;
+        EXECUTE pg_catalog.format('ALTER TABLE plystra.%I ENABLE ALWAYS TRIGGER trg_audit_log_keys_insert', name);
+        DELETE FROM plystra.audit_logs_default d WHERE d.created_at >= lo AND d.created_at < hi;
+        ALTER TABLE plystra.audit_logs ATTACH PARTITION plystra.audit_logs_default DEFAULT;
+    END IF;
+    -- Row triggers are cloned from the parent (enabled ALWAYS, like the parent's); a TRUNCATE trigger is not, and
+    -- TRUNCATE of a partition skips the parent's.
+    EXECUTE pg_catalog.format('CREATE TRIGGER trg_audit_logs_append_only_truncate BEFORE TRUNCATE ON plystra.%I '
+                              'FOR EACH STATEMENT EXECUTE FUNCTION plystra.tg_audit_logs_append_only()', name);
+    EXECUTE pg_catalog.format('ALTER TABLE plystra.%I ENABLE ALWAYS TRIGGER trg_audit_logs_append_only_truncate', name);
+    -- Made during CREATE/ALTER EXTENSION (this migration moving old rows), the partition would be a member of the
+    -- extension and left out of pg_dump; it is the operator's data, like the months made later.
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_depend
+               WHERE classid = 'pg_catalog.pg_class'::regclass AND objid = ('plystra.' || pg_catalog.quote_ident(name))::regclass
+                 AND refclassid = 'pg_catalog.pg_extension'::regclass AND deptype = 'e') THEN
+        EXECUTE pg_catalog.format('ALTER EXTENSION plystra DROP TABLE plystra.%I', name);
+    END IF;
+    RETURN name;
+END;
+$$;
+
+-- pg_dump writes the keys of rows that are not in the live log; a restore makes the others as it loads the rows
+-- (only when run by CREATE/ALTER EXTENSION; applied by psql, the table belongs to no extension).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_depend
+               WHERE classid = 'pg_catalog.pg_class'::regclass AND objid = 'plystra.audit_log_keys'::regclass
+                 AND refclassid = 'pg_catalog.pg_extension'::regclass AND deptype = 'e') THEN
+        PERFORM pg_catalog.pg_extension_config_dump('plystra.audit_log_keys',
+            'WHERE NOT EXISTS (SELECT 1 FROM plystra.audit_logs a WHERE a.id = audit_log_keys.id)');
+    END IF;
+END;
+$$;
