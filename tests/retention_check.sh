@@ -62,7 +62,7 @@ SQL
 before=$(qa -d $DB -c "$ROWS")
 maxseq=$(qa -d $DB -c "SELECT max(seq) FROM plystra.audit_logs")
 q -d $DB -c "ALTER EXTENSION plystra UPDATE" >/dev/null
-expect "the extension updates from 1.5.0 to 1.6.0" "1.6.0" "$(qa -d $DB -c "SELECT extversion FROM pg_extension WHERE extname = 'plystra'")"
+expect "the extension updates from 1.5.0 through 1.6.0 to 1.7.0" "1.7.0" "$(qa -d $DB -c "SELECT extversion FROM pg_extension WHERE extname = 'plystra'")"
 expect "every row written under 1.5.0 is intact after the update (seq, chain position, hashes, content)" "$before" "$(qa -d $DB -c "$ROWS")"
 expect "every chain verifies after the update" 0 "$(qa -d $DB -c "$PROBLEMS")"
 misplaced=$(qa -d $DB -c "SELECT count(*) FROM plystra.audit_logs a WHERE a.tableoid::regclass::text <>

@@ -55,6 +55,7 @@ bundle_migrations!(
     "../../migrations/009_audit_partitions.sql" as "migration_009" after "migration_008",
     "../../migrations/010_replay.sql" as "migration_010" after "migration_009",
     "../../migrations/011_catalog_version.sql" as "migration_011" after "migration_010",
+    "../../migrations/013_simulate.sql" as "migration_013" after "migration_011",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.
