@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 SET LOCAL plystra.audit_mode = 'always';
 
 INSERT INTO plystra.users (id, email) VALUES ('user_simulate', 'simulate@example.com');
@@ -72,6 +72,11 @@ SELECT is(pg_temp.rows(), (SELECT n FROM n2), 'refused requests write nothing');
 SELECT ok(NOT has_function_privilege('plystra_app', 'plystra.simulate(jsonb)', 'EXECUTE')
           AND has_function_privilege('plystra_admin', 'plystra.simulate(jsonb)', 'EXECUTE'),
           'plystra_admin may simulate, plystra_app may not');
+SET LOCAL ROLE plystra_app;
+SELECT throws_ok($$SELECT plystra.simulate('{"actor": {"user_id": "user_simulate", "member_id": "member_finance_reviewer", "user_member_id": "um_simulate_reviewer", "space_id": "space_acme"},
+                   "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}')$$,
+                 '42501', NULL, 'plystra_app calling it is refused (42501)');
+RESET ROLE;
 SELECT ok(NOT EXISTS (SELECT 1 FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
                       WHERE p.oid = 'plystra.simulate(jsonb)'::regprocedure AND a.grantee = 0),
           'PUBLIC may not');
