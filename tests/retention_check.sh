@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Audit retention (migration 009, plystractl audit archive / verify / drop) keeps every chain verifiable:
-#   1. rows written under 1.5.0 keep their seq, chain position and hashes through the update to 1.6.0, land in
+#   1. rows written under 1.5.0 keep their seq, chain position and hashes through the update (1.6.0 and on), land in
 #      their months' partitions and verify; the sequence goes on after them;
 #   2. id, seq and a Space's chain position stay unique across partitions;
 #   3. the writer's entry point (plystra.append_audit) appends across a month boundary and into the DEFAULT
