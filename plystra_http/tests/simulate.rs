@@ -85,6 +85,11 @@ async fn a_space_reader_sees_bobs_allow_and_anothers_deny_with_no_audit_row() {
         "resource": {"type": "invoice", "id": "invoice_001"}, "action": "approve"});
     let u = simulate_as(&reader, SIMULATE, by_user, &rid).await;
     assert_eq!(u.expect_ok(200)["actor"]["user_member"]["id"], "um_bob_finance_reviewer");
+    // Alice holds three bindings to the Finance Reviewer: which one would act is not guessed.
+    let ambiguous = json!({"actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer"},
+        "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"});
+    let a = simulate_as(&reader, SIMULATE, ambiguous, &rid).await;
+    assert_eq!(a.expect_error(400, "VALIDATION_FAILED")["details"]["field"], "actor.user_member_id");
     // No audit row for any of them, though every decision is audited (plystra.audit_mode always, the default);
     // the same request id on a check writes one, so the count can see rows.
     assert_eq!(rows_with_request_id(&rid).await, 0, "a simulation writes no audit row");

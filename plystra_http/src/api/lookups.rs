@@ -185,15 +185,23 @@ async fn binding_in_space(
             "actor.user_member_id (or actor.user_id and actor.member_id) is required.",
         ));
     }
-    let row = db::query_opt_cached(
+    let rows = db::query_cached(
         client,
         "SELECT id, user_id, member_id FROM plystra.user_members \
          WHERE space_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR id = $2) \
-           AND ($3::text IS NULL OR user_id = $3) AND ($4::text IS NULL OR member_id = $4) ORDER BY id LIMIT 1",
+           AND ($3::text IS NULL OR user_id = $3) AND ($4::text IS NULL OR member_id = $4) ORDER BY id LIMIT 2",
         &[&space_id, &id, &actor.user_id, &actor.member_id],
     )
     .await
     .map_err(db::internal)?;
+    // A User may hold several bindings to one Member (a delegate, a temporary one): which one acts is not guessed.
+    if rows.len() > 1 {
+        return Err(ApiError::validation(
+            "actor.user_member_id",
+            "actor.user_id and actor.member_id name more than one binding in this Space: give actor.user_member_id.",
+        ));
+    }
+    let row = rows.into_iter().next();
     let in_space = actor.space_id.as_deref().is_none_or(|s| s == space_id);
     match row {
         Some(r)
