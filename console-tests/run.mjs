@@ -234,6 +234,23 @@ await check("Ask draws case 1 (Alice approves invoice_001) as a picture: ALLOW, 
 
 await check("Ask: the trace picture fits its container at 1280 px and 390 px", () => tracesFit("Ask"));
 
+await check("Ask as another binding (Bob, invoice_002) is simulated: DENY SCOPE_OUT_OF_BOUNDS drawn, no audit row to download", async () => {
+  await page.getByRole("link", { name: "Ask" }).click();
+  await page.getByLabel("Actor (binding)").selectOption("user_bob|member_finance_reviewer|um_bob_finance_reviewer");
+  await page.getByLabel("Registered resource").selectOption("invoice|invoice_002");
+  await page.getByLabel("Action", { exact: true }).fill("approve");
+  await page.getByRole("button", { name: "Ask" }).click();
+  await page.locator(".verdict").waitFor();
+  const verdict = await page.locator(".verdict").innerText();
+  const simulated = await page.locator("#simulated").innerText();
+  const failing = await page.locator("svg.trace .node.fail").count();
+  const links = await page.getByRole("link", { name: "Download the trace (JSON)" }).count();
+  await visit("ask-simulated");
+  const ok = verdict.startsWith("DENY") && verdict.includes("SCOPE_OUT_OF_BOUNDS") && simulated.includes("um_bob_finance_reviewer")
+    && failing >= 1 && links === 0;
+  return ok ? true : `${verdict}; ${simulated}; ${failing} failed nodes; ${links} download links`;
+});
+
 await check("revoking Alice's binding goes through the API (the binding shows revoked)", async () => {
   await page.getByRole("link", { name: "Overview" }).click();
   await page.getByRole("button", { name: "Revoke binding um_alice_finance_reviewer", exact: true }).click();

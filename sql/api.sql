@@ -14,6 +14,14 @@ LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'plystra_explain_jsonb';
 
+-- A decision asked without acting on it (plystra_pg/src/api.rs): explain's trace, never an audit row. Only
+-- plystra_admin may call it (plystra.apply_privileges): it answers about any binding.
+CREATE FUNCTION plystra.simulate(request jsonb)
+RETURNS jsonb
+LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'plystra_simulate_jsonb';
+
 -- Many decisions of one actor in one call (plystra_pg/src/api.rs); plystra_app may call it, as check.
 CREATE FUNCTION plystra.check_batch(request jsonb)
 RETURNS jsonb

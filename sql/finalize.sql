@@ -147,3 +147,11 @@ COMMENT ON FUNCTION plystra.replay(text, boolean) IS
 'true (then per plystra.audit_mode, as a decision). NULL when no row has that id; a NULL or malformed id, or a '
 'row that is not a replayable decision (a management or login row, inline actor or grants), raises 22023. For '
 'administration backends only.';
+
+COMMENT ON FUNCTION plystra.simulate(jsonb) IS
+'simulate(request): what plystra.explain would answer for request (the same decision, deny code and full trace), '
+'without acting on it: no audit row is written, whatever plystra.audit_mode says, and the answer carries '
+'"simulated": true (its audit.audit_log_id is null). For an administrator asking how a binding would be answered '
+'(the REST front''s POST /api/v1/spaces/{space_id}/authz/simulate). A malformed request raises SQLSTATE 22023 '
+'naming the field; inline grants and actor metadata are refused as in plystra.explain. For administration '
+'backends only.';

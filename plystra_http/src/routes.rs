@@ -89,6 +89,8 @@ pub fn table() -> Vec<RouteDef> {
         // whole Space, apart from authz:check, which lets a service ask about one decision).
         def(Reads, Admin("authz:read", PathSpace), routes!(lookups::subjects)),
         def(Reads, Admin("authz:read", PathSpace), routes!(lookups::resources)),
+        // A decision asked as any binding of the Space, without an audit row: an access review like the lookups.
+        def(Reads, Admin("authz:read", PathSpace), routes!(lookups::simulate)),
         // The OpenID AuthZEN Authorization API: its evaluations and action search are decisions (through the gate,
         // like /authz/check); its subject and resource searches are the lookups (authz:read on the Space the body
         // names, placed by the protection seam). Its metadata document is public, as the standard publishes it.

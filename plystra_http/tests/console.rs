@@ -766,3 +766,60 @@ async fn hostile_values_submitted_through_the_forms_render_inert() {
         }
     }
 }
+
+/// Posts the Ask form as `cookie`, asking as `binding` about `resource`; the answer page.
+async fn ask_as(cookie: &str, binding: &str, resource: &str) -> String {
+    let (_, html, _) = get_page(server(), cookie, "/console/spaces/space_acme/ask").await;
+    let csrf = hidden(&html, "csrf");
+    let resp = client()
+        .post(format!("{}/console/spaces/space_acme/ask", server().base))
+        .header("cookie", cookie)
+        .form(&[("csrf", csrf.as_str()), ("binding", binding), ("resource", resource), ("action", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn ask_as_another_binding_is_simulated_for_a_space_reader_only() {
+    let bob = "user_bob|member_finance_reviewer|um_bob_finance_reviewer";
+    let rows = || async {
+        let n: i64 = sql()
+            .await
+            .query_one(
+                "SELECT count(*) FROM plystra.audit_logs WHERE actor_user_member_id = 'um_bob_finance_reviewer' \
+                 AND resource_id = 'invoice_002'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        n
+    };
+    let before = rows().await;
+    // Alice (instance super admin, so authz:read on the Space) may not decide as Bob, so the Console simulates.
+    let alice = sign_in(server(), "alice@example.com").await;
+    let (_, form, _) = get_page(server(), &alice, "/console/spaces/space_acme/ask").await;
+    assert!(form.contains("um_bob_finance_reviewer"), "the select lists the Space's bindings");
+    let html = ask_as(&alice, bob, "invoice|invoice_002").await;
+    assert!(html.contains("id=\"simulated\"") && html.contains("no audit row was written"), "{html}");
+    assert!(html.contains("<svg") && html.contains("SCOPE_OUT_OF_BOUNDS") && html.contains("node fail"), "{html}");
+    assert!(!html.contains("/console/spaces/space_acme/audit/"), "no audit row to link to");
+    assert_eq!(rows().await, before, "a simulation writes no audit row");
+    // A session that may check but not review the Space's access is refused by the API.
+    let (_, email) = make_user(
+        "user_console_checker",
+        None,
+        &demo_password_hash().await,
+        ("space_acme", "member_invoice_creator"),
+        &[("space_admin", "authz:check", Some("space_acme"), None)],
+    )
+    .await;
+    let checker = sign_in(server(), &email).await;
+    let html = ask_as(&checker, bob, "invoice|invoice_002").await;
+    assert!(html.contains("The API refused") && html.contains("ADMIN_PERMISSION_REQUIRED"), "{html}");
+    assert!(!html.contains("<svg"));
+    assert_eq!(rows().await, before);
+}

@@ -1,10 +1,11 @@
 -- Plystra 1.6.0 -> 1.7.0 (ALTER EXTENSION plystra UPDATE, or plystractl migrate up).
--- Applies, and records in the ledger:
+-- Applies, in order, and records in the ledger:
 --   012: the audit log's keys (id, seq, each Space's chain position) in one table, plystra.audit_log_keys, kept by
---        row triggers, instead of statement triggers that looked every key up in every partition.
--- The library adds no function.
+--        row triggers, instead of statement triggers that looked every key up in every partition;
+--   013: plystra.simulate joins plystra_admin's list (a decision asked without acting on it: no audit row).
+-- Then creates plystra.simulate, the one new function of the library.
 -- tests/catalog_check.sh proves that an updated 1.0.0 equals a fresh 1.7.0.
--- The block between markers is the migration file, verbatim.
+-- Each block between markers is the migration file, verbatim.
 \echo Use "ALTER EXTENSION plystra UPDATE TO '1.7.0'" to load this file. \quit
 
 -- BEGIN migrations/012_audit_keys.sql
@@ -247,6 +248,138 @@ $$;
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
 INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('012', 'audit_keys', '2e8e5793f6a8a949a5828815495a81ca077ee86e754fb132cd36d30146ac6ed7')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
+
+-- BEGIN migrations/013_simulate.sql
+-- Plystra Core schema, version 013: Simulate.
+--
+-- plystra.simulate(request) answers what plystra.explain would (the same decision and full trace) without acting
+-- on it: no audit row, whatever plystra.audit_mode says. It answers about any binding, with identity data of any
+-- actor, so only an administration backend may call it: this migration adds it to plystra_admin's list in
+-- plystra.apply_privileges (as 010 left it). No table changes.
+
+CREATE OR REPLACE FUNCTION plystra.apply_privileges()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- What an application role may call: decisions (compact answers only), its acting context, the set-based
+    -- lookups and row predicates for row-level security, and the pure helpers. Nothing here returns another
+    -- tenant's identity data; a role that may call set_actor is trusted to say who is acting.
+    app_functions constant text[] := ARRAY[
+        'plystra."check"(jsonb)',
+        'plystra.check_batch(jsonb)',
+        'plystra.allowed(text, text, text, text, text, text, text)',
+        'plystra.set_actor(text, text, text, text)',
+        'plystra.set_request_context(text, text, text)',
+        'plystra.current_actor()',
+        'plystra.actor_space_id()',
+        'plystra.reaches_space(text, text)',
+        'plystra.reachable_space(text, text)',
+        'plystra.reachable_owner(text, text)',
+        'plystra.reachable_groups(text, text)',
+        'plystra.reachable_group_ids(text, text)',
+        'plystra.lookup_resources(text, text)',
+        'plystra.allowed_resource(text, text, text)',
+        'plystra.allowed_row(text, text, text, text, text)',
+        'plystra.allowed_row_by_path(text, text, text, text, text)',
+        'plystra.sensitive_key(text)',
+        'plystra.redact_sensitive(jsonb)',
+        'plystra.audit_writer_active()',
+        'plystra.bundled_migrations()'];
+    -- What only an administration backend may call, on top of the above: full traces (identity data of any
+    -- actor), credentials' standing, the authenticated credential of a transaction, authentication events and
+    -- the audit chain's tools. Archiving, dropping archived partitions and making partitions are the
+    -- extension owner's alone: no role is granted them.
+    admin_functions constant text[] := ARRAY[
+        'plystra.explain(jsonb)',
+        'plystra.decide_request(text, boolean)',
+        'plystra.admin_permission(text, text, text, text)',
+        'plystra.api_key_permission(text, text, text, text)',
+        'plystra.authenticate(jsonb)',
+        'plystra.decide_with_credential(jsonb, text, jsonb, boolean, boolean)',
+        'plystra.lookup_subjects(text, text, text, text, integer)',
+        'plystra.resolve_actor(text, text)',
+        'plystra.replay(text, boolean)',
+        'plystra.simulate(jsonb)',
+        'plystra.set_credential(text, text, text, text, boolean)',
+        'plystra.current_credential()',
+        'plystra.audit_auth_event(text, text, text, text, jsonb)',
+        'plystra.verify_audit_chain(text)',
+        'plystra.audit_row_hash(plystra.audit_logs, bigint, text)',
+        'plystra.audit_hash_input(plystra.audit_logs, bigint, text)',
+        'plystra.audit_partitions()',
+        'plystra.seal_audit(integer)'];
+    -- The administration backend (the REST front, connecting as a role that is a member of plystra_admin)
+    -- reads and writes the Core, credential and login tables; it never deletes a Core row (soft delete), and
+    -- it reads the audit log but writes it only through the functions above and the triggers.
+    admin_tables constant text[] := ARRAY[
+        'users', 'spaces', 'groups', 'members', 'user_members', 'roles', 'permissions', 'member_roles',
+        'role_permissions', 'resources', 'resource_types', 'resource_actions', 'resource_mappings',
+        'admin_grants', 'api_keys', 'sessions', 'login_failures'];
+    admin_read_only constant text[] := ARRAY['audit_logs', 'audit_chain_heads', 'schema_migrations', 'usable_bindings',
+                                              'active_admin_grants', 'audit_archives', 'audit_archive_partitions',
+                                              'audit_archived_links'];
+    f text;
+BEGIN
+    EXECUTE 'REVOKE ALL ON ALL FUNCTIONS IN SCHEMA plystra FROM PUBLIC';
+    FOREACH f IN ARRAY admin_tables LOOP
+        EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE ON plystra.%I TO plystra_admin', f);
+    END LOOP;
+    EXECUTE 'GRANT DELETE ON plystra.login_failures TO plystra_admin';
+    FOREACH f IN ARRAY admin_read_only LOOP
+        -- A table this build does not have yet (an upgrade in progress) is skipped, not an error.
+        IF pg_catalog.to_regclass('plystra.' || pg_catalog.quote_ident(f)) IS NOT NULL THEN
+            EXECUTE pg_catalog.format('GRANT SELECT ON plystra.%I TO plystra_admin', f);
+        END IF;
+    END LOOP;
+    EXECUTE 'GRANT USAGE ON SCHEMA plystra TO plystra_app, plystra_admin';
+    FOREACH f IN ARRAY app_functions LOOP
+        -- A function this build does not have yet (an upgrade in progress) is skipped, not an error.
+        IF pg_catalog.to_regprocedure(f) IS NOT NULL THEN
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO plystra_app', f);
+        END IF;
+    END LOOP;
+    FOREACH f IN ARRAY admin_functions LOOP
+        IF pg_catalog.to_regprocedure(f) IS NOT NULL THEN
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO plystra_admin', f);
+        END IF;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION plystra.apply_privileges() IS
+'Revokes EXECUTE on every function of schema plystra from PUBLIC and grants the documented sets: plystra_app '
+'(check, check_batch, allowed, set_actor, set_request_context, current_actor and the row-level-security lookups and row '
+'predicates; no table) and plystra_admin (member of plystra_app; also explain, admin_permission, '
+'api_key_permission, authenticate, decide_with_credential, lookup_subjects, resolve_actor, replay, simulate, set_credential, audit_auth_event, '
+'verify_audit_chain, audit_row_hash, audit_hash_input, audit_partitions, seal_audit; SELECT, INSERT, UPDATE on '
+'the Core, credential and login tables, DELETE on login_failures, SELECT on the audit log, chain heads, '
+'archive records, ledger, usable_bindings and active_admin_grants). Archiving and partition upkeep are granted to '
+'no role: the extension''s owner runs them. Run at the end of the install and of every upgrade; the one list of who '
+'may call what.';
+-- END migrations/013_simulate.sql
+
+-- An older version's install script run with this build's library already records every bundled migration
+-- (plystra.bundled_migrations() comes from the library), so the row may exist.
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('013', 'simulate', '77be061b23a57ca725fcaf88518d2c7beced5aff025dab5c4f40ba90cac7990b')
+ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
+
+-- A decision asked without acting on it (plystra_pg/src/api.rs): explain's trace, never an audit row. Only
+-- plystra_admin may call it (plystra.apply_privileges): it answers about any binding.
+CREATE FUNCTION plystra.simulate(request jsonb)
+RETURNS jsonb
+LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'plystra_simulate_jsonb';
+
+COMMENT ON FUNCTION plystra.simulate(jsonb) IS
+'simulate(request): what plystra.explain would answer for request (the same decision, deny code and full trace), '
+'without acting on it: no audit row is written, whatever plystra.audit_mode says, and the answer carries '
+'"simulated": true (its audit.audit_log_id is null). For an administrator asking how a binding would be answered '
+'(the REST front''s POST /api/v1/spaces/{space_id}/authz/simulate). A malformed request raises SQLSTATE 22023 '
+'naming the field; inline grants and actor metadata are refused as in plystra.explain. For administration '
+'backends only.';
+
 
 -- Last: who may call what (PUBLIC nothing; plystra_app and plystra_admin their documented sets).
 SELECT plystra.apply_privileges();

@@ -300,6 +300,41 @@ pub unsafe extern "C-unwind" fn plystra_explain_jsonb(fcinfo: pg_sys::FunctionCa
     unsafe { jsonb_entry(fcinfo, true) }
 }
 
+function_info_v1!(pg_finfo_plystra_simulate_jsonb);
+
+/// The C entry point of `plystra.simulate(jsonb)`: the decision and full trace of `plystra.explain`, asked by an
+/// administrator about any binding ("what would this binding be answered?"). It is a question, not a decision
+/// anyone acted on, so it never writes an audit row whatever `plystra.audit_mode` says (the path
+/// `plystra.replay` reads through), and the answer says `"simulated": true` so that it cannot be taken for an
+/// audited decision. No pure-inline context, as in `plystra.explain`.
+///
+/// # Safety
+/// Only PostgreSQL calls it, through the function manager.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn plystra_simulate_jsonb(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: argument 0 of a one-argument `(jsonb)` call.
+    let text = unsafe { jsonb_arg_text(fcinfo, 0) };
+    JsonB(simulated_value(&read_json(text.as_deref(), "request", SIMULATE), Asker::default()))
+        .into_datum()
+        .expect("a jsonb answer is never null")
+}
+
+const SIMULATE: &str = "plystra.simulate";
+
+/// `plystra.simulate`'s answer to a request document: `plystra.explain`'s trace, decided without an audit row,
+/// marked `"simulated": true`.
+pub(crate) fn simulated_value(request: &serde_json::Value, asker: Asker<'_>) -> serde_json::Value {
+    let req = parse(request, SIMULATE, asker);
+    let (req, ctx, outcome, id, written) = run_audited(req, true, false);
+    debug_assert!(written.is_none(), "a simulation writes no audit row");
+    let mut doc = explain_document(&req, &ctx, &outcome, &id, None);
+    if let serde_json::Value::Object(map) = &mut doc {
+        map.insert("simulated".into(), serde_json::Value::Bool(true));
+    }
+    doc
+}
+
 function_info_v1!(pg_finfo_plystra_check_batch_jsonb);
 
 /// The C entry point of `plystra.check_batch(jsonb)`: a C-language function for the reason `plystra.check` is

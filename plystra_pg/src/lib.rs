@@ -56,6 +56,7 @@ bundle_migrations!(
     "../../migrations/010_replay.sql" as "migration_010" after "migration_009",
     "../../migrations/011_catalog_version.sql" as "migration_011" after "migration_010",
     "../../migrations/012_audit_keys.sql" as "migration_012" after "migration_011",
+    "../../migrations/013_simulate.sql" as "migration_013" after "migration_012",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

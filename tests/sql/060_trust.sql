@@ -53,6 +53,7 @@ SELECT set_eq($$
           'plystra.lookup_subjects(text,text,text,text,integer)',
           'plystra.resolve_actor(text,text)',
           'plystra.replay(text,boolean)',
+          'plystra.simulate(jsonb)',
           'plystra.set_credential(text,text,text,text,boolean)', 'plystra.current_credential()',
           'plystra.audit_auth_event(text,text,text,text,jsonb)', 'plystra.verify_audit_chain(text)',
           'plystra.audit_row_hash(plystra.audit_logs,bigint,text)',

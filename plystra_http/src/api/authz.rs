@@ -92,7 +92,7 @@ pub struct AuthzRequest {
 impl AuthzRequest {
     /// Context Mode: inline actor metadata, a resource snapshot or grants (the reference accepts them only with a
     /// server-side API key).
-    fn uses_inline_context(&self) -> bool {
+    pub(crate) fn uses_inline_context(&self) -> bool {
         // Any field given counts, empty or not: the extension's gate applies the same rule.
         use plystra_core::request::ACTOR_ID_FIELDS;
         let actor_inline =
@@ -103,7 +103,7 @@ impl AuthzRequest {
 
     /// The extension's request document: nested actor (its inline metadata included), resource (its inline
     /// description included), inline grants, action, and the HTTP request's identity.
-    fn to_extension_request(&self, ctx: &RequestContext) -> Value {
+    pub(crate) fn to_extension_request(&self, ctx: &RequestContext) -> Value {
         let resource = self.resource.as_ref();
         let mut doc = Map::new();
         if let Some(a) = &self.actor {

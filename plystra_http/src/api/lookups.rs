@@ -4,17 +4,25 @@
 //! decided by check's engine; no audit row is written. Both need `authz:read` on the whole Space in the path
 //! (the route table): a lookup is an access review, showing who holds what anywhere in the Space, which a
 //! credential that may only ask for decisions (`authz:check`) should not see.
+//!
+//! POST /api/v1/spaces/{space_id}/authz/simulate belongs with them: what `plystra.explain` would answer for any
+//! binding of the Space on any of its resources (`plystra.simulate`), without an audit row. /authz/check and
+//! /authz/explain let a session decide only as its own binding; asking as another binding is an access review
+//! too, so it needs `authz:read` on the whole Space, and the binding and the resource must be the path's Space's
+//! (one of another Space is not found, exactly as one that does not exist).
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::authz::{AuthzActor, AuthzExplainTrace, AuthzRequest};
 use crate::app::AppState;
 use crate::db;
 use crate::db_errors;
-use crate::envelope::{decode_cursor, page_from, page_limit, Page};
+use crate::envelope::{decode_cursor, page_from, page_limit, Data, Page};
 use crate::error::{ApiError, ApiResult, Entity};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::request_context::RequestContext;
 
 const SUBJECTS_ORDER: &str = "lookup_subjects.user_member_id";
 const RESOURCES_ORDER: &str = "lookup_resources.id";
@@ -150,4 +158,127 @@ pub async fn resources(
     let items =
         rows.iter().map(|r| ReachableResourceDto { resource_type: resource_type.clone(), id: r.get(0) }).collect();
     Ok(page_from(items, limit, RESOURCES_ORDER, |r: &ReachableResourceDto| vec![r.id.clone()]))
+}
+
+/// A simulated decision: the full trace `/authz/explain` answers, marked as simulated (no audit row was written,
+/// so `audit.audit_log_id` is null).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuthzSimulation {
+    /// Always true: this decision was asked, not acted on, and is in no audit log.
+    pub simulated: bool,
+    #[serde(flatten)]
+    pub trace: AuthzExplainTrace,
+}
+
+/// The binding the actor names in `space_id`: by its id (`user_member_id` or `binding_id`), or by its User and
+/// Member. Any other field given must agree with the row. A binding of another Space is not found, exactly as one
+/// that does not exist (no answer tells the caller whether an id exists elsewhere).
+async fn binding_in_space(
+    client: &deadpool_postgres::Object,
+    actor: &AuthzActor,
+    space_id: &str,
+) -> ApiResult<(String, String, String)> {
+    let id = actor.user_member_id.clone().or_else(|| actor.binding_id.clone());
+    if id.is_none() && (actor.user_id.is_none() || actor.member_id.is_none()) {
+        return Err(ApiError::validation(
+            "actor.user_member_id",
+            "actor.user_member_id (or actor.user_id and actor.member_id) is required.",
+        ));
+    }
+    let rows = db::query_cached(
+        client,
+        "SELECT id, user_id, member_id FROM plystra.user_members \
+         WHERE space_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR id = $2) \
+           AND ($3::text IS NULL OR user_id = $3) AND ($4::text IS NULL OR member_id = $4) ORDER BY id LIMIT 2",
+        &[&space_id, &id, &actor.user_id, &actor.member_id],
+    )
+    .await
+    .map_err(db::internal)?;
+    // A User may hold several bindings to one Member (a delegate, a temporary one): which one acts is not guessed.
+    if rows.len() > 1 {
+        return Err(ApiError::validation(
+            "actor.user_member_id",
+            "actor.user_id and actor.member_id name more than one binding in this Space: give actor.user_member_id.",
+        ));
+    }
+    let row = rows.into_iter().next();
+    let in_space = actor.space_id.as_deref().is_none_or(|s| s == space_id);
+    match row {
+        Some(r)
+            if in_space && actor.binding_id.as_ref().zip(actor.user_member_id.as_ref()).is_none_or(|(b, u)| b == u) =>
+        {
+            Ok((r.get(0), r.get(1), r.get(2)))
+        }
+        _ => Err(ApiError::not_found(Entity::UserMember)),
+    }
+}
+
+#[utoipa::path(post, operation_id = "authz_simulate", path = "/api/v1/spaces/{space_id}/authz/simulate", tag = "Authz",
+    params(("space_id" = String, Path)), request_body = AuthzRequest,
+    responses((status = 200, description = "What /authz/explain would answer for the binding (the decision, its deny code and the full trace), marked simulated; no audit row is written",
+               body = crate::envelope::Envelope<AuthzSimulation>),
+              (status = 400, description = "VALIDATION_FAILED: a field is missing, or inline context (actor metadata, a resource description, grants) was given", body = crate::error::ErrorEnvelope),
+              (status = 404, description = "USER_MEMBER_NOT_FOUND or RESOURCE_NOT_FOUND: no such binding or resource in this Space", body = crate::error::ErrorEnvelope)))]
+pub async fn simulate(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(space_id): Path<String>,
+    ApiJson(body): ApiJson<AuthzRequest>,
+) -> ApiResult<Data<AuthzSimulation>> {
+    // A simulation asks about Plystra's own bindings and resources: an answer built from facts the caller supplies
+    // (Context Mode) is no answer about them.
+    if body.uses_inline_context() {
+        let field = if body.grants.is_some() {
+            "grants"
+        } else if body.resource.is_some() {
+            "resource"
+        } else {
+            "actor"
+        };
+        return Err(ApiError::validation(
+            field,
+            "A simulation asks about the Space's own bindings and resources: inline actor metadata, resource \
+             descriptions and grants are not accepted.",
+        ));
+    }
+    let actor = body.actor.as_ref().ok_or_else(|| ApiError::required("actor"))?;
+    let resource = body.resource.as_ref();
+    let resource_type = body.resource_type.clone().or_else(|| resource.and_then(|r| r.resource_type.clone()));
+    let resource_id = body.resource_id.clone().or_else(|| resource.and_then(|r| r.id.clone()));
+    let resource_type = required(resource_type, "resource_type")?;
+    let resource_id = required(resource_id, "resource_id")?;
+    required(body.action.clone(), "action")?;
+    let client = db::connection(&state.pool).await?;
+    let (user_member_id, user_id, member_id) = binding_in_space(&client, actor, &space_id).await?;
+    db::query_opt_cached(
+        &client,
+        "SELECT 1 FROM plystra.resources WHERE id = $1 AND resource_type = $2 AND space_id = $3 AND deleted_at IS NULL",
+        &[&resource_id, &resource_type, &space_id],
+    )
+    .await
+    .map_err(db::internal)?
+    .ok_or_else(|| ApiError::not_found(Entity::Resource))?;
+    // The extension is asked about exactly the binding and the resource found in the path's Space.
+    let named = AuthzRequest {
+        actor: Some(AuthzActor {
+            user_id: Some(user_id),
+            member_id: Some(member_id),
+            user_member_id: Some(user_member_id),
+            space_id: Some(space_id),
+            ..AuthzActor::default()
+        }),
+        resource_type: Some(resource_type),
+        resource_id: Some(resource_id),
+        action: body.action,
+        ..AuthzRequest::default()
+    };
+    let row = db::query_one_cached(&client, "SELECT plystra.simulate($1)", &[&named.to_extension_request(&ctx)])
+        .await
+        .map_err(db_errors::read_error)?;
+    let answer: serde_json::Value = row.try_get(0).map_err(db::internal)?;
+    let simulation: AuthzSimulation = serde_json::from_value(answer).map_err(|e| {
+        tracing::error!(error = %e, "the extension's simulation does not match the documented shape");
+        ApiError::internal()
+    })?;
+    Ok(Data::ok(simulation))
 }

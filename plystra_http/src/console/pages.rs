@@ -495,7 +495,7 @@ async fn ask_page(caller: &Caller, api: &Api, sid: &str, f: &Fields, answer: Opt
         Some(sid),
         html! {
             h1 { "Ask" }
-            p class="hint" { "A decision asked with your session, through the API (POST /api/v1/authz/explain). A session asks as one of its own bindings; the API refuses any other." }
+            p class="hint" { "As one of your own bindings, the decision is asked with your session (POST /api/v1/authz/explain, audited). As any other binding of this Space, about a registered resource, it is simulated (POST /api/v1/spaces/{space_id}/authz/simulate): the same decision and trace, no audit row; the API answers it only to a session that holds authz:read on this Space." }
             form method="post" action=(format!("/console/spaces/{}/ask", seg(sid))) class="card" {
                 input type="hidden" name="csrf" value=(caller.csrf());
                 label for="binding" { "Actor (binding)" }
@@ -589,7 +589,17 @@ pub async fn ask(
         }
         body["resource"] = inline;
     }
-    let reply = api.call(&caller, Method::POST, "/api/v1/authz/explain", Some(&body)).await;
+    // As one of its own bindings a session decides (audited, as any decision). As another binding /authz/explain
+    // refuses it; about a registered resource the Console then asks the simulate route, which answers a session
+    // that holds authz:read on the Space (the API says whether it does) and writes no audit row.
+    let mut reply = api.call(&caller, Method::POST, "/api/v1/authz/explain", Some(&body)).await;
+    let simulated = body.get("resource_id").is_some()
+        && reply.status == 403
+        && reply.error().0 == crate::error::code::ACTIVE_MEMBER_REQUIRED;
+    if simulated {
+        let path = format!("/api/v1/spaces/{}/authz/simulate", seg(&sid));
+        reply = api.call(&caller, Method::POST, &path, Some(&body)).await;
+    }
     if reply.status == 401 {
         need(&caller, reply)?;
         unreachable!("a 401 is an error");
@@ -598,7 +608,13 @@ pub async fn ask(
         let trace = reply.data();
         let audit_id = trace.pointer("/audit/audit_log_id").and_then(Value::as_str).map(str::to_string);
         let href = audit_id.map(|id| format!("/console/spaces/{}/audit/{}/trace.json", seg(&sid), seg(&id)));
-        html! { section id="answer" { h2 { "Answer" } (decision_view(trace, href)) } }
+        html! { section id="answer" {
+            h2 { "Answer" }
+            @if simulated {
+                p class="hint" id="simulated" { "Simulated (authz:read): asked as " code { (text(&body["actor"], "user_member_id")) } "; no audit row was written." }
+            }
+            (decision_view(trace, href))
+        } }
     } else {
         let (code, message) = reply.error();
         html! { section id="answer" { h2 { "Answer" } p class="deny" role="alert" { "The API refused: " code class="code" { (code) } " " (message) } } }
