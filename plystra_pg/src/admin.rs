@@ -104,14 +104,37 @@ fn answer(
     }
 }
 
-/// Active AdminGrants of an active user (status active, not revoked, not deleted, not expired).
-const USER_GRANTS_SQL: &str = "\
-SELECT g.id, g.level, g.permission_key, coalesce(gg.space_id, g.space_id), gg.path
-FROM plystra.active_admin_grants g
-JOIN plystra.users u ON u.id = g.user_id AND u.status = 'active' AND u.deleted_at IS NULL
-LEFT JOIN plystra.groups gg ON gg.id = g.group_id
-WHERE g.user_id = $1
-ORDER BY g.level = 'instance_super_admin' DESC, g.id";
+/// Active AdminGrants of an active user (status active, not revoked, not deleted, not expired), the user named
+/// by the SQL expression given: a macro so that the gate's reading of a credential (`credential.rs`) embeds the
+/// same query and the queries stay `&'static str` for `kept`.
+macro_rules! user_grants {
+    ($user:literal) => {
+        concat!(
+            "SELECT g.id, g.level, g.permission_key, coalesce(gg.space_id, g.space_id) AS space_id, gg.path AS path ",
+            "FROM plystra.active_admin_grants g ",
+            "JOIN plystra.users u ON u.id = g.user_id AND u.status = 'active' AND u.deleted_at IS NULL ",
+            "LEFT JOIN plystra.groups gg ON gg.id = g.group_id ",
+            "WHERE g.user_id = ",
+            $user,
+            " ORDER BY g.level = 'instance_super_admin' DESC, g.id"
+        )
+    };
+}
+pub(crate) use user_grants;
+
+const USER_GRANTS_SQL: &str = user_grants!("$1");
+
+/// The holdings of grants read as one JSON array of `[id, level, permission_key, space_id, path]` (the gate's
+/// reading of a credential); a document that does not read holds nothing.
+pub(crate) fn holdings_from_json(text: &str) -> Vec<Holding> {
+    type Row = (String, String, String, Option<String>, Option<String>);
+    let rows: Vec<Row> = serde_json::from_str(text).unwrap_or_default();
+    rows.into_iter()
+        .filter_map(|(id, level, key, space_id, path)| {
+            standing(&level, space_id, path).map(|standing| Holding { id, standing, permission_key: key })
+        })
+        .collect()
+}
 
 /// The holdings of a user's active AdminGrants (none when the user is not active).
 fn user_holdings(user_id: &str) -> Vec<Holding> {
@@ -196,19 +219,19 @@ impl Holder {
         Holder::ApiKey { holdings, creator: creator.map(|c| user_holdings(&c)) }
     }
 
-    /// The holder of a key already authenticated (`plystra.authenticate` read its row, and a Group key's anchor
-    /// group with it: `space_id` and `group_path` are the anchor's, or the Space key's Space): only the creator's
-    /// grants are still to read.
+    /// The holder of a key already authenticated (the gate read its row with a Group key's anchor group, and its
+    /// creator's grants: `space_id` and `group_path` are the anchor's, or the Space key's Space; `creator` is
+    /// `None` for a key no user created).
     pub(crate) fn of_authenticated_key(
         api_key_id: &str,
         level: &str,
         space_id: Option<String>,
         group_path: Option<String>,
         permission_keys: &[String],
-        creator: Option<&str>,
+        creator: Option<Vec<Holding>>,
     ) -> Holder {
         let holdings = key_holdings(api_key_id, standing(level, space_id, group_path), permission_keys.to_vec());
-        Holder::ApiKey { holdings, creator: creator.map(user_holdings) }
+        Holder::ApiKey { holdings, creator }
     }
 
     /// The answer of `plystra.admin_permission` / `plystra.api_key_permission` for `permission` on `scope`

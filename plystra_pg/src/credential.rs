@@ -7,6 +7,7 @@
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
+use crate::admin::Holder;
 use crate::error::raise_invalid_request;
 use crate::kept;
 use plystra_core::request::RequestError;
@@ -14,13 +15,38 @@ use plystra_core::request::RequestError;
 /// A presented token has one HMAC per configured secret (current and previous); a few more are tolerated.
 const MAX_HASHES: usize = 4;
 
-const SESSION_SQL: &str = "\
-SELECT s.id, s.user_id, u.email, u.status, s.active_space_id, s.active_member_id, s.active_user_member_id,
-       pg_catalog.to_json(s.expires_at) #>> '{}', pg_catalog.to_json(s.refresh_expires_at) #>> '{}',
-       s.access_token_hash
-FROM plystra.sessions s
-JOIN plystra.users u ON u.id = s.user_id AND u.status = 'active' AND u.deleted_at IS NULL
-WHERE s.access_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.expires_at > statement_timestamp()";
+/// A live session; `$extra` adds columns after its own ten.
+macro_rules! session_sql {
+    ($($extra:expr)?) => {
+        concat!(
+            "SELECT s.id, s.user_id, u.email, u.status, s.active_space_id, s.active_member_id, s.active_user_member_id, ",
+            "pg_catalog.to_json(s.expires_at) #>> '{}', pg_catalog.to_json(s.refresh_expires_at) #>> '{}', ",
+            "s.access_token_hash",
+            $($extra,)?
+            " FROM plystra.sessions s ",
+            "JOIN plystra.users u ON u.id = s.user_id AND u.status = 'active' AND u.deleted_at IS NULL ",
+            "WHERE s.access_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.expires_at > statement_timestamp()"
+        )
+    };
+}
+
+/// The admin grants of the user named by the SQL expression given, as one JSON array of `[id, level,
+/// permission_key, space_id, path]` (NULL when there are none): the gate reads them with the credential.
+macro_rules! grants_of {
+    ($user:literal) => {
+        concat!(
+            ", (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(x.id, x.level, x.permission_key, x.space_id, x.path))::text FROM (",
+            crate::admin::user_grants!($user),
+            ") x)"
+        )
+    };
+}
+
+const SESSION_SQL: &str = session_sql!();
+
+/// The gate's reading of a session: with its user's admin grants, so that the permission needs no statement of its
+/// own.
+const GATE_SESSION_SQL: &str = session_sql!(grants_of!("s.user_id"));
 
 /// The condition on `plystra.api_keys k` that makes a key active, for every query that reads keys (a macro so
 /// that the queries stay `&'static str` for `kept`).
@@ -32,15 +58,26 @@ macro_rules! active_api_key {
 }
 pub(crate) use active_api_key;
 
-/// With the key, its anchor group's Space and path (whatever the group's state, as `plystra.api_key_permission`
-/// reads a key's anchor), so that a Group key's standing needs no statement of its own.
-const API_KEY_SQL: &str = concat!(
-    "SELECT k.id, k.name, k.level, k.space_id, k.group_id, k.permission_keys::text, k.created_by_user_id, ",
-    "k.created_by_member_id, k.key_hash, kg.space_id, kg.path ",
-    "FROM plystra.api_keys k LEFT JOIN plystra.groups kg ON kg.id = k.group_id ",
-    "WHERE k.id = $1 AND k.key_hash = ANY($2) AND ",
-    active_api_key!()
-);
+/// A live API key with its anchor group's Space and path (whatever the group's state, as
+/// `plystra.api_key_permission` reads a key's anchor), so that a Group key's standing needs no statement of its
+/// own; `$extra` adds columns after its own eleven.
+macro_rules! api_key_sql {
+    ($($extra:expr)?) => {
+        concat!(
+            "SELECT k.id, k.name, k.level, k.space_id, k.group_id, k.permission_keys::text, k.created_by_user_id, ",
+            "k.created_by_member_id, k.key_hash, kg.space_id, kg.path",
+            $($extra,)?
+            " FROM plystra.api_keys k LEFT JOIN plystra.groups kg ON kg.id = k.group_id ",
+            "WHERE k.id = $1 AND k.key_hash = ANY($2) AND ",
+            active_api_key!()
+        )
+    };
+}
+
+const API_KEY_SQL: &str = api_key_sql!();
+
+/// The gate's reading of a key: with its creator's admin grants, which bound what the key may do.
+const GATE_API_KEY_SQL: &str = api_key_sql!(grants_of!("k.created_by_user_id"));
 
 /// A live credential, with what the front and the gate need of it.
 pub enum Credential {
@@ -142,16 +179,43 @@ fn hashes(credential: &Value, field: &str, function: &'static str) -> Vec<String
 /// The live credential that `{"session_token_hashes": [...]}` or `{"api_key_id": ..., "api_key_hashes": [...]}`
 /// stands for, or `None`. A malformed document raises 22023 naming `function`.
 pub fn authenticate(credential: &Value, function: &'static str) -> Option<Credential> {
+    read(credential, function, false).map(|(found, _)| found)
+}
+
+/// The gate's reading of a credential: the live credential with what it holds (a session's user's admin grants,
+/// or an API key's permission keys on its standing, bounded by its creator's grants), in one statement.
+pub fn authenticate_holding(credential: &Value, function: &'static str) -> Option<(Credential, Holder)> {
+    let (found, grants) = read(credential, function, true)?;
+    let grants = || crate::admin::holdings_from_json(grants.as_deref().unwrap_or("[]"));
+    let holder = match &found {
+        Credential::Session { .. } => Holder::User(grants()),
+        Credential::ApiKey { id, level, space_id, group_id, permission_keys, created_by_user_id, anchor, .. } => {
+            Holder::of_authenticated_key(
+                id,
+                level,
+                group_id.as_ref().map_or(space_id.clone(), |_| anchor.as_ref().map(|(space, _)| space.clone())),
+                anchor.as_ref().map(|(_, path)| path.clone()),
+                permission_keys,
+                created_by_user_id.as_ref().map(|_| grants()),
+            )
+        }
+    };
+    Some((found, holder))
+}
+
+/// The live credential, and (`with_grants`) the JSON text of the admin grants that bound it.
+fn read(credential: &Value, function: &'static str, with_grants: bool) -> Option<(Credential, Option<String>)> {
     if !credential.is_object() {
         invalid(function, "credential", "must be a JSON object");
     }
     if credential.get("session_token_hashes").is_some() {
         let hashes = hashes(credential, "session_token_hashes", function);
+        let sql = if with_grants { GATE_SESSION_SQL } else { SESSION_SQL };
         return Spi::connect(|client| {
-            kept::select(client, SESSION_SQL, &[kept::TEXT_ARRAY], Some(1), &[hashes.into()], |mut rows| {
+            kept::select(client, sql, &[kept::TEXT_ARRAY], Some(1), &[hashes.into()], |mut rows| {
                 let row = rows.next()?;
                 let text = |i: usize| row.get::<String>(i).ok().flatten();
-                Some(Credential::Session {
+                let session = Credential::Session {
                     session_id: text(1)?,
                     user_id: text(2)?,
                     email: text(3)?,
@@ -162,7 +226,8 @@ pub fn authenticate(credential: &Value, function: &'static str) -> Option<Creden
                     expires_at: text(8)?,
                     refresh_expires_at: text(9)?,
                     token_hash: text(10)?,
-                })
+                };
+                Some((session, if with_grants { text(11) } else { None }))
             })
         });
     }
@@ -172,12 +237,13 @@ pub fn authenticate(credential: &Value, function: &'static str) -> Option<Creden
     let hashes = hashes(credential, "api_key_hashes", function);
     Spi::connect(|client| {
         let types = [kept::TEXT, kept::TEXT_ARRAY];
-        kept::select(client, API_KEY_SQL, &types, Some(1), &[id.into(), hashes.into()], |mut rows| {
+        let sql = if with_grants { GATE_API_KEY_SQL } else { API_KEY_SQL };
+        kept::select(client, sql, &types, Some(1), &[id.into(), hashes.into()], |mut rows| {
             let row = rows.next()?;
             let text = |i: usize| row.get::<String>(i).ok().flatten();
             let permission_keys: Vec<String> =
                 text(6).and_then(|keys| serde_json::from_str(&keys).ok()).unwrap_or_default();
-            Some(Credential::ApiKey {
+            let key = Credential::ApiKey {
                 id: text(1)?,
                 name: text(2)?,
                 level: text(3)?,
@@ -188,7 +254,8 @@ pub fn authenticate(credential: &Value, function: &'static str) -> Option<Creden
                 created_by_member_id: text(8),
                 token_hash: text(9)?,
                 anchor: text(10).zip(text(11)),
-            })
+            };
+            Some((key, if with_grants { text(12) } else { None }))
         })
     })
 }

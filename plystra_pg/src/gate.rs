@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 use crate::admin::{scope as admin_scope, Holder};
-use crate::credential::{authenticate, Credential};
+use crate::credential::{authenticate_holding, Credential};
 use crate::error::raise_invalid_request;
 use crate::kept;
 use plystra_core::model::{ActorNaming, Request};
@@ -309,21 +309,8 @@ fn names_inline(doc: &Value) -> bool {
 
 /// Whether the credential holds `permission` on every scope (the rule of `plystra.admin_permission` and
 /// `plystra.api_key_permission`): the credential's grants are read once, and each group once.
-fn holds_all(credential: &Credential, permission: &str, scopes: &[Scope], mut groups: GroupScopes) -> bool {
+fn holds_all(holder: &Holder, permission: &str, scopes: &[Scope], mut groups: GroupScopes) -> bool {
     crate::admin::check_key(permission, FUNCTION);
-    let holder = match credential {
-        Credential::Session { user_id, .. } => Holder::of_user(user_id),
-        Credential::ApiKey { id, level, space_id, group_id, permission_keys, created_by_user_id, anchor, .. } => {
-            Holder::of_authenticated_key(
-                id,
-                level,
-                group_id.as_ref().map_or(space_id.clone(), |_| anchor.as_ref().map(|(space, _)| space.clone())),
-                anchor.as_ref().map(|(_, path)| path.clone()),
-                permission_keys,
-                created_by_user_id.as_deref(),
-            )
-        }
-    };
     scopes.iter().all(|scope| {
         let resolved = match &scope.group_id {
             Some(group) => groups
@@ -399,7 +386,7 @@ pub fn decide_with_credential(
         }
         request = Value::Null;
     }
-    let Some(credential) = authenticate(credential, FUNCTION) else {
+    let Some((credential, holder)) = authenticate_holding(credential, FUNCTION) else {
         return json!({"outcome": "unauthenticated"});
     };
     let batch = request.get("items").is_some();
@@ -417,7 +404,7 @@ pub fn decide_with_credential(
     } else {
         request_scopes(&credential, &request, parsed.as_ref(), explain, &mut groups)
     };
-    if !holds_all(&credential, permission, &scopes, groups) {
+    if !holds_all(&holder, permission, &scopes, groups) {
         let scoped = matches!(&credential, Credential::ApiKey { level, .. } if level != "instance");
         let message = if scoped {
             // One answer whether an id lies in another Space or nowhere: ids of other Spaces cannot be

@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(41);
+SELECT plan(43);
 SET LOCAL plystra.audit_mode = 'off';
 
 INSERT INTO plystra.users (id, email) VALUES ('user_gate_space', 'gate-space@example.com');
@@ -126,6 +126,17 @@ UPDATE plystra.groups SET deleted_at = now() WHERE id = 'group_finance_apac';
 SELECT is(pg_temp.ask(pg_temp.key('ak_gate_finance', 'hash_finance'), pg_temp.demo('invoice_001')) ->> 'code',
           'ADMIN_PERMISSION_REQUIRED', 'a resource whose Group is deleted lies in no group tree: the Group key is refused');
 UPDATE plystra.groups SET deleted_at = NULL WHERE id = 'group_finance_apac';
+
+-- A key is bounded by its creator's grants, read with the key: a key no user created (inserted by the owner in
+-- SQL) holds its own keys; a key whose creator holds no grant holds nothing.
+INSERT INTO plystra.users (id, email) VALUES ('user_gate_nogrants', 'gate-nogrants@example.com');
+INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, created_by_user_id)
+VALUES ('ak_gate_owner', 'gate', 'ply_ak_gate_w', 'hash_owner', 'instance', '["authz:check"]', NULL),
+       ('ak_gate_nogrants', 'gate', 'ply_ak_gate_n', 'hash_nogrants', 'instance', '["authz:check"]', 'user_gate_nogrants');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_owner', 'hash_owner'), pg_temp.demo('invoice_001')) ->> 'outcome',
+          'decided', 'a key no user created holds its own permission keys');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_nogrants', 'hash_nogrants'), pg_temp.demo('invoice_001')) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'a key whose creator holds no admin grant holds nothing');
 
 -- Bad arguments: 22023, never XX000.
 SELECT throws_ok($$SELECT plystra.decide_with_credential('[]', 'authz:check', '{}', false, false)$$, '22023', NULL,
