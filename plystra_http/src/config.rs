@@ -260,9 +260,17 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("OTEL_SERVICE_NAME", "plystra_http"),
     ("OTEL_RESOURCE_ATTRIBUTES", ""),
     ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
-    ("OTEL_TRACES_SAMPLER_ARG", ""),
+    ("OTEL_TRACES_SAMPLER_ARG", "1.0"),
     ("OTEL_BSP_SCHEDULE_DELAY", "5000"),
 ];
+
+/// The default of a variable ENV_VARS lists; `None` when it has none (unset). Every default is written there
+/// and only there: what the server reads, `.env.example` shows and `plystractl doctor` checks.
+pub fn default_of(name: &str) -> Option<&'static str> {
+    let default = ENV_VARS.iter().find(|(n, _)| *n == name).map(|(_, d)| *d);
+    debug_assert!(default.is_some(), "{name} is read but not listed in ENV_VARS");
+    default.filter(|d| !d.is_empty())
+}
 
 /// A configuration error always names the variable, so the operator knows what to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,17 +302,22 @@ impl Config {
             vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
         };
         let first = |names: &[&'static str]| names.iter().find_map(|n| get(n).map(|v| (*n, v)));
+        // The value set, else ENV_VARS' default.
+        let value = |name: &'static str| get(name).or_else(|| default_of(name));
+        // The first of `names` set, else the first name with its default.
+        let first_or_default =
+            |names: &[&'static str]| first(names).unwrap_or((names[0], default_of(names[0]).unwrap_or("")));
 
-        let (host_var, host) = first(&["SERVER_HOST", "PLYSTRA_SERVER_HOST"]).unwrap_or(("SERVER_HOST", "0.0.0.0"));
+        let (host_var, host) = first_or_default(&["SERVER_HOST", "PLYSTRA_SERVER_HOST"]);
         let host = parse_host(host).map_err(|problem| ConfigError { variable: host_var, problem })?;
 
-        let (port_var, port) = first(&["SERVER_PORT", "PLYSTRA_SERVER_PORT"]).unwrap_or(("SERVER_PORT", "8080"));
+        let (port_var, port) = first_or_default(&["SERVER_PORT", "PLYSTRA_SERVER_PORT"]);
         let port = port.parse::<u16>().map_err(|_| ConfigError {
             variable: port_var,
             problem: format!("{port:?} is not a TCP port (0-65535)"),
         })?;
 
-        let (mode_var, mode) = first(&["SERVER_MODE", "PLYSTRA_ENV"]).unwrap_or(("SERVER_MODE", "development"));
+        let (mode_var, mode) = first_or_default(&["SERVER_MODE", "PLYSTRA_ENV"]);
         let mode = match mode.to_ascii_lowercase().as_str() {
             "development" | "dev" | "local" => ServerMode::Development,
             "test" => ServerMode::Test,
@@ -317,46 +330,39 @@ impl Config {
             }
         };
 
-        let database_url = first(&["DATABASE_URL", "PLYSTRA_DATABASE_URL"])
-            .map(|(_, v)| v.to_string())
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
         let database_url_explicit = first(&["DATABASE_URL", "PLYSTRA_DATABASE_URL"]).is_some();
-        let url_var = first(&["DATABASE_URL", "PLYSTRA_DATABASE_URL"]).map(|(n, _)| n).unwrap_or("DATABASE_URL");
+        let (url_var, database_url) = first_or_default(&["DATABASE_URL", "PLYSTRA_DATABASE_URL"]);
+        let database_url = database_url.to_string();
         database_url.parse::<tokio_postgres::Config>().map_err(|e| ConfigError {
             variable: url_var,
             problem: format!("not a PostgreSQL connection URL ({e})"),
         })?;
 
-        let database_pool_size = match get("DATABASE_MAX_OPEN_CONNS") {
-            None => 20,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if (1..=1000).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError {
-                        variable: "DATABASE_MAX_OPEN_CONNS",
-                        problem: format!("{v:?} is not a pool size between 1 and 1000"),
-                    })
-                }
-            },
+        let database_pool_size = match value("DATABASE_MAX_OPEN_CONNS").unwrap_or("").parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                return Err(ConfigError {
+                    variable: "DATABASE_MAX_OPEN_CONNS",
+                    problem: format!(
+                        "{:?} is not a pool size between 1 and 1000",
+                        value("DATABASE_MAX_OPEN_CONNS").unwrap_or("")
+                    ),
+                })
+            }
         };
 
-        let database_conn_max_lifetime = match get("DATABASE_CONN_MAX_LIFETIME") {
-            None => Duration::from_secs(30 * 60),
-            Some(v) => parse_duration(v).filter(|d| !d.is_zero()).ok_or_else(|| ConfigError {
-                variable: "DATABASE_CONN_MAX_LIFETIME",
-                problem: format!("{v:?} is not a duration such as 30m"),
-            })?,
+        // A duration above zero such as 30s, 5m, 1h, 500ms.
+        let duration = |name: &'static str| -> Result<Duration, ConfigError> {
+            let v = value(name).unwrap_or("");
+            parse_duration(v).filter(|d| !d.is_zero()).ok_or_else(|| ConfigError {
+                variable: name,
+                problem: format!("{v:?} is not a duration such as 30s, 5m, 1h or 500ms"),
+            })
         };
+        let database_conn_max_lifetime = duration("DATABASE_CONN_MAX_LIFETIME")?;
+        let database_pool_wait_timeout = duration("DATABASE_POOL_WAIT_TIMEOUT")?;
 
-        let database_pool_wait_timeout = match get("DATABASE_POOL_WAIT_TIMEOUT") {
-            None => Duration::from_secs(2),
-            Some(v) => parse_duration(v).filter(|d| !d.is_zero()).ok_or_else(|| ConfigError {
-                variable: "DATABASE_POOL_WAIT_TIMEOUT",
-                problem: format!("{v:?} is not a duration such as 2s or 500ms"),
-            })?,
-        };
-
-        let log_format = match get("LOG_FORMAT").unwrap_or("json").to_ascii_lowercase().as_str() {
+        let log_format = match value("LOG_FORMAT").unwrap_or("").to_ascii_lowercase().as_str() {
             "json" => LogFormat::Json,
             "text" => LogFormat::Text,
             other => {
@@ -367,7 +373,7 @@ impl Config {
             }
         };
 
-        let log_level = get("LOG_LEVEL").unwrap_or("info").to_ascii_lowercase();
+        let log_level = value("LOG_LEVEL").unwrap_or("").to_ascii_lowercase();
         if !["trace", "debug", "info", "warn", "error"].contains(&log_level.as_str()) {
             return Err(ConfigError {
                 variable: "LOG_LEVEL",
@@ -375,22 +381,22 @@ impl Config {
             });
         }
 
-        let request_id_header = get("REQUEST_ID_HEADER").unwrap_or("X-Request-ID");
+        let request_id_header = value("REQUEST_ID_HEADER").unwrap_or("");
         let request_id_header = HeaderName::try_from(request_id_header).map_err(|_| ConfigError {
             variable: "REQUEST_ID_HEADER",
             problem: format!("{request_id_header:?} is not a valid HTTP header name"),
         })?;
 
         let cors_explicit = get("CORS_ALLOWED_ORIGINS").is_some();
-        let cors_allowed_origins = parse_cors(get("CORS_ALLOWED_ORIGINS"))?;
+        let cors_allowed_origins = parse_cors(value("CORS_ALLOWED_ORIGINS").unwrap_or(""))?;
 
-        let trusted_proxies = TrustedProxies::parse(get("TRUSTED_PROXIES").unwrap_or(""))
+        let trusted_proxies = TrustedProxies::parse(value("TRUSTED_PROXIES").unwrap_or(""))
             .map_err(|problem| ConfigError { variable: "TRUSTED_PROXIES", problem })?;
 
-        let audit_write_mode = get("AUDIT_WRITE_MODE").unwrap_or("always").to_string();
+        let audit_write_mode = value("AUDIT_WRITE_MODE").unwrap_or("").to_string();
         let audit_mode = AuditMode::from_write_mode(&audit_write_mode);
 
-        let trace_version = get("TRACE_VERSION").unwrap_or("1.0").to_string();
+        let trace_version = value("TRACE_VERSION").unwrap_or("").to_string();
         if trace_version != "1.0" {
             // The extension writes trace documents of version 1.0 only; announcing another would lie to clients.
             return Err(ConfigError {
@@ -399,37 +405,26 @@ impl Config {
             });
         }
 
-        let data_console_enabled = parse_bool("DATA_CONSOLE_ENABLED", get("DATA_CONSOLE_ENABLED"))?;
+        let data_console_enabled = parse_bool("DATA_CONSOLE_ENABLED", value("DATA_CONSOLE_ENABLED"))?;
         let console_enabled = match get("CONSOLE_ENABLED") {
             None => mode != ServerMode::Production,
             value => parse_bool("CONSOLE_ENABLED", value)?,
         };
-        let metrics_enabled = parse_bool("METRICS_ENABLED", get("METRICS_ENABLED"))?;
+        let metrics_enabled = parse_bool("METRICS_ENABLED", value("METRICS_ENABLED"))?;
         let metrics_token = first(&["METRICS_TOKEN", "PLYSTRA_METRICS_TOKEN"]).map(|(_, v)| v.to_string());
 
-        let timeout = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => parse_duration(v).filter(|d| !d.is_zero()).ok_or_else(|| ConfigError {
-                    variable: name,
-                    problem: format!("{v:?} is not a duration such as 30s, 5m, 1h"),
-                }),
-            }
-        };
-        let http_read_header_timeout = timeout("HTTP_READ_HEADER_TIMEOUT", Duration::from_secs(5))?;
-        let http_read_timeout = timeout("HTTP_READ_TIMEOUT", Duration::from_secs(30))?;
-        let http_body_timeout = timeout("HTTP_BODY_TIMEOUT", Duration::from_secs(10))?;
-        let http_write_timeout = timeout("HTTP_WRITE_TIMEOUT", Duration::from_secs(60))?;
-        let http_idle_timeout = timeout("HTTP_IDLE_TIMEOUT", Duration::from_secs(120))?;
+        let http_read_header_timeout = duration("HTTP_READ_HEADER_TIMEOUT")?;
+        let http_read_timeout = duration("HTTP_READ_TIMEOUT")?;
+        let http_body_timeout = duration("HTTP_BODY_TIMEOUT")?;
+        let http_write_timeout = duration("HTTP_WRITE_TIMEOUT")?;
+        let http_idle_timeout = duration("HTTP_IDLE_TIMEOUT")?;
 
         let core_version = first(&["PLYSTRA_CORE_VERSION", "CORE_VERSION"])
             .map(|(_, v)| v.to_string())
             .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string());
 
-        let (public_url_explicit, public_url) = match first(&["SERVER_PUBLIC_URL", "PLYSTRA_SERVER_PUBLIC_URL"]) {
-            Some((_, v)) => (true, v.to_string()),
-            None => (false, "http://localhost:8080".to_string()),
-        };
+        let public_url_explicit = first(&["SERVER_PUBLIC_URL", "PLYSTRA_SERVER_PUBLIC_URL"]).is_some();
+        let public_url = first_or_default(&["SERVER_PUBLIC_URL", "PLYSTRA_SERVER_PUBLIC_URL"]).1.to_string();
         // Read for compatibility with the reference's .env; the pool keeps idle connections up to its size.
         let _ = get("DATABASE_MAX_IDLE_CONNS");
 
@@ -444,22 +439,20 @@ impl Config {
         let api_key_secret = get("PLYSTRA_API_KEY_SECRET").map(str::to_string);
         let api_key_secret_previous = list("PLYSTRA_API_KEY_SECRET_PREVIOUS");
 
-        let number = |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v.parse::<u64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| ConfigError {
-                    variable: name,
-                    problem: format!("{v:?} is not a number between {min} and {max}"),
-                }),
-            }
+        let number = |name: &'static str, min: u64, max: u64| -> Result<u64, ConfigError> {
+            let v = value(name).unwrap_or("");
+            v.parse::<u64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| ConfigError {
+                variable: name,
+                problem: format!("{v:?} is not a number between {min} and {max}"),
+            })
         };
-        let password_min_length = number("PLYSTRA_PASSWORD_MIN_LENGTH", 12, 8, 1024)? as usize;
-        let login_max_failures = number("PLYSTRA_AUTH_LOGIN_MAX_FAILURES", 8, 1, 1_000_000)? as u32;
-        let login_window = timeout("PLYSTRA_AUTH_LOGIN_WINDOW", Duration::from_secs(15 * 60))?;
-        let login_lockout = timeout("PLYSTRA_AUTH_LOGIN_LOCKOUT", Duration::from_secs(15 * 60))?;
-        let login_concurrency = number("PLYSTRA_AUTH_LOGIN_CONCURRENCY", 4, 1, 1024)? as usize;
-        let login_max_failures_per_ip = number("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", 100, 1, 1_000_000)? as u32;
-        let schema_auto_apply = parse_bool("PLYSTRA_SCHEMA_AUTO_APPLY", get("PLYSTRA_SCHEMA_AUTO_APPLY"))?;
+        let password_min_length = number("PLYSTRA_PASSWORD_MIN_LENGTH", 8, 1024)? as usize;
+        let login_max_failures = number("PLYSTRA_AUTH_LOGIN_MAX_FAILURES", 1, 1_000_000)? as u32;
+        let login_window = duration("PLYSTRA_AUTH_LOGIN_WINDOW")?;
+        let login_lockout = duration("PLYSTRA_AUTH_LOGIN_LOCKOUT")?;
+        let login_concurrency = number("PLYSTRA_AUTH_LOGIN_CONCURRENCY", 1, 1024)? as usize;
+        let login_max_failures_per_ip = number("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", 1, 1_000_000)? as u32;
+        let schema_auto_apply = parse_bool("PLYSTRA_SCHEMA_AUTO_APPLY", value("PLYSTRA_SCHEMA_AUTO_APPLY"))?;
         let otel = parse_otel(&get)?;
 
         let replica_urls = list("PLYSTRA_REPLICA_URLS");
@@ -471,8 +464,8 @@ impl Config {
                 });
             }
         }
-        let replica_max_lag = Duration::from_millis(number("PLYSTRA_REPLICA_MAX_LAG_MS", 1000, 1, 86_400_000)?);
-        let replica_poll_interval = Duration::from_millis(number("PLYSTRA_REPLICA_POLL_MS", 100, 10, 60_000)?);
+        let replica_max_lag = Duration::from_millis(number("PLYSTRA_REPLICA_MAX_LAG_MS", 1, 86_400_000)?);
+        let replica_poll_interval = Duration::from_millis(number("PLYSTRA_REPLICA_POLL_MS", 10, 60_000)?);
         // A replica is measured as fresh only as of its last poll: a poll interval at or over the bound would
         // make every replica look stale between polls.
         if replica_poll_interval >= replica_max_lag {
@@ -486,7 +479,7 @@ impl Config {
             });
         }
         let replica_served_by_header =
-            parse_bool("PLYSTRA_REPLICA_SERVED_BY_HEADER", get("PLYSTRA_REPLICA_SERVED_BY_HEADER"))?;
+            parse_bool("PLYSTRA_REPLICA_SERVED_BY_HEADER", value("PLYSTRA_REPLICA_SERVED_BY_HEADER"))?;
 
         Ok(Config {
             replica_urls,
@@ -661,8 +654,9 @@ fn parse_bool(variable: &'static str, value: Option<&str>) -> Result<bool, Confi
 /// nor OTEL_TRACES_EXPORTER=none says otherwise); every other variable is still validated, so a typo is caught
 /// before the day tracing is switched on.
 fn parse_otel<'a>(get: &dyn Fn(&str) -> Option<&'a str>) -> Result<Option<OtelConfig>, ConfigError> {
-    let disabled = parse_bool("OTEL_SDK_DISABLED", get("OTEL_SDK_DISABLED"))?;
-    let exporter = get("OTEL_TRACES_EXPORTER").unwrap_or("otlp").to_ascii_lowercase();
+    let value = |name: &'static str| get(name).or_else(|| default_of(name));
+    let disabled = parse_bool("OTEL_SDK_DISABLED", value("OTEL_SDK_DISABLED"))?;
+    let exporter = value("OTEL_TRACES_EXPORTER").unwrap_or("").to_ascii_lowercase();
     if !["otlp", "none"].contains(&exporter.as_str()) {
         return Err(ConfigError {
             variable: "OTEL_TRACES_EXPORTER",
@@ -690,7 +684,7 @@ fn parse_otel<'a>(get: &dyn Fn(&str) -> Option<&'a str>) -> Result<Option<OtelCo
     }
     let (headers_var, headers) = match get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") {
         Some(h) => ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", h),
-        None => ("OTEL_EXPORTER_OTLP_HEADERS", get("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or("")),
+        None => ("OTEL_EXPORTER_OTLP_HEADERS", value("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or("")),
     };
     let headers = parse_key_values(headers).map_err(|problem| ConfigError { variable: headers_var, problem })?;
     for (name, value) in &headers {
@@ -703,21 +697,19 @@ fn parse_otel<'a>(get: &dyn Fn(&str) -> Option<&'a str>) -> Result<Option<OtelCo
     }
     let (timeout_var, timeout) = match get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") {
         Some(t) => ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", Some(t)),
-        None => ("OTEL_EXPORTER_OTLP_TIMEOUT", get("OTEL_EXPORTER_OTLP_TIMEOUT")),
+        None => ("OTEL_EXPORTER_OTLP_TIMEOUT", value("OTEL_EXPORTER_OTLP_TIMEOUT")),
     };
-    let timeout = milliseconds(timeout_var, timeout, 10_000)?;
-    let batch_delay = milliseconds("OTEL_BSP_SCHEDULE_DELAY", get("OTEL_BSP_SCHEDULE_DELAY"), 5_000)?;
+    let timeout = milliseconds(timeout_var, timeout)?;
+    let batch_delay = milliseconds("OTEL_BSP_SCHEDULE_DELAY", value("OTEL_BSP_SCHEDULE_DELAY"))?;
 
     let ratio = || -> Result<f64, ConfigError> {
-        match get("OTEL_TRACES_SAMPLER_ARG") {
-            None => Ok(1.0),
-            Some(v) => v.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| ConfigError {
-                variable: "OTEL_TRACES_SAMPLER_ARG",
-                problem: format!("{v:?} is not a sampling ratio between 0 and 1"),
-            }),
-        }
+        let v = value("OTEL_TRACES_SAMPLER_ARG").unwrap_or("");
+        v.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| ConfigError {
+            variable: "OTEL_TRACES_SAMPLER_ARG",
+            problem: format!("{v:?} is not a sampling ratio between 0 and 1"),
+        })
     };
-    let sampler = match get("OTEL_TRACES_SAMPLER").unwrap_or("parentbased_always_on").to_ascii_lowercase().as_str() {
+    let sampler = match value("OTEL_TRACES_SAMPLER").unwrap_or("").to_ascii_lowercase().as_str() {
         "always_on" => OtelSampler::AlwaysOn,
         "always_off" => OtelSampler::AlwaysOff,
         "traceidratio" => OtelSampler::TraceIdRatio(ratio()?),
@@ -742,7 +734,7 @@ fn parse_otel<'a>(get: &dyn Fn(&str) -> Option<&'a str>) -> Result<Option<OtelCo
     let service_name = get("OTEL_SERVICE_NAME")
         .map(str::to_string)
         .or(attribute_service_name)
-        .unwrap_or_else(|| "plystra_http".to_string());
+        .unwrap_or_else(|| default_of("OTEL_SERVICE_NAME").unwrap_or("").to_string());
 
     let Some((_, traces_endpoint)) = endpoint.filter(|_| !disabled && exporter == "otlp") else {
         return Ok(None);
@@ -764,15 +756,14 @@ fn check_otlp_endpoint(url: &str) -> Result<(), String> {
     }
 }
 
-/// A whole number of milliseconds above zero (the OTEL_* timeouts and delays), or `default`.
-fn milliseconds(variable: &'static str, value: Option<&str>, default: u64) -> Result<Duration, ConfigError> {
-    match value {
-        None => Ok(Duration::from_millis(default)),
-        Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).map(Duration::from_millis).ok_or_else(|| ConfigError {
-            variable,
-            problem: format!("{v:?} is not a number of milliseconds above zero"),
-        }),
-    }
+/// A whole number of milliseconds above zero (the OTEL_* timeouts and delays).
+fn milliseconds(variable: &'static str, value: Option<&str>) -> Result<Duration, ConfigError> {
+    let v = value.unwrap_or("");
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Duration::from_millis)
+        .ok_or_else(|| ConfigError { variable, problem: format!("{v:?} is not a number of milliseconds above zero") })
 }
 
 /// `key=value,key2=value2` as the OTEL_* lists write them (values may be percent-encoded).
@@ -806,8 +797,7 @@ fn percent_decode(value: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn parse_cors(value: Option<&str>) -> Result<CorsOrigins, ConfigError> {
-    let value = value.unwrap_or("http://localhost:5173,http://localhost:8080");
+fn parse_cors(value: &str) -> Result<CorsOrigins, ConfigError> {
     let origins: Vec<String> = value.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
     if origins.iter().any(|o| o == "*") {
         // Production refuses it (Config::production_problems).
@@ -1000,6 +990,31 @@ mod tests {
         assert_eq!(d.login_lockout, Duration::from_secs(900));
         assert_eq!(c.login_concurrency, 4);
         assert_eq!(c.login_max_failures_per_ip, 100);
+    }
+
+    #[test]
+    fn defaults_are_written_only_in_env_vars() {
+        // The reading code names no default of its own: every fallback is `default_of`, so ENV_VARS (and the
+        // .env.example a test compares with it) is the one place a default is written.
+        let source = include_str!("config.rs");
+        let code = &source[..source.find("#[cfg(test)]").unwrap()];
+        let between = |from: &str, to: &str| {
+            let start = code.find(from).unwrap();
+            &code[start..start + code[start..].find(to).unwrap()]
+        };
+        let reading =
+            [between("pub fn from_vars", "pub fn is_production"), between("fn parse_otel", "fn check_otlp")].concat();
+        for pattern in
+            ["Duration::from_secs(", "Duration::from_millis(1", ".unwrap_or(\"h", ".unwrap_or(\"p", ".unwrap_or(\"j"]
+        {
+            assert!(!reading.contains(pattern), "a default written in the reading code: {pattern}");
+        }
+        let literal_default = reading
+            .match_indices(".unwrap_or(\"")
+            .map(|(i, _)| &reading[i + 12..])
+            .find(|rest| !rest.starts_with('"'))
+            .map(|rest| rest.chars().take(40).collect::<String>());
+        assert!(literal_default.is_none(), "a default written in the reading code: {literal_default:?}");
     }
 
     #[test]
