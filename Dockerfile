@@ -4,15 +4,17 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-# The whole workspace manifest is needed to resolve it; only plystra_http (and plystra_core) is compiled.
+# The whole workspace manifest is needed to resolve it; only plystra_http and plystractl (and plystra_core) are
+# compiled.
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY plystra_core plystra_core
 COPY plystra_pg plystra_pg
 COPY plystra_http plystra_http
+COPY plystractl plystractl
 # Embedded at build time: the migration ledger and files (readiness, plystractl) and the demo data.
 COPY migrations migrations
 COPY sql sql
-RUN cargo build --release --locked -p plystra_http --bins \
+RUN cargo build --release --locked -p plystra_http -p plystractl --bins \
     && install -D -m 0755 target/release/plystra_http /out/plystra_http \
     && install -D -m 0755 target/release/plystractl /out/plystractl
 

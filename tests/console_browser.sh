@@ -22,7 +22,7 @@ fail() { echo "not ok 1 - $1"; exit 1; }
 cluster_psql "$host" "$port" postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" &&
     cluster_psql "$host" "$port" "$db" -c "CREATE EXTENSION plystra" -f sql/demo.sql >/dev/null ||
     fail "the console database could not be made"
-cargo build -q -p plystra_http --bins || fail "plystra_http did not build"
+cargo build -q -p plystra_http -p plystractl --bins || fail "plystra_http did not build"
 export DATABASE_URL="postgres://postgres@127.0.0.1:$port/$db"
 export PLYSTRA_SESSION_SECRET=console-check-session-secret-0123456789ab
 export PLYSTRA_API_KEY_SECRET=console-check-api-key-secret-0123456789ab

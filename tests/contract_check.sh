@@ -33,7 +33,7 @@ run_schemathesis() {
     mkdir -p "$work"
     cluster_psql "$host" "$port" postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" &&
         cluster_psql "$host" "$port" "$db" -c "CREATE EXTENSION plystra" -f sql/demo.sql >/dev/null || return 1
-    cargo build -q -p plystra_http --bins || return 1
+    cargo build -q -p plystra_http -p plystractl --bins || return 1
     export DATABASE_URL="postgres://postgres@127.0.0.1:$port/$db"
     export PLYSTRA_SESSION_SECRET=contract-check-session-secret-0123456789ab
     export PLYSTRA_API_KEY_SECRET=contract-check-api-key-secret-0123456789ab

@@ -41,7 +41,7 @@ DBS=($DB plystra_retention_restored plystra_retention_restored_j plystra_retenti
 for db in "${DBS[@]}"; do
     q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 done
-cargo build -q -p plystra_http --bin plystractl || { echo "not ok 1 - plystractl builds"; echo "1..1"; exit 1; }
+cargo build -q -p plystractl || { echo "not ok 1 - plystractl builds"; echo "1..1"; exit 1; }
 ctl() { DATABASE_URL="postgres://postgres@127.0.0.1:$P/${CTL_DB:-$DB}" target/debug/plystractl "$@"; }
 ROWS="SELECT count(*) || ' ' || md5(string_agg(row_to_json(a)::text, '|' ORDER BY a.seq)) FROM plystra.audit_logs a"
 PROBLEMS="SET plystra.audit_unsealed_alarm = '1 day'; SELECT count(*) FROM plystra.verify_audit_chain() WHERE problem IS NOT NULL OR broken_at_position IS NOT NULL"

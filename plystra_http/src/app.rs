@@ -490,8 +490,8 @@ pub async fn run(config: Config) -> Result<(), String> {
     if config.schema_auto_apply {
         // Development convenience (PLYSTRA_SCHEMA_AUTO_APPLY=true; production refuses it): what
         // `plystractl migrate up` does, before serving.
-        let client = crate::cli::connect(&config.database_url).await.map_err(|e| e.to_string())?;
-        crate::cli::migrate_up(&client, true).await.map_err(|e| format!("schema auto-apply failed: {e}"))?;
+        let client = crate::migrate::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+        crate::migrate::up(&client).await.map_err(|e| format!("schema auto-apply failed: {e}"))?;
         tracing::info!("schema auto-apply: migrations current");
     }
     let server = start(config).await?;

@@ -4,9 +4,7 @@
 
 pub mod api;
 pub mod app;
-pub mod audit_archive;
 pub mod auth;
-pub mod cli;
 pub mod client_ip;
 pub mod config;
 pub mod console;
@@ -17,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod ledger;
 pub mod metrics;
+pub mod migrate;
 pub mod openapi;
 pub mod protection;
 pub mod replicas;

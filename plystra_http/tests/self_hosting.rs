@@ -101,7 +101,8 @@ fn the_dockerfiles_build_the_binaries_and_the_extension() {
     let app = read("Dockerfile");
     assert!(app.contains("FROM debian:bookworm-slim"), "runtime image");
     assert!(app.matches("FROM ").count() >= 2, "multi-stage");
-    assert!(app.contains("-p plystra_http --bins"));
+    assert!(app.contains("-p plystra_http -p plystractl --bins"));
+    assert!(app.contains("COPY plystractl plystractl"), "plystractl is its own crate");
     for bin in ["plystra_http", "plystractl"] {
         assert!(app.contains(&format!("/out/{bin}")), "{bin} is not in the image");
     }

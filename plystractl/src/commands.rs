@@ -1,13 +1,13 @@
-//! `plystractl`: install, migrate, check and bootstrap Plystra with one command. It shares the server's
-//! configuration (DATABASE_URL and the rest, [`crate::config`]) and its embedded migration ledger
-//! ([`crate::ledger`]); the production refusals are the server's own ([`Config::production_problems`]).
+//! plystractl's commands. They share the server's configuration (DATABASE_URL and the rest,
+//! [`plystra_http::config`]), its embedded migration ledger ([`plystra_http::ledger`]) and the way it applies it
+//! ([`plystra_http::migrate`]); the production refusals are the server's own ([`Config::production_problems`]).
 
 use std::collections::BTreeSet;
 
+use plystra_http::config::Config;
+use plystra_http::ledger::{self, LedgerState, EXPECTED_MIGRATIONS, MIGRATION_FILES};
+use plystra_http::migrate::{self, applied, connect, statuses, MigrateError};
 use tokio_postgres::{Client, NoTls};
-
-use crate::config::Config;
-use crate::ledger::{self, AppliedMigration, ExpectedMigration, LedgerState, EXPECTED_MIGRATIONS, MIGRATION_FILES};
 
 /// sql/demo.sql, embedded: the Finance Reviewer demo.
 pub const DEMO_SQL: &str = include_str!("../../sql/demo.sql");
@@ -31,47 +31,13 @@ impl From<tokio_postgres::Error> for CliError {
     }
 }
 
+impl From<MigrateError> for CliError {
+    fn from(e: MigrateError) -> Self {
+        CliError(e.0)
+    }
+}
+
 pub type CliResult<T = ()> = Result<T, CliError>;
-
-pub async fn connect(url: &str) -> CliResult<Client> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|e| CliError(format!("cannot connect to the database: {e}")))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(client)
-}
-
-/// The applied ledger; empty when the extension is not installed.
-pub async fn applied(client: &Client) -> CliResult<Vec<AppliedMigration>> {
-    let installed =
-        client.query_opt("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'plystra'", &[]).await?.is_some();
-    if !installed {
-        return Ok(Vec::new());
-    }
-    let rows =
-        client.query("SELECT version, name, checksum FROM plystra.schema_migrations ORDER BY version", &[]).await?;
-    Ok(rows.iter().map(|r| AppliedMigration { version: r.get(0), name: r.get(1), checksum: r.get(2) }).collect())
-}
-
-/// Each embedded migration's state: `applied`, `pending` or `checksum-mismatch`; then applied versions this
-/// binary does not know, as `unknown`.
-pub fn statuses(applied: &[AppliedMigration], expected: &[ExpectedMigration]) -> Vec<(String, String, &'static str)> {
-    let mut out = Vec::new();
-    for e in expected {
-        let state = match applied.iter().find(|a| a.version == e.version) {
-            None => "pending",
-            Some(a) if a.checksum != e.checksum => "checksum-mismatch",
-            Some(_) => "applied",
-        };
-        out.push((e.version.to_string(), e.name.to_string(), state));
-    }
-    for a in applied.iter().filter(|a| !expected.iter().any(|e| e.version == a.version)) {
-        out.push((a.version.clone(), a.name.clone(), "unknown"));
-    }
-    out
-}
 
 pub async fn migrate_status(client: &Client) -> CliResult {
     for (v, n, s) in statuses(&applied(client).await?, EXPECTED_MIGRATIONS) {
@@ -92,90 +58,27 @@ pub async fn migrate_plan(client: &Client) -> CliResult {
     Ok(())
 }
 
-/// Fails on a pending migration, a changed applied file, or an applied version this binary does not know.
-pub fn verify_ledger(applied: &[AppliedMigration]) -> CliResult {
-    let problems: Vec<String> = statuses(applied, EXPECTED_MIGRATIONS)
-        .into_iter()
-        .filter(|(_, _, s)| *s != "applied")
-        .map(|(v, n, s)| match s {
-            "pending" => format!("migration {v} {n} is pending"),
-            "checksum-mismatch" => format!("migration {v} {n} was changed after it was applied (checksum mismatch)"),
-            _ => format!("migration {v} {n} is applied but unknown to this build"),
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError(problems.join("\n")))
-    }
-}
-
 pub async fn migrate_verify(client: &Client) -> CliResult {
-    verify_ledger(&applied(client).await?)?;
+    migrate::verify(&applied(client).await?)?;
     println!("migrations verified");
     Ok(())
 }
 
 /// Installs the extension (every bundled migration), or updates it to the installed version's upgrade path.
-/// A changed applied file stops it before anything runs.
-pub async fn migrate_up(client: &Client, quiet: bool) -> CliResult {
-    let before = applied(client).await?;
-    if let Some((v, n, _)) =
-        statuses(&before, EXPECTED_MIGRATIONS).into_iter().find(|(_, _, s)| *s == "checksum-mismatch")
-    {
-        return Err(CliError(format!("migration {v} {n} was changed after it was applied (checksum mismatch)")));
+pub async fn migrate_up(client: &Client) -> CliResult {
+    for a in migrate::up(client).await? {
+        println!("applied {} {}", a.version, a.name);
     }
-    client.batch_execute("CREATE EXTENSION IF NOT EXISTS plystra").await?;
-    client.batch_execute("ALTER EXTENSION plystra UPDATE").await?;
-    let after = applied(client).await?;
-    for a in after.iter().filter(|a| !before.iter().any(|b| b.version == a.version)) {
-        if !quiet {
-            println!("applied {} {}", a.version, a.name);
-        }
-    }
-    if let Err(e) = verify_ledger(&after) {
-        return Err(CliError(format!(
-            "{e}\nthe installed plystra extension does not bundle every migration of this build: install the \
-             extension built from the same release"
-        )));
-    }
-    if !quiet {
-        println!("migrations current");
-    }
+    println!("migrations current");
     Ok(())
 }
 
 /// What `schema check` compares: tables, columns, defaults, constraints, indexes, triggers, relations and
-/// policies of schema plystra (tests/catalog_check.sh's description).
-const DESCRIBE_SQL: &str = "
-SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
-       || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
-       || CASE a.attgenerated WHEN 's' THEN ' generated' ELSE '' END
-       || CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
-FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE c.relnamespace = 'plystra'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-UNION ALL
-SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
-FROM pg_constraint WHERE connamespace = 'plystra'::regnamespace
-UNION ALL
-SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-WHERE c.relnamespace = 'plystra'::regnamespace
-UNION ALL
-SELECT 'trigger ' || pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text
-FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-WHERE c.relnamespace = 'plystra'::regnamespace AND NOT t.tgisinternal
-UNION ALL
-SELECT 'relation ' || relname || ' kind=' || relkind::text FROM pg_class WHERE relnamespace = 'plystra'::regnamespace
-UNION ALL
-SELECT 'policy ' || polname || ' on ' || polrelid::regclass FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
-WHERE c.relnamespace = 'plystra'::regnamespace
-ORDER BY 1";
+/// policies of schema plystra (the description tests/catalog_check.sh compares too).
+const DESCRIBE_SQL: &str = include_str!("../../sql/catalog/describe.sql");
 
 /// Every function of schema plystra with a digest of its definition.
-const FUNCTIONS_SQL: &str = "SELECT p.oid::regprocedure::text || ' ' || md5(pg_get_functiondef(p.oid)) FROM pg_proc p
-WHERE p.pronamespace = 'plystra'::regnamespace ORDER BY 1";
+const FUNCTIONS_SQL: &str = include_str!("../../sql/catalog/functions.sql");
 
 async fn lines(client: &Client, sql: &str) -> CliResult<BTreeSet<String>> {
     Ok(client.query(sql, &[]).await?.iter().map(|r| r.get::<_, String>(0)).collect())
@@ -406,7 +309,7 @@ pub async fn doctor(vars: &std::collections::HashMap<String, String>) -> CliResu
             Ok(a) => {
                 let st = statuses(&a, EXPECTED_MIGRATIONS);
                 let pending = st.iter().filter(|(_, _, s)| *s == "pending").count();
-                match verify_ledger(&a) {
+                match migrate::verify(&a) {
                     Ok(()) => println!("migrations: current"),
                     Err(e) => {
                         failed = true;
@@ -485,23 +388,6 @@ mod tests {
     fn default_grant_ids_are_sanitized() {
         assert_eq!(default_grant_id("user_alice"), "ag_user_alice_instance_super_admin");
         assert_eq!(default_grant_id("alice@example.com"), "ag_alice_example_com_instance_super_admin");
-    }
-
-    #[test]
-    fn statuses_name_each_migration() {
-        let expected = &[
-            ExpectedMigration { version: "001", name: "a", checksum: "aa" },
-            ExpectedMigration { version: "002", name: "b", checksum: "bb" },
-            ExpectedMigration { version: "003", name: "c", checksum: "cc" },
-        ];
-        let applied = vec![
-            AppliedMigration { version: "001".into(), name: "a".into(), checksum: "aa".into() },
-            AppliedMigration { version: "002".into(), name: "b".into(), checksum: "zz".into() },
-            AppliedMigration { version: "009".into(), name: "z".into(), checksum: "99".into() },
-        ];
-        let st = statuses(&applied, expected);
-        let states: Vec<&str> = st.iter().map(|s| s.2).collect();
-        assert_eq!(states, ["applied", "checksum-mismatch", "pending", "unknown"]);
     }
 
     #[test]

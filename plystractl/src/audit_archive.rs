@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
-use crate::cli::{CliError, CliResult};
+use crate::commands::{CliError, CliResult};
 
 pub const FORMAT: &str = "plystra-audit-archive";
 pub const VERSION: i64 = 1;
@@ -130,8 +130,9 @@ pub fn verify_archive_file(path: &Path) -> Result<ArchiveSummary, CliError> {
     })
 }
 
-/// The same, over bytes in memory.
-pub fn verify_archive_bytes(bytes: &[u8]) -> Result<ArchiveSummary, CliError> {
+/// The same, over bytes in memory (the tests' way in).
+#[cfg(test)]
+fn verify_archive_bytes(bytes: &[u8]) -> Result<ArchiveSummary, CliError> {
     verify_archive(std::io::Cursor::new(bytes)).map_err(|e| match e {
         Failure::Io(e) => CliError(format!("cannot read the archive: {e}")),
         Failure::Bad(e) => e,

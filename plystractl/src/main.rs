@@ -2,9 +2,11 @@
 //! environment (DATABASE_URL first, then PLYSTRA_DATABASE_URL). Exit code 0 on success, 1 when a command
 //! fails or finds a problem, 2 on a usage or configuration error.
 
+mod audit_archive;
+mod commands;
+
 use clap::{Parser, Subcommand};
-use plystra_http::audit_archive;
-use plystra_http::cli::{self, CliError, IfExists};
+use commands::{self as cli, CliError, IfExists};
 use plystra_http::config::Config;
 
 #[derive(Parser)]
@@ -156,12 +158,12 @@ async fn run(command: Command) -> Result<(), CliError> {
             std::process::exit(2);
         }
     };
-    let mut client = cli::connect(&config.database_url).await?;
+    let mut client = plystra_http::migrate::connect(&config.database_url).await?;
     match command {
         Command::Migrate { action } => match action {
             Migrate::Status => cli::migrate_status(&client).await,
             Migrate::Plan => cli::migrate_plan(&client).await,
-            Migrate::Up => cli::migrate_up(&client, false).await,
+            Migrate::Up => cli::migrate_up(&client).await,
             Migrate::Verify => cli::migrate_verify(&client).await,
         },
         Command::Schema { action: Schema::Check } => cli::schema_check(&config.database_url, &client).await,

@@ -1,7 +1,10 @@
 //! plystractl as an operator runs it, against real databases: migrate status|plan|up|verify (a tampered
 //! migration fails verify), schema check (a hand-made change fails), seed-demo, admin bootstrap-super-admin,
-//! audit verify|seal, doctor; and the production refusals of doctor and of the server binary.
+//! audit verify|seal, doctor and its production refusals (the server binary's own are in
+//! plystra_http/tests/server_binary.rs).
 
+// The front's test harness: the same fresh database with the extension and the demo.
+#[path = "../../plystra_http/tests/common/mod.rs"]
 mod common;
 
 use std::process::{Command, Output};
@@ -9,7 +12,6 @@ use std::process::{Command, Output};
 use common::*;
 
 const CTL: &str = env!("CARGO_BIN_EXE_plystractl");
-const SERVER: &str = env!("CARGO_BIN_EXE_plystra_http");
 
 struct Run {
     code: i32,
@@ -330,23 +332,8 @@ const PRODUCTION_CAUSES: &[&str] = &[
 ];
 
 #[test]
-fn production_mode_refuses_unsafe_settings_in_the_server_and_in_doctor() {
+fn doctor_reports_every_production_refusal_of_the_server() {
     db();
-    let bare = out(Command::new(SERVER)
-        .env_clear()
-        .env("SERVER_MODE", "production")
-        .env("PLYSTRA_SCHEMA_AUTO_APPLY", "true")
-        .output()
-        .unwrap());
-    assert_eq!(bare.code, 2, "{}", bare.stderr);
-    for cause in PRODUCTION_CAUSES {
-        assert!(bare.stderr.contains(cause), "{cause}: {}", bare.stderr);
-    }
-    assert_eq!(
-        bare.stderr.lines().filter(|l| l.contains("refusing to start in production")).count(),
-        PRODUCTION_CAUSES.len()
-    );
-
     let doctor = out(Command::new(CTL)
         .env_clear()
         .args(["doctor"])
@@ -359,77 +346,4 @@ fn production_mode_refuses_unsafe_settings_in_the_server_and_in_doctor() {
     for cause in PRODUCTION_CAUSES {
         assert!(doctor.stdout.contains(&format!("configuration: error: {cause}")), "{cause}: {}", doctor.stdout);
     }
-
-    // Each other cause on its own: default credentials, a short or default secret, a wildcard origin, localhost.
-    let good: &[(&str, &str)] = &[
-        ("SERVER_MODE", "production"),
-        ("DATABASE_URL", &db().url),
-        ("PLYSTRA_SESSION_SECRET", "a-production-secret-0123456789abcdef-xyz"),
-        ("CORS_ALLOWED_ORIGINS", "https://app.example.com"),
-        ("SERVER_PUBLIC_URL", "https://plystra.example.com"),
-        ("SERVER_HOST", "127.0.0.1"),
-        ("SERVER_PORT", "0"),
-    ];
-    for (name, value, cause) in [
-        (
-            "DATABASE_URL",
-            "postgres://plystra:plystra@db.example.com:5432/plystra",
-            "default plystra:plystra credentials",
-        ),
-        ("PLYSTRA_SESSION_SECRET", "too-short", "at least 32 characters"),
-        ("PLYSTRA_SESSION_SECRET", "change-me-session-secret-at-least-32-characters", "must not be a default value"),
-        ("CORS_ALLOWED_ORIGINS", "*", "must not contain the wildcard"),
-        ("SERVER_PUBLIC_URL", "http://localhost:8080", "SERVER_PUBLIC_URL"),
-    ] {
-        let mut cmd = Command::new(SERVER);
-        cmd.env_clear();
-        for (k, v) in good {
-            cmd.env(k, v);
-        }
-        cmd.env(name, value);
-        let r = out(cmd.output().unwrap());
-        assert_eq!(r.code, 2, "{name}={value}: {}", r.stderr);
-        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-        assert!(r.stderr.contains(cause), "{name}: {}", r.stderr);
-    }
-
-    // A safe production configuration starts.
-    let mut cmd = Command::new(SERVER);
-    cmd.env_clear().stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    for (k, v) in good {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let still_running = child.try_wait().unwrap().is_none();
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(still_running, "a safe production configuration must start");
-}
-
-#[tokio::test]
-async fn schema_auto_apply_installs_the_extension_at_startup_outside_production() {
-    let (url, client) = fresh_database("autoapply").await;
-    let mut child = Command::new(SERVER)
-        .env_clear()
-        .env("DATABASE_URL", &url)
-        .env("SERVER_HOST", "127.0.0.1")
-        .env("SERVER_PORT", "0")
-        .env("PLYSTRA_SCHEMA_AUTO_APPLY", "true")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut installed = false;
-    while std::time::Instant::now() < deadline && !installed {
-        installed =
-            client.query_opt("SELECT 1 FROM pg_extension WHERE extname = 'plystra'", &[]).await.unwrap().is_some();
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(installed, "the server installed the extension before serving");
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    assert!(child.try_wait().unwrap().is_none(), "the server keeps running once the schema is current");
-    let _ = child.kill();
-    let _ = child.wait();
 }

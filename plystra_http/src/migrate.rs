@@ -1,0 +1,130 @@
+//! Applying the migration ledger to a database: what `plystractl migrate up` runs, and what the server runs
+//! before serving when PLYSTRA_SCHEMA_AUTO_APPLY is on (development only). The expected ledger is
+//! [`crate::ledger`]'s, embedded at build time; the database's is `plystra.schema_migrations`.
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::ledger::{AppliedMigration, ExpectedMigration, EXPECTED_MIGRATIONS};
+
+/// An operation on the database outside a request failed: the message for the operator.
+#[derive(Debug)]
+pub struct MigrateError(pub String);
+
+impl std::fmt::Display for MigrateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<tokio_postgres::Error> for MigrateError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => MigrateError(format!("database error: {} ({})", db.message(), db.code().code())),
+            None => MigrateError(format!("database error: {e}")),
+        }
+    }
+}
+
+pub type MigrateResult<T = ()> = Result<T, MigrateError>;
+
+/// One connection, its driver on the current runtime.
+pub async fn connect(url: &str) -> MigrateResult<Client> {
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| MigrateError(format!("cannot connect to the database: {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// The applied ledger; empty when the extension is not installed.
+pub async fn applied(client: &Client) -> MigrateResult<Vec<AppliedMigration>> {
+    let installed =
+        client.query_opt("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'plystra'", &[]).await?.is_some();
+    if !installed {
+        return Ok(Vec::new());
+    }
+    let rows =
+        client.query("SELECT version, name, checksum FROM plystra.schema_migrations ORDER BY version", &[]).await?;
+    Ok(rows.iter().map(|r| AppliedMigration { version: r.get(0), name: r.get(1), checksum: r.get(2) }).collect())
+}
+
+/// Each embedded migration's state: `applied`, `pending` or `checksum-mismatch`; then applied versions this
+/// binary does not know, as `unknown`.
+pub fn statuses(applied: &[AppliedMigration], expected: &[ExpectedMigration]) -> Vec<(String, String, &'static str)> {
+    let mut out = Vec::new();
+    for e in expected {
+        let state = match applied.iter().find(|a| a.version == e.version) {
+            None => "pending",
+            Some(a) if a.checksum != e.checksum => "checksum-mismatch",
+            Some(_) => "applied",
+        };
+        out.push((e.version.to_string(), e.name.to_string(), state));
+    }
+    for a in applied.iter().filter(|a| !expected.iter().any(|e| e.version == a.version)) {
+        out.push((a.version.clone(), a.name.clone(), "unknown"));
+    }
+    out
+}
+
+/// Fails on a pending migration, a changed applied file, or an applied version this binary does not know.
+pub fn verify(applied: &[AppliedMigration]) -> MigrateResult {
+    let problems: Vec<String> = statuses(applied, EXPECTED_MIGRATIONS)
+        .into_iter()
+        .filter(|(_, _, s)| *s != "applied")
+        .map(|(v, n, s)| match s {
+            "pending" => format!("migration {v} {n} is pending"),
+            "checksum-mismatch" => format!("migration {v} {n} was changed after it was applied (checksum mismatch)"),
+            _ => format!("migration {v} {n} is applied but unknown to this build"),
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(MigrateError(problems.join("\n")))
+    }
+}
+
+/// Installs the extension (every bundled migration), or updates it along the installed version's upgrade path,
+/// and returns the migrations this call applied. A changed applied file stops it before anything runs.
+pub async fn up(client: &Client) -> MigrateResult<Vec<AppliedMigration>> {
+    let before = applied(client).await?;
+    if let Some((v, n, _)) =
+        statuses(&before, EXPECTED_MIGRATIONS).into_iter().find(|(_, _, s)| *s == "checksum-mismatch")
+    {
+        return Err(MigrateError(format!("migration {v} {n} was changed after it was applied (checksum mismatch)")));
+    }
+    client.batch_execute("CREATE EXTENSION IF NOT EXISTS plystra").await?;
+    client.batch_execute("ALTER EXTENSION plystra UPDATE").await?;
+    let after = applied(client).await?;
+    if let Err(e) = verify(&after) {
+        return Err(MigrateError(format!(
+            "{e}\nthe installed plystra extension does not bundle every migration of this build: install the \
+             extension built from the same release"
+        )));
+    }
+    Ok(after.into_iter().filter(|a| !before.iter().any(|b| b.version == a.version)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_name_each_migration() {
+        let expected = &[
+            ExpectedMigration { version: "001", name: "a", checksum: "aa" },
+            ExpectedMigration { version: "002", name: "b", checksum: "bb" },
+            ExpectedMigration { version: "003", name: "c", checksum: "cc" },
+        ];
+        let applied = vec![
+            AppliedMigration { version: "001".into(), name: "a".into(), checksum: "aa".into() },
+            AppliedMigration { version: "002".into(), name: "b".into(), checksum: "zz".into() },
+            AppliedMigration { version: "009".into(), name: "z".into(), checksum: "99".into() },
+        ];
+        let st = statuses(&applied, expected);
+        let states: Vec<&str> = st.iter().map(|s| s.2).collect();
+        assert_eq!(states, ["applied", "checksum-mismatch", "pending", "unknown"]);
+    }
+}

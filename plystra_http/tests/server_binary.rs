@@ -1,0 +1,134 @@
+//! The server binary as an operator starts it: production mode refuses unsafe settings (each cause named, exit 2)
+//! and starts with safe ones; outside production, PLYSTRA_SCHEMA_AUTO_APPLY installs the extension before serving.
+//! (plystractl's own checks of the same refusals are in plystractl/tests/plystractl.rs.)
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_plystra_http");
+
+struct Run {
+    code: i32,
+    stderr: String,
+}
+
+fn out(o: Output) -> Run {
+    Run { code: o.status.code().unwrap_or(-1), stderr: String::from_utf8_lossy(&o.stderr).to_string() }
+}
+
+async fn fresh_database(tag: &str) -> (String, tokio_postgres::Client) {
+    let _ = db();
+    let admin_url = std::env::var(DB_ENV).unwrap();
+    let name = format!("plystra_http_srv_{tag}_{}", std::process::id());
+    let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let url = with_database(&admin_url, &name);
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    (url, client)
+}
+
+const PRODUCTION_CAUSES: &[&str] = &[
+    "PLYSTRA_SCHEMA_AUTO_APPLY must be false in production",
+    "DATABASE_URL must be set in production",
+    "PLYSTRA_SESSION_SECRET must be set in production",
+    "CORS_ALLOWED_ORIGINS must list the allowed origins explicitly in production",
+    "SERVER_PUBLIC_URL must be set to the public URL, not localhost, in production",
+];
+
+#[test]
+fn production_mode_refuses_unsafe_settings_and_starts_with_safe_ones() {
+    db();
+    let bare = out(Command::new(SERVER)
+        .env_clear()
+        .env("SERVER_MODE", "production")
+        .env("PLYSTRA_SCHEMA_AUTO_APPLY", "true")
+        .output()
+        .unwrap());
+    assert_eq!(bare.code, 2, "{}", bare.stderr);
+    for cause in PRODUCTION_CAUSES {
+        assert!(bare.stderr.contains(cause), "{cause}: {}", bare.stderr);
+    }
+    assert_eq!(
+        bare.stderr.lines().filter(|l| l.contains("refusing to start in production")).count(),
+        PRODUCTION_CAUSES.len()
+    );
+
+    // Each other cause on its own: default credentials, a short or default secret, a wildcard origin, localhost.
+    let good: &[(&str, &str)] = &[
+        ("SERVER_MODE", "production"),
+        ("DATABASE_URL", &db().url),
+        ("PLYSTRA_SESSION_SECRET", "a-production-secret-0123456789abcdef-xyz"),
+        ("CORS_ALLOWED_ORIGINS", "https://app.example.com"),
+        ("SERVER_PUBLIC_URL", "https://plystra.example.com"),
+        ("SERVER_HOST", "127.0.0.1"),
+        ("SERVER_PORT", "0"),
+    ];
+    for (name, value, cause) in [
+        (
+            "DATABASE_URL",
+            "postgres://plystra:plystra@db.example.com:5432/plystra",
+            "default plystra:plystra credentials",
+        ),
+        ("PLYSTRA_SESSION_SECRET", "too-short", "at least 32 characters"),
+        ("PLYSTRA_SESSION_SECRET", "change-me-session-secret-at-least-32-characters", "must not be a default value"),
+        ("CORS_ALLOWED_ORIGINS", "*", "must not contain the wildcard"),
+        ("SERVER_PUBLIC_URL", "http://localhost:8080", "SERVER_PUBLIC_URL"),
+    ] {
+        let mut cmd = Command::new(SERVER);
+        cmd.env_clear();
+        for (k, v) in good {
+            cmd.env(k, v);
+        }
+        cmd.env(name, value);
+        let r = out(cmd.output().unwrap());
+        assert_eq!(r.code, 2, "{name}={value}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(cause), "{name}: {}", r.stderr);
+    }
+
+    // A safe production configuration starts.
+    let mut cmd = Command::new(SERVER);
+    cmd.env_clear().stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    for (k, v) in good {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(still_running, "a safe production configuration must start");
+}
+
+#[tokio::test]
+async fn schema_auto_apply_installs_the_extension_at_startup_outside_production() {
+    let (url, client) = fresh_database("autoapply").await;
+    let mut child = Command::new(SERVER)
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .env("SERVER_HOST", "127.0.0.1")
+        .env("SERVER_PORT", "0")
+        .env("PLYSTRA_SCHEMA_AUTO_APPLY", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut installed = false;
+    while std::time::Instant::now() < deadline && !installed {
+        installed =
+            client.query_opt("SELECT 1 FROM pg_extension WHERE extname = 'plystra'", &[]).await.unwrap().is_some();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(installed, "the server installed the extension before serving");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "the server keeps running once the schema is current");
+    let _ = child.kill();
+    let _ = child.wait();
+}
