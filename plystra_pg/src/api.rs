@@ -238,28 +238,36 @@ fn decide_request(request: Option<&str>, explain: bool) -> JsonB {
 
 /// `plystra.check(jsonb)` and `plystra.explain(jsonb)` are C-language functions over these two entry points
 /// (sql/api.sql), not SQL wrappers: PostgreSQL 15 parses and plans a SQL function's body again in every
-/// statement that calls it, which cost a decision about a sixth of its time. The jsonb argument is read as its
-/// text, never converted to a serde value first, so that a request too deep for serde is refused with 22023 by
-/// the request parser instead of failing in conversion.
+/// statement that calls it, which cost a decision about a sixth of its time. The request is read from jsonb's
+/// binary form and the answer written in it (`crate::jsonb`): printed as text for serde and the answer's text
+/// parsed again by `jsonb_in`, the two conversions were about a seventh of a check in a profile.
 ///
 /// # Safety
 /// Called by PostgreSQL's function manager with a valid `fcinfo` for a call of `(jsonb) RETURNS jsonb`.
 unsafe fn jsonb_entry(fcinfo: pg_sys::FunctionCallInfo, explain: bool) -> pg_sys::Datum {
+    let function = if explain { "plystra.explain" } else { "plystra.check" };
     // SAFETY: argument 0 of a one-argument `(jsonb)` call.
-    let text = unsafe { jsonb_arg_text(fcinfo, 0) };
-    answer(text.as_deref(), explain).into_datum().expect("a jsonb answer is never null")
+    let request = read_jsonb(unsafe { crate::jsonb::jsonb_arg_value(fcinfo, 0) }, "request", function);
+    let d = run(parse(&request, function, Asker::default()), explain);
+    if explain {
+        let trace = explain_document(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref());
+        crate::jsonb::to_jsonb_datum(&Doc::from(&trace))
+    } else {
+        crate::jsonb::to_jsonb_datum(&check_answer(&d.req, &d.outcome, &d.id, d.audit_log_id.as_deref()))
+    }
 }
 
-/// The text of jsonb argument `n`, printed by jsonb's output function (`None` for NULL).
-///
-/// # Safety
-/// `fcinfo` is a valid call whose argument `n` exists and is declared jsonb.
-pub(crate) unsafe fn jsonb_arg_text(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> Option<String> {
-    unsafe {
-        pgrx::fcinfo::pg_getarg_datum(fcinfo, n).map(|datum| {
-            let printed = pg_sys::OidOutputFunctionCall(pg_sys::Oid::from(pg_sys::F_JSONB_OUT), datum);
-            std::ffi::CStr::from_ptr(printed).to_string_lossy().into_owned()
-        })
+/// A jsonb argument read from its binary form ([`crate::jsonb::jsonb_arg_value`]), refused as [`read_json`]
+/// refuses the same document's text: missing, or nested too deeply or holding a number serde cannot read.
+pub(crate) fn read_jsonb(
+    doc: Option<Result<serde_json::Value, plystra_core::jsonb::DecodeError>>,
+    field: &str,
+    function: &'static str,
+) -> serde_json::Value {
+    match doc {
+        Some(Ok(doc)) => doc,
+        None => refuse_json(field, "is required", function),
+        Some(Err(_)) => refuse_json(field, UNREADABLE_JSON, function),
     }
 }
 
@@ -314,10 +322,8 @@ function_info_v1!(pg_finfo_plystra_simulate_jsonb);
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn plystra_simulate_jsonb(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // SAFETY: argument 0 of a one-argument `(jsonb)` call.
-    let text = unsafe { jsonb_arg_text(fcinfo, 0) };
-    JsonB(simulated_value(&read_json(text.as_deref(), "request", SIMULATE), Asker::default()))
-        .into_datum()
-        .expect("a jsonb answer is never null")
+    let request = read_jsonb(unsafe { crate::jsonb::jsonb_arg_value(fcinfo, 0) }, "request", SIMULATE);
+    crate::jsonb::to_jsonb_datum(&Doc::from(&simulated_value(&request, Asker::default())))
 }
 
 const SIMULATE: &str = "plystra.simulate";
@@ -349,13 +355,8 @@ function_info_v1!(pg_finfo_plystra_check_batch_jsonb);
 pub unsafe extern "C-unwind" fn plystra_check_batch_jsonb(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     const FUNCTION: &str = "plystra.check_batch";
     // SAFETY: argument 0 of a one-argument `(jsonb)` call.
-    let doc = unsafe { crate::jsonb::jsonb_arg_value(fcinfo, 0) };
-    let batch = match doc {
-        Some(Ok(doc)) => decide_batch(&doc, FUNCTION, Asker::default()),
-        // Refused as `read_json` refuses the document's text.
-        None => refuse_json("request", "is required", FUNCTION),
-        Some(Err(_)) => refuse_json("request", UNREADABLE_JSON, FUNCTION),
-    };
+    let doc = read_jsonb(unsafe { crate::jsonb::jsonb_arg_value(fcinfo, 0) }, "request", FUNCTION);
+    let batch = decide_batch(&doc, FUNCTION, Asker::default());
     // A hundred results are tens of kB of JSON: written as jsonb directly from the outcomes, never built as
     // JSON values, printed and parsed again.
     crate::jsonb::to_jsonb_datum(&batch.answer())

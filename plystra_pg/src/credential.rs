@@ -263,7 +263,8 @@ fn read(credential: &Value, function: &'static str, with_grants: bool) -> Option
 crate::api::function_info_v1!(pg_finfo_plystra_authenticate);
 
 /// The C entry point of `plystra.authenticate(credential jsonb) → jsonb`: the live credential's document, or
-/// NULL. Its jsonb argument is read as text, as `plystra.check`'s is (api.rs).
+/// NULL. Its jsonb argument is read, and its answer written, in jsonb's binary form, as `plystra.check`'s are
+/// (api.rs).
 ///
 /// # Safety
 /// Only PostgreSQL calls it, through the function manager, with one jsonb argument.
@@ -272,10 +273,10 @@ crate::api::function_info_v1!(pg_finfo_plystra_authenticate);
 pub unsafe extern "C-unwind" fn plystra_authenticate(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     const FUNCTION: &str = "plystra.authenticate";
     // SAFETY: the declared signature has one jsonb argument.
-    let text = unsafe { crate::api::jsonb_arg_text(fcinfo, 0) };
-    let credential = crate::api::read_json(text.as_deref(), "credential", FUNCTION);
+    let credential =
+        crate::api::read_jsonb(unsafe { crate::jsonb::jsonb_arg_value(fcinfo, 0) }, "credential", FUNCTION);
     match authenticate(&credential, FUNCTION) {
-        Some(found) => pgrx::JsonB(found.document()).into_datum().expect("a jsonb document is never null"),
+        Some(found) => crate::jsonb::to_jsonb_datum(&plystra_core::jsonb::Doc::from(&found.document())),
         None => {
             // SAFETY: a valid call's fcinfo; a NULL result is said through isnull.
             unsafe { (*fcinfo).isnull = true };

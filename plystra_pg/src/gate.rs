@@ -441,7 +441,7 @@ crate::api::function_info_v1!(pg_finfo_plystra_decide_with_credential);
 
 /// The C entry point of `plystra.decide_with_credential(credential jsonb, permission text, request jsonb,
 /// explain boolean, authorize_only boolean)`: a C-language function for the reason `plystra.check` is one
-/// (api.rs), and its jsonb arguments are read as text for the same reason.
+/// (api.rs); its jsonb arguments are read, and its answer written, in jsonb's binary form as there.
 ///
 /// # Safety
 /// Only PostgreSQL calls it, through the function manager, with the five arguments above.
@@ -451,19 +451,19 @@ pub unsafe extern "C-unwind" fn plystra_decide_with_credential(fcinfo: pg_sys::F
     // SAFETY: the declared signature has these five arguments, in this order, with these types.
     let (credential, permission, request, explain, authorize_only) = unsafe {
         (
-            crate::api::jsonb_arg_text(fcinfo, 0),
+            crate::jsonb::jsonb_arg_value(fcinfo, 0),
             pgrx::fcinfo::pg_getarg::<String>(fcinfo, 1),
-            crate::api::jsonb_arg_text(fcinfo, 2),
+            crate::jsonb::jsonb_arg_value(fcinfo, 2),
             pgrx::fcinfo::pg_getarg::<bool>(fcinfo, 3),
             pgrx::fcinfo::pg_getarg::<bool>(fcinfo, 4),
         )
     };
-    let credential = crate::api::read_json(credential.as_deref(), "credential", FUNCTION);
-    let request = crate::api::read_json(request.as_deref(), "request", FUNCTION);
+    let credential = crate::api::read_jsonb(credential, "credential", FUNCTION);
+    let request = crate::api::read_jsonb(request, "request", FUNCTION);
     let Some(permission) = permission else { invalid("permission", "is required") };
     let (Some(explain), Some(authorize_only)) = (explain, authorize_only) else {
         invalid("explain", "and authorize_only are required")
     };
     let answer = decide_with_credential(&credential, &permission, request, explain, authorize_only);
-    pgrx::JsonB(answer).into_datum().expect("a jsonb answer is never null")
+    crate::jsonb::to_jsonb_datum(&plystra_core::jsonb::Doc::from(&answer))
 }

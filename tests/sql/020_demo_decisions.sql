@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(31);
+SELECT plan(34);
 
 CREATE FUNCTION pg_temp.req(u text, um text, res text, act text, rtype text DEFAULT 'invoice',
                             mem text DEFAULT 'member_finance_reviewer', sp text DEFAULT 'space_acme')
@@ -120,6 +120,20 @@ SELECT throws_ok($$SELECT plystra.explain(NULL)$$, '22023', 'invalid request: re
 SELECT throws_ok(format($$SELECT plystra.check(%L::jsonb)$$,
                         pg_temp.req('u', 'b', 'i', 'read') || '{"actor_user_id": "u"}'), '22023', NULL,
                  'v1.0 flat actor fields are refused');
+
+-- The answers are written in jsonb's binary form directly (and the request read from it), not printed and parsed
+-- as text: each must be the very value jsonb_in makes of its own text (same size, same text, equal).
+CREATE FUNCTION pg_temp.as_read(a jsonb) RETURNS boolean LANGUAGE sql AS $$
+    SELECT a = a::text::jsonb AND pg_column_size(a) = pg_column_size(a::text::jsonb) AND a::text = a::text::jsonb::text
+$$;
+SELECT ok(pg_temp.as_read(plystra.check(pg_temp.req('user_alice', 'um_alice_finance_reviewer', 'invoice_001', 'approve')))
+          AND pg_temp.as_read(plystra.check(pg_temp.req('user_alice', 'um_alice_finance_reviewer', 'invoice_002', 'approve'))),
+          'check: an allow and a deny are the jsonb their text reads as');
+SELECT ok(pg_temp.as_read(plystra.explain(pg_temp.req('user_alice', 'um_alice_finance_reviewer', 'invoice_001', 'approve')
+                                          || '{"request": {"request_id": "req_✓ \"q\" \\ \t é 🙂"}}')),
+          'explain: a whole trace, with odd characters in the request id, is the jsonb its text reads as');
+SELECT ok(pg_temp.as_read(plystra.simulate(pg_temp.req('user_bob', 'um_bob_finance_reviewer', 'invoice_002', 'read'))),
+          'simulate: the trace is the jsonb its text reads as');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(43);
+SELECT plan(44);
 SET LOCAL plystra.audit_mode = 'off';
 
 INSERT INTO plystra.users (id, email) VALUES ('user_gate_space', 'gate-space@example.com');
@@ -180,6 +180,14 @@ SELECT throws_ok($$UPDATE plystra.api_keys SET revoked_at = now() WHERE id = 'ak
 SELECT ok(NOT has_function_privilege('plystra_app', 'plystra.decide_with_credential(jsonb, text, jsonb, boolean, boolean)', 'EXECUTE')
           AND has_function_privilege('plystra_admin', 'plystra.decide_with_credential(jsonb, text, jsonb, boolean, boolean)', 'EXECUTE'),
           'plystra_admin may call it; plystra_app (and so PUBLIC) may not');
+
+-- The gate reads its jsonb arguments and writes its answer in jsonb's binary form: the answer is the jsonb its
+-- text reads as.
+SELECT ok((SELECT a = a::text::jsonb AND pg_column_size(a) = pg_column_size(a::text::jsonb)
+                  AND a::text = a::text::jsonb::text
+           FROM (SELECT plystra.decide_with_credential(pg_temp.key('ak_gate_instance', 'hash_instance'), 'authz:check',
+                                                       pg_temp.demo('invoice_001'), true, false) AS a) AS t),
+          'the gate''s answer (an explained decision) is the jsonb its text reads as');
 
 SELECT * FROM finish();
 ROLLBACK;
