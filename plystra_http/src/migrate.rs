@@ -6,32 +6,33 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::ledger::{AppliedMigration, ExpectedMigration, EXPECTED_MIGRATIONS};
 
-/// An operation on the database outside a request failed: the message for the operator.
+/// A command run against the database outside a request (applying migrations here, plystractl's commands)
+/// failed: the message for the operator.
 #[derive(Debug)]
-pub struct MigrateError(pub String);
+pub struct CommandError(pub String);
 
-impl std::fmt::Display for MigrateError {
+impl std::fmt::Display for CommandError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl From<tokio_postgres::Error> for MigrateError {
+impl From<tokio_postgres::Error> for CommandError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.as_db_error() {
-            Some(db) => MigrateError(format!("database error: {} ({})", db.message(), db.code().code())),
-            None => MigrateError(format!("database error: {e}")),
+            Some(db) => CommandError(format!("database error: {} ({})", db.message(), db.code().code())),
+            None => CommandError(format!("database error: {e}")),
         }
     }
 }
 
-pub type MigrateResult<T = ()> = Result<T, MigrateError>;
+pub type CommandResult<T = ()> = Result<T, CommandError>;
 
 /// One connection, its driver on the current runtime.
-pub async fn connect(url: &str) -> MigrateResult<Client> {
+pub async fn connect(url: &str) -> CommandResult<Client> {
     let (client, conn) = tokio_postgres::connect(url, NoTls)
         .await
-        .map_err(|e| MigrateError(format!("cannot connect to the database: {e}")))?;
+        .map_err(|e| CommandError(format!("cannot connect to the database: {e}")))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -39,7 +40,7 @@ pub async fn connect(url: &str) -> MigrateResult<Client> {
 }
 
 /// The applied ledger; empty when the extension is not installed.
-pub async fn applied(client: &Client) -> MigrateResult<Vec<AppliedMigration>> {
+pub async fn applied(client: &Client) -> CommandResult<Vec<AppliedMigration>> {
     let installed =
         client.query_opt("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'plystra'", &[]).await?.is_some();
     if !installed {
@@ -69,7 +70,7 @@ pub fn statuses(applied: &[AppliedMigration], expected: &[ExpectedMigration]) ->
 }
 
 /// Fails on a pending migration, a changed applied file, or an applied version this binary does not know.
-pub fn verify(applied: &[AppliedMigration]) -> MigrateResult {
+pub fn verify(applied: &[AppliedMigration]) -> CommandResult {
     let problems: Vec<String> = statuses(applied, EXPECTED_MIGRATIONS)
         .into_iter()
         .filter(|(_, _, s)| *s != "applied")
@@ -82,24 +83,24 @@ pub fn verify(applied: &[AppliedMigration]) -> MigrateResult {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(MigrateError(problems.join("\n")))
+        Err(CommandError(problems.join("\n")))
     }
 }
 
 /// Installs the extension (every bundled migration), or updates it along the installed version's upgrade path,
 /// and returns the migrations this call applied. A changed applied file stops it before anything runs.
-pub async fn up(client: &Client) -> MigrateResult<Vec<AppliedMigration>> {
+pub async fn up(client: &Client) -> CommandResult<Vec<AppliedMigration>> {
     let before = applied(client).await?;
     if let Some((v, n, _)) =
         statuses(&before, EXPECTED_MIGRATIONS).into_iter().find(|(_, _, s)| *s == "checksum-mismatch")
     {
-        return Err(MigrateError(format!("migration {v} {n} was changed after it was applied (checksum mismatch)")));
+        return Err(CommandError(format!("migration {v} {n} was changed after it was applied (checksum mismatch)")));
     }
     client.batch_execute("CREATE EXTENSION IF NOT EXISTS plystra").await?;
     client.batch_execute("ALTER EXTENSION plystra UPDATE").await?;
     let after = applied(client).await?;
     if let Err(e) = verify(&after) {
-        return Err(MigrateError(format!(
+        return Err(CommandError(format!(
             "{e}\nthe installed plystra extension does not bundle every migration of this build: install the \
              extension built from the same release"
         )));

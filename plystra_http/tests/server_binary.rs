@@ -19,20 +19,6 @@ fn out(o: Output) -> Run {
     Run { code: o.status.code().unwrap_or(-1), stderr: String::from_utf8_lossy(&o.stderr).to_string() }
 }
 
-async fn fresh_database(tag: &str) -> (String, tokio_postgres::Client) {
-    let _ = db();
-    let admin_url = std::env::var(DB_ENV).unwrap();
-    let name = format!("plystra_http_srv_{tag}_{}", std::process::id());
-    let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let url = with_database(&admin_url, &name);
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    (url, client)
-}
-
 const PRODUCTION_CAUSES: &[&str] = &[
     "PLYSTRA_SCHEMA_AUTO_APPLY must be false in production",
     "DATABASE_URL must be set in production",
@@ -108,7 +94,7 @@ fn production_mode_refuses_unsafe_settings_and_starts_with_safe_ones() {
 
 #[tokio::test]
 async fn schema_auto_apply_installs_the_extension_at_startup_outside_production() {
-    let (url, client) = fresh_database("autoapply").await;
+    let (url, client) = fresh_database("srv_autoapply").await;
     let mut child = Command::new(SERVER)
         .env_clear()
         .env("DATABASE_URL", &url)

@@ -6,36 +6,14 @@ use std::collections::BTreeSet;
 
 use plystra_http::config::Config;
 use plystra_http::ledger::{self, LedgerState, EXPECTED_MIGRATIONS, MIGRATION_FILES};
-use plystra_http::migrate::{self, applied, connect, statuses, MigrateError};
+use plystra_http::migrate::{self, applied, connect, statuses};
 use tokio_postgres::{Client, NoTls};
 
 /// sql/demo.sql, embedded: the Finance Reviewer demo.
 pub const DEMO_SQL: &str = include_str!("../../sql/demo.sql");
 
 /// A command failure: the message printed on stderr, exit code 1.
-#[derive(Debug)]
-pub struct CliError(pub String);
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<tokio_postgres::Error> for CliError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        match e.as_db_error() {
-            Some(db) => CliError(format!("database error: {} ({})", db.message(), db.code().code())),
-            None => CliError(format!("database error: {e}")),
-        }
-    }
-}
-
-impl From<MigrateError> for CliError {
-    fn from(e: MigrateError) -> Self {
-        CliError(e.0)
-    }
-}
+pub use plystra_http::migrate::CommandError as CliError;
 
 pub type CliResult<T = ()> = Result<T, CliError>;
 

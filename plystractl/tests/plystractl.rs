@@ -36,20 +36,6 @@ fn ctl(url: &str, args: &[&str], extra: &[(&str, &str)]) -> Run {
     out(cmd.output().expect("plystractl runs"))
 }
 
-async fn fresh_database(tag: &str) -> (String, tokio_postgres::Client) {
-    let _ = db();
-    let admin_url = std::env::var(DB_ENV).unwrap();
-    let name = format!("plystra_http_ctl_{tag}_{}", std::process::id());
-    let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let url = with_database(&admin_url, &name);
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    (url, client)
-}
-
 /// `migrate up` on a database: installs the extension (every bundled migration) and reports it current.
 async fn migrate_up(url: &str, _client: &tokio_postgres::Client) -> Run {
     let r = ctl(url, &["migrate", "up"], &[]);
@@ -92,7 +78,7 @@ fn every_command_has_help() {
 
 #[tokio::test]
 async fn migrate_status_plan_up_verify_and_a_tampered_migration() {
-    let (url, client) = fresh_database("migrate").await;
+    let (url, client) = fresh_database("ctl_migrate").await;
     let status = ctl(&url, &["migrate", "status"], &[]);
     assert_eq!(status.code, 0, "{}", status.stderr);
     assert!(status.stdout.lines().next().unwrap().starts_with("001 core_schema pending"), "{}", status.stdout);
@@ -133,7 +119,7 @@ async fn migrate_status_plan_up_verify_and_a_tampered_migration() {
 
 #[tokio::test]
 async fn schema_check_passes_on_a_migrated_database_and_fails_on_a_hand_made_change() {
-    let (url, client) = fresh_database("schema").await;
+    let (url, client) = fresh_database("ctl_schema").await;
     migrate_up(&url, &client).await;
     let r = ctl(&url, &["schema", "check"], &[]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
@@ -171,7 +157,7 @@ async fn schema_check_passes_on_a_migrated_database_and_fails_on_a_hand_made_cha
 
 #[tokio::test]
 async fn seed_demo_bootstrap_and_audit_commands() {
-    let (url, client) = fresh_database("seed").await;
+    let (url, client) = fresh_database("ctl_seed").await;
     migrate_up(&url, &client).await;
     for _ in 0..2 {
         let r = ctl(&url, &["seed-demo"], &[]);
@@ -262,7 +248,7 @@ async fn seed_demo_bootstrap_and_audit_commands() {
 
 #[tokio::test]
 async fn doctor_checks_everything_in_order() {
-    let (url, client) = fresh_database("doctor").await;
+    let (url, client) = fresh_database("ctl_doctor").await;
     // Before migrations: the database is fine, the migrations are not.
     let r = ctl(&url, &["doctor"], &[]);
     assert_eq!(r.code, 1);

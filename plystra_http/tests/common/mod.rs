@@ -384,3 +384,17 @@ pub async fn make_user(
     }
     (id, email)
 }
+
+/// An empty database beside the test database (no extension, no demo), named after `tag` and this process, and a
+/// client on it.
+pub async fn fresh_database(tag: &str) -> (String, tokio_postgres::Client) {
+    let _ = db();
+    let admin_url = std::env::var(DB_ENV).unwrap();
+    let name = format!("plystra_http_{tag}_{}", std::process::id());
+    let admin = connect(&admin_url).await;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let url = with_database(&admin_url, &name);
+    let client = connect(&url).await;
+    (url, client)
+}
