@@ -286,7 +286,8 @@ pub async fn audit_auth_event(
     // The session an event is about is its credential (a login's new session, a refresh's, a logout's); a
     // failed login has none.
     let session = user_id.zip(details.get("session_id").and_then(Value::as_str));
-    audit::auth_event(tx, ctx, session, action, user_id, space_id, decision, &details).await.map_err(db::internal)
+    let event = audit::AuthEvent { action, user_id, space_id, decision, details: &details };
+    audit::auth_event(tx, ctx, session, &event).await.map_err(db::internal)
 }
 
 /// What the first, short checkout of a login found.

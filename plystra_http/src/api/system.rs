@@ -164,7 +164,6 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
 /// Rows not yet in their hash chain, and those left so longer than `plystra.audit_unsealed_alarm`: a sealer that
 /// is held back or stopped shows here (alert on the second being above zero). Read through the partial index of
 /// unsealed rows, so a scrape costs little. Nothing is reported when the database cannot answer.
-
 async fn audit_sealing_gauges(state: &AppState) -> String {
     let Ok(client) = db::connection(&state.pool).await else {
         return String::new();

@@ -11,17 +11,23 @@ pub async fn auth_event_available(client: &(impl GenericClient + Sync)) -> Resul
     Ok(client.query_one(include_str!("audit/auth_event_available.sql"), &[]).await?.get(0))
 }
 
+/// One authentication event as `plystra.audit_auth_event` records it.
+pub struct AuthEvent<'a> {
+    pub action: &'a str,
+    pub user_id: Option<&'a str>,
+    pub space_id: Option<&'a str>,
+    /// `allow` or `deny`.
+    pub decision: &'a str,
+    pub details: &'a Value,
+}
+
 /// Appends one authentication event in `tx`'s transaction: the request context first, the session the event
-/// is about as its credential (when there is one), then the event.
+/// is about as its credential (its user and session id, when there is one), then the event.
 pub async fn auth_event(
     tx: &(impl GenericClient + Sync),
     ctx: &RequestContext,
     session: Option<(&str, &str)>,
-    action: &str,
-    user_id: Option<&str>,
-    space_id: Option<&str>,
-    decision: &str,
-    details: &Value,
+    event: &AuthEvent<'_>,
 ) -> Result<(), Error> {
     tx.execute(
         include_str!("audit/set_request_context.sql"),
@@ -31,7 +37,8 @@ pub async fn auth_event(
     if let Some((user_id, session_id)) = session {
         tx.execute(include_str!("audit/set_session_credential.sql"), &[&user_id, &session_id]).await?;
     }
-    tx.query_one(include_str!("audit/auth_event.sql"), &[&action, &user_id, &space_id, &decision, details]).await?;
+    let AuthEvent { action, user_id, space_id, decision, details } = event;
+    tx.query_one(include_str!("audit/auth_event.sql"), &[action, user_id, space_id, decision, details]).await?;
     Ok(())
 }
 
