@@ -46,10 +46,7 @@ pub fn create_pool_for(config: &Config, url: &str, audit_status: Arc<AuditModeSt
                 let status = audit_status.clone();
                 Box::pin(async move {
                     // Session-level (is_local = false): the mode holds for the connection's life in the pool.
-                    match client
-                        .execute("SELECT pg_catalog.set_config('plystra.audit_mode', $1, false)", &[&mode.as_guc()])
-                        .await
-                    {
+                    match crate::store::acting::set_audit_mode(client, mode.as_guc()).await {
                         Ok(_) => Ok(()),
                         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
                             status.not_permitted.store(true, Ordering::Relaxed);
@@ -247,58 +244,46 @@ pub async fn begin_mutation<'a>(
     actor: Option<&ActorContext>,
     audit_space_id: Option<&str>,
 ) -> Result<Transaction<'a>, ApiError> {
-    let credential = crate::auth::credential::current();
+    // The credential the protection seam accepted (the request context carries it).
+    let credential = request.credential.as_ref();
     let tx = client.transaction().await.map_err(internal)?;
     let claimed = match actor.filter(|a| !a.is_empty()) {
         Some(a) => {
-            let credential = credential.as_ref().ok_or_else(crate::auth::credential::authentication_required)?;
+            let credential = credential.ok_or_else(crate::auth::credential::authentication_required)?;
             Some(claimed_actor(&tx, credential, a).await?)
         }
         None => None,
     };
-    let acting = claimed.clone().unwrap_or_else(|| credential_actor(credential.as_ref()));
+    let acting = claimed.clone().unwrap_or_else(|| credential_actor(credential));
     let space = acting.space_id.as_deref().or(audit_space_id);
-    // The whole acting context in one round trip: actor, request (with the server's own request id beside the
-    // caller's, which any caller may reuse) and, when there is one, the credential.
-    let (kind, user, session, key) = match &credential {
-        Some(c) => {
-            let (session, key) = credential_ids(c);
-            (Some(c.kind()), c.user_id(), session, key)
-        }
-        None => (None, None, None, None),
+    let acting = crate::store::acting::Acting {
+        user_id: acting.user_id.as_deref(),
+        member_id: acting.member_id.as_deref(),
+        user_member_id: acting.user_member(),
+        space_id: space,
+        request,
+        credential: credential.map(|c| credential_ids(c, claimed.is_some())),
     };
-    execute_cached(
-        &tx,
-        "SELECT plystra.set_actor($1, $2, $3, $4), plystra.set_request_context($5, $6, $7), \
-                pg_catalog.set_config('plystra.server_request_id', $8, true), \
-                CASE WHEN $9::text IS NOT NULL THEN plystra.set_credential($9, $10, $11, $12, $13) END",
-        &[
-            &acting.user_id,
-            &acting.member_id,
-            &acting.user_member(),
-            &space,
-            &request.request_id,
-            &request.ip_string(),
-            &request.user_agent,
-            &request.server_request_id,
-            &kind,
-            &user,
-            &session,
-            &key,
-            &claimed.is_some(),
-        ],
-    )
-    .await
-    .map_err(internal)?;
+    crate::store::acting::set_context(&tx, &acting).await.map_err(internal)?;
     Ok(tx)
 }
 
-/// A credential's session id or API key id (the other is None).
-fn credential_ids(credential: &crate::auth::Credential) -> (Option<&str>, Option<&str>) {
+/// A credential as the extension records it: its kind, user, and session id or API key id.
+fn credential_ids(
+    credential: &crate::auth::Credential,
+    actor_claimed: bool,
+) -> crate::store::acting::CredentialIds<'_> {
     use crate::auth::Credential;
-    match credential {
+    let (session_id, api_key_id) = match credential {
         Credential::Session(s) => (Some(s.session_id.as_str()), None),
         Credential::ApiKey(k) => (None, Some(k.id.as_str())),
+    };
+    crate::store::acting::CredentialIds {
+        kind: credential.kind(),
+        user_id: credential.user_id(),
+        session_id,
+        api_key_id,
+        actor_claimed,
     }
 }
 
@@ -308,26 +293,9 @@ pub async fn set_credential(
     credential: &crate::auth::Credential,
     actor_claimed: bool,
 ) -> Result<(), ApiError> {
-    let (session_id, api_key_id) = credential_ids(credential);
-    execute_cached(
-        client,
-        "SELECT plystra.set_credential($1, $2, $3, $4, $5)",
-        &[&credential.kind(), &credential.user_id(), &session_id, &api_key_id, &actor_claimed],
-    )
-    .await
-    .map_err(internal)?;
+    crate::store::acting::set_credential(client, &credential_ids(credential, actor_claimed)).await.map_err(internal)?;
     Ok(())
 }
-
-/// Usable bindings (the extension's `plystra.usable_bindings`) matching every field the body named, limited to the
-/// credential's own user ($5) or the key's Space ($6).
-const CLAIMED_ACTOR_SQL: &str = "\
-SELECT um.id, um.user_id, um.member_id, um.space_id
-FROM plystra.usable_bindings um
-WHERE ($1::text IS NULL OR um.id = $1) AND ($2::text IS NULL OR um.user_id = $2)
-  AND ($3::text IS NULL OR um.member_id = $3) AND ($4::text IS NULL OR um.space_id = $4)
-  AND ($5::text IS NULL OR um.user_id = $5) AND ($6::text IS NULL OR um.space_id = $6)
-ORDER BY um.id LIMIT 2";
 
 /// The binding a body actor names, if the credential may act as it; 403 otherwise, 400 when it names several.
 async fn claimed_actor(
@@ -353,20 +321,10 @@ async fn claimed_actor(
         },
     };
     let text = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
-    let rows = client
-        .query(
-            CLAIMED_ACTOR_SQL,
-            &[
-                &text(a.user_member()),
-                &text(a.user_id.as_deref()),
-                &text(a.member_id.as_deref()),
-                &text(a.space_id.as_deref()),
-                &own_user,
-                &key_space,
-            ],
-        )
-        .await
-        .map_err(internal)?;
+    let named =
+        [text(a.user_member()), text(a.user_id.as_deref()), text(a.member_id.as_deref()), text(a.space_id.as_deref())];
+    let rows =
+        crate::store::acting::claimable_bindings(client, named, &own_user, &key_space).await.map_err(internal)?;
     match rows.as_slice() {
         [] => Err(match credential {
             Credential::Session(_) => refused("it is not one of the session user's active bindings."),

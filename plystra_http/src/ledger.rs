@@ -73,15 +73,12 @@ pub fn compare(applied: &[AppliedMigration], expected: &[ExpectedMigration]) -> 
 
 /// Reads the ledger; `Err` carries a client-safe reason (no database detail).
 pub async fn read_applied(client: &Object) -> Result<Vec<AppliedMigration>, String> {
-    let installed = client
-        .query_opt("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'plystra'", &[])
-        .await
-        .map_err(|_| "database query failed".to_string())?;
+    let installed =
+        crate::store::ledger::installed_version(client).await.map_err(|_| "database query failed".to_string())?;
     if installed.is_none() {
         return Err("the plystra extension is not installed".into());
     }
-    let rows = client
-        .query("SELECT version, name, checksum FROM plystra.schema_migrations ORDER BY version", &[])
+    let rows = crate::store::ledger::applied(client)
         .await
         .map_err(|_| "the migration ledger plystra.schema_migrations cannot be read".to_string())?;
     Ok(rows.iter().map(|r| AppliedMigration { version: r.get(0), name: r.get(1), checksum: r.get(2) }).collect())

@@ -22,4 +22,5 @@ pub mod replicas;
 pub mod request_context;
 pub mod routes;
 pub mod standing;
+pub mod store;
 pub mod telemetry;

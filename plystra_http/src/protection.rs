@@ -2,7 +2,8 @@
 //! For an `Admin` route it authenticates the caller (bearer session or API key), resolves the Space or Group the
 //! request is about, and asks the extension whether the credential holds the route's permission there
 //! (`plystra.admin_permission` / `plystra.api_key_permission`: the decision is the database's). Handlers never
-//! see an unauthorized request; they read the accepted credential with [`crate::auth::credential::current`].
+//! see an unauthorized request; they read the accepted credential from their [`RequestContext`] extractor
+//! (`ctx.credential()`), where the seam puts it.
 //! A `Decision` route (authz check and explain) is authorized by the extension in the same statement that
 //! decides (`plystra.decide_with_credential`): the seam only hands its handler the route's permission.
 
@@ -23,6 +24,9 @@ use crate::auth::credential::{self, Credential};
 use crate::db;
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT_BYTES;
+use crate::request_context::RequestContext;
+use crate::store::standing::{self, Holder};
+use crate::store::{api_keys, scopes};
 
 /// What a route needs from the caller (reference 1.8 public routes, 1.11 admin permission keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,19 +128,6 @@ impl Row {
             Row::ApiKey => "api_keys",
         }
     }
-
-    /// The row's Space and Group (`$1`: the id).
-    fn scope_sql(self) -> &'static str {
-        match self {
-            Row::Group => "SELECT space_id, id FROM plystra.groups WHERE id = $1",
-            Row::Member => "SELECT space_id, NULL::text FROM plystra.members WHERE id = $1",
-            Row::UserMember => "SELECT space_id, NULL::text FROM plystra.user_members WHERE id = $1",
-            Row::Role => "SELECT space_id, NULL::text FROM plystra.roles WHERE id = $1",
-            Row::AuditLog => "SELECT space_id, NULL::text FROM plystra.audit_logs WHERE id = $1",
-            Row::AdminGrant => "SELECT space_id, group_id FROM plystra.admin_grants WHERE id = $1",
-            Row::ApiKey => "SELECT space_id, group_id FROM plystra.api_keys WHERE id = $1",
-        }
-    }
 }
 
 /// The permission a decision route requires (from the route table), for its handler.
@@ -170,8 +161,11 @@ pub async fn guard(access: Access, mut request: Request, next: Next) -> Response
     };
     match authorize(permission, scope_from, request).await {
         // The handler gets the connection the seam used (one checkout a request) and the accepted credential.
-        Ok((credential, request, client)) => {
-            credential::scope(credential, db::handing_over(client, next.run(request))).await
+        Ok((credential, mut request, client)) => {
+            if let Some(context) = request.extensions_mut().get_mut::<RequestContext>() {
+                context.credential = Some(credential);
+            }
+            db::handing_over(client, next.run(request)).await
         }
         Err(e) => e.into_response(),
     }
@@ -243,9 +237,7 @@ async fn authorize(
 }
 
 /// `last_used_at` is kept at minute resolution: the UPDATE writes only when the stored time is more than a
-/// minute old, so a busy key does not write on every request.
-const LAST_USE_SQL: &str = "UPDATE plystra.api_keys SET last_used_at = now() WHERE id = $1 \
-                            AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')";
+/// minute old, so a busy key does not write on every request (`store::api_keys::record_last_use`).
 const LAST_USE_RESOLUTION: Duration = Duration::from_secs(60);
 /// Past this many remembered keys, the ones written more than a minute ago are forgotten.
 const LAST_USE_PRUNE_AT: usize = 4096;
@@ -286,14 +278,14 @@ pub(crate) async fn record_last_use(state: &AppState, client: &deadpool_postgres
     }
     let written = if crate::replicas::on_replica() {
         match state.pool.get().await {
-            Ok(primary) => db::execute_cached(&primary, LAST_USE_SQL, &[&key_id]).await,
+            Ok(primary) => api_keys::record_last_use(&primary, key_id).await,
             Err(e) => {
                 tracing::warn!(error = %e, api_key_id = %key_id, "could not record the API key's last use (no primary connection)");
                 return;
             }
         }
     } else {
-        db::execute_cached(client, LAST_USE_SQL, &[&key_id]).await
+        api_keys::record_last_use(client, key_id).await
     };
     match written {
         Ok(1) => last_use.wrote(key_id, sent),
@@ -311,14 +303,13 @@ pub async fn permission_on(
     permission: &str,
     scope: &RequestScope,
 ) -> Result<bool, ApiError> {
-    let (sql, id) = match credential {
-        Credential::Session(s) => ("SELECT plystra.admin_permission($1, $2, $3, $4)", s.user_id.as_str()),
-        Credential::ApiKey(k) => ("SELECT plystra.api_key_permission($1, $2, $3, $4)", k.id.as_str()),
+    let holder = match credential {
+        Credential::Session(s) => Holder::User(&s.user_id),
+        Credential::ApiKey(k) => Holder::ApiKey(&k.id),
     };
-    let row = db::query_one_cached(client, sql, &[&id, &permission, &scope.space_id, &scope.group_id])
+    let answer = standing::permission(client, holder, permission, &scope.space_id, &scope.group_id)
         .await
         .map_err(db::internal)?;
-    let answer: Value = row.try_get(0).map_err(db::internal)?;
     Ok(answer["allowed"].as_bool() == Some(true))
 }
 
@@ -333,39 +324,28 @@ async fn path_scope(
         Err(_) => Vec::new(),
     };
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let row_scope = |row: Option<tokio_postgres::Row>| {
-        row.map(|r| RequestScope { space_id: r.get(0), group_id: r.get(1) }).unwrap_or_default()
+    let row_scope = |found: Option<(Option<String>, Option<String>)>| {
+        found.map(|(space_id, group_id)| RequestScope { space_id, group_id }).unwrap_or_default()
     };
     match scope_from {
         ScopeFrom::PathSpace => {
             let space_id = param("space_id");
             if let (Some(group_id), Some(space)) = (param("group_id"), space_id.as_deref()) {
                 // A group of another Space (or none) scopes to the Space alone; the handler answers 404.
-                let found = db::query_opt_cached(
-                    client,
-                    "SELECT 1 FROM plystra.groups WHERE id = $1 AND space_id = $2",
-                    &[&group_id, &space],
-                )
-                .await
-                .map_err(db::internal)?;
-                if found.is_some() {
+                if scopes::group_in_space(client, &group_id, space).await.map_err(db::internal)? {
                     return Ok(RequestScope { space_id, group_id: Some(group_id) });
                 }
             }
             Ok(RequestScope::space(space_id))
         }
         ScopeFrom::PathResource => {
-            let row = db::query_opt_cached(
-                client,
-                "SELECT space_id, group_id FROM plystra.resources WHERE resource_type = $1 AND id = $2",
-                &[&param("resource_type"), &param("resource_id")],
-            )
-            .await
-            .map_err(db::internal)?;
-            Ok(row_scope(row))
+            let found = scopes::of_resource(client, &param("resource_type"), &param("resource_id"))
+                .await
+                .map_err(db::internal)?;
+            Ok(row_scope(found))
         }
         ScopeFrom::PathRow(row) => {
-            let found = db::query_opt_cached(client, row.scope_sql(), &[&param("id")]).await.map_err(db::internal)?;
+            let found = scopes::of_row(client, row, &param("id")).await.map_err(db::internal)?;
             Ok(row_scope(found))
         }
         ScopeFrom::QuerySpace => {

@@ -265,14 +265,10 @@ impl Replicas {
 
     /// One measurement round: the primary's position, then each replica's replay position.
     async fn poll(&self, primary: &Pool, timeout: Duration) {
-        const PRIMARY_SQL: &str = "SELECT (pg_catalog.pg_current_wal_lsn() - '0/0'::pg_lsn)::int8";
-        const REPLICA_SQL: &str =
-            "SELECT pg_catalog.pg_is_in_recovery(), (pg_catalog.pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::int8";
         let at = Instant::now();
         let sampled = tokio::time::timeout(timeout, async {
             let client = primary.get().await.map_err(|e| e.to_string())?;
-            let row = client.query_one(PRIMARY_SQL, &[]).await.map_err(|e| e.to_string())?;
-            Ok::<i64, String>(row.get(0))
+            crate::store::replication::primary_position(&client).await.map_err(|e| e.to_string())
         })
         .await;
         match sampled {
@@ -284,8 +280,7 @@ impl Replicas {
         for (i, replica) in self.replicas.iter().enumerate() {
             let asked = tokio::time::timeout(timeout, async {
                 let client = replica.pool.get().await.map_err(|e| e.to_string())?;
-                let row = client.query_one(REPLICA_SQL, &[]).await.map_err(|e| e.to_string())?;
-                Ok::<(bool, Option<i64>), String>((row.get(0), row.get(1)))
+                crate::store::replication::replica_position(&client).await.map_err(|e| e.to_string())
             })
             .await;
             match asked {
@@ -328,12 +323,11 @@ pub fn start_polling(replicas: &Arc<Replicas>, primary: Pool, interval: Duration
 /// The primary's WAL insert position: at or past the commit record of everything committed before it.
 async fn commit_position(primary: &Pool) -> Option<u64> {
     let client = primary.get().await.ok()?;
-    let row =
-        db::query_one_cached(&client, "SELECT (pg_catalog.pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8", &[])
-            .await
-            .map_err(|e| tracing::debug!(error = %e, "no commit position (the database is not a primary?)"))
-            .ok()?;
-    Some(row.get::<_, i64>(0) as u64)
+    let position = crate::store::replication::commit_position(&client)
+        .await
+        .map_err(|e| tracing::debug!(error = %e, "no commit position (the database is not a primary?)"))
+        .ok()?;
+    Some(position as u64)
 }
 
 /// A request with the same method, URI, headers, extensions and body (for asking the primary again).

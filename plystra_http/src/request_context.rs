@@ -22,6 +22,7 @@ use tracing::field::Empty;
 use tracing::Instrument;
 
 use crate::app::AppState;
+use crate::auth::Credential;
 use crate::client_ip;
 use crate::error::{ApiError, ERROR_CODE_HEADER};
 use crate::telemetry::{self, SPAN_TARGET};
@@ -40,11 +41,19 @@ pub struct RequestContext {
     pub server_request_id: String,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// The credential the protection seam accepted for an admin route (`None` before it, and on routes that
+    /// check their own credential or none). Recorded on the audit rows of the request's writes.
+    pub credential: Option<Credential>,
 }
 
 impl RequestContext {
     pub fn ip_string(&self) -> Option<String> {
         self.ip.map(|ip| ip.to_string())
+    }
+
+    /// The accepted credential, or 401 AUTHENTICATION_REQUIRED (a route the seam did not authenticate).
+    pub fn credential(&self) -> Result<&Credential, ApiError> {
+        self.credential.as_ref().ok_or_else(crate::auth::credential::authentication_required)
     }
 }
 
@@ -92,7 +101,8 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(512).collect::<String>());
-    let context = RequestContext { request_id: request_id.clone(), server_request_id, ip, user_agent };
+    let context =
+        RequestContext { request_id: request_id.clone(), server_request_id, ip, user_agent, credential: None };
     request.extensions_mut().insert(context.clone());
 
     let method = request.method().clone();

@@ -57,17 +57,10 @@ impl Rank {
     }
 }
 
-/// The highest active AdminGrant of a user (the account's own status is not looked at, see the module doc).
-const USER_RANK_SQL: &str = "\
-SELECT coalesce(max(CASE g.level WHEN 'instance_super_admin' THEN 4 WHEN 'instance_admin' THEN 3
-                                 WHEN 'space_admin' THEN 2 WHEN 'group_admin' THEN 1 ELSE 0 END), 0)::int
-FROM plystra.active_admin_grants g
-WHERE g.user_id = $1";
-
 /// A user's standing.
 pub async fn of_user(client: &impl GenericClient, user_id: &str) -> Result<Rank, ApiError> {
-    let row = db::query_one_cached(client, USER_RANK_SQL, &[&user_id]).await.map_err(db::internal)?;
-    Ok(Rank::from_i32(row.get(0)))
+    // The highest active AdminGrant (the account's own status is not looked at, see the module doc).
+    Ok(Rank::from_i32(crate::store::standing::user_rank(client, user_id).await.map_err(db::internal)?))
 }
 
 /// A credential's standing: a session's user's, or an API key's level capped by its creator's current standing
@@ -125,11 +118,11 @@ pub fn may_change_user(
 /// request's credential unless [`may_change_user`] allows it.
 pub async fn require_over_user(
     client: &impl GenericClient,
+    credential: &Credential,
     target_user: &str,
     change: UserChange,
 ) -> Result<(), ApiError> {
-    let credential = crate::auth::credential::current().ok_or_else(crate::auth::credential::authentication_required)?;
-    let caller = of_credential(client, &credential).await?;
+    let caller = of_credential(client, credential).await?;
     let target = of_user(client, target_user).await?;
     let is_key = matches!(credential, Credential::ApiKey(_));
     may_change_user(is_key, credential.user_id(), caller, target_user, target, change).map_err(|message| {

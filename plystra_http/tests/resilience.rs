@@ -169,7 +169,12 @@ impl OwnCluster {
     fn start() -> Self {
         let dir = repo_root().join(format!("target/plystra_http_db_restart_{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let first = 56000 + (std::process::id() % 2000) as u16;
+        // PLYSTRA_TEST_OWN_CLUSTER_PORT picks where the search for a free port starts (a machine that gives each
+        // builder its own port range); by default a port derived from the process id.
+        let first = std::env::var("PLYSTRA_TEST_OWN_CLUSTER_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(56000 + (std::process::id() % 2000) as u16);
         let port: u16 = lib_sh(&format!("free_port {first}")).parse().unwrap();
         let cluster = OwnCluster { dir, port };
         cluster.up();

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::crud::{self, Columns, View};
+use crate::api::crud::{self, Columns};
 use plystra_core::closed_sets::{AdminGrantStatus, AdminLevel};
 
 use crate::app::AppState;
-use crate::auth::credential::{self, Credential};
+use crate::auth::credential::Credential;
 use crate::db::{self, Filters, RowExt};
 use crate::envelope::{Data, Page};
 use crate::error::{code, ApiError, ApiResult, Entity, Operation};
@@ -21,17 +21,8 @@ use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::protection::{permission_on, RequestScope};
 use crate::request_context::RequestContext;
 
-pub const SELECT: &str = "SELECT t.* FROM plystra.admin_grants t";
-
-pub static VIEW: View = View {
-    entity: Entity::AdminGrant,
-    table: "admin_grants",
-    select: SELECT,
-    space_column: None,
-    soft_delete: true,
-    order_column: "t.id",
-    default_limit: 100,
-};
+pub use crate::store::admin_grants::VIEW;
+use crate::store::{admin_grants, groups};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminGrantDto {
@@ -125,21 +116,13 @@ fn forbidden(permission: &str, message: &'static str) -> ApiError {
 /// The caller must be a session holding an active instance_super_admin grant.
 async fn require_super_admin(
     client: &(impl tokio_postgres::GenericClient + Sync),
+    credential: &Credential,
     message: &'static str,
 ) -> ApiResult<()> {
-    let credential = credential::current().ok_or_else(credential::authentication_required)?;
     let Credential::Session(s) = credential else {
         return Err(forbidden("admin_grants:manage", message));
     };
-    let row = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM plystra.active_admin_grants WHERE user_id = $1
-               AND level = 'instance_super_admin')",
-            &[&s.user_id],
-        )
-        .await
-        .map_err(db::internal)?;
-    if row.get::<_, bool>(0) {
+    if admin_grants::is_super_admin(client, &s.user_id).await.map_err(db::internal)? {
         Ok(())
     } else {
         Err(forbidden("admin_grants:manage", message))
@@ -180,7 +163,7 @@ pub async fn create(
     ctx: RequestContext,
     ApiJson(b): ApiJson<AdminGrantCreate>,
 ) -> ApiResult<Data<AdminGrantDto>> {
-    let credential = credential::current().ok_or_else(credential::authentication_required)?;
+    let credential = ctx.credential()?.clone();
     if matches!(credential, Credential::ApiKey(_)) {
         return Err(forbidden("admin_grants:manage", "API keys cannot create or revoke admin grants."));
     }
@@ -203,8 +186,12 @@ pub async fn create(
             if space_id.is_some() || group_id.is_some() {
                 return Err(ApiError::validation("space_id", "Instance-level grants take no space_id or group_id."));
             }
-            require_super_admin(&**client, "Only an instance super admin can create instance-level admin grants.")
-                .await?;
+            require_super_admin(
+                &**client,
+                &credential,
+                "Only an instance super admin can create instance-level admin grants.",
+            )
+            .await?;
             (None, None)
         }
         "space_admin" => {
@@ -217,12 +204,10 @@ pub async fn create(
         }
         _ => {
             let group = group_id.ok_or_else(|| ApiError::required("group_id"))?;
-            let row = client
-                .query_opt("SELECT space_id FROM plystra.groups WHERE id = $1 AND deleted_at IS NULL", &[&group])
+            let derived = groups::space_of_live(&**client, &group)
                 .await
                 .map_err(db::internal)?
                 .ok_or_else(|| ApiError::not_found(Entity::Group))?;
-            let derived: String = row.get(0);
             if space_id.as_ref().is_some_and(|s| *s != derived) {
                 return Err(ApiError::validation("space_id", "space_id must be the group's Space."));
             }
@@ -268,20 +253,19 @@ pub async fn revoke(
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<AdminGrantRevoke>,
 ) -> ApiResult<Data<AdminGrantDto>> {
-    let credential = credential::current().ok_or_else(credential::authentication_required)?;
+    let credential = ctx.credential()?.clone();
     if matches!(credential, Credential::ApiKey(_)) {
         return Err(forbidden("admin_grants:manage", "API keys cannot create or revoke admin grants."));
     }
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, None, None).await?;
     // Serializes revocations of super-admin grants, so two concurrent revokes cannot remove the last two.
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext('plystra.admin_grants.super_admin'))", &[])
-        .await
-        .map_err(db::internal)?;
+    admin_grants::lock_super_admin_revocations(&*tx).await.map_err(db::internal)?;
     let row = VIEW.fetch(&*tx, &id, None).await?;
     let level: String = row.get("level");
     if instance_level(&level) {
-        require_super_admin(&*tx, "Only an instance super admin can revoke instance-level admin grants.").await?;
+        require_super_admin(&*tx, &credential, "Only an instance super admin can revoke instance-level admin grants.")
+            .await?;
     }
     // Revoking is idempotent: a revoked grant keeps its first revoked_at and reason.
     if row.get::<_, Option<time::OffsetDateTime>>("revoked_at").is_some() {
@@ -290,16 +274,7 @@ pub async fn revoke(
     let active = row.get::<_, String>("status") == "active"
         && row.get::<_, Option<time::OffsetDateTime>>("revoked_at").is_none();
     if level == "instance_super_admin" && active {
-        let others: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM plystra.active_admin_grants g JOIN plystra.users u ON u.id = g.user_id
-                 WHERE g.id <> $1 AND g.level = 'instance_super_admin'
-                   AND u.status = 'active' AND u.deleted_at IS NULL",
-                &[&id],
-            )
-            .await
-            .map_err(db::internal)?
-            .get(0);
+        let others = admin_grants::other_super_admins(&*tx, &id).await.map_err(db::internal)?;
         if others == 0 {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,

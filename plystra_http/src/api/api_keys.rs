@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::crud::{self, Columns, View};
+use crate::api::crud::{self, Columns};
 use plystra_core::closed_sets::{ApiKeyLevel, ApiKeyStatus};
 
 use crate::app::AppState;
-use crate::auth::credential::{self, Credential};
+use crate::auth::credential::Credential;
 use crate::auth::secrets;
 use crate::db::{self, Filters, RowExt};
 use crate::envelope::{Data, Page};
@@ -21,15 +21,8 @@ use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::protection::{permission_on, RequestScope};
 use crate::request_context::RequestContext;
 
-pub static VIEW: View = View {
-    entity: Entity::ApiKey,
-    table: "api_keys",
-    select: "SELECT t.* FROM plystra.api_keys t",
-    space_column: None,
-    soft_delete: true,
-    order_column: "t.id",
-    default_limit: 100,
-};
+pub use crate::store::api_keys::VIEW;
+use crate::store::{api_keys, groups};
 
 /// An API key as the API shows it: never its hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -156,7 +149,7 @@ pub async fn create(
     ctx: RequestContext,
     ApiJson(b): ApiJson<ApiKeyCreate>,
 ) -> ApiResult<Data<ApiKeyCreated>> {
-    let credential = credential::current().ok_or_else(credential::authentication_required)?;
+    let credential = ctx.credential()?.clone();
     let Some(secret) = state.config.api_key_secret.clone() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -195,11 +188,7 @@ pub async fn create(
         Credential::Session(_) => None,
     };
     if let Some(parent) = &parent_key {
-        let row = client
-            .query_one("SELECT expires_at FROM plystra.api_keys WHERE id = $1", &[parent])
-            .await
-            .map_err(db::internal)?;
-        if let Some(parent_expiry) = row.get::<_, Option<time::OffsetDateTime>>(0) {
+        if let Some(parent_expiry) = api_keys::expiry_of(&**client, parent).await.map_err(db::internal)? {
             match expires_at {
                 None => expires_at = Some(parent_expiry),
                 Some(t) if t > parent_expiry => {
@@ -232,12 +221,10 @@ pub async fn create(
         }
         "group" => {
             let group = group_id.ok_or_else(|| ApiError::required("group_id"))?;
-            let row = client
-                .query_opt("SELECT space_id FROM plystra.groups WHERE id = $1 AND deleted_at IS NULL", &[&group])
+            let derived = groups::space_of_live(&**client, &group)
                 .await
                 .map_err(db::internal)?
                 .ok_or_else(|| ApiError::not_found(Entity::Group))?;
-            let derived: String = row.get(0);
             if space_id.as_ref().is_some_and(|s| *s != derived) {
                 return Err(ApiError::validation("space_id", "space_id must be the group's Space."));
             }
@@ -290,7 +277,7 @@ pub async fn revoke(
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<ApiKeyRevoke>,
 ) -> ApiResult<Data<ApiKeyDto>> {
-    let credential = credential::current().ok_or_else(credential::authentication_required)?;
+    let credential = ctx.credential()?.clone();
     let mut cols = Columns::default();
     cols.set("status", "revoked".to_string());
     cols.set("revoked_at", time::OffsetDateTime::now_utc());

@@ -12,6 +12,7 @@ use crate::db_errors;
 use crate::envelope::{decode_cursor, page_from, page_limit, Data, Page};
 use crate::error::{ApiError, ApiResult, Entity};
 use crate::extract::ApiQuery;
+use crate::store;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditLogItem {
@@ -40,10 +41,6 @@ pub struct AuditLogDetail {
     #[schema(value_type = Object)]
     pub trace: crate::db::JsonDoc,
 }
-
-const COLUMNS: &str =
-    "id, seq, space_id, actor_user_id, actor_member_id, actor_user_member_id, action, resource_type, \
-                       resource_id, decision, deny_code, request_id, ip_address, user_agent, created_at";
 
 fn item(row: &Row) -> AuditLogItem {
     AuditLogItem {
@@ -119,30 +116,16 @@ async fn list_logs(state: &AppState, q: AuditLogFilters, space_id: Option<String
         let seq: i64 = key[0]
             .parse()
             .map_err(|_| ApiError::validation("cursor", "cursor is not a cursor issued by this list."))?;
-        f.push_many(
-            "(created_at, seq) < (SELECT a.created_at, a.seq FROM plystra.audit_logs a WHERE a.seq = $1)",
-            vec![Box::new(seq)],
-        );
+        f.push_many(store::audit::AFTER_SEQ, vec![Box::new(seq)]);
     }
-    let sql = format!(
-        "SELECT {COLUMNS} FROM plystra.audit_logs {} ORDER BY created_at DESC, seq DESC LIMIT {}",
-        f.where_clause(),
-        limit + 1
-    );
     let client = db::connection(&state.pool).await?;
-    let rows = db::traced(&sql, client.query(&sql, &f.refs())).await.map_err(db_errors::read_error)?;
+    let rows = store::audit::logs(&**client, &f, limit + 1).await.map_err(db_errors::read_error)?;
     Ok(page_from(rows.iter().map(item).collect(), limit, ORDERING, |i| vec![i.seq.to_string()]))
 }
 
 async fn get_log(state: &AppState, id: &str, space_id: Option<&str>) -> ApiResult<Data<AuditLogDetail>> {
     let client = db::connection(&state.pool).await?;
-    let row = client
-        .query_opt(
-            &format!(
-                "SELECT {COLUMNS}, trace FROM plystra.audit_logs WHERE id = $1 AND ($2::text IS NULL OR space_id = $2)"
-            ),
-            &[&id, &space_id],
-        )
+    let row = store::audit::log_by_id(&**client, id, space_id)
         .await
         .map_err(db_errors::read_error)?
         .ok_or_else(|| ApiError::not_found(Entity::AuditLog))?;
@@ -212,33 +195,26 @@ pub async fn replay(
     Path(id): Path<String>,
     crate::extract::OptionalJson(body): crate::extract::OptionalJson<ReplayBody>,
 ) -> ApiResult<Data<crate::db::JsonDoc>> {
-    const SQL: &str = "SELECT plystra.replay($1, $2)";
     let audit = body.audit.unwrap_or(false);
     let mut client = db::connection(&state.pool).await?;
-    let row = if audit {
+    let doc = if audit {
         // Writing a decision row is deciding: the credential must also hold authz:check where the row lies.
-        let credential =
-            crate::auth::credential::current().ok_or_else(crate::auth::credential::authentication_required)?;
-        let space: Option<String> = client
-            .query_opt("SELECT space_id FROM plystra.audit_logs WHERE id = $1", &[&id])
-            .await
-            .map_err(db_errors::read_error)?
-            .and_then(|r| r.get(0));
+        let credential = ctx.credential()?;
+        let space = store::audit::space_of_log(&**client, &id).await.map_err(db_errors::read_error)?;
         let scope = crate::protection::RequestScope { space_id: space, group_id: None };
-        if !crate::protection::permission_on(&client, &credential, "authz:check", &scope).await? {
+        if !crate::protection::permission_on(&client, credential, "authz:check", &scope).await? {
             return Err(ApiError::admin_permission_required(
                 "authz:check",
                 "Writing a replay's audit row needs authz:check on the row's Space.",
             ));
         }
         let tx = db::begin_mutation(&mut client, &ctx, None, None).await?;
-        let row = tx.query_one(SQL, &[&id, &audit]).await.map_err(db_errors::read_error)?;
+        let doc = store::audit::replay(&*tx, &id, audit).await.map_err(db_errors::read_error)?;
         tx.commit().await.map_err(db::internal)?;
-        row
+        doc
     } else {
-        client.query_one(SQL, &[&id, &audit]).await.map_err(db_errors::read_error)?
+        store::audit::replay(&**client, &id, audit).await.map_err(db_errors::read_error)?
     };
-    let doc: Option<crate::db::JsonDoc> = row.try_get(0).map_err(db::internal)?;
     doc.map(Data::ok).ok_or_else(|| ApiError::not_found(Entity::AuditLog))
 }
 
@@ -263,10 +239,7 @@ pub async fn verify_chain(
     Path(space_id): Path<String>,
 ) -> ApiResult<Data<AuditChainStatus>> {
     let client = db::connection(&state.pool).await?;
-    let row = client
-        .query_opt("SELECT * FROM plystra.verify_audit_chain($1)", &[&space_id])
-        .await
-        .map_err(db_errors::read_error)?;
+    let row = store::audit::verify_chain(&**client, &space_id).await.map_err(db_errors::read_error)?;
     // A Space with no audited row yet has no chain: nothing to break, reported as intact with no rows.
     let (sealed_rows, unsealed_rows, broken_at_position, broken_audit_id, problem) = match &row {
         Some(r) => (

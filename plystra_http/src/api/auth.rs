@@ -20,6 +20,7 @@ use crate::envelope::Data;
 use crate::error::{code, ApiError, ApiResult};
 use crate::extract::{ApiJson, OptionalJson};
 use crate::request_context::RequestContext;
+use crate::store::{admin_grants, audit, login_failures, members, sessions, spaces, user_members, users};
 
 pub const ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
 pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -106,19 +107,9 @@ pub struct ActorContextResponse {
 }
 
 /// The bindings a user may act through (the extension's `plystra.usable_bindings`, the one statement of the
-/// rule). Listed as the reference lists them: primary first, then Space name, then Member name (the login default
-/// is [`default_binding`]'s).
-const BINDINGS_SQL: &str = "\
-SELECT um.id, um.user_id, u.email, um.member_id, m.display_name, um.space_id, s.name, um.relation_type, um.is_primary
-FROM plystra.usable_bindings um
-JOIN plystra.users u ON u.id = um.user_id
-JOIN plystra.members m ON m.id = um.member_id
-JOIN plystra.spaces s ON s.id = um.space_id
-WHERE um.user_id = $1
-ORDER BY um.is_primary DESC, s.name, m.display_name, um.id";
-
+/// rule), primary first, then by Space name and Member name (the login default is [`default_binding`]'s).
 pub async fn available_members(client: &(impl GenericClient + Sync), user_id: &str) -> ApiResult<Vec<AvailableMember>> {
-    let rows = client.query(BINDINGS_SQL, &[&user_id]).await.map_err(db::internal)?;
+    let rows = user_members::usable_of_user(client, user_id).await.map_err(db::internal)?;
     Ok(rows
         .iter()
         .map(|r| AvailableMember {
@@ -143,14 +134,7 @@ async fn default_binding(
     members: &[AvailableMember],
 ) -> ApiResult<AvailableMember> {
     let ids: Vec<&str> = members.iter().map(|m| m.user_member_id.as_str()).collect();
-    let row = client
-        .query_opt(
-            "SELECT id FROM plystra.user_members WHERE id = ANY($1) ORDER BY is_primary DESC, created_at, id LIMIT 1",
-            &[&ids],
-        )
-        .await
-        .map_err(db::internal)?;
-    let chosen: Option<String> = row.map(|r| r.get(0));
+    let chosen = user_members::default_of(client, &ids).await.map_err(db::internal)?;
     members
         .iter()
         .find(|m| Some(&m.user_member_id) == chosen.as_ref())
@@ -199,10 +183,6 @@ fn throttled(retry_after: i64, message: &'static str) -> Response {
     with_retry_after(response, retry_after)
 }
 
-/// A window that ran out, or a lock-out that ended, starts a fresh count ($3 = window seconds).
-const RESET: &str = "(f.window_started_at + make_interval(secs => $3) < now() \
-                     OR (f.locked_until IS NOT NULL AND f.locked_until <= now()))";
-
 /// One login attempt reserved for an address before its password is verified (security review F6).
 struct Reservation {
     /// `lower(email)`, computed by PostgreSQL as the user lookup does.
@@ -227,21 +207,7 @@ async fn reserve_attempt(
     let max = config.login_max_failures as i32;
     let window = config.login_window.as_secs_f64();
     let lockout = config.login_lockout.as_secs_f64();
-    let locked_now = format!("(NOT {RESET} AND f.locked_until > now())");
-    let count =
-        format!("(CASE WHEN {RESET} THEN 1 WHEN {locked_now} THEN $2 + 1 ELSE LEAST(f.failure_count + 1, $2 + 1) END)");
-    let sql = format!(
-        "INSERT INTO plystra.login_failures AS f (email_key, failure_count, window_started_at, locked_until, updated_at)
-         VALUES (lower($1), 1, now(), CASE WHEN 1 >= $2 THEN now() + make_interval(secs => $4) END, now())
-         ON CONFLICT (email_key) DO UPDATE SET
-           failure_count = {count},
-           window_started_at = CASE WHEN {RESET} THEN now() ELSE f.window_started_at END,
-           locked_until = CASE WHEN {locked_now} THEN f.locked_until
-                               WHEN {count} >= $2 THEN now() + make_interval(secs => $4) END,
-           updated_at = now()
-         RETURNING email_key, failure_count, ceil(extract(epoch FROM locked_until - now()))::bigint, xmax::text = '0'"
-    );
-    let row = client.query_one(&sql, &[&email, &max, &window, &lockout]).await.map_err(db::internal)?;
+    let row = login_failures::reserve_attempt(client, email, max, window, lockout).await.map_err(db::internal)?;
     Ok(Reservation { email_key: row.get(0), attempt: row.get(1), locked_for: row.get(2), new_row: row.get(3) })
 }
 
@@ -253,12 +219,7 @@ fn ip_key(ctx: &RequestContext) -> Option<String> {
 /// Seconds until the client address may try again, when it created PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP
 /// rows for addresses within the window.
 async fn ip_budget_spent(client: &(impl GenericClient + Sync), state: &AppState, key: &str) -> ApiResult<Option<i64>> {
-    let row = client
-        .query_opt(
-            "SELECT failure_count, ceil(extract(epoch FROM window_started_at + make_interval(secs => $2) - now()))::bigint
-             FROM plystra.login_failures WHERE email_key = $1 AND window_started_at + make_interval(secs => $2) > now()",
-            &[&key, &state.config.login_window.as_secs_f64()],
-        )
+    let row = login_failures::address_budget(client, key, state.config.login_window.as_secs_f64())
         .await
         .map_err(db::internal)?;
     Ok(row.filter(|r| r.get::<_, i32>(0) as i64 >= state.config.login_max_failures_per_ip as i64).map(|r| r.get(1)))
@@ -267,16 +228,7 @@ async fn ip_budget_spent(client: &(impl GenericClient + Sync), state: &AppState,
 /// Counts one new address row against the client address.
 async fn count_ip(client: &(impl GenericClient + Sync), state: &AppState, key: &str) -> ApiResult<()> {
     let window = state.config.login_window.as_secs_f64();
-    let reset = RESET.replace("$3", "$2");
-    let sql = format!(
-        "INSERT INTO plystra.login_failures AS f (email_key, failure_count, window_started_at, updated_at)
-         VALUES ($1, 1, now(), now())
-         ON CONFLICT (email_key) DO UPDATE SET
-           failure_count = CASE WHEN {reset} THEN 1 ELSE LEAST(f.failure_count + 1, 1000000000) END,
-           window_started_at = CASE WHEN {reset} THEN now() ELSE f.window_started_at END,
-           locked_until = NULL, updated_at = now()"
-    );
-    client.execute(&sql, &[&key, &window]).await.map_err(db::internal)?;
+    login_failures::count_address(client, key, window).await.map_err(db::internal)?;
     Ok(())
 }
 
@@ -290,13 +242,7 @@ async fn prune_failures(client: &(impl GenericClient + Sync), state: &AppState) 
         }
         *last = Some(std::time::Instant::now());
     }
-    let result = client
-        .execute(
-            "DELETE FROM plystra.login_failures
-             WHERE window_started_at + make_interval(secs => $1) < now() AND (locked_until IS NULL OR locked_until < now())",
-            &[&state.config.login_window.as_secs_f64()],
-        )
-        .await;
+    let result = login_failures::prune(client, state.config.login_window.as_secs_f64()).await;
     if let Err(e) = result {
         tracing::warn!(error = %e, "could not prune expired login_failures rows");
     }
@@ -312,11 +258,7 @@ async fn auth_audit_available(tx: &(impl GenericClient + Sync)) -> ApiResult<boo
     if PRESENT.load(Ordering::Relaxed) {
         return Ok(true);
     }
-    let row = tx
-        .query_one("SELECT to_regprocedure('plystra.audit_auth_event(text, text, text, text, jsonb)') IS NOT NULL", &[])
-        .await
-        .map_err(db::internal)?;
-    let present: bool = row.get(0);
+    let present = audit::auth_event_available(tx).await.map_err(db::internal)?;
     if present {
         PRESENT.store(true, Ordering::Relaxed);
     } else if !WARNED.swap(true, Ordering::Relaxed) {
@@ -341,26 +283,11 @@ pub async fn audit_auth_event(
     if !auth_audit_available(tx).await? {
         return Ok(());
     }
-    tx.execute(
-        "SELECT plystra.set_request_context($1, $2, $3), pg_catalog.set_config('plystra.server_request_id', $4, true)",
-        &[&ctx.request_id, &ctx.ip_string(), &ctx.user_agent, &ctx.server_request_id],
-    )
-    .await
-    .map_err(db::internal)?;
     // The session an event is about is its credential (a login's new session, a refresh's, a logout's); a
     // failed login has none.
-    if let (Some(user_id), Some(session_id)) = (user_id, details.get("session_id").and_then(Value::as_str)) {
-        tx.execute("SELECT plystra.set_credential('session', $1, $2, NULL, false)", &[&user_id, &session_id])
-            .await
-            .map_err(db::internal)?;
-    }
-    tx.query_one(
-        "SELECT plystra.audit_auth_event($1, $2, $3, $4, $5::jsonb)",
-        &[&action, &user_id, &space_id, &decision, &details],
-    )
-    .await
-    .map_err(db::internal)?;
-    Ok(())
+    let session = user_id.zip(details.get("session_id").and_then(Value::as_str));
+    let event = audit::AuthEvent { action, user_id, space_id, decision, details: &details };
+    audit::auth_event(tx, ctx, session, &event).await.map_err(db::internal)
 }
 
 /// What the first, short checkout of a login found.
@@ -390,13 +317,7 @@ async fn admit(state: &AppState, ctx: &RequestContext, email: &str) -> ApiResult
         count_ip(&**client, state, key).await?;
     }
     // lower() on both sides, in PostgreSQL only: the key above is the same function's result.
-    let user = client
-        .query_opt(
-            "SELECT id, email, status, password_hash FROM plystra.users WHERE lower(email) = $1 AND deleted_at IS NULL",
-            &[&reservation.email_key],
-        )
-        .await
-        .map_err(db::internal)?;
+    let user = users::for_login(&**client, &reservation.email_key).await.map_err(db::internal)?;
     Ok(Admission::Evaluate(reservation, user))
 }
 
@@ -491,10 +412,7 @@ pub async fn login(
         tx.commit().await.map_err(db::internal)?;
         return Err(bad_credentials());
     };
-    client
-        .execute("DELETE FROM plystra.login_failures WHERE email_key = $1", &[&reservation.email_key])
-        .await
-        .map_err(db::internal)?;
+    login_failures::clear(&**client, &reservation.email_key).await.map_err(db::internal)?;
     let members = available_members(&**client, &user.id).await?;
     if members.is_empty() {
         let tx = client.transaction().await.map_err(db::internal)?;
@@ -511,31 +429,21 @@ pub async fn login(
     let session_id = secrets::new_session_id();
     let tokens = new_tokens(&state, &session_id, 0);
     let tx = client.transaction().await.map_err(db::internal)?;
-    let row = tx
-        .query_one(
-            "INSERT INTO plystra.sessions (id, user_id, active_space_id, active_member_id, active_user_member_id,
-                 access_token_hash, refresh_token_hash, expires_at, refresh_expires_at, ip, user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8), now() + make_interval(secs => $9), $10, $11)
-             RETURNING expires_at, refresh_expires_at",
-            &[
-                &session_id,
-                &user.id,
-                &actor.space_id,
-                &actor.member_id,
-                &actor.user_member_id,
-                &tokens.access_hash,
-                &tokens.refresh_hash,
-                &ACCESS_TTL.as_secs_f64(),
-                &REFRESH_TTL.as_secs_f64(),
-                &ctx.ip_string(),
-                &ctx.user_agent,
-            ],
-        )
-        .await
-        .map_err(db::internal)?;
-    tx.execute("UPDATE plystra.users SET last_login_at = now() WHERE id = $1", &[&user.id])
-        .await
-        .map_err(db::internal)?;
+    let new_session = sessions::NewSession {
+        id: &session_id,
+        user_id: &user.id,
+        space_id: &actor.space_id,
+        member_id: &actor.member_id,
+        user_member_id: &actor.user_member_id,
+        access_hash: &tokens.access_hash,
+        refresh_hash: &tokens.refresh_hash,
+        access_ttl_secs: ACCESS_TTL.as_secs_f64(),
+        refresh_ttl_secs: REFRESH_TTL.as_secs_f64(),
+        ip: ctx.ip_string(),
+        user_agent: ctx.user_agent.as_deref(),
+    };
+    let row = sessions::create(&*tx, &new_session).await.map_err(db::internal)?;
+    users::touch_last_login(&*tx, &user.id).await.map_err(db::internal)?;
     let details =
         json!({ "session_id": session_id, "member_id": actor.member_id, "user_member_id": actor.user_member_id });
     audit_auth_event(&*tx, &ctx, "auth.login_succeeded", Some(&user.id), Some(&actor.space_id), "allow", details)
@@ -570,10 +478,7 @@ async fn end_reused_session(client: &(impl GenericClient + Sync), state: &AppSta
     if !secrets::refresh_token_is_genuine(&secrets_list, &session_id, token) {
         return Ok(());
     }
-    let ended = client
-        .execute("UPDATE plystra.sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", &[&session_id])
-        .await
-        .map_err(db::internal)?;
+    let ended = sessions::end(client, &session_id).await.map_err(db::internal)?;
     if ended > 0 {
         tracing::warn!(session_id = %session_id, "a refresh token was used again after rotation: the session is ended");
     }
@@ -595,15 +500,7 @@ pub async fn refresh(
     let config = &state.config;
     let hashes = secrets::candidate_hashes(Some(config.session_secret()), &config.session_secret_previous, &token);
     let mut client = db::connection(&state.pool).await?;
-    let live = client
-        .query_opt(
-            "SELECT s.id FROM plystra.sessions s JOIN plystra.users u ON u.id = s.user_id
-             WHERE s.refresh_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.refresh_expires_at > now()
-               AND u.status = 'active' AND u.deleted_at IS NULL",
-            &[&hashes],
-        )
-        .await
-        .map_err(db::internal)?;
+    let live = sessions::live_by_refresh(&**client, &hashes).await.map_err(db::internal)?;
     let Some(live) = live else {
         end_reused_session(&**client, &state, &token).await?;
         return Err(session_expired());
@@ -614,27 +511,19 @@ pub async fn refresh(
     let tx = client.transaction().await.map_err(db::internal)?;
     // One statement: the row is rotated only if the presented token is still its refresh token, so two
     // concurrent refreshes with the same token cannot both succeed.
-    let row = tx
-        .query_opt(
-            "UPDATE plystra.sessions s SET access_token_hash = $2, refresh_token_hash = $3,
-                 expires_at = now() + make_interval(secs => $4), refresh_expires_at = now() + make_interval(secs => $5)
-             FROM plystra.users u
-             WHERE s.id = $6 AND s.refresh_token_hash = ANY($1) AND s.revoked_at IS NULL
-               AND s.refresh_expires_at > now()
-               AND u.id = s.user_id AND u.status = 'active' AND u.deleted_at IS NULL
-             RETURNING s.expires_at, s.refresh_expires_at, s.id, s.user_id, s.active_space_id",
-            &[
-                &hashes,
-                &tokens.access_hash,
-                &tokens.refresh_hash,
-                &ACCESS_TTL.as_secs_f64(),
-                &REFRESH_TTL.as_secs_f64(),
-                &session_id,
-            ],
-        )
-        .await
-        .map_err(db::internal)?
-        .ok_or_else(session_expired)?;
+    let (access_ttl, refresh_ttl) = (ACCESS_TTL.as_secs_f64(), REFRESH_TTL.as_secs_f64());
+    let row = sessions::rotate(
+        &*tx,
+        &hashes,
+        &session_id,
+        &tokens.access_hash,
+        &tokens.refresh_hash,
+        access_ttl,
+        refresh_ttl,
+    )
+    .await
+    .map_err(db::internal)?
+    .ok_or_else(session_expired)?;
     let (session_id, user_id, space_id): (String, String, Option<String>) = (row.get(2), row.get(3), row.get(4));
     let details = json!({ "session_id": session_id });
     audit_auth_event(&*tx, &ctx, "auth.refreshed", Some(&user_id), space_id.as_deref(), "allow", details).await?;
@@ -679,15 +568,7 @@ pub async fn logout(
     }
     let mut client = db::connection(&state.pool).await?;
     let tx = client.transaction().await.map_err(db::internal)?;
-    let ended = tx
-        .query(
-            "UPDATE plystra.sessions SET revoked_at = now()
-             WHERE revoked_at IS NULL AND (access_token_hash = ANY($1) OR refresh_token_hash = ANY($2))
-             RETURNING id, user_id, active_space_id",
-            &[&access, &refresh],
-        )
-        .await
-        .map_err(db::internal)?;
+    let ended = sessions::end_by_tokens(&*tx, &access, &refresh).await.map_err(db::internal)?;
     if ended.is_empty() {
         return Err(credential::authentication_required());
     }
@@ -776,13 +657,9 @@ pub async fn switch_member(
             )
         })?;
     let tx = client.transaction().await.map_err(db::internal)?;
-    tx.execute(
-        "UPDATE plystra.sessions SET active_space_id = $2, active_member_id = $3, active_user_member_id = $4
-         WHERE id = $1",
-        &[&session.session_id, &chosen.space_id, &chosen.member_id, &chosen.user_member_id],
-    )
-    .await
-    .map_err(db::internal)?;
+    sessions::switch_binding(&*tx, &session.session_id, &chosen.space_id, &chosen.member_id, &chosen.user_member_id)
+        .await
+        .map_err(db::internal)?;
     let details = json!({ "session_id": session.session_id, "member_id": chosen.member_id,
                           "user_member_id": chosen.user_member_id,
                           "previous_user_member_id": session.active_user_member_id });
@@ -825,17 +702,7 @@ pub async fn admin_me(State(state): State<AppState>, headers: HeaderMap) -> ApiR
     let standing = crate::standing::of_credential(&client, &credential).await?.name().to_string();
     match credential {
         Credential::Session(s) => {
-            let rows = client
-                .query(
-                    &format!(
-                        "{} WHERE t.user_id = $1 AND t.id IN (SELECT id FROM plystra.active_admin_grants)
-                         ORDER BY t.id",
-                        crate::api::admin_grants::SELECT
-                    ),
-                    &[&s.user_id],
-                )
-                .await
-                .map_err(db::internal)?;
+            let rows = admin_grants::active_of_user(&**client, &s.user_id).await.map_err(db::internal)?;
             let grants: Vec<_> = rows.iter().map(crate::api::admin_grants::dto).collect();
             let mut capabilities = serde_json::Map::new();
             for g in &grants {
@@ -845,8 +712,7 @@ pub async fn admin_me(State(state): State<AppState>, headers: HeaderMap) -> ApiR
                 }
             }
             let space = match &s.active_space_id {
-                Some(id) => client
-                    .query_opt("SELECT id, name FROM plystra.spaces WHERE id = $1", &[id])
+                Some(id) => spaces::name_of(&**client, id)
                     .await
                     .map_err(db::internal)?
                     .map(|r| json!({"id": r.get::<_, String>(0), "name": r.get::<_, String>(1)}))
@@ -854,8 +720,7 @@ pub async fn admin_me(State(state): State<AppState>, headers: HeaderMap) -> ApiR
                 None => Value::Null,
             };
             let member = match &s.active_member_id {
-                Some(id) => client
-                    .query_opt("SELECT id, display_name FROM plystra.members WHERE id = $1", &[id])
+                Some(id) => members::display_name_of(&**client, id)
                     .await
                     .map_err(db::internal)?
                     .map(|r| {

@@ -317,11 +317,16 @@ pub(crate) async fn ask(
     explain: bool,
     authorize_only: bool,
 ) -> ApiResult<Value> {
-    const SQL: &str = "SELECT plystra.decide_with_credential($1, $2, $3, $4, $5)";
-    let row = db::query_one_cached(client, SQL, &[&proof.document, &permission, request, &explain, &authorize_only])
-        .await
-        .map_err(db_errors::read_error)?;
-    let outcome: Value = row.try_get(0).map_err(db::internal)?;
+    let outcome = crate::store::decisions::decide_with_credential(
+        client,
+        &proof.document,
+        permission,
+        request,
+        explain,
+        authorize_only,
+    )
+    .await
+    .map_err(db_errors::read_error)?;
     if outcome["outcome"] != "unauthenticated" && !proof.confirms(&outcome["credential"]) {
         return Err(crate::auth::credential::authentication_required());
     }
@@ -601,6 +606,7 @@ mod tests {
             server_request_id: "req_1".into(),
             ip: Some("127.0.0.1".parse().unwrap()),
             user_agent: Some("ua".into()),
+            credential: None,
         }
     }
 

@@ -42,6 +42,7 @@ use crate::error::{code, ApiError, ApiResult};
 use crate::extract::BodyBytes;
 use crate::protection::{DecisionPermission, RequestScope};
 use crate::request_context::{RequestContext, AUDIT_LOG_ID_HEADER, TRACE_ID_HEADER};
+use crate::store;
 
 pub const EVALUATION_PATH: &str = "/access/v1/evaluation";
 pub const EVALUATIONS_PATH: &str = "/access/v1/evaluations";
@@ -562,10 +563,9 @@ impl Gate<'_> {
         if self.inline() {
             return Ok(q.actor());
         }
-        let row = db::query_one_cached(self.client, "SELECT plystra.resolve_actor($1, $2)", &[&q.user_id, &q.space_id])
+        let found = store::decisions::resolve_actor(self.client, &q.user_id, q.space_id.as_deref())
             .await
             .map_err(db_errors::read_error)?;
-        let found: Value = row.try_get(0).map_err(db::internal)?;
         if found["user_member_id"].is_string() {
             let mut actor = Map::new();
             for key in ["user_id", "member_id", "user_member_id", "space_id"] {
@@ -957,14 +957,8 @@ pub async fn search_scope(
         else {
             return Ok((unplaced, SearchPlacement::Resource { space_id: None }));
         };
-        let row = db::query_opt_cached(
-            client,
-            "SELECT space_id FROM plystra.resources WHERE resource_type = $1 AND id = $2 AND deleted_at IS NULL",
-            &[&resource_type, &resource_id],
-        )
-        .await
-        .map_err(db::internal)?;
-        let space_id: Option<String> = row.map(|r| r.get(0));
+        let space_id =
+            store::resources::space_of_live(client, &resource_type, &resource_id).await.map_err(db::internal)?;
         let scope = RequestScope { space_id: space_id.clone(), group_id: None };
         return Ok((scope, SearchPlacement::Resource { space_id }));
     }
@@ -977,8 +971,8 @@ pub async fn search_scope(
     };
     let named_space = text(&doc["context"]["space_id"]).or_else(|| text(&doc["subject"]["properties"]["space_id"]));
     let space = named_space.clone().or(key_space);
-    let answer = match db::query_one_cached(client, "SELECT plystra.resolve_actor($1, $2)", &[&user_id, &space]).await {
-        Ok(row) => row.try_get::<_, Value>(0).map_err(db::internal)?,
+    let answer = match store::decisions::resolve_actor(client, &user_id, space.as_deref()).await {
+        Ok(answer) => answer,
         // An id the extension refuses (too long, say) places nothing; the handler answers the 400.
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INVALID_PARAMETER_VALUE) => {
             return Ok((unplaced, SearchPlacement::Actor(None)))
@@ -1048,13 +1042,9 @@ pub async fn search_subject(
         return Ok(Json(SubjectSearchResponse { page, results }).into_response());
     };
     let client = db::connection(&state.pool).await?;
-    let rows = db::query_cached(
-        &client,
-        "SELECT user_member_id, member_id, user_id FROM plystra.lookup_subjects($1, $2, $3, $4, $5)",
-        &[&resource_type, &resource_id, &action, &after, &((limit + 1) as i32)],
-    )
-    .await
-    .map_err(|e| renamed_problem(db_errors::read_error(e), |f| authzen_field(f, None)))?;
+    let rows = store::lookups::subjects(&client, &resource_type, &resource_id, &action, &after, (limit + 1) as i32)
+        .await
+        .map_err(|e| renamed_problem(db_errors::read_error(e), |f| authzen_field(f, None)))?;
     let found: Vec<(String, SubjectResult)> = rows
         .iter()
         .map(|r| {
@@ -1106,30 +1096,15 @@ pub async fn search_resource(
     let mut client = db::connection(&state.pool).await?;
     // The binding acts for this transaction only (plystra.set_actor's settings are transaction-local).
     let tx = client.transaction().await.map_err(db::internal)?;
-    db::query_one_cached(
-        &tx,
-        "SELECT plystra.set_actor($1, $2, $3, $4)::text",
-        &[&user_id, &member_id, &binding_id, &space_id],
-    )
-    .await
-    .map_err(db_errors::read_error)?;
-    let rows = db::query_cached(
-        &tx,
-        "SELECT id FROM plystra.lookup_resources($1, $2) AS id WHERE $3::text IS NULL OR id > $3 ORDER BY id LIMIT $4",
-        &[&resource_type, &action, &after, &((limit + 1) as i64)],
-    )
-    .await
-    .map_err(|e| renamed_problem(db_errors::read_error(e), |f| authzen_field(f, None)))?;
+    store::lookups::act_as(&tx, &user_id, &member_id, &binding_id, &space_id).await.map_err(db_errors::read_error)?;
+    let rows = store::lookups::resources(&tx, &resource_type, &action, &after, (limit + 1) as i64)
+        .await
+        .map_err(|e| renamed_problem(db_errors::read_error(e), |f| authzen_field(f, None)))?;
     tx.commit().await.map_err(db::internal)?;
     let found = rows.iter().map(|r| ResourceResult { resource_type: resource_type.clone(), id: r.get(0) }).collect();
     let (page, results) = page_of(found, limit, RESOURCES_ORDER, &fingerprint, key);
     Ok(Json(ResourceSearchResponse { page, context: None, results }).into_response())
 }
-
-/// The action keys of a resource type after `after`, in key order.
-const ACTIONS_SQL: &str = "SELECT ra.key FROM plystra.resource_actions ra \
-    JOIN plystra.resource_types rt ON rt.id = ra.resource_type_id \
-    WHERE rt.key = $1 AND ($2::text IS NULL OR ra.key > $2) ORDER BY ra.key";
 
 #[utoipa::path(post, operation_id = "authzen_search_action", path = "/access/v1/search/action", tag = "AuthZEN",
     request_body = SearchRequest,
@@ -1179,12 +1154,7 @@ pub async fn search_action(
         Err(e) => return Err(gate.refuse(Problem::Request(e), &raw).await),
     };
     let limit = page_limit(request.page.as_ref());
-    let keys: Vec<String> = db::query_cached(&client, ACTIONS_SQL, &[&base.resource_type, &after])
-        .await
-        .map_err(db::internal)?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let keys = store::registry::actions_of_type(&client, &base.resource_type, &after).await.map_err(db::internal)?;
     if keys.is_empty() {
         // Nothing to decide; the credential must still hold the permission on what the request names.
         let placement = Question { action: PLACEMENT_ACTION.into(), ..base.clone() };

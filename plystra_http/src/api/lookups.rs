@@ -23,6 +23,7 @@ use crate::envelope::{decode_cursor, page_from, page_limit, Data, Page};
 use crate::error::{ApiError, ApiResult, Entity};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::request_context::RequestContext;
+use crate::store;
 
 const SUBJECTS_ORDER: &str = "lookup_subjects.user_member_id";
 const RESOURCES_ORDER: &str = "lookup_resources.id";
@@ -86,22 +87,13 @@ pub async fn subjects(
     let after = decode_cursor(q.cursor.as_deref(), SUBJECTS_ORDER, 1)?.map(|mut k| k.remove(0));
     let client = db::connection(&state.pool).await?;
     // The resource must be in the path's Space (whose permission was checked): one in another Space is not found.
-    let resource = db::query_opt_cached(
-        &client,
-        "SELECT resource_type FROM plystra.resources WHERE id = $1 AND space_id = $2 AND deleted_at IS NULL",
-        &[&id, &space_id],
-    )
-    .await
-    .map_err(db::internal)?
-    .ok_or_else(|| ApiError::not_found(Entity::Resource))?;
-    let resource_type: String = resource.get(0);
-    let rows = db::query_cached(
-        &client,
-        "SELECT user_member_id, member_id, user_id, grants FROM plystra.lookup_subjects($1, $2, $3, $4, $5)",
-        &[&resource_type, &id, &action, &after, &((limit + 1) as i32)],
-    )
-    .await
-    .map_err(db_errors::read_error)?;
+    let resource_type = store::resources::type_in_space(&client, &id, &space_id)
+        .await
+        .map_err(db::internal)?
+        .ok_or_else(|| ApiError::not_found(Entity::Resource))?;
+    let rows = store::lookups::subjects(&client, &resource_type, &id, &action, &after, (limit + 1) as i32)
+        .await
+        .map_err(db_errors::read_error)?;
     let items = rows
         .iter()
         .map(|r| SubjectDto {
@@ -129,31 +121,16 @@ pub async fn resources(
     let limit = page_limit(q.limit.as_deref(), DEFAULT_LIMIT);
     let after = decode_cursor(q.cursor.as_deref(), RESOURCES_ORDER, 1)?.map(|mut k| k.remove(0));
     let mut client = db::connection(&state.pool).await?;
-    let binding = db::query_opt_cached(
-        &client,
-        "SELECT user_id, member_id FROM plystra.user_members WHERE id = $1 AND space_id = $2 AND deleted_at IS NULL",
-        &[&id, &space_id],
-    )
-    .await
-    .map_err(db::internal)?
-    .ok_or_else(|| ApiError::not_found(Entity::UserMember))?;
-    let (user_id, member_id): (String, String) = (binding.get(0), binding.get(1));
+    let (user_id, member_id) = store::user_members::in_space(&client, &id, &space_id)
+        .await
+        .map_err(db::internal)?
+        .ok_or_else(|| ApiError::not_found(Entity::UserMember))?;
     // The binding acts for this transaction only (plystra.set_actor's settings are transaction-local).
     let tx = client.transaction().await.map_err(db::internal)?;
-    db::query_one_cached(
-        &tx,
-        "SELECT plystra.set_actor($1, $2, $3, $4)::text",
-        &[&user_id, &member_id, &id, &space_id],
-    )
-    .await
-    .map_err(db_errors::read_error)?;
-    let rows = db::query_cached(
-        &tx,
-        "SELECT id FROM plystra.lookup_resources($1, $2) AS id WHERE $3::text IS NULL OR id > $3 ORDER BY id LIMIT $4",
-        &[&resource_type, &action, &after, &(limit + 1)],
-    )
-    .await
-    .map_err(db_errors::read_error)?;
+    store::lookups::act_as(&tx, &user_id, &member_id, &id, &space_id).await.map_err(db_errors::read_error)?;
+    let rows = store::lookups::resources(&tx, &resource_type, &action, &after, limit + 1)
+        .await
+        .map_err(db_errors::read_error)?;
     tx.commit().await.map_err(db::internal)?;
     let items =
         rows.iter().map(|r| ReachableResourceDto { resource_type: resource_type.clone(), id: r.get(0) }).collect();
@@ -185,15 +162,9 @@ async fn binding_in_space(
             "actor.user_member_id (or actor.user_id and actor.member_id) is required.",
         ));
     }
-    let rows = db::query_cached(
-        client,
-        "SELECT id, user_id, member_id FROM plystra.user_members \
-         WHERE space_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR id = $2) \
-           AND ($3::text IS NULL OR user_id = $3) AND ($4::text IS NULL OR member_id = $4) ORDER BY id LIMIT 2",
-        &[&space_id, &id, &actor.user_id, &actor.member_id],
-    )
-    .await
-    .map_err(db::internal)?;
+    let rows = store::user_members::matching_in_space(client, space_id, &id, &actor.user_id, &actor.member_id)
+        .await
+        .map_err(db::internal)?;
     // A User may hold several bindings to one Member (a delegate, a temporary one): which one acts is not guessed.
     if rows.len() > 1 {
         return Err(ApiError::validation(
@@ -250,14 +221,12 @@ pub async fn simulate(
     required(body.action.clone(), "action")?;
     let client = db::connection(&state.pool).await?;
     let (user_member_id, user_id, member_id) = binding_in_space(&client, actor, &space_id).await?;
-    db::query_opt_cached(
-        &client,
-        "SELECT 1 FROM plystra.resources WHERE id = $1 AND resource_type = $2 AND space_id = $3 AND deleted_at IS NULL",
-        &[&resource_id, &resource_type, &space_id],
-    )
-    .await
-    .map_err(db::internal)?
-    .ok_or_else(|| ApiError::not_found(Entity::Resource))?;
+    if !store::resources::exists_in_space(&client, &resource_id, &resource_type, &space_id)
+        .await
+        .map_err(db::internal)?
+    {
+        return Err(ApiError::not_found(Entity::Resource));
+    }
     // The extension is asked about exactly the binding and the resource found in the path's Space.
     let named = AuthzRequest {
         actor: Some(AuthzActor {
@@ -272,10 +241,8 @@ pub async fn simulate(
         action: body.action,
         ..AuthzRequest::default()
     };
-    let row = db::query_one_cached(&client, "SELECT plystra.simulate($1)", &[&named.to_extension_request(&ctx)])
-        .await
-        .map_err(db_errors::read_error)?;
-    let answer: serde_json::Value = row.try_get(0).map_err(db::internal)?;
+    let answer =
+        store::decisions::simulate(&client, &named.to_extension_request(&ctx)).await.map_err(db_errors::read_error)?;
     let simulation: AuthzSimulation = serde_json::from_value(answer).map_err(|e| {
         tracing::error!(error = %e, "the extension's simulation does not match the documented shape");
         ApiError::internal()

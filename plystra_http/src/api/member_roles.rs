@@ -6,28 +6,17 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::crud::{self, Columns, LifecycleBody, View};
+use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::MemberRoleStatus;
 
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
-use crate::error::{ApiResult, Entity, Operation};
+use crate::error::{ApiResult, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::request_context::RequestContext;
 
-pub static VIEW: View = View {
-    entity: Entity::MemberRole,
-    table: "member_roles",
-    select: "SELECT t.*, m.display_name AS member_display_name, r.key AS role_key, r.name AS role_name, \
-             g.path AS scope_anchor_path FROM plystra.member_roles t \
-             LEFT JOIN plystra.members m ON m.id = t.member_id LEFT JOIN plystra.roles r ON r.id = t.role_id \
-             LEFT JOIN plystra.groups g ON g.id = t.scope_anchor_group_id",
-    space_column: Some("t.space_id"),
-    soft_delete: true,
-    order_column: "t.id",
-    default_limit: 50,
-};
+pub use crate::store::member_roles::VIEW;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberRoleDto {

@@ -5,25 +5,17 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::crud::{self, Columns, LifecycleBody, View};
+use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::MemberStatus;
 
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
-use crate::error::{ApiResult, Entity, Operation};
+use crate::error::{ApiResult, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::request_context::RequestContext;
 
-pub static VIEW: View = View {
-    entity: Entity::Member,
-    table: "members",
-    select: "SELECT t.* FROM plystra.members t",
-    space_column: Some("t.space_id"),
-    soft_delete: true,
-    order_column: "t.id",
-    default_limit: 50,
-};
+pub use crate::store::members::VIEW;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberDto {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::{GenericClient, Row};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::crud::{self, Columns, View};
+use crate::api::crud::{self, Columns};
 use plystra_core::closed_sets::{ClosedSet, ResourceMappingStatus, ResourceTypeStatus, RiskLevel};
 
 use crate::app::AppState;
@@ -17,35 +17,11 @@ use crate::error::{ApiError, ApiResult, Entity, Operation};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::request_context::RequestContext;
 
-pub static TYPES: View = View {
-    entity: Entity::ResourceType,
-    table: "resource_types",
-    select: "SELECT t.* FROM plystra.resource_types t",
-    space_column: None,
-    soft_delete: false,
-    order_column: "t.key",
-    default_limit: 50,
-};
+pub use crate::store::registry::TYPES;
 
-pub static ACTIONS: View = View {
-    entity: Entity::ResourceAction,
-    table: "resource_actions",
-    select: "SELECT t.*, rt.key AS resource_type FROM plystra.resource_actions t JOIN plystra.resource_types rt ON rt.id = t.resource_type_id",
-    space_column: None,
-    soft_delete: false,
-    order_column: "t.key",
-    default_limit: 50,
-};
+pub use crate::store::registry::ACTIONS;
 
-pub static MAPPINGS: View = View {
-    entity: Entity::ResourceMapping,
-    table: "resource_mappings",
-    select: "SELECT t.*, rt.key AS resource_type FROM plystra.resource_mappings t JOIN plystra.resource_types rt ON rt.id = t.resource_type_id",
-    space_column: None,
-    soft_delete: false,
-    order_column: "t.id",
-    default_limit: 50,
-};
+pub use crate::store::registry::MAPPINGS;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResourceTypeDto {
@@ -213,25 +189,10 @@ pub struct RegistryQuery {
 }
 
 async fn type_id_of<C: GenericClient + Sync>(client: &C, key: &str) -> ApiResult<String> {
-    client
-        .query_opt("SELECT id FROM plystra.resource_types WHERE key = $1", &[&key])
+    crate::store::registry::type_id_of(client, key)
         .await
         .map_err(db_errors::read_error)?
-        .map(|r| r.get(0))
         .ok_or_else(|| ApiError::not_found(Entity::ResourceType))
-}
-
-async fn fetch_by<C: GenericClient + Sync>(
-    client: &C,
-    view: &View,
-    condition: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> ApiResult<Row> {
-    client
-        .query_opt(&format!("{} WHERE {condition}", view.select), params)
-        .await
-        .map_err(db_errors::read_error)?
-        .ok_or_else(|| ApiError::not_found(view.entity))
 }
 
 #[utoipa::path(get, operation_id = "list_resource_types", path = "/api/v1/resource-types", tag = "Registry", params(RegistryQuery),
@@ -272,7 +233,7 @@ pub async fn upsert_type(
     responses((status = 200, description = "The resource type", body = crate::envelope::Envelope<ResourceTypeDto>), (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_type(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Data<ResourceTypeDto>> {
     let client = db::connection(&state.pool).await?;
-    Ok(Data::ok(type_dto(&fetch_by(&**client, &TYPES, "t.key = $1", &[&key]).await?)))
+    Ok(Data::ok(type_dto(&TYPES.fetch_by(&**client, "t.key = $1", &[&key]).await?)))
 }
 
 #[utoipa::path(get, operation_id = "list_resource_actions", path = "/api/v1/resource-types/{key}/actions", tag = "Registry", params(("key" = String, Path), RegistryQuery),
@@ -324,7 +285,7 @@ pub async fn get_mapping(
 ) -> ApiResult<Data<ResourceMappingDto>> {
     let client = db::connection(&state.pool).await?;
     let type_id = type_id_of(&**client, &key).await?;
-    Ok(Data::ok(mapping_dto(&fetch_by(&**client, &MAPPINGS, "t.resource_type_id = $1", &[&type_id]).await?)))
+    Ok(Data::ok(mapping_dto(&MAPPINGS.fetch_by(&**client, "t.resource_type_id = $1", &[&type_id]).await?)))
 }
 
 async fn upsert_mapping(

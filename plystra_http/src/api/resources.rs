@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::crud::{self, Columns, LifecycleBody, View};
+use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::ResourceStatus;
 
 use crate::app::AppState;
@@ -18,17 +18,7 @@ use crate::error::{ApiError, ApiResult, Entity, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::request_context::RequestContext;
 
-pub static VIEW: View = View {
-    entity: Entity::Resource,
-    table: "resources",
-    select: "SELECT t.*, s.name AS space_name, g.path AS group_path, m.display_name AS owner_member_display_name \
-             FROM plystra.resources t LEFT JOIN plystra.spaces s ON s.id = t.space_id \
-             LEFT JOIN plystra.groups g ON g.id = t.group_id LEFT JOIN plystra.members m ON m.id = t.owner_member_id",
-    space_column: Some("t.space_id"),
-    soft_delete: true,
-    order_column: "t.id",
-    default_limit: 50,
-};
+pub use crate::store::resources::VIEW;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResourceDto {

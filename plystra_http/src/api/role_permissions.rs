@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::crud::{self, Columns, View};
+use crate::api::crud::{self, Columns};
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::db_errors;
@@ -18,17 +18,7 @@ use crate::error::{code, ApiError, ApiResult, Entity, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::request_context::RequestContext;
 
-pub static VIEW: View = View {
-    entity: Entity::RolePermission,
-    table: "role_permissions",
-    select: "SELECT t.*, r.space_id AS space_id, r.key AS role_key, p.resource AS resource, p.action AS action, \
-             p.scope AS scope FROM plystra.role_permissions t \
-             LEFT JOIN plystra.roles r ON r.id = t.role_id LEFT JOIN plystra.permissions p ON p.id = t.permission_id",
-    space_column: Some("r.space_id"),
-    soft_delete: true,
-    order_column: "t.id",
-    default_limit: 50,
-};
+pub use crate::store::role_permissions::VIEW;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RolePermissionDto {
@@ -116,11 +106,7 @@ async fn create_in(
     let mut client = db::connection(&state.pool).await?;
     if let Some(space) = space_id {
         crud::require_space(&**client, space).await?;
-        let role_space: Option<String> = client
-            .query_opt("SELECT space_id FROM plystra.roles WHERE id = $1", &[&role_id])
-            .await
-            .map_err(db_errors::read_error)?
-            .map(|r| r.get(0));
+        let role_space = crate::store::roles::space_of(&**client, &role_id).await.map_err(db_errors::read_error)?;
         if matches!(&role_space, Some(s) if s != space) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -157,13 +143,7 @@ async fn delete_in(
 ) -> ApiResult<Data<RolePermissionDto>> {
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, ctx, b.actor.as_ref(), space_id).await?;
-    let n = tx
-        .execute(
-            "UPDATE plystra.role_permissions AS t SET deleted_at = now(), updated_at = now() \
-             WHERE t.id = $1 AND t.deleted_at IS NULL \
-               AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM plystra.roles r WHERE r.id = t.role_id AND r.space_id = $2))",
-            &[&id, &space_id],
-        )
+    let n = crate::store::role_permissions::soft_delete(&*tx, id, space_id)
         .await
         .map_err(|e| db_errors::write_error(e, Entity::RolePermission, Operation::Update))?;
     if n == 0 {

@@ -13,6 +13,7 @@ use crate::envelope::Data;
 use crate::error::{code, ApiError, ApiResult};
 use crate::ledger::{self, LedgerState};
 use crate::metrics::PoolUsage;
+use crate::store;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -48,7 +49,7 @@ pub async fn health() -> Data<Health> {
 /// Why the server is not ready, or the schema version it found.
 async fn readiness(state: &AppState) -> Result<String, String> {
     let client = state.pool.get().await.map_err(|_| "the database is not reachable".to_string())?;
-    client.simple_query("SELECT 1").await.map_err(|_| "the database is not answering".to_string())?;
+    store::system::ping(&**client).await.map_err(|_| "the database is not answering".to_string())?;
     let applied = ledger::read_applied(&client).await?;
     match ledger::compare(&applied, ledger::EXPECTED_MIGRATIONS) {
         LedgerState::Current { schema_version } => Ok(schema_version),
@@ -163,15 +164,12 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
 /// Rows not yet in their hash chain, and those left so longer than `plystra.audit_unsealed_alarm`: a sealer that
 /// is held back or stopped shows here (alert on the second being above zero). Read through the partial index of
 /// unsealed rows, so a scrape costs little. Nothing is reported when the database cannot answer.
-const UNSEALED_SQL: &str = "SELECT count(*), count(*) FILTER (WHERE created_at < statement_timestamp() - \
-                            plystra.audit_unsealed_alarm()) FROM plystra.audit_logs WHERE row_hash IS NULL";
-
 async fn audit_sealing_gauges(state: &AppState) -> String {
     let Ok(client) = db::connection(&state.pool).await else {
         return String::new();
     };
-    match client.query_one(UNSEALED_SQL, &[]).await {
-        Ok(row) => crate::metrics::render_sealing(row.get(0), row.get(1)),
+    match store::system::unsealed_audit_rows(&**client).await {
+        Ok((unsealed, overdue)) => crate::metrics::render_sealing(unsealed, overdue),
         Err(e) => {
             tracing::warn!(error = %e, "metrics: could not count unsealed audit rows");
             String::new()
@@ -196,21 +194,7 @@ pub struct ConsoleOverview {
     responses((status = 200, description = "Counts of Core entities (soft-deleted rows excluded)", body = crate::envelope::Envelope<ConsoleOverview>)))]
 pub async fn console_overview(State(state): State<AppState>) -> ApiResult<Data<ConsoleOverview>> {
     let client = db::connection(&state.pool).await?;
-    let row = client
-        .query_one(
-            "SELECT (SELECT count(*) FROM plystra.spaces WHERE deleted_at IS NULL),
-                    (SELECT count(*) FROM plystra.users WHERE deleted_at IS NULL),
-                    (SELECT count(*) FROM plystra.members WHERE deleted_at IS NULL),
-                    (SELECT count(*) FROM plystra.groups WHERE deleted_at IS NULL),
-                    (SELECT count(*) FROM plystra.roles WHERE deleted_at IS NULL),
-                    (SELECT count(*) FROM plystra.permissions WHERE deleted_at IS NULL),
-                    (SELECT count(*) FROM plystra.resources WHERE deleted_at IS NULL),
-                    (SELECT count(*) FROM plystra.resource_types),
-                    (SELECT count(*) FROM plystra.audit_logs)",
-            &[],
-        )
-        .await
-        .map_err(db::internal)?;
+    let row = store::system::overview(&**client).await.map_err(db::internal)?;
     Ok(Data::ok(ConsoleOverview {
         spaces: row.get(0),
         users: row.get(1),

@@ -11,28 +11,19 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::crud::{self, Columns, LifecycleBody, View};
+use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::UserMemberStatus;
 
 use crate::app::AppState;
-use crate::auth::credential::{self, Credential};
+use crate::auth::credential::Credential;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
-use crate::error::{ApiError, ApiResult, Entity, Operation};
+use crate::error::{ApiError, ApiResult, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::protection::{permission_on, RequestScope};
 use crate::request_context::RequestContext;
 
-pub static VIEW: View = View {
-    entity: Entity::UserMember,
-    table: "user_members",
-    select: "SELECT t.*, u.email AS email, m.display_name AS member_display_name FROM plystra.user_members t \
-             LEFT JOIN plystra.users u ON u.id = t.user_id LEFT JOIN plystra.members m ON m.id = t.member_id",
-    space_column: Some("t.space_id"),
-    soft_delete: true,
-    order_column: "t.id",
-    default_limit: 50,
-};
+pub use crate::store::user_members::VIEW;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserMemberDto {
@@ -79,14 +70,20 @@ pub fn dto(r: &Row) -> UserMemberDto {
 }
 
 /// Whether the request's credential holds `permission` at instance scope.
-async fn instance_permission(client: &impl deadpool_postgres::GenericClient, permission: &str) -> ApiResult<bool> {
-    let credential = credential::current().ok_or_else(credential::authentication_required)?;
-    permission_on(client, &credential, permission, &RequestScope::default()).await
+async fn instance_permission(
+    client: &impl deadpool_postgres::GenericClient,
+    credential: &Credential,
+    permission: &str,
+) -> ApiResult<bool> {
+    permission_on(client, credential, permission, &RequestScope::default()).await
 }
 
 /// The row mapper of answers: the user's e-mail only for instance `users:read` holders.
-async fn mapper(client: &impl deadpool_postgres::GenericClient) -> ApiResult<impl Fn(&Row) -> UserMemberDto> {
-    let email_visible = instance_permission(client, "users:read").await?;
+async fn mapper(
+    client: &impl deadpool_postgres::GenericClient,
+    credential: &Credential,
+) -> ApiResult<impl Fn(&Row) -> UserMemberDto> {
+    let email_visible = instance_permission(client, credential, "users:read").await?;
     Ok(move |r: &Row| {
         let mut d = dto(r);
         if !email_visible {
@@ -101,13 +98,17 @@ fn binding_refused(message: &'static str) -> ApiError {
 }
 
 /// `is_primary: true` is the user's own choice (their session) or an instance `users:manage` holder's.
-async fn require_primary_allowed(client: &impl deadpool_postgres::GenericClient, user_id: &str) -> ApiResult<()> {
-    if let Some(Credential::Session(s)) = credential::current() {
+async fn require_primary_allowed(
+    client: &impl deadpool_postgres::GenericClient,
+    credential: &Credential,
+    user_id: &str,
+) -> ApiResult<()> {
+    if let Credential::Session(s) = credential {
         if s.user_id == user_id {
             return Ok(());
         }
     }
-    if instance_permission(client, "users:manage").await? {
+    if instance_permission(client, credential, "users:manage").await? {
         return Ok(());
     }
     Err(binding_refused(
@@ -119,18 +120,13 @@ async fn require_primary_allowed(client: &impl deadpool_postgres::GenericClient,
 /// `users:manage` holder: a Space admin does not pull instance users into its tenant.
 async fn require_bindable(
     client: &impl deadpool_postgres::GenericClient,
+    credential: &Credential,
     user_id: &str,
     space_id: &str,
 ) -> ApiResult<()> {
-    let known = client
-        .query_opt(
-            "SELECT 1 FROM plystra.user_members WHERE user_id = $1 AND space_id = $2 AND deleted_at IS NULL LIMIT 1",
-            &[&user_id, &space_id],
-        )
-        .await
-        .map_err(db::internal)?
-        .is_some();
-    if known || instance_permission(client, "users:manage").await? {
+    let known =
+        crate::store::user_members::user_known_in_space(client, user_id, space_id).await.map_err(db::internal)?;
+    if known || instance_permission(client, credential, "users:manage").await? {
         return Ok(());
     }
     Err(binding_refused("Binding a user who has no binding in this Space needs users:manage at instance scope."))
@@ -190,6 +186,7 @@ pub struct UserMemberQuery {
     responses((status = 200, description = "UserMembers", body = crate::envelope::ListEnvelope<UserMemberDto>)))]
 pub async fn list(
     State(state): State<AppState>,
+    ctx: RequestContext,
     Path(space_id): Path<String>,
     ApiQuery(q): ApiQuery<UserMemberQuery>,
 ) -> ApiResult<Page<UserMemberDto>> {
@@ -199,7 +196,7 @@ pub async fn list(
     f.push_opt("t.status = $", &q.status);
     f.push_opt("t.relation_type = $", &q.relation_type);
     let client = db::connection(&state.pool).await?;
-    let map = mapper(&client).await?;
+    let map = mapper(&client, ctx.credential()?).await?;
     VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), map, |m| m.id.clone()).await
 }
 
@@ -230,11 +227,11 @@ pub async fn create(
     cols.set_opt("revoked_reason", b.revoked_reason).set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
     crud::require_space(&**client, &space_id).await?;
-    let map = mapper(&client).await?;
+    let map = mapper(&client, ctx.credential()?).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
-    require_bindable(&tx, &user_id, &space_id).await?;
+    require_bindable(&tx, ctx.credential()?, &user_id, &space_id).await?;
     if b.is_primary == Some(true) {
-        require_primary_allowed(&tx, &user_id).await?;
+        require_primary_allowed(&tx, ctx.credential()?, &user_id).await?;
     }
     crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
     crud::finish(tx, &VIEW, &id, Some(&space_id), map).await.map(Data::created)
@@ -244,18 +241,23 @@ pub async fn create(
     responses((status = 200, description = "The UserMember", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
     State(state): State<AppState>,
+    ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
 ) -> ApiResult<Data<UserMemberDto>> {
     let client = db::connection(&state.pool).await?;
-    let map = mapper(&client).await?;
+    let map = mapper(&client, ctx.credential()?).await?;
     Ok(Data::ok(map(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
 #[utoipa::path(get, operation_id = "get_user_member_by_id", path = "/api/v1/user-members/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The UserMember (read-only alias)", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<UserMemberDto>> {
+pub async fn get_alias(
+    State(state): State<AppState>,
+    ctx: RequestContext,
+    Path(id): Path<String>,
+) -> ApiResult<Data<UserMemberDto>> {
     let client = db::connection(&state.pool).await?;
-    let map = mapper(&client).await?;
+    let map = mapper(&client, ctx.credential()?).await?;
     Ok(Data::ok(map(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
@@ -276,11 +278,11 @@ pub async fn patch(
     cols.set_opt("linked_by_member_id", b.linked_by_member_id).set_opt("revoked_reason", b.revoked_reason);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let mut client = db::connection(&state.pool).await?;
-    let map = mapper(&client).await?;
+    let map = mapper(&client, ctx.credential()?).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     if b.is_primary == Some(true) {
         let user_id: String = VIEW.fetch(&*tx, &id, Some(&space_id)).await?.get("user_id");
-        require_primary_allowed(&tx, &user_id).await?;
+        require_primary_allowed(&tx, ctx.credential()?, &user_id).await?;
     }
     crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;
     crud::finish(tx, &VIEW, &id, Some(&space_id), map).await.map(Data::ok)
@@ -300,7 +302,7 @@ pub async fn revoke(
     cols.set("status", "revoked".to_string()).set("revoked_at", time::OffsetDateTime::now_utc());
     cols.set_opt("revoked_reason", b.revoked_reason.or(b.reason));
     let mut client = db::connection(&state.pool).await?;
-    let map = mapper(&client).await?;
+    let map = mapper(&client, ctx.credential()?).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;
     crud::finish(tx, &VIEW, &id, Some(&space_id), map).await.map(Data::ok)

@@ -8,26 +8,18 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::crud::{self, Columns, LifecycleBody, View};
+use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::UserStatus;
 
 use crate::app::AppState;
 use crate::db::{self, ActorContext, Filters, RowExt};
 use crate::envelope::{Data, Page};
-use crate::error::{ApiError, ApiResult, Entity, Operation};
+use crate::error::{ApiError, ApiResult, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::request_context::RequestContext;
 use crate::standing::{self, UserChange};
 
-pub static VIEW: View = View {
-    entity: Entity::User,
-    table: "users",
-    select: "SELECT t.* FROM plystra.users t",
-    space_column: None,
-    soft_delete: true,
-    order_column: "t.id",
-    default_limit: 50,
-};
+pub use crate::store::users::VIEW;
 
 /// A User as the API shows it. The password hash never leaves the database.
 #[derive(Debug, Serialize, ToSchema)]
@@ -100,8 +92,8 @@ pub struct UserPatch {
 
 /// API keys never set a password (creating a user or changing one): a password is set by the user or by an
 /// administrator's session (standing rule, [`crate::standing`]).
-fn refuse_password_from_key() -> ApiResult<()> {
-    if matches!(crate::auth::credential::current(), Some(crate::auth::Credential::ApiKey(_))) {
+fn refuse_password_from_key(ctx: &RequestContext) -> ApiResult<()> {
+    if matches!(ctx.credential, Some(crate::auth::Credential::ApiKey(_))) {
         return Err(ApiError::admin_permission_required(
             "users:manage",
             "API keys never set passwords; a password is set by the user or by an administrator's session.",
@@ -174,7 +166,7 @@ pub async fn create(
 ) -> ApiResult<Data<UserDto>> {
     let email = crud::required("email", b.email)?;
     if b.password.is_some() || b.password_hash.is_some() {
-        refuse_password_from_key()?;
+        refuse_password_from_key(&ctx)?;
     }
     let id = b.id.unwrap_or_else(|| db::new_id("user"));
     let mut cols = Columns::default();
@@ -209,7 +201,7 @@ pub async fn patch(
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
     // Standing first (inside the transaction that writes): a refused caller learns nothing from the validation.
-    standing::require_over_user(&tx, &id, change).await?;
+    standing::require_over_user(&tx, ctx.credential()?, &id, change).await?;
     let mut cols = Columns::default();
     cols.set_opt("email", b.email).set_opt("username", b.username).set_opt("phone", b.phone);
     cols.set_opt("password_hash", password_column(&state, b.password, b.password_hash).await?)
@@ -230,7 +222,7 @@ async fn set_status(
     cols.set("status", status.to_string());
     let mut client = db::connection(&state.pool).await?;
     let tx = db::begin_mutation(&mut client, ctx, body.actor.as_ref(), None).await?;
-    standing::require_over_user(&tx, id, UserChange { sets_password: false }).await?;
+    standing::require_over_user(&tx, ctx.credential()?, id, UserChange { sets_password: false }).await?;
     crud::update(&*tx, &VIEW, id, None, &cols).await?;
     crud::finish(tx, &VIEW, id, None, dto).await.map(Data::ok)
 }

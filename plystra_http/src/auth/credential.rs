@@ -8,7 +8,6 @@ use time::OffsetDateTime;
 
 use crate::auth::secrets::{self, API_KEY_PREFIX};
 use crate::config::Config;
-use crate::db;
 use crate::error::{code, ApiError};
 
 pub const API_KEY_HEADER: &str = "x-plystra-api-key";
@@ -59,20 +58,6 @@ impl Credential {
             Credential::ApiKey(k) => k.created_by_user_id.as_deref(),
         }
     }
-}
-
-tokio::task_local! {
-    static CURRENT: Credential;
-}
-
-/// Runs `f` with `credential` as the request's credential (read by [`current`]).
-pub async fn scope<F: std::future::Future>(credential: Credential, f: F) -> F::Output {
-    CURRENT.scope(credential, f).await
-}
-
-/// The credential the protection seam accepted for this request, if any.
-pub fn current() -> Option<Credential> {
-    CURRENT.try_with(|c| c.clone()).ok()
 }
 
 pub fn authentication_required() -> ApiError {
@@ -140,8 +125,7 @@ async fn authenticated(
     client: &impl GenericClient,
     proof: &Proof,
 ) -> Result<Option<Credential>, tokio_postgres::Error> {
-    let row = db::query_one_cached(client, "SELECT plystra.authenticate($1)", &[&proof.document]).await?;
-    let found: Option<serde_json::Value> = row.try_get(0)?;
+    let found = crate::store::credentials::authenticate(client, &proof.document).await?;
     Ok(found.filter(|doc| proof.confirms(doc)).and_then(|doc| credential_of(&doc)))
 }
 

@@ -1,0 +1,1 @@
+SELECT plystra.set_credential($1, $2, $3, $4, $5)

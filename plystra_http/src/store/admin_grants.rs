@@ -1,0 +1,45 @@
+//! The store of admin_grants.
+
+use crate::error::Entity;
+use crate::store::crud::View;
+
+pub static VIEW: View = View {
+    entity: Entity::AdminGrant,
+    table: "admin_grants",
+    select: include_str!("admin_grants/select.sql"),
+    space_column: None,
+    soft_delete: true,
+    order_column: "t.id",
+    default_limit: 100,
+};
+
+/// `user_id`'s active admin grants (`plystra.active_admin_grants`), read through the view's columns.
+pub async fn active_of_user(
+    client: &(impl tokio_postgres::GenericClient + Sync),
+    user_id: &str,
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    client.query(include_str!("admin_grants/active_of_user.sql"), &[&user_id]).await
+}
+
+/// Whether `user_id` holds an active instance super admin grant.
+pub async fn is_super_admin(
+    client: &(impl tokio_postgres::GenericClient + Sync),
+    user_id: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(client.query_one(include_str!("admin_grants/is_super_admin.sql"), &[&user_id]).await?.get(0))
+}
+
+/// Takes the transaction's lock on super-admin revocations.
+pub async fn lock_super_admin_revocations(
+    client: &(impl tokio_postgres::GenericClient + Sync),
+) -> Result<u64, tokio_postgres::Error> {
+    client.execute(include_str!("admin_grants/lock_super_admin_revocations.sql"), &[]).await
+}
+
+/// How many active instance super admin grants of active users remain besides `grant_id`.
+pub async fn other_super_admins(
+    client: &(impl tokio_postgres::GenericClient + Sync),
+    grant_id: &str,
+) -> Result<i64, tokio_postgres::Error> {
+    Ok(client.query_one(include_str!("admin_grants/other_super_admins.sql"), &[&grant_id]).await?.get(0))
+}

@@ -1,0 +1,1 @@
+SELECT expires_at FROM plystra.api_keys WHERE id = $1

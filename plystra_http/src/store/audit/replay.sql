@@ -1,0 +1,1 @@
+SELECT plystra.replay($1, $2)

@@ -1,0 +1,1 @@
+SELECT * FROM plystra.verify_audit_chain($1)

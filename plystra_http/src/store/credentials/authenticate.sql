@@ -1,0 +1,1 @@
+SELECT plystra.authenticate($1)

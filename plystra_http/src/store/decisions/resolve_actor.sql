@@ -1,0 +1,1 @@
+SELECT plystra.resolve_actor($1, $2)

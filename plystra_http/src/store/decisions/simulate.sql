@@ -1,0 +1,1 @@
+SELECT plystra.simulate($1)

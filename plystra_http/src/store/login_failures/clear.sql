@@ -1,0 +1,1 @@
+DELETE FROM plystra.login_failures WHERE email_key = $1

@@ -1,0 +1,1 @@
+SELECT id, display_name FROM plystra.members WHERE id = $1

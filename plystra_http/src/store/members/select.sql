@@ -1,0 +1,1 @@
+SELECT t.* FROM plystra.members t

@@ -1,0 +1,1 @@
+SELECT id FROM plystra.resource_types WHERE key = $1

@@ -1,0 +1,1 @@
+SELECT space_id FROM plystra.roles WHERE id = $1

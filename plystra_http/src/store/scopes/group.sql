@@ -1,0 +1,1 @@
+SELECT space_id, id FROM plystra.groups WHERE id = $1

@@ -1,0 +1,1 @@
+SELECT id, name FROM plystra.spaces WHERE id = $1
