@@ -5,6 +5,7 @@
 use tokio_postgres::{Client, NoTls};
 
 use crate::ledger::{AppliedMigration, ExpectedMigration, EXPECTED_MIGRATIONS};
+use crate::store::ledger as store;
 
 /// A command run against the database outside a request (applying migrations here, plystractl's commands)
 /// failed: the message for the operator.
@@ -41,13 +42,10 @@ pub async fn connect(url: &str) -> CommandResult<Client> {
 
 /// The applied ledger; empty when the extension is not installed.
 pub async fn applied(client: &Client) -> CommandResult<Vec<AppliedMigration>> {
-    let installed =
-        client.query_opt("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'plystra'", &[]).await?.is_some();
-    if !installed {
+    if store::installed_version(client).await?.is_none() {
         return Ok(Vec::new());
     }
-    let rows =
-        client.query("SELECT version, name, checksum FROM plystra.schema_migrations ORDER BY version", &[]).await?;
+    let rows = store::applied(client).await?;
     Ok(rows.iter().map(|r| AppliedMigration { version: r.get(0), name: r.get(1), checksum: r.get(2) }).collect())
 }
 
@@ -96,8 +94,7 @@ pub async fn up(client: &Client) -> CommandResult<Vec<AppliedMigration>> {
     {
         return Err(CommandError(format!("migration {v} {n} was changed after it was applied (checksum mismatch)")));
     }
-    client.batch_execute("CREATE EXTENSION IF NOT EXISTS plystra").await?;
-    client.batch_execute("ALTER EXTENSION plystra UPDATE").await?;
+    store::install_or_update(client).await?;
     let after = applied(client).await?;
     if let Err(e) = verify(&after) {
         return Err(CommandError(format!(
