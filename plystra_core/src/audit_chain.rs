@@ -170,7 +170,13 @@ pub fn canonical_number_text(text: &str) -> String {
     // Where the decimal point falls among `digits`, and how many decimals numeric_in keeps.
     let point = int_part.len() as i64 + exponent;
     let dscale = (frac_part.len() as i64 - exponent).max(0);
-    let digit_at = |i: i64| -> u8 { if i >= 0 && (i as usize) < digits.len() { digits[i as usize] } else { b'0' } };
+    let digit_at = |i: i64| -> u8 {
+        if i >= 0 && (i as usize) < digits.len() {
+            digits[i as usize]
+        } else {
+            b'0'
+        }
+    };
     let mut out = String::new();
     if negative && digits.iter().any(|&d| d != b'0') {
         out.push('-');
