@@ -8,10 +8,12 @@
 //! here for a batch whose records this code cannot read (none are expected: the records are written by this
 //! library).
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use pgrx::prelude::*;
-use pgrx::{datum::DatumWithOid, pg_sys, IntoDatum};
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
+use pgrx::{datum::DatumWithOid, pg_sys, IntoDatum, PgBuiltInOids, PgOid};
 use plystra_core::audit_chain::{row_hash, AuditRow};
 use plystra_core::jsonb::Doc;
 
@@ -37,6 +39,42 @@ const SAVE_HEADS_SQL: &str = "INSERT INTO plystra.audit_chain_heads AS h (space_
      pg_catalog.unnest($3::text[])) \
      ON CONFLICT (space_key) DO UPDATE SET chain_position = excluded.chain_position, row_hash = excluded.row_hash";
 
+const SEALER_LOCK_SQL: &str = "SELECT plystra.audit_sealer_lock()";
+
+/// The writer's statements, planned once per writer process (an INSERT into the partitioned log with its
+/// triggers costs more to plan than a small batch costs to insert).
+struct Statements {
+    sealer_lock: OwnedPreparedStatement,
+    heads: OwnedPreparedStatement,
+    insert_rows: OwnedPreparedStatement,
+    save_heads: OwnedPreparedStatement,
+}
+
+thread_local! {
+    static STATEMENTS: OnceCell<Statements> = const { OnceCell::new() };
+}
+
+fn prepare(client: &mut SpiClient<'_>) -> Statements {
+    let keep = |sql: &str, types: &[PgBuiltInOids]| {
+        let types: Vec<PgOid> = types.iter().map(|t| PgOid::BuiltIn(*t)).collect();
+        client.prepare_mut(sql, &types).expect("plystra audit writer: a statement must prepare").keep()
+    };
+    const TEXTS: PgBuiltInOids = PgBuiltInOids::TEXTARRAYOID;
+    const JSONBS: PgBuiltInOids = PgBuiltInOids::JSONBARRAYOID;
+    const INT8S: PgBuiltInOids = PgBuiltInOids::INT8ARRAYOID;
+    const TIMESTAMPTZS: PgBuiltInOids = PgBuiltInOids::TIMESTAMPTZARRAYOID;
+    Statements {
+        sealer_lock: keep(SEALER_LOCK_SQL, &[]),
+        heads: keep(HEADS_SQL, &[TEXTS]),
+        insert_rows: keep(
+            INSERT_ROWS_SQL,
+            &[TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, JSONBS, TEXTS, TEXTS, TEXTS,
+              TIMESTAMPTZS, INT8S, TEXTS, TEXTS],
+        ),
+        save_heads: keep(SAVE_HEADS_SQL, &[TEXTS, INT8S, TEXTS]),
+    }
+}
+
 /// A jsonb datum already built (palloc'd in the current memory context), as an array element.
 #[derive(Clone, Copy)]
 struct RawJsonb(pg_sys::Datum);
@@ -61,9 +99,10 @@ pub fn append(records: &[String]) {
             .expect("plystra audit writer: append_audit must succeed");
         return;
     };
-    Spi::connect_mut(|client| {
+    Spi::connect_mut(|client| STATEMENTS.with(|cell| {
+        let st = cell.get_or_init(|| prepare(client));
         let sealing = client
-            .update("SELECT plystra.audit_sealer_lock()", None, &[])
+            .update(&st.sealer_lock, None, &[])
             .expect("plystra audit writer: audit_sealer_lock")
             .first()
             .get_one::<bool>()
@@ -76,7 +115,7 @@ pub fn append(records: &[String]) {
             keys.sort_unstable();
             keys.dedup();
             let found = client
-                .update(HEADS_SQL, None, &[keys.clone().into()])
+                .update(&st.heads, None, &[keys.clone().into()])
                 .expect("plystra audit writer: reading the chain heads");
             for head in found {
                 let key: String = head.get(1).ok().flatten().unwrap_or_default();
@@ -136,13 +175,13 @@ pub fn append(records: &[String]) {
             prev_hashes.into(),
             hashes.into(),
         ];
-        client.update(INSERT_ROWS_SQL, None, &args).expect("plystra audit writer: inserting the rows");
+        client.update(&st.insert_rows, None, &args).expect("plystra audit writer: inserting the rows");
         if sealing {
             let (keys, links): (Vec<String>, Vec<(i64, String)>) = heads.into_iter().unzip();
             let (positions, hashes): (Vec<i64>, Vec<String>) = links.into_iter().unzip();
             client
-                .update(SAVE_HEADS_SQL, None, &[keys.into(), positions.into(), hashes.into()])
+                .update(&st.save_heads, None, &[keys.into(), positions.into(), hashes.into()])
                 .expect("plystra audit writer: saving the chain heads");
         }
-    });
+    }));
 }
