@@ -68,8 +68,26 @@ fn prepare(client: &mut SpiClient<'_>) -> Statements {
         heads: keep(HEADS_SQL, &[TEXTS]),
         insert_rows: keep(
             INSERT_ROWS_SQL,
-            &[TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, JSONBS, TEXTS, TEXTS, TEXTS,
-              TIMESTAMPTZS, INT8S, TEXTS, TEXTS],
+            &[
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                JSONBS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TIMESTAMPTZS,
+                INT8S,
+                TEXTS,
+                TEXTS,
+            ],
         ),
         save_heads: keep(SAVE_HEADS_SQL, &[TEXTS, INT8S, TEXTS]),
     }
@@ -99,89 +117,91 @@ pub fn append(records: &[String]) {
             .expect("plystra audit writer: append_audit must succeed");
         return;
     };
-    Spi::connect_mut(|client| STATEMENTS.with(|cell| {
-        let st = cell.get_or_init(|| prepare(client));
-        let sealing = client
-            .update(&st.sealer_lock, None, &[])
-            .expect("plystra audit writer: audit_sealer_lock")
-            .first()
-            .get_one::<bool>()
-            .expect("plystra audit writer: audit_sealer_lock answers")
-            .unwrap_or(false);
-        // space_key -> (chain position, hash) of each chain's last link, read once per chain per batch.
-        let mut heads: HashMap<String, (i64, String)> = HashMap::new();
-        if sealing {
-            let mut keys: Vec<&str> = rows.iter().map(|r| r.space_id.as_deref().unwrap_or("")).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            let found = client
-                .update(&st.heads, None, &[keys.clone().into()])
-                .expect("plystra audit writer: reading the chain heads");
-            for head in found {
-                let key: String = head.get(1).ok().flatten().unwrap_or_default();
-                let pos: i64 = head.get(2).ok().flatten().unwrap_or(0);
-                let hash: String = head.get(3).ok().flatten().unwrap_or_default();
-                heads.insert(key, (pos, hash));
-            }
-            for key in keys {
-                heads.entry(key.to_owned()).or_insert((0, String::new()));
-            }
-        }
-        let n = rows.len();
-        let mut created_at = Vec::with_capacity(n);
-        let mut positions: Vec<Option<i64>> = Vec::with_capacity(n);
-        let mut prev_hashes: Vec<Option<String>> = Vec::with_capacity(n);
-        let mut hashes: Vec<Option<String>> = Vec::with_capacity(n);
-        let mut traces = Vec::with_capacity(n);
-        for row in &rows {
-            // clock_timestamp(), as the SQL append gave each row.
-            let now = unsafe { pg_sys::GetCurrentTimestamp() };
-            created_at.push(TimestampWithTimeZone::try_from(now).expect("the clock reads a finite timestamp"));
+    Spi::connect_mut(|client| {
+        STATEMENTS.with(|cell| {
+            let st = cell.get_or_init(|| prepare(client));
+            let sealing = client
+                .update(&st.sealer_lock, None, &[])
+                .expect("plystra audit writer: audit_sealer_lock")
+                .first()
+                .get_one::<bool>()
+                .expect("plystra audit writer: audit_sealer_lock answers")
+                .unwrap_or(false);
+            // space_key -> (chain position, hash) of each chain's last link, read once per chain per batch.
+            let mut heads: HashMap<String, (i64, String)> = HashMap::new();
             if sealing {
-                let head = heads.get_mut(row.space_id.as_deref().unwrap_or("")).expect("every key's head was read");
-                let position = head.0 + 1;
-                let hash = row_hash(row, now + UNIX_EPOCH_IN_PG_US, position, &head.1);
-                positions.push(Some(position));
-                prev_hashes.push(Some(std::mem::replace(&mut head.1, hash.clone())));
-                head.0 = position;
-                hashes.push(Some(hash));
-            } else {
-                positions.push(None);
-                prev_hashes.push(None);
-                hashes.push(None);
+                let mut keys: Vec<&str> = rows.iter().map(|r| r.space_id.as_deref().unwrap_or("")).collect();
+                keys.sort_unstable();
+                keys.dedup();
+                let found = client
+                    .update(&st.heads, None, &[keys.clone().into()])
+                    .expect("plystra audit writer: reading the chain heads");
+                for head in found {
+                    let key: String = head.get(1).ok().flatten().unwrap_or_default();
+                    let pos: i64 = head.get(2).ok().flatten().unwrap_or(0);
+                    let hash: String = head.get(3).ok().flatten().unwrap_or_default();
+                    heads.insert(key, (pos, hash));
+                }
+                for key in keys {
+                    heads.entry(key.to_owned()).or_insert((0, String::new()));
+                }
             }
-            traces.push(RawJsonb(crate::jsonb::to_jsonb_datum(&Doc::from(&row.trace))));
-        }
-        let text = |f: fn(&AuditRow) -> Option<&str>| -> DatumWithOid<'static> {
-            rows.iter().map(f).collect::<Vec<Option<&str>>>().into()
-        };
-        let args: [DatumWithOid<'_>; 18] = [
-            text(|r| Some(r.id.as_str())),
-            text(|r| r.space_id.as_deref()),
-            text(|r| r.actor_user_id.as_deref()),
-            text(|r| r.actor_member_id.as_deref()),
-            text(|r| r.actor_user_member_id.as_deref()),
-            text(|r| Some(r.action.as_str())),
-            text(|r| r.resource_type.as_deref()),
-            text(|r| r.resource_id.as_deref()),
-            text(|r| Some(r.decision.as_str())),
-            text(|r| r.deny_code.as_deref()),
-            traces.into(),
-            text(|r| r.request_id.as_deref()),
-            text(|r| r.ip_address.as_deref()),
-            text(|r| r.user_agent.as_deref()),
-            created_at.into(),
-            positions.into(),
-            prev_hashes.into(),
-            hashes.into(),
-        ];
-        client.update(&st.insert_rows, None, &args).expect("plystra audit writer: inserting the rows");
-        if sealing {
-            let (keys, links): (Vec<String>, Vec<(i64, String)>) = heads.into_iter().unzip();
-            let (positions, hashes): (Vec<i64>, Vec<String>) = links.into_iter().unzip();
-            client
-                .update(&st.save_heads, None, &[keys.into(), positions.into(), hashes.into()])
-                .expect("plystra audit writer: saving the chain heads");
-        }
-    }));
+            let n = rows.len();
+            let mut created_at = Vec::with_capacity(n);
+            let mut positions: Vec<Option<i64>> = Vec::with_capacity(n);
+            let mut prev_hashes: Vec<Option<String>> = Vec::with_capacity(n);
+            let mut hashes: Vec<Option<String>> = Vec::with_capacity(n);
+            let mut traces = Vec::with_capacity(n);
+            for row in &rows {
+                // clock_timestamp(), as the SQL append gave each row.
+                let now = unsafe { pg_sys::GetCurrentTimestamp() };
+                created_at.push(TimestampWithTimeZone::try_from(now).expect("the clock reads a finite timestamp"));
+                if sealing {
+                    let head = heads.get_mut(row.space_id.as_deref().unwrap_or("")).expect("every key's head was read");
+                    let position = head.0 + 1;
+                    let hash = row_hash(row, now + UNIX_EPOCH_IN_PG_US, position, &head.1);
+                    positions.push(Some(position));
+                    prev_hashes.push(Some(std::mem::replace(&mut head.1, hash.clone())));
+                    head.0 = position;
+                    hashes.push(Some(hash));
+                } else {
+                    positions.push(None);
+                    prev_hashes.push(None);
+                    hashes.push(None);
+                }
+                traces.push(RawJsonb(crate::jsonb::to_jsonb_datum(&Doc::from(&row.trace))));
+            }
+            let text = |f: fn(&AuditRow) -> Option<&str>| -> DatumWithOid<'static> {
+                rows.iter().map(f).collect::<Vec<Option<&str>>>().into()
+            };
+            let args: [DatumWithOid<'_>; 18] = [
+                text(|r| Some(r.id.as_str())),
+                text(|r| r.space_id.as_deref()),
+                text(|r| r.actor_user_id.as_deref()),
+                text(|r| r.actor_member_id.as_deref()),
+                text(|r| r.actor_user_member_id.as_deref()),
+                text(|r| Some(r.action.as_str())),
+                text(|r| r.resource_type.as_deref()),
+                text(|r| r.resource_id.as_deref()),
+                text(|r| Some(r.decision.as_str())),
+                text(|r| r.deny_code.as_deref()),
+                traces.into(),
+                text(|r| r.request_id.as_deref()),
+                text(|r| r.ip_address.as_deref()),
+                text(|r| r.user_agent.as_deref()),
+                created_at.into(),
+                positions.into(),
+                prev_hashes.into(),
+                hashes.into(),
+            ];
+            client.update(&st.insert_rows, None, &args).expect("plystra audit writer: inserting the rows");
+            if sealing {
+                let (keys, links): (Vec<String>, Vec<(i64, String)>) = heads.into_iter().unzip();
+                let (positions, hashes): (Vec<i64>, Vec<String>) = links.into_iter().unzip();
+                client
+                    .update(&st.save_heads, None, &[keys.into(), positions.into(), hashes.into()])
+                    .expect("plystra audit writer: saving the chain heads");
+            }
+        })
+    });
 }
