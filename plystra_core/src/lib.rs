@@ -4,6 +4,7 @@
 //! the audit row; each step is separate so this part can be tested exhaustively without PostgreSQL.
 
 pub mod admin;
+pub mod audit_chain;
 pub mod closed_sets;
 pub mod decide;
 pub mod deny;

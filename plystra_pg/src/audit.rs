@@ -32,7 +32,7 @@ pub struct DecisionRow<'a> {
     pub trace: Value,
 }
 
-/// An audit row as the audit writer reads it (`plystra.append_audit`'s JSON object). Its fields borrow from the
+/// An audit row as the audit writer reads it (`plystra_core::audit_chain::AuditRow`). Its fields borrow from the
 /// decision: serialising it copies nothing first (the `json!` macro would have cloned the whole trace into a new
 /// value before printing it, a third of an audited batch's time in profiles).
 #[derive(Serialize)]

@@ -4,7 +4,7 @@
 //!
 //! Backends append a record to a ring buffer in shared memory and sleep on a condition variable; the worker
 //! drains everything queued, inserts it in one transaction (group commit: one WAL flush for many decisions),
-//! seals each row into its Space's hash chain as it goes (`plystra.append_audit`), then publishes the highest
+//! seals each row into its Space's hash chain as it goes (`crate::audit_append`), then publishes the highest
 //! committed sequence number and wakes the waiters. Every second it also seals rows written by ordinary
 //! transactions (`plystra.seal_audit`).
 //!
@@ -331,15 +331,14 @@ fn read_header(q: &Queue, at: usize) -> (u32, u64) {
     (len, seq)
 }
 
-/// Takes every queued record out of the buffer: (highest seq, JSON array of the rows).
-fn drain(q: *mut Queue) -> Option<(u64, String)> {
+/// Takes every queued record out of the buffer: (highest seq, the records (rows as JSON objects) in seq order).
+fn drain(q: *mut Queue) -> Option<(u64, Vec<String>)> {
     let mut g = Locked::exclusive(q);
     let qq = g.q();
     if qq.head == qq.tail {
         return None;
     }
-    let mut rows = String::with_capacity((qq.head - qq.tail) as usize + 2);
-    rows.push('[');
+    let mut rows = Vec::new();
     let mut last_seq = 0;
     while qq.tail < qq.head {
         let at = (qq.tail % QUEUE_BYTES as u64) as usize;
@@ -349,14 +348,10 @@ fn drain(q: *mut Queue) -> Option<(u64, String)> {
             continue;
         }
         let payload = &qq.buf[at + HEADER..at + HEADER + len as usize];
-        if last_seq != 0 {
-            rows.push(',');
-        }
-        rows.push_str(std::str::from_utf8(payload).expect("plystra audit writer: records are UTF-8 JSON"));
+        rows.push(std::str::from_utf8(payload).expect("plystra audit writer: records are UTF-8 JSON").to_owned());
         last_seq = seq;
         qq.tail += (HEADER + align16(len as usize)) as u64;
     }
-    rows.push(']');
     drop(g);
     broadcast(q); // space was freed
     Some((last_seq, rows))
@@ -409,10 +404,7 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
     let mut last_partitions = Instant::now();
     while BackgroundWorker::wait_latch(Some(SEAL_EVERY)) {
         if let Some((last_seq, rows)) = drain(q) {
-            BackgroundWorker::transaction(|| {
-                Spi::run_with_args("SELECT plystra.append_audit($1::jsonb)", &[rows.as_str().into()])
-                    .expect("plystra audit writer: append_audit must succeed");
-            });
+            BackgroundWorker::transaction(|| crate::audit_append::append(&rows));
             let lsn = unsafe { pg_sys::XactLastCommitEnd };
             {
                 let mut g = Locked::exclusive(q);

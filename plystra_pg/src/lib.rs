@@ -7,6 +7,7 @@ mod actor_reach;
 mod admin;
 mod api;
 mod audit;
+mod audit_append;
 mod audit_writer;
 mod catalog;
 mod credential;

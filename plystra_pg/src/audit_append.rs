@@ -1,0 +1,207 @@
+//! The audit writer's append: a drained batch of decision rows sealed into their Spaces' hash chains and inserted
+//! by one statement, in the writer's transaction.
+//!
+//! Each row's hash is computed here (`plystra_core::audit_chain`, the same bytes as `plystra.audit_row_hash`,
+//! which stays the definition verification uses) and each trace is written in jsonb's binary form
+//! (`plystra_core::jsonb`). The plpgsql `plystra.append_audit` did the same work by rendering every row back to
+//! JSON text for the hash and parsing it again: about half of the writer's time in profiles. It is kept, and used
+//! here for a batch whose records this code cannot read (none are expected: the records are written by this
+//! library).
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
+
+use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
+use pgrx::{datum::DatumWithOid, pg_sys, IntoDatum, PgBuiltInOids, PgOid};
+use plystra_core::audit_chain::{row_hash, AuditRow};
+use plystra_core::jsonb::Doc;
+
+/// PostgreSQL's timestamps count microseconds from 2000-01-01; the hash counts them from 1970-01-01.
+const UNIX_EPOCH_IN_PG_US: i64 = 946_684_800_000_000;
+
+const INSERT_ROWS_SQL: &str = "INSERT INTO plystra.audit_logs (id, space_id, actor_user_id, actor_member_id, \
+     actor_user_member_id, action, resource_type, resource_id, decision, deny_code, trace, request_id, ip_address, \
+     user_agent, created_at, chain_position, prev_hash, row_hash) \
+     SELECT * FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]), \
+     pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::text[]), \
+     pg_catalog.unnest($6::text[]), pg_catalog.unnest($7::text[]), pg_catalog.unnest($8::text[]), \
+     pg_catalog.unnest($9::text[]), pg_catalog.unnest($10::text[]), pg_catalog.unnest($11::jsonb[]), \
+     pg_catalog.unnest($12::text[]), pg_catalog.unnest($13::text[]), pg_catalog.unnest($14::text[]), \
+     pg_catalog.unnest($15::timestamptz[]), pg_catalog.unnest($16::bigint[]), pg_catalog.unnest($17::text[]), \
+     pg_catalog.unnest($18::text[]))";
+
+const HEADS_SQL: &str = "SELECT h.space_key, h.chain_position, h.row_hash FROM plystra.audit_chain_heads h \
+     WHERE h.space_key = ANY ($1::text[])";
+
+const SAVE_HEADS_SQL: &str = "INSERT INTO plystra.audit_chain_heads AS h (space_key, chain_position, row_hash) \
+     SELECT * FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::bigint[]), \
+     pg_catalog.unnest($3::text[])) \
+     ON CONFLICT (space_key) DO UPDATE SET chain_position = excluded.chain_position, row_hash = excluded.row_hash";
+
+const SEALER_LOCK_SQL: &str = "SELECT plystra.audit_sealer_lock()";
+
+/// The writer's statements, planned once per writer process (an INSERT into the partitioned log with its
+/// triggers costs more to plan than a small batch costs to insert).
+struct Statements {
+    sealer_lock: OwnedPreparedStatement,
+    heads: OwnedPreparedStatement,
+    insert_rows: OwnedPreparedStatement,
+    save_heads: OwnedPreparedStatement,
+}
+
+thread_local! {
+    static STATEMENTS: OnceCell<Statements> = const { OnceCell::new() };
+}
+
+fn prepare(client: &mut SpiClient<'_>) -> Statements {
+    let keep = |sql: &str, types: &[PgBuiltInOids]| {
+        let types: Vec<PgOid> = types.iter().map(|t| PgOid::BuiltIn(*t)).collect();
+        client.prepare_mut(sql, &types).expect("plystra audit writer: a statement must prepare").keep()
+    };
+    const TEXTS: PgBuiltInOids = PgBuiltInOids::TEXTARRAYOID;
+    const JSONBS: PgBuiltInOids = PgBuiltInOids::JSONBARRAYOID;
+    const INT8S: PgBuiltInOids = PgBuiltInOids::INT8ARRAYOID;
+    const TIMESTAMPTZS: PgBuiltInOids = PgBuiltInOids::TIMESTAMPTZARRAYOID;
+    Statements {
+        sealer_lock: keep(SEALER_LOCK_SQL, &[]),
+        heads: keep(HEADS_SQL, &[TEXTS]),
+        insert_rows: keep(
+            INSERT_ROWS_SQL,
+            &[
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                JSONBS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TIMESTAMPTZS,
+                INT8S,
+                TEXTS,
+                TEXTS,
+            ],
+        ),
+        save_heads: keep(SAVE_HEADS_SQL, &[TEXTS, INT8S, TEXTS]),
+    }
+}
+
+/// A jsonb datum already built (palloc'd in the current memory context), as an array element.
+#[derive(Clone, Copy)]
+struct RawJsonb(pg_sys::Datum);
+
+impl IntoDatum for RawJsonb {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(self.0)
+    }
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+/// Inserts `records` (rows as JSON objects, in the order they were queued), sealed when this transaction gets the
+/// sealer's lock (otherwise unsealed: `plystra.seal_audit` seals them within a second, and decisions never wait
+/// on sealing). Must run inside a transaction; an error aborts it, and the writer with it.
+pub fn append(records: &[String]) {
+    let rows: Result<Vec<AuditRow>, _> = records.iter().map(|r| serde_json::from_str::<AuditRow>(r)).collect();
+    let Ok(rows) = rows else {
+        let batch = format!("[{}]", records.join(","));
+        Spi::run_with_args("SELECT plystra.append_audit($1::jsonb)", &[batch.as_str().into()])
+            .expect("plystra audit writer: append_audit must succeed");
+        return;
+    };
+    Spi::connect_mut(|client| {
+        STATEMENTS.with(|cell| {
+            let st = cell.get_or_init(|| prepare(client));
+            let sealing = client
+                .update(&st.sealer_lock, None, &[])
+                .expect("plystra audit writer: audit_sealer_lock")
+                .first()
+                .get_one::<bool>()
+                .expect("plystra audit writer: audit_sealer_lock answers")
+                .unwrap_or(false);
+            // space_key -> (chain position, hash) of each chain's last link, read once per chain per batch.
+            let mut heads: HashMap<String, (i64, String)> = HashMap::new();
+            if sealing {
+                let mut keys: Vec<&str> = rows.iter().map(|r| r.space_id.as_deref().unwrap_or("")).collect();
+                keys.sort_unstable();
+                keys.dedup();
+                let found = client
+                    .update(&st.heads, None, &[keys.clone().into()])
+                    .expect("plystra audit writer: reading the chain heads");
+                for head in found {
+                    let key: String = head.get(1).ok().flatten().unwrap_or_default();
+                    let pos: i64 = head.get(2).ok().flatten().unwrap_or(0);
+                    let hash: String = head.get(3).ok().flatten().unwrap_or_default();
+                    heads.insert(key, (pos, hash));
+                }
+                for key in keys {
+                    heads.entry(key.to_owned()).or_insert((0, String::new()));
+                }
+            }
+            let n = rows.len();
+            let mut created_at = Vec::with_capacity(n);
+            let mut positions: Vec<Option<i64>> = Vec::with_capacity(n);
+            let mut prev_hashes: Vec<Option<String>> = Vec::with_capacity(n);
+            let mut hashes: Vec<Option<String>> = Vec::with_capacity(n);
+            let mut traces = Vec::with_capacity(n);
+            for row in &rows {
+                // clock_timestamp(), as the SQL append gave each row.
+                let now = unsafe { pg_sys::GetCurrentTimestamp() };
+                created_at.push(TimestampWithTimeZone::try_from(now).expect("the clock reads a finite timestamp"));
+                if sealing {
+                    let head = heads.get_mut(row.space_id.as_deref().unwrap_or("")).expect("every key's head was read");
+                    let position = head.0 + 1;
+                    let hash = row_hash(row, now + UNIX_EPOCH_IN_PG_US, position, &head.1);
+                    positions.push(Some(position));
+                    prev_hashes.push(Some(std::mem::replace(&mut head.1, hash.clone())));
+                    head.0 = position;
+                    hashes.push(Some(hash));
+                } else {
+                    positions.push(None);
+                    prev_hashes.push(None);
+                    hashes.push(None);
+                }
+                traces.push(RawJsonb(crate::jsonb::to_jsonb_datum(&Doc::from(&row.trace))));
+            }
+            let text = |f: fn(&AuditRow) -> Option<&str>| -> DatumWithOid<'static> {
+                rows.iter().map(f).collect::<Vec<Option<&str>>>().into()
+            };
+            let args: [DatumWithOid<'_>; 18] = [
+                text(|r| Some(r.id.as_str())),
+                text(|r| r.space_id.as_deref()),
+                text(|r| r.actor_user_id.as_deref()),
+                text(|r| r.actor_member_id.as_deref()),
+                text(|r| r.actor_user_member_id.as_deref()),
+                text(|r| Some(r.action.as_str())),
+                text(|r| r.resource_type.as_deref()),
+                text(|r| r.resource_id.as_deref()),
+                text(|r| Some(r.decision.as_str())),
+                text(|r| r.deny_code.as_deref()),
+                traces.into(),
+                text(|r| r.request_id.as_deref()),
+                text(|r| r.ip_address.as_deref()),
+                text(|r| r.user_agent.as_deref()),
+                created_at.into(),
+                positions.into(),
+                prev_hashes.into(),
+                hashes.into(),
+            ];
+            client.update(&st.insert_rows, None, &args).expect("plystra audit writer: inserting the rows");
+            if sealing {
+                let (keys, links): (Vec<String>, Vec<(i64, String)>) = heads.into_iter().unzip();
+                let (positions, hashes): (Vec<i64>, Vec<String>) = links.into_iter().unzip();
+                client
+                    .update(&st.save_heads, None, &[keys.into(), positions.into(), hashes.into()])
+                    .expect("plystra audit writer: saving the chain heads");
+            }
+        })
+    });
+}
