@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(42);
+SELECT plan(49);
 
 SELECT 't71_' || txid_current() AS run \gset
 SELECT format('host=%s port=%s dbname=%s user=%s',
@@ -252,6 +252,58 @@ SELECT is(pg_temp.d(), 'NO_MATCHING_PERMISSION', 'keeping nothing (actor_cache_e
 SELECT pg_temp.on_d('RESET plystra.actor_cache_entries');
 SELECT pg_temp.w($$UPDATE plystra.actor_versions SET version = nextval('plystra.actor_version_seq') WHERE space_id = 'space_acme'$$);
 SELECT is(pg_temp.d(), 'NO_MATCHING_PERMISSION', 'moving the version by hand makes the backend read anew');
+
+------------------------------------------------------------------------------------------------------------------
+-- ALTER EXTENSION UPDATE and DROP/CREATE EXTENSION under a live deciding backend, in a scratch database of this
+-- run, with the demo.
+------------------------------------------------------------------------------------------------------------------
+SELECT dblink_exec('t71_w', 'DROP DATABASE IF EXISTS plystra_t71_ext WITH (FORCE)');
+SELECT dblink_exec('t71_w', 'CREATE DATABASE plystra_t71_ext');
+SELECT dblink_connect('t71_sw', replace(:'conninfo', 'dbname=' || current_database(), 'dbname=plystra_t71_ext'));
+SELECT dblink_connect('t71_sd', replace(:'conninfo', 'dbname=' || current_database(), 'dbname=plystra_t71_ext')
+                                || ' options=-cplystra.audit_mode=off');
+CREATE FUNCTION pg_temp.sd() RETURNS text LANGUAGE sql AS $$
+    SELECT code FROM dblink('t71_sd', $q$
+        SELECT coalesce(plystra.check('{"actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer",
+            "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+            "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}')->>'deny_code', 'ALLOW')$q$)
+        AS t(code text)
+$$;
+CREATE FUNCTION pg_temp.sd_stats() RETURNS jsonb LANGUAGE sql AS $$
+    SELECT s FROM dblink('t71_sd', 'SELECT plystra.actor_kept_stats()') AS t(s jsonb)
+$$;
+\set demo `cat sql/demo.sql`
+SELECT dblink_exec('t71_sw', $$CREATE EXTENSION plystra VERSION '1.0.0'$$);
+SELECT dblink_exec('t71_sw', :'demo');
+SELECT dblink_exec('t71_sw', $$ALTER EXTENSION plystra UPDATE TO '1.7.0'$$);
+SELECT is(pg_temp.sd(), 'ALLOW', 'under a 1.7.0 schema (no actor versions) the 1.8.0 library decides, keeping nothing');
+SELECT pg_temp.sd();
+SELECT dblink_exec('t71_sw', 'ALTER EXTENSION plystra UPDATE');
+SELECT is(pg_temp.sd_stats()->>'entries', '0', 'nothing was kept before the update');
+SELECT is(pg_temp.sd(), 'ALLOW', 'after ALTER EXTENSION UPDATE, in the same backend');
+SELECT pg_temp.sd();
+SELECT is(pg_temp.sd_stats() - 'reads', '{"entries": 1, "hits": 1, "fills": 1}'::jsonb,
+          'the update gave the existing Space its version: the actor is kept and used');
+SELECT dblink_exec('t71_sw', $$UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_finance_reviewer_approver_finance'$$);
+SELECT is(pg_temp.sd(), 'NO_MATCHING_PERMISSION', 'a revoke committed after the update denies in the same backend');
+SELECT dblink_exec('t71_sw', $$UPDATE plystra.member_roles SET status = 'active' WHERE id = 'mr_finance_reviewer_approver_finance'$$);
+SELECT is(pg_temp.sd(), 'ALLOW', 'the grant restored (and the actor kept under this incarnation''s version)');
+SELECT version AS first_version FROM dblink('t71_sw', $$SELECT version FROM plystra.actor_versions WHERE space_id = 'space_acme'$$)
+    AS t(version bigint) \gset
+SELECT dblink_exec('t71_sw', 'DROP EXTENSION plystra CASCADE');
+SELECT dblink_exec('t71_sw', 'CREATE EXTENSION plystra');
+SELECT dblink_exec('t71_sw', :'demo');
+SELECT dblink_exec('t71_sw', format($$BEGIN;
+    ALTER TABLE plystra.member_roles DISABLE TRIGGER actor_changed_update;
+    UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_finance_reviewer_approver_finance';
+    ALTER TABLE plystra.member_roles ENABLE ALWAYS TRIGGER actor_changed_update;
+    UPDATE plystra.actor_versions SET version = %s WHERE space_id = 'space_acme';
+    COMMIT$$, :first_version));
+SELECT is(pg_temp.sd(), 'NO_MATCHING_PERMISSION',
+          'after DROP/CREATE EXTENSION the same backend reads the new tables, even under the same version number');
+SELECT dblink_disconnect('t71_sd');
+SELECT dblink_disconnect('t71_sw');
+SELECT dblink_exec('t71_w', 'DROP DATABASE plystra_t71_ext WITH (FORCE)');
 
 SELECT dblink_disconnect('t71_w');
 SELECT dblink_disconnect('t71_w2');
