@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(49);
+SELECT plan(51);
 
 SELECT 't71_' || txid_current() AS run \gset
 SELECT format('host=%s port=%s dbname=%s user=%s',
@@ -205,6 +205,21 @@ SELECT is((SELECT state FROM dblink('t71_w2', format($$
     END $b$; SELECT current_setting('t71.state')$$, :'run')) AS t(state text)), '40001',
     'a User changed under a REPEATABLE READ snapshot older than a new binding of it fails with 40001');
 SELECT dblink_exec('t71_w2', 'ROLLBACK');
+
+-- An actor that is not wholly found, or not wholly in the request's Space, is never kept: its answer can depend on
+-- rows no version of this Space covers. Here a User that does not exist yet, named with the run's binding (which
+-- joins another User): created, it has no binding, so its creation moves no Space's version.
+CREATE FUNCTION pg_temp.d_stranger() RETURNS text LANGUAGE sql AS $$
+    SELECT code FROM dblink('t71_d', format($q$
+        SELECT coalesce(plystra.check(jsonb_build_object(
+            'actor', jsonb_build_object('user_id', 'user_%1$s_stranger', 'member_id', 'member_%1$s',
+                                        'user_member_id', 'um_%1$s', 'space_id', 'space_acme'),
+            'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve'))->>'deny_code', 'ALLOW')$q$,
+        current_setting('t71.run'))) AS t(code text)
+$$;
+SELECT is(pg_temp.d_stranger(), 'ACTOR_NOT_FOUND', 'a User that does not exist is not found');
+SELECT pg_temp.w($$INSERT INTO plystra.users (id, email) VALUES ('user_%1$s_stranger', '%1$s_stranger@example.com')$$);
+SELECT isnt(pg_temp.d_stranger(), 'ACTOR_NOT_FOUND', 'created by another session, it is found at the next statement');
 
 ------------------------------------------------------------------------------------------------------------------
 -- Who may do what; a superuser bypassing the triggers; the memory bound.
