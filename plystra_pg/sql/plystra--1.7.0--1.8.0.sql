@@ -16,7 +16,8 @@
 -- every statement that writes users, spaces, members, user_members, member_roles or groups gives the version row
 -- of each Space whose actors it may change a fresh value of a sequence, in the same transaction. For a Space-local
 -- row (a Member, binding, grant or group: their space_id never changes) that is the row's Space, old and new row
--- alike; for a Space, the Space itself; for a User, every Space where the User has a binding (any binding row,
+-- alike; for a Space, the Space itself; for a User whose id, email, status or deleted_at changes (what a decision
+-- reads of it: a login's last_login_at moves nothing), every Space where the User has a binding (any binding row,
 -- whatever its status). A sequence value is never handed out twice, so the version a snapshot sees names exactly
 -- one state of that Space's actor rows. A backend keeps an actor only while every row it read lies in the
 -- request's Space, under the version it read it with, and uses it only in transactions that have written
@@ -76,7 +77,13 @@ BEGIN
         IF TG_OP = 'INSERT' THEN
             changed_users := ARRAY(SELECT id FROM changed_new);
         ELSIF TG_OP = 'UPDATE' THEN
-            changed_users := ARRAY(SELECT id FROM changed_old UNION SELECT id FROM changed_new);
+            -- Only what a decision reads of a User (plystra_pg/src/loader.rs, actor: id, email, status,
+            -- deleted_at): a login's last_login_at or a new password moves no Space. An id changed with the
+            -- immutability trigger off appears on one side of the join only, and counts.
+            changed_users := ARRAY(
+                SELECT coalesce(n.id, o.id) FROM changed_new n FULL JOIN changed_old o ON o.id = n.id
+                WHERE n.id IS NULL OR o.id IS NULL
+                   OR (n.email, n.status, n.deleted_at) IS DISTINCT FROM (o.email, o.status, o.deleted_at));
         ELSE
             changed_users := ARRAY(SELECT id FROM changed_old);
         END IF;
@@ -216,7 +223,7 @@ ALTER TABLE plystra.groups ENABLE ALWAYS TRIGGER actor_changed_truncate;
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('014', 'actor_version', '36e7585e765091cf6b86eda34c39af1c95c80d1496abc345d52729ee11aac5a6')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('014', 'actor_version', '267f3f66f2b083e9fedb124bae765ccbdfbdd381c2d5d7e6a056d8f53ec0e685')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
 -- This backend's kept actors (plystra_pg/src/actor_kept.rs), for tests and measurements. Owner only:

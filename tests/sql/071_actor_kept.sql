@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(51);
+SELECT plan(55);
 
 SELECT 't71_' || txid_current() AS run \gset
 SELECT format('host=%s port=%s dbname=%s user=%s',
@@ -184,7 +184,7 @@ SELECT pg_temp.w($$INSERT INTO plystra.members (id, space_id, display_name) VALU
                    VALUES ('um_%1$s_2', 'user_%1$s', 'member_%1$s_2', 'space_%1$s', 'login')$$);
 SELECT version AS other_v0 FROM plystra.actor_versions WHERE space_id = 'space_' || :'run' \gset
 SELECT version AS acme_v0 FROM plystra.actor_versions WHERE space_id = 'space_acme' \gset
-SELECT pg_temp.w($$UPDATE plystra.users SET username = 'T71' WHERE id = 'user_%s'$$);
+SELECT pg_temp.w($$UPDATE plystra.users SET email = 'moved_%1$s@example.com' WHERE id = 'user_%1$s'$$);
 SELECT ok((SELECT version FROM plystra.actor_versions WHERE space_id = 'space_' || :'run') > :other_v0
           AND (SELECT version FROM plystra.actor_versions WHERE space_id = 'space_acme') > :acme_v0,
           'a User''s change moves the version of both Spaces where it has a binding');
@@ -220,6 +220,46 @@ $$;
 SELECT is(pg_temp.d_stranger(), 'ACTOR_NOT_FOUND', 'a User that does not exist is not found');
 SELECT pg_temp.w($$INSERT INTO plystra.users (id, email) VALUES ('user_%1$s_stranger', '%1$s_stranger@example.com')$$);
 SELECT isnt(pg_temp.d_stranger(), 'ACTOR_NOT_FOUND', 'created by another session, it is found at the next statement');
+
+-- What a User's login writes (last_login_at) is nothing a decision reads: it moves no Space's version (so a login
+-- neither drops a Space's kept actors nor waits for its writers); an email, which a trace shows, does.
+SELECT version AS acme_v1 FROM plystra.actor_versions WHERE space_id = 'space_acme' \gset
+SELECT pg_temp.w($$UPDATE plystra.users SET last_login_at = now() WHERE id = 'user_%s'$$);
+SELECT is((SELECT version FROM plystra.actor_versions WHERE space_id = 'space_acme'), :acme_v1::bigint,
+          'a login (last_login_at) leaves the version alone');
+SELECT pg_temp.w($$UPDATE plystra.users SET email = 'changed_%1$s@example.com' WHERE id = 'user_%1$s'$$);
+SELECT cmp_ok((SELECT version FROM plystra.actor_versions WHERE space_id = 'space_acme'), '>', :acme_v1::bigint,
+              'an email change moves it');
+
+-- The kept path and the tables give the same full trace (trace ids aside) for every actor of the demo, found or
+-- not, in the Space or not, across resources and actions: filled, then used, then read with nothing kept.
+CREATE FUNCTION pg_temp.traces() RETURNS jsonb LANGUAGE sql AS $$
+    SELECT t FROM dblink('t71_d', format($q$
+        SELECT jsonb_agg(plystra.explain(jsonb_build_object(
+                   'actor', jsonb_build_object('user_id', a.u, 'member_id', a.m, 'user_member_id', a.b, 'space_id', a.s),
+                   'resource_type', 'invoice', 'resource_id', r, 'action', act)) - 'trace_id' ORDER BY a.n, r, act)
+        FROM (VALUES (1, 'user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme'),
+                     (2, 'user_bob', 'member_finance_reviewer', 'um_bob_finance_reviewer', 'space_acme'),
+                     (3, 'user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer_revoked', 'space_acme'),
+                     (4, 'user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer_expired', 'space_acme'),
+                     (5, 'user_alice', 'member_invoice_creator', 'um_alice_finance_reviewer', 'space_acme'),
+                     (6, 'user_bob', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme'),
+                     (7, 'user_%1$s', 'member_%1$s_2', 'um_%1$s_2', 'space_%1$s'),
+                     (8, 'user_%1$s', 'member_%1$s', 'um_%1$s', 'space_%1$s'),
+                     (9, 'nobody', 'no_member', 'no_binding', 'no_space')) AS a(n, u, m, b, s),
+             unnest(ARRAY['invoice_001', 'invoice_002', 'missing']) AS r,
+             unnest(ARRAY['read', 'approve', 'reject', 'delete']) AS act$q$, current_setting('t71.run')))
+        AS t(t jsonb)
+$$;
+SELECT pg_temp.traces() AS filled \gset
+SELECT pg_temp.hits() AS h3 \gset
+SELECT pg_temp.traces() AS used \gset
+SELECT cmp_ok(pg_temp.hits(), '>=', :h3::bigint + 36, 'the second pass used kept actors (at least 3 actors x 12 requests)');
+SELECT pg_temp.on_d('SET plystra.actor_cache_entries = 0');
+SELECT pg_temp.traces() AS read \gset
+SELECT pg_temp.on_d('RESET plystra.actor_cache_entries');
+SELECT ok(:'filled'::jsonb = :'read'::jsonb AND :'used'::jsonb = :'read'::jsonb AND jsonb_array_length(:'read'::jsonb) = 108,
+          'every trace is the same kept, filled or read from the tables (108 requests)');
 
 ------------------------------------------------------------------------------------------------------------------
 -- Who may do what; a superuser bypassing the triggers; the memory bound.
