@@ -7,7 +7,10 @@
 //! - every statement that writes users, spaces, members, user_members, member_roles or groups gives
 //!   `plystra.actor_versions` a fresh sequence value, in the same transaction, for every Space whose actors it may
 //!   change: a Space-local row's own Space (a Member's, binding's, grant's or group's space_id never changes), a
-//!   Space itself, and for a User every Space where it has a binding row (whatever its status). A sequence value
+//!   Space itself, and for a User whose id, email, status or deleted_at changes (what `loader::actor` reads of
+//!   it; a login's last_login_at moves nothing) every Space where it has a binding row (whatever its status). A
+//!   User's change and a new binding of that User meet on the User's row in `plystra.actor_user_stamps`, so the
+//!   User's statement sees the binding (READ COMMITTED) or fails with 40001 (REPEATABLE READ). A sequence value
 //!   is never handed out twice, so the version a snapshot sees of a Space names exactly one state of that Space's
 //!   actor rows as that snapshot sees them;
 //! - an actor is kept only when everything read for it lies in the request's Space: User, Member, binding and

@@ -89,6 +89,8 @@ fn core_group(found: Option<Option<Group>>) -> CoreGroup {
     }
 }
 
+/// What is read here of a User (id, email, status, deleted_at) is what migration 014's trigger compares before it
+/// moves a User's Spaces' actor versions (`actor_kept`): a column read here must be added there too.
 fn actor(reader: &Reader, req: &Request) -> Actor {
     let user = reader.one(c"users", c"users_pkey", &[&req.user_id], |row| {
         not_deleted(row).then(|| User {
