@@ -90,9 +90,18 @@ pub struct Loaded {
 /// The Space version row under `reader`'s snapshot, or `None` when nothing may be kept.
 fn version(reader: &Reader, space_id: &str) -> Option<(String, i64)> {
     let limit = crate::guc::ACTOR_CACHE_ENTRIES.get();
+    if limit <= 0 {
+        // Keeping nothing frees what was kept.
+        KEPT.with(|k| {
+            if !k.borrow().is_empty() {
+                *k.borrow_mut() = HashMap::new();
+            }
+        });
+        return None;
+    }
     // A schema not yet updated to 1.8.0 (the library is replaced before ALTER EXTENSION UPDATE runs) has no
     // version rows: it keeps nothing and decides as before.
-    if limit <= 0 || reader.wrote() || !reader.has_relation(c"actor_versions") {
+    if reader.wrote() || !reader.has_relation(c"actor_versions") {
         return None;
     }
     reader.one(c"actor_versions", c"actor_versions_pkey", &[space_id], |row| {
@@ -144,7 +153,8 @@ pub fn load(
     }
     let actor = read_actor();
     // Grants are read with the actor only for an actor that can be kept: any other is read as before.
-    let probable = actor.user.is_some() && actor.member.is_some() && actor.user_member.is_some() && actor.space.is_some();
+    let probable =
+        actor.user.is_some() && actor.member.is_some() && actor.user_member.is_some() && actor.space.is_some();
     if !probable {
         READS.with(|r| r.set(r.get() + 1));
         return Loaded { actor, grants: None };

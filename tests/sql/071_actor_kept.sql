@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(55);
+SELECT plan(56);
 
 SELECT 't71_' || txid_current() AS run \gset
 SELECT format('host=%s port=%s dbname=%s user=%s',
@@ -304,6 +304,8 @@ SELECT pg_temp.w($$BEGIN;
 SELECT is(pg_temp.d(), 'ALLOW', 'a revoke committed without moving the version: the kept actor answers');
 SELECT pg_temp.on_d('SET plystra.actor_cache_entries = 0');
 SELECT is(pg_temp.d(), 'NO_MATCHING_PERMISSION', 'keeping nothing (actor_cache_entries = 0) reads the tables');
+SELECT is((SELECT s->>'entries' FROM dblink('t71_d', 'SELECT plystra.actor_kept_stats()') AS t(s jsonb)), '0',
+          'and frees what was kept');
 SELECT pg_temp.on_d('RESET plystra.actor_cache_entries');
 SELECT pg_temp.w($$UPDATE plystra.actor_versions SET version = nextval('plystra.actor_version_seq') WHERE space_id = 'space_acme'$$);
 SELECT is(pg_temp.d(), 'NO_MATCHING_PERMISSION', 'moving the version by hand makes the backend read anew');
