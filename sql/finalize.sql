@@ -155,3 +155,9 @@ COMMENT ON FUNCTION plystra.simulate(jsonb) IS
 '(the REST front''s POST /api/v1/spaces/{space_id}/authz/simulate). A malformed request raises SQLSTATE 22023 '
 'naming the field; inline grants and actor metadata are refused as in plystra.explain. For administration '
 'backends only.';
+
+COMMENT ON FUNCTION plystra.actor_kept_stats() IS
+'actor_kept_stats(): this backend''s kept actors (the User, Member, binding, Space and grants a decision reads, '
+'kept per backend under each Space''s actor version, plystra.actor_versions): {entries, hits, fills, reads} since '
+'the backend started; hits used a kept actor, fills read one and kept it, reads read one that could not be kept. '
+'Bounded by plystra.actor_cache_entries. For the extension''s owner only (tests and measurements).';

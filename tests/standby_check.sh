@@ -15,7 +15,7 @@ echo "standby check:"
 cluster_stop "$REPLICA"
 cluster_stop "$PRIMARY"
 rm -rf "$REPLICA"
-P1=$(free_port 55480)
+P1=$(free_port "${PLYSTRA_STANDBY_PORT:-55480}")
 PLYSTRA_AUDIT_DB=plystra_standby PLYSTRA_PG_OPTIONS="-c wal_level=replica -c max_wal_senders=4" cluster_start "$PRIMARY" "$P1"
 q1() { psql -X -q -At -h "$PRIMARY" -p "$P1" -U postgres -d plystra_standby "$@"; }
 psql -X -q -h "$PRIMARY" -p "$P1" -U postgres -d postgres -c "DROP DATABASE IF EXISTS plystra_standby WITH (FORCE)" -c "CREATE DATABASE plystra_standby" 2>/dev/null
@@ -76,6 +76,23 @@ pid_after=$(ask "SELECT pg_backend_pid();")
 [ "$before $after" = "t f" ] && [ -n "$pid_before" ] && [ "$pid_before" = "$pid_after" ] \
     && tap OK "one standby backend sees a replayed RolePermission removal at its next decision (kept catalog: $before, then $after)" \
     || tap FAIL "kept catalog on the standby: before '$before', after '$after', backends $pid_before/$pid_after"
+
+# The same standby backend keeps the actor (User, Member, binding, Space, grants) under space_acme's actor version,
+# which replicates with the rows: a grant revoked on the primary denies at the backend's next decision after replay.
+APPROVE="SELECT plystra.allowed('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme', 'invoice', 'invoice_001', 'approve');"
+ask "$APPROVE" >/dev/null
+before=$(ask "$APPROVE")
+hits_before=$(ask "SELECT plystra.actor_kept_stats()->>'hits';")
+q1 -c "UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_finance_reviewer_approver_finance'" >/dev/null
+for _ in $(seq 1 50); do
+    [ "$(q2 -c "SELECT status FROM plystra.member_roles WHERE id = 'mr_finance_reviewer_approver_finance'")" = revoked ] && break
+    sleep 0.2
+done
+after=$(ask "$APPROVE")
+pid_after=$(ask "SELECT pg_backend_pid();")
+[ "$before $after" = "t f" ] && [ "${hits_before:-0}" -ge 1 ] && [ "$pid_before" = "$pid_after" ] \
+    && tap OK "one standby backend, its actor kept ($hits_before kept-actor hits), sees a replayed revoke at its next decision ($before, then $after)" \
+    || tap FAIL "kept actor on the standby: before '$before', after '$after', hits '$hits_before', backends $pid_before/$pid_after"
 echo '\q' >&"${STANDBY[1]}"
 
 cluster_stop "$REPLICA"

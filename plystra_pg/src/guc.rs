@@ -30,6 +30,9 @@ pub static AUDIT_MODE: GucSetting<AuditMode> = GucSetting::<AuditMode>::new(Audi
 /// How many catalog entries a backend keeps between decisions (see `catalog`).
 pub static CATALOG_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 
+/// How many actors a backend keeps between decisions (see `actor_kept`).
+pub static ACTOR_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+
 /// The acting context, the request context and the credential of a transaction. They decide what row-level
 /// security lets a transaction see and what the audit trail says of it, so they are SUSET: only the extension's
 /// SECURITY DEFINER setters (set_actor, set_request_context, set_credential; EXECUTE granted to the documented
@@ -68,6 +71,17 @@ pub fn register() {
         c"How many Resource Registry, Role and Permission entries a backend keeps between decisions.",
         c"0 keeps nothing. Past the bound the backend forgets every entry and starts again. Set by superusers only.",
         &CATALOG_CACHE_ENTRIES,
+        0,
+        1_000_000,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // SUSET, like the catalog's bound: memory is the operator's; the answer never depends on it.
+    GucRegistry::define_int_guc(
+        c"plystra.actor_cache_entries",
+        c"How many actors (User, Member, binding, Space, the Member's grants) a backend keeps between decisions.",
+        c"0 keeps nothing. Past the bound the backend forgets every actor and starts again. Set by superusers only.",
+        &ACTOR_CACHE_ENTRIES,
         0,
         1_000_000,
         GucContext::Suset,

@@ -3,6 +3,7 @@
 
 use pgrx::prelude::*;
 
+mod actor_kept;
 mod actor_reach;
 mod admin;
 mod api;
@@ -58,6 +59,7 @@ bundle_migrations!(
     "../../migrations/011_catalog_version.sql" as "migration_011" after "migration_010",
     "../../migrations/012_audit_keys.sql" as "migration_012" after "migration_011",
     "../../migrations/013_simulate.sql" as "migration_013" after "migration_012",
+    "../../migrations/014_actor_version.sql" as "migration_014" after "migration_013",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

@@ -13,11 +13,13 @@
 //! A pg_test compares every context with the one the SQL statement of `loader_oracle` loads.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use plystra_core::inline::{ignored_fields, inline_actor, inline_candidates, inline_target, CoreGroup, GroupLookup};
 use plystra_core::model::*;
 use serde_json::Value;
 
+use crate::actor_kept::{self, Grant};
 use crate::catalog::{Catalog, TypeAction as TypeAndAction};
 use crate::probe::{statement_unix_micros, Reader, Row};
 
@@ -87,6 +89,8 @@ fn core_group(found: Option<Option<Group>>) -> CoreGroup {
     }
 }
 
+/// What is read here of a User (id, email, status, deleted_at) is what migration 014's trigger compares before it
+/// moves a User's Spaces' actor versions (`actor_kept`): a column read here must be added there too.
 fn actor(reader: &Reader, req: &Request) -> Actor {
     let user = reader.one(c"users", c"users_pkey", &[&req.user_id], |row| {
         not_deleted(row).then(|| User {
@@ -267,7 +271,45 @@ fn target(
     (target, mode)
 }
 
-fn candidates(reader: &Reader, catalog: &Catalog, req: &Request) -> Vec<Candidate> {
+/// The Member's live grants (anchors not yet read).
+fn member_grants(reader: &Reader, member_id: &str) -> Vec<Grant> {
+    let mut grants = Vec::new();
+    reader.probe(c"member_roles", c"member_roles_member_role_anchor_key", &[member_id], |row| {
+        if live(row) {
+            grants.push(Grant {
+                id: row.text_or_empty("id"),
+                role_id: row.text_or_empty("role_id"),
+                space_id: row.text_or_empty("space_id"),
+                anchor_id: row.text("scope_anchor_group_id"),
+                anchor: None,
+            });
+        }
+        true
+    });
+    grants
+}
+
+/// The Member's live grants with each anchor read (for `actor_kept`), and the Space of each anchor group, live or
+/// not (`None` for a group not found).
+fn member_grants_with_anchors(reader: &Reader, member_id: &str) -> (Vec<Grant>, Vec<Option<String>>) {
+    let mut grants = member_grants(reader, member_id);
+    let mut anchor_spaces = Vec::new();
+    for grant in &mut grants {
+        let Some(id) = grant.anchor_id.as_deref() else {
+            grant.anchor = Some(None);
+            continue;
+        };
+        let found = reader.one(c"groups", c"groups_pkey", &[id], |row| {
+            Some((row.text_or_empty("space_id"), live(row).then(|| group(row))))
+        });
+        anchor_spaces.push(found.as_ref().map(|(space, _)| space.clone()));
+        grant.anchor = Some(found.and_then(|(_, group)| group));
+    }
+    (grants, anchor_spaces)
+}
+
+/// `kept_grants`: the Member's grants with their anchors when `actor_kept` has them (kept, or read with the actor).
+fn candidates(reader: &Reader, catalog: &Catalog, req: &Request, kept_grants: Option<&[Grant]>) -> Vec<Candidate> {
     if let Some(inline) = req.inline.as_deref().filter(|i| i.is_pure()) {
         return inline_candidates(req, inline.grants.as_deref().unwrap_or_default(), reader);
     }
@@ -292,24 +334,14 @@ fn candidates(reader: &Reader, catalog: &Catalog, req: &Request) -> Vec<Candidat
     if permissions.is_empty() {
         return Vec::new();
     }
-    struct Grant {
-        id: String,
-        role_id: String,
-        space_id: String,
-        anchor_id: Option<String>,
-    }
-    let mut grants = Vec::new();
-    reader.probe(c"member_roles", c"member_roles_member_role_anchor_key", &[&req.member_id], |row| {
-        if live(row) {
-            grants.push(Grant {
-                id: row.text_or_empty("id"),
-                role_id: row.text_or_empty("role_id"),
-                space_id: row.text_or_empty("space_id"),
-                anchor_id: row.text("scope_anchor_group_id"),
-            });
+    let read;
+    let grants: &[Grant] = match kept_grants {
+        Some(kept) => kept,
+        None => {
+            read = member_grants(reader, &req.member_id);
+            &read
         }
-        true
-    });
+    };
     // A Member may hold one Role through many grants (one an anchor): each Role and its permissions are read once.
     let mut roles: HashMap<String, Option<(Role, Vec<Permission>)>> = HashMap::new();
     let mut out = Vec::new();
@@ -347,7 +379,10 @@ fn candidates(reader: &Reader, catalog: &Catalog, req: &Request) -> Vec<Candidat
         if held.is_empty() {
             continue;
         }
-        let anchor = grant.anchor_id.as_deref().and_then(|id| group_by_id(reader, id));
+        let anchor = match &grant.anchor {
+            Some(anchor) => anchor.clone(),
+            None => grant.anchor_id.as_deref().and_then(|id| group_by_id(reader, id)),
+        };
         for permission in held {
             out.push(Candidate {
                 member_role_id: grant.id.clone(),
@@ -401,6 +436,8 @@ type TypeAction = (String, String, bool);
 pub struct ActorLoader {
     reader: Reader,
     catalog: Catalog,
+    /// The Member's grants with their anchors, when `actor_kept` kept them or read them with the actor.
+    grants: Option<Rc<[Grant]>>,
     with_metadata: bool,
     ctx: Context,
     /// What `ctx.registry` and `ctx.candidates` hold, when it may be kept (never for a pure-inline request).
@@ -414,13 +451,22 @@ impl ActorLoader {
     pub fn begin(req: &Request, with_metadata: bool) -> ActorLoader {
         let reader = Reader::begin();
         let catalog = Catalog::validate(&reader);
-        let actor = match req.inline.as_deref().filter(|i| i.is_pure()) {
-            Some(inline) => inline_actor(req, inline.actor.as_ref()),
-            None => actor(&reader, req),
+        let (actor, grants) = match req.inline.as_deref().filter(|i| i.is_pure()) {
+            Some(inline) => (inline_actor(req, inline.actor.as_ref()), None),
+            None => {
+                let loaded = actor_kept::load(
+                    &reader,
+                    req,
+                    || actor(&reader, req),
+                    || member_grants_with_anchors(&reader, &req.member_id),
+                );
+                (loaded.actor, loaded.grants)
+            }
         };
         ActorLoader {
             reader,
             catalog,
+            grants,
             with_metadata,
             ctx: Context { actor, now_micros: statement_unix_micros(), ..Context::default() },
             current: None,
@@ -448,7 +494,7 @@ impl ActorLoader {
             let kept = if pure_inline { None } else { self.by_type_action.remove(&key) };
             (self.ctx.registry, self.ctx.candidates) = kept.unwrap_or_else(|| {
                 let registry = registry(&self.reader, &self.catalog, req, self.with_metadata, with_mapping);
-                (registry, candidates(&self.reader, &self.catalog, req))
+                (registry, candidates(&self.reader, &self.catalog, req, self.grants.as_deref()))
             });
             self.current = (!pure_inline).then_some(key);
         }
