@@ -78,10 +78,9 @@ pub async fn read_applied(client: &Object) -> Result<Vec<AppliedMigration>, Stri
     if installed.is_none() {
         return Err("the plystra extension is not installed".into());
     }
-    let rows = crate::store::ledger::applied(client)
+    crate::store::ledger::applied(client)
         .await
-        .map_err(|_| "the migration ledger plystra.schema_migrations cannot be read".to_string())?;
-    Ok(rows.iter().map(|r| AppliedMigration { version: r.get(0), name: r.get(1), checksum: r.get(2) }).collect())
+        .map_err(|_| "the migration ledger plystra.schema_migrations cannot be read".to_string())
 }
 
 #[cfg(test)]

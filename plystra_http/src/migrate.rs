@@ -45,8 +45,7 @@ pub async fn applied(client: &Client) -> CommandResult<Vec<AppliedMigration>> {
     if store::installed_version(client).await?.is_none() {
         return Ok(Vec::new());
     }
-    let rows = store::applied(client).await?;
-    Ok(rows.iter().map(|r| AppliedMigration { version: r.get(0), name: r.get(1), checksum: r.get(2) }).collect())
+    Ok(store::applied(client).await?)
 }
 
 /// Each embedded migration's state: `applied`, `pending` or `checksum-mismatch`; then applied versions this
