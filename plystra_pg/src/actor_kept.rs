@@ -36,8 +36,9 @@
 //!   without it) keeps nothing.
 //!
 //! Memory: at most `plystra.actor_cache_entries` actors per backend (default 10,000; 0 keeps nothing); past that
-//! the backend forgets every actor and starts again. An actor is its four rows and its grants: about 1 kB with a
-//! few grants, so the default bounds a backend at roughly 10 MB. Nothing is kept in shared memory.
+//! the backend forgets every actor and starts again. An actor is its four rows and its grants: estimated from their
+//! sizes (not measured) at about 1 kB with a few grants, roughly 10 MB a backend at the default. Nothing is kept
+//! in shared memory.
 //!
 //! `plystra.actor_kept_stats()` (owner only) reports this backend's hits, fills and reads, for tests and
 //! measurements.
