@@ -66,8 +66,10 @@ async fn lines(client: &Client, sql: &str) -> CliResult<BTreeSet<String>> {
 /// migrations must exist identically, and no table, column, constraint, index or trigger may be extra (the
 /// extension's own functions may be, they are not in the migrations).
 pub async fn schema_drift(url: &str, client: &Client) -> CliResult<Vec<String>> {
-    let scratch =
-        format!("plystra_schema_check_{}_{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    // Named after the checked database's oid, so that a scratch database left by a killed check says whose it was.
+    let checked: String =
+        client.query_one("SELECT oid::text FROM pg_database WHERE datname = current_database()", &[]).await?.get(0);
+    let scratch = format!("plystra_schema_check_{checked}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     client.batch_execute(&format!("CREATE DATABASE {scratch}")).await.map_err(|e| {
         CliError(format!("schema check needs a scratch database (the role needs CREATEDB): {}", CliError::from(e)))
     })?;
