@@ -15,7 +15,7 @@
 //! `serde_json` prints, exactly what `jsonb_in` would have read).
 //!
 //! What is encoded is a [`Doc`]: a JSON value that borrows its strings, so that a document made from a
-//! request and an outcome (a check answer: [`crate::trace::check_answer`]) needs no copy of them, and a
+//! request and an outcome (a check answer: [`crate::contract::CheckAnswer::to_doc`]) needs no copy of them, and a
 //! `serde_json::Value` converts to one without copying either.
 
 use std::borrow::Cow;

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod audit_chain;
 pub mod closed_sets;
+pub mod contract;
 pub mod decide;
 pub mod deny;
 pub mod inline;

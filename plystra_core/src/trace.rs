@@ -1,10 +1,12 @@
 //! The decision document: the explain trace (which is also the audit row's snapshot) and the compact check
 //! answer. Shapes and field names are Plystra v1.0's (reference 1.7).
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
+use crate::contract::{AuditSummary, CheckAnswer, Decision};
 use crate::decide::Outcome;
-use crate::jsonb::Doc;
 use crate::model::{ActorNaming, Candidate, Context, ContextMode, Group, Request};
 use crate::redact::redact;
 
@@ -39,11 +41,7 @@ impl DecisionId {
 }
 
 fn decision_word(outcome: &Outcome) -> &'static str {
-    if outcome.allow {
-        "allow"
-    } else {
-        "deny"
-    }
+    Decision::from_allow(outcome.allow).as_str()
 }
 
 /// The audit action name: `<resource_type>.<action>`.
@@ -251,25 +249,24 @@ fn actor_naming_json(naming: ActorNaming) -> Option<Value> {
 
 /// The audit summary shared by the trace and the compact answer.
 pub fn audit_json(req: &Request, outcome: &Outcome, audit_log_id: Option<&str>) -> Value {
-    audit_doc(req, outcome, audit_log_id).into_value()
+    audit_summary(req, outcome, audit_log_id).to_doc().into_value()
 }
 
-/// [`audit_json`] as a document that borrows from the request. Its keys are listed in jsonb's order (shorter
-/// first, then bytewise), so that the jsonb encoder writes them without sorting.
-fn audit_doc<'a>(req: &'a Request, outcome: &Outcome, audit_log_id: Option<&'a str>) -> Doc<'a> {
-    Doc::Obj(vec![
-        ("action", Doc::Str(audit_action(req).into())),
-        ("decision", Doc::str(decision_word(outcome))),
-        ("space_id", Doc::str(&req.space_id)),
-        ("deny_code", Doc::opt_str(outcome.deny_code.map(|d| d.as_str()))),
-        ("request_id", Doc::opt_str(req.context.request_id.as_deref())),
-        ("resource_id", Doc::str(&req.resource_id)),
-        ("audit_log_id", Doc::opt_str(audit_log_id)),
-        ("actor_user_id", Doc::str(&req.user_id)),
-        ("resource_type", Doc::str(&req.resource_type)),
-        ("actor_member_id", Doc::str(&req.member_id)),
-        ("actor_user_member_id", Doc::str(&req.user_member_id)),
-    ])
+/// The audit summary of a decision, borrowing its text from the request.
+pub fn audit_summary<'a>(req: &'a Request, outcome: &Outcome, audit_log_id: Option<&'a str>) -> AuditSummary<'a> {
+    AuditSummary {
+        audit_log_id: audit_log_id.map(Cow::Borrowed),
+        actor_user_id: Some(Cow::Borrowed(&req.user_id)),
+        actor_member_id: Some(Cow::Borrowed(&req.member_id)),
+        actor_user_member_id: Some(Cow::Borrowed(&req.user_member_id)),
+        space_id: Some(Cow::Borrowed(&req.space_id)),
+        action: Some(Cow::Owned(audit_action(req))),
+        resource_type: Some(Cow::Borrowed(&req.resource_type)),
+        resource_id: Some(Cow::Borrowed(&req.resource_id)),
+        decision: Decision::from_allow(outcome.allow),
+        deny_code: outcome.deny_code,
+        request_id: req.context.request_id.as_deref().map(Cow::Borrowed),
+    }
 }
 
 /// The full decision-time trace: what `plystra.explain` returns and what the audit row keeps.
@@ -317,26 +314,26 @@ pub fn explain_document(
 
 /// The compact answer of `plystra.check`.
 pub fn check_document(req: &Request, outcome: &Outcome, id: &DecisionId, audit_log_id: Option<&str>) -> Value {
-    check_answer(req, outcome, id, audit_log_id).into_value()
+    check_answer(req, outcome, id, audit_log_id).to_doc().into_value()
 }
 
-/// [`check_document`] as a document that borrows from the request: a batch encodes a hundred of them as jsonb
-/// without building (and dropping) a `serde_json::Value` for each. Keys in jsonb's order, as in [`audit_doc`].
+/// [`check_document`] as the contract's type, borrowing from the request: a batch encodes a hundred of them as
+/// jsonb ([`CheckAnswer::to_doc`]) without building (and dropping) a `serde_json::Value` for each.
 pub fn check_answer<'a>(
     req: &'a Request,
     outcome: &Outcome,
     id: &DecisionId,
     audit_log_id: Option<&'a str>,
-) -> Doc<'a> {
-    Doc::Obj(vec![
-        ("allow", Doc::Bool(outcome.allow)),
-        ("audit", audit_doc(req, outcome, audit_log_id)),
-        ("reason", Doc::str(outcome.reason)),
-        ("decision", Doc::str(decision_word(outcome))),
-        ("trace_id", Doc::Str(id.trace_id().into())),
-        ("deny_code", Doc::opt_str(outcome.deny_code.map(|d| d.as_str()))),
-        ("audit_log_id", Doc::opt_str(audit_log_id)),
-    ])
+) -> CheckAnswer<'a> {
+    CheckAnswer {
+        allow: outcome.allow,
+        decision: Decision::from_allow(outcome.allow),
+        deny_code: outcome.deny_code,
+        reason: Cow::Borrowed(outcome.reason),
+        trace_id: Cow::Owned(id.trace_id()),
+        audit_log_id: audit_log_id.map(Cow::Borrowed),
+        audit: audit_summary(req, outcome, audit_log_id),
+    }
 }
 
 #[cfg(test)]

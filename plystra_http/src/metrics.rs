@@ -10,6 +10,9 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use plystra_core::contract::Decision;
+use plystra_core::DenyCode;
+
 const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 #[derive(Default)]
@@ -23,7 +26,8 @@ struct Histogram {
 struct Inner {
     requests: BTreeMap<(String, String, u16), u64>,
     latency: BTreeMap<(String, String), Histogram>,
-    decisions: BTreeMap<(String, String), u64>,
+    /// By (decision, deny code or ""): the contract's words, so no text is copied per decision.
+    decisions: BTreeMap<(&'static str, &'static str), u64>,
     audit_rows: u64,
 }
 
@@ -75,9 +79,9 @@ impl Metrics {
         h.count += 1;
     }
 
-    pub fn record_decision(&self, decision: &str, deny_code: Option<&str>, audited: bool) {
+    pub fn record_decision(&self, decision: Decision, deny_code: Option<DenyCode>, audited: bool) {
         let Ok(mut m) = self.inner.lock() else { return };
-        *m.decisions.entry((decision.to_string(), deny_code.unwrap_or("").to_string())).or_default() += 1;
+        *m.decisions.entry((decision.as_str(), deny_code.map_or("", DenyCode::as_str))).or_default() += 1;
         if audited {
             m.audit_rows += 1;
         }
@@ -119,7 +123,7 @@ impl Metrics {
         out.push_str("# TYPE plystra_authz_decisions_total counter\n");
         let mut denies = 0;
         for ((decision, deny_code), n) in &m.decisions {
-            if decision == "deny" {
+            if *decision == Decision::Deny.as_str() {
                 denies += n;
             }
             let _ = writeln!(
@@ -162,8 +166,8 @@ mod tests {
     fn renders_counters_histograms_and_decisions() {
         let m = Metrics::default();
         m.record_request("GET", "/api/v1/health", 200, Duration::from_millis(3));
-        m.record_decision("deny", Some("SCOPE_OUT_OF_BOUNDS"), true);
-        m.record_decision("allow", None, false);
+        m.record_decision(Decision::Deny, Some(DenyCode::ScopeOutOfBounds), true);
+        m.record_decision(Decision::Allow, None, false);
         let text = m.render(PoolUsage { size: 2, available: 1, max_size: 20, waiting: 0 });
         assert!(text.contains("plystra_http_requests_total{method=\"GET\",route=\"/api/v1/health\",status=\"200\"} 1"));
         assert!(text.contains(
@@ -185,7 +189,7 @@ mod tests {
     fn every_metric_name_follows_the_conventions() {
         let m = Metrics::default();
         m.record_request("POST", "/api/v1/authz/check", 200, Duration::from_millis(3));
-        m.record_decision("deny", Some("SCOPE_OUT_OF_BOUNDS"), true);
+        m.record_decision(Decision::Deny, Some(DenyCode::ScopeOutOfBounds), true);
         let text = m.render(PoolUsage { size: 1, available: 1, max_size: 20, waiting: 0 }) + &render_sealing(0, 0);
         let mut types: BTreeMap<String, String> = BTreeMap::new();
         let mut helped = Vec::new();

@@ -3,6 +3,7 @@
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
+use plystra_core::contract::BatchAnswer;
 use plystra_core::jsonb::Doc;
 use plystra_core::model::{Context, Request};
 use plystra_core::request::{parse_batch, parse_request, RequestError};
@@ -123,7 +124,7 @@ pub(crate) struct DecidedBatch {
 
 impl DecidedBatch {
     /// The answer, `{"results": [...]}`: for each item in order exactly what `plystra.check` answers for it.
-    pub(crate) fn answer(&self) -> Doc<'_> {
+    pub(crate) fn answer(&self) -> BatchAnswer<'_> {
         let results = self
             .requests
             .iter()
@@ -131,7 +132,7 @@ impl DecidedBatch {
             .zip(&self.ids)
             .map(|((req, (outcome, audit_log_id)), id)| check_answer(req, outcome, id, audit_log_id.as_deref()))
             .collect();
-        Doc::Obj(vec![("results", Doc::Arr(results))])
+        BatchAnswer { results }
     }
 }
 
@@ -188,7 +189,7 @@ pub(crate) fn decide_batch(doc: &serde_json::Value, function: &'static str, aske
 
 /// [`decide_batch`]'s answer as a JSON value (the REST front's gate embeds it in its own answer).
 pub(crate) fn batch_value(doc: &serde_json::Value, function: &'static str, asker: Asker<'_>) -> serde_json::Value {
-    decide_batch(doc, function, asker).answer().into_value()
+    decide_batch(doc, function, asker).answer().to_doc().into_value()
 }
 
 /// The answer to a request given as text: the compact answer, or the full trace when `explain`.
@@ -253,7 +254,7 @@ unsafe fn jsonb_entry(fcinfo: pg_sys::FunctionCallInfo, explain: bool) -> pg_sys
         let trace = explain_document(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref());
         crate::jsonb::to_jsonb_datum(&Doc::from(&trace))
     } else {
-        crate::jsonb::to_jsonb_datum(&check_answer(&d.req, &d.outcome, &d.id, d.audit_log_id.as_deref()))
+        crate::jsonb::to_jsonb_datum(&check_answer(&d.req, &d.outcome, &d.id, d.audit_log_id.as_deref()).to_doc())
     }
 }
 
@@ -359,7 +360,7 @@ pub unsafe extern "C-unwind" fn plystra_check_batch_jsonb(fcinfo: pg_sys::Functi
     let batch = decide_batch(&doc, FUNCTION, Asker::default());
     // A hundred results are tens of kB of JSON: written as jsonb directly from the outcomes, never built as
     // JSON values, printed and parsed again.
-    crate::jsonb::to_jsonb_datum(&batch.answer())
+    crate::jsonb::to_jsonb_datum(&batch.answer().to_doc())
 }
 
 /// The typed form for WHERE clauses. Builds no JSON unless an audit row is written.

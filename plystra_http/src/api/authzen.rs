@@ -20,6 +20,7 @@
 //! Mode); `action.name` is the action. A deny is `200 {"decision": false}`; errors use our error envelope.
 //! Unknown request fields are ignored, as the standard requires.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use axum::extract::State;
@@ -32,7 +33,10 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::api::authz::{ask, AuthzBatchResponse, AuthzCheckResponse, MAX_BATCH_ITEMS};
+use plystra_core::contract::{BatchAnswer, CheckAnswer, MAX_BATCH_ITEMS};
+use plystra_core::DenyCode;
+
+use crate::api::authz::{ask, contract_mismatch};
 use crate::app::AppState;
 use crate::auth::credential::{self, Credential, Proof};
 use crate::db;
@@ -168,7 +172,8 @@ pub struct SearchRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct DecisionContext {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub deny_code: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub deny_code: Option<DenyCode>,
     pub reason: String,
     pub trace_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -587,7 +592,7 @@ impl Gate<'_> {
 
     /// One decision (`at`: its index among many evaluations, for naming fields in errors), as a batch of one
     /// item (see the module comment).
-    async fn one(&self, q: &Question, ctx: &RequestContext, at: Option<usize>) -> ApiResult<AuthzCheckResponse> {
+    async fn one(&self, q: &Question, ctx: &RequestContext, at: Option<usize>) -> ApiResult<CheckAnswer<'static>> {
         let at = at.map(|i| vec![i]);
         let mut answers = self.batch(&[q], at.as_deref(), ctx, false).await?;
         answers.pop().ok_or_else(ApiError::internal)
@@ -602,7 +607,7 @@ impl Gate<'_> {
         evaluations: Option<&[usize]>,
         ctx: &RequestContext,
         authorize_only: bool,
-    ) -> ApiResult<Vec<AuthzCheckResponse>> {
+    ) -> ApiResult<Vec<CheckAnswer<'static>>> {
         let Some(first) = questions.first() else { return Ok(Vec::new()) };
         let doc = batch_document(self.actor_of(first).await?, questions, self.inline(), ctx);
         let rename = |field: &str| authzen_field(field, evaluations);
@@ -610,14 +615,14 @@ impl Gate<'_> {
         if authorize_only {
             return Ok(Vec::new());
         }
-        let answer: AuthzBatchResponse =
+        let answer: BatchAnswer<'static> =
             serde_json::from_value(outcome["decision"].take()).map_err(contract_mismatch)?;
         if answer.results.len() != questions.len() {
             tracing::error!(asked = questions.len(), answered = answer.results.len(), "a batch answered another count");
             return Err(ApiError::internal());
         }
         for d in &answer.results {
-            self.state.metrics.record_decision(&d.decision, d.deny_code.as_deref(), d.audit_log_id.is_some());
+            self.state.metrics.record_decision(d.decision, d.deny_code, d.audit_log_id.is_some());
         }
         Ok(answer.results)
     }
@@ -656,22 +661,17 @@ fn session_problem(kind: &str, questions: &[Question]) -> Option<ApiError> {
     })
 }
 
-fn decision_of(d: &AuthzCheckResponse) -> DecisionContext {
-    let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+fn decision_of(d: &CheckAnswer<'_>) -> DecisionContext {
+    let text = |v: &Option<Cow<'_, str>>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
     DecisionContext {
-        deny_code: d.deny_code.clone(),
-        reason: d.reason.clone(),
-        trace_id: d.trace_id.clone(),
-        audit_log_id: d.audit_log_id.clone(),
+        deny_code: d.deny_code,
+        reason: d.reason.to_string(),
+        trace_id: d.trace_id.to_string(),
+        audit_log_id: d.audit_log_id.as_deref().map(str::to_string),
         space_id: text(&d.audit.space_id),
         member_id: text(&d.audit.actor_member_id),
         user_member_id: text(&d.audit.actor_user_member_id),
     }
-}
-
-fn contract_mismatch(e: serde_json::Error) -> ApiError {
-    tracing::error!(error = %e, "the extension's decision does not match the documented shape");
-    ApiError::internal()
 }
 
 /// The questions grouped by actor, in the order each actor first appears: (question indexes).
@@ -688,7 +688,7 @@ fn by_actor(questions: &[Question]) -> Vec<Vec<usize>> {
     groups
 }
 
-fn with_decision_headers(mut response: Response, d: &AuthzCheckResponse) -> Response {
+fn with_decision_headers(mut response: Response, d: &CheckAnswer<'_>) -> Response {
     if let Ok(v) = HeaderValue::from_str(&d.trace_id) {
         response.headers_mut().insert(TRACE_ID_HEADER, v);
     }
@@ -811,7 +811,7 @@ pub async fn evaluations(
             gate.batch(&pick(indexes), Some(indexes), &ctx, true).await?;
         }
     }
-    let mut answers: Vec<Option<AuthzCheckResponse>> = vec![None; questions.len()];
+    let mut answers: Vec<Option<CheckAnswer<'static>>> = vec![None; questions.len()];
     if semantic == EXECUTE_ALL {
         // One batch document per actor: one round trip when the evaluations share their subject and Space.
         for indexes in &groups {

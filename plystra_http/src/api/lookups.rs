@@ -15,7 +15,9 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::authz::{AuthzActor, AuthzExplainTrace, AuthzRequest};
+use plystra_core::contract::{Actor, DecisionRequest, ExplainTrace};
+
+use crate::api::authz::decision_context;
 use crate::app::AppState;
 use crate::db;
 use crate::db_errors;
@@ -144,7 +146,7 @@ pub struct AuthzSimulation {
     /// Always true: this decision was asked, not acted on, and is in no audit log.
     pub simulated: bool,
     #[serde(flatten)]
-    pub trace: AuthzExplainTrace,
+    pub trace: ExplainTrace,
 }
 
 /// The binding the actor names in `space_id`: by its id (`user_member_id` or `binding_id`), or by its User and
@@ -152,7 +154,7 @@ pub struct AuthzSimulation {
 /// that does not exist (no answer tells the caller whether an id exists elsewhere).
 async fn binding_in_space(
     client: &deadpool_postgres::Object,
-    actor: &AuthzActor,
+    actor: &Actor,
     space_id: &str,
 ) -> ApiResult<(String, String, String)> {
     let id = actor.user_member_id.clone().or_else(|| actor.binding_id.clone());
@@ -185,7 +187,7 @@ async fn binding_in_space(
 }
 
 #[utoipa::path(post, operation_id = "authz_simulate", path = "/api/v1/spaces/{space_id}/authz/simulate", tag = "Authz",
-    params(("space_id" = String, Path)), request_body = AuthzRequest,
+    params(("space_id" = String, Path)), request_body = DecisionRequest,
     responses((status = 200, description = "What /authz/explain would answer for the binding (the decision, its deny code and the full trace), marked simulated; no audit row is written",
                body = crate::envelope::Envelope<AuthzSimulation>),
               (status = 400, description = "VALIDATION_FAILED: a field is missing, or inline context (actor metadata, a resource description, grants) was given", body = crate::error::ErrorEnvelope),
@@ -194,7 +196,7 @@ pub async fn simulate(
     State(state): State<AppState>,
     ctx: RequestContext,
     Path(space_id): Path<String>,
-    ApiJson(body): ApiJson<AuthzRequest>,
+    ApiJson(body): ApiJson<DecisionRequest>,
 ) -> ApiResult<Data<AuthzSimulation>> {
     // A simulation asks about Plystra's own bindings and resources: an answer built from facts the caller supplies
     // (Context Mode) is no answer about them.
@@ -228,21 +230,22 @@ pub async fn simulate(
         return Err(ApiError::not_found(Entity::Resource));
     }
     // The extension is asked about exactly the binding and the resource found in the path's Space.
-    let named = AuthzRequest {
-        actor: Some(AuthzActor {
+    let named = DecisionRequest {
+        actor: Some(Actor {
             user_id: Some(user_id),
             member_id: Some(member_id),
             user_member_id: Some(user_member_id),
             space_id: Some(space_id),
-            ..AuthzActor::default()
+            ..Actor::default()
         }),
         resource_type: Some(resource_type),
         resource_id: Some(resource_id),
         action: body.action,
-        ..AuthzRequest::default()
+        ..DecisionRequest::default()
     };
-    let answer =
-        store::decisions::simulate(&client, &named.to_extension_request(&ctx)).await.map_err(db_errors::read_error)?;
+    let answer = store::decisions::simulate(&client, &named.document(&decision_context(&ctx)))
+        .await
+        .map_err(db_errors::read_error)?;
     let simulation: AuthzSimulation = serde_json::from_value(answer).map_err(|e| {
         tracing::error!(error = %e, "the extension's simulation does not match the documented shape");
         ApiError::internal()
