@@ -4,16 +4,16 @@
 //! List cursors are opaque to clients: base64url of the sort key of the last row returned, tagged with the
 //! list's ordering so a cursor from one list is refused by another instead of silently skipping rows.
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
-use crate::request_context;
+use crate::error::{ApiError, ErrorBody, ErrorEnvelope};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Envelope<T> {
@@ -21,7 +21,7 @@ pub struct Envelope<T> {
     pub request_id: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Pagination {
     pub limit: i64,
     pub cursor: Option<String>,
@@ -53,8 +53,10 @@ impl<T> Data<T> {
 
 impl<T: Serialize> IntoResponse for Data<T> {
     fn into_response(self) -> Response {
-        let body = Envelope { data: self.data, request_id: request_context::current_request_id() };
-        (self.status, Json(body)).into_response()
+        match serde_json::value::to_raw_value(&self.data) {
+            Ok(data) => unstamped(self.status, Unstamped::Data(data)),
+            Err(e) => unserializable(e),
+        }
     }
 }
 
@@ -68,13 +70,69 @@ pub struct Page<T> {
 impl<T: Serialize> IntoResponse for Page<T> {
     fn into_response(self) -> Response {
         let has_more = self.next_cursor.is_some();
-        let body = ListEnvelope {
-            data: self.items,
-            pagination: Pagination { limit: self.limit, cursor: self.next_cursor, has_more },
-            request_id: request_context::current_request_id(),
-        };
-        (StatusCode::OK, Json(body)).into_response()
+        let pagination = Pagination { limit: self.limit, cursor: self.next_cursor, has_more };
+        match serde_json::value::to_raw_value(&self.items) {
+            Ok(items) => unstamped(StatusCode::OK, Unstamped::Page(items, pagination)),
+            Err(e) => unserializable(e),
+        }
     }
+}
+
+/// An envelope whose `request_id` is not written yet, carried as an extension of its answer (whose body is empty
+/// until then). Envelopes are built where the request is out of sight (an [`ApiError`] returned with `?`, an
+/// extractor's rejection, a fallback, the panic handler, the body and time limits), so the request-id middleware
+/// ([`crate::request_context::middleware`], outside everything) writes the body, with the request's id, as the
+/// answer passes it ([`stamp`]).
+#[derive(Debug, Clone)]
+pub enum Unstamped {
+    /// `{data, request_id}`: `data` as serialized by the handler.
+    Data(Box<RawValue>),
+    /// `{data, pagination, request_id}`.
+    Page(Box<RawValue>, Pagination),
+    /// `{error, request_id}`: the error's own `request_id` is written too.
+    Error(Box<ErrorBody>),
+}
+
+/// An answer with `status` whose JSON body `body` is written by [`stamp`].
+pub fn unstamped(status: StatusCode, body: Unstamped) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.extensions_mut().insert(body);
+    response
+}
+
+/// A success answer that does not serialize (a programming error): logged, answered 500 in the envelope.
+fn unserializable(e: serde_json::Error) -> Response {
+    tracing::error!(error = %e, "an answer could not be serialized");
+    ApiError::internal().into_response()
+}
+
+/// [`ListEnvelope`] on the wire, its items already serialized.
+#[derive(Serialize)]
+struct PageEnvelope {
+    data: Box<RawValue>,
+    pagination: Pagination,
+    request_id: String,
+}
+
+/// Writes the body of an [`Unstamped`] answer with `request_id` (other answers are left alone).
+pub fn stamp(response: &mut Response, request_id: &str) {
+    let Some(unstamped) = response.extensions_mut().remove::<Unstamped>() else { return };
+    let request_id = request_id.to_string();
+    let body = match unstamped {
+        Unstamped::Data(data) => serde_json::to_vec(&Envelope { data, request_id }),
+        Unstamped::Page(data, pagination) => serde_json::to_vec(&PageEnvelope { data, pagination, request_id }),
+        Unstamped::Error(error) => {
+            let error = ErrorBody { request_id: request_id.clone(), ..*error };
+            serde_json::to_vec(&ErrorEnvelope { error, request_id })
+        }
+    };
+    // Already-serialized JSON, strings and objects: this cannot fail, but it would never panic if it did.
+    *response.body_mut() = Body::from(body.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "an envelope could not be serialized");
+        Vec::new()
+    }));
 }
 
 /// The `limit` query parameter: 1..=200 is honoured, anything else falls back to the list's default, as in the

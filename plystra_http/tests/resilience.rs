@@ -85,16 +85,20 @@ async fn the_guard_hands_its_connection_over_to_the_handler() {
     let vars = std::collections::HashMap::from([("DATABASE_URL".to_string(), common::db().url.clone())]);
     let config = plystra_http::config::Config::from_vars(&vars).unwrap();
     let pool = db::create_pool(&config, Default::default()).unwrap();
-    let guard_client = db::connection(&pool).await.unwrap();
+    let guard_client = db::Db::new(pool.clone()).connection().await.unwrap();
     let guard_pid = backend_pid(&guard_client).await;
-    let (first, second) = db::handing_over(guard_client, async {
-        let first = db::connection(&pool).await.unwrap();
-        let second = db::connection(&pool).await.unwrap();
-        (backend_pid(&first).await, backend_pid(&second).await)
-    })
-    .await;
-    assert_eq!(first, guard_pid, "the first connection asked for is the one handed over");
-    assert_ne!(second, guard_pid, "only once");
+    // The seam parks its connection in the request's extensions; the handler's `Db` is made from them.
+    let mut extensions = axum::http::Extensions::new();
+    db::Db::hand_over(guard_client, &mut extensions);
+    let mut handler = db::Db::of_request(&mut extensions, &pool);
+    let first = handler.connection().await.unwrap();
+    let second = handler.connection().await.unwrap();
+    assert_eq!(backend_pid(&first).await, guard_pid, "the first connection asked for is the one handed over");
+    assert_ne!(backend_pid(&second).await, guard_pid, "only once");
+    let mut another = db::Db::of_request(&mut extensions, &pool);
+    let third = another.connection().await.unwrap();
+    assert_ne!(backend_pid(&third).await, guard_pid, "and to one Db only");
+    assert!(!handler.on_replica() && !another.on_replica(), "nothing was routed to a replica");
 
     // So a one-connection pool serves guarded routes: the handler does not wait for a second connection.
     let s = start_server(&[("DATABASE_MAX_OPEN_CONNS", "1"), ("DATABASE_POOL_WAIT_TIMEOUT", "300ms")]);
