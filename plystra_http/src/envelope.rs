@@ -128,6 +128,8 @@ pub fn stamp(response: &mut Response, request_id: &str) {
             serde_json::to_vec(&ErrorEnvelope { error, request_id })
         }
     };
+    // A length worked out from the empty body on the way out would be wrong now (hyper takes the body's own).
+    response.headers_mut().remove(header::CONTENT_LENGTH);
     // Already-serialized JSON, strings and objects: this cannot fail, but it would never panic if it did.
     *response.body_mut() = Body::from(body.unwrap_or_else(|e| {
         tracing::error!(error = %e, "an envelope could not be serialized");
@@ -182,6 +184,38 @@ pub fn page_from<T>(mut rows: Vec<T>, limit: i64, ordering: &str, key_of: impl F
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn stamped(mut response: Response, id: &str) -> serde_json::Value {
+        stamp(&mut response, id);
+        assert_eq!(response.headers().get(header::CONTENT_LENGTH), None, "no stale length");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_request_id_is_written_into_every_envelope_and_nothing_else() {
+        let data = stamped(Data::created(serde_json::json!({"a": 1})).into_response(), "req_a").await;
+        assert_eq!(data, serde_json::json!({"data": {"a": 1}, "request_id": "req_a"}));
+        let page = page_from(vec![1, 2, 3], 2, "n", |n| vec![n.to_string()]).into_response();
+        let page = stamped(page, "req_b").await;
+        assert_eq!(page["data"], serde_json::json!([1, 2]));
+        assert_eq!(page["pagination"]["has_more"], true);
+        assert_eq!(page["request_id"], "req_b");
+        let mut error = ApiError::not_found(crate::error::Entity::User).into_response();
+        // A length some layer took from the still-empty body is dropped.
+        error.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        let error = stamped(error, "req_c").await;
+        assert_eq!(error["error"]["code"], "USER_NOT_FOUND");
+        assert_eq!(error["error"]["request_id"], "req_c");
+        assert_eq!(error["request_id"], "req_c");
+        // Until stamped, an envelope has no body; an answer that is not one is left alone.
+        let unstamped = Data::ok(1).into_response();
+        assert_eq!(axum::body::HttpBody::size_hint(unstamped.body()).exact(), Some(0));
+        let mut other = "plain".into_response();
+        stamp(&mut other, "req_d");
+        let bytes = axum::body::to_bytes(other.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(&bytes[..], b"plain");
+    }
 
     #[test]
     fn limits_outside_1_to_200_fall_back_to_the_default() {

@@ -3,7 +3,8 @@
 //! request is about, and asks the extension whether the credential holds the route's permission there
 //! (`plystra.admin_permission` / `plystra.api_key_permission`: the decision is the database's). Handlers never
 //! see an unauthorized request; they read the accepted credential from their [`RequestContext`] extractor
-//! (`ctx.credential()`), where the seam puts it.
+//! (`ctx.credential()`), where the seam puts it, and get the connection the seam used from their [`Db`]
+//! extractor (parked in the request's extensions: one pool checkout a request).
 //! A `Decision` route (authz check and explain) is authorized by the extension in the same statement that
 //! decides (`plystra.decide_with_credential`): the seam only hands its handler the route's permission.
 

@@ -55,8 +55,9 @@ async fn every_envelope_carries_the_id_of_its_own_request() {
         );
     let s = start_server_with(&[("HTTP_WRITE_TIMEOUT", "300ms")], extra);
     let big = vec![b' '; 1024 * 1024 + 10];
-    // (method, path, body, extra header, status, code; "" for a success)
-    let cases: Vec<(&str, &str, Option<Vec<u8>>, Option<(&str, &str)>, u16, &str)> = vec![
+    // (method, path, body, header instead of the admin key, status, code; "" for a success)
+    type Case<'a> = (&'a str, &'a str, Option<Vec<u8>>, Option<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("GET", "/api/v1/health", None, None, 200, ""),
         ("GET", "/api/v1/users?limit=1", None, None, 200, ""),
         ("GET", "/api/v1/users/user_nobody", None, None, 404, "USER_NOT_FOUND"),
