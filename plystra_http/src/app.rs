@@ -191,6 +191,8 @@ async fn options_no_content(request: Request, next: Next) -> Response {
     if is_options && (response.status() == StatusCode::OK || response.status() == StatusCode::METHOD_NOT_ALLOWED) {
         *response.status_mut() = StatusCode::NO_CONTENT;
         response.headers_mut().remove(crate::error::ERROR_CODE_HEADER);
+        // No envelope either (the request-id middleware would write it in).
+        response.extensions_mut().remove::<crate::envelope::Unstamped>();
         *response.body_mut() = Body::empty();
         response.headers_mut().remove(header::CONTENT_LENGTH);
     }

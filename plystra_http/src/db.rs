@@ -69,17 +69,102 @@ pub fn create_pool_for(config: &Config, url: &str, audit_status: Arc<AuditModeSt
         .map_err(|e| format!("database pool: {e}"))
 }
 
-tokio::task_local! {
-    /// The connection the protection seam checked out for this request, parked for the handler (see [`handing_over`]).
-    static HANDED_OVER: std::sync::Mutex<Option<Object>>;
+/// The request's database, taken by a handler as a parameter (`mut db: Db`). It checks nothing out until the
+/// handler asks for a connection ([`Db::connection`]), so a route that never needs the database costs the
+/// pool nothing. Where the connection comes from:
+///
+/// - the connection the protection seam checked out for an accepted admin request, parked in the request's
+///   extensions ([`Db::hand_over`]): the handler's first connection is that one, so a request costs one pool
+///   checkout. The seam leaves it as a fresh checkout would be: no transaction open, no session setting
+///   changed. Unclaimed, it goes back to the pool when the request is done;
+/// - the replica a read was routed to ([`crate::replicas::route`] leaves its decision in the extensions): the
+///   replica's connection, or the primary's when the replica cannot give one in time;
+/// - otherwise the primary's pool.
+///
+/// A handler that needs a second connection (or a transaction beside a read) asks again: every later
+/// connection is a fresh checkout.
+pub struct Db {
+    pool: Pool,
+    handed_over: Option<Object>,
+    routed: Option<crate::replicas::Routed>,
 }
 
-/// Runs `f` (the handler of a request the protection seam accepted) with `client` handed over to it: the first
-/// [`connection`] inside `f` takes this connection instead of checking out another, so a request costs one
-/// pool checkout. Unclaimed, it goes back to the pool when `f` ends. The seam leaves it as a fresh checkout
-/// would be: no transaction open, no session setting changed.
-pub async fn handing_over<F: std::future::Future>(client: Object, f: F) -> F::Output {
-    HANDED_OVER.scope(std::sync::Mutex::new(Some(client)), f).await
+/// The seam's connection, parked in the request's extensions for the handler's [`Db`]. (Extensions must be
+/// `Clone`; the connection is taken out once.)
+#[derive(Clone)]
+struct HandedOver(Arc<std::sync::Mutex<Option<Object>>>);
+
+impl Db {
+    /// A `Db` outside any request: every connection from `pool`.
+    pub fn new(pool: Pool) -> Self {
+        Db { pool, handed_over: None, routed: None }
+    }
+
+    /// The `Db` of a request: the connection the seam handed over (taken out of the extensions, so that only
+    /// one `Db` gets it) and the replica the request was routed to, with the primary's `pool`.
+    pub fn of_request(extensions: &mut axum::http::Extensions, pool: &Pool) -> Self {
+        let handed_over =
+            extensions.remove::<HandedOver>().and_then(|h| h.0.lock().unwrap_or_else(|e| e.into_inner()).take());
+        Db { pool: pool.clone(), handed_over, routed: extensions.get::<crate::replicas::Routed>().cloned() }
+    }
+
+    /// Parks `client` in a request's extensions: the first [`Db::connection`] of the request's `Db` takes it
+    /// instead of checking out another.
+    pub fn hand_over(client: Object, extensions: &mut axum::http::Extensions) {
+        extensions.insert(HandedOver(Arc::new(std::sync::Mutex::new(Some(client)))));
+    }
+
+    /// A connection: the one handed over (first call only), else the routed replica's, else a pooled one from the
+    /// primary; 503 DATABASE_UNAVAILABLE (with Retry-After) when the database cannot be reached or no pooled
+    /// connection became free within DATABASE_POOL_WAIT_TIMEOUT.
+    pub async fn connection(&mut self) -> Result<Object, ApiError> {
+        if let Some(client) = self.handed_over.take().filter(|c| !c.is_closed()) {
+            return Ok(client);
+        }
+        // A read the route layer sent to a replica takes its connection there.
+        if let Some(routed) = &self.routed {
+            if let Some(client) = routed.connection().await {
+                return Ok(client);
+            }
+        }
+        checkout(&self.pool).await
+    }
+
+    /// The primary's pool, whatever the request was routed to: for the writes of a read a replica answers (see
+    /// [`Db::on_replica`]).
+    pub fn primary(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Whether this request's database work runs on a replica (its writes must then go to the primary).
+    pub fn on_replica(&self) -> bool {
+        self.routed.as_ref().is_some_and(crate::replicas::Routed::used)
+    }
+}
+
+impl axum::extract::FromRequestParts<crate::app::AppState> for Db {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::app::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Db::of_request(&mut parts.extensions, &state.pool))
+    }
+}
+
+/// A pooled connection from `pool`, or 503 DATABASE_UNAVAILABLE as [`Db::connection`] says.
+async fn checkout(pool: &Pool) -> Result<Object, ApiError> {
+    pool.get().await.map_err(|e| match e {
+        PoolError::Timeout(TimeoutType::Wait) => {
+            tracing::warn!(max_size = pool.status().max_size, "no pooled database connection became free in time");
+            ApiError::database_busy()
+        }
+        e => {
+            tracing::error!(error = %e, "database connection failed");
+            ApiError::database_unavailable()
+        }
+    })
 }
 
 /// The hot path's statements are prepared once per pooled connection (deadpool's statement cache), so each
@@ -175,30 +260,6 @@ pub async fn traced<T>(
         span.record("error.type", e.code().map_or("connection", |c| c.code()));
     }
     result
-}
-
-/// A pooled connection, or 503 DATABASE_UNAVAILABLE (with Retry-After) when the database cannot be reached
-/// or no pooled connection became free within DATABASE_POOL_WAIT_TIMEOUT. Inside [`handing_over`], the first
-/// call takes the connection handed over; for a read routed to a replica (`replicas::route`), the replica's.
-pub async fn connection(pool: &Pool) -> Result<Object, ApiError> {
-    let handed_over = HANDED_OVER.try_with(|slot| slot.lock().ok().and_then(|mut s| s.take())).ok().flatten();
-    if let Some(client) = handed_over.filter(|c| !c.is_closed()) {
-        return Ok(client);
-    }
-    // A read the route layer sent to a replica takes its connection there.
-    if let Some(client) = crate::replicas::routed_connection().await {
-        return Ok(client);
-    }
-    pool.get().await.map_err(|e| match e {
-        PoolError::Timeout(TimeoutType::Wait) => {
-            tracing::warn!(max_size = pool.status().max_size, "no pooled database connection became free in time");
-            ApiError::database_busy()
-        }
-        e => {
-            tracing::error!(error = %e, "database connection failed");
-            ApiError::database_unavailable()
-        }
-    })
 }
 
 /// The optional `actor` of a mutation body (reference 1.10: "used only for audit"). The credential always acts

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use crate::request_context;
+use crate::envelope;
 
 pub const ERROR_CODE_HEADER: &str = "x-plystra-error-code";
 /// The `Retry-After` every 503 carries, in seconds.
@@ -250,7 +250,7 @@ fn as_object(details: Value) -> Value {
 }
 
 /// The error body as the OpenAPI document describes it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// A stable, machine-readable code (`VALIDATION_FAILED`, `USER_NOT_FOUND`, ...); also in the
     /// `X-Plystra-Error-Code` header.
@@ -276,22 +276,20 @@ pub struct ErrorEnvelope {
 }
 
 impl IntoResponse for ApiError {
+    /// The envelope without its request_id, which the request-id middleware writes in
+    /// ([`crate::envelope::Unstamped`]): an error is built wherever it happens, far from the request.
     fn into_response(self) -> Response {
-        let request_id = request_context::current_request_id();
         let decision = self.decision.map(|d| *d).unwrap_or_default();
-        let body = ErrorEnvelope {
-            error: ErrorBody {
-                code: self.code.to_string(),
-                message: self.message.to_string(),
-                details: as_object(self.details),
-                request_id: request_id.clone(),
-                deny_code: decision.deny_code,
-                trace_id: decision.trace_id,
-                audit_log_id: decision.audit_log_id,
-            },
-            request_id,
+        let body = ErrorBody {
+            code: self.code.to_string(),
+            message: self.message.to_string(),
+            details: as_object(self.details),
+            request_id: String::new(),
+            deny_code: decision.deny_code,
+            trace_id: decision.trace_id,
+            audit_log_id: decision.audit_log_id,
         };
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let mut response = envelope::unstamped(self.status, envelope::Unstamped::Error(Box::new(body)));
         if let Ok(value) = HeaderValue::from_str(&self.code) {
             response.headers_mut().insert(ERROR_CODE_HEADER, value);
         }

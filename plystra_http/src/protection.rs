@@ -3,7 +3,8 @@
 //! request is about, and asks the extension whether the credential holds the route's permission there
 //! (`plystra.admin_permission` / `plystra.api_key_permission`: the decision is the database's). Handlers never
 //! see an unauthorized request; they read the accepted credential from their [`RequestContext`] extractor
-//! (`ctx.credential()`), where the seam puts it.
+//! (`ctx.credential()`), where the seam puts it, and get the connection the seam used from their [`Db`]
+//! extractor (parked in the request's extensions: one pool checkout a request).
 //! A `Decision` route (authz check and explain) is authorized by the extension in the same statement that
 //! decides (`plystra.decide_with_credential`): the seam only hands its handler the route's permission.
 
@@ -21,7 +22,7 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::auth::credential::{self, Credential};
-use crate::db;
+use crate::db::{self, Db};
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT_BYTES;
 use crate::request_context::RequestContext;
@@ -160,12 +161,14 @@ pub async fn guard(access: Access, mut request: Request, next: Next) -> Response
         Access::Public | Access::Own => return next.run(request).await,
     };
     match authorize(permission, scope_from, request).await {
-        // The handler gets the connection the seam used (one checkout a request) and the accepted credential.
+        // The handler gets the connection the seam used (one checkout a request: its `Db` takes it from the
+        // extensions) and the accepted credential (in its `RequestContext`).
         Ok((credential, mut request, client)) => {
             if let Some(context) = request.extensions_mut().get_mut::<RequestContext>() {
                 context.credential = Some(credential);
             }
-            db::handing_over(client, next.run(request)).await
+            Db::hand_over(client, request.extensions_mut());
+            next.run(request).await
         }
         Err(e) => e.into_response(),
     }
@@ -174,10 +177,12 @@ pub async fn guard(access: Access, mut request: Request, next: Next) -> Response
 async fn authorize(
     permission: &'static str,
     scope_from: ScopeFrom,
-    request: Request,
+    mut request: Request,
 ) -> Result<(Credential, Request, deadpool_postgres::Object), ApiError> {
     let state = request.extensions().get::<AppState>().cloned().ok_or_else(ApiError::internal)?;
-    let client = db::connection(&state.pool).await?;
+    // The request's own `Db` (a routed read's replica included); the handler's is made from the same extensions.
+    let mut db = Db::of_request(request.extensions_mut(), &state.pool);
+    let client = db.connection().await?;
     let credential = credential::authenticate(&client, &state.config, request.headers()).await?;
     let (mut parts, body) = request.into_parts();
     let (scope, body) = if scope_from.reads_body() {
@@ -231,7 +236,7 @@ async fn authorize(
         return Err(ApiError::admin_permission_required(permission, message));
     }
     if let Credential::ApiKey(k) = &credential {
-        record_last_use(&state, &client, &k.id).await;
+        record_last_use(&state, &db, &client, &k.id).await;
     }
     Ok((credential, Request::from_parts(parts, body), client))
 }
@@ -270,14 +275,14 @@ impl LastUse {
 /// Records the key's use (at most once a minute a key). A failure is only logged: a role that may not write it
 /// (read-only deployments) still serves the request, and the next request tries again. A request a read
 /// replica answers writes it on the primary (`client` is then the replica's connection, which cannot write).
-pub(crate) async fn record_last_use(state: &AppState, client: &deadpool_postgres::Object, key_id: &str) {
+pub(crate) async fn record_last_use(state: &AppState, db: &Db, client: &deadpool_postgres::Object, key_id: &str) {
     let last_use = &state.api_key_last_use;
     let sent = Instant::now();
     if !last_use.due(key_id, sent) {
         return;
     }
-    let written = if crate::replicas::on_replica() {
-        match state.pool.get().await {
+    let written = if db.on_replica() {
+        match db.primary().get().await {
             Ok(primary) => api_keys::record_last_use(&primary, key_id).await,
             Err(e) => {
                 tracing::warn!(error = %e, api_key_id = %key_id, "could not record the API key's last use (no primary connection)");

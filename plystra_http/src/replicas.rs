@@ -117,9 +117,14 @@ pub enum Served {
     Replica(usize),
 }
 
-/// A read routed to replica `replica`: its connection is checked out on the request's first
-/// [`db::connection`] (a route that never asks for one costs the replica nothing).
-struct Routed {
+/// A read routed to a replica: [`route`] leaves it in the request's extensions, and the request's
+/// [`db::Db`] checks the replica's connection out on its first [`db::Db::connection`] (a route that never asks
+/// for one costs the replica nothing). Shared by the seam's and the handler's `Db`, so that a replica that
+/// failed once serves none of the request's connections, and [`route`] learns where the work ran.
+#[derive(Clone)]
+pub struct Routed(Arc<RoutedRead>);
+
+struct RoutedRead {
     replicas: Arc<Replicas>,
     replica: usize,
     /// A replica connection was handed out (the request's database work ran there).
@@ -128,42 +133,42 @@ struct Routed {
     failed: AtomicBool,
 }
 
-tokio::task_local! {
-    static ROUTED: Routed;
-}
+impl Routed {
+    fn new(replicas: Arc<Replicas>, replica: usize) -> Self {
+        Routed(Arc::new(RoutedRead { replicas, replica, used: AtomicBool::new(false), failed: AtomicBool::new(false) }))
+    }
 
-/// Whether this request's database work runs on a replica (its writes must go to the primary).
-pub fn on_replica() -> bool {
-    ROUTED.try_with(|r| r.used.load(Ordering::Relaxed)).unwrap_or(false)
-}
+    /// Whether a replica connection was handed out: the request's database work runs there (its writes must go
+    /// to the primary).
+    pub fn used(&self) -> bool {
+        self.0.used.load(Ordering::Relaxed)
+    }
 
-/// A connection to the replica this request was routed to, or `None` (not routed, or the replica could not
-/// give one in time: it is then skipped until its next good poll, and the primary serves the request).
-pub(crate) async fn routed_connection() -> Option<deadpool_postgres::Object> {
-    let (replicas, i) = ROUTED
-        .try_with(|r| (!r.failed.load(Ordering::Relaxed)).then(|| (r.replicas.clone(), r.replica)))
-        .ok()
-        .flatten()?;
-    let outcome = tokio::time::timeout(REPLICA_CHECKOUT_TIMEOUT, replicas.replicas[i].pool.get()).await;
-    let noted = |used: bool| {
-        let _ = ROUTED.try_with(|r| (if used { &r.used } else { &r.failed }).store(true, Ordering::Relaxed));
-    };
-    match outcome {
-        Ok(Ok(client)) => {
-            noted(true);
-            Some(client)
+    /// A connection to the replica, or `None` when it could not give one within REPLICA_CHECKOUT_TIMEOUT now or
+    /// earlier in the request: it is then skipped until its next good poll, and the primary serves the request.
+    pub(crate) async fn connection(&self) -> Option<deadpool_postgres::Object> {
+        let r = &*self.0;
+        if r.failed.load(Ordering::Relaxed) {
+            return None;
         }
-        Ok(Err(e)) => {
-            noted(false);
-            replicas.mark_down(i);
-            tracing::warn!(replica = i, error = %e, "no connection to a replica; the primary answers");
-            None
-        }
-        Err(_) => {
-            noted(false);
-            replicas.mark_down(i);
-            tracing::warn!(replica = i, "no replica connection in time; the primary answers");
-            None
+        let i = r.replica;
+        match tokio::time::timeout(REPLICA_CHECKOUT_TIMEOUT, r.replicas.replicas[i].pool.get()).await {
+            Ok(Ok(client)) => {
+                r.used.store(true, Ordering::Relaxed);
+                Some(client)
+            }
+            Ok(Err(e)) => {
+                r.failed.store(true, Ordering::Relaxed);
+                r.replicas.mark_down(i);
+                tracing::warn!(replica = i, error = %e, "no connection to a replica; the primary answers");
+                None
+            }
+            Err(_) => {
+                r.failed.store(true, Ordering::Relaxed);
+                r.replicas.mark_down(i);
+                tracing::warn!(replica = i, "no replica connection in time; the primary answers");
+                None
+            }
         }
     }
 }
@@ -377,20 +382,13 @@ pub async fn route(load: Load, request: Request, next: Next) -> Response {
             let (parts, body) = request.into_parts();
             // The body was read in full before routing (app::read_body_first): this only takes it.
             let bytes = axum::body::to_bytes(body, BODY_LIMIT_BYTES).await.unwrap_or_default();
+            // The copy is made before the routing decision goes in: asked again, the primary answers.
             let again = copy_of(&parts, bytes.clone());
-            let first = Request::from_parts(parts, Body::from(bytes));
-            let routed = Routed {
-                replicas: replicas.clone(),
-                replica: i,
-                used: AtomicBool::new(false),
-                failed: AtomicBool::new(false),
-            };
-            let (response, used) = ROUTED
-                .scope(routed, async {
-                    let response = next.clone().run(first).await;
-                    (response, on_replica())
-                })
-                .await;
+            let mut first = Request::from_parts(parts, Body::from(bytes));
+            let routed = Routed::new(replicas.clone(), i);
+            first.extensions_mut().insert(routed.clone());
+            let response = next.clone().run(first).await;
+            let used = routed.used();
             let status = response.status();
             if !used || (!status.is_server_error() && status != axum::http::StatusCode::UNAUTHORIZED) {
                 return served_by(response, if used { Served::Replica(i) } else { Served::Primary }, header_on);

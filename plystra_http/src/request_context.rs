@@ -2,7 +2,8 @@
 //! `X-Request-ID`, or `req_<16 hex>`), resolves the client IP and user agent, makes them available to every
 //! handler (and to the audit rows the database writes for them), echoes the id, and writes the one access-log
 //! line per request. It sits outside tracing, panic catching and routing so that every answer, even a 404, a
-//! 405 or a panic, carries the same request id in its body, its header and its log line.
+//! 405 or a panic, carries the same request id in its body, its header and its log line: an envelope built
+//! below it is left without its request_id ([`crate::envelope::Unstamped`]), which it writes in.
 //!
 //! It also opens the request's OpenTelemetry server span (exported only while tracing is on, see
 //! [`crate::telemetry`]): named by method and route template (never the raw path, which holds ids), parented
@@ -55,16 +56,6 @@ impl RequestContext {
     pub fn credential(&self) -> Result<&Credential, ApiError> {
         self.credential.as_ref().ok_or_else(crate::auth::credential::authentication_required)
     }
-}
-
-tokio::task_local! {
-    static CURRENT_REQUEST_ID: String;
-}
-
-/// The current request's id, for envelopes built anywhere below the middleware (handlers, extractor
-/// rejections, the 404/405 fallbacks, the panic handler).
-pub fn current_request_id() -> String {
-    CURRENT_REQUEST_ID.try_with(|id| id.clone()).unwrap_or_else(|_| new_request_id())
 }
 
 /// `req_` + 16 hex characters (8 random bytes), as in the reference.
@@ -123,7 +114,10 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
     );
     let span_ids = telemetry::start_server_span(&span, request.headers());
 
-    let mut response = CURRENT_REQUEST_ID.scope(request_id.clone(), next.run(request)).instrument(span.clone()).await;
+    let mut response = next.run(request).instrument(span.clone()).await;
+    // Envelopes built anywhere below (handlers, extractor rejections, the 404/405 fallbacks, the panic handler,
+    // the body and time limits) leave their request_id to be written here, where the id is known.
+    crate::envelope::stamp(&mut response, &request_id);
 
     // The AuthZEN API promises the caller's request identifier back unchanged, whatever the string; elsewhere an
     // id this server would not record is replaced by its own (and the body's request_id says which).

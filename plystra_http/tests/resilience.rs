@@ -85,16 +85,20 @@ async fn the_guard_hands_its_connection_over_to_the_handler() {
     let vars = std::collections::HashMap::from([("DATABASE_URL".to_string(), common::db().url.clone())]);
     let config = plystra_http::config::Config::from_vars(&vars).unwrap();
     let pool = db::create_pool(&config, Default::default()).unwrap();
-    let guard_client = db::connection(&pool).await.unwrap();
+    let guard_client = db::Db::new(pool.clone()).connection().await.unwrap();
     let guard_pid = backend_pid(&guard_client).await;
-    let (first, second) = db::handing_over(guard_client, async {
-        let first = db::connection(&pool).await.unwrap();
-        let second = db::connection(&pool).await.unwrap();
-        (backend_pid(&first).await, backend_pid(&second).await)
-    })
-    .await;
-    assert_eq!(first, guard_pid, "the first connection asked for is the one handed over");
-    assert_ne!(second, guard_pid, "only once");
+    // The seam parks its connection in the request's extensions; the handler's `Db` is made from them.
+    let mut extensions = axum::http::Extensions::new();
+    db::Db::hand_over(guard_client, &mut extensions);
+    let mut handler = db::Db::of_request(&mut extensions, &pool);
+    let first = handler.connection().await.unwrap();
+    let second = handler.connection().await.unwrap();
+    assert_eq!(backend_pid(&first).await, guard_pid, "the first connection asked for is the one handed over");
+    assert_ne!(backend_pid(&second).await, guard_pid, "only once");
+    let mut another = db::Db::of_request(&mut extensions, &pool);
+    let third = another.connection().await.unwrap();
+    assert_ne!(backend_pid(&third).await, guard_pid, "and to one Db only");
+    assert!(!handler.on_replica() && !another.on_replica(), "nothing was routed to a replica");
 
     // So a one-connection pool serves guarded routes: the handler does not wait for a second connection.
     let s = start_server(&[("DATABASE_MAX_OPEN_CONNS", "1"), ("DATABASE_POOL_WAIT_TIMEOUT", "300ms")]);
@@ -103,6 +107,67 @@ async fn the_guard_hands_its_connection_over_to_the_handler() {
                                  "user_member_id": "um_bob_finance_reviewer", "space_id": "space_acme"},
                        "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"});
     send_to(&s, "POST", "/api/v1/authz/check", Some(check), &[]).await.expect_ok(200);
+}
+
+/// How many checkouts the pool's one connection has served so far (deadpool counts each reuse), this one
+/// included.
+async fn checkouts(pool: &deadpool_postgres::Pool) -> usize {
+    let client = pool.get().await.unwrap();
+    deadpool_postgres::Object::metrics(&client).recycle_count
+}
+
+/// What a request costs the pool, counted on the server's own pool (one connection, so that every checkout is
+/// a reuse deadpool counts): an accepted admin request one checkout (the seam's connection is the handler's),
+/// whether the handler answers or fails; a refusal by the seam one; a decision one; a write one more for its
+/// consistency token (read after the handler), even when its body does not read; a route that never needs the
+/// database none.
+#[tokio::test]
+async fn a_request_costs_one_pool_checkout_and_a_route_without_the_database_none() {
+    use tower::ServiceExt;
+    let vars = std::collections::HashMap::from([
+        ("DATABASE_URL".to_string(), common::db().url.clone()),
+        ("DATABASE_MAX_OPEN_CONNS".to_string(), "1".to_string()),
+        ("PLYSTRA_SESSION_SECRET".to_string(), TEST_SESSION_SECRET.to_string()),
+        ("PLYSTRA_API_KEY_SECRET".to_string(), TEST_API_KEY_SECRET.to_string()),
+    ]);
+    let config = plystra_http::config::Config::from_vars(&vars).unwrap();
+    let state = plystra_http::app::build_state(config).await.unwrap();
+    let pool = state.pool.clone();
+    let app = plystra_http::app::router(state);
+    let check = json!({"actor": {"user_id": "user_bob", "member_id": "member_finance_reviewer",
+                                 "user_member_id": "um_bob_finance_reviewer", "space_id": "space_acme"},
+                       "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"})
+    .to_string();
+    let space = json!({"id": unique("space_checkouts"), "name": "Checkouts"}).to_string();
+    let key = admin_key();
+    // (method, path, API key, body, status, checkouts)
+    let cases: [(&str, &str, &str, &str, u16, usize); 9] = [
+        ("GET", "/api/v1/health", "", "", 200, 0),
+        ("GET", "/api/v1/version", "", "", 200, 1),
+        ("GET", "/api/v1/users", &key, "", 200, 1),
+        ("GET", "/api/v1/users/user_nobody", &key, "", 404, 1),
+        // A write route whose body does not read: the seam's checkout, and the token's after the handler.
+        ("POST", "/api/v1/users", &key, "{\"email\":", 400, 2),
+        ("GET", "/api/v1/users", "", "", 401, 1),
+        ("POST", "/api/v1/authz/check", &key, &check, 200, 1),
+        ("POST", "/api/v1/spaces", &key, &space, 201, 2),
+        ("GET", "/api/v1/no-such-route", &key, "", 404, 0),
+    ];
+    for (method, path, key, body, status, expected) in cases {
+        let before = checkouts(&pool).await;
+        let mut request =
+            axum::http::Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if !key.is_empty() {
+            request = request.header("x-plystra-api-key", key);
+        }
+        let response = app.clone().oneshot(request.body(axum::body::Body::from(body.to_string())).unwrap()).await;
+        let response = response.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        drop(response);
+        // `before` counted the checkout that read it.
+        let spent = checkouts(&pool).await - before - 1;
+        assert_eq!(spent, expected, "{method} {path}: {spent} pool checkouts");
+    }
 }
 
 #[test]

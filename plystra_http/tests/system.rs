@@ -31,6 +31,71 @@ async fn the_request_id_header_name_is_configurable() {
     assert_eq!(a.header("x-correlation-id").as_deref(), Some("corr-1"));
 }
 
+/// Every envelope carries the id of its own request (here the caller's X-Request-ID, so that an id made up on
+/// the way, or another request's, shows), in its body, its error and its header, wherever it was built: a
+/// handler's answer and error, the seam's refusal, an extractor's rejection, the replica router's, the URI check,
+/// the 404 and 405 fallbacks, the body limit, the request deadline and a panic.
+#[tokio::test]
+async fn every_envelope_carries_the_id_of_its_own_request() {
+    let extra = axum::Router::new()
+        .route(
+            "/__test/panic",
+            axum::routing::get(|| async {
+                panic!("boom");
+                #[allow(unreachable_code)]
+                ()
+            }),
+        )
+        .route(
+            "/__test/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+    let s = start_server_with(&[("HTTP_WRITE_TIMEOUT", "300ms")], extra);
+    let big = vec![b' '; 1024 * 1024 + 10];
+    // (method, path, body, header instead of the admin key, status, code; "" for a success)
+    type Case<'a> = (&'a str, &'a str, Option<Vec<u8>>, Option<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        ("GET", "/api/v1/health", None, None, 200, ""),
+        ("GET", "/api/v1/users?limit=1", None, None, 200, ""),
+        ("GET", "/api/v1/users/user_nobody", None, None, 404, "USER_NOT_FOUND"),
+        ("GET", "/api/v1/users", None, Some(("X-Plystra-API-Key", "ply_ak_nobody.00")), 401, "AUTHENTICATION_REQUIRED"),
+        ("POST", "/api/v1/users", Some(b"{\"email\":".to_vec()), None, 400, "VALIDATION_FAILED"),
+        ("GET", "/api/v1/users", None, Some(("Plystra-Consistency-Token", "nope")), 400, "VALIDATION_FAILED"),
+        ("GET", "/api/v1/users/%FF", None, None, 400, "VALIDATION_FAILED"),
+        ("GET", "/api/v1/no-such-route", None, None, 404, "ROUTE_NOT_FOUND"),
+        ("DELETE", "/api/v1/health", None, None, 405, "METHOD_NOT_ALLOWED"),
+        ("POST", "/api/v1/authz/check", Some(big), None, 413, "PAYLOAD_TOO_LARGE"),
+        ("GET", "/__test/slow", None, None, 503, "REQUEST_TIMEOUT"),
+        ("GET", "/__test/panic", None, None, 500, "INTERNAL_ERROR"),
+    ];
+    for (i, (method, path, body, header, status, code)) in cases.into_iter().enumerate() {
+        let rid = format!("rid-{i}-{}", unique("case"));
+        let mut req = http()
+            .request(method.parse().unwrap(), format!("{}{path}", s.base))
+            .header("X-Request-ID", &rid)
+            .header("Content-Type", "application/json");
+        match header {
+            Some((name, value)) => req = req.header(name, value),
+            None => req = req.header("X-Plystra-API-Key", admin_key()),
+        }
+        if let Some(body) = body {
+            req = req.body(body);
+        }
+        let a = into_answer(req.send().await.unwrap()).await;
+        if code.is_empty() {
+            a.expect_ok(status);
+        } else {
+            a.expect_error(status, code);
+            assert_eq!(a.body["error"]["request_id"], rid, "{method} {path}: {}", a.text);
+        }
+        assert_eq!(a.body["request_id"], rid, "{method} {path}: {}", a.text);
+        assert_eq!(a.header("x-request-id").as_deref(), Some(rid.as_str()), "{method} {path}");
+    }
+}
+
 #[tokio::test]
 async fn ready_reports_the_schema_when_the_database_is_current() {
     let a = get("/api/v1/ready").await;

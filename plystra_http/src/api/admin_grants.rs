@@ -3,7 +3,7 @@
 //! grants, a caller grants only permission keys it holds on that scope, and the last active super admin cannot
 //! be revoked (409 LAST_SUPER_ADMIN). Writes are audited by the database's triggers.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
@@ -12,9 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::crud::{self, Columns};
 use plystra_core::closed_sets::{AdminGrantStatus, AdminLevel};
 
-use crate::app::AppState;
 use crate::auth::credential::Credential;
-use crate::db::{self, Filters, RowExt};
+use crate::db::{self, Db, Filters, RowExt};
 use crate::envelope::{Data, Page};
 use crate::error::{code, ApiError, ApiResult, Entity, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
@@ -131,25 +130,22 @@ async fn require_super_admin(
 
 #[utoipa::path(get, operation_id = "list_admin_grants", path = "/api/v1/admin/grants", tag = "Admin", params(AdminGrantQuery),
     responses((status = 200, description = "AdminGrants", body = crate::envelope::ListEnvelope<AdminGrantDto>)))]
-pub async fn list(
-    State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<AdminGrantQuery>,
-) -> ApiResult<Page<AdminGrantDto>> {
+pub async fn list(mut db: Db, ApiQuery(q): ApiQuery<AdminGrantQuery>) -> ApiResult<Page<AdminGrantDto>> {
     let mut f = Filters::default();
     f.push_opt("t.user_id = $", &q.user_id);
     f.push_opt("t.level = $", &q.level);
     f.push_opt("t.space_id = $", &q.space_id);
     f.push_opt("t.group_id = $", &q.group_id);
     f.push_opt("t.status = $", &q.status);
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |g| g.id.clone()).await
 }
 
 #[utoipa::path(get, operation_id = "get_admin_grant", path = "/api/v1/admin/grants/{id}", tag = "Admin", params(("id" = String, Path)),
     responses((status = 200, description = "The AdminGrant", body = crate::envelope::Envelope<AdminGrantDto>),
               (status = 404, description = "ADMIN_GRANT_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<AdminGrantDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get(mut db: Db, Path(id): Path<String>) -> ApiResult<Data<AdminGrantDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
@@ -159,7 +155,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED", body = crate::error::ErrorEnvelope),
               (status = 409, description = "ADMIN_GRANT_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     ApiJson(b): ApiJson<AdminGrantCreate>,
 ) -> ApiResult<Data<AdminGrantDto>> {
@@ -180,7 +176,7 @@ pub async fn create(
     }
     let space_id = b.space_id.filter(|s| !s.is_empty());
     let group_id = b.group_id.filter(|s| !s.is_empty());
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let (space_id, group_id) = match level.as_str() {
         "instance_super_admin" | "instance_admin" => {
             if space_id.is_some() || group_id.is_some() {
@@ -248,7 +244,7 @@ pub async fn create(
               (status = 404, description = "ADMIN_GRANT_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "LAST_SUPER_ADMIN", body = crate::error::ErrorEnvelope)))]
 pub async fn revoke(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<AdminGrantRevoke>,
@@ -257,7 +253,7 @@ pub async fn revoke(
     if matches!(credential, Credential::ApiKey(_)) {
         return Err(forbidden("admin_grants:manage", "API keys cannot create or revoke admin grants."));
     }
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, &ctx, None, None).await?;
     // Serializes revocations of super-admin grants, so two concurrent revokes cannot remove the last two.
     admin_grants::lock_super_admin_revocations(&*tx).await.map_err(db::internal)?;

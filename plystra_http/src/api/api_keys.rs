@@ -14,7 +14,7 @@ use plystra_core::closed_sets::{ApiKeyLevel, ApiKeyStatus};
 use crate::app::AppState;
 use crate::auth::credential::Credential;
 use crate::auth::secrets;
-use crate::db::{self, Filters, RowExt};
+use crate::db::{self, Db, Filters, RowExt};
 use crate::envelope::{Data, Page};
 use crate::error::{code, ApiError, ApiResult, Entity, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
@@ -121,21 +121,21 @@ pub struct ApiKeyQuery {
 
 #[utoipa::path(get, operation_id = "list_api_keys", path = "/api/v1/api-keys", tag = "Admin", params(ApiKeyQuery),
     responses((status = 200, description = "API keys (never their hashes)", body = crate::envelope::ListEnvelope<ApiKeyDto>)))]
-pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ApiKeyQuery>) -> ApiResult<Page<ApiKeyDto>> {
+pub async fn list(mut db: Db, ApiQuery(q): ApiQuery<ApiKeyQuery>) -> ApiResult<Page<ApiKeyDto>> {
     let mut f = Filters::default();
     f.push_opt("t.level = $", &q.level);
     f.push_opt("t.space_id = $", &q.space_id);
     f.push_opt("t.group_id = $", &q.group_id);
     f.push_opt("t.status = $", &q.status);
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |k| k.id.clone()).await
 }
 
 #[utoipa::path(get, operation_id = "get_api_key", path = "/api/v1/api-keys/{id}", tag = "Admin", params(("id" = String, Path)),
     responses((status = 200, description = "The API key", body = crate::envelope::Envelope<ApiKeyDto>),
               (status = 404, description = "API_KEY_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<ApiKeyDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get(mut db: Db, Path(id): Path<String>) -> ApiResult<Data<ApiKeyDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
@@ -146,6 +146,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
               (status = 409, description = "API_KEY_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
     State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     ApiJson(b): ApiJson<ApiKeyCreate>,
 ) -> ApiResult<Data<ApiKeyCreated>> {
@@ -180,7 +181,7 @@ pub async fn create(
     }
     let space_id = b.space_id.filter(|s| !s.is_empty());
     let group_id = b.group_id.filter(|s| !s.is_empty());
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     // A key made by a key never outlives it: without an expiry it gets its parent's, a later one is refused
     // (the extension refuses it too, and revokes it with its parent).
     let parent_key = match &credential {
@@ -272,7 +273,7 @@ pub async fn create(
     responses((status = 200, description = "status = revoked; the key stops working, and so do the keys it created. Revoking a revoked key changes nothing", body = crate::envelope::Envelope<ApiKeyDto>),
               (status = 404, description = "API_KEY_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn revoke(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<ApiKeyRevoke>,
@@ -283,7 +284,7 @@ pub async fn revoke(
     cols.set("revoked_at", time::OffsetDateTime::now_utc());
     cols.set_opt("revoked_by_user_id", credential.user_id().map(str::to_string));
     cols.set_opt("revoked_reason", b.revoked_reason);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, &ctx, None, None).await?;
     let row = VIEW.fetch(&*tx, &id, None).await?;
     // Revoking is idempotent: a revoked key keeps its first revoked_at, revoker and reason.

@@ -1,13 +1,12 @@
 //! AuditLog reads (reference 1.9). The log is append-only: there is no update or delete route, and the database
 //! refuses those statements anyway.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
-use crate::db::{self, Filters, RowExt};
+use crate::db::{self, Db, Filters, RowExt};
 use crate::db_errors;
 use crate::envelope::{decode_cursor, page_from, page_limit, Data, Page};
 use crate::error::{ApiError, ApiResult, Entity};
@@ -93,7 +92,7 @@ pub struct AuditLogFilters {
 
 const ORDERING: &str = "audit_logs.created_desc";
 
-async fn list_logs(state: &AppState, q: AuditLogFilters, space_id: Option<String>) -> ApiResult<Page<AuditLogItem>> {
+async fn list_logs(db: &mut Db, q: AuditLogFilters, space_id: Option<String>) -> ApiResult<Page<AuditLogItem>> {
     let limit = page_limit(q.limit.as_deref(), 50);
     let mut f = Filters::default();
     // A Space-scoped route fixes the space; a `space_id` query cannot widen it.
@@ -118,13 +117,13 @@ async fn list_logs(state: &AppState, q: AuditLogFilters, space_id: Option<String
             .map_err(|_| ApiError::validation("cursor", "cursor is not a cursor issued by this list."))?;
         f.push_many(store::audit::AFTER_SEQ, vec![Box::new(seq)]);
     }
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     let rows = store::audit::logs(&**client, &f, limit + 1).await.map_err(db_errors::read_error)?;
     Ok(page_from(rows.iter().map(item).collect(), limit, ORDERING, |i| vec![i.seq.to_string()]))
 }
 
-async fn get_log(state: &AppState, id: &str, space_id: Option<&str>) -> ApiResult<Data<AuditLogDetail>> {
-    let client = db::connection(&state.pool).await?;
+async fn get_log(db: &mut Db, id: &str, space_id: Option<&str>) -> ApiResult<Data<AuditLogDetail>> {
+    let client = db.connection().await?;
     let row = store::audit::log_by_id(&**client, id, space_id)
         .await
         .map_err(db_errors::read_error)?
@@ -136,40 +135,37 @@ async fn get_log(state: &AppState, id: &str, space_id: Option<&str>) -> ApiResul
     responses((status = 200, description = "Audit rows, newest first", body = crate::envelope::ListEnvelope<AuditLogItem>),
               (status = 400, description = "VALIDATION_FAILED (bad date or cursor)", body = crate::error::ErrorEnvelope)))]
 pub async fn list(
-    State(state): State<AppState>,
+    mut db: Db,
     ApiQuery(space): ApiQuery<AuditLogSpaceQuery>,
     ApiQuery(q): ApiQuery<AuditLogFilters>,
 ) -> ApiResult<Page<AuditLogItem>> {
-    list_logs(&state, q, space.space_id).await
+    list_logs(&mut db, q, space.space_id).await
 }
 
 #[utoipa::path(get, operation_id = "get_audit_log", path = "/api/v1/audit/logs/{id}", tag = "Audit", params(("id" = String, Path)),
     responses((status = 200, description = "One audit row with its trace", body = crate::envelope::Envelope<AuditLogDetail>),
               (status = 404, description = "AUDIT_LOG_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<AuditLogDetail>> {
-    get_log(&state, &id, None).await
+pub async fn get(mut db: Db, Path(id): Path<String>) -> ApiResult<Data<AuditLogDetail>> {
+    get_log(&mut db, &id, None).await
 }
 
 #[utoipa::path(get, operation_id = "list_space_audit_logs", path = "/api/v1/spaces/{space_id}/audit-logs", tag = "Audit",
     params(("space_id" = String, Path), AuditLogFilters),
     responses((status = 200, description = "The Space's audit rows, newest first", body = crate::envelope::ListEnvelope<AuditLogItem>)))]
 pub async fn list_in_space(
-    State(state): State<AppState>,
+    mut db: Db,
     Path(space_id): Path<String>,
     ApiQuery(q): ApiQuery<AuditLogFilters>,
 ) -> ApiResult<Page<AuditLogItem>> {
-    list_logs(&state, q, Some(space_id)).await
+    list_logs(&mut db, q, Some(space_id)).await
 }
 
 #[utoipa::path(get, operation_id = "get_space_audit_log", path = "/api/v1/spaces/{space_id}/audit-logs/{id}", tag = "Audit",
     params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "One audit row of the Space", body = crate::envelope::Envelope<AuditLogDetail>),
               (status = 404, description = "AUDIT_LOG_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get_in_space(
-    State(state): State<AppState>,
-    Path((space_id, id)): Path<(String, String)>,
-) -> ApiResult<Data<AuditLogDetail>> {
-    get_log(&state, &id, Some(&space_id)).await
+pub async fn get_in_space(mut db: Db, Path((space_id, id)): Path<(String, String)>) -> ApiResult<Data<AuditLogDetail>> {
+    get_log(&mut db, &id, Some(&space_id)).await
 }
 
 /// What a replay may ask for on top of the answer.
@@ -190,13 +186,13 @@ pub struct ReplayBody {
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED", body = crate::error::ErrorEnvelope),
               (status = 404, description = "AUDIT_LOG_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn replay(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: crate::request_context::RequestContext,
     Path(id): Path<String>,
     crate::extract::OptionalJson(body): crate::extract::OptionalJson<ReplayBody>,
 ) -> ApiResult<Data<crate::db::JsonDoc>> {
     let audit = body.audit.unwrap_or(false);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let doc = if audit {
         // Writing a decision row is deciding: the credential must also hold authz:check where the row lies.
         let credential = ctx.credential()?;
@@ -234,11 +230,8 @@ pub struct AuditChainStatus {
 #[utoipa::path(post, operation_id = "verify_space_audit_chain", path = "/api/v1/spaces/{space_id}/audit-chain/verify", tag = "Audit",
     params(("space_id" = String, Path)),
     responses((status = 200, description = "The Space's chain verified now: intact, or the first broken position", body = crate::envelope::Envelope<AuditChainStatus>)))]
-pub async fn verify_chain(
-    State(state): State<AppState>,
-    Path(space_id): Path<String>,
-) -> ApiResult<Data<AuditChainStatus>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn verify_chain(mut db: Db, Path(space_id): Path<String>) -> ApiResult<Data<AuditChainStatus>> {
+    let client = db.connection().await?;
     let row = store::audit::verify_chain(&**client, &space_id).await.map_err(db_errors::read_error)?;
     // A Space with no audited row yet has no chain: nothing to break, reported as intact with no rows.
     let (sealed_rows, unsealed_rows, broken_at_position, broken_audit_id, problem) = match &row {

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::auth::credential::{self, Credential, SessionCredential};
 use crate::auth::{password, secrets};
-use crate::db::{self, rfc3339};
+use crate::db::{self, rfc3339, Db};
 use crate::envelope::Data;
 use crate::error::{code, ApiError, ApiResult};
 use crate::extract::{ApiJson, OptionalJson};
@@ -297,8 +297,8 @@ enum Admission {
 }
 
 /// The login's first checkout: prune, the client address's budget, the attempt's reservation, the user.
-async fn admit(state: &AppState, ctx: &RequestContext, email: &str) -> ApiResult<Admission> {
-    let client = db::connection(&state.pool).await?;
+async fn admit(state: &AppState, db: &mut Db, ctx: &RequestContext, email: &str) -> ApiResult<Admission> {
+    let client = db.connection().await?;
     prune_failures(&**client, state).await;
     let ip = ip_key(ctx);
     if let Some(key) = &ip {
@@ -350,6 +350,7 @@ fn new_tokens(state: &AppState, session_id: &str, generation: u32) -> NewTokens 
               (status = 429, description = "LOGIN_LOCKED (this address) or LOGIN_THROTTLED (hashing budget busy, or too many failed logins from this client address), with Retry-After", body = crate::error::ErrorEnvelope)))]
 pub async fn login(
     State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
@@ -372,7 +373,7 @@ pub async fn login(
     let Ok(permit) = state.login_permits.clone().try_acquire_owned() else {
         return Ok(throttled(1, "Too many logins are being processed. Try again shortly."));
     };
-    let (reservation, user) = match admit(&state, &ctx, email).await? {
+    let (reservation, user) = match admit(&state, &mut db, &ctx, email).await? {
         Admission::Refused(response) => return Ok(response),
         Admission::Evaluate(reservation, user) => (reservation, user),
     };
@@ -390,7 +391,7 @@ pub async fn login(
     .map_err(|_| ApiError::internal())?;
     drop(permit);
 
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let user = user.map(|u| SessionUser { id: u.get("id"), email: u.get("email"), status: u.get("status") });
     // A user who is not active gets the wrong password's answer, whatever the password (no oracle).
     let accepted = user.as_ref().is_some_and(|u| ok && u.status == "active");
@@ -490,6 +491,7 @@ async fn end_reused_session(client: &(impl GenericClient + Sync), state: &AppSta
               (status = 401, description = "SESSION_EXPIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn refresh(
     State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> ApiResult<Data<RefreshResponse>> {
@@ -499,7 +501,7 @@ pub async fn refresh(
     }
     let config = &state.config;
     let hashes = secrets::candidate_hashes(Some(config.session_secret()), &config.session_secret_previous, &token);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let live = sessions::live_by_refresh(&**client, &hashes).await.map_err(db::internal)?;
     let Some(live) = live else {
         end_reused_session(&**client, &state, &token).await?;
@@ -547,6 +549,7 @@ pub struct LogoutResponse {
               (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn logout(
     State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<RefreshBody>,
@@ -566,7 +569,7 @@ pub async fn logout(
     if access.is_empty() && refresh.is_empty() {
         return Err(credential::authentication_required());
     }
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = client.transaction().await.map_err(db::internal)?;
     let ended = sessions::end_by_tokens(&*tx, &access, &refresh).await.map_err(db::internal)?;
     if ended.is_empty() {
@@ -584,9 +587,10 @@ pub async fn logout(
 /// The bearer session of a self-checking route, or 401.
 async fn own_session(
     state: &AppState,
+    db: &mut Db,
     headers: &HeaderMap,
 ) -> ApiResult<(deadpool_postgres::Object, SessionCredential)> {
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     let token = credential::bearer(headers).ok_or_else(credential::authentication_required)?;
     let session = credential::session_for_access_token(&client, &state.config, &token)
         .await
@@ -613,16 +617,24 @@ async fn context_of(client: &(impl GenericClient + Sync), s: &SessionCredential)
 #[utoipa::path(get, operation_id = "get_me", path = "/api/v1/auth/me", tag = "Auth",
     responses((status = 200, description = "The session's user and acting context", body = crate::envelope::Envelope<ActorContextResponse>),
               (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
-pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Data<ActorContextResponse>> {
-    let (client, session) = own_session(&state, &headers).await?;
+pub async fn me(
+    State(state): State<AppState>,
+    mut db: Db,
+    headers: HeaderMap,
+) -> ApiResult<Data<ActorContextResponse>> {
+    let (client, session) = own_session(&state, &mut db, &headers).await?;
     Ok(Data::ok(context_of(&**client, &session).await?))
 }
 
 #[utoipa::path(get, operation_id = "get_actor_context", path = "/api/v1/actor/context", tag = "Auth",
     responses((status = 200, description = "The acting Member and the bindings available to the session", body = crate::envelope::Envelope<ActorContextResponse>),
               (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
-pub async fn actor_context(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Data<ActorContextResponse>> {
-    let (client, session) = own_session(&state, &headers).await?;
+pub async fn actor_context(
+    State(state): State<AppState>,
+    mut db: Db,
+    headers: HeaderMap,
+) -> ApiResult<Data<ActorContextResponse>> {
+    let (client, session) = own_session(&state, &mut db, &headers).await?;
     Ok(Data::ok(context_of(&**client, &session).await?))
 }
 
@@ -632,11 +644,12 @@ pub async fn actor_context(State(state): State<AppState>, headers: HeaderMap) ->
               (status = 403, description = "ACTIVE_MEMBER_REQUIRED", body = crate::error::ErrorEnvelope)))]
 pub async fn switch_member(
     State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SwitchMemberBody>,
 ) -> ApiResult<Data<ActorContextResponse>> {
-    let (mut client, mut session) = own_session(&state, &headers).await?;
+    let (mut client, mut session) = own_session(&state, &mut db, &headers).await?;
     let wanted_binding = body.user_member_id.or(body.binding_id).filter(|s| !s.is_empty());
     let wanted_member = body.member_id.filter(|s| !s.is_empty());
     if wanted_binding.is_none() && wanted_member.is_none() {
@@ -694,10 +707,10 @@ pub struct AdminMe {
 #[utoipa::path(get, operation_id = "get_admin_me", path = "/api/v1/admin/me", tag = "Auth",
     responses((status = 200, description = "The caller's own standing, admin grants and capabilities (any credential)", body = crate::envelope::Envelope<AdminMe>),
               (status = 401, description = "AUTHENTICATION_REQUIRED", body = crate::error::ErrorEnvelope)))]
-pub async fn admin_me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Data<AdminMe>> {
+pub async fn admin_me(State(state): State<AppState>, mut db: Db, headers: HeaderMap) -> ApiResult<Data<AdminMe>> {
     // Any authenticated credential may read its own standing (a Space or group admin included): the route checks
     // its own credential instead of requiring an instance permission.
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     let credential = credential::authenticate(&client, &state.config, &headers).await?;
     let standing = crate::standing::of_credential(&client, &credential).await?.name().to_string();
     match credential {

@@ -26,7 +26,7 @@ use tracing::{Instrument, Span};
 
 use crate::app::AppState;
 use crate::auth::credential::Proof;
-use crate::db;
+use crate::db::Db;
 use crate::db_errors;
 use crate::envelope::Data;
 use crate::error::{code, ApiError, ApiResult};
@@ -101,6 +101,7 @@ fn read_body<T: serde::de::DeserializeOwned>(
 /// admin route). One round trip: `decide_with_credential` with `authorize_only`.
 async fn answer_problem(
     state: &AppState,
+    db: &Db,
     client: &deadpool_postgres::Object,
     proof: &Proof,
     permission: &str,
@@ -110,7 +111,7 @@ async fn answer_problem(
     let (problem, raw) = *problem;
     // An explanation needs the permission on the actor's whole Space (see the extension's gate).
     let explain = explain || raw["explain"] == Value::Bool(true);
-    match (ask(state, client, proof, permission, &raw, explain, true).await, problem) {
+    match (ask(state, db, client, proof, permission, &raw, explain, true).await, problem) {
         (Err(e), Problem::Request(_)) => Err(e),
         (Err(e), Problem::Body(_)) if e.status == StatusCode::UNAUTHORIZED => Err(e),
         (_, Problem::Body(e) | Problem::Request(e)) => Err(e),
@@ -136,8 +137,10 @@ fn refusal(outcome: &Value, permission: &str) -> ApiError {
 /// One statement: the credential, the admin permission on every scope the request touches, the session's
 /// actor, and the decision (`plystra.decide_with_credential`). `request` is `None` when only the credential
 /// and permission are asked (a request with a problem, answered once they hold).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn ask(
     state: &AppState,
+    db: &Db,
     client: &deadpool_postgres::Object,
     proof: &Proof,
     permission: &str,
@@ -161,7 +164,7 @@ pub(crate) async fn ask(
     let kind = outcome["credential"]["kind"].as_str();
     let decided = matches!(outcome["outcome"].as_str(), Some("decided" | "authorized"));
     if let (true, Some("api_key"), Some(id)) = (decided, kind, outcome["credential"]["api_key_id"].as_str()) {
-        crate::protection::record_last_use(state, client, id).await;
+        crate::protection::record_last_use(state, db, client, id).await;
     }
     if decided {
         Ok(outcome)
@@ -201,8 +204,10 @@ async fn traced(span: Span, work: impl std::future::Future<Output = ApiResult<Re
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn decide(
     state: &AppState,
+    mut db: Db,
     ctx: &RequestContext,
     headers: &HeaderMap,
     permission: &'static str,
@@ -211,14 +216,14 @@ async fn decide(
     span: &Span,
 ) -> ApiResult<Response> {
     let proof = crate::auth::credential::proof(&state.config, headers)?;
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     let body = match read_body(body, proof.kind, credential_problem) {
         Ok(body) => body,
-        Err(problem) => return answer_problem(state, &client, &proof, permission, problem, explain_route).await,
+        Err(problem) => return answer_problem(state, &db, &client, &proof, permission, problem, explain_route).await,
     };
     let explain = explain_route || body.explain == Some(true);
     let request = body.document(&decision_context(ctx));
-    let mut outcome = ask(state, &client, &proof, permission, &request, explain, false).await?;
+    let mut outcome = ask(state, &db, &client, &proof, permission, &request, explain, false).await?;
     // The decision echoes the caller's request; a document that does not read is a 500, never a panic.
     let answer = outcome["decision"].take();
     let (decision, deny_code, trace_id, audit_log_id, mut response) = if explain {
@@ -299,17 +304,19 @@ fn batch_problem(kind: &str, batch: &BatchRequest) -> Option<ApiError> {
               (status = 403, description = "INLINE_CONTEXT_REQUIRES_API_KEY", body = crate::error::ErrorEnvelope)))]
 pub async fn check_batch(
     State(state): State<AppState>,
+    db: Db,
     Extension(DecisionPermission(permission)): Extension<DecisionPermission>,
     ctx: RequestContext,
     headers: HeaderMap,
     body: BodyBytes,
 ) -> ApiResult<Response> {
     let span = decision_span("authz.check_batch", permission);
-    traced(span.clone(), decide_batch(state, permission, ctx, headers, body, span)).await
+    traced(span.clone(), decide_batch(state, db, permission, ctx, headers, body, span)).await
 }
 
 async fn decide_batch(
     state: AppState,
+    mut db: Db,
     permission: &'static str,
     ctx: RequestContext,
     headers: HeaderMap,
@@ -317,13 +324,13 @@ async fn decide_batch(
     span: Span,
 ) -> ApiResult<Response> {
     let proof = crate::auth::credential::proof(&state.config, &headers)?;
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     let batch = match read_body(body, proof.kind, batch_problem) {
         Ok(batch) => batch,
-        Err(problem) => return answer_problem(&state, &client, &proof, permission, problem, false).await,
+        Err(problem) => return answer_problem(&state, &db, &client, &proof, permission, problem, false).await,
     };
     let request = batch.document(&decision_context(&ctx));
-    let mut outcome = ask(&state, &client, &proof, permission, &request, false, false).await?;
+    let mut outcome = ask(&state, &db, &client, &proof, permission, &request, false, false).await?;
     let answer: BatchAnswer<'static> = serde_json::from_value(outcome["decision"].take()).map_err(|e| {
         tracing::error!(error = %e, "the extension's batch decision does not match the documented shape");
         ApiError::internal()
@@ -343,13 +350,14 @@ async fn decide_batch(
               (status = 403, description = "INLINE_CONTEXT_REQUIRES_API_KEY", body = crate::error::ErrorEnvelope)))]
 pub async fn check(
     State(state): State<AppState>,
+    db: Db,
     Extension(DecisionPermission(permission)): Extension<DecisionPermission>,
     ctx: RequestContext,
     headers: HeaderMap,
     body: BodyBytes,
 ) -> ApiResult<Response> {
     let span = decision_span("authz.check", permission);
-    traced(span.clone(), async { decide(&state, &ctx, &headers, permission, body, false, &span).await }).await
+    traced(span.clone(), async { decide(&state, db, &ctx, &headers, permission, body, false, &span).await }).await
 }
 
 #[utoipa::path(post, operation_id = "authz_explain", path = "/api/v1/authz/explain", tag = "Authz", request_body = DecisionRequest,
@@ -360,11 +368,12 @@ pub async fn check(
               (status = 403, description = "INLINE_CONTEXT_REQUIRES_API_KEY", body = crate::error::ErrorEnvelope)))]
 pub async fn explain(
     State(state): State<AppState>,
+    db: Db,
     Extension(DecisionPermission(permission)): Extension<DecisionPermission>,
     ctx: RequestContext,
     headers: HeaderMap,
     body: BodyBytes,
 ) -> ApiResult<Response> {
     let span = decision_span("authz.explain", permission);
-    traced(span.clone(), async { decide(&state, &ctx, &headers, permission, body, true, &span).await }).await
+    traced(span.clone(), async { decide(&state, db, &ctx, &headers, permission, body, true, &span).await }).await
 }

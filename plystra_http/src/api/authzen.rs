@@ -39,7 +39,7 @@ use plystra_core::DenyCode;
 use crate::api::authz::{ask, contract_mismatch};
 use crate::app::AppState;
 use crate::auth::credential::{self, Credential, Proof};
-use crate::db;
+use crate::db::{self, Db};
 use crate::db_errors;
 use crate::envelope::{decode_cursor, encode_cursor};
 use crate::error::{code, ApiError, ApiResult};
@@ -545,6 +545,7 @@ fn placement_document(raw: &Value, inline: bool) -> Value {
 /// The decision gate for one request: the connection, the presented credential and the route's permission.
 struct Gate<'a> {
     state: &'a AppState,
+    db: &'a Db,
     client: &'a deadpool_postgres::Object,
     proof: &'a Proof,
     permission: &'a str,
@@ -557,7 +558,7 @@ impl Gate<'_> {
 
     /// `plystra.decide_with_credential` (one round trip).
     async fn ask(&self, doc: &Value, authorize_only: bool) -> ApiResult<Value> {
-        ask(self.state, self.client, self.proof, self.permission, doc, false, authorize_only).await
+        ask(self.state, self.db, self.client, self.proof, self.permission, doc, false, authorize_only).await
     }
 
     /// The actor the gate is asked about. An API key names the User alone and the extension resolves its binding.
@@ -718,14 +719,15 @@ async fn evaluate_single(gate: &Gate<'_>, q: Question, raw: &Value, ctx: &Reques
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED, or INLINE_CONTEXT_REQUIRES_API_KEY (resource properties with a session)", body = crate::error::ErrorEnvelope)))]
 pub async fn evaluation(
     State(state): State<AppState>,
+    mut db: Db,
     Extension(DecisionPermission(permission)): Extension<DecisionPermission>,
     ctx: RequestContext,
     headers: HeaderMap,
     body: BodyBytes,
 ) -> ApiResult<Response> {
     let proof = credential::proof(&state.config, &headers)?;
-    let client = db::connection(&state.pool).await?;
-    let gate = Gate { state: &state, client: &client, proof: &proof, permission };
+    let client = db.connection().await?;
+    let gate = Gate { state: &state, db: &db, client: &client, proof: &proof, permission };
     let (request, raw) = match read::<EvaluationRequest>(body) {
         Ok(read) => read,
         Err(unread) => return Err(gate.refuse(unread.0, &unread.1).await),
@@ -759,14 +761,15 @@ fn semantic_of(options: &EvaluationsOptions) -> ApiResult<&str> {
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED (any evaluation outside the credential's scope refuses the whole request, before anything is decided), or INLINE_CONTEXT_REQUIRES_API_KEY", body = crate::error::ErrorEnvelope)))]
 pub async fn evaluations(
     State(state): State<AppState>,
+    mut db: Db,
     Extension(DecisionPermission(permission)): Extension<DecisionPermission>,
     ctx: RequestContext,
     headers: HeaderMap,
     body: BodyBytes,
 ) -> ApiResult<Response> {
     let proof = credential::proof(&state.config, &headers)?;
-    let client = db::connection(&state.pool).await?;
-    let gate = Gate { state: &state, client: &client, proof: &proof, permission };
+    let client = db.connection().await?;
+    let gate = Gate { state: &state, db: &db, client: &client, proof: &proof, permission };
     let (request, raw) = match read::<EvaluationsRequest>(body) {
         Ok(read) => read,
         Err(unread) => return Err(gate.refuse(unread.0, &unread.1).await),
@@ -1011,7 +1014,7 @@ fn parse_search(body: BodyBytes) -> ApiResult<(SearchRequest, Value)> {
               (status = 400, description = "VALIDATION_FAILED: subject.type is not user, action.name, resource.type or resource.id is missing, page.token is not this search's", body = crate::error::ErrorEnvelope),
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED: authz:read on the resource's Space (a resource that does not exist needs it at instance scope)", body = crate::error::ErrorEnvelope)))]
 pub async fn search_subject(
-    State(state): State<AppState>,
+    mut db: Db,
     found: Option<Extension<SearchPlacement>>,
     body: BodyBytes,
 ) -> ApiResult<Response> {
@@ -1041,7 +1044,7 @@ pub async fn search_subject(
             page_of(Vec::new(), limit, SUBJECTS_ORDER, &fingerprint, |s: &SubjectResult| s.id.clone());
         return Ok(Json(SubjectSearchResponse { page, results }).into_response());
     };
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     let rows = store::lookups::subjects(&client, &resource_type, &resource_id, &action, &after, (limit + 1) as i32)
         .await
         .map_err(|e| renamed_problem(db_errors::read_error(e), |f| authzen_field(f, None)))?;
@@ -1066,7 +1069,7 @@ pub async fn search_subject(
               (status = 400, description = "VALIDATION_FAILED: subject, action.name or resource.type is missing, page.token is not this search's", body = crate::error::ErrorEnvelope),
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED: authz:read on the Space of the subject's binding", body = crate::error::ErrorEnvelope)))]
 pub async fn search_resource(
-    State(state): State<AppState>,
+    mut db: Db,
     found: Option<Extension<SearchPlacement>>,
     body: BodyBytes,
 ) -> ApiResult<Response> {
@@ -1093,7 +1096,7 @@ pub async fn search_resource(
     };
     let (user_id, member_id, binding_id, space_id) =
         (text("user_id")?, text("member_id")?, text("user_member_id")?, text("space_id")?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     // The binding acts for this transaction only (plystra.set_actor's settings are transaction-local).
     let tx = client.transaction().await.map_err(db::internal)?;
     store::lookups::act_as(&tx, &user_id, &member_id, &binding_id, &space_id).await.map_err(db_errors::read_error)?;
@@ -1115,14 +1118,15 @@ pub async fn search_resource(
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED (authz:check, as a decision), or INLINE_CONTEXT_REQUIRES_API_KEY", body = crate::error::ErrorEnvelope)))]
 pub async fn search_action(
     State(state): State<AppState>,
+    mut db: Db,
     Extension(DecisionPermission(permission)): Extension<DecisionPermission>,
     ctx: RequestContext,
     headers: HeaderMap,
     body: BodyBytes,
 ) -> ApiResult<Response> {
     let proof = credential::proof(&state.config, &headers)?;
-    let client = db::connection(&state.pool).await?;
-    let gate = Gate { state: &state, client: &client, proof: &proof, permission };
+    let client = db.connection().await?;
+    let gate = Gate { state: &state, db: &db, client: &client, proof: &proof, permission };
     let (request, raw) = match read::<SearchRequest>(body) {
         Ok(read) => read,
         Err(unread) => return Err(gate.refuse(unread.0, &unread.1).await),

@@ -7,7 +7,7 @@ use plystra_core::closed_sets::ClosedSet;
 use serde::Deserialize;
 use tokio_postgres::Row;
 
-use crate::db::{self, ActorContext};
+use crate::db::{self, ActorContext, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::request_context::RequestContext;
 pub use crate::store::crud::{finish, insert, require_space, update, upsert, Columns, Param, View};
@@ -15,7 +15,7 @@ pub use crate::store::crud::{finish, insert, require_space, update, upsert, Colu
 /// A status change (disable, restore, revoke, archive) with optional extra columns, audited by the database.
 #[allow(clippy::too_many_arguments)]
 pub async fn set_status<T>(
-    state: &crate::app::AppState,
+    db: &mut Db,
     ctx: &RequestContext,
     actor: Option<&ActorContext>,
     view: &View,
@@ -24,7 +24,7 @@ pub async fn set_status<T>(
     cols: Columns,
     map: impl Fn(&Row) -> T,
 ) -> ApiResult<T> {
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, ctx, actor, None).await?;
     update(&*tx, view, id, space_id, &cols).await?;
     finish(tx, view, id, space_id, map).await

@@ -2,7 +2,7 @@
 //! read-only alias GET /api/v1/groups/{id}. The path rules (format, parent + one label, immutability) are the
 //! database's; their violations come back as GROUP_PATH_* codes.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
@@ -10,8 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::GroupStatus;
 
-use crate::app::AppState;
-use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::db::{self, ActorContext, Db, Filters, RowExt};
 use crate::envelope::{Data, Page};
 use crate::error::{ApiResult, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
@@ -99,32 +98,32 @@ pub struct GroupQuery {
     pub cursor: Option<String>,
 }
 
-async fn list_groups(state: &AppState, space_id: &str, q: GroupQuery) -> ApiResult<Page<GroupDto>> {
+async fn list_groups(db: &mut Db, space_id: &str, q: GroupQuery) -> ApiResult<Page<GroupDto>> {
     let mut f = Filters::default();
     f.push_opt("t.status = $", &q.status);
     f.push_opt("t.parent_group_id = $", &q.parent_group_id);
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     VIEW.list(&**client, f, Some(space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |g| g.path.clone()).await
 }
 
 #[utoipa::path(get, operation_id = "list_groups", path = "/api/v1/spaces/{space_id}/groups", tag = "Core", params(("space_id" = String, Path), GroupQuery),
     responses((status = 200, description = "Groups ordered by path", body = crate::envelope::ListEnvelope<GroupDto>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    mut db: Db,
     Path(space_id): Path<String>,
     ApiQuery(q): ApiQuery<GroupQuery>,
 ) -> ApiResult<Page<GroupDto>> {
-    list_groups(&state, &space_id, q).await
+    list_groups(&mut db, &space_id, q).await
 }
 
 #[utoipa::path(get, operation_id = "get_group_tree", path = "/api/v1/spaces/{space_id}/groups/tree", tag = "Core", params(("space_id" = String, Path), GroupQuery),
     responses((status = 200, description = "The tree as a flat list ordered by path (as the reference answers)", body = crate::envelope::ListEnvelope<GroupDto>)))]
 pub async fn tree(
-    State(state): State<AppState>,
+    mut db: Db,
     Path(space_id): Path<String>,
     ApiQuery(q): ApiQuery<GroupQuery>,
 ) -> ApiResult<Page<GroupDto>> {
-    list_groups(&state, &space_id, q).await
+    list_groups(&mut db, &space_id, q).await
 }
 
 #[utoipa::path(post, operation_id = "create_group", path = "/api/v1/spaces/{space_id}/groups", tag = "Core", params(("space_id" = String, Path)), request_body = GroupCreate,
@@ -133,7 +132,7 @@ pub async fn tree(
               (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "GROUP_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(space_id): Path<String>,
     ApiJson(b): ApiJson<GroupCreate>,
@@ -148,7 +147,7 @@ pub async fn create(
     cols.set_opt("sort_order", b.sort_order)
         .set_opt("status", crud::status::<GroupStatus>(b.status)?)
         .set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     crud::require_space(&**client, &space_id).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
@@ -157,18 +156,15 @@ pub async fn create(
 
 #[utoipa::path(get, operation_id = "get_group", path = "/api/v1/spaces/{space_id}/groups/{group_id}", tag = "Core", params(("space_id" = String, Path), ("group_id" = String, Path)),
     responses((status = 200, description = "The Group", body = crate::envelope::Envelope<GroupDto>), (status = 404, description = "GROUP_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get(
-    State(state): State<AppState>,
-    Path((space_id, id)): Path<(String, String)>,
-) -> ApiResult<Data<GroupDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get(mut db: Db, Path((space_id, id)): Path<(String, String)>) -> ApiResult<Data<GroupDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
 #[utoipa::path(get, operation_id = "get_group_by_id", path = "/api/v1/groups/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The Group (read-only alias)", body = crate::envelope::Envelope<GroupDto>), (status = 404, description = "GROUP_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<GroupDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get_alias(mut db: Db, Path(id): Path<String>) -> ApiResult<Data<GroupDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
@@ -177,7 +173,7 @@ pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) ->
               (status = 404, description = "GROUP_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "GROUP_UPDATE_FAILED, GROUP_PATH_IMMUTABLE", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     ApiJson(b): ApiJson<GroupPatch>,
@@ -187,7 +183,7 @@ pub async fn patch(
     cols.set_opt("status", crud::status::<GroupStatus>(b.status)?)
         .set_opt("metadata", crud::metadata(b.metadata)?)
         .set_opt("path", b.path);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
@@ -197,12 +193,12 @@ pub async fn patch(
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<GroupDto>), (status = 404, description = "GROUP_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     OptionalJson(b): OptionalJson<LifecycleBody>,
 ) -> ApiResult<Data<GroupDto>> {
     let mut cols = Columns::default();
     cols.set("status", "disabled".to_string());
-    crud::set_status(&state, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
+    crud::set_status(&mut db, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
 }

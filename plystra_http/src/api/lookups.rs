@@ -11,15 +11,14 @@
 //! too, so it needs `authz:read` on the whole Space, and the binding and the resource must be the path's Space's
 //! (one of another Space is not found, exactly as one that does not exist).
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use plystra_core::contract::{Actor, DecisionRequest, ExplainTrace};
 
 use crate::api::authz::decision_context;
-use crate::app::AppState;
-use crate::db;
+use crate::db::{self, Db};
 use crate::db_errors;
 use crate::envelope::{decode_cursor, page_from, page_limit, Data, Page};
 use crate::error::{ApiError, ApiResult, Entity};
@@ -80,14 +79,14 @@ fn required(value: Option<String>, field: &'static str) -> ApiResult<String> {
                body = crate::envelope::ListEnvelope<SubjectDto>),
               (status = 404, description = "RESOURCE_NOT_FOUND: no resource with this id in this Space", body = crate::error::ErrorEnvelope)))]
 pub async fn subjects(
-    State(state): State<AppState>,
+    mut db: Db,
     Path((space_id, id)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<SubjectsQuery>,
 ) -> ApiResult<Page<SubjectDto>> {
     let action = required(q.action, "action")?;
     let limit = page_limit(q.limit.as_deref(), DEFAULT_LIMIT);
     let after = decode_cursor(q.cursor.as_deref(), SUBJECTS_ORDER, 1)?.map(|mut k| k.remove(0));
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     // The resource must be in the path's Space (whose permission was checked): one in another Space is not found.
     let resource_type = store::resources::type_in_space(&client, &id, &space_id)
         .await
@@ -114,7 +113,7 @@ pub async fn subjects(
                body = crate::envelope::ListEnvelope<ReachableResourceDto>),
               (status = 404, description = "USER_MEMBER_NOT_FOUND: no binding with this id in this Space", body = crate::error::ErrorEnvelope)))]
 pub async fn resources(
-    State(state): State<AppState>,
+    mut db: Db,
     Path((space_id, id)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<ReachableQuery>,
 ) -> ApiResult<Page<ReachableResourceDto>> {
@@ -122,7 +121,7 @@ pub async fn resources(
     let action = required(q.action, "action")?;
     let limit = page_limit(q.limit.as_deref(), DEFAULT_LIMIT);
     let after = decode_cursor(q.cursor.as_deref(), RESOURCES_ORDER, 1)?.map(|mut k| k.remove(0));
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let (user_id, member_id) = store::user_members::in_space(&client, &id, &space_id)
         .await
         .map_err(db::internal)?
@@ -193,7 +192,7 @@ async fn binding_in_space(
               (status = 400, description = "VALIDATION_FAILED: a field is missing, or inline context (actor metadata, a resource description, grants) was given", body = crate::error::ErrorEnvelope),
               (status = 404, description = "USER_MEMBER_NOT_FOUND or RESOURCE_NOT_FOUND: no such binding or resource in this Space", body = crate::error::ErrorEnvelope)))]
 pub async fn simulate(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(space_id): Path<String>,
     ApiJson(body): ApiJson<DecisionRequest>,
@@ -221,7 +220,7 @@ pub async fn simulate(
     let resource_type = required(resource_type, "resource_type")?;
     let resource_id = required(resource_id, "resource_id")?;
     required(body.action.clone(), "action")?;
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     let (user_member_id, user_id, member_id) = binding_in_space(&client, actor, &space_id).await?;
     if !store::resources::exists_in_space(&client, &resource_id, &resource_type, &space_id)
         .await

@@ -1,7 +1,7 @@
 //! MemberRoles: a Role granted to a Member, optionally anchored at a Group (the scope anchor). Create, read,
 //! list (filters member_id, role_id, status), revoke; also under the alias segment `member-role-grants`.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
@@ -9,8 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::MemberRoleStatus;
 
-use crate::app::AppState;
-use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::db::{self, ActorContext, Db, Filters, RowExt};
 use crate::envelope::{Data, Page};
 use crate::error::{ApiResult, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
@@ -80,17 +79,17 @@ pub struct MemberRoleQuery {
     pub cursor: Option<String>,
 }
 
-async fn list_in(state: &AppState, space_id: &str, q: MemberRoleQuery) -> ApiResult<Page<MemberRoleDto>> {
+async fn list_in(db: &mut Db, space_id: &str, q: MemberRoleQuery) -> ApiResult<Page<MemberRoleDto>> {
     let mut f = Filters::default();
     f.push_opt("t.member_id = $", &q.member_id);
     f.push_opt("t.role_id = $", &q.role_id);
     f.push_opt("t.status = $", &q.status);
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     VIEW.list(&**client, f, Some(space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |m| m.id.clone()).await
 }
 
 async fn create_in(
-    state: &AppState,
+    db: &mut Db,
     ctx: &RequestContext,
     space_id: &str,
     b: MemberRoleCreate,
@@ -106,20 +105,20 @@ async fn create_in(
     cols.set_opt("scope_anchor_group_id", b.scope_anchor_group_id)
         .set_opt("status", crud::status::<MemberRoleStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     crud::require_space(&**client, space_id).await?;
     let tx = db::begin_mutation(&mut client, ctx, b.actor.as_ref(), Some(space_id)).await?;
     crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
     crud::finish(tx, &VIEW, &id, Some(space_id), dto).await.map(Data::created)
 }
 
-async fn get_in(state: &AppState, space_id: &str, id: &str) -> ApiResult<Data<MemberRoleDto>> {
-    let client = db::connection(&state.pool).await?;
+async fn get_in(db: &mut Db, space_id: &str, id: &str) -> ApiResult<Data<MemberRoleDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, id, Some(space_id)).await?)))
 }
 
 async fn revoke_in(
-    state: &AppState,
+    db: &mut Db,
     ctx: &RequestContext,
     space_id: &str,
     id: &str,
@@ -127,17 +126,17 @@ async fn revoke_in(
 ) -> ApiResult<Data<MemberRoleDto>> {
     let mut cols = Columns::default();
     cols.set("status", "revoked".to_string());
-    crud::set_status(state, ctx, b.actor.as_ref(), &VIEW, id, Some(space_id), cols, dto).await.map(Data::ok)
+    crud::set_status(db, ctx, b.actor.as_ref(), &VIEW, id, Some(space_id), cols, dto).await.map(Data::ok)
 }
 
 #[utoipa::path(get, operation_id = "list_member_roles", path = "/api/v1/spaces/{space_id}/member-roles", tag = "Core", params(("space_id" = String, Path), MemberRoleQuery),
     responses((status = 200, description = "MemberRoles", body = crate::envelope::ListEnvelope<MemberRoleDto>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    mut db: Db,
     Path(space_id): Path<String>,
     ApiQuery(q): ApiQuery<MemberRoleQuery>,
 ) -> ApiResult<Page<MemberRoleDto>> {
-    list_in(&state, &space_id, q).await
+    list_in(&mut db, &space_id, q).await
 }
 
 #[utoipa::path(post, operation_id = "create_member_role", path = "/api/v1/spaces/{space_id}/member-roles", tag = "Core", params(("space_id" = String, Path)), request_body = MemberRoleCreate,
@@ -145,73 +144,67 @@ pub async fn list(
               (status = 400, description = "VALIDATION_FAILED, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
               (status = 409, description = "MEMBER_ROLE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(space_id): Path<String>,
     ApiJson(b): ApiJson<MemberRoleCreate>,
 ) -> ApiResult<Data<MemberRoleDto>> {
-    create_in(&state, &ctx, &space_id, b).await
+    create_in(&mut db, &ctx, &space_id, b).await
 }
 
 #[utoipa::path(get, operation_id = "get_member_role", path = "/api/v1/spaces/{space_id}/member-roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The MemberRole", body = crate::envelope::Envelope<MemberRoleDto>), (status = 404, description = "MEMBER_ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get(
-    State(state): State<AppState>,
-    Path((space_id, id)): Path<(String, String)>,
-) -> ApiResult<Data<MemberRoleDto>> {
-    get_in(&state, &space_id, &id).await
+pub async fn get(mut db: Db, Path((space_id, id)): Path<(String, String)>) -> ApiResult<Data<MemberRoleDto>> {
+    get_in(&mut db, &space_id, &id).await
 }
 
 #[utoipa::path(post, operation_id = "revoke_member_role", path = "/api/v1/spaces/{space_id}/member-roles/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = revoked", body = crate::envelope::Envelope<MemberRoleDto>), (status = 404, description = "MEMBER_ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn revoke(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     OptionalJson(b): OptionalJson<LifecycleBody>,
 ) -> ApiResult<Data<MemberRoleDto>> {
-    revoke_in(&state, &ctx, &space_id, &id, b).await
+    revoke_in(&mut db, &ctx, &space_id, &id, b).await
 }
 
 #[utoipa::path(get, operation_id = "list_member_role_grants", path = "/api/v1/spaces/{space_id}/member-role-grants", tag = "Core", params(("space_id" = String, Path), MemberRoleQuery),
     responses((status = 200, description = "MemberRoles (alias segment)", body = crate::envelope::ListEnvelope<MemberRoleDto>)))]
 pub async fn list_grants(
-    State(state): State<AppState>,
+    mut db: Db,
     Path(space_id): Path<String>,
     ApiQuery(q): ApiQuery<MemberRoleQuery>,
 ) -> ApiResult<Page<MemberRoleDto>> {
-    list_in(&state, &space_id, q).await
+    list_in(&mut db, &space_id, q).await
 }
 
 #[utoipa::path(post, operation_id = "create_member_role_grant", path = "/api/v1/spaces/{space_id}/member-role-grants", tag = "Core", params(("space_id" = String, Path)), request_body = MemberRoleCreate,
     responses((status = 201, description = "Created (alias segment)", body = crate::envelope::Envelope<MemberRoleDto>)))]
 pub async fn create_grant(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(space_id): Path<String>,
     ApiJson(b): ApiJson<MemberRoleCreate>,
 ) -> ApiResult<Data<MemberRoleDto>> {
-    create_in(&state, &ctx, &space_id, b).await
+    create_in(&mut db, &ctx, &space_id, b).await
 }
 
 #[utoipa::path(get, operation_id = "get_member_role_grant", path = "/api/v1/spaces/{space_id}/member-role-grants/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The MemberRole (alias segment)", body = crate::envelope::Envelope<MemberRoleDto>)))]
-pub async fn get_grant(
-    State(state): State<AppState>,
-    Path((space_id, id)): Path<(String, String)>,
-) -> ApiResult<Data<MemberRoleDto>> {
-    get_in(&state, &space_id, &id).await
+pub async fn get_grant(mut db: Db, Path((space_id, id)): Path<(String, String)>) -> ApiResult<Data<MemberRoleDto>> {
+    get_in(&mut db, &space_id, &id).await
 }
 
 #[utoipa::path(post, operation_id = "revoke_member_role_grant", path = "/api/v1/spaces/{space_id}/member-role-grants/{id}/revoke", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = revoked (alias segment)", body = crate::envelope::Envelope<MemberRoleDto>)))]
 pub async fn revoke_grant(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     OptionalJson(b): OptionalJson<LifecycleBody>,
 ) -> ApiResult<Data<MemberRoleDto>> {
-    revoke_in(&state, &ctx, &space_id, &id, b).await
+    revoke_in(&mut db, &ctx, &space_id, &id, b).await
 }

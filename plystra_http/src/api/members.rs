@@ -1,6 +1,6 @@
 //! Members (Space-scoped actors): create, read, list, patch, disable, and the alias GET /api/v1/members/{id}.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
@@ -8,8 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::MemberStatus;
 
-use crate::app::AppState;
-use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::db::{self, ActorContext, Db, Filters, RowExt};
 use crate::envelope::{Data, Page};
 use crate::error::{ApiResult, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
@@ -81,14 +80,14 @@ pub struct MemberQuery {
 #[utoipa::path(get, operation_id = "list_members", path = "/api/v1/spaces/{space_id}/members", tag = "Core", params(("space_id" = String, Path), MemberQuery),
     responses((status = 200, description = "Members", body = crate::envelope::ListEnvelope<MemberDto>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    mut db: Db,
     Path(space_id): Path<String>,
     ApiQuery(q): ApiQuery<MemberQuery>,
 ) -> ApiResult<Page<MemberDto>> {
     let mut f = Filters::default();
     f.push_opt("t.status = $", &q.status);
     f.push_opt("t.member_type = $", &q.member_type);
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |m| m.id.clone()).await
 }
 
@@ -97,7 +96,7 @@ pub async fn list(
               (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "MEMBER_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(space_id): Path<String>,
     ApiJson(b): ApiJson<MemberCreate>,
@@ -109,7 +108,7 @@ pub async fn create(
     cols.set("member_type", b.member_type.unwrap_or_else(|| "human".into()))
         .set_opt("status", crud::status::<MemberStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     crud::require_space(&**client, &space_id).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
@@ -118,25 +117,22 @@ pub async fn create(
 
 #[utoipa::path(get, operation_id = "get_member", path = "/api/v1/spaces/{space_id}/members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The Member", body = crate::envelope::Envelope<MemberDto>), (status = 404, description = "MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get(
-    State(state): State<AppState>,
-    Path((space_id, id)): Path<(String, String)>,
-) -> ApiResult<Data<MemberDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get(mut db: Db, Path((space_id, id)): Path<(String, String)>) -> ApiResult<Data<MemberDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
 #[utoipa::path(get, operation_id = "get_member_by_id", path = "/api/v1/members/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The Member (read-only alias)", body = crate::envelope::Envelope<MemberDto>), (status = 404, description = "MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<MemberDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get_alias(mut db: Db, Path(id): Path<String>) -> ApiResult<Data<MemberDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
 #[utoipa::path(patch, operation_id = "update_member", path = "/api/v1/spaces/{space_id}/members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = MemberPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<MemberDto>), (status = 404, description = "MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     ApiJson(b): ApiJson<MemberPatch>,
@@ -146,7 +142,7 @@ pub async fn patch(
         .set_opt("member_type", b.member_type)
         .set_opt("status", crud::status::<MemberStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
@@ -156,12 +152,12 @@ pub async fn patch(
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<MemberDto>), (status = 404, description = "MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     OptionalJson(b): OptionalJson<LifecycleBody>,
 ) -> ApiResult<Data<MemberDto>> {
     let mut cols = Columns::default();
     cols.set("status", "disabled".to_string());
-    crud::set_status(&state, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
+    crud::set_status(&mut db, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
 }

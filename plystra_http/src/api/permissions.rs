@@ -1,7 +1,7 @@
 //! Permissions (instance-wide; the scope lives here, the anchor on the MemberRole): create, read, list, patch,
 //! disable. A `global` permission is always stored disabled: global scope is reserved in v1.0.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
@@ -9,8 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::{GrantScope, PermissionStatus};
 
-use crate::app::AppState;
-use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::db::{self, ActorContext, Db, Filters, RowExt};
 use crate::envelope::{Data, Page};
 use crate::error::{ApiResult, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
@@ -103,23 +102,20 @@ fn status_for(scope: Option<&str>, status: Option<String>) -> Option<String> {
 }
 
 #[utoipa::path(get, operation_id = "list_permissions", path = "/api/v1/permissions", tag = "Core", params(PermissionQuery), responses((status = 200, description = "Permissions", body = crate::envelope::ListEnvelope<PermissionDto>)))]
-pub async fn list(
-    State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<PermissionQuery>,
-) -> ApiResult<Page<PermissionDto>> {
+pub async fn list(mut db: Db, ApiQuery(q): ApiQuery<PermissionQuery>) -> ApiResult<Page<PermissionDto>> {
     let mut f = Filters::default();
     f.push_opt("t.resource = $", &q.resource);
     f.push_opt("t.action = $", &q.action);
     f.push_opt("t.scope = $", &q.scope);
     f.push_opt("t.status = $", &q.status);
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |p| p.id.clone()).await
 }
 
 #[utoipa::path(post, operation_id = "create_permission", path = "/api/v1/permissions", tag = "Core", request_body = PermissionCreate,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<PermissionDto>), (status = 409, description = "PERMISSION_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     ApiJson(b): ApiJson<PermissionCreate>,
 ) -> ApiResult<Data<PermissionDto>> {
@@ -134,7 +130,7 @@ pub async fn create(
     cols.set_opt("description", b.description)
         .set_opt("status", status)
         .set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
     crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::created)
@@ -142,15 +138,15 @@ pub async fn create(
 
 #[utoipa::path(get, operation_id = "get_permission", path = "/api/v1/permissions/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The Permission", body = crate::envelope::Envelope<PermissionDto>), (status = 404, description = "PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<PermissionDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get(mut db: Db, Path(id): Path<String>) -> ApiResult<Data<PermissionDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
 #[utoipa::path(patch, operation_id = "update_permission", path = "/api/v1/permissions/{id}", tag = "Core", params(("id" = String, Path)), request_body = PermissionPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<PermissionDto>), (status = 409, description = "PERMISSION_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PermissionPatch>,
@@ -162,7 +158,7 @@ pub async fn patch(
     cols.set_opt("description", b.description)
         .set_opt("status", status)
         .set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
     crud::update(&*tx, &VIEW, &id, None, &cols).await?;
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::ok)
@@ -171,12 +167,12 @@ pub async fn patch(
 #[utoipa::path(post, operation_id = "disable_permission", path = "/api/v1/permissions/{id}/disable", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<PermissionDto>), (status = 404, description = "PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<LifecycleBody>,
 ) -> ApiResult<Data<PermissionDto>> {
     let mut cols = Columns::default();
     cols.set("status", "disabled".to_string());
-    crud::set_status(&state, &ctx, b.actor.as_ref(), &VIEW, &id, None, cols, dto).await.map(Data::ok)
+    crud::set_status(&mut db, &ctx, b.actor.as_ref(), &VIEW, &id, None, cols, dto).await.map(Data::ok)
 }

@@ -1,7 +1,7 @@
 //! The Resource Registry: resource types (upsert by key), their actions (upsert by type and key) and their one
 //! storage mapping. The decision engine reads these to validate a request's type and action.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{GenericClient, Row};
 use utoipa::{IntoParams, ToSchema};
@@ -9,8 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::crud::{self, Columns};
 use plystra_core::closed_sets::{ClosedSet, ResourceMappingStatus, ResourceTypeStatus, RiskLevel};
 
-use crate::app::AppState;
-use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::db::{self, ActorContext, Db, Filters, RowExt};
 use crate::db_errors;
 use crate::envelope::{Data, Page};
 use crate::error::{ApiError, ApiResult, Entity, Operation};
@@ -197,13 +196,10 @@ async fn type_id_of<C: GenericClient + Sync>(client: &C, key: &str) -> ApiResult
 
 #[utoipa::path(get, operation_id = "list_resource_types", path = "/api/v1/resource-types", tag = "Registry", params(RegistryQuery),
     responses((status = 200, description = "Resource types ordered by key", body = crate::envelope::ListEnvelope<ResourceTypeDto>)))]
-pub async fn list_types(
-    State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<RegistryQuery>,
-) -> ApiResult<Page<ResourceTypeDto>> {
+pub async fn list_types(mut db: Db, ApiQuery(q): ApiQuery<RegistryQuery>) -> ApiResult<Page<ResourceTypeDto>> {
     let mut f = Filters::default();
     f.push_opt("t.status = $", &q.status);
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     TYPES.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), type_dto, |t| t.key.clone()).await
 }
 
@@ -211,7 +207,7 @@ pub async fn list_types(
     responses((status = 201, description = "Created or updated (upsert by key)", body = crate::envelope::Envelope<ResourceTypeDto>),
               (status = 409, description = "RESOURCE_TYPE_UPSERT_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn upsert_type(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     ApiJson(b): ApiJson<ResourceTypeUpsert>,
 ) -> ApiResult<Data<ResourceTypeDto>> {
@@ -223,7 +219,7 @@ pub async fn upsert_type(
         .set_opt("status", crud::status::<ResourceTypeStatus>(b.status)?)
         .set_opt("source", b.source);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
     let id = crud::upsert(&*tx, &TYPES, &cols, &["key"], "", Operation::Upsert).await?;
     crud::finish(tx, &TYPES, &id, None, type_dto).await.map(Data::created)
@@ -231,8 +227,8 @@ pub async fn upsert_type(
 
 #[utoipa::path(get, operation_id = "get_resource_type", path = "/api/v1/resource-types/{key}", tag = "Registry", params(("key" = String, Path)),
     responses((status = 200, description = "The resource type", body = crate::envelope::Envelope<ResourceTypeDto>), (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get_type(State(state): State<AppState>, Path(key): Path<String>) -> ApiResult<Data<ResourceTypeDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get_type(mut db: Db, Path(key): Path<String>) -> ApiResult<Data<ResourceTypeDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(type_dto(&TYPES.fetch_by(&**client, "t.key = $1", &[&key]).await?)))
 }
 
@@ -240,11 +236,11 @@ pub async fn get_type(State(state): State<AppState>, Path(key): Path<String>) ->
     responses((status = 200, description = "The type's actions ordered by key", body = crate::envelope::ListEnvelope<ResourceActionDto>),
               (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn list_actions(
-    State(state): State<AppState>,
+    mut db: Db,
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<RegistryQuery>,
 ) -> ApiResult<Page<ResourceActionDto>> {
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     let type_id = type_id_of(&**client, &key).await?;
     let mut f = Filters::default();
     f.push("t.resource_type_id = $", type_id);
@@ -256,14 +252,14 @@ pub async fn list_actions(
               (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "RESOURCE_ACTION_UPSERT_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn upsert_action(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(key): Path<String>,
     ApiJson(b): ApiJson<ResourceActionUpsert>,
 ) -> ApiResult<Data<ResourceActionDto>> {
     let action_key = crud::required("key", b.key)?;
     let display_name = crud::required("display_name", b.display_name)?;
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let type_id = type_id_of(&**client, &key).await?;
     let mut cols = Columns::default();
     cols.set("id", b.id.unwrap_or_else(|| db::new_id("ra"))).set("resource_type_id", type_id).set("key", action_key);
@@ -279,22 +275,19 @@ pub async fn upsert_action(
 #[utoipa::path(get, operation_id = "get_resource_mapping", path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)),
     responses((status = 200, description = "The type's storage mapping", body = crate::envelope::Envelope<ResourceMappingDto>),
               (status = 404, description = "RESOURCE_TYPE_NOT_FOUND or RESOURCE_MAPPING_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get_mapping(
-    State(state): State<AppState>,
-    Path(key): Path<String>,
-) -> ApiResult<Data<ResourceMappingDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get_mapping(mut db: Db, Path(key): Path<String>) -> ApiResult<Data<ResourceMappingDto>> {
+    let client = db.connection().await?;
     let type_id = type_id_of(&**client, &key).await?;
     Ok(Data::ok(mapping_dto(&MAPPINGS.fetch_by(&**client, "t.resource_type_id = $1", &[&type_id]).await?)))
 }
 
 async fn upsert_mapping(
-    state: &AppState,
+    db: &mut Db,
     ctx: &RequestContext,
     key: &str,
     b: ResourceMappingUpsert,
 ) -> ApiResult<Data<ResourceMappingDto>> {
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let type_id = type_id_of(&**client, key).await?;
     let mut cols = Columns::default();
     cols.set("id", b.id.unwrap_or_else(|| db::new_id("rm"))).set("resource_type_id", type_id);
@@ -316,32 +309,32 @@ async fn upsert_mapping(
               (status = 404, description = "RESOURCE_TYPE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "RESOURCE_MAPPING_UPSERT_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn post_mapping(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(key): Path<String>,
     ApiJson(b): ApiJson<ResourceMappingUpsert>,
 ) -> ApiResult<Data<ResourceMappingDto>> {
-    upsert_mapping(&state, &ctx, &key, b).await
+    upsert_mapping(&mut db, &ctx, &key, b).await
 }
 
 #[utoipa::path(patch, operation_id = "update_resource_mapping", path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
     responses((status = 200, description = "The mapping, created or replaced", body = crate::envelope::Envelope<ResourceMappingDto>)))]
 pub async fn patch_mapping(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(key): Path<String>,
     ApiJson(b): ApiJson<ResourceMappingUpsert>,
 ) -> ApiResult<Data<ResourceMappingDto>> {
-    upsert_mapping(&state, &ctx, &key, b).await
+    upsert_mapping(&mut db, &ctx, &key, b).await
 }
 
 #[utoipa::path(put, operation_id = "replace_resource_mapping", path = "/api/v1/resource-types/{key}/mapping", tag = "Registry", params(("key" = String, Path)), request_body = ResourceMappingUpsert,
     responses((status = 200, description = "The mapping, created or replaced", body = crate::envelope::Envelope<ResourceMappingDto>)))]
 pub async fn put_mapping(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(key): Path<String>,
     ApiJson(b): ApiJson<ResourceMappingUpsert>,
 ) -> ApiResult<Data<ResourceMappingDto>> {
-    upsert_mapping(&state, &ctx, &key, b).await
+    upsert_mapping(&mut db, &ctx, &key, b).await
 }

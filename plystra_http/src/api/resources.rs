@@ -2,7 +2,7 @@
 //! list (filter resource_type), patch, archive; the cross-space /api/v1/resources list and create; and the
 //! lookup by type and id.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
@@ -10,8 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::ResourceStatus;
 
-use crate::app::AppState;
-use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::db::{self, ActorContext, Db, Filters, RowExt};
 use crate::db_errors;
 use crate::envelope::{Data, Page};
 use crate::error::{ApiError, ApiResult, Entity, Operation};
@@ -107,18 +106,18 @@ pub struct ResourceQuery {
     pub cursor: Option<String>,
 }
 
-async fn list_in(state: &AppState, space_id: Option<String>, q: ResourceQuery) -> ApiResult<Page<ResourceDto>> {
+async fn list_in(db: &mut Db, space_id: Option<String>, q: ResourceQuery) -> ApiResult<Page<ResourceDto>> {
     let mut f = Filters::default();
     f.push_opt("t.resource_type = $", &q.resource_type);
     f.push_opt("t.group_id = $", &q.group_id);
     f.push_opt("t.status = $", &q.status);
     let space = space_id.or(q.space_id);
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     VIEW.list(&**client, f, space.as_deref(), q.limit.as_deref(), q.cursor.as_deref(), dto, |r| r.id.clone()).await
 }
 
 async fn create_in(
-    state: &AppState,
+    db: &mut Db,
     ctx: &RequestContext,
     space_id: String,
     b: ResourceCreate,
@@ -132,7 +131,7 @@ async fn create_in(
         .set_opt("owner_member_id", b.owner_member_id);
     cols.set_opt("display_name", b.display_name).set("visibility", b.visibility.unwrap_or_else(|| "private".into()));
     cols.set_opt("status", crud::status::<ResourceStatus>(b.status)?).set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     crud::require_space(&**client, &space_id).await?;
     let tx = db::begin_mutation(&mut client, ctx, b.actor.as_ref(), Some(&space_id)).await?;
     crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
@@ -142,11 +141,11 @@ async fn create_in(
 #[utoipa::path(get, operation_id = "list_resources", path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path), ResourceQuery),
     responses((status = 200, description = "Resources", body = crate::envelope::ListEnvelope<ResourceDto>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    mut db: Db,
     Path(space_id): Path<String>,
     ApiQuery(q): ApiQuery<ResourceQuery>,
 ) -> ApiResult<Page<ResourceDto>> {
-    list_in(&state, Some(space_id), q).await
+    list_in(&mut db, Some(space_id), q).await
 }
 
 #[utoipa::path(post, operation_id = "create_resource", path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path)), request_body = ResourceCreate,
@@ -154,7 +153,7 @@ pub async fn list(
               (status = 400, description = "VALIDATION_FAILED, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
               (status = 409, description = "RESOURCE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(space_id): Path<String>,
     ApiJson(b): ApiJson<ResourceCreate>,
@@ -162,23 +161,20 @@ pub async fn create(
     if b.space_id.as_deref().is_some_and(|s| s != space_id) {
         return Err(ApiError::validation("space_id", "space_id must match the Space in the path."));
     }
-    create_in(&state, &ctx, space_id, b).await
+    create_in(&mut db, &ctx, space_id, b).await
 }
 
 #[utoipa::path(get, operation_id = "get_resource", path = "/api/v1/spaces/{space_id}/resources/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The Resource", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get(
-    State(state): State<AppState>,
-    Path((space_id, id)): Path<(String, String)>,
-) -> ApiResult<Data<ResourceDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get(mut db: Db, Path((space_id, id)): Path<(String, String)>) -> ApiResult<Data<ResourceDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
 #[utoipa::path(patch, operation_id = "update_resource", path = "/api/v1/spaces/{space_id}/resources/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)), request_body = ResourcePatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     ApiJson(b): ApiJson<ResourcePatch>,
@@ -191,7 +187,7 @@ pub async fn patch(
         .set_opt("visibility", b.visibility)
         .set_opt("status", crud::status::<ResourceStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
@@ -201,44 +197,41 @@ pub async fn patch(
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = archived", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn archive(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     OptionalJson(b): OptionalJson<LifecycleBody>,
 ) -> ApiResult<Data<ResourceDto>> {
     let mut cols = Columns::default();
     cols.set("status", "archived".to_string());
-    crud::set_status(&state, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
+    crud::set_status(&mut db, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
 }
 
 #[utoipa::path(get, operation_id = "list_resources_in_all_spaces", path = "/api/v1/resources", tag = "Core", params(ResourceQuery),
     responses((status = 200, description = "Resources across Spaces (filter space_id, resource_type)", body = crate::envelope::ListEnvelope<ResourceDto>)))]
-pub async fn list_all(
-    State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ResourceQuery>,
-) -> ApiResult<Page<ResourceDto>> {
-    list_in(&state, None, q).await
+pub async fn list_all(mut db: Db, ApiQuery(q): ApiQuery<ResourceQuery>) -> ApiResult<Page<ResourceDto>> {
+    list_in(&mut db, None, q).await
 }
 
 #[utoipa::path(post, operation_id = "create_resource_in_body_space", path = "/api/v1/resources", tag = "Core", request_body = ResourceCreate,
     responses((status = 201, description = "Created (space_id required in the body)", body = crate::envelope::Envelope<ResourceDto>),
               (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create_any(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     ApiJson(mut b): ApiJson<ResourceCreate>,
 ) -> ApiResult<Data<ResourceDto>> {
     let space_id = crud::required("space_id", b.space_id.take())?;
-    create_in(&state, &ctx, space_id, b).await
+    create_in(&mut db, &ctx, space_id, b).await
 }
 
 #[utoipa::path(get, operation_id = "get_resource_by_type", path = "/api/v1/resources/{resource_type}/{resource_id}", tag = "Core", params(("resource_type" = String, Path), ("resource_id" = String, Path)),
     responses((status = 200, description = "The Resource of that type and id", body = crate::envelope::Envelope<ResourceDto>), (status = 404, description = "RESOURCE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_by_type(
-    State(state): State<AppState>,
+    mut db: Db,
     Path((resource_type, id)): Path<(String, String)>,
 ) -> ApiResult<Data<ResourceDto>> {
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     let sql = format!("{} WHERE t.deleted_at IS NULL AND t.resource_type = $1 AND t.id = $2", VIEW.select);
     let row = client
         .query_opt(&sql, &[&resource_type, &id])

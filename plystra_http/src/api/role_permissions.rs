@@ -2,7 +2,7 @@
 //! read, list, and DELETE, which is a soft delete (the row stays for the audit trail) answering with the row.
 //! Also under /api/v1/spaces/{space_id}/role-permissions, limited to the Space's Roles.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -10,8 +10,7 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns};
-use crate::app::AppState;
-use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::db::{self, ActorContext, Db, Filters, RowExt};
 use crate::db_errors;
 use crate::envelope::{Data, Page};
 use crate::error::{code, ApiError, ApiResult, Entity, Operation};
@@ -83,27 +82,23 @@ pub struct RolePermissionQuery {
     pub cursor: Option<String>,
 }
 
-async fn list_in(
-    state: &AppState,
-    space_id: Option<&str>,
-    q: RolePermissionQuery,
-) -> ApiResult<Page<RolePermissionDto>> {
+async fn list_in(db: &mut Db, space_id: Option<&str>, q: RolePermissionQuery) -> ApiResult<Page<RolePermissionDto>> {
     let mut f = Filters::default();
     f.push_opt("t.role_id = $", &q.role_id);
     f.push_opt("t.permission_id = $", &q.permission_id);
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     VIEW.list(&**client, f, space_id, q.limit.as_deref(), q.cursor.as_deref(), dto, |p| p.id.clone()).await
 }
 
 async fn create_in(
-    state: &AppState,
+    db: &mut Db,
     ctx: &RequestContext,
     space_id: Option<&str>,
     b: RolePermissionCreate,
 ) -> ApiResult<Data<RolePermissionDto>> {
     let role_id = crud::required("role_id", b.role_id)?;
     let permission_id = crud::required("permission_id", b.permission_id)?;
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     if let Some(space) = space_id {
         crud::require_space(&**client, space).await?;
         let role_space = crate::store::roles::space_of(&**client, &role_id).await.map_err(db_errors::read_error)?;
@@ -129,19 +124,19 @@ async fn create_in(
     crud::finish(tx, &VIEW, &id, space_id, dto).await.map(Data::created)
 }
 
-async fn get_in(state: &AppState, space_id: Option<&str>, id: &str) -> ApiResult<Data<RolePermissionDto>> {
-    let client = db::connection(&state.pool).await?;
+async fn get_in(db: &mut Db, space_id: Option<&str>, id: &str) -> ApiResult<Data<RolePermissionDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, id, space_id).await?)))
 }
 
 async fn delete_in(
-    state: &AppState,
+    db: &mut Db,
     ctx: &RequestContext,
     space_id: Option<&str>,
     id: &str,
     b: RolePermissionDelete,
 ) -> ApiResult<Data<RolePermissionDto>> {
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, ctx, b.actor.as_ref(), space_id).await?;
     let n = crate::store::role_permissions::soft_delete(&*tx, id, space_id)
         .await
@@ -157,71 +152,68 @@ async fn delete_in(
 
 #[utoipa::path(get, operation_id = "list_role_permissions", path = "/api/v1/role-permissions", tag = "Core", params(RolePermissionQuery),
     responses((status = 200, description = "RolePermissions", body = crate::envelope::ListEnvelope<RolePermissionDto>)))]
-pub async fn list(
-    State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<RolePermissionQuery>,
-) -> ApiResult<Page<RolePermissionDto>> {
-    list_in(&state, None, q).await
+pub async fn list(mut db: Db, ApiQuery(q): ApiQuery<RolePermissionQuery>) -> ApiResult<Page<RolePermissionDto>> {
+    list_in(&mut db, None, q).await
 }
 
 #[utoipa::path(post, operation_id = "create_role_permission", path = "/api/v1/role-permissions", tag = "Core", request_body = RolePermissionCreate,
     responses((status = 201, description = "Created (or un-deleted)", body = crate::envelope::Envelope<RolePermissionDto>),
               (status = 409, description = "ROLE_PERMISSION_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     ApiJson(b): ApiJson<RolePermissionCreate>,
 ) -> ApiResult<Data<RolePermissionDto>> {
-    create_in(&state, &ctx, None, b).await
+    create_in(&mut db, &ctx, None, b).await
 }
 
 #[utoipa::path(get, operation_id = "get_role_permission", path = "/api/v1/role-permissions/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The RolePermission", body = crate::envelope::Envelope<RolePermissionDto>), (status = 404, description = "ROLE_PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<RolePermissionDto>> {
-    get_in(&state, None, &id).await
+pub async fn get(mut db: Db, Path(id): Path<String>) -> ApiResult<Data<RolePermissionDto>> {
+    get_in(&mut db, None, &id).await
 }
 
 #[utoipa::path(delete, operation_id = "delete_role_permission", path = "/api/v1/role-permissions/{id}", tag = "Core", params(("id" = String, Path)), request_body(content = Option<RolePermissionDelete>),
     responses((status = 200, description = "Soft-deleted; the row with deleted_at set", body = crate::envelope::Envelope<RolePermissionDto>),
               (status = 404, description = "ROLE_PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn delete(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<RolePermissionDelete>,
 ) -> ApiResult<Data<RolePermissionDto>> {
-    delete_in(&state, &ctx, None, &id, b).await
+    delete_in(&mut db, &ctx, None, &id, b).await
 }
 
 #[utoipa::path(get, operation_id = "list_space_role_permissions", path = "/api/v1/spaces/{space_id}/role-permissions", tag = "Core", params(("space_id" = String, Path), RolePermissionQuery),
     responses((status = 200, description = "RolePermissions of the Space's Roles", body = crate::envelope::ListEnvelope<RolePermissionDto>)))]
 pub async fn list_in_space(
-    State(state): State<AppState>,
+    mut db: Db,
     Path(space_id): Path<String>,
     ApiQuery(q): ApiQuery<RolePermissionQuery>,
 ) -> ApiResult<Page<RolePermissionDto>> {
-    list_in(&state, Some(&space_id), q).await
+    list_in(&mut db, Some(&space_id), q).await
 }
 
 #[utoipa::path(post, operation_id = "create_space_role_permission", path = "/api/v1/spaces/{space_id}/role-permissions", tag = "Core", params(("space_id" = String, Path)), request_body = RolePermissionCreate,
     responses((status = 201, description = "Created (or un-deleted)", body = crate::envelope::Envelope<RolePermissionDto>),
               (status = 400, description = "CROSS_SPACE_VIOLATION (the Role is in another Space)", body = crate::error::ErrorEnvelope)))]
 pub async fn create_in_space(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(space_id): Path<String>,
     ApiJson(b): ApiJson<RolePermissionCreate>,
 ) -> ApiResult<Data<RolePermissionDto>> {
-    create_in(&state, &ctx, Some(&space_id), b).await
+    create_in(&mut db, &ctx, Some(&space_id), b).await
 }
 
 #[utoipa::path(get, operation_id = "get_space_role_permission", path = "/api/v1/spaces/{space_id}/role-permissions/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The RolePermission", body = crate::envelope::Envelope<RolePermissionDto>), (status = 404, description = "ROLE_PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get_in_space(
-    State(state): State<AppState>,
+    mut db: Db,
     Path((space_id, id)): Path<(String, String)>,
 ) -> ApiResult<Data<RolePermissionDto>> {
-    get_in(&state, Some(&space_id), &id).await
+    get_in(&mut db, Some(&space_id), &id).await
 }
 
 #[utoipa::path(delete, operation_id = "delete_space_role_permission", path = "/api/v1/spaces/{space_id}/role-permissions/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
@@ -229,10 +221,10 @@ pub async fn get_in_space(
     responses((status = 200, description = "Soft-deleted; the row with deleted_at set", body = crate::envelope::Envelope<RolePermissionDto>),
               (status = 404, description = "ROLE_PERMISSION_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn delete_in_space(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     OptionalJson(b): OptionalJson<RolePermissionDelete>,
 ) -> ApiResult<Data<RolePermissionDto>> {
-    delete_in(&state, &ctx, Some(&space_id), &id, b).await
+    delete_in(&mut db, &ctx, Some(&space_id), &id, b).await
 }

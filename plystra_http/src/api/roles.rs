@@ -1,6 +1,6 @@
 //! Roles (Space-scoped, unique key per Space): create, read, list, patch, disable, alias GET /api/v1/roles/{id}.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
@@ -8,8 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::RoleStatus;
 
-use crate::app::AppState;
-use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::db::{self, ActorContext, Db, Filters, RowExt};
 use crate::envelope::{Data, Page};
 use crate::error::{ApiResult, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
@@ -85,14 +84,14 @@ pub struct RoleQuery {
 #[utoipa::path(get, operation_id = "list_roles", path = "/api/v1/spaces/{space_id}/roles", tag = "Core", params(("space_id" = String, Path), RoleQuery),
     responses((status = 200, description = "Roles", body = crate::envelope::ListEnvelope<RoleDto>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    mut db: Db,
     Path(space_id): Path<String>,
     ApiQuery(q): ApiQuery<RoleQuery>,
 ) -> ApiResult<Page<RoleDto>> {
     let mut f = Filters::default();
     f.push_opt("t.status = $", &q.status);
     f.push_opt("t.key = $", &q.key);
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), dto, |r| r.id.clone()).await
 }
 
@@ -101,7 +100,7 @@ pub async fn list(
               (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "ROLE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(space_id): Path<String>,
     ApiJson(b): ApiJson<RoleCreate>,
@@ -114,7 +113,7 @@ pub async fn create(
     cols.set_opt("description", b.description)
         .set_opt("status", crud::status::<RoleStatus>(b.status)?)
         .set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     crud::require_space(&**client, &space_id).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
@@ -123,18 +122,15 @@ pub async fn create(
 
 #[utoipa::path(get, operation_id = "get_role", path = "/api/v1/spaces/{space_id}/roles/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The Role", body = crate::envelope::Envelope<RoleDto>), (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get(
-    State(state): State<AppState>,
-    Path((space_id, id)): Path<(String, String)>,
-) -> ApiResult<Data<RoleDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get(mut db: Db, Path((space_id, id)): Path<(String, String)>) -> ApiResult<Data<RoleDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
 #[utoipa::path(get, operation_id = "get_role_by_id", path = "/api/v1/roles/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The Role (read-only alias)", body = crate::envelope::Envelope<RoleDto>), (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<RoleDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get_alias(mut db: Db, Path(id): Path<String>) -> ApiResult<Data<RoleDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
@@ -143,7 +139,7 @@ pub async fn get_alias(State(state): State<AppState>, Path(id): Path<String>) ->
               (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "ROLE_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     ApiJson(b): ApiJson<RolePatch>,
@@ -154,7 +150,7 @@ pub async fn patch(
         .set_opt("description", b.description)
         .set_opt("status", crud::status::<RoleStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;
     crud::finish(tx, &VIEW, &id, Some(&space_id), dto).await.map(Data::ok)
@@ -164,12 +160,12 @@ pub async fn patch(
     request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<RoleDto>), (status = 404, description = "ROLE_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     OptionalJson(b): OptionalJson<LifecycleBody>,
 ) -> ApiResult<Data<RoleDto>> {
     let mut cols = Columns::default();
     cols.set("status", "disabled".to_string());
-    crud::set_status(&state, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
+    crud::set_status(&mut db, &ctx, b.actor.as_ref(), &VIEW, &id, Some(&space_id), cols, dto).await.map(Data::ok)
 }

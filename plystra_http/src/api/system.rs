@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::db;
+use crate::db::{self, Db};
 use crate::envelope::Data;
 use crate::error::{code, ApiError, ApiResult};
 use crate::ledger::{self, LedgerState};
@@ -118,7 +118,7 @@ fn same_token(a: &str, b: &str) -> bool {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
               (status = 401, description = "METRICS_TOKEN_REQUIRED", body = crate::error::ErrorEnvelope),
               (status = 404, description = "FEATURE_DISABLED", body = crate::error::ErrorEnvelope)))]
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn metrics(State(state): State<AppState>, mut db: Db, headers: HeaderMap) -> ApiResult<Response> {
     if !state.config.metrics_enabled {
         return Err(ApiError::feature_disabled("metrics"));
     }
@@ -131,7 +131,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
         && (crate::auth::credential::bearer(&headers).is_some()
             || headers.contains_key(crate::auth::credential::API_KEY_HEADER))
     {
-        let client = db::connection(&state.pool).await?;
+        let client = db.connection().await?;
         if let Ok(credential) = crate::auth::credential::authenticate(&client, &state.config, &headers).await {
             let scope = crate::protection::RequestScope::default();
             if !crate::protection::permission_on(&client, &credential, "metrics:read", &scope).await? {
@@ -157,15 +157,15 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
         max_size: status.max_size,
         waiting: status.waiting,
     });
-    body.push_str(&audit_sealing_gauges(&state).await);
+    body.push_str(&audit_sealing_gauges(&mut db).await);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }
 
 /// Rows not yet in their hash chain, and those left so longer than `plystra.audit_unsealed_alarm`: a sealer that
 /// is held back or stopped shows here (alert on the second being above zero). Read through the partial index of
 /// unsealed rows, so a scrape costs little. Nothing is reported when the database cannot answer.
-async fn audit_sealing_gauges(state: &AppState) -> String {
-    let Ok(client) = db::connection(&state.pool).await else {
+async fn audit_sealing_gauges(db: &mut Db) -> String {
+    let Ok(client) = db.connection().await else {
         return String::new();
     };
     match store::system::unsealed_audit_rows(&**client).await {
@@ -192,8 +192,8 @@ pub struct ConsoleOverview {
 
 #[utoipa::path(get, operation_id = "get_console_overview", path = "/api/v1/console/overview", tag = "System",
     responses((status = 200, description = "Counts of Core entities (soft-deleted rows excluded)", body = crate::envelope::Envelope<ConsoleOverview>)))]
-pub async fn console_overview(State(state): State<AppState>) -> ApiResult<Data<ConsoleOverview>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn console_overview(mut db: Db) -> ApiResult<Data<ConsoleOverview>> {
+    let client = db.connection().await?;
     let row = store::system::overview(&**client).await.map_err(db::internal)?;
     Ok(Data::ok(ConsoleOverview {
         spaces: row.get(0),

@@ -6,7 +6,7 @@
 //! is set only by the user's own session or by an instance credential holding `users:manage`; and a user's
 //! e-mail is shown only to credentials holding `users:read` at instance scope.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
@@ -14,9 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::UserMemberStatus;
 
-use crate::app::AppState;
 use crate::auth::credential::Credential;
-use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::db::{self, ActorContext, Db, Filters, RowExt};
 use crate::envelope::{Data, Page};
 use crate::error::{ApiError, ApiResult, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
@@ -185,7 +184,7 @@ pub struct UserMemberQuery {
 #[utoipa::path(get, operation_id = "list_user_members", path = "/api/v1/spaces/{space_id}/user-members", tag = "Core", params(("space_id" = String, Path), UserMemberQuery),
     responses((status = 200, description = "UserMembers", body = crate::envelope::ListEnvelope<UserMemberDto>)))]
 pub async fn list(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(space_id): Path<String>,
     ApiQuery(q): ApiQuery<UserMemberQuery>,
@@ -195,7 +194,7 @@ pub async fn list(
     f.push_opt("t.member_id = $", &q.member_id);
     f.push_opt("t.status = $", &q.status);
     f.push_opt("t.relation_type = $", &q.relation_type);
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     let map = mapper(&client, ctx.credential()?).await?;
     VIEW.list(&**client, f, Some(&space_id), q.limit.as_deref(), q.cursor.as_deref(), map, |m| m.id.clone()).await
 }
@@ -206,7 +205,7 @@ pub async fn list(
               (status = 404, description = "SPACE_NOT_FOUND", body = crate::error::ErrorEnvelope),
               (status = 409, description = "USER_MEMBER_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(space_id): Path<String>,
     ApiJson(b): ApiJson<UserMemberCreate>,
@@ -225,7 +224,7 @@ pub async fn create(
     cols.set_opt("linked_by_member_id", b.linked_by_member_id);
     cols.set_opt("linked_at", crud::time_field("linked_at", b.linked_at.as_deref())?);
     cols.set_opt("revoked_reason", b.revoked_reason).set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     crud::require_space(&**client, &space_id).await?;
     let map = mapper(&client, ctx.credential()?).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
@@ -240,23 +239,19 @@ pub async fn create(
 #[utoipa::path(get, operation_id = "get_user_member", path = "/api/v1/spaces/{space_id}/user-members/{id}", tag = "Core", params(("space_id" = String, Path), ("id" = String, Path)),
     responses((status = 200, description = "The UserMember", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn get(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
 ) -> ApiResult<Data<UserMemberDto>> {
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     let map = mapper(&client, ctx.credential()?).await?;
     Ok(Data::ok(map(&VIEW.fetch(&**client, &id, Some(&space_id)).await?)))
 }
 
 #[utoipa::path(get, operation_id = "get_user_member_by_id", path = "/api/v1/user-members/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The UserMember (read-only alias)", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get_alias(
-    State(state): State<AppState>,
-    ctx: RequestContext,
-    Path(id): Path<String>,
-) -> ApiResult<Data<UserMemberDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get_alias(mut db: Db, ctx: RequestContext, Path(id): Path<String>) -> ApiResult<Data<UserMemberDto>> {
+    let client = db.connection().await?;
     let map = mapper(&client, ctx.credential()?).await?;
     Ok(Data::ok(map(&VIEW.fetch(&**client, &id, None).await?)))
 }
@@ -265,7 +260,7 @@ pub async fn get_alias(
     request_body = UserMemberPatch,
     responses((status = 200, description = "Updated", body = crate::envelope::Envelope<UserMemberDto>), (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     ApiJson(b): ApiJson<UserMemberPatch>,
@@ -277,7 +272,7 @@ pub async fn patch(
     cols.set_opt("expires_at", crud::time_field("expires_at", b.expires_at.as_deref())?);
     cols.set_opt("linked_by_member_id", b.linked_by_member_id).set_opt("revoked_reason", b.revoked_reason);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let map = mapper(&client, ctx.credential()?).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     if b.is_primary == Some(true) {
@@ -293,7 +288,7 @@ pub async fn patch(
     responses((status = 200, description = "status = revoked, revoked_at = now, revoked_reason from the body", body = crate::envelope::Envelope<UserMemberDto>),
               (status = 404, description = "USER_MEMBER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn revoke(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path((space_id, id)): Path<(String, String)>,
     OptionalJson(b): OptionalJson<LifecycleBody>,
@@ -301,7 +296,7 @@ pub async fn revoke(
     let mut cols = Columns::default();
     cols.set("status", "revoked".to_string()).set("revoked_at", time::OffsetDateTime::now_utc());
     cols.set_opt("revoked_reason", b.revoked_reason.or(b.reason));
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let map = mapper(&client, ctx.credential()?).await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), Some(&space_id)).await?;
     crud::update(&*tx, &VIEW, &id, Some(&space_id), &cols).await?;

@@ -12,7 +12,7 @@ use crate::api::crud::{self, Columns, LifecycleBody};
 use plystra_core::closed_sets::UserStatus;
 
 use crate::app::AppState;
-use crate::db::{self, ActorContext, Filters, RowExt};
+use crate::db::{self, ActorContext, Db, Filters, RowExt};
 use crate::envelope::{Data, Page};
 use crate::error::{ApiError, ApiResult, Operation};
 use crate::extract::{ApiJson, ApiQuery, OptionalJson};
@@ -147,11 +147,11 @@ pub struct UserQuery {
 
 #[utoipa::path(get, operation_id = "list_users", path = "/api/v1/users", tag = "Core", params(UserQuery),
     responses((status = 200, description = "Users", body = crate::envelope::ListEnvelope<UserDto>)))]
-pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<UserQuery>) -> ApiResult<Page<UserDto>> {
+pub async fn list(mut db: Db, ApiQuery(q): ApiQuery<UserQuery>) -> ApiResult<Page<UserDto>> {
     let mut f = Filters::default();
     f.push_opt("t.status = $", &q.status);
     f.push_opt("lower(t.email) = lower($)", &q.email);
-    let client = db::connection(&state.pool).await?;
+    let client = db.connection().await?;
     VIEW.list(&**client, f, None, q.limit.as_deref(), q.cursor.as_deref(), dto, |u| u.id.clone()).await
 }
 
@@ -161,6 +161,7 @@ pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<UserQuery
               (status = 409, description = "USER_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create(
     State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     ApiJson(b): ApiJson<UserCreate>,
 ) -> ApiResult<Data<UserDto>> {
@@ -174,7 +175,7 @@ pub async fn create(
     cols.set_opt("password_hash", password_column(&state, b.password, b.password_hash).await?)
         .set_opt("status", crud::status::<UserStatus>(b.status)?);
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
     crud::insert(&*tx, &VIEW, &cols, Operation::Create).await?;
     crud::finish(tx, &VIEW, &id, None, dto).await.map(Data::created)
@@ -182,8 +183,8 @@ pub async fn create(
 
 #[utoipa::path(get, operation_id = "get_user", path = "/api/v1/users/{id}", tag = "Core", params(("id" = String, Path)),
     responses((status = 200, description = "The User", body = crate::envelope::Envelope<UserDto>), (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Data<UserDto>> {
-    let client = db::connection(&state.pool).await?;
+pub async fn get(mut db: Db, Path(id): Path<String>) -> ApiResult<Data<UserDto>> {
+    let client = db.connection().await?;
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
@@ -193,12 +194,13 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
               (status = 409, description = "USER_UPDATE_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn patch(
     State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<UserPatch>,
 ) -> ApiResult<Data<UserDto>> {
     let change = UserChange { sets_password: b.password.is_some() || b.password_hash.is_some() };
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, &ctx, b.actor.as_ref(), b.audit_space_id.as_deref()).await?;
     // Standing first (inside the transaction that writes): a refused caller learns nothing from the validation.
     standing::require_over_user(&tx, ctx.credential()?, &id, change).await?;
@@ -212,7 +214,7 @@ pub async fn patch(
 }
 
 async fn set_status(
-    state: &AppState,
+    db: &mut Db,
     ctx: &RequestContext,
     id: &str,
     body: LifecycleBody,
@@ -220,7 +222,7 @@ async fn set_status(
 ) -> ApiResult<Data<UserDto>> {
     let mut cols = Columns::default();
     cols.set("status", status.to_string());
-    let mut client = db::connection(&state.pool).await?;
+    let mut client = db.connection().await?;
     let tx = db::begin_mutation(&mut client, ctx, body.actor.as_ref(), None).await?;
     standing::require_over_user(&tx, ctx.credential()?, id, UserChange { sets_password: false }).await?;
     crud::update(&*tx, &VIEW, id, None, &cols).await?;
@@ -230,21 +232,21 @@ async fn set_status(
 #[utoipa::path(post, operation_id = "disable_user", path = "/api/v1/users/{id}/disable", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = disabled", body = crate::envelope::Envelope<UserDto>), (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn disable(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<LifecycleBody>,
 ) -> ApiResult<Data<UserDto>> {
-    set_status(&state, &ctx, &id, b, "disabled").await
+    set_status(&mut db, &ctx, &id, b, "disabled").await
 }
 
 #[utoipa::path(post, operation_id = "restore_user", path = "/api/v1/users/{id}/restore", tag = "Core", params(("id" = String, Path)), request_body(content = Option<LifecycleBody>),
     responses((status = 200, description = "status = active", body = crate::envelope::Envelope<UserDto>), (status = 404, description = "USER_NOT_FOUND", body = crate::error::ErrorEnvelope)))]
 pub async fn restore(
-    State(state): State<AppState>,
+    mut db: Db,
     ctx: RequestContext,
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<LifecycleBody>,
 ) -> ApiResult<Data<UserDto>> {
-    set_status(&state, &ctx, &id, b, "active").await
+    set_status(&mut db, &ctx, &id, b, "active").await
 }
