@@ -105,9 +105,10 @@ fn answer(
 }
 
 /// Active AdminGrants of an active user (status active, not revoked, not deleted, not expired), the user named
-/// by the SQL expression given: a macro so that the gate's reading of a credential (`credential.rs`) embeds the
-/// same query and the queries stay `&'static str` for `kept`.
-macro_rules! user_grants {
+/// by the SQL expression given, as `id, level, permission_key, space_id, path`, in no order: a macro so that the
+/// gate's reading of a credential (`credential.rs`) joins the same query laterally and the queries stay
+/// `&'static str` for `kept`.
+macro_rules! grants_in_force {
     ($user:literal) => {
         concat!(
             "SELECT g.id, g.level, g.permission_key, coalesce(gg.space_id, g.space_id) AS space_id, gg.path AS path ",
@@ -115,25 +116,31 @@ macro_rules! user_grants {
             "JOIN plystra.users u ON u.id = g.user_id AND u.status = 'active' AND u.deleted_at IS NULL ",
             "LEFT JOIN plystra.groups gg ON gg.id = g.group_id ",
             "WHERE g.user_id = ",
-            $user,
-            " ORDER BY g.level = 'instance_super_admin' DESC, g.id"
+            $user
         )
     };
 }
-pub(crate) use user_grants;
+pub(crate) use grants_in_force;
+
+/// [`grants_in_force`] in the order an answer names them: a super admin's grant first, then by id.
+macro_rules! user_grants {
+    ($user:literal) => {
+        concat!(grants_in_force!($user), " ORDER BY g.level = 'instance_super_admin' DESC, g.id")
+    };
+}
 
 const USER_GRANTS_SQL: &str = user_grants!("$1");
 
-/// The holdings of grants read as one JSON array of `[id, level, permission_key, space_id, path]` (the gate's
-/// reading of a credential); a document that does not read holds nothing.
-pub(crate) fn holdings_from_json(text: &str) -> Vec<Holding> {
-    type Row = (String, String, String, Option<String>, Option<String>);
-    let rows: Vec<Row> = serde_json::from_str(text).unwrap_or_default();
-    rows.into_iter()
-        .filter_map(|(id, level, key, space_id, path)| {
-            standing(&level, space_id, path).map(|standing| Holding { id, standing, permission_key: key })
-        })
-        .collect()
+/// The holding of one grant row `id, level, permission_key, space_id, path` (the gate's reading of a credential;
+/// an unknown level holds nothing).
+pub(crate) fn holding(
+    id: String,
+    level: &str,
+    permission_key: String,
+    space_id: Option<String>,
+    path: Option<String>,
+) -> Option<Holding> {
+    standing(level, space_id, path).map(|standing| Holding { id, standing, permission_key })
 }
 
 /// The holdings of a user's active AdminGrants (none when the user is not active).

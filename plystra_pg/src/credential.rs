@@ -10,14 +10,16 @@ use serde_json::{json, Value};
 use crate::admin::Holder;
 use crate::error::raise_invalid_request;
 use crate::kept;
+use pgrx::spi::SpiTupleTable;
+use plystra_core::admin::Holding;
 use plystra_core::request::RequestError;
 
 /// A presented token has one HMAC per configured secret (current and previous); a few more are tolerated.
 const MAX_HASHES: usize = 4;
 
-/// A live session; `$extra` adds columns after its own ten.
+/// A live session; `$extra` adds columns after its own ten, `$join` a join after the session's user.
 macro_rules! session_sql {
-    ($($extra:expr)?) => {
+    ($($extra:expr, $join:expr)?) => {
         concat!(
             "SELECT s.id, s.user_id, u.email, u.status, s.active_space_id, s.active_member_id, s.active_user_member_id, ",
             "pg_catalog.to_json(s.expires_at) #>> '{}', pg_catalog.to_json(s.refresh_expires_at) #>> '{}', ",
@@ -25,20 +27,25 @@ macro_rules! session_sql {
             $($extra,)?
             " FROM plystra.sessions s ",
             "JOIN plystra.users u ON u.id = s.user_id AND u.status = 'active' AND u.deleted_at IS NULL ",
+            $($join,)?
             "WHERE s.access_token_hash = ANY($1) AND s.revoked_at IS NULL AND s.expires_at > statement_timestamp()"
         )
     };
 }
 
-/// The admin grants of the user named by the SQL expression given, as one JSON array of `[id, level,
-/// permission_key, space_id, path]` (NULL when there are none): the gate reads them with the credential.
-macro_rules! grants_of {
+/// The admin grants of the user named by the SQL expression given, one row each (`x`, all NULL when there are
+/// none), joined beside the credential's row: the gate reads them with the credential. No aggregate and no
+/// order, so that the statement starts cheaply: the gate asks only whether some grant holds.
+macro_rules! grants_beside {
     ($user:literal) => {
-        concat!(
-            ", (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(x.id, x.level, x.permission_key, x.space_id, x.path))::text FROM (",
-            crate::admin::user_grants!($user),
-            ") x)"
-        )
+        concat!("LEFT JOIN LATERAL (", crate::admin::grants_in_force!($user), ") x ON true ")
+    };
+}
+
+/// The columns of [`grants_beside`]'s rows, after the credential's own.
+macro_rules! grant_columns {
+    () => {
+        ", x.id, x.level, x.permission_key, x.space_id, x.path"
     };
 }
 
@@ -46,7 +53,7 @@ const SESSION_SQL: &str = session_sql!();
 
 /// The gate's reading of a session: with its user's admin grants, so that the permission needs no statement of its
 /// own.
-const GATE_SESSION_SQL: &str = session_sql!(grants_of!("s.user_id"));
+const GATE_SESSION_SQL: &str = session_sql!(grant_columns!(), grants_beside!("s.user_id"));
 
 /// The condition on `plystra.api_keys k` that makes a key active, for every query that reads keys (a macro so
 /// that the queries stay `&'static str` for `kept`).
@@ -60,14 +67,15 @@ pub(crate) use active_api_key;
 
 /// A live API key with its anchor group's Space and path (whatever the group's state, as
 /// `plystra.api_key_permission` reads a key's anchor), so that a Group key's standing needs no statement of its
-/// own; `$extra` adds columns after its own eleven.
+/// own; `$extra` adds columns after its own eleven, `$join` a join after the anchor group's.
 macro_rules! api_key_sql {
-    ($($extra:expr)?) => {
+    ($($extra:expr, $join:expr)?) => {
         concat!(
             "SELECT k.id, k.name, k.level, k.space_id, k.group_id, k.permission_keys::text, k.created_by_user_id, ",
             "k.created_by_member_id, k.key_hash, kg.space_id, kg.path",
             $($extra,)?
             " FROM plystra.api_keys k LEFT JOIN plystra.groups kg ON kg.id = k.group_id ",
+            $($join,)?
             "WHERE k.id = $1 AND k.key_hash = ANY($2) AND ",
             active_api_key!()
         )
@@ -77,7 +85,7 @@ macro_rules! api_key_sql {
 const API_KEY_SQL: &str = api_key_sql!();
 
 /// The gate's reading of a key: with its creator's admin grants, which bound what the key may do.
-const GATE_API_KEY_SQL: &str = api_key_sql!(grants_of!("k.created_by_user_id"));
+const GATE_API_KEY_SQL: &str = api_key_sql!(grant_columns!(), grants_beside!("k.created_by_user_id"));
 
 /// A live credential, with what the front and the gate need of it.
 pub enum Credential {
@@ -186,9 +194,8 @@ pub fn authenticate(credential: &Value, function: &'static str) -> Option<Creden
 /// or an API key's permission keys on its standing, bounded by its creator's grants), in one statement.
 pub fn authenticate_holding(credential: &Value, function: &'static str) -> Option<(Credential, Holder)> {
     let (found, grants) = read(credential, function, true)?;
-    let grants = || crate::admin::holdings_from_json(grants.as_deref().unwrap_or("[]"));
     let holder = match &found {
-        Credential::Session { .. } => Holder::User(grants()),
+        Credential::Session { .. } => Holder::User(grants),
         Credential::ApiKey { id, level, space_id, group_id, permission_keys, created_by_user_id, anchor, .. } => {
             Holder::of_authenticated_key(
                 id,
@@ -196,38 +203,58 @@ pub fn authenticate_holding(credential: &Value, function: &'static str) -> Optio
                 group_id.as_ref().map_or(space_id.clone(), |_| anchor.as_ref().map(|(space, _)| space.clone())),
                 anchor.as_ref().map(|(_, path)| path.clone()),
                 permission_keys,
-                created_by_user_id.as_ref().map(|_| grants()),
+                created_by_user_id.as_ref().map(|_| grants),
             )
         }
     };
     Some((found, holder))
 }
 
-/// The live credential, and (`with_grants`) the JSON text of the admin grants that bound it.
-fn read(credential: &Value, function: &'static str, with_grants: bool) -> Option<(Credential, Option<String>)> {
+/// The holdings of the grant columns that follow a credential's own (`first`: the first of them), one a row;
+/// a row without a grant (no grant at all: the lateral join's NULLs) holds nothing.
+fn grant_holdings(rows: SpiTupleTable<'_>, first: usize) -> Vec<Holding> {
+    rows.filter_map(|row| {
+        let text = |i: usize| row.get::<String>(first + i).ok().flatten();
+        crate::admin::holding(text(0)?, &text(1)?, text(2)?, text(3), text(4))
+    })
+    .collect()
+}
+
+/// The live credential, and (`with_grants`) the admin grants that bound it.
+fn read(credential: &Value, function: &'static str, with_grants: bool) -> Option<(Credential, Vec<Holding>)> {
     if !credential.is_object() {
         invalid(function, "credential", "must be a JSON object");
     }
+    // Without the grants, one row at most; with them, one row a grant.
+    let limit = if with_grants { None } else { Some(1) };
     if credential.get("session_token_hashes").is_some() {
         let hashes = hashes(credential, "session_token_hashes", function);
         let sql = if with_grants { GATE_SESSION_SQL } else { SESSION_SQL };
         return Spi::connect(|client| {
-            kept::select(client, sql, &[kept::TEXT_ARRAY], Some(1), &[hashes.into()], |mut rows| {
-                let row = rows.next()?;
-                let text = |i: usize| row.get::<String>(i).ok().flatten();
-                let session = Credential::Session {
-                    session_id: text(1)?,
-                    user_id: text(2)?,
-                    email: text(3)?,
-                    user_status: text(4)?,
-                    active_space_id: text(5),
-                    active_member_id: text(6),
-                    active_user_member_id: text(7),
-                    expires_at: text(8)?,
-                    refresh_expires_at: text(9)?,
-                    token_hash: text(10)?,
+            kept::select(client, sql, &[kept::TEXT_ARRAY], limit, &[hashes.into()], |mut rows| {
+                let session = {
+                    let row = rows.next()?;
+                    let text = |i: usize| row.get::<String>(i).ok().flatten();
+                    let grant = with_grants
+                        .then(|| crate::admin::holding(text(11)?, &text(12)?, text(13)?, text(14), text(15)))
+                        .flatten();
+                    let session = Credential::Session {
+                        session_id: text(1)?,
+                        user_id: text(2)?,
+                        email: text(3)?,
+                        user_status: text(4)?,
+                        active_space_id: text(5),
+                        active_member_id: text(6),
+                        active_user_member_id: text(7),
+                        expires_at: text(8)?,
+                        refresh_expires_at: text(9)?,
+                        token_hash: text(10)?,
+                    };
+                    (session, grant)
                 };
-                Some((session, if with_grants { text(11) } else { None }))
+                let (session, grant) = session;
+                let grants = grant.into_iter().chain(if with_grants { grant_holdings(rows, 11) } else { Vec::new() });
+                Some((session, grants.collect()))
             })
         });
     }
@@ -238,24 +265,31 @@ fn read(credential: &Value, function: &'static str, with_grants: bool) -> Option
     Spi::connect(|client| {
         let types = [kept::TEXT, kept::TEXT_ARRAY];
         let sql = if with_grants { GATE_API_KEY_SQL } else { API_KEY_SQL };
-        kept::select(client, sql, &types, Some(1), &[id.into(), hashes.into()], |mut rows| {
-            let row = rows.next()?;
-            let text = |i: usize| row.get::<String>(i).ok().flatten();
-            let permission_keys: Vec<String> =
-                text(6).and_then(|keys| serde_json::from_str(&keys).ok()).unwrap_or_default();
-            let key = Credential::ApiKey {
-                id: text(1)?,
-                name: text(2)?,
-                level: text(3)?,
-                space_id: text(4),
-                group_id: text(5),
-                permission_keys,
-                created_by_user_id: text(7),
-                created_by_member_id: text(8),
-                token_hash: text(9)?,
-                anchor: text(10).zip(text(11)),
+        kept::select(client, sql, &types, limit, &[id.into(), hashes.into()], |mut rows| {
+            let (key, grant) = {
+                let row = rows.next()?;
+                let text = |i: usize| row.get::<String>(i).ok().flatten();
+                let permission_keys: Vec<String> =
+                    text(6).and_then(|keys| serde_json::from_str(&keys).ok()).unwrap_or_default();
+                let grant = with_grants
+                    .then(|| crate::admin::holding(text(12)?, &text(13)?, text(14)?, text(15), text(16)))
+                    .flatten();
+                let key = Credential::ApiKey {
+                    id: text(1)?,
+                    name: text(2)?,
+                    level: text(3)?,
+                    space_id: text(4),
+                    group_id: text(5),
+                    permission_keys,
+                    created_by_user_id: text(7),
+                    created_by_member_id: text(8),
+                    token_hash: text(9)?,
+                    anchor: text(10).zip(text(11)),
+                };
+                (key, grant)
             };
-            Some((key, if with_grants { text(12) } else { None }))
+            let grants = grant.into_iter().chain(if with_grants { grant_holdings(rows, 12) } else { Vec::new() });
+            Some((key, grants.collect()))
         })
     })
 }

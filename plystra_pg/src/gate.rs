@@ -14,22 +14,61 @@ use crate::admin::{scope as admin_scope, Holder};
 use crate::credential::{authenticate_holding, Credential};
 use crate::error::raise_invalid_request;
 use crate::kept;
+use crate::probe::Reader;
 use plystra_core::model::{ActorNaming, Request};
 use plystra_core::request::{RequestError, INLINE_ACTOR_FIELDS};
 
 const FUNCTION: &str = "plystra.decide_with_credential";
 
 /// Where an authz request's objects lie: the resource's Space and Group, the binding's Space and user, the
-/// Member's Space (`$1`..`$4`: resource type and id, binding id, Member id; a NULL finds nothing). Deleted rows
-/// too: their Space is known, and the decision answers for them.
-/// With them, the Space and path of the resource's Group when it is not deleted (what `plystra.admin_permission`
-/// reads of a Group scope), so that the permission on it needs no statement of its own.
-const PLACEMENT_SQL: &str = "SELECT r.space_id, r.group_id, um.space_id, um.user_id, m.space_id, rg.space_id, rg.path \
-    FROM (SELECT 1) AS one \
-    LEFT JOIN plystra.resources r ON r.resource_type = $1 AND r.id = $2 \
-    LEFT JOIN plystra.groups rg ON rg.id = r.group_id AND rg.deleted_at IS NULL \
-    LEFT JOIN plystra.user_members um ON um.id = $3 \
-    LEFT JOIN plystra.members m ON m.id = $4";
+/// Member's Space. Deleted rows too: their Space is known, and the decision answers for them. With them, the
+/// Space and path of the resource's Group when it is not deleted (what `plystra.admin_permission` reads of a Group
+/// scope), so that the permission on it needs no statement of its own.
+#[derive(Default)]
+struct Placement {
+    resource_space: Option<String>,
+    resource_group: Option<String>,
+    binding_space: Option<String>,
+    binding_user: Option<String>,
+    member_space: Option<String>,
+    group_place: Option<(String, String)>,
+}
+
+/// [`Placement`], read by index probes (`probe`) under the snapshot a decision reads with: at most four
+/// primary-key probes, and no statement to plan, start and end on every request.
+fn placement(
+    resource_type: Option<&str>,
+    resource_id: Option<&str>,
+    binding: Option<&str>,
+    member: Option<&str>,
+) -> Placement {
+    let reader = Reader::begin();
+    let mut placed = Placement::default();
+    if let (Some(resource_type), Some(resource_id)) = (resource_type, resource_id) {
+        let found = reader.one(c"resources", c"resources_pkey", &[resource_id], |row| {
+            row.text_is("resource_type", resource_type).then(|| (row.text("space_id"), row.text("group_id")))
+        });
+        (placed.resource_space, placed.resource_group) = found.unwrap_or_default();
+    }
+    if let Some(group) = placed.resource_group.as_deref() {
+        placed.group_place = reader
+            .one(c"groups", c"groups_pkey", &[group], |row| {
+                row.is_null("deleted_at").then(|| (row.text("space_id"), row.text("path")))
+            })
+            .and_then(|(space, path)| space.zip(path));
+    }
+    if let Some(binding) = binding {
+        (placed.binding_space, placed.binding_user) = reader
+            .one(c"user_members", c"user_members_pkey", &[binding], |row| {
+                Some((row.text("space_id"), row.text("user_id")))
+            })
+            .unwrap_or_default();
+    }
+    if let Some(member) = member {
+        placed.member_space = reader.one(c"members", c"members_pkey", &[member], |row| row.text("space_id"));
+    }
+    placed
+}
 
 /// A user named without a binding is placed by a binding of theirs in the Space named.
 const USER_IN_SPACE_SQL: &str = "SELECT 1 FROM plystra.user_members WHERE user_id = $1 AND space_id = $2 LIMIT 1";
@@ -96,22 +135,8 @@ fn request_scopes(
     let user = text(&actor["user_id"]);
     let binding = text(&actor["user_member_id"]).or_else(|| text(&actor["binding_id"]));
     let member = text(&actor["member_id"]);
-    type Placed =
-        (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<(String, String)>);
-    let placed: Placed = Spi::connect(|client| {
-        let args = [
-            resource_type.as_deref().into(),
-            resource_id.as_deref().into(),
-            binding.as_deref().into(),
-            member.as_deref().into(),
-        ];
-        kept::select(client, PLACEMENT_SQL, &[kept::TEXT; 4], Some(1), &args, |mut rows| {
-            let Some(row) = rows.next() else { return (None, None, None, None, None, None) };
-            let col = |i: usize| row.get::<String>(i).ok().flatten();
-            (col(1), col(2), col(3), col(4), col(5), col(6).zip(col(7)))
-        })
-    });
-    let (resource_space, resource_group, binding_space, binding_user, member_space, group_place) = placed;
+    let Placement { resource_space, resource_group, binding_space, binding_user, member_space, group_place } =
+        placement(resource_type.as_deref(), resource_id.as_deref(), binding.as_deref(), member.as_deref());
     if let (Some(space), Some(group)) = (&resource_space, &resource_group) {
         // As `admin_permission` reads the Group: not deleted, and in the Space named with it.
         let scope = group_place

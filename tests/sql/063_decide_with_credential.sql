@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(44);
+SELECT plan(51);
 SET LOCAL plystra.audit_mode = 'off';
 
 INSERT INTO plystra.users (id, email) VALUES ('user_gate_space', 'gate-space@example.com');
@@ -188,6 +188,48 @@ SELECT ok((SELECT a = a::text::jsonb AND pg_column_size(a) = pg_column_size(a::t
            FROM (SELECT plystra.decide_with_credential(pg_temp.key('ak_gate_instance', 'hash_instance'), 'authz:check',
                                                        pg_temp.demo('invoice_001'), true, false) AS a) AS t),
           'the gate''s answer (an explained decision) is the jsonb its text reads as');
+
+-- Every grant of the credential's user counts, whichever the database returns first (the gate reads them one a
+-- row, in no order): a user whose allowing grant has the first id, one whose has the last, as a session and as
+-- the creator who bounds a key; a creator whose grants hold nothing of the permission bounds the key to nothing.
+INSERT INTO plystra.users (id, email)
+VALUES ('user_gate_first', 'gate-first@example.com'), ('user_gate_last', 'gate-last@example.com'),
+       ('user_gate_none', 'gate-none@example.com');
+INSERT INTO plystra.admin_grants (id, user_id, level, permission_key, space_id)
+VALUES ('ag_gate_first_1', 'user_gate_first', 'instance_admin', 'authz:check', NULL),
+       ('ag_gate_first_2', 'user_gate_first', 'instance_admin', 'users:read', NULL),
+       ('ag_gate_first_3', 'user_gate_first', 'space_admin', 'roles:read', 'space_acme'),
+       ('ag_gate_last_1', 'user_gate_last', 'space_admin', 'roles:read', 'space_acme'),
+       ('ag_gate_last_2', 'user_gate_last', 'instance_admin', 'users:read', NULL),
+       ('ag_gate_last_3', 'user_gate_last', 'instance_admin', 'authz:check', NULL),
+       ('ag_gate_none_1', 'user_gate_none', 'instance_admin', 'users:read', NULL),
+       ('ag_gate_none_2', 'user_gate_none', 'space_admin', 'roles:read', 'space_acme');
+INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, created_by_user_id)
+VALUES ('ak_gate_first', 'gate', 'ply_ak_gate_f', 'hash_key_first', 'instance', '["authz:check"]', 'user_gate_first'),
+       ('ak_gate_last', 'gate', 'ply_ak_gate_l', 'hash_key_last', 'instance', '["authz:check"]', 'user_gate_last'),
+       ('ak_gate_none', 'gate', 'ply_ak_gate_n', 'hash_key_none', 'instance', '["authz:check"]', 'user_gate_none');
+INSERT INTO plystra.sessions (id, user_id, access_token_hash, refresh_token_hash, expires_at, refresh_expires_at)
+VALUES ('ses_gate_first', 'user_gate_first', 'hash_ses_first', 'hash_refresh_first', now() + interval '1 hour',
+        now() + interval '1 day'),
+       ('ses_gate_last', 'user_gate_last', 'hash_ses_last', 'hash_refresh_last', now() + interval '1 hour',
+        now() + interval '1 day'),
+       ('ses_gate_none', 'user_gate_none', 'hash_ses_none', 'hash_refresh_none', now() + interval '1 hour',
+        now() + interval '1 day');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_first', 'hash_key_first'), pg_temp.demo('invoice_001'))
+          #>> '{decision,decision}', 'allow', 'a key whose creator''s allowing grant comes first is bounded by it');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_last', 'hash_key_last'), pg_temp.demo('invoice_001'))
+          #>> '{decision,decision}', 'allow', 'and one whose creator''s allowing grant comes last');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_none', 'hash_key_none'), pg_temp.demo('invoice_001')) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'a key whose creator''s grants hold nothing of the permission holds nothing');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_ses_first"]}', pg_temp.demo('invoice_001'), true) ->> 'outcome',
+          'authorized', 'a session whose allowing grant comes first holds the permission');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_ses_last"]}', pg_temp.demo('invoice_001'), true) ->> 'outcome',
+          'authorized', 'and one whose allowing grant comes last');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_ses_none"]}', pg_temp.demo('invoice_001'), true) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'a session whose grants hold nothing of the permission is refused');
+UPDATE plystra.users SET status = 'disabled' WHERE id = 'user_gate_last';
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_last', 'hash_key_last'), pg_temp.demo('invoice_001')) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'a disabled creator''s grants bound the key to nothing');
 
 SELECT * FROM finish();
 ROLLBACK;
