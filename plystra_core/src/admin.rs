@@ -1,6 +1,6 @@
 //! Admin authorization: may a credential (a user's AdminGrants, or an API key) use a Core management
 //! permission (`groups:manage`, `audit:read`, `authz:check`...) on a scope (instance, a Space, a Group)?
-//! Plystra v1.0's rules (reference 1.11), as a pure function so that every front asks the same question.
+//! Plystra v1.0's rules (docs/v1-reference.md §1.11), as a pure function so that every front asks the same question.
 
 /// `*`, or lowercase `domain:action` with tokens `[a-z0-9_-]+` (the action may be `*`).
 pub fn valid_permission_key(key: &str) -> bool {

@@ -330,7 +330,7 @@ pub struct BatchAnswer<'a> {
     pub results: Vec<CheckAnswer<'a>>,
 }
 
-/// The decision-time trace (reference 1.7); the same document the audit row keeps in `trace`.
+/// The decision-time trace (docs/v1-reference.md §1.7); the same document the audit row keeps in `trace`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AuthzExplainTrace))]
 pub struct ExplainTrace {
@@ -355,7 +355,7 @@ pub struct ExplainTrace {
     pub reason: String,
     #[cfg_attr(feature = "openapi", schema(value_type = AuditSummary))]
     pub audit: AuditSummary<'static>,
-    /// The request as the extension read it (an addition to the reference's trace, kept so that the HTTP
+    /// The request as the extension read it (an addition to v1.0's trace, kept so that the HTTP
     /// answer and the audit row's `trace` are the same document).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]

@@ -1,5 +1,5 @@
 //! The decision: a pure function from a gathered `Context` to an `Outcome`. The order in which deny codes are
-//! tried is Plystra v1.0's (reference 1.5), with our two additions placed where they keep every v1.0 answer:
+//! tried is Plystra v1.0's (docs/v1-reference.md §1.5), with our two additions placed where they keep every v1.0 answer:
 //!
 //! 1. ACTOR_NOT_FOUND: a part of the actor tuple has no live row (ACTOR_BINDING_AMBIGUOUS when the actor was
 //!    named by its User alone and no single binding could be chosen);

@@ -1,4 +1,4 @@
-//! The Finance Reviewer demo (reference 1.6) in memory, and every case v1.0's engine tests cover, plus ours.
+//! The Finance Reviewer demo (docs/v1-reference.md §1.6) in memory, and every case v1.0's engine tests cover, plus ours.
 
 use serde_json::json;
 

@@ -1,9 +1,9 @@
 //! Context Mode: building a decision's actor, target and candidates from what the request describes inline
-//! (reference 1.7). Pure: the groups an inline object names are found by a lookup the caller passes (the
+//! (docs/v1-reference.md §1.7). Pure: the groups an inline object names are found by a lookup the caller passes (the
 //! extension reads live groups), so a group that exists in Core is always Core's, and only a path Core does not
 //! hold is synthesised.
 //!
-//! The reference's defaults are kept: statuses default to `active`, the binding's relation to `external`, names
+//! v1.0's defaults are kept: statuses default to `active`, the binding's relation to `external`, names
 //! to ids; a synthesised group's id is `group_inline_<16 hex of sha1(space_id NUL path)>`; an inline grant's role
 //! id is `role_inline_<n>` and key `inline`, its permission id `perm_inline_<resource>_<action>_<scope>`.
 
@@ -30,7 +30,7 @@ pub trait GroupLookup {
     fn by_path(&self, space_id: &str, path: &str) -> CoreGroup;
 }
 
-/// The id of a group that exists only in a request (reference 1.7).
+/// The id of a group that exists only in a request (docs/v1-reference.md §1.7).
 pub fn synthesized_group_id(space_id: &str, path: &str) -> String {
     let mut hasher = Sha1::new();
     hasher.update(space_id.as_bytes());

@@ -49,7 +49,7 @@ impl ActorNaming {
     }
 }
 
-/// Context Mode (reference 1.7): a request may describe its target, its actor and its grants inline instead of
+/// Context Mode (docs/v1-reference.md §1.7): a request may describe its target, its actor and its grants inline instead of
 /// pointing at Core rows. An inline target is a resource Plystra does not hold (a proposed invoice); inline
 /// grants or actor metadata make the request "pure inline": the actor and its candidates come from the request,
 /// and only the Resource Registry is read from Core.

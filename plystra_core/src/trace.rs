@@ -1,5 +1,5 @@
 //! The decision document: the explain trace (which is also the audit row's snapshot) and the compact check
-//! answer. Shapes and field names are Plystra v1.0's (reference 1.7).
+//! answer. Shapes and field names are Plystra v1.0's (docs/v1-reference.md §1.7).
 
 use std::borrow::Cow;
 

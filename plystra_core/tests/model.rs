@@ -1,5 +1,5 @@
 //! Property test: random Spaces, group trees, grants, bindings and targets, decided by the engine and by a small
-//! model written separately and as plainly as possible from the rules (reference 1.3–1.5 plus our two codes).
+//! model written separately and as plainly as possible from the rules (docs/v1-reference.md §1.3–§1.5 plus our two codes).
 //! The model must agree on every case: allow or deny, and which deny code. The set-based `reach` must agree with
 //! the decision too.
 

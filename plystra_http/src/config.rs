@@ -1,5 +1,5 @@
-//! The server's configuration: every setting read from the environment in one place, with the reference's
-//! names and defaults (reference 1.15). An invalid value stops startup with a message naming the variable,
+//! The server's configuration: every setting read from the environment in one place, with v1.0's
+//! names and defaults (docs/v1-reference.md §1.15). An invalid value stops startup with a message naming the variable,
 //! so a typo never silently falls back to a default in production.
 
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ pub enum LogFormat {
     Text,
 }
 
-/// The extension's audit mode (`plystra.audit_mode`), mapped from the reference's AUDIT_WRITE_MODE.
+/// The extension's audit mode (`plystra.audit_mode`), mapped from v1.0's AUDIT_WRITE_MODE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditMode {
     Always,
@@ -32,7 +32,7 @@ pub enum AuditMode {
 }
 
 impl AuditMode {
-    /// The reference's mapping (1.9): `manual` and `disabled_for_dev` write nothing, unknown values behave like
+    /// v1.0's mapping (docs/v1-reference.md §1.9): `manual` and `disabled_for_dev` write nothing, unknown values behave like
     /// `always` (so a typo audits more, never less).
     pub fn from_write_mode(value: &str) -> Self {
         match value.trim() {
@@ -42,7 +42,7 @@ impl AuditMode {
         }
     }
 
-    /// Whether `value` is one of the reference's AUDIT_WRITE_MODE values (an unknown one audits every decision).
+    /// Whether `value` is one of v1.0's AUDIT_WRITE_MODE values (an unknown one audits every decision).
     pub fn is_known_write_mode(value: &str) -> bool {
         matches!(value.trim(), "always" | "deny_only" | "manual" | "disabled_for_dev")
     }
@@ -185,9 +185,9 @@ pub enum OtelSampler {
     ParentBasedTraceIdRatio(f64),
 }
 
-/// The reference's `.env.example` session secret: accepted outside production, with a doctor warning.
+/// v1.0's `.env.example` session secret: accepted outside production, with a doctor warning.
 pub const DEFAULT_SESSION_SECRET: &str = "change-me-session-secret-at-least-32-characters";
-/// Secrets an operator must replace (the reference's examples).
+/// Secrets an operator must replace (v1.0's examples).
 pub const DEFAULT_SECRETS: &[&str] = &[DEFAULT_SESSION_SECRET, "change-me-to-at-least-32-characters"];
 
 /// Every variable the configuration reads, with its default ("" = unset). `.env.example` lists exactly these
@@ -295,7 +295,7 @@ impl Config {
     }
 
     /// Reads the configuration from a map of variables (the process environment in production, a literal
-    /// map in tests). Empty values count as unset, as with the reference's `os.Getenv(...) != ""`.
+    /// map in tests). Empty values count as unset, as with v1.0's `os.Getenv(...) != ""`.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let get = |name: &str| {
             debug_assert!(ENV_VARS.iter().any(|(n, _)| *n == name), "{name} is read but not listed in ENV_VARS");
@@ -425,7 +425,7 @@ impl Config {
 
         let public_url_explicit = first(&["SERVER_PUBLIC_URL", "PLYSTRA_SERVER_PUBLIC_URL"]).is_some();
         let public_url = first_or_default(&["SERVER_PUBLIC_URL", "PLYSTRA_SERVER_PUBLIC_URL"]).1.to_string();
-        // Read for compatibility with the reference's .env; the pool keeps idle connections up to its size.
+        // Read for compatibility with v1.0's .env; the pool keeps idle connections up to its size.
         let _ = get("DATABASE_MAX_IDLE_CONNS");
 
         let list = |name: &str| -> Vec<String> {
@@ -816,7 +816,7 @@ fn parse_cors(value: &str) -> Result<CorsOrigins, ConfigError> {
     Ok(CorsOrigins::List(origins))
 }
 
-/// Go-style durations as the reference's `.env` writes them: `500ms`, `5s`, `30m`, `1h`, `1h30m`, or bare seconds.
+/// Go-style durations as v1.0's `.env` writes them: `500ms`, `5s`, `30m`, `1h`, `1h30m`, or bare seconds.
 pub fn parse_duration(value: &str) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));

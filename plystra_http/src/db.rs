@@ -262,7 +262,7 @@ pub async fn traced<T>(
     result
 }
 
-/// The optional `actor` of a mutation body (reference 1.10: "used only for audit"). The credential always acts
+/// The optional `actor` of a mutation body (docs/v1-reference.md §1.10: "used only for audit"). The credential always acts
 /// and is always recorded; a body actor is kept only when the credential may act as it (a session: one of its
 /// own user's active bindings; an API key: an active binding inside its scope), and is then recorded as a
 /// claimed actor beside the credential. Any other actor is refused with 403; `{}` names nobody.
@@ -429,7 +429,7 @@ pub fn internal(e: tokio_postgres::Error) -> ApiError {
     ApiError::internal()
 }
 
-/// RFC 3339 in UTC without fractional seconds, as the reference prints times.
+/// RFC 3339 in UTC without fractional seconds, as v1.0 prints times.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_default()
@@ -483,7 +483,7 @@ impl<'a> tokio_postgres::types::FromSql<'a> for JsonDoc {
     }
 }
 
-/// Column readers for DTOs. Optional strings become "" (the reference's `nil` strings), optional times null.
+/// Column readers for DTOs. Optional strings become "" (v1.0's `nil` strings), optional times null.
 /// The columns they read are the front's own (text and timestamptz columns of the views); [`RowExt::json`]
 /// reads documents a caller wrote, and never fails on them.
 pub trait RowExt {
@@ -515,7 +515,7 @@ impl RowExt for Row {
     }
 }
 
-/// A generated id: `<prefix>_<16 hex>` (reference 1.10).
+/// A generated id: `<prefix>_<16 hex>` (docs/v1-reference.md §1.10).
 pub fn new_id(prefix: &str) -> String {
     let hex = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}_{}", &hex[..16])

@@ -1,4 +1,4 @@
-//! Success envelopes (reference 1.8): `{data, request_id}` and, for lists,
+//! Success envelopes (docs/v1-reference.md §1.8): `{data, request_id}` and, for lists,
 //! `{data, pagination{limit, cursor, has_more}, request_id}`. One top-level request_id, no `meta`.
 //!
 //! List cursors are opaque to clients: base64url of the sort key of the last row returned, tagged with the

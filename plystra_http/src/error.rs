@@ -1,4 +1,4 @@
-//! The error envelope and every error code the front answers with (reference 1.8), in one place.
+//! The error envelope and every error code the front answers with (docs/v1-reference.md §1.8), in one place.
 //!
 //! `{"error": {code, message, details, request_id[, deny_code, trace_id, audit_log_id]}, "request_id"}` with
 //! the header `X-Plystra-Error-Code`. Messages are written for clients; database errors are logged, never sent.
@@ -33,7 +33,7 @@ pub mod code {
     pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
     pub const AUDIT_UNAVAILABLE: &str = "AUDIT_UNAVAILABLE";
     pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
-    // Credentials (reference 1.8, 1.11).
+    // Credentials (docs/v1-reference.md §1.8, §1.11).
     pub const AUTHENTICATION_REQUIRED: &str = "AUTHENTICATION_REQUIRED";
     pub const SESSION_EXPIRED: &str = "SESSION_EXPIRED";
     pub const ADMIN_PERMISSION_REQUIRED: &str = "ADMIN_PERMISSION_REQUIRED";
@@ -138,7 +138,7 @@ impl Operation {
     }
 }
 
-/// The decision references an error may carry (reference 1.8: added when details is a decision).
+/// The decision references an error may carry (docs/v1-reference.md §1.8: added when details is a decision).
 #[derive(Debug, Clone, Default)]
 pub struct DecisionRefs {
     pub deny_code: Option<String>,
@@ -219,7 +219,7 @@ impl ApiError {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, code::METHOD_NOT_ALLOWED, "Method is not allowed for this route.")
     }
 
-    /// 403 ADMIN_PERMISSION_REQUIRED with `details.permission` (reference 1.8).
+    /// 403 ADMIN_PERMISSION_REQUIRED with `details.permission` (docs/v1-reference.md §1.8).
     pub fn admin_permission_required(permission: &str, message: impl Into<Cow<'static, str>>) -> Self {
         ApiError::new(StatusCode::FORBIDDEN, code::ADMIN_PERMISSION_REQUIRED, message)
             .with_details(json!({ "permission": permission }))

@@ -191,7 +191,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
-/// Query parameters; a parameter of the wrong type is a 400 (unknown parameters are ignored, as in the reference).
+/// Query parameters; a parameter of the wrong type is a 400 (unknown parameters are ignored, as in v1.0).
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {

@@ -1,6 +1,6 @@
 //! Plystra's REST front: a thin axum service over the `plystra` PostgreSQL extension. Every decision and every
 //! data invariant lives in the database; this crate turns HTTP requests into SQL calls carrying the request's
-//! identity, and SQL answers into the reference's envelope.
+//! identity, and SQL answers into v1.0's envelope.
 
 pub mod api;
 pub mod app;

@@ -2,7 +2,7 @@
 //! deny code, pool usage. Kept in-process and small. Every name follows Prometheus' conventions: the `plystra_`
 //! prefix, base units (`_seconds`), counters ending in `_total`, and labels of bounded cardinality only (method,
 //! route template, status, decision, deny code, pool state): never a request, trace, user or other id, which
-//! belong to traces and logs. The reference's two counters are here under the prefix
+//! belong to traces and logs. v1.0's two counters are here under the prefix
 //! (`plystra_authz_denies_total`, `plystra_audit_logs_written_total`); a test checks every name.
 
 use std::collections::BTreeMap;

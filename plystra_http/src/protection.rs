@@ -29,7 +29,7 @@ use crate::request_context::RequestContext;
 use crate::store::standing::{self, Holder};
 use crate::store::{api_keys, scopes};
 
-/// What a route needs from the caller (reference 1.8 public routes, 1.11 admin permission keys).
+/// What a route needs from the caller (docs/v1-reference.md §1.8 public routes, §1.11 admin permission keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// No credential (health, readiness, version; metrics with its own token).

@@ -58,7 +58,7 @@ impl RequestContext {
     }
 }
 
-/// `req_` + 16 hex characters (8 random bytes), as in the reference.
+/// `req_` + 16 hex characters (8 random bytes), as in v1.0.
 pub fn new_request_id() -> String {
     let hex = uuid::Uuid::new_v4().simple().to_string();
     format!("req_{}", &hex[..16])

@@ -1,5 +1,5 @@
 //! The route table: every route of the v1.0 Core API in one place, each with the access it needs (public, or
-//! the admin permission key of reference 1.11). Method and path come from the handler's `#[utoipa::path]`
+//! the admin permission key of docs/v1-reference.md §1.11). Method and path come from the handler's `#[utoipa::path]`
 //! annotation, so the router and the OpenAPI document are built from the same facts. Each route also says what
 //! it does to the database: `Reads` (a fresh read replica may answer), `Writes` (the primary answers, and the
 //! answer carries a consistency token) or `Decides` (a read while decisions write no audit row).
@@ -55,14 +55,14 @@ fn def(load: Load, access: Access, route: UtoipaMethodRouter<AppState>) -> Route
 
 pub fn table() -> Vec<RouteDef> {
     vec![
-        // System (public, reference 1.8)
+        // System (public, docs/v1-reference.md §1.8)
         def(Reads, Public, routes!(system::health)),
         def(Reads, Public, routes!(system::ready)),
         def(Reads, Public, routes!(system::version)),
         def(Reads, Public, routes!(system::metrics)),
         def(Reads, Admin("instance:read", Instance), routes!(system::openapi_document)),
         def(Reads, Admin("instance:read", Instance), routes!(system::console_overview)),
-        // Sessions: these check their own credentials (reference 1.8)
+        // Sessions: these check their own credentials (docs/v1-reference.md §1.8)
         def(Writes, Own, routes!(auth::login)),
         def(Writes, Own, routes!(auth::refresh)),
         def(Writes, Own, routes!(auth::logout)),

@@ -1,4 +1,4 @@
-//! AuditLog reads: every filter of reference 1.9, opaque cursors, detail with trace, the Space-scoped form,
+//! AuditLog reads: every filter of docs/v1-reference.md §1.9, opaque cursors, detail with trace, the Space-scoped form,
 //! and no way to change a row over HTTP.
 
 mod common;

@@ -238,7 +238,7 @@ async fn unknown_fields_wrong_types_and_malformed_json_are_400() {
 
 #[tokio::test]
 async fn inline_context_requires_an_api_key() {
-    // With a session (the reference's rule); the harness's default credential is an API key.
+    // With a session (v1.0's rule); the harness's default credential is an API key.
     let auth = bearer(&admin_session().await);
     let as_session = [("authorization", auth.as_str())];
     let mut body = demo_request("user_alice", "um_alice_finance_reviewer", "invoice_001");

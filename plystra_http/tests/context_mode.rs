@@ -1,4 +1,4 @@
-//! Context Mode over HTTP (reference 1.7): an API key may describe the target inline (a resource Plystra does not
+//! Context Mode over HTTP (docs/v1-reference.md §1.7): an API key may describe the target inline (a resource Plystra does not
 //! hold), and its actor and grants; a session may not. Every Space and Group the inline context names must be
 //! inside the key's scope. An actor may also be named by its User alone, the binding then resolved (in a scoped
 //! key's Space when the request names none). Bad inline input is a 400 naming the field, never a 500.

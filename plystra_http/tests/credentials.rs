@@ -316,7 +316,7 @@ async fn passwords_are_argon2id_with_a_minimum_length_and_a_change_revokes_sessi
     as_bearer(&token, "GET", "/api/v1/auth/me", None).await.expect_error(401, "AUTHENTICATION_REQUIRED");
     login_on(server(), &email, FRESH_PASSWORD).await.expect_error(401, "AUTHENTICATION_REQUIRED");
     login_on(server(), &email, "another long password").await.expect_ok(200);
-    // Only the reference's encoding is accepted as a hash.
+    // Only v1.0's encoding is accepted as a hash.
     let phc = format!("${hash}");
     as_bearer(&admin, "PATCH", &format!("/api/v1/users/{id}"), Some(json!({"password_hash": phc})))
         .await

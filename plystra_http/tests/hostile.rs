@@ -20,7 +20,7 @@ enum Expect {
     Status(u16),
     /// An authz decision on unknown identifiers: 200 with `decision: deny` (audited, counted separately).
     Deny,
-    /// An out-of-range or unparsable `limit`: the reference's documented fallback to the default page size,
+    /// An out-of-range or unparsable `limit`: v1.0's documented fallback to the default page size,
     /// 200 with `pagination.limit` within 1..=200.
     DefaultPage,
     /// A list filter that is only data: 200, and every row has exactly that value (never a wildcard match).

@@ -101,7 +101,7 @@ fn every_route_declares_its_access() {
             .iter()
             .map(|s| s.to_string())
             .collect();
-    assert_eq!(public, expected, "only the reference's public routes and the AuthZEN metadata are public");
+    assert_eq!(public, expected, "only v1.0's public routes and the AuthZEN metadata are public");
     // The document says it too.
     let doc = generated();
     assert_eq!(doc["paths"]["/api/v1/users"]["get"]["x-plystra-permission"], "users:read");

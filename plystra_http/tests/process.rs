@@ -76,7 +76,7 @@ fn an_invalid_setting_stops_startup_naming_the_variable() {
         ("METRICS_ENABLED", "perhaps"),
     ] {
         if name == "AUDIT_WRITE_MODE" {
-            continue; // unknown audit modes behave like `always` (reference 1.9), so none is invalid
+            continue; // unknown audit modes behave like `always` (docs/v1-reference.md §1.9), so none is invalid
         }
         let out = Command::new(BIN).env_clear().env(name, value).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}={value}");

@@ -274,7 +274,7 @@ async fn metrics_enabled_without_a_token_stay_closed() {
     send_to(&s, "GET", "/metrics", None, &[("Authorization", "Bearer ")])
         .await
         .expect_error(401, "METRICS_TOKEN_REQUIRED");
-    // Or an admin credential with metrics:read (reference 1.10); one without it is refused.
+    // Or an admin credential with metrics:read (docs/v1-reference.md §1.10); one without it is refused.
     let a = send_to(&s, "GET", "/metrics", None, &[("x-plystra-api-key", &admin_key())]).await;
     assert_eq!(a.status, 200, "{}", a.text);
     send_to(&s, "GET", "/metrics", None, &[("x-plystra-api-key", "ply_ak_nope.00")])

@@ -1,4 +1,4 @@
--- The Finance Reviewer demo decisions (reference 1.6) through plystra.check / explain / allowed.
+-- The Finance Reviewer demo decisions (docs/v1-reference.md §1.6) through plystra.check / explain / allowed.
 -- Runs against a database with the extension and sql/demo.sql loaded; everything rolls back.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
@@ -72,7 +72,7 @@ SELECT is((SELECT t#>>'{actor,user_member,relation_type}' || '/' || (t#>>'{space
 SELECT is((SELECT trace FROM plystra.audit_logs WHERE id = (SELECT t->'audit'->>'audit_log_id' FROM trace)),
           (SELECT t FROM trace), 'the audit row keeps exactly the explain document');
 
--- The reference's extra engine cases.
+-- v1.0's extra engine cases.
 SELECT is(pg_temp.code(pg_temp.req('user_alice', 'um_alice_finance_reviewer_expired', 'invoice_001', 'approve')),
           'USER_MEMBER_EXPIRED', 'an expired binding denies');
 SELECT is(pg_temp.code(pg_temp.req('user_alice', 'um_alice_finance_reviewer', 'invoice_001', 'reject')),

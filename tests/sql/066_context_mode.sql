@@ -22,7 +22,7 @@ CREATE FUNCTION pg_temp.code(answer jsonb) RETURNS text LANGUAGE sql AS $$
     SELECT coalesce(answer ->> 'deny_code', answer ->> 'decision')
 $$;
 
--- The reference's engine case: a proposed invoice in finance.apac, no row anywhere.
+-- v1.0's engine case: a proposed invoice in finance.apac, no row anywhere.
 SELECT is(pg_temp.code(plystra.check(pg_temp.alice(
               '{"type": "invoice", "id": "invoice_draft_001", "group_path": "finance.apac"}'))), 'allow',
           'a proposed invoice in finance.apac is allowed without a row (group_tree from finance)');

@@ -1,4 +1,4 @@
-//! AdminGrants (reference 1.11): list, create, get, revoke. Levels instance_super_admin, instance_admin,
+//! AdminGrants (docs/v1-reference.md §1.11): list, create, get, revoke. Levels instance_super_admin, instance_admin,
 //! space_admin, group_admin. Only a super admin creates or revokes instance-level grants, API keys never manage
 //! grants, a caller grants only permission keys it holds on that scope, and the last active super admin cannot
 //! be revoked (409 LAST_SUPER_ADMIN). Writes are audited by the database's triggers.

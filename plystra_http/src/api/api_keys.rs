@@ -1,4 +1,4 @@
-//! API keys (reference 1.11): list, create, get, revoke. The plaintext `ply_ak_<id>.<64 hex>` is returned once,
+//! API keys (docs/v1-reference.md §1.11): list, create, get, revoke. The plaintext `ply_ak_<id>.<64 hex>` is returned once,
 //! at creation; the database keeps only its HMAC-SHA256 under PLYSTRA_API_KEY_SECRET. Levels instance, space,
 //! group; a key carries only permission keys its creator holds on the key's scope.
 
@@ -73,7 +73,7 @@ pub fn dto(r: &Row) -> ApiKeyDto {
     }
 }
 
-/// The creation answer: the key row plus its plaintext, shown this once (`api_key` in the reference's code,
+/// The creation answer: the key row plus its plaintext, shown this once (`api_key` in v1.0's code,
 /// `key` in its OpenAPI document; both are given).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKeyCreated {

@@ -1,4 +1,4 @@
-//! AuditLog reads (reference 1.9). The log is append-only: there is no update or delete route, and the database
+//! AuditLog reads (docs/v1-reference.md §1.9). The log is append-only: there is no update or delete route, and the database
 //! refuses those statements anyway.
 
 use axum::extract::Path;
@@ -61,7 +61,7 @@ fn item(row: &Row) -> AuditLogItem {
     }
 }
 
-/// Every filter of reference 1.9, plus paging.
+/// Every filter of docs/v1-reference.md §1.9, plus paging.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditLogSpaceQuery {

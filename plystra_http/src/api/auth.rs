@@ -1,4 +1,4 @@
-//! Password sessions (reference 1.10, 1.11): login, refresh, logout, the session's user and acting context,
+//! Password sessions (docs/v1-reference.md §1.10, §1.11): login, refresh, logout, the session's user and acting context,
 //! switching the acting Member, and the caller's admin standing. Tokens are opaque (`ply_at_`/`ply_rt_` + 64 hex)
 //! and stored only as HMAC-SHA256 under PLYSTRA_SESSION_SECRET; previous secrets are still accepted.
 

@@ -1,4 +1,4 @@
-//! POST /api/v1/authz/check and /api/v1/authz/explain (reference 1.7). The decision is the extension's, and so
+//! POST /api/v1/authz/check and /api/v1/authz/explain (docs/v1-reference.md §1.7). The decision is the extension's, and so
 //! is the access rule: one statement (`plystra.decide_with_credential`) checks the presented credential, its
 //! admin permission on every scope the request touches and the session's actor, then decides. The body and the
 //! answer are the decision contract's types (`plystra_core::contract`): this module reads the body as its
@@ -64,7 +64,7 @@ enum Problem {
     Request(ApiError),
 }
 
-/// The credential rules of reference 1.7 that need no database: inline context (Context Mode) needs an API key,
+/// The credential rules of docs/v1-reference.md §1.7 that need no database: inline context (Context Mode) needs an API key,
 /// and an API key must name the actor. (A session's actor, and the key's scope over everything the request names,
 /// are checked by the extension.)
 fn credential_problem(kind: &str, body: &DecisionRequest) -> Option<ApiError> {

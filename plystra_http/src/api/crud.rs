@@ -214,7 +214,7 @@ pub fn time_field(field: &str, value: Option<&str>) -> ApiResult<Option<time::Of
     value.filter(|v| !v.is_empty()).map(|v| db::parse_time(field, v)).transpose()
 }
 
-/// "finance_approver" -> "Finance Approver", as the reference names a Role or Group without one.
+/// "finance_approver" -> "Finance Approver", as v1.0 names a Role or Group without one.
 pub fn title_case(key: &str) -> String {
     key.split(['_', '-', '.', ' '])
         .filter(|w| !w.is_empty())

@@ -23,7 +23,7 @@ pub struct GroupDto {
     pub id: String,
     pub space_id: String,
     pub parent_group_id: String,
-    /// Same as parent_group_id (the reference prints both).
+    /// Same as parent_group_id (v1.0 prints both).
     pub parent_id: String,
     pub name: String,
     pub display_name: String,
@@ -117,7 +117,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, operation_id = "get_group_tree", path = "/api/v1/spaces/{space_id}/groups/tree", tag = "Core", params(("space_id" = String, Path), GroupQuery),
-    responses((status = 200, description = "The tree as a flat list ordered by path (as the reference answers)", body = crate::envelope::ListEnvelope<GroupDto>)))]
+    responses((status = 200, description = "The tree as a flat list ordered by path (as v1.0 answers)", body = crate::envelope::ListEnvelope<GroupDto>)))]
 pub async fn tree(
     mut db: Db,
     Path(space_id): Path<String>,

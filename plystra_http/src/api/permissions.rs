@@ -92,7 +92,7 @@ pub struct PermissionQuery {
     pub cursor: Option<String>,
 }
 
-/// The reference's rule: creating or updating with scope `global` forces status `disabled`.
+/// v1.0's rule: creating or updating with scope `global` forces status `disabled`.
 fn status_for(scope: Option<&str>, status: Option<String>) -> Option<String> {
     if scope == Some("global") {
         Some("disabled".into())

@@ -118,7 +118,7 @@ async fn create_in(
     cols.set_opt("metadata", crud::metadata(b.metadata)?);
     let audit_space = b.audit_space_id.as_deref().or(space_id);
     let tx = db::begin_mutation(&mut client, ctx, b.actor.as_ref(), audit_space).await?;
-    // Granting a pair that was soft-deleted brings it back (the reference's behaviour) instead of a conflict.
+    // Granting a pair that was soft-deleted brings it back (v1.0's behaviour) instead of a conflict.
     let id =
         crud::upsert(&*tx, &VIEW, &cols, &["role_id", "permission_id"], "deleted_at = NULL", Operation::Create).await?;
     crud::finish(tx, &VIEW, &id, space_id, dto).await.map(Data::created)

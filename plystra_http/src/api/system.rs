@@ -122,7 +122,7 @@ pub async fn metrics(State(state): State<AppState>, mut db: Db, headers: HeaderM
     if !state.config.metrics_enabled {
         return Err(ApiError::feature_disabled("metrics"));
     }
-    // The metrics token, or else an admin credential holding metrics:read (reference 1.10).
+    // The metrics token, or else an admin credential holding metrics:read (docs/v1-reference.md §1.10).
     let mut authorized = match (&state.config.metrics_token, presented_metrics_token(&headers)) {
         (Some(expected), Some(given)) => same_token(expected, &given),
         _ => false,

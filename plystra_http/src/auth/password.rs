@@ -1,6 +1,6 @@
-//! Argon2id passwords with the reference's parameters and encoding (reference 1.11):
+//! Argon2id passwords with v1.0's parameters and encoding (docs/v1-reference.md §1.11):
 //! `argon2id$v=19$m=65536,t=3,p=2$<base64 salt>$<base64 key>` (standard alphabet, no padding; note: not the
-//! PHC `$argon2id$` prefix). Verification accepts only that prefix, within the reference's bounds, and compares
+//! PHC `$argon2id$` prefix). Verification accepts only that prefix, within v1.0's bounds, and compares
 //! in constant time.
 
 use argon2::{Algorithm, Argon2, Params, Version};

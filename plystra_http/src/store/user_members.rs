@@ -14,7 +14,7 @@ pub static VIEW: View = View {
 };
 
 /// The bindings `user_id` may act through (`plystra.usable_bindings`), with their user's e-mail, Member's
-/// name and Space's name, in the reference's order.
+/// name and Space's name, in v1.0's order.
 pub async fn usable_of_user(
     client: &(impl tokio_postgres::GenericClient + Sync),
     user_id: &str,
