@@ -210,14 +210,26 @@ pub fn authenticate_holding(credential: &Value, function: &'static str) -> Optio
     Some((found, holder))
 }
 
-/// The holdings of the grant columns that follow a credential's own (`first`: the first of them), one a row;
-/// a row without a grant (no grant at all: the lateral join's NULLs) holds nothing.
-fn grant_holdings(rows: SpiTupleTable<'_>, first: usize) -> Vec<Holding> {
-    rows.filter_map(|row| {
-        let text = |i: usize| row.get::<String>(first + i).ok().flatten();
-        crate::admin::holding(text(0)?, &text(1)?, text(2)?, text(3), text(4))
-    })
-    .collect()
+/// The credential the first row reads as (`credential`, given the row's text columns), and the holdings of the
+/// grant columns from `grants_from` on, one a row (a row without a grant, the lateral join's NULLs, holds nothing).
+fn credential_and_grants<C>(
+    rows: SpiTupleTable<'_>,
+    grants_from: Option<usize>,
+    credential: impl FnOnce(&dyn Fn(usize) -> Option<String>) -> Option<C>,
+) -> Option<(C, Vec<Holding>)> {
+    let mut credential = Some(credential);
+    let mut found = None;
+    let mut grants = Vec::new();
+    for row in rows {
+        let text = |c: usize| row.get::<String>(c).ok().flatten();
+        if let Some(read) = credential.take() {
+            found = Some(read(&text)?);
+        }
+        let Some(g) = grants_from else { break };
+        let grant = || crate::admin::holding(text(g)?, &text(g + 1)?, text(g + 2)?, text(g + 3), text(g + 4));
+        grants.extend(grant());
+    }
+    found.map(|found| (found, grants))
 }
 
 /// The live credential, and (`with_grants`) the admin grants that bound it.
@@ -231,14 +243,9 @@ fn read(credential: &Value, function: &'static str, with_grants: bool) -> Option
         let hashes = hashes(credential, "session_token_hashes", function);
         let sql = if with_grants { GATE_SESSION_SQL } else { SESSION_SQL };
         return Spi::connect(|client| {
-            kept::select(client, sql, &[kept::TEXT_ARRAY], limit, &[hashes.into()], |mut rows| {
-                let session = {
-                    let row = rows.next()?;
-                    let text = |i: usize| row.get::<String>(i).ok().flatten();
-                    let grant = with_grants
-                        .then(|| crate::admin::holding(text(11)?, &text(12)?, text(13)?, text(14), text(15)))
-                        .flatten();
-                    let session = Credential::Session {
+            kept::select(client, sql, &[kept::TEXT_ARRAY], limit, &[hashes.into()], |rows| {
+                credential_and_grants(rows, with_grants.then_some(11), |text| {
+                    Some(Credential::Session {
                         session_id: text(1)?,
                         user_id: text(2)?,
                         email: text(3)?,
@@ -249,12 +256,8 @@ fn read(credential: &Value, function: &'static str, with_grants: bool) -> Option
                         expires_at: text(8)?,
                         refresh_expires_at: text(9)?,
                         token_hash: text(10)?,
-                    };
-                    (session, grant)
-                };
-                let (session, grant) = session;
-                let grants = grant.into_iter().chain(if with_grants { grant_holdings(rows, 11) } else { Vec::new() });
-                Some((session, grants.collect()))
+                    })
+                })
             })
         });
     }
@@ -265,16 +268,11 @@ fn read(credential: &Value, function: &'static str, with_grants: bool) -> Option
     Spi::connect(|client| {
         let types = [kept::TEXT, kept::TEXT_ARRAY];
         let sql = if with_grants { GATE_API_KEY_SQL } else { API_KEY_SQL };
-        kept::select(client, sql, &types, limit, &[id.into(), hashes.into()], |mut rows| {
-            let (key, grant) = {
-                let row = rows.next()?;
-                let text = |i: usize| row.get::<String>(i).ok().flatten();
+        kept::select(client, sql, &types, limit, &[id.into(), hashes.into()], |rows| {
+            credential_and_grants(rows, with_grants.then_some(12), |text| {
                 let permission_keys: Vec<String> =
                     text(6).and_then(|keys| serde_json::from_str(&keys).ok()).unwrap_or_default();
-                let grant = with_grants
-                    .then(|| crate::admin::holding(text(12)?, &text(13)?, text(14)?, text(15), text(16)))
-                    .flatten();
-                let key = Credential::ApiKey {
+                Some(Credential::ApiKey {
                     id: text(1)?,
                     name: text(2)?,
                     level: text(3)?,
@@ -285,11 +283,8 @@ fn read(credential: &Value, function: &'static str, with_grants: bool) -> Option
                     created_by_member_id: text(8),
                     token_hash: text(9)?,
                     anchor: text(10).zip(text(11)),
-                };
-                (key, grant)
-            };
-            let grants = grant.into_iter().chain(if with_grants { grant_holdings(rows, 12) } else { Vec::new() });
-            Some((key, grants.collect()))
+                })
+            })
         })
     })
 }
