@@ -55,7 +55,7 @@ pub const INLINE_ACTOR_FIELDS: [&str; 8] = [
     "space_name",
     "space_status",
 ];
-const RESOURCE_FIELDS: &[&str] = &[
+pub(crate) const RESOURCE_FIELDS: &[&str] = &[
     "type",
     "id",
     "external_id",

@@ -295,3 +295,79 @@ fn the_extensions_answers_round_trip_exactly() {
     odd["decision"] = json!("maybe");
     assert!(serde_json::from_value::<CheckAnswer<'static>>(odd).is_err());
 }
+
+/// The HTTP shape's inline fields are the parser's (`model::InlineActor`, `model::InlineResource`), field for
+/// field: a field added to one side only, or carried into another field, fails here.
+#[test]
+fn the_inline_fields_are_the_models_field_for_field() {
+    use crate::model::{InlineActor, InlineResource};
+    use crate::request::{parse_request, INLINE_ACTOR_FIELDS, RESOURCE_FIELDS};
+    use std::collections::BTreeSet;
+
+    let keys = |v: Value| v.as_object().unwrap().keys().cloned().collect::<BTreeSet<String>>();
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>();
+    let mut actor_fields = names(&ACTOR_ID_FIELDS);
+    actor_fields.extend(names(&INLINE_ACTOR_FIELDS));
+    assert_eq!(keys(serde_json::to_value(Actor::default()).unwrap()), actor_fields);
+    assert_eq!(keys(serde_json::to_value(Resource::default()).unwrap()), names(RESOURCE_FIELDS));
+
+    // Every field given, each with its own value: the parsed request holds each in the model's field of that name.
+    let s = |v: &str| Some(v.to_string());
+    let body = DecisionRequest {
+        actor: Some(Actor {
+            user_id: s("u1"),
+            member_id: s("m1"),
+            user_member_id: s("um1"),
+            binding_id: None,
+            space_id: s("sp1"),
+            user_email: s("a1"),
+            user_status: s("a2"),
+            member_display_name: s("a3"),
+            member_status: s("a4"),
+            binding_status: s("a5"),
+            relation_type: s("a6"),
+            space_name: s("a7"),
+            space_status: s("a8"),
+        }),
+        resource: Some(Resource {
+            resource_type: s("invoice"),
+            id: s("inv_1"),
+            external_id: s("r1"),
+            space_id: s("r2"),
+            group_id: s("r3"),
+            group_path: s("/r4"),
+            owner_member_id: s("r5"),
+            display_name: s("r6"),
+            visibility: s("r7"),
+            status: s("r8"),
+            metadata: Some(json!({"k": "r9"})),
+        }),
+        action: s("read"),
+        ..Default::default()
+    };
+    let parsed = parse_request(&body.document(&ctx())).expect("a request with every inline field reads");
+    let inline = parsed.request.inline.expect("inline context");
+    let expected_actor = InlineActor {
+        user_email: s("a1"),
+        user_status: s("a2"),
+        member_display_name: s("a3"),
+        member_status: s("a4"),
+        binding_status: s("a5"),
+        relation_type: s("a6"),
+        space_name: s("a7"),
+        space_status: s("a8"),
+    };
+    assert_eq!(inline.actor, Some(expected_actor));
+    let expected_resource = InlineResource {
+        external_id: s("r1"),
+        space_id: s("r2"),
+        group_id: s("r3"),
+        group_path: s("/r4"),
+        owner_member_id: s("r5"),
+        display_name: s("r6"),
+        visibility: s("r7"),
+        status: s("r8"),
+        metadata: Some(json!({"k": "r9"})),
+    };
+    assert_eq!(inline.resource, Some(expected_resource));
+}

@@ -241,7 +241,8 @@ pub struct ActionResult {
 /// Why a search found nothing (the subject's binding could not be resolved).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SearchContext {
-    pub deny_code: String,
+    #[schema(value_type = String)]
+    pub deny_code: DenyCode,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -1084,8 +1085,12 @@ pub async fn search_resource(
     let SearchPlacement::Actor(Some(binding)) = placement(found)? else { return Err(ApiError::internal()) };
     let key = |r: &ResourceResult| r.id.clone();
     if let Some(deny_code) = binding["deny_code"].as_str() {
+        let Some(deny_code) = DenyCode::parse(deny_code) else {
+            tracing::error!(answer = %binding, "plystra.resolve_actor answered a deny code this build does not know");
+            return Err(ApiError::internal());
+        };
         let (page, results) = page_of(Vec::new(), limit, RESOURCES_ORDER, &fingerprint, key);
-        let context = Some(SearchContext { deny_code: deny_code.to_string() });
+        let context = Some(SearchContext { deny_code });
         return Ok(Json(ResourceSearchResponse { page, context, results }).into_response());
     }
     let text = |k: &str| {
