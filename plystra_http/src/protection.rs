@@ -247,8 +247,8 @@ const LAST_USE_RESOLUTION: Duration = Duration::from_secs(60);
 /// Past this many remembered keys, the ones written more than a minute ago are forgotten.
 const LAST_USE_PRUNE_AT: usize = 4096;
 
-/// When this server last wrote each API key's `last_used_at`. Within a minute of its own write the UPDATE
-/// cannot write (the stored time is at least that recent), so it is not sent at all. Bookkeeping only: the
+/// When this server last wrote each API key's `last_used_at`, or found it written by someone else. Within a
+/// minute of that the UPDATE cannot write (the stored time is at least that recent), so it is not sent at all. Bookkeeping only: the
 /// key itself is looked up on every request, so a revoked or expired key is refused at once.
 #[derive(Default)]
 pub struct LastUse {
@@ -293,10 +293,12 @@ pub(crate) async fn record_last_use(state: &AppState, db: &Db, client: &deadpool
         api_keys::record_last_use(client, key_id).await
     };
     match written {
-        Ok(1) => last_use.wrote(key_id, sent),
-        // Someone recorded it within the minute (another server, or this one before a restart): the stored
-        // time is unknown here, so the next request asks again.
-        Ok(_) => {}
+        // Written; or nothing to write, because someone recorded it within the minute (another server, or this
+        // one before a restart). Either way the stored time is no older than a minute before `sent`, so this
+        // server asks again a minute from now: the stored time then lags the key's last use by under two
+        // minutes, and a busy key costs no second statement on every request of every server but the last
+        // writer.
+        Ok(_) => last_use.wrote(key_id, sent),
         Err(e) => tracing::warn!(error = %e, api_key_id = %key_id, "could not record the API key's last use"),
     }
 }

@@ -88,3 +88,30 @@ async fn a_revoked_key_is_refused_on_its_very_next_request() {
     let a = send_to(&server, "POST", "/api/v1/authz/check", Some(demo("invoice_001")), &headers).await;
     a.expect_error(401, "AUTHENTICATION_REQUIRED");
 }
+
+/// A key whose use another front (or this one before a restart) recorded within the minute: the UPDATE of its
+/// `last_used_at` writes nothing, and this server does not send it again for a minute, so a decision stays one
+/// round trip. (Several fronts behind one balancer: every front but the last writer would otherwise pay a second
+/// round trip on every request.)
+#[tokio::test]
+async fn a_key_recorded_elsewhere_within_the_minute_costs_one_round_trip() {
+    let (server, count) = proxied_server();
+    let id = unique("ak_rt_elsewhere");
+    let token = format!("ply_ak_{id}.{}", "c3".repeat(32));
+    let hash = plystra_http::auth::secrets::hmac_hex(TEST_API_KEY_SECRET, &token);
+    let db = sql().await;
+    // Used a moment ago, as another front records it.
+    db.execute(
+        "INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, last_used_at) \
+         VALUES ($1, 'round trips', $2, $3, 'instance', '[\"authz:check\"]', now())",
+        &[&id, &format!("ply_ak_{id}"), &hash],
+    )
+    .await
+    .unwrap();
+    let requests = [
+        ("/api/v1/authz/check", demo("invoice_001"), "allow"),
+        ("/api/v1/authz/check", demo("invoice_002"), "deny"),
+    ];
+    let trips = round_trips_of(&server, &count, &[("x-plystra-api-key", &token)], &requests).await;
+    assert_eq!(trips, requests.len(), "one round trip a decision, not a second for an UPDATE that cannot write");
+}
