@@ -452,6 +452,11 @@ impl JsonDoc {
     pub fn as_str(&self) -> &str {
         self.0.get()
     }
+
+    /// The document as a JSON value, for an answer that is sent as it is.
+    pub fn into_raw(self) -> Box<serde_json::value::RawValue> {
+        self.0
+    }
 }
 
 impl serde::Serialize for JsonDoc {

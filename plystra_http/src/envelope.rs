@@ -60,6 +60,12 @@ impl<T: Serialize> IntoResponse for Data<T> {
     }
 }
 
+/// A success answer (200) whose `data` is a document already written as JSON (a decision as the extension
+/// wrote it): sent as it is, not parsed and serialized again.
+pub fn raw_ok(data: Box<RawValue>) -> Response {
+    unstamped(StatusCode::OK, Unstamped::Data(data))
+}
+
 /// One page of a list.
 pub struct Page<T> {
     pub items: Vec<T>,

@@ -108,10 +108,8 @@ async fn a_key_recorded_elsewhere_within_the_minute_costs_one_round_trip() {
     )
     .await
     .unwrap();
-    let requests = [
-        ("/api/v1/authz/check", demo("invoice_001"), "allow"),
-        ("/api/v1/authz/check", demo("invoice_002"), "deny"),
-    ];
+    let requests =
+        [("/api/v1/authz/check", demo("invoice_001"), "allow"), ("/api/v1/authz/check", demo("invoice_002"), "deny")];
     let trips = round_trips_of(&server, &count, &[("x-plystra-api-key", &token)], &requests).await;
     assert_eq!(trips, requests.len(), "one round trip a decision, not a second for an UPDATE that cannot write");
 }

@@ -14,13 +14,16 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Extension;
 use plystra_core::contract::{
     BatchAnswer, BatchRequest, CheckAnswer, Decision, DecisionRequest, ExplainTrace, MAX_BATCH_ITEMS,
 };
 use plystra_core::DenyCode;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
@@ -28,7 +31,6 @@ use crate::app::AppState;
 use crate::auth::credential::Proof;
 use crate::db::Db;
 use crate::db_errors;
-use crate::envelope::Data;
 use crate::error::{code, ApiError, ApiResult};
 use crate::extract::BodyBytes;
 use crate::protection::DecisionPermission;
@@ -118,17 +120,77 @@ async fn answer_problem(
     }
 }
 
-/// What `plystra.decide_with_credential` answered, as an error when it is not a decision.
-fn refusal(outcome: &Value, permission: &str) -> ApiError {
-    let message = outcome["message"].as_str().unwrap_or_default().to_string();
-    match (outcome["outcome"].as_str(), outcome["code"].as_str()) {
-        (Some("unauthenticated"), _) => crate::auth::credential::authentication_required(),
-        (Some("forbidden"), Some(code::ADMIN_PERMISSION_REQUIRED)) => {
+/// What `plystra.decide_with_credential` answered (sql/front.sql): the outcome, the credential it found, and
+/// the decision, kept as the extension wrote it so that a route passes it through rather than rebuilding it.
+#[derive(Deserialize)]
+pub(crate) struct Outcome {
+    outcome: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    /// Who the credential is, with its stored token HMAC (confirmed here in constant time).
+    #[serde(default)]
+    credential: Value,
+    #[serde(default)]
+    pub decision: Option<Box<RawValue>>,
+}
+
+impl Outcome {
+    /// The decision as the extension wrote it (an answer without one is a 500, logged).
+    pub(crate) fn decision(self) -> ApiResult<Box<RawValue>> {
+        self.decision.ok_or_else(|| {
+            tracing::error!(outcome = %self.outcome, "the extension's gate decided without a decision");
+            ApiError::internal()
+        })
+    }
+}
+
+/// What a route reads of one decision for its metrics, span and headers; the rest is passed through.
+#[derive(Deserialize)]
+pub(crate) struct Head<'a> {
+    pub decision: Decision,
+    pub deny_code: Option<DenyCode>,
+    #[serde(borrow)]
+    pub trace_id: Cow<'a, str>,
+    /// A check's (an explanation names its row only in `audit`).
+    #[serde(borrow, default)]
+    audit_log_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    audit: Option<AuditHead<'a>>,
+}
+
+#[derive(Deserialize)]
+struct AuditHead<'a> {
+    #[serde(borrow, default)]
+    audit_log_id: Option<Cow<'a, str>>,
+}
+
+impl<'a> Head<'a> {
+    /// The audit row written for the decision, if one was.
+    pub fn audit_log_id(&self) -> Option<&str> {
+        self.audit_log_id.as_deref().or_else(|| self.audit.as_ref().and_then(|a| a.audit_log_id.as_deref()))
+    }
+}
+
+/// What a batch route reads of its answer: each item's [`Head`].
+#[derive(Deserialize)]
+struct BatchHead<'a> {
+    #[serde(borrow)]
+    results: Vec<Head<'a>>,
+}
+
+/// `plystra.decide_with_credential`'s outcome, as an error when it is not a decision.
+fn refusal(outcome: &Outcome, permission: &str) -> ApiError {
+    let message = outcome.message.clone().unwrap_or_default();
+    match (outcome.outcome.as_str(), outcome.code.as_deref()) {
+        ("unauthenticated", _) => crate::auth::credential::authentication_required(),
+        ("forbidden", Some(code::ADMIN_PERMISSION_REQUIRED)) => {
             ApiError::admin_permission_required(permission, message)
         }
-        (Some("forbidden"), Some(code::ACTIVE_MEMBER_REQUIRED)) => active_member_required(message),
-        _ => {
-            tracing::error!(outcome = %outcome, "the extension's gate answered an unknown outcome");
+        ("forbidden", Some(code::ACTIVE_MEMBER_REQUIRED)) => active_member_required(message),
+        (other, code) => {
+            tracing::error!(outcome = %other, code = ?code, "the extension's gate answered an unknown outcome");
             ApiError::internal()
         }
     }
@@ -147,8 +209,8 @@ pub(crate) async fn ask(
     request: &Value,
     explain: bool,
     authorize_only: bool,
-) -> ApiResult<Value> {
-    let outcome = crate::store::decisions::decide_with_credential(
+) -> ApiResult<Outcome> {
+    let answer = crate::store::decisions::decide_with_credential(
         client,
         &proof.document,
         permission,
@@ -158,12 +220,13 @@ pub(crate) async fn ask(
     )
     .await
     .map_err(db_errors::read_error)?;
-    if outcome["outcome"] != "unauthenticated" && !proof.confirms(&outcome["credential"]) {
+    let outcome: Outcome = serde_json::from_str(answer.as_str()).map_err(contract_mismatch)?;
+    if outcome.outcome != "unauthenticated" && !proof.confirms(&outcome.credential) {
         return Err(crate::auth::credential::authentication_required());
     }
-    let kind = outcome["credential"]["kind"].as_str();
-    let decided = matches!(outcome["outcome"].as_str(), Some("decided" | "authorized"));
-    if let (true, Some("api_key"), Some(id)) = (decided, kind, outcome["credential"]["api_key_id"].as_str()) {
+    let kind = outcome.credential["kind"].as_str();
+    let decided = matches!(outcome.outcome.as_str(), "decided" | "authorized");
+    if let (true, Some("api_key"), Some(id)) = (decided, kind, outcome.credential["api_key_id"].as_str()) {
         crate::protection::record_last_use(state, db, client, id).await;
     }
     if decided {
@@ -223,23 +286,18 @@ async fn decide(
     };
     let explain = explain_route || body.explain == Some(true);
     let request = body.document(&decision_context(ctx));
-    let mut outcome = ask(state, &db, &client, &proof, permission, &request, explain, false).await?;
-    // The decision echoes the caller's request; a document that does not read is a 500, never a panic.
-    let answer = outcome["decision"].take();
-    let (decision, deny_code, trace_id, audit_log_id, mut response) = if explain {
-        let d: ExplainTrace = serde_json::from_value(answer).map_err(contract_mismatch)?;
-        let parts = (d.decision, d.deny_code, d.trace_id.clone(), d.audit.audit_log_id.clone());
-        (parts.0, parts.1, parts.2, parts.3, Data::ok(d).into_response())
-    } else {
-        let d: CheckAnswer<'static> = serde_json::from_value(answer).map_err(contract_mismatch)?;
-        let parts = (d.decision, d.deny_code, d.trace_id.to_string(), d.audit_log_id.clone());
-        (parts.0, parts.1, parts.2, parts.3, Data::ok(d).into_response())
-    };
-    state.metrics.record_decision(decision, deny_code, audit_log_id.is_some());
-    span.record("plystra.decision", decision.as_str());
-    span.record("plystra.deny_code", deny_code.map(DenyCode::as_str));
+    let answer = ask(state, &db, &client, &proof, permission, &request, explain, false).await?.decision()?;
+    // The answer (a CheckAnswer, or an ExplainTrace, as the extension wrote it: plystra_core::contract's tests
+    // tie the extension's answers to those types) is sent as it is; only what the metrics, the span and the
+    // headers need is read from it. A document that does not read is a 500, never a panic.
+    let head: Head<'_> = serde_json::from_str(answer.get()).map_err(contract_mismatch)?;
+    let (trace_id, audit_log_id) = (head.trace_id.to_string(), head.audit_log_id().map(str::to_string));
+    state.metrics.record_decision(head.decision, head.deny_code, audit_log_id.is_some());
+    span.record("plystra.decision", head.decision.as_str());
+    span.record("plystra.deny_code", head.deny_code.map(DenyCode::as_str));
     span.record("plystra.trace_id", trace_id.as_str());
     span.record("plystra.audit_log_id", audit_log_id.as_deref());
+    let mut response = crate::envelope::raw_ok(answer);
     if let Ok(v) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert(TRACE_ID_HEADER, v);
     }
@@ -257,7 +315,7 @@ pub(crate) fn contract_mismatch(e: serde_json::Error) -> ApiError {
 
 /// A batch's span: its size, how many were denied, and every decision's ids in item order (array attributes
 /// `plystra.trace_ids` and `plystra.audit_log_ids`, the latter "" where no row was written).
-fn record_batch(span: &Span, results: &[CheckAnswer<'_>]) {
+fn record_batch(span: &Span, results: &[Head<'_>]) {
     use opentelemetry::{Array, StringValue, Value as OtelValue};
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     if span.is_disabled() {
@@ -266,14 +324,11 @@ fn record_batch(span: &Span, results: &[CheckAnswer<'_>]) {
     // As i64: the OpenTelemetry layer exports unsigned numbers as text.
     span.record("plystra.batch.size", results.len() as i64);
     span.record("plystra.batch.denied", results.iter().filter(|d| d.decision == Decision::Deny).count() as i64);
-    let strings = |f: &dyn Fn(&CheckAnswer<'_>) -> String| {
+    let strings = |f: &dyn Fn(&Head<'_>) -> String| {
         OtelValue::Array(Array::String(results.iter().map(|d| StringValue::from(f(d))).collect()))
     };
     span.set_attribute("plystra.trace_ids", strings(&|d| d.trace_id.to_string()));
-    span.set_attribute(
-        "plystra.audit_log_ids",
-        strings(&|d| d.audit_log_id.as_deref().unwrap_or_default().to_string()),
-    );
+    span.set_attribute("plystra.audit_log_ids", strings(&|d| d.audit_log_id().unwrap_or_default().to_string()));
 }
 
 /// A problem a check would answer before the database decides (inline context, an API key without an actor),
@@ -330,16 +385,14 @@ async fn decide_batch(
         Err(problem) => return answer_problem(&state, &db, &client, &proof, permission, problem, false).await,
     };
     let request = batch.document(&decision_context(&ctx));
-    let mut outcome = ask(&state, &db, &client, &proof, permission, &request, false, false).await?;
-    let answer: BatchAnswer<'static> = serde_json::from_value(outcome["decision"].take()).map_err(|e| {
-        tracing::error!(error = %e, "the extension's batch decision does not match the documented shape");
-        ApiError::internal()
-    })?;
-    for d in &answer.results {
-        state.metrics.record_decision(d.decision, d.deny_code, d.audit_log_id.is_some());
+    let answer = ask(&state, &db, &client, &proof, permission, &request, false, false).await?.decision()?;
+    // Passed through as the extension wrote it (a BatchAnswer); each item's head is read for the metrics.
+    let head: BatchHead<'_> = serde_json::from_str(answer.get()).map_err(contract_mismatch)?;
+    for d in &head.results {
+        state.metrics.record_decision(d.decision, d.deny_code, d.audit_log_id().is_some());
     }
-    record_batch(&span, &answer.results);
-    Ok(Data::ok(answer).into_response())
+    record_batch(&span, &head.results);
+    Ok(crate::envelope::raw_ok(answer))
 }
 
 #[utoipa::path(post, operation_id = "authz_check", path = "/api/v1/authz/check", tag = "Authz", request_body = DecisionRequest,

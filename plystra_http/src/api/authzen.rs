@@ -36,7 +36,7 @@ use utoipa::ToSchema;
 use plystra_core::contract::{BatchAnswer, CheckAnswer, MAX_BATCH_ITEMS};
 use plystra_core::DenyCode;
 
-use crate::api::authz::{ask, contract_mismatch};
+use crate::api::authz::{ask, contract_mismatch, Outcome};
 use crate::app::AppState;
 use crate::auth::credential::{self, Credential, Proof};
 use crate::db::{self, Db};
@@ -558,7 +558,7 @@ impl Gate<'_> {
     }
 
     /// `plystra.decide_with_credential` (one round trip).
-    async fn ask(&self, doc: &Value, authorize_only: bool) -> ApiResult<Value> {
+    async fn ask(&self, doc: &Value, authorize_only: bool) -> ApiResult<Outcome> {
         ask(self.state, self.db, self.client, self.proof, self.permission, doc, false, authorize_only).await
     }
 
@@ -613,12 +613,12 @@ impl Gate<'_> {
         let Some(first) = questions.first() else { return Ok(Vec::new()) };
         let doc = batch_document(self.actor_of(first).await?, questions, self.inline(), ctx);
         let rename = |field: &str| authzen_field(field, evaluations);
-        let mut outcome = self.ask(&doc, authorize_only).await.map_err(|e| renamed_problem(e, rename))?;
+        let outcome = self.ask(&doc, authorize_only).await.map_err(|e| renamed_problem(e, rename))?;
         if authorize_only {
             return Ok(Vec::new());
         }
         let answer: BatchAnswer<'static> =
-            serde_json::from_value(outcome["decision"].take()).map_err(contract_mismatch)?;
+            serde_json::from_str(outcome.decision()?.get()).map_err(contract_mismatch)?;
         if answer.results.len() != questions.len() {
             tracing::error!(asked = questions.len(), answered = answer.results.len(), "a batch answered another count");
             return Err(ApiError::internal());

@@ -147,7 +147,7 @@ mod tests {
         assert_eq!(credential.matches("let stored: String").count(), 1);
         assert_eq!(credential.matches("secrets::matches_any(&stored, &self.hashes)").count(), 1);
         assert!(credential.contains("found.filter(|doc| proof.confirms(doc))"));
-        assert!(include_str!("../api/authz.rs").contains("!proof.confirms(&outcome[\"credential\"])"));
+        assert!(include_str!("../api/authz.rs").contains("!proof.confirms(&outcome.credential)"));
         assert!(!credential.contains("stored ==") && !credential.contains("== stored"));
     }
 

@@ -7,7 +7,8 @@ use tokio_postgres::Error;
 use crate::db;
 
 /// `plystra.decide_with_credential`: the credential (its proof), the admin permission on every scope the
-/// request touches, the session's actor and the decision, in one statement.
+/// request touches, the session's actor and the decision, in one statement. The answer is kept as the
+/// extension's text (a decision is passed through to the client, not rebuilt).
 pub async fn decide_with_credential(
     client: &impl GenericClient,
     proof: &Value,
@@ -15,7 +16,7 @@ pub async fn decide_with_credential(
     request: &Value,
     explain: bool,
     authorize_only: bool,
-) -> Result<Value, Error> {
+) -> Result<db::JsonDoc, Error> {
     db::query_one_cached(
         client,
         include_str!("decisions/decide_with_credential.sql"),
