@@ -36,8 +36,21 @@ use crate::request_context::{self, RequestContext, RouteLabel};
 use crate::routes;
 use crate::telemetry::Tracing;
 
+/// The server's shared state, handed to every middleware and handler. One `Arc` around all of it: axum clones
+/// the state for each extractor of each request, and a clone of a struct of many `Arc`s was as many atomic
+/// increments (and decrements on drop) on cache lines every worker thread shares.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateParts;
+
+    fn deref(&self) -> &AppStateParts {
+        &self.0
+    }
+}
+
+pub struct AppStateParts {
     pub config: Arc<Config>,
     pub pool: Pool,
     pub metrics: Arc<Metrics>,
@@ -326,7 +339,7 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         }
     }
     let openapi_json = Arc::new(openapi::to_pretty_json(&openapi_document()));
-    Ok(AppState {
+    Ok(AppState(Arc::new(AppStateParts {
         login_permits: Arc::new(tokio::sync::Semaphore::new(config.login_concurrency)),
         login_pruned_at: Arc::default(),
         config: Arc::new(config),
@@ -335,7 +348,7 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         openapi_json,
         api_key_last_use: Arc::new(protection::LastUse::default()),
         replicas,
-    })
+    })))
 }
 
 /// A running server (used by `main` and by the integration tests).

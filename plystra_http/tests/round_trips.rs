@@ -65,20 +65,25 @@ async fn a_decision_is_one_round_trip_for_an_api_key_and_for_a_session() {
     assert_eq!(by_session, 2, "a session's decisions: one round trip each");
 }
 
+/// A new instance API key holding `authz:check`, with one more column set to an SQL expression: its id and
+/// token.
+async fn instance_key(prefix: &str, column: &str, value: &str) -> (String, String) {
+    let id = unique(prefix);
+    let token = format!("ply_ak_{id}.{}", "b2".repeat(32));
+    let hash = plystra_http::auth::secrets::hmac_hex(TEST_API_KEY_SECRET, &token);
+    let insert = format!(
+        "INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, {column}) \
+         VALUES ($1, 'round trips', $2, $3, 'instance', '[\"authz:check\"]', {value})"
+    );
+    sql().await.execute(&insert, &[&id, &format!("ply_ak_{id}"), &hash]).await.unwrap();
+    (id, token)
+}
+
 #[tokio::test]
 async fn a_revoked_key_is_refused_on_its_very_next_request() {
     let (server, _) = proxied_server();
-    let id = unique("ak_rt");
-    let token = format!("ply_ak_{id}.{}", "b2".repeat(32));
-    let hash = plystra_http::auth::secrets::hmac_hex(TEST_API_KEY_SECRET, &token);
+    let (id, token) = instance_key("ak_rt", "created_by_user_id", "'user_alice'").await;
     let db = sql().await;
-    db.execute(
-        "INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, created_by_user_id) \
-         VALUES ($1, 'round trips', $2, $3, 'instance', '[\"authz:check\"]', 'user_alice')",
-        &[&id, &format!("ply_ak_{id}"), &hash],
-    )
-    .await
-    .unwrap();
     let headers = [("x-plystra-api-key", token.as_str())];
     let a = send_to(&server, "POST", "/api/v1/authz/check", Some(demo("invoice_001")), &headers).await;
     assert_eq!(a.expect_ok(200)["decision"], "allow");
@@ -96,18 +101,8 @@ async fn a_revoked_key_is_refused_on_its_very_next_request() {
 #[tokio::test]
 async fn a_key_recorded_elsewhere_within_the_minute_costs_one_round_trip() {
     let (server, count) = proxied_server();
-    let id = unique("ak_rt_elsewhere");
-    let token = format!("ply_ak_{id}.{}", "c3".repeat(32));
-    let hash = plystra_http::auth::secrets::hmac_hex(TEST_API_KEY_SECRET, &token);
-    let db = sql().await;
     // Used a moment ago, as another front records it.
-    db.execute(
-        "INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, last_used_at) \
-         VALUES ($1, 'round trips', $2, $3, 'instance', '[\"authz:check\"]', now())",
-        &[&id, &format!("ply_ak_{id}"), &hash],
-    )
-    .await
-    .unwrap();
+    let (_, token) = instance_key("ak_rt_elsewhere", "last_used_at", "now()").await;
     let requests =
         [("/api/v1/authz/check", demo("invoice_001"), "allow"), ("/api/v1/authz/check", demo("invoice_002"), "deny")];
     let trips = round_trips_of(&server, &count, &[("x-plystra-api-key", &token)], &requests).await;
