@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::admin::Holder;
 use crate::error::raise_invalid_request;
 use crate::kept;
+use crate::probe::{statement_unix_micros, Reader, Row};
 use pgrx::spi::SpiTupleTable;
 use plystra_core::admin::Holding;
 use plystra_core::request::RequestError;
@@ -88,6 +89,7 @@ const API_KEY_SQL: &str = api_key_sql!();
 const GATE_API_KEY_SQL: &str = api_key_sql!(grant_columns!(), grants_beside!("k.created_by_user_id"));
 
 /// A live credential, with what the front and the gate need of it.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Credential {
     Session {
         session_id: String,
@@ -97,8 +99,10 @@ pub enum Credential {
         active_space_id: Option<String>,
         active_member_id: Option<String>,
         active_user_member_id: Option<String>,
-        expires_at: String,
-        refresh_expires_at: String,
+        /// The expiry times as text, read only where an answer shows them (`plystra.authenticate`); the gate's
+        /// reading leaves them out.
+        expires_at: Option<String>,
+        refresh_expires_at: Option<String>,
         token_hash: String,
     },
     ApiKey {
@@ -191,9 +195,10 @@ pub fn authenticate(credential: &Value, function: &'static str) -> Option<Creden
 }
 
 /// The gate's reading of a credential: the live credential with what it holds (a session's user's admin grants,
-/// or an API key's permission keys on its standing, bounded by its creator's grants), in one statement.
+/// or an API key's permission keys on its standing, bounded by its creator's grants), read by index probes
+/// ([`read_by_probes`]).
 pub fn authenticate_holding(credential: &Value, function: &'static str) -> Option<(Credential, Holder)> {
-    let (found, grants) = read(credential, function, true)?;
+    let (found, grants) = read_by_probes(credential, function)?;
     let holder = match &found {
         Credential::Session { .. } => Holder::User(grants),
         Credential::ApiKey { id, level, space_id, group_id, permission_keys, created_by_user_id, anchor, .. } => {
@@ -232,8 +237,148 @@ fn credential_and_grants<C>(
     found.map(|found| (found, grants))
 }
 
-/// The live credential, and (`with_grants`) the admin grants that bound it.
-fn read(credential: &Value, function: &'static str, with_grants: bool) -> Option<(Credential, Vec<Holding>)> {
+/// Whether a row's `expires_at` (NULL: never, when `open_ended`) lies after the statement's time, as
+/// `expires_at > statement_timestamp()` reads it.
+fn unexpired(row: &Row, now: i64, open_ended: bool) -> bool {
+    row.unix_micros("expires_at").map_or(open_ended, |t| t > now)
+}
+
+/// The admin grants in force of `user_id`, as `admin::grants_in_force!` reads them (the view
+/// `plystra.active_admin_grants`, an active and not deleted User, a Group grant's Space and path from its group
+/// whatever the group's state), one holding a grant, by probes. `user_known_active`: the caller has just read
+/// the User as active under the same snapshot.
+fn grants_by_probes(reader: &Reader, now: i64, user_id: &str, user_known_active: bool) -> Vec<Holding> {
+    let active_user = user_known_active
+        || reader
+            .one(c"users", c"users_pkey", &[user_id], |row| {
+                (row.text_is("status", "active") && row.is_null("deleted_at")).then_some(())
+            })
+            .is_some();
+    if !active_user {
+        return Vec::new();
+    }
+    let mut rows = Vec::new();
+    reader.probe(c"admin_grants", c"admin_grants_user_id_idx", &[user_id], |row| {
+        let in_force = row.text_is("status", "active")
+            && row.is_null("revoked_at")
+            && row.is_null("deleted_at")
+            && unexpired(row, now, true);
+        if in_force {
+            rows.push((
+                row.text("id"),
+                row.text("level"),
+                row.text("permission_key"),
+                row.text("space_id"),
+                row.text("group_id"),
+            ));
+        }
+        true
+    });
+    rows.into_iter()
+        .filter_map(|(id, level, key, space_id, group_id)| {
+            let group = group_id.and_then(|g| {
+                reader.one(c"groups", c"groups_pkey", &[&g], |row| Some((row.text("space_id"), row.text("path"))))
+            });
+            let (group_space, path) = group.unwrap_or_default();
+            crate::admin::holding(id?, &level?, key?, group_space.or(space_id), path)
+        })
+        .collect()
+}
+
+/// The gate's reading of a live credential and the admin grants that bound it, by index probes (`probe`) under
+/// the snapshot a decision reads with: no statement to plan, start and end on every request. The rules are the
+/// statements' above (`GATE_SESSION_SQL`, `GATE_API_KEY_SQL`: a live session of an active, not deleted User; an
+/// active key, `active_api_key!`; the grants of `admin::grants_in_force!`), which stay as this reading's test
+/// oracle: a pg_test reads every credential of a varied dataset both ways and requires the same answer.
+pub(crate) fn read_by_probes(credential: &Value, function: &'static str) -> Option<(Credential, Vec<Holding>)> {
+    if !credential.is_object() {
+        invalid(function, "credential", "must be a JSON object");
+    }
+    if credential.get("session_token_hashes").is_some() {
+        let hashes = hashes(credential, "session_token_hashes", function);
+        let reader = Reader::begin();
+        let now = statement_unix_micros();
+        let session = hashes.iter().find_map(|hash| {
+            reader.one(c"sessions", c"sessions_access_token_hash_key", &[hash], |row| {
+                if !row.is_null("revoked_at") || !unexpired(row, now, false) {
+                    return None;
+                }
+                Some((
+                    row.text("id")?,
+                    row.text("user_id")?,
+                    row.text("active_space_id"),
+                    row.text("active_member_id"),
+                    row.text("active_user_member_id"),
+                    row.text("access_token_hash")?,
+                ))
+            })
+        })?;
+        let (session_id, user_id, active_space_id, active_member_id, active_user_member_id, token_hash) = session;
+        let (email, user_status) = reader.one(c"users", c"users_pkey", &[&user_id], |row| {
+            (row.text_is("status", "active") && row.is_null("deleted_at"))
+                .then(|| Some((row.text("email")?, row.text("status")?)))?
+        })?;
+        let grants = grants_by_probes(&reader, now, &user_id, true);
+        let found = Credential::Session {
+            session_id,
+            user_id,
+            email,
+            user_status,
+            active_space_id,
+            active_member_id,
+            active_user_member_id,
+            expires_at: None,
+            refresh_expires_at: None,
+            token_hash,
+        };
+        return Some((found, grants));
+    }
+    let Some(id) = credential["api_key_id"].as_str().filter(|s| !s.is_empty()) else {
+        invalid(function, "credential", "must give session_token_hashes, or api_key_id and api_key_hashes")
+    };
+    let hashes = hashes(credential, "api_key_hashes", function);
+    let reader = Reader::begin();
+    let now = statement_unix_micros();
+    let mut found = reader.one(c"api_keys", c"api_keys_pkey", &[id], |row| {
+        let active = row.text_is("status", "active")
+            && row.is_null("revoked_at")
+            && row.is_null("deleted_at")
+            && unexpired(row, now, true);
+        let token_hash = row.text("key_hash").filter(|h| active && hashes.contains(h))?;
+        let permission_keys: Vec<String> =
+            row.jsonb_text("permission_keys").and_then(|keys| serde_json::from_str(&keys).ok()).unwrap_or_default();
+        Some(Credential::ApiKey {
+            id: row.text("id")?,
+            name: row.text("name")?,
+            level: row.text("level")?,
+            space_id: row.text("space_id"),
+            group_id: row.text("group_id"),
+            permission_keys,
+            created_by_user_id: row.text("created_by_user_id"),
+            created_by_member_id: row.text("created_by_member_id"),
+            token_hash,
+            anchor: None,
+        })
+    })?;
+    let mut grants = Vec::new();
+    if let Credential::ApiKey { group_id, created_by_user_id, anchor, .. } = &mut found {
+        // A Group key's anchor, whatever the group's state (as `plystra.api_key_permission` reads it).
+        *anchor = group_id.as_deref().and_then(|g| {
+            reader.one(c"groups", c"groups_pkey", &[g], |row| row.text("space_id").zip(row.text("path")))
+        });
+        if let Some(creator) = created_by_user_id.as_deref() {
+            grants = grants_by_probes(&reader, now, creator, false);
+        }
+    }
+    Some((found, grants))
+}
+
+/// The live credential, and (`with_grants`) the admin grants that bound it, by one statement.
+pub(crate) fn read(
+    credential: &Value,
+    function: &'static str,
+    with_grants: bool,
+) -> Option<(Credential, Vec<Holding>)> {
     if !credential.is_object() {
         invalid(function, "credential", "must be a JSON object");
     }
@@ -253,8 +398,8 @@ fn read(credential: &Value, function: &'static str, with_grants: bool) -> Option
                         active_space_id: text(5),
                         active_member_id: text(6),
                         active_user_member_id: text(7),
-                        expires_at: text(8)?,
-                        refresh_expires_at: text(9)?,
+                        expires_at: Some(text(8)?),
+                        refresh_expires_at: Some(text(9)?),
                         token_hash: text(10)?,
                     })
                 })
