@@ -1,6 +1,8 @@
 //! Which presented credentials are live: a session (not revoked, not expired, its user active and not deleted)
-//! and an API key (active, not revoked, deleted or expired). The rule is written here once; the REST front asks
-//! `plystra.authenticate` for every admin route and the decision gate (`gate.rs`) uses the same functions.
+//! and an API key (active, not revoked, deleted or expired). The rule is written here, as statements; the REST
+//! front asks `plystra.authenticate` for every admin route, and the decision gate (`gate.rs`) reads the same
+//! rule by index probes ([`read_by_probes`]), which a pg_test holds equal to the statements (the gate's
+//! statements are kept as that oracle).
 //! The front sends the HMACs of the presented token under its current and previous secret (it holds the
 //! secrets); the database stores only HMACs, so this compares and never hashes.
 
@@ -35,8 +37,7 @@ macro_rules! session_sql {
 }
 
 /// The admin grants of the user named by the SQL expression given, one row each (`x`, all NULL when there are
-/// none), joined beside the credential's row: the gate reads them with the credential. No aggregate and no
-/// order, so that the statement starts cheaply: the gate asks only whether some grant holds.
+/// none), joined beside the credential's row, in no order (the gate asks only whether some grant holds).
 macro_rules! grants_beside {
     ($user:literal) => {
         concat!("LEFT JOIN LATERAL (", crate::admin::grants_in_force!($user), ") x ON true ")
@@ -52,8 +53,7 @@ macro_rules! grant_columns {
 
 const SESSION_SQL: &str = session_sql!();
 
-/// The gate's reading of a session: with its user's admin grants, so that the permission needs no statement of its
-/// own.
+/// A session with its user's admin grants: the oracle of the gate's reading by probes ([`read_by_probes`]).
 const GATE_SESSION_SQL: &str = session_sql!(grant_columns!(), grants_beside!("s.user_id"));
 
 /// The condition on `plystra.api_keys k` that makes a key active, for every query that reads keys (a macro so
@@ -85,7 +85,8 @@ macro_rules! api_key_sql {
 
 const API_KEY_SQL: &str = api_key_sql!();
 
-/// The gate's reading of a key: with its creator's admin grants, which bound what the key may do.
+/// A key with its creator's admin grants, which bound what the key may do: the oracle of the gate's reading by
+/// probes ([`read_by_probes`]).
 const GATE_API_KEY_SQL: &str = api_key_sql!(grant_columns!(), grants_beside!("k.created_by_user_id"));
 
 /// A live credential, with what the front and the gate need of it.
@@ -373,7 +374,8 @@ pub(crate) fn read_by_probes(credential: &Value, function: &'static str) -> Opti
     Some((found, grants))
 }
 
-/// The live credential, and (`with_grants`) the admin grants that bound it, by one statement.
+/// The live credential, and (`with_grants`) the admin grants that bound it, by one statement (`with_grants`: the
+/// oracle of [`read_by_probes`]).
 pub(crate) fn read(
     credential: &Value,
     function: &'static str,
