@@ -679,15 +679,25 @@ def run_http(run, binary, sz):
     (health and check), then, after a restart with AUDIT_WRITE_MODE=always, the check again."""
     c = run.c
     # An instance-level API key holding authz:check, made as the front makes them: the token is
-    # ply_ak_<id>.<64 hex>, stored as its HMAC-SHA256 under PLYSTRA_API_KEY_SECRET (plystra_http/src/auth).
+    # ply_ak_<id>.<64 hex>, stored as its HMAC-SHA256 under PLYSTRA_API_KEY_SECRET (plystra_http/src/auth), and
+    # the key has a creator whose admin grant bounds it (as every key made through the API has), so the gate reads
+    # the creator and the grant on every request, as it does in production.
     secret = os.urandom(32).hex()
     token = f"ply_ak_bench_http.{os.urandom(32).hex()}"
     key_hash = hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
-    credential = "X-Plystra-API-Key (an instance-level API key holding authz:check, created by the harness)"
+    credential = ("X-Plystra-API-Key (an instance-level API key holding authz:check, created by the harness for a "
+                  "user whose instance_admin grant holds authz:check)")
     try:
-        c.psql("bench", "INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys) "
+        c.psql("bench", "INSERT INTO plystra.users (id, email) VALUES ('bench_http_admin', 'bench-http@example.com') "
+                        "ON CONFLICT (id) DO NOTHING; "
+                        "INSERT INTO plystra.admin_grants (id, user_id, level, permission_key) VALUES "
+                        "('bench_http_grant', 'bench_http_admin', 'instance_admin', 'authz:check') "
+                        "ON CONFLICT (id) DO NOTHING; "
+                        "INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, "
+                        "created_by_user_id) "
                         f"VALUES ('bench_http', 'bench', 'ply_ak_bench_http', '{key_hash}', 'instance', "
-                        "'[\"authz:check\"]') ON CONFLICT (id) DO UPDATE SET key_hash = excluded.key_hash")
+                        "'[\"authz:check\"]', 'bench_http_admin') "
+                        "ON CONFLICT (id) DO UPDATE SET key_hash = excluded.key_hash")
         header = f"X-Plystra-API-Key: {token}"
     except Failure as e:
         header, credential = "", f"none (the API key could not be created: {str(e).splitlines()[-1]})"
