@@ -90,7 +90,7 @@ const API_KEY_SQL: &str = api_key_sql!();
 const GATE_API_KEY_SQL: &str = api_key_sql!(grant_columns!(), grants_beside!("k.created_by_user_id"));
 
 /// A live credential, with what the front and the gate need of it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub enum Credential {
     Session {
         session_id: String,
@@ -187,6 +187,27 @@ fn hashes(credential: &Value, field: &str, function: &'static str) -> Vec<String
     list.iter()
         .map(|h| h.as_str().map(str::to_string).unwrap_or_else(|| invalid(function, &name, "must hold strings")))
         .collect()
+}
+
+/// What the caller presented: a session's token HMACs, or an API key's id and HMACs.
+enum Presented<'a> {
+    Session(Vec<String>),
+    ApiKey(&'a str, Vec<String>),
+}
+
+/// Reads `{"session_token_hashes": [...]}` or `{"api_key_id": ..., "api_key_hashes": [...]}`; a malformed
+/// document raises 22023 naming `function`.
+fn presented<'a>(credential: &'a Value, function: &'static str) -> Presented<'a> {
+    if !credential.is_object() {
+        invalid(function, "credential", "must be a JSON object");
+    }
+    if credential.get("session_token_hashes").is_some() {
+        return Presented::Session(hashes(credential, "session_token_hashes", function));
+    }
+    let Some(id) = credential["api_key_id"].as_str().filter(|s| !s.is_empty()) else {
+        invalid(function, "credential", "must give session_token_hashes, or api_key_id and api_key_hashes")
+    };
+    Presented::ApiKey(id, hashes(credential, "api_key_hashes", function))
 }
 
 /// The live credential that `{"session_token_hashes": [...]}` or `{"api_key_id": ..., "api_key_hashes": [...]}`
@@ -292,54 +313,48 @@ fn grants_by_probes(reader: &Reader, now: i64, user_id: &str, user_known_active:
 /// active key, `active_api_key!`; the grants of `admin::grants_in_force!`), which stay as this reading's test
 /// oracle: a pg_test reads every credential of a varied dataset both ways and requires the same answer.
 pub(crate) fn read_by_probes(credential: &Value, function: &'static str) -> Option<(Credential, Vec<Holding>)> {
-    if !credential.is_object() {
-        invalid(function, "credential", "must be a JSON object");
-    }
-    if credential.get("session_token_hashes").is_some() {
-        let hashes = hashes(credential, "session_token_hashes", function);
-        let reader = Reader::begin();
-        let now = statement_unix_micros();
-        let session = hashes.iter().find_map(|hash| {
-            reader.one(c"sessions", c"sessions_access_token_hash_key", &[hash], |row| {
-                if !row.is_null("revoked_at") || !unexpired(row, now, false) {
-                    return None;
-                }
-                Some((
-                    row.text("id")?,
-                    row.text("user_id")?,
-                    row.text("active_space_id"),
-                    row.text("active_member_id"),
-                    row.text("active_user_member_id"),
-                    row.text("access_token_hash")?,
-                ))
-            })
-        })?;
-        let (session_id, user_id, active_space_id, active_member_id, active_user_member_id, token_hash) = session;
-        let (email, user_status) = reader.one(c"users", c"users_pkey", &[&user_id], |row| {
-            (row.text_is("status", "active") && row.is_null("deleted_at"))
-                .then(|| Some((row.text("email")?, row.text("status")?)))?
-        })?;
-        let grants = grants_by_probes(&reader, now, &user_id, true);
-        let found = Credential::Session {
-            session_id,
-            user_id,
-            email,
-            user_status,
-            active_space_id,
-            active_member_id,
-            active_user_member_id,
-            expires_at: None,
-            refresh_expires_at: None,
-            token_hash,
-        };
-        return Some((found, grants));
-    }
-    let Some(id) = credential["api_key_id"].as_str().filter(|s| !s.is_empty()) else {
-        invalid(function, "credential", "must give session_token_hashes, or api_key_id and api_key_hashes")
-    };
-    let hashes = hashes(credential, "api_key_hashes", function);
+    let presented = presented(credential, function);
     let reader = Reader::begin();
     let now = statement_unix_micros();
+    let (id, hashes) = match presented {
+        Presented::ApiKey(id, hashes) => (id, hashes),
+        Presented::Session(hashes) => {
+            let session = hashes.iter().find_map(|hash| {
+                reader.one(c"sessions", c"sessions_access_token_hash_key", &[hash], |row| {
+                    if !row.is_null("revoked_at") || !unexpired(row, now, false) {
+                        return None;
+                    }
+                    Some((
+                        row.text("id")?,
+                        row.text("user_id")?,
+                        row.text("active_space_id"),
+                        row.text("active_member_id"),
+                        row.text("active_user_member_id"),
+                        row.text("access_token_hash")?,
+                    ))
+                })
+            })?;
+            let (session_id, user_id, active_space_id, active_member_id, active_user_member_id, token_hash) = session;
+            let (email, user_status) = reader.one(c"users", c"users_pkey", &[&user_id], |row| {
+                (row.text_is("status", "active") && row.is_null("deleted_at"))
+                    .then(|| Some((row.text("email")?, row.text("status")?)))?
+            })?;
+            let grants = grants_by_probes(&reader, now, &user_id, true);
+            let found = Credential::Session {
+                session_id,
+                user_id,
+                email,
+                user_status,
+                active_space_id,
+                active_member_id,
+                active_user_member_id,
+                expires_at: None,
+                refresh_expires_at: None,
+                token_hash,
+            };
+            return Some((found, grants));
+        }
+    };
     let mut found = reader.one(c"api_keys", c"api_keys_pkey", &[id], |row| {
         let active = row.text_is("status", "active")
             && row.is_null("revoked_at")
@@ -381,37 +396,32 @@ pub(crate) fn read(
     function: &'static str,
     with_grants: bool,
 ) -> Option<(Credential, Vec<Holding>)> {
-    if !credential.is_object() {
-        invalid(function, "credential", "must be a JSON object");
-    }
     // Without the grants, one row at most; with them, one row a grant.
     let limit = if with_grants { None } else { Some(1) };
-    if credential.get("session_token_hashes").is_some() {
-        let hashes = hashes(credential, "session_token_hashes", function);
-        let sql = if with_grants { GATE_SESSION_SQL } else { SESSION_SQL };
-        return Spi::connect(|client| {
-            kept::select(client, sql, &[kept::TEXT_ARRAY], limit, &[hashes.into()], |rows| {
-                credential_and_grants(rows, with_grants.then_some(11), |text| {
-                    Some(Credential::Session {
-                        session_id: text(1)?,
-                        user_id: text(2)?,
-                        email: text(3)?,
-                        user_status: text(4)?,
-                        active_space_id: text(5),
-                        active_member_id: text(6),
-                        active_user_member_id: text(7),
-                        expires_at: Some(text(8)?),
-                        refresh_expires_at: Some(text(9)?),
-                        token_hash: text(10)?,
+    let (id, hashes) = match presented(credential, function) {
+        Presented::ApiKey(id, hashes) => (id, hashes),
+        Presented::Session(hashes) => {
+            let sql = if with_grants { GATE_SESSION_SQL } else { SESSION_SQL };
+            return Spi::connect(|client| {
+                kept::select(client, sql, &[kept::TEXT_ARRAY], limit, &[hashes.into()], |rows| {
+                    credential_and_grants(rows, with_grants.then_some(11), |text| {
+                        Some(Credential::Session {
+                            session_id: text(1)?,
+                            user_id: text(2)?,
+                            email: text(3)?,
+                            user_status: text(4)?,
+                            active_space_id: text(5),
+                            active_member_id: text(6),
+                            active_user_member_id: text(7),
+                            expires_at: Some(text(8)?),
+                            refresh_expires_at: Some(text(9)?),
+                            token_hash: text(10)?,
+                        })
                     })
                 })
-            })
-        });
-    }
-    let Some(id) = credential["api_key_id"].as_str().filter(|s| !s.is_empty()) else {
-        invalid(function, "credential", "must give session_token_hashes, or api_key_id and api_key_hashes")
+            });
+        }
     };
-    let hashes = hashes(credential, "api_key_hashes", function);
     Spi::connect(|client| {
         let types = [kept::TEXT, kept::TEXT_ARRAY];
         let sql = if with_grants { GATE_API_KEY_SQL } else { API_KEY_SQL };

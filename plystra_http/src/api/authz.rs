@@ -133,7 +133,7 @@ pub(crate) struct Outcome {
     #[serde(default)]
     credential: Value,
     #[serde(default)]
-    pub decision: Option<Box<RawValue>>,
+    decision: Option<Box<RawValue>>,
 }
 
 impl Outcome {
