@@ -42,6 +42,15 @@ use crate::telemetry::Tracing;
 #[derive(Clone)]
 pub struct AppState(Arc<AppStateParts>);
 
+impl AppState {
+    /// The state of serving lane `lane`: the same server, with that lane's share of the pool.
+    pub fn lane(&self, lane: usize) -> AppState {
+        let mut parts = (*self.0).clone();
+        parts.pool = self.pools[lane % self.pools.len()].clone();
+        AppState(Arc::new(parts))
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = AppStateParts;
 
@@ -50,9 +59,13 @@ impl std::ops::Deref for AppState {
     }
 }
 
+#[derive(Clone)]
 pub struct AppStateParts {
     pub config: Arc<Config>,
+    /// The primary's pool of the serving lane this state belongs to (see `lanes`).
     pub pool: Pool,
+    /// Every lane's pool, `pool` among them: a lane whose own are all busy borrows an idle one of another's.
+    pub pools: Arc<[Pool]>,
     pub metrics: Arc<Metrics>,
     pub openapi_json: Arc<String>,
     /// When this server last recorded each API key's use (`protection::LastUse`).
@@ -323,12 +336,18 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         );
     }
     let audit_status = Arc::new(AuditModeStatus::default());
-    let pool = db::create_pool(&config, audit_status.clone())?;
+    let pools: Arc<[Pool]> = crate::lanes::pool_shares(config.server_threads, config.database_pool_size)
+        .into_iter()
+        .map(|share| db::create_pool_of(&config, share, audit_status.clone()))
+        .collect::<Result<_, _>>()?;
+    // The server's own work (polling the replicas' freshness) has a connection of its own, outside the lanes.
+    let background = db::create_pool_of(&config, 1, audit_status.clone())?;
     let replicas = Arc::new(crate::replicas::Replicas::new(&config, audit_status.clone())?);
-    crate::replicas::start_polling(&replicas, pool.clone(), config.replica_poll_interval);
-    // One connection now, so that an audit mode the database refuses is reported once at startup. A database
-    // that is down does not stop the server: /api/v1/ready reports it until it comes back.
-    match pool.get().await {
+    crate::replicas::start_polling(&replicas, background.clone(), config.replica_poll_interval);
+    // One connection now, so that an audit mode the database refuses is reported once at startup (then closed:
+    // the polling opens its own when there are replicas). A database that is down does not stop the server:
+    // /api/v1/ready reports it until it comes back.
+    match background.get().await.map(deadpool_postgres::Object::take) {
         Ok(_) if audit_status.not_permitted.load(Ordering::Relaxed) => tracing::warn!(
             audit_write_mode = %config.audit_write_mode,
             "the database role may not set plystra.audit_mode (not a superuser); keeping the database's own setting"
@@ -343,7 +362,8 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         login_permits: Arc::new(tokio::sync::Semaphore::new(config.login_concurrency)),
         login_pruned_at: Arc::default(),
         config: Arc::new(config),
-        pool,
+        pool: pools[0].clone(),
+        pools,
         metrics: Arc::new(Metrics::default()),
         openapi_json,
         api_key_last_use: Arc::new(protection::LastUse::default()),
@@ -390,39 +410,27 @@ pub async fn start_with(config: Config, extra: Router<AppState>) -> Result<Runni
     let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = router_with(state, extra);
-    let dispatch = trace_export.as_ref().map(|t| t.dispatch().clone());
-    let handle = tokio::spawn(serve(listener, app, header_timeout, dispatch, rx));
+    // Without tracing, the process's own dispatcher: what an unwrapped task would use anyway.
+    let dispatch = trace_export
+        .as_ref()
+        .map(|t| t.dispatch().clone())
+        .unwrap_or_else(|| tracing::dispatcher::get_default(Clone::clone));
+    let routers = (0..state.pools.len()).map(|lane| router_with(state.lane(lane), extra.clone())).collect();
+    let lanes = crate::lanes::Lanes::start(routers, header_timeout, dispatch)
+        .map_err(|e| format!("cannot start the serving threads: {e}"))?;
+    let handle = tokio::spawn(accept(listener, lanes, rx));
     Ok(RunningServer { local_addr, shutdown: Some(tx), handle, trace_export })
 }
 
-/// The accept loop: axum's router on hyper, with a deadline for reading request headers (HTTP_READ_HEADER_TIMEOUT,
-/// which also bounds how long an idle keep-alive connection waits for its next request), and graceful shutdown:
-/// stop accepting, let in-flight requests finish.
-///
-/// With tracing on (`dispatch`), every connection runs under the server's own tracing dispatcher, and so do
-/// the tasks hyper spawns for it (HTTP/2 streams): a span must be closed under the dispatcher that made it,
-/// and a response body outlives the handler (it is written, then dropped, by the connection).
-async fn serve(
+/// The accept loop: hands each connection to a serving lane (`lanes`), which serves it with axum's router on
+/// hyper, with a deadline for reading request headers (HTTP_READ_HEADER_TIMEOUT, which also bounds how long an
+/// idle keep-alive connection waits for its next request); then graceful shutdown: stop accepting, let
+/// in-flight requests finish.
+async fn accept(
     listener: TcpListener,
-    app: Router,
-    header_timeout: Duration,
-    dispatch: Option<tracing::Dispatch>,
+    mut lanes: crate::lanes::Lanes,
     shutdown: tokio::sync::oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::service::TowerToHyperService;
-    use tower::Service;
-    use tracing::instrument::WithSubscriber;
-
-    // Without tracing, the process's own dispatcher: what an unwrapped task would use anyway.
-    let dispatch = dispatch.unwrap_or_else(|| tracing::dispatcher::get_default(Clone::clone));
-    let mut builder = Builder::new(DispatchExecutor(dispatch.clone()));
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut make_service = app.into_make_service_with_connect_info::<SocketAddr>();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -437,40 +445,14 @@ async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = match make_service.call(peer).await {
-                    Ok(s) => s,
-                    Err(never) => match never {},
-                };
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
-                let connection = graceful.watch(connection.into_owned());
-                tokio::spawn(
-                    async move {
-                        let _ = connection.await;
-                    }
-                    .with_subscriber(dispatch.clone()),
-                );
+                lanes.hand(stream, peer);
             }
             _ = &mut shutdown => break,
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    lanes.finish().await;
     Ok(())
-}
-
-/// hyper's executor for the tasks of a connection (HTTP/2 streams): tokio, under the server's dispatcher.
-#[derive(Clone)]
-struct DispatchExecutor(tracing::Dispatch);
-
-impl<F> hyper::rt::Executor<F> for DispatchExecutor
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, future: F) {
-        use tracing::instrument::WithSubscriber;
-        tokio::spawn(future.with_subscriber(self.0.clone()));
-    }
 }
 
 /// Resolves on SIGTERM or ctrl-c.

@@ -69,6 +69,8 @@ pub struct Config {
     pub mode: ServerMode,
     pub database_url: String,
     pub database_pool_size: usize,
+    /// SERVER_THREADS: serving threads, each with its own share of the pool (unset: one a CPU). See `lanes`.
+    pub server_threads: usize,
     /// A pooled connection older than this is closed instead of reused (DATABASE_CONN_MAX_LIFETIME).
     pub database_conn_max_lifetime: Duration,
     /// How long a request waits for a free pooled connection before it is answered 503 with Retry-After
@@ -204,6 +206,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DATABASE_URL", DEFAULT_DATABASE_URL),
     ("PLYSTRA_DATABASE_URL", ""),
     ("DATABASE_MAX_OPEN_CONNS", "20"),
+    // Empty: one a CPU.
+    ("SERVER_THREADS", ""),
     ("DATABASE_MAX_IDLE_CONNS", "10"),
     ("DATABASE_CONN_MAX_LIFETIME", "30m"),
     ("DATABASE_POOL_WAIT_TIMEOUT", "2s"),
@@ -451,6 +455,10 @@ impl Config {
         let login_window = duration("PLYSTRA_AUTH_LOGIN_WINDOW")?;
         let login_lockout = duration("PLYSTRA_AUTH_LOGIN_LOCKOUT")?;
         let login_concurrency = number("PLYSTRA_AUTH_LOGIN_CONCURRENCY", 1, 1024)? as usize;
+        let server_threads = match get("SERVER_THREADS") {
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+            Some(_) => number("SERVER_THREADS", 1, 1024)? as usize,
+        };
         let login_max_failures_per_ip = number("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", 1, 1_000_000)? as u32;
         let schema_auto_apply = parse_bool("PLYSTRA_SCHEMA_AUTO_APPLY", value("PLYSTRA_SCHEMA_AUTO_APPLY"))?;
         let otel = parse_otel(&get)?;
@@ -507,6 +515,7 @@ impl Config {
             mode,
             database_url,
             database_pool_size,
+            server_threads,
             database_conn_max_lifetime,
             database_pool_wait_timeout,
             log_format,
@@ -1015,6 +1024,20 @@ mod tests {
             .find(|rest| !rest.starts_with('"'))
             .map(|rest| rest.chars().take(40).collect::<String>());
         assert!(literal_default.is_none(), "a default written in the reading code: {literal_default:?}");
+    }
+
+    #[test]
+    fn server_threads_default_to_one_a_cpu_and_are_validated() {
+        let with = |vars: &[(&str, &str)]| {
+            Config::from_vars(&vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>())
+        };
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(with(&[]).unwrap().server_threads, cpus);
+        assert_eq!(with(&[("SERVER_THREADS", "")]).unwrap().server_threads, cpus);
+        assert_eq!(with(&[("SERVER_THREADS", "3")]).unwrap().server_threads, 3);
+        for bad in ["0", "-1", "two", "1025"] {
+            assert_eq!(with(&[("SERVER_THREADS", bad)]).unwrap_err().variable, "SERVER_THREADS", "{bad}");
+        }
     }
 
     #[test]

@@ -26,18 +26,30 @@ pub struct AuditModeStatus {
 }
 
 pub fn create_pool(config: &Config, audit_status: Arc<AuditModeStatus>) -> Result<Pool, String> {
-    create_pool_for(config, &config.database_url, audit_status).map_err(|e| format!("DATABASE_URL: {e}"))
+    create_pool_of(config, config.database_pool_size, audit_status)
 }
 
-/// A pool on `url` (the primary's or a replica's) with the configured size, timeouts and audit mode.
-pub fn create_pool_for(config: &Config, url: &str, audit_status: Arc<AuditModeStatus>) -> Result<Pool, String> {
+/// A pool on the primary of `size` connections (a serving lane's share; see `lanes`).
+pub fn create_pool_of(config: &Config, size: usize, audit_status: Arc<AuditModeStatus>) -> Result<Pool, String> {
+    create_pool_for(config, &config.database_url, size, audit_status).map_err(|e| format!("DATABASE_URL: {e}"))
+}
+
+/// A pool of `size` connections on `url` (the primary's or a replica's) with the configured timeouts and audit
+/// mode. (The size is fixed here: deadpool's `resize` does not take back the permits of connections not yet
+/// opened.)
+pub fn create_pool_for(
+    config: &Config,
+    url: &str,
+    size: usize,
+    audit_status: Arc<AuditModeStatus>,
+) -> Result<Pool, String> {
     let pg_config: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
     let manager = Manager::from_config(pg_config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     let mode: AuditMode = config.audit_mode;
     let max_lifetime = config.database_conn_max_lifetime;
     let wait_timeout = config.database_pool_wait_timeout;
     Pool::builder(manager)
-        .max_size(config.database_pool_size)
+        .max_size(size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .create_timeout(Some(std::time::Duration::from_secs(5)))
         .wait_timeout(Some(wait_timeout))
@@ -85,6 +97,8 @@ pub fn create_pool_for(config: &Config, url: &str, audit_status: Arc<AuditModeSt
 /// connection is a fresh checkout.
 pub struct Db {
     pool: Pool,
+    /// The other serving lanes' pools (see `lanes`), to borrow from when `pool` has nothing free.
+    lanes: Arc<[Pool]>,
     handed_over: Option<Object>,
     routed: Option<crate::replicas::Routed>,
 }
@@ -97,7 +111,7 @@ struct HandedOver(Arc<std::sync::Mutex<Option<Object>>>);
 impl Db {
     /// A `Db` outside any request: every connection from `pool`.
     pub fn new(pool: Pool) -> Self {
-        Db { pool, handed_over: None, routed: None }
+        Db { pool, lanes: Arc::new([]), handed_over: None, routed: None }
     }
 
     /// The `Db` of a request: the connection the seam handed over (taken out of the extensions, so that only
@@ -105,7 +119,15 @@ impl Db {
     pub fn of_request(extensions: &mut axum::http::Extensions, pool: &Pool) -> Self {
         let handed_over =
             extensions.remove::<HandedOver>().and_then(|h| h.0.lock().unwrap_or_else(|e| e.into_inner()).take());
-        Db { pool: pool.clone(), handed_over, routed: extensions.get::<crate::replicas::Routed>().cloned() }
+        let routed = extensions.get::<crate::replicas::Routed>().cloned();
+        Db { pool: pool.clone(), lanes: Arc::new([]), handed_over, routed }
+    }
+
+    /// This `Db` may borrow from the pools of every serving lane (`pools`, its own among them) when its own
+    /// pool has nothing free.
+    pub fn borrowing_from(mut self, pools: &Arc<[Pool]>) -> Self {
+        self.lanes = pools.clone();
+        self
     }
 
     /// Parks `client` in a request's extensions: the first [`Db::connection`] of the request's `Db` takes it
@@ -127,7 +149,7 @@ impl Db {
                 return Ok(client);
             }
         }
-        checkout(&self.pool).await
+        checkout(&self.pool, &self.lanes).await
     }
 
     /// The primary's pool, whatever the request was routed to: for the writes of a read a replica answers (see
@@ -149,12 +171,30 @@ impl axum::extract::FromRequestParts<crate::app::AppState> for Db {
         parts: &mut axum::http::request::Parts,
         state: &crate::app::AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Db::of_request(&mut parts.extensions, &state.pool))
+        Ok(Db::of_request(&mut parts.extensions, &state.pool).borrowing_from(&state.pools))
     }
 }
 
-/// A pooled connection from `pool`, or 503 DATABASE_UNAVAILABLE as [`Db::connection`] says.
-async fn checkout(pool: &Pool) -> Result<Object, ApiError> {
+/// A pooled connection from `pool`, or 503 DATABASE_UNAVAILABLE as [`Db::connection`] says. When every
+/// connection of `pool` is open and busy, another lane's pool (of `lanes`) that has one free, or room to open
+/// one, serves without waiting: a serving lane's share of DATABASE_MAX_OPEN_CONNS is where its connections
+/// come from first, not a limit on its requests. (A connection opened so is driven by the borrowing lane's
+/// runtime for its life: it works from any lane, only with the cross-thread wake-ups the lanes avoid.)
+async fn checkout(pool: &Pool, lanes: &[Pool]) -> Result<Object, ApiError> {
+    let own = pool.status();
+    if own.available == 0 && own.size >= own.max_size {
+        let now = deadpool_postgres::Timeouts { wait: Some(std::time::Duration::ZERO), ..pool.timeouts() };
+        // `pool` is among `lanes`: it is passed over as long as it has nothing free.
+        for other in lanes.iter() {
+            let status = other.status();
+            if status.available == 0 && status.size >= status.max_size {
+                continue;
+            }
+            if let Ok(client) = other.timeout_get(&now).await {
+                return Ok(client);
+            }
+        }
+    }
     pool.get().await.map_err(|e| match e {
         PoolError::Timeout(TimeoutType::Wait) => {
             tracing::warn!(max_size = pool.status().max_size, "no pooled database connection became free in time");

@@ -13,6 +13,7 @@ pub mod db_errors;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod lanes;
 pub mod ledger;
 pub mod metrics;
 pub mod migrate;

@@ -2,7 +2,9 @@
 
 use plystra_http::{app, config::Config, telemetry};
 
-#[tokio::main]
+// The serving lanes (`lanes`) run their own runtimes; this one only accepts connections, waits for the signal
+// and runs the server's background tasks.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let config = match Config::from_env() {
         Ok(c) => c,

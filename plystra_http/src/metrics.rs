@@ -37,6 +37,7 @@ pub struct Metrics {
 }
 
 /// Pool usage at scrape time.
+#[derive(Default)]
 pub struct PoolUsage {
     pub size: usize,
     pub available: usize,

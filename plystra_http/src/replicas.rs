@@ -208,7 +208,7 @@ impl Replicas {
             .replica_urls
             .iter()
             .map(|url| {
-                db::create_pool_for(config, url, audit_status.clone())
+                db::create_pool_for(config, url, config.database_pool_size, audit_status.clone())
                     .map(|pool| Replica { pool, measured: Mutex::new(Measured::default()) })
                     .map_err(|e| format!("PLYSTRA_REPLICA_URLS: {e}"))
             })

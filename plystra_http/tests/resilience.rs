@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 
+/// Held by the tests that lock a table of the shared test database and count the requests waiting for it, so
+/// that each counts only its own.
+static TABLE_LOCKING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Backends of the test database waiting for a lock (the requests stuck behind the test's table lock).
 async fn lock_waiters(client: &tokio_postgres::Client) -> i64 {
     client
@@ -24,6 +28,7 @@ async fn lock_waiters(client: &tokio_postgres::Client) -> i64 {
 #[tokio::test]
 async fn an_exhausted_pool_answers_503_with_retry_after_within_the_wait_and_recovers() {
     const WAIT: Duration = Duration::from_millis(1500);
+    let _turn = TABLE_LOCKING.lock().await;
     let s = start_server(&[("DATABASE_MAX_OPEN_CONNS", "2"), ("DATABASE_POOL_WAIT_TIMEOUT", "1500ms")]);
     send_to(&s, "GET", "/api/v1/users", None, &[]).await.expect_ok(200);
 
@@ -73,6 +78,87 @@ async fn an_exhausted_pool_answers_503_with_retry_after_within_the_wait_and_reco
     }
     send_to(&s, "GET", "/api/v1/spaces", None, &[]).await.expect_ok(200);
     send_to(&s, "GET", "/api/v1/ready", None, &[]).await.expect_ok(200);
+}
+
+/// Backends of the server whose connections are named `application_name` that wait for a lock.
+async fn lock_waiters_named(client: &tokio_postgres::Client, application_name: &str) -> i64 {
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'";
+    client.query_one(sql, &[&application_name]).await.unwrap().get(0)
+}
+
+/// One HTTP/2 connection (prior knowledge, as h2c clients speak it): its requests are served concurrently, all
+/// by the serving lane the connection was handed to.
+async fn h2_connection(addr: std::net::SocketAddr) -> hyper::client::conn::http2::SendRequest<String> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+/// GET `path` as the admin on an HTTP/2 connection: the status and the body.
+async fn h2_get(mut sender: hyper::client::conn::http2::SendRequest<String>, path: &str) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let request = axum::http::Request::get(format!("http://plystra{path}"))
+        .header("X-Plystra-API-Key", admin_key())
+        .body(String::new())
+        .unwrap();
+    sender.ready().await.unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The serving lanes (`lanes`) split DATABASE_MAX_OPEN_CONNS into shares, but a request whose lane's share is
+/// busy borrows another lane's connection instead of waiting: two requests on one HTTP/2 connection (one lane,
+/// whose share is one connection) both reach the database. The whole pool still bounds them: a third is
+/// answered 503 once the wait is over.
+#[tokio::test]
+async fn a_lane_whose_share_is_busy_borrows_another_lanes_connection_within_the_whole_pool() {
+    const WAIT: Duration = Duration::from_millis(1500);
+    const NAME: &str = "plystra_lanes_test";
+    let _turn = TABLE_LOCKING.lock().await;
+    let url = common::db().url.clone();
+    let url = format!("{url}{}application_name={NAME}", if url.contains('?') { '&' } else { '?' });
+    let s = start_server(&[
+        ("DATABASE_URL", url.as_str()),
+        ("SERVER_THREADS", "2"),
+        ("DATABASE_MAX_OPEN_CONNS", "2"),
+        ("DATABASE_POOL_WAIT_TIMEOUT", "1500ms"),
+    ]);
+    let h2 = h2_connection(s.addr).await;
+    assert_eq!(h2_get(h2.clone(), "/api/v1/users").await.0, 200, "the server speaks HTTP/2 with prior knowledge");
+
+    let mut locker = sql().await;
+    let tx = locker.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE plystra.users IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let blocked: Vec<_> = (0..2).map(|_| tokio::spawn(h2_get(h2.clone(), "/api/v1/users"))).collect();
+    let observer = sql().await;
+    let started = Instant::now();
+    while lock_waiters_named(&observer, NAME).await < 2 {
+        assert!(
+            started.elapsed() < WAIT + Duration::from_secs(3),
+            "the two requests of one lane never both reached the database (no connection was borrowed)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let t = Instant::now();
+    let (status, body) = h2_get(h2.clone(), "/api/v1/spaces").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("pool_exhausted"), "{body}");
+    assert!(t.elapsed() >= WAIT - Duration::from_millis(100), "answered before the wait: {:?}", t.elapsed());
+    assert_eq!(lock_waiters_named(&observer, NAME).await, 2, "no lane opened a connection beyond the whole pool");
+
+    tx.rollback().await.unwrap();
+    for b in blocked {
+        let (status, body) = b.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
 }
 
 async fn backend_pid(client: &deadpool_postgres::Object) -> i32 {

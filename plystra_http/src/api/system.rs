@@ -150,13 +150,14 @@ pub async fn metrics(State(state): State<AppState>, mut db: Db, headers: HeaderM
             "A valid metrics token is required.",
         ));
     }
-    let status = state.pool.status();
-    let mut body = state.metrics.render(PoolUsage {
-        size: status.size,
-        available: status.available,
-        max_size: status.max_size,
-        waiting: status.waiting,
+    // The whole pool: every serving lane's share.
+    let usage = state.pools.iter().map(|p| p.status()).fold(PoolUsage::default(), |sum, s| PoolUsage {
+        size: sum.size + s.size,
+        available: sum.available + s.available,
+        max_size: sum.max_size + s.max_size,
+        waiting: sum.waiting + s.waiting,
     });
+    let mut body = state.metrics.render(usage);
     body.push_str(&audit_sealing_gauges(&mut db).await);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }
