@@ -61,7 +61,7 @@ impl Lanes {
         let n = self.senders.len();
         let mut order: Vec<usize> = (0..n).map(|k| (self.next + k) % n).collect();
         order.sort_by_key(|&i| self.open[i].load(Ordering::Relaxed)); // stable: ties keep their turn
-        // Out of the accepting runtime's reactor, into the lane's (it registers it there).
+                                                                      // Out of the accepting runtime's reactor, into the lane's (it registers it there).
         let mut handed = match stream.into_std() {
             Ok(stream) => (stream, peer),
             Err(e) => {
@@ -214,10 +214,8 @@ mod tests {
     #[tokio::test]
     async fn connections_go_to_the_least_busy_lane_and_stay_on_its_thread() {
         let router = || {
-            axum::Router::new().route(
-                "/",
-                axum::routing::get(|| async { std::thread::current().name().unwrap_or("").to_string() }),
-            )
+            axum::Router::new()
+                .route("/", axum::routing::get(|| async { std::thread::current().name().unwrap_or("").to_string() }))
         };
         let mut lanes = Lanes::start(vec![router(), router()], Duration::from_secs(5), tracing::Dispatch::none())
             .expect("lanes start");
