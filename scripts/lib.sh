@@ -184,7 +184,8 @@ install_extension() {
     local profile=${PLYSTRA_PROFILE:-debug} profile_flag=() pkg="$REPO_ROOT/target/plystra-package"
     [ "$profile" = release ] || profile_flag=(--debug)
     local stamp
-    stamp=$(extension_source_stamp)
+    # The package is laid out for one installation (its paths are PG_CONFIG's): a build for another is not it.
+    stamp="$(extension_source_stamp) $PG_CONFIG"
     EXTENSION_UP_TO_DATE=0
     if [ "$(cat "$pkg.stamp" 2>/dev/null)" != "$profile $stamp" ]; then
         log "building the plystra extension ($profile; about 4 minutes from scratch, seconds after)"

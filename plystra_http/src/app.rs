@@ -64,7 +64,7 @@ pub struct AppStateParts {
     pub config: Arc<Config>,
     /// The primary's pool of the serving lane this state belongs to (see `lanes`).
     pub pool: Pool,
-    /// Every lane's pool, `pool` among them: a lane whose own are all busy borrows an idle one of another's.
+    /// Every lane's pool, `pool` among them: a lane whose own connections are all busy borrows from another's.
     pub pools: Arc<[Pool]>,
     pub metrics: Arc<Metrics>,
     pub openapi_json: Arc<String>,
