@@ -410,3 +410,51 @@ async fn the_server_survives_a_database_restart_and_ready_reports_the_outage() {
     send_to(&s, "GET", "/api/v1/users", None, &[]).await.expect_ok(200);
     println!("recovered {:?} after the database restart", t.elapsed());
 }
+
+/// Stopping the server lets the requests in flight on every serving lane finish, then closes: a slow request on
+/// each of two connections (one a lane) sent before `stop` is answered, `stop` returns only after them, and the
+/// port accepts nothing afterwards.
+#[tokio::test]
+async fn stopping_lets_every_lanes_requests_in_flight_finish() {
+    const SLOW: Duration = Duration::from_millis(800);
+    let vars = std::collections::HashMap::from(
+        [
+            ("DATABASE_URL", common::db().url.as_str()),
+            ("SERVER_HOST", "127.0.0.1"),
+            ("SERVER_PORT", "0"),
+            ("SERVER_THREADS", "2"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let config = plystra_http::config::Config::from_vars(&vars).unwrap();
+    let slow = axum::Router::new().route(
+        "/slow",
+        axum::routing::get(|| async {
+            tokio::time::sleep(SLOW).await;
+            "done"
+        }),
+    );
+    let server = plystra_http::app::start_with(config, slow).await.unwrap();
+    let addr = server.local_addr;
+    let in_flight: Vec<_> = (0..2)
+        .map(|_| {
+            // A client each: two connections, which the server hands to its two lanes.
+            tokio::spawn(async move {
+                let resp = http().get(format!("http://{addr}/slow")).send().await.unwrap();
+                (resp.status().as_u16(), resp.text().await.unwrap())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    server.stop().await.unwrap();
+    assert!(
+        asked.elapsed() >= Duration::from_millis(300),
+        "stop returned with requests in flight: {:?}",
+        asked.elapsed()
+    );
+    for request in in_flight {
+        assert_eq!(request.await.unwrap(), (200, "done".to_string()), "a request in flight was cut off");
+    }
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the port still accepts connections after stop");
+}
