@@ -137,8 +137,20 @@ async fn a_lane_whose_share_is_busy_borrows_another_lanes_connection_within_the_
     let mut locker = sql().await;
     let tx = locker.transaction().await.unwrap();
     tx.batch_execute("LOCK TABLE plystra.users IN ACCESS EXCLUSIVE MODE").await.unwrap();
-    let blocked: Vec<_> = (0..2).map(|_| tokio::spawn(h2_get(h2.clone(), "/api/v1/users"))).collect();
     let observer = sql().await;
+    let mut blocked = vec![tokio::spawn(h2_get(h2.clone(), "/api/v1/users"))];
+    let started = Instant::now();
+    while lock_waiters_named(&observer, NAME).await < 1 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the first request never reached the database");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The lane's one connection is taken: readiness, asked on the same lane, speaks for the whole pool.
+    let t = Instant::now();
+    let (status, body) = h2_get(h2.clone(), "/api/v1/ready").await;
+    assert_eq!(status, 200, "ready with a connection free in another lane: {body}");
+    assert!(t.elapsed() < WAIT, "readiness waited for its own lane: {:?}", t.elapsed());
+
+    blocked.push(tokio::spawn(h2_get(h2.clone(), "/api/v1/users")));
     let started = Instant::now();
     while lock_waiters_named(&observer, NAME).await < 2 {
         assert!(
