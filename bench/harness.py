@@ -715,13 +715,15 @@ def run_http(run, binary, sz):
         env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:{c.port}/bench", SERVER_HOST="127.0.0.1",
                    SERVER_PORT=str(port), SERVER_MODE="production", LOG_LEVEL="warn",
                    AUDIT_WRITE_MODE=write_mode, DATABASE_MAX_OPEN_CONNS="20", PLYSTRA_API_KEY_SECRET=secret,
+                   # The front's default (one serving lane a CPU), written out so that the report says it.
+                   SERVER_THREADS=str(os.cpu_count() or 1),
                    # Production mode refuses defaults: a real session secret, explicit CORS origins, a public URL.
                    PLYSTRA_SESSION_SECRET=session_secret, CORS_ALLOWED_ORIGINS="https://bench.plystra.invalid",
                    SERVER_PUBLIC_URL="https://bench.plystra.invalid")
         env.pop("RUST_BACKTRACE", None)
         if config["env"] is None:
             config["env"] = {k: env[k] for k in ("SERVER_MODE", "LOG_LEVEL", "AUDIT_WRITE_MODE",
-                                                 "DATABASE_MAX_OPEN_CONNS")}
+                                                 "DATABASE_MAX_OPEN_CONNS", "SERVER_THREADS")}
         log_path = run.rundir / f"plystra_http-{audit}.log"
         server_log = open(log_path, "w")
         proc = subprocess.Popen([str(binary)], env=env, stdout=server_log, stderr=subprocess.STDOUT)
