@@ -123,11 +123,15 @@ impl Db {
         Db { pool: pool.clone(), lanes: Arc::new([]), handed_over, routed }
     }
 
-    /// This `Db` may borrow from the pools of every serving lane (`pools`, its own among them) when its own
-    /// pool has nothing free.
-    pub fn borrowing_from(mut self, pools: &Arc<[Pool]>) -> Self {
-        self.lanes = pools.clone();
-        self
+    /// The `Db` of a request to a serving lane: [`Db::of_request`] on the lane's pool, borrowing from every lane's
+    /// pool (its own among them) when its own has nothing free.
+    pub fn of_lane_request(extensions: &mut axum::http::Extensions, state: &crate::app::AppState) -> Self {
+        Db { lanes: state.pools.clone(), ..Db::of_request(extensions, &state.pool) }
+    }
+
+    /// A `Db` outside any request on a serving lane (readiness, version): its pool, borrowing as a request does.
+    pub fn of_lane(state: &crate::app::AppState) -> Self {
+        Db { lanes: state.pools.clone(), ..Db::new(state.pool.clone()) }
     }
 
     /// Parks `client` in a request's extensions: the first [`Db::connection`] of the request's `Db` takes it
@@ -171,31 +175,34 @@ impl axum::extract::FromRequestParts<crate::app::AppState> for Db {
         parts: &mut axum::http::request::Parts,
         state: &crate::app::AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Db::of_request(&mut parts.extensions, &state.pool).borrowing_from(&state.pools))
+        Ok(Db::of_lane_request(&mut parts.extensions, state))
     }
 }
 
-/// A pooled connection from `pool`, or 503 DATABASE_UNAVAILABLE as [`Db::connection`] says. When every
-/// connection of `pool` is open and busy, another lane's pool (of `lanes`) that has one free, or room to open
-/// one, serves without waiting: a serving lane's share of DATABASE_MAX_OPEN_CONNS is where its connections
-/// come from first, not a limit on its requests. (A connection opened so is driven by the borrowing lane's
-/// runtime for its life: it works from any lane, only with the cross-thread wake-ups the lanes avoid.)
+/// A pooled connection from `pool`, or 503 DATABASE_UNAVAILABLE as [`Db::connection`] says. When `pool` has
+/// nothing free at once, another lane's pool (of `lanes`) that has a connection free, or room to open one, serves
+/// without waiting; only then does the request wait on its own pool. A serving lane's share of
+/// DATABASE_MAX_OPEN_CONNS is where its connections come from first, not a limit on its requests. (A connection
+/// opened so is driven by the borrowing lane's runtime for its life: it works from any lane, only with the
+/// cross-thread wake-ups the lanes avoid.)
 async fn checkout(pool: &Pool, lanes: &[Pool]) -> Result<Object, ApiError> {
-    let own = pool.status();
-    if own.available == 0 && own.size >= own.max_size {
+    if !lanes.is_empty() {
+        // Zero wait: a pool with no permit left answers at once (`pool` is among `lanes`; it is asked first).
         let now = deadpool_postgres::Timeouts { wait: Some(std::time::Duration::ZERO), ..pool.timeouts() };
-        // `pool` is among `lanes`: it is passed over as long as it has nothing free.
-        for other in lanes.iter() {
-            let status = other.status();
-            if status.available == 0 && status.size >= status.max_size {
-                continue;
-            }
-            if let Ok(client) = other.timeout_get(&now).await {
-                return Ok(client);
+        for candidate in std::iter::once(pool).chain(lanes) {
+            match candidate.timeout_get(&now).await {
+                Ok(client) => return Ok(client),
+                Err(PoolError::Timeout(TimeoutType::Wait)) => continue,
+                // The database could not be reached: asking the other pools would only wait for it again.
+                Err(e) => return Err(checkout_failed(pool, e)),
             }
         }
     }
-    pool.get().await.map_err(|e| match e {
+    pool.get().await.map_err(|e| checkout_failed(pool, e))
+}
+
+fn checkout_failed(pool: &Pool, e: PoolError) -> ApiError {
+    match e {
         PoolError::Timeout(TimeoutType::Wait) => {
             tracing::warn!(max_size = pool.status().max_size, "no pooled database connection became free in time");
             ApiError::database_busy()
@@ -204,7 +211,7 @@ async fn checkout(pool: &Pool, lanes: &[Pool]) -> Result<Object, ApiError> {
             tracing::error!(error = %e, "database connection failed");
             ApiError::database_unavailable()
         }
-    })
+    }
 }
 
 /// The hot path's statements are prepared once per pooled connection (deadpool's statement cache), so each

@@ -181,7 +181,7 @@ async fn authorize(
 ) -> Result<(Credential, Request, deadpool_postgres::Object), ApiError> {
     let state = request.extensions().get::<AppState>().cloned().ok_or_else(ApiError::internal)?;
     // The request's own `Db` (a routed read's replica included); the handler's is made from the same extensions.
-    let mut db = Db::of_request(request.extensions_mut(), &state.pool).borrowing_from(&state.pools);
+    let mut db = Db::of_lane_request(request.extensions_mut(), &state);
     let client = db.connection().await?;
     let credential = credential::authenticate(&client, &state.config, request.headers()).await?;
     let (mut parts, body) = request.into_parts();

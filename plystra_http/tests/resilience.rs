@@ -470,3 +470,25 @@ async fn stopping_lets_every_lanes_requests_in_flight_finish() {
     }
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the port still accepts connections after stop");
 }
+
+/// A database that accepts connections and never answers costs a request one connection attempt (the pool's
+/// five-second create timeout), then 503 DATABASE_UNAVAILABLE: a request does not go on to try each serving
+/// lane's pool in turn when the database itself cannot be reached.
+#[tokio::test]
+async fn an_unanswering_database_is_tried_once_not_once_a_lane() {
+    // Accepts TCP connections, reads nothing, answers nothing.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_addr = hole.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = hole.accept().await {
+            held.push(stream);
+        }
+    });
+    let url = format!("postgres://postgres@{hole_addr}/postgres");
+    let s = start_server(&[("DATABASE_URL", url.as_str()), ("SERVER_THREADS", "2"), ("DATABASE_MAX_OPEN_CONNS", "4")]);
+    let asked = Instant::now();
+    send_to(&s, "GET", "/api/v1/users", None, &[]).await.expect_error(503, "DATABASE_UNAVAILABLE");
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(8), "a request tried the unanswering database more than once: {took:?}");
+}

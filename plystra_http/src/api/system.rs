@@ -46,15 +46,9 @@ pub async fn health() -> Data<Health> {
     Data::ok(Health { status: "ok".into() })
 }
 
-/// A connection as a request's [`crate::db::Db`] gets one: from this lane's share of the pool, else borrowed from
-/// another lane's, so that readiness speaks for the whole pool.
-async fn any_connection(state: &AppState) -> Result<deadpool_postgres::Object, ApiError> {
-    Db::new(state.pool.clone()).borrowing_from(&state.pools).connection().await
-}
-
 /// Why the server is not ready, or the schema version it found.
 async fn readiness(state: &AppState) -> Result<String, String> {
-    let client = any_connection(state).await.map_err(|_| "the database is not reachable".to_string())?;
+    let client = Db::of_lane(state).connection().await.map_err(|_| "the database is not reachable".to_string())?;
     store::system::ping(&**client).await.map_err(|_| "the database is not answering".to_string())?;
     let applied = ledger::read_applied(&client).await?;
     match ledger::compare(&applied, ledger::EXPECTED_MIGRATIONS) {
@@ -87,7 +81,7 @@ pub async fn ready(State(state): State<AppState>) -> ApiResult<Data<Readiness>> 
 pub async fn version(State(state): State<AppState>) -> Data<Version> {
     // The schema version is what the database holds; an unreachable database leaves it empty rather than
     // failing a route that monitoring uses to identify the build.
-    let schema_version = match any_connection(&state).await {
+    let schema_version = match Db::of_lane(&state).connection().await {
         Ok(client) => ledger::read_applied(&client)
             .await
             .ok()
