@@ -82,6 +82,9 @@ PG_OPTIONS = [
     ("maintenance_work_mem", "512MB"),
     ("jit", "off"),
     ("shared_preload_libraries", "plystra"),
+    # The actors the backends share (1 KiB each, 128 MiB): sized to the full data's 100,000 bindings, as an
+    # operator sizes it to the bindings that decide; the default (16,384) suits a smaller server.
+    ("plystra.shared_actor_cache_entries", "131072"),
 ]
 
 

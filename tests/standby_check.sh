@@ -23,7 +23,7 @@ q1 -c "CREATE EXTENSION plystra" -f sql/demo.sql -f sql/examples/invoices_rls.sq
 
 mkdir -p "$REPLICA"
 [ "$(id -u)" = 0 ] && chown postgres: "$REPLICA"
-as_postgres "$PG_BIN/pg_basebackup" -h "$PRIMARY" -p "$P1" -U postgres -D "$REPLICA/data" -R -X stream >/dev/null 2>&1 \
+as_postgres "$PG_BIN/pg_basebackup" -h "$PRIMARY" -p "$P1" -U postgres -D "$REPLICA/data" -R -X stream -c fast >/dev/null 2>&1 \
     && tap OK "pg_basebackup made a streaming replica" || tap FAIL "pg_basebackup made a streaming replica"
 P2=$(free_port $((P1 + 1)))
 PLYSTRA_AUDIT_DB=plystra_standby cluster_start "$REPLICA" "$P2"
@@ -83,16 +83,24 @@ APPROVE="SELECT plystra.allowed('user_alice', 'member_finance_reviewer', 'um_ali
 ask "$APPROVE" >/dev/null
 before=$(ask "$APPROVE")
 hits_before=$(ask "SELECT plystra.actor_kept_stats()->>'hits';")
+# The standby's backends share actors too (its own shared memory): a fresh backend takes the one just read.
+SHARED="SELECT plystra.actor_kept_stats()->>'shared_hits';"
+shared_before=$(q2 -c "SET plystra.audit_mode = off" -c "$APPROVE" -c "$SHARED" | tr '\n' ' ')
 q1 -c "UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_finance_reviewer_approver_finance'" >/dev/null
 for _ in $(seq 1 50); do
     [ "$(q2 -c "SELECT status FROM plystra.member_roles WHERE id = 'mr_finance_reviewer_approver_finance'")" = revoked ] && break
     sleep 0.2
 done
+# A fresh backend first: the shared tier holds only the actor of the older version.
+shared_after=$(q2 -c "SET plystra.audit_mode = off" -c "$APPROVE" -c "$SHARED" | tr '\n' ' ')
 after=$(ask "$APPROVE")
 pid_after=$(ask "SELECT pg_backend_pid();")
 [ "$before $after" = "t f" ] && [ "${hits_before:-0}" -ge 1 ] && [ "$pid_before" = "$pid_after" ] \
     && tap OK "one standby backend, its actor kept ($hits_before kept-actor hits), sees a replayed revoke at its next decision ($before, then $after)" \
     || tap FAIL "kept actor on the standby: before '$before', after '$after', hits '$hits_before', backends $pid_before/$pid_after"
+[ "$shared_before" = "t 1 " ] && [ "$shared_after" = "f 0 " ] \
+    && tap OK "a fresh standby backend takes the shared actor ($shared_before), and after the replayed revoke does not ($shared_after)" \
+    || tap FAIL "shared actor on the standby: before '$shared_before', after '$shared_after'"
 echo '\q' >&"${STANDBY[1]}"
 
 cluster_stop "$REPLICA"

@@ -51,10 +51,11 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use plystra_core::model::{Actor, Group, Request};
 
+use crate::actor_shared;
 use crate::probe::Reader;
 
 /// A live MemberRole grant of the Member, with its anchor group when the anchor was read with it.
-#[derive(Clone)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Grant {
     pub id: String,
     pub role_id: String,
@@ -80,6 +81,8 @@ thread_local! {
     static HITS: Cell<i64> = const { Cell::new(0) };
     static FILLS: Cell<i64> = const { Cell::new(0) };
     static READS: Cell<i64> = const { Cell::new(0) };
+    static SHARED_HITS: Cell<i64> = const { Cell::new(0) };
+    static SHARED_FILLS: Cell<i64> = const { Cell::new(0) };
 }
 
 /// The actor of one loading and, when it was kept or could be kept, the Member's grants with their anchors.
@@ -152,6 +155,21 @@ pub fn load(
         HITS.with(|h| h.set(h.get() + 1));
         return hit;
     }
+    let key = actor_shared::Key {
+        database: actor_shared::this_database(),
+        incarnation: &version.0,
+        version: version.1,
+        binding_id: &req.user_member_id,
+        user_id: &req.user_id,
+        member_id: &req.member_id,
+        space_id: &req.space_id,
+    };
+    if let Some((actor, grants)) = actor_shared::find(&key) {
+        SHARED_HITS.with(|h| h.set(h.get() + 1));
+        let grants: Rc<[Grant]> = grants.into();
+        keep(req, version.clone(), &actor, &grants);
+        return Loaded { actor, grants: Some(grants) };
+    }
     let actor = read_actor();
     // Grants are read with the actor only for an actor that can be kept: any other is read as before.
     let probable =
@@ -166,6 +184,16 @@ pub fn load(
         READS.with(|r| r.set(r.get() + 1));
         return Loaded { actor, grants: Some(grants) };
     }
+    if actor_shared::file(&key, &actor, &grants) {
+        SHARED_FILLS.with(|f| f.set(f.get() + 1));
+    }
+    keep(req, version.clone(), &actor, &grants);
+    FILLS.with(|f| f.set(f.get() + 1));
+    Loaded { actor, grants: Some(grants) }
+}
+
+/// Keeps the actor of `req` in this backend under `version`, forgetting every actor past the bound.
+fn keep(req: &Request, version: (String, i64), actor: &Actor, grants: &Rc<[Grant]>) {
     let limit = crate::guc::ACTOR_CACHE_ENTRIES.get().max(0) as usize;
     KEPT.with(|k| {
         let mut k = k.borrow_mut();
@@ -184,8 +212,6 @@ pub fn load(
             },
         );
     });
-    FILLS.with(|f| f.set(f.get() + 1));
-    Loaded { actor, grants: Some(grants) }
 }
 
 /// This backend's kept actors: how many, and how many decisions used one (hits), read and kept one (fills), or
@@ -198,5 +224,8 @@ fn actor_kept_stats() -> JsonB {
         "hits": HITS.with(Cell::get),
         "fills": FILLS.with(Cell::get),
         "reads": READS.with(Cell::get),
+        "shared_hits": SHARED_HITS.with(Cell::get),
+        "shared_fills": SHARED_FILLS.with(Cell::get),
+        "shared_slots": actor_shared::slots(),
     }))
 }

@@ -5,6 +5,7 @@ use pgrx::prelude::*;
 
 mod actor_kept;
 mod actor_reach;
+mod actor_shared;
 mod admin;
 mod api;
 mod audit;
@@ -32,6 +33,7 @@ mod statement_cache;
 pub extern "C-unwind" fn _PG_init() {
     guc::register();
     audit_writer::init();
+    actor_shared::init();
 }
 
 /// The one list of migration files. Each is embedded verbatim in the install script, in order, and in

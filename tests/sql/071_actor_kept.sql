@@ -333,13 +333,13 @@ $$;
 SELECT dblink_exec('t71_sw', $$CREATE EXTENSION plystra VERSION '1.0.0'$$);
 SELECT dblink_exec('t71_sw', :'demo');
 SELECT dblink_exec('t71_sw', $$ALTER EXTENSION plystra UPDATE TO '1.7.0'$$);
-SELECT is(pg_temp.sd(), 'ALLOW', 'under a 1.7.0 schema (no actor versions) the 1.8.0 library decides, keeping nothing');
+SELECT is(pg_temp.sd(), 'ALLOW', 'under a 1.7.0 schema (no actor versions) this library decides, keeping nothing');
 SELECT pg_temp.sd();
 SELECT dblink_exec('t71_sw', 'ALTER EXTENSION plystra UPDATE');
 SELECT is(pg_temp.sd_stats()->>'entries', '0', 'nothing was kept before the update');
 SELECT is(pg_temp.sd(), 'ALLOW', 'after ALTER EXTENSION UPDATE, in the same backend');
 SELECT pg_temp.sd();
-SELECT is(pg_temp.sd_stats() - 'reads', '{"entries": 1, "hits": 1, "fills": 1}'::jsonb,
+SELECT is(pg_temp.sd_stats() - ARRAY['reads', 'shared_hits', 'shared_fills', 'shared_slots'], '{"entries": 1, "hits": 1, "fills": 1}'::jsonb,
           'the update gave the existing Space its version: the actor is kept and used');
 SELECT dblink_exec('t71_sw', $$UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_finance_reviewer_approver_finance'$$);
 SELECT is(pg_temp.sd(), 'NO_MATCHING_PERMISSION', 'a revoke committed after the update denies in the same backend');

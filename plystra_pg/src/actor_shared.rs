@@ -1,0 +1,509 @@
+//! The actors every backend of the server shares: a second tier under `actor_kept`'s per-backend map, in shared
+//! memory, so that a backend that has never seen an actor still finds it when another backend read it.
+//!
+//! A pooled service spreads one User's requests over many connections: with a per-backend map only, a server
+//! with as many actors as a backend keeps read almost every actor from the tables again (at 100,000 actors the
+//! benchmark's check loaded its actor from the tables in about nine decisions of ten).
+//!
+//! The rule is `actor_kept`'s, unchanged: an entry is rows, never a verdict; it is filled only by a transaction
+//! that has written nothing, only for an actor whose rows all lie in the request's Space, and used only by a
+//! transaction that has written nothing whose snapshot sees the same version of the same incarnation of that
+//! Space's row in `plystra.actor_versions`. What sharing adds is that entries outlive the backend that filled them
+//! and cross databases, so an entry also names its database: two databases of one server can hold the same
+//! incarnation and hand out the same version numbers for different changes (`CREATE DATABASE ... TEMPLATE` copies
+//! both), and a database's entries are never used in another. A restore makes new incarnations (the version rows
+//! are not dumped; restoring the Spaces creates them again), so an entry of the state before a restore is never
+//! used after it.
+//!
+//! Memory: `plystra.shared_actor_cache_entries` slots of 1 KiB each in shared memory (default 16,384: 16 MiB),
+//! set at server start; only with `shared_preload_libraries = 'plystra'` (otherwise there is no shared tier). An
+//! actor whose encoding does not fit a slot (about a dozen grants or more) is kept per backend only. A hash of
+//! the database and the binding id chooses a bucket of four slots; an actor is filed in its own slot there, else
+//! an empty one, else it replaces the bucket's actors in turn.
+//!
+//! Concurrency: each slot is a sequence lock. A writer makes the slot's counter odd with a compare-and-swap
+//! (a writer that finds it odd, or loses the swap, skips: the cache is never worth waiting for), copies the
+//! entry in and makes the counter even again. A reader copies the slot out and uses the copy only when the
+//! counter was even and unchanged across the copy; a torn copy is discarded. Between the swap and the release
+//! the writer calls nothing that can raise an error, so a slot is never left odd by a backend that goes on; a
+//! backend killed there makes the postmaster reinitialise shared memory.
+
+use std::ptr::null_mut;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use pgrx::{pg_guard, pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
+use plystra_core::model::{Actor, Group, Member, Space, Timestamp, User, UserMember};
+
+use crate::actor_kept::Grant;
+
+/// The bytes of one slot, its counter and tag included.
+const SLOT_BYTES: usize = 1024;
+const DATA_BYTES: usize = SLOT_BYTES - 16;
+/// Slots a binding id may be filed in: a bucket of four, so that two actors whose ids hash alike do not keep
+/// replacing each other while the tier has room.
+const WAYS: usize = 4;
+/// The encoding's layout: a slot written by a library with another layout is never read.
+const LAYOUT: u8 = 1;
+
+#[repr(C, align(64))]
+struct Slot {
+    seq: AtomicU64,
+    /// The hash of the entry's database and binding id (0: empty), written with the entry: a hint that lets a
+    /// reader skip the other slots of its bucket without copying them.
+    tag: AtomicU64,
+    /// The entry's length (u16, little-endian) and the entry.
+    data: [u8; DATA_BYTES],
+}
+
+/// How many actors the server's backends share (see the module comment).
+pub static SHARED_ACTOR_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(16_384);
+
+static mut SLOTS: *mut Slot = null_mut();
+static mut COUNT: usize = 0;
+static mut PREV_SHMEM_REQUEST_HOOK: pg_sys::shmem_request_hook_type = None;
+static mut PREV_SHMEM_STARTUP_HOOK: pg_sys::shmem_startup_hook_type = None;
+
+/// Called from `_PG_init`. The shared tier exists only when the library is preloaded.
+pub fn init() {
+    // A postmaster-level setting can only be defined while the postmaster loads the library.
+    if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        return;
+    }
+    GucRegistry::define_int_guc(
+        c"plystra.shared_actor_cache_entries",
+        c"How many actors (User, Member, binding, Space, the Member's grants) the server's backends share, 1 KiB each.",
+        c"Shared memory, set at server start; needs shared_preload_libraries = 'plystra'. 0 shares nothing.",
+        &SHARED_ACTOR_CACHE_ENTRIES,
+        0,
+        4_194_304,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    // SAFETY: hooks are chained while the postmaster loads the library, before any backend exists.
+    unsafe {
+        PREV_SHMEM_REQUEST_HOOK = pg_sys::shmem_request_hook;
+        pg_sys::shmem_request_hook = Some(shmem_request);
+        PREV_SHMEM_STARTUP_HOOK = pg_sys::shmem_startup_hook;
+        pg_sys::shmem_startup_hook = Some(shmem_startup);
+    }
+}
+
+fn slots_wanted() -> usize {
+    SHARED_ACTOR_CACHE_ENTRIES.get().max(0) as usize
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn shmem_request() {
+    unsafe {
+        if let Some(prev) = PREV_SHMEM_REQUEST_HOOK {
+            prev();
+        }
+        if slots_wanted() > 0 {
+            // One slot more: the region is aligned to a slot by hand.
+            pg_sys::RequestAddinShmemSpace((slots_wanted() + 1) * SLOT_BYTES);
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn shmem_startup() {
+    unsafe {
+        if let Some(prev) = PREV_SHMEM_STARTUP_HOOK {
+            prev();
+        }
+        let count = slots_wanted();
+        if count == 0 {
+            return;
+        }
+        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
+        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
+        let mut found = false;
+        let bytes = (count + 1) * SLOT_BYTES;
+        let base = pg_sys::ShmemInitStruct(c"plystra shared actors".as_ptr(), bytes, &mut found).cast::<u8>();
+        let aligned = base.add(base.align_offset(std::mem::align_of::<Slot>()));
+        if !found {
+            // Every counter even and every length zero: an empty slot.
+            std::ptr::write_bytes(base, 0, bytes);
+        }
+        SLOTS = aligned.cast::<Slot>();
+        COUNT = count;
+        pg_sys::LWLockRelease(init_lock);
+    }
+}
+
+/// The bucket of a binding id in this database, when there is a shared tier, and the id's tag.
+fn bucket(database: u32, binding_id: &str) -> Option<(&'static [Slot], u64)> {
+    // SAFETY: SLOTS and COUNT are set once, by the postmaster before any backend forks, and never change.
+    let (slots, count) = unsafe { (SLOTS, COUNT) };
+    let buckets = count / WAYS;
+    if slots.is_null() || buckets == 0 {
+        return None;
+    }
+    // FNV-1a: the same in every process (std's hasher keys are per process in general).
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in database.to_le_bytes().iter().chain(binding_id.as_bytes()) {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let tag = hash.max(1);
+    let first = (hash % buckets as u64) as usize * WAYS;
+    // SAFETY: the bucket lies below COUNT, and the region holds COUNT slots from SLOTS on.
+    Some((unsafe { std::slice::from_raw_parts(slots.add(first), WAYS) }, tag))
+}
+
+/// What an entry is filed under: the database, the Space's version row (incarnation, version), and the request's
+/// actor ids.
+pub struct Key<'a> {
+    pub database: u32,
+    pub incarnation: &'a str,
+    pub version: i64,
+    pub binding_id: &'a str,
+    pub user_id: &'a str,
+    pub member_id: &'a str,
+    pub space_id: &'a str,
+}
+
+/// How many actors the server's backends share (0: no shared tier).
+pub fn slots() -> usize {
+    // SAFETY: set once, by the postmaster before any backend forks.
+    unsafe { COUNT }
+}
+
+/// The database this backend serves.
+pub fn this_database() -> u32 {
+    // SAFETY: set once at backend start.
+    unsafe { pg_sys::MyDatabaseId }.to_u32()
+}
+
+/// The actor and grants filed under exactly `key`, if its bucket holds them.
+pub fn find(key: &Key) -> Option<(Actor, Vec<Grant>)> {
+    let (bucket, tag) = bucket(key.database, key.binding_id)?;
+    bucket.iter().filter(|slot| slot.tag.load(Ordering::Relaxed) == tag).find_map(|slot| read(slot, key))
+}
+
+fn read(slot: &Slot, key: &Key) -> Option<(Actor, Vec<Grant>)> {
+    let mut copy = [0u8; DATA_BYTES];
+    let before = slot.seq.load(Ordering::Acquire);
+    if before & 1 == 1 {
+        return None;
+    }
+    // SAFETY: a plain copy of the slot's bytes; a copy torn by a concurrent writer is discarded below, and
+    // decoding checks every length against the copy, so even a torn copy is never read out of bounds.
+    unsafe { std::ptr::copy_nonoverlapping(slot.data.as_ptr(), copy.as_mut_ptr(), DATA_BYTES) };
+    fence(Ordering::Acquire);
+    if slot.seq.load(Ordering::Relaxed) != before {
+        return None;
+    }
+    let len = u16::from_le_bytes([copy[0], copy[1]]) as usize;
+    if len == 0 || len > DATA_BYTES - 2 {
+        return None;
+    }
+    decode(&copy[2..2 + len], key)
+}
+
+thread_local! {
+    /// Which slot of a full bucket this backend replaces next (in turn, so no slot is always the one replaced).
+    static VICTIM: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Files the actor and grants under `key` in its bucket: in the slot holding this binding already, else an empty
+/// one, else one in turn. Skipped when the entry does not fit or another backend is writing that slot.
+pub fn file(key: &Key, actor: &Actor, grants: &[Grant]) -> bool {
+    let Some((bucket, tag)) = bucket(key.database, key.binding_id) else { return false };
+    let Some(entry) = encode(key, actor, grants) else { return false };
+    let slot = bucket
+        .iter()
+        .find(|slot| slot.tag.load(Ordering::Relaxed) == tag)
+        .or_else(|| bucket.iter().find(|slot| slot.tag.load(Ordering::Relaxed) == 0))
+        .unwrap_or_else(|| {
+            let victim = VICTIM.with(|v| {
+                v.set(v.get().wrapping_add(1));
+                v.get()
+            });
+            &bucket[victim % WAYS]
+        });
+    let before = slot.seq.load(Ordering::Relaxed);
+    if before & 1 == 1 || slot.seq.compare_exchange(before, before + 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        return false;
+    }
+    fence(Ordering::Release);
+    // SAFETY: this backend holds the slot (its counter is odd); the entry fits (checked by `encode`).
+    unsafe {
+        let data = slot.data.as_ptr().cast_mut();
+        let len = (entry.len() as u16).to_le_bytes();
+        std::ptr::copy_nonoverlapping(len.as_ptr(), data, 2);
+        std::ptr::copy_nonoverlapping(entry.as_ptr(), data.add(2), entry.len());
+    }
+    slot.tag.store(tag, Ordering::Relaxed);
+    slot.seq.store(before + 2, Ordering::Release);
+    true
+}
+
+/// The entry's bytes, or `None` when it does not fit a slot.
+fn encode(key: &Key, actor: &Actor, grants: &[Grant]) -> Option<Vec<u8>> {
+    let (Some(user), Some(member), Some(binding), Some(space)) =
+        (&actor.user, &actor.member, &actor.user_member, &actor.space)
+    else {
+        return None;
+    };
+    let mut e = Encoder(Vec::with_capacity(512));
+    e.0.push(LAYOUT);
+    e.0.extend_from_slice(&key.database.to_le_bytes());
+    e.str(key.incarnation)?;
+    e.0.extend_from_slice(&key.version.to_le_bytes());
+    for id in [key.binding_id, key.user_id, key.member_id, key.space_id] {
+        e.str(id)?;
+    }
+    for field in [&user.id, &user.email, &user.status] {
+        e.str(field)?;
+    }
+    for field in [&member.id, &member.space_id, &member.display_name, &member.status] {
+        e.str(field)?;
+    }
+    let b = binding;
+    for field in [&b.id, &b.user_id, &b.member_id, &b.space_id, &b.relation_type, &b.status] {
+        e.str(field)?;
+    }
+    e.0.push(u8::from(b.is_primary));
+    match &b.expires_at {
+        Some(t) => {
+            e.0.push(1);
+            e.0.extend_from_slice(&t.unix_micros.to_le_bytes());
+        }
+        None => e.0.push(0),
+    }
+    for field in [&space.id, &space.name, &space.status] {
+        e.str(field)?;
+    }
+    e.0.extend_from_slice(&u16::try_from(grants.len()).ok()?.to_le_bytes());
+    for g in grants {
+        for field in [&g.id, &g.role_id, &g.space_id] {
+            e.str(field)?;
+        }
+        e.opt_str(g.anchor_id.as_deref())?;
+        // Kept grants always carry their anchor as read (`Some(live group or None)`).
+        match g.anchor.as_ref()? {
+            Some(a) => {
+                e.0.push(1);
+                for field in [&a.id, &a.space_id, &a.path, &a.status] {
+                    e.str(field)?;
+                }
+            }
+            None => e.0.push(0),
+        }
+    }
+    (e.0.len() <= DATA_BYTES - 2).then_some(e.0)
+}
+
+/// The entry in `bytes` if it was filed under exactly `key`.
+fn decode(bytes: &[u8], key: &Key) -> Option<(Actor, Vec<Grant>)> {
+    let mut d = Decoder { bytes, at: 0 };
+    if d.u8()? != LAYOUT || d.u32()? != key.database || d.str()? != key.incarnation || d.i64()? != key.version {
+        return None;
+    }
+    for id in [key.binding_id, key.user_id, key.member_id, key.space_id] {
+        if d.str()? != id {
+            return None;
+        }
+    }
+    let user = User { id: d.string()?, email: d.string()?, status: d.string()? };
+    let member = Member { id: d.string()?, space_id: d.string()?, display_name: d.string()?, status: d.string()? };
+    let mut binding = UserMember {
+        id: d.string()?,
+        user_id: d.string()?,
+        member_id: d.string()?,
+        space_id: d.string()?,
+        relation_type: d.string()?,
+        status: d.string()?,
+        is_primary: d.u8()? == 1,
+        expires_at: None,
+    };
+    if d.u8()? == 1 {
+        binding.expires_at = Some(Timestamp::from_unix_micros(d.i64()?));
+    }
+    let space = Space { id: d.string()?, name: d.string()?, status: d.string()? };
+    let count = d.u16()? as usize;
+    let mut grants = Vec::with_capacity(count.min(64));
+    for _ in 0..count {
+        let (id, role_id, space_id) = (d.string()?, d.string()?, d.string()?);
+        let anchor_id = d.opt_string()?;
+        let anchor = match d.u8()? {
+            1 => Some(Group { id: d.string()?, space_id: d.string()?, path: d.string()?, status: d.string()? }),
+            _ => None,
+        };
+        grants.push(Grant { id, role_id, space_id, anchor_id, anchor: Some(anchor) });
+    }
+    if d.at != bytes.len() {
+        return None;
+    }
+    let actor = Actor { user: Some(user), member: Some(member), user_member: Some(binding), space: Some(space) };
+    Some((actor, grants))
+}
+
+struct Encoder(Vec<u8>);
+
+impl Encoder {
+    /// A string: its length (u16) and bytes; `None` past a slot's size.
+    fn str(&mut self, s: &str) -> Option<()> {
+        if s.len() > DATA_BYTES {
+            return None;
+        }
+        self.0.extend_from_slice(&(s.len() as u16).to_le_bytes());
+        self.0.extend_from_slice(s.as_bytes());
+        Some(())
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) -> Option<()> {
+        match s {
+            Some(s) => {
+                self.0.push(1);
+                self.str(s)
+            }
+            None => {
+                self.0.push(0);
+                Some(())
+            }
+        }
+    }
+}
+
+struct Decoder<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Decoder<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let taken = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(taken)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn str(&mut self) -> Option<&'a str> {
+        let len = self.u16()? as usize;
+        std::str::from_utf8(self.take(len)?).ok()
+    }
+    fn string(&mut self) -> Option<String> {
+        self.str().map(str::to_string)
+    }
+    fn opt_string(&mut self) -> Option<Option<String>> {
+        match self.u8()? {
+            1 => self.string().map(Some),
+            _ => Some(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Key<'static> {
+        Key {
+            database: 5,
+            incarnation: "inc",
+            version: 42,
+            binding_id: "um_1",
+            user_id: "u_1",
+            member_id: "m_1",
+            space_id: "s_1",
+        }
+    }
+
+    fn actor() -> Actor {
+        Actor {
+            user: Some(User { id: "u_1".into(), email: "a@example.com".into(), status: "active".into() }),
+            member: Some(Member {
+                id: "m_1".into(),
+                space_id: "s_1".into(),
+                display_name: "Ann ✓".into(),
+                status: "active".into(),
+            }),
+            user_member: Some(UserMember {
+                id: "um_1".into(),
+                user_id: "u_1".into(),
+                member_id: "m_1".into(),
+                space_id: "s_1".into(),
+                relation_type: "login".into(),
+                status: "active".into(),
+                is_primary: true,
+                expires_at: Some(Timestamp::from_unix_micros(1_800_000_000_000_000)),
+            }),
+            space: Some(Space { id: "s_1".into(), name: "S".into(), status: "active".into() }),
+        }
+    }
+
+    fn grants() -> Vec<Grant> {
+        vec![
+            Grant {
+                id: "mr_1".into(),
+                role_id: "r_1".into(),
+                space_id: "s_1".into(),
+                anchor_id: Some("g_1".into()),
+                anchor: Some(Some(Group {
+                    id: "g_1".into(),
+                    space_id: "s_1".into(),
+                    path: "/a/".into(),
+                    status: "active".into(),
+                })),
+            },
+            Grant {
+                id: "mr_2".into(),
+                role_id: "r_2".into(),
+                space_id: "s_1".into(),
+                anchor_id: None,
+                anchor: Some(None),
+            },
+            Grant {
+                id: "mr_3".into(),
+                role_id: "r_2".into(),
+                space_id: "s_1".into(),
+                anchor_id: Some("g_gone".into()),
+                anchor: Some(None),
+            },
+        ]
+    }
+
+    #[test]
+    fn an_entry_reads_back_exactly_under_its_own_key_only() {
+        let bytes = encode(&key(), &actor(), &grants()).expect("fits");
+        let (a, g) = decode(&bytes, &key()).expect("same key");
+        assert_eq!(a, actor());
+        assert_eq!(g, grants());
+        let others = [
+            Key { database: 6, ..key() },
+            Key { incarnation: "other", ..key() },
+            Key { version: 43, ..key() },
+            Key { binding_id: "um_2", ..key() },
+            Key { user_id: "u_2", ..key() },
+            Key { member_id: "m_2", ..key() },
+            Key { space_id: "s_2", ..key() },
+        ];
+        for other in &others {
+            assert!(decode(&bytes, other).is_none(), "read under another key");
+        }
+        // Every truncation of the entry is refused, never misread.
+        for len in 0..bytes.len() {
+            assert!(decode(&bytes[..len], &key()).is_none(), "a truncated entry of {len} bytes was read");
+        }
+    }
+
+    #[test]
+    fn an_entry_that_does_not_fit_a_slot_is_not_encoded() {
+        let many: Vec<Grant> = (0..40).flat_map(|_| grants()).collect();
+        assert!(encode(&key(), &actor(), &many).is_none());
+        let mut long = actor();
+        long.member.as_mut().unwrap().display_name = "x".repeat(DATA_BYTES);
+        assert!(encode(&key(), &long, &grants()).is_none());
+    }
+}

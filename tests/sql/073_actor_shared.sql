@@ -1,0 +1,189 @@
+-- The actors the server's backends share (plystra_pg/src/actor_shared.rs): a second tier in shared memory under
+-- each backend's kept actors, filed under the database, the Space's actor version (incarnation and version) and
+-- the actor's ids. Every decision here is made on a fresh connection (dblink, autocommit: a pooled service's
+-- next connection), which has kept nothing itself, so plystra.actor_kept_stats() shows whether the shared tier
+-- answered (shared_hits) and each promise below is seen to hold while it is in use.
+-- Every actor here is made for this run (ids carry the transaction id: what the writer commits stays).
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS dblink;
+BEGIN;
+SELECT plan(27);
+
+SELECT 't73_' || txid_current() AS run \gset
+SELECT set_config('t73.run', :'run', false);
+SELECT format('host=%s port=%s dbname=%s user=%s',
+    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(),
+    current_user) AS conninfo \gset
+SELECT set_config('t73.conninfo', :'conninfo', false);
+SELECT dblink_connect('t73_w', :'conninfo');
+
+SELECT ok((SELECT setting::int FROM pg_settings WHERE name = 'plystra.shared_actor_cache_entries') > 0,
+          'the server has a shared tier (the library is preloaded)');
+
+-- The run's actor in space_acme, allowed to approve invoice_001 (in Finance) through one grant.
+SELECT dblink_exec('t73_w', format($$
+    INSERT INTO plystra.users (id, email) VALUES ('user_%1$s', '%1$s@example.com');
+    INSERT INTO plystra.members (id, space_id, display_name) VALUES ('member_%1$s', 'space_acme', 'T73');
+    INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type)
+    VALUES ('um_%1$s', 'user_%1$s', 'member_%1$s', 'space_acme', 'login');
+    INSERT INTO plystra.member_roles (id, member_id, role_id, space_id, scope_anchor_group_id)
+    VALUES ('mr_%1$s', 'member_%1$s', 'role_finance_approver', 'space_acme', 'group_finance')$$, :'run'));
+
+-- A decision of the run's actor (or of the actor whose ids end in `who`) on a fresh connection to `db` (this
+-- database by default), with the statements `before` run first on that connection, and that connection's
+-- counters afterwards: {code, stats}.
+CREATE FUNCTION pg_temp.fresh(who text DEFAULT '', before text DEFAULT '', db text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    run text := current_setting('t73.run') || who;
+    conninfo text := current_setting('t73.conninfo');
+    out jsonb;
+BEGIN
+    IF db IS NOT NULL THEN
+        conninfo := replace(conninfo, 'dbname=' || current_database(), 'dbname=' || db);
+    END IF;
+    PERFORM dblink_connect('t73_fresh', conninfo || ' options=-cplystra.audit_mode=off');
+    IF before <> '' THEN
+        PERFORM dblink_exec('t73_fresh', before);
+    END IF;
+    SELECT jsonb_build_object('code', code, 'stats', stats) INTO out FROM dblink('t73_fresh', format($q$
+        SELECT coalesce(plystra.check(jsonb_build_object(
+            'actor', jsonb_build_object('user_id', 'user_%1$s', 'member_id', 'member_%1$s',
+                                        'user_member_id', 'um_%1$s', 'space_id', 'space_acme'),
+            'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve'))->>'deny_code', 'ALLOW'),
+            plystra.actor_kept_stats()$q$, run)) AS t(code text, stats jsonb);
+    PERFORM dblink_disconnect('t73_fresh');
+    RETURN out;
+END $$;
+CREATE FUNCTION pg_temp.w(stmt text) RETURNS text LANGUAGE sql AS $$
+    SELECT dblink_exec('t73_w', format(stmt, current_setting('t73.run')))
+$$;
+
+------------------------------------------------------------------------------------------------------------------
+-- Shared at all: a backend that never saw the actor finds what another backend read.
+------------------------------------------------------------------------------------------------------------------
+SELECT pg_temp.fresh() AS first \gset
+SELECT is(:'first'::jsonb->>'code', 'ALLOW', 'the run''s actor may approve invoice_001');
+SELECT is(:'first'::jsonb->'stats'->>'shared_fills', '1', 'the first backend read the actor and shared it');
+SELECT pg_temp.fresh() AS second \gset
+SELECT is(:'second'::jsonb->>'code', 'ALLOW', 'a second backend decides the same');
+SELECT is((:'second'::jsonb->'stats')->>'shared_hits', '1', 'from the shared actor, without reading the tables');
+SELECT is((:'second'::jsonb->'stats')->>'fills', '0', '(it filled nothing)');
+
+------------------------------------------------------------------------------------------------------------------
+-- A committed change: the shared actor of the older version is not used.
+------------------------------------------------------------------------------------------------------------------
+SELECT pg_temp.w($$UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_%s'$$);
+SELECT pg_temp.fresh() AS after_revoke \gset
+SELECT is(:'after_revoke'::jsonb->>'code', 'NO_MATCHING_PERMISSION', 'a committed revoke denies on a fresh backend');
+SELECT is((:'after_revoke'::jsonb->'stats')->>'shared_hits', '0', 'which did not use the shared actor of the older version');
+SELECT is(pg_temp.fresh()->'stats'->>'shared_hits', '1', 'the newer state was shared in its turn');
+SELECT is(pg_temp.fresh()->>'code', 'NO_MATCHING_PERMISSION', 'and denies from the shared tier too');
+
+------------------------------------------------------------------------------------------------------------------
+-- REPEATABLE READ: a snapshot taken before a change never takes the newer shared actor, and a newer snapshot
+-- never takes what the older one shared.
+------------------------------------------------------------------------------------------------------------------
+SELECT dblink_connect('t73_rr', :'conninfo' || ' options=-cplystra.audit_mode=off');
+CREATE FUNCTION pg_temp.rr() RETURNS text LANGUAGE sql AS $$
+    SELECT code FROM dblink('t73_rr', format($q$
+        SELECT coalesce(plystra.check(jsonb_build_object(
+            'actor', jsonb_build_object('user_id', 'user_%1$s', 'member_id', 'member_%1$s',
+                                        'user_member_id', 'um_%1$s', 'space_id', 'space_acme'),
+            'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve'))->>'deny_code', 'ALLOW')$q$,
+        current_setting('t73.run'))) AS t(code text)
+$$;
+SELECT dblink_exec('t73_rr', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT * FROM dblink('t73_rr', 'SELECT 1') AS t(one int);  -- the snapshot: the grant revoked
+SELECT pg_temp.w($$UPDATE plystra.member_roles SET status = 'active' WHERE id = 'mr_%s'$$);
+SELECT is(pg_temp.fresh()->>'code', 'ALLOW', 'the grant restored and committed: a fresh backend allows (and shares that)');
+SELECT is(pg_temp.rr(), 'NO_MATCHING_PERMISSION',
+          'a REPEATABLE READ snapshot taken before the restore still denies: the shared actor is of a newer version');
+SELECT is((SELECT s->>'shared_hits' FROM dblink('t73_rr', 'SELECT plystra.actor_kept_stats()') AS t(s jsonb)), '0',
+          '(it did not use the shared actor)');
+SELECT dblink_exec('t73_rr', 'COMMIT');
+SELECT dblink_disconnect('t73_rr');
+SELECT pg_temp.fresh() AS after_rr \gset
+SELECT is(:'after_rr'::jsonb->>'code', 'ALLOW', 'a fresh backend after it allows');
+SELECT is((:'after_rr'::jsonb->'stats')->>'shared_hits', '0',
+          '(what the older snapshot shared, in the same slot, is not taken by a newer one)');
+
+------------------------------------------------------------------------------------------------------------------
+-- A transaction that has written reads the tables, whatever is shared.
+------------------------------------------------------------------------------------------------------------------
+SELECT pg_temp.fresh(before => format($$BEGIN; UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_%s'$$,
+                                      :'run')) AS writing \gset
+SELECT is(:'writing'::jsonb->>'code', 'NO_MATCHING_PERMISSION', 'a revoke earlier in the same transaction denies');
+SELECT is((:'writing'::jsonb->'stats')->>'shared_hits', '0', 'a writing transaction takes nothing shared');
+SELECT is(pg_temp.fresh()->>'code', 'ALLOW', 'rolled back (the connection closed), the shared grant counts');
+
+------------------------------------------------------------------------------------------------------------------
+-- An actor too large for a slot is kept per backend only, and decides as the tables say.
+------------------------------------------------------------------------------------------------------------------
+SELECT pg_temp.w($$
+    INSERT INTO plystra.users (id, email) VALUES ('user_%1$s_big', '%1$s_big@example.com');
+    INSERT INTO plystra.members (id, space_id, display_name) VALUES ('member_%1$s_big', 'space_acme', 'T73 big');
+    INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type)
+    VALUES ('um_%1$s_big', 'user_%1$s_big', 'member_%1$s_big', 'space_acme', 'login');
+    INSERT INTO plystra.groups (id, space_id, parent_group_id, name, display_name, path)
+    SELECT 'group_%1$s_' || i, 'space_acme', 'group_legal', 'G' || i, 'G' || i, 'legal.%1$s_' || i
+    FROM generate_series(1, 40) i;
+    INSERT INTO plystra.member_roles (id, member_id, role_id, space_id, scope_anchor_group_id)
+    SELECT 'mr_%1$s_big_' || i, 'member_%1$s_big', 'role_finance_approver', 'space_acme', 'group_%1$s_' || i
+    FROM generate_series(1, 40) i$$);
+SELECT pg_temp.fresh('_big') AS big \gset
+SELECT is(:'big'::jsonb->>'code', 'SCOPE_OUT_OF_BOUNDS', 'an actor with 40 grants under Legal may not approve in Finance');
+SELECT is((:'big'::jsonb->'stats')->>'shared_fills', '0', 'too large to share: kept per backend only');
+SELECT is((:'big'::jsonb->'stats')->>'fills', '1', '(kept per backend)');
+SELECT pg_temp.w($$INSERT INTO plystra.member_roles (id, member_id, role_id, space_id, scope_anchor_group_id)
+                   VALUES ('mr_%1$s_big_fin', 'member_%1$s_big', 'role_finance_approver', 'space_acme', 'group_finance')$$);
+SELECT pg_temp.fresh('_big') AS big \gset
+SELECT is(:'big'::jsonb->>'code', 'ALLOW', 'a 41st grant over Finance allows');
+SELECT is((:'big'::jsonb->'stats')->>'shared_hits', '0', '(read from the tables again: nothing shared)');
+
+------------------------------------------------------------------------------------------------------------------
+-- Two databases of one server with the same incarnation and the same version numbers (CREATE DATABASE ...
+-- TEMPLATE copies both, and each copy's sequence then hands out the same numbers): an actor shared in one is
+-- never used in the other.
+------------------------------------------------------------------------------------------------------------------
+SELECT dblink_exec('t73_w', 'DROP DATABASE IF EXISTS plystra_t73_a WITH (FORCE)');
+SELECT dblink_exec('t73_w', 'DROP DATABASE IF EXISTS plystra_t73_b WITH (FORCE)');
+SELECT dblink_exec('t73_w', 'CREATE DATABASE plystra_t73_a');
+SELECT dblink_connect('t73_a', replace(:'conninfo', 'dbname=' || current_database(), 'dbname=plystra_t73_a'));
+\set demo `cat sql/demo.sql`
+SELECT dblink_exec('t73_a', 'CREATE EXTENSION plystra');
+SELECT dblink_exec('t73_a', :'demo');
+SELECT dblink_exec('t73_a', format($$
+    INSERT INTO plystra.users (id, email) VALUES ('user_%1$s', '%1$s@example.com');
+    INSERT INTO plystra.members (id, space_id, display_name) VALUES ('member_%1$s', 'space_acme', 'T73');
+    INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type)
+    VALUES ('um_%1$s', 'user_%1$s', 'member_%1$s', 'space_acme', 'login');
+    INSERT INTO plystra.member_roles (id, member_id, role_id, space_id, scope_anchor_group_id)
+    VALUES ('mr_%1$s', 'member_%1$s', 'role_finance_approver', 'space_acme', 'group_finance')$$, :'run'));
+SELECT dblink_disconnect('t73_a');
+SELECT dblink_exec('t73_w', 'CREATE DATABASE plystra_t73_b TEMPLATE plystra_t73_a');
+SELECT dblink_connect('t73_a', replace(:'conninfo', 'dbname=' || current_database(), 'dbname=plystra_t73_a'));
+SELECT dblink_connect('t73_b', replace(:'conninfo', 'dbname=' || current_database(), 'dbname=plystra_t73_b'));
+-- In a, the grant is revoked; in b, the Member is renamed: each moves space_acme to the same next number.
+SELECT dblink_exec('t73_a', format($$UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_%s'$$, :'run'));
+SELECT dblink_exec('t73_b', format($$UPDATE plystra.members SET display_name = 'T73 b' WHERE id = 'member_%s'$$, :'run'));
+CREATE FUNCTION pg_temp.version_of(conn text) RETURNS text LANGUAGE sql AS $$
+    SELECT v FROM dblink(conn, $q$SELECT incarnation || ' ' || version FROM plystra.actor_versions
+                                  WHERE space_id = 'space_acme'$q$) AS t(v text)
+$$;
+SELECT is(pg_temp.version_of('t73_a'), pg_temp.version_of('t73_b'),
+          'the two databases'' space_acme rows have the same incarnation and version');
+SELECT dblink_disconnect('t73_a');
+SELECT dblink_disconnect('t73_b');
+SELECT is(pg_temp.fresh(db => 'plystra_t73_b')->>'code', 'ALLOW', 'in b the actor may approve (and is shared)');
+SELECT pg_temp.fresh(db => 'plystra_t73_a') AS in_a \gset
+SELECT is(:'in_a'::jsonb->>'code', 'NO_MATCHING_PERMISSION', 'in a, where the grant is revoked, the actor may not');
+SELECT is((:'in_a'::jsonb->'stats')->>'shared_hits', '0', 'a never takes what b shared');
+SELECT dblink_exec('t73_w', 'DROP DATABASE plystra_t73_a WITH (FORCE)');
+SELECT dblink_exec('t73_w', 'DROP DATABASE plystra_t73_b WITH (FORCE)');
+
+SELECT dblink_disconnect('t73_w');
+
+SELECT * FROM finish();
+ROLLBACK;
