@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 
 SELECT 't73_' || txid_current() AS run \gset
 SELECT set_config('t73.run', :'run', false);
@@ -182,6 +182,20 @@ SELECT is(:'in_a'::jsonb->>'code', 'NO_MATCHING_PERMISSION', 'in a, where the gr
 SELECT is((:'in_a'::jsonb->'stats')->>'shared_hits', '0', 'a never takes what b shared');
 SELECT dblink_exec('t73_w', 'DROP DATABASE plystra_t73_a WITH (FORCE)');
 SELECT dblink_exec('t73_w', 'DROP DATABASE plystra_t73_b WITH (FORCE)');
+
+------------------------------------------------------------------------------------------------------------------
+-- Decision ids (each backend draws a key from the strong random source once, then hashes a counter): distinct
+-- within a backend and across backends, and of the documented form.
+------------------------------------------------------------------------------------------------------------------
+CREATE TEMP TABLE t73_ids AS
+SELECT id FROM generate_series(1, 2) b, LATERAL (
+    SELECT id FROM dblink(:'conninfo' || ' options=-cplystra.audit_mode=off application_name=t73_' || b, $q$
+        SELECT plystra.check('{"actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer",
+            "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"}, "resource_type": "invoice",
+            "resource_id": "invoice_001", "action": "approve"}')->>'trace_id' FROM generate_series(1, 500)$q$)
+        AS t(id text)) ids;
+SELECT is((SELECT count(DISTINCT id) FROM t73_ids), 1000::bigint, '1,000 decisions in two backends: 1,000 distinct ids');
+SELECT is((SELECT count(*) FROM t73_ids WHERE id !~ '^trc_[0-9a-f]{16}$'), 0::bigint, 'each trc_ and 16 hex digits');
 
 SELECT dblink_disconnect('t73_w');
 
