@@ -21,14 +21,18 @@ SELECT dblink_connect('t73_w', :'conninfo');
 SELECT ok((SELECT setting::int FROM pg_settings WHERE name = 'plystra.shared_actor_cache_entries') > 0,
           'the server has a shared tier (the library is preloaded)');
 
--- The run's actor in space_acme, allowed to approve invoice_001 (in Finance) through one grant.
-SELECT dblink_exec('t73_w', format($$
-    INSERT INTO plystra.users (id, email) VALUES ('user_%1$s', '%1$s@example.com');
-    INSERT INTO plystra.members (id, space_id, display_name) VALUES ('member_%1$s', 'space_acme', 'T73');
-    INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type)
-    VALUES ('um_%1$s', 'user_%1$s', 'member_%1$s', 'space_acme', 'login');
-    INSERT INTO plystra.member_roles (id, member_id, role_id, space_id, scope_anchor_group_id)
-    VALUES ('mr_%1$s', 'member_%1$s', 'role_finance_approver', 'space_acme', 'group_finance')$$, :'run'));
+-- The run's actor in space_acme, allowed to approve invoice_001 (in Finance) through one grant, made on `conn`.
+CREATE FUNCTION pg_temp.make_actor(conn text) RETURNS text LANGUAGE sql AS $f$
+    SELECT dblink_exec(conn, format($$
+        INSERT INTO plystra.users (id, email) VALUES ('user_%1$s', '%1$s@example.com');
+        INSERT INTO plystra.members (id, space_id, display_name) VALUES ('member_%1$s', 'space_acme', 'T73');
+        INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type)
+        VALUES ('um_%1$s', 'user_%1$s', 'member_%1$s', 'space_acme', 'login');
+        INSERT INTO plystra.member_roles (id, member_id, role_id, space_id, scope_anchor_group_id)
+        VALUES ('mr_%1$s', 'member_%1$s', 'role_finance_approver', 'space_acme', 'group_finance')$$,
+        current_setting('t73.run')))
+$f$;
+SELECT pg_temp.make_actor('t73_w');
 
 -- A decision of the run's actor (or of the actor whose ids end in `who`) on a fresh connection to `db` (this
 -- database by default), with the statements `before` run first on that connection, and that connection's
@@ -154,13 +158,7 @@ SELECT dblink_connect('t73_a', replace(:'conninfo', 'dbname=' || current_databas
 \set demo `cat sql/demo.sql`
 SELECT dblink_exec('t73_a', 'CREATE EXTENSION plystra');
 SELECT dblink_exec('t73_a', :'demo');
-SELECT dblink_exec('t73_a', format($$
-    INSERT INTO plystra.users (id, email) VALUES ('user_%1$s', '%1$s@example.com');
-    INSERT INTO plystra.members (id, space_id, display_name) VALUES ('member_%1$s', 'space_acme', 'T73');
-    INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type)
-    VALUES ('um_%1$s', 'user_%1$s', 'member_%1$s', 'space_acme', 'login');
-    INSERT INTO plystra.member_roles (id, member_id, role_id, space_id, scope_anchor_group_id)
-    VALUES ('mr_%1$s', 'member_%1$s', 'role_finance_approver', 'space_acme', 'group_finance')$$, :'run'));
+SELECT pg_temp.make_actor('t73_a');
 SELECT dblink_disconnect('t73_a');
 SELECT dblink_exec('t73_w', 'CREATE DATABASE plystra_t73_b TEMPLATE plystra_t73_a');
 SELECT dblink_connect('t73_a', replace(:'conninfo', 'dbname=' || current_database(), 'dbname=plystra_t73_a'));
