@@ -18,8 +18,9 @@
 //! Memory: `plystra.shared_actor_cache_entries` slots of 1 KiB each in shared memory (default 16,384: 16 MiB),
 //! set at server start; only with `shared_preload_libraries = 'plystra'` (otherwise there is no shared tier). An
 //! actor whose encoding does not fit a slot (about a dozen grants or more) is kept per backend only. A hash of
-//! the database and the binding id chooses a bucket of four slots; an actor is filed in its own slot there, else
-//! an empty one, else it replaces the bucket's actors in turn.
+//! the database and the binding id, keyed by a random key drawn at server start (binding ids may be chosen by
+//! whoever creates a binding, and must not be able to aim at another actor's bucket), chooses a bucket of four
+//! slots; an actor is filed in its own slot there, else an empty one, else it replaces the bucket's actors in turn.
 //!
 //! Concurrency: each slot is a sequence lock. A writer makes the slot's counter odd with a compare-and-swap
 //! (a writer that finds it odd, or loses the swap, skips: the cache is never worth waiting for), copies the
@@ -33,6 +34,7 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use pgrx::{pg_guard, pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
 use plystra_core::model::{Actor, Group, Member, Space, Timestamp, User, UserMember};
+use sha2::{Digest, Sha256};
 
 use crate::actor_kept::Grant;
 
@@ -60,6 +62,9 @@ pub static SHARED_ACTOR_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(
 
 static mut SLOTS: *mut Slot = null_mut();
 static mut COUNT: usize = 0;
+/// The key of the bucket hash, drawn when the shared memory is made: without it nobody can choose binding ids that
+/// land in another actor's bucket to keep replacing it (ids may be chosen by whoever creates a binding).
+static mut HASH_KEY: [u8; 16] = [0; 16];
 static mut PREV_SHMEM_REQUEST_HOOK: pg_sys::shmem_request_hook_type = None;
 static mut PREV_SHMEM_STARTUP_HOOK: pg_sys::shmem_startup_hook_type = None;
 
@@ -125,6 +130,11 @@ unsafe extern "C-unwind" fn shmem_startup() {
             // Every counter even and every length zero: an empty slot.
             std::ptr::write_bytes(base, 0, bytes);
         }
+        let mut key = [0u8; 16];
+        if !pg_sys::pg_strong_random(key.as_mut_ptr().cast(), key.len()) {
+            pgrx::error!("plystra: could not draw the shared actors' hash key");
+        }
+        HASH_KEY = key;
         SLOTS = aligned.cast::<Slot>();
         COUNT = count;
         pg_sys::LWLockRelease(init_lock);
@@ -133,17 +143,17 @@ unsafe extern "C-unwind" fn shmem_startup() {
 
 /// The bucket of a binding id in this database, when there is a shared tier, and the id's tag.
 fn bucket(database: u32, binding_id: &str) -> Option<(&'static [Slot], u64)> {
-    // SAFETY: SLOTS and COUNT are set once, by the postmaster before any backend forks, and never change.
-    let (slots, count) = unsafe { (SLOTS, COUNT) };
+    // SAFETY: SLOTS, COUNT and HASH_KEY are set by the postmaster before it forks any backend, and never change
+    // in a backend.
+    let (slots, count, key) = unsafe { (SLOTS, COUNT, HASH_KEY) };
     let buckets = count / WAYS;
     if slots.is_null() || buckets == 0 {
         return None;
     }
-    // FNV-1a: the same in every process (std's hasher keys are per process in general).
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in database.to_le_bytes().iter().chain(binding_id.as_bytes()) {
-        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    // Keyed, and the same in every backend (the key is inherited): SHA-256 over the key, the database and the id.
+    let digest =
+        Sha256::new().chain_update(key).chain_update(database.to_le_bytes()).chain_update(binding_id).finalize();
+    let hash = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
     let tag = hash.max(1);
     let first = (hash % buckets as u64) as usize * WAYS;
     // SAFETY: the bucket lies below COUNT, and the region holds COUNT slots from SLOTS on.

@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(29);
+SELECT plan(33);
 
 SELECT 't73_' || txid_current() AS run \gset
 SELECT set_config('t73.run', :'run', false);
@@ -145,6 +145,60 @@ SELECT pg_temp.w($$INSERT INTO plystra.member_roles (id, member_id, role_id, spa
 SELECT pg_temp.fresh('_big') AS big \gset
 SELECT is(:'big'::jsonb->>'code', 'ALLOW', 'a 41st grant over Finance allows');
 SELECT is((:'big'::jsonb->'stats')->>'shared_hits', '0', '(read from the tables again: nothing shared)');
+
+------------------------------------------------------------------------------------------------------------------
+-- Binding ids may be chosen by whoever creates a binding. Ids chosen to land in the run's actor's bucket under an
+-- unkeyed hash (FNV-1a of the database and the id, what 1.9.0 was first written with) do not push it out: the
+-- bucket hash is keyed by a random key drawn at server start.
+------------------------------------------------------------------------------------------------------------------
+CREATE FUNCTION pg_temp.fnv_bucket(db oid, id text, buckets numeric) RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE
+    h numeric := 14695981039346656037;
+    lo int;
+    -- The database's id as 4 little-endian bytes, then the id's.
+    bytes bytea := decode(lpad(to_hex((db::bigint & 255)::int), 2, '0')
+                          || lpad(to_hex(((db::bigint >> 8) & 255)::int), 2, '0')
+                          || lpad(to_hex(((db::bigint >> 16) & 255)::int), 2, '0')
+                          || lpad(to_hex(((db::bigint >> 24) & 255)::int), 2, '0'), 'hex') || convert_to(id, 'UTF8');
+BEGIN
+    FOR i IN 0 .. length(bytes) - 1 LOOP
+        lo := (h % 256)::int;
+        h := h - lo + (lo # get_byte(bytes, i));
+        h := (h * 1099511628211) % 18446744073709551616;
+    END LOOP;
+    RETURN h % buckets;
+END $$;
+SELECT (pg_temp.fresh()->'stats'->>'shared_slots')::numeric / 4 AS buckets \gset
+SELECT pg_temp.fnv_bucket((SELECT oid FROM pg_database WHERE datname = current_database()), 'um_' || :'run', :buckets)
+    AS target \gset
+CREATE TEMP TABLE t73_colliders AS
+SELECT 'c' || i AS who FROM generate_series(0, 200000) i
+WHERE pg_temp.fnv_bucket((SELECT oid FROM pg_database WHERE datname = current_database()), 'um_' || :'run' || '_c' || i,
+                         :buckets) = :target
+LIMIT 7;
+SELECT is((SELECT count(*) FROM t73_colliders), 7::bigint, 'seven binding ids that share the actor''s unkeyed bucket');
+SELECT pg_temp.w(format($$
+    INSERT INTO plystra.users (id, email)
+    SELECT 'user_%1$s_' || who, '%1$s_' || who || '@example.com' FROM unnest(%2$L::text[]) who;
+    INSERT INTO plystra.members (id, space_id, display_name)
+    SELECT 'member_%1$s_' || who, 'space_acme', who FROM unnest(%2$L::text[]) who;
+    INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type)
+    SELECT 'um_%1$s_' || who, 'user_%1$s_' || who, 'member_%1$s_' || who, 'space_acme', 'login'
+    FROM unnest(%2$L::text[]) who$$,
+    '%1$s', (SELECT array_agg(who) FROM t73_colliders)));
+SELECT is(pg_temp.fresh()->>'code', 'ALLOW', 'the run''s actor decides (and is shared again under this version)');
+-- All seven decide in one backend: the first fill the bucket, the next replace its slots in turn.
+SELECT dblink_connect('t73_c', :'conninfo' || ' options=-cplystra.audit_mode=off');
+SELECT count(*) FROM t73_colliders, LATERAL dblink('t73_c', format($q$
+    SELECT plystra.check(jsonb_build_object(
+        'actor', jsonb_build_object('user_id', 'user_%1$s', 'member_id', 'member_%1$s', 'user_member_id', 'um_%1$s',
+                                    'space_id', 'space_acme'),
+        'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve'))->>'decision'$q$,
+    :'run' || '_' || who)) AS t(decision text);
+SELECT is((SELECT (s->>'shared_fills')::int FROM dblink('t73_c', 'SELECT plystra.actor_kept_stats()') AS t(s jsonb)), 7,
+          'the seven were shared');
+SELECT dblink_disconnect('t73_c');
+SELECT is(pg_temp.fresh()->'stats'->>'shared_hits', '1', 'the run''s actor is still shared: the seven did not aim at its bucket');
 
 ------------------------------------------------------------------------------------------------------------------
 -- Two databases of one server with the same incarnation and the same version numbers (CREATE DATABASE ...
