@@ -35,10 +35,12 @@
 //!   the tables would show them. A Space without a version row (a schema not yet updated to 1.8.0, a restore
 //!   without it) keeps nothing.
 //!
+//! Under this per-backend map, `actor_shared` shares actors between the server's backends under the same rule.
+//!
 //! Memory: at most `plystra.actor_cache_entries` actors per backend (default 10,000; 0 keeps nothing); past that
 //! the backend forgets every actor and starts again. An actor is its four rows and its grants: estimated from their
-//! sizes (not measured) at about 1 kB with a few grants, roughly 10 MB a backend at the default. Nothing is kept
-//! in shared memory.
+//! sizes (not measured) at about 1 kB with a few grants, roughly 10 MB a backend at the default. The shared tier's
+//! memory is stated in `actor_shared`.
 //!
 //! `plystra.actor_kept_stats()` (owner only) reports this backend's hits, fills and reads, for tests and
 //! measurements.
