@@ -166,7 +166,8 @@ pub fn load(
         member_id: &req.member_id,
         space_id: &req.space_id,
     };
-    if let Some((actor, grants)) = actor_shared::find(&key) {
+    let place = actor_shared::place(key.database, key.binding_id);
+    if let Some((actor, grants)) = place.as_ref().and_then(|p| p.find(&key)) {
         SHARED_HITS.with(|h| h.set(h.get() + 1));
         let grants: Rc<[Grant]> = grants.into();
         keep(req, version.clone(), &actor, &grants);
@@ -186,7 +187,7 @@ pub fn load(
         READS.with(|r| r.set(r.get() + 1));
         return Loaded { actor, grants: Some(grants) };
     }
-    if actor_shared::file(&key, &actor, &grants) {
+    if place.is_some_and(|p| p.file(&key, &actor, &grants)) {
         SHARED_FILLS.with(|f| f.set(f.get() + 1));
     }
     keep(req, version.clone(), &actor, &grants);

@@ -63,8 +63,6 @@ struct Queue {
 }
 
 static mut QUEUE: *mut Queue = null_mut();
-static mut PREV_SHMEM_REQUEST_HOOK: pg_sys::shmem_request_hook_type = None;
-static mut PREV_SHMEM_STARTUP_HOOK: pg_sys::shmem_startup_hook_type = None;
 
 const fn align16(n: usize) -> usize {
     (n + 15) & !15
@@ -84,12 +82,6 @@ pub fn init() {
         GucContext::Postmaster,
         GucFlags::default(),
     );
-    unsafe {
-        PREV_SHMEM_REQUEST_HOOK = pg_sys::shmem_request_hook;
-        pg_sys::shmem_request_hook = Some(shmem_request);
-        PREV_SHMEM_STARTUP_HOOK = pg_sys::shmem_startup_hook;
-        pg_sys::shmem_startup_hook = Some(shmem_startup);
-    }
     if AUDIT_WRITER_DATABASE.get().is_some_and(|db| !db.as_bytes().is_empty()) {
         BackgroundWorkerBuilder::new("plystra audit writer")
             .set_type("plystra audit writer")
@@ -101,30 +93,22 @@ pub fn init() {
     }
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn shmem_request() {
+/// The queue's share of the library's shared memory (`shmem`).
+pub fn request_shmem() {
+    // SAFETY: called from the shared-memory request hook.
     unsafe {
-        if let Some(prev) = PREV_SHMEM_REQUEST_HOOK {
-            prev();
-        }
         pg_sys::RequestAddinShmemSpace(size_of::<Queue>());
         pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), 1);
     }
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn shmem_startup() {
+/// Attaches to the queue, making it when this is the first process to (`shmem`: under AddinShmemInitLock).
+pub fn attach_shmem() {
+    let (base, found) = crate::shmem::region(c"plystra audit queue", size_of::<Queue>());
+    let q = base.cast::<Queue>();
+    // SAFETY: the region holds a Queue; only its header needs values, the buffer is written before it is read.
     unsafe {
-        if let Some(prev) = PREV_SHMEM_STARTUP_HOOK {
-            prev();
-        }
-        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
-        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-        let mut found = false;
-        let q =
-            pg_sys::ShmemInitStruct(c"plystra audit queue".as_ptr(), size_of::<Queue>(), &mut found).cast::<Queue>();
         if !found {
-            // Only the header needs values; the buffer is written before it is read.
             (*q).lock = &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock;
             pg_sys::ConditionVariableInit(addr_of_mut!((*q).progress));
             (*q).worker_pid = 0;
@@ -139,7 +123,6 @@ unsafe extern "C-unwind" fn shmem_startup() {
             (*q).tail = 0;
         }
         QUEUE = q;
-        pg_sys::LWLockRelease(init_lock);
     }
 }
 

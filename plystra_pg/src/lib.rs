@@ -25,6 +25,7 @@ mod lookup;
 mod migrations;
 mod probe;
 mod replay;
+mod shmem;
 mod statement_cache;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -34,6 +35,7 @@ pub extern "C-unwind" fn _PG_init() {
     guc::register();
     audit_writer::init();
     actor_shared::init();
+    shmem::install();
 }
 
 /// The one list of migration files. Each is embedded verbatim in the install script, in order, and in
