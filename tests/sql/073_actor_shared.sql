@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(33);
+SELECT plan(36);
 
 SELECT 't73_' || txid_current() AS run \gset
 SELECT set_config('t73.run', :'run', false);
@@ -232,6 +232,26 @@ SELECT is(pg_temp.fresh(db => 'plystra_t73_b')->>'code', 'ALLOW', 'in b the acto
 SELECT pg_temp.fresh(db => 'plystra_t73_a') AS in_a \gset
 SELECT is(:'in_a'::jsonb->>'code', 'NO_MATCHING_PERMISSION', 'in a, where the grant is revoked, the actor may not');
 SELECT is((:'in_a'::jsonb->'stats')->>'shared_hits', '0', 'a never takes what b shared');
+
+-- A restore in place (the extension dropped and created again, the data loaded again): the Spaces' version rows
+-- get new incarnations, so what was shared before is never taken, even under the same version number.
+SELECT dblink_connect('t73_b', replace(:'conninfo', 'dbname=' || current_database(), 'dbname=plystra_t73_b'));
+SELECT split_part(pg_temp.version_of('t73_b'), ' ', 2) AS b_version \gset
+SELECT dblink_exec('t73_b', 'DROP EXTENSION plystra CASCADE');
+SELECT dblink_exec('t73_b', 'CREATE EXTENSION plystra');
+SELECT dblink_exec('t73_b', :'demo');
+SELECT pg_temp.make_actor('t73_b');
+SELECT dblink_exec('t73_b', format($$BEGIN;
+    ALTER TABLE plystra.member_roles DISABLE TRIGGER actor_changed_update;
+    UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_%s';
+    ALTER TABLE plystra.member_roles ENABLE ALWAYS TRIGGER actor_changed_update;
+    UPDATE plystra.actor_versions SET version = %s WHERE space_id = 'space_acme';
+    COMMIT$$, :'run', :b_version));
+SELECT is(split_part(pg_temp.version_of('t73_b'), ' ', 2), :'b_version', 'the reinstalled b shows the same version number');
+SELECT dblink_disconnect('t73_b');
+SELECT pg_temp.fresh(db => 'plystra_t73_b') AS reinstalled \gset
+SELECT is(:'reinstalled'::jsonb->>'code', 'NO_MATCHING_PERMISSION', 'in the reinstalled b the revoked grant denies');
+SELECT is((:'reinstalled'::jsonb->'stats')->>'shared_hits', '0', 'nothing shared before the reinstall is taken');
 SELECT dblink_exec('t73_w', 'DROP DATABASE plystra_t73_a WITH (FORCE)');
 SELECT dblink_exec('t73_w', 'DROP DATABASE plystra_t73_b WITH (FORCE)');
 
