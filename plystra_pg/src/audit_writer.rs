@@ -43,8 +43,17 @@ pub static AUDIT_WRITER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Opt
 #[repr(C)]
 struct Queue {
     lock: *mut pg_sys::LWLock,
-    /// Broadcast when records are committed (or failed) and when space is freed.
+    /// Broadcast when a writer starts or stops, and when space is freed for a backend that found the buffer full.
     progress: pg_sys::ConditionVariable,
+    /// Broadcast when a drain's records are committed: `committed[k % 2]` for the k-th drain. A record queued
+    /// after drain k is taken by drain k + 1, so its backend sleeps on that one's variable and is not woken by
+    /// the commit of the batch before (at 16 clients about half the waiters are queued behind the batch that
+    /// commits; each spurious wake-up is a signal and two context switches).
+    committed: [pg_sys::ConditionVariable; 2],
+    /// How many drains the writers have made (the number of the batch that takes what is queued now, minus one).
+    drains: u64,
+    /// A backend found the buffer full and waits for the next drain to free space.
+    space_wanted: bool,
     worker_pid: i32,
     worker_latch: *mut pg_sys::Latch,
     database: pg_sys::Oid,
@@ -111,6 +120,10 @@ pub fn attach_shmem() {
         if !found {
             (*q).lock = &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock;
             pg_sys::ConditionVariableInit(addr_of_mut!((*q).progress));
+            pg_sys::ConditionVariableInit(addr_of_mut!((*q).committed[0]));
+            pg_sys::ConditionVariableInit(addr_of_mut!((*q).committed[1]));
+            (*q).drains = 0;
+            (*q).space_wanted = false;
             (*q).worker_pid = 0;
             (*q).worker_latch = null_mut();
             (*q).database = pg_sys::InvalidOid;
@@ -159,6 +172,19 @@ fn broadcast(q: *mut Queue) {
     unsafe { pg_sys::ConditionVariableBroadcast(addr_of_mut!((*q).progress)) };
 }
 
+/// The condition variable on which the backends waiting for drain `drain` sleep.
+fn committed_cv(q: *mut Queue, drain: u64) -> *mut pg_sys::ConditionVariable {
+    unsafe { addr_of_mut!((*q).committed[(drain % 2) as usize]) }
+}
+
+/// Wakes every waiter, whatever it waits for (a writer started or stopped).
+fn broadcast_all(q: *mut Queue) {
+    broadcast(q);
+    for k in 0..2 {
+        unsafe { pg_sys::ConditionVariableBroadcast(committed_cv(q, k)) };
+    }
+}
+
 /// What happened to a record handed to the writer.
 pub enum Delivery {
     /// Committed by the writer before this returned.
@@ -198,11 +224,12 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<String>) -> Delivery {
     }
     let started = Instant::now();
     unsafe { pg_sys::ConditionVariablePrepareToSleep(addr_of_mut!((*q).progress)) };
-    let mut last: Option<(u64, u64)> = None;
+    // (seq, generation, the drain that takes it) of the last record queued.
+    let mut last: Option<(u64, u64, u64)> = None;
     for (i, payload) in payloads.iter().enumerate() {
         let payload = payload.as_bytes();
         let total = HEADER + align16(payload.len());
-        let (seq, generation) = loop {
+        let (seq, generation, drain) = loop {
             let mut g = Locked::exclusive(q);
             let qq = g.q();
             if qq.worker_pid == 0 || qq.database != unsafe { pg_sys::MyDatabaseId } {
@@ -230,21 +257,22 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<String>) -> Delivery {
                 write_header(qq, at, payload.len() as u32, seq);
                 qq.buf[at + HEADER..at + HEADER + payload.len()].copy_from_slice(payload);
                 qq.head += total as u64;
-                break (seq, qq.generation);
+                break (seq, qq.generation, qq.drains + 1);
             }
             // Full: the writer frees space as it drains (a batch may fill the queue itself: wake the writer).
+            qq.space_wanted = true;
             let latch = qq.worker_latch;
             drop(g);
             unsafe { pg_sys::SetLatch(latch) };
-            wait_a_little(q, started);
+            wait_a_little(unsafe { addr_of_mut!((*q).progress) }, started);
         };
-        if last.is_some_and(|(_, g)| g != generation) {
+        if last.is_some_and(|(_, g, _)| g != generation) {
             unsafe { pg_sys::ConditionVariableCancelSleep() };
             audit_unavailable("the audit writer stopped before it recorded this batch; the decisions were not made");
         }
-        last = Some((seq, generation));
+        last = Some((seq, generation, drain));
     }
-    let Some((seq, generation)) = last else {
+    let Some((seq, generation, drain)) = last else {
         unsafe { pg_sys::ConditionVariableCancelSleep() };
         return Delivery::Committed;
     };
@@ -255,6 +283,8 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<String>) -> Delivery {
         unsafe { pg_sys::SetLatch(latch) };
     }
     // The writer commits in sequence order, so the last row committed means every row of this batch is.
+    let cv = committed_cv(q, drain);
+    unsafe { pg_sys::ConditionVariablePrepareToSleep(cv) };
     let lsn = loop {
         {
             let mut g = Locked::exclusive(q);
@@ -270,7 +300,7 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<String>) -> Delivery {
                 break qq.committed_lsn;
             }
         }
-        wait_a_little(q, started);
+        wait_a_little(cv, started);
     };
     unsafe { pg_sys::ConditionVariableCancelSleep() };
     // Durable before the answer: a crash before this flush loses the row, but then no answer was given either.
@@ -293,13 +323,13 @@ fn audit_unavailable(message: &str) -> ! {
     unreachable!("ERROR-level reports do not return")
 }
 
-fn wait_a_little(q: *mut Queue, started: Instant) {
+fn wait_a_little(cv: *mut pg_sys::ConditionVariable, started: Instant) {
     if started.elapsed() > CONFIRM_TIMEOUT {
         unsafe { pg_sys::ConditionVariableCancelSleep() };
         audit_unavailable("the audit writer did not confirm the audit row in time; the decision was not made");
     }
     unsafe {
-        pg_sys::ConditionVariableTimedSleep(addr_of_mut!((*q).progress), 100, pg_sys::PG_WAIT_EXTENSION);
+        pg_sys::ConditionVariableTimedSleep(cv, 100, pg_sys::PG_WAIT_EXTENSION);
     }
 }
 
@@ -314,8 +344,9 @@ fn read_header(q: &Queue, at: usize) -> (u32, u64) {
     (len, seq)
 }
 
-/// Takes every queued record out of the buffer: (highest seq, the records (rows as JSON objects) in seq order).
-fn drain(q: *mut Queue) -> Option<(u64, Vec<String>)> {
+/// Takes every queued record out of the buffer: (the drain's number, highest seq, the records (rows as JSON
+/// objects) in seq order).
+fn drain(q: *mut Queue) -> Option<(u64, u64, Vec<String>)> {
     let mut g = Locked::exclusive(q);
     let qq = g.q();
     if qq.head == qq.tail {
@@ -335,9 +366,14 @@ fn drain(q: *mut Queue) -> Option<(u64, Vec<String>)> {
         last_seq = seq;
         qq.tail += (HEADER + align16(len as usize)) as u64;
     }
+    qq.drains += 1;
+    let number = qq.drains;
+    let space_wanted = std::mem::take(&mut qq.space_wanted);
     drop(g);
-    broadcast(q); // space was freed
-    Some((last_seq, rows))
+    if space_wanted {
+        broadcast(q);
+    }
+    Some((number, last_seq, rows))
 }
 
 #[pg_guard]
@@ -351,7 +387,7 @@ unsafe extern "C-unwind" fn on_writer_exit(_code: i32, _arg: pg_sys::Datum) {
             qq.failed_seq = qq.next_seq;
         }
         drop(g);
-        broadcast(q);
+        broadcast_all(q);
     }
 }
 
@@ -359,6 +395,7 @@ unsafe extern "C-unwind" fn on_writer_exit(_code: i32, _arg: pg_sys::Datum) {
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    keep_freed_memory();
     let database = AUDIT_WRITER_DATABASE.get().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     let Some(q) = queue() else { return };
@@ -374,7 +411,7 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
         qq.worker_latch = unsafe { pg_sys::MyLatch };
         qq.database = unsafe { pg_sys::MyDatabaseId };
     }
-    broadcast(q);
+    broadcast_all(q);
     // Commit without waiting for the WAL flush: each waiting backend flushes up to the commit itself, so the
     // writer is never idle during an fsync and concurrent decisions share flushes.
     BackgroundWorker::transaction(|| Spi::run("SET synchronous_commit = off").expect("SET synchronous_commit"));
@@ -386,7 +423,7 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
     let mut partitions_made = ensure_partitions();
     let mut last_partitions = Instant::now();
     while BackgroundWorker::wait_latch(Some(SEAL_EVERY)) {
-        if let Some((last_seq, rows)) = drain(q) {
+        if let Some((number, last_seq, rows)) = drain(q) {
             BackgroundWorker::transaction(|| crate::audit_append::append(&rows));
             let lsn = unsafe { pg_sys::XactLastCommitEnd };
             {
@@ -395,7 +432,7 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
                 qq.committed_seq = qq.committed_seq.max(last_seq);
                 qq.committed_lsn = qq.committed_lsn.max(lsn);
             }
-            broadcast(q);
+            unsafe { pg_sys::ConditionVariableBroadcast(committed_cv(q, number)) };
         }
         if last_seal.elapsed() >= SEAL_EVERY {
             last_seal = Instant::now();
@@ -421,6 +458,27 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
     // DROP DATABASE ... WITH (FORCE) or pg_terminate_backend, not only from a shutdown (which starts nothing).
     log!("plystra audit writer stopping");
     unsafe { pg_sys::proc_exit(1) };
+}
+
+/// glibc gives freed memory at the top of the heap back to the kernel once it passes a threshold, and serves
+/// large requests with their own mappings: for the writer, whose every batch allocates and frees the same few
+/// hundred KiB (executor state, the batch's arrays), that was a `brk` or `munmap` and its page faults on every
+/// batch (about a tenth of its time for batches of one row in profiles). The writer keeps what it freed instead:
+/// its footprint stays that of its largest batch (the buffer bounds a batch to a few MiB).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+        }
+        const M_TRIM_THRESHOLD: std::ffi::c_int = -1;
+        const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+        // SAFETY: mallopt only changes this process's allocator settings; called before the writer allocates.
+        unsafe {
+            mallopt(M_TRIM_THRESHOLD, 64 << 20);
+            mallopt(M_MMAP_THRESHOLD, 16 << 20);
+        }
+    }
 }
 
 /// Makes the coming months' audit partitions (a no-op when they exist, or before migration 009 is installed). The

@@ -45,6 +45,19 @@ mod tests {
     }
 
     #[pg_test]
+    fn the_writer_takes_the_sealers_lock_as_the_function_does() {
+        // The audit writer runs the lock's statement itself (not through the SQL function): one rule, so the two
+        // texts must stay equal, or a writer and a seal_audit caller could seal the same chain at once.
+        let body = Spi::get_one::<String>(
+            "SELECT prosrc FROM pg_proc WHERE oid = 'plystra.audit_sealer_lock()'::regprocedure",
+        )
+        .expect("the function exists")
+        .expect("it has a body");
+        let body = body.trim().trim_end_matches(';');
+        assert_eq!(body, format!("SELECT {}", crate::audit_append::SEALER_LOCK_EXPR));
+    }
+
+    #[pg_test]
     fn the_plan_is_kept_across_calls() {
         // The second call reuses the backend's saved plan; both answer the same.
         let doc = json!({

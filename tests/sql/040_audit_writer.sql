@@ -6,7 +6,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(21);
+SELECT plan(23);
 -- Audit rows outlive this test's ROLLBACK (that is the point), so this run's request ids are unique.
 CREATE TEMP TABLE run AS SELECT 'req_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10) || '_' AS p;
 CREATE FUNCTION pg_temp.rid(name text) RETURNS text LANGUAGE sql AS $$ SELECT (SELECT p FROM run) || name $$;
@@ -106,6 +106,26 @@ SELECT ok(:'busy_unsealed'::boolean, '... and its row went in unsealed');
 SELECT pg_sleep(2.5);
 SELECT ok((SELECT row_hash IS NOT NULL FROM plystra.audit_logs WHERE request_id = pg_temp.rid('chain_busy')),
           'it is sealed once the chains are free');
+
+-- Four sessions each ask for a batch of 1,000 decisions at once: their audit records (about 2 kB each) are twice
+-- the writer's 4 MiB buffer, so backends find it full and wait for the writer to free space (they are woken when
+-- it drains); every decision is still answered, and has its row.
+CREATE FUNCTION pg_temp.big_batch(request_id text) RETURNS text LANGUAGE sql AS $$
+    SELECT format('SELECT jsonb_array_length(plystra.check_batch(%L::jsonb)->''results'')',
+                  jsonb_build_object('actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
+                                                                 'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
+                                     'items', (SELECT jsonb_agg(jsonb_build_object('resource_type', 'invoice', 'resource_id', 'invoice_001',
+                                                                                   'action', 'approve'))
+                                               FROM generate_series(1, 1000)),
+                                     'request', jsonb_build_object('request_id', request_id)))
+$$;
+SELECT count(dblink_connect('t040_full_' || i, pg_temp.connstr())) FROM generate_series(1, 4) i;
+SELECT count(dblink_send_query('t040_full_' || i, pg_temp.big_batch(pg_temp.rid('full_' || i)))) FROM generate_series(1, 4) i;
+SELECT is((SELECT sum(n) FROM generate_series(1, 4) i, dblink_get_result('t040_full_' || i) AS t(n int)), 4000::bigint,
+          'four concurrent batches of 1,000 decisions, twice the writer''s buffer, are all answered');
+SELECT count(dblink_disconnect('t040_full_' || i)) FROM generate_series(1, 4) i;
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE starts_with(request_id, pg_temp.rid('full_'))), 4000::bigint,
+          '... and each decision has its row');
 
 -- Forgery behind the triggers' back is found: a superuser edits and deletes sealed rows.
 SAVEPOINT s;
