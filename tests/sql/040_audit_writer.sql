@@ -107,7 +107,7 @@ SELECT pg_sleep(2.5);
 SELECT ok((SELECT row_hash IS NOT NULL FROM plystra.audit_logs WHERE request_id = pg_temp.rid('chain_busy')),
           'it is sealed once the chains are free');
 
--- Four sessions each ask for a batch of 1,000 decisions at once: their audit records (about 2 kB each) are twice
+-- Four sessions each ask for a batch of 1,000 decisions at once: their audit records (about 4 kB each) are four times
 -- the writer's 4 MiB buffer, so backends find it full and wait for the writer to free space (they are woken when
 -- it drains); every decision is still answered, and has its row.
 CREATE FUNCTION pg_temp.big_batch(request_id text) RETURNS text LANGUAGE sql AS $$
@@ -122,7 +122,7 @@ $$;
 SELECT count(dblink_connect('t040_full_' || i, pg_temp.connstr())) FROM generate_series(1, 4) i;
 SELECT count(dblink_send_query('t040_full_' || i, pg_temp.big_batch(pg_temp.rid('full_' || i)))) FROM generate_series(1, 4) i;
 SELECT is((SELECT sum(n) FROM generate_series(1, 4) i, dblink_get_result('t040_full_' || i) AS t(n int)), 4000::bigint,
-          'four concurrent batches of 1,000 decisions, twice the writer''s buffer, are all answered');
+          'four concurrent batches of 1,000 decisions, four times the writer''s buffer, are all answered');
 SELECT count(dblink_disconnect('t040_full_' || i)) FROM generate_series(1, 4) i;
 SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE starts_with(request_id, pg_temp.rid('full_'))), 4000::bigint,
           '... and each decision has its row');
