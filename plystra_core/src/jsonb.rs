@@ -65,6 +65,34 @@ impl<'a> Doc<'a> {
     }
 }
 
+/// A document printed as JSON text (members in their order), as `serde_json` prints the same `Value`: the audit
+/// writer's records carry traces this way without building a `Value` first.
+impl serde::Serialize for Doc<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Doc::Null => serializer.serialize_unit(),
+            Doc::Bool(b) => serializer.serialize_bool(*b),
+            Doc::Num(n) => n.serialize(serializer),
+            Doc::Str(s) => serializer.serialize_str(s),
+            Doc::Arr(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Doc::Obj(members) => {
+                let mut map = serializer.serialize_map(Some(members.len()))?;
+                for (k, v) in members {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
 impl<'a> From<&'a Value> for Doc<'a> {
     fn from(value: &'a Value) -> Doc<'a> {
         match value {

@@ -3,10 +3,11 @@
 
 use std::borrow::Cow;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::contract::{AuditSummary, CheckAnswer, Decision};
 use crate::decide::Outcome;
+use crate::jsonb::Doc;
 use crate::model::{ActorNaming, Candidate, Context, ContextMode, Group, Request};
 use crate::redact::redact;
 
@@ -49,8 +50,13 @@ pub fn audit_action(req: &Request) -> String {
     format!("{}.{}", req.resource_type, req.action)
 }
 
-fn group_json(g: &Group) -> Value {
-    json!({"id": g.id, "space_id": g.space_id, "path": g.path, "status": g.status})
+fn group_doc(g: &Group) -> Doc<'_> {
+    Doc::Obj(vec![
+        ("id", Doc::str(&g.id)),
+        ("space_id", Doc::str(&g.space_id)),
+        ("path", Doc::str(&g.path)),
+        ("status", Doc::str(&g.status)),
+    ])
 }
 
 fn redacted(metadata: &Option<Value>) -> Option<Value> {
@@ -69,105 +75,127 @@ fn redacted(metadata: &Option<Value>) -> Option<Value> {
 /// in the trace, with a mark: together with the candidate and metadata bounds it keeps every trace small.
 pub const MAX_TRACE_TEXT_CHARS: usize = 1024;
 
-fn bounded(text: &str) -> Value {
-    if text.chars().count() <= MAX_TRACE_TEXT_CHARS {
-        return Value::from(text);
+fn bounded(text: &str) -> Doc<'_> {
+    if text.len() <= MAX_TRACE_TEXT_CHARS || text.chars().count() <= MAX_TRACE_TEXT_CHARS {
+        return Doc::str(text);
     }
     let cut: String = text.chars().take(MAX_TRACE_TEXT_CHARS).collect();
-    Value::from(format!("{cut}… (cut: {} characters in all)", text.chars().count()))
+    Doc::Str(Cow::Owned(format!("{cut}… (cut: {} characters in all)", text.chars().count())))
 }
 
-/// Inserts `key: value` only when the value is present (v1.0's `omitempty` fields).
-fn put_opt(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+/// A member present only when the value is (v1.0's `omitempty` fields).
+fn put_opt<'d>(members: &mut Vec<(&'static str, Doc<'d>)>, key: &'static str, value: Option<Doc<'d>>) {
     if let Some(v) = value {
-        map.insert(key.to_string(), v);
+        members.push((key, v));
     }
 }
 
-fn actor_json(ctx: &Context) -> Value {
+fn actor_doc(ctx: &Context) -> Doc<'_> {
     let a = &ctx.actor;
-    json!({
-        "user": a.user.as_ref().map(|u| json!({"id": u.id, "email": u.email, "status": u.status})),
-        "member": a.member.as_ref().map(|m| json!({
-            "id": m.id, "space_id": m.space_id, "display_name": bounded(&m.display_name), "status": m.status})),
-        "user_member": a.user_member.as_ref().map(|um| json!({
-            "id": um.id, "user_id": um.user_id, "member_id": um.member_id, "space_id": um.space_id,
-            "relation_type": um.relation_type, "status": um.status, "is_primary": um.is_primary,
-            "expires_at": um.expires_at.as_ref().map(|t| t.rfc3339.clone())})),
-        "space": space_json(ctx),
+    Doc::Obj(vec![
+        (
+            "user",
+            a.user.as_ref().map_or(Doc::Null, |u| {
+                Doc::Obj(vec![("id", Doc::str(&u.id)), ("email", Doc::str(&u.email)), ("status", Doc::str(&u.status))])
+            }),
+        ),
+        (
+            "member",
+            a.member.as_ref().map_or(Doc::Null, |m| {
+                Doc::Obj(vec![
+                    ("id", Doc::str(&m.id)),
+                    ("space_id", Doc::str(&m.space_id)),
+                    ("display_name", bounded(&m.display_name)),
+                    ("status", Doc::str(&m.status)),
+                ])
+            }),
+        ),
+        (
+            "user_member",
+            a.user_member.as_ref().map_or(Doc::Null, |um| {
+                Doc::Obj(vec![
+                    ("id", Doc::str(&um.id)),
+                    ("user_id", Doc::str(&um.user_id)),
+                    ("member_id", Doc::str(&um.member_id)),
+                    ("space_id", Doc::str(&um.space_id)),
+                    ("relation_type", Doc::str(&um.relation_type)),
+                    ("status", Doc::str(&um.status)),
+                    ("is_primary", Doc::Bool(um.is_primary)),
+                    ("expires_at", Doc::opt_str(um.expires_at.as_ref().map(|t| t.rfc3339.as_str()))),
+                ])
+            }),
+        ),
+        ("space", space_doc(ctx)),
+    ])
+}
+
+fn space_doc(ctx: &Context) -> Doc<'_> {
+    ctx.actor.space.as_ref().map_or(Doc::Null, |s| {
+        Doc::Obj(vec![("id", Doc::str(&s.id)), ("name", bounded(&s.name)), ("status", Doc::str(&s.status))])
     })
 }
 
-fn space_json(ctx: &Context) -> Value {
-    ctx.actor
-        .space
-        .as_ref()
-        .map(|s| json!({"id": s.id, "name": bounded(&s.name), "status": s.status}))
-        .unwrap_or(Value::Null)
-}
-
-fn target_json(ctx: &Context) -> Value {
+fn target_doc<'d>(ctx: &'d Context, parts: &'d TraceParts<'_>) -> Doc<'d> {
     let Some(t) = ctx.target.as_ref() else {
-        return Value::Null;
+        return Doc::Null;
     };
     let r = &t.resource;
-    let mut res = Map::new();
-    res.insert("id".into(), json!(r.id));
+    let mut res = vec![("id", Doc::str(&r.id))];
     put_opt(&mut res, "external_id", r.external_id.as_deref().map(bounded));
-    res.insert("type".into(), json!(r.resource_type));
-    res.insert("space_id".into(), json!(r.space_id));
-    res.insert("group_id".into(), json!(r.group_id.clone().unwrap_or_default()));
-    put_opt(&mut res, "group_path", t.group.as_ref().map(|g| Value::from(g.path.clone())));
-    res.insert("owner_member_id".into(), json!(r.owner_member_id.clone().unwrap_or_default()));
+    res.push(("type", Doc::str(&r.resource_type)));
+    res.push(("space_id", Doc::str(&r.space_id)));
+    res.push(("group_id", Doc::str(r.group_id.as_deref().unwrap_or_default())));
+    put_opt(&mut res, "group_path", t.group.as_ref().map(|g| Doc::str(&g.path)));
+    res.push(("owner_member_id", Doc::str(r.owner_member_id.as_deref().unwrap_or_default())));
     put_opt(&mut res, "display_name", r.display_name.as_deref().map(bounded));
-    put_opt(&mut res, "visibility", r.visibility.clone().map(Value::from));
-    put_opt(&mut res, "status", r.status.clone().map(Value::from));
-    put_opt(&mut res, "metadata", redacted(&r.metadata));
-    json!({"resource": Value::Object(res), "group": t.group.as_ref().map(group_json)})
+    put_opt(&mut res, "visibility", r.visibility.as_deref().map(Doc::str));
+    put_opt(&mut res, "status", r.status.as_deref().map(Doc::str));
+    put_opt(&mut res, "metadata", parts.resource_metadata.as_ref().map(Doc::from));
+    Doc::Obj(vec![("resource", Doc::Obj(res)), ("group", t.group.as_ref().map_or(Doc::Null, group_doc))])
 }
 
-fn registry_json(ctx: &Context) -> Value {
+fn registry_doc<'d>(ctx: &'d Context, parts: &'d TraceParts<'_>) -> Doc<'d> {
     let reg = &ctx.registry;
-    let rt = reg.resource_type.as_ref().map(|t| {
-        let mut m = Map::new();
-        m.insert("id".into(), json!(t.id));
-        m.insert("key".into(), json!(t.key));
-        m.insert("display_name".into(), bounded(&t.display_name));
+    let rt = reg.resource_type.as_ref().map_or(Doc::Null, |t| {
+        let mut m =
+            vec![("id", Doc::str(&t.id)), ("key", Doc::str(&t.key)), ("display_name", bounded(&t.display_name))];
         put_opt(&mut m, "description", t.description.as_deref().map(bounded));
-        m.insert("status".into(), json!(t.status));
-        m.insert("source".into(), json!(t.source));
-        put_opt(&mut m, "metadata", redacted(&t.metadata));
-        Value::Object(m)
+        m.push(("status", Doc::str(&t.status)));
+        m.push(("source", Doc::str(&t.source)));
+        put_opt(&mut m, "metadata", parts.type_metadata.as_ref().map(Doc::from));
+        Doc::Obj(m)
     });
-    let action = reg.action.as_ref().map(|a| {
-        let mut m = Map::new();
-        m.insert("id".into(), json!(a.id));
-        m.insert("resource_type_id".into(), json!(a.resource_type_id));
-        m.insert("key".into(), json!(a.key));
-        m.insert("display_name".into(), bounded(&a.display_name));
+    let action = reg.action.as_ref().map_or(Doc::Null, |a| {
+        let mut m = vec![
+            ("id", Doc::str(&a.id)),
+            ("resource_type_id", Doc::str(&a.resource_type_id)),
+            ("key", Doc::str(&a.key)),
+            ("display_name", bounded(&a.display_name)),
+        ];
         put_opt(&mut m, "description", a.description.as_deref().map(bounded));
-        m.insert("risk_level".into(), json!(a.risk_level));
-        m.insert("audit_default".into(), json!(a.audit_default));
-        put_opt(&mut m, "metadata", redacted(&a.metadata));
-        Value::Object(m)
+        m.push(("risk_level", Doc::str(&a.risk_level)));
+        m.push(("audit_default", Doc::Bool(a.audit_default)));
+        put_opt(&mut m, "metadata", parts.action_metadata.as_ref().map(Doc::from));
+        Doc::Obj(m)
     });
-    let mapping = reg.mapping.as_ref().map(|mp| {
-        let mut m = Map::new();
-        m.insert("id".into(), json!(mp.id));
-        m.insert("resource_type_id".into(), json!(mp.resource_type_id));
-        m.insert("storage_kind".into(), json!(mp.storage_kind));
-        put_opt(&mut m, "table_name", mp.table_name.clone().map(Value::from));
-        m.insert("id_field".into(), json!(mp.id_field));
-        m.insert("space_field".into(), json!(mp.space_field));
-        put_opt(&mut m, "group_field", mp.group_field.clone().map(Value::from));
-        put_opt(&mut m, "owner_member_field", mp.owner_member_field.clone().map(Value::from));
-        put_opt(&mut m, "visibility_field", mp.visibility_field.clone().map(Value::from));
-        put_opt(&mut m, "metadata_field", mp.metadata_field.clone().map(Value::from));
-        m.insert("status".into(), json!(mp.status));
-        put_opt(&mut m, "metadata", redacted(&mp.metadata));
-        Value::Object(m)
+    let mapping = reg.mapping.as_ref().map_or(Doc::Null, |mp| {
+        let mut m = vec![
+            ("id", Doc::str(&mp.id)),
+            ("resource_type_id", Doc::str(&mp.resource_type_id)),
+            ("storage_kind", Doc::str(&mp.storage_kind)),
+        ];
+        put_opt(&mut m, "table_name", mp.table_name.as_deref().map(Doc::str));
+        m.push(("id_field", Doc::str(&mp.id_field)));
+        m.push(("space_field", Doc::str(&mp.space_field)));
+        put_opt(&mut m, "group_field", mp.group_field.as_deref().map(Doc::str));
+        put_opt(&mut m, "owner_member_field", mp.owner_member_field.as_deref().map(Doc::str));
+        put_opt(&mut m, "visibility_field", mp.visibility_field.as_deref().map(Doc::str));
+        put_opt(&mut m, "metadata_field", mp.metadata_field.as_deref().map(Doc::str));
+        m.push(("status", Doc::str(&mp.status)));
+        put_opt(&mut m, "metadata", parts.mapping_metadata.as_ref().map(Doc::from));
+        Doc::Obj(m)
     });
-    json!({"resource_type": rt, "action": action, "mapping": mapping})
+    Doc::Obj(vec![("resource_type", rt), ("action", action), ("mapping", mapping)])
 }
 
 /// Which candidates a trace shows, in the order shown: all of them when there are at most
@@ -189,32 +217,47 @@ pub fn shown_candidates(outcome: &Outcome) -> Vec<usize> {
     shown
 }
 
-fn candidates_json(ctx: &Context, outcome: &Outcome) -> Value {
+fn candidates_doc<'d>(ctx: &'d Context, outcome: &'d Outcome) -> Doc<'d> {
     if !outcome.target_evaluated || ctx.candidates.is_empty() {
         // v1.0 serialises "no candidates" as null (a nil Go slice).
-        return Value::Null;
+        return Doc::Null;
     }
     let items = shown_candidates(outcome)
         .into_iter()
         .filter_map(|i| Some((ctx.candidates.get(i)?, outcome.scope_checks.get(i)?)))
         .map(|(c, check): (&Candidate, _)| {
-            let mut sc = Map::new();
-            sc.insert("covered".into(), json!(check.covered));
-            sc.insert("rule".into(), json!(check.rule));
-            sc.insert("reason".into(), json!(check.reason));
-            put_opt(&mut sc, "deny_code", check.deny_code.map(|d| Value::from(d.as_str())));
-            json!({
-                "role": {"id": c.role.id, "key": c.role.key, "space_id": c.role.space_id},
-                "permission": {"id": c.permission.id, "resource": c.permission.resource,
-                               "action": c.permission.action, "scope": c.permission.scope},
-                "scope_anchor": c.scope_anchor.as_ref().map(group_json),
-                "scope_check": Value::Object(sc),
-                "member_role_id": c.member_role_id,
-                "member_role_space_id": c.member_role_space_id,
-            })
+            let mut sc = vec![
+                ("covered", Doc::Bool(check.covered)),
+                ("rule", Doc::str(check.rule)),
+                ("reason", Doc::str(&check.reason)),
+            ];
+            put_opt(&mut sc, "deny_code", check.deny_code.map(|d| Doc::str(d.as_str())));
+            Doc::Obj(vec![
+                (
+                    "role",
+                    Doc::Obj(vec![
+                        ("id", Doc::str(&c.role.id)),
+                        ("key", Doc::str(&c.role.key)),
+                        ("space_id", Doc::str(&c.role.space_id)),
+                    ]),
+                ),
+                (
+                    "permission",
+                    Doc::Obj(vec![
+                        ("id", Doc::str(&c.permission.id)),
+                        ("resource", Doc::str(&c.permission.resource)),
+                        ("action", Doc::str(&c.permission.action)),
+                        ("scope", Doc::str(&c.permission.scope)),
+                    ]),
+                ),
+                ("scope_anchor", c.scope_anchor.as_ref().map_or(Doc::Null, group_doc)),
+                ("scope_check", Doc::Obj(sc)),
+                ("member_role_id", Doc::str(&c.member_role_id)),
+                ("member_role_space_id", Doc::str(&c.member_role_space_id)),
+            ])
         })
         .collect();
-    Value::Array(items)
+    Doc::Arr(items)
 }
 
 /// How many candidates the trace leaves out (0 when it shows them all).
@@ -225,25 +268,26 @@ fn omitted_candidates(ctx: &Context, outcome: &Outcome) -> usize {
     ctx.candidates.len().saturating_sub(MAX_TRACE_CANDIDATES)
 }
 
-fn context_mode_json(mode: &ContextMode) -> Value {
-    let source = |inline: bool| if inline { "inline" } else { "core" };
-    let mut m = Map::new();
-    m.insert("actor".into(), json!(source(mode.actor_inline)));
-    m.insert("target".into(), json!(source(mode.target_inline)));
-    m.insert("grants".into(), json!(source(mode.grants_inline)));
+fn context_mode_doc(mode: &ContextMode) -> Doc<'_> {
+    let source = |inline: bool| Doc::str(if inline { "inline" } else { "core" });
+    let mut m = vec![
+        ("actor", source(mode.actor_inline)),
+        ("target", source(mode.target_inline)),
+        ("grants", source(mode.grants_inline)),
+    ];
     if !mode.ignored.is_empty() {
-        m.insert("ignored_inline_fields".into(), json!(mode.ignored));
+        m.push(("ignored_inline_fields", Doc::Arr(mode.ignored.iter().map(|f| Doc::str(f)).collect())));
     }
-    Value::Object(m)
+    Doc::Obj(m)
 }
 
 /// How an actor named by its User alone was resolved (absent for a request that named the whole tuple).
-fn actor_naming_json(naming: ActorNaming) -> Option<Value> {
+fn actor_naming_doc(naming: ActorNaming) -> Option<Doc<'static>> {
     match naming {
         ActorNaming::Tuple => None,
-        ActorNaming::ByUser | ActorNaming::Unbound => Some(json!("by_user: no binding")),
-        ActorNaming::Resolved => Some(json!("by_user: binding resolved")),
-        ActorNaming::Ambiguous => Some(json!("by_user: several bindings, none primary")),
+        ActorNaming::ByUser | ActorNaming::Unbound => Some(Doc::str("by_user: no binding")),
+        ActorNaming::Resolved => Some(Doc::str("by_user: binding resolved")),
+        ActorNaming::Ambiguous => Some(Doc::str("by_user: several bindings, none primary")),
     }
 }
 
@@ -269,8 +313,89 @@ pub fn audit_summary<'a>(req: &'a Request, outcome: &Outcome, audit_log_id: Opti
     }
 }
 
-/// The full decision-time trace: what `plystra.explain` returns and what the audit row keeps.
-/// `audit_log_id` is the id of the row written for this decision, if one is.
+/// What a trace holds that the decision does not (its trace id, audit summary, and the redacted copies of the
+/// metadata it shows): [`trace_doc`] borrows from it.
+pub struct TraceParts<'a> {
+    trace_id: String,
+    audit: AuditSummary<'a>,
+    resource_metadata: Option<Value>,
+    type_metadata: Option<Value>,
+    action_metadata: Option<Value>,
+    mapping_metadata: Option<Value>,
+}
+
+impl<'a> TraceParts<'a> {
+    pub fn new(
+        req: &'a Request,
+        ctx: &Context,
+        outcome: &Outcome,
+        id: &DecisionId,
+        audit_log_id: Option<&'a str>,
+    ) -> TraceParts<'a> {
+        let reg = &ctx.registry;
+        TraceParts {
+            trace_id: id.trace_id(),
+            audit: audit_summary(req, outcome, audit_log_id),
+            resource_metadata: if outcome.target_evaluated {
+                ctx.target.as_ref().and_then(|t| redacted(&t.resource.metadata))
+            } else {
+                None
+            },
+            type_metadata: reg.resource_type.as_ref().and_then(|t| redacted(&t.metadata)),
+            action_metadata: reg.action.as_ref().and_then(|a| redacted(&a.metadata)),
+            mapping_metadata: reg.mapping.as_ref().and_then(|m| redacted(&m.metadata)),
+        }
+    }
+}
+
+/// The full decision-time trace: what `plystra.explain` returns and what the audit row keeps. It borrows its text
+/// from the decision and from `parts` ([`TraceParts::new`] for the same decision): the extension encodes it as
+/// jsonb, or prints it for the audit writer, without building a `serde_json::Value` (whose maps and copied
+/// strings were about half of an explain in profiles).
+pub fn trace_doc<'d>(req: &'d Request, ctx: &'d Context, outcome: &'d Outcome, parts: &'d TraceParts<'_>) -> Doc<'d> {
+    let mut requested = vec![
+        ("user_id", Doc::str(&req.user_id)),
+        ("member_id", Doc::str(&req.member_id)),
+        ("user_member_id", Doc::str(&req.user_member_id)),
+        ("space_id", Doc::str(&req.space_id)),
+        ("resource_type", Doc::str(&req.resource_type)),
+        ("resource_id", Doc::str(&req.resource_id)),
+        ("action", Doc::str(&req.action)),
+    ];
+    put_opt(&mut requested, "actor_naming", actor_naming_doc(req.actor_naming));
+    let mut doc = vec![
+        ("trace_version", Doc::str(TRACE_VERSION)),
+        ("trace_id", Doc::str(&parts.trace_id)),
+        ("decision", Doc::str(decision_word(outcome))),
+        ("deny_code", Doc::opt_str(outcome.deny_code.map(|d| d.as_str()))),
+        ("actor", actor_doc(ctx)),
+        ("space", space_doc(ctx)),
+        ("target", if outcome.target_evaluated { target_doc(ctx, parts) } else { Doc::Null }),
+        ("resource_registry", registry_doc(ctx, parts)),
+        ("matched_candidates", candidates_doc(ctx, outcome)),
+        (
+            "request",
+            Doc::Obj(vec![
+                ("request_id", Doc::opt_str(req.context.request_id.as_deref())),
+                ("ip", Doc::opt_str(req.context.ip.as_deref())),
+                ("user_agent", Doc::opt_str(req.context.user_agent.as_deref())),
+            ]),
+        ),
+        ("requested", Doc::Obj(requested)),
+        ("reason", Doc::str(outcome.reason)),
+        ("audit", parts.audit.to_doc()),
+    ];
+    // Only for Context Mode, so that every Core-only trace keeps v1.0's shape.
+    put_opt(&mut doc, "context_mode", ctx.context_mode.as_ref().map(context_mode_doc));
+    let omitted = omitted_candidates(ctx, outcome);
+    if omitted > 0 {
+        // Only when the bound applies, so that every ordinary trace keeps v1.0's shape.
+        doc.push(("matched_candidates_omitted", Doc::Num((omitted as u64).into())));
+    }
+    Doc::Obj(doc)
+}
+
+/// [`trace_doc`] as a `serde_json::Value` (the REST front's answers, replay, tests).
 pub fn explain_document(
     req: &Request,
     ctx: &Context,
@@ -278,38 +403,8 @@ pub fn explain_document(
     id: &DecisionId,
     audit_log_id: Option<&str>,
 ) -> Value {
-    let (target, resource_registry) =
-        (if outcome.target_evaluated { target_json(ctx) } else { Value::Null }, registry_json(ctx));
-    let mut doc = json!({
-        "trace_version": TRACE_VERSION,
-        "trace_id": id.trace_id(),
-        "decision": decision_word(outcome),
-        "deny_code": outcome.deny_code.map(|d| d.as_str()),
-        "actor": actor_json(ctx),
-        "space": space_json(ctx),
-        "target": target,
-        "resource_registry": resource_registry,
-        "matched_candidates": candidates_json(ctx, outcome),
-        "request": {"request_id": req.context.request_id, "ip": req.context.ip, "user_agent": req.context.user_agent},
-        "requested": {"user_id": req.user_id, "member_id": req.member_id, "user_member_id": req.user_member_id,
-                      "space_id": req.space_id, "resource_type": req.resource_type,
-                      "resource_id": req.resource_id, "action": req.action},
-        "reason": outcome.reason,
-        "audit": audit_json(req, outcome, audit_log_id),
-    });
-    if let Some(mode) = &ctx.context_mode {
-        // Only for Context Mode, so that every Core-only trace keeps v1.0's shape.
-        doc["context_mode"] = context_mode_json(mode);
-    }
-    if let Some(naming) = actor_naming_json(req.actor_naming) {
-        doc["requested"]["actor_naming"] = naming;
-    }
-    let omitted = omitted_candidates(ctx, outcome);
-    if omitted > 0 {
-        // Only when the bound applies, so that every ordinary trace keeps v1.0's shape.
-        doc["matched_candidates_omitted"] = json!(omitted);
-    }
-    doc
+    let parts = TraceParts::new(req, ctx, outcome, id, audit_log_id);
+    trace_doc(req, ctx, outcome, &parts).into_value()
 }
 
 /// The compact answer of `plystra.check`.

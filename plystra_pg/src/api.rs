@@ -7,7 +7,7 @@ use plystra_core::contract::BatchAnswer;
 use plystra_core::jsonb::Doc;
 use plystra_core::model::{Context, Request};
 use plystra_core::request::{parse_batch, parse_request, RequestError};
-use plystra_core::trace::{check_answer, check_document, explain_document, DecisionId};
+use plystra_core::trace::{check_answer, check_document, explain_document, trace_doc, DecisionId, TraceParts};
 use plystra_core::{decide, Outcome};
 
 use crate::error::raise_invalid_request;
@@ -134,8 +134,8 @@ fn run_inner(req: Request, explain: bool, audit: bool) -> Decided {
     let id = new_decision_id();
     let audit_log_id = (audit && AUDIT_MODE.get().writes(outcome.allow)).then(|| id.audit_log_id());
     if let Some(audit_id) = &audit_log_id {
-        let trace = explain_document(&req, &ctx, &outcome, &id, Some(audit_id));
-        audit::write_decision(audit_id, &req, &outcome, trace);
+        let parts = TraceParts::new(&req, &ctx, &outcome, &id, Some(audit_id));
+        audit::write_decision(audit_id, &req, &outcome, trace_doc(&req, &ctx, &outcome, &parts));
     }
     Decided { req, ctx, outcome, id, audit_log_id }
 }
@@ -200,13 +200,14 @@ pub(crate) fn decide_batch(doc: &serde_json::Value, function: &'static str, aske
             outcomes.push((outcome, audit_log_id));
         }
     }
-    let mut traces = traces.into_iter();
+    let mut traces = traces.iter();
     let rows = requests
         .iter()
         .zip(&outcomes)
         .filter_map(|(req, (outcome, audit_log_id))| {
             let id = audit_log_id.clone()?;
-            Some(audit::DecisionRow { id, req, outcome, trace: traces.next().expect("one trace per audited item") })
+            let trace = traces.next().expect("one trace per audited item");
+            Some(audit::DecisionRow { id, req, outcome, trace: Doc::from(trace) })
         })
         .collect();
     audit::write_decisions(rows);
@@ -277,8 +278,8 @@ unsafe fn jsonb_entry(fcinfo: pg_sys::FunctionCallInfo, explain: bool) -> pg_sys
     let request = read_jsonb(unsafe { crate::jsonb::jsonb_arg_value(fcinfo, 0) }, "request", function);
     let d = run(parse(&request, function, Asker::default()), explain);
     if explain {
-        let trace = explain_document(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref());
-        crate::jsonb::to_jsonb_datum(&Doc::from(&trace))
+        let parts = TraceParts::new(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref());
+        crate::jsonb::to_jsonb_datum(&trace_doc(&d.req, &d.ctx, &d.outcome, &parts))
     } else {
         crate::jsonb::to_jsonb_datum(&check_answer(&d.req, &d.outcome, &d.id, d.audit_log_id.as_deref()).to_doc())
     }

@@ -6,11 +6,11 @@ use std::cell::OnceCell;
 
 use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use pgrx::{JsonB, PgBuiltInOids, PgOid};
+use plystra_core::jsonb::Doc;
 use plystra_core::model::Request;
 use plystra_core::trace::audit_action;
 use plystra_core::Outcome;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::audit_writer::{self, Delivery};
 use pgrx::pg_sys::panic::ErrorReport;
@@ -29,7 +29,7 @@ pub struct DecisionRow<'a> {
     pub id: String,
     pub req: &'a Request,
     pub outcome: &'a Outcome,
-    pub trace: Value,
+    pub trace: Doc<'a>,
 }
 
 /// An audit row as the audit writer reads it (`plystra_core::audit_chain::AuditRow`). Its fields borrow from the
@@ -47,7 +47,7 @@ struct RowJson<'a> {
     resource_id: &'a str,
     decision: &'static str,
     deny_code: Option<&'static str>,
-    trace: &'a Value,
+    trace: &'a Doc<'a>,
     request_id: Option<&'a str>,
     ip_address: Option<&'a str>,
     user_agent: Option<&'a str>,
@@ -74,7 +74,7 @@ fn row_json(row: &DecisionRow<'_>) -> String {
     .expect("an audit row serialises")
 }
 
-pub fn write_decision(id: &str, req: &Request, outcome: &Outcome, trace: Value) {
+pub fn write_decision<'a>(id: &str, req: &'a Request, outcome: &'a Outcome, trace: Doc<'a>) {
     write_decisions(vec![DecisionRow { id: id.to_string(), req, outcome, trace }]);
 }
 
@@ -120,7 +120,7 @@ pub fn write_decisions(rows: Vec<DecisionRow<'_>>) {
     });
 }
 
-fn insert_in_transaction(client: &mut SpiClient<'_>, id: &str, req: &Request, outcome: &Outcome, trace: Value) {
+fn insert_in_transaction(client: &mut SpiClient<'_>, id: &str, req: &Request, outcome: &Outcome, trace: Doc<'_>) {
     INSERT_AUDIT.with(|cell| {
         let stmt = cell.get_or_init(|| {
             let text = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
@@ -141,7 +141,7 @@ fn insert_in_transaction(client: &mut SpiClient<'_>, id: &str, req: &Request, ou
             req.resource_id.as_str().into(),
             (if outcome.allow { "allow" } else { "deny" }).into(),
             outcome.deny_code.map(|c| c.as_str()).into(),
-            JsonB(trace).into(),
+            JsonB(trace.into_value()).into(),
             ctx.request_id.as_deref().into(),
             ctx.ip.as_deref().into(),
             ctx.user_agent.as_deref().into(),
