@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 SET LOCAL plystra.audit_mode = 'off';
 SELECT setseed(0.42);
 
@@ -137,6 +137,30 @@ SELECT throws_ok($$SELECT * FROM plystra.lookup_subjects('invoice', 'invoice_001
 SELECT ok(NOT has_function_privilege('plystra_app', 'plystra.lookup_subjects(text, text, text, text, integer)', 'EXECUTE')
           AND has_function_privilege('plystra_admin', 'plystra.lookup_subjects(text, text, text, text, integer)', 'EXECUTE'),
           'who can? names identities: plystra_admin may call it, plystra_app (and so PUBLIC) may not');
+
+-- Overlapping grants: group_tree at finance, group at finance.apac and group_tree at finance.emea (both inside
+-- finance's subtree). The reachable groups are each listed once, and are exactly finance's subtree.
+INSERT INTO plystra.users (id, email) VALUES ('user_lk_ov', 'lkov@example.com');
+INSERT INTO plystra.members (id, space_id, display_name, member_type) VALUES ('member_lk_ov', 'space_acme', 'LK ov', 'human');
+INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type)
+VALUES ('um_lk_ov', 'user_lk_ov', 'member_lk_ov', 'space_acme', 'login');
+INSERT INTO plystra.roles (id, space_id, key, name) VALUES
+    ('role_lk_ov_tree', 'space_acme', 'lk_ov_tree', 'LK ov tree'), ('role_lk_ov_group', 'space_acme', 'lk_ov_group', 'LK ov group');
+INSERT INTO plystra.role_permissions (id, role_id, permission_id)
+SELECT 'rp_lk_ov_' || s, 'role_lk_ov_' || s, p.id FROM plystra.permissions p, unnest(ARRAY['tree', 'group']) s
+WHERE p.resource = 'invoice' AND p.action = 'read' AND p.scope = CASE s WHEN 'tree' THEN 'group_tree' ELSE 'group' END;
+INSERT INTO plystra.member_roles (id, member_id, role_id, space_id, scope_anchor_group_id) VALUES
+    ('mr_lk_ov_1', 'member_lk_ov', 'role_lk_ov_tree', 'space_acme', 'group_finance'),
+    ('mr_lk_ov_2', 'member_lk_ov', 'role_lk_ov_group', 'space_acme', 'group_finance_apac'),
+    ('mr_lk_ov_3', 'member_lk_ov', 'role_lk_ov_tree', 'space_acme', 'group_finance_emea');
+SELECT plystra.set_actor('user_lk_ov', 'member_lk_ov', 'um_lk_ov', 'space_acme');
+SELECT is((SELECT count(*) FROM unnest(plystra.reachable_group_ids('invoice', 'read'))),
+          (SELECT count(DISTINCT g) FROM unnest(plystra.reachable_group_ids('invoice', 'read')) g),
+          'overlapping grants: each reachable group is listed once');
+SELECT is(ARRAY(SELECT g FROM unnest(plystra.reachable_group_ids('invoice', 'read')) g ORDER BY 1),
+          ARRAY(SELECT id FROM plystra.groups WHERE space_id = 'space_acme' AND (path = 'finance' OR path LIKE 'finance.%')
+                AND deleted_at IS NULL AND status = 'active' ORDER BY 1),
+          '... and they are exactly finance''s subtree');
 
 SELECT * FROM finish();
 ROLLBACK;
