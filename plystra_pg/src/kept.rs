@@ -46,3 +46,37 @@ pub fn select<R>(
     let stmt = statement(client, sql, types);
     read(client.select(&*stmt, limit, args).expect("plystra: a kept statement must run"))
 }
+
+/// [`select`] under a generic plan: `plan_cache_mode = force_generic_plan` for this execution only (restored at
+/// once; an error restores it with the (sub)transaction's abort; and the SQL functions that call this pin their
+/// search_path, whose own GUC level, popped when they return, would restore it too). For a statement whose custom plans PostgreSQL
+/// estimates so much cheaper than its generic one that it never switches (a range over a text_pattern_ops index
+/// with the bounds known, say): planned again on every execution, it cost a narrow reader's row-level-security
+/// statement more than its scan did.
+pub fn select_generic<R>(
+    client: &SpiClient<'_>,
+    sql: &'static str,
+    types: &[PgOid],
+    limit: Option<i64>,
+    args: &[DatumWithOid<'_>],
+    read: impl FnOnce(SpiTupleTable<'_>) -> R,
+) -> R {
+    // SAFETY: a GUC nest level set and popped in this backend, as a function's SET clause does.
+    let level = unsafe {
+        let level = pgrx::pg_sys::NewGUCNestLevel();
+        pgrx::pg_sys::set_config_option(
+            c"plan_cache_mode".as_ptr(),
+            c"force_generic_plan".as_ptr(),
+            pgrx::pg_sys::GucContext::PGC_USERSET,
+            pgrx::pg_sys::GucSource::PGC_S_SESSION,
+            pgrx::pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        level
+    };
+    let answer = select(client, sql, types, limit, args, read);
+    unsafe { pgrx::pg_sys::AtEOXact_GUC(true, level) };
+    answer
+}
