@@ -87,7 +87,7 @@ fn current_groups(r: &Reach, resource_type: &str, action: &str) -> Rc<Vec<String
 /// subtree test is a byte-wise range on the path (`~>=~`/`~<~`, served by the text_pattern_ops index), so
 /// it is exact on label boundaries and no LIKE pattern is ever built from data.
 ///
-/// `UNION ALL`, deduplicated by [`expand_groups`], and run under a generic plan (`kept::select_generic`): a
+/// `UNION ALL`, deduplicated by [`expand_groups`], and run under a generic plan (`kept::generic_plans`): a
 /// `UNION` hashes the rows in a table sized by the planner's estimate of the range (thousands of rows for any
 /// subtree), made and walked whole on every execution; and with the bounds known, PostgreSQL estimates the
 /// custom plans so much cheaper than the generic one that it planned the statement again on every execution.
@@ -107,9 +107,11 @@ fn expand_groups(r: &Reach) -> Vec<String> {
     }
     let args = [r.space_id.as_str().into(), r.groups.clone().into(), r.subtrees.clone().into()];
     let types = [kept::TEXT, kept::TEXT_ARRAY, kept::TEXT_ARRAY];
-    let mut ids: Vec<String> = Spi::connect(|client| {
-        kept::select_generic(client, REACHABLE_GROUPS_SQL, &types, None, &args, |rows| {
-            rows.map(|row| row.get::<String>(1).expect("text id").unwrap_or_default()).collect()
+    let mut ids: Vec<String> = kept::generic_plans(|| {
+        Spi::connect(|client| {
+            kept::select(client, REACHABLE_GROUPS_SQL, &types, None, &args, |rows| {
+                rows.map(|row| row.get::<String>(1).expect("text id").unwrap_or_default()).collect()
+            })
         })
     });
     // One subtree and no group anchor: each group of the Space is joined once, so the rows are distinct.

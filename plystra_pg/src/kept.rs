@@ -47,20 +47,12 @@ pub fn select<R>(
     read(client.select(&*stmt, limit, args).expect("plystra: a kept statement must run"))
 }
 
-/// [`select`] under a generic plan: `plan_cache_mode = force_generic_plan` for this execution only (restored at
-/// once; an error restores it with the (sub)transaction's abort; and the SQL functions that call this pin their
-/// search_path, whose own GUC level, popped when they return, would restore it too). For a statement whose custom plans PostgreSQL
-/// estimates so much cheaper than its generic one that it never switches (a range over a text_pattern_ops index
-/// with the bounds known, say): planned again on every execution, it cost a narrow reader's row-level-security
-/// statement more than its scan did.
-pub fn select_generic<R>(
-    client: &SpiClient<'_>,
-    sql: &'static str,
-    types: &[PgOid],
-    limit: Option<i64>,
-    args: &[DatumWithOid<'_>],
-    read: impl FnOnce(SpiTupleTable<'_>) -> R,
-) -> R {
+/// Runs `f` (kept statements) under generic plans: `plan_cache_mode = force_generic_plan` for its duration only
+/// (restored when it returns; an error restores it with the (sub)transaction's abort, and so does the GUC level of
+/// a calling SQL function that pins its search_path). For a statement whose custom plans PostgreSQL estimates so
+/// much cheaper than its generic one that it never switches: it is then planned again on every execution (the
+/// reachable groups' statement: 0 generic and 10 custom plans in `pg_prepared_statements` after 10 executions).
+pub fn generic_plans<R>(f: impl FnOnce() -> R) -> R {
     // SAFETY: a GUC nest level set and popped in this backend, as a function's SET clause does.
     let level = unsafe {
         let level = pgrx::pg_sys::NewGUCNestLevel();
@@ -76,7 +68,7 @@ pub fn select_generic<R>(
         );
         level
     };
-    let answer = select(client, sql, types, limit, args, read);
+    let answer = f();
     unsafe { pgrx::pg_sys::AtEOXact_GUC(true, level) };
     answer
 }
