@@ -128,16 +128,48 @@ pub(crate) fn run_audited(
 }
 
 fn run_inner(req: Request, explain: bool, audit: bool) -> Decided {
+    load(req, explain, audit).decide(audit)
+}
+
+/// A request with its context loaded and not yet decided: the REST front's gate places the request's objects
+/// from the context (`gate.rs`) before it lets the decision be made and audited.
+pub(crate) struct Loaded {
+    req: Request,
+    ctx: Context,
+    explain: bool,
+}
+
+/// Loads the context of `req`, with what a trace needs when one may be built (`explain`, or an audit row).
+pub(crate) fn load(req: Request, explain: bool, audit: bool) -> Loaded {
     let trace_possible = explain || (audit && AUDIT_MODE.get() != AuditMode::Off);
     let ctx = loader::load_context(&req, trace_possible);
-    let outcome = decide(&req, &ctx);
-    let id = new_decision_id();
-    let audit_log_id = (audit && AUDIT_MODE.get().writes(outcome.allow)).then(|| id.audit_log_id());
-    if let Some(audit_id) = &audit_log_id {
-        let parts = TraceParts::new(&req, &ctx, &outcome, &id, Some(audit_id));
-        audit::write_decision(audit_id, &req, &outcome, trace_doc(&req, &ctx, &outcome, &parts));
+    Loaded { req, ctx, explain }
+}
+
+impl Loaded {
+    pub(crate) fn ctx(&self) -> &Context {
+        &self.ctx
     }
-    Decided { req, ctx, outcome, id, audit_log_id }
+
+    /// Decides, and writes the audit row when `audit` is asked and the mode says so.
+    fn decide(self, audit: bool) -> Decided {
+        let Loaded { req, ctx, explain: _ } = self;
+        let outcome = decide(&req, &ctx);
+        let id = new_decision_id();
+        let audit_log_id = (audit && AUDIT_MODE.get().writes(outcome.allow)).then(|| id.audit_log_id());
+        if let Some(audit_id) = &audit_log_id {
+            let parts = TraceParts::new(&req, &ctx, &outcome, &id, Some(audit_id));
+            audit::write_decision(audit_id, &req, &outcome, trace_doc(&req, &ctx, &outcome, &parts));
+        }
+        Decided { req, ctx, outcome, id, audit_log_id }
+    }
+
+    /// [`answer_parsed`]'s answer for the request loaded (`load(req, explain, true)`).
+    pub(crate) fn answer(self, function: &'static str, asker: Asker<'_>) -> serde_json::Value {
+        refuse_pure_inline(&self.req, function, asker);
+        let explain = self.explain;
+        decided_document(self.decide(true), explain)
+    }
 }
 
 /// A batch document (`plystra.check_batch`) decided, its audit rows written: for each item in order, its request,
@@ -249,7 +281,10 @@ pub(crate) fn answer_parsed(
 }
 
 fn decided_value(req: Request, explain: bool) -> serde_json::Value {
-    let d = run(req, explain);
+    decided_document(run(req, explain), explain)
+}
+
+fn decided_document(d: Decided, explain: bool) -> serde_json::Value {
     if explain {
         explain_document(&d.req, &d.ctx, &d.outcome, &d.id, d.audit_log_id.as_deref())
     } else {
