@@ -1,3 +1,4 @@
+use crate::request::ACTOR_ID_FIELDS;
 use serde_json::json;
 
 use super::*;
@@ -52,6 +53,26 @@ fn inline_context_is_detected() {
     assert!(!with(json!({"resource": {"type": "invoice", "id": "x"}, "actor": {"user_id": "u", "binding_id": "b"}})));
     // A null is a field not given.
     assert!(!with(json!({"actor": {"user_id": "u", "user_email": null}, "grants": null})));
+}
+
+/// `Actor::is_inline` names the inline fields itself; they are the actor's given fields other than the five that
+/// name it, field for field.
+#[test]
+fn an_actor_is_inline_exactly_when_a_field_other_than_its_ids_is_given() {
+    let given_other_than_ids = |a: &Actor| given_fields(a).keys().any(|k| !ACTOR_ID_FIELDS.contains(&k.as_str()));
+    let fields: Vec<String> = match serde_json::to_value(Actor::default()).expect("an actor serializes") {
+        Value::Object(map) => map.keys().cloned().collect(),
+        other => panic!("an actor serializes as an object, not {other}"),
+    };
+    assert_eq!(fields.len(), 13);
+    for field in &fields {
+        for value in ["", "x"] {
+            let actor: Actor = serde_json::from_value(json!({ field.as_str(): value })).expect("a field reads");
+            assert_eq!(actor.is_inline(), given_other_than_ids(&actor), "{field} = {value:?}");
+            assert_eq!(actor.is_inline(), !ACTOR_ID_FIELDS.contains(&field.as_str()), "{field}");
+        }
+    }
+    assert!(!Actor::default().is_inline());
 }
 
 #[test]
