@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(51);
+SELECT plan(55);
 SET LOCAL plystra.audit_mode = 'off';
 
 INSERT INTO plystra.users (id, email) VALUES ('user_gate_space', 'gate-space@example.com');
@@ -126,6 +126,22 @@ UPDATE plystra.groups SET deleted_at = now() WHERE id = 'group_finance_apac';
 SELECT is(pg_temp.ask(pg_temp.key('ak_gate_finance', 'hash_finance'), pg_temp.demo('invoice_001')) ->> 'code',
           'ADMIN_PERMISSION_REQUIRED', 'a resource whose Group is deleted lies in no group tree: the Group key is refused');
 UPDATE plystra.groups SET deleted_at = NULL WHERE id = 'group_finance_apac';
+
+-- The gate places a usual request from the context its decision loads, before deciding: a refusal still writes
+-- no audit row, and a decision writes exactly one (each request names its own request id).
+SET LOCAL plystra.audit_mode = 'always';
+CREATE FUNCTION pg_temp.tagged(res text, request_id text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT pg_temp.demo(res) || jsonb_build_object('request', jsonb_build_object('request_id', request_id))
+$$;
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_legal', 'hash_legal'), pg_temp.tagged('invoice_001', 'gate_refused_63'))
+          ->> 'code', 'ADMIN_PERMISSION_REQUIRED', 'audited: a Group key of another tree is refused');
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = 'gate_refused_63'), 0::bigint,
+          'and the refused request left no audit row');
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_finance', 'hash_finance'), pg_temp.tagged('invoice_001', 'gate_decided_63'))
+          #>> '{decision,decision}', 'allow', 'audited: the Group key of its tree is answered');
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = 'gate_decided_63'), 1::bigint,
+          'with exactly one audit row');
+SET LOCAL plystra.audit_mode = 'off';
 
 -- A key is bounded by its creator's grants, read with the key: a key no user created (inserted by the owner in
 -- SQL) holds its own keys; a key whose creator holds no grant holds nothing.
