@@ -128,18 +128,23 @@ SELECT is(pg_temp.ask(pg_temp.key('ak_gate_finance', 'hash_finance'), pg_temp.de
 UPDATE plystra.groups SET deleted_at = NULL WHERE id = 'group_finance_apac';
 
 -- The gate places a usual request from the context its decision loads, before deciding: a refusal still writes
--- no audit row, and a decision writes exactly one (each request names its own request id).
+-- no audit row, and a decision writes exactly one. Each request names a request id of its own, new on every run:
+-- rows the audit writer commits outlive this file's rollback.
 SET LOCAL plystra.audit_mode = 'always';
+CREATE TEMP TABLE gate_ids AS
+SELECT 'gate_refused_' || md5(random()::text) AS refused, 'gate_decided_' || md5(random()::text) AS decided;
 CREATE FUNCTION pg_temp.tagged(res text, request_id text) RETURNS jsonb LANGUAGE sql AS $$
     SELECT pg_temp.demo(res) || jsonb_build_object('request', jsonb_build_object('request_id', request_id))
 $$;
-SELECT is(pg_temp.ask(pg_temp.key('ak_gate_legal', 'hash_legal'), pg_temp.tagged('invoice_001', 'gate_refused_63'))
-          ->> 'code', 'ADMIN_PERMISSION_REQUIRED', 'audited: a Group key of another tree is refused');
-SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = 'gate_refused_63'), 0::bigint,
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_legal', 'hash_legal'),
+                      pg_temp.tagged('invoice_001', (SELECT refused FROM gate_ids))) ->> 'code',
+          'ADMIN_PERMISSION_REQUIRED', 'audited: a Group key of another tree is refused');
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = (SELECT refused FROM gate_ids)), 0::bigint,
           'and the refused request left no audit row');
-SELECT is(pg_temp.ask(pg_temp.key('ak_gate_finance', 'hash_finance'), pg_temp.tagged('invoice_001', 'gate_decided_63'))
-          #>> '{decision,decision}', 'allow', 'audited: the Group key of its tree is answered');
-SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = 'gate_decided_63'), 1::bigint,
+SELECT is(pg_temp.ask(pg_temp.key('ak_gate_finance', 'hash_finance'),
+                      pg_temp.tagged('invoice_001', (SELECT decided FROM gate_ids))) #>> '{decision,decision}',
+          'allow', 'audited: the Group key of its tree is answered');
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = (SELECT decided FROM gate_ids)), 1::bigint,
           'with exactly one audit row');
 SET LOCAL plystra.audit_mode = 'off';
 
