@@ -33,7 +33,8 @@ grep -q decide_with_credential "$GATE_SQL"
 
 ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$t"; }
 backends() { pgrep -P "$(head -1 "$DATA/postmaster.pid")" -f "postgres: postgres bench" | tr '\n' ' '; }
-per() { python3 -c "print(f'{($2 - $1) / 100 * 1e6 / $3:.1f}')"; }
+TICK=$(getconf CLK_TCK)
+per() { python3 -c "print(f'{($2 - $1) / $TICK * 1e6 / $3:.1f}')"; }
 
 start() { # pgroot
     local bin=$1/usr/lib/postgresql/15/bin

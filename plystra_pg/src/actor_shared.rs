@@ -230,7 +230,7 @@ impl Place {
                     v.set(v.get().wrapping_add(1));
                     v.get()
                 });
-                self.buckets[victim % 2].get(victim / 2 % WAYS).expect("a bucket holds WAYS slots")
+                &self.buckets[victim % 2][victim / 2 % WAYS]
             });
         let before = slot.seq.load(Ordering::Relaxed);
         if before & 1 == 1

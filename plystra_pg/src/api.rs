@@ -147,6 +147,10 @@ pub(crate) fn load(req: Request, explain: bool, audit: bool) -> Loaded {
 }
 
 impl Loaded {
+    pub(crate) fn request(&self) -> &Request {
+        &self.req
+    }
+
     pub(crate) fn ctx(&self) -> &Context {
         &self.ctx
     }

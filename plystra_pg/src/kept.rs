@@ -69,6 +69,7 @@ pub fn generic_plans<R>(f: impl FnOnce() -> R) -> R {
         level
     };
     let answer = f();
+    // SAFETY: pops the level pushed above, in the same backend, as the end of a function with a SET clause does.
     unsafe { pgrx::pg_sys::AtEOXact_GUC(true, level) };
     answer
 }
