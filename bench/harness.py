@@ -1229,6 +1229,39 @@ def machine_facts():
     return facts
 
 
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+def autogroup_off(wanted):
+    """Turns the kernel's per-session CPU groups off for the run when `wanted` and this process may; returns the
+    setting's record for the report and the value to restore (None: nothing to restore).
+
+    Why: with autogroup on, the kernel splits the CPUs evenly between sessions before it splits them between
+    processes. pg_ctl starts the postmaster in a session of its own, so every PostgreSQL backend shares one group's
+    slice against the session of the harness, the HTTP front and wrk, and a backend woken while its group has used
+    its slice waits for the other group's: on two cores, 100 ms and more (`perf sched latency`). A server does not
+    run so: autogroup applies only to processes in the root CPU cgroup, and services run in cgroups of their own.
+    Cerbos, one process, is not split at all. The setting is put back when the run ends."""
+    if not AUTOGROUP.exists():
+        return {"autogroup": "absent (this kernel has no sched_autogroup_enabled)"}, None
+    before = AUTOGROUP.read_text().strip()
+    if not wanted or before == "0":
+        return {"autogroup": f"kept as found ({before})"}, None
+    try:
+        AUTOGROUP.write_text("0")
+    except OSError as e:
+        return {"autogroup": f"left on: could not be changed ({e.strerror})"}, None
+    return {"autogroup": f"off for the run (was {before}; restored at the end)"}, before
+
+
+def autogroup_restore(before):
+    if before is not None:
+        try:
+            AUTOGROUP.write_text(before)
+        except OSError:
+            pass
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -1532,6 +1565,9 @@ def render_markdown(run, doc):
     L.append("")
     L.append(f"- machine: {m.get('cores')} cores ({m.get('cpu', '?')}), {m.get('memory_gib', '?')} GiB memory, "
              f"Linux {m.get('kernel')}")
+    if m.get("scheduling"):
+        L.append(f"- kernel scheduling: per-session CPU groups (`kernel.sched_autogroup_enabled`) "
+                 f"{m['scheduling']['autogroup']} (`bench/run --autogroup keep` measures with it as found)")
     L.append(f"- load at start: `{doc['load_start']}`; at end: `{doc.get('load_end', '?')}` (other work on the "
              "machine competes with the measurement: compare ratios, not absolute figures)")
     L.append(f"- PostgreSQL: {pg['version']}; cluster `{pg['cluster']}`, clients over the Unix socket "
@@ -1789,6 +1825,9 @@ def main():
     ap.add_argument("--per-row-budget", type=float, default=60.0,
                     help="seconds allowed for one unbounded per-row scan of a whole Space (estimated first)")
     ap.add_argument("--keep", action="store_true", help="leave the cluster running afterwards")
+    ap.add_argument("--autogroup", choices=["off", "keep"], default="off",
+                    help="off: turn the kernel's per-session CPU groups off for the run when allowed, and put the "
+                         "setting back at the end (see autogroup_off); keep: measure with the setting as found")
     ap.add_argument("--so", help=argparse.SUPPRESS)   # the built library (bench/run passes it)
     ap.add_argument("--render", metavar="JSON",
                     help="measure nothing: render the Markdown report of an earlier run from its JSON (with the "
@@ -1854,6 +1893,7 @@ def main():
     run = Runner(args, size, cluster, rundir)
     print("bench check:", flush=True)
     measuring = False
+    autogroup_before = None
     try:
         t0 = now()
         cluster.start(options)
@@ -1898,7 +1938,9 @@ def main():
 
         t0 = now()
         measuring = True
+        scheduling, autogroup_before = autogroup_off(args.autogroup == "off")
         ctx["machine"] = machine_facts()
+        ctx["machine"]["scheduling"] = scheduling
         ctx["postgres"] = {
             "version": cluster.psql("postgres", "SELECT version()").split(" on ")[0],
             "cluster": str(pgdir.relative_to(REPO)),
@@ -2025,6 +2067,7 @@ def main():
     except Failure as e:
         run.check(False, str(e))
     finally:
+        autogroup_restore(autogroup_before)
         crashes = server_crashes(cluster)
         run.check(not crashes, "no server process crashed" + (f": {' | '.join(crashes)}" if crashes else ""))
         if measuring:
