@@ -29,7 +29,8 @@
 //! Concurrency: each slot is a sequence lock. A writer makes the slot's counter odd with a compare-and-swap
 //! (a writer that finds it odd, or loses the swap, skips: the cache is never worth waiting for), copies the
 //! entry in and makes the counter even again. A reader copies the slot out and uses the copy only when the
-//! counter was even and unchanged across the copy; a torn copy is discarded. Between the swap and the release
+//! counter was even and unchanged across the copy; a torn copy is discarded. The entry's bytes are stored and
+//! loaded as atomic words (relaxed), so a reader racing a writer reads values, never plain memory being written. Between the swap and the release
 //! the writer calls nothing that can raise an error, so a slot is never left odd by a backend that goes on; a
 //! backend killed there makes the postmaster reinitialise shared memory.
 
@@ -45,6 +46,9 @@ use crate::actor_kept::Grant;
 /// The bytes of one slot, its counter and tag included.
 const SLOT_BYTES: usize = 1024;
 const DATA_BYTES: usize = SLOT_BYTES - 16;
+/// The data's words: a slot's bytes are read and written as atomic words, so that a reader racing a writer reads
+/// values (perhaps torn between two entries, and then discarded) and never races plain memory.
+const WORDS: usize = DATA_BYTES / 8;
 /// Slots of a bucket: a binding id may be filed in either of two buckets of four (see the module comment).
 const WAYS: usize = 4;
 /// The encoding's layout: a slot written by a library with another layout is never read.
@@ -56,8 +60,8 @@ struct Slot {
     /// The hash of the entry's database and binding id (0: empty), written with the entry: a hint that lets a
     /// reader skip the other slots of its bucket without copying them.
     tag: AtomicU64,
-    /// The entry's length (u16, little-endian) and the entry.
-    data: [u8; DATA_BYTES],
+    /// The entry's length (u16, little-endian) and the entry, in native-endian words.
+    data: [AtomicU64; WORDS],
 }
 
 /// How many actors the server's backends share (see the module comment).
@@ -239,12 +243,14 @@ impl Place {
             return false;
         }
         fence(Ordering::Release);
-        // SAFETY: this backend holds the slot (its counter is odd); the entry fits (checked by `encode`).
-        unsafe {
-            let data = slot.data.as_ptr().cast_mut();
-            let len = (entry.len() as u16).to_le_bytes();
-            std::ptr::copy_nonoverlapping(len.as_ptr(), data, 2);
-            std::ptr::copy_nonoverlapping(entry.as_ptr(), data.add(2), entry.len());
+        // This backend holds the slot (its counter is odd); the entry fits (checked by `encode`).
+        let mut bytes = [0u8; DATA_BYTES];
+        bytes[..2].copy_from_slice(&(entry.len() as u16).to_le_bytes());
+        bytes[2..2 + entry.len()].copy_from_slice(&entry);
+        for (word, chunk) in slot.data.iter().zip(bytes[..2 + entry.len()].chunks(8)) {
+            let mut value = [0u8; 8];
+            value[..chunk.len()].copy_from_slice(chunk);
+            word.store(u64::from_ne_bytes(value), Ordering::Relaxed);
         }
         slot.tag.store(tag, Ordering::Relaxed);
         slot.seq.store(before + 2, Ordering::Release);
@@ -258,20 +264,17 @@ fn read(slot: &Slot, key: &Key) -> Option<(Actor, Vec<Grant>)> {
     if before & 1 == 1 {
         return None;
     }
-    // SAFETY: plain copies of the slot's bytes, the length first and then only the entry's bytes (an entry is
-    // usually a few hundred bytes of the slot's thousand); a copy torn by a concurrent writer is discarded below,
-    // the length read is bounded by the slot before it is used, and decoding checks every length against the
-    // copy, so even a torn copy is never read out of bounds.
-    let len = unsafe {
-        let data = slot.data.as_ptr();
-        std::ptr::copy_nonoverlapping(data, copy.as_mut_ptr(), 2);
-        let len = u16::from_le_bytes([copy[0], copy[1]]) as usize;
-        if len == 0 || len > DATA_BYTES - 2 {
-            return None;
-        }
-        std::ptr::copy_nonoverlapping(data.add(2), copy.as_mut_ptr().add(2), len);
-        len
-    };
+    // The first word (with the length), then only the words of the entry (an entry is usually a few hundred bytes
+    // of the slot's thousand). A copy torn by a concurrent writer is discarded below; the length is bounded by
+    // the slot before it is used, and decoding checks every length against the copy.
+    copy[..8].copy_from_slice(&slot.data[0].load(Ordering::Relaxed).to_ne_bytes());
+    let len = u16::from_le_bytes([copy[0], copy[1]]) as usize;
+    if len == 0 || len > DATA_BYTES - 2 {
+        return None;
+    }
+    for (i, word) in slot.data.iter().enumerate().take((2 + len).div_ceil(8)).skip(1) {
+        copy[i * 8..i * 8 + 8].copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+    }
     fence(Ordering::Acquire);
     if slot.seq.load(Ordering::Relaxed) != before {
         return None;
@@ -555,7 +558,11 @@ mod tests {
 
     fn empty_slots(count: usize) -> &'static [Slot] {
         let slots: Vec<Slot> = (0..count)
-            .map(|_| Slot { seq: AtomicU64::new(0), tag: AtomicU64::new(0), data: [0; DATA_BYTES] })
+            .map(|_| Slot {
+                seq: AtomicU64::new(0),
+                tag: AtomicU64::new(0),
+                data: std::array::from_fn(|_| AtomicU64::new(0)),
+            })
             .collect();
         Box::leak(slots.into_boxed_slice())
     }
@@ -588,6 +595,48 @@ mod tests {
             .filter(|id| place_in(slots, &hash_key, 5, id).expect("a place").find(&key_of(id)).is_some())
             .count();
         assert_eq!(again, found);
+    }
+
+    /// A reader racing a writer of the same slot takes one whole entry or none: two entries of one key and one
+    /// length, differing only in their bytes, are filed in turn while two threads read; every read must be one of
+    /// them exactly (a copy mixing the two decodes as well, so only the sequence check keeps it out).
+    #[test]
+    fn a_reader_racing_a_writer_never_takes_a_torn_entry() {
+        use std::sync::atomic::AtomicBool;
+        let slots = empty_slots(WAYS);
+        let versions: Vec<Actor> = ["a", "b"]
+            .iter()
+            .map(|c| {
+                let mut a = actor();
+                a.member.as_mut().unwrap().display_name = c.repeat(600);
+                a
+            })
+            .collect();
+        let place = || place_in(slots, &[3; 16], 5, "um_1").expect("a place");
+        let done = AtomicBool::new(false);
+        let (taken, torn) = std::thread::scope(|scope| {
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let (mut taken, mut torn) = (0u64, 0u64);
+                        while !done.load(Ordering::Relaxed) {
+                            if let Some((a, _)) = place().find(&key()) {
+                                taken += 1;
+                                torn += u64::from(!versions.contains(&a));
+                            }
+                        }
+                        (taken, torn)
+                    })
+                })
+                .collect();
+            for i in 0..200_000 {
+                place().file(&key(), &versions[i % 2], &grants());
+            }
+            done.store(true, Ordering::Relaxed);
+            readers.into_iter().map(|r| r.join().expect("a reader")).fold((0, 0), |t, r| (t.0 + r.0, t.1 + r.1))
+        });
+        assert!(taken > 0, "no read found an entry");
+        assert_eq!(torn, 0, "{torn} of {taken} reads took a torn entry");
     }
 
     #[test]
