@@ -51,7 +51,9 @@ measure() { # BIN [pgbench arguments...]: "tps backend-µs pgbench-µs"
 }
 server stop "$A" 2>/dev/null || true
 for round in $(seq 1 "$ROUNDS"); do
-    for build in A B; do
+    # The order flips each round, so that an order effect (a warmer machine for the second) shows as noise.
+    order="A B"; [ $((round % 2)) = 0 ] && order="B A"
+    for build in $order; do
         bin=$A; [ "$build" = B ] && bin=$B
         server start "$bin"
         measure "$bin" -f bench/workloads/check.sql >/dev/null

@@ -62,7 +62,9 @@ fi
 echo "load at start: $(cat /proc/loadavg)"
 n_round=0
 for round in $(seq 1 "$ROUNDS"); do
-    for build in old new; do
+    # The order flips each round, so that an order effect (a warmer machine for the second) shows as noise.
+    order="old new"; [ $((round % 2)) = 0 ] && order="new old"
+    for build in $order; do
         bin=$OLD
         [ "$build" = new ] && bin=$NEW
         start "$bin"

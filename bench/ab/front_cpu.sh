@@ -59,7 +59,13 @@ round() { # binary
 }
 echo "load at start: $(cat /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
-    echo "round $r A: $(round "$A")"
-    echo "round $r B: $(round "$B")"
+    # The order flips each round, so that an order effect (a warmer machine for the second) shows as noise.
+    if [ $((r % 2)) = 1 ]; then
+        echo "round $r A: $(round "$A")"
+        echo "round $r B: $(round "$B")"
+    else
+        echo "round $r B: $(round "$B")"
+        echo "round $r A: $(round "$A")"
+    fi
 done
 echo "load at end: $(cat /proc/loadavg)"

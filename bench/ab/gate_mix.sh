@@ -87,7 +87,9 @@ http_round() {
 
 echo "load at start: $(cat /proc/loadavg)"
 for round in $(seq 1 "$ROUNDS"); do
-    for side in A B; do
+    # The order flips each round, so that an order effect (a warmer machine for the second) shows as noise.
+    order="A B"; [ $((round % 2)) = 0 ] && order="B A"
+    for side in $order; do
         root=$A; [ $side = B ] && root=$B
         start "$root"
         echo "round $round $side: $(sql_round "$root")"
