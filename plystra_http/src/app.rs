@@ -47,6 +47,7 @@ impl AppState {
     pub fn lane(&self, lane: usize) -> AppState {
         let mut parts = (*self.0).clone();
         parts.pool = self.pools[lane % self.pools.len()].clone();
+        parts.pipe = self.pipes[lane % self.pipes.len()].clone();
         AppState(Arc::new(parts))
     }
 }
@@ -66,6 +67,9 @@ pub struct AppStateParts {
     pub pool: Pool,
     /// Every lane's pool, `pool` among them: a lane whose own connections are all busy borrows from another's.
     pub pools: Arc<[Pool]>,
+    /// The decision pipeline of the serving lane this state belongs to (see `pipeline`), and every lane's.
+    pub pipe: Arc<crate::pipeline::Pipe>,
+    pub pipes: Arc<[Arc<crate::pipeline::Pipe>]>,
     pub metrics: Arc<Metrics>,
     pub openapi_json: Arc<String>,
     /// When this server last recorded each API key's use (`protection::LastUse`).
@@ -358,12 +362,19 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         }
     }
     let openapi_json = Arc::new(openapi::to_pretty_json(&openapi_document()));
+    let piped = Arc::default();
+    let pipes: Arc<[Arc<crate::pipeline::Pipe>]> = pools
+        .iter()
+        .map(|_| Arc::new(crate::pipeline::Pipe::new(&config, audit_status.clone(), Arc::clone(&piped))))
+        .collect();
     Ok(AppState(Arc::new(AppStateParts {
         login_permits: Arc::new(tokio::sync::Semaphore::new(config.login_concurrency)),
         login_pruned_at: Arc::default(),
         config: Arc::new(config),
         pool: pools[0].clone(),
         pools,
+        pipe: pipes[0].clone(),
+        pipes,
         metrics: Arc::new(Metrics::default()),
         openapi_json,
         api_key_last_use: Arc::new(protection::LastUse::default()),

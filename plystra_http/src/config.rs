@@ -76,6 +76,9 @@ pub struct Config {
     /// How long a request waits for a free pooled connection before it is answered 503 with Retry-After
     /// (DATABASE_POOL_WAIT_TIMEOUT): an exhausted pool fails fast instead of queueing requests without bound.
     pub database_pool_wait_timeout: Duration,
+    /// DATABASE_PIPELINE_DEPTH: how many single decisions a serving lane sends at once over its one shared
+    /// connection while decisions write no audit row (0: none; each takes a pooled connection). See `pipeline`.
+    pub database_pipeline_depth: usize,
     pub log_format: LogFormat,
     pub log_level: String,
     pub request_id_header: HeaderName,
@@ -211,6 +214,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DATABASE_MAX_IDLE_CONNS", "10"),
     ("DATABASE_CONN_MAX_LIFETIME", "30m"),
     ("DATABASE_POOL_WAIT_TIMEOUT", "2s"),
+    ("DATABASE_PIPELINE_DEPTH", "8"),
     ("PLYSTRA_SCHEMA_AUTO_APPLY", "false"),
     ("LOG_LEVEL", "info"),
     ("LOG_FORMAT", "json"),
@@ -460,6 +464,7 @@ impl Config {
             Some(_) => number("SERVER_THREADS", 1, 1024)? as usize,
         };
         let login_max_failures_per_ip = number("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", 1, 1_000_000)? as u32;
+        let database_pipeline_depth = number("DATABASE_PIPELINE_DEPTH", 0, 1024)? as usize;
         let schema_auto_apply = parse_bool("PLYSTRA_SCHEMA_AUTO_APPLY", value("PLYSTRA_SCHEMA_AUTO_APPLY"))?;
         let otel = parse_otel(&get)?;
 
@@ -518,6 +523,7 @@ impl Config {
             server_threads,
             database_conn_max_lifetime,
             database_pool_wait_timeout,
+            database_pipeline_depth,
             log_format,
             log_level,
             request_id_header,

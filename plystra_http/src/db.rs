@@ -179,6 +179,38 @@ impl axum::extract::FromRequestParts<crate::app::AppState> for Db {
     }
 }
 
+/// A connection for one decision: a pooled one of its own, or a place in the serving lane's pipeline
+/// (`pipeline`). Either reads as the pooled connection it is.
+#[allow(clippy::large_enum_variant, reason = "one a request, on its stack: boxing would allocate for every decision")]
+pub enum DecisionConnection {
+    Own(Object),
+    Piped(crate::pipeline::Piped),
+}
+
+impl std::ops::Deref for DecisionConnection {
+    type Target = Object;
+
+    fn deref(&self) -> &Object {
+        match self {
+            DecisionConnection::Own(client) => client,
+            DecisionConnection::Piped(piped) => piped,
+        }
+    }
+}
+
+impl Db {
+    /// The connection for a single decision: the lane's pipeline when `pipe` takes it (never for a request
+    /// routed to a replica or one the seam handed a connection to), else [`Db::connection`]'s.
+    pub async fn decision_connection(&mut self, pipe: &crate::pipeline::Pipe) -> Result<DecisionConnection, ApiError> {
+        if self.handed_over.is_none() && self.routed.is_none() {
+            if let Some(piped) = pipe.join(&self.pool).await {
+                return Ok(DecisionConnection::Piped(piped));
+            }
+        }
+        self.connection().await.map(DecisionConnection::Own)
+    }
+}
+
 /// A pooled connection from `pool`, or 503 DATABASE_UNAVAILABLE as [`Db::connection`] says. When `pool` has
 /// nothing free at once, another lane's pool (of `lanes`) that has a connection free, or room to open one, serves
 /// without waiting; only then does the request wait on its own pool. A serving lane's share of

@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod migrate;
 pub mod openapi;
+pub mod pipeline;
 pub mod protection;
 pub mod replicas;
 pub mod request_context;

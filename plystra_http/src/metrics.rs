@@ -45,6 +45,14 @@ pub struct PoolUsage {
     pub waiting: usize,
 }
 
+/// Single decisions sent through the serving lanes' pipelines (`pipeline`) since the server started.
+pub fn render_pipelined(piped: usize) -> String {
+    format!(
+        "# HELP plystra_decisions_pipelined_total Single decisions sent over a serving lane's shared connection.\n\
+         # TYPE plystra_decisions_pipelined_total counter\nplystra_decisions_pipelined_total {piped}\n"
+    )
+}
+
 /// The audit chain's sealing gauges (read from the database at scrape time).
 pub fn render_sealing(unsealed: i64, stale: i64) -> String {
     format!(

@@ -65,20 +65,6 @@ async fn a_decision_is_one_round_trip_for_an_api_key_and_for_a_session() {
     assert_eq!(by_session, 2, "a session's decisions: one round trip each");
 }
 
-/// A new instance API key holding `authz:check`, with one more column set to an SQL expression: its id and
-/// token.
-async fn instance_key(prefix: &str, column: &str, value: &str) -> (String, String) {
-    let id = unique(prefix);
-    let token = format!("ply_ak_{id}.{}", "b2".repeat(32));
-    let hash = plystra_http::auth::secrets::hmac_hex(TEST_API_KEY_SECRET, &token);
-    let insert = format!(
-        "INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, {column}) \
-         VALUES ($1, 'round trips', $2, $3, 'instance', '[\"authz:check\"]', {value})"
-    );
-    sql().await.execute(&insert, &[&id, &format!("ply_ak_{id}"), &hash]).await.unwrap();
-    (id, token)
-}
-
 #[tokio::test]
 async fn a_revoked_key_is_refused_on_its_very_next_request() {
     let (server, _) = proxied_server();

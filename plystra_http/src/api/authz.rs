@@ -279,7 +279,7 @@ async fn decide(
     span: &Span,
 ) -> ApiResult<Response> {
     let proof = crate::auth::credential::proof(&state.config, headers)?;
-    let client = db.connection().await?;
+    let client = db.decision_connection(&state.pipe).await?;
     let body = match read_body(body, proof.kind, credential_problem) {
         Ok(body) => body,
         Err(problem) => return answer_problem(state, &db, &client, &proof, permission, problem, explain_route).await,

@@ -727,7 +727,7 @@ pub async fn evaluation(
     body: BodyBytes,
 ) -> ApiResult<Response> {
     let proof = credential::proof(&state.config, &headers)?;
-    let client = db.connection().await?;
+    let client = db.decision_connection(&state.pipe).await?;
     let gate = Gate { state: &state, db: &db, client: &client, proof: &proof, permission };
     let (request, raw) = match read::<EvaluationRequest>(body) {
         Ok(read) => read,

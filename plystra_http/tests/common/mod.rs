@@ -398,3 +398,17 @@ pub async fn fresh_database(tag: &str) -> (String, tokio_postgres::Client) {
     let client = connect(&url).await;
     (url, client)
 }
+
+/// A new instance API key holding `authz:check`, with one more column set to an SQL expression: its id and
+/// token.
+pub async fn instance_key(prefix: &str, column: &str, value: &str) -> (String, String) {
+    let id = unique(prefix);
+    let token = format!("ply_ak_{id}.{}", "b2".repeat(32));
+    let hash = plystra_http::auth::secrets::hmac_hex(TEST_API_KEY_SECRET, &token);
+    let insert = format!(
+        "INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, {column}) \
+         VALUES ($1, 'test key', $2, $3, 'instance', '[\"authz:check\"]', {value})"
+    );
+    sql().await.execute(&insert, &[&id, &format!("ply_ak_{id}"), &hash]).await.unwrap();
+    (id, token)
+}

@@ -1,0 +1,135 @@
+//! Decision pipelining: while decisions write no audit row, a serving lane (`lanes`) sends its single
+//! decisions (`POST /api/v1/authz/check`, `/explain`, AuthZEN's `/access/v1/evaluation`) over one shared pooled
+//! connection, up to DATABASE_PIPELINE_DEPTH at once, instead of one pooled connection each. tokio-postgres
+//! pipelines the statements of concurrent callers of one client: they go out together, PostgreSQL's backend
+//! runs them one after another without sleeping between them, and the answers come back in order, each to its
+//! caller.
+//!
+//! Why: with a connection each, every decision wakes a backend of its own and that backend sleeps again after
+//! it; on a small machine at 16 connections those wake-ups were a large part of the backends' CPU (measured in
+//! `bench/results/ab-pipeline.md`).
+//!
+//! When it does not apply, and why:
+//! - a decision that may write an audit row (AUDIT_WRITE_MODE always or deny_only, or a database role that may
+//!   not set the mode: `AuditModeStatus`) waits for the audit writer's commit inside its statement; pipelined,
+//!   each would wait behind the one before instead of sharing the writer's commit with it;
+//! - batches, lookups and every other route keep a pooled connection each (a long statement at the head of a
+//!   pipeline delays the decisions behind it);
+//! - when DATABASE_PIPELINE_DEPTH decisions are already in the pipeline, or the lane's pool has no connection to
+//!   give it, the decision takes a pooled connection as before: the depth bounds how many decisions one slow
+//!   statement can hold up;
+//! - a request routed to a replica, or one the protection seam handed a connection to, uses that connection.
+//!
+//! Nothing a decision reads is kept: each statement runs in its own transaction with its own snapshot, exactly
+//! as on a connection of its own (a revoked key is refused on the next request). A shared connection that
+//! closes (its backend ended) is replaced on the next decision; one past DATABASE_CONN_MAX_LIFETIME is replaced
+//! too, and goes back to the pool (which closes it) when its last decision ends.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool_postgres::{Object, Pool};
+
+use crate::config::{AuditMode, Config};
+use crate::db::AuditModeStatus;
+
+/// One serving lane's pipeline.
+pub struct Pipe {
+    depth: usize,
+    audit_mode: AuditMode,
+    audit_status: Arc<AuditModeStatus>,
+    max_lifetime: Duration,
+    shared: Mutex<Option<Arc<Object>>>,
+    in_flight: Arc<AtomicUsize>,
+    /// Decisions sent through pipelines since the server started (every lane's; for `/metrics` and tests).
+    piped: Arc<AtomicUsize>,
+}
+
+/// A decision's place in a lane's pipeline (given back when dropped).
+struct Place(Arc<AtomicUsize>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A decision's place in a lane's pipeline and the shared connection, both given back when dropped.
+pub struct Piped {
+    client: Arc<Object>,
+    _place: Place,
+}
+
+impl std::ops::Deref for Piped {
+    type Target = Object;
+
+    fn deref(&self) -> &Object {
+        &self.client
+    }
+}
+
+impl Pipe {
+    /// A lane's pipeline; `piped` counts the decisions of every lane.
+    pub fn new(config: &Config, audit_status: Arc<AuditModeStatus>, piped: Arc<AtomicUsize>) -> Pipe {
+        Pipe {
+            depth: config.database_pipeline_depth,
+            audit_mode: config.audit_mode,
+            audit_status,
+            max_lifetime: config.database_conn_max_lifetime,
+            shared: Mutex::new(None),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            piped,
+        }
+    }
+
+    /// Decisions sent through pipelines since the server started (every lane's).
+    pub fn piped(&self) -> usize {
+        self.piped.load(Ordering::Relaxed)
+    }
+
+    fn usable(&self, client: &Object) -> bool {
+        !client.is_closed() && Object::metrics(client).age() <= self.max_lifetime
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, Option<Arc<Object>>> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A place for one decision in this lane's pipeline, or `None` when the decision should take a pooled
+    /// connection (see the module comment). `pool` is the lane's own.
+    pub async fn join(&self, pool: &Pool) -> Option<Piped> {
+        if self.depth == 0
+            || self.audit_mode != AuditMode::Off
+            || self.audit_status.not_permitted.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) >= self.depth {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        let place = Place(self.in_flight.clone());
+        let current = self.shared().clone().filter(|c| self.usable(c));
+        let client = match current {
+            Some(client) => client,
+            None => {
+                // Zero wait: when the lane's pool has nothing free, this decision takes the usual path (which
+                // waits, borrows from another lane, or answers 503).
+                let now = deadpool_postgres::Timeouts { wait: Some(Duration::ZERO), ..pool.timeouts() };
+                let fresh = Arc::new(pool.timeout_get(&now).await.ok()?);
+                let mut shared = self.shared();
+                match shared.as_ref().filter(|c| self.usable(c)) {
+                    // Another decision replaced it meanwhile: the one taken here goes back to the pool.
+                    Some(client) => client.clone(),
+                    None => {
+                        *shared = Some(fresh.clone());
+                        fresh
+                    }
+                }
+            }
+        };
+        self.piped.fetch_add(1, Ordering::Relaxed);
+        Some(Piped { client, _place: place })
+    }
+}

@@ -1,0 +1,206 @@
+//! The serving lanes' decision pipeline (`plystra_http::pipeline`): while decisions write no audit row, single
+//! decisions share one connection a lane, up to DATABASE_PIPELINE_DEPTH at once. Each must still get its own
+//! answer, see the database as of its own statement (a revoked key is refused on the next request), never be
+//! pipelined while it may write an audit row, and survive the shared connection's backend ending.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const METRICS_TOKEN: &str = "pipeline-metrics";
+
+/// A server with one serving lane (so every decision meets the same pipeline), its metrics on.
+fn lane_server(audit: &str, depth: &str, application_name: &str) -> TestServer {
+    let url = format!("{}?application_name={application_name}", db().url);
+    start_server(&[
+        ("DATABASE_URL", &url),
+        ("AUDIT_WRITE_MODE", audit),
+        ("DATABASE_PIPELINE_DEPTH", depth),
+        ("SERVER_THREADS", "1"),
+        ("METRICS_ENABLED", "true"),
+        ("METRICS_TOKEN", METRICS_TOKEN),
+    ])
+}
+
+/// `plystra_decisions_pipelined_total` of a server.
+async fn pipelined(server: &TestServer) -> u64 {
+    let auth = format!("Bearer {METRICS_TOKEN}");
+    let a = send_to(server, "GET", "/metrics", None, &[("Authorization", &auth)]).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.text
+        .lines()
+        .find_map(|l| l.strip_prefix("plystra_decisions_pipelined_total "))
+        .unwrap_or_else(|| panic!("no pipelined counter in {}", a.text))
+        .parse()
+        .unwrap()
+}
+
+fn request(user: &str, binding: &str, resource: &str, action: &str) -> Value {
+    json!({
+        "actor": {"user_id": user, "member_id": "member_finance_reviewer", "user_member_id": binding,
+                  "space_id": "space_acme"},
+        "resource_type": "invoice", "resource_id": resource, "action": action
+    })
+}
+
+/// 24 requests whose answers differ (allow, and several deny codes).
+fn requests() -> Vec<Value> {
+    let actors = [
+        ("user_alice", "um_alice_finance_reviewer"),
+        ("user_bob", "um_bob_finance_reviewer"),
+        ("user_alice", "um_alice_finance_reviewer_revoked"),
+    ];
+    let mut all = Vec::new();
+    for (user, binding) in actors {
+        for resource in ["invoice_001", "invoice_002", "invoice_003", "invoice_none"] {
+            for action in ["approve", "read"] {
+                all.push(request(user, binding, resource, action));
+            }
+        }
+    }
+    all
+}
+
+/// What an answer says, and about what (so that an answer given to another request shows).
+fn gist(answer: &Value) -> Value {
+    json!([
+        answer["decision"],
+        answer["deny_code"],
+        answer["reason"],
+        answer["audit"]["resource_id"],
+        answer["audit"]["action"],
+        answer["audit"]["actor_user_member_id"]
+    ])
+}
+
+#[tokio::test]
+async fn concurrent_decisions_through_one_lanes_pipeline_each_get_their_own_answer() {
+    let server = lane_server("disabled_for_dev", "8", "pipeline_answers");
+    let db = sql().await;
+    db.batch_execute("SET plystra.audit_mode = off").await.unwrap();
+    let requests = requests();
+    let mut expected = Vec::new();
+    for body in &requests {
+        let answer: Value = db.query_one("SELECT plystra.check($1::jsonb)", &[body]).await.unwrap().get(0);
+        expected.push(gist(&answer));
+    }
+    let distinct: std::collections::HashSet<String> =
+        expected.iter().map(|g| json!([g[0], g[1]]).to_string()).collect();
+    assert!(distinct.len() >= 4, "the requests must have different answers: {distinct:?}");
+
+    // One at a time, every decision takes the pipeline.
+    let before = pipelined(&server).await;
+    for (body, want) in requests.iter().zip(&expected) {
+        let a = send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await;
+        assert_eq!(gist(a.expect_ok(200)), *want, "{body}");
+    }
+    assert_eq!(pipelined(&server).await - before, requests.len() as u64, "each single decision was pipelined");
+    // AuthZEN's single evaluation is a single decision too.
+    let before = pipelined(&server).await;
+    let evaluation = json!({"subject": {"type": "user", "id": "user_alice"}, "action": {"name": "approve"},
+                            "resource": {"type": "invoice", "id": "invoice_001"}});
+    let a = send_to(&server, "POST", "/access/v1/evaluation", Some(evaluation), &[]).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.body["decision"], true, "{}", a.text);
+    assert_eq!(pipelined(&server).await - before, 1, "the evaluation was pipelined");
+
+    // All at once, four times over: the pipeline holds eight, the rest take pooled connections; every answer
+    // must be its own request's.
+    let before = pipelined(&server).await;
+    let mut sends = tokio::task::JoinSet::new();
+    for (body, want) in (0..4).flat_map(|_| requests.iter().zip(&expected)) {
+        let (server, body, want) =
+            (TestServer { base: server.base.clone(), addr: server.addr }, body.clone(), want.clone());
+        sends.spawn(async move {
+            let a = send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await;
+            assert_eq!(gist(a.expect_ok(200)), want, "{body}");
+        });
+    }
+    while let Some(sent) = sends.join_next().await {
+        sent.expect("a concurrent decision");
+    }
+    let piped = pipelined(&server).await - before;
+    assert!(piped >= 8, "only {piped} of {} concurrent decisions were pipelined", 4 * requests.len());
+}
+
+#[tokio::test]
+async fn a_decision_that_may_write_an_audit_row_is_never_pipelined() {
+    for (audit, depth) in [("always", "8"), ("deny_only", "8"), ("disabled_for_dev", "0")] {
+        let server = lane_server(audit, depth, "pipeline_audited");
+        for body in requests().iter().take(6) {
+            send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await.expect_ok(200);
+        }
+        assert_eq!(pipelined(&server).await, 0, "AUDIT_WRITE_MODE={audit}, DATABASE_PIPELINE_DEPTH={depth}");
+    }
+    // A role that may not set plystra.audit_mode: the database's own setting (always) stays in force, so
+    // AUDIT_WRITE_MODE=manual does not make decisions free of audit rows.
+    let role = "pipeline_no_audit_setting";
+    sql()
+        .await
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; GRANT plystra_admin TO {role}; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA plystra TO {role};"
+        ))
+        .await
+        .unwrap();
+    let url = db().url.replacen("://postgres@", &format!("://{role}@"), 1);
+    assert_ne!(url, db().url, "the test database URL names the postgres user");
+    let server = start_server(&[
+        ("DATABASE_URL", &url),
+        ("AUDIT_WRITE_MODE", "manual"),
+        ("SERVER_THREADS", "1"),
+        ("METRICS_ENABLED", "true"),
+        ("METRICS_TOKEN", METRICS_TOKEN),
+    ]);
+    let body = request("user_alice", "um_alice_finance_reviewer", "invoice_002", "approve");
+    let a = send_to(&server, "POST", "/api/v1/authz/check", Some(body), &[]).await;
+    assert!(a.expect_ok(200)["audit_log_id"].is_string(), "still audited: {}", a.text);
+    assert_eq!(pipelined(&server).await, 0, "a role that may not set the audit mode");
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_on_the_next_pipelined_decision() {
+    let server = lane_server("disabled_for_dev", "8", "pipeline_revoke");
+    let (id, token) = instance_key("ak_pipe", "created_by_user_id", "'user_alice'").await;
+    let headers = [("x-plystra-api-key", token.as_str())];
+    let body = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
+    let before = pipelined(&server).await;
+    let a = send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &headers).await;
+    assert_eq!(a.expect_ok(200)["decision"], "allow");
+    sql()
+        .await
+        .execute("UPDATE plystra.api_keys SET status = 'revoked', revoked_at = now() WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+    let a = send_to(&server, "POST", "/api/v1/authz/check", Some(body), &headers).await;
+    a.expect_error(401, "AUTHENTICATION_REQUIRED");
+    assert_eq!(pipelined(&server).await - before, 2, "both decisions went through the pipeline");
+}
+
+#[tokio::test]
+async fn a_pipeline_whose_backend_ended_takes_a_new_connection() {
+    let server = lane_server("disabled_for_dev", "8", "pipeline_terminated");
+    let body = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
+    send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await.expect_ok(200);
+    let db = sql().await;
+    let ended: i64 = db
+        .query_one(
+            "WITH server AS MATERIALIZED (SELECT pid FROM pg_stat_activity \
+             WHERE application_name = 'pipeline_terminated') \
+             SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM server",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ended >= 1, "the server's backends were ended");
+    // The lane's connection task sees the end of its connection; then the next decisions take a new one.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = pipelined(&server).await;
+    for _ in 0..3 {
+        let a = send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await;
+        assert_eq!(a.expect_ok(200)["decision"], "allow");
+    }
+    assert_eq!(pipelined(&server).await - before, 3);
+}
