@@ -15,9 +15,10 @@
 //!   each would wait behind the one before instead of sharing the writer's commit with it;
 //! - batches, lookups and every other route keep a pooled connection each (a long statement at the head of a
 //!   pipeline delays the decisions behind it);
-//! - when DATABASE_PIPELINE_DEPTH decisions are already in the pipeline, or the lane's pool has no connection to
-//!   give it, the decision takes a pooled connection as before: the depth bounds how many decisions one slow
-//!   statement can hold up;
+//! - when DATABASE_PIPELINE_DEPTH decisions are already in the pipeline, when the pipeline has answered nothing for
+//!   [`STALLED`] while decisions are in it, or when the lane's pool has no connection to give it, the decision
+//!   takes a pooled connection as before: one slow statement holds up at most the decisions that joined before
+//!   the pipeline was seen stalled, never more than the depth;
 //! - a request routed to a replica, or one the protection seam handed a connection to, uses that connection.
 //!
 //! Nothing a decision reads is kept: each statement runs in its own transaction with its own snapshot, exactly
@@ -25,9 +26,9 @@
 //! closes (its backend ended) is replaced on the next decision; one past DATABASE_CONN_MAX_LIFETIME is replaced
 //! too, and goes back to the pool (which closes it) when its last decision ends.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool};
 
@@ -41,17 +42,41 @@ pub struct Pipe {
     audit_status: Arc<AuditModeStatus>,
     max_lifetime: Duration,
     shared: Mutex<Option<Arc<Object>>>,
-    in_flight: Arc<AtomicUsize>,
+    flow: Arc<Flow>,
     /// Decisions sent through pipelines since the server started (every lane's; for `/metrics` and tests).
     piped: Arc<AtomicUsize>,
 }
 
-/// A decision's place in a lane's pipeline (given back when dropped).
-struct Place(Arc<AtomicUsize>);
+/// How long a pipeline may go without answering a decision before new decisions stop joining it: a statement
+/// that holds the head (a lock wait, an actor with thousands of grants) delays only the decisions already behind
+/// it, never the ones that come after.
+const STALLED: Duration = Duration::from_millis(5);
+
+/// What is in a lane's pipeline, and when it last moved.
+struct Flow {
+    in_flight: AtomicUsize,
+    /// Microseconds after `epoch` of the last answer, or of a decision joining the empty pipeline.
+    moved: AtomicU64,
+    epoch: Instant,
+}
+
+impl Flow {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    fn stalled(&self) -> bool {
+        self.now().saturating_sub(self.moved.load(Ordering::Relaxed)) > STALLED.as_micros() as u64
+    }
+}
+
+/// A decision's place in a lane's pipeline (given back, as an answer, when dropped).
+struct Place(Arc<Flow>);
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.moved.store(self.0.now(), Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -78,7 +103,7 @@ impl Pipe {
             audit_status,
             max_lifetime: config.database_conn_max_lifetime,
             shared: Mutex::new(None),
-            in_flight: Arc::new(AtomicUsize::new(0)),
+            flow: Arc::new(Flow { in_flight: AtomicUsize::new(0), moved: AtomicU64::new(0), epoch: Instant::now() }),
             piped,
         }
     }
@@ -105,11 +130,15 @@ impl Pipe {
         {
             return None;
         }
-        if self.in_flight.fetch_add(1, Ordering::Relaxed) >= self.depth {
-            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let ahead = self.flow.in_flight.fetch_add(1, Ordering::Relaxed);
+        if ahead >= self.depth || (ahead > 0 && self.flow.stalled()) {
+            self.flow.in_flight.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
-        let place = Place(self.in_flight.clone());
+        if ahead == 0 {
+            self.flow.moved.store(self.flow.now(), Ordering::Relaxed);
+        }
+        let place = Place(self.flow.clone());
         let current = self.shared().clone().filter(|c| self.usable(c));
         let client = match current {
             Some(client) => client,

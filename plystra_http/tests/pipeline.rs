@@ -204,3 +204,32 @@ async fn a_pipeline_whose_backend_ended_takes_a_new_connection() {
     }
     assert_eq!(pipelined(&server).await - before, 3);
 }
+
+/// A statement that holds the pipeline's head (here: waiting for a lock on the resources table) delays only the
+/// decisions that joined before the pipeline was seen stalled; later ones take pooled connections.
+#[tokio::test]
+async fn a_stalled_pipeline_takes_no_more_decisions() {
+    let server = lane_server("disabled_for_dev", "8", "pipeline_stalled");
+    let body = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
+    send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await.expect_ok(200);
+    let locker = sql().await;
+    locker.batch_execute("BEGIN; LOCK TABLE plystra.resources IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let send = |server: &TestServer| {
+        let (server, body) = (TestServer { base: server.base.clone(), addr: server.addr }, body.clone());
+        tokio::spawn(async move { send_to(&server, "POST", "/api/v1/authz/check", Some(body), &[]).await })
+    };
+    let before = pipelined(&server).await;
+    let head = send(&server);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(pipelined(&server).await - before, 1, "the first decision joined the pipeline");
+    let behind: Vec<_> = (0..3).map(|_| send(&server)).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(pipelined(&server).await - before, 1, "no decision joined the stalled pipeline");
+    locker.batch_execute("COMMIT").await.unwrap();
+    for sent in std::iter::once(head).chain(behind) {
+        assert_eq!(sent.await.unwrap().expect_ok(200)["decision"], "allow");
+    }
+    // Moving again, it takes decisions again.
+    send_to(&server, "POST", "/api/v1/authz/check", Some(body), &[]).await.expect_ok(200);
+    assert_eq!(pipelined(&server).await - before, 2);
+}
