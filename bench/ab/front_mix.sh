@@ -3,7 +3,8 @@
 # `bench/run --size full` left in target/bench-pg: each round starts one front and measures
 # POST /api/v1/authz/check over the check mix, audit off, at CLIENTS connections with wrk: req/s, p50, p99, and
 # the CPU time a request of the front and of the PostgreSQL backends (from /proc, ticks over the measured
-# window). Both fronts get the same environment (the defaults but for the bench's).
+# window). Both fronts get the same environment (the defaults but for the bench's); AUDIT (default
+# disabled_for_dev) is their AUDIT_WRITE_MODE.
 # Usage: bench/ab/front_mix.sh PGROOT FRONT_A FRONT_B [ROUNDS] [CLIENTS] [SECONDS]
 #   PGROOT: a directory holding usr/lib/postgresql/15 with the extension installed in it (see gate_mix.sh).
 set -euo pipefail
@@ -33,7 +34,7 @@ backends() { pgrep -P "$(head -1 "$DATA/postmaster.pid")" -f "postgres: postgres
 round() { # front binary
     local log out; log=$(mktemp); out=$(mktemp)
     DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/bench" SERVER_HOST=127.0.0.1 SERVER_PORT=$HTTP_PORT \
-        SERVER_MODE=production LOG_LEVEL=warn AUDIT_WRITE_MODE=disabled_for_dev DATABASE_MAX_OPEN_CONNS=20 \
+        SERVER_MODE=production LOG_LEVEL=warn AUDIT_WRITE_MODE=${AUDIT:-disabled_for_dev} DATABASE_MAX_OPEN_CONNS=20 \
         PLYSTRA_API_KEY_SECRET=$SECRET PLYSTRA_SESSION_SECRET=$SECRET \
         CORS_ALLOWED_ORIGINS=https://bench.plystra.invalid SERVER_PUBLIC_URL=https://bench.plystra.invalid \
         "$1" >"$log" 2>&1 &
@@ -58,7 +59,7 @@ print(f"{n / d['duration_us'] * 1e6:,.0f} req/s, p50 {d['p50_us'] / 1000:.2f} ms
 PY
 }
 
-echo "load at start: $(cat /proc/loadavg); autogroup: $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo -)"
+echo "AUDIT_WRITE_MODE=${AUDIT:-disabled_for_dev}; load at start: $(cat /proc/loadavg); autogroup: $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo -)"
 for r in $(seq 1 "$ROUNDS"); do
     order="A B"; [ $((r % 2)) = 0 ] && order="B A"
     for side in $order; do
