@@ -12,39 +12,17 @@ cd "$(dirname "$0")/../.."
 ROOT=$1 FRONT=$2 ROUNDS=${3:-3} CLIENTS=${4:-16} SECS=${5:-12}
 SETTING=/proc/sys/kernel/sched_autogroup_enabled
 FOUND=$(cat $SETTING)
-BIN=$ROOT/usr/lib/postgresql/15/bin
-DATA=$PWD/target/bench-pg/data
-SOCK=$(mktemp -d) && chown postgres "$SOCK"
+source bench/ab/lib.sh
 PORT=55672 HTTP_PORT=18535
-MIX=(-D spaces=10 -D breadth=3 -D depth=8 -D members=100000 -D resq=100000 -D gs=9840 -D alevels=3)
-SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-TOKEN="ply_ak_ab_autogroup.$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-HASH=$(printf '%s' "$TOKEN" | openssl dgst -sha256 -hmac "$SECRET" | awk '{print $NF}')
-# pg_ctl starts the postmaster in a session of its own, as the benchmark's cluster is started.
-su postgres -c "$BIN/pg_ctl -D $DATA -l $SOCK/server.log -w start -o '-p $PORT -k $SOCK -c listen_addresses=127.0.0.1 \
-    -c max_connections=200 -c shared_buffers=1GB -c jit=off -c shared_preload_libraries=plystra \
-    -c plystra.audit_writer_database=bench -c plystra.shared_actor_cache_entries=131072'" >/dev/null
-trap 'echo "$FOUND" > $SETTING; su postgres -c "$BIN/pg_ctl -D $DATA stop -m fast" >/dev/null' EXIT
-psql -X -q -h "$SOCK" -p $PORT -U postgres bench -c "INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash,
-    level, permission_keys) VALUES ('ab_autogroup', 'A/B autogroup', 'ply_ak_ab_autogroup', '$HASH', 'instance',
-    '[\"authz:check\"]') ON CONFLICT (id) DO UPDATE SET key_hash = excluded.key_hash" >/dev/null
-PGOPTIONS="-c plystra.audit_mode=off" "$BIN/pgbench" -n -M prepared -c 2 -j 2 -T 20 --random-seed=7 "${MIX[@]}" \
-    -f bench/workloads/check.sql -h "$SOCK" -p $PORT -U postgres bench >/dev/null 2>&1
+full_data_start "$ROOT" $PORT ab_autogroup
+trap 'echo "$FOUND" > $SETTING; full_data_stop' EXIT
 
 http_round() {
-    local log out; log=$(mktemp); out=$(mktemp)
-    DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/bench" SERVER_HOST=127.0.0.1 SERVER_PORT=$HTTP_PORT \
-        SERVER_MODE=production LOG_LEVEL=warn AUDIT_WRITE_MODE=disabled_for_dev DATABASE_MAX_OPEN_CONNS=20 \
-        PLYSTRA_API_KEY_SECRET=$SECRET SERVER_THREADS=2 PLYSTRA_SESSION_SECRET=$SECRET \
-        CORS_ALLOWED_ORIGINS=https://bench.plystra.invalid SERVER_PUBLIC_URL=https://bench.plystra.invalid \
-        "$FRONT" >"$log" 2>&1 &
-    local front=$!
-    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$HTTP_PORT/api/v1/health" >/dev/null && break; sleep 0.2; done
-    local args=(-s bench/workloads/http_check.lua "http://127.0.0.1:$HTTP_PORT/api/v1/authz/check" --
-                10 3 8 100000 100000 9840 3 "X-Plystra-API-Key: $TOKEN")
-    wrk -t2 -c"$CLIENTS" -d2s "${args[@]}" >/dev/null
-    wrk -t2 -c"$CLIENTS" -d"${SECS}s" "${args[@]}" >"$out" 2>&1
-    kill "$front"; wait "$front" 2>/dev/null || true
+    local out; out=$(mktemp)
+    front_start "$FRONT" $HTTP_PORT
+    check_mix_wrk "$CLIENTS" 2 $HTTP_PORT >/dev/null
+    check_mix_wrk "$CLIENTS" "$SECS" $HTTP_PORT >"$out" 2>&1
+    kill "$FRONT_PID"; wait "$FRONT_PID" 2>/dev/null || true
     grep -q '"status":0' "$out" || { echo "wrk saw failed requests:"; cat "$out"; exit 1; }
     python3 - "$out" <<'PY'
 import json, re, sys
@@ -57,9 +35,9 @@ PY
 
 sql_round() {
     local dir; dir=$(mktemp -d)
-    (cd "$dir" && PGOPTIONS="-c plystra.audit_mode=off" "$BIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECS" \
-        "${MIX[@]}" --log --log-prefix=t -f "$OLDPWD/bench/workloads/check.sql" -h "$SOCK" -p $PORT -U postgres bench \
-        >out 2>&1)
+    (cd "$dir" && PGOPTIONS="-c plystra.audit_mode=off" "$FULL_BIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 \
+        -T "$SECS" "${FULL_MIX[@]}" --log --log-prefix=t -f "$OLDPWD/bench/workloads/check.sql" -h "$FULL_SOCK" \
+        -p $PORT -U postgres bench >out 2>&1)
     python3 - "$dir" <<'PY'
 import glob, re, sys
 lat = sorted(int(l.split()[2]) for f in glob.glob(sys.argv[1] + "/t.*") for l in open(f))

@@ -26,3 +26,53 @@ cpu_a_call() {
     awk -v t="$((t1 - t0))" -v tick="$tick" -v n="$calls" -v v="$value" \
         'BEGIN { printf "%.1f%s", t / tick * 1e6 / n, (v == "" ? "" : " " v) }'
 }
+
+# The full-size data of a `bench/run --size full` (target/bench-pg), served for HTTP A/B rounds.
+#
+# full_data_start PGROOT PORT KEY_ID
+#   Starts that cluster with PGROOT's binaries (a directory holding usr/lib/postgresql/15 with the extension
+#   installed; pg_ctl gives the postmaster a session of its own, as the benchmark's cluster has) on PORT, in a new
+#   socket directory (FULL_SOCK), stops it when the script exits, adds an instance API key KEY_ID holding
+#   authz:check under a new secret (FULL_SECRET; its token in FULL_TOKEN), and runs the check mix unmeasured for
+#   20 s (a running server holds its actors).
+# front_start FRONT HTTP_PORT [AUDIT_WRITE_MODE]
+#   Starts the REST front binary FRONT on HTTP_PORT against that cluster (the bench's environment: a pool of 20,
+#   production mode) and waits until it answers /health; its pid in FRONT_PID.
+# check_mix_wrk CLIENTS SECONDS HTTP_PORT
+#   wrk's check mix (bench/workloads/http_check.lua) against that front with FULL_TOKEN, printing wrk's output.
+full_data_start() {
+    local root=$1 port=$2 key=$3
+    FULL_BIN=$root/usr/lib/postgresql/15/bin FULL_PORT=$port FULL_DATA=$PWD/target/bench-pg/data
+    FULL_SOCK=$(mktemp -d) && chown postgres "$FULL_SOCK"
+    FULL_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    FULL_TOKEN="ply_ak_$key.$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    local hash; hash=$(printf '%s' "$FULL_TOKEN" | openssl dgst -sha256 -hmac "$FULL_SECRET" | awk '{print $NF}')
+    su postgres -c "$FULL_BIN/pg_ctl -D $FULL_DATA -l $FULL_SOCK/server.log -w start -o '-p $port -k $FULL_SOCK \
+        -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=1GB -c jit=off \
+        -c shared_preload_libraries=plystra -c plystra.audit_writer_database=bench \
+        -c plystra.shared_actor_cache_entries=131072'" >/dev/null
+    trap 'full_data_stop' EXIT
+    psql -X -q -h "$FULL_SOCK" -p "$port" -U postgres bench -c "INSERT INTO plystra.api_keys (id, name, key_prefix,
+        key_hash, level, permission_keys) VALUES ('$key', 'A/B', 'ply_ak_$key', '$hash', 'instance',
+        '[\"authz:check\"]') ON CONFLICT (id) DO UPDATE SET key_hash = excluded.key_hash" >/dev/null
+    PGOPTIONS="-c plystra.audit_mode=off" "$FULL_BIN/pgbench" -n -M prepared -c 2 -j 2 -T 20 --random-seed=7 \
+        "${FULL_MIX[@]}" -f bench/workloads/check.sql -h "$FULL_SOCK" -p "$port" -U postgres bench >/dev/null 2>&1
+}
+FULL_MIX=(-D spaces=10 -D breadth=3 -D depth=8 -D members=100000 -D resq=100000 -D gs=9840 -D alevels=3)
+full_data_stop() { su postgres -c "$FULL_BIN/pg_ctl -D $FULL_DATA stop -m fast" >/dev/null; }
+
+front_start() {
+    local front=$1 port=$2 audit=${3:-disabled_for_dev}
+    DATABASE_URL="postgres://postgres@127.0.0.1:$FULL_PORT/bench" SERVER_HOST=127.0.0.1 SERVER_PORT=$port \
+        SERVER_MODE=production LOG_LEVEL=warn AUDIT_WRITE_MODE=$audit DATABASE_MAX_OPEN_CONNS=20 \
+        PLYSTRA_API_KEY_SECRET=$FULL_SECRET PLYSTRA_SESSION_SECRET=$FULL_SECRET \
+        CORS_ALLOWED_ORIGINS=https://bench.plystra.invalid SERVER_PUBLIC_URL=https://bench.plystra.invalid \
+        "$front" >"$FULL_SOCK/front.log" 2>&1 &
+    FRONT_PID=$!
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/api/v1/health" >/dev/null && break; sleep 0.2; done
+}
+
+check_mix_wrk() {
+    wrk -t2 -c"$1" -d"$2s" -s bench/workloads/http_check.lua "http://127.0.0.1:$3/api/v1/authz/check" -- \
+        10 3 8 100000 100000 9840 3 "X-Plystra-API-Key: $FULL_TOKEN"
+}

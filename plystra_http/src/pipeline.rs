@@ -21,6 +21,9 @@
 //!   the pipeline was seen stalled, never more than the depth;
 //! - a request routed to a replica, or one the protection seam handed a connection to, uses that connection.
 //!
+//! A lane's pipeline holds one of the lane's pooled connections from its first decision on (the pool counts it
+//! as in use), so DATABASE_MAX_OPEN_CONNS still bounds the server's connections.
+//!
 //! Nothing a decision reads is kept: each statement runs in its own transaction with its own snapshot, exactly
 //! as on a connection of its own (a revoked key is refused on the next request). A shared connection that
 //! closes (its backend ended) is replaced on the next decision; one past DATABASE_CONN_MAX_LIFETIME is replaced
