@@ -196,14 +196,47 @@ async fn a_pipeline_whose_backend_ended_takes_a_new_connection() {
         .unwrap()
         .get(0);
     assert!(ended >= 1, "the server's backends were ended");
-    // The lane's connection task sees the end of its connection; then the next decisions take a new one.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Once the lane's connection task has seen the end of its connection, the next decisions take a new one.
+    // (A decision sent before it has is answered 503 DATABASE_UNAVAILABLE, as on a pooled connection; with a
+    // closed connection kept, every decision would be.)
+    let mut answered = false;
+    for _ in 0..50 {
+        let a = send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await;
+        if a.status == 200 {
+            answered = true;
+            break;
+        }
+        a.expect_error(503, "DATABASE_UNAVAILABLE");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(answered, "no decision was answered after the backend ended");
     let before = pipelined(&server).await;
     for _ in 0..3 {
         let a = send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await;
         assert_eq!(a.expect_ok(200)["decision"], "allow");
     }
     assert_eq!(pipelined(&server).await - before, 3);
+}
+
+/// Waits (up to 30 s) until `count` of the server's decisions wait for a lock. (`db` must not be inside a
+/// transaction: pg_stat_activity keeps one snapshot a transaction.)
+async fn waiting_for_the_lock(db: &tokio_postgres::Client, count: i64) {
+    for _ in 0..3000 {
+        let waiting: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pipeline_stalled' \
+                 AND state = 'active' AND query LIKE '%decide_with_credential%' AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting >= count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{count} decisions never waited for the lock");
 }
 
 /// A statement that holds the pipeline's head (here: waiting for a lock on the resources table) delays only the
@@ -221,10 +254,14 @@ async fn a_stalled_pipeline_takes_no_more_decisions() {
     };
     let before = pipelined(&server).await;
     let head = send(&server);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Waited for, not slept on: the head is waiting for the lock, then the three behind it are too.
+    let watcher = sql().await;
+    waiting_for_the_lock(&watcher, 1).await;
     assert_eq!(pipelined(&server).await - before, 1, "the first decision joined the pipeline");
+    // Past the stall rule's 5 ms without an answer (time only grows, so this cannot be too short).
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let behind: Vec<_> = (0..3).map(|_| send(&server)).collect();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    waiting_for_the_lock(&watcher, 4).await;
     assert_eq!(pipelined(&server).await - before, 1, "no decision joined the stalled pipeline");
     locker.batch_execute("COMMIT").await.unwrap();
     for sent in std::iter::once(head).chain(behind) {
