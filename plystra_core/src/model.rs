@@ -24,6 +24,28 @@ pub struct Request {
     pub inline: Option<Box<Inline>>,
 }
 
+impl Request {
+    /// The question about a resource in Core, asked by the actor its four ids name (no request context, nothing
+    /// inline).
+    pub fn about(
+        (user_id, member_id, user_member_id, space_id): (&str, &str, &str, &str),
+        resource_type: &str,
+        resource_id: &str,
+        action: &str,
+    ) -> Request {
+        Request {
+            user_id: user_id.into(),
+            member_id: member_id.into(),
+            user_member_id: user_member_id.into(),
+            space_id: space_id.into(),
+            resource_type: resource_type.into(),
+            resource_id: resource_id.into(),
+            action: action.into(),
+            ..Request::default()
+        }
+    }
+}
+
 /// How the acting binding was named. A request may name its actor by the User alone (`actor: {user_id}`,
 /// optionally with `space_id`); the loader then picks the binding and fills in the tuple.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

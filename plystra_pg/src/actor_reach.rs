@@ -38,17 +38,13 @@ pub fn request_context_from_settings() -> RequestContext {
 
 /// The current actor asking about (resource_type, resource_id, action); `None` when no actor is set.
 fn actor_request(resource_type: &str, resource_id: &str, action: &str) -> Option<Request> {
-    Some(Request {
-        user_id: setting(c"plystra.actor_user_id")?,
-        member_id: setting(c"plystra.actor_member_id")?,
-        user_member_id: setting(c"plystra.actor_user_member_id")?,
-        space_id: setting(c"plystra.actor_space_id")?,
-        resource_type: resource_type.into(),
-        resource_id: resource_id.into(),
-        action: action.into(),
-        context: RequestContext::default(),
-        ..Request::default()
-    })
+    let actor = (
+        setting(c"plystra.actor_user_id")?,
+        setting(c"plystra.actor_member_id")?,
+        setting(c"plystra.actor_user_member_id")?,
+        setting(c"plystra.actor_space_id")?,
+    );
+    Some(Request::about((&actor.0, &actor.1, &actor.2, &actor.3), resource_type, resource_id, action))
 }
 
 /// The actor's settings and the question: with the visibility, everything a reach depends on.

@@ -443,16 +443,9 @@ fn allowed(
     action: &str,
 ) -> bool {
     let req = Request {
-        user_id: user_id.into(),
-        member_id: member_id.into(),
-        user_member_id: user_member_id.into(),
-        space_id: space_id.into(),
-        resource_type: resource_type.into(),
-        resource_id: resource_id.into(),
-        action: action.into(),
         // The typed form's request context comes from plystra.set_request_context, as for management audit.
         context: crate::actor_reach::request_context_from_settings(),
-        ..Request::default()
+        ..Request::about((user_id, member_id, user_member_id, space_id), resource_type, resource_id, action)
     };
     run(req, false).outcome.allow
 }

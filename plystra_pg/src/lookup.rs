@@ -8,7 +8,7 @@
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use plystra_core::decide;
-use plystra_core::model::{Request, RequestContext};
+use plystra_core::model::Request;
 use plystra_core::request::RequestError;
 use serde_json::json;
 
@@ -73,17 +73,7 @@ fn lookup_subjects(
         if out.len() as i32 >= max_rows {
             break;
         }
-        let req = Request {
-            user_id: user.clone(),
-            member_id: member.clone(),
-            user_member_id: binding.clone(),
-            space_id: space,
-            resource_type: resource_type.into(),
-            resource_id: resource_id.into(),
-            action: action.into(),
-            context: RequestContext::default(),
-            ..Request::default()
-        };
+        let req = Request::about((&user, &member, &binding, &space), resource_type, resource_id, action);
         let ctx = loader::load_context(&req, false);
         let outcome = decide(&req, &ctx);
         if !outcome.allow {

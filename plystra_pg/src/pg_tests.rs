@@ -139,26 +139,6 @@ mod tests {
             ('invoice_003', 'invoice', 'space_acme', 'group_finance_emea', 'member_finance_reviewer', '{\"n\": 3}');
     ";
 
-    /// A request of `actor` (User, Member, binding, Space ids) about one resource.
-    fn request(
-        actor: (&str, &str, &str, &str),
-        resource_type: &str,
-        resource_id: &str,
-        action: &str,
-    ) -> plystra_core::model::Request {
-        let (user_id, member_id, user_member_id, space_id) = actor;
-        plystra_core::model::Request {
-            user_id: user_id.into(),
-            member_id: member_id.into(),
-            user_member_id: user_member_id.into(),
-            space_id: space_id.into(),
-            resource_type: resource_type.into(),
-            resource_id: resource_id.into(),
-            action: action.into(),
-            ..Default::default()
-        }
-    }
-
     #[pg_test]
     fn the_probe_loader_reads_exactly_what_the_sql_loader_read() {
         let demo = include_str!("../../sql/demo.sql").replace("BEGIN;", "").replace("COMMIT;", "");
@@ -197,7 +177,7 @@ mod tests {
                     for resource_id in ["invoice_001", "invoice_002", "invoice_003", "missing"] {
                         for action in ["read", "approve", "reject", "create", "delete", "fly"] {
                             let actor = (user_id, member_id, user_member_id, space_id);
-                            let req = request(actor, resource_type, resource_id, action);
+                            let req = plystra_core::model::Request::about(actor, resource_type, resource_id, action);
                             for with_metadata in [false, true] {
                                 let mut by_sql = Spi::connect(|client| {
                                     crate::loader_oracle::load_context_by_sql(client, &req, with_metadata)
@@ -271,8 +251,8 @@ mod tests {
             for (user_id, member_id, user_member_id, space_id) in actors {
                 for resource_type in ["invoice", "contract"] {
                     for resource_id in ["invoice_001", "invoice_002", "invoice_003", "invoice_beta", "missing"] {
-                        let req =
-                            request((user_id, member_id, user_member_id, space_id), resource_type, resource_id, "read");
+                        let actor = (user_id, member_id, user_member_id, space_id);
+                        let req = plystra_core::model::Request::about(actor, resource_type, resource_id, "read");
                         let ctx = crate::loader::load_context(&req, false);
                         let args = (Some(resource_type), Some(resource_id), Some(user_member_id), Some(member_id));
                         let probed = crate::gate::placement(args.0, args.1, args.2, args.3, None);
