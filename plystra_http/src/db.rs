@@ -25,6 +25,14 @@ pub struct AuditModeStatus {
     pub not_permitted: AtomicBool,
 }
 
+impl AuditModeStatus {
+    /// Whether decisions write no audit row: `mode` (AUDIT_WRITE_MODE) writes none, and the database role could
+    /// set that mode on its connections.
+    pub fn decisions_write_nothing(&self, mode: AuditMode) -> bool {
+        mode == AuditMode::Off && !self.not_permitted.load(Ordering::Relaxed)
+    }
+}
+
 pub fn create_pool(config: &Config, audit_status: Arc<AuditModeStatus>) -> Result<Pool, String> {
     create_pool_of(config, config.database_pool_size, audit_status)
 }
@@ -156,6 +164,17 @@ impl Db {
         checkout(&self.pool, &self.lanes).await
     }
 
+    /// The connection for a single decision: the lane's pipeline when `pipe` takes it (never for a request
+    /// routed to a replica or one the seam handed a connection to), else [`Db::connection`]'s.
+    pub async fn decision_connection(&mut self, pipe: &crate::pipeline::Pipe) -> Result<DecisionConnection, ApiError> {
+        if self.handed_over.is_none() && self.routed.is_none() {
+            if let Some(piped) = pipe.join(&self.pool).await {
+                return Ok(DecisionConnection::Piped(piped));
+            }
+        }
+        self.connection().await.map(DecisionConnection::Own)
+    }
+
     /// The primary's pool, whatever the request was routed to: for the writes of a read a replica answers (see
     /// [`Db::on_replica`]).
     pub fn primary(&self) -> &Pool {
@@ -195,19 +214,6 @@ impl std::ops::Deref for DecisionConnection {
             DecisionConnection::Own(client) => client,
             DecisionConnection::Piped(piped) => piped,
         }
-    }
-}
-
-impl Db {
-    /// The connection for a single decision: the lane's pipeline when `pipe` takes it (never for a request
-    /// routed to a replica or one the seam handed a connection to), else [`Db::connection`]'s.
-    pub async fn decision_connection(&mut self, pipe: &crate::pipeline::Pipe) -> Result<DecisionConnection, ApiError> {
-        if self.handed_over.is_none() && self.routed.is_none() {
-            if let Some(piped) = pipe.join(&self.pool).await {
-                return Ok(DecisionConnection::Piped(piped));
-            }
-        }
-        self.connection().await.map(DecisionConnection::Own)
     }
 }
 

@@ -127,10 +127,7 @@ impl Pipe {
     /// A place for one decision in this lane's pipeline, or `None` when the decision should take a pooled
     /// connection (see the module comment). `pool` is the lane's own.
     pub async fn join(&self, pool: &Pool) -> Option<Piped> {
-        if self.depth == 0
-            || self.audit_mode != AuditMode::Off
-            || self.audit_status.not_permitted.load(Ordering::Relaxed)
-        {
+        if self.depth == 0 || !self.audit_status.decisions_write_nothing(self.audit_mode) {
             return None;
         }
         let ahead = self.flow.in_flight.fetch_add(1, Ordering::Relaxed);

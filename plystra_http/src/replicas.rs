@@ -228,7 +228,7 @@ impl Replicas {
     }
 
     fn decisions_write_nothing(&self) -> bool {
-        self.audit_mode == AuditMode::Off && !self.audit_status.not_permitted.load(Ordering::Relaxed)
+        self.audit_status.decisions_write_nothing(self.audit_mode)
     }
 
     /// A replica fresh enough to answer now (round robin among them), having replayed at least `position`.
