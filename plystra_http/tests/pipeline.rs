@@ -111,8 +111,7 @@ async fn concurrent_decisions_through_one_lanes_pipeline_each_get_their_own_answ
     let before = pipelined(&server).await;
     let mut sends = tokio::task::JoinSet::new();
     for (body, want) in (0..4).flat_map(|_| requests.iter().zip(&expected)) {
-        let (server, body, want) =
-            (TestServer { base: server.base.clone(), addr: server.addr }, body.clone(), want.clone());
+        let (server, body, want) = (server.clone(), body.clone(), want.clone());
         sends.spawn(async move {
             let a = send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await;
             assert_eq!(gist(a.expect_ok(200)), want, "{body}");
@@ -179,22 +178,24 @@ async fn a_revoked_key_is_refused_on_the_next_pipelined_decision() {
     assert_eq!(pipelined(&server).await - before, 2, "both decisions went through the pipeline");
 }
 
+/// The one count `sql` selects.
+async fn count_of(db: &tokio_postgres::Client, sql: &str) -> i64 {
+    db.query_one(sql, &[]).await.unwrap().get(0)
+}
+
 #[tokio::test]
 async fn a_pipeline_whose_backend_ended_takes_a_new_connection() {
     let server = lane_server("disabled_for_dev", "8", "pipeline_terminated");
     let body = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
     send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await.expect_ok(200);
     let db = sql().await;
-    let ended: i64 = db
-        .query_one(
-            "WITH server AS MATERIALIZED (SELECT pid FROM pg_stat_activity \
-             WHERE application_name = 'pipeline_terminated') \
-             SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM server",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let ended = count_of(
+        &db,
+        "WITH server AS MATERIALIZED (SELECT pid FROM pg_stat_activity \
+         WHERE application_name = 'pipeline_terminated') \
+         SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM server",
+    )
+    .await;
     assert!(ended >= 1, "the server's backends were ended");
     // Once the lane's connection task has seen the end of its connection, the next decisions take a new one.
     // (A decision sent before it has is answered 503 DATABASE_UNAVAILABLE, as on a pooled connection; with a
@@ -222,15 +223,12 @@ async fn a_pipeline_whose_backend_ended_takes_a_new_connection() {
 /// transaction: pg_stat_activity keeps one snapshot a transaction.)
 async fn waiting_for_the_lock(db: &tokio_postgres::Client, count: i64) {
     for _ in 0..3000 {
-        let waiting: i64 = db
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pipeline_stalled' \
-                 AND state = 'active' AND query LIKE '%decide_with_credential%' AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
+        let waiting = count_of(
+            db,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pipeline_stalled' \
+             AND state = 'active' AND query LIKE '%decide_with_credential%' AND wait_event_type = 'Lock'",
+        )
+        .await;
         if waiting >= count {
             return;
         }
@@ -249,7 +247,7 @@ async fn a_stalled_pipeline_takes_no_more_decisions() {
     let locker = sql().await;
     locker.batch_execute("BEGIN; LOCK TABLE plystra.resources IN ACCESS EXCLUSIVE MODE").await.unwrap();
     let send = |server: &TestServer| {
-        let (server, body) = (TestServer { base: server.base.clone(), addr: server.addr }, body.clone());
+        let (server, body) = (server.clone(), body.clone());
         tokio::spawn(async move { send_to(&server, "POST", "/api/v1/authz/check", Some(body), &[]).await })
     };
     let before = pipelined(&server).await;

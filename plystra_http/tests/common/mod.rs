@@ -37,6 +37,7 @@ pub struct TestDb {
     pub name: String,
 }
 
+#[derive(Clone)]
 pub struct TestServer {
     pub base: String,
     pub addr: std::net::SocketAddr,
