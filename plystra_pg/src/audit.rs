@@ -6,11 +6,11 @@ use std::cell::OnceCell;
 
 use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use pgrx::{JsonB, PgBuiltInOids, PgOid};
+use plystra_core::audit_chain::AuditRecord;
 use plystra_core::jsonb::Doc;
 use plystra_core::model::Request;
 use plystra_core::trace::audit_action;
 use plystra_core::Outcome;
-use serde::Serialize;
 
 use crate::audit_writer::{self, Delivery};
 use pgrx::pg_sys::panic::ErrorReport;
@@ -32,46 +32,30 @@ pub struct DecisionRow<'a> {
     pub trace: Doc<'a>,
 }
 
-/// An audit row as the audit writer reads it (`plystra_core::audit_chain::AuditRow`). Its fields borrow from the
-/// decision: serialising it copies nothing first (the `json!` macro would have cloned the whole trace into a new
-/// value before printing it, a third of an audited batch's time in profiles).
-#[derive(Serialize)]
-struct RowJson<'a> {
-    id: &'a str,
-    space_id: &'a str,
-    actor_user_id: &'a str,
-    actor_member_id: &'a str,
-    actor_user_member_id: &'a str,
-    action: String,
-    resource_type: &'a str,
-    resource_id: &'a str,
-    decision: &'static str,
-    deny_code: Option<&'static str>,
-    trace: &'a Doc<'a>,
-    request_id: Option<&'a str>,
-    ip_address: Option<&'a str>,
-    user_agent: Option<&'a str>,
-}
-
-fn row_json(row: &DecisionRow<'_>) -> String {
+/// A decision's audit record for the audit writer (`plystra_core::audit_chain::AuditRecord`): its text columns
+/// borrowed from the decision and its trace written once, in jsonb's binary form, here in the backend, so the
+/// single writer neither parses nor encodes it.
+fn record(row: &DecisionRow<'_>) -> Vec<u8> {
     let (req, outcome, ctx) = (row.req, row.outcome, &row.req.context);
-    serde_json::to_string(&RowJson {
+    let action = audit_action(req);
+    let trace = crate::jsonb::to_jsonb_bytes(&row.trace);
+    AuditRecord {
         id: &row.id,
-        space_id: &req.space_id,
-        actor_user_id: &req.user_id,
-        actor_member_id: &req.member_id,
-        actor_user_member_id: &req.user_member_id,
-        action: audit_action(req),
-        resource_type: &req.resource_type,
-        resource_id: &req.resource_id,
+        space_id: Some(&req.space_id),
+        actor_user_id: Some(&req.user_id),
+        actor_member_id: Some(&req.member_id),
+        actor_user_member_id: Some(&req.user_member_id),
+        action: &action,
+        resource_type: Some(&req.resource_type),
+        resource_id: Some(&req.resource_id),
         decision: if outcome.allow { "allow" } else { "deny" },
         deny_code: outcome.deny_code.map(|c| c.as_str()),
-        trace: &row.trace,
         request_id: ctx.request_id.as_deref(),
         ip_address: ctx.ip.as_deref(),
         user_agent: ctx.user_agent.as_deref(),
-    })
-    .expect("an audit row serialises")
+        trace: &trace,
+    }
+    .encode()
 }
 
 pub fn write_decision<'a>(id: &str, req: &'a Request, outcome: &'a Outcome, trace: Doc<'a>) {
@@ -86,7 +70,7 @@ pub fn write_decisions(rows: Vec<DecisionRow<'_>>) {
     }
     // Preferably through the audit writer: the row then survives this transaction's rollback and is durable
     // before the decision returns. Where no writer serves this database, the row is part of this transaction.
-    match audit_writer::deliver_all(|| rows.iter().map(row_json).collect()) {
+    match audit_writer::deliver_all(|| rows.iter().map(record).collect()) {
         Delivery::Committed => return,
         Delivery::NotAvailable => {}
         // Traces are bounded (candidates, metadata), so this does not happen to a decision over data; if it

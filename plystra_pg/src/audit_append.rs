@@ -1,12 +1,12 @@
 //! The audit writer's append: a drained batch of decision rows sealed into their Spaces' hash chains and inserted
 //! by one statement, in the writer's transaction.
 //!
-//! Each row's hash is computed here (`plystra_core::audit_chain`, the same bytes as `plystra.audit_row_hash`,
-//! which stays the definition verification uses) and each trace is written in jsonb's binary form
-//! (`plystra_core::jsonb`). The plpgsql `plystra.append_audit` did the same work by rendering every row back to
-//! JSON text for the hash and parsing it again: about half of the writer's time in profiles. It is kept, and used
-//! here for a batch whose records this code cannot read (none are expected: the records are written by this
-//! library).
+//! Each record arrives with its trace already in jsonb's binary form (`plystra_core::audit_chain::AuditRecord`,
+//! written by the deciding backend); the trace datum is a copy of those bytes. Each row's hash is computed here
+//! (`plystra_core::audit_chain`, the same bytes as `plystra.audit_row_hash`, which stays the definition
+//! verification uses), over the trace's text as PostgreSQL prints that jsonb (`JsonbToCString`, what the SQL
+//! definition's `::text` calls). The plpgsql `plystra.append_audit` did the same work by rendering every row back
+//! to JSON text for the hash and parsing it again: about half of the writer's time in profiles.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -14,8 +14,7 @@ use std::collections::HashMap;
 use pgrx::prelude::*;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use pgrx::{datum::DatumWithOid, pg_sys, IntoDatum, PgBuiltInOids, PgOid};
-use plystra_core::audit_chain::{row_hash, AuditRow};
-use plystra_core::jsonb::Doc;
+use plystra_core::audit_chain::{row_hash, AuditRecord};
 
 /// PostgreSQL's timestamps count microseconds from 2000-01-01; the hash counts them from 1970-01-01.
 const UNIX_EPOCH_IN_PG_US: i64 = 946_684_800_000_000;
@@ -126,21 +125,19 @@ impl IntoDatum for RawJsonb {
     }
 }
 
-/// Inserts `records` (rows as JSON objects, in the order they were queued), sealed when this transaction gets the
+/// Inserts `records` (`AuditRecord`s, in the order they were queued), sealed when this transaction gets the
 /// sealer's lock (otherwise unsealed: `plystra.seal_audit` seals them within a second, and decisions never wait
-/// on sealing). Must run inside a transaction; an error aborts it, and the writer with it.
-pub fn append(records: &[String]) {
-    let rows: Result<Vec<AuditRow>, _> = records.iter().map(|r| serde_json::from_str::<AuditRow>(r)).collect();
-    let Ok(rows) = rows else {
-        let batch = format!("[{}]", records.join(","));
-        Spi::run_with_args("SELECT plystra.append_audit($1::jsonb)", &[batch.as_str().into()])
-            .expect("plystra audit writer: append_audit must succeed");
-        return;
+/// on sealing). Must run inside a transaction; an error aborts it, and the writer with it (its waiters are told
+/// their decisions were not recorded).
+pub fn append(records: &[Vec<u8>]) {
+    let Some(rows) = records.iter().map(|r| AuditRecord::decode(r)).collect::<Option<Vec<AuditRecord<'_>>>>() else {
+        // Records are written by this library only (the queue is in shared memory): this is a defect, not input.
+        error!("plystra audit writer: a queued record is not an audit record of this library's version");
     };
     Spi::connect_mut(|client| {
         STATEMENTS.with(|cell| {
             let st = cell.get_or_init(|| prepare(client));
-            let mut keys: Vec<&str> = rows.iter().map(|r| r.space_id.as_deref().unwrap_or("")).collect();
+            let mut keys: Vec<&str> = rows.iter().map(|r| r.space_id.unwrap_or("")).collect();
             keys.sort_unstable();
             keys.dedup();
             let found = client
@@ -172,10 +169,29 @@ pub fn append(records: &[String]) {
                 // clock_timestamp(), as the SQL append gave each row.
                 let now = unsafe { pg_sys::GetCurrentTimestamp() };
                 created_at.push(TimestampWithTimeZone::try_from(now).expect("the clock reads a finite timestamp"));
+                let trace = crate::jsonb::varlena_datum(row.trace);
                 if sealing {
-                    let head = heads.get_mut(row.space_id.as_deref().unwrap_or("")).expect("every key's head was read");
+                    let head = heads.get_mut(row.space_id.unwrap_or("")).expect("every key's head was read");
                     let position = head.0 + 1;
-                    let hash = row_hash(row, now + UNIX_EPOCH_IN_PG_US, position, &head.1);
+                    // SAFETY: `trace` is a palloc'd jsonb varlena (MAXALIGNed, so its root container is aligned)
+                    // that this library's encoder wrote; JsonbToCString returns a palloc'd C string, freed here.
+                    let hash = unsafe {
+                        let jsonb = trace.cast_mut_ptr::<pg_sys::Jsonb>();
+                        let text = pg_sys::JsonbToCString(
+                            std::ptr::null_mut(),
+                            &raw mut (*jsonb).root,
+                            row.trace.len() as std::ffi::c_int,
+                        );
+                        let hash = row_hash(
+                            row,
+                            std::ffi::CStr::from_ptr(text).to_bytes(),
+                            now + UNIX_EPOCH_IN_PG_US,
+                            position,
+                            &head.1,
+                        );
+                        pg_sys::pfree(text.cast());
+                        hash
+                    };
                     positions.push(Some(position));
                     prev_hashes.push(Some(std::mem::replace(&mut head.1, hash.clone())));
                     head.0 = position;
@@ -185,29 +201,29 @@ pub fn append(records: &[String]) {
                     prev_hashes.push(None);
                     hashes.push(None);
                 }
-                traces.push(RawJsonb(crate::jsonb::to_jsonb_datum(&Doc::from(&row.trace))));
+                traces.push(RawJsonb(trace));
             }
-            let text = |f: fn(&AuditRow) -> Option<&str>| -> DatumWithOid<'static> {
+            let text = |f: for<'r> fn(&'r AuditRecord<'r>) -> Option<&'r str>| -> DatumWithOid<'static> {
                 rows.iter().map(f).collect::<Vec<Option<&str>>>().into()
             };
             // The heads this batch advanced (none when it is not sealed).
             let (head_keys, links): (Vec<String>, Vec<(i64, String)>) = heads.into_iter().unzip();
             let (head_positions, head_hashes): (Vec<i64>, Vec<String>) = links.into_iter().unzip();
             let args: [DatumWithOid<'_>; 21] = [
-                text(|r| Some(r.id.as_str())),
-                text(|r| r.space_id.as_deref()),
-                text(|r| r.actor_user_id.as_deref()),
-                text(|r| r.actor_member_id.as_deref()),
-                text(|r| r.actor_user_member_id.as_deref()),
-                text(|r| Some(r.action.as_str())),
-                text(|r| r.resource_type.as_deref()),
-                text(|r| r.resource_id.as_deref()),
-                text(|r| Some(r.decision.as_str())),
-                text(|r| r.deny_code.as_deref()),
+                text(|r| Some(r.id)),
+                text(|r| r.space_id),
+                text(|r| r.actor_user_id),
+                text(|r| r.actor_member_id),
+                text(|r| r.actor_user_member_id),
+                text(|r| Some(r.action)),
+                text(|r| r.resource_type),
+                text(|r| r.resource_id),
+                text(|r| Some(r.decision)),
+                text(|r| r.deny_code),
                 traces.into(),
-                text(|r| r.request_id.as_deref()),
-                text(|r| r.ip_address.as_deref()),
-                text(|r| r.user_agent.as_deref()),
+                text(|r| r.request_id),
+                text(|r| r.ip_address),
+                text(|r| r.user_agent),
                 created_at.into(),
                 positions.into(),
                 prev_hashes.into(),

@@ -20,7 +20,7 @@ use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PgLogLevel, PgSqlErrorCode};
 
-/// Ring buffer capacity. A record is a decision's audit row as JSON (a few KiB).
+/// Ring buffer capacity. A record is a decision's audit row (`plystra_core::audit_chain::AuditRecord`, a few KiB).
 const QUEUE_BYTES: usize = 4 << 20;
 /// Records are 16-byte aligned; a header holds the payload length and the record's sequence number.
 const HEADER: usize = 16;
@@ -196,7 +196,7 @@ pub enum Delivery {
     TooLarge(usize),
 }
 
-/// Appends audit rows (JSON objects, built by `make_payloads` only if a writer serves this database) for the
+/// Appends audit rows (records, built by `make_payloads` only if a writer serves this database) for the
 /// writer and waits until they are committed: one decision's row, or the rows of a batch of decisions
 /// (`plystra.check_batch`), each its own row. Raises an ERROR when the writer dies or does not confirm in time:
 /// a decision must not be returned without its row.
@@ -205,7 +205,7 @@ pub enum Delivery {
 /// together (one wait and one WAL flush for the batch instead of one per row). `Committed` means every row is
 /// committed; an ERROR, that the batch was not answered (some rows may be committed without an answer, never
 /// the reverse). `TooLarge` is checked for every row before any is queued.
-pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<String>) -> Delivery {
+pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<Vec<u8>>) -> Delivery {
     let Some(q) = queue() else {
         return Delivery::NotAvailable;
     };
@@ -219,7 +219,7 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<String>) -> Delivery {
         return Delivery::NotAvailable;
     }
     let payloads = make_payloads();
-    if let Some(large) = payloads.iter().map(String::len).find(|&n| n > MAX_RECORD) {
+    if let Some(large) = payloads.iter().map(Vec::len).find(|&n| n > MAX_RECORD) {
         return Delivery::TooLarge(large);
     }
     let started = Instant::now();
@@ -227,7 +227,6 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<String>) -> Delivery {
     // (seq, generation, the drain that takes it) of the last record queued.
     let mut last: Option<(u64, u64, u64)> = None;
     for (i, payload) in payloads.iter().enumerate() {
-        let payload = payload.as_bytes();
         let total = HEADER + align16(payload.len());
         let (seq, generation, drain) = loop {
             let mut g = Locked::exclusive(q);
@@ -346,7 +345,7 @@ fn read_header(q: &Queue, at: usize) -> (u32, u64) {
 
 /// Takes every queued record out of the buffer: (the drain's number, highest seq, the records (rows as JSON
 /// objects) in seq order).
-fn drain(q: *mut Queue) -> Option<(u64, u64, Vec<String>)> {
+fn drain(q: *mut Queue) -> Option<(u64, u64, Vec<Vec<u8>>)> {
     let mut g = Locked::exclusive(q);
     let qq = g.q();
     if qq.head == qq.tail {
@@ -362,7 +361,7 @@ fn drain(q: *mut Queue) -> Option<(u64, u64, Vec<String>)> {
             continue;
         }
         let payload = &qq.buf[at + HEADER..at + HEADER + len as usize];
-        rows.push(std::str::from_utf8(payload).expect("plystra audit writer: records are UTF-8 JSON").to_owned());
+        rows.push(payload.to_vec());
         last_seq = seq;
         qq.tail += (HEADER + align16(len as usize)) as u64;
     }

@@ -13,7 +13,13 @@ use serde_json::Number;
 /// The jsonb datum of `value`, allocated in the current memory context. Raises what `jsonb_in` would raise for
 /// the value's text (a string holding U+0000; a value over jsonb's size limits).
 pub fn to_jsonb_datum(value: &Doc<'_>) -> pg_sys::Datum {
-    let bytes = match encode(value, &mut numeric) {
+    varlena_datum(&to_jsonb_bytes(value))
+}
+
+/// The bytes of `value`'s jsonb datum (a complete varlena, its 4-byte header included), raising as
+/// [`to_jsonb_datum`] does.
+pub fn to_jsonb_bytes(value: &Doc<'_>) -> Vec<u8> {
+    match encode(value, &mut numeric) {
         Ok(bytes) => bytes,
         Err(JsonbError::NulInString) => refuse(
             PgSqlErrorCode::ERRCODE_UNTRANSLATABLE_CHARACTER,
@@ -25,8 +31,12 @@ pub fn to_jsonb_datum(value: &Doc<'_>) -> pg_sys::Datum {
             "total size of jsonb elements exceeds the maximum",
             None,
         ),
-    };
-    // SAFETY: a palloc'd copy of a complete varlena (its header holds its length), as a datum of this call.
+    }
+}
+
+/// A palloc'd copy of `bytes`, a complete varlena with a 4-byte header holding its length, as a datum.
+pub fn varlena_datum(bytes: &[u8]) -> pg_sys::Datum {
+    // SAFETY: palloc returns MAXALIGNed memory of the requested size; the copy fills it.
     unsafe {
         let datum = pg_sys::palloc(bytes.len()).cast::<u8>();
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), datum, bytes.len());
