@@ -59,10 +59,6 @@ COMMENT ON FUNCTION plystra.audit_writer_active() IS
 'database right now. When it does, decision audit rows survive the caller''s rollback and are durable before '
 'the decision returns; otherwise they are written in the caller''s transaction.';
 
-COMMENT ON FUNCTION plystra.audit_writer_appending() IS
-'True only in the audit writer''s process while its own append statement runs, which records the keys of the rows '
-'it inserts itself (plystra.tg_audit_log_keys leaves them alone). False in every other session. Owner only.';
-
 COMMENT ON FUNCTION plystra.bundled_migrations() IS
 'The migration files bundled into this build of the extension: version, name and SHA-256 checksum. The ledger '
 'plystra.schema_migrations must match it.';

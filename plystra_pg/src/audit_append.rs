@@ -8,7 +8,7 @@
 //! definition's `::text` calls). The plpgsql `plystra.append_audit` did the same work by rendering every row back
 //! to JSON text for the hash and parsing it again: about half of the writer's time in profiles.
 
-use std::cell::RefCell;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use pgrx::prelude::*;
@@ -32,99 +32,84 @@ pub(crate) const SEALER_LOCK_EXPR: &str = sealer_lock!();
 
 /// Takes the sealers' lock if it is free and reads the chain heads of the batch's Spaces ($1) when it was taken:
 /// one row when it was not (sealing false), else one row a known head (or one row with NULL heads). The lock is
-/// evaluated once (a materialised CTE), so a batch never sees it taken and not taken. Each row also says whether
-/// the schema lets the writer record its rows' keys itself (migration 015 made `plystra.audit_writer_appending`
-/// and the trigger function that asks it in one transaction: where one is seen, so is the other).
-pub(crate) const LOCK_AND_HEADS_SQL: &str = concat!(
+/// evaluated once (a materialised CTE), so a batch never sees it taken and not taken.
+const LOCK_AND_HEADS_SQL: &str = concat!(
     "WITH l AS MATERIALIZED (SELECT ",
     sealer_lock!(),
-    " AS sealing, pg_catalog.to_regprocedure('plystra.audit_writer_appending()') IS NOT NULL AS keyed) \
-     SELECT l.sealing, h.space_key, h.chain_position, h.row_hash, l.keyed FROM l \
+    " AS sealing) \
+     SELECT l.sealing, h.space_key, h.chain_position, h.row_hash FROM l \
      LEFT JOIN plystra.audit_chain_heads h ON l.sealing AND h.space_key = ANY ($1::text[])"
 );
 
-/// The chain heads a batch advanced ($19 to $21; empty when the batch is not sealed), saved by the batch's statement.
-macro_rules! saved_heads {
-    () => {
-        "WITH saved_heads AS (\
-         INSERT INTO plystra.audit_chain_heads AS h (space_key, chain_position, row_hash) \
-         SELECT pg_catalog.unnest($19::text[]), pg_catalog.unnest($20::bigint[]), pg_catalog.unnest($21::text[]) \
-         ON CONFLICT (space_key) DO UPDATE SET chain_position = excluded.chain_position, row_hash = excluded.row_hash)"
-    };
-}
-
-/// Inserts the batch ($1 to $18, one array a column). The arrays are unnested in the select lists (a ProjectSet
+/// Inserts the batch ($1 to $18, one array a column) and saves the chain heads it advanced ($19 to $21; empty
+/// when the batch is not sealed), in one statement. The arrays are unnested in the select lists (a ProjectSet
 /// node walks them in step: they have one length) rather than in `ROWS FROM`, whose function scan materialises
 /// each array into a tuplestore of its own on every execution (4.7% of the writer's samples for batches of one
 /// row in a profile).
-macro_rules! insert_rows {
-    () => {
-        "INSERT INTO plystra.audit_logs (id, space_id, actor_user_id, actor_member_id, \
-         actor_user_member_id, action, resource_type, resource_id, decision, deny_code, trace, request_id, ip_address, \
-         user_agent, created_at, chain_position, prev_hash, row_hash) \
-         SELECT pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]), \
-         pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::text[]), \
-         pg_catalog.unnest($6::text[]), pg_catalog.unnest($7::text[]), pg_catalog.unnest($8::text[]), \
-         pg_catalog.unnest($9::text[]), pg_catalog.unnest($10::text[]), pg_catalog.unnest($11::jsonb[]), \
-         pg_catalog.unnest($12::text[]), pg_catalog.unnest($13::text[]), pg_catalog.unnest($14::text[]), \
-         pg_catalog.unnest($15::timestamptz[]), pg_catalog.unnest($16::bigint[]), pg_catalog.unnest($17::text[]), \
-         pg_catalog.unnest($18::text[])"
-    };
-}
+const INSERT_ROWS_SQL: &str = "WITH saved_heads AS (\
+     INSERT INTO plystra.audit_chain_heads AS h (space_key, chain_position, row_hash) \
+     SELECT pg_catalog.unnest($19::text[]), pg_catalog.unnest($20::bigint[]), pg_catalog.unnest($21::text[]) \
+     ON CONFLICT (space_key) DO UPDATE SET chain_position = excluded.chain_position, row_hash = excluded.row_hash) \
+     INSERT INTO plystra.audit_logs (id, space_id, actor_user_id, actor_member_id, \
+     actor_user_member_id, action, resource_type, resource_id, decision, deny_code, trace, request_id, ip_address, \
+     user_agent, created_at, chain_position, prev_hash, row_hash) \
+     SELECT pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]), \
+     pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::text[]), pg_catalog.unnest($5::text[]), \
+     pg_catalog.unnest($6::text[]), pg_catalog.unnest($7::text[]), pg_catalog.unnest($8::text[]), \
+     pg_catalog.unnest($9::text[]), pg_catalog.unnest($10::text[]), pg_catalog.unnest($11::jsonb[]), \
+     pg_catalog.unnest($12::text[]), pg_catalog.unnest($13::text[]), pg_catalog.unnest($14::text[]), \
+     pg_catalog.unnest($15::timestamptz[]), pg_catalog.unnest($16::bigint[]), pg_catalog.unnest($17::text[]), \
+     pg_catalog.unnest($18::text[])";
 
-/// The batch and its chain heads in one statement, the rows' keys left to the per-row trigger (a schema before
-/// migration 015).
-const INSERT_ROWS_SQL: &str = concat!(saved_heads!(), " ", insert_rows!());
-
-/// The same, and the keys of exactly the rows inserted, in one set-based INSERT (migration 015: the keys trigger
-/// leaves the rows alone while `audit_writer::appending` runs this statement). The keys table's unique
-/// constraints hold them as the trigger's inserts did.
-const INSERT_ROWS_AND_KEYS_SQL: &str = concat!(
-    saved_heads!(),
-    ", appended AS (",
-    insert_rows!(),
-    " RETURNING id, seq, space_id, chain_position) \
-     INSERT INTO plystra.audit_log_keys (id, seq, space_key, chain_position) \
-     SELECT id, seq, COALESCE(space_id, ''), chain_position FROM appended"
-);
-
-/// The writer's statements, each planned once per writer process when first used (an INSERT into the
-/// partitioned log with its triggers costs more to plan than a small batch costs to insert; a statement naming
-/// the keys table is never planned against a schema without it).
-#[derive(Default)]
+/// The writer's statements, planned once per writer process (an INSERT into the partitioned log with its
+/// triggers costs more to plan than a small batch costs to insert).
 struct Statements {
-    lock_and_heads: Option<OwnedPreparedStatement>,
-    insert_rows: Option<OwnedPreparedStatement>,
-    insert_rows_and_keys: Option<OwnedPreparedStatement>,
+    lock_and_heads: OwnedPreparedStatement,
+    insert_rows: OwnedPreparedStatement,
 }
 
 thread_local! {
-    static STATEMENTS: RefCell<Statements> = RefCell::new(Statements::default());
+    static STATEMENTS: OnceCell<Statements> = const { OnceCell::new() };
 }
 
-const TEXTS: PgBuiltInOids = PgBuiltInOids::TEXTARRAYOID;
-const JSONBS: PgBuiltInOids = PgBuiltInOids::JSONBARRAYOID;
-const INT8S: PgBuiltInOids = PgBuiltInOids::INT8ARRAYOID;
-const TIMESTAMPTZS: PgBuiltInOids = PgBuiltInOids::TIMESTAMPTZARRAYOID;
-/// The parameters of both inserts: the eighteen columns, then the chain heads.
-#[rustfmt::skip]
-const INSERT_TYPES: [PgBuiltInOids; 21] = [
-    TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, TEXTS, JSONBS, TEXTS, TEXTS, TEXTS, TIMESTAMPTZS,
-    INT8S, TEXTS, TEXTS,
-    TEXTS, INT8S, TEXTS,
-];
-
-/// `slot`'s statement, prepared (and kept) the first time.
-fn prepared<'s>(
-    client: &mut SpiClient<'_>,
-    slot: &'s mut Option<OwnedPreparedStatement>,
-    sql: &str,
-    types: &[PgBuiltInOids],
-) -> &'s OwnedPreparedStatement {
-    slot.get_or_insert_with(|| {
+fn prepare(client: &mut SpiClient<'_>) -> Statements {
+    let keep = |sql: &str, types: &[PgBuiltInOids]| {
         let types: Vec<PgOid> = types.iter().map(|t| PgOid::BuiltIn(*t)).collect();
         client.prepare_mut(sql, &types).expect("plystra audit writer: a statement must prepare").keep()
-    })
+    };
+    const TEXTS: PgBuiltInOids = PgBuiltInOids::TEXTARRAYOID;
+    const JSONBS: PgBuiltInOids = PgBuiltInOids::JSONBARRAYOID;
+    const INT8S: PgBuiltInOids = PgBuiltInOids::INT8ARRAYOID;
+    const TIMESTAMPTZS: PgBuiltInOids = PgBuiltInOids::TIMESTAMPTZARRAYOID;
+    Statements {
+        lock_and_heads: keep(LOCK_AND_HEADS_SQL, &[TEXTS]),
+        insert_rows: keep(
+            INSERT_ROWS_SQL,
+            &[
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                JSONBS,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                TIMESTAMPTZS,
+                INT8S,
+                TEXTS,
+                TEXTS,
+                TEXTS,
+                INT8S,
+                TEXTS,
+            ],
+        ),
+    }
 }
 
 /// A jsonb datum already built (palloc'd in the current memory context), as an array element.
@@ -150,21 +135,19 @@ pub fn append(records: &[Vec<u8>]) {
         error!("plystra audit writer: a queued record is not an audit record of this library's version");
     };
     Spi::connect_mut(|client| {
-        STATEMENTS.with_borrow_mut(|st| {
+        STATEMENTS.with(|cell| {
+            let st = cell.get_or_init(|| prepare(client));
             let mut keys: Vec<&str> = rows.iter().map(|r| r.space_id.unwrap_or("")).collect();
             keys.sort_unstable();
             keys.dedup();
-            let lock_and_heads = prepared(client, &mut st.lock_and_heads, LOCK_AND_HEADS_SQL, &[TEXTS]);
             let found = client
-                .update(lock_and_heads, None, &[keys.clone().into()])
+                .update(&st.lock_and_heads, None, &[keys.clone().into()])
                 .expect("plystra audit writer: the sealers' lock and the chain heads");
             // space_key -> (chain position, hash) of each chain's last link, read once per chain per batch.
             let mut heads: HashMap<String, (i64, String)> = HashMap::new();
             let mut sealing = false;
-            let mut keyed = false;
             for head in found {
                 sealing = head.get::<bool>(1).ok().flatten().unwrap_or(false);
-                keyed = head.get::<bool>(5).ok().flatten().unwrap_or(false);
                 if let Some(key) = head.get::<String>(2).ok().flatten() {
                     let pos: i64 = head.get(3).ok().flatten().unwrap_or(0);
                     let hash: String = head.get(4).ok().flatten().unwrap_or_default();
@@ -249,14 +232,7 @@ pub fn append(records: &[Vec<u8>]) {
                 head_positions.into(),
                 head_hashes.into(),
             ];
-            if keyed {
-                let insert = prepared(client, &mut st.insert_rows_and_keys, INSERT_ROWS_AND_KEYS_SQL, &INSERT_TYPES);
-                crate::audit_writer::appending(|| client.update(insert, None, &args))
-            } else {
-                let insert = prepared(client, &mut st.insert_rows, INSERT_ROWS_SQL, &INSERT_TYPES);
-                client.update(insert, None, &args)
-            }
-            .expect("plystra audit writer: inserting the rows");
+            client.update(&st.insert_rows, None, &args).expect("plystra audit writer: inserting the rows");
         })
     });
 }

@@ -14,7 +14,6 @@
 
 use std::ffi::CString;
 use std::ptr::{addr_of_mut, null_mut};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
@@ -511,29 +510,4 @@ fn audit_writer_active() -> bool {
         let qq = g.q();
         qq.worker_pid != 0 && qq.database == unsafe { pg_sys::MyDatabaseId }
     })
-}
-
-/// Set by the audit writer only while its own append statement runs (`audit_append`), which inserts the keys of
-/// the rows it appends itself: `plystra.audit_writer_appending()` reads it, so the per-row keys trigger
-/// (migration 015) skips exactly those rows. Process memory: nothing outside this process can set it.
-static APPENDING: AtomicBool = AtomicBool::new(false);
-
-/// Runs `f` with [`APPENDING`] set, clearing it however `f` ends (an ERROR unwinds through here).
-pub(crate) fn appending<R>(f: impl FnOnce() -> R) -> R {
-    struct Clear;
-    impl Drop for Clear {
-        fn drop(&mut self) {
-            APPENDING.store(false, Ordering::Relaxed);
-        }
-    }
-    APPENDING.store(true, Ordering::Relaxed);
-    let _clear = Clear;
-    f()
-}
-
-/// True only in the audit writer's process while its own append statement runs, which records the keys of the rows
-/// it inserts itself: `plystra.tg_audit_log_keys` (migration 015) leaves those rows alone.
-#[pg_extern(volatile, parallel_restricted)]
-fn audit_writer_appending() -> bool {
-    APPENDING.load(Ordering::Relaxed)
 }

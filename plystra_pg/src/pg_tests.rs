@@ -58,34 +58,6 @@ mod tests {
     }
 
     #[pg_test]
-    fn the_writer_keys_its_own_rows_only_while_it_appends() {
-        // The writer's statement writes its rows' keys itself only where the schema has the trigger function that
-        // leaves them alone (migration 015), and the trigger leaves alone exactly the rows inserted while the
-        // writer's flag is set: outside it every insert gets its key from the trigger.
-        let keyed = Spi::get_one_with_args::<bool>(
-            &format!("SELECT l.keyed FROM ({}) l LIMIT 1", crate::audit_append::LOCK_AND_HEADS_SQL),
-            &[Vec::<String>::new().into()],
-        );
-        assert_eq!(keyed, Ok(Some(true)), "a fresh install lets the writer key its rows");
-        let insert = |id: &str| {
-            Spi::run(&format!(
-                "INSERT INTO plystra.audit_logs (id, action, decision, trace) VALUES ('{id}', 'x', 'allow', '{{}}')"
-            ))
-            .expect("the owner inserts into the log");
-            Spi::get_one::<i64>(&format!("SELECT count(*) FROM plystra.audit_log_keys WHERE id = '{id}'"))
-                .expect("the keys read")
-        };
-        assert_eq!(Spi::get_one::<bool>("SELECT plystra.audit_writer_appending()"), Ok(Some(false)));
-        assert_eq!(insert("pg_test_keyed_by_trigger"), Some(1), "an ordinary insert gets its key from the trigger");
-        crate::audit_writer::appending(|| {
-            assert_eq!(Spi::get_one::<bool>("SELECT plystra.audit_writer_appending()"), Ok(Some(true)));
-            assert_eq!(insert("pg_test_keyed_by_writer"), Some(0), "the trigger leaves the writer's rows alone");
-        });
-        assert_eq!(Spi::get_one::<bool>("SELECT plystra.audit_writer_appending()"), Ok(Some(false)));
-        assert_eq!(insert("pg_test_keyed_after"), Some(1), "the flag is cleared when the append ends");
-    }
-
-    #[pg_test]
     fn the_plan_is_kept_across_calls() {
         // The second call reuses the backend's saved plan; both answer the same.
         let doc = json!({

@@ -1,21 +1,11 @@
 -- The audit log's keys (migration 012): plystra.audit_log_keys keeps id, seq and a Space's chain position unique
 -- across every partition of plystra.audit_logs, follows sealing, keeps the keys of rows that move out of the
--- DEFAULT partition, is append-only for every role, and no application or administration role may touch it. The
--- audit writer's append statement writes its rows' keys itself (migration 015); every other insert gets them from
--- the trigger.
+-- DEFAULT partition, is append-only for every role, and no application or administration role may touch it.
 -- (Two sessions at once, archives, drops and restores: tests/retention_check.sh and tests/backup_check.sh.)
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
--- Three decisions through the audit writer, before the transaction below makes a partition (which locks the log
--- until it ends, so the writer could not append meanwhile).
-CREATE TEMP TABLE t69_decided AS
-SELECT plystra.check(jsonb_build_object(
-           'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
-                                       'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
-           'resource_type', 'invoice', 'resource_id', 'invoice_00' || n, 'action', 'read'))->>'audit_log_id' AS id
-FROM generate_series(1, 3) AS n;
 BEGIN;
-SELECT plan(44);
+SELECT plan(41);
 
 \ir helpers/rejects.sql
 
@@ -49,19 +39,6 @@ SELECT is((SELECT count(*)::int FROM plystra.audit_logs a WHERE NOT EXISTS (
                SELECT 1 FROM plystra.audit_log_keys k WHERE k.id = a.id AND k.seq = a.seq
                  AND k.space_key = coalesce(a.space_id, '') AND k.chain_position IS NOT DISTINCT FROM a.chain_position)),
           0, 'every row of the log has its key');
-
--- The audit writer's rows (migration 015): their keys come from its append statement, not from the trigger, which
--- leaves them alone only there. Needs the writer serving this database (the suite's cluster runs it); the decisions are
--- made before the transaction (see the top).
-SELECT is(plystra.audit_writer_appending(), false, 'plystra.audit_writer_appending() is false outside the audit writer');
-SELECT ok(NOT has_function_privilege('plystra_app', 'plystra.audit_writer_appending()', 'EXECUTE')
-          AND NOT has_function_privilege('plystra_admin', 'plystra.audit_writer_appending()', 'EXECUTE'),
-          'no application or administration role may call plystra.audit_writer_appending()');
-SELECT is((SELECT count(*)::int FROM t69_decided d JOIN plystra.audit_logs a ON a.id = d.id
-           JOIN plystra.audit_log_keys k ON k.id = a.id AND k.seq = a.seq AND k.space_key = coalesce(a.space_id, '')
-            AND k.chain_position IS NOT DISTINCT FROM a.chain_position
-           WHERE plystra.audit_writer_active()),
-          3, 'three decisions'' rows, appended by the audit writer, each have their key');
 
 -- Duplicates across two partitions (2031-01 and the DEFAULT one).
 INSERT INTO plystra.audit_logs (id, space_id, action, decision, trace, created_at, chain_position, prev_hash, row_hash)
