@@ -209,7 +209,7 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<Vec<u8>>) -> Delivery {
     let Some(q) = queue() else {
         return Delivery::NotAvailable;
     };
-    // Only build the records (the rows as JSON, traces included) when a writer serves this database.
+    // Only build the records (the rows, traces encoded as jsonb) when a writer serves this database.
     let serves = {
         let mut g = Locked::exclusive(q);
         let qq = g.q();
@@ -343,8 +343,8 @@ fn read_header(q: &Queue, at: usize) -> (u32, u64) {
     (len, seq)
 }
 
-/// Takes every queued record out of the buffer: (the drain's number, highest seq, the records (rows as JSON
-/// objects) in seq order).
+/// Takes every queued record out of the buffer: (the drain's number, highest seq, the records (`AuditRecord`s
+/// as bytes) in seq order).
 fn drain(q: *mut Queue) -> Option<(u64, u64, Vec<Vec<u8>>)> {
     let mut g = Locked::exclusive(q);
     let qq = g.q();
