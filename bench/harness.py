@@ -1230,6 +1230,8 @@ def machine_facts():
 
 
 AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
+# The value a run turned off, until it is put back (see autogroup_off).
+AUTOGROUP_SAVED = REPO / "target" / "bench-autogroup-saved"
 
 
 def autogroup_off(wanted):
@@ -1241,23 +1243,49 @@ def autogroup_off(wanted):
     slice against the session of the harness, the HTTP front and wrk, and a backend woken while its group has used
     its slice waits for the other group's: on two cores, 100 ms and more (`perf sched latency`). A server does not
     run so: autogroup applies only to processes in the root CPU cgroup, and services run in cgroups of their own.
-    Cerbos, one process, is not split at all. The setting is put back when the run ends."""
+    Cerbos, one process, is not split at all. The setting is put back when the run ends.
+
+    The value to put back is also written to AUTOGROUP_SAVED before the change and removed once it is back: a run
+    killed before its end (SIGKILL skips `finally`) leaves the file, and the next run puts that value back first."""
+    recovered = autogroup_recover()
     if not AUTOGROUP.exists():
         return {"autogroup": "absent (this kernel has no sched_autogroup_enabled)"}, None
     before = AUTOGROUP.read_text().strip()
+    note = f"; {recovered}" if recovered else ""
     if not wanted or before == "0":
-        return {"autogroup": f"kept as found ({before})"}, None
+        return {"autogroup": f"kept as found ({before}){note}"}, None
     try:
+        AUTOGROUP_SAVED.parent.mkdir(parents=True, exist_ok=True)
+        AUTOGROUP_SAVED.write_text(before)
         AUTOGROUP.write_text("0")
     except OSError as e:
-        return {"autogroup": f"left on: could not be changed ({e.strerror})"}, None
-    return {"autogroup": f"off for the run (was {before}; restored at the end)"}, before
+        AUTOGROUP_SAVED.unlink(missing_ok=True)
+        return {"autogroup": f"left on: could not be changed ({e.strerror}){note}"}, None
+    return {"autogroup": f"off for the run (was {before}; restored at the end){note}"}, before
+
+
+def autogroup_recover():
+    """Puts back the value a killed run left in AUTOGROUP_SAVED; says what it did (None: nothing was left)."""
+    try:
+        saved = AUTOGROUP_SAVED.read_text().strip()
+    except OSError:
+        return None
+    if saved not in ("0", "1"):
+        AUTOGROUP_SAVED.unlink(missing_ok=True)
+        return None
+    try:
+        AUTOGROUP.write_text(saved)
+    except OSError as e:
+        return f"a killed run's saved value {saved} could not be put back ({e.strerror})"
+    AUTOGROUP_SAVED.unlink(missing_ok=True)
+    return f"put back {saved}, left by a run that was killed before its end"
 
 
 def autogroup_restore(before):
     if before is not None:
         try:
             AUTOGROUP.write_text(before)
+            AUTOGROUP_SAVED.unlink(missing_ok=True)
         except OSError:
             pass
 
