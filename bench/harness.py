@@ -1230,13 +1230,14 @@ def machine_facts():
 
 
 AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
-# The value a run turned off, until it is put back (see autogroup_off).
-AUTOGROUP_SAVED = REPO / "target" / "bench-autogroup-saved"
+# The value a run turned off and its process id, until it is put back (see autogroup_off).
+AUTOGROUP_SAVED = Path("/run/plystra-bench-autogroup")
 
 
-def autogroup_off(wanted):
+def autogroup_off(wanted, recovered=None):
     """Turns the kernel's per-session CPU groups off for the run when `wanted` and this process may; returns the
-    setting's record for the report and the value to restore (None: nothing to restore).
+    setting's record for the report and the value to restore (None: nothing to restore). `recovered`: what
+    autogroup_recover did at the start of the run, for the record.
 
     Why: with autogroup on, the kernel splits the CPUs evenly between sessions before it splits them between
     processes. pg_ctl starts the postmaster in a session of its own, so every PostgreSQL backend shares one group's
@@ -1245,18 +1246,21 @@ def autogroup_off(wanted):
     run so: autogroup applies only to processes in the root CPU cgroup, and services run in cgroups of their own.
     Cerbos, one process, is not split at all. The setting is put back when the run ends.
 
-    The value to put back is also written to AUTOGROUP_SAVED before the change and removed once it is back: a run
-    killed before its end (SIGKILL skips `finally`) leaves the file, and the next run puts that value back first."""
-    recovered = autogroup_recover()
-    if not AUTOGROUP.exists():
-        return {"autogroup": "absent (this kernel has no sched_autogroup_enabled)"}, None
-    before = AUTOGROUP.read_text().strip()
+    The value to put back is also written, with this process's id, to AUTOGROUP_SAVED before the change, and
+    removed once it is back: a run killed before its end (SIGKILL skips `finally`) leaves the file, and the next
+    run puts that value back first (autogroup_recover, at its start). The file is machine-wide like the setting,
+    and on a tmpfs, so a reboot, which resets the setting, forgets it too."""
     note = f"; {recovered}" if recovered else ""
+    if not AUTOGROUP.exists():
+        return {"autogroup": f"absent (this kernel has no sched_autogroup_enabled){note}"}, None
+    before = AUTOGROUP.read_text().strip()
     if not wanted or before == "0":
         return {"autogroup": f"kept as found ({before}){note}"}, None
     try:
-        AUTOGROUP_SAVED.parent.mkdir(parents=True, exist_ok=True)
-        AUTOGROUP_SAVED.write_text(before)
+        AUTOGROUP_SAVED.write_text(f"{before} {os.getpid()}")
+    except OSError as e:
+        return {"autogroup": f"left on: the value to put back could not be saved ({e.strerror}){note}"}, None
+    try:
         AUTOGROUP.write_text("0")
     except OSError as e:
         AUTOGROUP_SAVED.unlink(missing_ok=True)
@@ -1265,20 +1269,29 @@ def autogroup_off(wanted):
 
 
 def autogroup_recover():
-    """Puts back the value a killed run left in AUTOGROUP_SAVED; says what it did (None: nothing was left)."""
+    """Puts back the value a killed run left in AUTOGROUP_SAVED; says what it did (None: nothing was left). A
+    file whose run is still alive (another run measuring now) is left alone."""
     try:
-        saved = AUTOGROUP_SAVED.read_text().strip()
-    except OSError:
+        value, pid = AUTOGROUP_SAVED.read_text().split()
+        pid = int(pid)
+    except (OSError, ValueError):
         return None
-    if saved not in ("0", "1"):
-        AUTOGROUP_SAVED.unlink(missing_ok=True)
+    if value not in ("0", "1"):
         return None
+    if pid != os.getpid():
+        try:
+            os.kill(pid, 0)
+            return f"another run (pid {pid}) has it off and will put {value} back"
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            return f"another run (pid {pid}) has it off and will put {value} back"
     try:
-        AUTOGROUP.write_text(saved)
+        AUTOGROUP.write_text(value)
     except OSError as e:
-        return f"a killed run's saved value {saved} could not be put back ({e.strerror})"
+        return f"a killed run's saved value {value} could not be put back ({e.strerror})"
     AUTOGROUP_SAVED.unlink(missing_ok=True)
-    return f"put back {saved}, left by a run that was killed before its end"
+    return f"put back {value}, left by a run that was killed before its end"
 
 
 def autogroup_restore(before):
@@ -1868,6 +1881,8 @@ def main():
     demo = dict(SIZES["demo"])
     validate_size(size, args.size)
     validate_size(demo, "demo")
+    # First, before anything else can fail: a kernel setting a killed run left off is put back.
+    autogroup_recovered = autogroup_recover()
     t_start = now()
     phases = {}
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -1966,7 +1981,7 @@ def main():
 
         t0 = now()
         measuring = True
-        scheduling, autogroup_before = autogroup_off(args.autogroup == "off")
+        scheduling, autogroup_before = autogroup_off(args.autogroup == "off", autogroup_recovered)
         ctx["machine"] = machine_facts()
         ctx["machine"]["scheduling"] = scheduling
         ctx["postgres"] = {

@@ -2,6 +2,8 @@
 python3 -m unittest bench/test_harness.py"""
 
 import importlib.util
+import os
+import subprocess
 import tempfile
 import unittest
 from pathlib import Path
@@ -17,7 +19,7 @@ class Autogroup(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
         self.setting = Path(self.dir.name) / "sched_autogroup_enabled"
-        self.saved = Path(self.dir.name) / "target" / "bench-autogroup-saved"
+        self.saved = Path(self.dir.name) / "plystra-bench-autogroup"
         self.real = (harness.AUTOGROUP, harness.AUTOGROUP_SAVED)
         harness.AUTOGROUP, harness.AUTOGROUP_SAVED = self.setting, self.saved
 
@@ -25,38 +27,51 @@ class Autogroup(unittest.TestCase):
         harness.AUTOGROUP, harness.AUTOGROUP_SAVED = self.real
         self.dir.cleanup()
 
+    def killed_run(self, value="1"):
+        """What a run killed while it measured leaves: the setting off, its value and a dead process's id saved."""
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        self.setting.write_text("0")
+        self.saved.write_text(f"{value} {dead.pid}")
+
     def test_a_run_turns_it_off_and_puts_it_back(self):
         self.setting.write_text("1\n")
         record, before = harness.autogroup_off(True)
         self.assertEqual(before, "1")
         self.assertEqual(self.setting.read_text(), "0")
-        self.assertEqual(self.saved.read_text(), "1", "the value to put back is saved before the change")
+        self.assertEqual(self.saved.read_text(), f"1 {os.getpid()}", "the value to put back is saved first")
         self.assertIn("off for the run", record["autogroup"])
         harness.autogroup_restore(before)
         self.assertEqual(self.setting.read_text(), "1")
         self.assertFalse(self.saved.exists(), "nothing is left once the value is back")
 
-    def test_a_killed_runs_value_is_put_back_by_the_next_run(self):
-        # A run killed while it measured: the setting still off, its saved value left behind.
-        self.setting.write_text("0")
-        self.saved.parent.mkdir(parents=True)
-        self.saved.write_text("1")
-        record, before = harness.autogroup_off(True)
-        self.assertEqual(before, "1", "the next run restores the kill's leftover first, then turns it off again")
+    def test_a_killed_runs_value_is_put_back_by_the_next_run_first(self):
+        self.killed_run()
+        recovered = harness.autogroup_recover()
+        self.assertEqual(self.setting.read_text(), "1", "put back before the next run does anything else")
+        self.assertFalse(self.saved.exists())
+        record, before = harness.autogroup_off(True, recovered)
+        self.assertEqual(before, "1")
         self.assertIn("put back 1", record["autogroup"])
         harness.autogroup_restore(before)
         self.assertEqual(self.setting.read_text(), "1")
-        self.assertFalse(self.saved.exists())
 
     def test_a_run_that_keeps_the_setting_still_puts_back_a_killed_runs_value(self):
-        self.setting.write_text("0")
-        self.saved.parent.mkdir(parents=True)
-        self.saved.write_text("1")
-        record, before = harness.autogroup_off(False)
+        self.killed_run()
+        record, before = harness.autogroup_off(False, harness.autogroup_recover())
         self.assertIsNone(before)
         self.assertEqual(self.setting.read_text(), "1")
         self.assertIn("kept as found (1)", record["autogroup"])
         self.assertFalse(self.saved.exists())
+
+    def test_a_live_runs_value_is_left_to_it(self):
+        # Another run measuring now (this test's parent process stands in for it): its setting stays off.
+        self.setting.write_text("0")
+        self.saved.write_text(f"1 {os.getppid()}")
+        note = harness.autogroup_recover()
+        self.assertIn("another run", note)
+        self.assertEqual(self.setting.read_text(), "0")
+        self.assertTrue(self.saved.exists())
 
     def test_a_setting_found_off_is_left_alone(self):
         self.setting.write_text("0")
@@ -65,6 +80,14 @@ class Autogroup(unittest.TestCase):
         self.assertEqual(self.setting.read_text(), "0")
         self.assertFalse(self.saved.exists())
         self.assertIn("kept as found (0)", record["autogroup"])
+
+    def test_a_value_that_cannot_be_saved_leaves_the_setting_on(self):
+        self.setting.write_text("1")
+        harness.AUTOGROUP_SAVED = Path(self.dir.name) / "missing" / "plystra-bench-autogroup"
+        record, before = harness.autogroup_off(True)
+        self.assertIsNone(before)
+        self.assertEqual(self.setting.read_text(), "1")
+        self.assertIn("could not be saved", record["autogroup"])
 
 
 if __name__ == "__main__":

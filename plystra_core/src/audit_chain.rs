@@ -18,7 +18,7 @@
 use sha2::{Digest, Sha256};
 
 /// One decision's audit row: the text columns (`None` is SQL NULL) and the trace as a jsonb varlena (its 4-byte
-/// header included), borrowed from the record's bytes or from the decision.
+/// header included), borrowed from the record's bytes or, when it is written, from the encoded trace.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct AuditRecord<'a> {
     pub id: &'a str,
@@ -80,7 +80,9 @@ impl<'a> AuditRecord<'a> {
     }
 
     /// The record `bytes` hold, or `None` when they are not one [`encode`](Self::encode) wrote (another
-    /// version, a truncation, a text that is not UTF-8, bytes left over, an id, action or decision that is NULL).
+    /// version, a truncation, a text that is not UTF-8, bytes left over, an id, action or decision that is NULL,
+    /// a trace not framed as a jsonb varlena of its own length). The trace's content is not read: the records are
+    /// written by this library's encoder, in memory only the server's processes share.
     pub fn decode(bytes: &'a [u8]) -> Option<AuditRecord<'a>> {
         let (&version, mut rest) = bytes.split_first()?;
         if version != RECORD_V1 {
@@ -94,7 +96,7 @@ impl<'a> AuditRecord<'a> {
             };
         }
         let trace = take(&mut rest)??;
-        if !rest.is_empty() {
+        if !rest.is_empty() || !crate::jsonb::is_framed_jsonb(trace) {
             return None;
         }
         let [id, space_id, actor_user_id, actor_member_id, actor_user_member_id, action, resource_type, resource_id, decision, deny_code, request_id, ip_address, user_agent] =
@@ -216,6 +218,15 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
 mod tests {
     use super::*;
 
+    /// `content` behind a 4-byte varlena header holding the whole length (as jsonb::encode frames a document).
+    fn framed(content: &[u8]) -> Vec<u8> {
+        let len = 4 + content.len();
+        let header = if cfg!(target_endian = "little") { (len as u32) << 2 } else { len as u32 };
+        let mut out = header.to_ne_bytes().to_vec();
+        out.extend_from_slice(content);
+        out
+    }
+
     fn sample(trace: &[u8]) -> AuditRecord<'_> {
         AuditRecord {
             id: "aud_1",
@@ -242,7 +253,7 @@ mod tests {
 
     #[test]
     fn a_record_reads_back_as_written() {
-        let trace = [1u8, 0, 0, 0, 0xff, 0];
+        let trace = framed(&[0xff, 0, 0, 0x20]);
         let mut row = sample(&trace);
         assert_eq!(AuditRecord::decode(&row.encode()), Some(row));
         row.space_id = Some("");
@@ -252,7 +263,7 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_a_record_are_refused() {
-        let trace = [9u8; 8];
+        let trace = framed(&[9; 4]);
         let bytes = sample(&trace).encode();
         for cut in 0..bytes.len() {
             assert_eq!(AuditRecord::decode(&bytes[..cut]), None, "cut at {cut}");
@@ -276,5 +287,16 @@ mod tests {
         let mut null_trace = bytes[..bytes.len() - 4 - trace.len()].to_vec();
         null_trace.extend_from_slice(&NULL_LEN.to_le_bytes());
         assert_eq!(AuditRecord::decode(&null_trace), None, "a NULL trace");
+        // A trace whose varlena header does not say its length, or too short to hold a root container.
+        for bad in [vec![0u8; 8], framed(&[])[..4].to_vec(), {
+            let mut t = framed(&[0; 8]);
+            t.pop();
+            t
+        }] {
+            let mut record = bytes[..bytes.len() - 4 - trace.len()].to_vec();
+            record.extend_from_slice(&(bad.len() as u32).to_le_bytes());
+            record.extend_from_slice(&bad);
+            assert_eq!(AuditRecord::decode(&record), None, "a trace that is not a framed jsonb: {bad:?}");
+        }
     }
 }

@@ -65,34 +65,6 @@ impl<'a> Doc<'a> {
     }
 }
 
-/// A document printed as JSON text (members in their order), as `serde_json` prints the same `Value`: the audit
-/// writer's records carry traces this way without building a `Value` first.
-impl serde::Serialize for Doc<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
-        match self {
-            Doc::Null => serializer.serialize_unit(),
-            Doc::Bool(b) => serializer.serialize_bool(*b),
-            Doc::Num(n) => n.serialize(serializer),
-            Doc::Str(s) => serializer.serialize_str(s),
-            Doc::Arr(items) => {
-                let mut seq = serializer.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
-                }
-                seq.end()
-            }
-            Doc::Obj(members) => {
-                let mut map = serializer.serialize_map(Some(members.len()))?;
-                for (k, v) in members {
-                    map.serialize_entry(k, v)?;
-                }
-                map.end()
-            }
-        }
-    }
-}
-
 impl<'a> From<&'a Value> for Doc<'a> {
     fn from(value: &'a Value) -> Doc<'a> {
         match value {
@@ -154,10 +126,23 @@ pub fn encode(value: &Doc<'_>, numeric: &mut dyn FnMut(&Number) -> Vec<u8>) -> R
     if len > MAX_VARLENA {
         return Err(JsonbError::TooLarge);
     }
-    // SET_VARSIZE_4B: the length in the header's upper 30 bits (little-endian) or lower 30 bits (big-endian).
-    let header = if cfg!(target_endian = "little") { (len as u32) << 2 } else { len as u32 };
-    w.buf[..4].copy_from_slice(&header.to_ne_bytes());
+    w.buf[..4].copy_from_slice(&varlena_header(len).to_ne_bytes());
     Ok(w.buf)
+}
+
+/// SET_VARSIZE_4B: the length in the header's upper 30 bits (little-endian) or lower 30 bits (big-endian).
+fn varlena_header(len: usize) -> u32 {
+    if cfg!(target_endian = "little") {
+        (len as u32) << 2
+    } else {
+        len as u32
+    }
+}
+
+/// Whether `bytes` are framed as [`encode`] frames a document: an uncompressed 4-byte varlena header holding
+/// exactly their length, and at least the root container's header after it. (The content is not read.)
+pub fn is_framed_jsonb(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes.len() <= MAX_VARLENA && bytes[..4] == varlena_header(bytes.len()).to_ne_bytes()
 }
 
 /// jsonb's order of object keys: shorter first, then bytewise.

@@ -39,7 +39,7 @@ fn record(row: &DecisionRow<'_>) -> Vec<u8> {
     let (req, outcome, ctx) = (row.req, row.outcome, &row.req.context);
     let action = audit_action(req);
     let trace = crate::jsonb::to_jsonb_bytes(&row.trace);
-    AuditRecord {
+    let bytes = AuditRecord {
         id: &row.id,
         space_id: Some(&req.space_id),
         actor_user_id: Some(&req.user_id),
@@ -55,7 +55,19 @@ fn record(row: &DecisionRow<'_>) -> Vec<u8> {
         user_agent: ctx.user_agent.as_deref(),
         trace: &trace,
     }
-    .encode()
+    .encode();
+    // The writer stops on a record it cannot read, failing every decision waiting on it: a record is read back
+    // here first, so that a defect fails only the decision that made it.
+    if AuditRecord::decode(&bytes).is_none() {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            "plystra: this decision's audit record does not read back",
+            "plystra.check",
+        )
+        .set_hint("The decision was not made. Report this with the request.")
+        .report(PgLogLevel::ERROR);
+    }
+    bytes
 }
 
 pub fn write_decision<'a>(id: &str, req: &'a Request, outcome: &'a Outcome, trace: Doc<'a>) {

@@ -131,8 +131,16 @@ impl IntoDatum for RawJsonb {
 /// their decisions were not recorded).
 pub fn append(records: &[Vec<u8>]) {
     let Some(rows) = records.iter().map(|r| AuditRecord::decode(r)).collect::<Option<Vec<AuditRecord<'_>>>>() else {
-        // Records are written by this library only (the queue is in shared memory): this is a defect, not input.
-        error!("plystra audit writer: a queued record is not an audit record of this library's version");
+        // Records are written by this library only (the queue is in shared memory), each read back by its backend
+        // before it is queued (audit.rs): this is a defect, not input.
+        let (at, bad) = records.iter().enumerate().find(|(_, r)| AuditRecord::decode(r).is_none()).expect("one failed");
+        error!(
+            "plystra audit writer: queued record {at} of {} ({} bytes, first byte {:?}) is not an audit record of \
+             this library's version",
+            records.len(),
+            bad.len(),
+            bad.first()
+        );
     };
     Spi::connect_mut(|client| {
         STATEMENTS.with(|cell| {

@@ -26,7 +26,9 @@ const QUEUE_BYTES: usize = 4 << 20;
 const HEADER: usize = 16;
 /// A header with this length means "the rest of the buffer is unused, continue at its start".
 const WRAP: u32 = u32::MAX;
-/// Larger records (a decision with a huge number of grants) are audited in the caller's transaction instead.
+/// Larger records (a decision with a huge number of grants) are refused, and the decision with them (`audit.rs`): a
+/// row written in the caller's transaction instead would not survive its rollback. The size is the binary record's
+/// (its trace in jsonb's form, somewhat larger than the trace's JSON text).
 const MAX_RECORD: usize = QUEUE_BYTES / 8;
 /// How long a backend waits for the writer's confirmation before it gives up with an error.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
