@@ -63,20 +63,25 @@ impl<'a> AuditRecord<'a> {
     }
 
     /// The record's bytes: a version byte, each text as a little-endian u32 length (`u32::MAX` for NULL) and
-    /// its UTF-8 bytes, then the trace's length and bytes.
-    pub fn encode(&self) -> Vec<u8> {
+    /// its UTF-8 bytes, then the trace's length and bytes. `None` when the trace is not framed as a jsonb varlena
+    /// of its own length, or a part does not fit a length: exactly the records [`decode`](Self::decode) refuses,
+    /// so whatever is written reads back.
+    pub fn encode(&self) -> Option<Vec<u8>> {
+        if !crate::jsonb::is_framed_jsonb(self.trace) {
+            return None;
+        }
         let texts = self.texts();
         let size = 1 + 4 * 14 + texts.iter().flatten().map(|t| t.len()).sum::<usize>() + self.trace.len();
         let mut out = Vec::with_capacity(size);
         out.push(RECORD_V1);
         for t in texts {
             match t {
-                Some(t) => put_bytes(&mut out, t.as_bytes()),
+                Some(t) => put_bytes(&mut out, t.as_bytes())?,
                 None => out.extend_from_slice(&NULL_LEN.to_le_bytes()),
             }
         }
-        put_bytes(&mut out, self.trace);
-        out
+        put_bytes(&mut out, self.trace)?;
+        Some(out)
     }
 
     /// The record `bytes` hold, or `None` when they are not one [`encode`](Self::encode) wrote (another
@@ -120,10 +125,12 @@ impl<'a> AuditRecord<'a> {
     }
 }
 
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    let len = u32::try_from(b.len()).ok().filter(|&n| n != NULL_LEN).expect("an audit record's part is under 4 GiB");
+/// `b` behind its length; `None` when the length does not fit (or would read as NULL).
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) -> Option<()> {
+    let len = u32::try_from(b.len()).ok().filter(|&n| n != NULL_LEN)?;
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(b);
+    Some(())
 }
 
 /// The next part of `rest`: `Some(None)` for NULL, `None` when the bytes end too soon.
@@ -255,16 +262,23 @@ mod tests {
     fn a_record_reads_back_as_written() {
         let trace = framed(&[0xff, 0, 0, 0x20]);
         let mut row = sample(&trace);
-        assert_eq!(AuditRecord::decode(&row.encode()), Some(row));
+        assert_eq!(AuditRecord::decode(&row.encode().unwrap()), Some(row));
         row.space_id = Some("");
         row.request_id = Some("req");
-        assert_eq!(AuditRecord::decode(&row.encode()), Some(row));
+        assert_eq!(AuditRecord::decode(&row.encode().unwrap()), Some(row));
+    }
+
+    #[test]
+    fn a_trace_that_is_not_a_framed_jsonb_is_not_written() {
+        for bad in [vec![0u8; 8], framed(&[])] {
+            assert_eq!(sample(&bad).encode(), None, "{bad:?}");
+        }
     }
 
     #[test]
     fn bytes_that_are_not_a_record_are_refused() {
         let trace = framed(&[9; 4]);
-        let bytes = sample(&trace).encode();
+        let bytes = sample(&trace).encode().unwrap();
         for cut in 0..bytes.len() {
             assert_eq!(AuditRecord::decode(&bytes[..cut]), None, "cut at {cut}");
         }

@@ -39,7 +39,7 @@ fn record(row: &DecisionRow<'_>) -> Vec<u8> {
     let (req, outcome, ctx) = (row.req, row.outcome, &row.req.context);
     let action = audit_action(req);
     let trace = crate::jsonb::to_jsonb_bytes(&row.trace);
-    let bytes = AuditRecord {
+    let record = AuditRecord {
         id: &row.id,
         space_id: Some(&req.space_id),
         actor_user_id: Some(&req.user_id),
@@ -54,19 +54,19 @@ fn record(row: &DecisionRow<'_>) -> Vec<u8> {
         ip_address: ctx.ip.as_deref(),
         user_agent: ctx.user_agent.as_deref(),
         trace: &trace,
-    }
-    .encode();
-    // The writer stops on a record it cannot read, failing every decision waiting on it: a record is read back
-    // here first, so that a defect fails only the decision that made it.
-    if AuditRecord::decode(&bytes).is_none() {
+    };
+    // `encode` writes only records the writer reads back, so a defect fails this decision here instead of
+    // stopping the writer, and every decision waiting on it, when it drains the record.
+    let Some(bytes) = record.encode() else {
         ErrorReport::new(
             PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-            "plystra: this decision's audit record does not read back",
+            "plystra: this decision's audit record cannot be written",
             "plystra.check",
         )
         .set_hint("The decision was not made. Report this with the request.")
         .report(PgLogLevel::ERROR);
-    }
+        unreachable!("ERROR-level reports do not return")
+    };
     bytes
 }
 

@@ -130,18 +130,21 @@ impl IntoDatum for RawJsonb {
 /// on sealing). Must run inside a transaction; an error aborts it, and the writer with it (its waiters are told
 /// their decisions were not recorded).
 pub fn append(records: &[Vec<u8>]) {
-    let Some(rows) = records.iter().map(|r| AuditRecord::decode(r)).collect::<Option<Vec<AuditRecord<'_>>>>() else {
-        // Records are written by this library only (the queue is in shared memory), each read back by its backend
-        // before it is queued (audit.rs): this is a defect, not input.
-        let (at, bad) = records.iter().enumerate().find(|(_, r)| AuditRecord::decode(r).is_none()).expect("one failed");
-        error!(
-            "plystra audit writer: queued record {at} of {} ({} bytes, first byte {:?}) is not an audit record of \
-             this library's version",
-            records.len(),
-            bad.len(),
-            bad.first()
-        );
-    };
+    let mut rows = Vec::with_capacity(records.len());
+    for (at, bytes) in records.iter().enumerate() {
+        // Records are written by this library only (the queue is in shared memory), by an encoder that writes only
+        // what reads back (plystra_core::audit_chain): this is a defect, not input.
+        let Some(row) = AuditRecord::decode(bytes) else {
+            error!(
+                "plystra audit writer: queued record {at} of {} ({} bytes, first byte {:?}) is not an audit record \
+                 of this library's version",
+                records.len(),
+                bytes.len(),
+                bytes.first()
+            );
+        };
+        rows.push(row);
+    }
     Spi::connect_mut(|client| {
         STATEMENTS.with(|cell| {
             let st = cell.get_or_init(|| prepare(client));
@@ -181,8 +184,9 @@ pub fn append(records: &[Vec<u8>]) {
                 if sealing {
                     let head = heads.get_mut(row.space_id.unwrap_or("")).expect("every key's head was read");
                     let position = head.0 + 1;
-                    // SAFETY: `trace` is a palloc'd jsonb varlena (MAXALIGNed, so its root container is aligned)
-                    // that this library's encoder wrote; JsonbToCString returns a palloc'd C string, freed here.
+                    // SAFETY: `trace` is a palloc'd copy (MAXALIGNed, so its root container is aligned) of a varlena
+                    // that `decode` found framed with its own length, its content written by this library's jsonb
+                    // encoder; JsonbToCString returns a palloc'd C string, freed here.
                     let hash = unsafe {
                         let jsonb = trace.cast_mut_ptr::<pg_sys::Jsonb>();
                         let text = pg_sys::JsonbToCString(
