@@ -106,22 +106,31 @@ async fn concurrent_decisions_through_one_lanes_pipeline_each_get_their_own_answ
     assert_eq!(pipelined(&server).await - before, 1, "the evaluation was pipelined");
 
     // All at once, four times over: the pipeline holds up to eight, the rest take pooled connections; every
-    // answer must be its own request's. How many join depends on the machine's speed (a pipeline that has not
-    // answered for 5 ms takes no more: on a loaded CI machine 7 of 96 did), so only some are required.
-    let before = pipelined(&server).await;
-    let mut sends = tokio::task::JoinSet::new();
-    for (body, want) in (0..4).flat_map(|_| requests.iter().zip(&expected)) {
-        let (server, body, want) = (server.clone(), body.clone(), want.clone());
-        sends.spawn(async move {
-            let a = send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await;
-            assert_eq!(gist(a.expect_ok(200)), want, "{body}");
-        });
+    // answer must be its own request's. How many join depends on the machine's load (a pipeline that has not
+    // answered for 5 ms takes no more: on loaded CI machines 7, and once 1, of 96 did), so a burst is sent again,
+    // every answer checked each time, until one had at least two decisions in the pipeline at once (five bursts
+    // at most).
+    let mut piped_per_burst = Vec::new();
+    while piped_per_burst.len() < 5 && !piped_per_burst.iter().any(|&n| n >= 2) {
+        let before = pipelined(&server).await;
+        let mut sends = tokio::task::JoinSet::new();
+        for (body, want) in (0..4).flat_map(|_| requests.iter().zip(&expected)) {
+            let (server, body, want) = (server.clone(), body.clone(), want.clone());
+            sends.spawn(async move {
+                let a = send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await;
+                assert_eq!(gist(a.expect_ok(200)), want, "{body}");
+            });
+        }
+        while let Some(sent) = sends.join_next().await {
+            sent.expect("a concurrent decision");
+        }
+        piped_per_burst.push(pipelined(&server).await - before);
     }
-    while let Some(sent) = sends.join_next().await {
-        sent.expect("a concurrent decision");
-    }
-    let piped = pipelined(&server).await - before;
-    assert!(piped >= 2, "only {piped} of {} concurrent decisions were pipelined", 4 * requests.len());
+    assert!(
+        piped_per_burst.iter().any(|&n| n >= 2),
+        "pipelined decisions per burst of {}: {piped_per_burst:?}",
+        4 * requests.len()
+    );
 }
 
 #[tokio::test]
