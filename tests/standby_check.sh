@@ -101,6 +101,30 @@ pid_after=$(ask "SELECT pg_backend_pid();")
 [ "$shared_before" = "t 1 " ] && [ "$shared_after" = "f 0 " ] \
     && tap OK "a fresh standby backend takes the shared actor ($shared_before), and after the replayed revoke does not ($shared_after)" \
     || tap FAIL "shared actor on the standby: before '$shared_before', after '$shared_after'"
+
+# The same standby backend keeps what the REST front's gate reads of an API key (the key, its creator, the creator's
+# admin grants) under the catalog version (migration 015): a key revoked on the primary is refused at the backend's
+# next request after replay.
+q1 -c "INSERT INTO plystra.admin_grants (id, user_id, level, permission_key) VALUES ('ag_standby', 'user_alice', 'instance_admin', 'authz:check');
+       INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, created_by_user_id)
+       VALUES ('ak_standby', 'standby', 'ply_standby', 'hash_standby', 'instance', '[\"authz:check\"]', 'user_alice')" >/dev/null
+for _ in $(seq 1 50); do
+    [ "$(q2 -c "SELECT count(*) FROM plystra.api_keys WHERE id = 'ak_standby'")" = 1 ] && break
+    sleep 0.2
+done
+GATE="SELECT plystra.decide_with_credential('{\"api_key_id\": \"ak_standby\", \"api_key_hashes\": [\"hash_standby\"]}', 'authz:check', 'null', false, true)->>'outcome';"
+ask "$GATE" >/dev/null
+before=$(ask "$GATE")
+q1 -c "UPDATE plystra.api_keys SET status = 'revoked', revoked_at = now() WHERE id = 'ak_standby'" >/dev/null
+for _ in $(seq 1 50); do
+    [ "$(q2 -c "SELECT status FROM plystra.api_keys WHERE id = 'ak_standby'")" = revoked ] && break
+    sleep 0.2
+done
+after=$(ask "$GATE")
+pid_after=$(ask "SELECT pg_backend_pid();")
+[ "$before $after" = "authorized unauthenticated" ] && [ "$pid_before" = "$pid_after" ] \
+    && tap OK "one standby backend, the API key kept, refuses it at its next request after a replayed revocation ($before, then $after)" \
+    || tap FAIL "kept API key on the standby: before '$before', after '$after', backends $pid_before/$pid_after"
 echo '\q' >&"${STANDBY[1]}"
 
 cluster_stop "$REPLICA"

@@ -1,10 +1,15 @@
 //! The catalog a backend keeps between decisions: the Resource Registry's types and actions (with their metadata,
-//! which a trace shows), Roles, Permissions and RolePermissions, as a decision reads them.
+//! which a trace shows), Roles, Permissions and RolePermissions, as a decision reads them; and, since 1.10.0, what
+//! the REST front's gate reads of an active API key (`credential::KeyReading`: the key, its anchor, its creator's
+//! User row and admin grants), whose HMAC and expiry times are still judged at every use.
 //!
-//! The rule that makes it sound (migration 011 writes its other half):
-//! - every statement that writes one of those five tables gives `plystra.catalog_version` a fresh sequence
-//!   value in the same transaction; a sequence value is never handed out twice, so the version a snapshot sees
-//!   names exactly one state of the five tables as that snapshot sees them (committed changes, plus the
+//! The rule that makes it sound (migrations 011 and 015 write its other half):
+//! - every statement that writes one of those five tables, writes `admin_grants`, inserts or deletes an API key or
+//!   changes one in anything but its bookkeeping (`last_used_at`, `updated_at`), or changes a User's id, status or
+//!   deleted_at (or deletes a User) gives `plystra.catalog_version` a fresh sequence value in the same transaction
+//!   (a key's anchor group needs nothing: a group's Space and path never change, and a group that a key or an admin
+//!   grant names cannot be deleted); a sequence value is never handed out twice, so the version a snapshot sees
+//!   names exactly one state of those rows as that snapshot sees them (committed changes, plus the
 //!   transaction's own writes up to its current command);
 //! - only a transaction that has written nothing uses or fills it: its snapshot shows committed changes only, and
 //!   every committed change moved the version. A transaction that has written anything reads the tables (its
@@ -19,14 +24,20 @@
 //!   on a hot standby (the version row replicates with the data; no trigger fires there) are each seen exactly as
 //!   the tables would show them, and so is everything a writing transaction does, which reads the tables.
 //!
-//! Memory: at most `plystra.catalog_cache_entries` entries per backend (default 10,000; 0 keeps nothing); past
-//! that the backend forgets everything and starts again. Nothing is kept in shared memory.
+//! - a revoked, deleted or missing key is never kept (it is read again at each use), so a caller presenting made-up
+//!   key ids fills nothing.
+//!
+//! Memory: at most `plystra.catalog_cache_entries` entries per backend (default 10,000; 0 keeps nothing), an API
+//! key counting as one; past that the backend forgets everything and starts again. Nothing is kept in shared
+//! memory.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use plystra_core::model::{Permission, ResourceAction, ResourceType, Role};
 
+use crate::credential::KeyReading;
 use crate::probe::Reader;
 
 /// The registry entries of one (resource type, action).
@@ -42,10 +53,15 @@ struct Kept {
     permissions: HashMap<(String, String), Vec<Permission>>,
     roles: HashMap<String, Option<Role>>,
     holds: HashMap<(String, String), bool>,
+    /// By API key id: only keys found active (a missing or revoked key is read again each time).
+    api_keys: HashMap<String, Rc<KeyReading>>,
 }
 
 thread_local! {
     static KEPT: RefCell<Kept> = RefCell::new(Kept::default());
+    /// Inside [`Catalog::one_snapshot`]: the statement snapshot its first validation read under, and whether that
+    /// validation let the catalog be used (`None` until then).
+    static VALIDATED: Cell<Option<Option<(usize, bool)>>> = const { Cell::new(None) };
 }
 
 /// Proof that the kept catalog matches the snapshot of the decision being loaded: only [`Catalog::validate`]
@@ -57,6 +73,38 @@ pub struct Catalog {
 impl Catalog {
     /// Reads the catalog version under `reader`'s snapshot and forgets what was kept under another.
     pub fn validate(reader: &Reader) -> Catalog {
+        if reader.wrote() {
+            return Catalog { enabled: false };
+        }
+        let snapshot = reader.statement_snapshot();
+        if let (Some(Some((seen, enabled))), Some(snapshot)) = (VALIDATED.get(), snapshot) {
+            if seen == snapshot {
+                return Catalog { enabled };
+            }
+        }
+        let catalog = Catalog::read_version(reader);
+        if let (Some(None), Some(snapshot)) = (VALIDATED.get(), snapshot) {
+            VALIDATED.set(Some(Some((snapshot, catalog.enabled))));
+        }
+        catalog
+    }
+
+    /// Runs `f`, one function call whose readers all read under the one snapshot of its statement (a transaction
+    /// that has written nothing reads with the active snapshot, which stays the same for the whole call), reading
+    /// the catalog version once for all of them: the REST front's gate validates it for the credential and again
+    /// for the decision it loads.
+    pub fn one_snapshot<R>(f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Option<(usize, bool)>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                VALIDATED.set(self.0);
+            }
+        }
+        let _restore = Restore(VALIDATED.replace(Some(None)));
+        f()
+    }
+
+    fn read_version(reader: &Reader) -> Catalog {
         let limit = crate::guc::CATALOG_CACHE_ENTRIES.get();
         // A schema not yet updated to 1.6.0 (the library is replaced before ALTER EXTENSION UPDATE runs) has no
         // version: it keeps nothing and decides as before.
@@ -124,6 +172,23 @@ impl Catalog {
     /// The live Role with this id.
     pub fn role(&self, role_id: &str, load: impl FnOnce() -> Option<Role>) -> Option<Role> {
         self.kept(|k| &mut k.roles, role_id.to_string(), load)
+    }
+
+    /// What the gate reads of the active API key `id` (`None`: missing or not active, never kept).
+    pub fn api_key(&self, id: &str, load: impl FnOnce() -> Option<Rc<KeyReading>>) -> Option<Rc<KeyReading>> {
+        if !self.enabled {
+            return load();
+        }
+        if let Some(kept) = KEPT.with(|k| k.borrow().api_keys.get(id).cloned()) {
+            return Some(kept);
+        }
+        let read = load()?;
+        KEPT.with(|k| {
+            let mut k = k.borrow_mut();
+            k.entries += 1;
+            k.api_keys.insert(id.to_string(), read.clone());
+        });
+        Some(read)
     }
 
     /// Whether a not-deleted RolePermission joins this Role to this Permission.

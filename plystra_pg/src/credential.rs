@@ -9,7 +9,10 @@
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
+use std::rc::Rc;
+
 use crate::admin::Holder;
+use crate::catalog::Catalog;
 use crate::error::raise_invalid_request;
 use crate::kept;
 use crate::probe::{statement_unix_micros, Reader, Row};
@@ -90,7 +93,7 @@ const API_KEY_SQL: &str = api_key_sql!();
 const GATE_API_KEY_SQL: &str = api_key_sql!(grant_columns!(), grants_beside!("k.created_by_user_id"));
 
 /// A live credential, with what the front and the gate need of it.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Credential {
     Session {
         session_id: String,
@@ -265,11 +268,11 @@ fn unexpired(row: &Row, now: i64, open_ended: bool) -> bool {
     row.unix_micros("expires_at").map_or(open_ended, |t| t > now)
 }
 
-/// The admin grants in force of `user_id`, as `admin::grants_in_force!` reads them (the view
-/// `plystra.active_admin_grants`, an active and not deleted User, a Group grant's Space and path from its group
-/// whatever the group's state), one holding a grant, by probes. `user_known_active`: the caller has just read
-/// the User as active under the same snapshot.
-fn grants_by_probes(reader: &Reader, now: i64, user_id: &str, user_known_active: bool) -> Vec<Holding> {
+/// The admin grants of `user_id` in force apart from their expiry, as `admin::grants_in_force!` reads them (the
+/// view `plystra.active_admin_grants`, an active and not deleted User, a Group grant's Space and path from its
+/// group whatever the group's state), one holding a grant with its `expires_at` (`None`: never), by probes.
+/// `user_known_active`: the caller has just read the User as active under the same snapshot.
+fn grants_with_expiry(reader: &Reader, user_id: &str, user_known_active: bool) -> Vec<(Holding, Option<i64>)> {
     let active_user = user_known_active
         || reader
             .one(c"users", c"users_pkey", &[user_id], |row| {
@@ -281,10 +284,7 @@ fn grants_by_probes(reader: &Reader, now: i64, user_id: &str, user_known_active:
     }
     let mut rows = Vec::new();
     reader.probe(c"admin_grants", c"admin_grants_user_id_idx", &[user_id], |row| {
-        let in_force = row.text_is("status", "active")
-            && row.is_null("revoked_at")
-            && row.is_null("deleted_at")
-            && unexpired(row, now, true);
+        let in_force = row.text_is("status", "active") && row.is_null("revoked_at") && row.is_null("deleted_at");
         if in_force {
             rows.push((
                 row.text("id"),
@@ -292,19 +292,87 @@ fn grants_by_probes(reader: &Reader, now: i64, user_id: &str, user_known_active:
                 row.text("permission_key"),
                 row.text("space_id"),
                 row.text("group_id"),
+                row.unix_micros("expires_at"),
             ));
         }
         true
     });
     rows.into_iter()
-        .filter_map(|(id, level, key, space_id, group_id)| {
+        .filter_map(|(id, level, key, space_id, group_id, expires_at)| {
             let group = group_id.and_then(|g| {
                 reader.one(c"groups", c"groups_pkey", &[&g], |row| Some((row.text("space_id"), row.text("path"))))
             });
             let (group_space, path) = group.unwrap_or_default();
-            crate::admin::holding(id?, &level?, key?, group_space.or(space_id), path)
+            Some((crate::admin::holding(id?, &level?, key?, group_space.or(space_id), path)?, expires_at))
         })
         .collect()
+}
+
+/// The holdings among `grants` still unexpired at `now` (`expires_at > statement_timestamp()`).
+fn unexpired_holdings(grants: &[(Holding, Option<i64>)], now: i64) -> Vec<Holding> {
+    grants.iter().filter(|(_, expires)| expires.is_none_or(|t| t > now)).map(|(h, _)| h.clone()).collect()
+}
+
+/// What the gate reads of an API key before the presented HMACs and the statement's time are judged: the key if it
+/// is active apart from its expiry (`active_api_key!` without its last condition), with its anchor, its stored HMAC
+/// (`token_hash`), its expiry, and its creator's grants in force apart from theirs. It depends on the key's row, its
+/// anchor group's Space and path (immutable, and a group a key or grant names cannot be deleted: foreign keys), its
+/// creator's User row and that User's admin grants, every write of which moves the catalog version (migrations 011
+/// and 015): so a backend may keep it under the version (`Catalog::api_key`), and judges only time and the HMACs
+/// at each use.
+#[derive(Debug)]
+pub(crate) struct KeyReading {
+    credential: Credential,
+    expires_at: Option<i64>,
+    creator_grants: Vec<(Holding, Option<i64>)>,
+}
+
+impl KeyReading {
+    /// The key's reading by index probes, or `None` for a key that is missing or not active.
+    fn read(reader: &Reader, id: &str) -> Option<KeyReading> {
+        let (mut credential, expires_at) = reader.one(c"api_keys", c"api_keys_pkey", &[id], |row| {
+            let active = row.text_is("status", "active") && row.is_null("revoked_at") && row.is_null("deleted_at");
+            if !active {
+                return None;
+            }
+            let permission_keys: Vec<String> =
+                row.jsonb_text("permission_keys").and_then(|keys| serde_json::from_str(&keys).ok()).unwrap_or_default();
+            let credential = Credential::ApiKey {
+                id: row.text("id")?,
+                name: row.text("name")?,
+                level: row.text("level")?,
+                space_id: row.text("space_id"),
+                group_id: row.text("group_id"),
+                permission_keys,
+                created_by_user_id: row.text("created_by_user_id"),
+                created_by_member_id: row.text("created_by_member_id"),
+                token_hash: row.text("key_hash")?,
+                anchor: None,
+            };
+            Some((credential, row.unix_micros("expires_at")))
+        })?;
+        let mut creator_grants = Vec::new();
+        if let Credential::ApiKey { group_id, created_by_user_id, anchor, .. } = &mut credential {
+            // A Group key's anchor, whatever the group's state (as `plystra.api_key_permission` reads it).
+            *anchor = group_id.as_deref().and_then(|g| {
+                reader.one(c"groups", c"groups_pkey", &[g], |row| row.text("space_id").zip(row.text("path")))
+            });
+            if let Some(creator) = created_by_user_id.as_deref() {
+                creator_grants = grants_with_expiry(reader, creator, false);
+            }
+        }
+        Some(KeyReading { credential, expires_at, creator_grants })
+    }
+
+    /// The live credential and its creator's grants, for a caller presenting `hashes` at `now`: `None` when no
+    /// HMAC is the stored one or the key has expired.
+    fn present(&self, hashes: &[String], now: i64) -> Option<(Credential, Vec<Holding>)> {
+        let Credential::ApiKey { token_hash, .. } = &self.credential else { return None };
+        if !hashes.contains(token_hash) || self.expires_at.is_some_and(|t| t <= now) {
+            return None;
+        }
+        Some((self.credential.clone(), unexpired_holdings(&self.creator_grants, now)))
+    }
 }
 
 /// The gate's reading of a live credential and the admin grants that bound it, by index probes (`probe`) under
@@ -339,7 +407,7 @@ pub(crate) fn read_by_probes(credential: &Value, function: &'static str) -> Opti
                 (row.text_is("status", "active") && row.is_null("deleted_at"))
                     .then(|| Some((row.text("email")?, row.text("status")?)))?
             })?;
-            let grants = grants_by_probes(&reader, now, &user_id, true);
+            let grants = unexpired_holdings(&grants_with_expiry(&reader, &user_id, true), now);
             let found = Credential::Session {
                 session_id,
                 user_id,
@@ -355,38 +423,9 @@ pub(crate) fn read_by_probes(credential: &Value, function: &'static str) -> Opti
             return Some((found, grants));
         }
     };
-    let mut found = reader.one(c"api_keys", c"api_keys_pkey", &[id], |row| {
-        let active = row.text_is("status", "active")
-            && row.is_null("revoked_at")
-            && row.is_null("deleted_at")
-            && unexpired(row, now, true);
-        let token_hash = row.text("key_hash").filter(|h| active && hashes.contains(h))?;
-        let permission_keys: Vec<String> =
-            row.jsonb_text("permission_keys").and_then(|keys| serde_json::from_str(&keys).ok()).unwrap_or_default();
-        Some(Credential::ApiKey {
-            id: row.text("id")?,
-            name: row.text("name")?,
-            level: row.text("level")?,
-            space_id: row.text("space_id"),
-            group_id: row.text("group_id"),
-            permission_keys,
-            created_by_user_id: row.text("created_by_user_id"),
-            created_by_member_id: row.text("created_by_member_id"),
-            token_hash,
-            anchor: None,
-        })
-    })?;
-    let mut grants = Vec::new();
-    if let Credential::ApiKey { group_id, created_by_user_id, anchor, .. } = &mut found {
-        // A Group key's anchor, whatever the group's state (as `plystra.api_key_permission` reads it).
-        *anchor = group_id.as_deref().and_then(|g| {
-            reader.one(c"groups", c"groups_pkey", &[g], |row| row.text("space_id").zip(row.text("path")))
-        });
-        if let Some(creator) = created_by_user_id.as_deref() {
-            grants = grants_by_probes(&reader, now, creator, false);
-        }
-    }
-    Some((found, grants))
+    // Kept between calls under the catalog version, when this call's snapshot may use what is kept.
+    let catalog = Catalog::validate(&reader);
+    catalog.api_key(id, || KeyReading::read(&reader, id).map(Rc::new))?.present(&hashes, now)
 }
 
 /// The live credential, and (`with_grants`) the admin grants that bound it, by one statement (`with_grants`: the

@@ -529,6 +529,8 @@ pub unsafe extern "C-unwind" fn plystra_decide_with_credential(fcinfo: pg_sys::F
     let (Some(explain), Some(authorize_only)) = (explain, authorize_only) else {
         invalid("explain", "and authorize_only are required")
     };
-    let answer = decide_with_credential(&credential, &permission, request, explain, authorize_only);
+    let answer = crate::catalog::Catalog::one_snapshot(|| {
+        decide_with_credential(&credential, &permission, request, explain, authorize_only)
+    });
     crate::jsonb::to_jsonb_datum(&plystra_core::jsonb::Doc::from(&answer))
 }

@@ -89,6 +89,12 @@ impl Reader {
         self.wrote
     }
 
+    /// The active snapshot this reading uses, as an address, when it uses the statement's own (a transaction
+    /// that has written nothing, inside a statement); `None` when it pushed a snapshot of its own.
+    pub fn statement_snapshot(&self) -> Option<usize> {
+        (!self.pushed).then_some(self.snapshot as usize)
+    }
+
     /// Whether the schema holds a relation `name` (a schema not yet updated to the library's version may not).
     pub fn has_relation(&self, name: &'static CStr) -> bool {
         // SAFETY: a syscache lookup by name in the schema found at `begin`.
