@@ -23,9 +23,16 @@
 -- the primary and on a hot standby (the version row replicates with the data); a REPEATABLE READ transaction keeps
 -- its snapshot; a transaction that has written anything reads the tables.
 --
+-- plystra.catalog_version.keeps_api_keys says that the version moves with those writes: a library newer than the
+-- schema (replaced before ALTER EXTENSION UPDATE) finds no such column and keeps no API key, so a key is kept only
+-- where these triggers exist. A superuser may set it to false to keep none (it moves no version: nothing kept is
+-- wrong while the triggers run).
+--
 -- What it costs writers: these statements take the version row's lock until their transaction ends, as Role and
 -- registry writes do (011), so they are serialised with each other and with those. They are administration
 -- writes (keys, admin grants, a User's status), rare beside decisions; a decision never writes the row.
+
+ALTER TABLE plystra.catalog_version ADD COLUMN keeps_api_keys boolean NOT NULL DEFAULT true;
 
 CREATE FUNCTION plystra.tg_credential_changed()
 RETURNS trigger

@@ -32,9 +32,16 @@
 -- the primary and on a hot standby (the version row replicates with the data); a REPEATABLE READ transaction keeps
 -- its snapshot; a transaction that has written anything reads the tables.
 --
+-- plystra.catalog_version.keeps_api_keys says that the version moves with those writes: a library newer than the
+-- schema (replaced before ALTER EXTENSION UPDATE) finds no such column and keeps no API key, so a key is kept only
+-- where these triggers exist. A superuser may set it to false to keep none (it moves no version: nothing kept is
+-- wrong while the triggers run).
+--
 -- What it costs writers: these statements take the version row's lock until their transaction ends, as Role and
 -- registry writes do (011), so they are serialised with each other and with those. They are administration
 -- writes (keys, admin grants, a User's status), rare beside decisions; a decision never writes the row.
+
+ALTER TABLE plystra.catalog_version ADD COLUMN keeps_api_keys boolean NOT NULL DEFAULT true;
 
 CREATE FUNCTION plystra.tg_credential_changed()
 RETURNS trigger
@@ -93,7 +100,7 @@ ALTER TABLE plystra.users ENABLE ALWAYS TRIGGER credential_changed_update;
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('015', 'credential_version', '08988284bcca7ce1475bfb1a73fa955f92f3609cdfe778c0949f7559e9a1ebc4')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('015', 'credential_version', 'aaa289887d165037f78cbfd6184ffd75ce2965ce56cf1ff92aab518ab5cf2ecb')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
 -- Last: who may call what (PUBLIC nothing; plystra_app and plystra_admin their documented sets).

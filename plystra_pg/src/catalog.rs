@@ -61,30 +61,37 @@ thread_local! {
     static KEPT: RefCell<Kept> = RefCell::new(Kept::default());
     /// Inside [`Catalog::one_snapshot`]: the statement snapshot its first validation read under, and whether that
     /// validation let the catalog be used (`None` until then).
-    static VALIDATED: Cell<Option<Option<(usize, bool)>>> = const { Cell::new(None) };
+    static VALIDATED: Cell<Option<Option<(usize, Catalog)>>> = const { Cell::new(None) };
 }
 
 /// Proof that the kept catalog matches the snapshot of the decision being loaded: only [`Catalog::validate`]
 /// makes one, with the decision's reader.
+#[derive(Clone, Copy)]
 pub struct Catalog {
     enabled: bool,
+    /// Whether API keys may be kept too: the schema's version moves with what their reading depends on (migration
+    /// 015's `catalog_version.keeps_api_keys`; a library replaced before `ALTER EXTENSION UPDATE` finds no such
+    /// column and keeps none).
+    api_keys: bool,
 }
+
+const NOTHING: Catalog = Catalog { enabled: false, api_keys: false };
 
 impl Catalog {
     /// Reads the catalog version under `reader`'s snapshot and forgets what was kept under another.
     pub fn validate(reader: &Reader) -> Catalog {
         if reader.wrote() {
-            return Catalog { enabled: false };
+            return NOTHING;
         }
         let snapshot = reader.statement_snapshot();
-        if let (Some(Some((seen, enabled))), Some(snapshot)) = (VALIDATED.get(), snapshot) {
+        if let (Some(Some((seen, catalog))), Some(snapshot)) = (VALIDATED.get(), snapshot) {
             if seen == snapshot {
-                return Catalog { enabled };
+                return catalog;
             }
         }
         let catalog = Catalog::read_version(reader);
         if let (Some(None), Some(snapshot)) = (VALIDATED.get(), snapshot) {
-            VALIDATED.set(Some(Some((snapshot, catalog.enabled))));
+            VALIDATED.set(Some(Some((snapshot, catalog))));
         }
         catalog
     }
@@ -94,7 +101,7 @@ impl Catalog {
     /// the catalog version once for all of them: the REST front's gate validates it for the credential and again
     /// for the decision it loads.
     pub fn one_snapshot<R>(f: impl FnOnce() -> R) -> R {
-        struct Restore(Option<Option<(usize, bool)>>);
+        struct Restore(Option<Option<(usize, Catalog)>>);
         impl Drop for Restore {
             fn drop(&mut self) {
                 VALIDATED.set(self.0);
@@ -109,24 +116,25 @@ impl Catalog {
         // A schema not yet updated to 1.6.0 (the library is replaced before ALTER EXTENSION UPDATE runs) has no
         // version: it keeps nothing and decides as before.
         if limit <= 0 || reader.wrote() || !reader.has_relation(c"catalog_version") {
-            return Catalog { enabled: false };
+            return NOTHING;
         }
         let version = reader.one(c"catalog_version", c"catalog_version_pkey", &["catalog"], |row| {
-            Some((row.text("incarnation")?, row.int8("version")?))
+            let api_keys = row.has_column("keeps_api_keys") && row.boolean("keeps_api_keys");
+            Some((row.text("incarnation")?, row.int8("version")?, api_keys))
         });
-        let Some(key) = version else {
+        let Some((incarnation, version, api_keys)) = version else {
             // No version row (a superuser deleted it): keep nothing.
             KEPT.with(|k| *k.borrow_mut() = Kept::default());
-            return Catalog { enabled: false };
+            return NOTHING;
         };
-        let key = Some(key);
+        let key = Some((incarnation, version));
         KEPT.with(|k| {
             let mut k = k.borrow_mut();
             if k.key != key || k.entries > limit as usize {
                 *k = Kept { key, ..Kept::default() };
             }
         });
-        Catalog { enabled: true }
+        Catalog { enabled: true, api_keys }
     }
 
     fn kept<K, V: Clone>(&self, map: impl Fn(&mut Kept) -> &mut HashMap<K, V>, key: K, load: impl FnOnce() -> V) -> V
@@ -176,7 +184,7 @@ impl Catalog {
 
     /// What the gate reads of the active API key `id` (`None`: missing or not active, never kept).
     pub fn api_key(&self, id: &str, load: impl FnOnce() -> Option<Rc<KeyReading>>) -> Option<Rc<KeyReading>> {
-        if !self.enabled {
+        if !self.enabled || !self.api_keys {
             return load();
         }
         if let Some(kept) = KEPT.with(|k| k.borrow().api_keys.get(id).cloned()) {

@@ -263,6 +263,19 @@ impl Row<'_> {
         number
     }
 
+    /// Whether the relation has `column` (a schema older than the library may not).
+    pub fn has_column(&self, column: &'static str) -> bool {
+        // SAFETY: the descriptor belongs to the open relation.
+        unsafe {
+            let descriptor = &*self.descriptor;
+            descriptor
+                .attrs
+                .as_slice(descriptor.natts as usize)
+                .iter()
+                .any(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == column.as_bytes())
+        }
+    }
+
     fn datum(&self, column: &'static str) -> Option<Datum> {
         let number = self.attribute(column);
         // SAFETY: the attribute number comes from the open relation's descriptor, and the slot holds a tuple of

@@ -11,7 +11,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(32);
+SELECT plan(35);
 
 SELECT dblink_connect('t74_writer', format('host=%s port=%s dbname=%s user=%s',
     split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(), current_user));
@@ -65,6 +65,21 @@ SELECT pg_temp.write(format($$BEGIN;
     ALTER TABLE plystra.api_keys ENABLE ALWAYS TRIGGER credential_changed_update;
     COMMIT$$, :'key_id'));
 SELECT is(pg_temp.decider(), 'authorized', 'a permission taken off without moving the version: the kept key answers');
+SELECT pg_temp.write('UPDATE plystra.catalog_version SET keeps_api_keys = false');
+SELECT is(pg_temp.decider(), 'forbidden', 'catalog_version.keeps_api_keys false: the backend reads the key anew');
+SELECT pg_temp.write('UPDATE plystra.catalog_version SET keeps_api_keys = true');
+SELECT is(pg_temp.decider(), 'authorized', 'true again (the version unmoved): the kept key answers again');
+-- A schema older than the library (replaced before ALTER EXTENSION UPDATE) has no such column: nothing is kept.
+SELECT pg_temp.write('ALTER TABLE plystra.catalog_version RENAME COLUMN keeps_api_keys TO keeps_api_keys_not_yet');
+CREATE FUNCTION pg_temp.decider_or_error() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN pg_temp.decider();
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLERRM;  -- so that the column is renamed back whatever happens
+END $$;
+SELECT pg_temp.decider_or_error() AS without_column \gset
+SELECT pg_temp.write('ALTER TABLE plystra.catalog_version RENAME COLUMN keeps_api_keys_not_yet TO keeps_api_keys');
+SELECT is(:'without_column'::text, 'forbidden', 'without catalog_version.keeps_api_keys (a 1.9.0 schema) the key is read anew');
 SELECT dblink_exec('t74_decider', 'SET plystra.catalog_cache_entries = 0');
 SELECT is(pg_temp.decider(), 'forbidden', 'keeping nothing (catalog_cache_entries = 0) reads the key anew');
 SELECT dblink_exec('t74_decider', 'RESET plystra.catalog_cache_entries');
