@@ -11,7 +11,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(35);
+SELECT plan(37);
 
 SELECT dblink_connect('t74_writer', format('host=%s port=%s dbname=%s user=%s',
     split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(), current_user));
@@ -207,6 +207,41 @@ SELECT pg_temp.write(format($$BEGIN;
     UPDATE plystra.admin_grants SET status = 'revoked', revoked_at = now() WHERE id IN (%2$L, %2$L || '_2')
        AND revoked_at IS NULL;
     COMMIT$$, :'key_id', :'grant_id'));
+
+------------------------------------------------------------------------------------------------------------------
+-- A new incarnation of the schema (DROP/CREATE EXTENSION, committed) whose version takes the very number a
+-- deciding backend kept the key under, and a key of the same id and HMAC whose creator holds nothing: the kept
+-- reading is not used. In a scratch database of this run.
+------------------------------------------------------------------------------------------------------------------
+SELECT pg_temp.write('DROP DATABASE IF EXISTS plystra_t74_incarnation WITH (FORCE)');
+SELECT pg_temp.write('CREATE DATABASE plystra_t74_incarnation');
+SELECT dblink_connect('t74_scratch', format('host=%s port=%s dbname=plystra_t74_incarnation user=%s',
+    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_user));
+SELECT dblink_connect('t74_scratch_decider', format('host=%s port=%s dbname=plystra_t74_incarnation user=%s options=-cplystra.audit_mode=off',
+    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_user));
+CREATE FUNCTION pg_temp.scratch_key(granted boolean) RETURNS text LANGUAGE sql AS $$
+    SELECT dblink_exec('t74_scratch', format($q$BEGIN;
+        INSERT INTO plystra.users (id, email) VALUES ('user_t74_scratch', 't74-scratch@example.com');
+        INSERT INTO plystra.admin_grants (id, user_id, level, permission_key)
+        SELECT 'ag_t74_scratch', 'user_t74_scratch', 'instance_admin', 'authz:check' WHERE %L;
+        INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, created_by_user_id)
+        VALUES ('ak_t74_scratch', 't74', 'ply_t74', 'hash_t74_scratch', 'instance', '["authz:check"]', 'user_t74_scratch');
+        COMMIT$q$, granted))
+$$;
+SELECT dblink_exec('t74_scratch', 'CREATE EXTENSION plystra');
+SELECT pg_temp.scratch_key(true);
+SELECT is(pg_temp.gate_on('t74_scratch_decider', 'ak_t74_scratch', 'hash_t74_scratch'), 'authorized',
+          'a deciding backend keeps the first incarnation''s key');
+SELECT version AS first_version FROM dblink('t74_scratch', 'SELECT version FROM plystra.catalog_version') AS t(version bigint) \gset
+SELECT dblink_exec('t74_scratch', 'DROP EXTENSION plystra CASCADE');
+SELECT dblink_exec('t74_scratch', 'CREATE EXTENSION plystra');
+SELECT pg_temp.scratch_key(false);
+SELECT dblink_exec('t74_scratch', format('UPDATE plystra.catalog_version SET version = %s', :first_version));
+SELECT is(pg_temp.gate_on('t74_scratch_decider', 'ak_t74_scratch', 'hash_t74_scratch'), 'forbidden',
+          'after DROP/CREATE EXTENSION the same backend reads the new key, even under the same version number');
+SELECT dblink_disconnect('t74_scratch_decider');
+SELECT dblink_disconnect('t74_scratch');
+SELECT pg_temp.write('DROP DATABASE plystra_t74_incarnation WITH (FORCE)');
 SELECT dblink_disconnect('t74_writer');
 SELECT dblink_disconnect('t74_decider');
 
