@@ -2,7 +2,9 @@
 //! and an API key (active, not revoked, deleted or expired). The rule is written here, as statements; the REST
 //! front asks `plystra.authenticate` for every admin route, and the decision gate (`gate.rs`) reads the same
 //! rule by index probes ([`read_by_probes`]), which a pg_test holds equal to the statements (the gate's
-//! statements are kept as that oracle).
+//! statements are kept as that oracle). An API key's reading (not a session's: sessions are written at every
+//! refresh and logout) is kept by the backend between requests under the catalog version ([`KeyReading`],
+//! `catalog.rs` states the rule), its HMAC and expiry times judged at every use.
 //! The front sends the HMACs of the presented token under its current and previous secret (it holds the
 //! secrets); the database stores only HMACs, so this compares and never hashes.
 
@@ -379,7 +381,9 @@ impl KeyReading {
 /// the snapshot a decision reads with: no statement to plan, start and end on every request. The rules are the
 /// statements' above (`GATE_SESSION_SQL`, `GATE_API_KEY_SQL`: a live session of an active, not deleted User; an
 /// active key, `active_api_key!`; the grants of `admin::grants_in_force!`), which stay as this reading's test
-/// oracle: a pg_test reads every credential of a varied dataset both ways and requires the same answer.
+/// oracle: a pg_test reads every credential of a varied dataset both ways and requires the same answer (in a
+/// transaction that has written, so the key is read, not kept; `tests/sql/074_credential_cache.sql` holds the kept
+/// reading to the tables' answer).
 pub(crate) fn read_by_probes(credential: &Value, function: &'static str) -> Option<(Credential, Vec<Holding>)> {
     let presented = presented(credential, function);
     let reader = Reader::begin();
