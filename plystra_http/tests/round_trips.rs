@@ -1,7 +1,8 @@
 //! A decision over HTTP is one database round trip, for an API key and for a session: the server is started
 //! against a proxy that counts the round trips its connections make (each extended-protocol exchange ends with
-//! a Sync message, each simple query is one Query message). Nothing is cached to get there: a key revoked in
-//! the database is refused on the very next request.
+//! a Sync message, each simple query is one Query message). What a backend keeps of an API key between requests
+//! is given up by the revocation's own commit (the catalog version, migration 015): a key revoked in the database
+//! is refused on the very next request.
 
 mod common;
 
