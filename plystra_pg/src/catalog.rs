@@ -7,9 +7,9 @@
 //! - every statement that writes one of those five tables, writes `admin_grants`, inserts or deletes an API key or
 //!   changes one in anything but its bookkeeping (`last_used_at`, `updated_at`), or changes a User's id, status or
 //!   deleted_at (or deletes a User) gives `plystra.catalog_version` a fresh sequence value in the same transaction
-//!   (a key's anchor group needs nothing: a group's Space and path never change, and a group that a key or an admin
-//!   grant names cannot be deleted); a sequence value is never handed out twice, so the version a snapshot sees
-//!   names exactly one state of those rows as that snapshot sees them (committed changes, plus the
+//!   (a key's anchor group needs nothing: a group's Space and path never change and groups are soft-delete only,
+//!   and the gate reads an anchor whatever its status); a sequence value is never handed out twice, so the version
+//!   a snapshot sees names exactly one state of those rows as that snapshot sees them (committed changes, plus the
 //!   transaction's own writes up to its current command);
 //! - only a transaction that has written nothing uses or fills it: its snapshot shows committed changes only, and
 //!   every committed change moved the version. A transaction that has written anything reads the tables (its
@@ -22,8 +22,7 @@
 //!   what it reads under the version it saw;
 //! - so a grant committed by another session, a REPEATABLE READ transaction's older snapshot and a change replayed
 //!   on a hot standby (the version row replicates with the data; no trigger fires there) are each seen exactly as
-//!   the tables would show them, and so is everything a writing transaction does, which reads the tables.
-//!
+//!   the tables would show them, and so is everything a writing transaction does, which reads the tables;
 //! - a revoked, deleted or missing key is never kept (it is read again at each use), so a caller presenting made-up
 //!   key ids fills nothing.
 //!
