@@ -47,34 +47,14 @@ async fn an_expired_api_key_is_refused_on_the_next_request() {
     send_to(server(), "GET", "/api/v1/users", None, &h).await.expect_error(401, "AUTHENTICATION_REQUIRED");
 }
 
-/// Eight requests at once with `token` (so that several pooled backends read and keep the key), their answers.
-async fn eight_checks(token: &str) -> Vec<Answer> {
-    let request = json!({"actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer",
-                                   "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
-                         "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"});
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (request, token) = (request.clone(), token.to_string());
-            tokio::spawn(async move {
-                send_to(server(), "POST", "/api/v1/authz/check", Some(request), &[("x-plystra-api-key", &token)]).await
-            })
-        })
-        .collect();
-    let mut replies = Vec::new();
-    for task in tasks {
-        replies.push(task.await.unwrap());
-    }
-    replies
-}
-
 #[tokio::test]
 async fn an_api_key_expiring_by_the_clock_alone_is_refused_by_every_backend_that_kept_it() {
     let (_, token) = instance_key("ak_clock", "expires_at", "clock_timestamp() + interval '2 seconds'").await;
-    for a in eight_checks(&token).await {
+    for a in concurrent_checks(&token, 8).await {
         assert_eq!(a.expect_ok(200)["decision"], "allow");
     }
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    for a in eight_checks(&token).await {
+    for a in concurrent_checks(&token, 8).await {
         a.expect_error(401, "AUTHENTICATION_REQUIRED");
     }
 }

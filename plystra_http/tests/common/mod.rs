@@ -339,6 +339,27 @@ pub async fn admin_session() -> String {
     TOKEN.get_or_init(|| async { session_token("alice@example.com").await }).await.clone()
 }
 
+/// `n` checks at once (Alice approving invoice_001, which is allowed) with the API key `token`, so that several
+/// pooled backends read the key (and keep it, extension 1.10.0); their answers.
+pub async fn concurrent_checks(token: &str, n: usize) -> Vec<Answer> {
+    let request = serde_json::json!({"actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer",
+                                               "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+                                     "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"});
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (request, token) = (request.clone(), token.to_string());
+            tokio::spawn(async move {
+                send_to(server(), "POST", "/api/v1/authz/check", Some(request), &[("x-plystra-api-key", &token)]).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("a check task"));
+    }
+    answers
+}
+
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
