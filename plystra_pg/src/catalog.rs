@@ -1,7 +1,8 @@
 //! The catalog a backend keeps between decisions: the Resource Registry's types and actions (with their metadata,
 //! which a trace shows), Roles, Permissions and RolePermissions, as a decision reads them; and, since 1.10.0, what
 //! the REST front's gate reads of an active API key (`credential::KeyReading`: the key, its anchor, its creator's
-//! User row and admin grants), whose HMAC and expiry times are still judged at every use.
+//! User row and admin grants) and of a session's User (`credential::UserReading`: active, and its admin grants;
+//! the session's own row is read every time), whose HMACs and expiry times are still judged at every use.
 //!
 //! The rule that makes it sound (migrations 011 and 015 write its other half):
 //! - every statement that writes one of those five tables, writes `admin_grants`, inserts or deletes an API key or
@@ -23,11 +24,11 @@
 //! - so a grant committed by another session, a REPEATABLE READ transaction's older snapshot and a change replayed
 //!   on a hot standby (the version row replicates with the data; no trigger fires there) are each seen exactly as
 //!   the tables would show them, and so is everything a writing transaction does, which reads the tables;
-//! - a revoked, deleted or missing key is never kept (it is read again at each use), so a caller presenting made-up
-//!   key ids fills nothing.
+//! - a revoked, deleted or missing key, or a session User that is not active, is never kept (it is read again at
+//!   each use), so a caller presenting made-up key ids fills nothing.
 //!
 //! Memory: at most `plystra.catalog_cache_entries` entries per backend (default 10,000; 0 keeps nothing), an API
-//! key counting as one; past that the backend forgets everything and starts again. Nothing is kept in shared
+//! key or a session's User counting as one; past that the backend forgets everything and starts again. Nothing is kept in shared
 //! memory.
 
 use std::cell::{Cell, RefCell};
@@ -36,7 +37,7 @@ use std::rc::Rc;
 
 use plystra_core::model::{Permission, ResourceAction, ResourceType, Role};
 
-use crate::credential::KeyReading;
+use crate::credential::{KeyReading, UserReading};
 use crate::probe::Reader;
 
 /// The registry entries of one (resource type, action).
@@ -54,6 +55,8 @@ struct Kept {
     holds: HashMap<(String, String), bool>,
     /// By API key id: only keys found active (a missing or revoked key is read again each time).
     api_keys: HashMap<String, Rc<KeyReading>>,
+    /// By User id, for sessions: only Users found active and not deleted.
+    session_users: HashMap<String, Rc<UserReading>>,
 }
 
 thread_local! {
@@ -68,13 +71,13 @@ thread_local! {
 #[derive(Clone, Copy)]
 pub struct Catalog {
     enabled: bool,
-    /// Whether API keys may be kept too: the schema's version moves with what their reading depends on (migration
-    /// 015's `catalog_version.keeps_api_keys`; a library replaced before `ALTER EXTENSION UPDATE` finds no such
-    /// column and keeps none).
-    api_keys: bool,
+    /// Whether credentials (an API key's reading, a session's User's standing) may be kept too: the schema's
+    /// version moves with what they depend on (migration 015's `catalog_version.keeps_api_keys`; a library replaced
+    /// before `ALTER EXTENSION UPDATE` finds no such column and keeps none).
+    credentials: bool,
 }
 
-const NOTHING: Catalog = Catalog { enabled: false, api_keys: false };
+const NOTHING: Catalog = Catalog { enabled: false, credentials: false };
 
 impl Catalog {
     /// Reads the catalog version under `reader`'s snapshot and forgets what was kept under another.
@@ -118,10 +121,10 @@ impl Catalog {
             return NOTHING;
         }
         let version = reader.one(c"catalog_version", c"catalog_version_pkey", &["catalog"], |row| {
-            let api_keys = row.has_column("keeps_api_keys") && row.boolean("keeps_api_keys");
-            Some((row.text("incarnation")?, row.int8("version")?, api_keys))
+            let credentials = row.has_column("keeps_api_keys") && row.boolean("keeps_api_keys");
+            Some((row.text("incarnation")?, row.int8("version")?, credentials))
         });
-        let Some((incarnation, version, api_keys)) = version else {
+        let Some((incarnation, version, credentials)) = version else {
             // No version row (a superuser deleted it): keep nothing.
             KEPT.with(|k| *k.borrow_mut() = Kept::default());
             return NOTHING;
@@ -133,7 +136,7 @@ impl Catalog {
                 *k = Kept { key, ..Kept::default() };
             }
         });
-        Catalog { enabled: true, api_keys }
+        Catalog { enabled: true, credentials }
     }
 
     fn kept<K, V: Clone>(&self, map: impl Fn(&mut Kept) -> &mut HashMap<K, V>, key: K, load: impl FnOnce() -> V) -> V
@@ -183,17 +186,33 @@ impl Catalog {
 
     /// What the gate reads of the active API key `id` (`None`: missing or not active, never kept).
     pub fn api_key(&self, id: &str, load: impl FnOnce() -> Option<Rc<KeyReading>>) -> Option<Rc<KeyReading>> {
-        if !self.enabled || !self.api_keys {
+        self.kept_found(|k| &mut k.api_keys, id, load)
+    }
+
+    /// What the gate reads of a session's User `id` (`None`: missing, not active or deleted, never kept).
+    pub fn session_user(&self, id: &str, load: impl FnOnce() -> Option<Rc<UserReading>>) -> Option<Rc<UserReading>> {
+        self.kept_found(|k| &mut k.session_users, id, load)
+    }
+
+    /// A credential's reading by id, kept only when found, and only where the schema's version moves with what it
+    /// depends on (`keeps_api_keys`, migration 015).
+    fn kept_found<V>(
+        &self,
+        map: impl Fn(&mut Kept) -> &mut HashMap<String, Rc<V>>,
+        id: &str,
+        load: impl FnOnce() -> Option<Rc<V>>,
+    ) -> Option<Rc<V>> {
+        if !self.enabled || !self.credentials {
             return load();
         }
-        if let Some(kept) = KEPT.with(|k| k.borrow().api_keys.get(id).cloned()) {
+        if let Some(kept) = KEPT.with(|k| map(&mut k.borrow_mut()).get(id).cloned()) {
             return Some(kept);
         }
         let read = load()?;
         KEPT.with(|k| {
             let mut k = k.borrow_mut();
             k.entries += 1;
-            k.api_keys.insert(id.to_string(), read.clone());
+            map(&mut k).insert(id.to_string(), read.clone());
         });
         Some(read)
     }

@@ -2,9 +2,10 @@
 //! and an API key (active, not revoked, deleted or expired). The rule is written here, as statements; the REST
 //! front asks `plystra.authenticate` for every admin route, and the decision gate (`gate.rs`) reads the same
 //! rule by index probes ([`read_by_probes`]), which a pg_test holds equal to the statements (the gate's
-//! statements are kept as that oracle). An API key's reading (not a session's: sessions are written at every
-//! refresh and logout) is kept by the backend between requests under the catalog version ([`KeyReading`],
-//! `catalog.rs` states the rule), its HMAC and expiry times judged at every use.
+//! statements are kept as that oracle). An API key's reading, and a session's User's standing (not the session's
+//! own row: sessions are written at every refresh and logout), are kept by the backend between requests under the
+//! catalog version ([`KeyReading`], [`UserReading`]; `catalog.rs` states the rule), HMACs and expiry times judged at
+//! every use.
 //! The front sends the HMACs of the presented token under its current and previous secret (it holds the
 //! secrets); the database stores only HMACs, so this compares and never hashes.
 
@@ -100,13 +101,14 @@ pub enum Credential {
     Session {
         session_id: String,
         user_id: String,
-        email: String,
-        user_status: String,
+        /// The User's e-mail and status, and the session's expiry times as text, read only where an answer shows
+        /// them (`plystra.authenticate`); the gate's reading leaves them out (it finds only sessions of active
+        /// Users).
+        email: Option<String>,
+        user_status: Option<String>,
         active_space_id: Option<String>,
         active_member_id: Option<String>,
         active_user_member_id: Option<String>,
-        /// The expiry times as text, read only where an answer shows them (`plystra.authenticate`); the gate's
-        /// reading leaves them out.
         expires_at: Option<String>,
         refresh_expires_at: Option<String>,
         token_hash: String,
@@ -377,13 +379,32 @@ impl KeyReading {
     }
 }
 
+/// What the gate reads of a session's User: that it is active and not deleted (else nothing is read or kept), and
+/// its admin grants in force apart from their expiry. It depends on the User's row (status, deleted_at) and its
+/// admin grants, every write of which moves the catalog version (migrations 011 and 015): so a backend may keep it
+/// under the version (`Catalog::session_user`), and judges only the grants' expiry at each use.
+#[derive(Debug)]
+pub(crate) struct UserReading {
+    grants: Vec<(Holding, Option<i64>)>,
+}
+
+impl UserReading {
+    /// The User's reading by index probes, or `None` for a User that is missing, not active or deleted.
+    fn read(reader: &Reader, user_id: &str) -> Option<UserReading> {
+        reader.one(c"users", c"users_pkey", &[user_id], |row| {
+            (row.text_is("status", "active") && row.is_null("deleted_at")).then_some(())
+        })?;
+        Some(UserReading { grants: grants_with_expiry(reader, user_id, true) })
+    }
+}
+
 /// The gate's reading of a live credential and the admin grants that bound it, by index probes (`probe`) under
 /// the snapshot a decision reads with: no statement to plan, start and end on every request. The rules are the
 /// statements' above (`GATE_SESSION_SQL`, `GATE_API_KEY_SQL`: a live session of an active, not deleted User; an
 /// active key, `active_api_key!`; the grants of `admin::grants_in_force!`), which stay as this reading's test
 /// oracle: a pg_test reads every credential of a varied dataset both ways and requires the same answer (in a
-/// transaction that has written, so the key is read, not kept; `tests/sql/074_credential_cache.sql` holds the kept
-/// reading to the tables' answer).
+/// transaction that has written, so nothing is kept; `tests/sql/074_credential_cache.sql` holds the kept readings
+/// to the tables' answer).
 pub(crate) fn read_by_probes(credential: &Value, function: &'static str) -> Option<(Credential, Vec<Holding>)> {
     let presented = presented(credential, function);
     let reader = Reader::begin();
@@ -407,16 +428,16 @@ pub(crate) fn read_by_probes(credential: &Value, function: &'static str) -> Opti
                 })
             })?;
             let (session_id, user_id, active_space_id, active_member_id, active_user_member_id, token_hash) = session;
-            let (email, user_status) = reader.one(c"users", c"users_pkey", &[&user_id], |row| {
-                (row.text_is("status", "active") && row.is_null("deleted_at"))
-                    .then(|| Some((row.text("email")?, row.text("status")?)))?
-            })?;
-            let grants = unexpired_holdings(&grants_with_expiry(&reader, &user_id, true), now);
+            // The session's row is read every time (it changes at every refresh and logout); its User's standing
+            // is kept between calls under the catalog version, as an API key's reading is.
+            let catalog = Catalog::validate(&reader);
+            let user = catalog.session_user(&user_id, || UserReading::read(&reader, &user_id).map(Rc::new))?;
+            let grants = unexpired_holdings(&user.grants, now);
             let found = Credential::Session {
                 session_id,
                 user_id,
-                email,
-                user_status,
+                email: None,
+                user_status: None,
                 active_space_id,
                 active_member_id,
                 active_user_member_id,
@@ -451,8 +472,8 @@ pub(crate) fn read(
                         Some(Credential::Session {
                             session_id: text(1)?,
                             user_id: text(2)?,
-                            email: text(3)?,
-                            user_status: text(4)?,
+                            email: Some(text(3)?),
+                            user_status: Some(text(4)?),
                             active_space_id: text(5),
                             active_member_id: text(6),
                             active_user_member_id: text(7),

@@ -333,11 +333,13 @@ mod tests {
             "UPDATE plystra.api_keys SET status = 'inactive' WHERE id = 'ak_o1'",
             "UPDATE plystra.users SET status = 'disabled' WHERE id = 'u_o1'",
         ];
-        // The statement's session carries its expiry times as text, which the gate's reading leaves out.
+        // The statement's session carries its User's e-mail and status and its expiry times as text, which the
+        // gate's reading leaves out.
         let comparable = |found: Option<(Credential, Vec<plystra_core::admin::Holding>)>| {
             found.map(|(mut credential, mut grants)| {
-                if let Credential::Session { expires_at, refresh_expires_at, .. } = &mut credential {
-                    (*expires_at, *refresh_expires_at) = (None, None);
+                if let Credential::Session { email, user_status, expires_at, refresh_expires_at, .. } = &mut credential
+                {
+                    (*email, *user_status, *expires_at, *refresh_expires_at) = (None, None, None, None);
                 }
                 grants.sort_by(|a, b| a.id.cmp(&b.id));
                 (credential, grants)

@@ -1,5 +1,6 @@
--- What the REST front's gate reads of an API key (the key, its creator's User row and admin grants), kept by a
--- backend between requests under the catalog version (plystra_pg/src/catalog.rs, migration 015). Whatever is kept,
+-- What the REST front's gate reads of an API key (the key, its creator's User row and admin grants), and of a
+-- session's User (active, and its admin grants), kept by a backend between requests under the catalog version
+-- (plystra_pg/src/catalog.rs, migration 015). Whatever is kept,
 -- the gate answers as the tables read under its own snapshot would: a revocation, a creator deactivated, a grant
 -- revoked or a permission taken off the key counts from the next statement after its commit; an expiry counts from
 -- the moment it passes, with nothing written; a wrong HMAC is refused; a REPEATABLE READ snapshot that predates a
@@ -11,7 +12,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(37);
+SELECT plan(44);
 
 SELECT dblink_connect('t74_writer', format('host=%s port=%s dbname=%s user=%s',
     split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(), current_user));
@@ -179,6 +180,37 @@ SELECT is((SELECT outcome FROM u), 'unauthenticated', 'a gate call in the RETURN
 ROLLBACK TO SAVEPOINT s;
 
 ------------------------------------------------------------------------------------------------------------------
+-- A session: its own row is read every time; its User's standing (active, and the admin grants) is kept.
+------------------------------------------------------------------------------------------------------------------
+SELECT pg_temp.write(format($$INSERT INTO plystra.sessions (id, user_id, access_token_hash, refresh_token_hash,
+    expires_at, refresh_expires_at) VALUES (%1$L, %2$L, %1$L || '_access', %1$L || '_refresh', now() + interval '1 hour',
+    now() + interval '1 day')$$, 'ses_t74_' || txid_current(), :'creator'));
+CREATE FUNCTION pg_temp.session_gate() RETURNS text LANGUAGE sql AS $$
+    SELECT outcome FROM dblink('t74_decider', format($q$
+        SELECT plystra.decide_with_credential(jsonb_build_object('session_token_hashes', jsonb_build_array(%L)),
+                                              'authz:check', 'null', false, true) ->> 'outcome'$q$,
+        'ses_t74_' || txid_current() || '_access')) AS t(outcome text)
+$$;
+SELECT is(pg_temp.session_gate(), 'authorized', 'the deciding backend: the run''s User''s session holds authz:check');
+SELECT pg_temp.write(format($$BEGIN;
+    ALTER TABLE plystra.admin_grants DISABLE TRIGGER credential_changed;
+    UPDATE plystra.admin_grants SET status = 'revoked', revoked_at = now() WHERE id = %L;
+    ALTER TABLE plystra.admin_grants ENABLE ALWAYS TRIGGER credential_changed;
+    COMMIT$$, :'grant_id' || '_2'));
+SELECT is(pg_temp.session_gate(), 'authorized', 'a grant revoked without moving the version: the kept User answers');
+SELECT pg_temp.write($$UPDATE plystra.catalog_version SET version = nextval('plystra.catalog_version_seq')$$);
+SELECT is(pg_temp.session_gate(), 'forbidden', 'the version moved: the backend reads the User anew');
+SELECT pg_temp.write(format($$INSERT INTO plystra.admin_grants (id, user_id, level, permission_key)
+    VALUES (%L, %L, 'instance_admin', 'authz:check')$$, :'grant_id' || '_3', :'creator'));
+SELECT is(pg_temp.session_gate(), 'authorized', 'a new grant counts at the next request');
+SELECT pg_temp.write(format($$UPDATE plystra.users SET status = 'disabled' WHERE id = %L$$, :'creator'));
+SELECT is(pg_temp.session_gate(), 'unauthenticated', 'the User disabled: its session is refused at the next request');
+SELECT pg_temp.write(format($$UPDATE plystra.users SET status = 'active' WHERE id = %L$$, :'creator'));
+SELECT is(pg_temp.session_gate(), 'authorized', 'active again: the session is accepted');
+SELECT pg_temp.write(format($$UPDATE plystra.sessions SET revoked_at = now() WHERE id = %L$$, 'ses_t74_' || txid_current()));
+SELECT is(pg_temp.session_gate(), 'unauthenticated', 'the session revoked (a write that moves no version) is refused at once');
+
+------------------------------------------------------------------------------------------------------------------
 -- Why groups need no trigger, and who may write what.
 ------------------------------------------------------------------------------------------------------------------
 SAVEPOINT s;
@@ -196,7 +228,7 @@ GRANT plystra_admin TO t74_admin;
 SAVEPOINT s;
 SET LOCAL ROLE t74_admin;
 SELECT lives_ok(format($$UPDATE plystra.admin_grants SET status = 'revoked', revoked_at = now() WHERE id = %L$$,
-                       :'grant_id' || '_2'),
+                       :'grant_id' || '_3'),
                 'plystra_admin revokes an admin grant (and so moves the version) without privileges on it');
 RESET ROLE;
 ROLLBACK TO SAVEPOINT s;
@@ -204,7 +236,7 @@ ROLLBACK TO SAVEPOINT s;
 -- Leave the run's rows revoked.
 SELECT pg_temp.write(format($$BEGIN;
     UPDATE plystra.api_keys SET status = 'revoked', revoked_at = now() WHERE id IN (%1$L, %1$L || '_own');
-    UPDATE plystra.admin_grants SET status = 'revoked', revoked_at = now() WHERE id IN (%2$L, %2$L || '_2')
+    UPDATE plystra.admin_grants SET status = 'revoked', revoked_at = now() WHERE id IN (%2$L, %2$L || '_2', %2$L || '_3')
        AND revoked_at IS NULL;
     COMMIT$$, :'key_id', :'grant_id'));
 
