@@ -18,7 +18,7 @@ use crate::admin::Holder;
 use crate::catalog::Catalog;
 use crate::error::raise_invalid_request;
 use crate::kept;
-use crate::probe::{statement_unix_micros, Reader, Row};
+use crate::probe::{statement_unix_micros, Reader};
 use pgrx::spi::SpiTupleTable;
 use plystra_core::admin::Holding;
 use plystra_core::request::RequestError;
@@ -266,26 +266,17 @@ fn credential_and_grants<C>(
     found.map(|found| (found, grants))
 }
 
-/// Whether a row's `expires_at` (NULL: never, when `open_ended`) lies after the statement's time, as
-/// `expires_at > statement_timestamp()` reads it.
-fn unexpired(row: &Row, now: i64, open_ended: bool) -> bool {
-    row.unix_micros("expires_at").map_or(open_ended, |t| t > now)
+/// Whether an `expires_at` (`None`: never) lies after the statement's time `now`, as
+/// `expires_at IS NULL OR expires_at > statement_timestamp()` reads it.
+fn unexpired_at(expires_at: Option<i64>, now: i64) -> bool {
+    expires_at.is_none_or(|t| t > now)
 }
 
 /// The admin grants of `user_id` in force apart from their expiry, as `admin::grants_in_force!` reads them (the
-/// view `plystra.active_admin_grants`, an active and not deleted User, a Group grant's Space and path from its
-/// group whatever the group's state), one holding a grant with its `expires_at` (`None`: never), by probes.
-/// `user_known_active`: the caller has just read the User as active under the same snapshot.
-fn grants_with_expiry(reader: &Reader, user_id: &str, user_known_active: bool) -> Vec<(Holding, Option<i64>)> {
-    let active_user = user_known_active
-        || reader
-            .one(c"users", c"users_pkey", &[user_id], |row| {
-                (row.text_is("status", "active") && row.is_null("deleted_at")).then_some(())
-            })
-            .is_some();
-    if !active_user {
-        return Vec::new();
-    }
+/// view `plystra.active_admin_grants`, a Group grant's Space and path from its group whatever the group's state),
+/// one holding a grant with its `expires_at` (`None`: never), by probes. Whether the User is active is
+/// [`UserReading::read`]'s to say.
+fn grants_with_expiry(reader: &Reader, user_id: &str) -> Vec<(Holding, Option<i64>)> {
     let mut rows = Vec::new();
     reader.probe(c"admin_grants", c"admin_grants_user_id_idx", &[user_id], |row| {
         let in_force = row.text_is("status", "active") && row.is_null("revoked_at") && row.is_null("deleted_at");
@@ -314,7 +305,7 @@ fn grants_with_expiry(reader: &Reader, user_id: &str, user_known_active: bool) -
 
 /// The holdings among `grants` still unexpired at `now` (`expires_at > statement_timestamp()`).
 fn unexpired_holdings(grants: &[(Holding, Option<i64>)], now: i64) -> Vec<Holding> {
-    grants.iter().filter(|(_, expires)| expires.is_none_or(|t| t > now)).map(|(h, _)| h.clone()).collect()
+    grants.iter().filter(|(_, expires)| unexpired_at(*expires, now)).map(|(h, _)| h.clone()).collect()
 }
 
 /// What the gate reads of an API key before the presented HMACs and the statement's time are judged: the key if it
@@ -361,8 +352,9 @@ impl KeyReading {
             *anchor = group_id.as_deref().and_then(|g| {
                 reader.one(c"groups", c"groups_pkey", &[g], |row| row.text("space_id").zip(row.text("path")))
             });
+            // A creator that is not active, or not there, bounds the key to nothing.
             if let Some(creator) = created_by_user_id.as_deref() {
-                creator_grants = grants_with_expiry(reader, creator, false);
+                creator_grants = UserReading::read(reader, creator).map(|user| user.grants).unwrap_or_default();
             }
         }
         Some(KeyReading { credential, expires_at, creator_grants })
@@ -372,7 +364,7 @@ impl KeyReading {
     /// HMAC is the stored one or the key has expired.
     fn present(&self, hashes: &[String], now: i64) -> Option<(Credential, Vec<Holding>)> {
         let Credential::ApiKey { token_hash, .. } = &self.credential else { return None };
-        if !hashes.contains(token_hash) || self.expires_at.is_some_and(|t| t <= now) {
+        if !hashes.contains(token_hash) || !unexpired_at(self.expires_at, now) {
             return None;
         }
         Some((self.credential.clone(), unexpired_holdings(&self.creator_grants, now)))
@@ -394,7 +386,7 @@ impl UserReading {
         reader.one(c"users", c"users_pkey", &[user_id], |row| {
             (row.text_is("status", "active") && row.is_null("deleted_at")).then_some(())
         })?;
-        Some(UserReading { grants: grants_with_expiry(reader, user_id, true) })
+        Some(UserReading { grants: grants_with_expiry(reader, user_id) })
     }
 }
 
@@ -414,7 +406,8 @@ pub(crate) fn read_by_probes(credential: &Value, function: &'static str) -> Opti
         Presented::Session(hashes) => {
             let session = hashes.iter().find_map(|hash| {
                 reader.one(c"sessions", c"sessions_access_token_hash_key", &[hash], |row| {
-                    if !row.is_null("revoked_at") || !unexpired(row, now, false) {
+                    // A session without an expiry is not live (the column is NOT NULL besides).
+                    if !row.is_null("revoked_at") || row.unix_micros("expires_at").is_none_or(|t| t <= now) {
                         return None;
                     }
                     Some((

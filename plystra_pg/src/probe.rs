@@ -243,10 +243,10 @@ pub struct Row<'s> {
 const POSTGRES_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
 impl Row<'_> {
-    /// The attribute number of `column`.
-    fn attribute(&self, column: &'static str) -> i32 {
+    /// The attribute number of `column`, if the relation has it (kept for the scan once found).
+    fn attribute_if_any(&self, column: &'static str) -> Option<i32> {
         if let Some(&(_, number)) = self.columns.borrow().iter().find(|(name, _)| *name == column) {
-            return number;
+            return Some(number);
         }
         // SAFETY: the descriptor belongs to the open relation.
         let position = unsafe {
@@ -254,26 +254,21 @@ impl Row<'_> {
             descriptor.attrs.as_slice(descriptor.natts as usize).iter().position(|a| {
                 !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == column.as_bytes()
             })
-        };
-        let number = position
-            .unwrap_or_else(|| pgrx::error!("plystra: column {column} is missing; reinstall the extension"))
-            as i32
-            + 1;
+        }?;
+        let number = position as i32 + 1;
         self.columns.borrow_mut().push((column, number));
-        number
+        Some(number)
+    }
+
+    /// The attribute number of `column`.
+    fn attribute(&self, column: &'static str) -> i32 {
+        self.attribute_if_any(column)
+            .unwrap_or_else(|| pgrx::error!("plystra: column {column} is missing; reinstall the extension"))
     }
 
     /// Whether the relation has `column` (a schema older than the library may not).
     pub fn has_column(&self, column: &'static str) -> bool {
-        // SAFETY: the descriptor belongs to the open relation.
-        unsafe {
-            let descriptor = &*self.descriptor;
-            descriptor
-                .attrs
-                .as_slice(descriptor.natts as usize)
-                .iter()
-                .any(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == column.as_bytes())
-        }
+        self.attribute_if_any(column).is_some()
     }
 
     fn datum(&self, column: &'static str) -> Option<Datum> {
