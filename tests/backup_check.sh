@@ -6,7 +6,10 @@
 #      audit rows, keys and chain heads, fabricates no row, every chain verifies, and new decisions and mutations
 #      are sealed after it (after --disable-triggers, plystra.restore_audit_log_keys() makes the live rows' keys);
 #   2. a role that can only connect cannot delay sealing (it used to hold the sealers' advisory lock);
-#   3. rows left unsealed too long are reported by verify_audit_chain.
+#   3. rows left unsealed too long are reported by verify_audit_chain;
+#   4. what a live backend keeps (an API key's reading, plystra_pg/src/catalog.rs; an actor, actor_kept.rs and
+#      actor_shared.rs) does not outlive a restore into its database, even where the restored version rows have the
+#      numbers it was kept under.
 # Needs PLYSTRA_TEST_PG_HOST / PLYSTRA_TEST_PG_PORT (set by scripts/test). PLYSTRA_BACKUP_EXTENSION_VERSION (optional)
 # creates the source and the fresh extensions at an older installed version, to see what that version did.
 set -uo pipefail
@@ -183,6 +186,91 @@ esac
 inst=$(qa -d "$SRC" -c "SELECT count(*) || ' ' || count(problem) FROM plystra.verify_audit_chain('')")
 [ "$inst" = "1 0" ] && tap OK "verify_audit_chain('') verifies the instance-level chain (intact)" ||
     tap FAIL "verify_audit_chain('') verifies the instance-level chain (got: $inst)"
+
+# 4. A backend that stays connected while its database is restored (pg_restore --clean) must not answer from what
+#    it kept before: neither an API key's reading (the catalog version, migration 011) nor an actor (its Space's
+#    actor version, migration 014). The restored version rows are new incarnations; a version's number alone could
+#    name another state, so each is set here to the very number the live backend kept its reading under.
+KEEP=plystra_backup_keep
+DBS+=("$KEEP")
+q -d postgres -c "DROP DATABASE IF EXISTS $KEEP WITH (FORCE)" -c "CREATE DATABASE $KEEP"
+q -d "$KEEP" -c "$CREATE_EXTENSION" -f sql/demo.sql >/dev/null
+# (Skipped for an extension older than 1.10.0, PLYSTRA_BACKUP_EXTENSION_VERSION: it keeps no key's reading.)
+if [ "$(qa -d "$KEEP" -c "SELECT to_regclass('plystra.actor_versions') IS NOT NULL AND EXISTS (SELECT FROM pg_attribute
+        WHERE attrelid = to_regclass('plystra.catalog_version') AND attname = 'keeps_api_keys')")" = t ]; then
+    # The backup: the key's creator without users:read, and Alice's approver grant revoked.
+    q -d "$KEEP" >/dev/null <<'SQL'
+INSERT INTO plystra.users (id, email) VALUES ('user_backup_keep', 'keep@example.com');
+INSERT INTO plystra.admin_grants (id, user_id, level, permission_key)
+VALUES ('ag_backup_keep_check', 'user_backup_keep', 'instance_admin', 'authz:check');
+INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, created_by_user_id)
+VALUES ('ak_backup_keep', 'backup', 'ply_backup', 'hash_backup_keep', 'instance', '["authz:check", "users:read"]',
+        'user_backup_keep');
+UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_finance_reviewer_approver_finance';
+SQL
+    pg_dump -h "$H" -p "$P" -U postgres -Fc -d "$KEEP" -f "$tmp/keep.dump" 2>>"$tmp/dump.err" || cat "$tmp/dump.err"
+    # After the backup: users:read granted to the creator, and Alice an approver again.
+    q -d "$KEEP" >/dev/null <<'SQL'
+INSERT INTO plystra.admin_grants (id, user_id, level, permission_key)
+VALUES ('ag_backup_keep_read', 'user_backup_keep', 'instance_admin', 'users:read');
+UPDATE plystra.member_roles SET status = 'active' WHERE id = 'mr_finance_reviewer_approver_finance';
+SQL
+    coproc KEEPER {
+        PGOPTIONS="-c client_min_messages=warning -c plystra.audit_mode=off" \
+            psql -X -q -At -h "$H" -p "$P" -U postgres -d "$KEEP" 2>&1
+    }
+    keeper_asks() { # the live backend's answers: the gate's for the key and permission $1, then Alice's approval
+        echo "SELECT plystra.decide_with_credential('{\"api_key_id\": \"ak_backup_keep\",
+                \"api_key_hashes\": [\"hash_backup_keep\"]}', '$1', 'null', false, true) ->> 'outcome';
+              SELECT plystra.check('{\"actor\": {\"user_id\": \"user_alice\", \"member_id\": \"member_finance_reviewer\",
+                \"user_member_id\": \"um_alice_finance_reviewer\", \"space_id\": \"space_acme\"},
+                \"resource_type\": \"invoice\", \"resource_id\": \"invoice_001\", \"action\": \"approve\"}') ->> 'decision';" \
+            >&"${KEEPER[1]}"
+        local gate= decision=
+        read -r -t 30 gate <&"${KEEPER[0]}"
+        read -r -t 30 decision <&"${KEEPER[0]}"
+        echo "$gate $decision"
+    }
+    got=$(keeper_asks users:read)
+    kept_under=$(qa -d "$KEEP" -c "SELECT version FROM plystra.catalog_version")
+    actor_kept_under=$(qa -d "$KEEP" -c "SELECT version FROM plystra.actor_versions WHERE space_id = 'space_acme'")
+    # Proof that both were kept: both grants revoked with the version triggers disabled go unnoticed.
+    q -d "$KEEP" -c "ALTER TABLE plystra.admin_grants DISABLE TRIGGER credential_changed" \
+        -c "UPDATE plystra.admin_grants SET status = 'revoked', revoked_at = now() WHERE id = 'ag_backup_keep_read'" \
+        -c "ALTER TABLE plystra.admin_grants ENABLE ALWAYS TRIGGER credential_changed" \
+        -c "ALTER TABLE plystra.member_roles DISABLE TRIGGER actor_changed_update" \
+        -c "UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_finance_reviewer_approver_finance'" \
+        -c "ALTER TABLE plystra.member_roles ENABLE ALWAYS TRIGGER actor_changed_update" >/dev/null ||
+        got="$got (the revokes failed)"
+    got="$got $(keeper_asks users:read)"
+    [ "$got" = "authorized allow authorized allow" ] &&
+        tap OK "a live backend keeps the key's reading and the actor (revokes made with the triggers disabled go unnoticed)" ||
+        tap FAIL "a live backend keeps the key's reading and the actor (got: $got)"
+    pg_restore -h "$H" -p "$P" -U postgres --clean --if-exists -d "$KEEP" "$tmp/keep.dump" >"$tmp/keep.log" 2>&1
+    echo "restore exit $?" >>"$tmp/keep.log"
+    if grep -q "exit 0$" "$tmp/keep.log" && ! grep -qi "error" "$tmp/keep.log"; then
+        tap OK "pg_restore --clean into the live database succeeds without errors"
+    else
+        tap FAIL "pg_restore --clean into the live database succeeds without errors"
+        sed 's/^/# /' "$tmp/keep.log" | head -n 20
+    fi
+    got=$(qa -d "$KEEP" -c "SELECT setval('plystra.catalog_version_seq', $kept_under - 1) IS NOT NULL" \
+        -c "UPDATE plystra.catalog_version SET version = nextval('plystra.catalog_version_seq') RETURNING version" \
+        -c "SELECT setval('plystra.actor_version_seq', $actor_kept_under - 1) IS NOT NULL" \
+        -c "UPDATE plystra.actor_versions SET version = nextval('plystra.actor_version_seq')
+            WHERE space_id = 'space_acme' RETURNING version")
+    # shellcheck disable=SC2086
+    got=$(echo $got)
+    [ "$got" = "t $kept_under t $actor_kept_under" ] &&
+        tap OK "the restored versions are given the numbers the live backend kept under ($kept_under, $actor_kept_under)" ||
+        tap FAIL "the restored versions are given the numbers the live backend kept under ($kept_under, $actor_kept_under; got: $got)"
+    got="$(keeper_asks users:read) $(keeper_asks authz:check)"
+    [ "$got" = "forbidden deny authorized deny" ] &&
+        tap OK "after the restore the live backend answers from the restored rows (users:read forbidden, Alice's approval denied)" ||
+        tap FAIL "after the restore the live backend answers from the restored rows (got: $got)"
+    echo '\q' >&"${KEEPER[1]}"
+    wait "$KEEPER_PID" 2>/dev/null
+fi
 
 for db in "${DBS[@]}"; do
     q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
