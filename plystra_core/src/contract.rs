@@ -105,6 +105,7 @@ pub struct BatchItem {
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     pub actor: Option<Actor>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = Vec<BatchItem>, min_items = 1, max_items = 1000))]
     pub items: Option<Vec<BatchItem>>,
 }
 

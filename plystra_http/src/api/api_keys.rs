@@ -86,6 +86,7 @@ pub struct ApiKeyCreated {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyCreate {
+    #[schema(schema_with = crate::api::crud::schema::api_key_id)]
     pub id: Option<String>,
     #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub name: Option<String>,
@@ -93,7 +94,7 @@ pub struct ApiKeyCreate {
     pub level: Option<String>,
     pub space_id: Option<String>,
     pub group_id: Option<String>,
-    #[schema(required = true, value_type = Vec<String>, min_items = 1)]
+    #[schema(required = true, schema_with = crate::api::crud::schema::permission_keys_required)]
     pub permission_keys: Option<Vec<String>>,
     #[schema(schema_with = crate::api::crud::schema::creatable_status)]
     pub status: Option<String>,

@@ -35,6 +35,7 @@ pub struct LoginBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub refresh_token: Option<String>,
 }
 

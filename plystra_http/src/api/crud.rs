@@ -191,6 +191,58 @@ pub mod schema {
         super::required_closed_schema::<ApiKeyLevel>()
     }
 
+    /// Formats the database refuses otherwise (the CHECK constraints of migrations/001_core_schema.sql; the
+    /// `formats_are_the_database_checks` test holds each equal to its constraint), written into the document so
+    /// that a client, or a generator of requests, learns them before a 400 does.
+    pub const ROW_ID: &str = "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$";
+    /// An API key's id: no `.` (it separates the id from the secret in the key) and no `:`.
+    pub const API_KEY_ID: &str = "^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$";
+    pub const EMAIL: &str = r"^[^@\s]+@[^@\s]+$";
+    pub const EMAIL_MAX: usize = 320;
+    /// A resource type's or action's key.
+    pub const REGISTRY_KEY: &str = "^[a-z][a-z0-9_-]{0,63}$";
+    pub const GROUP_PATH: &str = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$";
+    pub const GROUP_PATH_MAX: usize = 1024;
+    /// `*`, or domain:action (or domain:*) in lowercase: `plystra_core::admin::valid_permission_key`.
+    pub const PERMISSION_KEY: &str = r"^(\*|[a-z0-9_-]+:(\*|[a-z0-9_-]+))$";
+
+    fn text(pattern: &str, max_length: Option<usize>, nullable: bool, description: &str) -> Object {
+        use utoipa::openapi::schema::{SchemaType, Type};
+        let types = if nullable { vec![Type::String, Type::Null] } else { vec![Type::String] };
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter(types))
+            .pattern(Some(pattern))
+            .min_length(Some(1))
+            .max_length(max_length)
+            .description(Some(description))
+            .build()
+    }
+    /// The id a row is created with (optional: the server makes one).
+    pub fn row_id() -> Object {
+        text(ROW_ID, Some(128), true, "Optional; made by the server when absent.")
+    }
+    pub fn api_key_id() -> Object {
+        text(API_KEY_ID, Some(128), true, "Optional; made by the server when absent.")
+    }
+    pub fn email_required() -> Object {
+        text(EMAIL, Some(EMAIL_MAX), false, "An e-mail address (unique, case-insensitively).")
+    }
+    pub fn email() -> Object {
+        text(EMAIL, Some(EMAIL_MAX), true, "An e-mail address (unique, case-insensitively).")
+    }
+    pub fn registry_key_required() -> Object {
+        text(REGISTRY_KEY, Some(64), false, "Lowercase: a letter, then letters, digits, _ or -.")
+    }
+    pub fn group_path_required() -> Object {
+        text(GROUP_PATH, Some(GROUP_PATH_MAX), false, "Lowercase labels separated by dots (e.g. finance.apac).")
+    }
+    pub fn permission_keys_required() -> utoipa::openapi::Array {
+        utoipa::openapi::ArrayBuilder::new()
+            .items(text(PERMISSION_KEY, None, false, "* or domain:action in lowercase."))
+            .min_items(Some(1))
+            .build()
+    }
+
     /// The status an AdminGrant or API key is created with (revoked is what `revoke` writes).
     pub fn creatable_status() -> Object {
         super::values_schema(
@@ -232,6 +284,75 @@ pub fn title_case(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The document's formats are the database's: each pattern is the regular expression of the CHECK constraint
+    /// that refuses a row otherwise (PostgreSQL's and ECMA-262's syntax agree for these), so the two cannot drift.
+    #[test]
+    fn formats_are_the_database_checks() {
+        use schema::*;
+        let sql = include_str!("../../../migrations/001_core_schema.sql");
+        let check = |constraint: &str, column: &str, pattern: &str| {
+            let text = format!("{constraint} CHECK ({column} ~ '{pattern}'");
+            assert!(sql.contains(&text), "migrations/001_core_schema.sql has no {text:?}");
+        };
+        for table in [
+            "users",
+            "spaces",
+            "groups",
+            "members",
+            "user_members",
+            "roles",
+            "permissions",
+            "member_roles",
+            "role_permissions",
+            "resource_types",
+            "resource_actions",
+            "resource_mappings",
+            "admin_grants",
+        ] {
+            check(&format!("{table}_id_format"), "id", ROW_ID);
+        }
+        check("api_keys_id_format", "id", API_KEY_ID);
+        check("users_email_format", "email", EMAIL);
+        assert!(sql.contains(&format!("length(email) <= {EMAIL_MAX}")));
+        check("resource_types_key_format", "key", REGISTRY_KEY);
+        check("resource_actions_key_format", "key", REGISTRY_KEY);
+        assert!(sql.contains(&format!(
+            "groups_path_format\n                        CHECK (path ~ '{GROUP_PATH}' AND length(path) <= {GROUP_PATH_MAX})"
+        )));
+    }
+
+    /// PERMISSION_KEY describes what `valid_permission_key` accepts (no database constraint holds it): the
+    /// validator's answers on the pattern's edges, each written out with what the pattern says of it.
+    #[test]
+    fn permission_key_pattern_is_the_validator() {
+        assert_eq!(schema::PERMISSION_KEY, r"^(\*|[a-z0-9_-]+:(\*|[a-z0-9_-]+))$");
+        let matches_pattern =
+            ["*", "groups:manage", "groups:*", "a-b:c_d", "9:0", "_:-", "audit:read", "users:disable"];
+        let outside_pattern = [
+            "",
+            "**",
+            "*:*",
+            "*:read",
+            "groups",
+            "groups:",
+            ":read",
+            "groups:read:x",
+            "Groups:read",
+            "groups:Read",
+            "groups :read",
+            "groups:re ad",
+            "groups.read",
+            "groups:read\n",
+            "grüße:read",
+        ];
+        for key in matches_pattern {
+            assert!(plystra_core::admin::valid_permission_key(key), "{key:?} matches the pattern");
+        }
+        for key in outside_pattern {
+            assert!(!plystra_core::admin::valid_permission_key(key), "{key:?} is outside the pattern");
+        }
+    }
 
     #[test]
     fn numbers_print_as_postgresql_prints_them() {

@@ -58,8 +58,9 @@ pub fn dto(r: &Row) -> GroupDto {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupCreate {
+    #[schema(schema_with = crate::api::crud::schema::row_id)]
     pub id: Option<String>,
-    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
+    #[schema(required = true, schema_with = crate::api::crud::schema::group_path_required)]
     pub path: Option<String>,
     pub name: Option<String>,
     pub display_name: Option<String>,

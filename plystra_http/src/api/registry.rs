@@ -125,8 +125,9 @@ fn mapping_dto(r: &Row) -> ResourceMappingDto {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceTypeUpsert {
+    #[schema(schema_with = crate::api::crud::schema::row_id)]
     pub id: Option<String>,
-    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
+    #[schema(required = true, schema_with = crate::api::crud::schema::registry_key_required)]
     pub key: Option<String>,
     #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub display_name: Option<String>,
@@ -143,8 +144,9 @@ pub struct ResourceTypeUpsert {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceActionUpsert {
+    #[schema(schema_with = crate::api::crud::schema::row_id)]
     pub id: Option<String>,
-    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
+    #[schema(required = true, schema_with = crate::api::crud::schema::registry_key_required)]
     pub key: Option<String>,
     #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub display_name: Option<String>,
@@ -162,6 +164,7 @@ pub struct ResourceActionUpsert {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceMappingUpsert {
+    #[schema(schema_with = crate::api::crud::schema::row_id)]
     pub id: Option<String>,
     pub storage_kind: Option<String>,
     pub table_name: Option<String>,

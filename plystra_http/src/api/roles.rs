@@ -47,6 +47,7 @@ pub fn dto(r: &Row) -> RoleDto {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleCreate {
+    #[schema(schema_with = crate::api::crud::schema::row_id)]
     pub id: Option<String>,
     #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub key: Option<String>,

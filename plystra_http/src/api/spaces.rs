@@ -46,6 +46,7 @@ pub fn dto(r: &Row) -> SpaceDto {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpaceCreate {
+    #[schema(schema_with = crate::api::crud::schema::row_id)]
     pub id: Option<String>,
     #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub name: Option<String>,

@@ -55,8 +55,9 @@ pub fn dto(r: &Row) -> UserDto {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
+    #[schema(schema_with = crate::api::crud::schema::row_id)]
     pub id: Option<String>,
-    #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
+    #[schema(required = true, schema_with = crate::api::crud::schema::email_required)]
     pub email: Option<String>,
     pub username: Option<String>,
     pub phone: Option<String>,
