@@ -30,6 +30,7 @@ pub use crate::request::MAX_BATCH_ITEMS;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AuthzActor))]
 #[serde(deny_unknown_fields)]
 pub struct Actor {
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1))]
     pub user_id: Option<String>,
     pub member_id: Option<String>,
     pub user_member_id: Option<String>,

@@ -82,6 +82,7 @@ pub fn is_authzen_path(path: &str) -> bool {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct Subject {
     #[serde(rename = "type")]
+    #[schema(required = true, schema_with = subject_type_schema)]
     pub subject_type: Option<String>,
     pub id: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -93,6 +94,7 @@ pub struct Subject {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct Resource {
     #[serde(rename = "type")]
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub resource_type: Option<String>,
     pub id: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -102,6 +104,7 @@ pub struct Resource {
 /// The action: `name` is the Resource Registry's action key.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct Action {
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub name: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub properties: Option<Map<String, Value>>,
@@ -111,8 +114,11 @@ pub struct Action {
 /// accepted and not used (decisions read Plystra's data, not the environment).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct EvaluationRequest {
+    #[schema(required = true, value_type = Subject)]
     pub subject: Option<Subject>,
+    #[schema(required = true, value_type = Action)]
     pub action: Option<Action>,
+    #[schema(required = true, value_type = Resource)]
     pub resource: Option<Resource>,
     #[schema(value_type = Option<Object>)]
     pub context: Option<Map<String, Value>>,
@@ -138,8 +144,26 @@ pub struct EvaluationsRequest {
     #[schema(value_type = Option<Object>)]
     pub context: Option<Map<String, Value>>,
     /// 1 to 1000 evaluations; absent or empty, the request is one evaluation of the top-level fields.
+    #[schema(value_type = Option<Vec<EvaluationsItem>>)]
     pub evaluations: Option<Vec<EvaluationRequest>>,
     pub options: Option<EvaluationsOptions>,
+}
+
+/// One evaluation of an `evaluations` request, as the document describes it: each field it leaves out is the
+/// request's top-level one.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only
+pub struct EvaluationsItem {
+    subject: Option<Subject>,
+    action: Option<Action>,
+    resource: Option<Resource>,
+    #[schema(value_type = Option<Object>)]
+    context: Option<Map<String, Value>>,
+}
+
+/// The subject's `type`: the only one there is.
+fn subject_type_schema() -> utoipa::openapi::Object {
+    crate::api::crud::values_schema("subject type", &[SUBJECT_TYPE], false)
 }
 
 /// A search page request: `token` from the previous answer's `page.next_token`, `limit` results at most
@@ -156,6 +180,7 @@ pub struct PageRequest {
 /// `action`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct SearchRequest {
+    #[schema(required = true, value_type = Subject)]
     pub subject: Option<Subject>,
     pub action: Option<Action>,
     pub resource: Option<Resource>,

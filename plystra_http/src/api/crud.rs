@@ -135,7 +135,7 @@ pub fn required_closed_schema<T: ClosedSet>() -> utoipa::openapi::Object {
     values_schema(T::NAME, &T::names(), false)
 }
 
-fn values_schema(name: &str, names: &[&str], nullable: bool) -> utoipa::openapi::Object {
+pub(crate) fn values_schema(name: &str, names: &[&str], nullable: bool) -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{SchemaType, Type};
     let mut values: Vec<serde_json::Value> = names.iter().map(|n| serde_json::Value::from(*n)).collect();
     let mut types = vec![Type::String];
