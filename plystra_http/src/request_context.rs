@@ -161,7 +161,7 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
         request_id = %request_id,
         server_request_id = %context.server_request_id,
         method = %method,
-        path = %path,
+        path = %without_credentials(&path),
         status = status,
         status_code = status,
         latency_ms = latency.as_secs_f64() * 1000.0,
@@ -186,8 +186,51 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
     }
 }
 
+/// The path as the access log writes it: a credential a client put in the URL (an API key, an access or refresh
+/// token: `ply_ak_`, `ply_at_`, `ply_rt_` and what follows in token characters) replaced by `[redacted]`, so that
+/// a misplaced secret never reaches the log files.
+fn without_credentials(path: &str) -> std::borrow::Cow<'_, str> {
+    const PREFIXES: [&str; 3] = ["ply_ak_", "ply_at_", "ply_rt_"];
+    if !PREFIXES.iter().any(|p| path.contains(p)) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some((at, prefix)) = PREFIXES.iter().filter_map(|p| rest.find(p).map(|at| (at, *p))).min() {
+        out.push_str(&rest[..at + prefix.len()]);
+        rest = &rest[at + prefix.len()..];
+        let token =
+            rest.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))).unwrap_or(rest.len());
+        if token > 0 {
+            out.push_str("[redacted]");
+        }
+        rest = &rest[token..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credentials_in_a_path_are_redacted_for_the_log() {
+        use super::without_credentials as w;
+        let key = format!("ply_ak_0.{}", "ab".repeat(32));
+        assert_eq!(
+            w(&format!("/api/v1/resource-types/{key}/actions")),
+            "/api/v1/resource-types/ply_ak_[redacted]/actions"
+        );
+        assert_eq!(w(&format!("/x/ply_at_{}", "0".repeat(64))), "/x/ply_at_[redacted]");
+        assert_eq!(
+            w(&format!("/a/ply_rt_{0}/b/ply_ak_k.{0}", "f".repeat(64))),
+            "/a/ply_rt_[redacted]/b/ply_ak_[redacted]"
+        );
+        assert_eq!(w("/api/v1/users/user_alice"), "/api/v1/users/user_alice");
+        assert!(matches!(w("/api/v1/users/user_alice"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(w("/ply_ak_"), "/ply_ak_");
+        assert_eq!(w("/ply_ak_%20x"), "/ply_ak_%20x");
+    }
+
     use super::*;
 
     #[test]

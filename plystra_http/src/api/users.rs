@@ -77,6 +77,7 @@ pub struct UserCreate {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
+    #[schema(schema_with = crate::api::crud::schema::email)]
     pub email: Option<String>,
     pub username: Option<String>,
     pub phone: Option<String>,
