@@ -5,21 +5,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
 SELECT plan(44);
 
--- as_role(role, sql): runs sql as role, returns its SQLSTATE ('00000' when it succeeded).
-CREATE FUNCTION pg_temp.as_role(role_name text, stmt text) RETURNS text LANGUAGE plpgsql AS $f$
-DECLARE
-    state text := '00000';
-BEGIN
-    EXECUTE format('SET LOCAL ROLE %I', role_name);
-    BEGIN
-        EXECUTE stmt;
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
-    END;
-    RESET ROLE;
-    RETURN state;
-END
-$f$;
+\ir helpers/sqlstate_as.sql
 
 ------------------------------------------------------------------------------------------------------------------
 -- Privileges (F12): PUBLIC may execute nothing; the roles get exactly their documented sets.
@@ -90,61 +76,61 @@ GRANT USAGE ON SCHEMA plystra TO t40_usage_only;
 CREATE ROLE t40_app NOLOGIN;
 GRANT plystra_app TO t40_app;
 
-SELECT is(pg_temp.as_role('t40_usage_only', $$SELECT plystra.explain('{"actor": {"user_id": "user_alice",
+SELECT is(pg_temp.sqlstate_as('t40_usage_only', $$SELECT plystra.explain('{"actor": {"user_id": "user_alice",
     "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
     "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}')$$), '42501',
     'schema USAGE alone: explain (e-mails, statuses, grants of any actor) is refused');
-SELECT is(pg_temp.as_role('t40_usage_only', $$SELECT plystra.admin_permission('user_alice', '*', NULL, NULL)$$),
+SELECT is(pg_temp.sqlstate_as('t40_usage_only', $$SELECT plystra.admin_permission('user_alice', '*', NULL, NULL)$$),
     '42501', 'schema USAGE alone: admin_permission (who holds which admin grant) is refused');
-SELECT is(pg_temp.as_role('t40_usage_only', $$SELECT plystra.api_key_permission('ak_x', 'authz:check', NULL, NULL)$$),
+SELECT is(pg_temp.sqlstate_as('t40_usage_only', $$SELECT plystra.api_key_permission('ak_x', 'authz:check', NULL, NULL)$$),
     '42501', 'schema USAGE alone: api_key_permission is refused');
-SELECT is(pg_temp.as_role('t40_usage_only',
+SELECT is(pg_temp.sqlstate_as('t40_usage_only',
     $$SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme')$$),
     '42501', 'schema USAGE alone: set_actor is refused');
-SELECT is(pg_temp.as_role('t40_usage_only', $$SELECT plystra.lookup_resources('invoice', 'read')$$), '42501',
+SELECT is(pg_temp.sqlstate_as('t40_usage_only', $$SELECT plystra.lookup_resources('invoice', 'read')$$), '42501',
     'schema USAGE alone: lookup_resources is refused');
 
-SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.check('{"actor": {"user_id": "user_alice",
+SELECT is(pg_temp.sqlstate_as('t40_app', $$SELECT plystra.check('{"actor": {"user_id": "user_alice",
     "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
     "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}')$$), '00000',
     'plystra_app: check works');
-SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.allowed('user_alice', 'member_finance_reviewer',
+SELECT is(pg_temp.sqlstate_as('t40_app', $$SELECT plystra.allowed('user_alice', 'member_finance_reviewer',
     'um_alice_finance_reviewer', 'space_acme', 'invoice', 'invoice_001', 'approve')$$), '00000',
     'plystra_app: allowed works');
-SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.explain('{"actor": {"user_id": "user_alice",
+SELECT is(pg_temp.sqlstate_as('t40_app', $$SELECT plystra.explain('{"actor": {"user_id": "user_alice",
     "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
     "resource_type": "invoice", "resource_id": "invoice_001", "action": "approve"}')$$), '42501',
     'plystra_app: explain is refused (full traces are for administration)');
-SELECT is(pg_temp.as_role('t40_app', $$SELECT count(*) FROM plystra.usable_bindings, plystra.active_admin_grants$$), '42501',
+SELECT is(pg_temp.sqlstate_as('t40_app', $$SELECT count(*) FROM plystra.usable_bindings, plystra.active_admin_grants$$), '42501',
           'an application role reads neither rule view (who holds which binding or admin grant)');
-SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.decide_request('{}', true)$$), '42501',
+SELECT is(pg_temp.sqlstate_as('t40_app', $$SELECT plystra.decide_request('{}', true)$$), '42501',
     'plystra_app: decide_request (explain by another name) is refused');
-SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.set_credential('session', 'user_alice', 's', NULL, false)$$),
+SELECT is(pg_temp.sqlstate_as('t40_app', $$SELECT plystra.set_credential('session', 'user_alice', 's', NULL, false)$$),
     '42501', 'plystra_app: set_credential is refused (only an administration backend names the credential)');
-SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.audit_auth_event('auth.login_succeeded', 'user_alice', NULL, 'allow', '{}')$$),
+SELECT is(pg_temp.sqlstate_as('t40_app', $$SELECT plystra.audit_auth_event('auth.login_succeeded', 'user_alice', NULL, 'allow', '{}')$$),
     '42501', 'plystra_app: audit_auth_event is refused');
-SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.admin_permission('user_alice', '*', NULL, NULL)$$), '42501',
+SELECT is(pg_temp.sqlstate_as('t40_app', $$SELECT plystra.admin_permission('user_alice', '*', NULL, NULL)$$), '42501',
     'plystra_app: admin_permission is refused');
-SELECT is(pg_temp.as_role('t40_app', $$SELECT plystra.tg_audit_mutation()$$), '42501',
+SELECT is(pg_temp.sqlstate_as('t40_app', $$SELECT plystra.tg_audit_mutation()$$), '42501',
     'plystra_app: trigger and internal functions are refused');
-SELECT is(pg_temp.as_role('t40_app', $$SELECT * FROM plystra.audit_sealer FOR UPDATE$$), '42501',
+SELECT is(pg_temp.sqlstate_as('t40_app', $$SELECT * FROM plystra.audit_sealer FOR UPDATE$$), '42501',
     'plystra_app: the sealer''s lock cannot be taken');
 
 -- The acting context, request context and credential are SUSET settings: set_config cannot do what the setters
 -- (and their EXECUTE grants) decide.
-SELECT is(pg_temp.as_role('t40_usage_only', $$SELECT set_config('plystra.actor_user_id', 'user_alice', true)$$),
+SELECT is(pg_temp.sqlstate_as('t40_usage_only', $$SELECT set_config('plystra.actor_user_id', 'user_alice', true)$$),
     '42501', 'without set_actor, set_config cannot name the acting user either');
-SELECT is(pg_temp.as_role('t40_app', $$SELECT set_config('plystra.credential_user_id', 'user_alice', true)$$),
+SELECT is(pg_temp.sqlstate_as('t40_app', $$SELECT set_config('plystra.credential_user_id', 'user_alice', true)$$),
     '42501', 'plystra_app cannot forge the credential with set_config');
-SELECT is(pg_temp.as_role('t40_app', $$SELECT set_config('plystra.request_ip', '10.9.9.9', true)$$),
+SELECT is(pg_temp.sqlstate_as('t40_app', $$SELECT set_config('plystra.request_ip', '10.9.9.9', true)$$),
     '42501', 'nor the request context');
-SELECT is(pg_temp.as_role('t40_app', $q$DO $d$ BEGIN
+SELECT is(pg_temp.sqlstate_as('t40_app', $q$DO $d$ BEGIN
     PERFORM plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme');
     IF plystra.current_actor() ->> 'user_id' IS DISTINCT FROM 'user_alice' THEN RAISE EXCEPTION 'not set'; END IF;
     IF plystra.actor_space_id() IS DISTINCT FROM 'space_acme' THEN RAISE EXCEPTION 'not usable'; END IF;
 END $d$$q$), '00000', 'plystra_app sets the actor through set_actor, and the RLS helpers see it');
 SELECT plystra.set_actor(NULL, NULL, NULL, NULL);
-SELECT is(pg_temp.as_role('t40_usage_only', $$SET LOCAL plystra.actor_space_id = 'space_acme'$$), '42501',
+SELECT is(pg_temp.sqlstate_as('t40_usage_only', $$SET LOCAL plystra.actor_space_id = 'space_acme'$$), '42501',
     'SET LOCAL is refused as well');
 
 ------------------------------------------------------------------------------------------------------------------

@@ -263,27 +263,14 @@ SELECT is(jsonb_array_length(plystra.check_batch(pg_temp.good())->'results'), 2,
 ------------------------------------------------------------------------------------------------------------------
 -- Privileges: as check.
 ------------------------------------------------------------------------------------------------------------------
-CREATE FUNCTION pg_temp.as_role(role_name text, stmt text) RETURNS text LANGUAGE plpgsql AS $f$
-DECLARE
-    state text := '00000';
-BEGIN
-    EXECUTE format('SET LOCAL ROLE %I', role_name);
-    BEGIN
-        EXECUTE stmt;
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
-    END;
-    RESET ROLE;
-    RETURN state;
-END
-$f$;
+\ir helpers/sqlstate_as.sql
 CREATE ROLE t64_usage_only NOLOGIN;
 GRANT USAGE ON SCHEMA plystra TO t64_usage_only;
 CREATE ROLE t64_app NOLOGIN;
 GRANT plystra_app TO t64_app;
-SELECT is(pg_temp.as_role('t64_app', format('SELECT plystra.check_batch(%L::jsonb)', pg_temp.good())), '00000',
+SELECT is(pg_temp.sqlstate_as('t64_app', format('SELECT plystra.check_batch(%L::jsonb)', pg_temp.good())), '00000',
           'plystra_app may call check_batch');
-SELECT is(pg_temp.as_role('t64_usage_only', format('SELECT plystra.check_batch(%L::jsonb)', pg_temp.good())), '42501',
+SELECT is(pg_temp.sqlstate_as('t64_usage_only', format('SELECT plystra.check_batch(%L::jsonb)', pg_temp.good())), '42501',
           'a role without plystra_app may not');
 SELECT ok(NOT has_function_privilege('public', 'plystra.check_batch(jsonb)', 'EXECUTE'), 'nor may PUBLIC');
 SELECT is((SELECT array[p.prosecdef::text, (SELECT lanname::text FROM pg_language WHERE oid = p.prolang), p.provolatile::text, p.proconfig::text]

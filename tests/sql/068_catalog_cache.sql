@@ -110,29 +110,16 @@ CREATE ROLE t67_admin NOLOGIN;
 GRANT plystra_admin TO t67_admin;
 CREATE ROLE t67_app NOLOGIN;
 GRANT plystra_app TO t67_app;
-CREATE FUNCTION pg_temp.as_role(role_name text, stmt text) RETURNS text LANGUAGE plpgsql AS $f$
-DECLARE
-    state text := '00000';
-BEGIN
-    EXECUTE format('SET LOCAL ROLE %I', role_name);
-    BEGIN
-        EXECUTE stmt;
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
-    END;
-    RESET ROLE;
-    RETURN state;
-END
-$f$;
+\ir helpers/sqlstate_as.sql
 -- (In a savepoint: a writer holds the version row until it commits, and the sessions below write too.)
 SAVEPOINT s;
-SELECT is(pg_temp.as_role('t67_admin', $$INSERT INTO plystra.roles (id, space_id, key, name)
+SELECT is(pg_temp.sqlstate_as('t67_admin', $$INSERT INTO plystra.roles (id, space_id, key, name)
                                           VALUES ('role_t67_admin', 'space_acme', 't67_admin', 'T67')$$), '00000',
           'plystra_admin creates a Role (and so moves the version) without privileges on it');
 ROLLBACK TO SAVEPOINT s;
-SELECT is(pg_temp.as_role('t67_app', $$SELECT version FROM plystra.catalog_version$$), '42501',
+SELECT is(pg_temp.sqlstate_as('t67_app', $$SELECT version FROM plystra.catalog_version$$), '42501',
           'an application role cannot read the catalog version');
-SELECT is(pg_temp.as_role('t67_app', $$SET plystra.catalog_cache_entries = 5$$), '42501',
+SELECT is(pg_temp.sqlstate_as('t67_app', $$SET plystra.catalog_cache_entries = 5$$), '42501',
           'an application role cannot change the memory bound');
 
 ------------------------------------------------------------------------------------------------------------------

@@ -268,29 +268,16 @@ CREATE ROLE t71_admin NOLOGIN;
 GRANT plystra_admin TO t71_admin;
 CREATE ROLE t71_app NOLOGIN;
 GRANT plystra_app TO t71_app;
-CREATE FUNCTION pg_temp.as_role(role_name text, stmt text) RETURNS text LANGUAGE plpgsql AS $f$
-DECLARE
-    state text := '00000';
-BEGIN
-    EXECUTE format('SET LOCAL ROLE %I', role_name);
-    BEGIN
-        EXECUTE stmt;
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
-    END;
-    RESET ROLE;
-    RETURN state;
-END
-$f$;
+\ir helpers/sqlstate_as.sql
 SAVEPOINT s;
-SELECT is(pg_temp.as_role('t71_admin', format($$UPDATE plystra.members SET display_name = 'T71 admin' WHERE id = 'member_%s'$$, :'run')),
+SELECT is(pg_temp.sqlstate_as('t71_admin', format($$UPDATE plystra.members SET display_name = 'T71 admin' WHERE id = 'member_%s'$$, :'run')),
           '00000', 'plystra_admin writes a Member (and so moves the version) without privileges on it');
 ROLLBACK TO SAVEPOINT s;
-SELECT is(pg_temp.as_role('t71_app', 'SELECT version FROM plystra.actor_versions'), '42501',
+SELECT is(pg_temp.sqlstate_as('t71_app', 'SELECT version FROM plystra.actor_versions'), '42501',
           'an application role cannot read the actor versions');
-SELECT is(pg_temp.as_role('t71_app', 'SELECT plystra.actor_kept_stats()'), '42501',
+SELECT is(pg_temp.sqlstate_as('t71_app', 'SELECT plystra.actor_kept_stats()'), '42501',
           'an application role cannot call actor_kept_stats');
-SELECT is(pg_temp.as_role('t71_app', 'SET plystra.actor_cache_entries = 5'), '42501',
+SELECT is(pg_temp.sqlstate_as('t71_app', 'SET plystra.actor_cache_entries = 5'), '42501',
           'an application role cannot change the memory bound');
 
 -- Only a superuser can change the tables without moving the version: the kept actor then answers as it was

@@ -233,23 +233,10 @@ ROLLBACK TO SAVEPOINT s;
 -- Neither the administration role nor an application role can switch keeping off or on, or move the version.
 CREATE ROLE t74_app NOLOGIN;
 GRANT plystra_app TO t74_app;
-CREATE FUNCTION pg_temp.state_as(role_name text, stmt text) RETURNS text LANGUAGE plpgsql AS $f$
-DECLARE
-    state text := '00000';
-BEGIN
-    EXECUTE format('SET LOCAL ROLE %I', role_name);
-    BEGIN
-        EXECUTE stmt;
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
-    END;
-    RESET ROLE;
-    RETURN state;
-END
-$f$;
-SELECT is(pg_temp.state_as('t74_admin', 'UPDATE plystra.catalog_version SET keeps_api_keys = false'), '42501',
+\ir helpers/sqlstate_as.sql
+SELECT is(pg_temp.sqlstate_as('t74_admin', 'UPDATE plystra.catalog_version SET keeps_api_keys = false'), '42501',
           'plystra_admin cannot switch keeping credentials off');
-SELECT is(pg_temp.state_as('t74_app', 'UPDATE plystra.catalog_version SET keeps_api_keys = true'), '42501',
+SELECT is(pg_temp.sqlstate_as('t74_app', 'UPDATE plystra.catalog_version SET keeps_api_keys = true'), '42501',
           'an application role cannot switch it');
 
 -- Leave the run's rows revoked.
