@@ -245,6 +245,16 @@ cluster_stop() {
     as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# cluster_processes DATA_DIR: the pids of every live process of the cluster in DATA_DIR, the postmaster's and its
+# children's, and any child that outlived it (each runs in its data directory; a zombie has no directory to read).
+cluster_processes() {
+    local data p
+    data=$(readlink -f "$1")
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/cwd" 2>/dev/null)" = "$data" ] && echo "${p#/proc/}"
+    done
+}
+
 # psql against a cluster: cluster_psql DIR PORT DB [psql args...]
 cluster_psql() {
     local dir=$1 port=$2 db=$3

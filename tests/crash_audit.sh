@@ -14,7 +14,10 @@ WORK=$(mktemp -d)
 n=0
 fails=0
 tap() { n=$((n + 1)); if [ "$1" = OK ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
-q() { psql -X -q -At -h "$CRASH_PG" -p "$PORT" -U postgres -d "$1" -c "$2"; }
+# Every psql here is bounded: a server that is being killed (or a backend left waiting on a lock a killed process
+# held) must cost this check a failed call, never a wait without end.
+export PGCONNECT_TIMEOUT=10
+q() { timeout -k 5 60 psql -X -q -At -h "$CRASH_PG" -p "$PORT" -U postgres -d "$1" -c "$2"; }
 echo "crash check:"
 
 cluster_stop "$CRASH_PG"
@@ -54,8 +57,20 @@ client() {
 for i in $(seq 1 "$CLIENTS"); do client "$i" & done
 sleep "${CRASH_AFTER_SECONDS:-3}"
 pm=$(head -n1 "$CRASH_PG/data/postmaster.pid")
-# SIGKILL the postmaster and every child (backends, the writer, the WAL writer) at once: no clean shutdown.
-kill -9 "$pm" $(pgrep -P "$pm") 2>/dev/null
+# SIGKILL the postmaster and every process of the cluster (backends, the writer, the WAL writer): no clean
+# shutdown. The postmaster is stopped first, so that it forks no backend after the processes are listed: such a
+# backend would outlive the crash, and if a killed process held a lock it waits for, wait for ever (and keep the
+# old shared memory, so that the restart fails). The cluster's processes are those whose working directory is its
+# data directory; they are killed until none is left.
+kill -STOP "$pm"
+for _ in $(seq 1 50); do
+    left=$(cluster_processes "$CRASH_PG/data")
+    [ -n "$left" ] || break
+    kill -9 $left 2>/dev/null
+    sleep 0.1
+done
+[ -z "$(cluster_processes "$CRASH_PG/data")" ] && tap OK "every process of the cluster is killed" \
+    || tap FAIL "processes of the cluster outlived SIGKILL: $(cluster_processes "$CRASH_PG/data")"
 wait
 answered=$(cat "$WORK"/answered.* 2>/dev/null | sort -u)
 count=$(printf '%s\n' "$answered" | grep -c . || true)
@@ -90,7 +105,7 @@ echo "# decisions answered: $count; crash-run rows in the log: $rows (rows witho
 # (the REST front answers 503 AUDIT_UNAVAILABLE), never an internal error; resumed, decisions flow again.
 writer=$(q "$DB" "SELECT pid FROM pg_stat_activity WHERE backend_type = 'plystra audit writer'")
 if [ -n "$writer" ] && kill -STOP "$writer"; then
-    paused=$(psql -X -q -At -h "$CRASH_PG" -p "$PORT" -U postgres -d "$DB" -v VERBOSITY=verbose 2>&1 <<'SQL'
+    paused=$(timeout -k 5 90 psql -X -q -At -h "$CRASH_PG" -p "$PORT" -U postgres -d "$DB" -v VERBOSITY=verbose 2>&1 <<'SQL'
 \set VERBOSITY verbose
 SET plystra.audit_mode = 'always';
 SELECT plystra.check('{"actor": {"user_id": "user_bob", "member_id": "member_finance_reviewer",
