@@ -510,8 +510,24 @@ fn credential_actor(credential: Option<&crate::auth::Credential>) -> ActorContex
 
 /// An unexpected database error: logged with its detail, answered as a bare 500.
 pub fn internal(e: tokio_postgres::Error) -> ApiError {
+    if connection_lost(&e) {
+        tracing::warn!(error = %e, "the database connection was lost during the request");
+        return ApiError::database_unavailable();
+    }
     tracing::error!(error = %e, db_error = ?e.as_db_error().map(|d| (d.code().code(), d.message(), d.constraint())), "database error");
     ApiError::internal()
+}
+
+/// The connection ended under the request: its backend was terminated, the server is shutting down or
+/// restarting after a crash (SQLSTATE 57P01, 57P02, class 08), or the socket closed. That is the database being
+/// unavailable (503 DATABASE_UNAVAILABLE, to retry), as when no connection could be had, not a server error.
+pub fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.is_closed()
+        || e.as_db_error().is_some_and(|d| {
+            let state = d.code();
+            *state == SqlState::ADMIN_SHUTDOWN || *state == SqlState::CRASH_SHUTDOWN || state.code().starts_with("08")
+        })
 }
 
 /// RFC 3339 in UTC without fractional seconds, as v1.0 prints times.
