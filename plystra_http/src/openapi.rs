@@ -235,9 +235,62 @@ pub fn document_consistency(def: &mut RouteDef) {
     }
 }
 
-/// The document as served and committed: pretty JSON with a trailing newline.
+/// The document as served and committed: pretty JSON with a trailing newline, each operation's extensions in
+/// name order.
 pub fn to_pretty_json(doc: &OpenApiDoc) -> String {
-    let mut s = doc.to_pretty_json().unwrap_or_default();
+    let mut s = extensions_in_order(&doc.to_pretty_json().unwrap_or_default());
     s.push('\n');
     s
+}
+
+/// utoipa keeps an operation's extensions in a `HashMap`, which writes them in another order on each run; the
+/// committed document must not change when nothing did. Each run of consecutive one-line `"x-…": "…"` members at
+/// one indentation is put in name order (the commas moved so that only the last member may lack one).
+fn extensions_in_order(json: &str) -> String {
+    let one_line_extension = |line: &str| {
+        let t = line.trim_start();
+        t.starts_with("\"x-") && (t.ends_with("\",") || t.ends_with('"'))
+    };
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let lines: Vec<&str> = json.lines().collect();
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        if !one_line_extension(lines[i]) {
+            out.push(lines[i].to_string());
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < lines.len() && one_line_extension(lines[j]) && indent(lines[j]) == indent(lines[i]) {
+            j += 1;
+        }
+        let last_has_comma = lines[j - 1].ends_with(',');
+        let mut members: Vec<&str> = lines[i..j].iter().map(|l| l.strip_suffix(',').unwrap_or(l)).collect();
+        members.sort_unstable();
+        let count = members.len();
+        for (k, member) in members.into_iter().enumerate() {
+            let comma = if k + 1 < count || last_has_comma { "," } else { "" };
+            out.push(format!("{member}{comma}"));
+        }
+        i = j;
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn extensions_are_written_in_name_order() {
+        let shuffled = "{\n  \"get\": {\n    \"x-b\": \"2\",\n    \"x-c\": \"3\",\n    \"x-a\": \"1\"\n  },\n  \"x-z\": \"9\",\n  \"x-y\": \"8\",\n  \"n\": 1\n}";
+        let ordered = super::extensions_in_order(shuffled);
+        assert_eq!(
+            ordered,
+            "{\n  \"get\": {\n    \"x-a\": \"1\",\n    \"x-b\": \"2\",\n    \"x-c\": \"3\"\n  },\n  \"x-y\": \"8\",\n  \"x-z\": \"9\",\n  \"n\": 1\n}"
+        );
+        assert!(serde_json::from_str::<serde_json::Value>(&ordered).is_ok());
+        // The whole document, twice: the same text.
+        let doc = crate::app::openapi_document();
+        assert_eq!(super::to_pretty_json(&doc), super::to_pretty_json(&crate::app::openapi_document()));
+    }
 }

@@ -79,6 +79,14 @@ async fn groups_follow_the_path_rules() {
         patch(&format!("{base}/{gid}"), json!({"display_name": "East", "sort_order": 5})).await.expect_ok(200).clone();
     assert_eq!(p["display_name"], "East");
     assert_eq!(p["path"], "ops.east");
+    // An integer written with a zero fraction is the same integer (JSON Schema's `integer`); a fraction, or a
+    // number past 32 bits, is a 400 naming the field.
+    let p = patch(&format!("{base}/{gid}"), json!({"sort_order": 7.0})).await.expect_ok(200).clone();
+    assert_eq!(p["sort_order"], 7);
+    for bad in [json!(7.5), json!(2147483648_i64), json!("7")] {
+        let e = patch(&format!("{base}/{gid}"), json!({ "sort_order": bad })).await;
+        assert_eq!(e.expect_error(400, "VALIDATION_FAILED")["details"]["field"], "sort_order", "{bad}");
+    }
     let tree = get(&format!("{base}/tree")).await.expect_ok(200).clone();
     let paths: Vec<&str> = tree.as_array().unwrap().iter().map(|g| g["path"].as_str().unwrap()).collect();
     assert_eq!(paths, vec!["ops", "ops.east"]);

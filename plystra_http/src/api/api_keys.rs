@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns};
-use plystra_core::closed_sets::{ApiKeyLevel, ApiKeyStatus};
+use plystra_core::closed_sets::{ApiKeyLevel, ApiKeyStatus, ClosedSet};
 
 use crate::app::AppState;
 use crate::auth::credential::Credential;
@@ -103,6 +103,55 @@ pub struct ApiKeyCreate {
     pub metadata: Option<serde_json::Value>,
 }
 
+/// `ApiKeyCreate` as the document states it: its fields, and what each level takes (an instance key no Space or
+/// group, a Space key its `space_id` and no group, a group key its `group_id`, its Space then being the group's).
+pub struct ApiKeyCreateSchema;
+
+impl utoipa::PartialSchema for ApiKeyCreateSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, SchemaType, Type};
+        let value = |v: &str| ObjectBuilder::new().schema_type(Type::String).enum_values(Some([v]));
+        let given = || ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
+        let none = || {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::AnyValue)
+                .enum_values(Some([serde_json::Value::Null, serde_json::Value::from("")]))
+        };
+        let levels = AnyOfBuilder::new()
+            .description(Some("what each level takes"))
+            .item(
+                ObjectBuilder::new()
+                    .property("level", value(ApiKeyLevel::Instance.as_str()))
+                    .property("space_id", none())
+                    .property("group_id", none()),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .required("space_id")
+                    .property("level", value(ApiKeyLevel::Space.as_str()))
+                    .property("space_id", given())
+                    .property("group_id", none()),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .required("group_id")
+                    .property("level", value(ApiKeyLevel::Group.as_str()))
+                    .property("group_id", given()),
+            )
+            .build();
+        crate::api::crud::schema::all_of(<ApiKeyCreate as utoipa::PartialSchema>::schema(), [levels])
+    }
+}
+
+impl ToSchema for ApiKeyCreateSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ApiKeyCreate".into()
+    }
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::Schema>)>) {
+        <ApiKeyCreate as ToSchema>::schemas(schemas);
+    }
+}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyRevoke {
@@ -140,7 +189,7 @@ pub async fn get(mut db: Db, Path(id): Path<String>) -> ApiResult<Data<ApiKeyDto
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(post, operation_id = "create_api_key", path = "/api/v1/api-keys", tag = "Admin", request_body = ApiKeyCreate,
+#[utoipa::path(post, operation_id = "create_api_key", path = "/api/v1/api-keys", tag = "Admin", request_body = ApiKeyCreateSchema,
     responses((status = 201, description = "Created; the plaintext key is in `api_key` (and `key`) this once", body = crate::envelope::Envelope<ApiKeyCreated>),
               (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope),
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED: a permission the creator does not hold", body = crate::error::ErrorEnvelope),

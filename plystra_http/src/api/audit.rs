@@ -82,8 +82,10 @@ pub struct AuditLogFilters {
     pub deny_code: Option<String>,
     pub request_id: Option<String>,
     /// RFC 3339, inclusive.
+    #[param(format = DateTime)]
     pub created_at_from: Option<String>,
     /// RFC 3339, inclusive.
+    #[param(format = DateTime)]
     pub created_at_to: Option<String>,
     /// 1..200 (default 50).
     pub limit: Option<String>,
@@ -178,7 +180,7 @@ pub struct ReplayBody {
 }
 
 #[utoipa::path(post, operation_id = "replay_audit_log", path = "/api/v1/audit/logs/{id}/replay", tag = "Audit",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")),
     request_body(content = Option<ReplayBody>),
     responses((status = 200, description = "The decision then (the row's trace) and now (today's data), side by side, \
                                             with every grant, binding, group or registry entry that changed", body = crate::envelope::Envelope<Object>),
@@ -258,4 +260,17 @@ pub async fn verify_chain(mut db: Db, Path(space_id): Path<String>) -> ApiResult
         broken_audit_id,
         problem,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The replay path's id pattern (a literal, as the annotation needs one) is the row-id format, which the
+    /// extension's `plystra.replay` checks.
+    #[test]
+    fn replay_id_pattern_is_the_row_id_format() {
+        let doc = serde_json::to_value(crate::app::openapi_document()).expect("the document serialises");
+        let params = doc["paths"]["/api/v1/audit/logs/{id}/replay"]["post"]["parameters"].as_array().cloned();
+        let id = params.unwrap_or_default().into_iter().find(|p| p["name"] == "id").expect("the id parameter");
+        assert_eq!(id["schema"]["pattern"], crate::api::crud::schema::ROW_ID);
+    }
 }

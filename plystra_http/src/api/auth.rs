@@ -28,7 +28,9 @@ pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
+    #[schema(min_length = 1, max_length = 320)]
     pub email: String,
+    /// At most 4096 bytes.
     pub password: String,
 }
 

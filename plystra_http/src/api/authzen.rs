@@ -89,6 +89,34 @@ pub struct Subject {
     pub properties: Option<Map<String, Value>>,
 }
 
+/// A subject named by its user id: the subject of an evaluation and of the searches for its resources and
+/// actions.
+// The document's schema only; such a subject is read as a `Subject`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only
+pub struct IdentifiedSubject {
+    #[schema(rename = "type", schema_with = subject_type_schema)]
+    subject_type: String,
+    #[schema(min_length = 1)]
+    id: String,
+    #[schema(value_type = Option<Object>)]
+    properties: Option<Map<String, Value>>,
+}
+
+/// A resource named by its type and id: the resource of an evaluation and of the searches for the subjects and
+/// the actions on it.
+// The document's schema only; such a resource is read as a `Resource`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only
+pub struct IdentifiedResource {
+    #[schema(rename = "type", min_length = 1)]
+    resource_type: String,
+    #[schema(min_length = 1)]
+    id: String,
+    #[schema(value_type = Option<Object>)]
+    properties: Option<Map<String, Value>>,
+}
+
 /// The resource: a registered resource (`type` and `id`), or with an API key one described inline, its
 /// `properties` read through the type's mapping (its Space, group, owner Member, visibility).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -114,11 +142,11 @@ pub struct Action {
 /// accepted and not used (decisions read Plystra's data, not the environment).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct EvaluationRequest {
-    #[schema(required = true, value_type = Subject)]
+    #[schema(required = true, value_type = IdentifiedSubject)]
     pub subject: Option<Subject>,
     #[schema(required = true, value_type = Action)]
     pub action: Option<Action>,
-    #[schema(required = true, value_type = Resource)]
+    #[schema(required = true, value_type = IdentifiedResource)]
     pub resource: Option<Resource>,
     #[schema(value_type = Option<Object>)]
     pub context: Option<Map<String, Value>>,
@@ -136,10 +164,13 @@ pub struct EvaluationsOptions {
 
 /// Many evaluations: the top-level `subject`, `action`, `resource` and `context` are defaults, each replaced
 /// whole by an evaluation that gives its own.
+// The document states it as `EvaluationsRequestSchema`, which adds which parts are required where.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct EvaluationsRequest {
+    #[schema(value_type = Option<IdentifiedSubject>)]
     pub subject: Option<Subject>,
     pub action: Option<Action>,
+    #[schema(value_type = Option<IdentifiedResource>)]
     pub resource: Option<Resource>,
     #[schema(value_type = Option<Object>)]
     pub context: Option<Map<String, Value>>,
@@ -154,11 +185,47 @@ pub struct EvaluationsRequest {
 #[derive(ToSchema)]
 #[allow(dead_code)] // a schema only
 pub struct EvaluationsItem {
-    subject: Option<Subject>,
+    subject: Option<IdentifiedSubject>,
     action: Option<Action>,
-    resource: Option<Resource>,
+    resource: Option<IdentifiedResource>,
     #[schema(value_type = Option<Object>)]
     context: Option<Map<String, Value>>,
+}
+
+/// `EvaluationsRequest` as the document states it: its fields, and each of `subject`, `action` and `resource`
+/// given at the top level or by every evaluation (absent or empty, `evaluations` is one evaluation of the
+/// top-level fields, which must then all be there).
+pub struct EvaluationsRequestSchema;
+
+impl utoipa::PartialSchema for EvaluationsRequestSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder};
+        // Given: present and an object (a null part is an absent one).
+        let given_in = |part: &str| ObjectBuilder::new().required(part).property(part, ObjectBuilder::new());
+        let given = |part: &str| {
+            let by_every_evaluation = ObjectBuilder::new()
+                .required("evaluations")
+                .property("evaluations", ArrayBuilder::new().min_items(Some(1)).items(given_in(part)));
+            AnyOfBuilder::new()
+                .description(Some(format!("{part}: at the top level, or in every evaluation")))
+                .item(given_in(part))
+                .item(by_every_evaluation)
+                .build()
+        };
+        crate::api::crud::schema::all_of(
+            <EvaluationsRequest as utoipa::PartialSchema>::schema(),
+            ["subject", "action", "resource"].map(given),
+        )
+    }
+}
+
+impl ToSchema for EvaluationsRequestSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "EvaluationsRequest".into()
+    }
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::Schema>)>) {
+        <EvaluationsRequest as ToSchema>::schemas(schemas);
+    }
 }
 
 /// The subject's `type`: the only one there is.
@@ -176,17 +243,54 @@ pub struct PageRequest {
     pub properties: Option<Map<String, Value>>,
 }
 
-/// A search: the entity searched for gives its `type` only (its `id` is ignored); `search/action` takes no
-/// `action`.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+/// A search, as read: the entity searched for gives its `type` only (its `id` is ignored); `search/action` takes
+/// no `action`. The document describes each search's own (`SubjectSearchRequest`, `ResourceSearchRequest`,
+/// `ActionSearchRequest`).
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct SearchRequest {
-    #[schema(required = true, value_type = Subject)]
     pub subject: Option<Subject>,
     pub action: Option<Action>,
     pub resource: Option<Resource>,
-    #[schema(value_type = Option<Object>)]
     pub context: Option<Map<String, Value>>,
     pub page: Option<PageRequest>,
+}
+
+/// A search for the subjects who may perform `action` on `resource`.
+// The document's schema only; the request is read as a `SearchRequest`, as the two others are.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only
+pub struct SubjectSearchRequest {
+    /// The subject searched for: its `type` only (an `id` is ignored).
+    subject: Subject,
+    action: Action,
+    resource: IdentifiedResource,
+    #[schema(value_type = Option<Object>)]
+    context: Option<Map<String, Value>>,
+    page: Option<PageRequest>,
+}
+
+/// A search for the resources of `resource.type` on which the subject may perform `action`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only
+pub struct ResourceSearchRequest {
+    subject: IdentifiedSubject,
+    action: Action,
+    /// The resources searched for: their `type` only (an `id` is ignored).
+    resource: Resource,
+    #[schema(value_type = Option<Object>)]
+    context: Option<Map<String, Value>>,
+    page: Option<PageRequest>,
+}
+
+/// A search for the actions the subject may perform on the resource (an `action` given is ignored).
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only
+pub struct ActionSearchRequest {
+    subject: IdentifiedSubject,
+    resource: IdentifiedResource,
+    #[schema(value_type = Option<Object>)]
+    context: Option<Map<String, Value>>,
+    page: Option<PageRequest>,
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -779,7 +883,7 @@ fn semantic_of(options: &EvaluationsOptions) -> ApiResult<&str> {
 }
 
 #[utoipa::path(post, operation_id = "authzen_evaluations", path = "/access/v1/evaluations", tag = "AuthZEN",
-    request_body = EvaluationsRequest,
+    request_body = EvaluationsRequestSchema,
     params(("X-Request-ID" = Option<String>, Header, description = "Echoed unchanged")),
     responses((status = 200, description = "One decision per evaluation, in order (with deny_on_first_deny or permit_on_first_permit, up to the one that ended the run). Each is `{\"decision\": ...}`, with its `context` when `options.include_context` is true. Without evaluations, the request is one evaluation and is answered as /access/v1/evaluation",
                body = EvaluationsAnswer),
@@ -1033,7 +1137,7 @@ fn parse_search(body: BodyBytes) -> ApiResult<(SearchRequest, Value)> {
 }
 
 #[utoipa::path(post, operation_id = "authzen_search_subject", path = "/access/v1/search/subject", tag = "AuthZEN",
-    request_body = SearchRequest,
+    request_body = SubjectSearchRequest,
     params(("X-Request-ID" = Option<String>, Header, description = "Echoed unchanged")),
     responses((status = 200, description = "The users who may perform the action on the registered resource, one result per binding they may act through (its Space, Member and binding in `properties`), in binding-id order. `page.next_token` is empty on the last page. No audit row is written",
                body = SubjectSearchResponse),
@@ -1088,7 +1192,7 @@ pub async fn search_subject(
 }
 
 #[utoipa::path(post, operation_id = "authzen_search_resource", path = "/access/v1/search/resource", tag = "AuthZEN",
-    request_body = SearchRequest,
+    request_body = ResourceSearchRequest,
     params(("X-Request-ID" = Option<String>, Header, description = "Echoed unchanged")),
     responses((status = 200, description = "The registered resources of the type on which the subject, acting through its binding, may perform the action, in id order. `context.deny_code` says why there are none when the binding could not be resolved (ACTOR_NOT_FOUND, ACTOR_BINDING_AMBIGUOUS). No audit row is written",
                body = ResourceSearchResponse),
@@ -1140,7 +1244,7 @@ pub async fn search_resource(
 }
 
 #[utoipa::path(post, operation_id = "authzen_search_action", path = "/access/v1/search/action", tag = "AuthZEN",
-    request_body = SearchRequest,
+    request_body = ActionSearchRequest,
     params(("X-Request-ID" = Option<String>, Header, description = "Echoed unchanged")),
     responses((status = 200, description = "The actions of the resource's type (Resource Registry) that the subject may perform on it, in key order: each is decided, and audited, as /access/v1/evaluation decides it",
                body = ActionSearchResponse),

@@ -135,16 +135,23 @@ pub fn required_closed_schema<T: ClosedSet>() -> utoipa::openapi::Object {
     values_schema(T::NAME, &T::names(), false)
 }
 
-pub(crate) fn values_schema(name: &str, names: &[&str], nullable: bool) -> utoipa::openapi::Object {
+/// `"string"`, or `["string", "null"]` for a field that may be null.
+fn string_type(nullable: bool) -> utoipa::openapi::schema::SchemaType {
     use utoipa::openapi::schema::{SchemaType, Type};
+    if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    }
+}
+
+pub(crate) fn values_schema(name: &str, names: &[&str], nullable: bool) -> utoipa::openapi::Object {
     let mut values: Vec<serde_json::Value> = names.iter().map(|n| serde_json::Value::from(*n)).collect();
-    let mut types = vec![Type::String];
     if nullable {
         values.push(serde_json::Value::Null);
-        types.push(Type::Null);
     }
     utoipa::openapi::ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter(types))
+        .schema_type(string_type(nullable))
         .enum_values(Some(values))
         .description(Some(format!("{name}: one of {}.", names.join(", "))))
         .build()
@@ -207,10 +214,8 @@ pub mod schema {
     pub const PERMISSION_KEY: &str = r"^(\*|[a-z0-9_-]+:(\*|[a-z0-9_-]+))$";
 
     fn text(pattern: &str, max_length: Option<usize>, nullable: bool, description: &str) -> Object {
-        use utoipa::openapi::schema::{SchemaType, Type};
-        let types = if nullable { vec![Type::String, Type::Null] } else { vec![Type::String] };
         utoipa::openapi::ObjectBuilder::new()
-            .schema_type(SchemaType::from_iter(types))
+            .schema_type(super::string_type(nullable))
             .pattern(Some(pattern))
             .min_length(Some(1))
             .max_length(max_length)
@@ -243,6 +248,32 @@ pub mod schema {
             .build()
     }
 
+    /// `base` and, besides, each of `requirements` (an `allOf`): for the rules a struct's fields cannot state, such
+    /// as "one of these fields" or "here or in every item".
+    pub fn all_of(
+        base: utoipa::openapi::RefOr<utoipa::openapi::Schema>,
+        requirements: impl IntoIterator<Item = utoipa::openapi::schema::AnyOf>,
+    ) -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        let mut all = utoipa::openapi::schema::AllOfBuilder::new().item(base);
+        for requirement in requirements {
+            all = all.item(utoipa::openapi::Schema::AnyOf(requirement));
+        }
+        all.into()
+    }
+
+    /// An object that holds every field of at least one of `sets` (each set a list of required fields).
+    pub fn any_set_of(description: &str, sets: &[&[&str]]) -> utoipa::openapi::schema::AnyOf {
+        let mut any = utoipa::openapi::schema::AnyOfBuilder::new().description(Some(description));
+        for set in sets {
+            let mut object = utoipa::openapi::ObjectBuilder::new();
+            for field in *set {
+                object = object.required(*field);
+            }
+            any = any.item(object);
+        }
+        any.build()
+    }
+
     /// The status an AdminGrant or API key is created with (revoked is what `revoke` writes).
     pub fn creatable_status() -> Object {
         super::values_schema(
@@ -258,6 +289,24 @@ pub fn required(field: &str, value: Option<String>) -> ApiResult<String> {
     match value.map(|v| v.trim().to_string()) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(ApiError::required(field)),
+    }
+}
+
+/// An optional 32-bit integer, as JSON Schema's `integer` has it: a number without a fractional part, written
+/// with or without one (`3` or `3.0`); serde's `i32` refuses the second form.
+pub fn integral_i32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    use serde::de::Error;
+    use serde::Deserialize;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    let whole = match (n.as_i64(), n.as_f64()) {
+        (Some(i), _) => Some(i),
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() <= i64::MAX as f64 => Some(f as i64),
+        _ => None,
+    };
+    match whole.map(i32::try_from) {
+        Some(Ok(i)) => Ok(Some(i)),
+        Some(Err(_)) => Err(D::Error::custom(format!("{n} is out of range (a 32-bit integer)"))),
+        None => Err(D::Error::custom(format!("{n} is not an integer"))),
     }
 }
 
@@ -284,6 +333,26 @@ pub fn title_case(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_integer_may_be_written_with_a_zero_fraction() {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(default, deserialize_with = "integral_i32")]
+            n: Option<i32>,
+        }
+        let read = |json: &str| serde_json::from_str::<Body>(json).map(|b| b.n).map_err(|e| e.to_string());
+        assert_eq!(read(r#"{"n": 3}"#), Ok(Some(3)));
+        assert_eq!(read(r#"{"n": -13482378.0}"#), Ok(Some(-13482378)));
+        assert_eq!(read(r#"{"n": null}"#), Ok(None));
+        assert_eq!(read("{}"), Ok(None));
+        assert_eq!(read(r#"{"n": -2147483648}"#), Ok(Some(i32::MIN)));
+        assert!(read(r#"{"n": 2147483648}"#).unwrap_err().contains("out of range"));
+        assert!(read(r#"{"n": 2147483648.0}"#).unwrap_err().contains("out of range"));
+        assert!(read(r#"{"n": 1e300}"#).unwrap_err().contains("not an integer"));
+        assert!(read(r#"{"n": 1.5}"#).unwrap_err().contains("not an integer"));
+        assert!(read(r#"{"n": "3"}"#).is_err());
+    }
 
     /// The document's formats are the database's: each pattern is the regular expression of the CHECK constraint
     /// that refuses a row otherwise (PostgreSQL's and ECMA-262's syntax agree for these), so the two cannot drift.

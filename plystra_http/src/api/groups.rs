@@ -67,6 +67,8 @@ pub struct GroupCreate {
     pub parent_group_id: Option<String>,
     /// Alias of parent_group_id.
     pub parent_id: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::crud::integral_i32")]
+    #[schema(minimum = -2147483648, maximum = 2147483647)]
     pub sort_order: Option<i32>,
     #[schema(schema_with = crate::api::crud::schema::group_status)]
     pub status: Option<String>,
@@ -80,6 +82,8 @@ pub struct GroupCreate {
 pub struct GroupPatch {
     pub name: Option<String>,
     pub display_name: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::crud::integral_i32")]
+    #[schema(minimum = -2147483648, maximum = 2147483647)]
     pub sort_order: Option<i32>,
     #[schema(schema_with = crate::api::crud::schema::group_status)]
     pub status: Option<String>,

@@ -33,7 +33,8 @@ const DEFAULT_LIMIT: i64 = 50;
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SubjectsQuery {
-    /// The action (required).
+    /// The action.
+    #[param(required = true, min_length = 1)]
     pub action: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
@@ -42,9 +43,11 @@ pub struct SubjectsQuery {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReachableQuery {
-    /// The resource type (required).
+    /// The resource type.
+    #[param(required = true, min_length = 1)]
     pub resource_type: Option<String>,
-    /// The action (required).
+    /// The action.
+    #[param(required = true, min_length = 1)]
     pub action: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
@@ -185,8 +188,53 @@ async fn binding_in_space(
     }
 }
 
+/// A simulation: the binding, a registered resource of the Space, the action (no inline context).
+// The document's schema only; the request is read as a `DecisionRequest`, whose inline context is refused here.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = AuthzSimulationRequest)]
+#[allow(dead_code)] // a schema only
+pub struct SimulationRequest {
+    actor: SimulatedActor,
+    #[schema(min_length = 1)]
+    resource_type: String,
+    #[schema(min_length = 1)]
+    resource_id: String,
+    #[schema(min_length = 1)]
+    action: String,
+    explain: Option<bool>,
+}
+
+/// The binding a simulation asks about: by its id (`user_member_id`, or its alias `binding_id`), or by its User
+/// and Member; every field given must agree with the binding, which must be the path's Space's.
+pub struct SimulatedActor;
+
+impl utoipa::PartialSchema for SimulatedActor {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        let id = || ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
+        let mut object = ObjectBuilder::new().additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        for field in ["user_member_id", "binding_id", "user_id", "member_id", "space_id"] {
+            object = object.property(field, id());
+        }
+        crate::api::crud::schema::all_of(
+            object.into(),
+            [crate::api::crud::schema::any_set_of(
+                "user_member_id, binding_id, or user_id and member_id",
+                &[&["user_member_id"], &["binding_id"], &["user_id", "member_id"]],
+            )],
+        )
+    }
+}
+
+impl ToSchema for SimulatedActor {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "AuthzSimulatedActor".into()
+    }
+}
+
 #[utoipa::path(post, operation_id = "authz_simulate", path = "/api/v1/spaces/{space_id}/authz/simulate", tag = "Authz",
-    params(("space_id" = String, Path)), request_body = DecisionRequest,
+    params(("space_id" = String, Path)), request_body = SimulationRequest,
     responses((status = 200, description = "What /authz/explain would answer for the binding (the decision, its deny code and the full trace), marked simulated; no audit row is written",
                body = crate::envelope::Envelope<AuthzSimulation>),
               (status = 400, description = "VALIDATION_FAILED: a field is missing, or inline context (actor metadata, a resource description, grants) was given", body = crate::error::ErrorEnvelope),

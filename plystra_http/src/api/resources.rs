@@ -62,10 +62,12 @@ pub fn dto(r: &Row) -> ResourceDto {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceCreate {
+    #[schema(schema_with = crate::api::crud::schema::row_id)]
     pub id: Option<String>,
     #[schema(required = true, value_type = String, min_length = 1, pattern = r"\S")]
     pub resource_type: Option<String>,
-    /// Required on /api/v1/resources; ignored in favour of the path on the Space-scoped route when equal.
+    // The document shows it on /api/v1/resources only, where it is required; the Space-scoped route takes the
+    // Space from its path (and refuses a different one here).
     pub space_id: Option<String>,
     pub external_id: Option<String>,
     pub group_id: Option<String>,
@@ -77,6 +79,38 @@ pub struct ResourceCreate {
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     pub actor: Option<ActorContext>,
+}
+
+/// `ResourceCreate` as the document states it on each route: without `space_id` on the Space-scoped one, with it
+/// required on /api/v1/resources.
+pub struct ResourceCreateIn<const SPACE_IN_BODY: bool>;
+
+impl<const SPACE_IN_BODY: bool> utoipa::PartialSchema for ResourceCreateIn<SPACE_IN_BODY> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        let mut schema = <ResourceCreate as utoipa::PartialSchema>::schema();
+        if let utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(object)) = &mut schema {
+            if SPACE_IN_BODY {
+                object.required.push("space_id".into());
+                let space = utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .min_length(Some(1))
+                    .description(Some("The Space the resource is created in."));
+                object.properties.insert("space_id".into(), space.into());
+            } else {
+                object.properties.shift_remove("space_id");
+            }
+        }
+        schema
+    }
+}
+
+impl<const SPACE_IN_BODY: bool> ToSchema for ResourceCreateIn<SPACE_IN_BODY> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        if SPACE_IN_BODY { "ResourceCreateWithSpace" } else { "ResourceCreate" }.into()
+    }
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::Schema>)>) {
+        <ResourceCreate as ToSchema>::schemas(schemas);
+    }
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -148,7 +182,7 @@ pub async fn list(
     list_in(&mut db, Some(space_id), q).await
 }
 
-#[utoipa::path(post, operation_id = "create_resource", path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path)), request_body = ResourceCreate,
+#[utoipa::path(post, operation_id = "create_resource", path = "/api/v1/spaces/{space_id}/resources", tag = "Core", params(("space_id" = String, Path)), request_body = ResourceCreateIn<false>,
     responses((status = 201, description = "Created", body = crate::envelope::Envelope<ResourceDto>),
               (status = 400, description = "VALIDATION_FAILED, CROSS_SPACE_VIOLATION", body = crate::error::ErrorEnvelope),
               (status = 409, description = "RESOURCE_CREATE_FAILED", body = crate::error::ErrorEnvelope)))]
@@ -213,7 +247,7 @@ pub async fn list_all(mut db: Db, ApiQuery(q): ApiQuery<ResourceQuery>) -> ApiRe
     list_in(&mut db, None, q).await
 }
 
-#[utoipa::path(post, operation_id = "create_resource_in_body_space", path = "/api/v1/resources", tag = "Core", request_body = ResourceCreate,
+#[utoipa::path(post, operation_id = "create_resource_in_body_space", path = "/api/v1/resources", tag = "Core", request_body = ResourceCreateIn<true>,
     responses((status = 201, description = "Created (space_id required in the body)", body = crate::envelope::Envelope<ResourceDto>),
               (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope)))]
 pub async fn create_any(
