@@ -2,6 +2,8 @@
 # The REST front's published contract, checked by tools nobody here wrote:
 #   1. openapi-spec-validator accepts plystra_http/openapi.json (the document the server serves; the openapi
 #      test of plystra_http keeps the file equal to it) with no error;
+#   1b. its decision and batch request schemas accept exactly the requests the extension's parser accepts
+#      (jsonschema against plystra.check and plystra.check_batch, tests/contract_rules.py);
 #   2. schemathesis, bounded to a few minutes (coverage, fuzzing and stateful phases unless CONTRACT_PHASES names others,
 #      a fixed seed), against a server this script starts on a fresh database with the demo data, finds no
 #      server error, no answer with a status the document does not list, and no answer that does not match its
@@ -85,7 +87,24 @@ run_schemathesis() {
     return $rc
 }
 
+# The decision contract's rules in the document, against the extension's parser (tests/contract_rules.py).
+check_decision_rules() {
+    local host=$PLYSTRA_TEST_PG_HOST port=$PLYSTRA_TEST_PG_PORT db=plystra_contract_rules rc
+    cluster_psql "$host" "$port" postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" &&
+        cluster_psql "$host" "$port" "$db" -c "CREATE EXTENSION plystra" -f sql/demo.sql >/dev/null || return 1
+    "$PYTHON_TOOLS_VENV/bin/python3" tests/contract_rules.py plystra_http/openapi.json "$host" "$port" "$db"
+    rc=$?
+    cluster_psql "$host" "$port" postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+    return $rc
+}
+
 if [ -n "${PLYSTRA_TEST_PG_HOST:-}" ] && [ -n "${PLYSTRA_TEST_PG_PORT:-}" ]; then
+    if out=$(check_decision_rules 2>&1); then
+        tap OK "the document's decision and batch schemas accept exactly what the extension's parser accepts ($(printf '%s\n' "$out" | tail -n1 | sed 's/^# //'))"
+    else
+        printf '%s\n' "$out" | grep -v '^ok'
+        tap FAIL "the document's decision schemas and the extension's parser disagree (tests/contract_rules.py)"
+    fi
     if run_schemathesis; then
         tap OK "schemathesis: no server error and no answer outside the document (target/contract/schemathesis.log)"
     else

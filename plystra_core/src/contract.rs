@@ -67,7 +67,7 @@ pub struct Resource {
     pub display_name: Option<String>,
     pub visibility: Option<String>,
     pub status: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Value>,
 }
 

@@ -110,7 +110,9 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         });
         router = router.routes(route);
     }
-    router.split_for_parts()
+    let (router, mut doc) = router.split_for_parts();
+    openapi::state_decision_rules(&mut doc);
+    (router, doc)
 }
 
 pub fn openapi_document() -> OpenApiDoc {

@@ -235,6 +235,71 @@ pub fn document_consistency(def: &mut RouteDef) {
     }
 }
 
+/// The decision contract's rules that its types' fields cannot state (the extension's request parser,
+/// `plystra_core::request`, enforces them), added to its schemas wherever they are used:
+/// - an actor is named by its User alone (`user_id`, optionally `space_id`: the extension resolves the binding),
+///   or by the whole tuple (`user_id`, `member_id`, `space_id` and `user_member_id` or its alias `binding_id`),
+///   which inline actor metadata also requires;
+/// - a decision and each batch item name the action, and the resource's type and id (flat, or in `resource`).
+pub fn state_decision_rules(doc: &mut OpenApiDoc) {
+    use crate::api::crud::schema::{all_of, any_set_of};
+    use plystra_core::request::{ACTOR_ID_FIELDS, INLINE_ACTOR_FIELDS};
+    use utoipa::openapi::schema::{AnyOf, AnyOfBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::{RefOr, Schema};
+
+    let text = || ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
+    let absent = || ObjectBuilder::new().schema_type(Type::Null);
+    // The field given as a non-empty string, flat or (`nested`) as `resource.<nested>`.
+    let resource_part = |flat: &str, nested: &str| -> AnyOf {
+        let in_resource = ObjectBuilder::new().required(nested).property(nested, text());
+        AnyOfBuilder::new()
+            .description(Some(format!("{flat}, or resource.{nested}")))
+            .item(ObjectBuilder::new().required(flat).property(flat, text()))
+            .item(ObjectBuilder::new().required("resource").property("resource", in_resource))
+            .build()
+    };
+    let action = || {
+        AnyOfBuilder::new()
+            .description(Some("the action"))
+            .item(ObjectBuilder::new().required("action").property("action", text()))
+            .build()
+    };
+    let by_user = ACTOR_ID_FIELDS
+        .iter()
+        .filter(|f| !matches!(**f, "user_id" | "space_id"))
+        .chain(INLINE_ACTOR_FIELDS.iter())
+        .fold(ObjectBuilder::new().description(Some("by its User alone")), |o, f| o.property(*f, absent()));
+    let tuple = all_of(
+        ObjectBuilder::new()
+            .description(Some("by the whole tuple"))
+            .required("member_id")
+            .required("space_id")
+            .property("member_id", text())
+            .property("space_id", text())
+            .into(),
+        [any_set_of("user_member_id, or its alias binding_id", &[&["user_member_id"], &["binding_id"]])],
+    );
+    let actor_naming =
+        AnyOfBuilder::new().description(Some("how the actor is named")).item(by_user).item(tuple).build();
+
+    let Some(components) = doc.components.as_mut() else { return };
+    let mut add = |name: &str, rules: Vec<AnyOf>| {
+        if let Some(schema) = components.schemas.get_mut(name) {
+            *schema = all_of(schema.clone(), rules);
+        }
+    };
+    add("AuthzActor", vec![actor_naming]);
+    add("AuthzRequest", vec![action(), resource_part("resource_type", "type"), resource_part("resource_id", "id")]);
+    add("AuthzBatchItem", vec![action(), resource_part("resource_type", "type"), resource_part("resource_id", "id")]);
+    if let Some(RefOr::T(Schema::AllOf(request))) = components.schemas.get_mut("AuthzRequest") {
+        request.description = Some(
+            "A decision: who acts (`actor`: required with an API key; a session may leave it out and acts through \
+             its active binding), on which resource, doing which action."
+                .into(),
+        );
+    }
+}
+
 /// The document as served and committed: pretty JSON with a trailing newline, each operation's extensions in
 /// name order.
 pub fn to_pretty_json(doc: &OpenApiDoc) -> String {
@@ -280,6 +345,17 @@ fn extensions_in_order(json: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The decision contract's rules reach the schemas they belong to (a renamed schema would lose them
+    /// silently; tests/contract_rules.py checks what they say against the extension's parser).
+    #[test]
+    fn the_decision_rules_are_in_the_document() {
+        let doc = serde_json::to_value(crate::app::openapi_document()).expect("the document serialises");
+        for name in ["AuthzActor", "AuthzRequest", "AuthzBatchItem"] {
+            let all_of = doc["components"]["schemas"][name]["allOf"].as_array().cloned().unwrap_or_default();
+            assert!(all_of.len() >= 2, "{name} carries no rule: {}", doc["components"]["schemas"][name]);
+        }
+    }
+
     #[test]
     fn extensions_are_written_in_name_order() {
         let shuffled = "{\n  \"get\": {\n    \"x-b\": \"2\",\n    \"x-c\": \"3\",\n    \"x-a\": \"1\"\n  },\n  \"x-z\": \"9\",\n  \"x-y\": \"8\",\n  \"n\": 1\n}";
