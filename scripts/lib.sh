@@ -110,7 +110,7 @@ ensure_cargo_fuzz() {
 # The Python tools of the contract check (tests/contract_check.sh), at pinned versions, from the Python package
 # registry, in a virtual environment of their own (Debian's Python refuses pip installs into the system).
 PYTHON_TOOLS_VENV=$REPO_ROOT/target/python-tools
-PYTHON_TOOLS=("openapi-spec-validator==0.9.0" "schemathesis==4.32.5")
+PYTHON_TOOLS=("openapi-spec-validator==0.9.0" "schemathesis==4.32.5" "openapi-python-client==0.29.1")
 
 python_tools_present() {
     local frozen tool

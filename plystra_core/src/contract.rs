@@ -364,9 +364,11 @@ pub struct ExplainTrace {
     pub deny_code: Option<DenyCode>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub actor: Value,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// null when the actor's Space was not found.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub space: Value,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// null when the decision ended before the resource was read (the actor was refused first).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub target: Value,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub resource_registry: Value,

@@ -229,7 +229,7 @@ mod tests {
 }
 
 #[utoipa::path(get, operation_id = "get_openapi_document", path = "/api/v1/openapi.json", tag = "System",
-    responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json")))]
+    responses((status = 200, description = "This OpenAPI 3.1 document", body = Object, content_type = "application/json")))]
 pub async fn openapi_document(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], state.openapi_json.as_str().to_owned()).into_response()
 }
