@@ -3,7 +3,8 @@
 #   1. openapi-spec-validator accepts plystra_http/openapi.json (the document the server serves; the openapi
 #      test of plystra_http keeps the file equal to it) with no error;
 #   1b. its decision and batch request schemas accept exactly the requests the extension's parser accepts
-#      (jsonschema against plystra.check and plystra.check_batch, tests/contract_rules.py);
+#      (jsonschema against plystra.check and plystra.check_batch, tests/contract_rules.py), and its AuthZEN
+#      request schemas exactly those the front accepts (tests/contract_rules_authzen.py);
 #   1c. a client generated from it by openapi-python-client calls every operation and reads every answer
 #      (tests/python_client.py);
 #   2. schemathesis, bounded to a few minutes (coverage, fuzzing and stateful phases unless CONTRACT_PHASES names others,
@@ -84,6 +85,10 @@ run_schemathesis() {
         tail -n 20 "$work/client-generate.log" >>"$work/python-client.log"
         CLIENT_RC=1
     fi
+    # AuthZEN's request schemas against the front, which reads those requests itself.
+    "$PYTHON_TOOLS_VENV/bin/python3" tests/contract_rules_authzen.py plystra_http/openapi.json \
+        "http://127.0.0.1:$http_port" "$key" >"$work/authzen-rules.log" 2>&1
+    AUTHZEN_RC=$?
     printf '[auth]\nauto-signup = false\n\n[auth.openapi.api_key]\napi_key = "%s"\n' "$key" >"$work/schemathesis.toml"
     # Run from target/contract, where the tool keeps its own files (.schemathesis/).
     (cd "$work" && "$PYTHON_TOOLS_VENV/bin/schemathesis" --config-file schemathesis.toml run \
@@ -120,12 +125,19 @@ if [ -n "${PLYSTRA_TEST_PG_HOST:-}" ] && [ -n "${PLYSTRA_TEST_PG_PORT:-}" ]; the
         printf '%s\n' "$out" | grep -v '^ok'
         tap FAIL "the document's decision schemas and the extension's parser disagree (tests/contract_rules.py)"
     fi
-    CLIENT_RC=
+    CLIENT_RC= AUTHZEN_RC=
     if run_schemathesis; then
         tap OK "schemathesis: no server error and no answer outside the document (target/contract/schemathesis.log)"
     else
         tail -n 60 "$REPO_ROOT/target/contract/schemathesis.log" 2>/dev/null
         tap FAIL "schemathesis found answers outside the document (target/contract/schemathesis.log)"
+    fi
+    authzen_log=$REPO_ROOT/target/contract/authzen-rules.log
+    if [ "$AUTHZEN_RC" = 0 ]; then
+        tap OK "the document's AuthZEN request schemas accept exactly what the front accepts ($(tail -n1 "$authzen_log" | sed 's/^# //'))"
+    else
+        grep -v '^ok' "$authzen_log" 2>/dev/null | head -n 40
+        tap FAIL "the document's AuthZEN request schemas and the front disagree (tests/contract_rules_authzen.py)"
     fi
     client_log=$REPO_ROOT/target/contract/python-client.log
     if [ "$CLIENT_RC" = 0 ]; then
