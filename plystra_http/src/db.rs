@@ -519,15 +519,19 @@ pub fn internal(e: tokio_postgres::Error) -> ApiError {
 }
 
 /// The connection ended under the request: its backend was terminated, the server is shutting down or
-/// restarting after a crash (SQLSTATE 57P01, 57P02, class 08), or the socket closed. That is the database being
-/// unavailable (503 DATABASE_UNAVAILABLE, to retry), as when no connection could be had, not a server error.
+/// restarting after a crash (57P01, 57P02), the connection failed (08000, 08003, 08006), or the socket closed.
+/// That is the database being unavailable (503 DATABASE_UNAVAILABLE, to retry), as when no connection could be
+/// had, not a server error. (A protocol violation, 08P01, stays a 500: it is a bug, not an outage.)
 pub fn connection_lost(e: &tokio_postgres::Error) -> bool {
     use tokio_postgres::error::SqlState;
-    e.is_closed()
-        || e.as_db_error().is_some_and(|d| {
-            let state = d.code();
-            *state == SqlState::ADMIN_SHUTDOWN || *state == SqlState::CRASH_SHUTDOWN || state.code().starts_with("08")
-        })
+    const LOST: [SqlState; 5] = [
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CONNECTION_EXCEPTION,
+        SqlState::CONNECTION_DOES_NOT_EXIST,
+        SqlState::CONNECTION_FAILURE,
+    ];
+    e.is_closed() || e.as_db_error().is_some_and(|d| LOST.contains(d.code()))
 }
 
 /// RFC 3339 in UTC without fractional seconds, as v1.0 prints times.

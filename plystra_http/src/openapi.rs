@@ -244,25 +244,28 @@ pub fn document_consistency(def: &mut RouteDef) {
 pub fn state_decision_rules(doc: &mut OpenApiDoc) {
     use crate::api::crud::schema::{all_of, any_set_of};
     use plystra_core::request::{ACTOR_ID_FIELDS, INLINE_ACTOR_FIELDS};
-    use utoipa::openapi::schema::{AnyOf, AnyOfBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
     use utoipa::openapi::{RefOr, Schema};
 
     let text = || ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
     let absent = || ObjectBuilder::new().schema_type(Type::Null);
     // The field given as a non-empty string, flat or (`nested`) as `resource.<nested>`.
-    let resource_part = |flat: &str, nested: &str| -> AnyOf {
+    let resource_part = |flat: &str, nested: &str| {
         let in_resource = ObjectBuilder::new().required(nested).property(nested, text());
-        AnyOfBuilder::new()
+        let any = AnyOfBuilder::new()
             .description(Some(format!("{flat}, or resource.{nested}")))
             .item(ObjectBuilder::new().required(flat).property(flat, text()))
-            .item(ObjectBuilder::new().required("resource").property("resource", in_resource))
-            .build()
+            .item(ObjectBuilder::new().required("resource").property("resource", in_resource));
+        Schema::AnyOf(any.build())
     };
+    // An `anyOf` of one, not a bare object: client generators merge an `allOf`'s objects into one model and refuse
+    // a nullable field narrowed to a non-null one (openapi-python-client dropped the check routes so); a rule
+    // inside an `anyOf` they leave to validation.
     let action = || {
-        AnyOfBuilder::new()
+        let any = AnyOfBuilder::new()
             .description(Some("the action"))
-            .item(ObjectBuilder::new().required("action").property("action", text()))
-            .build()
+            .item(ObjectBuilder::new().required("action").property("action", text()));
+        Schema::AnyOf(any.build())
     };
     let by_user = ACTOR_ID_FIELDS
         .iter()
@@ -279,11 +282,12 @@ pub fn state_decision_rules(doc: &mut OpenApiDoc) {
             .into(),
         [any_set_of("user_member_id, or its alias binding_id", &[&["user_member_id"], &["binding_id"]])],
     );
-    let actor_naming =
-        AnyOfBuilder::new().description(Some("how the actor is named")).item(by_user).item(tuple).build();
+    let actor_naming = Schema::AnyOf(
+        AnyOfBuilder::new().description(Some("how the actor is named")).item(by_user).item(tuple).build(),
+    );
 
     let Some(components) = doc.components.as_mut() else { return };
-    let mut add = |name: &str, rules: Vec<AnyOf>| {
+    let mut add = |name: &str, rules: Vec<Schema>| {
         if let Some(schema) = components.schemas.get_mut(name) {
             *schema = all_of(schema.clone(), rules);
         }

@@ -103,12 +103,13 @@ pub struct ApiKeyCreate {
     pub metadata: Option<serde_json::Value>,
 }
 
-/// `ApiKeyCreate` as the document states it: its fields, and what each level takes (an instance key no Space or
-/// group, a Space key its `space_id` and no group, a group key its `group_id`, its Space then being the group's).
-pub struct ApiKeyCreateSchema;
+/// `ApiKeyCreate` with its rules, as the document states it (an alias: the route annotation takes a plain path).
+type ApiKeyCreateRuled = crud::schema::Ruled<ApiKeyCreate>;
 
-impl utoipa::PartialSchema for ApiKeyCreateSchema {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+/// What each level takes: an instance key no Space or group, a Space key its `space_id` and no group, a group key
+/// its `group_id` (its Space then being the group's).
+impl crud::schema::RequestRules for ApiKeyCreate {
+    fn rules() -> Vec<utoipa::openapi::Schema> {
         use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, SchemaType, Type};
         let value = |v: &str| ObjectBuilder::new().schema_type(Type::String).enum_values(Some([v]));
         let given = || ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
@@ -139,16 +140,7 @@ impl utoipa::PartialSchema for ApiKeyCreateSchema {
                     .property("group_id", given()),
             )
             .build();
-        crate::api::crud::schema::all_of(<ApiKeyCreate as utoipa::PartialSchema>::schema(), [levels])
-    }
-}
-
-impl ToSchema for ApiKeyCreateSchema {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "ApiKeyCreate".into()
-    }
-    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::Schema>)>) {
-        <ApiKeyCreate as ToSchema>::schemas(schemas);
+        vec![utoipa::openapi::Schema::AnyOf(levels)]
     }
 }
 
@@ -189,7 +181,7 @@ pub async fn get(mut db: Db, Path(id): Path<String>) -> ApiResult<Data<ApiKeyDto
     Ok(Data::ok(dto(&VIEW.fetch(&**client, &id, None).await?)))
 }
 
-#[utoipa::path(post, operation_id = "create_api_key", path = "/api/v1/api-keys", tag = "Admin", request_body = ApiKeyCreateSchema,
+#[utoipa::path(post, operation_id = "create_api_key", path = "/api/v1/api-keys", tag = "Admin", request_body = ApiKeyCreateRuled,
     responses((status = 201, description = "Created; the plaintext key is in `api_key` (and `key`) this once", body = crate::envelope::Envelope<ApiKeyCreated>),
               (status = 400, description = "VALIDATION_FAILED", body = crate::error::ErrorEnvelope),
               (status = 403, description = "ADMIN_PERMISSION_REQUIRED: a permission the creator does not hold", body = crate::error::ErrorEnvelope),

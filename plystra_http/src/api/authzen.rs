@@ -164,7 +164,6 @@ pub struct EvaluationsOptions {
 
 /// Many evaluations: the top-level `subject`, `action`, `resource` and `context` are defaults, each replaced
 /// whole by an evaluation that gives its own.
-// The document states it as `EvaluationsRequestSchema`, which adds which parts are required where.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct EvaluationsRequest {
     #[schema(value_type = Option<IdentifiedSubject>)]
@@ -192,13 +191,14 @@ pub struct EvaluationsItem {
     context: Option<Map<String, Value>>,
 }
 
-/// `EvaluationsRequest` as the document states it: its fields, and each of `subject`, `action` and `resource`
-/// given at the top level or by every evaluation (absent or empty, `evaluations` is one evaluation of the
-/// top-level fields, which must then all be there).
-pub struct EvaluationsRequestSchema;
+/// `EvaluationsRequest` with its rules, as the document states it (an alias: the route annotation takes a plain
+/// path).
+type EvaluationsRequestRuled = crate::api::crud::schema::Ruled<EvaluationsRequest>;
 
-impl utoipa::PartialSchema for EvaluationsRequestSchema {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+/// Each of `subject`, `action` and `resource` given at the top level or by every evaluation (absent or empty,
+/// `evaluations` is one evaluation of the top-level fields, which must then all be there).
+impl crate::api::crud::schema::RequestRules for EvaluationsRequest {
+    fn rules() -> Vec<utoipa::openapi::Schema> {
         use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder};
         // Given: present and an object (a null part is an absent one).
         let given_in = |part: &str| ObjectBuilder::new().required(part).property(part, ObjectBuilder::new());
@@ -206,25 +206,13 @@ impl utoipa::PartialSchema for EvaluationsRequestSchema {
             let by_every_evaluation = ObjectBuilder::new()
                 .required("evaluations")
                 .property("evaluations", ArrayBuilder::new().min_items(Some(1)).items(given_in(part)));
-            AnyOfBuilder::new()
+            let any = AnyOfBuilder::new()
                 .description(Some(format!("{part}: at the top level, or in every evaluation")))
                 .item(given_in(part))
-                .item(by_every_evaluation)
-                .build()
+                .item(by_every_evaluation);
+            utoipa::openapi::Schema::AnyOf(any.build())
         };
-        crate::api::crud::schema::all_of(
-            <EvaluationsRequest as utoipa::PartialSchema>::schema(),
-            ["subject", "action", "resource"].map(given),
-        )
-    }
-}
-
-impl ToSchema for EvaluationsRequestSchema {
-    fn name() -> std::borrow::Cow<'static, str> {
-        "EvaluationsRequest".into()
-    }
-    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::Schema>)>) {
-        <EvaluationsRequest as ToSchema>::schemas(schemas);
+        ["subject", "action", "resource"].map(given).into()
     }
 }
 
@@ -883,7 +871,7 @@ fn semantic_of(options: &EvaluationsOptions) -> ApiResult<&str> {
 }
 
 #[utoipa::path(post, operation_id = "authzen_evaluations", path = "/access/v1/evaluations", tag = "AuthZEN",
-    request_body = EvaluationsRequestSchema,
+    request_body = EvaluationsRequestRuled,
     params(("X-Request-ID" = Option<String>, Header, description = "Echoed unchanged")),
     responses((status = 200, description = "One decision per evaluation, in order (with deny_on_first_deny or permit_on_first_permit, up to the one that ended the run). Each is `{\"decision\": ...}`, with its `context` when `options.include_context` is true. Without evaluations, the request is one evaluation and is answered as /access/v1/evaluation",
                body = EvaluationsAnswer),

@@ -248,30 +248,47 @@ pub mod schema {
             .build()
     }
 
-    /// `base` and, besides, each of `requirements` (an `allOf`): for the rules a struct's fields cannot state, such
-    /// as "one of these fields" or "here or in every item".
-    pub fn all_of(
-        base: utoipa::openapi::RefOr<utoipa::openapi::Schema>,
-        requirements: impl IntoIterator<Item = utoipa::openapi::schema::AnyOf>,
-    ) -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-        let mut all = utoipa::openapi::schema::AllOfBuilder::new().item(base);
-        for requirement in requirements {
-            all = all.item(utoipa::openapi::Schema::AnyOf(requirement));
-        }
-        all.into()
+    use utoipa::openapi::{RefOr, Schema};
+
+    /// `base` and, besides, each of `rules` (an `allOf`): for the rules a struct's fields cannot state, such as
+    /// "one of these fields" or "here or in every item".
+    pub fn all_of(base: RefOr<Schema>, rules: impl IntoIterator<Item = Schema>) -> RefOr<Schema> {
+        rules
+            .into_iter()
+            .fold(utoipa::openapi::schema::AllOfBuilder::new().item(base), |all, rule| all.item(rule))
+            .into()
     }
 
     /// An object that holds every field of at least one of `sets` (each set a list of required fields).
-    pub fn any_set_of(description: &str, sets: &[&[&str]]) -> utoipa::openapi::schema::AnyOf {
-        let mut any = utoipa::openapi::schema::AnyOfBuilder::new().description(Some(description));
-        for set in sets {
-            let mut object = utoipa::openapi::ObjectBuilder::new();
-            for field in *set {
-                object = object.required(*field);
-            }
-            any = any.item(object);
+    pub fn any_set_of(description: &str, sets: &[&[&str]]) -> Schema {
+        let any = utoipa::openapi::schema::AnyOfBuilder::new().description(Some(description));
+        let any = sets.iter().fold(any, |any, set| {
+            any.item(set.iter().fold(utoipa::openapi::ObjectBuilder::new(), |o, field| o.required(*field)))
+        });
+        Schema::AnyOf(any.build())
+    }
+
+    /// A request body whose rules its fields cannot state; the document describes it as [`Ruled`] says.
+    pub trait RequestRules: utoipa::ToSchema {
+        fn rules() -> Vec<Schema>;
+    }
+
+    /// The document's schema of `T`: its fields and its rules (`all_of`), under `T`'s own name.
+    pub struct Ruled<T>(std::marker::PhantomData<T>);
+
+    impl<T: RequestRules> utoipa::PartialSchema for Ruled<T> {
+        fn schema() -> RefOr<Schema> {
+            all_of(T::schema(), T::rules())
         }
-        any.build()
+    }
+
+    impl<T: RequestRules> utoipa::ToSchema for Ruled<T> {
+        fn name() -> std::borrow::Cow<'static, str> {
+            T::name()
+        }
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            T::schemas(schemas);
+        }
     }
 
     /// The status an AdminGrant or API key is created with (revoked is what `revoke` writes).

@@ -217,13 +217,11 @@ impl utoipa::PartialSchema for SimulatedActor {
         for field in ["user_member_id", "binding_id", "user_id", "member_id", "space_id"] {
             object = object.property(field, id());
         }
-        crate::api::crud::schema::all_of(
-            object.into(),
-            [crate::api::crud::schema::any_set_of(
-                "user_member_id, binding_id, or user_id and member_id",
-                &[&["user_member_id"], &["binding_id"], &["user_id", "member_id"]],
-            )],
-        )
+        let naming = crate::api::crud::schema::any_set_of(
+            "user_member_id, binding_id, or user_id and member_id",
+            &[&["user_member_id"], &["binding_id"], &["user_id", "member_id"]],
+        );
+        crate::api::crud::schema::all_of(object.into(), [naming])
     }
 }
 
