@@ -278,3 +278,61 @@ async fn a_stalled_pipeline_takes_no_more_decisions() {
     send_to(&server, "POST", "/api/v1/authz/check", Some(body), &[]).await.expect_ok(200);
     assert_eq!(pipelined(&server).await - before, 2);
 }
+
+/// A decision whose backend is ended under it (here: while it waits for a lock on the resources table, so the
+/// moment is chosen, not raced) is answered 503 DATABASE_UNAVAILABLE with Retry-After, as when no connection can
+/// be had: a pipelined decision (audit off) and one on a pooled connection of its own (audit always) alike. The
+/// server then decides again on a new connection.
+#[tokio::test]
+async fn a_decision_whose_backend_ends_under_it_is_answered_503() {
+    for (audit, application_name) in [("disabled_for_dev", "pipeline_ended_piped"), ("always", "pipeline_ended_pooled")]
+    {
+        let server = lane_server(audit, "8", application_name);
+        let body = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
+        send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await.expect_ok(200);
+        let before = pipelined(&server).await;
+        let locker = sql().await;
+        locker.batch_execute("BEGIN; LOCK TABLE plystra.resources IN ACCESS EXCLUSIVE MODE").await.unwrap();
+        let sent = {
+            let (server, body) = (server.clone(), body.clone());
+            tokio::spawn(async move { send_to(&server, "POST", "/api/v1/authz/check", Some(body), &[]).await })
+        };
+        let watcher = sql().await;
+        let mut ended = 0;
+        for _ in 0..3000 {
+            ended = count_of(
+                &watcher,
+                &format!(
+                    "WITH waiting AS MATERIALIZED (SELECT pid FROM pg_stat_activity \
+                     WHERE application_name = '{application_name}' AND wait_event_type = 'Lock' \
+                     AND query LIKE '%decide_with_credential%') \
+                     SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM waiting"
+                ),
+            )
+            .await;
+            if ended > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(ended, 1, "AUDIT_WRITE_MODE={audit}: one decision waited for the lock and was ended");
+        let a = sent.await.unwrap();
+        a.expect_error(503, "DATABASE_UNAVAILABLE");
+        assert!(a.header("retry-after").is_some(), "503 without Retry-After: {}", a.text);
+        let piped = pipelined(&server).await - before;
+        assert_eq!(piped, u64::from(audit == "disabled_for_dev"), "AUDIT_WRITE_MODE={audit}: pipelined {piped}");
+        locker.batch_execute("COMMIT").await.unwrap();
+        let mut answered = false;
+        for _ in 0..50 {
+            let a = send_to(&server, "POST", "/api/v1/authz/check", Some(body.clone()), &[]).await;
+            if a.status == 200 {
+                assert_eq!(a.expect_ok(200)["decision"], "allow");
+                answered = true;
+                break;
+            }
+            a.expect_error(503, "DATABASE_UNAVAILABLE");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(answered, "AUDIT_WRITE_MODE={audit}: no decision was answered after the backend ended");
+    }
+}
