@@ -255,6 +255,25 @@ cluster_processes() {
     done
 }
 
+# detach_installed_library: gives the installed plystra.so a new inode (a copy renamed over it) before a tool that
+# writes the file in place: `cargo pgrx test` installs its test build so. A running cluster that preloaded the
+# library keeps the pages it mapped, which an in-place write would change under it (seen: the audit writer and the
+# postmaster die of SIGBUS, the cluster is gone). Each such cluster is named: it should be restarted once the
+# tests are done, as every install asks (see install_extension).
+detach_installed_library() {
+    local lib p data
+    lib="$("$PG_CONFIG" --pkglibdir)/plystra.so"
+    [ -f "$lib" ] || return 0
+    cp -p "$lib" "$lib.plystra-new" && mv -f "$lib.plystra-new" "$lib" || return 1
+    for p in /proc/[0-9]*; do
+        grep -qF "$lib" "$p/maps" 2>/dev/null || continue
+        [ "$(cat "$p/comm" 2>/dev/null)" = postgres ] || continue
+        data=$(readlink "$p/cwd" 2>/dev/null) || continue
+        [ -f "$data/postmaster.pid" ] && [ "$(head -1 "$data/postmaster.pid")" = "${p#/proc/}" ] || continue
+        log "note: the cluster in $data preloads $lib; restart it after the tests (scripts/demo restarts its own)"
+    done
+}
+
 # psql against a cluster: cluster_psql DIR PORT DB [psql args...]
 cluster_psql() {
     local dir=$1 port=$2 db=$3

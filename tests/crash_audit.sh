@@ -124,6 +124,26 @@ else
     tap FAIL "found the audit writer to pause (pid '$writer')"
 fi
 
+# scripts/test detaches the installed library before `cargo pgrx test` writes its build into that file in place: a
+# running cluster then keeps mapping the file it loaded (the write would otherwise change its pages under it:
+# SIGBUS), and the installed path names another file with the same bytes.
+lib="$("$PG_CONFIG" --pkglibdir)/plystra.so"
+postmaster=$(head -1 "$CRASH_PG/data/postmaster.pid")
+mapped() { awk -v l="$lib" 'index($0, l) {print $5; exit}' "/proc/$postmaster/maps"; }
+before=$(mapped)
+detach_installed_library 2>/dev/null
+after=$(mapped) installed=$(stat -c %i "$lib")
+if [ -n "$before" ] && [ "$after" = "$before" ] && [ "$installed" != "$before" ] \
+    && grep -F "$lib" "/proc/$postmaster/maps" | grep -q '(deleted)'; then
+    tap OK "a detached library: the running cluster maps the file it loaded, the installed path another (inode $before, then $installed)"
+else
+    tap FAIL "detach_installed_library: mapped inode '$before', then '$after'; installed '$installed'"
+fi
+decided=$(q "$DB" "SELECT plystra.check('{\"actor\": {\"user_id\": \"user_bob\", \"member_id\": \"member_finance_reviewer\",
+  \"user_member_id\": \"um_bob_finance_reviewer\", \"space_id\": \"space_acme\"}, \"resource_type\": \"invoice\",
+  \"resource_id\": \"invoice_001\", \"action\": \"approve\"}') ->> 'decision'")
+[ "$decided" = allow ] && tap OK "the cluster decides after the detach" || tap FAIL "after the detach: '$decided'"
+
 cluster_stop "$CRASH_PG"
 rm -rf "$WORK"
 echo "1..$n"
