@@ -11,7 +11,7 @@ use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::{IsolationLevel, NoTls, Row};
 use utoipa::ToSchema;
 
 use crate::config::{AuditMode, Config};
@@ -390,9 +390,21 @@ pub async fn begin_mutation<'a>(
     actor: Option<&ActorContext>,
     audit_space_id: Option<&str>,
 ) -> Result<Transaction<'a>, ApiError> {
+    begin_mutation_at(client, request, actor, audit_space_id, IsolationLevel::ReadCommitted).await
+}
+
+/// [`begin_mutation`] at another isolation level: REPEATABLE READ when what a route checks and what it then
+/// answers or writes must come from one snapshot.
+pub async fn begin_mutation_at<'a>(
+    client: &'a mut Object,
+    request: &RequestContext,
+    actor: Option<&ActorContext>,
+    audit_space_id: Option<&str>,
+    isolation: IsolationLevel,
+) -> Result<Transaction<'a>, ApiError> {
     // The credential the protection seam accepted (the request context carries it).
     let credential = request.credential.as_ref();
-    let tx = client.transaction().await.map_err(internal)?;
+    let tx = client.build_transaction().isolation_level(isolation).start().await.map_err(internal)?;
     let claimed = match actor.filter(|a| !a.is_empty()) {
         Some(a) => {
             let credential = credential.ok_or_else(crate::auth::credential::authentication_required)?;

@@ -14,19 +14,7 @@ const SPACE_B: &str = "space_scope_b";
 async fn setup() -> &'static str {
     static KEY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     KEY.get_or_init(|| async {
-        sql()
-            .await
-            .batch_execute(&format!(
-                "INSERT INTO plystra.spaces (id, name, slug, type, status) VALUES ('{SPACE_B}', 'Evil', 'evil', 'custom', 'active');
-                 INSERT INTO plystra.users (id, email, status) VALUES ('user_bea', 'bea@evil.test', 'active');
-                 INSERT INTO plystra.members (id, space_id, display_name, member_type) VALUES ('member_bea', '{SPACE_B}', 'Bea', 'human');
-                 INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type, status, is_primary)
-                   VALUES ('um_bea', 'user_bea', 'member_bea', '{SPACE_B}', 'login', 'active', true);
-                 INSERT INTO plystra.resources (id, resource_type, space_id, display_name)
-                   VALUES ('evil_invoice_1', 'invoice', '{SPACE_B}', 'Evil invoice');"
-            ))
-            .await
-            .expect("Space B fixture");
+        second_space(SPACE_B, "Evil", "bea", "evil_invoice_1").await;
         let a = post(
             "/api/v1/api-keys",
             json!({"name": "space b", "level": "space", "space_id": SPACE_B, "permission_keys": ["authz:check"]}),

@@ -194,26 +194,92 @@ pub async fn replay(
     crate::extract::OptionalJson(body): crate::extract::OptionalJson<ReplayBody>,
 ) -> ApiResult<Data<crate::db::JsonDoc>> {
     let audit = body.audit.unwrap_or(false);
+    let credential = ctx.credential()?;
     let mut client = db.connection().await?;
-    let doc = if audit {
-        // Writing a decision row is deciding: the credential must also hold authz:check where the row lies.
-        let credential = ctx.credential()?;
-        let space = store::audit::space_of_log(&**client, &id).await.map_err(db_errors::read_error)?;
-        let scope = crate::protection::RequestScope { space_id: space, group_id: None };
-        if !crate::protection::permission_on(&client, credential, "authz:check", &scope).await? {
+    // What is checked, what is answered and what is written come from one snapshot: a resource registered in
+    // another Space between the check and the replay cannot slip into the answer or the new row.
+    let tx =
+        db::begin_mutation_at(&mut client, &ctx, None, None, tokio_postgres::IsolationLevel::RepeatableRead).await?;
+    let row_space = store::audit::space_of_log(&*tx, &id).await.map_err(db_errors::read_error)?;
+    let read = store::audit::replay(&*tx, &id, false).await.map_err(db_errors::read_error)?;
+    let read = read.ok_or_else(|| ApiError::not_found(Entity::AuditLog))?;
+    // The route table checked audit:read on the row's Space. Today's data may place the replayed request
+    // elsewhere (an id the row's decision did not find, registered since in another Space; a grant or group of
+    // another Space): the answer shows those objects, so the credential must read the audit of every Space they
+    // lie in, as it would need the permission there to ask the decision itself.
+    let spaces = spaces_named_now(read.as_str())?;
+    for space in spaces.iter().filter(|s| Some(s.as_str()) != row_space.as_deref()) {
+        let scope = crate::protection::RequestScope { space_id: Some(space.clone()), group_id: None };
+        if !crate::protection::permission_on(&tx, credential, "audit:read", &scope).await? {
             return Err(ApiError::admin_permission_required(
-                "authz:check",
-                "Writing a replay's audit row needs authz:check on the row's Space.",
+                "audit:read",
+                "The replayed decision now reaches another Space, whose audit this credential may not read.",
             ));
         }
-        let tx = db::begin_mutation(&mut client, &ctx, None, None).await?;
-        let doc = store::audit::replay(&*tx, &id, audit).await.map_err(db_errors::read_error)?;
-        tx.commit().await.map_err(db::internal)?;
-        doc
+    }
+    let doc = if audit {
+        // Writing a decision row is deciding: the credential must also hold authz:check wherever it reaches.
+        let reached = row_space.iter().chain(spaces.iter().filter(|s| Some(s.as_str()) != row_space.as_deref()));
+        for space in reached {
+            let scope = crate::protection::RequestScope { space_id: Some(space.clone()), group_id: None };
+            if !crate::protection::permission_on(&tx, credential, "authz:check", &scope).await? {
+                return Err(ApiError::admin_permission_required(
+                    "authz:check",
+                    "Writing a replay's audit row needs authz:check on the row's Space and every Space it reaches.",
+                ));
+            }
+        }
+        store::audit::replay(&*tx, &id, true).await.map_err(db_errors::read_error)?.unwrap_or(read)
     } else {
-        store::audit::replay(&**client, &id, audit).await.map_err(db_errors::read_error)?
+        read
     };
-    doc.map(Data::ok).ok_or_else(|| ApiError::not_found(Entity::AuditLog))
+    tx.commit().await.map_err(db::internal)?;
+    Ok(Data::ok(doc))
+}
+
+/// Every Space a replay's answer names on its "now" side and in its changes: the value of every member whose
+/// name ends in `space_id` (a resource's, a group's, a Role's, a grant's `member_role_space_id`, ...), at any
+/// depth. Numbers and other scalars are skipped unread (metadata may hold numbers no f64 holds).
+fn spaces_named_now(answer: &str) -> ApiResult<std::collections::BTreeSet<String>> {
+    use serde_json::value::RawValue;
+    use std::collections::{BTreeSet, HashMap};
+    fn walk(raw: &RawValue, under: Option<&str>, out: &mut BTreeSet<String>) -> serde_json::Result<()> {
+        match raw.get().trim_start().as_bytes().first() {
+            Some(b'{') => {
+                let members: HashMap<String, &RawValue> = serde_json::from_str(raw.get())?;
+                for (name, value) in members {
+                    walk(value, Some(&name), out)?;
+                }
+            }
+            Some(b'[') => {
+                for value in serde_json::from_str::<Vec<&RawValue>>(raw.get())? {
+                    walk(value, under, out)?;
+                }
+            }
+            Some(b'"') if under.is_some_and(|n| n.ends_with("space_id")) => {
+                let space: String = serde_json::from_str(raw.get())?;
+                if !space.is_empty() {
+                    out.insert(space);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    let read = || -> serde_json::Result<BTreeSet<String>> {
+        let top: HashMap<String, &RawValue> = serde_json::from_str(answer)?;
+        let mut out = BTreeSet::new();
+        for part in ["now", "changes"] {
+            if let Some(value) = top.get(part) {
+                walk(value, None, &mut out)?;
+            }
+        }
+        Ok(out)
+    };
+    read().map_err(|e| {
+        tracing::error!(error = %e, "a replay's answer did not read as JSON");
+        ApiError::internal()
+    })
 }
 
 /// A Space's audit hash chain, verified now (`plystra.verify_audit_chain`).
@@ -266,6 +332,17 @@ pub async fn verify_chain(mut db: Db, Path(space_id): Path<String>) -> ApiResult
 mod tests {
     /// The replay path's id pattern (a literal, as the annotation needs one) is the row-id format, which the
     /// extension's `plystra.replay` checks.
+    #[test]
+    fn a_replays_spaces_are_read_from_now_and_changes_at_any_depth() {
+        let answer = r#"{"then": {"space_id": "space_then"}, "request": {"space_id": "space_request"},
+            "now": {"trace": {"target": {"resource": {"space_id": "space_a", "metadata": {"n": 1e999, "space_id": 7}}},
+                    "candidates": [{"member_role_space_id": "space_b", "role": {"space_id": ""}}]}},
+            "changes": [{"now": {"space_id": "space_c"}, "then": null}]}"#;
+        let spaces = super::spaces_named_now(answer).expect("reads");
+        assert_eq!(spaces.into_iter().collect::<Vec<_>>(), ["space_a", "space_b", "space_c"]);
+        assert!(super::spaces_named_now("{\"now\": [1, ").is_err());
+    }
+
     #[test]
     fn replay_id_pattern_is_the_row_id_format() {
         let doc = serde_json::to_value(crate::app::openapi_document()).expect("the document serialises");

@@ -434,3 +434,25 @@ pub async fn instance_key(prefix: &str, column: &str, value: &str) -> (String, S
     sql().await.execute(&insert, &[&id, &format!("ply_ak_{id}"), &hash]).await.unwrap();
     (id, token)
 }
+
+/// A second Space for tenancy tests: `space_id` named `name` (slug: `name` in lower case), with a User
+/// `user_{who}` (e-mail `{who}@{slug}.test`), a Member `member_{who}` and its active primary binding `um_{who}`,
+/// and one invoice `invoice_id` (`{name} invoice`).
+pub async fn second_space(space_id: &str, name: &str, who: &str, invoice_id: &str) {
+    let slug = name.to_lowercase();
+    let mut display = who.to_string();
+    display[..1].make_ascii_uppercase();
+    sql()
+        .await
+        .batch_execute(&format!(
+            "INSERT INTO plystra.spaces (id, name, slug, type, status) VALUES ('{space_id}', '{name}', '{slug}', 'custom', 'active');
+             INSERT INTO plystra.users (id, email, status) VALUES ('user_{who}', '{who}@{slug}.test', 'active');
+             INSERT INTO plystra.members (id, space_id, display_name, member_type) VALUES ('member_{who}', '{space_id}', '{display}', 'human');
+             INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type, status, is_primary)
+               VALUES ('um_{who}', 'user_{who}', 'member_{who}', '{space_id}', 'login', 'active', true);
+             INSERT INTO plystra.resources (id, resource_type, space_id, display_name)
+               VALUES ('{invoice_id}', 'invoice', '{space_id}', '{name} invoice');"
+        ))
+        .await
+        .expect("the second Space's fixture");
+}
