@@ -457,6 +457,31 @@ pub fn parse_batch(doc: &Value) -> Result<Vec<Request>, RequestError> {
         .collect()
 }
 
+/// What an audit row may hold of a request, whatever function made it: the parser bounds what `plystra.check`
+/// reads, but the typed forms (`plystra.allowed` takes any text) and the request context of
+/// `plystra.set_request_context` do not pass through it. A value past these bounds could not be indexed (a btree
+/// entry holds about 2.7 kB): with the audit writer it would fail the writer's batch, and with it every decision
+/// waiting on that batch. So a decision whose row would carry one is refused, naming the field.
+pub fn audit_row_bounds(req: &Request) -> Result<(), RequestError> {
+    let ctx = &req.context;
+    let fields: [(&str, Option<&str>, usize); 10] = [
+        ("actor.user_id", Some(&req.user_id), MAX_ID_BYTES),
+        ("actor.member_id", Some(&req.member_id), MAX_ID_BYTES),
+        ("actor.user_member_id", Some(&req.user_member_id), MAX_ID_BYTES),
+        ("actor.space_id", Some(&req.space_id), MAX_ID_BYTES),
+        ("resource_type", Some(&req.resource_type), MAX_ID_BYTES),
+        ("resource_id", Some(&req.resource_id), MAX_ID_BYTES),
+        ("action", Some(&req.action), MAX_ID_BYTES),
+        ("request.request_id", ctx.request_id.as_deref(), MAX_ID_BYTES),
+        ("request.ip", ctx.ip.as_deref(), MAX_IP_BYTES),
+        ("request.user_agent", ctx.user_agent.as_deref(), MAX_USER_AGENT_BYTES),
+    ];
+    match fields.iter().find(|(_, value, limit)| value.is_some_and(|v| v.len() > *limit)) {
+        Some((field, _, limit)) => Err(RequestError::new(*field, format!("is longer than {limit} bytes"))),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -758,5 +783,23 @@ mod tests {
         let mut d = batch();
         d["actor"]["member_id"] = json!(null);
         assert_eq!(batch_err(d).field, "actor.member_id");
+    }
+
+    #[test]
+    fn an_audit_row_holds_no_value_past_its_bounds() {
+        let mut req = Request::about(("u", "m", "b", "s"), "invoice", "i", "read");
+        assert_eq!(audit_row_bounds(&req), Ok(()));
+        req.resource_id = "x".repeat(MAX_ID_BYTES);
+        assert_eq!(audit_row_bounds(&req), Ok(()));
+        req.resource_id = "x".repeat(MAX_ID_BYTES + 1);
+        assert_eq!(audit_row_bounds(&req).unwrap_err().field, "resource_id");
+        req.resource_id = "i".into();
+        req.context.request_id = Some("r".repeat(3200));
+        assert_eq!(audit_row_bounds(&req).unwrap_err().field, "request.request_id");
+        req.context.request_id = None;
+        req.context.user_agent = Some("a".repeat(MAX_USER_AGENT_BYTES));
+        assert_eq!(audit_row_bounds(&req), Ok(()));
+        req.context.ip = Some("1".repeat(MAX_IP_BYTES + 1));
+        assert_eq!(audit_row_bounds(&req).unwrap_err().field, "request.ip");
     }
 }

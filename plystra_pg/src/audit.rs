@@ -80,6 +80,12 @@ pub fn write_decisions(rows: Vec<DecisionRow<'_>>) {
     if rows.is_empty() {
         return;
     }
+    // Before anything is queued: a value no index of the log can hold would fail the writer's whole batch.
+    for row in &rows {
+        if let Err(e) = plystra_core::request::audit_row_bounds(row.req) {
+            crate::error::raise_invalid_request(&e, "plystra audit");
+        }
+    }
     // Preferably through the audit writer: the row then survives this transaction's rollback and is durable
     // before the decision returns. Where no writer serves this database, the row is part of this transaction.
     match audit_writer::deliver_all(|| rows.iter().map(record).collect()) {
