@@ -384,6 +384,8 @@ impl ActorContext {
 /// own user's active bindings; for an API key, an active binding inside the key's scope (any, for an instance
 /// key; in its Space, for a Space key; a group key names none). Such an actor is recorded as claimed
 /// (`actor_claimed`); any other is refused with 403 before anything is written. `"actor": {}` names nobody.
+/// `audit_space_id` (a body's, on instance-scoped routes) names the Space an instance-level row's management audit
+/// row is filed in; without it that row goes to the instance chain, never to the acting Space.
 pub async fn begin_mutation<'a>(
     client: &'a mut Object,
     request: &RequestContext,
@@ -413,12 +415,12 @@ pub async fn begin_mutation_at<'a>(
         None => None,
     };
     let acting = claimed.clone().unwrap_or_else(|| credential_actor(credential));
-    let space = acting.space_id.as_deref().or(audit_space_id);
     let acting = crate::store::acting::Acting {
         user_id: acting.user_id.as_deref(),
         member_id: acting.member_id.as_deref(),
         user_member_id: acting.user_member(),
-        space_id: space,
+        space_id: acting.space_id.as_deref(),
+        audit_space_id,
         request,
         credential: credential.map(|c| credential_ids(c, claimed.is_some())),
     };

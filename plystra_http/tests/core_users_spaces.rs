@@ -40,6 +40,23 @@ async fn user_lifecycle_is_audited_with_the_request_context() {
     assert_eq!(rows[0].get::<_, Option<String>>("actor_user_id").as_deref(), Some("user_alice"));
     assert_eq!(rows[0].get::<_, Option<String>>("ip_address").as_deref(), Some("127.0.0.1"));
     assert_eq!(rows[0].get::<_, Option<String>>("user_agent").as_deref(), Some("plystra-http-tests/1.0"));
+    // Without audit_space_id the same actor's new User is filed in the instance chain, not in the acting Space
+    // (space_acme's audit readers would read the instance's users there: extension 1.11.0).
+    let rid2 = unique("req_user");
+    let a = send_to(
+        server(),
+        "POST",
+        "/api/v1/users",
+        Some(json!({"email": format!("{id}_2@example.com"),
+                    "actor": {"user_id": "user_alice", "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer"}})),
+        &[("X-Request-ID", &rid2)],
+    )
+    .await;
+    a.expect_ok(201);
+    let rows2 = audit_for(&rid2).await;
+    assert_eq!(rows2.len(), 1);
+    assert_eq!(rows2[0].get::<_, Option<String>>("space_id"), None);
+    assert_eq!(rows2[0].get::<_, Option<String>>("actor_user_id").as_deref(), Some("user_alice"));
 
     let got = get(&format!("/api/v1/users/{id}")).await.expect_ok(200).clone();
     assert_eq!(got, user);

@@ -35,7 +35,7 @@ pub static ACTOR_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(10_000)
 
 /// The acting context, the request context and the credential of a transaction. They decide what row-level
 /// security lets a transaction see and what the audit trail says of it, so they are SUSET: only the extension's
-/// SECURITY DEFINER setters (set_actor, set_request_context, set_credential; EXECUTE granted to the documented
+/// SECURITY DEFINER setters (set_actor, set_request_context, set_audit_space, set_credential; EXECUTE granted to the documented
 /// roles) may set them. A role that may not call set_actor cannot reach the same with set_config.
 const CONTEXT_SETTINGS: &[(&CStr, &CStr)] = &[
     (c"plystra.actor_user_id", c"The acting User of this transaction (plystra.set_actor)."),
@@ -45,6 +45,10 @@ const CONTEXT_SETTINGS: &[(&CStr, &CStr)] = &[
     (c"plystra.request_id", c"The request id recorded on audit rows (plystra.set_request_context)."),
     (c"plystra.request_ip", c"The client IP recorded on audit rows (plystra.set_request_context)."),
     (c"plystra.request_user_agent", c"The user agent recorded on audit rows (plystra.set_request_context)."),
+    (
+        c"plystra.audit_space_id",
+        c"The Space instance-level management audit rows are filed in (plystra.set_audit_space).",
+    ),
     (c"plystra.credential_type", c"The authenticated credential's type (plystra.set_credential)."),
     (c"plystra.credential_user_id", c"The authenticated credential's user (plystra.set_credential)."),
     (c"plystra.credential_session_id", c"The authenticated session (plystra.set_credential)."),
@@ -52,7 +56,7 @@ const CONTEXT_SETTINGS: &[(&CStr, &CStr)] = &[
     (c"plystra.credential_actor_claimed", c"Whether the actor is one the credential named (plystra.set_credential)."),
 ];
 
-static CONTEXT_VALUES: [GucSetting<Option<CString>>; 12] = [const { GucSetting::<Option<CString>>::new(None) }; 12];
+static CONTEXT_VALUES: [GucSetting<Option<CString>>; 13] = [const { GucSetting::<Option<CString>>::new(None) }; 13];
 
 pub fn register() {
     // SUSET: turning the audit off is an operator's decision, not something an application role can do to

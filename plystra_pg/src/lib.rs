@@ -65,6 +65,7 @@ bundle_migrations!(
     "../../migrations/013_simulate.sql" as "migration_013" after "migration_012",
     "../../migrations/014_actor_version.sql" as "migration_014" after "migration_013",
     "../../migrations/015_credential_version.sql" as "migration_015" after "migration_014",
+    "../../migrations/016_instance_rows_audit.sql" as "migration_016" after "migration_015",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

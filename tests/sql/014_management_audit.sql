@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(72);
+SELECT plan(74);
 
 -- audit_of(resource_type, resource_id): the audit rows of one Core row, oldest first.
 CREATE FUNCTION pg_temp.audit_of(rtype text, rid text) RETURNS SETOF plystra.audit_logs LANGUAGE sql AS $f$
@@ -90,12 +90,14 @@ SELECT is((pg_temp.last_audit('space', 't14_sb')).trace ->> 'db_user', session_u
 SELECT is(((pg_temp.last_audit('space', 't14_sb')).trace ->> 'created_at')::timestamptz,
           (pg_temp.last_audit('space', 't14_sb')).created_at, 'trace.created_at is the row''s created_at');
 
--- space_id: the row's Space, a RolePermission's Role's Space, else the acting Space.
+-- space_id: the row's Space, a RolePermission's Role's Space; an instance-level row the instance chain (NULL), never
+-- the acting Space: that Space's audit readers would read the instance's administration (new users' e-mails,
+-- instance keys and grants). Until migration 016 this file asserted t14_sa, the acting Space, for these rows.
 SELECT is((pg_temp.last_audit('group', 't14_ga')).space_id, 't14_sa', 'group: space_id is the row''s');
 SELECT is((pg_temp.last_audit('role_permission', 't14_rp')).space_id, 't14_sa', 'role_permission: space_id is its role''s');
-SELECT is((pg_temp.last_audit('user', 't14_u')).space_id, 't14_sa', 'user: space_id is the acting Space');
-SELECT is((pg_temp.last_audit('permission', 't14_p')).space_id, 't14_sa', 'permission: space_id is the acting Space');
-SELECT is((pg_temp.last_audit('resource_type', 't14_rt')).space_id, 't14_sa', 'resource_type: space_id is the acting Space');
+SELECT is((pg_temp.last_audit('user', 't14_u')).space_id, NULL, 'user: the instance chain, not the acting Space');
+SELECT is((pg_temp.last_audit('permission', 't14_p')).space_id, NULL, 'permission: the instance chain, not the acting Space');
+SELECT is((pg_temp.last_audit('resource_type', 't14_rt')).space_id, NULL, 'resource_type: the instance chain, not the acting Space');
 INSERT INTO plystra.groups (id, space_id, path, name) VALUES ('t14_gb', 't14_sb', 'ops', 'Ops B');
 INSERT INTO plystra.roles (id, space_id, key, name) VALUES ('t14_rb', 't14_sb', 'reviewer', 'Reviewer B');
 INSERT INTO plystra.role_permissions (id, role_id, permission_id) VALUES ('t14_rpb', 't14_rb', 't14_p');
@@ -106,7 +108,15 @@ INSERT INTO plystra.admin_grants (id, user_id, level, permission_key)
 SELECT is((pg_temp.last_audit('group', 't14_gb')).space_id, 't14_sb', 'a row of Space B audits under Space B while acting in A');
 SELECT is((pg_temp.last_audit('role_permission', 't14_rpb')).space_id, 't14_sb', 'role_permission: Space of its role (B), not the acting Space');
 SELECT is((pg_temp.last_audit('admin_grant', 't14_ag_group')).space_id, 't14_sb', 'group_admin grant: the Space derived from its group');
-SELECT is((pg_temp.last_audit('admin_grant', 't14_ag_inst')).space_id, 't14_sa', 'instance-level grant: the acting Space');
+SELECT is((pg_temp.last_audit('admin_grant', 't14_ag_inst')).space_id, NULL, 'instance-level grant: the instance chain, not the acting Space');
+-- A transaction may name the Space its instance-level rows are filed in (the REST front's audit_space_id); a row
+-- of a Space stays in its own.
+DO $$ BEGIN PERFORM plystra.set_audit_space('t14_sb'); END $$;
+INSERT INTO plystra.users (id, email) VALUES ('t14_u3', 't14_u3@example.test');
+INSERT INTO plystra.groups (id, space_id, path, name) VALUES ('t14_ga3', 't14_sa', 'named', 'Named');
+SELECT is((pg_temp.last_audit('user', 't14_u3')).space_id, 't14_sb', 'set_audit_space: an instance-level row is filed in the Space named');
+SELECT is((pg_temp.last_audit('group', 't14_ga3')).space_id, 't14_sa', 'set_audit_space: a row of a Space stays in its own');
+DO $$ BEGIN PERFORM plystra.set_audit_space(NULL); END $$;
 
 -- No acting context: actor and request columns are NULL, an instance-level row has no Space.
 DO $$ BEGIN

@@ -21,7 +21,7 @@ SELECT set_eq($$
     WHERE p.pronamespace = 'plystra'::regnamespace AND a.grantee = 'plystra_app'::regrole AND a.privilege_type = 'EXECUTE'$$,
     ARRAY['plystra."check"(jsonb)', 'plystra.check_batch(jsonb)', 'plystra.allowed(text,text,text,text,text,text,text)',
           'plystra.set_actor(text,text,text,text)', 'plystra.set_request_context(text,text,text)',
-          'plystra.current_actor()', 'plystra.actor_space_id()', 'plystra.reaches_space(text,text)',
+          'plystra.set_audit_space(text)', 'plystra.current_actor()', 'plystra.actor_space_id()', 'plystra.reaches_space(text,text)',
           'plystra.reachable_space(text,text)', 'plystra.reachable_owner(text,text)',
           'plystra.reachable_groups(text,text)', 'plystra.reachable_group_ids(text,text)',
           'plystra.lookup_resources(text,text)', 'plystra.allowed_resource(text,text,text)',

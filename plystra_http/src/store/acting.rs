@@ -24,6 +24,9 @@ pub struct Acting<'a> {
     pub member_id: Option<&'a str>,
     pub user_member_id: Option<&'a str>,
     pub space_id: Option<&'a str>,
+    /// The Space instance-level management rows are filed in (`plystra.set_audit_space`); `None`: the instance
+    /// chain.
+    pub audit_space_id: Option<&'a str>,
     pub request: &'a RequestContext,
     pub credential: Option<CredentialIds<'a>>,
 }
@@ -53,6 +56,7 @@ pub async fn set_context(client: &impl GenericClient, a: &Acting<'_>) -> Result<
             &c.and_then(|c| c.session_id),
             &c.and_then(|c| c.api_key_id),
             &c.is_some_and(|c| c.actor_claimed),
+            &a.audit_space_id,
         ],
     )
     .await
