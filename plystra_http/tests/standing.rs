@@ -15,18 +15,6 @@ fn password_hash() -> &'static str {
     H.get_or_init(|| plystra_http::auth::password::hash(PW))
 }
 
-/// A Space with one Member; returns (space_id, member_id).
-async fn new_space(prefix: &str) -> (String, String) {
-    let space = unique(prefix);
-    let member = format!("member_{space}");
-    let db = sql().await;
-    db.execute("INSERT INTO plystra.spaces (id, name) VALUES ($1, $1)", &[&space]).await.unwrap();
-    db.execute("INSERT INTO plystra.members (id, space_id, display_name) VALUES ($1, $2, 'M')", &[&member, &space])
-        .await
-        .unwrap();
-    (space, member)
-}
-
 /// A user bound to `member` in `space` (binding `um_<id>`), with admin grants (level, permission, space).
 /// Returns (user_id, email).
 async fn make_user(prefix: &str, space: &str, member: &str, grants: &[(&str, &str, Option<&str>)]) -> (String, String) {
@@ -191,7 +179,7 @@ const ALICE_IN_ACME: &str = r#"{"user_id":"user_alice","member_id":"member_finan
 /// The review's reproduction: a Space-B admin names tenant A's super admin as the actor.
 #[tokio::test]
 async fn f2_a_space_admin_cannot_write_as_another_tenants_super_admin() {
-    let (space, member) = new_space("space_f2").await;
+    let (space, member) = space_with_member("space_f2").await;
     let (mal, mal_email) = make_user("user_mal", &space, &member, &[("space_admin", "*", Some(&space))]).await;
     let t = token(&mal_email).await;
     let me = as_bearer(&t, "GET", "/api/v1/auth/me", None).await;
@@ -241,7 +229,7 @@ async fn f2_a_space_admin_cannot_write_as_another_tenants_super_admin() {
 
 #[tokio::test]
 async fn f2_an_api_key_names_only_bindings_inside_its_scope() {
-    let (space, member) = new_space("space_f2k").await;
+    let (space, member) = space_with_member("space_f2k").await;
     let (mal, mal_email) = make_user("user_malk", &space, &member, &[("space_admin", "*", Some(&space))]).await;
     let t = token(&mal_email).await;
     let created = as_bearer(
@@ -288,7 +276,7 @@ async fn f2_an_api_key_names_only_bindings_inside_its_scope() {
 /// The review's reproduction: a Space admin binds the super admin with is_primary and renames its Space "AAA".
 #[tokio::test]
 async fn f11_a_space_admin_cannot_bind_an_outside_user_or_become_their_default() {
-    let (space, member) = new_space("space_f11").await;
+    let (space, member) = space_with_member("space_f11").await;
     let (_, mal_email) = make_user("user_mal11", &space, &member, &[("space_admin", "*", Some(&space))]).await;
     let (victim, victim_email) = acme_user("user_victim11", &[("instance_super_admin", "*", None)]).await;
     let t = token(&mal_email).await;
@@ -342,7 +330,7 @@ async fn f11_a_space_admin_cannot_bind_an_outside_user_or_become_their_default()
 
 #[tokio::test]
 async fn f10_a_key_ends_with_its_creators_grant_and_account() {
-    let (space, member) = new_space("space_f10").await;
+    let (space, member) = space_with_member("space_f10").await;
     let (owner, owner_email) = make_user("user_keyowner", &space, &member, &[("space_admin", "*", Some(&space))]).await;
     let t = token(&owner_email).await;
     let mut keys = Vec::new();
@@ -382,7 +370,7 @@ async fn f10_a_key_ends_with_its_creators_grant_and_account() {
 
 #[tokio::test]
 async fn f10_key_made_keys_never_outlive_their_parent_and_die_with_it() {
-    let (space, member) = new_space("space_f10c").await;
+    let (space, member) = space_with_member("space_f10c").await;
     let (_, owner_email) = make_user("user_keyparent", &space, &member, &[("space_admin", "*", Some(&space))]).await;
     let t = token(&owner_email).await;
     let parent_expiry = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
@@ -491,7 +479,7 @@ async fn f17_revoking_twice_keeps_the_first_revocation() {
 
 #[tokio::test]
 async fn f17_admin_me_answers_a_space_admin_with_its_own_standing() {
-    let (space, member) = new_space("space_me").await;
+    let (space, member) = space_with_member("space_me").await;
     let (_, email) = make_user("user_me", &space, &member, &[("space_admin", "groups:manage", Some(&space))]).await;
     let t = token(&email).await;
     let me = as_bearer(&t, "GET", "/api/v1/admin/me", None).await;
@@ -574,7 +562,7 @@ async fn f17_a_reused_request_id_is_recorded_beside_the_servers_own() {
 /// login default (the oldest binding), and neither does a binding added later.
 #[tokio::test]
 async fn f11_renaming_a_space_does_not_move_a_users_default() {
-    let (space, member) = new_space("space_f11b").await;
+    let (space, member) = space_with_member("space_f11b").await;
     let (_, mal_email) = make_user("user_mal11b", &space, &member, &[("space_admin", "*", Some(&space))]).await;
     let (user, email) = acme_user("user_two_spaces", &[]).await;
     // An instance credential bound the user into the second Space, later than the first binding.

@@ -456,3 +456,15 @@ pub async fn second_space(space_id: &str, name: &str, who: &str, invoice_id: &st
         .await
         .expect("the second Space's fixture");
 }
+
+/// A Space with one Member; returns (space_id, member_id).
+pub async fn space_with_member(prefix: &str) -> (String, String) {
+    let space = unique(prefix);
+    let member = format!("member_{space}");
+    let db = sql().await;
+    db.execute("INSERT INTO plystra.spaces (id, name) VALUES ($1, $1)", &[&space]).await.unwrap();
+    db.execute("INSERT INTO plystra.members (id, space_id, display_name) VALUES ($1, $2, 'M')", &[&member, &space])
+        .await
+        .unwrap();
+    (space, member)
+}
