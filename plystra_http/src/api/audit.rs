@@ -218,10 +218,11 @@ pub async fn replay(
         }
     }
     let doc = if audit {
-        // Writing a decision row is deciding: the credential must also hold authz:check wherever it reaches.
-        let reached = row_space.iter().chain(spaces.iter().filter(|s| Some(s.as_str()) != row_space.as_deref()));
-        for space in reached {
-            let scope = crate::protection::RequestScope { space_id: Some(space.clone()), group_id: None };
+        // Writing a decision row is deciding: the credential must also hold authz:check where the row lies (a row
+        // of no Space: at instance scope) and in every other Space it reaches.
+        let others = spaces.iter().filter(|s| Some(s.as_str()) != row_space.as_deref()).cloned().map(Some);
+        for space_id in std::iter::once(row_space.clone()).chain(others) {
+            let scope = crate::protection::RequestScope { space_id, group_id: None };
             if !crate::protection::permission_on(&tx, credential, "authz:check", &scope).await? {
                 return Err(ApiError::admin_permission_required(
                     "authz:check",
