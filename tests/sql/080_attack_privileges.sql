@@ -6,7 +6,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
 \ir ../../sql/examples/invoices_rls.sql
-SELECT plan(56);
+SELECT plan(58);
 
 \ir helpers/sqlstate_as.sql
 
@@ -127,6 +127,11 @@ SELECT is(pg_temp.sqlstate_as('attack_app', $$SET LOCAL plystra.credential_type 
     'attack: plystra_app cannot SET the credential');
 SELECT is(pg_temp.sqlstate_as('attack_app', $$RESET plystra.audit_mode$$), '42501',
     'attack: plystra_app cannot reset the audit mode');
+-- The Space an instance-level management row is filed in (extension 1.11.0): only through its setter.
+SELECT is(pg_temp.sqlstate_as('attack_app', $$SET LOCAL plystra.audit_space_id = 'space_acme'$$), '42501',
+    'attack: plystra_app cannot SET the audit Space directly');
+SELECT is(pg_temp.sqlstate_as('attack_nobody', $$SELECT plystra.set_audit_space('space_acme')$$), '42501',
+    'attack: a role with no plystra role cannot call set_audit_space');
 SELECT is(pg_temp.sqlstate_as('attack_nobody',
     $$SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme')$$),
     '42501', 'attack: a role with no plystra role cannot call set_actor');
