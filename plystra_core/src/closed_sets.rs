@@ -138,16 +138,10 @@ closed_set!(
 mod tests {
     use super::*;
 
-    const MIGRATIONS: &[&str] = &[
-        include_str!("../../migrations/001_core_schema.sql"),
-        include_str!("../../migrations/002_invariants.sql"),
-        include_str!("../../migrations/003_management_audit.sql"),
-        include_str!("../../migrations/004_audit_chain.sql"),
-        include_str!("../../migrations/005_auth.sql"),
-        include_str!("../../migrations/006_trust.sql"),
-    ];
+    use crate::MIGRATIONS;
 
-    /// The quoted values of `CONSTRAINT <name> CHECK (<column> IN ('a', 'b', ...))`, from the migrations.
+    /// The quoted values of `CONSTRAINT <name> CHECK (<column> IN ('a', 'b', ...))` in its last definition in the
+    /// migrations (the one in force: a table made again, as the audit log's partitioning did, defines it again).
     fn check_list(constraint: &str) -> Vec<String> {
         let marker = format!("CONSTRAINT {constraint}");
         let mut found: Vec<Vec<String>> = Vec::new();
@@ -161,8 +155,7 @@ mod tests {
                 rest = &after[close..];
             }
         }
-        assert_eq!(found.len(), 1, "{constraint} is defined exactly once in migrations/");
-        found.pop().unwrap()
+        found.pop().unwrap_or_else(|| panic!("{constraint} is not defined in migrations/"))
     }
 
     fn equals_check<T: ClosedSet>(constraint: &str) {

@@ -345,6 +345,7 @@ fn parse_target(map: &Map<String, Value>, item: Option<usize>) -> Result<ParsedT
     )?;
     let resource_id = required(resource_id, at("resource_id"))?;
     let action = required(opt_string(map, "action", at("action"), MAX_ID_BYTES)?, at("action"))?;
+    not_reserved(&resource_type, &action, item)?;
     Ok(ParsedTarget { resource_type, resource_id, action, inline })
 }
 
@@ -457,6 +458,69 @@ pub fn parse_batch(doc: &Value) -> Result<Vec<Request>, RequestError> {
         .collect()
 }
 
+/// A decision's audit action is `<resource_type>.<action>`, both chosen by the caller; these rules keep it from
+/// reading as an action Plystra writes itself. Resource types no decision may name and no Resource Registry entry
+/// may take (`resource_types_key_reserved` in `migrations/017_reserved_resource_types.sql`, kept equal by a
+/// test): `auth` begins the authentication events (`auth.login_failed`), `audit_partition` the log's upkeep.
+pub const RESERVED_RESOURCE_TYPES: &[&str] = &["auth", "audit_partition"];
+
+/// The entities of the management audit trigger (`tg_audit_mutation`), whose rows have action `<entity>.<verb>`.
+/// A resource type may share an entity's name (an application's own "user" or "group" objects), but a decision
+/// about one may not use a verb of [`MANAGEMENT_VERBS`]: `user_member` / `revoked` would file a row that reads as
+/// the revocation of a binding.
+pub const MANAGEMENT_ENTITIES: &[&str] = &[
+    "admin_grant",
+    "api_key",
+    "group",
+    "member",
+    "member_role",
+    "permission",
+    "resource",
+    "resource_action",
+    "resource_mapping",
+    "resource_type",
+    "role",
+    "role_permission",
+    "space",
+    "user",
+    "user_member",
+];
+
+/// The verbs of the management audit trigger's actions.
+pub const MANAGEMENT_VERBS: &[&str] = &["created", "updated", "deleted", "restored", "disabled", "revoked", "archived"];
+
+/// Refuses a target whose audit action would read as one Plystra writes itself (see [`RESERVED_RESOURCE_TYPES`]).
+/// The action `<resource_type>.<action>` is read as a reader filtering by prefix or suffix reads it: by its first
+/// dot-separated segment (a resource type `auth.x` makes `auth.x.read`, which `LIKE 'auth.%'` finds) and its last
+/// (`user_member` with `x.revoked`), each trimmed of surrounding whitespace and compared without regard to ASCII
+/// case (`Auth.login_failed` reads as the event to a reader who ignores case).
+fn not_reserved(resource_type: &str, action: &str, item: Option<usize>) -> Result<(), RequestError> {
+    let is = |list: &[&str], s: &str| list.iter().any(|name| name.eq_ignore_ascii_case(s.trim()));
+    let first = resource_type.split('.').next().unwrap_or(resource_type);
+    let last = action.rsplit('.').next().unwrap_or(action);
+    if is(RESERVED_RESOURCE_TYPES, first) {
+        return Err(RequestError::new(
+            At { item, field: "resource_type" }.to_string(),
+            format!("\"{resource_type}\" is reserved: it begins the audit actions of Plystra's own events"),
+        ));
+    }
+    if is(MANAGEMENT_ENTITIES, first) && is(MANAGEMENT_VERBS, last) {
+        return Err(RequestError::new(
+            At { item, field: "action" }.to_string(),
+            format!(
+                "\"{action}\" on resource type \"{resource_type}\" is reserved: {resource_type}.{action} is a \
+                 management change Plystra records itself"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The checks of the parser that the typed forms (`plystra.allowed`), which do not pass through it, need too.
+pub fn typed_request_check(req: &Request) -> Result<(), RequestError> {
+    not_reserved(&req.resource_type, &req.action, None)
+}
+
 /// What an audit row may hold of a request, whatever function made it: the parser bounds what `plystra.check`
 /// reads, but the typed forms (`plystra.allowed` takes any text) and the request context of
 /// `plystra.set_request_context` do not pass through it. A value past these bounds could not be indexed (a btree
@@ -476,10 +540,11 @@ pub fn audit_row_bounds(req: &Request) -> Result<(), RequestError> {
         ("request.ip", ctx.ip.as_deref(), MAX_IP_BYTES),
         ("request.user_agent", ctx.user_agent.as_deref(), MAX_USER_AGENT_BYTES),
     ];
-    match fields.iter().find(|(_, value, limit)| value.is_some_and(|v| v.len() > *limit)) {
-        Some((field, _, limit)) => Err(RequestError::new(*field, format!("is longer than {limit} bytes"))),
-        None => Ok(()),
+    if let Some((field, _, limit)) = fields.iter().find(|(_, value, limit)| value.is_some_and(|v| v.len() > *limit)) {
+        return Err(RequestError::new(*field, format!("is longer than {limit} bytes")));
     }
+    // A row named like Plystra's own events is refused here too, whatever path built the request.
+    typed_request_check(req)
 }
 
 #[cfg(test)]
@@ -801,5 +866,148 @@ mod tests {
         assert_eq!(audit_row_bounds(&req), Ok(()));
         req.context.ip = Some("1".repeat(MAX_IP_BYTES + 1));
         assert_eq!(audit_row_bounds(&req).unwrap_err().field, "request.ip");
+    }
+
+    #[test]
+    fn no_decision_reads_as_an_action_plystra_writes() {
+        // (resource type, action, the field named)
+        let mut refused: Vec<(&str, &str, &str)> =
+            RESERVED_RESOURCE_TYPES.iter().map(|t| (*t, "login_failed", "resource_type")).collect();
+        refused.push(("auth", "read", "resource_type"));
+        refused.push(("Auth", "login_failed", "resource_type"));
+        refused.push(("AUDIT_PARTITION", "dropped", "resource_type"));
+        refused.push(("User_Member", "Revoked", "action"));
+        // What a prefix or suffix filter finds: auth.x.read, user_member.x.revoked, user_member.x.revoked.
+        refused.push(("auth.x", "read", "resource_type"));
+        refused.push((" auth", "login_failed", "resource_type"));
+        refused.push(("user_member.x", "revoked", "action"));
+        refused.push(("user_member", "x.revoked", "action"));
+        refused.push(("space", "created ", "action"));
+        for entity in MANAGEMENT_ENTITIES {
+            for verb in MANAGEMENT_VERBS {
+                refused.push((entity, verb, "action"));
+            }
+        }
+        for (resource_type, action, field) in refused {
+            let mut d = demo();
+            d["resource_type"] = json!(resource_type);
+            d["action"] = json!(action);
+            let e = err(d);
+            assert_eq!(e.field, field, "{resource_type}.{action}");
+            assert!(e.problem.contains("reserved"), "{resource_type}.{action}: {}", e.problem);
+            // The alias spelling and a batch item are refused alike.
+            let mut d = demo();
+            d.as_object_mut().unwrap().remove("resource_type");
+            d.as_object_mut().unwrap().remove("resource_id");
+            d["resource"] = json!({"type": resource_type, "id": "x"});
+            d["action"] = json!(action);
+            assert_eq!(err(d).field, field, "{resource_type}.{action}");
+            let mut d = batch();
+            d["items"][0]["resource_type"] = json!(resource_type);
+            d["items"][0]["action"] = json!(action);
+            assert_eq!(batch_err(d).field, format!("items[0].{field}"), "{resource_type}.{action}");
+            // The typed form's check, and the audit row's, which every audited decision passes.
+            let req = Request::about(("u", "m", "b", "s"), resource_type, "i", action);
+            assert_eq!(typed_request_check(&req).unwrap_err().field, field);
+            assert_eq!(audit_row_bounds(&req).unwrap_err().field, field);
+        }
+        // An application's own "user" or "group" objects, with its own verbs, and names that only look alike.
+        for (resource_type, action) in [
+            ("user", "read"),
+            ("group", "delete"),
+            ("users", "revoked"),
+            ("authority", "read"),
+            ("auth_", "x"),
+            ("x.auth", "read"),
+            ("user", "revoked.x"),
+        ] {
+            let mut d = demo();
+            d["resource_type"] = json!(resource_type);
+            d["action"] = json!(action);
+            assert!(parse_request(&d).is_ok(), "{resource_type}.{action}");
+            let req = Request::about(("u", "m", "b", "s"), resource_type, "i", action);
+            assert_eq!(audit_row_bounds(&req), Ok(()));
+        }
+    }
+
+    use crate::MIGRATIONS;
+
+    /// Each `'<word>'` that follows `prefix` anywhere in the migrations' code (comments skipped).
+    fn quoted_after(prefix: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for sql in MIGRATIONS {
+            for line in sql.lines().filter(|l| !l.trim_start().starts_with("--")) {
+                let mut rest = line;
+                while let Some(at) = rest.find(prefix) {
+                    rest = &rest[at + prefix.len()..];
+                    if let Some(end) = rest.find('\'') {
+                        found.push(rest[..end].to_string());
+                    }
+                }
+            }
+        }
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    /// The quoted words in the bodies of every definition of `plystra.tg_audit_mutation()` that follow `prefix`.
+    fn in_mutation_trigger(prefix: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for sql in MIGRATIONS {
+            for (at, _) in sql.match_indices("FUNCTION plystra.tg_audit_mutation()\nRETURNS") {
+                let body = &sql[at..];
+                let body = &body[..body.find("\n$$;").expect("a function body")];
+                for (k, _) in body.match_indices(prefix) {
+                    let word = &body[k + prefix.len()..];
+                    found.push(word[..word.find('\'').unwrap()].to_string());
+                }
+            }
+        }
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn the_reserved_names_are_the_registrys_check_and_every_action_plystra_writes() {
+        let marker = "CONSTRAINT resource_types_key_reserved CHECK (key NOT IN (";
+        let sql = MIGRATIONS.iter().rev().find(|m| m.contains(marker)).expect("migration 017 defines the CHECK");
+        let start = sql.find(marker).unwrap() + marker.len();
+        let end = sql[start..].find(')').unwrap() + start;
+        let listed: Vec<String> = sql[start..end].split(',').map(|v| v.trim().trim_matches('\'').to_string()).collect();
+        assert_eq!(
+            RESERVED_RESOURCE_TYPES, listed,
+            "RESERVED_RESOURCE_TYPES and the CHECK resource_types_key_reserved"
+        );
+        // Every entity the management trigger is attached with (`tg_audit_mutation('<entity>')`).
+        let mut entities = quoted_after("tg_audit_mutation('");
+        let mut ours: Vec<String> = MANAGEMENT_ENTITIES.iter().map(|e| e.to_string()).collect();
+        entities.sort();
+        ours.sort();
+        assert_eq!(ours, entities, "MANAGEMENT_ENTITIES and the entities tg_audit_mutation is attached with");
+        // Every verb any version of the trigger writes.
+        let mut verbs = in_mutation_trigger("verb := '");
+        verbs.extend(in_mutation_trigger("THEN '"));
+        verbs.extend(in_mutation_trigger("ELSE '"));
+        verbs.sort();
+        verbs.dedup();
+        let mut ours: Vec<String> = MANAGEMENT_VERBS.iter().map(|v| v.to_string()).collect();
+        ours.sort();
+        assert_eq!(ours, verbs, "MANAGEMENT_VERBS and the verbs tg_audit_mutation writes");
+        // Every other action prefix (`'<prefix>.' || verb`), and the authentication events' `auth.`.
+        let action_prefix = |w: String| {
+            let word = w.strip_suffix('.')?;
+            // `'.' ||` joins an entity and its verb.
+            (!word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')).then(|| word.to_string())
+        };
+        let mut prefixes: Vec<String> = quoted_after(" '").into_iter().filter_map(action_prefix).collect();
+        prefixes.push("auth".into());
+        // `'plystra.' ||` builds qualified names, not actions.
+        prefixes.retain(|p| p != "plystra");
+        assert!(prefixes.iter().any(|p| p == "audit_partition"), "{prefixes:?}");
+        for prefix in prefixes {
+            assert!(RESERVED_RESOURCE_TYPES.contains(&prefix.as_str()), "{prefix} begins actions Plystra writes");
+        }
     }
 }

@@ -13,6 +13,13 @@ use crate::error::{code, ApiError, Entity, Operation};
 /// Order matters: the first match wins.
 const INVARIANT_RULES: &[(&str, StatusCode, &str, &str)] = &[
     (
+        "resource_types_key_reserved",
+        StatusCode::BAD_REQUEST,
+        code::VALIDATION_FAILED,
+        "This key is reserved: auth, audit_partition and the names of Plystra's own entities begin the audit actions \
+         Plystra writes itself.",
+    ),
+    (
         "groups_path_format",
         StatusCode::BAD_REQUEST,
         code::GROUP_PATH_INVALID,

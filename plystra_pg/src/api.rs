@@ -447,5 +447,8 @@ fn allowed(
         context: crate::actor_reach::request_context_from_settings(),
         ..Request::about((user_id, member_id, user_member_id, space_id), resource_type, resource_id, action)
     };
+    if let Err(e) = plystra_core::request::typed_request_check(&req) {
+        crate::error::raise_invalid_request(&e, "plystra.allowed");
+    }
     run(req, false).outcome.allow
 }

@@ -6,7 +6,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
 \ir ../../sql/examples/invoices_rls.sql
-SELECT plan(58);
+SELECT plan(64);
 
 \ir helpers/sqlstate_as.sql
 
@@ -204,24 +204,46 @@ SELECT is(pg_temp.sqlstate_as('attack_app', $$SELECT * FROM plystra.sessions$$),
 ------------------------------------------------------------------------------------------------------------------
 
 -- A decision's audit action is "<resource_type>.<action>", both chosen by the caller: with resource_type "auth" a
--- decision row carries the action of an authentication event (which only plystra_admin may record), and with a
--- management entity's name that of a management mutation. NOT FIXED YET (marked TODO: reported, not counted): such
--- rows are told apart today by their deny code (INVALID_RESOURCE_TYPE, an unregistered type) and their decision
--- trace; closing it means reserving those type names in the parser and the Resource Registry.
+-- decision row would carry the action of an authentication event (which only plystra_admin may record), and with a
+-- management entity's name and one of the management trigger's verbs that of a management mutation. Every decision
+-- form refuses such a target with 22023 before anything is decided or queued (extension 1.12.0), and the Resource
+-- Registry refuses the reserved types as keys, so no such row can appear, in either audit mode. A type named like
+-- an entity stays usable with the application's own verbs.
 SELECT is(pg_temp.sqlstate_as('attack_app', $$SELECT plystra.check('{"actor": {"user_id": "user_alice",
     "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
-    "resource_type": "auth", "resource_id": "user_bob", "action": "login_failed"}')$$), '00000',
-    'attack setup: plystra_app asks a decision about resource_type auth, action login_failed');
-SELECT todo('decision rows can still carry auth.* and management action names', 1);
-SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE action LIKE 'auth.%' AND resource_id = 'user_bob'), 0::bigint,
+    "resource_type": "auth", "resource_id": "user_bob", "action": "login_failed"}')$$), '22023',
+    'attack: plystra_app asking a decision about resource_type auth, action login_failed, is refused (22023)');
+SELECT is(pg_temp.sqlstate_as('attack_app', $$SELECT plystra.check('{"actor": {"user_id": "user_alice",
+    "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+    "resource_type": "Auth", "resource_id": "user_bob", "action": "login_failed"}')$$), '22023',
+    'attack: the same in another letter case (Auth) is refused too (22023)');
+SELECT is(pg_temp.sqlstate_as('attack_app', $$SELECT plystra.check('{"actor": {"user_id": "user_alice",
+    "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+    "resource_type": "auth.login_failed", "resource_id": "user_bob", "action": "x"}')$$), '22023',
+    'attack: a resource type that only begins with auth. (auth.login_failed.x, found by LIKE ''auth.%'') is refused too');
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE action ILIKE 'auth.%' AND resource_id = 'user_bob'), 0::bigint,
     'attack: a decision by plystra_app never writes an audit row whose action is an authentication event (auth.*)');
 SELECT is(pg_temp.sqlstate_as('attack_app', $$SELECT plystra.allowed('user_alice', 'member_finance_reviewer',
-    'um_alice_finance_reviewer', 'space_acme', 'user_member', 'um_bob_finance_reviewer', 'revoked')$$), '00000',
-    'attack setup: plystra_app asks about resource_type user_member, action revoked');
-SELECT todo('decision rows can still carry auth.* and management action names', 1);
+    'um_alice_finance_reviewer', 'space_acme', 'user_member', 'um_bob_finance_reviewer', 'revoked')$$), '22023',
+    'attack: plystra_app asking (typed form) about resource_type user_member, action revoked, is refused (22023)');
+SELECT is(pg_temp.sqlstate_as('attack_app', $$SELECT plystra.check_batch('{"actor": {"user_id": "user_alice",
+    "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+    "items": [{"resource_type": "invoice", "resource_id": "invoice_001", "action": "read"},
+              {"resource": {"type": "space", "id": "space_acme"}, "action": "created"}]}')$$), '22023',
+    'attack: a batch with one item about resource type space, action created, is refused whole (22023)');
 SELECT is((SELECT count(*) FROM plystra.audit_logs
-           WHERE action = 'user_member.revoked' AND resource_id = 'um_bob_finance_reviewer'), 0::bigint,
-    'attack: a decision by plystra_app never writes an audit row named like a management mutation (user_member.revoked)');
+           WHERE action IN ('user_member.revoked', 'space.created') AND decision = 'deny'), 0::bigint,
+    'attack: a decision by plystra_app never writes an audit row named like a management mutation');
+SELECT is(pg_temp.sqlstate_as('attack_app', $$SELECT plystra.check('{"actor": {"user_id": "user_alice",
+    "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
+    "resource_type": "user", "resource_id": "user_bob", "action": "read"}')$$), '00000',
+    'an application''s own resource type named user is still decided with its own verbs');
+SELECT is(pg_temp.sqlstate_as('attack_admin', $$INSERT INTO plystra.resource_types (id, key, display_name)
+    VALUES ('rt_attack_auth', 'auth', 'Auth')$$), '23514',
+    'attack: the Resource Registry refuses the reserved key auth (resource_types_key_reserved)');
+SELECT is(pg_temp.sqlstate_as('attack_admin', $$INSERT INTO plystra.resource_types (id, key, display_name)
+    VALUES ('rt_attack_audit_partition', 'audit_partition', 'Audit partition')$$), '23514',
+    'attack: the Resource Registry refuses the reserved key audit_partition');
 
 -- Unbounded input on the paths that do not go through check's 256-byte limits (the typed allowed() takes any text,
 -- set_request_context any request id): a row carrying it could not be indexed, and with the audit writer serving
