@@ -203,6 +203,78 @@ async fn a_missing_field_is_400_naming_it_and_decides_nothing() {
     assert_eq!(audit_rows_for_request(&rid).await, 0);
 }
 
+/// A decision's audit action is `<resource_type>.<action>`: a target whose action would read as one Plystra writes
+/// itself (an authentication event, a management mutation) is refused, so no caller files a row that reads as one.
+#[tokio::test]
+async fn a_target_named_like_plystras_own_events_is_400_and_files_no_row() {
+    let rid = unique("req_reserved");
+    for (resource_type, action, field) in [
+        ("auth", "login_failed", "resource_type"),
+        ("user_member", "revoked", "action"),
+        ("space", "created", "action"),
+    ] {
+        let mut body = demo_request("user_alice", "um_alice_finance_reviewer", "invoice_001");
+        body["resource_type"] = json!(resource_type);
+        body["action"] = json!(action);
+        for path in ["/api/v1/authz/check", "/api/v1/authz/explain"] {
+            let a = send_to(server(), "POST", path, Some(body.clone()), &[("X-Request-ID", &rid)]).await;
+            let e = a.expect_error(400, "VALIDATION_FAILED");
+            assert_eq!(e["details"]["field"], field, "{path} {resource_type}.{action}");
+            assert!(e["message"].as_str().unwrap().contains("reserved"), "{e}");
+        }
+    }
+    assert_eq!(audit_rows_for_request(&rid).await, 0);
+    // The registry refuses the reserved types as keys: no decision about them can ever be allowed.
+    for key in ["auth", "audit_partition"] {
+        let e = post("/api/v1/resource-types", json!({"key": key, "display_name": "Reserved"}))
+            .await
+            .expect_error(400, "VALIDATION_FAILED")
+            .clone();
+        assert_eq!(e["details"]["rule"], "resource_types_key_reserved", "{key}");
+    }
+}
+
+/// A decision whose audit row the log refuses (here a constraint the test adds; input cannot cause it, every field is
+/// bounded) is not given: a 500 that names neither the constraint nor the database's message, and nothing else
+/// stops (with the audit writer the refused row fails only its own decision: tests/sql/041).
+#[tokio::test]
+async fn a_decision_whose_audit_row_is_refused_is_a_500_that_names_nothing() {
+    let constraint = unique("t_refused");
+    let refused = unique("invoice_refused");
+    let db = sql().await;
+    db.batch_execute(&format!(
+        "ALTER TABLE plystra.audit_logs ADD CONSTRAINT {constraint} CHECK (resource_id IS DISTINCT FROM '{refused}')"
+    ))
+    .await
+    .unwrap();
+    let a = send_to(
+        server(),
+        "POST",
+        "/api/v1/authz/check",
+        Some(demo_request("user_alice", "um_alice_finance_reviewer", &refused)),
+        &[],
+    )
+    .await;
+    let status = a.status;
+    let text = a.text.clone();
+    db.batch_execute(&format!("ALTER TABLE plystra.audit_logs DROP CONSTRAINT {constraint}")).await.unwrap();
+    assert_eq!(status, 500, "{text}");
+    assert!(text.contains("INTERNAL_ERROR"), "{text}");
+    assert!(
+        !text.contains(&constraint) && !text.contains("violates"),
+        "the database's message reached the client: {text}"
+    );
+    let next = send_to(
+        server(),
+        "POST",
+        "/api/v1/authz/check",
+        Some(demo_request("user_alice", "um_alice_finance_reviewer", "invoice_001")),
+        &[],
+    )
+    .await;
+    assert_eq!(next.expect_ok(200)["decision"], "allow");
+}
+
 #[tokio::test]
 async fn unknown_fields_wrong_types_and_malformed_json_are_400() {
     let rid = unique("req_bad");

@@ -22,15 +22,7 @@ CREATE FUNCTION pg_temp.connstr() RETURNS text LANGUAGE sql AS $$
                   current_setting('port'), current_database(), current_user)
 $$;
 
--- The writer (re)connects a couple of seconds after its database is (re)created: give it up to 20 s.
-DO $$
-BEGIN
-    FOR i IN 1 .. 200 LOOP
-        EXIT WHEN plystra.audit_writer_active();
-        PERFORM pg_sleep(0.1);
-    END LOOP;
-END $$;
-SELECT ok(plystra.audit_writer_active(), 'the audit writer serves this database');
+\ir helpers/await_audit_writer.sql
 
 -- A decision over a resource with 600 kB of tenant metadata: its trace is bounded, so its row still goes through
 -- the writer and survives the rollback (it used to be written in the caller's transaction and vanish).

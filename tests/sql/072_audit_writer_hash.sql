@@ -12,14 +12,7 @@ SELECT plan(8);
 -- Audit rows outlive this test's ROLLBACK, so this run's request ids are unique.
 CREATE TEMP TABLE run AS SELECT 'req72_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10) || '_' AS p;
 
-DO $$
-BEGIN
-    FOR i IN 1 .. 200 LOOP
-        EXIT WHEN plystra.audit_writer_active();
-        PERFORM pg_sleep(0.1);
-    END LOOP;
-END $$;
-SELECT ok(plystra.audit_writer_active(), 'the audit writer serves this database');
+\ir helpers/await_audit_writer.sql
 
 -- Decisions' data, made in this transaction (the decisions read it; the writer's rows outlive the rollback).
 INSERT INTO plystra.spaces (id, name) VALUES ('space_t72', 'Other Ü');

@@ -1,0 +1,63 @@
+-- A row the database refuses fails only its own decision. The audit writer inserts a drained batch in a
+-- subtransaction and, if that fails, each row in one of its own: the refused decision gets the database's error
+-- (its SQLSTATE, "audit row refused"), the batch's other rows are committed, and the writer goes on. Before, any
+-- insert error ended the writer, and every decision waiting on that batch failed with 57P03, in every tenant.
+-- Input cannot make a row the log refuses (every field is bounded before it is queued), so the refusal here is a
+-- constraint added for the test, committed before the test's transaction and dropped after it.
+-- Needs the audit writer serving this database (scripts/test).
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+ALTER TABLE plystra.audit_logs ADD CONSTRAINT t041_refused CHECK (resource_id IS DISTINCT FROM 'invoice_t041_refused');
+BEGIN;
+SELECT plan(11);
+CREATE TEMP TABLE run AS SELECT 'req_t041_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10) || '_' AS p;
+CREATE FUNCTION pg_temp.rid(name text) RETURNS text LANGUAGE sql AS $$ SELECT (SELECT p FROM run) || name $$;
+CREATE FUNCTION pg_temp.actor() RETURNS jsonb LANGUAGE sql AS $$
+    SELECT '{"user_id": "user_alice", "member_id": "member_finance_reviewer",
+             "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"}'::jsonb
+$$;
+CREATE FUNCTION pg_temp.req(res text, request_id text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_build_object('actor', pg_temp.actor(), 'resource_type', 'invoice', 'resource_id', res,
+                              'action', 'approve', 'request', jsonb_build_object('request_id', request_id))
+$$;
+CREATE FUNCTION pg_temp.writer() RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_stat_clear_snapshot();
+    RETURN (SELECT pid FROM pg_stat_activity WHERE backend_type = 'plystra audit writer' AND datname = current_database());
+END $$;
+\ir helpers/await_audit_writer.sql
+SELECT isnt(current_setting('plystra.audit_mode'), 'off', 'decisions are audited');
+CREATE TEMP TABLE writer_before AS SELECT pg_temp.writer() AS pid;
+
+-- One decision whose row is refused: its own error, not "audit unavailable".
+SELECT throws_like(format('SELECT plystra.check(%L)', pg_temp.req('invoice_t041_refused', pg_temp.rid('alone'))),
+    '%audit row of this decision was refused%t041_refused%',
+    'a decision whose row the log refuses fails with the database''s reason');
+SELECT is(pg_temp.writer(), (SELECT pid FROM writer_before), 'the audit writer is the same process after it');
+SELECT throws_ok(format('SELECT plystra.check(%L)', pg_temp.req('invoice_t041_refused', pg_temp.rid('alone2'))), '23514',
+    NULL, 'with the database''s SQLSTATE (23514 here), not 57P03');
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id IN (pg_temp.rid('alone'), pg_temp.rid('alone2'))),
+    0::bigint, 'and no row was written for it');
+
+-- A batch whose rows go to the writer together: the refused item fails the call, the others are committed (a row
+-- without an answer is allowed, an answer without a row never).
+SELECT throws_ok(format('SELECT plystra.check_batch(%L)', jsonb_build_object('actor', pg_temp.actor(),
+    'request', jsonb_build_object('request_id', pg_temp.rid('batch')),
+    'items', jsonb_build_array(
+        jsonb_build_object('resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve'),
+        jsonb_build_object('resource_type', 'invoice', 'resource_id', 'invoice_t041_refused', 'action', 'approve'),
+        jsonb_build_object('resource_type', 'invoice', 'resource_id', 'invoice_002', 'action', 'approve')))),
+    '23514', NULL, 'a batch with one refused row fails as a call');
+SELECT is((SELECT array_agg(resource_id ORDER BY resource_id) FROM plystra.audit_logs WHERE request_id = pg_temp.rid('batch')),
+    ARRAY['invoice_001', 'invoice_002'], 'its other rows were committed, each its own');
+
+-- The writer lives on and the next decision is answered with its row.
+SELECT is(pg_temp.writer(), (SELECT pid FROM writer_before), 'the audit writer is still the same process after the batch');
+SELECT is(plystra.check(pg_temp.req('invoice_001', pg_temp.rid('after')))->>'decision', 'allow',
+    'the next decision is answered');
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = pg_temp.rid('after')), 1::bigint,
+    'with its row');
+
+SELECT * FROM finish();
+ROLLBACK;
+ALTER TABLE plystra.audit_logs DROP CONSTRAINT t041_refused;
