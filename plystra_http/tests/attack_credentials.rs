@@ -26,14 +26,6 @@ async fn token(email: &str) -> String {
     login(email).await["access_token"].as_str().unwrap().to_string()
 }
 
-async fn as_bearer(token: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
-    send_to(server(), method, path, body, &[("authorization", &bearer(token))]).await
-}
-
-async fn as_key(key: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
-    send_to(server(), method, path, body, &[("x-plystra-api-key", key)]).await
-}
-
 fn refused(a: &Answer, what: &str) {
     assert!(
         a.status == 403 || a.status == 400 || a.status == 404 || a.status == 401,
@@ -202,6 +194,52 @@ async fn switch_member_never_reaches_another_users_binding() {
     }
     let me = as_bearer(&t, "GET", "/api/v1/auth/me", None).await;
     assert_eq!(me.expect_ok(200)["actor"]["space_id"], space.as_str());
+}
+
+/// A switch between bindings of two Spaces: each Space's audit trail names only its own binding (the new Space's
+/// row used to carry the previous binding's id, another tenant's), and the Space left records that the session left.
+#[tokio::test]
+async fn switch_member_across_spaces_names_each_space_only_its_own_binding() {
+    let (space_a, member_a) = space_with_member("space_atk_swa").await;
+    let (space_b, member_b) = space_with_member("space_atk_swb").await;
+    let (u, email) = user_in("user_atk_sw", &space_a, &member_a, &[]).await;
+    let (in_a, in_b) = (format!("um_{u}"), format!("umb_{u}"));
+    sql()
+        .await
+        .execute(
+            "INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type) \
+             VALUES ($1, $2, $3, $4, 'login')",
+            &[&in_b, &u, &member_b, &space_b],
+        )
+        .await
+        .unwrap();
+    let t = token(&email).await;
+    for binding in [&in_a, &in_b] {
+        let a = as_bearer(&t, "POST", "/api/v1/actor/switch-member", Some(json!({"user_member_id": binding}))).await;
+        a.expect_ok(200);
+    }
+    let rows = sql()
+        .await
+        .query(
+            "SELECT space_id, trace::text FROM plystra.audit_logs WHERE action = 'auth.member_switched' \
+             AND resource_id = $1 ORDER BY seq",
+            &[&u],
+        )
+        .await
+        .unwrap();
+    let in_space = |space: &str| -> Vec<String> {
+        rows.iter().filter(|r| r.get::<_, Option<String>>(0).as_deref() == Some(space)).map(|r| r.get(1)).collect()
+    };
+    let (rows_a, rows_b) = (in_space(&space_a), in_space(&space_b));
+    assert_eq!(rows_b.len(), 1, "{rows_b:?}");
+    assert!(rows_b[0].contains(&format!("\"{in_b}\"")), "{rows_b:?}");
+    assert!(!rows_b[0].contains(&format!("\"{in_a}\"")), "Space B's trail names Space A's binding: {rows_b:?}");
+    let left: Vec<&String> = rows_a.iter().filter(|r| r.contains("switched_to_another_space")).collect();
+    assert_eq!(left.len(), 1, "Space A records that the session left: {rows_a:?}");
+    assert!(left[0].contains(&format!("\"{in_a}\"")), "{left:?}");
+    for row in &rows_a {
+        assert!(!row.contains(&in_b) && !row.contains(&space_b), "Space A's trail names Space B: {row}");
+    }
 }
 
 // ------------------------------------------------------------------------------------------------------------

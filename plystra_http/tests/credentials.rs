@@ -26,14 +26,6 @@ async fn login_token(email: &str) -> String {
     a.expect_ok(200)["access_token"].as_str().unwrap().to_string()
 }
 
-async fn as_bearer(token: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
-    send_to(server(), method, path, body, &[("authorization", &bearer(token))]).await
-}
-
-async fn as_key(key: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
-    send_to(server(), method, path, body, &[("x-plystra-api-key", key)]).await
-}
-
 /// Every (METHOD, concrete path) of the route table with its access.
 fn endpoints() -> Vec<(plystra_http::protection::Access, String, String)> {
     let mut out = Vec::new();

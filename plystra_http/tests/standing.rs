@@ -35,14 +35,6 @@ async fn token(email: &str) -> String {
     login(email).await["access_token"].as_str().unwrap().to_string()
 }
 
-async fn as_bearer(token: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
-    send_to(server(), method, path, body, &[("authorization", &bearer(token))]).await
-}
-
-async fn as_key(key: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
-    send_to(server(), method, path, body, &[("x-plystra-api-key", key)]).await
-}
-
 async fn stored_hash(user: &str) -> Option<String> {
     sql().await.query_one("SELECT password_hash FROM plystra.users WHERE id = $1", &[&user]).await.unwrap().get(0)
 }

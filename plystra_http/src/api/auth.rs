@@ -676,11 +676,22 @@ pub async fn switch_member(
     sessions::switch_binding(&*tx, &session.session_id, &chosen.space_id, &chosen.member_id, &chosen.user_member_id)
         .await
         .map_err(db::internal)?;
+    // Each Space's trail names only its own bindings: a switch from another Space's binding is recorded in the new
+    // Space without the previous binding's id, and in the Space left as a row of its own (its audit readers learn
+    // that the session stopped acting there, not where it went).
+    let previous_space = session.active_space_id.as_deref().filter(|s| *s != chosen.space_id);
+    let previous_here = if previous_space.is_none() { session.active_user_member_id.as_deref() } else { None };
     let details = json!({ "session_id": session.session_id, "member_id": chosen.member_id,
                           "user_member_id": chosen.user_member_id,
-                          "previous_user_member_id": session.active_user_member_id });
+                          "previous_user_member_id": previous_here });
     let space = Some(chosen.space_id.as_str());
     audit_auth_event(&*tx, &ctx, "auth.member_switched", Some(&session.user_id), space, "allow", details).await?;
+    if let (Some(left), Some(previous)) = (previous_space, session.active_user_member_id.as_deref()) {
+        let details = json!({ "session_id": session.session_id, "previous_user_member_id": previous,
+                              "switched_to_another_space": true });
+        audit_auth_event(&*tx, &ctx, "auth.member_switched", Some(&session.user_id), Some(left), "allow", details)
+            .await?;
+    }
     tx.commit().await.map_err(db::internal)?;
     session.active_space_id = Some(chosen.space_id.clone());
     session.active_member_id = Some(chosen.member_id.clone());

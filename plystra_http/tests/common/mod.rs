@@ -364,6 +364,16 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// A request to the shared server with the session `token` as a Bearer credential.
+pub async fn as_bearer(token: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
+    send_to(server(), method, path, body, &[("authorization", &bearer(token))]).await
+}
+
+/// A request to the shared server with the API key `key`.
+pub async fn as_key(key: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
+    send_to(server(), method, path, body, &[("x-plystra-api-key", key)]).await
+}
+
 /// The demo's Space and the Member that test users are bound to unless a test says otherwise.
 pub const ACME: (&str, &str) = ("space_acme", "member_finance_reviewer");
 
