@@ -22,7 +22,8 @@
 //!   every committed change moved the version. A transaction that has written anything reads the tables (its own
 //!   writes, a savepoint rolled back, a write earlier in the same statement are then exactly as visible as they
 //!   are to SQL);
-//! - a decision reads its Space's version row under its own snapshot (one probe) and uses the kept actor only when
+//! - a decision reads its Space's version row under its own snapshot (one probe, or the row last read when its
+//!   snapshot shows exactly the same committed rows as the one it was read under: `same_snapshot`) and uses the kept actor only when
 //!   it was read under that same version of the same incarnation of the row (a random id the row is created with:
 //!   DROP/CREATE EXTENSION makes a new one, where the sequence starts again). Otherwise it reads the tables and
 //!   keeps what it read under the version it saw, replacing what was kept: a REPEATABLE READ transaction with an
@@ -55,6 +56,7 @@ use plystra_core::model::{Actor, Group, Request};
 
 use crate::actor_shared;
 use crate::probe::Reader;
+use crate::same_snapshot::Remembered;
 
 /// A live MemberRole grant of the Member, with its anchor group when the anchor was read with it.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,6 +82,9 @@ struct Entry {
 thread_local! {
     /// By binding id (the entry holds the rest of the request's actor, compared on use).
     static KEPT: RefCell<HashMap<String, Entry>> = RefCell::new(HashMap::new());
+    /// The Space version rows as last read, for readings whose snapshot shows the same committed rows
+    /// (`same_snapshot`).
+    static VERSION_ROWS: RefCell<Remembered<Option<(String, i64)>>> = RefCell::new(Remembered::default());
     static HITS: Cell<i64> = const { Cell::new(0) };
     static FILLS: Cell<i64> = const { Cell::new(0) };
     static READS: Cell<i64> = const { Cell::new(0) };
@@ -110,8 +115,12 @@ fn version(reader: &Reader, space_id: &str) -> Option<(String, i64)> {
     if reader.wrote() || !reader.has_relation(c"actor_versions") {
         return None;
     }
-    reader.one(c"actor_versions", c"actor_versions_pkey", &[space_id], |row| {
-        Some((row.text("incarnation")?, row.int8("version")?))
+    VERSION_ROWS.with(|r| {
+        r.borrow_mut().get_or_read(reader, space_id, || {
+            reader.one(c"actor_versions", c"actor_versions_pkey", &[space_id], |row| {
+                Some((row.text("incarnation")?, row.int8("version")?))
+            })
+        })
     })
 }
 
@@ -218,7 +227,9 @@ fn keep(req: &Request, version: (String, i64), actor: &Actor, grants: &Rc<[Grant
 }
 
 /// This backend's kept actors: how many, and how many decisions used one (hits), read and kept one (fills), or
-/// read an actor that could not be kept (reads) since the backend started. Owner only (apply_privileges grants it
+/// read an actor that could not be kept (reads) since the backend started, and how many version rows (the
+/// catalog's and a Space's) it took as last read under the same visibility instead of probing
+/// (`version_rows_remembered`). Owner only (apply_privileges grants it
 /// to no role): it tells nothing about any actor, but it is for tests and measurements, not applications.
 #[pg_extern(volatile, parallel_safe)]
 fn actor_kept_stats() -> JsonB {
@@ -230,5 +241,6 @@ fn actor_kept_stats() -> JsonB {
         "shared_hits": SHARED_HITS.with(Cell::get),
         "shared_fills": SHARED_FILLS.with(Cell::get),
         "shared_slots": actor_shared::slots(),
+        "version_rows_remembered": crate::same_snapshot::taken(),
     }))
 }

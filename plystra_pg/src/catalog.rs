@@ -16,7 +16,8 @@
 //!   every committed change moved the version. A transaction that has written anything reads the tables (its
 //!   own writes, a savepoint rolled back, a write earlier in the same statement are then exactly as visible as
 //!   they are to SQL; an AFTER STATEMENT trigger's bump is not yet visible inside the statement);
-//! - a decision first reads the version under its own snapshot (one probe), and uses what the backend keeps only
+//! - a decision first reads the version under its own snapshot (one probe, or the row last read when its snapshot
+//!   shows exactly the same committed rows as the one it was read under: `same_snapshot`), and uses what the backend keeps only
 //!   when it was read under that same version of the same incarnation of the schema (a random id the version
 //!   row is created with: a DROP/CREATE EXTENSION makes a new one, even in one transaction, where object ids
 //!   such as the schema's can be handed out again); otherwise it forgets everything and reads again, keeping
@@ -39,6 +40,7 @@ use plystra_core::model::{Permission, ResourceAction, ResourceType, Role};
 
 use crate::credential::{KeyReading, UserReading};
 use crate::probe::Reader;
+use crate::same_snapshot::Remembered;
 
 /// The registry entries of one (resource type, action).
 pub type TypeAction = (Option<ResourceType>, Option<ResourceAction>);
@@ -64,6 +66,8 @@ thread_local! {
     /// Inside [`Catalog::one_snapshot`]: the statement snapshot its first validation read under, and whether that
     /// validation let the catalog be used (`None` until then).
     static VALIDATED: Cell<Option<Option<(usize, Catalog)>>> = const { Cell::new(None) };
+    /// The version row as last read, for readings whose snapshot shows the same committed rows (`same_snapshot`).
+    static VERSION_ROW: RefCell<Remembered<Option<(String, i64, bool)>>> = RefCell::new(Remembered::default());
 }
 
 /// Proof that the kept catalog matches the snapshot of the decision being loaded: only [`Catalog::validate`]
@@ -120,9 +124,13 @@ impl Catalog {
         if limit <= 0 || reader.wrote() || !reader.has_relation(c"catalog_version") {
             return NOTHING;
         }
-        let version = reader.one(c"catalog_version", c"catalog_version_pkey", &["catalog"], |row| {
-            let credentials = row.has_column("keeps_api_keys") && row.boolean("keeps_api_keys");
-            Some((row.text("incarnation")?, row.int8("version")?, credentials))
+        let version = VERSION_ROW.with(|r| {
+            r.borrow_mut().get_or_read(reader, "catalog", || {
+                reader.one(c"catalog_version", c"catalog_version_pkey", &["catalog"], |row| {
+                    let credentials = row.has_column("keeps_api_keys") && row.boolean("keeps_api_keys");
+                    Some((row.text("incarnation")?, row.int8("version")?, credentials))
+                })
+            })
         });
         let Some((incarnation, version, credentials)) = version else {
             // No version row (a superuser deleted it): keep nothing.

@@ -25,6 +25,7 @@ mod lookup;
 mod migrations;
 mod probe;
 mod replay;
+mod same_snapshot;
 mod shmem;
 mod statement_cache;
 

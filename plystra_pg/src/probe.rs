@@ -89,6 +89,14 @@ impl Reader {
         self.wrote
     }
 
+    /// This reading's snapshot when it shows committed rows only: the transaction had written nothing, and the
+    /// snapshot is an MVCC one (`same_snapshot` compares such snapshots).
+    pub fn committed_only_snapshot(&self) -> Option<pg_sys::Snapshot> {
+        // SAFETY: the snapshot stays valid for the Reader's life (active or pushed).
+        let mvcc = unsafe { (*self.snapshot).snapshot_type == pg_sys::SnapshotType::SNAPSHOT_MVCC };
+        (!self.wrote && mvcc).then_some(self.snapshot)
+    }
+
     /// The active snapshot this reading uses, as an address, when it uses the statement's own (a transaction
     /// that has written nothing, inside a statement); `None` when it pushed a snapshot of its own.
     pub fn statement_snapshot(&self) -> Option<usize> {

@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(56);
+SELECT plan(59);
 
 SELECT 't71_' || txid_current() AS run \gset
 SELECT format('host=%s port=%s dbname=%s user=%s',
@@ -66,6 +66,21 @@ SELECT is(pg_temp.d(), 'ALLOW', 'the run''s actor may approve invoice_001 (its a
 SELECT pg_temp.hits() AS h0 \gset
 SELECT is(pg_temp.d(), 'ALLOW', 'and again');
 SELECT is(pg_temp.hits(), :h0::bigint + 1, 'the second decision used the kept actor');
+
+-- While nothing completes in between, consecutive snapshots show the same committed rows and the deciding backend
+-- takes its version rows as last read (plystra_pg/src/same_snapshot.rs); the moment another session commits, the
+-- next decision reads them again and sees the change.
+CREATE FUNCTION pg_temp.remembered() RETURNS bigint LANGUAGE sql AS $$
+    SELECT (s->>'version_rows_remembered')::bigint FROM dblink('t71_d', 'SELECT plystra.actor_kept_stats()') AS t(s jsonb)
+$$;
+SELECT pg_temp.remembered() AS r0 \gset
+SELECT pg_temp.d() FROM generate_series(1, 5);
+SELECT cmp_ok(pg_temp.remembered(), '>', :r0::bigint,
+              'decisions under unchanged snapshots took their version rows as last read');
+SELECT pg_temp.w($$UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_%s'$$);
+SELECT is(pg_temp.d(), 'NO_MATCHING_PERMISSION', 'right after, a revoke committed by another session denies');
+SELECT pg_temp.w($$UPDATE plystra.member_roles SET status = 'active' WHERE id = 'mr_%s'$$);
+SELECT is(pg_temp.d(), 'ALLOW', 'and its undoing counts at the next decision');
 
 ------------------------------------------------------------------------------------------------------------------
 -- The deciding backend's own transaction.
@@ -326,7 +341,7 @@ SELECT dblink_exec('t71_sw', 'ALTER EXTENSION plystra UPDATE');
 SELECT is(pg_temp.sd_stats()->>'entries', '0', 'nothing was kept before the update');
 SELECT is(pg_temp.sd(), 'ALLOW', 'after ALTER EXTENSION UPDATE, in the same backend');
 SELECT pg_temp.sd();
-SELECT is(pg_temp.sd_stats() - ARRAY['reads', 'shared_hits', 'shared_fills', 'shared_slots'], '{"entries": 1, "hits": 1, "fills": 1}'::jsonb,
+SELECT is(pg_temp.sd_stats() - ARRAY['reads', 'shared_hits', 'shared_fills', 'shared_slots', 'version_rows_remembered'], '{"entries": 1, "hits": 1, "fills": 1}'::jsonb,
           'the update gave the existing Space its version: the actor is kept and used');
 SELECT dblink_exec('t71_sw', $$UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_finance_reviewer_approver_finance'$$);
 SELECT is(pg_temp.sd(), 'NO_MATCHING_PERMISSION', 'a revoke committed after the update denies in the same backend');
