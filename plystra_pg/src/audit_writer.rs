@@ -55,6 +55,19 @@ struct RefusedRow {
     message: [u8; REFUSED_MESSAGE],
 }
 
+impl RefusedRow {
+    /// The row of `seq`, keeping what fits of `message`, cut on a character boundary (the waiter prints it back).
+    fn new(seq: u64, sqlstate: i32, message: &str) -> RefusedRow {
+        let mut n = message.len().min(REFUSED_MESSAGE);
+        while !message.is_char_boundary(n) {
+            n -= 1;
+        }
+        let mut row = RefusedRow { seq, sqlstate, len: n as u16, message: [0; REFUSED_MESSAGE] };
+        row.message[..n].copy_from_slice(&message.as_bytes()[..n]);
+        row
+    }
+}
+
 pub static AUDIT_WRITER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"plystra"));
 
 #[repr(C)]
@@ -372,11 +385,7 @@ fn refused_among(q: &Queue, seqs: &[u64]) -> Option<RefusedRow> {
             return found;
         }
         if seq <= q.refused_evicted {
-            let mut unknown = RefusedRow { seq, sqlstate: 0, len: 0, message: [0; REFUSED_MESSAGE] };
-            let text = b"more rows were refused since than the queue remembers";
-            unknown.message[..text.len()].copy_from_slice(text);
-            unknown.len = text.len() as u16;
-            return Some(unknown);
+            return Some(RefusedRow::new(seq, 0, "more rows were refused since than the queue remembers"));
         }
     }
     None
@@ -581,16 +590,8 @@ fn append_contained(seqs: &[u64], rows: &[Vec<u8>]) -> Vec<RefusedRow> {
             else {
                 continue;
             };
-            let mut entry = RefusedRow { seq: *seq, sqlstate, len: 0, message: [0; REFUSED_MESSAGE] };
-            // Cut on a character boundary: the waiter prints it back as text.
-            let mut n = message.len().min(REFUSED_MESSAGE);
-            while !message.is_char_boundary(n) {
-                n -= 1;
-            }
-            entry.message[..n].copy_from_slice(&message.as_bytes()[..n]);
-            entry.len = n as u16;
             log!("plystra audit writer: the audit row of queued decision {seq} was refused: {message}");
-            refused.push(entry);
+            refused.push(RefusedRow::new(*seq, sqlstate, &message));
         }
         refused
     }))

@@ -47,67 +47,68 @@ pub fn taken() -> i64 {
 /// At most this many remembered rows per backend (a row per Space a backend decides in, and the catalog's).
 pub const ROWS: usize = 1024;
 
-/// What decides which committed rows an MVCC snapshot shows (see the module comment).
+type Xid = pg_sys::TransactionId;
+
+/// What decides which committed rows an MVCC snapshot shows (see the module comment): owned (`Box`) as
+/// remembered, borrowed (`&[Xid]`) from a reader's snapshot to compare with it.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Visibility {
-    xmin: pg_sys::TransactionId,
-    xmax: pg_sys::TransactionId,
-    xip: Box<[pg_sys::TransactionId]>,
-    subxip: Box<[pg_sys::TransactionId]>,
+struct Visibility<L = Box<[Xid]>> {
+    xmin: Xid,
+    xmax: Xid,
+    xip: L,
+    subxip: L,
     suboverflowed: bool,
     in_recovery: bool,
 }
 
-/// The in-progress id lists of `snapshot`.
-///
-/// # Safety
-/// `snapshot` is a valid MVCC snapshot.
-unsafe fn lists<'a>(snapshot: pg_sys::Snapshot) -> (&'a [pg_sys::TransactionId], &'a [pg_sys::TransactionId]) {
-    let s = &*snapshot;
-    let xip = if s.xcnt == 0 || s.xip.is_null() { &[][..] } else { std::slice::from_raw_parts(s.xip, s.xcnt as usize) };
-    let subxip = if s.subxcnt <= 0 || s.subxip.is_null() {
-        &[][..]
-    } else {
-        std::slice::from_raw_parts(s.subxip, s.subxcnt as usize)
-    };
-    (xip, subxip)
-}
-
 impl Visibility {
-    /// The visibility of `reader`'s snapshot when it shows committed rows only, through an MVCC snapshot.
-    fn of(reader: &Reader) -> Option<Visibility> {
-        let snapshot = reader.committed_only_snapshot()?;
-        // SAFETY: the reader's snapshot stays valid for its life, and it is MVCC (checked by the reader).
-        unsafe {
-            let s = &*snapshot;
-            let (xip, subxip) = lists(snapshot);
-            Some(Visibility {
-                xmin: s.xmin,
-                xmax: s.xmax,
-                xip: xip.into(),
-                subxip: subxip.into(),
-                suboverflowed: s.suboverflowed,
-                in_recovery: s.takenDuringRecovery,
-            })
+    fn borrowed(&self) -> Visibility<&[Xid]> {
+        Visibility {
+            xmin: self.xmin,
+            xmax: self.xmax,
+            xip: &self.xip,
+            subxip: &self.subxip,
+            suboverflowed: self.suboverflowed,
+            in_recovery: self.in_recovery,
         }
     }
+}
 
-    /// Whether `reader`'s snapshot shows exactly the committed rows this visibility shows.
-    fn shown_by(&self, reader: &Reader) -> bool {
-        let Some(snapshot) = reader.committed_only_snapshot() else {
-            return false;
-        };
-        // SAFETY: as in `of`.
-        unsafe {
-            let s = &*snapshot;
-            let (xip, subxip) = lists(snapshot);
-            self.xmin == s.xmin
-                && self.xmax == s.xmax
-                && self.suboverflowed == s.suboverflowed
-                && self.in_recovery == s.takenDuringRecovery
-                && *self.xip == *xip
-                && *self.subxip == *subxip
+impl Visibility<&[Xid]> {
+    fn owned(&self) -> Visibility {
+        Visibility {
+            xmin: self.xmin,
+            xmax: self.xmax,
+            xip: self.xip.into(),
+            subxip: self.subxip.into(),
+            suboverflowed: self.suboverflowed,
+            in_recovery: self.in_recovery,
         }
+    }
+}
+
+/// The visibility of `reader`'s snapshot, when it shows committed rows only through an MVCC snapshot.
+fn visibility(reader: &Reader) -> Option<Visibility<&[Xid]>> {
+    let snapshot = reader.committed_only_snapshot()?;
+    // SAFETY: the reader's snapshot, an MVCC one, stays valid for the reader's life; its arrays hold xcnt and
+    // subxcnt ids (a copied snapshot whose sub-transaction list overflowed has none: null).
+    unsafe {
+        let s = &*snapshot;
+        let list = |ids: *mut Xid, n: usize| {
+            if n == 0 || ids.is_null() {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(ids, n)
+            }
+        };
+        Some(Visibility {
+            xmin: s.xmin,
+            xmax: s.xmax,
+            xip: list(s.xip, s.xcnt as usize),
+            subxip: list(s.subxip, s.subxcnt.max(0) as usize),
+            suboverflowed: s.suboverflowed,
+            in_recovery: s.takenDuringRecovery,
+        })
     }
 }
 
@@ -127,7 +128,8 @@ impl<V: Clone> Remembered<V> {
     /// The row of `key` remembered for `reader`'s visibility, else read by `read` (and remembered when the reading
     /// shows committed rows only).
     pub fn get_or_read(&mut self, reader: &Reader, key: &str, read: impl FnOnce() -> V) -> V {
-        let same = self.seen.as_ref().is_some_and(|seen| seen.shown_by(reader));
+        let now = visibility(reader);
+        let same = now.is_some() && self.seen.as_ref().map(Visibility::borrowed) == now;
         if same {
             if let Some(row) = self.rows.get(key) {
                 TAKEN.with(|t| t.set(t.get() + 1));
@@ -137,7 +139,7 @@ impl<V: Clone> Remembered<V> {
         let row = read();
         if !same {
             self.rows.clear();
-            self.seen = Visibility::of(reader);
+            self.seen = now.as_ref().map(Visibility::owned);
         }
         if self.seen.is_some() {
             if self.rows.len() >= ROWS {
