@@ -16,8 +16,7 @@ const INVARIANT_RULES: &[(&str, StatusCode, &str, &str)] = &[
         "resource_types_key_reserved",
         StatusCode::BAD_REQUEST,
         code::VALIDATION_FAILED,
-        "This key is reserved: auth, audit_partition and the names of Plystra's own entities begin the audit actions \
-         Plystra writes itself.",
+        "This key is reserved: auth and audit_partition begin the audit actions Plystra writes itself.",
     ),
     (
         "groups_path_format",

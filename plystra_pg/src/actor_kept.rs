@@ -23,8 +23,8 @@
 //!   writes, a savepoint rolled back, a write earlier in the same statement are then exactly as visible as they
 //!   are to SQL);
 //! - a decision reads its Space's version row under its own snapshot (one probe, or the row last read when its
-//!   snapshot shows exactly the same committed rows as the one it was read under: `same_snapshot`) and uses the kept actor only when
-//!   it was read under that same version of the same incarnation of the row (a random id the row is created with:
+//!   snapshot shows exactly the same committed rows as the one it was read under: `same_snapshot`) and uses the
+//!   kept actor only when it was read under that same version of the same incarnation of the row (a random id the row is created with:
 //!   DROP/CREATE EXTENSION makes a new one, where the sequence starts again). Otherwise it reads the tables and
 //!   keeps what it read under the version it saw, replacing what was kept: a REPEATABLE READ transaction with an
 //!   older snapshot and a newer one in the same backend each read the tables whenever the kept version is not
@@ -229,8 +229,8 @@ fn keep(req: &Request, version: (String, i64), actor: &Actor, grants: &Rc<[Grant
 /// This backend's kept actors: how many, and how many decisions used one (hits), read and kept one (fills), or
 /// read an actor that could not be kept (reads) since the backend started, and how many version rows (the
 /// catalog's and a Space's) it took as last read under the same visibility instead of probing
-/// (`version_rows_remembered`). Owner only (apply_privileges grants it
-/// to no role): it tells nothing about any actor, but it is for tests and measurements, not applications.
+/// (`version_rows_remembered`). Owner only (apply_privileges grants it to no role): it tells nothing about any
+/// actor, but it is for tests and measurements, not applications.
 #[pg_extern(volatile, parallel_safe)]
 fn actor_kept_stats() -> JsonB {
     JsonB(serde_json::json!({

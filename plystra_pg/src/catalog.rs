@@ -17,8 +17,8 @@
 //!   own writes, a savepoint rolled back, a write earlier in the same statement are then exactly as visible as
 //!   they are to SQL; an AFTER STATEMENT trigger's bump is not yet visible inside the statement);
 //! - a decision first reads the version under its own snapshot (one probe, or the row last read when its snapshot
-//!   shows exactly the same committed rows as the one it was read under: `same_snapshot`), and uses what the backend keeps only
-//!   when it was read under that same version of the same incarnation of the schema (a random id the version
+//!   shows exactly the same committed rows as the one it was read under: `same_snapshot`), and uses what the
+//!   backend keeps only when it was read under that same version of the same incarnation of the schema (a random id the version
 //!   row is created with: a DROP/CREATE EXTENSION makes a new one, even in one transaction, where object ids
 //!   such as the schema's can be handed out again); otherwise it forgets everything and reads again, keeping
 //!   what it reads under the version it saw;

@@ -1,5 +1,5 @@
--- A row the database refuses fails only its own decision. The audit writer inserts a drained batch in a
--- subtransaction and, if that fails, each row in one of its own: the refused decision gets the database's error
+-- A row the database refuses fails only its own decision. The audit writer inserts a drained batch in one
+-- transaction and, if that fails, rolls it back and inserts each row in a subtransaction of its own: the refused decision gets the database's error
 -- (its SQLSTATE, "audit row refused"), the batch's other rows are committed, and the writer goes on. Before, any
 -- insert error ended the writer, and every decision waiting on that batch failed with 57P03, in every tenant.
 -- Input cannot make a row the log refuses (every field is bounded before it is queued), so the refusal here is a
