@@ -1,5 +1,7 @@
 //! The Finance Reviewer demo (docs/v1-reference.md §1.6) in memory, and every case v1.0's engine tests cover, plus ours.
 
+use std::rc::Rc;
+
 use serde_json::json;
 
 use crate::decide::decide;
@@ -129,7 +131,7 @@ fn context(req: &Request) -> Context {
         Vec::new()
     };
     Context {
-        actor: Actor {
+        actor: Rc::new(Actor {
             user: ["user_alice", "user_bob"].contains(&req.user_id.as_str()).then(|| user(&req.user_id)),
             member: (req.member_id == "member_finance_reviewer").then(|| Member {
                 id: "member_finance_reviewer".into(),
@@ -143,7 +145,7 @@ fn context(req: &Request) -> Context {
                 name: "Acme".into(),
                 status: ACTIVE.into(),
             }),
-        },
+        }),
         registry,
         target,
         candidates,
@@ -206,7 +208,7 @@ fn expired_binding_denies() {
 fn binding_expiring_in_the_future_allows() {
     let req = request("user_alice", "um_alice_finance_reviewer", "invoice_001", "approve");
     let mut ctx = context(&req);
-    ctx.actor.user_member.as_mut().unwrap().expires_at =
+    Rc::make_mut(&mut ctx.actor).user_member.as_mut().unwrap().expires_at =
         Some(Timestamp { unix_micros: NOW + 1, rfc3339: "later".into() });
     assert_eq!(code_of(&req, &ctx), None);
 }
@@ -273,33 +275,33 @@ fn actor_state_order_user_member_space_binding_expiry() {
     };
     // Everything inactive at once: the user wins, then member, then space, then binding, then expiry.
     let all = |c: &mut Context| {
-        c.actor.user.as_mut().unwrap().status = "disabled".into();
-        c.actor.member.as_mut().unwrap().status = "disabled".into();
-        c.actor.space.as_mut().unwrap().status = "disabled".into();
-        c.actor.user_member.as_mut().unwrap().status = "revoked".into();
+        Rc::make_mut(&mut c.actor).user.as_mut().unwrap().status = "disabled".into();
+        Rc::make_mut(&mut c.actor).member.as_mut().unwrap().status = "disabled".into();
+        Rc::make_mut(&mut c.actor).space.as_mut().unwrap().status = "disabled".into();
+        Rc::make_mut(&mut c.actor).user_member.as_mut().unwrap().status = "revoked".into();
     };
     assert_eq!(with(&all), Some(DenyCode::ActorUserInactive));
     assert_eq!(
         with(&|c| {
             all(c);
-            c.actor.user.as_mut().unwrap().status = ACTIVE.into();
+            Rc::make_mut(&mut c.actor).user.as_mut().unwrap().status = ACTIVE.into();
         }),
         Some(DenyCode::ActorMemberInactive)
     );
     assert_eq!(
         with(&|c| {
             all(c);
-            c.actor.user.as_mut().unwrap().status = ACTIVE.into();
-            c.actor.member.as_mut().unwrap().status = ACTIVE.into();
+            Rc::make_mut(&mut c.actor).user.as_mut().unwrap().status = ACTIVE.into();
+            Rc::make_mut(&mut c.actor).member.as_mut().unwrap().status = ACTIVE.into();
         }),
         Some(DenyCode::SpaceInactive)
     );
     assert_eq!(
         with(&|c| {
             all(c);
-            c.actor.user.as_mut().unwrap().status = ACTIVE.into();
-            c.actor.member.as_mut().unwrap().status = ACTIVE.into();
-            c.actor.space.as_mut().unwrap().status = ACTIVE.into();
+            Rc::make_mut(&mut c.actor).user.as_mut().unwrap().status = ACTIVE.into();
+            Rc::make_mut(&mut c.actor).member.as_mut().unwrap().status = ACTIVE.into();
+            Rc::make_mut(&mut c.actor).space.as_mut().unwrap().status = ACTIVE.into();
         }),
         Some(DenyCode::UserMemberRevoked)
     );
@@ -312,8 +314,10 @@ fn seven_cross_space_mutations_each_deny() {
     let base = context(&req);
     type Mutation = (&'static str, fn(&mut Context));
     let mutations: [Mutation; 7] = [
-        ("member space", |c| c.actor.member.as_mut().unwrap().space_id = "space_other".into()),
-        ("user_member.member_id", |c| c.actor.user_member.as_mut().unwrap().member_id = "member_other".into()),
+        ("member space", |c| Rc::make_mut(&mut c.actor).member.as_mut().unwrap().space_id = "space_other".into()),
+        ("user_member.member_id", |c| {
+            Rc::make_mut(&mut c.actor).user_member.as_mut().unwrap().member_id = "member_other".into()
+        }),
         ("resource space", |c| c.target.as_mut().unwrap().resource.space_id = "space_other".into()),
         ("target group space", |c| c.target.as_mut().unwrap().group.as_mut().unwrap().space_id = "space_other".into()),
         ("role space", |c| c.candidates[0].role.space_id = "space_other".into()),
@@ -328,10 +332,10 @@ fn seven_cross_space_mutations_each_deny() {
     }
     // The binding joining another user, or living in another space, is cross-space too.
     let mut c = base.clone();
-    c.actor.user_member.as_mut().unwrap().user_id = "user_bob".into();
+    Rc::make_mut(&mut c.actor).user_member.as_mut().unwrap().user_id = "user_bob".into();
     assert_eq!(code_of(&req, &c), Some(DenyCode::CrossSpaceViolation));
     let mut c = base.clone();
-    c.actor.user_member.as_mut().unwrap().space_id = "space_other".into();
+    Rc::make_mut(&mut c.actor).user_member.as_mut().unwrap().space_id = "space_other".into();
     assert_eq!(code_of(&req, &c), Some(DenyCode::CrossSpaceViolation));
 }
 

@@ -1,6 +1,8 @@
 //! The decision context as plain structs: what the loader brings from the database (or what a caller
 //! supplies inline), before any rule is applied. Field names follow the trace document of Plystra v1.0.
 
+use std::rc::Rc;
+
 use serde_json::Value;
 
 /// The status every live entity must have.
@@ -346,7 +348,9 @@ pub struct Candidate {
 /// Everything a decision needs, gathered before deciding.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Context {
-    pub actor: Actor,
+    /// Shared, not copied: a backend keeps the actors it decides for (`plystra_pg`'s `actor_kept`) and hands the
+    /// same one to every decision that uses it.
+    pub actor: Rc<Actor>,
     pub registry: Registry,
     /// `None` when the resource does not exist (or was never looked up because the registry rejected it).
     pub target: Option<Target>,

@@ -111,7 +111,7 @@ prop_compose! {
             },
             group: target_group,
         });
-        Case { req, ctx: Context { actor, registry, target, candidates, now_micros: NOW, context_mode: None } }
+        Case { req, ctx: Context { actor: actor.into(), registry, target, candidates, now_micros: NOW, context_mode: None } }
     }
 }
 

@@ -69,14 +69,25 @@ pub struct Grant {
     pub anchor: Option<Option<Group>>,
 }
 
+/// A kept actor, by its binding id. The rest of the request's actor is compared with the actor's own rows: a
+/// kept actor is consistent (see the module comment), so its User, Member and Space ids are the request's.
 struct Entry {
     /// The incarnation and version of the Space's row everything below was read under.
     version: (String, i64),
-    user_id: String,
-    member_id: String,
-    space_id: String,
-    actor: Actor,
+    /// Shared with every decision that uses it: a hit or a keep copies no row.
+    actor: Rc<Actor>,
     grants: Rc<[Grant]>,
+}
+
+impl Entry {
+    /// Whether this entry is the actor `req` names, read under `version`.
+    fn serves(&self, req: &Request, version: &(String, i64)) -> bool {
+        let a = &self.actor;
+        self.version == *version
+            && a.user.as_ref().is_some_and(|u| u.id == req.user_id)
+            && a.member.as_ref().is_some_and(|m| m.id == req.member_id)
+            && a.space.as_ref().is_some_and(|s| s.id == req.space_id)
+    }
 }
 
 thread_local! {
@@ -94,7 +105,7 @@ thread_local! {
 
 /// The actor of one loading and, when it was kept or could be kept, the Member's grants with their anchors.
 pub struct Loaded {
-    pub actor: Actor,
+    pub actor: Rc<Actor>,
     pub grants: Option<Rc<[Grant]>>,
 }
 
@@ -154,13 +165,12 @@ pub fn load(
     read_grants: impl FnOnce() -> (Vec<Grant>, Vec<Option<String>>),
 ) -> Loaded {
     let Some(version) = version(reader, &req.space_id) else {
-        return Loaded { actor: read_actor(), grants: None };
+        return Loaded { actor: Rc::new(read_actor()), grants: None };
     };
     let hit = KEPT.with(|k| {
         let k = k.borrow();
         let e = k.get(&req.user_member_id)?;
-        (e.version == version && e.user_id == req.user_id && e.member_id == req.member_id && e.space_id == req.space_id)
-            .then(|| Loaded { actor: e.actor.clone(), grants: Some(e.grants.clone()) })
+        e.serves(req, &version).then(|| Loaded { actor: e.actor.clone(), grants: Some(e.grants.clone()) })
     });
     if let Some(hit) = hit {
         HITS.with(|h| h.set(h.get() + 1));
@@ -178,11 +188,11 @@ pub fn load(
     let place = actor_shared::place(key.database, key.binding_id);
     if let Some((actor, grants)) = place.as_ref().and_then(|p| p.find(&key)) {
         SHARED_HITS.with(|h| h.set(h.get() + 1));
-        let grants: Rc<[Grant]> = grants.into();
+        let (actor, grants): (Rc<Actor>, Rc<[Grant]>) = (Rc::new(actor), grants.into());
         keep(req, version.clone(), &actor, &grants);
         return Loaded { actor, grants: Some(grants) };
     }
-    let actor = read_actor();
+    let actor = Rc::new(read_actor());
     // Grants are read with the actor only for an actor that can be kept: any other is read as before.
     let probable =
         actor.user.is_some() && actor.member.is_some() && actor.user_member.is_some() && actor.space.is_some();
@@ -205,24 +215,14 @@ pub fn load(
 }
 
 /// Keeps the actor of `req` in this backend under `version`, forgetting every actor past the bound.
-fn keep(req: &Request, version: (String, i64), actor: &Actor, grants: &Rc<[Grant]>) {
+fn keep(req: &Request, version: (String, i64), actor: &Rc<Actor>, grants: &Rc<[Grant]>) {
     let limit = crate::guc::ACTOR_CACHE_ENTRIES.get().max(0) as usize;
     KEPT.with(|k| {
         let mut k = k.borrow_mut();
         if k.len() >= limit && !k.contains_key(&req.user_member_id) {
             k.clear();
         }
-        k.insert(
-            req.user_member_id.clone(),
-            Entry {
-                version,
-                user_id: req.user_id.clone(),
-                member_id: req.member_id.clone(),
-                space_id: req.space_id.clone(),
-                actor: actor.clone(),
-                grants: grants.clone(),
-            },
-        );
+        k.insert(req.user_member_id.clone(), Entry { version, actor: actor.clone(), grants: grants.clone() });
     });
 }
 

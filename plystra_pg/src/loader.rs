@@ -452,7 +452,7 @@ impl ActorLoader {
         let reader = Reader::begin();
         let catalog = Catalog::validate(&reader);
         let (actor, grants) = match req.inline.as_deref().filter(|i| i.is_pure()) {
-            Some(inline) => (inline_actor(req, inline.actor.as_ref()), None),
+            Some(inline) => (Rc::new(inline_actor(req, inline.actor.as_ref())), None),
             None => {
                 let loaded = actor_kept::load(
                     &reader,

@@ -155,7 +155,7 @@ fn fixed_parts(row: &SpiHeapTupleData<'_>, with_metadata: bool) -> Context {
         group,
     });
     Context {
-        actor: Actor { user, member, user_member, space },
+        actor: Actor { user, member, user_member, space }.into(),
         registry: Registry { resource_type, action, mapping },
         target,
         candidates: Vec::new(),
