@@ -67,7 +67,10 @@ impl Reader {
                     *k = (namespace, HashMap::new());
                 }
             });
-            let wrote = pg_sys::GetCurrentTransactionIdIfAny() != pg_sys::InvalidTransactionId;
+            // The whole transaction's id, not the current subtransaction's: inside a savepoint or a plpgsql
+            // EXCEPTION block the subtransaction may have none while the transaction around it has written, and
+            // the snapshot then shows those writes (what is kept or remembered must never be taken from it).
+            let wrote = pg_sys::GetTopTransactionIdIfAny() != pg_sys::InvalidTransactionId;
             let scans = RefCell::new(Vec::new());
             if !wrote && pg_sys::ActiveSnapshotSet() {
                 return Reader { namespace, wrote, snapshot: pg_sys::GetActiveSnapshot(), pushed: false, scans };
@@ -83,8 +86,8 @@ impl Reader {
         }
     }
 
-    /// Whether the transaction had written anything when this reading began (its snapshot then shows its own,
-    /// uncommitted writes).
+    /// Whether the transaction (any of its subtransactions, committed or rolled back to a savepoint) had written
+    /// anything when this reading began (its snapshot may then show its own, uncommitted writes).
     pub fn wrote(&self) -> bool {
         self.wrote
     }
