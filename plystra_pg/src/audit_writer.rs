@@ -577,24 +577,45 @@ fn append_contained(seqs: &[u64], rows: &[Vec<u8>]) -> Vec<RefusedRow> {
     if batch {
         return Vec::new();
     }
-    // SAFETY: the failed transaction is rolled back as a background worker's error recovery does (pgrx has already
-    // copied and flushed the error); the loop's memory context is restored for the retry.
+    abort_failed_transaction(context);
+    let retried = pg_sys::PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+        BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| {
+            // A constraint an operator made deferrable would otherwise be checked at this transaction's commit,
+            // outside every row's subtransaction, and fail the whole retry (or, uncaught, stop the writer).
+            Spi::run("SET CONSTRAINTS ALL IMMEDIATE").expect("SET CONSTRAINTS ALL IMMEDIATE");
+            let mut refused = Vec::new();
+            for (seq, row) in seqs.iter().zip(rows) {
+                let Err((sqlstate, message)) =
+                    in_subtransaction(|| crate::audit_append::append(std::slice::from_ref(row)))
+                else {
+                    continue;
+                };
+                log!("plystra audit writer: the audit row of queued decision {seq} was refused: {message}");
+                refused.push(RefusedRow::new(*seq, sqlstate, &message));
+            }
+            refused
+        }))
+    }))
+    .catch_others(|caught| {
+        // Whatever failed the retry itself (its commit included): none of the batch's rows is committed, so each
+        // decision fails with that error, and the writer goes on to the next batch.
+        let (sqlstate, message) = caught_error(caught);
+        log!("plystra audit writer: retrying a failed batch row by row failed too ({message}); its rows are refused");
+        seqs.iter().map(|&seq| RefusedRow::new(seq, sqlstate, &message)).collect()
+    })
+    .execute();
+    abort_failed_transaction(context);
+    retried
+}
+
+/// Rolls back the transaction an ERROR left open, as a background worker's error recovery does (pgrx has already
+/// copied and flushed the error), and restores the loop's memory context. Nothing to do when none is open.
+fn abort_failed_transaction(context: pg_sys::MemoryContext) {
+    // SAFETY: the writer's loop, outside any statement; AbortCurrentTransaction is a no-op in the idle state.
     unsafe {
         pg_sys::AbortCurrentTransaction();
         pg_sys::MemoryContextSwitchTo(context);
     }
-    BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| {
-        let mut refused = Vec::new();
-        for (seq, row) in seqs.iter().zip(rows) {
-            let Err((sqlstate, message)) = in_subtransaction(|| crate::audit_append::append(std::slice::from_ref(row)))
-            else {
-                continue;
-            };
-            log!("plystra audit writer: the audit row of queued decision {seq} was refused: {message}");
-            refused.push(RefusedRow::new(*seq, sqlstate, &message));
-        }
-        refused
-    }))
 }
 
 /// The SQLSTATE and message of an error caught from PostgreSQL or from this library.

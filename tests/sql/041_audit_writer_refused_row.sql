@@ -8,8 +8,19 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 ALTER TABLE plystra.audit_logs ADD CONSTRAINT t041_refused CHECK (resource_id IS DISTINCT FROM 'invoice_t041_refused');
+-- A refusal checked at commit: a deferred constraint trigger. Before, the writer's row-by-row retry committed
+-- outside every row's subtransaction, so this one stopped the writer (57P03 for every waiting decision).
+CREATE FUNCTION public.t041_refuse_deferred() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.resource_id = 'invoice_t041_deferred' THEN
+        RAISE EXCEPTION 't041_deferred refuses this row' USING ERRCODE = '23514';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER t041_deferred AFTER INSERT ON plystra.audit_logs DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION public.t041_refuse_deferred();
 BEGIN;
-SELECT plan(11);
+SELECT plan(14);
 CREATE TEMP TABLE run AS SELECT 'req_t041_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10) || '_' AS p;
 CREATE FUNCTION pg_temp.rid(name text) RETURNS text LANGUAGE sql AS $$ SELECT (SELECT p FROM run) || name $$;
 CREATE FUNCTION pg_temp.actor() RETURNS jsonb LANGUAGE sql AS $$
@@ -39,6 +50,13 @@ SELECT throws_ok(format('SELECT plystra.check(%L)', pg_temp.req('invoice_t041_re
 SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id IN (pg_temp.rid('alone'), pg_temp.rid('alone2'))),
     0::bigint, 'and no row was written for it');
 
+-- Refused only at commit (the deferred trigger): the same, and the writer goes on.
+SELECT throws_ok(format('SELECT plystra.check(%L)', pg_temp.req('invoice_t041_deferred', pg_temp.rid('deferred'))),
+    '23514', NULL, 'a row refused at commit fails its decision with the database''s SQLSTATE, not 57P03');
+SELECT is(pg_temp.writer(), (SELECT pid FROM writer_before), 'the audit writer is the same process after it');
+SELECT is(plystra.check(pg_temp.req('invoice_001', pg_temp.rid('after_deferred')))->>'decision', 'allow',
+    'and the next decision is answered');
+
 -- A batch whose rows go to the writer together: the refused item fails the call, the others are committed (a row
 -- without an answer is allowed, an answer without a row never).
 SELECT throws_ok(format('SELECT plystra.check_batch(%L)', jsonb_build_object('actor', pg_temp.actor(),
@@ -61,3 +79,5 @@ SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = pg_temp.ri
 SELECT * FROM finish();
 ROLLBACK;
 ALTER TABLE plystra.audit_logs DROP CONSTRAINT t041_refused;
+DROP TRIGGER t041_deferred ON plystra.audit_logs;
+DROP FUNCTION public.t041_refuse_deferred();

@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(14);
+SELECT plan(15);
 
 SELECT 't82_' || txid_current() AS run \gset
 SELECT set_config('t82.run', :'run', false);
@@ -66,7 +66,6 @@ SELECT is(pg_temp.remembered(), :before_savepoint::bigint,
     'a savepoint of a transaction that wrote takes no version row as last read');
 SELECT pg_temp.on_d('ROLLBACK');
 
--- 2. The same in a plpgsql block with an EXCEPTION clause (a subtransaction of its own).
 SELECT pg_temp.on_d($f$CREATE FUNCTION pg_temp.in_block(req jsonb) RETURNS text LANGUAGE plpgsql AS $b$
     BEGIN
         BEGIN
@@ -75,6 +74,11 @@ SELECT pg_temp.on_d($f$CREATE FUNCTION pg_temp.in_block(req jsonb) RETURNS text 
             RETURN 'ERROR';
         END;
     END $b$$f$);
+
+-- 2. The same in a plpgsql block with an EXCEPTION clause (a subtransaction of its own), right after reading
+--    decisions that took their version rows as last read under the same visibility.
+SELECT is(pg_temp.d(), 'ALLOW', 'after the rollback: allowed');
+SELECT pg_temp.d() AS again;
 SELECT pg_temp.on_d('BEGIN');
 SELECT pg_temp.on_d(:'revoke');
 SELECT is(code, 'NO_MATCHING_PERMISSION', 'in an EXCEPTION block after the own revoke, it denies')
