@@ -492,10 +492,11 @@ pub const MANAGEMENT_VERBS: &[&str] = &["created", "updated", "deleted", "restor
 /// Refuses a target whose audit action would read as one Plystra writes itself (see [`RESERVED_RESOURCE_TYPES`]).
 /// The action `<resource_type>.<action>` is read as a reader filtering by prefix or suffix reads it: by its first
 /// dot-separated segment (a resource type `auth.x` makes `auth.x.read`, which `LIKE 'auth.%'` finds) and its last
-/// (`user_member` with `x.revoked`), each trimmed of surrounding whitespace and compared without regard to ASCII
-/// case (`Auth.login_failed` reads as the event to a reader who ignores case).
+/// (`user_member` with `x.revoked`), each trimmed of surrounding whitespace and compared without regard to case,
+/// as [`folds_to`] compares (`Auth.login_failed` reads as the event to a reader who ignores case, and
+/// PostgreSQL's `lower()` and `ILIKE` fold the Kelvin sign in `api_\u{212A}ey` to `k`).
 fn not_reserved(resource_type: &str, action: &str, item: Option<usize>) -> Result<(), RequestError> {
-    let is = |list: &[&str], s: &str| list.iter().any(|name| name.eq_ignore_ascii_case(s.trim()));
+    let is = |list: &[&str], s: &str| list.iter().any(|name| folds_to(s.trim(), name));
     let first = resource_type.split('.').next().unwrap_or(resource_type);
     let last = action.rsplit('.').next().unwrap_or(action);
     if is(RESERVED_RESOURCE_TYPES, first) {
@@ -514,6 +515,23 @@ fn not_reserved(resource_type: &str, action: &str, item: Option<usize>) -> Resul
         ));
     }
     Ok(())
+}
+
+/// Whether `s` reads as `name` (lowercase ASCII) to a reader who ignores case: each character of `s` folded to
+/// the ASCII letter a case mapping gives it, if any. Its lowercase (the Kelvin sign `\u{212A}` is `k`; `\u{130}`,
+/// a dotted capital I, is `i` and a combining dot, as PostgreSQL's `lower()` makes it `i`), else its uppercase
+/// (the long s `\u{17F}` is `S`, which `upper()` makes of it). A character no case mapping takes to ASCII is
+/// itself, so names in other scripts stay free.
+fn folds_to(s: &str, name: &str) -> bool {
+    fn fold(c: char) -> char {
+        if c.is_ascii() {
+            return c.to_ascii_lowercase();
+        }
+        let ascii = |first: Option<char>| first.filter(char::is_ascii).map(|a| a.to_ascii_lowercase());
+        ascii(c.to_lowercase().next()).or_else(|| ascii(c.to_uppercase().next())).unwrap_or(c)
+    }
+    let mut folded = s.chars().map(fold);
+    name.chars().all(|n| folded.next() == Some(n)) && folded.next().is_none()
 }
 
 /// The checks of the parser that the typed forms (`plystra.allowed`), which do not pass through it, need too.
@@ -883,6 +901,11 @@ mod tests {
         refused.push(("user_member.x", "revoked", "action"));
         refused.push(("user_member", "x.revoked", "action"));
         refused.push(("space", "created ", "action"));
+        // Case as PostgreSQL's lower() and upper() fold it: the Kelvin sign, the long s, the dotted capital I.
+        refused.push(("api_\u{212A}ey", "revoked", "action"));
+        refused.push(("\u{17F}pace", "created", "action"));
+        refused.push(("user", "di\u{17F}abled", "action"));
+        refused.push(("AUD\u{130}T_PARTITION", "dropped", "resource_type"));
         for entity in MANAGEMENT_ENTITIES {
             for verb in MANAGEMENT_VERBS {
                 refused.push((entity, verb, "action"));

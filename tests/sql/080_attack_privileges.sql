@@ -6,7 +6,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
 \ir ../../sql/examples/invoices_rls.sql
-SELECT plan(64);
+SELECT plan(65);
 
 \ir helpers/sqlstate_as.sql
 
@@ -226,6 +226,9 @@ SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE action ILIKE 'auth.%' A
 SELECT is(pg_temp.sqlstate_as('attack_app', $$SELECT plystra.allowed('user_alice', 'member_finance_reviewer',
     'um_alice_finance_reviewer', 'space_acme', 'user_member', 'um_bob_finance_reviewer', 'revoked')$$), '22023',
     'attack: plystra_app asking (typed form) about resource_type user_member, action revoked, is refused (22023)');
+SELECT is(pg_temp.sqlstate_as('attack_app', $$SELECT plystra.allowed('user_alice', 'member_finance_reviewer',
+    'um_alice_finance_reviewer', 'space_acme', U&'api_\212Aey', 'k_app', 'revoked')$$), '22023',
+    'attack: the same with a Kelvin sign for k (api_\u212Aey, which lower() and ILIKE read as api_key) is refused (22023)');
 SELECT is(pg_temp.sqlstate_as('attack_app', $$SELECT plystra.check_batch('{"actor": {"user_id": "user_alice",
     "member_id": "member_finance_reviewer", "user_member_id": "um_alice_finance_reviewer", "space_id": "space_acme"},
     "items": [{"resource_type": "invoice", "resource_id": "invoice_001", "action": "read"},
