@@ -90,6 +90,14 @@ pub fn write_decisions(rows: Vec<DecisionRow<'_>>) {
     // before the decision returns. Where no writer serves this database, the row is part of this transaction.
     match audit_writer::deliver_all(|| rows.iter().map(record).collect()) {
         Delivery::Committed => return,
+        // Other rows' refusals pushed these rows' fate out of the queue's memory: each is in the log or was
+        // refused. Only a row found there is answered.
+        Delivery::Unconfirmed(lost) => {
+            if lost.iter().all(|&at| in_log(&rows[at].id)) {
+                return;
+            }
+            audit_writer::refusal_forgotten()
+        }
         Delivery::NotAvailable => {}
         // Traces are bounded (candidates, metadata), so this does not happen to a decision over data; if it
         // ever does, fail rather than write a row that the caller's rollback would erase.
@@ -120,6 +128,14 @@ pub fn write_decisions(rows: Vec<DecisionRow<'_>>) {
             insert_in_transaction(client, &row.id, row.req, row.outcome, row.trace);
         }
     });
+}
+
+/// Whether the audit row `id` is committed: its key row (`plystra.audit_log_keys`, written with it) under a snapshot
+/// taken now, since the writer committed after this statement began.
+fn in_log(id: &str) -> bool {
+    let reader = crate::probe::Reader::latest();
+    reader.has_relation(c"audit_log_keys")
+        && reader.one(c"audit_log_keys", c"audit_logs_id_key", &[id], |_| Some(())).is_some()
 }
 
 fn insert_in_transaction(client: &mut SpiClient<'_>, id: &str, req: &Request, outcome: &Outcome, trace: Doc<'_>) {

@@ -98,7 +98,8 @@ struct Queue {
     failed_seq: u64,
     /// Rows the database refused (the rest of their batch committed), in a ring: `refused_count` entries were
     /// ever written, entry k at `refused[k % REFUSED_ROWS]`. A waiter whose seq is at most `refused_evicted` and
-    /// that does not find itself there cannot tell and fails its decision (never an answer without its row).
+    /// that does not find itself there looks for its row in the log itself (`audit`): found, it is answered; not
+    /// found, it fails (never an answer without its row).
     refused: [RefusedRow; REFUSED_ROWS],
     refused_count: u64,
     refused_evicted: u64,
@@ -230,6 +231,10 @@ fn broadcast_all(q: *mut Queue) {
 pub enum Delivery {
     /// Committed by the writer before this returned.
     Committed,
+    /// The writer's commit that took these rows (by position) is flushed, but more rows were refused since than the
+    /// queue remembers: whether each was committed or refused is no longer known here. The caller must look
+    /// for them in the log before answering.
+    Unconfirmed(Vec<usize>),
     /// No writer serves this database: the caller writes the row itself.
     NotAvailable,
     /// A writer serves this database but the record (this many bytes) is over its limit. The caller must
@@ -327,7 +332,7 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<Vec<u8>>) -> Delivery {
     // The writer commits in sequence order, so the last row committed means every row of this batch is.
     let cv = committed_cv(q, drain);
     unsafe { pg_sys::ConditionVariablePrepareToSleep(cv) };
-    let lsn = loop {
+    let (lsn, lost) = loop {
         {
             let mut g = Locked::exclusive(q);
             let qq = g.q();
@@ -339,12 +344,15 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<Vec<u8>>) -> Delivery {
                 );
             }
             if qq.committed_seq >= seq {
-                if let Some(refused) = refused_among(qq, &seqs) {
-                    drop(g);
-                    unsafe { pg_sys::ConditionVariableCancelSleep() };
-                    row_refused(refused);
+                match refused_among(qq, &seqs) {
+                    Fate::Committed => break (qq.committed_lsn, Vec::new()),
+                    Fate::Unknown(lost) => break (qq.committed_lsn, lost),
+                    Fate::Refused(refused) => {
+                        drop(g);
+                        unsafe { pg_sys::ConditionVariableCancelSleep() };
+                        row_refused(*refused);
+                    }
                 }
-                break qq.committed_lsn;
             }
         }
         wait_a_little(cv, started);
@@ -352,7 +360,11 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<Vec<u8>>) -> Delivery {
     unsafe { pg_sys::ConditionVariableCancelSleep() };
     // Durable before the answer: a crash before this flush loses the row, but then no answer was given either.
     unsafe { pg_sys::XLogFlush(lsn) };
-    Delivery::Committed
+    if lost.is_empty() {
+        Delivery::Committed
+    } else {
+        Delivery::Unconfirmed(lost)
+    }
 }
 
 /// The audit row could not be recorded now, so the decision is not given: SQLSTATE 57P03 (cannot connect now),
@@ -370,25 +382,45 @@ fn audit_unavailable(message: &str) -> ! {
     unreachable!("ERROR-level reports do not return")
 }
 
-/// The first of `seqs` whose row the database refused; for a seq the ring may have lost, a row saying so.
-fn refused_among(q: &Queue, seqs: &[u64]) -> Option<RefusedRow> {
+/// What became of a committed drain's rows for one waiter.
+enum Fate {
+    Committed,
+    /// The first of its rows the database refused (boxed: a refused row carries its message).
+    Refused(Box<RefusedRow>),
+    /// The positions of its rows the ring may have lost (none of the others was refused).
+    Unknown(Vec<usize>),
+}
+
+/// The fate of the rows `seqs` once their drain is committed: refused (the first found in the ring), committed, or
+/// unknown for a seq at most `refused_evicted` that the ring no longer holds.
+fn refused_among(q: &Queue, seqs: &[u64]) -> Fate {
     // Refusals are rare: almost every waiter leaves here, whatever the size of its batch.
     if seqs.iter().all(|&seq| seq > q.refused_last) {
-        return None;
+        return Fate::Committed;
     }
     let kept = q.refused_count.min(REFUSED_ROWS as u64);
-    for &seq in seqs {
+    let mut lost = Vec::new();
+    for (at, &seq) in seqs.iter().enumerate() {
         let found = (q.refused_count - kept..q.refused_count)
             .map(|k| q.refused[(k % REFUSED_ROWS as u64) as usize])
             .find(|r| r.seq == seq);
-        if found.is_some() {
-            return found;
+        if let Some(row) = found {
+            return Fate::Refused(Box::new(row));
         }
         if seq <= q.refused_evicted {
-            return Some(RefusedRow::new(seq, 0, "more rows were refused since than the queue remembers"));
+            lost.push(at);
         }
     }
-    None
+    if lost.is_empty() {
+        Fate::Committed
+    } else {
+        Fate::Unknown(lost)
+    }
+}
+
+/// A row of this decision is not in the log, and the queue no longer holds why: refused, as [`row_refused`].
+pub fn refusal_forgotten() -> ! {
+    row_refused(RefusedRow::new(0, 0, "more rows were refused since than the queue remembers"))
 }
 
 /// The database refused this decision's audit row (its batch's other rows were committed): the decision is not

@@ -86,6 +86,24 @@ impl Reader {
         }
     }
 
+    /// Starts reading under a snapshot taken now (`GetLatestSnapshot`): it shows what other transactions have
+    /// committed since this statement began, which the statement's own snapshot does not (the audit writer's
+    /// commit of a decision's row, `audit`). Nothing read through it is kept or remembered.
+    pub fn latest() -> Reader {
+        // SAFETY: backend-local calls inside a transaction; the snapshot is copied when pushed and popped in Drop.
+        unsafe {
+            let namespace = pg_sys::get_namespace_oid(c"plystra".as_ptr(), false);
+            pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot());
+            Reader {
+                namespace,
+                wrote: true,
+                snapshot: pg_sys::GetActiveSnapshot(),
+                pushed: true,
+                scans: RefCell::new(Vec::new()),
+            }
+        }
+    }
+
     /// Whether the transaction (any of its subtransactions, committed or rolled back to a savepoint) had written
     /// anything when this reading began (its snapshot may then show its own, uncommitted writes).
     pub fn wrote(&self) -> bool {

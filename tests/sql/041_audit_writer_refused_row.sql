@@ -7,6 +7,8 @@
 -- Needs the audit writer serving this database (scripts/test).
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS dblink;
+ALTER TABLE plystra.audit_logs ADD CONSTRAINT t041_refused_many CHECK (resource_id NOT LIKE 't041\_many\_%');
 ALTER TABLE plystra.audit_logs ADD CONSTRAINT t041_refused CHECK (resource_id IS DISTINCT FROM 'invoice_t041_refused');
 -- A refusal checked at commit: a deferred constraint trigger. Before, the writer's row-by-row retry committed
 -- outside every row's subtransaction, so this one stopped the writer (57P03 for every waiting decision).
@@ -20,7 +22,7 @@ END $$;
 CREATE CONSTRAINT TRIGGER t041_deferred AFTER INSERT ON plystra.audit_logs DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION public.t041_refuse_deferred();
 BEGIN;
-SELECT plan(14);
+SELECT plan(18);
 CREATE TEMP TABLE run AS SELECT 'req_t041_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10) || '_' AS p;
 CREATE FUNCTION pg_temp.rid(name text) RETURNS text LANGUAGE sql AS $$ SELECT (SELECT p FROM run) || name $$;
 CREATE FUNCTION pg_temp.actor() RETURNS jsonb LANGUAGE sql AS $$
@@ -76,8 +78,57 @@ SELECT is(plystra.check(pg_temp.req('invoice_001', pg_temp.rid('after')))->>'dec
 SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = pg_temp.rid('after')), 1::bigint,
     'with its row');
 
+-- More refusals at once than the queue remembers (64): another tenant's decision, committed in the same drain,
+-- is answered. Before, a waiter the ring had lost track of failed ("more rows were refused since than the queue
+-- remembers") although its row was committed; now it looks for its row in the log. The writer is held on a lock
+-- so that three decisions queue in a known order: P (taken alone), then B, then A's batch of 100 refused items.
+SELECT format('host=%s port=%s dbname=%s user=%s',
+    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(),
+    current_user) AS conninfo \gset
+SELECT dblink_connect('t041_l', :'conninfo'), dblink_connect('t041_p', :'conninfo'),
+       dblink_connect('t041_b', :'conninfo'), dblink_connect('t041_a', :'conninfo');
+CREATE FUNCTION pg_temp.pid_of(conn text) RETURNS int LANGUAGE sql AS $$
+    SELECT pid FROM dblink(conn, 'SELECT pg_backend_pid()') AS t(pid int)
+$$;
+CREATE TEMP TABLE t041_pids AS
+    SELECT pg_temp.pid_of('t041_p') AS p, pg_temp.pid_of('t041_b') AS b, pg_temp.pid_of('t041_a') AS a;
+-- Waits (at most 10 s) until the process waits on the given kind of event.
+CREATE FUNCTION pg_temp.until_waiting(who int, kind text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..1000 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        IF EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = who AND wait_event_type = kind) THEN
+            RETURN true;
+        END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN false;
+END $$;
+SELECT dblink_exec('t041_l', 'BEGIN'),
+       dblink_exec('t041_l', 'LOCK TABLE plystra.audit_chain_heads IN ACCESS EXCLUSIVE MODE');
+SELECT dblink_send_query('t041_p', format('SELECT plystra.check(%L)->>''decision''', pg_temp.req('invoice_001', pg_temp.rid('p'))));
+SELECT pg_temp.until_waiting(pg_temp.writer(), 'Lock') AS writer_held;
+SELECT dblink_send_query('t041_b', format('SELECT plystra.check(%L)->>''decision''', pg_temp.req('invoice_001', pg_temp.rid('b'))));
+SELECT pg_temp.until_waiting((SELECT b FROM t041_pids), 'Extension') AS b_waits;
+SELECT dblink_send_query('t041_a', format('SELECT plystra.check_batch(%L) IS NOT NULL', jsonb_build_object(
+    'actor', pg_temp.actor(), 'request', jsonb_build_object('request_id', pg_temp.rid('a')),
+    'items', (SELECT jsonb_agg(jsonb_build_object('resource_type', 'invoice', 'resource_id', 't041_many_' || i,
+                                                  'action', 'approve')) FROM generate_series(1, 100) AS i))));
+SELECT pg_temp.until_waiting((SELECT a FROM t041_pids), 'Extension') AS a_waits;
+SELECT dblink_exec('t041_l', 'COMMIT');
+SELECT is((SELECT d FROM dblink_get_result('t041_p', false) AS t(d text)), 'allow', 'P, taken alone, is answered');
+SELECT is((SELECT d FROM dblink_get_result('t041_b', false) AS t(d text)), 'allow',
+    'B, committed with 100 refused rows of another decision, is answered');
+SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = pg_temp.rid('b')), 1::bigint, 'with its row');
+SELECT count(*) FROM dblink_get_result('t041_a', false) AS t(x boolean);
+SELECT matches(dblink_error_message('t041_a'), 'audit row of this decision was refused',
+    'A''s batch, every row refused, fails');
+SELECT dblink_disconnect('t041_l'), dblink_disconnect('t041_p'), dblink_disconnect('t041_b'),
+       dblink_disconnect('t041_a');
+
 SELECT * FROM finish();
 ROLLBACK;
 ALTER TABLE plystra.audit_logs DROP CONSTRAINT t041_refused;
+ALTER TABLE plystra.audit_logs DROP CONSTRAINT t041_refused_many;
 DROP TRIGGER t041_deferred ON plystra.audit_logs;
 DROP FUNCTION public.t041_refuse_deferred();
