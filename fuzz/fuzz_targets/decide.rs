@@ -80,7 +80,7 @@ fuzz_target!(|data: &[u8]| {
             display_name: String::new(), description: None, risk_level: "low".into(), audit_default: true, metadata: None }),
         mapping: None,
     };
-    let ctx = Context { actor, registry, target, candidates, now_micros: 0, context_mode: None };
+    let ctx = Context { actor: actor.into(), registry, target, candidates, now_micros: 0, context_mode: None };
 
     let out = decide(&req, &ctx);
     assert_eq!(out.allow, out.deny_code.is_none());
