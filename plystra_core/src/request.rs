@@ -891,21 +891,23 @@ mod tests {
         // (resource type, action, the field named)
         let mut refused: Vec<(&str, &str, &str)> =
             RESERVED_RESOURCE_TYPES.iter().map(|t| (*t, "login_failed", "resource_type")).collect();
-        refused.push(("auth", "read", "resource_type"));
-        refused.push(("Auth", "login_failed", "resource_type"));
-        refused.push(("AUDIT_PARTITION", "dropped", "resource_type"));
-        refused.push(("User_Member", "Revoked", "action"));
-        // What a prefix or suffix filter finds: auth.x.read, user_member.x.revoked, user_member.x.revoked.
-        refused.push(("auth.x", "read", "resource_type"));
-        refused.push((" auth", "login_failed", "resource_type"));
-        refused.push(("user_member.x", "revoked", "action"));
-        refused.push(("user_member", "x.revoked", "action"));
-        refused.push(("space", "created ", "action"));
-        // Case as PostgreSQL's lower() and upper() fold it: the Kelvin sign, the long s, the dotted capital I.
-        refused.push(("api_\u{212A}ey", "revoked", "action"));
-        refused.push(("\u{17F}pace", "created", "action"));
-        refused.push(("user", "di\u{17F}abled", "action"));
-        refused.push(("AUD\u{130}T_PARTITION", "dropped", "resource_type"));
+        refused.extend([
+            ("auth", "read", "resource_type"),
+            ("Auth", "login_failed", "resource_type"),
+            ("AUDIT_PARTITION", "dropped", "resource_type"),
+            ("User_Member", "Revoked", "action"),
+            // What a prefix or suffix filter finds: auth.x.read, user_member.x.revoked, user_member.x.revoked.
+            ("auth.x", "read", "resource_type"),
+            (" auth", "login_failed", "resource_type"),
+            ("user_member.x", "revoked", "action"),
+            ("user_member", "x.revoked", "action"),
+            ("space", "created ", "action"),
+            // Case as PostgreSQL's lower() and upper() fold it: the Kelvin sign, the long s, the dotted capital I.
+            ("api_\u{212A}ey", "revoked", "action"),
+            ("\u{17F}pace", "created", "action"),
+            ("user", "di\u{17F}abled", "action"),
+            ("AUD\u{130}T_PARTITION", "dropped", "resource_type"),
+        ]);
         for entity in MANAGEMENT_ENTITIES {
             for verb in MANAGEMENT_VERBS {
                 refused.push((entity, verb, "action"));
@@ -943,6 +945,10 @@ mod tests {
             ("auth_", "x"),
             ("x.auth", "read"),
             ("user", "revoked.x"),
+            // No case mapping takes these to ASCII: a fullwidth a, a Greek upsilon, a German u with umlaut.
+            ("\u{FF41}uth", "read"),
+            ("\u{3C5}ser", "revoked"),
+            ("\u{FC}ser", "revoked"),
         ] {
             let mut d = demo();
             d["resource_type"] = json!(resource_type);

@@ -93,7 +93,7 @@ pub fn write_decisions(rows: Vec<DecisionRow<'_>>) {
         // Other rows' refusals pushed these rows' fate out of the queue's memory: each is in the log or was
         // refused. Only a row found there is answered.
         Delivery::Unconfirmed(lost) => {
-            if lost.iter().all(|&at| in_log(&rows[at].id)) {
+            if all_in_log(lost.iter().map(|&at| rows[at].id.as_str())) {
                 return;
             }
             audit_writer::refusal_forgotten()
@@ -130,12 +130,12 @@ pub fn write_decisions(rows: Vec<DecisionRow<'_>>) {
     });
 }
 
-/// Whether the audit row `id` is committed: its key row (`plystra.audit_log_keys`, written with it) under a snapshot
-/// taken now, since the writer committed after this statement began.
-fn in_log(id: &str) -> bool {
+/// Whether every audit row of `ids` is committed: its key row (`plystra.audit_log_keys`, written with it) under one
+/// snapshot taken now, since the writer committed after this statement began.
+fn all_in_log<'a>(mut ids: impl Iterator<Item = &'a str>) -> bool {
     let reader = crate::probe::Reader::latest();
     reader.has_relation(c"audit_log_keys")
-        && reader.one(c"audit_log_keys", c"audit_logs_id_key", &[id], |_| Some(())).is_some()
+        && ids.all(|id| reader.one(c"audit_log_keys", c"audit_logs_id_key", &[id], |_| Some(())).is_some())
 }
 
 fn insert_in_transaction(client: &mut SpiClient<'_>, id: &str, req: &Request, outcome: &Outcome, trace: Doc<'_>) {

@@ -55,18 +55,28 @@ pub struct Reader {
     scans: RefCell<Vec<OpenScan>>,
 }
 
+/// The `plystra` schema's id, looked up once a reading; the relation ids kept for another schema (a DROP/CREATE
+/// EXTENSION) are forgotten.
+///
+/// # Safety
+/// Inside a transaction (a catalog lookup).
+unsafe fn schema() -> Oid {
+    let namespace = unsafe { pg_sys::get_namespace_oid(c"plystra".as_ptr(), false) };
+    KNOWN.with(|k| {
+        let mut k = k.borrow_mut();
+        if k.0 != namespace {
+            *k = (namespace, HashMap::new());
+        }
+    });
+    namespace
+}
+
 impl Reader {
     /// Starts reading with the visibility described in the module comment.
     pub fn begin() -> Reader {
         // SAFETY: backend-local calls made inside a function call, where a transaction is in progress.
         unsafe {
-            let namespace = pg_sys::get_namespace_oid(c"plystra".as_ptr(), false);
-            KNOWN.with(|k| {
-                let mut k = k.borrow_mut();
-                if k.0 != namespace {
-                    *k = (namespace, HashMap::new());
-                }
-            });
+            let namespace = schema();
             // The whole transaction's id, not the current subtransaction's: inside a savepoint or a plpgsql
             // EXCEPTION block the subtransaction may have none while the transaction around it has written, and
             // the snapshot then shows those writes (what is kept or remembered must never be taken from it).
@@ -92,10 +102,11 @@ impl Reader {
     pub fn latest() -> Reader {
         // SAFETY: backend-local calls inside a transaction; the snapshot is copied when pushed and popped in Drop.
         unsafe {
-            let namespace = pg_sys::get_namespace_oid(c"plystra".as_ptr(), false);
+            let namespace = schema();
             pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot());
             Reader {
                 namespace,
+                // Counted as a writing transaction's reading, so that no cache takes or keeps anything from it.
                 wrote: true,
                 snapshot: pg_sys::GetActiveSnapshot(),
                 pushed: true,

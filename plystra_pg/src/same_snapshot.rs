@@ -14,8 +14,8 @@
 //!   the other. PostgreSQL reuses exactly this reasoning to hand out an unchanged snapshot when no transaction has
 //!   completed (`snapXactCompletionCount`);
 //! - only a reading that shows committed rows only takes part: a transaction that has written anything (it has a
-//!   transaction id) reads its version rows every time, as before, because its snapshot also shows its own writes
-//!   up to its current command;
+//!   transaction id: the top-level one, so a savepoint or an EXCEPTION block inside it too) reads its version rows
+//!   every time, as before, because its snapshot also shows its own writes up to its current command;
 //! - a snapshot that differs in anything (a transaction completed in between, another transaction began, a
 //!   REPEATABLE READ transaction's older snapshot after a newer one, a standby that replayed a commit) forgets
 //!   everything remembered and probes; a different order of the same listed ids also counts as different. Any write

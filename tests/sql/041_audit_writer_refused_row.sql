@@ -22,7 +22,7 @@ END $$;
 CREATE CONSTRAINT TRIGGER t041_deferred AFTER INSERT ON plystra.audit_logs DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION public.t041_refuse_deferred();
 BEGIN;
-SELECT plan(18);
+SELECT plan(21);
 CREATE TEMP TABLE run AS SELECT 'req_t041_' || substr(md5(random()::text || clock_timestamp()::text), 1, 10) || '_' AS p;
 CREATE FUNCTION pg_temp.rid(name text) RETURNS text LANGUAGE sql AS $$ SELECT (SELECT p FROM run) || name $$;
 CREATE FUNCTION pg_temp.actor() RETURNS jsonb LANGUAGE sql AS $$
@@ -82,9 +82,7 @@ SELECT is((SELECT count(*) FROM plystra.audit_logs WHERE request_id = pg_temp.ri
 -- is answered. Before, a waiter the ring had lost track of failed ("more rows were refused since than the queue
 -- remembers") although its row was committed; now it looks for its row in the log. The writer is held on a lock
 -- so that three decisions queue in a known order: P (taken alone), then B, then A's batch of 100 refused items.
-SELECT format('host=%s port=%s dbname=%s user=%s',
-    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(),
-    current_user) AS conninfo \gset
+\ir helpers/conninfo.sql
 SELECT dblink_connect('t041_l', :'conninfo'), dblink_connect('t041_p', :'conninfo'),
        dblink_connect('t041_b', :'conninfo'), dblink_connect('t041_a', :'conninfo');
 CREATE FUNCTION pg_temp.pid_of(conn text) RETURNS int LANGUAGE sql AS $$
@@ -107,14 +105,14 @@ END $$;
 SELECT dblink_exec('t041_l', 'BEGIN'),
        dblink_exec('t041_l', 'LOCK TABLE plystra.audit_chain_heads IN ACCESS EXCLUSIVE MODE');
 SELECT dblink_send_query('t041_p', format('SELECT plystra.check(%L)->>''decision''', pg_temp.req('invoice_001', pg_temp.rid('p'))));
-SELECT pg_temp.until_waiting(pg_temp.writer(), 'Lock') AS writer_held;
+SELECT ok(pg_temp.until_waiting(pg_temp.writer(), 'Lock'), 'the writer is held, P''s row drained alone');
 SELECT dblink_send_query('t041_b', format('SELECT plystra.check(%L)->>''decision''', pg_temp.req('invoice_001', pg_temp.rid('b'))));
-SELECT pg_temp.until_waiting((SELECT b FROM t041_pids), 'Extension') AS b_waits;
+SELECT ok(pg_temp.until_waiting((SELECT b FROM t041_pids), 'Extension'), 'B waits, queued first');
 SELECT dblink_send_query('t041_a', format('SELECT plystra.check_batch(%L) IS NOT NULL', jsonb_build_object(
     'actor', pg_temp.actor(), 'request', jsonb_build_object('request_id', pg_temp.rid('a')),
     'items', (SELECT jsonb_agg(jsonb_build_object('resource_type', 'invoice', 'resource_id', 't041_many_' || i,
                                                   'action', 'approve')) FROM generate_series(1, 100) AS i))));
-SELECT pg_temp.until_waiting((SELECT a FROM t041_pids), 'Extension') AS a_waits;
+SELECT ok(pg_temp.until_waiting((SELECT a FROM t041_pids), 'Extension'), 'A waits, its 100 rows queued after B''s');
 SELECT dblink_exec('t041_l', 'COMMIT');
 SELECT is((SELECT d FROM dblink_get_result('t041_p', false) AS t(d text)), 'allow', 'P, taken alone, is answered');
 SELECT is((SELECT d FROM dblink_get_result('t041_b', false) AS t(d text)), 'allow',

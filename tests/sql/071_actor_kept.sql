@@ -12,9 +12,7 @@ BEGIN;
 SELECT plan(59);
 
 SELECT 't71_' || txid_current() AS run \gset
-SELECT format('host=%s port=%s dbname=%s user=%s',
-    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(),
-    current_user) AS conninfo \gset
+\ir helpers/conninfo.sql
 SELECT dblink_connect('t71_w', :'conninfo');
 SELECT dblink_connect('t71_w2', :'conninfo');
 SELECT dblink_connect('t71_d', :'conninfo' || ' options=-cplystra.audit_mode=off');

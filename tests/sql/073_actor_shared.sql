@@ -12,9 +12,7 @@ SELECT plan(36);
 
 SELECT 't73_' || txid_current() AS run \gset
 SELECT set_config('t73.run', :'run', false);
-SELECT format('host=%s port=%s dbname=%s user=%s',
-    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(),
-    current_user) AS conninfo \gset
+\ir helpers/conninfo.sql
 SELECT set_config('t73.conninfo', :'conninfo', false);
 SELECT dblink_connect('t73_w', :'conninfo');
 

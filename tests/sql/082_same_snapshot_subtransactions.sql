@@ -13,9 +13,7 @@ SELECT plan(15);
 
 SELECT 't82_' || txid_current() AS run \gset
 SELECT set_config('t82.run', :'run', false);
-SELECT format('host=%s port=%s dbname=%s user=%s',
-    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(),
-    current_user) AS conninfo \gset
+\ir helpers/conninfo.sql
 SELECT dblink_connect('t82_w', :'conninfo');
 SELECT dblink_connect('t82_y', :'conninfo');
 SELECT dblink_connect('t82_d', :'conninfo' || ' options=-cplystra.audit_mode=off');
