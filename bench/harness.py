@@ -85,6 +85,7 @@ PG_OPTIONS = [
     # The actors the backends share (1 KiB each, 128 MiB): sized to the full data's 100,000 bindings, as an
     # operator sizes it to the bindings that decide; the default (16,384) suits a smaller server.
     ("plystra.shared_actor_cache_entries", "131072"),
+    ("plystra.shared_group_cache_entries", "131072"),
 ]
 
 

@@ -130,6 +130,29 @@ pid_after=$(ask "SELECT pg_backend_pid();")
 [ "$before $after" = "authorized unauthenticated" ] && [ "$pid_before" = "$pid_after" ] \
     && tap OK "one standby backend, the API key kept, refuses it at its next request after a replayed revocation ($before, then $after)" \
     || tap FAIL "kept API key on the standby: before '$before', after '$after', backends $pid_before/$pid_after"
+# The target's group is shared under space_acme's actor version too (plystra_pg/src/group_shared.rs): a group
+# archived on the primary reaches the standby by replay alone, and no standby backend takes the live group it
+# shared before.
+q1 -c "UPDATE plystra.member_roles SET status = 'active' WHERE id = 'mr_finance_reviewer_approver_finance'" >/dev/null
+for _ in $(seq 1 50); do
+    [ "$(q2 -c "SELECT status FROM plystra.member_roles WHERE id = 'mr_finance_reviewer_approver_finance'")" = active ] && break
+    sleep 0.2
+done
+GROUP_HITS="SELECT plystra.actor_kept_stats()->>'group_hits';"
+ask "$APPROVE" >/dev/null
+before=$(ask "$APPROVE")
+group_before=$(q2 -c "SET plystra.audit_mode = off" -c "$APPROVE" -c "$GROUP_HITS" | tr '\n' ' ')
+q1 -c "UPDATE plystra.groups SET status = 'archived' WHERE id = 'group_finance_apac'" >/dev/null
+for _ in $(seq 1 50); do
+    [ "$(q2 -c "SELECT status FROM plystra.groups WHERE id = 'group_finance_apac'")" = archived ] && break
+    sleep 0.2
+done
+group_after=$(q2 -c "SET plystra.audit_mode = off" -c "$APPROVE" -c "$GROUP_HITS" | tr '\n' ' ')
+after=$(ask "$APPROVE")
+pid_after=$(ask "SELECT pg_backend_pid();")
+[ "$before $after" = "t f" ] && [ "$group_before" = "t 1 " ] && [ "$group_after" = "f 0 " ] && [ "$pid_before" = "$pid_after" ] \
+    && tap OK "a standby backend takes the shared group ($group_before) and, after a replayed archive, does not (fresh: $group_after; the standing backend: $before, then $after)" \
+    || tap FAIL "shared group on the standby: standing '$before' then '$after', fresh before '$group_before', after '$group_after', backends $pid_before/$pid_after"
 echo '\q' >&"${STANDBY[1]}"
 
 cluster_stop "$REPLICA"

@@ -1,6 +1,7 @@
 //! The actors a backend keeps between decisions: for a (User, Member, UserMember binding, Space) named by a
 //! request, the four rows a decision reads (`loader::actor`), the Member's live grants (MemberRole rows) and each
-//! grant's anchor group, as a decision reads them. The resource and its group are read per request, always.
+//! grant's anchor group, as a decision reads them. The resource is read per request, always; its group is
+//! shared under the same rule (`group_shared`).
 //!
 //! The rule that makes it sound (migration 014 writes its other half), the catalog's rule (`catalog`) made per
 //! Space so that one tenant's writes neither invalidate nor serialise another tenant's:
@@ -55,6 +56,7 @@ use pgrx::JsonB;
 use plystra_core::model::{Actor, Group, Request};
 
 use crate::actor_shared;
+use crate::group_shared;
 use crate::probe::Reader;
 use crate::same_snapshot::Remembered;
 
@@ -107,6 +109,9 @@ thread_local! {
 pub struct Loaded {
     pub actor: Rc<Actor>,
     pub grants: Option<Rc<[Grant]>>,
+    /// The request's Space and its version row as this snapshot sees it, when rows of that Space may be kept
+    /// (the target's group: `group_shared`), whatever became of the actor.
+    pub kept_under: Option<group_shared::Under>,
 }
 
 /// The Space version row under `reader`'s snapshot, or `None` when nothing may be kept.
@@ -165,19 +170,20 @@ pub fn load(
     read_grants: impl FnOnce() -> (Vec<Grant>, Vec<Option<String>>),
 ) -> Loaded {
     let Some(version) = version(reader, &req.space_id) else {
-        return Loaded { actor: Rc::new(read_actor()), grants: None };
+        return Loaded { actor: Rc::new(read_actor()), grants: None, kept_under: None };
     };
+    let kept_under = Some(group_shared::Under { space_id: req.space_id.clone(), version: version.clone() });
     let hit = KEPT.with(|k| {
         let k = k.borrow();
         let e = k.get(&req.user_member_id)?;
-        e.serves(req, &version).then(|| Loaded { actor: e.actor.clone(), grants: Some(e.grants.clone()) })
+        e.serves(req, &version).then(|| (e.actor.clone(), e.grants.clone()))
     });
-    if let Some(hit) = hit {
+    if let Some((actor, grants)) = hit {
         HITS.with(|h| h.set(h.get() + 1));
-        return hit;
+        return Loaded { actor, grants: Some(grants), kept_under };
     }
     let key = actor_shared::Key {
-        database: actor_shared::this_database(),
+        database: crate::shared_slots::this_database(),
         incarnation: &version.0,
         version: version.1,
         binding_id: &req.user_member_id,
@@ -190,7 +196,7 @@ pub fn load(
         SHARED_HITS.with(|h| h.set(h.get() + 1));
         let (actor, grants): (Rc<Actor>, Rc<[Grant]>) = (Rc::new(actor), grants.into());
         keep(req, version.clone(), &actor, &grants);
-        return Loaded { actor, grants: Some(grants) };
+        return Loaded { actor, grants: Some(grants), kept_under };
     }
     let actor = Rc::new(read_actor());
     // Grants are read with the actor only for an actor that can be kept: any other is read as before.
@@ -198,20 +204,20 @@ pub fn load(
         actor.user.is_some() && actor.member.is_some() && actor.user_member.is_some() && actor.space.is_some();
     if !probable {
         READS.with(|r| r.set(r.get() + 1));
-        return Loaded { actor, grants: None };
+        return Loaded { actor, grants: None, kept_under };
     }
     let (grants, anchor_spaces) = read_grants();
     let grants: Rc<[Grant]> = grants.into();
     if !consistent(req, &actor, &grants, &anchor_spaces) {
         READS.with(|r| r.set(r.get() + 1));
-        return Loaded { actor, grants: Some(grants) };
+        return Loaded { actor, grants: Some(grants), kept_under };
     }
     if place.is_some_and(|p| p.file(&key, &actor, &grants)) {
         SHARED_FILLS.with(|f| f.set(f.get() + 1));
     }
     keep(req, version.clone(), &actor, &grants);
     FILLS.with(|f| f.set(f.get() + 1));
-    Loaded { actor, grants: Some(grants) }
+    Loaded { actor, grants: Some(grants), kept_under }
 }
 
 /// Keeps the actor of `req` in this backend under `version`, forgetting every actor past the bound.
@@ -242,5 +248,8 @@ fn actor_kept_stats() -> JsonB {
         "shared_fills": SHARED_FILLS.with(Cell::get),
         "shared_slots": actor_shared::slots(),
         "version_rows_remembered": crate::same_snapshot::taken(),
+        "group_hits": group_shared::stats().0,
+        "group_fills": group_shared::stats().1,
+        "shared_group_slots": group_shared::stats().2,
     }))
 }

@@ -15,6 +15,7 @@ mod catalog;
 mod credential;
 mod error;
 mod gate;
+mod group_shared;
 mod guc;
 mod jsonb;
 mod kept;
@@ -26,6 +27,7 @@ mod migrations;
 mod probe;
 mod replay;
 mod same_snapshot;
+mod shared_slots;
 mod shmem;
 mod statement_cache;
 
@@ -36,6 +38,7 @@ pub extern "C-unwind" fn _PG_init() {
     guc::register();
     audit_writer::init();
     actor_shared::init();
+    group_shared::init();
     shmem::install();
 }
 

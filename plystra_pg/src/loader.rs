@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::actor_kept::{self, Grant};
 use crate::catalog::{Catalog, TypeAction as TypeAndAction};
+use crate::group_shared;
 use crate::probe::{statement_unix_micros, Reader, Row};
 
 fn not_deleted(row: &Row) -> bool {
@@ -225,17 +226,21 @@ fn core_target(
 }
 
 /// Live groups by id, each read once per loading: a batch's items often lie in the same group. Under the one
-/// snapshot of the loading, a group read again would be the same row.
+/// snapshot of the loading, a group read again would be the same row. A group not yet seen comes from the groups
+/// the server's backends share when the request's Space's version allows (`group_shared`), else from the table.
 #[derive(Default)]
-struct GroupMemo(HashMap<String, Option<Group>>);
+struct GroupMemo {
+    seen: HashMap<String, Option<Group>>,
+    kept_under: Option<group_shared::Under>,
+}
 
 impl GroupMemo {
     fn get(&mut self, reader: &Reader, id: &str) -> Option<Group> {
-        if let Some(known) = self.0.get(id) {
+        if let Some(known) = self.seen.get(id) {
             return known.clone();
         }
-        let group = group_by_id(reader, id);
-        self.0.insert(id.to_string(), group.clone());
+        let group = group_shared::kept_or_read(self.kept_under.as_ref(), id, || group_by_id(reader, id));
+        self.seen.insert(id.to_string(), group.clone());
         group
     }
 }
@@ -451,8 +456,8 @@ impl ActorLoader {
     pub fn begin(req: &Request, with_metadata: bool) -> ActorLoader {
         let reader = Reader::begin();
         let catalog = Catalog::validate(&reader);
-        let (actor, grants) = match req.inline.as_deref().filter(|i| i.is_pure()) {
-            Some(inline) => (Rc::new(inline_actor(req, inline.actor.as_ref())), None),
+        let (actor, grants, kept_under) = match req.inline.as_deref().filter(|i| i.is_pure()) {
+            Some(inline) => (Rc::new(inline_actor(req, inline.actor.as_ref())), None, None),
             None => {
                 let loaded = actor_kept::load(
                     &reader,
@@ -460,7 +465,7 @@ impl ActorLoader {
                     || actor(&reader, req),
                     || member_grants_with_anchors(&reader, &req.member_id),
                 );
-                (loaded.actor, loaded.grants)
+                (loaded.actor, loaded.grants, loaded.kept_under)
             }
         };
         ActorLoader {
@@ -471,7 +476,7 @@ impl ActorLoader {
             ctx: Context { actor, now_micros: statement_unix_micros(), ..Context::default() },
             current: None,
             by_type_action: HashMap::new(),
-            groups: GroupMemo::default(),
+            groups: GroupMemo { seen: HashMap::new(), kept_under },
         }
     }
 

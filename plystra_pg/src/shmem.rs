@@ -1,5 +1,5 @@
 //! The library's shared memory: one pair of hooks, chained once while the postmaster loads the library, for every
-//! part that keeps something there (the audit writer's queue, the shared actors). Each part says what it needs
+//! part that keeps something there (the audit writer's queue, the shared actors and groups). Each part says what it needs
 //! (`request`) and attaches to what was made (`attach`), under AddinShmemInitLock, in the order listed here.
 
 use std::ffi::CStr;
@@ -33,6 +33,7 @@ unsafe extern "C-unwind" fn request() {
     }
     crate::audit_writer::request_shmem();
     crate::actor_shared::request_shmem();
+    crate::group_shared::request_shmem();
 }
 
 #[pg_guard]
@@ -45,6 +46,7 @@ unsafe extern "C-unwind" fn startup() {
         pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
         crate::audit_writer::attach_shmem();
         crate::actor_shared::attach_shmem();
+        crate::group_shared::attach_shmem();
         pg_sys::LWLockRelease(init_lock);
     }
 }
