@@ -85,6 +85,7 @@ PG_OPTIONS = [
     # The actors the backends share (1 KiB each, 128 MiB): sized to the full data's 100,000 bindings, as an
     # operator sizes it to the bindings that decide; the default (16,384) suits a smaller server.
     ("plystra.shared_actor_cache_entries", "131072"),
+    # The groups they share (512 bytes each, 64 MiB): the full data's 98,400 groups, each a decision's target group.
     ("plystra.shared_group_cache_entries", "131072"),
 ]
 

@@ -6,7 +6,8 @@
 # then measures it at CLIENTS clients and the primary-key lookup (pgbench -S) right after, and prints each one's
 # transactions a second and the CPU time a transaction of the PostgreSQL backends and of pgbench (from /proc,
 # ticks over the measured window). Only alternated rounds say anything on a shared machine.
-# Usage: bench/ab/actor_shared.sh BIN_A BIN_B [ROUNDS] [CLIENTS] [SERVER OPTIONS]
+# Usage: [WORKLOAD=check_batch.sql] bench/ab/actor_shared.sh BIN_A BIN_B [ROUNDS] [CLIENTS] [SERVER OPTIONS]
+# (WORKLOAD: a script of bench/workloads, check.sql by default; it warms and is measured in place of the check.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 A=$1 B=$2 ROUNDS=${3:-3} CLIENTS=${4:-2} OPTIONS=${5:-"-c plystra.shared_actor_cache_entries=131072"}
@@ -16,7 +17,8 @@ chown postgres: "$SOCKET"
 PORT=55661
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
-DEFINES=(-D spaces=10 -D breadth=3 -D depth=8 -D members=100000 -D resq=100000 -D gs=9840 -D alevels=3)
+DEFINES=(-D spaces=10 -D breadth=3 -D depth=8 -D members=100000 -D resq=100000 -D gs=9840 -D alevels=3 -D batches=5000)
+WORKLOAD=${WORKLOAD:-check.sql}
 server() { # start|stop BIN
     if [ "$1" = stop ]; then
         su postgres -c "$2/pg_ctl -D $DATA -w stop -m fast" >/dev/null
@@ -56,10 +58,10 @@ for round in $(seq 1 "$ROUNDS"); do
     for build in $order; do
         bin=$A; [ "$build" = B ] && bin=$B
         server start "$bin"
-        measure "$bin" -f bench/workloads/check.sql >/dev/null
-        check=$(measure "$bin" -f bench/workloads/check.sql)
+        measure "$bin" -f "bench/workloads/$WORKLOAD" >/dev/null
+        check=$(measure "$bin" -f "bench/workloads/$WORKLOAD")
         lookup=$(measure "$bin" -S)
-        echo "round $round $build: check $check | pgbench -S $lookup"
+        echo "round $round $build: ${WORKLOAD%.sql} $check | pgbench -S $lookup"
         server stop "$bin"
     done
 done
