@@ -20,64 +20,28 @@
 //! actor whose encoding does not fit a slot (about a dozen grants or more) is kept per backend only. The slots,
 //! their keyed placement by binding id and their sequence locks are `shared_slots`'.
 
-use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use plystra_core::model::{Actor, Group, Member, Space, Timestamp, User, UserMember};
 
 use crate::actor_kept::Grant;
-use crate::shared_slots::{Decoder, Encoder, Slot, Table};
+use crate::shared_slots::{Decoder, Encoder, Slot, Table, Tier};
 
 /// A slot's data words: 1 KiB slots.
 const WORDS: usize = 126;
 /// The encoding's layout: a slot written by a library with another layout is never read.
 const LAYOUT: u8 = 1;
 
-/// How many actors the server's backends share (see the module comment).
-pub static SHARED_ACTOR_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(16_384);
-
-static mut TABLE: Table<WORDS> = Table::EMPTY;
-
-/// Called from `_PG_init`. The shared tier exists only when the library is preloaded.
-pub fn init() {
-    // A postmaster-level setting can only be defined while the postmaster loads the library.
-    if !unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
-        return;
-    }
-    GucRegistry::define_int_guc(
-        c"plystra.shared_actor_cache_entries",
-        c"How many actors (User, Member, binding, Space, the Member's grants) the server's backends share, 1 KiB each.",
-        c"Shared memory, set at server start; needs shared_preload_libraries = 'plystra'. 0 shares nothing.",
-        &SHARED_ACTOR_CACHE_ENTRIES,
-        0,
-        4_194_304,
-        GucContext::Postmaster,
-        GucFlags::default(),
-    );
-}
-
-fn slots_wanted() -> usize {
-    SHARED_ACTOR_CACHE_ENTRIES.get().max(0) as usize
-}
-
-/// The tier's share of the library's shared memory (`shmem`).
-pub fn request_shmem() {
-    if slots_wanted() > 0 {
-        // SAFETY: called from the shared-memory request hook.
-        unsafe { pgrx::pg_sys::RequestAddinShmemSpace(Table::<WORDS>::region_bytes(slots_wanted())) };
-    }
-}
-
-/// Attaches to the slots, making them when this is the first process to (`shmem`).
-pub fn attach_shmem() {
-    let count = slots_wanted();
-    if count > 0 {
-        // SAFETY: written here only, in the process attaching, before it serves anything.
-        unsafe { TABLE = Table::attach(c"plystra shared actors", count) };
-    }
-}
+/// The tier: `plystra.shared_actor_cache_entries` slots (see the module comment).
+pub static TIER: Tier<WORDS> = Tier::new(
+    c"plystra shared actors",
+    c"plystra.shared_actor_cache_entries",
+    c"How many actors (User, Member, binding, Space, the Member's grants) the server's backends share, 1 KiB each.",
+    c"Shared memory, set at server start; needs shared_preload_libraries = 'plystra'. 0 shares nothing.",
+    16_384,
+    4_194_304,
+);
 
 fn table() -> Table<WORDS> {
-    // SAFETY: set when the process attaches, before it serves anything; read by value.
-    unsafe { TABLE }
+    TIER.table()
 }
 
 /// Where a binding id of this database is filed, when there is a shared tier. Hashed once per decision, for the

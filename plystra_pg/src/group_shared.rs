@@ -30,68 +30,32 @@
 
 use std::cell::Cell;
 
-use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use plystra_core::model::Group;
 
-use crate::shared_slots::{this_database, Decoder, Encoder, Slot, Table};
+use crate::shared_slots::{this_database, Decoder, Encoder, Slot, Table, Tier};
 
 /// A slot's data words: 512-byte slots.
 const WORDS: usize = 62;
 /// The encoding's layout: a slot written by a library with another layout is never read.
 const LAYOUT: u8 = 1;
 
-/// How many groups the server's backends share (see the module comment).
-pub static SHARED_GROUP_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(16_384);
-
-static mut TABLE: Table<WORDS> = Table::EMPTY;
+/// The tier: `plystra.shared_group_cache_entries` slots (see the module comment).
+pub static TIER: Tier<WORDS> = Tier::new(
+    c"plystra shared groups",
+    c"plystra.shared_group_cache_entries",
+    c"How many groups (a decision's target group) the server's backends share, 512 bytes each.",
+    c"Shared memory, set at server start; needs shared_preload_libraries = 'plystra'. 0 shares nothing.",
+    16_384,
+    8_388_608,
+);
 
 thread_local! {
     static HITS: Cell<i64> = const { Cell::new(0) };
     static FILLS: Cell<i64> = const { Cell::new(0) };
 }
 
-/// Called from `_PG_init`. The shared tier exists only when the library is preloaded.
-pub fn init() {
-    // A postmaster-level setting can only be defined while the postmaster loads the library.
-    if !unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
-        return;
-    }
-    GucRegistry::define_int_guc(
-        c"plystra.shared_group_cache_entries",
-        c"How many groups (a decision's target group) the server's backends share, 512 bytes each.",
-        c"Shared memory, set at server start; needs shared_preload_libraries = 'plystra'. 0 shares nothing.",
-        &SHARED_GROUP_CACHE_ENTRIES,
-        0,
-        8_388_608,
-        GucContext::Postmaster,
-        GucFlags::default(),
-    );
-}
-
-fn slots_wanted() -> usize {
-    SHARED_GROUP_CACHE_ENTRIES.get().max(0) as usize
-}
-
-/// The tier's share of the library's shared memory (`shmem`).
-pub fn request_shmem() {
-    if slots_wanted() > 0 {
-        // SAFETY: called from the shared-memory request hook.
-        unsafe { pgrx::pg_sys::RequestAddinShmemSpace(Table::<WORDS>::region_bytes(slots_wanted())) };
-    }
-}
-
-/// Attaches to the slots, making them when this is the first process to (`shmem`).
-pub fn attach_shmem() {
-    let count = slots_wanted();
-    if count > 0 {
-        // SAFETY: written here only, in the process attaching, before it serves anything.
-        unsafe { TABLE = Table::attach(c"plystra shared groups", count) };
-    }
-}
-
 fn table() -> Table<WORDS> {
-    // SAFETY: set when the process attaches, before it serves anything; read by value.
-    unsafe { TABLE }
+    TIER.table()
 }
 
 /// The request's Space and its version row (incarnation, version) as the decision's snapshot sees it: what a

@@ -37,8 +37,8 @@ mod statement_cache;
 pub extern "C-unwind" fn _PG_init() {
     guc::register();
     audit_writer::init();
-    actor_shared::init();
-    group_shared::init();
+    actor_shared::TIER.define();
+    group_shared::TIER.define();
     shmem::install();
 }
 

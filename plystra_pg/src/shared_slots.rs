@@ -19,11 +19,12 @@
 //! the swap and the release the writer calls nothing that can raise an error, so a slot is never left odd by a
 //! backend that goes on; a backend killed there makes the postmaster reinitialise shared memory.
 
+use std::cell::UnsafeCell;
 use std::ffi::CStr;
 use std::ptr::null;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
-use pgrx::pg_sys;
+use pgrx::{pg_sys, GucContext, GucFlags, GucRegistry, GucSetting};
 use sha2::{Digest, Sha256};
 
 /// Slots of a bucket: an id may be filed in either of two buckets of four.
@@ -143,6 +144,91 @@ impl<const WORDS: usize> Table<WORDS> {
         let slots: Vec<Slot<WORDS>> = (0..count).map(|_| Slot::empty()).collect();
         let slots = Box::leak(slots.into_boxed_slice());
         Table { slots: slots.as_ptr(), count, hash_key }
+    }
+}
+
+/// One shared tier: its setting (how many slots, at server start) and the table this process attached. Each tier
+/// is a `static` of its module; `_PG_init` defines its setting and the shared-memory hooks (`shmem`) request and
+/// attach its region.
+pub struct Tier<const WORDS: usize> {
+    /// The region's name in shared memory.
+    region: &'static CStr,
+    setting_name: &'static CStr,
+    short_desc: &'static CStr,
+    long_desc: &'static CStr,
+    max: i32,
+    setting: GucSetting<i32>,
+    table: UnsafeCell<Table<WORDS>>,
+}
+
+// SAFETY: `table` is written only while the process attaches to shared memory (the postmaster, or a process
+// starting), before it serves anything, and only read afterwards; a backend runs one thread.
+unsafe impl<const WORDS: usize> Sync for Tier<WORDS> {}
+
+impl<const WORDS: usize> Tier<WORDS> {
+    pub const fn new(
+        region: &'static CStr,
+        setting_name: &'static CStr,
+        short_desc: &'static CStr,
+        long_desc: &'static CStr,
+        default: i32,
+        max: i32,
+    ) -> Self {
+        Tier {
+            region,
+            setting_name,
+            short_desc,
+            long_desc,
+            max,
+            setting: GucSetting::<i32>::new(default),
+            table: UnsafeCell::new(Table::EMPTY),
+        }
+    }
+
+    /// Called from `_PG_init`. The tier exists only when the library is preloaded: a postmaster-level setting can
+    /// only be defined while the postmaster loads the library.
+    pub fn define(&'static self) {
+        // SAFETY: a flag the postmaster sets while it loads shared_preload_libraries.
+        if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+            return;
+        }
+        GucRegistry::define_int_guc(
+            self.setting_name,
+            self.short_desc,
+            self.long_desc,
+            &self.setting,
+            0,
+            self.max,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
+
+    fn slots_wanted(&self) -> usize {
+        self.setting.get().max(0) as usize
+    }
+
+    /// The tier's share of the library's shared memory (`shmem`'s request hook).
+    pub fn request_shmem(&self) {
+        if self.slots_wanted() > 0 {
+            // SAFETY: called from the shared-memory request hook.
+            unsafe { pg_sys::RequestAddinShmemSpace(Table::<WORDS>::region_bytes(self.slots_wanted())) };
+        }
+    }
+
+    /// Attaches to the slots, making them when this is the first process to (`shmem`'s startup hook).
+    pub fn attach_shmem(&self) {
+        let count = self.slots_wanted();
+        if count > 0 {
+            // SAFETY: written here only, in the process attaching, before it serves anything (see `Sync`).
+            unsafe { *self.table.get() = Table::attach(self.region, count) };
+        }
+    }
+
+    /// The table this process attached (`Table::EMPTY` without one).
+    pub fn table(&self) -> Table<WORDS> {
+        // SAFETY: read by value; written only before the process serves anything (see `Sync`).
+        unsafe { *self.table.get() }
     }
 }
 

@@ -32,8 +32,8 @@ unsafe extern "C-unwind" fn request() {
         }
     }
     crate::audit_writer::request_shmem();
-    crate::actor_shared::request_shmem();
-    crate::group_shared::request_shmem();
+    crate::actor_shared::TIER.request_shmem();
+    crate::group_shared::TIER.request_shmem();
 }
 
 #[pg_guard]
@@ -45,8 +45,8 @@ unsafe extern "C-unwind" fn startup() {
         let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
         pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
         crate::audit_writer::attach_shmem();
-        crate::actor_shared::attach_shmem();
-        crate::group_shared::attach_shmem();
+        crate::actor_shared::TIER.attach_shmem();
+        crate::group_shared::TIER.attach_shmem();
         pg_sys::LWLockRelease(init_lock);
     }
 }
