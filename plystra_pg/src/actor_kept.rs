@@ -35,7 +35,11 @@
 //! - so a grant committed by another session, a REPEATABLE READ transaction's older snapshot and a change replayed
 //!   on a hot standby (the version rows replicate with the data; no trigger fires there) are each seen exactly as
 //!   the tables would show them. A Space without a version row (a schema not yet updated to 1.8.0, a restore
-//!   without it) keeps nothing.
+//!   without it) keeps nothing;
+//! - outside the rule, as for the catalog: a write that fires no statement trigger (triggers disabled by a
+//!   superuser, a table rewritten by `ALTER TABLE ... TYPE ... USING`, rows applied by a logical-replication
+//!   subscriber's apply worker, which fires row triggers only) or a version sequence set back (`setval`): the
+//!   README tells the owner to move the version by hand after any of them.
 //!
 //! Under this per-backend map, `actor_shared` shares actors between the server's backends under the same rule.
 //!

@@ -11,7 +11,9 @@
 //! Space's row in `plystra.actor_versions`. What sharing adds is that entries outlive the backend that filled them
 //! and cross databases, so an entry also names its database: two databases of one server can hold the same
 //! incarnation and hand out the same version numbers for different changes (`CREATE DATABASE ... TEMPLATE` copies
-//! both), and a database's entries are never used in another. A restore makes new incarnations (the version rows
+//! both), and a database's entries are never used in another, nor in a database created later under the same OID
+//! (`shared_slots::this_database`: the OID and the transaction that created the database). A restore makes new
+//! incarnations (the version rows
 //! are not dumped; restoring the Spaces creates them again), so an entry of the state before a restore is never
 //! used after it.
 //!
@@ -28,7 +30,7 @@ use crate::shared_slots::{Decoder, Encoder, Slot, Table, Tier};
 /// A slot's data words: 1 KiB slots.
 const WORDS: usize = 126;
 /// The encoding's layout: a slot written by a library with another layout is never read.
-const LAYOUT: u8 = 1;
+const LAYOUT: u8 = 2;
 
 /// The tier: `plystra.shared_actor_cache_entries` slots (see the module comment).
 pub static TIER: Tier<WORDS> = Tier::new(
@@ -46,7 +48,7 @@ fn table() -> Table<WORDS> {
 
 /// Where a binding id of this database is filed, when there is a shared tier. Hashed once per decision, for the
 /// lookup and, when that misses, the filing.
-pub fn place(database: u32, binding_id: &str) -> Option<Place> {
+pub fn place(database: u64, binding_id: &str) -> Option<Place> {
     table().place(database, binding_id).map(Place)
 }
 
@@ -56,7 +58,7 @@ pub struct Place(crate::shared_slots::Place<WORDS>);
 /// What an entry is filed under: the database, the Space's version row (incarnation, version), and the request's
 /// actor ids.
 pub struct Key<'a> {
-    pub database: u32,
+    pub database: u64,
     pub incarnation: &'a str,
     pub version: i64,
     pub binding_id: &'a str,
@@ -93,7 +95,7 @@ fn encode(key: &Key, actor: &Actor, grants: &[Grant]) -> Option<Vec<u8>> {
     };
     let mut e = Encoder::with_capacity(512);
     e.0.push(LAYOUT);
-    e.0.extend_from_slice(&key.database.to_le_bytes());
+    e.u64(key.database);
     e.str(key.incarnation)?;
     e.0.extend_from_slice(&key.version.to_le_bytes());
     for id in [key.binding_id, key.user_id, key.member_id, key.space_id] {
@@ -143,7 +145,7 @@ fn encode(key: &Key, actor: &Actor, grants: &[Grant]) -> Option<Vec<u8>> {
 /// The entry in `bytes` if it was filed under exactly `key`.
 fn decode(bytes: &[u8], key: &Key) -> Option<(Actor, Vec<Grant>)> {
     let mut d = Decoder::new(bytes);
-    if d.u8()? != LAYOUT || d.u32()? != key.database || d.str()? != key.incarnation || d.i64()? != key.version {
+    if d.u8()? != LAYOUT || d.u64()? != key.database || d.str()? != key.incarnation || d.i64()? != key.version {
         return None;
     }
     for id in [key.binding_id, key.user_id, key.member_id, key.space_id] {

@@ -20,7 +20,8 @@
 //!   are each seen as the tables show them;
 //! - what is kept is the row, never a verdict: scope matching and every status are judged at decision time.
 //!
-//! Entries name their database, for the reason `actor_shared` gives; a restore makes new incarnations.
+//! Entries name their database (`shared_slots::this_database`: its OID and its creation); a restore makes new
+//! incarnations.
 //!
 //! Memory: `plystra.shared_group_cache_entries` slots of 512 bytes in shared memory (default 16,384: 8 MiB), set
 //! at server start; only with `shared_preload_libraries = 'plystra'` (otherwise every group is read, as before).
@@ -37,7 +38,7 @@ use crate::shared_slots::{this_database, Decoder, Encoder, Slot, Table, Tier};
 /// A slot's data words: 512-byte slots.
 const WORDS: usize = 62;
 /// The encoding's layout: a slot written by a library with another layout is never read.
-const LAYOUT: u8 = 1;
+const LAYOUT: u8 = 2;
 
 /// The tier: `plystra.shared_group_cache_entries` slots (see the module comment).
 pub static TIER: Tier<WORDS> = Tier::new(
@@ -94,10 +95,10 @@ pub fn stats() -> (i64, i64, usize) {
 }
 
 /// The entry's bytes, or `None` when it does not fit a slot.
-fn encode(database: u32, under: &Under, group: &Group) -> Option<Vec<u8>> {
+fn encode(database: u64, under: &Under, group: &Group) -> Option<Vec<u8>> {
     let mut e = Encoder::with_capacity(128);
     e.u8(LAYOUT);
-    e.u32(database);
+    e.u64(database);
     e.str(&under.version.0)?;
     e.i64(under.version.1);
     e.str(&under.space_id)?;
@@ -108,10 +109,10 @@ fn encode(database: u32, under: &Under, group: &Group) -> Option<Vec<u8>> {
 }
 
 /// The group in `bytes` if it was filed under exactly `database`, `under` and `group_id`.
-fn decode(bytes: &[u8], database: u32, under: &Under, group_id: &str) -> Option<Group> {
+fn decode(bytes: &[u8], database: u64, under: &Under, group_id: &str) -> Option<Group> {
     let mut d = Decoder::new(bytes);
     if d.u8()? != LAYOUT
-        || d.u32()? != database
+        || d.u64()? != database
         || d.str()? != under.version.0
         || d.i64()? != under.version.1
         || d.str()? != under.space_id

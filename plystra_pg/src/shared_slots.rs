@@ -119,7 +119,7 @@ impl<const WORDS: usize> Table<WORDS> {
 
     /// Where an id of `database` is filed: its two buckets and its tag. Hash it once per lookup, for the finding
     /// and, when that misses, the filing.
-    pub fn place(&self, database: u32, id: &str) -> Option<Place<WORDS>> {
+    pub fn place(&self, database: u64, id: &str) -> Option<Place<WORDS>> {
         let slots = self.slots();
         let buckets = slots.len() / WAYS;
         if buckets == 0 {
@@ -232,11 +232,41 @@ impl<const WORDS: usize> Tier<WORDS> {
     }
 }
 
-/// The database this backend serves: every entry names it, as two databases of one server may hold rows with the
-/// same ids and versions (`CREATE DATABASE ... TEMPLATE` copies both).
-pub fn this_database() -> u32 {
-    // SAFETY: set once at backend start.
-    unsafe { pg_sys::MyDatabaseId }.to_u32()
+/// The database this backend serves, as every entry names it: its OID and the transaction that wrote its row in
+/// `pg_database`. Two databases of one server may hold rows with the same ids, incarnations and versions for
+/// different changes (`CREATE DATABASE ... TEMPLATE` copies them all), so an entry of one is never used in
+/// another; and a database dropped and created again may get the same OID (`CREATE DATABASE ... OID = n` is open
+/// to any role with CREATEDB), with a copy of the same template handing out the same versions again, so the OID
+/// alone does not name one database's life: each creation writes its row in its own transaction. (A rename or an
+/// owner change writes the row again: this backend's entries then only stop being found by newer backends.)
+pub fn this_database() -> u64 {
+    thread_local! {
+        static DATABASE: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    }
+    DATABASE.with(|known| {
+        if let Some(database) = known.get() {
+            return database;
+        }
+        // SAFETY: called during a decision, inside a transaction, where the catalog caches may be read; the tuple
+        // is released before anything else runs.
+        let created_by = unsafe {
+            let tuple = pg_sys::SearchSysCache1(
+                pg_sys::SysCacheIdentifier::DATABASEOID as i32,
+                pg_sys::Datum::from(pg_sys::MyDatabaseId),
+            );
+            if tuple.is_null() {
+                pgrx::error!("plystra: this backend's database is not in pg_database");
+            }
+            let xmin = pg_sys::HeapTupleHeaderGetRawXmin((*tuple).t_data).into_inner();
+            pg_sys::ReleaseSysCache(tuple);
+            xmin
+        };
+        // SAFETY: set once at backend start.
+        let oid = unsafe { pg_sys::MyDatabaseId }.to_u32();
+        let database = (u64::from(oid) << 32) | u64::from(created_by);
+        known.set(Some(database));
+        database
+    })
 }
 
 /// An id's two buckets and its tag in one table (see [`Table::place`]).
@@ -351,7 +381,7 @@ impl Encoder {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
 
-    pub fn u32(&mut self, v: u32) {
+    pub fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
 
@@ -402,8 +432,8 @@ impl<'a> Decoder<'a> {
     pub fn u16(&mut self) -> Option<u16> {
         Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
     }
-    pub fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    pub fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
     pub fn i64(&mut self) -> Option<i64> {
         Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))

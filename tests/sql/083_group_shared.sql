@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(37);
+SELECT plan(42);
 
 SELECT 't83_' || txid_current() AS run \gset
 SELECT set_config('t83.run', :'run', false);
@@ -23,7 +23,8 @@ SELECT ok((SELECT setting::int FROM pg_settings WHERE name = 'plystra.shared_gro
 CREATE FUNCTION pg_temp.w(stmt text) RETURNS text LANGUAGE sql AS $$
     SELECT dblink_exec('t83_w', format(stmt, current_setting('t83.run')))
 $$;
-SELECT pg_temp.w($$
+CREATE FUNCTION pg_temp.make(conn text) RETURNS text LANGUAGE sql AS $f$
+    SELECT dblink_exec(conn, format($$
     INSERT INTO plystra.groups (id, space_id, parent_group_id, name, display_name, path)
     VALUES ('group_%1$s', 'space_acme', 'group_finance', 'T83', 'T83', 'finance.%1$s');
     INSERT INTO plystra.resources (id, resource_type, space_id, group_id, owner_member_id, display_name, visibility)
@@ -33,16 +34,24 @@ SELECT pg_temp.w($$
     INSERT INTO plystra.user_members (id, user_id, member_id, space_id, relation_type)
     VALUES ('um_%1$s', 'user_%1$s', 'member_%1$s', 'space_acme', 'login');
     INSERT INTO plystra.member_roles (id, member_id, role_id, space_id, scope_anchor_group_id)
-    VALUES ('mr_%1$s', 'member_%1$s', 'role_finance_approver', 'space_acme', 'group_finance')$$);
+    VALUES ('mr_%1$s', 'member_%1$s', 'role_finance_approver', 'space_acme', 'group_finance')$$,
+    current_setting('t83.run')))
+$f$;
+SELECT pg_temp.make('t83_w');
 
 -- The run's actor approving the invoice whose id ends in `invoice` on a fresh connection, with the statements
 -- `before` run first on that connection (in its transaction, when they open one), and that connection's counters
 -- afterwards: {code, stats}.
-CREATE FUNCTION pg_temp.fresh(before text DEFAULT '', invoice text DEFAULT '') RETURNS jsonb LANGUAGE plpgsql AS $$
+CREATE FUNCTION pg_temp.fresh(before text DEFAULT '', invoice text DEFAULT '', db text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
+    conninfo text := current_setting('t83.conninfo');
     out jsonb;
 BEGIN
-    PERFORM dblink_connect('t83_fresh', current_setting('t83.conninfo') || ' options=-cplystra.audit_mode=off');
+    IF db IS NOT NULL THEN
+        conninfo := replace(conninfo, 'dbname=' || current_database(), 'dbname=' || db);
+    END IF;
+    PERFORM dblink_connect('t83_fresh', conninfo || ' options=-cplystra.audit_mode=off');
     IF before <> '' THEN
         PERFORM dblink_exec('t83_fresh', before);
     END IF;
@@ -190,6 +199,43 @@ SELECT is(:'r'::jsonb->>'codes', 'ALLOW,ALLOW,SCOPE_OUT_OF_BOUNDS', 'a batch: th
 SELECT pg_temp.batch() AS r \gset
 SELECT is(:'r'::jsonb->>'codes', 'ALLOW,ALLOW,SCOPE_OUT_OF_BOUNDS', 'a second batch on a fresh backend decides the same');
 SELECT is(pg_temp.groups(:'r'), '3 hit(s), 0 fill(s)', 'from the three shared groups');
+
+------------------------------------------------------------------------------------------------------------------
+-- A database dropped and created again under the same OID (CREATE DATABASE ... OID = n, open to any role with
+-- CREATEDB) from the same template hands out the same incarnation and versions for other changes: nothing shared
+-- in its former life is taken, neither the group nor the actor.
+------------------------------------------------------------------------------------------------------------------
+SELECT dblink_exec('t83_w', 'DROP DATABASE IF EXISTS plystra_t83_x WITH (FORCE)');
+SELECT dblink_exec('t83_w', 'DROP DATABASE IF EXISTS plystra_t83_t WITH (FORCE)');
+SELECT dblink_exec('t83_w', 'CREATE DATABASE plystra_t83_t');
+SELECT dblink_connect('t83_t', replace(:'conninfo', 'dbname=' || current_database(), 'dbname=plystra_t83_t'));
+\set demo `cat sql/demo.sql`
+SELECT dblink_exec('t83_t', 'CREATE EXTENSION plystra');
+SELECT dblink_exec('t83_t', :'demo');
+SELECT pg_temp.make('t83_t');
+SELECT dblink_disconnect('t83_t');
+SELECT (SELECT max(oid)::bigint FROM pg_database) + 1000 AS reused_oid \gset
+CREATE FUNCTION pg_temp.x(stmt text) RETURNS text LANGUAGE sql AS $$
+    SELECT v FROM dblink(replace(current_setting('t83.conninfo'), 'dbname=' || current_database(), 'dbname=plystra_t83_x'),
+        format(stmt, current_setting('t83.run')) || $q$; SELECT incarnation || ' ' || version FROM plystra.actor_versions
+        WHERE space_id = 'space_acme'$q$) AS t(v text)
+$$;
+SELECT dblink_exec('t83_w', format('CREATE DATABASE plystra_t83_x OID = %s TEMPLATE plystra_t83_t', :reused_oid));
+SELECT pg_temp.x($$UPDATE plystra.groups SET display_name = 'first life' WHERE id = 'group_%s'$$) AS first_version \gset
+SELECT is(pg_temp.fresh(db => 'plystra_t83_x')->>'code', 'ALLOW', 'in its first life the database allows (and shares)');
+SELECT pg_temp.fresh(db => 'plystra_t83_x') AS r \gset
+SELECT is(pg_temp.groups(:'r') || ', actor ' || (:'r'::jsonb->'stats'->>'shared_hits'), '1 hit(s), 0 fill(s), actor 1',
+          '(from the shared group and actor)');
+SELECT dblink_exec('t83_w', 'DROP DATABASE plystra_t83_x WITH (FORCE)');
+SELECT dblink_exec('t83_w', format('CREATE DATABASE plystra_t83_x OID = %s TEMPLATE plystra_t83_t', :reused_oid));
+SELECT is(pg_temp.x($$UPDATE plystra.groups SET status = 'archived' WHERE id = 'group_%s'$$), :'first_version',
+          'created again under the same OID, the group archived: the same incarnation and version as in the first life');
+SELECT pg_temp.fresh(db => 'plystra_t83_x') AS r \gset
+SELECT is(:'r'::jsonb->>'code', 'TARGET_GROUP_MISSING', 'the second life denies');
+SELECT is(pg_temp.groups(:'r') || ', actor ' || (:'r'::jsonb->'stats'->>'shared_hits'), '0 hit(s), 0 fill(s), actor 0',
+          'nothing shared in the first life was taken');
+SELECT dblink_exec('t83_w', 'DROP DATABASE plystra_t83_x WITH (FORCE)');
+SELECT dblink_exec('t83_w', 'DROP DATABASE plystra_t83_t WITH (FORCE)');
 
 -- What this run committed leaves the demo's reach as it was (other files count Finance's groups and invoices).
 SELECT pg_temp.w($$UPDATE plystra.resources SET deleted_at = now() WHERE id LIKE 'invoice\_%1$s%%';
