@@ -28,9 +28,13 @@ server() { # start|stop BIN
         -c listen_addresses= -c max_connections=200 -c shared_buffers=1GB -c jit=off \
         -c shared_preload_libraries=plystra -c plystra.audit_writer_database=bench $OPTIONS'" >/dev/null
 }
-ticks() {
-    local sum=0 p
-    for p in "$@"; do [ -r "/proc/$p/stat" ] && sum=$((sum + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+ticks() { # PID...: their CPU ticks (user + system); a process gone by then counts 0 (its delta is then wrong:
+    # at 16 clients a backend of the previous run may still be exiting when the list is taken)
+    local sum=0 p t
+    for p in "$@"; do
+        t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || t=0
+        sum=$((sum + ${t:-0}))
+    done
     echo "$sum"
 }
 measure() { # BIN [pgbench arguments...]: "tps backend-µs pgbench-µs"
