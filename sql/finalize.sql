@@ -158,9 +158,13 @@ COMMENT ON FUNCTION plystra.simulate(jsonb) IS
 
 COMMENT ON FUNCTION plystra.actor_kept_stats() IS
 'actor_kept_stats(): this backend''s kept actors (the User, Member, binding, Space and grants a decision reads, '
-'kept per backend under each Space''s actor version, plystra.actor_versions): {entries, hits, fills, reads, '
-'shared_hits, shared_fills, shared_slots} since the backend started; hits used an actor this backend kept, '
-'shared_hits one the server''s backends share (shared memory), fills read one and kept it (shared_fills: and '
-'shared it), reads read one that could not be kept; shared_slots is the shared tier''s size (0: none). '
-'Bounded by plystra.actor_cache_entries and plystra.shared_actor_cache_entries. For the extension''s owner only '
-'(tests and measurements).';
+'kept per backend under each Space''s actor version, plystra.actor_versions) and the groups it took from or gave to '
+'the server''s shared groups: {entries, hits, fills, reads, shared_hits, shared_fills, shared_slots, '
+'version_rows_remembered, group_hits, group_fills, shared_group_slots} since the backend started; hits used an '
+'actor this backend kept, shared_hits one the server''s backends share (shared memory), fills read one and kept it '
+'(shared_fills: and shared it), reads read one that could not be kept; shared_slots is the shared tier''s size (0: '
+'none); version_rows_remembered counts version rows taken as last read instead of probed; group_hits counts '
+'decisions whose target group came from the shared groups, group_fills groups read and shared, '
+'shared_group_slots their tier''s size (0: none). Bounded by plystra.actor_cache_entries, '
+'plystra.shared_actor_cache_entries and plystra.shared_group_cache_entries. For the extension''s owner only (tests '
+'and measurements).';

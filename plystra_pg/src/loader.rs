@@ -228,7 +228,6 @@ fn core_target(
 /// Live groups by id, each read once per loading: a batch's items often lie in the same group. Under the one
 /// snapshot of the loading, a group read again would be the same row. A group not yet seen comes from the groups
 /// the server's backends share when the request's Space's version allows (`group_shared`), else from the table.
-#[derive(Default)]
 struct GroupMemo {
     seen: HashMap<String, Option<Group>>,
     kept_under: Option<group_shared::Under>,
