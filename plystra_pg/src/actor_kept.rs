@@ -243,6 +243,7 @@ fn keep(req: &Request, version: (String, i64), actor: &Rc<Actor>, grants: &Rc<[G
 /// actor, but it is for tests and measurements, not applications.
 #[pg_extern(volatile, parallel_safe)]
 fn actor_kept_stats() -> JsonB {
+    let (group_hits, group_fills, shared_group_slots) = group_shared::stats();
     JsonB(serde_json::json!({
         "entries": KEPT.with(|k| k.borrow().len()),
         "hits": HITS.with(Cell::get),
@@ -252,8 +253,8 @@ fn actor_kept_stats() -> JsonB {
         "shared_fills": SHARED_FILLS.with(Cell::get),
         "shared_slots": actor_shared::slots(),
         "version_rows_remembered": crate::same_snapshot::taken(),
-        "group_hits": group_shared::stats().0,
-        "group_fills": group_shared::stats().1,
-        "shared_group_slots": group_shared::stats().2,
+        "group_hits": group_hits,
+        "group_fills": group_fills,
+        "shared_group_slots": shared_group_slots,
     }))
 }

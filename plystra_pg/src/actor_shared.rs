@@ -25,7 +25,7 @@
 use plystra_core::model::{Actor, Group, Member, Space, Timestamp, User, UserMember};
 
 use crate::actor_kept::Grant;
-use crate::shared_slots::{Decoder, Encoder, Slot, Table, Tier};
+use crate::shared_slots::{Decoder, Encoder, Table, Tier};
 
 /// A slot's data words: 1 KiB slots.
 const WORDS: usize = 126;
@@ -86,7 +86,7 @@ impl Place {
     }
 }
 
-/// The entry's bytes, or `None` when it does not fit a slot.
+/// The entry's bytes, or `None` for a string longer than an entry may be (whether it fits a slot is `file`'s to say).
 fn encode(key: &Key, actor: &Actor, grants: &[Grant]) -> Option<Vec<u8>> {
     let (Some(user), Some(member), Some(binding), Some(space)) =
         (&actor.user, &actor.member, &actor.user_member, &actor.space)
@@ -139,7 +139,7 @@ fn encode(key: &Key, actor: &Actor, grants: &[Grant]) -> Option<Vec<u8>> {
             None => e.0.push(0),
         }
     }
-    (e.0.len() <= Slot::<WORDS>::MAX_ENTRY).then_some(e.0)
+    Some(e.0)
 }
 
 /// The entry in `bytes` if it was filed under exactly `key`.
@@ -190,6 +190,7 @@ fn decode(bytes: &[u8], key: &Key) -> Option<(Actor, Vec<Grant>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared_slots::Slot;
 
     fn key() -> Key<'static> {
         Key {
@@ -282,12 +283,16 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_that_does_not_fit_a_slot_is_not_encoded() {
+    fn an_entry_that_does_not_fit_a_slot_is_not_filed() {
+        let table = Table::<WORDS>::leaked(64, [9; 16]);
+        let place = Place(table.place(5, "um_1").expect("a place"));
         let many: Vec<Grant> = (0..40).flat_map(|_| grants()).collect();
-        assert!(encode(&key(), &actor(), &many).is_none());
+        assert!(!place.file(&key(), &actor(), &many), "40 times three grants");
         let mut long = actor();
         long.member.as_mut().unwrap().display_name = "x".repeat(Slot::<WORDS>::MAX_ENTRY);
-        assert!(encode(&key(), &long, &grants()).is_none());
+        assert!(!place.file(&key(), &long, &grants()), "a display name as long as a slot");
+        assert!(place.find(&key()).is_none());
+        assert!(place.file(&key(), &actor(), &grants()), "the usual actor fits");
     }
 
     /// Filed and found through a table of 1 KiB slots: the actor under its key, nothing under another's.
