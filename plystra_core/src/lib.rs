@@ -42,6 +42,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/015_credential_version.sql"),
     include_str!("../../migrations/016_instance_rows_audit.sql"),
     include_str!("../../migrations/017_reserved_resource_types.sql"),
+    include_str!("../../migrations/018_resource_id_hash.sql"),
 ];
 
 pub use decide::{decide, Outcome};

@@ -58,12 +58,10 @@ pub(crate) fn placement(
                 Some(r) if r.id == resource_id && r.resource_type == resource_type => {
                     (Some(r.space_id.clone()), r.group_id.clone())
                 }
-                _ => reader()
-                    .one(c"resources", c"resources_pkey", &[resource_id], |row| {
-                        row.text_is("resource_type", resource_type)
-                            .then(|| (row.text("space_id"), row.text("group_id")))
-                    })
-                    .unwrap_or_default(),
+                _ => crate::loader::resource_row(reader(), resource_id, |row| {
+                    row.text_is("resource_type", resource_type).then(|| (row.text("space_id"), row.text("group_id")))
+                })
+                .unwrap_or_default(),
             };
     }
     if let Some(group) = placed.resource_group.as_deref() {

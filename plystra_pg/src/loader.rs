@@ -194,6 +194,12 @@ fn registry(reader: &Reader, catalog: &Catalog, req: &Request, with_metadata: bo
     Registry { resource_type, action, mapping }
 }
 
+/// The resource row `id`, read by `read`: through the hash index on the id (migration 018) when the schema has it,
+/// else through the primary key. Every reading of a resource by its id goes through here.
+pub fn resource_row<T>(reader: &Reader, id: &str, read: impl FnOnce(&Row) -> Option<T>) -> Option<T> {
+    reader.one(c"resources", reader.index_or(c"resources_id_hash", c"resources_pkey"), &[id], read)
+}
+
 /// The resource row with this id, if it is of the requested type: `Some(None)` when such a row exists but is not
 /// live (deleted, archived), so that an inline description can never stand in for a row Core holds. Its group is
 /// read by `group_of` (a live group by id).
@@ -203,7 +209,7 @@ fn core_target(
     with_metadata: bool,
     group_of: impl FnOnce(&str) -> Option<Group>,
 ) -> Option<Option<Target>> {
-    let resource = reader.one(c"resources", c"resources_pkey", &[&req.resource_id], |row| {
+    let resource = resource_row(reader, &req.resource_id, |row| {
         row.text_is("resource_type", &req.resource_type).then(|| {
             live(row).then(|| Resource {
                 id: row.text_or_empty("id"),

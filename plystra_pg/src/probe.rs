@@ -20,6 +20,12 @@
 //! AccessShareLock until the end of the transaction, as the executor does. Columns are found by name in the
 //! open relation's descriptor. Table privileges are not checked (the executor would check them for the
 //! function's owner, the extension's owner, who holds them all).
+//!
+//! An index is a btree or a hash index. A hash index holds only its keys' 32-bit hash codes, so a row it finds
+//! may have another key with the same code (anyone can make such a pair: the hash is public and a collision
+//! takes a few hundred thousand tries); the executor rechecks the condition on such rows, and so does a probe:
+//! a row is handed on only when each key column equals its key, byte for byte (text under a deterministic
+//! collation, the only kind a database's default can be, is equal exactly when its bytes are).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -43,6 +49,41 @@ struct OpenScan {
     slot: *mut pg_sys::TupleTableSlot,
     /// Each column read so far and its attribute number: a batch reads the same columns of a hundred rows.
     columns: RefCell<Vec<(&'static str, i32)>>,
+    /// The equality strategy of the index's access method: btree's, or hash's.
+    equal: pg_sys::StrategyNumber,
+}
+
+impl OpenScan {
+    /// Whether the slot's row has exactly `keys` in the index's key columns (the recheck of a row a hash index
+    /// found by its keys' hash codes).
+    ///
+    /// # Safety
+    /// The slot holds a row of `heap`, found by this scan.
+    unsafe fn keys_equal(&self, keys: &[&str]) -> bool {
+        // SAFETY: the index is open; its key columns are plain columns of `heap` (the schema's indexes have no
+        // expressions), numbered in its pg_index row; the slot's row is a tuple of `heap`.
+        unsafe {
+            let columns = (*(*self.index).rd_index).indkey.values.as_slice(keys.len());
+            keys.iter().zip(columns).all(|(key, &column)| {
+                let mut is_null = false;
+                let datum = pg_sys::slot_getattr(self.slot, column.into(), &mut is_null);
+                !is_null && text_bytes(datum) == key.as_bytes()
+            })
+        }
+    }
+}
+
+/// The bytes of a text datum, read in place when it is stored inline (a packed or compressed value is expanded
+/// into a palloc'd copy that the memory context frees).
+///
+/// # Safety
+/// `datum` is a non-null text datum that stays valid while the bytes are used.
+unsafe fn text_bytes<'a>(datum: Datum) -> &'a [u8] {
+    // SAFETY: as the caller promises.
+    unsafe {
+        let text = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+        std::slice::from_raw_parts(pgrx::vardata_any(text).cast::<u8>(), pgrx::varsize_any_exhdr(text))
+    }
 }
 
 /// The reading of one decision: the schema, the snapshot every probe uses, and the scans opened so far.
@@ -53,6 +94,8 @@ pub struct Reader {
     snapshot: pg_sys::Snapshot,
     pushed: bool,
     scans: RefCell<Vec<OpenScan>>,
+    /// The indexes `index_or` chose in this reading.
+    chosen: RefCell<Vec<(&'static CStr, &'static CStr)>>,
 }
 
 /// The `plystra` schema's id, looked up once a reading; the relation ids kept for another schema (a DROP/CREATE
@@ -83,7 +126,15 @@ impl Reader {
             let wrote = pg_sys::GetTopTransactionIdIfAny() != pg_sys::InvalidTransactionId;
             let scans = RefCell::new(Vec::new());
             if !wrote && pg_sys::ActiveSnapshotSet() {
-                return Reader { namespace, wrote, snapshot: pg_sys::GetActiveSnapshot(), pushed: false, scans };
+                let chosen = RefCell::default();
+                return Reader {
+                    namespace,
+                    wrote,
+                    snapshot: pg_sys::GetActiveSnapshot(),
+                    pushed: false,
+                    scans,
+                    chosen,
+                };
             }
             if wrote {
                 pg_sys::CommandCounterIncrement();
@@ -92,7 +143,14 @@ impl Reader {
             if wrote {
                 pg_sys::UpdateActiveSnapshotCommandId();
             }
-            Reader { namespace, wrote, snapshot: pg_sys::GetActiveSnapshot(), pushed: true, scans }
+            Reader {
+                namespace,
+                wrote,
+                snapshot: pg_sys::GetActiveSnapshot(),
+                pushed: true,
+                scans,
+                chosen: RefCell::default(),
+            }
         }
     }
 
@@ -111,6 +169,7 @@ impl Reader {
                 snapshot: pg_sys::GetActiveSnapshot(),
                 pushed: true,
                 scans: RefCell::new(Vec::new()),
+                chosen: RefCell::default(),
             }
         }
     }
@@ -139,6 +198,18 @@ impl Reader {
     pub fn has_relation(&self, name: &'static CStr) -> bool {
         // SAFETY: a syscache lookup by name in the schema found at `begin`.
         unsafe { pg_sys::get_relname_relid(name.as_ptr(), self.namespace) != pg_sys::InvalidOid }
+    }
+
+    /// `preferred` when the schema has that index, else `fallback` (a schema not yet updated to the library's
+    /// version, or an index dropped). Looked up once a reading.
+    pub fn index_or(&self, preferred: &'static CStr, fallback: &'static CStr) -> &'static CStr {
+        let mut chosen = self.chosen.borrow_mut();
+        if let Some(&(_, index)) = chosen.iter().find(|(p, _)| std::ptr::eq(*p, preferred)) {
+            return index;
+        }
+        let index = if self.has_relation(preferred) { preferred } else { fallback };
+        chosen.push((preferred, index));
+        index
     }
 
     /// Opens the relation `name` of the schema with AccessShareLock, by its kept id when that id still names it.
@@ -190,9 +261,14 @@ impl Reader {
                     table.to_string_lossy()
                 );
             }
+            let equal = match (*(*index).rd_rel).relam {
+                pg_sys::BTREE_AM_OID => pg_sys::BTEqualStrategyNumber,
+                pg_sys::HASH_AM_OID => pg_sys::HTEqualStrategyNumber,
+                _ => pgrx::error!("plystra: {} is neither a btree nor a hash index", index_name.to_string_lossy()),
+            } as pg_sys::StrategyNumber;
             let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
             let scan = pg_sys::index_beginscan(heap, index, self.snapshot, keys as i32, 0);
-            OpenScan { index_name, keys, heap, index, scan, slot, columns: RefCell::new(Vec::new()) }
+            OpenScan { index_name, keys, heap, index, scan, slot, columns: RefCell::new(Vec::new()), equal }
         }
     }
 
@@ -210,7 +286,7 @@ impl Reader {
                 pg_sys::ScanKeyInit(
                     &mut entry,
                     (i + 1) as pg_sys::AttrNumber,
-                    pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+                    open.equal,
                     Oid::from(pg_sys::F_TEXTEQ),
                     Datum::from(text),
                 );
@@ -222,6 +298,9 @@ impl Reader {
             pg_sys::index_rescan(open.scan, scan_keys.as_mut_ptr(), keys.len() as i32, std::ptr::null_mut(), 0);
             let row = Row { slot: open.slot, descriptor: (*open.heap).rd_att, columns: &open.columns };
             while pg_sys::index_getnext_slot(open.scan, pg_sys::ScanDirection::ForwardScanDirection, open.slot) {
+                if (*open.scan).xs_recheck && !open.keys_equal(keys) {
+                    continue;
+                }
                 if !each(&row) {
                     break;
                 }
@@ -333,16 +412,8 @@ impl Row<'_> {
 
     /// Whether a text column holds exactly `value` (compared as bytes, without copying the column out).
     pub fn text_is(&self, column: &'static str, value: &str) -> bool {
-        self.datum(column).is_some_and(|d| {
-            // SAFETY: the column is text (the schema's) and the datum is not null; a packed or compressed value
-            // is expanded into a palloc'd copy that the memory context frees, an inline one is read in place.
-            unsafe {
-                let text = pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
-                let len = pgrx::varsize_any_exhdr(text);
-                let data = pgrx::vardata_any(text).cast::<u8>();
-                std::slice::from_raw_parts(data, len) == value.as_bytes()
-            }
-        })
+        // SAFETY: the column is text (the schema's) and the datum is not null.
+        self.datum(column).is_some_and(|d| unsafe { text_bytes(d) } == value.as_bytes())
     }
 
     pub fn text_or_empty(&self, column: &'static str) -> String {
