@@ -60,8 +60,8 @@ impl OpenScan {
     /// # Safety
     /// The slot holds a row of `heap`, found by this scan.
     unsafe fn keys_equal(&self, keys: &[&str]) -> bool {
-        // SAFETY: the index is open; its key columns are plain columns of `heap` (the schema's indexes have no
-        // expressions), numbered in its pg_index row; the slot's row is a tuple of `heap`.
+        // SAFETY: the index is open; its first `keys` key columns are plain columns of `heap` (`scan` refuses an
+        // index whose are not), numbered in its pg_index row; the slot's row is a tuple of `heap`.
         unsafe {
             let columns = (*(*self.index).rd_index).indkey.values.as_slice(keys.len());
             keys.iter().zip(columns).all(|(key, &column)| {
@@ -251,12 +251,16 @@ impl Reader {
         let index = self.open(index_name);
         // SAFETY: both relations are open; the slot and the scan are released in `Drop`.
         unsafe {
+            // Each probed key is a plain column of the table (a hash index's rows are rechecked by those columns).
             if (*(*heap).rd_rel).relkind != pg_sys::RELKIND_RELATION as core::ffi::c_char
                 || (*index).rd_index.is_null()
                 || (*(*index).rd_index).indrelid != (*(*heap).rd_rel).oid
+                || ((*(*index).rd_index).indnkeyatts as usize) < keys
+                || (*(*index).rd_index).indkey.values.as_slice(keys).iter().any(|&column| column <= 0)
             {
                 pgrx::error!(
-                    "plystra: {} is not an index on {}",
+                    "plystra: {} is not an index on {} whose first {keys} key columns are columns of the table; \
+                     reinstall the extension",
                     index_name.to_string_lossy(),
                     table.to_string_lossy()
                 );
