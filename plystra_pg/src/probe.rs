@@ -94,8 +94,6 @@ pub struct Reader {
     snapshot: pg_sys::Snapshot,
     pushed: bool,
     scans: RefCell<Vec<OpenScan>>,
-    /// The indexes `index_or` chose in this reading.
-    chosen: RefCell<Vec<(&'static CStr, &'static CStr)>>,
 }
 
 /// The `plystra` schema's id, looked up once a reading; the relation ids kept for another schema (a DROP/CREATE
@@ -126,15 +124,7 @@ impl Reader {
             let wrote = pg_sys::GetTopTransactionIdIfAny() != pg_sys::InvalidTransactionId;
             let scans = RefCell::new(Vec::new());
             if !wrote && pg_sys::ActiveSnapshotSet() {
-                let chosen = RefCell::default();
-                return Reader {
-                    namespace,
-                    wrote,
-                    snapshot: pg_sys::GetActiveSnapshot(),
-                    pushed: false,
-                    scans,
-                    chosen,
-                };
+                return Reader { namespace, wrote, snapshot: pg_sys::GetActiveSnapshot(), pushed: false, scans };
             }
             if wrote {
                 pg_sys::CommandCounterIncrement();
@@ -143,14 +133,7 @@ impl Reader {
             if wrote {
                 pg_sys::UpdateActiveSnapshotCommandId();
             }
-            Reader {
-                namespace,
-                wrote,
-                snapshot: pg_sys::GetActiveSnapshot(),
-                pushed: true,
-                scans,
-                chosen: RefCell::default(),
-            }
+            Reader { namespace, wrote, snapshot: pg_sys::GetActiveSnapshot(), pushed: true, scans }
         }
     }
 
@@ -169,7 +152,6 @@ impl Reader {
                 snapshot: pg_sys::GetActiveSnapshot(),
                 pushed: true,
                 scans: RefCell::new(Vec::new()),
-                chosen: RefCell::default(),
             }
         }
     }
@@ -201,15 +183,13 @@ impl Reader {
     }
 
     /// `preferred` when the schema has that index, else `fallback` (a schema not yet updated to the library's
-    /// version, or an index dropped). Looked up once a reading.
+    /// version, or an index dropped). An index this reading already scans is not looked up again.
     pub fn index_or(&self, preferred: &'static CStr, fallback: &'static CStr) -> &'static CStr {
-        let mut chosen = self.chosen.borrow_mut();
-        if let Some(&(_, index)) = chosen.iter().find(|(p, _)| std::ptr::eq(*p, preferred)) {
-            return index;
+        if self.scans.borrow().iter().any(|s| s.index_name == preferred) || self.has_relation(preferred) {
+            preferred
+        } else {
+            fallback
         }
-        let index = if self.has_relation(preferred) { preferred } else { fallback };
-        chosen.push((preferred, index));
-        index
     }
 
     /// Opens the relation `name` of the schema with AccessShareLock, by its kept id when that id still names it.
