@@ -109,6 +109,17 @@ impl fmt::Display for At<'_> {
     }
 }
 
+/// A field inside an object named by `prefix` (`actor.user_email`, `grants[2].scope`), written out only when an
+/// error names it: every request reads a dozen optional fields, and naming each up front cost a decision an
+/// allocation a field.
+struct Dotted<'a, P>(&'a P, &'a str);
+
+impl<P: fmt::Display> fmt::Display for Dotted<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
 fn object(value: &Value, field: impl fmt::Display) -> Result<&Map<String, Value>, RequestError> {
     value.as_object().ok_or_else(|| RequestError::new(field.to_string(), "must be a JSON object"))
 }
@@ -230,7 +241,7 @@ fn parse_actor(top: &Map<String, Value>) -> Result<ParsedActor, RequestError> {
 }
 
 fn parse_inline_actor(actor: &Map<String, Value>) -> Result<Option<InlineActor>, RequestError> {
-    let get = |key: &str, max: usize| opt_string(actor, key, format!("actor.{key}"), max);
+    let get = |key: &str, max: usize| opt_string(actor, key, Dotted(&"actor", key), max);
     let inline = InlineActor {
         user_email: get("user_email", MAX_ID_BYTES)?,
         user_status: get("user_status", MAX_ID_BYTES)?,
@@ -288,8 +299,8 @@ fn parse_grants(top: &Map<String, Value>) -> Result<Option<Vec<InlineGrant>>, Re
             let prefix = format!("grants[{i}]");
             let map = object(grant, &prefix)?;
             reject_unknown(map, &[GRANT_FIELDS], &prefix)?;
-            let get = |key: &str, max: usize| opt_string(map, key, format!("{prefix}.{key}"), max);
-            let need = |key: &str| required(get(key, MAX_ID_BYTES)?, format!("{prefix}.{key}"));
+            let get = |key: &str, max: usize| opt_string(map, key, Dotted(&prefix, key), max);
+            let need = |key: &str| required(get(key, MAX_ID_BYTES)?, Dotted(&prefix, key));
             Ok(InlineGrant {
                 role_id: get("role_id", MAX_ID_BYTES)?,
                 role_key: get("role_key", MAX_ID_BYTES)?,
