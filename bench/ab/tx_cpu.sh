@@ -6,7 +6,8 @@
 # other side, the protocol); the split can, next to the floors run the same way.
 # Usage: bench/ab/tx_cpu.sh PGROOT CLIENTS WORKLOAD...
 #   PGROOT: a directory holding usr/lib/postgresql/15 with a release build of the extension installed.
-#   WORKLOAD: a file of bench/workloads (check.sql, allowed.sql, ...), or `-S` for pgbench's primary-key lookup.
+#   WORKLOAD: a file of bench/workloads (check.sql, allowed.sql, ...), a path to another pgbench script, or `-S`
+#   for pgbench's primary-key lookup. `nocall` is check.sql with the call left out (the request built and returned).
 #   Each workload runs 8 s, audit off, after the check mix has run 20 s unmeasured (full_data_start).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,10 +16,17 @@ ROOT=$1 CLIENTS=$2
 shift 2
 full_data_start "$ROOT" 55679 ab_tx_cpu
 TICK=$(getconf CLK_TCK)
+NOCALL=$(mktemp --suffix .sql)
 machine() { awk '/^cpu /{print $2 + $3 + $4 + $6 + $7 + $8}' /proc/stat; }
 printf '%-22s %8s %16s %16s %16s\n' workload tps "backends µs/tx" "pgbench µs/tx" "machine µs/tx"
 for workload in "$@"; do
-    if [ "$workload" = -S ]; then what=(-S); else what=(-f "bench/workloads/$workload"); fi
+    case "$workload" in
+        -S) what=(-S) ;;
+        nocall) sed 's/^SELECT plystra.check(\(.*\));$/SELECT \1;/' bench/workloads/check.sql >"$NOCALL"
+            what=(-f "$NOCALL") ;;
+        */*) what=(-f "$workload") ;;
+        *) what=(-f "bench/workloads/$workload") ;;
+    esac
     LOG=$(mktemp)
     PGOPTIONS="-c plystra.audit_mode=off" "$FULL_BIN/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T 8 \
         --random-seed=42 "${FULL_MIX[@]}" "${what[@]}" -h "$FULL_SOCK" -p "$FULL_PORT" -U postgres bench \
