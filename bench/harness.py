@@ -191,8 +191,8 @@ class Runner:
         """Runs `script` unmeasured (audit off, seeds from `seed` up, never the measured runs' seed) in runs of the
         workload duration until a run's throughput is within WARM_AGREE of the run before (at most WARM_RUNS runs):
         until the kept and shared actors and groups the mix reads are filled, as on a server that has been
-        deciding. One 8-s run at full size left about a third of the 100,000 actors to the first measured workload
-        (on 2026-12-01, the check measured right after it ran at 11,738 tps, and at 15,092 after 30 s more).
+        deciding. After one 8-s run at full size the first measured workload was still filling the shared tiers (on
+        2026-12-01, the check measured right after it ran at 11,738 tps, and at 15,092 after 30 s more).
         Returns what it ran."""
         duration = self.args.duration
         runs = []
