@@ -90,5 +90,73 @@ class Autogroup(unittest.TestCase):
         self.assertIn("could not be saved", record["autogroup"])
 
 
+class FakeRunner:
+    """What `Runner.warm` and `Runner.pgbench_median` use of a runner, with pgbench's figures given in advance."""
+
+    def __init__(self, tps):
+        self.tps = list(tps)
+        self.args = type("Args", (), {"duration": 8})()
+        self.c = type("Cluster", (), {"path": "/nonexistent", "port": 1})()
+        self.checks = []
+        self.results = []
+        self.seeds = []
+
+    def defines(self, sz):
+        return {"members": 10}
+
+    def check(self, ok, what):
+        self.checks.append((ok, what))
+
+    def sh(self, cmd, check=True, env=None, **kw):
+        self.seeds.append(next(a for a in cmd if a.startswith("--random-seed=")))
+        out = f"tps = {self.tps.pop(0)} (without initial connection time)\n"
+        return subprocess.CompletedProcess(cmd, 0, out, "")
+
+    def pgbench(self, name, db, script, clients, sz, **kw):
+        r = {"workload": name, "clients": clients, "tps": self.tps.pop(0)}
+        self.results.append(r)
+        return r
+
+
+class Warmup(unittest.TestCase):
+    """The warm-up runs until two runs in a row agree within WARM_AGREE, at most WARM_RUNS runs, never with the
+    measured runs' seed."""
+
+    def warm(self, tps):
+        runner = FakeRunner(tps)
+        real = harness.sh
+        harness.sh = runner.sh
+        try:
+            done = harness.Runner.warm(runner, "bench", "check.sql", {})
+        finally:
+            harness.sh = real
+        return runner, done
+
+    def test_it_stops_when_two_runs_agree(self):
+        runner, done = self.warm([10000, 13000, 15000, 15500, 1, 1])
+        self.assertEqual(done["runs_tps"], [10000, 13000, 15000, 15500])
+        self.assertEqual(len(runner.tps), 2, "no run after the two that agreed")
+
+    def test_it_stops_after_the_most_runs(self):
+        runner, done = self.warm([1000 * 2 ** k for k in range(10)])
+        self.assertEqual(len(done["runs_tps"]), harness.WARM_RUNS)
+
+    def test_each_run_draws_other_requests_than_the_measured_runs(self):
+        runner, _ = self.warm([10000, 20000, 30000, 30100])
+        self.assertEqual(len(set(runner.seeds)), 4)
+        self.assertNotIn(f"--random-seed={harness.PGBENCH_SEED}", runner.seeds)
+
+
+class Median(unittest.TestCase):
+    """A workload measured as the median of runs stands once in the results, as its median run."""
+
+    def test_the_median_run_stands_for_the_workload(self):
+        runner = FakeRunner([14000, 17000, 15000])
+        r = harness.Runner.pgbench_median(runner, 3, "check_off_before_skew", "bench", "check.sql", 2, {})
+        self.assertEqual(r["tps"], 15000)
+        self.assertEqual(r["runs_tps"], [14000, 17000, 15000])
+        self.assertEqual(runner.results, [r])
+
+
 if __name__ == "__main__":
     unittest.main()
