@@ -18,12 +18,17 @@ full_data_start "$ROOT" 55679 ab_tx_cpu
 TICK=$(getconf CLK_TCK)
 NOCALL=$(mktemp --suffix .sql)
 machine() { awk '/^cpu /{print $2 + $3 + $4 + $6 + $7 + $8}' /proc/stat; }
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+sed 's/^SELECT plystra.check(\(.*\));$/SELECT \1;/' bench/workloads/check.sql >"$NOCALL"
+if grep -q '^SELECT plystra\.check' "$NOCALL"; then
+    echo "tx_cpu.sh: could not take the call out of bench/workloads/check.sql" >&2
+    exit 1
+fi
 printf '%-22s %8s %16s %16s %16s\n' workload tps "backends µs/tx" "pgbench µs/tx" "machine µs/tx"
 for workload in "$@"; do
     case "$workload" in
         -S) what=(-S) ;;
-        nocall) sed 's/^SELECT plystra.check(\(.*\));$/SELECT \1;/' bench/workloads/check.sql >"$NOCALL"
-            what=(-f "$NOCALL") ;;
+        nocall) what=(-f "$NOCALL") ;;
         */*) what=(-f "$workload") ;;
         *) what=(-f "bench/workloads/$workload") ;;
     esac
@@ -35,7 +40,6 @@ for workload in "$@"; do
     sleep 1
     POSTMASTER=$(head -1 "$FULL_DATA/postmaster.pid")
     PIDS=$(pgrep -P "$POSTMASTER" -f "postgres: postgres bench" | paste -sd' ')
-    ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
     # shellcheck disable=SC2086
     B0=$(ticks $PIDS) C0=$(ticks "$PGBENCH") M0=$(machine)
     sleep 6
@@ -48,3 +52,4 @@ for workload in "$@"; do
                  c / tick * 1e6 / n, m / tick * 1e6 / n }'
     rm -f "$LOG"
 done
+rm -f "$NOCALL"
