@@ -77,6 +77,26 @@ pid_after=$(ask "SELECT pg_backend_pid();")
     && tap OK "one standby backend sees a replayed RolePermission removal at its next decision (kept catalog: $before, then $after)" \
     || tap FAIL "kept catalog on the standby: before '$before', after '$after', backends $pid_before/$pid_after"
 
+# The same backend keeps the invoice type's mapping (since 1.15.0), through which an inline resource is placed: a
+# mapping changed on the primary reaches it by replay alone, and its next decision places the resource anew.
+INLINE="SELECT coalesce(plystra.check('{\"actor\": {\"user_id\": \"user_alice\", \"member_id\": \"member_finance_reviewer\",
+    \"user_member_id\": \"um_alice_finance_reviewer\", \"space_id\": \"space_acme\"}, \"resource\": {\"type\": \"invoice\",
+    \"id\": \"invoice_standby\", \"metadata\": {\"group_id\": \"group_finance_apac\", \"other_group\": \"group_legal_emea\"}},
+    \"action\": \"approve\"}') ->> 'deny_code', 'ALLOW');"
+ask "$INLINE" >/dev/null
+before=$(ask "$INLINE")
+q1 -c "UPDATE plystra.resource_mappings SET group_field = 'other_group' WHERE id = 'rm_invoice_resources'" >/dev/null
+for _ in $(seq 1 50); do
+    [ "$(q2 -c "SELECT group_field FROM plystra.resource_mappings WHERE id = 'rm_invoice_resources'")" = other_group ] && break
+    sleep 0.2
+done
+after=$(ask "$INLINE")
+pid_after=$(ask "SELECT pg_backend_pid();")
+q1 -c "UPDATE plystra.resource_mappings SET group_field = 'group_id' WHERE id = 'rm_invoice_resources'" >/dev/null
+[ "$before $after" = "ALLOW SCOPE_OUT_OF_BOUNDS" ] && [ "$pid_before" = "$pid_after" ] \
+    && tap OK "one standby backend sees a replayed mapping change at its next decision (inline resource: $before, then $after)" \
+    || tap FAIL "kept mapping on the standby: before '$before', after '$after', backends $pid_before/$pid_after"
+
 # The same standby backend keeps the actor (User, Member, binding, Space, grants) under space_acme's actor version,
 # which replicates with the rows: a grant revoked on the primary denies at the backend's next decision after replay.
 APPROVE="SELECT plystra.allowed('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme', 'invoice', 'invoice_001', 'approve');"

@@ -43,6 +43,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/016_instance_rows_audit.sql"),
     include_str!("../../migrations/017_reserved_resource_types.sql"),
     include_str!("../../migrations/018_resource_id_hash.sql"),
+    include_str!("../../migrations/019_mapping_version.sql"),
 ];
 
 pub use decide::{decide, Outcome};

@@ -1,11 +1,12 @@
 //! The catalog a backend keeps between decisions: the Resource Registry's types and actions (with their metadata,
-//! which a trace shows), Roles, Permissions and RolePermissions, as a decision reads them; and, since 1.10.0, what
+//! which a trace shows) and, since 1.15.0, its mappings (a trace shows a type's mapping; an inline resource is read
+//! through it), Roles, Permissions and RolePermissions, as a decision reads them; and, since 1.10.0, what
 //! the REST front's gate reads of an active API key (`credential::KeyReading`: the key, its anchor, its creator's
 //! User row and admin grants) and of a session's User (`credential::UserReading`: active, and its admin grants;
 //! the session's own row is read every time), whose HMACs and expiry times are still judged at every use.
 //!
-//! The rule that makes it sound (migrations 011 and 015 write its other half):
-//! - every statement that writes one of those five tables, writes `admin_grants`, inserts or deletes an API key or
+//! The rule that makes it sound (migrations 011, 015 and 019 write its other half):
+//! - every statement that writes one of those six tables, writes `admin_grants`, inserts or deletes an API key or
 //!   changes one in anything but its bookkeeping (`last_used_at`, `updated_at`), or changes a User's id, status or
 //!   deleted_at (or deletes a User) gives `plystra.catalog_version` a fresh sequence value in the same transaction
 //!   (a key's anchor group needs nothing: a group's Space and path never change and groups are soft-delete only,
@@ -36,7 +37,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use plystra_core::model::{Permission, ResourceAction, ResourceType, Role};
+use plystra_core::model::{Permission, ResourceAction, ResourceMapping, ResourceType, Role};
 
 use crate::credential::{KeyReading, UserReading};
 use crate::probe::Reader;
@@ -52,6 +53,8 @@ struct Kept {
     entries: usize,
     /// By (type key, action key, with metadata).
     registry: HashMap<(String, String, bool), TypeAction>,
+    /// By (resource type id, with metadata): a type's mapping (`None`: it has none).
+    mappings: HashMap<(String, bool), Option<ResourceMapping>>,
     permissions: HashMap<(String, String), Vec<Permission>>,
     roles: HashMap<String, Option<Role>>,
     holds: HashMap<(String, String), bool>,
@@ -67,8 +70,11 @@ thread_local! {
     /// validation let the catalog be used (`None` until then).
     static VALIDATED: Cell<Option<Option<(usize, Catalog)>>> = const { Cell::new(None) };
     /// The version row as last read, for readings whose snapshot shows the same committed rows (`same_snapshot`).
-    static VERSION_ROW: RefCell<Remembered<Option<(String, i64, bool)>>> = RefCell::new(Remembered::default());
+    static VERSION_ROW: RefCell<Remembered<Option<VersionRow>>> = RefCell::new(Remembered::default());
 }
+
+/// The catalog version row as a decision reads it: (incarnation, version, keeps_api_keys, keeps_resource_mappings).
+type VersionRow = (String, i64, bool, bool);
 
 /// Proof that the kept catalog matches the snapshot of the decision being loaded: only [`Catalog::validate`]
 /// makes one, with the decision's reader.
@@ -79,9 +85,12 @@ pub struct Catalog {
     /// version moves with what they depend on (migration 015's `catalog_version.keeps_api_keys`; a library replaced
     /// before `ALTER EXTENSION UPDATE` finds no such column and keeps none).
     credentials: bool,
+    /// Whether resource mappings may be kept: the schema's version moves with their writes (migration 019's
+    /// `catalog_version.keeps_resource_mappings`; an older schema has no such column and keeps none).
+    mappings: bool,
 }
 
-const NOTHING: Catalog = Catalog { enabled: false, credentials: false };
+const NOTHING: Catalog = Catalog { enabled: false, credentials: false, mappings: false };
 
 impl Catalog {
     /// Reads the catalog version under `reader`'s snapshot and forgets what was kept under another.
@@ -128,11 +137,12 @@ impl Catalog {
             r.borrow_mut().get_or_read(reader, "catalog", || {
                 reader.one(c"catalog_version", c"catalog_version_pkey", &["catalog"], |row| {
                     let credentials = row.has_column("keeps_api_keys") && row.boolean("keeps_api_keys");
-                    Some((row.text("incarnation")?, row.int8("version")?, credentials))
+                    let mappings = row.has_column("keeps_resource_mappings") && row.boolean("keeps_resource_mappings");
+                    Some((row.text("incarnation")?, row.int8("version")?, credentials, mappings))
                 })
             })
         });
-        let Some((incarnation, version, credentials)) = version else {
+        let Some((incarnation, version, credentials, mappings)) = version else {
             // No version row (a superuser deleted it): keep nothing.
             KEPT.with(|k| *k.borrow_mut() = Kept::default());
             return NOTHING;
@@ -144,7 +154,7 @@ impl Catalog {
                 *k = Kept { key, ..Kept::default() };
             }
         });
-        Catalog { enabled: true, credentials }
+        Catalog { enabled: true, credentials, mappings }
     }
 
     fn kept<K, V: Clone>(&self, map: impl Fn(&mut Kept) -> &mut HashMap<K, V>, key: K, load: impl FnOnce() -> V) -> V
@@ -175,6 +185,20 @@ impl Catalog {
         load: impl FnOnce() -> TypeAction,
     ) -> TypeAction {
         self.kept(|k| &mut k.registry, (resource_type.to_string(), action.to_string(), with_metadata), load)
+    }
+
+    /// The mapping of the resource type `type_id` (`None`: the type has none), kept only where the schema's version
+    /// moves with the mappings' writes (`keeps_resource_mappings`, migration 019).
+    pub fn mapping(
+        &self,
+        type_id: &str,
+        with_metadata: bool,
+        load: impl FnOnce() -> Option<ResourceMapping>,
+    ) -> Option<ResourceMapping> {
+        if !self.mappings {
+            return load();
+        }
+        self.kept(|k| &mut k.mappings, (type_id.to_string(), with_metadata), load)
     }
 
     /// The live Permissions for exactly (resource type, action).

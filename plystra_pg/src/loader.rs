@@ -175,22 +175,25 @@ fn registry(reader: &Reader, catalog: &Catalog, req: &Request, with_metadata: bo
     if !with_mapping {
         return Registry { resource_type, action, mapping: None };
     }
-    let mapping = reader.one(c"resource_mappings", c"resource_mappings_type_key", &[&type_id], |row| {
-        Some(ResourceMapping {
-            id: row.text_or_empty("id"),
-            resource_type_id: row.text_or_empty("resource_type_id"),
-            storage_kind: row.text_or_empty("storage_kind"),
-            table_name: row.text("table_name"),
-            id_field: row.text_or_empty("id_field"),
-            space_field: row.text_or_empty("space_field"),
-            group_field: row.text("group_field"),
-            owner_member_field: row.text("owner_member_field"),
-            visibility_field: row.text("visibility_field"),
-            metadata_field: row.text("metadata_field"),
-            status: row.text_or_empty("status"),
-            metadata: metadata(row, with_metadata),
+    let read = || {
+        reader.one(c"resource_mappings", c"resource_mappings_type_key", &[&type_id], |row| {
+            Some(ResourceMapping {
+                id: row.text_or_empty("id"),
+                resource_type_id: row.text_or_empty("resource_type_id"),
+                storage_kind: row.text_or_empty("storage_kind"),
+                table_name: row.text("table_name"),
+                id_field: row.text_or_empty("id_field"),
+                space_field: row.text_or_empty("space_field"),
+                group_field: row.text("group_field"),
+                owner_member_field: row.text("owner_member_field"),
+                visibility_field: row.text("visibility_field"),
+                metadata_field: row.text("metadata_field"),
+                status: row.text_or_empty("status"),
+                metadata: metadata(row, with_metadata),
+            })
         })
-    });
+    };
+    let mapping = catalog.mapping(&type_id, with_metadata, read);
     Registry { resource_type, action, mapping }
 }
 
