@@ -58,8 +58,10 @@ SIZES = {
 # Wide-reach readers (bench/generate_wide.sql, database bench_wide): w = (c, d, e) shapes the subtree; readers
 # w0, w1, w2 reach 1 + e, 1 + d + d e and 1 + c + c d + c d e groups (10, 1,001 and 50,051 at full size).
 # Noisy neighbours: SKEW_MEMBERS members of Space bsp_0 with skew_grants groups and grants each. Each side of
-# the before/after pair is the median of SKEW_RUNS runs: single 8-s runs of the same code read 0.76 to 1.10 (five
-# full runs of 2026-12-01), which said more about the machine's minute than about the skew.
+# the before/after pair is the median of SKEW_RUNS runs, alternated with the skew applied and taken away
+# (noisy_neighbours): single 8-s runs of the same code read 0.76 to 1.10 (five full runs of 2026-12-01), and
+# medians of three runs in a row, before then after, 0.79 to 1.20, which said more about the machine's minute
+# than about the skew.
 SKEW_MEMBERS = 3
 SKEW_RUNS = 3
 # The warm-up before the decision workloads: runs of the workload duration until two in a row agree within
@@ -273,10 +275,13 @@ class Runner:
 
     def pgbench_median(self, runs, name, db, script, clients, sz, **kw):
         """`pgbench` run `runs` times in a row (the same seed, so the same requests each time); the run with the
-        median throughput stands for the workload, the others' throughput listed with it (`runs_tps`). For a pair
-        of workloads that cannot alternate with their floor (before and after a change to the data), so that one
-        noisy stretch of a shared machine does not decide the ratio."""
-        done = [self.pgbench(name, db, script, clients, sz, **kw) for _ in range(runs)]
+        median throughput stands for the workload, the others' throughput listed with it (`runs_tps`)."""
+        return self.keep_median([self.pgbench(name, db, script, clients, sz, **kw) for _ in range(runs)])
+
+    def keep_median(self, done):
+        """Of `done` (runs of one workload at one client count, already in the results), only the run with the
+        median throughput stays in the results, the others' throughput listed with it (`runs_tps`, in the order
+        they ran): so that one noisy stretch of a shared machine does not decide a ratio."""
         for r in done:
             self.results.remove(r)
         ranked = sorted(done, key=lambda r: r["tps"] if r["tps"] is not None else -1.0)
@@ -640,6 +645,54 @@ def apply_skew(run, db, sz):
     grants = int(run.c.psql(db, "SELECT count(*) FROM plystra.member_roles WHERE member_id = 'bm_skew_0'"))
     run.check(grants == n, f"{db}: {SKEW_MEMBERS} skewed members with {grants} grants each (= {n})")
     return {"members": SKEW_MEMBERS, "grants_each": grants, "seconds": round(now() - t0, 1)}
+
+
+SKEW_TABLES = "plystra.users, plystra.members, plystra.user_members, plystra.groups, plystra.member_roles"
+
+
+def remove_skew(run, db):
+    """Takes away what apply_skew added (and only that: the skewed members' ids are their own), then VACUUM
+    (ANALYZE) of the same tables, so that the next "before" run meets the data and statistics of before."""
+    t0 = now()
+    run.c.psql(db, """
+        SET session_replication_role = replica;
+        BEGIN;
+        DELETE FROM plystra.member_roles WHERE member_id LIKE 'bm\\_skew\\_%';
+        DELETE FROM plystra.groups WHERE id LIKE 'bg\\_skew\\_%';
+        DELETE FROM plystra.user_members WHERE id LIKE 'bum\\_skew\\_%';
+        DELETE FROM plystra.members WHERE id LIKE 'bm\\_skew\\_%';
+        DELETE FROM plystra.users WHERE id LIKE 'bu\\_skew\\_%';
+        COMMIT;
+    """)
+    run.c.psql(db, f"VACUUM (ANALYZE) {SKEW_TABLES}")
+    left = int(run.c.psql(db, "SELECT (SELECT count(*) FROM plystra.member_roles WHERE member_id LIKE 'bm\\_skew\\_%')"
+                              " + (SELECT count(*) FROM plystra.groups WHERE id LIKE 'bg\\_skew\\_%')"))
+    run.check(left == 0, f"{db}: the skew taken away between rounds ({left} of its grants and groups left)")
+    return round(now() - t0, 1)
+
+
+def noisy_neighbours(run, db, sz, clients):
+    """The ordinary actors' check before and after the skew, in SKEW_RUNS rounds: each round measures before (at
+    every client count), applies the skew, measures after, and (but the last) takes the skew away again. Before and
+    after alternate minute by minute, so that the machine's drift over the phase (other work, its own load rising
+    from the runs before) falls on both sides alike; each side stands as the median of its runs. Single 8-s runs
+    in a row, before then after, read 0.76 to 1.20 across full runs of 2026-12-01 with no change to the code."""
+    runs, applied, removed = {}, [], []
+    for k in range(SKEW_RUNS):
+        for c in clients:
+            runs.setdefault(("check_off_before_skew", c), []).append(
+                run.pgbench("check_off_before_skew", db, "check.sql", c, sz, audit="off", group="skew"))
+        skew = apply_skew(run, db, sz)
+        applied.append(skew["seconds"])
+        for c in clients:
+            runs.setdefault(("check_off_after_skew", c), []).append(
+                run.pgbench("check_off_after_skew", db, "check.sql", c, sz, audit="off",
+                            floor="check_off_before_skew", group="skew"))
+        if k < SKEW_RUNS - 1:
+            removed.append(remove_skew(run, db))
+    for done in runs.values():
+        run.keep_median(done)
+    return dict(skew, rounds=SKEW_RUNS, applied_s=applied, removed_s=removed)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1758,10 +1811,14 @@ def render_markdown(run, doc):
     sk = doc.get("skew")
     if sk:
         table(["check_off_before_skew", "check_off_after_skew"], "Noisy neighbours",
-              f"The check workload (audit off; the same request mix, so ordinary actors only) just before and just "
-              f"after {sk['members']} new members of Space `bsp_0` received {fmt(sk['grants_each'])} groups and "
-              f"grants each, followed by VACUUM (ANALYZE) ({sk['seconds']} s). Measured last, in `bench`; each row "
-              f"is the median of {SKEW_RUNS} runs in a row (the same requests each time; every run's tps: "
+              f"The check workload (audit off; the same request mix, so ordinary actors only) before and after "
+              f"{sk['members']} new members of Space `bsp_0` received {fmt(sk['grants_each'])} groups and grants "
+              f"each, followed by VACUUM (ANALYZE) ({' s, '.join(str(t) for t in sk.get('applied_s', [sk['seconds']]))}"
+              f" s). Measured last, in `bench`, in {sk.get('rounds', 1)} rounds: before, the skew applied, after, "
+              f"then (but in the last round) the skew taken away and its tables vacuumed again "
+              f"({' s, '.join(str(t) for t in sk.get('removed_s', [])) or '–'} s), so that before and after "
+              f"alternate and the machine's drift over the phase falls on both. Each row is the median of its "
+              f"{SKEW_RUNS} runs (the same requests each time; every run's tps, in the order they ran: "
               + "; ".join(f"{'before' if r['workload'].endswith('before_skew') else 'after'} at {r['clients']} clients: "
                           + ", ".join(fmt(t) for t in r.get("runs_tps", []))
                           for r in doc["results"] if r["workload"] in ("check_off_before_skew", "check_off_after_skew"))
@@ -2143,13 +2200,7 @@ def main():
                             floor=f"rls_wide_off_scan_r{wr}", group="wide", defines={"wr": wr})
         phases["wide_reach"] = round(now() - t0, 1)
         t0 = now()
-        for c in few:
-            run.pgbench_median(SKEW_RUNS, "check_off_before_skew", "bench", "check.sql", c, size, audit="off",
-                               group="skew")
-        ctx["skew"] = apply_skew(run, "bench", size)
-        for c in few:
-            run.pgbench_median(SKEW_RUNS, "check_off_after_skew", "bench", "check.sql", c, size, audit="off",
-                               floor="check_off_before_skew", group="skew")
+        ctx["skew"] = noisy_neighbours(run, "bench", size, few)
         phases["noisy_neighbours"] = round(now() - t0, 1)
 
         lib_at_end = loaded_library(cluster.postmaster_pid())

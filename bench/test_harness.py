@@ -117,6 +117,8 @@ class FakeRunner:
         self.results.append(r)
         return r
 
+    keep_median = harness.Runner.keep_median
+
 
 class Warmup(unittest.TestCase):
     """The warm-up runs until two runs in a row agree within WARM_AGREE, at most WARM_RUNS runs, never with the
@@ -156,6 +158,41 @@ class Median(unittest.TestCase):
         self.assertEqual(r["tps"], 15000)
         self.assertEqual(r["runs_tps"], [14000, 17000, 15000])
         self.assertEqual(runner.results, [r])
+
+
+
+class NoisyNeighbours(unittest.TestCase):
+    """Before and after the skew alternate round by round (the skew applied, measured, taken away again but in the
+    last round), and each side stands once in the results, as the median of its runs."""
+
+    def test_before_and_after_alternate_and_each_side_is_its_median(self):
+        # In the order the runs are made: before at 2 and 16 clients, then after at 2 and 16, round by round.
+        runner = FakeRunner([14, 20, 11, 27, 10, 22, 15, 21, 12, 24, 13, 23])
+        events = []
+        measure = runner.pgbench
+
+        def pgbench(name, db, script, clients, sz, **kw):
+            events.append((name, clients))
+            return measure(name, db, script, clients, sz, **kw)
+
+        runner.pgbench = pgbench
+        real = (harness.apply_skew, harness.remove_skew)
+        harness.apply_skew = lambda run, db, sz: events.append("apply") or {"members": 3, "grants_each": 5,
+                                                                           "seconds": 1.5}
+        harness.remove_skew = lambda run, db: events.append("remove") or 0.5
+        try:
+            skew = harness.noisy_neighbours(runner, "bench", {}, [2, 16])
+        finally:
+            harness.apply_skew, harness.remove_skew = real
+        before, after = "check_off_before_skew", "check_off_after_skew"
+        one_round = [(before, 2), (before, 16), "apply", (after, 2), (after, 16)]
+        self.assertEqual(events, one_round + ["remove"] + one_round + ["remove"] + one_round,
+                         "before and after alternate; the last round leaves the skew in place")
+        kept = {(r["workload"], r["clients"]): (r["tps"], r["runs_tps"]) for r in runner.results}
+        self.assertEqual(kept, {(before, 2): (12, [14, 10, 12]), (before, 16): (22, [20, 22, 24]),
+                                (after, 2): (13, [11, 15, 13]), (after, 16): (23, [27, 21, 23])})
+        self.assertEqual(len(runner.results), 4, "each side once")
+        self.assertEqual((skew["rounds"], skew["applied_s"], skew["removed_s"]), (3, [1.5] * 3, [0.5] * 2))
 
 
 if __name__ == "__main__":
