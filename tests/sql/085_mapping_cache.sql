@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 
 SELECT dblink_connect('t85_writer', format('host=%s port=%s dbname=%s user=%s',
     split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(), current_user));
@@ -39,13 +39,29 @@ $$;
 CREATE FUNCTION pg_temp.write(statement text) RETURNS text LANGUAGE sql AS $$
     SELECT dblink_exec('t85_writer', statement)
 $$;
-CREATE FUNCTION pg_temp.version() RETURNS bigint LANGUAGE sql AS $$
-    SELECT version FROM plystra.catalog_version WHERE name = 'catalog'
-$$;
-
 SELECT is((SELECT tgenabled::text FROM pg_trigger
             WHERE tgrelid = 'plystra.resource_mappings'::regclass AND tgname = 'catalog_changed'), 'A',
           'resource_mappings carries the catalog_changed trigger, enabled always (replica sessions included)');
+
+-- A library newer than its schema (replaced before ALTER EXTENSION UPDATE) finds no keeps_resource_mappings column:
+-- it keeps no mapping. Shown by a change committed without moving the version (the trigger disabled, which only a
+-- superuser can do), which a kept mapping would not see. First, as this transaction has not yet touched
+-- catalog_version: renaming its column waits for every lock on it.
+SELECT is(pg_temp.decider(), 'ALLOW', 'before: placed by group_id, Alice may approve (the mapping now kept)');
+SELECT pg_temp.write('ALTER TABLE plystra.catalog_version RENAME COLUMN keeps_resource_mappings TO t85_not_yet');
+SELECT pg_temp.write($$BEGIN;
+    ALTER TABLE plystra.resource_mappings DISABLE TRIGGER catalog_changed;
+    UPDATE plystra.resource_mappings SET group_field = 'other_group' WHERE id = 'rm_invoice_resources';
+    ALTER TABLE plystra.resource_mappings ENABLE ALWAYS TRIGGER catalog_changed;
+    COMMIT$$);
+SELECT is(pg_temp.decider(), 'SCOPE_OUT_OF_BOUNDS',
+          'a schema without keeps_resource_mappings: the mapping is read each time, not kept');
+SELECT pg_temp.write('ALTER TABLE plystra.catalog_version RENAME COLUMN t85_not_yet TO keeps_resource_mappings');
+SELECT pg_temp.write($$UPDATE plystra.resource_mappings SET group_field = 'group_id' WHERE id = 'rm_invoice_resources'$$);
+
+CREATE FUNCTION pg_temp.version() RETURNS bigint LANGUAGE sql AS $$
+    SELECT version FROM plystra.catalog_version WHERE name = 'catalog'
+$$;
 SELECT ok((SELECT keeps_resource_mappings FROM plystra.catalog_version), 'the schema says mappings may be kept');
 
 -- This transaction's own writes (nothing is kept in a transaction that has written, and the version moves).
