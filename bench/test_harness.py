@@ -195,5 +195,54 @@ class NoisyNeighbours(unittest.TestCase):
         self.assertEqual((skew["rounds"], skew["applied_s"], skew["removed_s"]), (3, [1.5] * 3, [0.5] * 2))
 
 
+
+class HttpRounds(unittest.TestCase):
+    """The front and Cerbos alternate round by round; Cerbos's policy and bodies are made (and agreed) in the first
+    round only; every wrk workload stands once, as the median of its runs; a side that fails is not run again."""
+
+    def rounds(self, front_fails_in=None):
+        runner, calls = FakeRunner([]), []
+        tps = iter([30, 10, 20, 11, 12, 9])   # front, Cerbos, round after round
+
+        def run_http(run, binary, sz):
+            calls.append(("front", None))
+            if len(calls) // 2 + 1 == front_fails_in:
+                return None, "did not start", {}
+            r = {"workload": "http_check", "clients": 2, "tool": "wrk", "tps": next(tps)}
+            run.results.append(r)
+            return [r], None, {"binary": binary}
+
+        def run_cerbos(run, binary, sz, facts=None):
+            calls.append(("peer", facts))
+            r = {"workload": "cerbos_off", "clients": 2, "tool": "wrk", "tps": next(tps)}
+            run.results.append(r)
+            return [r], None, facts or {"policy": "made"}
+
+        real = (harness.run_http, harness.run_cerbos)
+        harness.run_http, harness.run_cerbos = run_http, run_cerbos
+        ctx = {"http": {"measured": False, "reason": None}, "cerbos": {"measured": False, "reason": None}}
+        try:
+            harness.http_rounds(runner, {}, "front", "cerbos", ctx)
+        finally:
+            harness.run_http, harness.run_cerbos = real
+        return runner, calls, ctx
+
+    def test_the_sides_alternate_and_each_workload_is_its_median(self):
+        runner, calls, ctx = self.rounds()
+        self.assertEqual([who for who, _ in calls], ["front", "peer"] * harness.HTTP_ROUNDS)
+        self.assertEqual([f for who, f in calls if who == "peer"], [None] + [{"policy": "made"}] * 2,
+                         "the policy and bodies of the first round serve the later ones")
+        kept = {r["workload"]: (r["tps"], r["runs_tps"]) for r in runner.results}
+        self.assertEqual(kept, {"http_check": (20, [30, 20, 12]), "cerbos_off": (10, [10, 11, 9])})
+        self.assertEqual((ctx["http"]["rounds"], ctx["cerbos"]["rounds"]), (3, 3))
+        self.assertTrue(ctx["http"]["measured"] and ctx["cerbos"]["measured"])
+
+    def test_a_side_that_fails_is_not_run_again(self):
+        runner, calls, ctx = self.rounds(front_fails_in=2)
+        self.assertEqual([who for who, _ in calls], ["front", "peer", "front", "peer", "peer"])
+        self.assertEqual(ctx["http"]["reason"], "did not start")
+        self.assertTrue(ctx["http"]["measured"], "what the first round measured stands")
+
+
 if __name__ == "__main__":
     unittest.main()
