@@ -28,15 +28,22 @@ as_postgres "$PG_BIN/pg_basebackup" -h "$PRIMARY" -p "$P1" -U postgres -D "$REPL
 P2=$(free_port $((P1 + 1)))
 PLYSTRA_AUDIT_DB=plystra_standby cluster_start "$REPLICA" "$P2"
 q2() { psql -X -q -At -h "$REPLICA" -p "$P2" -U postgres -d plystra_standby "$@"; }
+# Waits until QUERY on the standby answers VALUE (a change made on the primary has been replayed), at most 10 s;
+# says so when it never does, and the test that follows fails on the stale answer.
+replayed() {
+    local _
+    for _ in $(seq 1 50); do
+        [ "$(q2 -c "$1")" = "$2" ] && return 0
+        sleep 0.2
+    done
+    echo "# not replayed within 10 s: $1 (waited for '$2')"
+}
 [ "$(q2 -c "SELECT pg_is_in_recovery()")" = t ] && tap OK "the replica is a hot standby" || tap FAIL "the replica is a hot standby"
 
 # A grant made on the primary after the base backup reaches the replica by streaming.
 q1 -c "INSERT INTO plystra.role_permissions (id, role_id, permission_id) VALUES
        ('rp_standby_reject', 'role_finance_approver', 'perm_invoice_reject_group_tree')" >/dev/null
-for _ in $(seq 1 50); do
-    [ "$(q2 -c "SELECT count(*) FROM plystra.role_permissions WHERE id = 'rp_standby_reject'")" = 1 ] && break
-    sleep 0.2
-done
+replayed "SELECT count(*) FROM plystra.role_permissions WHERE id = 'rp_standby_reject'" 1
 ACTOR="SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme');"
 groups=$(q2 -c "BEGIN; $ACTOR SELECT string_agg(g, ',' ORDER BY g) FROM plystra.reachable_groups('invoice', 'reject') AS g; COMMIT;" | tail -n 1)
 [ "$groups" = "group_finance,group_finance_apac,group_finance_emea" ] \
@@ -67,10 +74,7 @@ ALLOWED="SELECT plystra.allowed('user_alice', 'member_finance_reviewer', 'um_ali
 pid_before=$(ask "SELECT pg_backend_pid();")
 before=$(ask "$ALLOWED")
 q1 -c "UPDATE plystra.role_permissions SET deleted_at = now() WHERE id = 'rp_standby_reject'" >/dev/null
-for _ in $(seq 1 50); do
-    [ "$(q2 -c "SELECT count(*) FROM plystra.role_permissions WHERE id = 'rp_standby_reject' AND deleted_at IS NOT NULL")" = 1 ] && break
-    sleep 0.2
-done
+replayed "SELECT count(*) FROM plystra.role_permissions WHERE id = 'rp_standby_reject' AND deleted_at IS NOT NULL" 1
 after=$(ask "$ALLOWED")
 pid_after=$(ask "SELECT pg_backend_pid();")
 [ "$before $after" = "t f" ] && [ -n "$pid_before" ] && [ "$pid_before" = "$pid_after" ] \
@@ -86,10 +90,7 @@ INLINE="SELECT coalesce(plystra.check('{\"actor\": {\"user_id\": \"user_alice\",
 ask "$INLINE" >/dev/null
 before=$(ask "$INLINE")
 q1 -c "UPDATE plystra.resource_mappings SET group_field = 'other_group' WHERE id = 'rm_invoice_resources'" >/dev/null
-for _ in $(seq 1 50); do
-    [ "$(q2 -c "SELECT group_field FROM plystra.resource_mappings WHERE id = 'rm_invoice_resources'")" = other_group ] && break
-    sleep 0.2
-done
+replayed "SELECT group_field FROM plystra.resource_mappings WHERE id = 'rm_invoice_resources'" other_group
 after=$(ask "$INLINE")
 pid_after=$(ask "SELECT pg_backend_pid();")
 q1 -c "UPDATE plystra.resource_mappings SET group_field = 'group_id' WHERE id = 'rm_invoice_resources'" >/dev/null
@@ -111,10 +112,7 @@ remembered_before=$(ask "SELECT plystra.actor_kept_stats()->>'version_rows_remem
 SHARED="SELECT plystra.actor_kept_stats()->>'shared_hits';"
 shared_before=$(q2 -c "SET plystra.audit_mode = off" -c "$APPROVE" -c "$SHARED" | tr '\n' ' ')
 q1 -c "UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_finance_reviewer_approver_finance'" >/dev/null
-for _ in $(seq 1 50); do
-    [ "$(q2 -c "SELECT status FROM plystra.member_roles WHERE id = 'mr_finance_reviewer_approver_finance'")" = revoked ] && break
-    sleep 0.2
-done
+replayed "SELECT status FROM plystra.member_roles WHERE id = 'mr_finance_reviewer_approver_finance'" revoked
 # A fresh backend first: the shared tier holds only the actor of the older version.
 shared_after=$(q2 -c "SET plystra.audit_mode = off" -c "$APPROVE" -c "$SHARED" | tr '\n' ' ')
 after=$(ask "$APPROVE")
@@ -133,18 +131,12 @@ pid_after=$(ask "SELECT pg_backend_pid();")
 q1 -c "INSERT INTO plystra.admin_grants (id, user_id, level, permission_key) VALUES ('ag_standby', 'user_alice', 'instance_admin', 'authz:check');
        INSERT INTO plystra.api_keys (id, name, key_prefix, key_hash, level, permission_keys, created_by_user_id)
        VALUES ('ak_standby', 'standby', 'ply_standby', 'hash_standby', 'instance', '[\"authz:check\"]', 'user_alice')" >/dev/null
-for _ in $(seq 1 50); do
-    [ "$(q2 -c "SELECT count(*) FROM plystra.api_keys WHERE id = 'ak_standby'")" = 1 ] && break
-    sleep 0.2
-done
+replayed "SELECT count(*) FROM plystra.api_keys WHERE id = 'ak_standby'" 1
 GATE="SELECT plystra.decide_with_credential('{\"api_key_id\": \"ak_standby\", \"api_key_hashes\": [\"hash_standby\"]}', 'authz:check', 'null', false, true)->>'outcome';"
 ask "$GATE" >/dev/null
 before=$(ask "$GATE")
 q1 -c "UPDATE plystra.api_keys SET status = 'revoked', revoked_at = now() WHERE id = 'ak_standby'" >/dev/null
-for _ in $(seq 1 50); do
-    [ "$(q2 -c "SELECT status FROM plystra.api_keys WHERE id = 'ak_standby'")" = revoked ] && break
-    sleep 0.2
-done
+replayed "SELECT status FROM plystra.api_keys WHERE id = 'ak_standby'" revoked
 after=$(ask "$GATE")
 pid_after=$(ask "SELECT pg_backend_pid();")
 [ "$before $after" = "authorized unauthenticated" ] && [ "$pid_before" = "$pid_after" ] \
@@ -154,19 +146,13 @@ pid_after=$(ask "SELECT pg_backend_pid();")
 # archived on the primary reaches the standby by replay alone, and no standby backend takes the live group it
 # shared before.
 q1 -c "UPDATE plystra.member_roles SET status = 'active' WHERE id = 'mr_finance_reviewer_approver_finance'" >/dev/null
-for _ in $(seq 1 50); do
-    [ "$(q2 -c "SELECT status FROM plystra.member_roles WHERE id = 'mr_finance_reviewer_approver_finance'")" = active ] && break
-    sleep 0.2
-done
+replayed "SELECT status FROM plystra.member_roles WHERE id = 'mr_finance_reviewer_approver_finance'" active
 GROUP_HITS="SELECT plystra.actor_kept_stats()->>'group_hits';"
 ask "$APPROVE" >/dev/null
 before=$(ask "$APPROVE")
 group_before=$(q2 -c "SET plystra.audit_mode = off" -c "$APPROVE" -c "$GROUP_HITS" | tr '\n' ' ')
 q1 -c "UPDATE plystra.groups SET status = 'archived' WHERE id = 'group_finance_apac'" >/dev/null
-for _ in $(seq 1 50); do
-    [ "$(q2 -c "SELECT status FROM plystra.groups WHERE id = 'group_finance_apac'")" = archived ] && break
-    sleep 0.2
-done
+replayed "SELECT status FROM plystra.groups WHERE id = 'group_finance_apac'" archived
 group_after=$(q2 -c "SET plystra.audit_mode = off" -c "$APPROVE" -c "$GROUP_HITS" | tr '\n' ' ')
 after=$(ask "$APPROVE")
 pid_after=$(ask "SELECT pg_backend_pid();")
