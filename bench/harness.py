@@ -273,11 +273,6 @@ class Runner:
         self.results.append(res)
         return res
 
-    def pgbench_median(self, runs, name, db, script, clients, sz, **kw):
-        """`pgbench` run `runs` times in a row (the same seed, so the same requests each time); the run with the
-        median throughput stands for the workload, the others' throughput listed with it (`runs_tps`)."""
-        return self.keep_median([self.pgbench(name, db, script, clients, sz, **kw) for _ in range(runs)])
-
     def keep_median(self, done):
         """Of `done` (runs of one workload at one client count, already in the results), only the run with the
         median throughput stays in the results, the others' throughput listed with it (`runs_tps`, in the order
@@ -1691,7 +1686,7 @@ def render_cerbos(L, run, doc, table):
           + "; ".join(f"{a}: {', '.join(g)}" for a, g in sorted(cb.get("grants_by_action", {}).items())) + "."
           + f" Measured in {cb.get('rounds', 1)} rounds alternated with the front's (the policy, the bodies and "
           "the agreement made in the first); each row is the median of its runs."
-          + runs_listed(doc, ("cerbos_off", "cerbos_decision_log"), lambda r: r["workload"]))
+          + runs_listed(doc, ("cerbos_off", "cerbos_decision_log")))
     L.append("Ours ÷ Cerbos, same run, same request mix (issue 14's targets: audit off ≥ 3, audit always against "
              "the decision log ≥ 1, at every client count; p99 ≤ 2 ms at 2 clients and ≤ 20 ms at 16).")
     L.append("")
@@ -1710,11 +1705,11 @@ def render_cerbos(L, run, doc, table):
     L.append("")
 
 
-def runs_listed(doc, workloads, label):
-    """"; every run's req/s …" for workloads measured as the median of runs (Runner.keep_median), or ""."""
-    parts = [f"{label(r)} at {r['clients']}: " + ", ".join(fmt(t) for t in r["runs_tps"])
+def runs_listed(doc, workloads, unit="requests/s", label=lambda r: r["workload"]):
+    """" Every run's <unit> …" for workloads measured as the median of runs (Runner.keep_median), or ""."""
+    parts = [f"{label(r)} at {r['clients']} clients: " + ", ".join(fmt(t) for t in r["runs_tps"])
              for r in doc["results"] if r["workload"] in workloads and len(r.get("runs_tps") or []) > 1]
-    return f" Every run's requests/s, in the order they ran: {'; '.join(parts)}." if parts else ""
+    return f" Every run's {unit}, in the order they ran: {'; '.join(parts)}." if parts else ""
 
 
 def render_markdown(run, doc):
@@ -1859,11 +1854,9 @@ def render_markdown(run, doc):
               f"then (but in the last round) the skew taken away and its tables vacuumed again "
               f"({' s, '.join(str(t) for t in sk.get('removed_s', [])) or '–'} s), so that before and after "
               f"alternate and the machine's drift over the phase falls on both. Each row is the median of its "
-              f"{SKEW_RUNS} runs (the same requests each time; every run's tps, in the order they ran: "
-              + "; ".join(f"{'before' if r['workload'].endswith('before_skew') else 'after'} at {r['clients']} clients: "
-                          + ", ".join(fmt(t) for t in r.get("runs_tps", []))
-                          for r in doc["results"] if r["workload"] in ("check_off_before_skew", "check_off_after_skew"))
-              + ")."
+              f"{SKEW_RUNS} runs (the same requests each time)."
+              + runs_listed(doc, ("check_off_before_skew", "check_off_after_skew"), "tps",
+                            lambda r: "before" if r["workload"].endswith("before_skew") else "after")
               + (" At tiny size only at the first client count." if doc["size"] == "tiny" else ""))
     if doc.get("http", {}).get("measured"):
         table(["http_health", "http_check", "http_check_always"], "HTTP",
@@ -1873,7 +1866,7 @@ def render_markdown(run, doc):
               "confirmed durable by the audit writer before the answer). Measured in "
               f"{doc['http'].get('rounds', 1)} rounds, alternated with Cerbos's (next section); each row is the "
               "median of its runs."
-              + runs_listed(doc, ("http_health", "http_check", "http_check_always"), lambda r: r["workload"])
+              + runs_listed(doc, ("http_health", "http_check", "http_check_always"))
               + (f" Stopped early: {doc['http']['reason']}." if doc["http"].get("reason") else ""))
     else:
         L.append("## HTTP")

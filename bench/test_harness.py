@@ -91,7 +91,7 @@ class Autogroup(unittest.TestCase):
 
 
 class FakeRunner:
-    """What `Runner.warm` and `Runner.pgbench_median` use of a runner, with pgbench's figures given in advance."""
+    """What `Runner.warm` and `Runner.keep_median` use of a runner, with pgbench's figures given in advance."""
 
     def __init__(self, tps):
         self.tps = list(tps)
@@ -154,7 +154,8 @@ class Median(unittest.TestCase):
 
     def test_the_median_run_stands_for_the_workload(self):
         runner = FakeRunner([14000, 17000, 15000])
-        r = harness.Runner.pgbench_median(runner, 3, "check_off_before_skew", "bench", "check.sql", 2, {})
+        r = runner.keep_median([runner.pgbench("check_off_before_skew", "bench", "check.sql", 2, {})
+                                for _ in range(3)])
         self.assertEqual(r["tps"], 15000)
         self.assertEqual(r["runs_tps"], [14000, 17000, 15000])
         self.assertEqual(runner.results, [r])
