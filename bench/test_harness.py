@@ -162,6 +162,57 @@ class Median(unittest.TestCase):
 
 
 
+class SqlRounds(unittest.TestCase):
+    """The floors and the decisions in SQL alternate round by round (the floors first in each); the warm-up runs once,
+    in the first round, before its decisions; every workload stands once in the results, as the median of its runs."""
+
+    FLOORS = ["select1", "pk_lookup", "insert_jsonb"]
+    DECISIONS = ["check_off", "check_off_demo", "handwritten", "allowed_off", "explain_off", "check_deny_only",
+                 "check_always", "check_batch_off", "check_batch_always"]
+
+    def test_the_floors_and_the_decisions_alternate_and_each_is_its_median(self):
+        per_round = len(harness.CLIENTS) * (len(self.FLOORS) + len(self.DECISIONS))
+        # Round k's runs have throughputs 1000 k + i: with three rounds a workload's runs are i, 1000 + i, 2000 + i,
+        # except that the middle round is made the slowest for the floors, so that their median is the first run.
+        tps = [1000 * k + i for k in range(3) for i in range(per_round)]
+        for i in range(len(harness.CLIENTS) * len(self.FLOORS)):
+            tps[per_round + i] = -1
+        runner, events, psql = FakeRunner(tps), [], []
+        measure = runner.pgbench
+
+        def pgbench(name, db, script, clients, sz, **kw):
+            events.append((name, clients))
+            return measure(name, db, script, clients, sz, **kw)
+
+        runner.pgbench = pgbench
+        runner.warm = lambda db, script, sz: events.append("warm") or {"runs_tps": [1.0]}
+        runner.c.psql = lambda db, sql: psql.append(sql) or ("0" if "max(seq)" in sql else "allow||5")
+        ctx = {}
+        harness.sql_rounds(runner, {"sql_rounds": 3, "batches": 10}, {}, ctx)
+        floors = [(f, c) for c in harness.CLIENTS for f in self.FLOORS]
+        decisions = [(d, c) for c in harness.CLIENTS for d in self.DECISIONS]
+        self.assertEqual(events, floors + ["warm"] + decisions + floors + decisions + floors + decisions,
+                         "each round: the floors, then the decisions; the warm-up once, in the first round")
+        self.assertEqual(len(runner.results), len(floors) + len(decisions), "each workload once")
+        kept = {(r["workload"], r["clients"]): r for r in runner.results}
+        check = kept[("check_off", harness.CLIENTS[0])]
+        i = len(floors)
+        self.assertEqual((check["tps"], check["runs_tps"]), (1000 + i, [i, 1000 + i, 2000 + i]))
+        lookup = kept[("pk_lookup", harness.CLIENTS[0])]
+        self.assertEqual((lookup["tps"], lookup["runs_tps"]), (1, [1, -1, 2001]))
+        self.assertEqual(ctx["decision_mix"], [{"decision": "allow", "deny_code": None, "count": 5}])
+        self.assertEqual(len(psql), 2, "the decision mix is read around the first audited run only")
+
+    def test_one_round_measures_each_workload_once(self):
+        n = len(harness.CLIENTS) * (len(self.FLOORS) + len(self.DECISIONS))
+        runner = FakeRunner(list(range(n)))
+        runner.warm = lambda db, script, sz: {"runs_tps": []}
+        runner.c.psql = lambda db, sql: "0" if "max(seq)" in sql else ""
+        harness.sql_rounds(runner, {"sql_rounds": 1, "batches": 10}, {}, {})
+        self.assertEqual(sorted(r["tps"] for r in runner.results), list(range(n)))
+        self.assertFalse(any("runs_tps" in r for r in runner.results), "a single run is not a median of runs")
+
+
 class NoisyNeighbours(unittest.TestCase):
     """Before and after the skew alternate round by round (the skew applied, measured, taken away again but in the
     last round), and each side stands once in the results, as the median of its runs."""
