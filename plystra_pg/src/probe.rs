@@ -5,10 +5,13 @@
 //! backend, so one tenant's skewed data could degrade every other tenant's decisions). A probe pays only for the
 //! lookup itself and cannot pick a bad plan: there is no plan.
 //!
-//! Visibility is exactly SPI's (so a decision sees what it saw when it read through SPI): while the transaction
+//! Visibility is exactly SPI's as pgrx runs it (so a decision sees what it saw when it read through SPI: pgrx runs
+//! a statement read-only while the transaction has written nothing, read-write once it has): while the transaction
 //! has written nothing, the active snapshot (the statement's); once it has written, the command counter is
 //! advanced and the transaction snapshot is used (a fresh one per decision in READ COMMITTED, the transaction's in
-//! REPEATABLE READ), pushed for the duration of the reading. MVCC, savepoints, hot standby and a concurrent
+//! REPEATABLE READ), pushed for the duration of the reading. So in READ COMMITTED a statement that makes many
+//! decisions sees a change another session commits meanwhile from its next decision on once its transaction has
+//! written, and from the next statement on while it has not; both are the visibility of plain SQL run the same way. MVCC, savepoints, hot standby and a concurrent
 //! uncommitted write behave as for any scan, because this is the scan the executor itself would run.
 //!
 //! Tables and indexes are found by name in the `plystra` schema. Their object ids are kept per backend, and a

@@ -9,7 +9,11 @@
 //! - the clock the decision reads (`statement_timestamp()`, for binding expiry);
 //! - the actor (`plystra.set_actor`'s settings) and the question (resource type, action).
 //!
-//! Anything else misses and reloads. With no active snapshot nothing is memoised.
+//! Anything else misses and reloads. With no active snapshot nothing is memoised, and nothing in a transaction that
+//! has written: its decisions read with the command counter advanced and a fresh snapshot (`probe::Reader::begin`),
+//! so a write made earlier in the same statement (by a volatile function) or a change another session committed
+//! meanwhile (READ COMMITTED) counts at the next call, while the statement's snapshot, the key above, stays the same
+//! (`tests/sql/086_reach_memo_writes.sql`: a stale group list, and a stale `lookup_resources`, after a revoke).
 
 use std::cell::RefCell;
 
@@ -31,12 +35,15 @@ pub struct Visibility {
 }
 
 impl Visibility {
-    /// `None` when no snapshot is active (then nothing may be memoised).
+    /// `None` when no snapshot is active, or when the transaction has written (then nothing may be memoised; see
+    /// the module comment).
     pub fn current() -> Option<Self> {
         // SAFETY: these read backend-local state; the snapshot is only read while it is the active one, and
         // its xip/subxip arrays hold xcnt/subxcnt entries by construction.
         unsafe {
-            if !pg_sys::ActiveSnapshotSet() {
+            // The whole transaction's id, as `probe::Reader::begin` asks: inside a savepoint the subtransaction may
+            // have none while the transaction around it has written.
+            if !pg_sys::ActiveSnapshotSet() || pg_sys::GetTopTransactionIdIfAny() != pg_sys::InvalidTransactionId {
                 return None;
             }
             let snap = pg_sys::GetActiveSnapshot();
