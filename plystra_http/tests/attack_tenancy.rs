@@ -626,3 +626,87 @@ async fn audited_replay_of_an_inline_decision_does_not_show_another_spaces_resou
         .get(0);
     assert_eq!(copied, 0, "an audit row of Space B holds Space A's resource");
 }
+
+/// A Space admin's answers do not tell another tenant's ids from ids nobody has, and its standing does not reach
+/// another tenant's users: a Role of Space B named in a RolePermission of Space A is answered as a Role that does
+/// not exist; admin standing in Space A for a user bound only in Space B is refused as for a user that does not
+/// exist (before, B's user got the grant, 201, and an unknown id a 404), while a user of Space A gets it.
+#[tokio::test]
+async fn a_space_admin_cannot_tell_another_spaces_ids_from_none_nor_give_them_standing() {
+    setup().await;
+    sql()
+        .await
+        .batch_execute(&format!(
+            "INSERT INTO plystra.roles (id, space_id, key, name) VALUES ('role_bee_secret', '{SPACE_B}', 'bee_secret', 'Bee') \
+             ON CONFLICT (id) DO NOTHING; \
+             INSERT INTO plystra.groups (id, space_id, name, display_name, path) \
+             VALUES ('group_bee', '{SPACE_B}', 'bee', 'Bee', 'bee') ON CONFLICT (id) DO NOTHING"
+        ))
+        .await
+        .unwrap();
+    let hash = plystra_http::auth::password::hash(DEMO_PASSWORD);
+    let (_, email) =
+        make_user("acme_admin", None, &hash, ACME, &[("space_admin", "*", Some("space_acme"), None)]).await;
+    let token = session_token(&email).await;
+    let auth = bearer(&token);
+    let ask = |path: &'static str, body: Value| {
+        let auth = auth.clone();
+        async move { send_to(server(), "POST", path, Some(body), &[("authorization", auth.as_str())]).await }
+    };
+    let same = |a: &Answer, b: &Answer, what: &str| {
+        assert_eq!(
+            (a.status, a.error_code(), &a.body["error"]["details"], &a.body["error"]["message"]),
+            (b.status, b.error_code(), &b.body["error"]["details"], &b.body["error"]["message"]),
+            "{what}: another Space's id and no id are answered alike: {} / {}",
+            a.text,
+            b.text
+        );
+    };
+
+    let rp = |role: &str| json!({"role_id": role, "permission_id": "perm_invoice_read_self"});
+    let foreign = ask("/api/v1/spaces/space_acme/role-permissions", rp("role_bee_secret")).await;
+    let nowhere = ask("/api/v1/spaces/space_acme/role-permissions", rp(&unique("role_nowhere"))).await;
+    foreign.expect_error(400, "CROSS_SPACE_VIOLATION");
+    same(&foreign, &nowhere, "a RolePermission's Role");
+    let bee_rps: i64 = sql()
+        .await
+        .query_one("SELECT count(*) FROM plystra.role_permissions WHERE role_id = 'role_bee_secret'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(bee_rps, 0, "nothing written to Space B's Role");
+
+    let grant = |user: &str| json!({"user_id": user, "space_id": "space_acme", "level": "space_admin", "permission_key": "groups:read"});
+    let foreign = ask("/api/v1/admin/grants", grant("user_bee")).await;
+    let nowhere = ask("/api/v1/admin/grants", grant(&unique("user_nowhere"))).await;
+    foreign.expect_error(403, "ADMIN_PERMISSION_REQUIRED");
+    same(&foreign, &nowhere, "an admin grant's user");
+    let bee_grants: i64 = sql()
+        .await
+        .query_one("SELECT count(*) FROM plystra.admin_grants WHERE user_id = 'user_bee'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(bee_grants, 0, "no standing in Space A for Space B's user");
+    let (own, _) = make_user("acme_own", None, &hash, ACME, &[]).await;
+    ask("/api/v1/admin/grants", grant(&own)).await.expect_ok(201);
+
+    // A session describes nothing inline: refused alike whether the described resource or group is Space B's or
+    // nobody's (before, B's registered invoice and B's group were refused for the scope, ADMIN_PERMISSION_REQUIRED).
+    let check = |resource: Value| json!({"resource": resource, "action": "approve"});
+    for (theirs, none) in [
+        (
+            json!({"type": "invoice", "id": "bee_invoice_1", "group_path": "finance"}),
+            json!({"type": "invoice", "id": unique("invoice_nowhere"), "group_path": "finance"}),
+        ),
+        (
+            json!({"type": "invoice", "id": unique("inline"), "group_id": "group_bee"}),
+            json!({"type": "invoice", "id": unique("inline"), "group_id": unique("group_nowhere")}),
+        ),
+    ] {
+        let foreign = ask("/api/v1/authz/check", check(theirs)).await;
+        let nowhere = ask("/api/v1/authz/check", check(none)).await;
+        foreign.expect_error(403, "INLINE_CONTEXT_REQUIRES_API_KEY");
+        same(&foreign, &nowhere, "a session's inline resource");
+    }
+}

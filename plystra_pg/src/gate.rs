@@ -2,8 +2,8 @@
 //! the route's admin permission on every scope the request touches, the session's acting binding, and the
 //! decision itself. The front computes only what needs its secrets (the HMACs of the presented token, under the
 //! current and the previous secret) and maps the outcome to HTTP; every rule that reads the database is here, in
-//! the order the front applies them: authentication, then the admin permission, then the actor, then the
-//! decision. A usual request's context is loaded before the permission is checked, so that its objects are
+//! the order the front applies them: authentication (and a session's inline description refused), then the admin
+//! permission, then the actor, then the decision. A usual request's context is loaded before the permission is checked, so that its objects are
 //! placed from what the decision reads anyway; nothing of it is answered or audited unless the permission holds.
 //! Nothing is kept between calls, so a revoked key or session is refused on its very next request.
 
@@ -443,6 +443,13 @@ pub fn decide_with_credential(
         invalid("explain", "is not available for a batch");
     }
     let named_by_session = session_default_actor(&credential, &mut request);
+    // A session may describe nothing inline: refused before anything the request names is placed, so that the
+    // answer is one whether a described id (a resource, a group, an anchor) lies in another Space or nowhere.
+    let api_key = matches!(credential, Credential::ApiKey { .. });
+    if !authorize_only && !api_key && names_inline(&request) {
+        let message = "Inline actor, resource, or grant context requires a server-side API key.";
+        return refusal(&credential, "INLINE_CONTEXT_REQUIRES_API_KEY", message);
+    }
     // A check or explanation is read once, here: its scopes are placed from it and it is decided as read (its
     // User's binding resolved once). A request that does not read places what its fields name, and the decision
     // then refuses it with the parser's 22023.
@@ -479,11 +486,6 @@ pub fn decide_with_credential(
     }
     if authorize_only {
         return json!({"outcome": "authorized", "credential": credential.summary()});
-    }
-    let api_key = matches!(credential, Credential::ApiKey { .. });
-    if !api_key && names_inline(&request) {
-        let message = "Inline actor, resource, or grant context requires a server-side API key.";
-        return refusal(&credential, "INLINE_CONTEXT_REQUIRES_API_KEY", message);
     }
     if !named_by_session {
         if let Err(refused) = session_actor(&credential, &request) {

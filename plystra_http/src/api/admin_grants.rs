@@ -216,6 +216,18 @@ pub async fn create(
     if !permission_on(&client, &credential, &permission_key, &scope).await? {
         return Err(forbidden(&permission_key, "A caller can only grant permission keys it holds on that scope."));
     }
+    // Standing in a Space goes to its own users: another tenant's user (or an id no user has, answered alike)
+    // needs an instance users:manage holder, as a binding does.
+    if let Some(space) = space_id.as_deref() {
+        super::user_members::require_known_in_space(
+            &client,
+            &credential,
+            &user_id,
+            space,
+            "Granting admin standing in a Space to a user who has no binding in it needs users:manage at instance scope.",
+        )
+        .await?;
+    }
     let expires_at = crud::time_field("expires_at", b.expires_at.as_deref())?;
     if expires_at.is_some_and(|t| t <= time::OffsetDateTime::now_utc()) {
         return Err(ApiError::validation("expires_at", "expires_at must be in the future."));

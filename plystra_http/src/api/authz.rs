@@ -110,9 +110,15 @@ async fn answer_problem(
     problem: Box<(Problem, Value)>,
     explain: bool,
 ) -> ApiResult<Response> {
-    let (problem, raw) = *problem;
+    let (problem, mut raw) = *problem;
     // An explanation needs the permission on the actor's whole Space (see the extension's gate).
     let explain = explain || raw["explain"] == Value::Bool(true);
+    // A session's inline description is refused whatever it describes: placed, a described resource or group of
+    // another Space would be refused for its scope and one that lies nowhere for the description, which would tell
+    // the two apart. Only the credential is asked about.
+    if matches!(&problem, Problem::Request(e) if e.code == code::INLINE_CONTEXT_REQUIRES_API_KEY) {
+        raw = Value::Null;
+    }
     match (ask(state, db, client, proof, permission, &raw, explain, true).await, problem) {
         (Err(e), Problem::Request(_)) => Err(e),
         (Err(e), Problem::Body(_)) if e.status == StatusCode::UNAUTHORIZED => Err(e),

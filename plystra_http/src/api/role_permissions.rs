@@ -103,7 +103,9 @@ async fn create_in(
     if let Some(space) = space_id {
         crud::require_space(&**client, space).await?;
         let role_space = crate::store::roles::space_of(&**client, &role_id).await.map_err(db_errors::read_error)?;
-        if matches!(&role_space, Some(s) if s != space) {
+        // A Role of another Space and no Role at all are answered alike (as member-roles' and user-members'
+        // references are), so that a Space's admin cannot learn which Role ids other tenants use.
+        if role_space.as_deref() != Some(space) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 code::CROSS_SPACE_VIOLATION,

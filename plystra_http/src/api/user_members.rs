@@ -123,12 +123,33 @@ async fn require_bindable(
     user_id: &str,
     space_id: &str,
 ) -> ApiResult<()> {
+    require_known_in_space(
+        client,
+        credential,
+        user_id,
+        space_id,
+        "Binding a user who has no binding in this Space needs users:manage at instance scope.",
+    )
+    .await
+}
+
+/// The rule of [`require_bindable`] for anything that brings a user into a Space's affairs (a binding, an admin
+/// grant on the Space or one of its groups): a user with no binding in the Space (of any status, not deleted), or
+/// no such user at all, is refused alike unless the credential holds `users:manage` at instance scope, so that a
+/// Space admin neither pulls another tenant's users in nor learns which user ids exist.
+pub(crate) async fn require_known_in_space(
+    client: &impl deadpool_postgres::GenericClient,
+    credential: &Credential,
+    user_id: &str,
+    space_id: &str,
+    message: &'static str,
+) -> ApiResult<()> {
     let known =
         crate::store::user_members::user_known_in_space(client, user_id, space_id).await.map_err(db::internal)?;
     if known || instance_permission(client, credential, "users:manage").await? {
         return Ok(());
     }
-    Err(binding_refused("Binding a user who has no binding in this Space needs users:manage at instance scope."))
+    Err(binding_refused(message))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
