@@ -710,3 +710,46 @@ async fn a_space_admin_cannot_tell_another_spaces_ids_from_none_nor_give_them_st
         same(&foreign, &nowhere, "a session's inline resource");
     }
 }
+
+/// A Space's audit trail names no Member or binding of another Space: a user acting through its binding in Space B
+/// with admin standing in Space A changes a Member of A; A's row records the user alone (before, it named B's
+/// Member, binding and Space id).
+#[tokio::test]
+async fn a_change_made_from_another_spaces_binding_is_filed_without_that_binding() {
+    setup().await;
+    let hash = plystra_http::auth::password::hash(DEMO_PASSWORD);
+    let (user, email) =
+        make_user("bee_admin", None, &hash, (SPACE_B, "member_bee"), &[("space_admin", "*", Some("space_acme"), None)])
+            .await;
+    let token = session_token(&email).await;
+    let me = as_bearer(&token, "GET", "/api/v1/auth/me", None).await;
+    assert!(me.text.contains(&format!("um_{user}")), "the session acts through its Space B binding: {}", me.text);
+    let rid = unique("req_cross_space_change");
+    let auth = bearer(&token);
+    send_to(
+        server(),
+        "PATCH",
+        "/api/v1/spaces/space_acme/members/member_invoice_creator",
+        Some(json!({"display_name": "APAC Invoice Creator (edited from B)"})),
+        &[("authorization", auth.as_str()), ("x-request-id", rid.as_str())],
+    )
+    .await
+    .expect_ok(200);
+    let row = sql()
+        .await
+        .query_one(
+            "SELECT space_id, actor_user_id, actor_member_id, actor_user_member_id, trace::text \
+             FROM plystra.audit_logs WHERE request_id = $1 AND action = 'member.updated'",
+            &[&rid],
+        )
+        .await
+        .unwrap();
+    let (space, actor_user, member, binding, trace): (String, Option<String>, Option<String>, Option<String>, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    assert_eq!(space, "space_acme");
+    assert_eq!(actor_user.as_deref(), Some(user.as_str()), "the acting user is recorded");
+    assert_eq!((member, binding), (None, None), "no Member or binding of Space B in Space A's row");
+    for foreign in ["member_bee", &format!("um_{user}"), SPACE_B] {
+        assert!(!trace.contains(foreign), "Space A's row names {foreign}: {trace}");
+    }
+}

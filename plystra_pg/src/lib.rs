@@ -73,6 +73,7 @@ bundle_migrations!(
     "../../migrations/017_reserved_resource_types.sql" as "migration_017" after "migration_016",
     "../../migrations/018_resource_id_hash.sql" as "migration_018" after "migration_017",
     "../../migrations/019_mapping_version.sql" as "migration_019" after "migration_018",
+    "../../migrations/020_audit_actor_space.sql" as "migration_020" after "migration_019",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

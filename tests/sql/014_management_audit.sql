@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(74);
+SELECT plan(75);
 
 -- audit_of(resource_type, resource_id): the audit rows of one Core row, oldest first.
 CREATE FUNCTION pg_temp.audit_of(rtype text, rid text) RETURNS SETOF plystra.audit_logs LANGUAGE sql AS $f$
@@ -73,16 +73,20 @@ SELECT is((SELECT count(DISTINCT id)::int FROM pg_temp.new_audit()), 17, 'ids ar
 SELECT row_eq($$SELECT space_id, actor_user_id, actor_member_id, actor_user_member_id, action, resource_type,
                       resource_id, decision, deny_code, request_id, ip_address, user_agent
                  FROM pg_temp.last_audit('space', 't14_sb')$$,
-              ROW('t14_sb'::text, 't14_admin_u'::text, 't14_admin_m'::text, 't14_admin_um'::text, 'space.created'::text,
+              ROW('t14_sb'::text, 't14_admin_u'::text, NULL::text, NULL::text, 'space.created'::text,
                   'space'::text, 't14_sb'::text, 'allow'::text, NULL::text, 'req-t14-1'::text, '203.0.113.7'::text,
                   'pgtap/014'::text),
-              'columns: a Space''s own id as space_id, actor and request from the acting context, decision allow');
+              'columns: a Space''s own id as space_id, actor and request from the acting context (its user alone: '
+              'the acting binding is Space A''s, migration 020), decision allow');
+SELECT row_eq($$SELECT actor_user_id, actor_member_id, actor_user_member_id, trace -> 'actor' ->> 'space_id'
+                 FROM pg_temp.last_audit('group', 't14_ga')$$,
+              ROW('t14_admin_u'::text, 't14_admin_m'::text, 't14_admin_um'::text, 't14_sa'::text),
+              'a row of the acting binding''s own Space records the whole acting context');
 SELECT is((pg_temp.last_audit('space', 't14_sb')).trace - 'trace_id' - 'created_at' - 'details' - 'db_user',
           '{"trace_version": "1.0", "decision": "allow", "reason": "Core management mutation was accepted",
             "operation": "INSERT",
             "request": {"request_id": "req-t14-1", "ip": "203.0.113.7", "user_agent": "pgtap/014"},
-            "actor": {"user_id": "t14_admin_u", "member_id": "t14_admin_m", "user_member_id": "t14_admin_um",
-                      "space_id": "t14_sa"},
+            "actor": {"user_id": "t14_admin_u", "member_id": null, "user_member_id": null, "space_id": null},
             "target": {"resource_type": "space", "resource_id": "t14_sb"}, "credential": null}'::jsonb,
           'trace: version, decision, reason, operation, request, actor, credential (none set: plain SQL), target (and no "before" on INSERT)');
 SELECT is((pg_temp.last_audit('space', 't14_sb')).trace -> 'details' ->> 'name', 'Space B', 'trace.details is the new row');
