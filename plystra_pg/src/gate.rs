@@ -3,8 +3,9 @@
 //! decision itself. The front computes only what needs its secrets (the HMACs of the presented token, under the
 //! current and the previous secret) and maps the outcome to HTTP; every rule that reads the database is here, in
 //! the order the front applies them: authentication (and a session's inline description refused), then the admin
-//! permission, then the actor, then the decision. A usual request's context is loaded before the permission is checked, so that its objects are
-//! placed from what the decision reads anyway; nothing of it is answered or audited unless the permission holds.
+//! permission, then the actor, then the decision. A usual request's context is loaded before the permission is
+//! checked, so that its objects are placed from what the decision reads anyway; nothing of it is answered or
+//! audited unless the permission holds.
 //! Nothing is kept between calls, so a revoked key or session is refused on its very next request.
 
 use pgrx::prelude::*;
