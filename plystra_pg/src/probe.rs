@@ -11,8 +11,9 @@
 //! advanced and the transaction snapshot is used (a fresh one per decision in READ COMMITTED, the transaction's in
 //! REPEATABLE READ), pushed for the duration of the reading. So in READ COMMITTED a statement that makes many
 //! decisions sees a change another session commits meanwhile from its next decision on once its transaction has
-//! written, and from the next statement on while it has not; both are the visibility of plain SQL run the same way. MVCC, savepoints, hot standby and a concurrent
-//! uncommitted write behave as for any scan, because this is the scan the executor itself would run.
+//! written, and from the next statement on while it has not; both are the visibility of plain SQL run the same way.
+//! MVCC, savepoints, hot standby and a concurrent uncommitted write behave as for any scan, because this is the scan
+//! the executor itself would run.
 //!
 //! Tables and indexes are found by name in the `plystra` schema. Their object ids are kept per backend, and a
 //! kept id is only trusted after the relation it opens proves to be the one named (same name, same schema):
@@ -115,16 +116,22 @@ unsafe fn schema() -> Oid {
     namespace
 }
 
+/// Whether the transaction has written anything: the whole transaction's id, not the current subtransaction's
+/// (inside a savepoint or a plpgsql EXCEPTION block the subtransaction may have none while the transaction around it
+/// has written, and the snapshot then shows those writes). A reading that begins in such a transaction advances the
+/// command counter and takes a fresh snapshot ([`Reader::begin`]), so nothing kept or memoised may be taken for it.
+pub(crate) fn transaction_has_written() -> bool {
+    // SAFETY: reads backend-local transaction state.
+    unsafe { pg_sys::GetTopTransactionIdIfAny() != pg_sys::InvalidTransactionId }
+}
+
 impl Reader {
     /// Starts reading with the visibility described in the module comment.
     pub fn begin() -> Reader {
         // SAFETY: backend-local calls made inside a function call, where a transaction is in progress.
         unsafe {
             let namespace = schema();
-            // The whole transaction's id, not the current subtransaction's: inside a savepoint or a plpgsql
-            // EXCEPTION block the subtransaction may have none while the transaction around it has written, and
-            // the snapshot then shows those writes (what is kept or remembered must never be taken from it).
-            let wrote = pg_sys::GetTopTransactionIdIfAny() != pg_sys::InvalidTransactionId;
+            let wrote = transaction_has_written();
             let scans = RefCell::new(Vec::new());
             if !wrote && pg_sys::ActiveSnapshotSet() {
                 return Reader { namespace, wrote, snapshot: pg_sys::GetActiveSnapshot(), pushed: false, scans };

@@ -41,9 +41,7 @@ impl Visibility {
         // SAFETY: these read backend-local state; the snapshot is only read while it is the active one, and
         // its xip/subxip arrays hold xcnt/subxcnt entries by construction.
         unsafe {
-            // The whole transaction's id, as `probe::Reader::begin` asks: inside a savepoint the subtransaction may
-            // have none while the transaction around it has written.
-            if !pg_sys::ActiveSnapshotSet() || pg_sys::GetTopTransactionIdIfAny() != pg_sys::InvalidTransactionId {
+            if !pg_sys::ActiveSnapshotSet() || crate::probe::transaction_has_written() {
                 return None;
             }
             let snap = pg_sys::GetActiveSnapshot();
