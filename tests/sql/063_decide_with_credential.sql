@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 BEGIN;
-SELECT plan(55);
+SELECT plan(57);
 SET LOCAL plystra.audit_mode = 'off';
 
 INSERT INTO plystra.users (id, email) VALUES ('user_gate_space', 'gate-space@example.com');
@@ -90,6 +90,18 @@ SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_space"]}',
 SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_space"]}',
                       jsonb_set(pg_temp.demo('invoice_001'), '{actor,space_id}', '"space_other"')) ->> 'code',
           'ADMIN_PERMISSION_REQUIRED', 'an actor Space outside the credential''s scope is refused');
+-- A session describes nothing inline, and is told so before anything the description names is placed: a group of
+-- another Space and a group of nowhere are answered alike (before, the first was refused for its scope).
+INSERT INTO plystra.spaces (id, name) VALUES ('space_t63', 'Other tenant');
+INSERT INTO plystra.groups (id, space_id, name, display_name, path) VALUES ('group_t63', 'space_t63', 'g', 'G', 'g');
+CREATE FUNCTION pg_temp.inline_in(grp text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT (pg_temp.demo('invoice_001') - 'resource_type' - 'resource_id')
+           || jsonb_build_object('resource', jsonb_build_object('type', 'invoice', 'id', 'inv_t63', 'group_id', grp))
+$$;
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_space"]}', pg_temp.inline_in('group_t63')) ->> 'code',
+          'INLINE_CONTEXT_REQUIRES_API_KEY', 'a session''s inline resource in another Space''s group: refused as inline');
+SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_space"]}', pg_temp.inline_in('group_t63_nowhere')) ->> 'code',
+          'INLINE_CONTEXT_REQUIRES_API_KEY', 'and in a group of nowhere: the same answer');
 
 -- A session's actor.
 SELECT is(pg_temp.ask('{"session_token_hashes": ["hash_session"]}', pg_temp.demo('invoice_001') - 'actor')
