@@ -37,13 +37,8 @@ CREATE FUNCTION pg_temp.decider(act text) RETURNS text LANGUAGE sql AS $$ SELECT
 -- A schema not yet updated to the library's version (the library replaced before ALTER EXTENSION UPDATE) has no
 -- catalog version: the deciding backend goes on deciding, keeping nothing.
 SELECT dblink_exec('t67_writer', 'ALTER TABLE plystra.catalog_version RENAME TO catalog_version_not_yet');
-CREATE FUNCTION pg_temp.decider_or_error(act text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN pg_temp.decider(act);
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLERRM;  -- so that the table is renamed back whatever happens
-END $$;
-SELECT pg_temp.decider_or_error('approve') AS without_version \gset
+\ir helpers/or_error.sql
+SELECT pg_temp.or_error($$SELECT pg_temp.decider('approve')$$) AS without_version \gset
 SELECT dblink_exec('t67_writer', 'ALTER TABLE plystra.catalog_version_not_yet RENAME TO catalog_version');
 SELECT is(:'without_version'::text, 'ALLOW', 'without plystra.catalog_version (an older schema) a decision still answers');
 

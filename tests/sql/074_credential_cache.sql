@@ -70,13 +70,8 @@ SELECT pg_temp.write('UPDATE plystra.catalog_version SET keeps_api_keys = true')
 SELECT is(pg_temp.decider(), 'authorized', 'true again (the version unmoved): the kept key answers again');
 -- A schema older than the library (replaced before ALTER EXTENSION UPDATE) has no such column: nothing is kept.
 SELECT pg_temp.write('ALTER TABLE plystra.catalog_version RENAME COLUMN keeps_api_keys TO keeps_api_keys_not_yet');
-CREATE FUNCTION pg_temp.decider_or_error() RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN pg_temp.decider();
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLERRM;  -- so that the column is renamed back whatever happens
-END $$;
-SELECT pg_temp.decider_or_error() AS without_column \gset
+\ir helpers/or_error.sql
+SELECT pg_temp.or_error('SELECT pg_temp.decider()') AS without_column \gset
 SELECT pg_temp.write('ALTER TABLE plystra.catalog_version RENAME COLUMN keeps_api_keys_not_yet TO keeps_api_keys');
 SELECT is(:'without_column'::text, 'forbidden', 'without catalog_version.keeps_api_keys (a 1.9.0 schema) the key is read anew');
 SELECT dblink_exec('t74_decider', 'SET plystra.catalog_cache_entries = 0');

@@ -54,13 +54,8 @@ SELECT pg_temp.write($$BEGIN;
     UPDATE plystra.resource_mappings SET group_field = 'other_group' WHERE id = 'rm_invoice_resources';
     ALTER TABLE plystra.resource_mappings ENABLE ALWAYS TRIGGER catalog_changed;
     COMMIT$$);
-CREATE FUNCTION pg_temp.decider_or_error() RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN pg_temp.decider();
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLERRM;  -- so that the column is renamed back whatever happens
-END $$;
-SELECT pg_temp.decider_or_error() AS without_column \gset
+\ir helpers/or_error.sql
+SELECT pg_temp.or_error('SELECT pg_temp.decider()') AS without_column \gset
 SELECT pg_temp.write('ALTER TABLE plystra.catalog_version RENAME COLUMN t85_not_yet TO keeps_resource_mappings');
 SELECT is(:'without_column'::text, 'SCOPE_OUT_OF_BOUNDS',
           'a schema without keeps_resource_mappings: the mapping is read each time, not kept');
