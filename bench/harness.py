@@ -612,6 +612,7 @@ def sql_rounds(run, size, demo, ctx):
     once each, the floors first and the decisions minutes later, the same build's check read 0.34 and 0.43 of the
     primary-key lookup at 2 clients in two full runs of 2026-12-01 and 2026-12-02 (the machine's speed drifts by a
     fifth or more over minutes). The warm-up runs once, in the first round, before its decisions."""
+    ctx["sql_rounds"] = size["sql_rounds"]
     runs = {}
 
     def measure(name, *args, **kw):
@@ -2201,7 +2202,6 @@ def main():
                 ORDER BY name""").splitlines()]}
         rows_per_space = int(cluster.psql("bench", "SELECT count(*) FROM app.invoices WHERE space_id = 'bsp_0'"))
         ctx["rows_per_space"] = rows_per_space
-        ctx["sql_rounds"] = size["sql_rounds"]
         sql_rounds(run, size, demo, ctx)
         for c in CLIENTS:
             run.pgbench("rls_off_scan", "bench", "rls_off_scan.sql", c, size, group="rls")
