@@ -684,3 +684,72 @@ async fn instance_credentials_do_not_land_in_a_tenants_audit_trail() {
     }
     assert!(seen.is_empty(), "a Space admin of space_acme reads instance-level credential rows: {seen:?}");
 }
+
+// ------------------------------------------------------------------------------------------------------------
+// A Space's keys end with their Space: disabled or deleted, it has no live credential.
+// ------------------------------------------------------------------------------------------------------------
+
+/// A Space key and a Group key of a Space that is disabled, or deleted, are refused as an unknown key is: on an
+/// inline (Context Mode) decision, which reads nothing of the Space, and on an admin route; restored, they work
+/// again (the same key, nothing re-issued).
+#[tokio::test]
+async fn a_key_of_a_disabled_or_deleted_space_is_refused_everywhere() {
+    let (space, member) = space_with_member("space_atk_gone").await;
+    let group = format!("group_{space}");
+    sql()
+        .await
+        .execute("INSERT INTO plystra.groups (id, space_id, name, path) VALUES ($1, $2, 'g', 'g')", &[&group, &space])
+        .await
+        .unwrap();
+    let (_adm, adm_email) = user_in("user_atk_gone", &space, &member, &[("space_admin", "*", Some(&space))]).await;
+    let t = token(&adm_email).await;
+    let make = |body: Value| {
+        let t = t.clone();
+        async move {
+            as_bearer(&t, "POST", "/api/v1/api-keys", Some(body)).await.expect_ok(201)["api_key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let space_key = make(json!({"name": "s", "level": "space", "space_id": space,
+                                "permission_keys": ["authz:check", "members:read"]}))
+    .await;
+    let group_key =
+        make(json!({"name": "g", "level": "group", "group_id": group, "permission_keys": ["groups:read"]})).await;
+    let inline = json!({
+        "actor": {"user_id": "u_partner", "member_id": "m_partner", "user_member_id": "b_partner", "space_id": space},
+        "resource": {"type": "invoice", "id": unique("invoice_inline"), "space_id": space, "group_path": "g"},
+        "grants": [{"resource": "invoice", "action": "approve", "scope": "space"}],
+        "action": "approve"
+    });
+    let members = format!("/api/v1/spaces/{space}/members");
+    let the_group = format!("/api/v1/spaces/{space}/groups/{group}");
+    let works = |expected: u16, when: &'static str| {
+        let (space_key, group_key, inline, members, the_group) =
+            (&space_key, &group_key, &inline, &members, &the_group);
+        async move {
+            let a = as_key(space_key, "POST", "/api/v1/authz/check", Some(inline.clone())).await;
+            assert_eq!(a.status, expected, "{when}: inline check with the Space key: {}", a.text);
+            let a = as_key(space_key, "GET", members, None).await;
+            assert_eq!(a.status, expected, "{when}: members with the Space key: {}", a.text);
+            let a = as_key(group_key, "GET", the_group, None).await;
+            assert_eq!(a.status, expected, "{when}: its group with the Group key: {}", a.text);
+        }
+    };
+    works(200, "active").await;
+    let unknown = as_key(&format!("ply_ak_ak_nosuchkey.{}", "a".repeat(64)), "GET", &members, None).await;
+
+    as_bearer(&t, "POST", &format!("/api/v1/spaces/{space}/disable"), None).await.expect_ok(200);
+    works(401, "disabled").await;
+    let refused = as_key(&space_key, "GET", &members, None).await;
+    assert_eq!(refused.body["error"]["code"], unknown.body["error"]["code"], "as an unknown key");
+    assert_eq!(refused.body["error"]["message"], unknown.body["error"]["message"], "as an unknown key");
+
+    // Restored (the route needs standing outside the disabled Space; its effect is this).
+    sql().await.execute("UPDATE plystra.spaces SET status = 'active' WHERE id = $1", &[&space]).await.unwrap();
+    works(200, "restored").await;
+
+    sql().await.execute("UPDATE plystra.spaces SET deleted_at = now() WHERE id = $1", &[&space]).await.unwrap();
+    works(401, "deleted").await;
+}

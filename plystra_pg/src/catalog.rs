@@ -1,14 +1,14 @@
 //! The catalog a backend keeps between decisions: the Resource Registry's types and actions (with their metadata,
 //! which a trace shows) and, since 1.15.0, its mappings (a trace shows a type's mapping; an inline resource is read
 //! through it), Roles, Permissions and RolePermissions, as a decision reads them; and, since 1.10.0, what
-//! the REST front's gate reads of an active API key (`credential::KeyReading`: the key, its anchor, its creator's
-//! User row and admin grants) and of a session's User (`credential::UserReading`: active, and its admin grants;
+//! the REST front's gate reads of an active API key (`credential::KeyReading`: the key, its anchor, its Space's
+//! state, its creator's User row and admin grants) and of a session's User (`credential::UserReading`: active, and its admin grants;
 //! the session's own row is read every time), whose HMACs and expiry times are still judged at every use.
 //!
-//! The rule that makes it sound (migrations 011, 015 and 019 write its other half):
+//! The rule that makes it sound (migrations 011, 015, 019 and 021 write its other half):
 //! - every statement that writes one of those six tables, writes `admin_grants`, inserts or deletes an API key or
-//!   changes one in anything but its bookkeeping (`last_used_at`, `updated_at`), or changes a User's id, status or
-//!   deleted_at (or deletes a User) gives `plystra.catalog_version` a fresh sequence value in the same transaction
+//!   changes one in anything but its bookkeeping (`last_used_at`, `updated_at`), or changes a User's or a Space's
+//!   id, status or deleted_at (or deletes one) gives `plystra.catalog_version` a fresh sequence value in the same transaction
 //!   (a key's anchor group needs nothing: a group's Space and path never change and groups are soft-delete only,
 //!   and the gate reads an anchor whatever its status); a sequence value is never handed out twice, so the version
 //!   a snapshot sees names exactly one state of those rows as that snapshot sees them (committed changes, plus the
@@ -73,8 +73,9 @@ thread_local! {
     static VERSION_ROW: RefCell<Remembered<Option<VersionRow>>> = RefCell::new(Remembered::default());
 }
 
-/// The catalog version row as a decision reads it: (incarnation, version, keeps_api_keys, keeps_resource_mappings).
-type VersionRow = (String, i64, bool, bool);
+/// The catalog version row as a decision reads it: (incarnation, version, keeps_api_keys, keeps_resource_mappings,
+/// keeps_key_space_state).
+type VersionRow = (String, i64, bool, bool, bool);
 
 /// Proof that the kept catalog matches the snapshot of the decision being loaded: only [`Catalog::validate`]
 /// makes one, with the decision's reader.
@@ -88,9 +89,12 @@ pub struct Catalog {
     /// Whether resource mappings may be kept: the schema's version moves with their writes (migration 019's
     /// `catalog_version.keeps_resource_mappings`; an older schema has no such column and keeps none).
     mappings: bool,
+    /// Whether API keys' readings may be kept: the version moves with a Space's state too, which a key's reading
+    /// includes (migration 021's `catalog_version.keeps_key_space_state`; an older schema keeps no key).
+    key_spaces: bool,
 }
 
-const NOTHING: Catalog = Catalog { enabled: false, credentials: false, mappings: false };
+const NOTHING: Catalog = Catalog { enabled: false, credentials: false, mappings: false, key_spaces: false };
 
 impl Catalog {
     /// Reads the catalog version under `reader`'s snapshot and forgets what was kept under another.
@@ -138,11 +142,12 @@ impl Catalog {
                 reader.one(c"catalog_version", c"catalog_version_pkey", &["catalog"], |row| {
                     let credentials = row.has_column("keeps_api_keys") && row.boolean("keeps_api_keys");
                     let mappings = row.has_column("keeps_resource_mappings") && row.boolean("keeps_resource_mappings");
-                    Some((row.text("incarnation")?, row.int8("version")?, credentials, mappings))
+                    let key_spaces = row.has_column("keeps_key_space_state") && row.boolean("keeps_key_space_state");
+                    Some((row.text("incarnation")?, row.int8("version")?, credentials, mappings, key_spaces))
                 })
             })
         });
-        let Some((incarnation, version, credentials, mappings)) = version else {
+        let Some((incarnation, version, credentials, mappings, key_spaces)) = version else {
             // No version row (a superuser deleted it): keep nothing.
             KEPT.with(|k| *k.borrow_mut() = Kept::default());
             return NOTHING;
@@ -154,7 +159,7 @@ impl Catalog {
                 *k = Kept { key, ..Kept::default() };
             }
         });
-        Catalog { enabled: true, credentials, mappings }
+        Catalog { enabled: true, credentials, mappings, key_spaces }
     }
 
     fn kept<K, V: Clone>(&self, map: impl Fn(&mut Kept) -> &mut HashMap<K, V>, key: K, load: impl FnOnce() -> V) -> V
@@ -216,8 +221,12 @@ impl Catalog {
         self.kept(|k| &mut k.roles, role_id.to_string(), load)
     }
 
-    /// What the gate reads of the active API key `id` (`None`: missing or not active, never kept).
+    /// What the gate reads of the active API key `id` (`None`: missing or not active, never kept), kept only where
+    /// the version moves with its Space's state too (`keeps_key_space_state`, migration 021).
     pub fn api_key(&self, id: &str, load: impl FnOnce() -> Option<Rc<KeyReading>>) -> Option<Rc<KeyReading>> {
+        if !self.key_spaces {
+            return load();
+        }
         self.kept_found(|k| &mut k.api_keys, id, load)
     }
 

@@ -63,11 +63,15 @@ const SESSION_SQL: &str = session_sql!();
 const GATE_SESSION_SQL: &str = session_sql!(grant_columns!(), grants_beside!("s.user_id"));
 
 /// The condition on `plystra.api_keys k` that makes a key active, for every query that reads keys (a macro so
-/// that the queries stay `&'static str` for `kept`).
+/// that the queries stay `&'static str` for `kept`): the key's own state, and its Space's (a Space key's, or a
+/// Group key's anchor group's: migration 021), which must be active and not deleted.
 macro_rules! active_api_key {
     () => {
         "k.status = 'active' AND k.revoked_at IS NULL AND k.deleted_at IS NULL \
-         AND (k.expires_at IS NULL OR k.expires_at > statement_timestamp())"
+         AND (k.expires_at IS NULL OR k.expires_at > statement_timestamp()) \
+         AND NOT EXISTS (SELECT FROM plystra.spaces ks \
+             WHERE ks.id IN (k.space_id, (SELECT kg2.space_id FROM plystra.groups kg2 WHERE kg2.id = k.group_id)) \
+               AND (ks.status <> 'active' OR ks.deleted_at IS NOT NULL))"
     };
 }
 pub(crate) use active_api_key;
@@ -309,12 +313,12 @@ fn unexpired_holdings(grants: &[(Holding, Option<i64>)], now: i64) -> Vec<Holdin
 }
 
 /// What the gate reads of an API key before the presented HMACs and the statement's time are judged: the key if it
-/// is active apart from its expiry (`active_api_key!` without its last condition), with its anchor, its stored HMAC
+/// is active apart from its expiry (`active_api_key!` but for its expiry), with its anchor, its stored HMAC
 /// (`token_hash`), its expiry, and its creator's grants in force apart from theirs. It depends on the key's row, its
 /// anchor group's Space and path (immutable, and a group a key or grant names cannot be deleted: foreign keys), its
-/// creator's User row and that User's admin grants, every write of which moves the catalog version (migrations 011
-/// and 015): so a backend may keep it under the version (`Catalog::api_key`), and judges only time and the HMACs
-/// at each use.
+/// Space's status and deleted_at, its creator's User row and that User's admin grants, every write of which moves
+/// the catalog version (migrations 011, 015 and 021): so a backend may keep it under the version
+/// (`Catalog::api_key`), and judges only time and the HMACs at each use.
 #[derive(Debug)]
 pub(crate) struct KeyReading {
     credential: Credential,
@@ -347,11 +351,19 @@ impl KeyReading {
             Some((credential, row.unix_micros("expires_at")))
         })?;
         let mut creator_grants = Vec::new();
-        if let Credential::ApiKey { group_id, created_by_user_id, anchor, .. } = &mut credential {
+        if let Credential::ApiKey { space_id, group_id, created_by_user_id, anchor, .. } = &mut credential {
             // A Group key's anchor, whatever the group's state (as `plystra.api_key_permission` reads it).
             *anchor = group_id.as_deref().and_then(|g| {
                 reader.one(c"groups", c"groups_pkey", &[g], |row| row.text("space_id").zip(row.text("path")))
             });
+            // A key of a Space that is not active or is deleted is not an active key (migration 021).
+            let key_space = anchor.as_ref().map(|(space, _)| space.clone()).or_else(|| space_id.clone());
+            let spaces = [space_id.as_deref(), key_space.as_deref().filter(|s| Some(*s) != space_id.as_deref())];
+            for space in spaces.into_iter().flatten() {
+                reader.one(c"spaces", c"spaces_pkey", &[space], |row| {
+                    (row.text_is("status", "active") && row.is_null("deleted_at")).then_some(())
+                })?;
+            }
             // A creator that is not active, or not there, bounds the key to nothing.
             if let Some(creator) = created_by_user_id.as_deref() {
                 creator_grants = UserReading::read(reader, creator).map(|user| user.grants).unwrap_or_default();

@@ -279,6 +279,8 @@ mod tests {
         Spi::run(
             "INSERT INTO plystra.users (id, email) VALUES ('u_o1', 'o1@example.com'), ('u_o2', 'o2@example.com'),
                  ('u_o3', 'o3@example.com');
+             INSERT INTO plystra.spaces (id, name) VALUES ('space_o', 'O');
+             INSERT INTO plystra.groups (id, space_id, name, path) VALUES ('group_o', 'space_o', 'O', 'o');
              INSERT INTO plystra.admin_grants (id, user_id, level, permission_key, space_id, group_id, expires_at) VALUES
                  ('ag_o1', 'u_o1', 'instance_admin', 'authz:check', NULL, NULL, NULL),
                  ('ag_o2', 'u_o1', 'space_admin', 'users:read', 'space_acme', NULL, now() + interval '1 hour'),
@@ -308,19 +310,24 @@ mod tests {
                  ('ak_o4', 'k4', 'p4', 'h_ak4', 'group', NULL, 'group_finance', '[\"authz:check\"]', 'u_o3', NULL),
                  ('ak_o5', 'k5', 'p5', 'h_ak5', 'group', NULL, 'group_finance_apac', '[]', 'u_o1', NULL),
                  ('ak_o6', 'k6', 'p6', 'h_ak6', 'instance', NULL, NULL, '[\"authz:check\"]', 'u_o1',
-                  now() - interval '1 second');",
+                  now() - interval '1 second'),
+                 ('ak_o7', 'k7', 'p7', 'h_ak7', 'space', 'space_o', NULL, '[\"authz:check\"]', 'u_o2', NULL),
+                 ('ak_o8', 'k8', 'p8', 'h_ak8', 'group', NULL, 'group_o', '[\"authz:check\"]', 'u_o2', NULL);",
         )
         .expect("the credentials load");
         let mut credentials: Vec<Value> = ["h_ses1", "h_ses2", "h_ses3", "h_ses4", "h_none"]
             .iter()
             .map(|h| json!({"session_token_hashes": ["h_other", h]}))
             .collect();
-        for key in 1..=7 {
+        for key in 1..=9 {
             credentials.push(json!({"api_key_id": format!("ak_o{key}"), "api_key_hashes": [format!("h_ak{key}")]}));
             credentials.push(json!({"api_key_id": format!("ak_o{key}"), "api_key_hashes": ["h_ak9", "h_ses1"]}));
         }
         let changes = [
             "",
+            "UPDATE plystra.spaces SET status = 'disabled' WHERE id = 'space_o'",
+            "UPDATE plystra.spaces SET status = 'active', deleted_at = now() WHERE id = 'space_o'",
+            "UPDATE plystra.spaces SET deleted_at = NULL WHERE id = 'space_o'",
             "UPDATE plystra.admin_grants SET status = 'revoked', revoked_at = now() WHERE id = 'ag_o1'",
             "UPDATE plystra.admin_grants SET deleted_at = now() WHERE id = 'ag_o3'",
             "UPDATE plystra.admin_grants SET status = 'inactive' WHERE id = 'ag_o6'",

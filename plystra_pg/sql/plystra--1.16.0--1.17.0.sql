@@ -1,0 +1,189 @@
+-- Plystra 1.16.0 -> 1.17.0 (ALTER EXTENSION plystra UPDATE, or plystractl migrate up).
+-- Applies, and records in the ledger:
+--   021: an API key is bounded by its Space's state and by the key that made it.
+-- tests/catalog_check.sh proves that an updated 1.0.0 equals a fresh 1.17.0.
+-- Each block between markers is the migration file, verbatim.
+\echo Use "ALTER EXTENSION plystra UPDATE TO '1.17.0'" to load this file. \quit
+
+-- BEGIN migrations/021_api_key_bounds.sql
+-- Plystra Core schema, version 021: an API key is bounded by its Space's state and by the key that made it.
+--
+-- 1. A Space-level or Group-level API key is a credential of its Space (a Group key's Space is its anchor group's).
+--    Until now such a key kept authenticating after its Space was disabled or soft-deleted: its Core decisions
+--    denied with SPACE_INACTIVE, but inline (Context Mode) decisions still answered and its admin permissions
+--    still held. Now a key whose Space is not active, or is deleted, is not an active key: refused as a revoked
+--    or unknown key is (plystra_pg/src/credential.rs `active_api_key!` and the gate's reading by probes), and
+--    `plystra.api_key_permission` holds nothing for it. Restoring the Space brings its keys back, as re-enabling a
+--    User brings back what that User created.
+--
+--    The gate keeps a key's reading under the catalog version (migration 015), so a Space's state joins what
+--    moves the version: an UPDATE of a Space's id, status or deleted_at, and a DELETE or TRUNCATE (which 002
+--    refuses unless a superuser disables its triggers). plystra.catalog_version.keeps_key_space_state says that
+--    the version moves with those writes: a library newer than the schema (replaced before ALTER EXTENSION
+--    UPDATE) finds no such column and keeps no API key, so a key's reading is kept only where this trigger exists.
+--
+-- 2. A key made by a key (created_by_api_key_id) could not outlive its parent or be wider than it when made, and
+--    revoking, disabling or deleting the parent already revoked it. A parent narrowed afterwards by plain SQL (the
+--    REST API has no route that narrows a key) did not narrow the keys it made. Now, in the same statement:
+--    * an earlier expiry on the parent becomes the child's when the child would outlive it;
+--    * permission keys taken off the parent are taken off the child (those the parent's remaining keys still
+--      cover stay, by the matching rule of plystra_core::admin::permission_matches); a child left with none is
+--      revoked;
+--    * a change of the parent's level, Space or Group revokes the child (a key's scope is fixed at creation; a
+--      changed one is treated as a new key's, which has made nothing).
+--    Each change to a child narrows its own children in turn.
+
+ALTER TABLE plystra.catalog_version ADD COLUMN keeps_key_space_state boolean NOT NULL DEFAULT true;
+
+CREATE OR REPLACE FUNCTION plystra.tg_credential_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Transition tables: changed_old and changed_new (UPDATE only).
+    IF TG_OP = 'UPDATE' THEN
+        IF TG_TABLE_NAME = 'api_keys' THEN
+            -- A row missing on one side (an id changed with the immutability trigger off) counts as a change.
+            IF NOT EXISTS (
+                SELECT FROM changed_new n FULL JOIN changed_old o ON o.id = n.id
+                WHERE n.id IS NULL OR o.id IS NULL
+                   OR to_jsonb(n) - 'last_used_at' - 'updated_at' IS DISTINCT FROM to_jsonb(o) - 'last_used_at' - 'updated_at')
+            THEN
+                RETURN NULL;
+            END IF;
+        ELSIF TG_TABLE_NAME IN ('users', 'spaces') THEN
+            IF NOT EXISTS (
+                SELECT FROM changed_new n FULL JOIN changed_old o ON o.id = n.id
+                WHERE n.id IS NULL OR o.id IS NULL OR (n.status, n.deleted_at) IS DISTINCT FROM (o.status, o.deleted_at))
+            THEN
+                RETURN NULL;
+            END IF;
+        END IF;
+    END IF;
+    UPDATE plystra.catalog_version SET version = nextval('plystra.catalog_version_seq') WHERE name = 'catalog';
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION plystra.tg_credential_changed() IS
+'Trigger: a statement wrote an AdminGrant, an API key (other than its last_used_at and updated_at), or a User''s '
+'or a Space''s id, status or deleted_at; gives the catalog version a fresh value in the same transaction, so that '
+'no backend keeps using the API key credential it read before.';
+
+CREATE TRIGGER credential_changed AFTER DELETE OR TRUNCATE ON plystra.spaces
+    FOR EACH STATEMENT EXECUTE FUNCTION plystra.tg_credential_changed();
+CREATE TRIGGER credential_changed_update AFTER UPDATE ON plystra.spaces
+    REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new
+    FOR EACH STATEMENT EXECUTE FUNCTION plystra.tg_credential_changed();
+ALTER TABLE plystra.spaces ENABLE ALWAYS TRIGGER credential_changed;
+ALTER TABLE plystra.spaces ENABLE ALWAYS TRIGGER credential_changed_update;
+
+CREATE FUNCTION plystra.permission_key_covers(held text, required text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT held = '*' OR held = required
+        OR (pg_catalog.strpos(held, ':') > 0 AND pg_catalog.strpos(required, ':') > 0
+            AND pg_catalog.split_part(held, ':', 1) = pg_catalog.split_part(required, ':', 1)
+            AND pg_catalog.substr(held, pg_catalog.strpos(held, ':') + 1) IN ('*', 'manage'));
+$$;
+COMMENT ON FUNCTION plystra.permission_key_covers(text, text) IS
+'permission_key_covers(held, required): whether an admin permission key held covers the one required: * covers '
+'everything, a key covers itself, domain:* and domain:manage cover every key of their domain (the rule of '
+'AdminGrants and API keys; plystra_core::admin::permission_matches, which tests/sql/088 holds it to).';
+
+CREATE OR REPLACE FUNCTION plystra.tg_api_keys_lineage()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parent plystra.api_keys;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.created_by_api_key_id IS NULL OR plystra.restoring() THEN
+            RETURN NEW;
+        END IF;
+        SELECT * INTO parent FROM plystra.api_keys k WHERE k.id = NEW.created_by_api_key_id;
+        IF NOT FOUND OR parent.status <> 'active' OR parent.revoked_at IS NOT NULL OR parent.deleted_at IS NOT NULL
+           OR (parent.expires_at IS NOT NULL AND parent.expires_at <= pg_catalog.statement_timestamp()) THEN
+            RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'api_keys_parent_active',
+                MESSAGE = 'plystra: an API key can only be created by an active API key';
+        END IF;
+        IF parent.expires_at IS NOT NULL AND (NEW.expires_at IS NULL OR NEW.expires_at > parent.expires_at) THEN
+            RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'api_keys_child_outlives_parent',
+                MESSAGE = 'plystra: an API key cannot outlive the API key that creates it',
+                DETAIL = pg_catalog.format('The creating key expires at %s.', parent.expires_at);
+        END IF;
+        RETURN NEW;
+    END IF;
+    -- AFTER UPDATE: a key that stopped being usable takes the keys it made with it (they cascade further).
+    IF (NEW.revoked_at IS NOT NULL AND OLD.revoked_at IS NULL)
+       OR (NEW.status <> 'active' AND OLD.status = 'active')
+       OR (NEW.deleted_at IS NOT NULL AND OLD.deleted_at IS NULL) THEN
+        UPDATE plystra.api_keys c
+        SET status = 'revoked', revoked_at = pg_catalog.now(), revoked_by_user_id = NEW.revoked_by_user_id,
+            revoked_reason = 'the API key that created it was revoked (' || NEW.id || ')'
+        WHERE c.created_by_api_key_id = NEW.id AND c.revoked_at IS NULL;
+        RETURN NULL;
+    END IF;
+    -- A key whose scope changed: the keys it made were made within the old one.
+    IF (NEW.level, NEW.space_id, NEW.group_id) IS DISTINCT FROM (OLD.level, OLD.space_id, OLD.group_id) THEN
+        UPDATE plystra.api_keys c
+        SET status = 'revoked', revoked_at = pg_catalog.now(),
+            revoked_reason = 'the API key that created it changed its scope (' || NEW.id || ')'
+        WHERE c.created_by_api_key_id = NEW.id AND c.revoked_at IS NULL;
+        RETURN NULL;
+    END IF;
+    -- A key narrowed in time: no key it made outlives it.
+    IF NEW.expires_at IS NOT NULL AND NEW.expires_at IS DISTINCT FROM OLD.expires_at THEN
+        UPDATE plystra.api_keys c SET expires_at = NEW.expires_at
+        WHERE c.created_by_api_key_id = NEW.id AND c.revoked_at IS NULL
+          AND (c.expires_at IS NULL OR c.expires_at > NEW.expires_at);
+    END IF;
+    -- A key narrowed in permissions: the keys it made keep only what it still covers; one left with none is revoked.
+    IF NEW.permission_keys IS DISTINCT FROM OLD.permission_keys THEN
+        UPDATE plystra.api_keys c
+        SET permission_keys = narrowed.keys,
+            status = CASE WHEN narrowed.keys = '[]' THEN 'revoked' ELSE c.status END,
+            revoked_at = CASE WHEN narrowed.keys = '[]' THEN pg_catalog.now() ELSE c.revoked_at END,
+            revoked_reason = CASE WHEN narrowed.keys = '[]'
+                THEN 'the API key that created it no longer holds any of its permissions (' || NEW.id || ')'
+                ELSE c.revoked_reason END
+        FROM (
+            SELECT k.id, coalesce(pg_catalog.jsonb_agg(e.value ORDER BY e.ordinality)
+                       FILTER (WHERE EXISTS (
+                           SELECT FROM pg_catalog.jsonb_array_elements_text(NEW.permission_keys) AS held(key)
+                           WHERE plystra.permission_key_covers(held.key, e.value #>> '{}'))),
+                       '[]') AS keys
+            FROM plystra.api_keys k
+            CROSS JOIN LATERAL pg_catalog.jsonb_array_elements(k.permission_keys) WITH ORDINALITY AS e(value, ordinality)
+            WHERE k.created_by_api_key_id = NEW.id AND k.revoked_at IS NULL
+            GROUP BY k.id
+        ) AS narrowed
+        WHERE c.id = narrowed.id AND c.permission_keys IS DISTINCT FROM narrowed.keys;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION plystra.tg_api_keys_lineage() IS
+'API keys created by an API key (created_by_api_key_id): BEFORE INSERT, the creating key must be active and the new '
+'key must expire no later than it (SQLSTATE 23514, constraint api_keys_child_outlives_parent); AFTER UPDATE, '
+'revoking, disabling or deleting a key, or changing its level, Space or Group, revokes every key it created; an '
+'earlier expiry is passed on to the keys it created that would outlive it, and permission keys taken off it are '
+'taken off them (one left with none is revoked); each change goes on to their keys in turn.';
+
+-- Backends forget what they kept under the earlier version (a key's reading without its Space's state).
+UPDATE plystra.catalog_version SET version = nextval('plystra.catalog_version_seq') WHERE name = 'catalog';
+-- END migrations/021_api_key_bounds.sql
+
+-- An older version's install script run with this build's library already records every bundled migration
+-- (plystra.bundled_migrations() comes from the library), so the row may exist.
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('021', 'api_key_bounds', '530f18c9f5b2e008e80d526b56692b3d1607012c61ad564ab349f3a36d1d3072')
+ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
+
+-- Last: who may call what (PUBLIC nothing; plystra_app and plystra_admin their documented sets).
+SELECT plystra.apply_privileges();
