@@ -2,6 +2,9 @@
 //! permission (`groups:manage`, `audit:read`, `authz:check`...) on a scope (instance, a Space, a Group)?
 //! Plystra v1.0's rules (docs/v1-reference.md §1.11), as a pure function so that every front asks the same question.
 
+/// The most permission keys an API key carries (the schema's `api_keys_permission_keys_strings`, migration 021).
+pub const MAX_PERMISSION_KEYS: usize = 256;
+
 /// `*`, or lowercase `domain:action` with tokens `[a-z0-9_-]+` (the action may be `*`).
 pub fn valid_permission_key(key: &str) -> bool {
     let token = |t: &str| {
@@ -84,6 +87,13 @@ pub fn allowing<'a>(holdings: &'a [Holding], required: &str, scope: &Scope) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bound_on_a_keys_permission_keys_is_the_schemas() {
+        let migration = include_str!("../../migrations/021_api_key_bounds.sql");
+        let bound = format!("jsonb_array_length(permission_keys) <= {}", MAX_PERMISSION_KEYS);
+        assert!(migration.contains(&bound), "migration 021 bounds permission_keys by {}", MAX_PERMISSION_KEYS);
+    }
 
     fn holding(standing: Standing, key: &str) -> Holding {
         Holding { id: "ag".into(), standing, permission_key: key.into() }

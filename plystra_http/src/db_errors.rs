@@ -53,6 +53,24 @@ const INVARIANT_RULES: &[(&str, StatusCode, &str, &str)] = &[
         "An API key created by an API key must expire no later than the key that creates it.",
     ),
     (
+        "api_keys_child_exceeds_parent",
+        StatusCode::FORBIDDEN,
+        code::ADMIN_PERMISSION_REQUIRED,
+        "An API key can only carry permission keys, on a scope, that the key creating it holds.",
+    ),
+    (
+        "api_keys_lineage_depth",
+        StatusCode::FORBIDDEN,
+        code::ADMIN_PERMISSION_REQUIRED,
+        "An API key can be created by a chain of at most 15 API keys; create it with a session.",
+    ),
+    (
+        "api_keys_permission_keys_strings",
+        StatusCode::BAD_REQUEST,
+        code::VALIDATION_FAILED,
+        "permission_keys holds at most 256 permission keys.",
+    ),
+    (
         "*_soft_delete_only",
         StatusCode::CONFLICT,
         code::SOFT_DELETE_ONLY,
@@ -269,6 +287,9 @@ mod tests {
             ("last_super_admin", code::LAST_SUPER_ADMIN),
             ("api_keys_parent_active", code::ADMIN_PERMISSION_REQUIRED),
             ("api_keys_child_outlives_parent", code::VALIDATION_FAILED),
+            ("api_keys_child_exceeds_parent", code::ADMIN_PERMISSION_REQUIRED),
+            ("api_keys_lineage_depth", code::ADMIN_PERMISSION_REQUIRED),
+            ("api_keys_permission_keys_strings", code::VALIDATION_FAILED),
         ] {
             assert_eq!(rule_for(constraint).map(|r| r.2), Some(expected), "{constraint}");
         }

@@ -753,3 +753,49 @@ async fn a_key_of_a_disabled_or_deleted_space_is_refused_everywhere() {
     sql().await.execute("UPDATE plystra.spaces SET deleted_at = now() WHERE id = $1", &[&space]).await.unwrap();
     works(401, "deleted").await;
 }
+
+/// A key made by a key made by a key...: the chain is bounded (a change of the first key cascades down it one
+/// trigger level a key, and a chain of hundreds made it unrevocable, 54001 answered 500), its first key stays
+/// revocable, and a key's list of permission keys is bounded too.
+#[tokio::test]
+async fn a_chain_of_keys_is_bounded_and_its_first_key_stays_revocable() {
+    let (space, member) = space_with_member("space_atk_chain").await;
+    let (_adm, adm_email) = user_in("user_atk_chain", &space, &member, &[("space_admin", "*", Some(&space))]).await;
+    let t = token(&adm_email).await;
+    let body = |n: usize| {
+        json!({"name": format!("chain {n}"), "level": "space", "space_id": space,
+               "permission_keys": ["api_keys:create", "authz:check"]})
+    };
+    let first = as_bearer(&t, "POST", "/api/v1/api-keys", Some(body(0))).await.expect_ok(201).clone();
+    let (first_id, mut key) =
+        (first["id"].as_str().unwrap().to_string(), first["api_key"].as_str().unwrap().to_string());
+    let mut made = 1;
+    let refusal = loop {
+        let a = as_key(&key, "POST", "/api/v1/api-keys", Some(body(made))).await;
+        if a.status != 201 {
+            break a;
+        }
+        key = a.expect_ok(201)["api_key"].as_str().unwrap().to_string();
+        made += 1;
+        assert!(made <= 40, "the chain is not bounded");
+    };
+    assert_eq!(made, 16, "sixteen keys in a chain, the first made by a session");
+    assert_eq!(refusal.status, 403, "{}", refusal.text);
+    assert_eq!(refusal.body["error"]["details"]["rule"], "api_keys_lineage_depth", "{}", refusal.text);
+
+    let a = as_bearer(&t, "POST", &format!("/api/v1/api-keys/{first_id}/revoke"), None).await;
+    a.expect_ok(200);
+    let a = as_key(&key, "POST", "/api/v1/api-keys", Some(body(99))).await;
+    assert_eq!(a.status, 401, "the last key of the chain went with the first: {}", a.text);
+
+    let many: Vec<String> = (0..257).map(|i| format!("k{i}:read")).collect();
+    let a = as_bearer(
+        &t,
+        "POST",
+        "/api/v1/api-keys",
+        Some(json!({"name": "many", "level": "space", "space_id": space, "permission_keys": many})),
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert_eq!(a.body["error"]["code"], "VALIDATION_FAILED", "{}", a.text);
+}

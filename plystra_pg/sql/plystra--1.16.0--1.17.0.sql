@@ -31,9 +31,29 @@
 --      revoked;
 --    * a change of the parent's level, Space or Group revokes the child (a key's scope is fixed at creation; a
 --      changed one is treated as a new key's, which has made nothing).
---    Each change to a child narrows its own children in turn.
+--    Each change to a child narrows its own children in turn. And a child is checked against its parent as it is
+--    inserted, with the parent's row written so that a concurrent change of the parent is either waited for or
+--    fails one side (40001): its permission keys covered by the parent's, its scope inside the parent's
+--    (api_keys_child_exceeds_parent), its expiry no later (as before), and at most 15 keys above it
+--    (api_keys_lineage_depth; a change cascades one trigger level a key, and a chain of hundreds exhausted the stack).
+-- 3. A key's permission keys are at most 256 strings (api_keys_permission_keys_strings).
 
 ALTER TABLE plystra.catalog_version ADD COLUMN keeps_key_space_state boolean NOT NULL DEFAULT true;
+
+-- A key's permission keys are strings, at most 256 of them. Until now a list written by SQL could hold other JSON
+-- values, which the gate read as holding nothing and the admin routes as text (["*", 1] held * there), and any
+-- length, which the narrowing below compares pairwise. A key that breaks this could only have been written by SQL;
+-- it is revoked with its list emptied, the gate's reading of it.
+UPDATE plystra.api_keys
+SET permission_keys = '[]', status = 'revoked', revoked_at = coalesce(revoked_at, pg_catalog.now()),
+    revoked_reason = coalesce(revoked_reason, 'permission_keys not a list of at most 256 strings (migration 021)')
+WHERE pg_catalog.jsonb_typeof(permission_keys) = 'array'
+  AND (pg_catalog.jsonb_array_length(permission_keys) > 256
+       OR pg_catalog.jsonb_path_exists(permission_keys, 'strict $[*] ? (@.type() != "string")'));
+ALTER TABLE plystra.api_keys ADD CONSTRAINT api_keys_permission_keys_strings CHECK (
+    pg_catalog.jsonb_typeof(permission_keys) <> 'array'
+    OR (pg_catalog.jsonb_array_length(permission_keys) <= 256
+        AND NOT pg_catalog.jsonb_path_exists(permission_keys, 'strict $[*] ? (@.type() != "string")')));
 
 CREATE OR REPLACE FUNCTION plystra.tg_credential_changed()
 RETURNS trigger
@@ -102,12 +122,21 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     parent plystra.api_keys;
+    child_space text;
+    child_path text;
+    parent_space text;
+    parent_path text;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         IF NEW.created_by_api_key_id IS NULL OR plystra.restoring() THEN
             RETURN NEW;
         END IF;
-        SELECT * INTO parent FROM plystra.api_keys k WHERE k.id = NEW.created_by_api_key_id;
+        -- The parent row is written (its updated_at), not only read: a narrowing, expiry or revocation of the
+        -- parent that is in progress is waited for and then read as committed (READ COMMITTED), or fails one of
+        -- the two transactions with 40001 (REPEATABLE READ, either side), so no child escapes a change of its
+        -- parent that the change's own cascade did not see.
+        UPDATE plystra.api_keys k SET updated_at = k.updated_at WHERE k.id = NEW.created_by_api_key_id
+        RETURNING * INTO parent;
         IF NOT FOUND OR parent.status <> 'active' OR parent.revoked_at IS NOT NULL OR parent.deleted_at IS NOT NULL
            OR (parent.expires_at IS NOT NULL AND parent.expires_at <= pg_catalog.statement_timestamp()) THEN
             RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'api_keys_parent_active',
@@ -117,6 +146,33 @@ BEGIN
             RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'api_keys_child_outlives_parent',
                 MESSAGE = 'plystra: an API key cannot outlive the API key that creates it',
                 DETAIL = pg_catalog.format('The creating key expires at %s.', parent.expires_at);
+        END IF;
+        -- No wider than the parent: each permission key covered by one of the parent's, the scope inside its.
+        SELECT g.space_id, g.path INTO child_space, child_path FROM plystra.groups g WHERE g.id = NEW.group_id;
+        child_space := coalesce(child_space, NEW.space_id);
+        SELECT g.space_id, g.path INTO parent_space, parent_path FROM plystra.groups g WHERE g.id = parent.group_id;
+        parent_space := coalesce(parent_space, parent.space_id);
+        IF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements_text(NEW.permission_keys) AS wanted(key)
+                   WHERE NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements_text(parent.permission_keys) AS held(key)
+                                     WHERE plystra.permission_key_covers(held.key, wanted.key)))
+           OR (parent.level = 'space' AND (NEW.level = 'instance' OR child_space IS DISTINCT FROM parent_space))
+           OR (parent.level = 'group' AND (NEW.level <> 'group' OR child_space IS DISTINCT FROM parent_space
+                                           OR NOT (child_path = parent_path
+                                                   OR pg_catalog.starts_with(child_path, parent_path || '.')))) THEN
+            RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'api_keys_child_exceeds_parent',
+                MESSAGE = 'plystra: an API key cannot hold more than the API key that creates it';
+        END IF;
+        -- A bounded lineage: every change to a key cascades through the keys below it, one trigger level each.
+        IF (WITH RECURSIVE above(id, parent_id, depth) AS (
+                SELECT parent.id, parent.created_by_api_key_id, 1
+                UNION ALL
+                SELECT k.id, k.created_by_api_key_id, a.depth + 1
+                FROM above a JOIN plystra.api_keys k ON k.id = a.parent_id
+                WHERE a.depth < 16)
+            SELECT max(depth) FROM above) >= 16 THEN
+            RAISE EXCEPTION USING ERRCODE = '23514', CONSTRAINT = 'api_keys_lineage_depth',
+                MESSAGE = 'plystra: an API key can be created by a chain of at most 15 API keys',
+                HINT = 'Create the key with a session, or with a key nearer to one made by a user.';
         END IF;
         RETURN NEW;
     END IF;
@@ -182,7 +238,7 @@ UPDATE plystra.catalog_version SET version = nextval('plystra.catalog_version_se
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('021', 'api_key_bounds', '530f18c9f5b2e008e80d526b56692b3d1607012c61ad564ab349f3a36d1d3072')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('021', 'api_key_bounds', 'cd87cadcd9dc4587331cd8387b7aace40040e70c5ee6f34ee08898498f25e734')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
 -- Last: who may call what (PUBLIC nothing; plystra_app and plystra_admin their documented sets).

@@ -64,14 +64,18 @@ const GATE_SESSION_SQL: &str = session_sql!(grant_columns!(), grants_beside!("s.
 
 /// The condition on `plystra.api_keys k` that makes a key active, for every query that reads keys (a macro so
 /// that the queries stay `&'static str` for `kept`): the key's own state, and its Space's (a Space key's, or a
-/// Group key's anchor group's: migration 021), which must be active and not deleted.
+/// Group key's anchor group's: migration 021): every Space the key names must be there, active and not deleted,
+/// and a Space or Group key must name one.
 macro_rules! active_api_key {
     () => {
         "k.status = 'active' AND k.revoked_at IS NULL AND k.deleted_at IS NULL \
          AND (k.expires_at IS NULL OR k.expires_at > statement_timestamp()) \
-         AND NOT EXISTS (SELECT FROM plystra.spaces ks \
-             WHERE ks.id IN (k.space_id, (SELECT kg2.space_id FROM plystra.groups kg2 WHERE kg2.id = k.group_id)) \
-               AND (ks.status <> 'active' OR ks.deleted_at IS NOT NULL))"
+         AND NOT EXISTS (SELECT FROM (VALUES (k.space_id), \
+                 ((SELECT kg2.space_id FROM plystra.groups kg2 WHERE kg2.id = k.group_id))) AS kn(space_id) \
+             WHERE kn.space_id IS NOT NULL AND NOT EXISTS (SELECT FROM plystra.spaces ks \
+                 WHERE ks.id = kn.space_id AND ks.status = 'active' AND ks.deleted_at IS NULL)) \
+         AND (k.level = 'instance' OR k.space_id IS NOT NULL \
+              OR EXISTS (SELECT FROM plystra.groups kg3 WHERE kg3.id = k.group_id))"
     };
 }
 pub(crate) use active_api_key;
@@ -351,14 +355,17 @@ impl KeyReading {
             Some((credential, row.unix_micros("expires_at")))
         })?;
         let mut creator_grants = Vec::new();
-        if let Credential::ApiKey { space_id, group_id, created_by_user_id, anchor, .. } = &mut credential {
+        if let Credential::ApiKey { level, space_id, group_id, created_by_user_id, anchor, .. } = &mut credential {
             // A Group key's anchor, whatever the group's state (as `plystra.api_key_permission` reads it).
             *anchor = group_id.as_deref().and_then(|g| {
                 reader.one(c"groups", c"groups_pkey", &[g], |row| row.text("space_id").zip(row.text("path")))
             });
             // A key of a Space that is not active or is deleted is not an active key (migration 021).
-            let key_space = anchor.as_ref().map(|(space, _)| space.clone()).or_else(|| space_id.clone());
-            let spaces = [space_id.as_deref(), key_space.as_deref().filter(|s| Some(*s) != space_id.as_deref())];
+            let anchor_space = anchor.as_ref().map(|(space, _)| space.as_str());
+            let spaces = [space_id.as_deref(), anchor_space.filter(|s| Some(*s) != space_id.as_deref())];
+            if *level != "instance" && spaces.iter().all(Option::is_none) {
+                return None;
+            }
             for space in spaces.into_iter().flatten() {
                 reader.one(c"spaces", c"spaces_pkey", &[space], |row| {
                     (row.text_is("status", "active") && row.is_null("deleted_at")).then_some(())

@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(42);
+SELECT plan(61);
 
 SELECT dblink_connect('t88_writer', format('host=%s port=%s dbname=%s user=%s',
     split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(), current_user));
@@ -206,6 +206,117 @@ SELECT pg_temp.write(format($$UPDATE plystra.api_keys SET level = 'instance', sp
 SELECT is(pg_temp.state_of(:'d'), 'revoked the API key that created it changed its scope (' || :'q' || ')',
           'the parent''s scope changed: the child is revoked');
 SELECT is(pg_temp.gate(:'d'), 'unauthenticated', 'and refused');
+
+-- A child is checked against its parent as it is made: never wider, in keys or in scope.
+SELECT pg_temp.write(format($$BEGIN; %s %s COMMIT$$,
+    pg_temp.key('ak_r_' || :'run', 'instance', NULL, NULL, '["users:read", "authz:check"]'),
+    pg_temp.key('ak_sp_' || :'run', 'space', :'space', NULL, '["authz:check"]')));
+SELECT 'ak_r_' || :'run' AS r, 'ak_sp_' || :'run' AS sp \gset
+-- What the writer says to stmt: 'made', or its error's message.
+CREATE FUNCTION pg_temp.refusal(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM dblink_exec('t88_writer', stmt);
+    RETURN 'made';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLERRM;
+END;
+$$;
+-- The SQLSTATE of stmt run on connection conn ('00000' when it succeeds).
+CREATE FUNCTION pg_temp.sqlstate_of_remote(conn text, stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    state text := '00000';
+BEGIN
+    PERFORM dblink_exec(conn, stmt);
+    RETURN state;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
+    RETURN state;
+END;
+$$;
+SELECT is(pg_temp.refusal(pg_temp.key('ak_r1_' || :'run', 'instance', NULL, NULL, '["users:manage"]', :'r')),
+          'plystra: an API key cannot hold more than the API key that creates it',
+          'a child carrying a permission key its parent does not cover is refused');
+SELECT is(pg_temp.refusal(pg_temp.key('ak_r2_' || :'run', 'instance', NULL, NULL, '["users:read"]', :'sp')),
+          'plystra: an API key cannot hold more than the API key that creates it',
+          'a Space key cannot make an instance key');
+SELECT is(pg_temp.refusal(pg_temp.key('ak_r3_' || :'run', 'space', 'space_acme', NULL, '["authz:check"]', :'sp')),
+          'plystra: an API key cannot hold more than the API key that creates it',
+          'nor a key of another Space');
+SELECT is(pg_temp.refusal(pg_temp.key('ak_r4_' || :'run', 'group', NULL, :'grp', '["authz:check"]', :'sp')),
+          'made', 'a Space key may make a key of a group of its Space');
+SELECT is(pg_temp.refusal(pg_temp.key('ak_r5_' || :'run', 'group', NULL, 'group_finance', '["authz:check"]', 'ak_r4_' || :'run')),
+          'plystra: an API key cannot hold more than the API key that creates it',
+          'a Group key cannot make a key of a group outside its own');
+
+-- The race: a child made while its parent is being narrowed, revoked, or (REPEATABLE READ) after it.
+SELECT dblink_connect('t88_other', format('host=%s port=%s dbname=%s user=%s',
+    split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_database(), current_user));
+SELECT dblink_exec('t88_other', 'BEGIN');
+SELECT dblink_exec('t88_other', format($$UPDATE plystra.api_keys SET permission_keys = '["authz:check"]' WHERE id = %L$$, :'r'));
+SELECT dblink_send_query('t88_writer', pg_temp.key('ak_r6_' || :'run', 'instance', NULL, NULL, '["users:read"]', :'r'));
+SELECT pg_sleep(0.3);
+SELECT is(dblink_is_busy('t88_writer'), 1, 'a child of a parent being narrowed waits for the narrowing');
+SELECT dblink_exec('t88_other', 'COMMIT');
+SELECT * FROM dblink_get_result('t88_writer', false) AS t(r text);
+SELECT * FROM dblink_get_result('t88_writer', false) AS t(r text);
+SELECT matches(dblink_error_message('t88_writer'), 'cannot hold more than the API key that creates it',
+               'and is refused once it committed: users:read was taken off the parent');
+SELECT dblink_exec('t88_other', 'BEGIN');
+SELECT dblink_exec('t88_other', format($$UPDATE plystra.api_keys SET status = 'revoked', revoked_at = now() WHERE id = %L$$, :'r'));
+SELECT dblink_send_query('t88_writer', pg_temp.key('ak_r7_' || :'run', 'instance', NULL, NULL, '["authz:check"]', :'r'));
+SELECT pg_sleep(0.3);
+SELECT dblink_exec('t88_other', 'COMMIT');
+SELECT * FROM dblink_get_result('t88_writer', false) AS t(r text);
+SELECT * FROM dblink_get_result('t88_writer', false) AS t(r text);
+SELECT matches(dblink_error_message('t88_writer'), 'can only be created by an active API key',
+               'a child of a parent being revoked is refused once the revocation committed');
+SELECT is((SELECT count(*) FROM dblink('t88_writer', format(
+              'SELECT 1 FROM plystra.api_keys WHERE id IN (%L, %L)', 'ak_r6_' || :'run', 'ak_r7_' || :'run')) AS t(x int)),
+          0::bigint, 'neither child exists');
+-- REPEATABLE READ: a narrowing whose snapshot predates a child made meanwhile cannot miss it; it fails instead.
+SELECT pg_temp.write(pg_temp.key('ak_rr_' || :'run', 'instance', NULL, NULL, '["users:read", "authz:check"]'));
+SELECT dblink_exec('t88_other', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT * FROM dblink('t88_other', 'SELECT count(*) FROM plystra.api_keys') AS t(n bigint);
+SELECT pg_temp.write(pg_temp.key('ak_rr1_' || :'run', 'instance', NULL, NULL, '["users:read"]', 'ak_rr_' || :'run'));
+SELECT is(pg_temp.sqlstate_of_remote('t88_other',
+              format($$UPDATE plystra.api_keys SET permission_keys = '["authz:check"]' WHERE id = %L$$, 'ak_rr_' || :'run')),
+          '40001', 'a REPEATABLE READ narrowing of a parent that made a child since its snapshot fails (40001)');
+SELECT dblink_exec('t88_other', 'ROLLBACK');
+SELECT dblink_disconnect('t88_other');
+
+-- A bounded lineage: 16 keys in a chain, the 17th refused; revoking the first revokes all.
+SELECT pg_temp.write(format($$BEGIN; %s COMMIT$$, (SELECT string_agg(
+    pg_temp.key('ak_l' || i || '_' || :'run', 'instance', NULL, NULL, '["authz:check"]',
+                CASE WHEN i > 1 THEN 'ak_l' || (i - 1) || '_' || :'run' END), ' ' ORDER BY i)
+    FROM generate_series(1, 16) i)));
+SELECT is(pg_temp.gate('ak_l16_' || :'run'), 'authorized', 'the 16th key of a chain works');
+SELECT is(pg_temp.refusal(pg_temp.key('ak_l17_' || :'run', 'instance', NULL, NULL, '["authz:check"]', 'ak_l16_' || :'run')),
+          'plystra: an API key can be created by a chain of at most 15 API keys', 'a 17th is refused');
+SELECT pg_temp.write(format($$UPDATE plystra.api_keys SET status = 'revoked', revoked_at = now() WHERE id = %L$$, 'ak_l1_' || :'run'));
+SELECT is(pg_temp.gate('ak_l16_' || :'run'), 'unauthenticated', 'revoking the first key of the chain revokes the 16th');
+
+-- A key's permission keys: at most 256 strings.
+SELECT matches(pg_temp.refusal(pg_temp.key('ak_x1_' || :'run', 'instance', NULL, NULL, '["*", 1]')),
+               'api_keys_permission_keys_strings', 'a non-string permission key is refused (api_keys_permission_keys_strings)');
+SELECT matches(pg_temp.refusal(pg_temp.key('ak_x2_' || :'run', 'instance', NULL, NULL,
+                                           (SELECT jsonb_agg('k' || i || ':read') FROM generate_series(1, 257) i))),
+               'api_keys_permission_keys_strings', 'so are 257 permission keys');
+SELECT is(pg_temp.refusal(pg_temp.key('ak_x3_' || :'run', 'instance', NULL, NULL,
+                                      (SELECT jsonb_agg('k' || i || ':read') FROM generate_series(1, 256) i))),
+          'made', '256 are accepted');
+
+-- A Space removed outright (a superuser in replica mode, past the soft-delete rule): its keys are not active.
+SAVEPOINT gone;
+SET LOCAL session_replication_role = replica;
+DELETE FROM plystra.spaces WHERE id = :'space';
+SELECT is(plystra.authenticate(jsonb_build_object('api_key_id', :'sp', 'api_key_hashes', jsonb_build_array('hash_' || :'sp'))),
+          NULL, 'a key of a Space that is not there: plystra.authenticate finds nothing');
+SELECT is(plystra.api_key_permission(:'sp', 'authz:check', :'space', NULL) ->> 'allowed', 'false',
+          'and plystra.api_key_permission holds nothing');
+SELECT is(plystra.decide_with_credential(jsonb_build_object('api_key_id', :'sp', 'api_key_hashes', jsonb_build_array('hash_' || :'sp')),
+                                         'authz:check', current_setting('t88.request')::jsonb, false, true) ->> 'outcome',
+          'unauthenticated', 'nor does the gate');
+ROLLBACK TO SAVEPOINT gone;
 
 -- The trigger's helper is the owner's: PUBLIC may not execute it.
 SELECT is((SELECT count(*) FROM pg_proc p,

@@ -9,6 +9,7 @@ use tokio_postgres::Row;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::crud::{self, Columns};
+use plystra_core::admin::MAX_PERMISSION_KEYS;
 use plystra_core::closed_sets::{ApiKeyLevel, ApiKeyStatus, ClosedSet};
 
 use crate::app::AppState;
@@ -206,6 +207,13 @@ pub async fn create(
     let permission_keys = b.permission_keys.unwrap_or_default();
     if permission_keys.is_empty() {
         return Err(ApiError::required("permission_keys"));
+    }
+    // The schema's bound (api_keys_permission_keys_strings), answered before any permission is asked.
+    if permission_keys.len() > MAX_PERMISSION_KEYS {
+        return Err(ApiError::validation(
+            "permission_keys",
+            format!("permission_keys holds at most {MAX_PERMISSION_KEYS} permission keys."),
+        ));
     }
     for key in &permission_keys {
         if !plystra_core::admin::valid_permission_key(key) {
