@@ -27,7 +27,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 
 use crate::config::{Config, CorsOrigins};
 use crate::db::{self, AuditModeStatus};
-use crate::error::{code, ApiError};
+use crate::error::{code, ApiError, RETRY_AFTER_SECONDS};
 use crate::extract::BODY_LIMIT_BYTES;
 use crate::metrics::Metrics;
 use crate::openapi::{self, ApiDoc};
@@ -76,6 +76,8 @@ pub struct AppStateParts {
     pub api_key_last_use: Arc<protection::LastUse>,
     /// Password hashing slots (PLYSTRA_AUTH_LOGIN_CONCURRENCY).
     pub login_permits: Arc<tokio::sync::Semaphore>,
+    /// Request bodies being read, in KiB (HTTP_BODY_BUFFER_BYTES), all lanes together.
+    pub body_budget: Arc<tokio::sync::Semaphore>,
     /// When this server last pruned expired `login_failures` rows.
     pub login_pruned_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// The read replicas (PLYSTRA_REPLICA_URLS; none by default) and their measured freshness.
@@ -195,6 +197,38 @@ async fn read_body_first(State(state): State<AppState>, request: Request, next: 
         let _ = tokio::time::timeout(DRAIN_WAIT.min(state.config.http_body_timeout), drain).await;
         return too_large();
     }
+    // Held while the body is read and handled: what the server buffers of bodies, all clients together, stays
+    // within HTTP_BODY_BUFFER_BYTES whoever sends them (no credential is known before the body is read). A body
+    // announced as empty, or none, costs nothing; one of unknown length is counted at the limit.
+    // Without Content-Length an HTTP/1.1 request has a body only when chunked; an HTTP/2 one, unless its headers
+    // ended the stream.
+    let unannounced_body = parts.headers.contains_key(header::TRANSFER_ENCODING)
+        || (parts.version >= axum::http::Version::HTTP_2 && !axum::body::HttpBody::is_end_stream(&body));
+    let cost_kib = match announced {
+        Some(n) => n.div_ceil(1024) as u32,
+        None if unannounced_body => BODY_LIMIT_BYTES.div_ceil(1024) as u32,
+        None => 0,
+    };
+    let _buffered = if cost_kib == 0 {
+        None
+    } else {
+        match state.body_budget.clone().try_acquire_many_owned(cost_kib) {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                crate::metrics::body_refused();
+                let mut r = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::SERVER_BUSY,
+                    "The server is reading as many request bodies as it holds at once (HTTP_BODY_BUFFER_BYTES); \
+                     retry shortly.",
+                )
+                .into_response();
+                r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static(RETRY_AFTER_SECONDS));
+                r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+                return r;
+            }
+        }
+    };
     let read = tokio::time::timeout(state.config.http_body_timeout, Limited::new(body, BODY_LIMIT_BYTES).collect());
     match read.await {
         Ok(Ok(collected)) => next.run(Request::from_parts(parts, Body::from(collected.to_bytes()))).await,
@@ -371,6 +405,7 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         .collect();
     Ok(AppState(Arc::new(AppStateParts {
         login_permits: Arc::new(tokio::sync::Semaphore::new(config.login_concurrency)),
+        body_budget: Arc::new(tokio::sync::Semaphore::new(config.http_body_buffer_bytes / 1024)),
         login_pruned_at: Arc::default(),
         config: Arc::new(config),
         pool: pools[0].clone(),
@@ -415,6 +450,11 @@ pub async fn start(config: Config) -> Result<RunningServer, String> {
 pub async fn start_with(config: Config, extra: Router<AppState>) -> Result<RunningServer, String> {
     let addr = SocketAddr::new(config.host, config.port);
     let header_timeout = config.http_read_header_timeout;
+    let connection_rules = crate::lanes::ConnectionRules {
+        first_byte: config.http_read_header_timeout,
+        idle: config.http_idle_timeout,
+        max_open: config.server_max_connections,
+    };
     let trace_export = config.otel.as_ref().map(Tracing::start).transpose()?;
     if let Some(otel) = &config.otel {
         tracing::info!(endpoint = %otel.traces_endpoint, service_name = %otel.service_name, "exporting traces over OTLP");
@@ -429,7 +469,7 @@ pub async fn start_with(config: Config, extra: Router<AppState>) -> Result<Runni
         .map(|t| t.dispatch().clone())
         .unwrap_or_else(|| tracing::dispatcher::get_default(Clone::clone));
     let routers = (0..state.pools.len()).map(|lane| router_with(state.lane(lane), extra.clone())).collect();
-    let lanes = crate::lanes::Lanes::start(routers, header_timeout, dispatch)
+    let lanes = crate::lanes::Lanes::start(routers, header_timeout, connection_rules, dispatch)
         .map_err(|e| format!("cannot start the serving threads: {e}"))?;
     let handle = tokio::spawn(accept(listener, lanes, rx));
     Ok(RunningServer { local_addr, shutdown: Some(tx), handle, trace_export })

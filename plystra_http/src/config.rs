@@ -100,6 +100,13 @@ pub struct Config {
     pub http_body_timeout: Duration,
     pub http_write_timeout: Duration,
     pub http_idle_timeout: Duration,
+    /// SERVER_MAX_CONNECTIONS: connections open at once; past it a new one is closed unread (`lanes`). Unset:
+    /// the process's open-file limit less what the pools and the process need (at most 65,536).
+    pub server_max_connections: usize,
+    /// HTTP_BODY_BUFFER_BYTES: request bodies being read at once, all requests together (each counted at its
+    /// announced length, or at the 1 MiB limit when not announced); past it a request is answered 503
+    /// SERVER_BUSY with Retry-After before its body is read (`app::read_body_first`).
+    pub http_body_buffer_bytes: usize,
     pub core_version: String,
     /// SERVER_PUBLIC_URL: where clients reach this server (production refuses localhost).
     pub public_url: String,
@@ -234,6 +241,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("HTTP_BODY_TIMEOUT", "10s"),
     ("HTTP_WRITE_TIMEOUT", "60s"),
     ("HTTP_IDLE_TIMEOUT", "120s"),
+    // Empty: from the process's open-file limit.
+    ("SERVER_MAX_CONNECTIONS", ""),
+    ("HTTP_BODY_BUFFER_BYTES", "268435456"),
     ("PLYSTRA_CORE_VERSION", ""),
     ("CORE_VERSION", ""),
     ("PLYSTRA_SESSION_SECRET", DEFAULT_SESSION_SECRET),
@@ -459,6 +469,11 @@ impl Config {
         let login_window = duration("PLYSTRA_AUTH_LOGIN_WINDOW")?;
         let login_lockout = duration("PLYSTRA_AUTH_LOGIN_LOCKOUT")?;
         let login_concurrency = number("PLYSTRA_AUTH_LOGIN_CONCURRENCY", 1, 1024)? as usize;
+        let server_max_connections = match get("SERVER_MAX_CONNECTIONS") {
+            None => default_max_connections(database_pool_size),
+            Some(_) => number("SERVER_MAX_CONNECTIONS", 1, 10_000_000)? as usize,
+        };
+        let http_body_buffer_bytes = number("HTTP_BODY_BUFFER_BYTES", 1 << 20, 1 << 40)? as usize;
         let server_threads = match get("SERVER_THREADS") {
             None => std::thread::available_parallelism().map_or(1, usize::from),
             Some(_) => number("SERVER_THREADS", 1, 1024)? as usize,
@@ -541,8 +556,15 @@ impl Config {
             http_body_timeout,
             http_write_timeout,
             http_idle_timeout,
+            server_max_connections,
+            http_body_buffer_bytes,
             core_version,
         })
+    }
+
+    /// The connection limit as the process's open-file limit allows it (SERVER_MAX_CONNECTIONS unset).
+    pub fn max_connections_default(&self) -> usize {
+        default_max_connections(self.database_pool_size)
     }
 
     pub fn is_production(&self) -> bool {
@@ -857,6 +879,30 @@ pub fn parse_duration(value: &str) -> Option<Duration> {
         rest = &rest[unit_len..];
     }
     Some(total)
+}
+
+/// SERVER_MAX_CONNECTIONS unset: the soft open-file limit (raised to the hard one at start, `raise_open_files`)
+/// less two descriptors a pooled database connection (the primary's pool and a replica's) and 256 for the
+/// process itself (logs, the listener, telemetry), at least 64 and at most 65,536.
+fn default_max_connections(pool_size: usize) -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the struct it is given.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { 1024 };
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
+    soft.saturating_sub(2 * pool_size + 256).clamp(64, 65_536)
+}
+
+/// Raises the process's soft open-file limit to its hard limit (best effort), as servers do: every connection is
+/// a descriptor, and Debian's default soft limit (1,024) would cap the server near a thousand clients.
+pub fn raise_open_files() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 #[cfg(test)]

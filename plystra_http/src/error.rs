@@ -33,6 +33,7 @@ pub mod code {
     pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
     pub const AUDIT_UNAVAILABLE: &str = "AUDIT_UNAVAILABLE";
     pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    pub const SERVER_BUSY: &str = "SERVER_BUSY";
     // Credentials (docs/v1-reference.md §1.8, §1.11).
     pub const AUTHENTICATION_REQUIRED: &str = "AUTHENTICATION_REQUIRED";
     pub const SESSION_EXPIRED: &str = "SESSION_EXPIRED";

@@ -22,6 +22,22 @@ use tokio::sync::mpsc;
 
 type Handed = (std::net::TcpStream, SocketAddr);
 
+/// What bounds a connection, whoever opened it (no credential is known yet): the server's connections are
+/// file descriptors, and a client that opens them and sends nothing, or sends an HTTP/2 preface and then
+/// nothing, would otherwise keep them for good.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionRules {
+    /// A new connection must send its first byte within this (HTTP_READ_HEADER_TIMEOUT; hyper's own header
+    /// deadline starts only once a request has begun), else it is closed.
+    pub first_byte: Duration,
+    /// A connection that has read and written nothing for this long is closed (HTTP_IDLE_TIMEOUT): an idle
+    /// HTTP/2 connection has no other deadline (an idle HTTP/1.1 one meets the header deadline first).
+    pub idle: Duration,
+    /// At most this many connections are open at once (SERVER_MAX_CONNECTIONS); one accepted past it is closed
+    /// at once, so the process keeps descriptors for its database connections and its open connections.
+    pub max_open: usize,
+}
+
 /// The running lanes: where accepted connections go, and the threads to wait for at shutdown.
 pub struct Lanes {
     senders: Vec<mpsc::UnboundedSender<Handed>>,
@@ -29,6 +45,7 @@ pub struct Lanes {
     open: Arc<[AtomicUsize]>,
     threads: Vec<std::thread::JoinHandle<()>>,
     next: usize,
+    max_open: usize,
 }
 
 impl Lanes {
@@ -37,16 +54,18 @@ impl Lanes {
     pub fn start(
         routers: Vec<Router>,
         header_timeout: Duration,
+        rules: ConnectionRules,
         dispatch: tracing::Dispatch,
     ) -> std::io::Result<Lanes> {
         let open: Arc<[AtomicUsize]> = routers.iter().map(|_| AtomicUsize::new(0)).collect();
-        let mut lanes = Lanes { senders: Vec::new(), open: open.clone(), threads: Vec::new(), next: 0 };
+        let mut lanes =
+            Lanes { senders: Vec::new(), open: open.clone(), threads: Vec::new(), next: 0, max_open: rules.max_open };
         for (index, router) in routers.into_iter().enumerate() {
             let (tx, rx) = mpsc::unbounded_channel();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let (open, dispatch) = (open.clone(), dispatch.clone());
             let thread = std::thread::Builder::new().name(format!("plystra-lane-{index}")).spawn(move || {
-                runtime.block_on(serve(router, rx, header_timeout, dispatch, open, index));
+                runtime.block_on(serve(router, rx, header_timeout, rules, dispatch, open, index));
             })?;
             lanes.senders.push(tx);
             lanes.threads.push(thread);
@@ -59,6 +78,12 @@ impl Lanes {
     /// refuses it, and the next lane by load is tried.
     pub fn hand(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
         let n = self.senders.len();
+        let open: usize = self.open.iter().map(|o| o.load(Ordering::Relaxed)).sum();
+        if open >= self.max_open {
+            // Closed unread: the clients already connected keep being served.
+            crate::metrics::connection_refused();
+            return;
+        }
         let mut order: Vec<usize> = (0..n).map(|k| (self.next + k) % n).collect();
         order.sort_by_key(|&i| self.open[i].load(Ordering::Relaxed)); // stable: ties keep their turn
                                                                       // Out of the accepting runtime's reactor, into the lane's (it registers it there).
@@ -106,6 +131,7 @@ async fn serve(
     router: Router,
     mut handed: mpsc::UnboundedReceiver<Handed>,
     header_timeout: Duration,
+    rules: ConnectionRules,
     dispatch: tracing::Dispatch,
     open: Arc<[AtomicUsize]>,
     lane: usize,
@@ -134,18 +160,128 @@ async fn serve(
             Ok(s) => s,
             Err(never) => match never {},
         };
-        let connection =
-            builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection.into_owned());
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(
             async move {
-                let _ = connection.await;
+                // Nothing is parsed, and no request or connection state is kept, until the first byte comes.
+                let mut first = [0u8; 1];
+                if !matches!(tokio::time::timeout(rules.first_byte, stream.peek(&mut first)).await, Ok(Ok(1..))) {
+                    drop(closed);
+                    return;
+                }
+                let (stream, last) = Watched::new(stream);
+                let connection =
+                    builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+                let connection = watcher.watch(connection.into_owned());
+                tokio::select! {
+                    _ = connection => {}
+                    () = idle_for(&last, rules.idle) => {}
+                }
                 drop(closed);
             }
             .with_subscriber(dispatch.clone()),
         );
     }
     graceful.shutdown().await;
+}
+
+/// Returns once the connection whose last I/O `last` records has done none for `idle`.
+async fn idle_for(last: &LastIo, idle: Duration) {
+    loop {
+        let quiet = last.quiet_for();
+        if quiet >= idle {
+            return;
+        }
+        tokio::time::sleep(idle - quiet).await;
+    }
+}
+
+/// When a connection last read or wrote a byte, as milliseconds since its [`Watched`] was made.
+#[derive(Clone)]
+struct LastIo(Arc<(std::time::Instant, std::sync::atomic::AtomicU64)>);
+
+impl LastIo {
+    fn touch(&self) {
+        let now = self.0 .0.elapsed().as_millis() as u64;
+        self.0 .1.store(now, Ordering::Relaxed);
+    }
+
+    fn quiet_for(&self) -> Duration {
+        let now = self.0 .0.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.0 .1.load(Ordering::Relaxed)))
+    }
+}
+
+/// A connection's stream that records its last I/O (for the idle deadline).
+struct Watched {
+    stream: tokio::net::TcpStream,
+    last: LastIo,
+}
+
+impl Watched {
+    fn new(stream: tokio::net::TcpStream) -> (Watched, LastIo) {
+        let last = LastIo(Arc::new((std::time::Instant::now(), std::sync::atomic::AtomicU64::new(0))));
+        (Watched { stream, last: last.clone() }, last)
+    }
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.last.touch();
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.stream).poll_write(cx, data);
+        if matches!(polled, std::task::Poll::Ready(Ok(1..))) {
+            self.last.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, data);
+        if matches!(polled, std::task::Poll::Ready(Ok(1..))) {
+            self.last.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 /// Counts a lane's connection down when it closes, however its task ends.
@@ -182,7 +318,7 @@ pub fn pool_shares(threads: usize, pool_size: usize) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{pool_shares, Lanes};
+    use super::{pool_shares, ConnectionRules, Lanes};
     use std::time::Duration;
 
     /// An HTTP/1.1 connection to `addr` (its requests are served in turn by one lane).
@@ -217,8 +353,11 @@ mod tests {
             axum::Router::new()
                 .route("/", axum::routing::get(|| async { std::thread::current().name().unwrap_or("").to_string() }))
         };
-        let mut lanes = Lanes::start(vec![router(), router()], Duration::from_secs(5), tracing::Dispatch::none())
-            .expect("lanes start");
+        let rules =
+            ConnectionRules { first_byte: Duration::from_secs(5), idle: Duration::from_secs(60), max_open: 100 };
+        let mut lanes =
+            Lanes::start(vec![router(), router()], Duration::from_secs(5), rules, tracing::Dispatch::none())
+                .expect("lanes start");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut connections = Vec::new();

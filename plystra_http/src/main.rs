@@ -12,6 +12,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 // and runs the server's background tasks.
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // Before the configuration is read: SERVER_MAX_CONNECTIONS' default follows the limit.
+    plystra_http::config::raise_open_files();
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {

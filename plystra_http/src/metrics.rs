@@ -53,6 +53,38 @@ pub fn render_pipelined(piped: usize) -> String {
     )
 }
 
+/// Connections closed unread because SERVER_MAX_CONNECTIONS were open (`lanes`), since the process started.
+static CONNECTIONS_REFUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts a connection closed unread at the connection limit.
+pub fn connection_refused() {
+    CONNECTIONS_REFUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Request bodies refused because HTTP_BODY_BUFFER_BYTES were being read (`app`), since the process started.
+static BODIES_REFUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts a request body refused at the body buffer limit.
+pub fn body_refused() {
+    BODIES_REFUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// What the front refused to protect itself: connections past SERVER_MAX_CONNECTIONS, bodies past
+/// HTTP_BODY_BUFFER_BYTES.
+pub fn render_refusals() -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    format!(
+        "# HELP plystra_http_connections_refused_total Connections closed unread because SERVER_MAX_CONNECTIONS \
+         were open.\n\
+         # TYPE plystra_http_connections_refused_total counter\nplystra_http_connections_refused_total {}\n\
+         # HELP plystra_http_bodies_refused_total Request bodies answered 503 because HTTP_BODY_BUFFER_BYTES were \
+         being read.\n\
+         # TYPE plystra_http_bodies_refused_total counter\nplystra_http_bodies_refused_total {}\n",
+        CONNECTIONS_REFUSED.load(Relaxed),
+        BODIES_REFUSED.load(Relaxed)
+    )
+}
+
 /// The audit chain's sealing gauges (read from the database at scrape time).
 pub fn render_sealing(unsealed: i64, stale: i64) -> String {
     format!(

@@ -126,7 +126,10 @@ pub fn document_errors(def: &mut RouteDef) {
             if id == "login" {
                 errors.push(("429", "LOGIN_LOCKED or LOGIN_THROTTLED: too many failed attempts"));
             }
-            errors.push(("503", "DATABASE_UNAVAILABLE, NOT_READY or REQUEST_TIMEOUT: try again after Retry-After"));
+            errors.push((
+                "503",
+                "DATABASE_UNAVAILABLE, NOT_READY, REQUEST_TIMEOUT or SERVER_BUSY: try again after Retry-After",
+            ));
             for (status, description) in errors {
                 op.responses.responses.entry(status.to_string()).or_insert_with(|| {
                     ResponseBuilder::new()

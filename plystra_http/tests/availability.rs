@@ -133,6 +133,91 @@ async fn an_oversized_body_is_refused_before_the_credential_is_looked_up() {
     assert_eq!(status_of(&mut stream, Duration::from_secs(5)).await, Some(413));
 }
 
+/// Whether the server closed `stream` within `within` (reads EOF or an error; bytes read are ignored).
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 256];
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        match tokio::time::timeout(deadline - Instant::now(), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// Connections that send nothing, or an HTTP/2 preface and then nothing, were never closed, so a client could
+/// open them until the process ran out of file descriptors and served no one (an attack on the running front).
+/// Now: a connection sends its first byte within HTTP_READ_HEADER_TIMEOUT or is closed; one that reads and
+/// writes nothing for HTTP_IDLE_TIMEOUT is closed whatever its protocol; and at SERVER_MAX_CONNECTIONS a new one
+/// is closed unread while the clients already connected keep being answered.
+#[tokio::test]
+async fn silent_connections_are_closed_and_bounded() {
+    let server = start_server(&[
+        ("HTTP_READ_HEADER_TIMEOUT", "2s"),
+        ("HTTP_IDLE_TIMEOUT", "3s"),
+        ("SERVER_MAX_CONNECTIONS", "12"),
+    ]);
+    // A client already connected, with a keep-alive connection of its own.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+    let url = format!("http://{}/api/v1/authz/check", server.addr);
+    let ask = || client.post(&url).header("x-plystra-api-key", admin_key()).json(&check_body()).send();
+    assert_eq!(ask().await.unwrap().status(), 200);
+
+    // Silent connections up to the limit, then one more: that one is closed at once, unread.
+    let mut silent = Vec::new();
+    for _ in 0..11 {
+        silent.push(TcpStream::connect(server.addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut past_limit = TcpStream::connect(server.addr).await.expect("connect");
+    assert!(closed_within(&mut past_limit, Duration::from_millis(500)).await, "a connection past the limit is closed");
+    assert_eq!(ask().await.unwrap().status(), 200, "the client already connected is answered at the limit");
+
+    // The silent ones are closed after the first-byte deadline, and the server takes new connections again.
+    for stream in &mut silent {
+        assert!(closed_within(stream, Duration::from_secs(4)).await, "a connection that sends nothing is closed");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let fresh = send_to(&server, "POST", "/api/v1/authz/check", Some(check_body()), &[]).await;
+    assert_eq!(fresh.status, 200, "a new client is served once the silent connections are gone: {}", fresh.text);
+
+    // An HTTP/2 connection that sent its preface and settings, then nothing: closed after the idle deadline.
+    let mut h2 = TcpStream::connect(server.addr).await.expect("connect");
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.unwrap();
+    let started = Instant::now();
+    assert!(closed_within(&mut h2, Duration::from_secs(8)).await, "an idle HTTP/2 connection is closed");
+    assert!(started.elapsed() >= Duration::from_millis(2500), "not before the idle deadline: {:?}", started.elapsed());
+}
+
+/// Request bodies are read before anything else, by unauthenticated clients too; each held up to 1 MiB (about
+/// twice that in memory) for HTTP_BODY_TIMEOUT, so a client announcing large bodies on many connections grew the
+/// server's memory without bound (2.3 GB at 1,200 connections, in an attack on the running front). Now the
+/// bodies being read, all clients together, are bounded by HTTP_BODY_BUFFER_BYTES: past it a request is answered
+/// 503 SERVER_BUSY with Retry-After before its body is read, a request without a body is served as before, and
+/// the budget comes back when a body is done.
+#[tokio::test]
+async fn the_bodies_being_read_are_bounded_all_clients_together() {
+    let server = start_server(&[("HTTP_BODY_BUFFER_BYTES", "1048576"), ("HTTP_BODY_TIMEOUT", "3s")]);
+    // Announces the whole budget and sends a byte.
+    let mut hog = slow_request(&server, "/api/v1/authz/check", 1024 * 1024, None).await;
+    hog.write_all(b"{").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let busy = send_to(&server, "POST", "/api/v1/authz/check", Some(check_body()), &[]).await;
+    assert_eq!(busy.status, 503, "{}", busy.text);
+    assert_eq!(busy.body["error"]["code"], "SERVER_BUSY", "{}", busy.text);
+    assert!(busy.headers.get("retry-after").is_some(), "with Retry-After");
+    let health = send_to(&server, "GET", "/api/v1/version", None, &[]).await;
+    assert_eq!(health.status, 200, "a request without a body is served: {}", health.text);
+
+    // The hog's body times out (408); its share of the budget comes back.
+    assert_eq!(status_of(&mut hog, Duration::from_secs(6)).await, Some(408));
+    let after = send_to(&server, "POST", "/api/v1/authz/check", Some(check_body()), &[]).await;
+    assert_eq!(after.status, 200, "{}", after.text);
+}
+
 // ---------------------------------------------------------------------------------------------------- F6
 
 const PASSWORD: &str = "correct horse battery staple";

@@ -159,6 +159,7 @@ pub async fn metrics(State(state): State<AppState>, mut db: Db, headers: HeaderM
     });
     let mut body = state.metrics.render(usage);
     body.push_str(&crate::metrics::render_pipelined(state.pipe.piped()));
+    body.push_str(&crate::metrics::render_refusals());
     body.push_str(&audit_sealing_gauges(&mut db).await);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }
