@@ -76,6 +76,8 @@ pub struct AppStateParts {
     pub api_key_last_use: Arc<protection::LastUse>,
     /// Password hashing slots (PLYSTRA_AUTH_LOGIN_CONCURRENCY).
     pub login_permits: Arc<tokio::sync::Semaphore>,
+    /// What this process knows of each client address's logins (`auth::LoginAddresses`).
+    pub login_addresses: Arc<std::sync::Mutex<crate::api::auth::LoginAddresses>>,
     /// Request bodies being read, in KiB (HTTP_BODY_BUFFER_BYTES), all lanes together.
     pub body_budget: Arc<tokio::sync::Semaphore>,
     /// When this server last pruned expired `login_failures` rows.
@@ -405,6 +407,7 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         .collect();
     Ok(AppState(Arc::new(AppStateParts {
         login_permits: Arc::new(tokio::sync::Semaphore::new(config.login_concurrency)),
+        login_addresses: Arc::default(),
         body_budget: Arc::new(tokio::sync::Semaphore::new(config.http_body_buffer_bytes / 1024)),
         login_pruned_at: Arc::default(),
         config: Arc::new(config),

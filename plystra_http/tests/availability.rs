@@ -246,11 +246,17 @@ async fn clear_ip_rows() {
 }
 
 /// 40 parallel wrong guesses at one account with PLYSTRA_AUTH_LOGIN_MAX_FAILURES = 8: the attempt is reserved
-/// before the password is verified, so at most 8 are evaluated (401); the rest are refused as locked (429).
+/// before the password is verified, so at most 8 are evaluated (401); the rest are refused as locked (429). Each
+/// guess comes from an address of its own (through a trusted proxy), as a distributed guesser's would, so that
+/// the per-address bound on logins in progress plays no part.
 #[tokio::test]
 async fn parallel_guesses_evaluate_at_most_the_failure_limit() {
     let _serial = login_lock().await;
-    let server = start_server(&[("PLYSTRA_AUTH_LOGIN_MAX_FAILURES", "8"), ("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "64")]);
+    let server = start_server(&[
+        ("PLYSTRA_AUTH_LOGIN_MAX_FAILURES", "8"),
+        ("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "64"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ]);
     let (_, email) = make_user("race", None).await;
     let mut tasks = Vec::new();
     for i in 0..40 {
@@ -258,6 +264,7 @@ async fn parallel_guesses_evaluate_at_most_the_failure_limit() {
         tasks.push(tokio::spawn(async move {
             let resp = http()
                 .post(format!("{server_base}/api/v1/auth/login"))
+                .header("x-forwarded-for", format!("10.8.0.{}", i + 1))
                 .json(&json!({"email": email, "password": format!("wrong-guess-{i}")}))
                 .send()
                 .await
@@ -382,6 +389,85 @@ async fn login_failures_stay_bounded() {
     assert!(added <= 5, "one IP added {added} rows with a per-IP limit of 5 ({statuses:?})");
     assert_eq!(&statuses[..5], &[401; 5]);
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    clear_ip_rows().await;
+}
+
+/// The per-address budget is for failed logins: successful sign-ins from one address (an office behind one NAT)
+/// give back what their attempt counted, so the hundred-and-first of them in a window is not refused (an attack
+/// on the running front found every user of an address locked out after 100 sign-ins). Failures still count.
+#[tokio::test]
+async fn successful_logins_do_not_spend_the_address_budget() {
+    let _serial = login_lock().await;
+    let server = start_server(&[("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", "3")]);
+    let (_, email) = make_user("nat", None).await;
+    for i in 0..6 {
+        let a = login_on(&server, &email, PASSWORD).await;
+        assert_eq!(a.status, 200, "sign-in {i} from one address: {}", a.text);
+    }
+    let tag = unique("natfail");
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for i in 0..4 {
+            v.push(login_on(&server, &format!("{tag}_{i}@random.test"), "guess-guess-guess").await.status);
+        }
+        v
+    };
+    assert_eq!(statuses, [401, 401, 401, 429], "failures from the address still spend its budget");
+    clear_ip_rows().await;
+}
+
+/// One client address cannot take every password-hashing slot from the others: it hashes at most half of
+/// PLYSTRA_AUTH_LOGIN_CONCURRENCY at once, and once its budget of failed logins is spent it is refused before
+/// taking a slot (an attack found one user signing in in a loop, or a flood of made-up e-mails, refusing
+/// everyone else's logins with LOGIN_THROTTLED). Addresses come from X-Forwarded-For through a trusted proxy.
+#[tokio::test]
+async fn one_address_cannot_take_every_login_slot() {
+    let _serial = login_lock().await;
+    let server = start_server(&[
+        ("PLYSTRA_AUTH_LOGIN_CONCURRENCY", "2"),
+        ("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", "1000"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ]);
+    let (_, hog_email) = make_user("hog", None).await;
+    let (_, victim_email) = make_user("victim", None).await;
+    let base = server.base.clone();
+    let login_from = move |address: &'static str, email: String| {
+        let base = base.clone();
+        async move {
+            let resp = http()
+                .post(format!("{base}/api/v1/auth/login"))
+                .header("x-forwarded-for", address)
+                .json(&json!({"email": email, "password": PASSWORD}))
+                .send()
+                .await
+                .expect("sent");
+            into_answer(resp).await
+        }
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut hogs = Vec::new();
+    for _ in 0..6 {
+        let (stop, email, login_from) = (stop.clone(), hog_email.clone(), login_from.clone());
+        hogs.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                statuses.push(login_from("10.9.0.1", email.clone()).await.status);
+            }
+            statuses
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..5 {
+        let a = login_from("10.9.0.2", victim_email.clone()).await;
+        assert_eq!(a.status, 200, "the other address's sign-in {i} during the loop: {}", a.text);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut hog_statuses = Vec::new();
+    for h in hogs {
+        hog_statuses.extend(h.await.unwrap());
+    }
+    assert!(hog_statuses.contains(&200), "the looping address signs in too: {hog_statuses:?}");
+    assert!(hog_statuses.contains(&429), "but not on every slot at once: {hog_statuses:?}");
     clear_ip_rows().await;
 }
 

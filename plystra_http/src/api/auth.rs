@@ -187,6 +187,72 @@ fn throttled(retry_after: i64, message: &'static str) -> Response {
 }
 
 /// One login attempt reserved for an address before its password is verified (security review F6).
+/// What this process knows of a client address's logins: how many it has in progress (each holds one of the
+/// address's slots, at most half of PLYSTRA_AUTH_LOGIN_CONCURRENCY), and until when its budget of failed logins
+/// is spent (`AppState::login_addresses`). Entries go when they no longer hold anything.
+#[derive(Default)]
+pub struct LoginAddresses {
+    slots: std::collections::HashMap<String, usize>,
+    spent_until: std::collections::HashMap<String, std::time::Instant>,
+}
+
+/// Spent budgets remembered at most (past it, expired ones are dropped, then new ones are not remembered: the
+/// database still refuses them).
+const SPENT_REMEMBERED: usize = 10_000;
+
+impl LoginAddresses {
+    /// One of `address`'s login slots (held until the login is answered), or the seconds to wait: its slots
+    /// are all taken, or its budget of failed logins is spent.
+    fn take(state: &AppState, address: Option<String>) -> Result<Option<Slot>, i64> {
+        let Some(address) = address else { return Ok(None) };
+        let mut known = state.login_addresses.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(until) = known.spent_until.get(&address).copied() {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if !left.is_zero() {
+                return Err(left.as_secs().max(1) as i64);
+            }
+            known.spent_until.remove(&address);
+        }
+        let per_address = (state.config.login_concurrency / 2).max(1);
+        let taken = known.slots.entry(address.clone()).or_insert(0);
+        if *taken >= per_address {
+            return Err(1);
+        }
+        *taken += 1;
+        Ok(Some(Slot { state: state.clone(), address }))
+    }
+
+    /// Remembers that `address` spent its budget of failed logins for `wait` seconds.
+    fn spent(state: &AppState, address: &str, wait: i64) {
+        let mut known = state.login_addresses.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        if known.spent_until.len() >= SPENT_REMEMBERED {
+            known.spent_until.retain(|_, until| *until > now);
+        }
+        if known.spent_until.len() < SPENT_REMEMBERED {
+            known.spent_until.insert(address.to_string(), now + Duration::from_secs(wait.max(1) as u64));
+        }
+    }
+}
+
+/// A login slot of a client address (see [`LoginAddresses::take`]), given back when dropped.
+struct Slot {
+    state: AppState,
+    address: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut known = self.state.login_addresses.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = known.slots.get_mut(&self.address) {
+            *n -= 1;
+            if *n == 0 {
+                known.slots.remove(&self.address);
+            }
+        }
+    }
+}
+
 struct Reservation {
     /// `lower(email)`, computed by PostgreSQL as the user lookup does.
     email_key: String,
@@ -306,6 +372,7 @@ async fn admit(state: &AppState, db: &mut Db, ctx: &RequestContext, email: &str)
     let ip = ip_key(ctx);
     if let Some(key) = &ip {
         if let Some(wait) = ip_budget_spent(&**client, state, key).await? {
+            LoginAddresses::spent(state, key, wait);
             return Ok(Admission::Refused(throttled(
                 wait,
                 "Too many failed logins from this address. Try again later.",
@@ -373,6 +440,13 @@ pub async fn login(
     }
     // Argon2id takes tens of milliseconds and 64 MiB: at most PLYSTRA_AUTH_LOGIN_CONCURRENCY at once; the
     // rest are answered at once instead of queueing behind them.
+    // One client address may not take every slot from the others (a user signing in in a loop, a flood of
+    // made-up e-mails): it has at most half of them at once (at least one), and once its budget of failed logins
+    // is spent it is refused before it takes one, until its window ends (remembered by this process).
+    let _slot = match LoginAddresses::take(&state, ip_key(&ctx)) {
+        Ok(slot) => slot,
+        Err(wait) => return Ok(throttled(wait, "Too many logins from this address. Try again shortly.")),
+    };
     let Ok(permit) = state.login_permits.clone().try_acquire_owned() else {
         return Ok(throttled(1, "Too many logins are being processed. Try again shortly."));
     };
@@ -417,6 +491,12 @@ pub async fn login(
         return Err(bad_credentials());
     };
     login_failures::clear(&**client, &reservation.email_key).await.map_err(db::internal)?;
+    // The client address's budget is for failed logins: a success gives back what its attempt counted (else a
+    // hundred sign-ins from one address in a window, an office behind one NAT, locked everyone there out).
+    if let (true, Some(key)) = (reservation.new_row, ip_key(&ctx)) {
+        let window = state.config.login_window.as_secs_f64();
+        login_failures::uncount_address(&**client, &key, window).await.map_err(db::internal)?;
+    }
     let members = available_members(&**client, &user.id).await?;
     if members.is_empty() {
         let tx = client.transaction().await.map_err(db::internal)?;

@@ -33,6 +33,12 @@ pub async fn count_address(client: &(impl GenericClient + Sync), key: &str, wind
     client.execute(include_str!("login_failures/count_address.sql"), &[&key, &window_secs]).await
 }
 
+/// Takes back the count of one new address row from the client address `key` (that login succeeded), while its
+/// window lasts.
+pub async fn uncount_address(client: &(impl GenericClient + Sync), key: &str, window_secs: f64) -> Result<u64, Error> {
+    client.execute(include_str!("login_failures/uncount_address.sql"), &[&key, &window_secs]).await
+}
+
 /// Deletes the rows whose window ran out and whose lock-out (if any) ended.
 pub async fn prune(client: &(impl GenericClient + Sync), window_secs: f64) -> Result<u64, Error> {
     client.execute(include_str!("login_failures/prune.sql"), &[&window_secs]).await
