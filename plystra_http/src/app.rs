@@ -76,6 +76,10 @@ pub struct AppStateParts {
     pub api_key_last_use: Arc<protection::LastUse>,
     /// Password hashing slots (PLYSTRA_AUTH_LOGIN_CONCURRENCY).
     pub login_permits: Arc<tokio::sync::Semaphore>,
+    /// Requests of many decisions (a batch or AuthZEN evaluations of more than one item) in progress: at most
+    /// half of DATABASE_MAX_OPEN_CONNS (at least one), so that they never hold every pooled connection
+    /// (`db::bulk_permit`).
+    pub bulk_permits: Arc<tokio::sync::Semaphore>,
     /// What this process knows of each client address's logins (`auth::LoginAddresses`).
     pub login_addresses: Arc<std::sync::Mutex<crate::api::auth::LoginAddresses>>,
     /// Request bodies being read, in KiB (HTTP_BODY_BUFFER_BYTES), all lanes together.
@@ -408,6 +412,7 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
     Ok(AppState(Arc::new(AppStateParts {
         login_permits: Arc::new(tokio::sync::Semaphore::new(config.login_concurrency)),
         login_addresses: Arc::default(),
+        bulk_permits: Arc::new(tokio::sync::Semaphore::new((config.database_pool_size / 2).max(1))),
         body_budget: Arc::new(tokio::sync::Semaphore::new(config.http_body_buffer_bytes / 1024)),
         login_pruned_at: Arc::default(),
         config: Arc::new(config),

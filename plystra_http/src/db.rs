@@ -164,6 +164,22 @@ impl Db {
         checkout(&self.pool, &self.lanes).await
     }
 
+    /// A request of many decisions (a batch, AuthZEN evaluations of more than one item) first takes one of
+    /// `bulk_permits` (half of DATABASE_MAX_OPEN_CONNS, at least one), waiting at most DATABASE_POOL_WAIT_TIMEOUT:
+    /// such requests hold a connection for up to a thousand decisions each, so they never hold every pooled
+    /// connection, and single decisions and administration keep the other half (an attack on the running front
+    /// held the whole pool with twenty of them, every other tenant answered 503). Past the wait: 503
+    /// DATABASE_UNAVAILABLE, `details.reason` `bulk_requests_busy`, with Retry-After.
+    pub async fn bulk_permit(
+        permits: &std::sync::Arc<tokio::sync::Semaphore>,
+        wait: std::time::Duration,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        match tokio::time::timeout(wait, permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::database_busy().with_details(serde_json::json!({ "reason": "bulk_requests_busy" }))),
+        }
+    }
+
     /// The connection for a single decision: the lane's pipeline when `pipe` takes it (never for a request
     /// routed to a replica or one the seam handed a connection to), else [`Db::connection`]'s.
     pub async fn decision_connection(&mut self, pipe: &crate::pipeline::Pipe) -> Result<DecisionConnection, ApiError> {

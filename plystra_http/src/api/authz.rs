@@ -385,8 +385,15 @@ async fn decide_batch(
     span: Span,
 ) -> ApiResult<Response> {
     let proof = crate::auth::credential::proof(&state.config, &headers)?;
+    let read = read_body(body, proof.kind, batch_problem);
+    let _bulk = match &read {
+        Ok(batch) if batch.items.as_ref().is_some_and(|items| items.len() > 1) => {
+            Some(Db::bulk_permit(&state.bulk_permits, state.config.database_pool_wait_timeout).await?)
+        }
+        _ => None,
+    };
     let client = db.connection().await?;
-    let batch = match read_body(body, proof.kind, batch_problem) {
+    let batch = match read {
         Ok(batch) => batch,
         Err(problem) => return answer_problem(&state, &db, &client, &proof, permission, problem, false).await,
     };

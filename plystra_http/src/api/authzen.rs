@@ -886,9 +886,16 @@ pub async fn evaluations(
     body: BodyBytes,
 ) -> ApiResult<Response> {
     let proof = credential::proof(&state.config, &headers)?;
+    let read = read::<EvaluationsRequest>(body);
+    let _bulk = match &read {
+        Ok((request, _)) if request.evaluations.as_ref().is_some_and(|e| e.len() > 1) => {
+            Some(Db::bulk_permit(&state.bulk_permits, state.config.database_pool_wait_timeout).await?)
+        }
+        _ => None,
+    };
     let client = db.connection().await?;
     let gate = Gate { state: &state, db: &db, client: &client, proof: &proof, permission };
-    let (request, raw) = match read::<EvaluationsRequest>(body) {
+    let (request, raw) = match read {
         Ok(read) => read,
         Err(unread) => return Err(gate.refuse(unread.0, &unread.1).await),
     };
