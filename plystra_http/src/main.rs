@@ -1,6 +1,20 @@
 //! `plystra_http`: configuration from the environment, logging, then serve until SIGTERM or ctrl-c.
 
+use clap::Parser;
 use plystra_http::{app, config::Config, telemetry};
+
+/// The server takes its whole configuration from the environment; its only arguments are these, so that no flag
+/// (a `--version` typed to see which build this is) starts a server.
+#[derive(Parser)]
+#[command(
+    name = "plystra_http",
+    version,
+    about = "Plystra's REST front: serves the authorization API until SIGTERM or ctrl-c.",
+    long_about = "Plystra's REST front: serves the authorization API until SIGTERM or ctrl-c.\n\nIt is \
+                  configured from the environment only (DATABASE_URL, SERVER_HOST, SERVER_PORT, ...): \
+                  plystra_http/README.md and .env.example list every variable with its default."
+)]
+struct Args {}
 
 // The front allocates and frees small buffers for every request on two threads (bodies, JSON values, futures);
 // under glibc's allocator that was about a sixth of its CPU samples, and mimalloc cut the front's CPU a request
@@ -12,6 +26,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 // and runs the server's background tasks.
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // --help and --version answer and exit; anything else is refused (exit 2) before anything starts.
+    Args::parse();
     // Before the configuration is read: SERVER_MAX_CONNECTIONS' default follows the limit.
     plystra_http::config::raise_open_files();
     let config = match Config::from_env() {

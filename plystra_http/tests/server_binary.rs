@@ -118,3 +118,41 @@ async fn schema_auto_apply_installs_the_extension_at_startup_outside_production(
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// No argument starts a server: `--version` and `--help` answer and exit 0, anything else is refused with exit 2,
+/// each before the configuration is read or a port is bound (an attacker's `plystra_http --version`, meant to
+/// see the build, started a server on 0.0.0.0:8080).
+#[test]
+fn arguments_never_start_a_server() {
+    let run = |arg: &str| {
+        let mut child = Command::new(SERVER)
+            .arg(arg)
+            .env_clear()
+            .env("SERVER_HOST", "127.0.0.1")
+            .env("SERVER_PORT", "0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A server would run until stopped: give it ten seconds, then stop it and fail.
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("plystra_http {arg} was still running after 10 s: it started a server");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let o = child.wait_with_output().unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), out(o).stderr)
+    };
+    let (code, stdout, _) = run("--version");
+    assert_eq!((code, stdout.trim()), (0, format!("plystra_http {}", env!("CARGO_PKG_VERSION")).as_str()));
+    let (code, stdout, _) = run("--help");
+    assert_eq!(code, 0);
+    assert!(stdout.contains("configured from the environment"), "{stdout}");
+    let (code, _, stderr) = run("--serve-please");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--serve-please"), "{stderr}");
+}
