@@ -457,9 +457,8 @@ pub async fn start(config: Config) -> Result<RunningServer, String> {
 /// [`start`] with extra routes (see [`router_with`]).
 pub async fn start_with(config: Config, extra: Router<AppState>) -> Result<RunningServer, String> {
     let addr = SocketAddr::new(config.host, config.port);
-    let header_timeout = config.http_read_header_timeout;
     let connection_rules = crate::lanes::ConnectionRules {
-        first_byte: config.http_read_header_timeout,
+        header: config.http_read_header_timeout,
         idle: config.http_idle_timeout,
         max_open: config.server_max_connections,
     };
@@ -477,7 +476,7 @@ pub async fn start_with(config: Config, extra: Router<AppState>) -> Result<Runni
         .map(|t| t.dispatch().clone())
         .unwrap_or_else(|| tracing::dispatcher::get_default(Clone::clone));
     let routers = (0..state.pools.len()).map(|lane| router_with(state.lane(lane), extra.clone())).collect();
-    let lanes = crate::lanes::Lanes::start(routers, header_timeout, connection_rules, dispatch)
+    let lanes = crate::lanes::Lanes::start(routers, connection_rules, dispatch)
         .map_err(|e| format!("cannot start the serving threads: {e}"))?;
     let handle = tokio::spawn(accept(listener, lanes, rx));
     Ok(RunningServer { local_addr, shutdown: Some(tx), handle, trace_export })

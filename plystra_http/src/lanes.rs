@@ -27,9 +27,10 @@ type Handed = (std::net::TcpStream, SocketAddr);
 /// nothing, would otherwise keep them for good.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionRules {
-    /// A new connection must send its first byte within this (HTTP_READ_HEADER_TIMEOUT; hyper's own header
-    /// deadline starts only once a request has begun), else it is closed.
-    pub first_byte: Duration,
+    /// HTTP_READ_HEADER_TIMEOUT: a new connection must send its first byte within this, else it is closed; and
+    /// hyper's deadline for a request's headers, which starts only once a request has begun (it also bounds how
+    /// long an idle HTTP/1.1 keep-alive connection waits for its next request).
+    pub header: Duration,
     /// A connection that has read and written nothing for this long is closed (HTTP_IDLE_TIMEOUT): an idle
     /// HTTP/2 connection has no other deadline (an idle HTTP/1.1 one meets the header deadline first).
     pub idle: Duration,
@@ -51,12 +52,7 @@ pub struct Lanes {
 impl Lanes {
     /// One thread a router (each router carries its lane's state), each serving what [`Lanes::hand`] gives it
     /// until [`Lanes::finish`].
-    pub fn start(
-        routers: Vec<Router>,
-        header_timeout: Duration,
-        rules: ConnectionRules,
-        dispatch: tracing::Dispatch,
-    ) -> std::io::Result<Lanes> {
+    pub fn start(routers: Vec<Router>, rules: ConnectionRules, dispatch: tracing::Dispatch) -> std::io::Result<Lanes> {
         let open: Arc<[AtomicUsize]> = routers.iter().map(|_| AtomicUsize::new(0)).collect();
         let mut lanes =
             Lanes { senders: Vec::new(), open: open.clone(), threads: Vec::new(), next: 0, max_open: rules.max_open };
@@ -65,7 +61,7 @@ impl Lanes {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let (open, dispatch) = (open.clone(), dispatch.clone());
             let thread = std::thread::Builder::new().name(format!("plystra-lane-{index}")).spawn(move || {
-                runtime.block_on(serve(router, rx, header_timeout, rules, dispatch, open, index));
+                runtime.block_on(serve(router, rx, rules, dispatch, open, index));
             })?;
             lanes.senders.push(tx);
             lanes.threads.push(thread);
@@ -130,7 +126,6 @@ impl Lanes {
 async fn serve(
     router: Router,
     mut handed: mpsc::UnboundedReceiver<Handed>,
-    header_timeout: Duration,
     rules: ConnectionRules,
     dispatch: tracing::Dispatch,
     open: Arc<[AtomicUsize]>,
@@ -143,7 +138,7 @@ async fn serve(
     use tracing::instrument::WithSubscriber;
 
     let mut builder = Builder::new(DispatchExecutor(dispatch.clone()));
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(rules.header);
     builder.http2().timer(TokioTimer::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -165,7 +160,7 @@ async fn serve(
             async move {
                 // Nothing is parsed, and no request or connection state is kept, until the first byte comes.
                 let mut first = [0u8; 1];
-                if !matches!(tokio::time::timeout(rules.first_byte, stream.peek(&mut first)).await, Ok(Ok(1..))) {
+                if !matches!(tokio::time::timeout(rules.header, stream.peek(&mut first)).await, Ok(Ok(1..))) {
                     drop(closed);
                     return;
                 }
@@ -353,11 +348,8 @@ mod tests {
             axum::Router::new()
                 .route("/", axum::routing::get(|| async { std::thread::current().name().unwrap_or("").to_string() }))
         };
-        let rules =
-            ConnectionRules { first_byte: Duration::from_secs(5), idle: Duration::from_secs(60), max_open: 100 };
-        let mut lanes =
-            Lanes::start(vec![router(), router()], Duration::from_secs(5), rules, tracing::Dispatch::none())
-                .expect("lanes start");
+        let rules = ConnectionRules { header: Duration::from_secs(5), idle: Duration::from_secs(60), max_open: 100 };
+        let mut lanes = Lanes::start(vec![router(), router()], rules, tracing::Dispatch::none()).expect("lanes start");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut connections = Vec::new();

@@ -274,6 +274,7 @@ SELECT is((SELECT count(*) FROM dblink('t88_writer', format(
               'SELECT 1 FROM plystra.api_keys WHERE id IN (%L, %L)', 'ak_r6_' || :'run', 'ak_r7_' || :'run')) AS t(x int)),
           0::bigint, 'neither child exists');
 -- REPEATABLE READ: a narrowing whose snapshot predates a child made meanwhile cannot miss it; it fails instead.
+-- (This held before 021's parent write too: both statements also write the catalog version row.)
 SELECT pg_temp.write(pg_temp.key('ak_rr_' || :'run', 'instance', NULL, NULL, '["users:read", "authz:check"]'));
 SELECT dblink_exec('t88_other', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
 SELECT * FROM dblink('t88_other', 'SELECT count(*) FROM plystra.api_keys') AS t(n bigint);
