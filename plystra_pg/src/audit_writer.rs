@@ -3,11 +3,22 @@
 //! so that every answer a client received has its row even if the server is killed right after.
 //!
 //! Backends append a record to a ring buffer in shared memory and sleep on a condition variable; the worker
-//! drains everything queued, inserts it in one transaction (group commit: one WAL flush for many decisions),
+//! drains what is queued, inserts it in one transaction (group commit: one WAL flush for many decisions),
 //! seals each row into its Space's hash chain as it goes (`crate::audit_append`), then publishes the highest
 //! committed sequence number and wakes the waiters. Every second it also seals rows written by ordinary
 //! transactions (`plystra.seal_audit`). A row the database refuses fails only its own decision
 //! (`append_contained`): the writer and the batch's other rows go on.
+//!
+//! The writer is shared by every tenant of its database, so no request may hold it. There are two rings, two
+//! lanes: single decisions, and the records of requests of many decisions (`plystra.check_batch`, the front's
+//! batches and AuthZEN evaluations). Each drain takes every single decision queued and at most
+//! `BULK_ROWS_PER_DRAIN` records of the other lane, so a decision never waits behind another request's thousand
+//! rows, only behind one bounded step of them (an attack on the running front: one key's 1,000-item batches made
+//! another tenant's single check wait 1.1 s at the median). The single lane needs no bound: a backend queues one
+//! single decision at a time and waits for it, so it never holds more than the server has backends. Sealing a backlog
+//! of rows written by ordinary transactions (a bulk import's management rows) goes the same way, `SEAL_ROWS_PER_STEP`
+//! rows a transaction with the queue drained between steps (it was 10,000 rows in one call: an import of 20,000 rows
+//! held every tenant's audited decisions for up to 20 s).
 //!
 //! It needs `shared_preload_libraries = 'plystra'` and serves the one database named by
 //! `plystra.audit_writer_database`. Anywhere else (not preloaded, another database, a hot standby) decisions
@@ -21,8 +32,19 @@ use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PgLogLevel, PgSqlErrorCode};
 
-/// Ring buffer capacity. A record is a decision's audit row (`plystra_core::audit_chain::AuditRecord`, a few KiB).
+/// Each lane's ring buffer capacity. A record is a decision's audit row (`plystra_core::audit_chain::AuditRecord`, a
+/// few KiB).
 const QUEUE_BYTES: usize = 4 << 20;
+/// The lane of single decisions (a delivery of one record) and the lane of requests of many decisions.
+const SINGLE: usize = 0;
+const BULK: usize = 1;
+/// At most this many records of the bulk lane go into one of the writer's transactions (and at most
+/// `BULK_BYTES_PER_DRAIN` of them, but always one): the longest a single decision waits behind another request's
+/// batch. About 10-20 ms of the writer's time at full size (it spends 150-300 µs a row).
+const BULK_ROWS_PER_DRAIN: usize = 64;
+const BULK_BYTES_PER_DRAIN: usize = 512 << 10;
+/// How many rows written by ordinary transactions the writer seals in one transaction before it looks at its queue.
+const SEAL_ROWS_PER_STEP: i32 = 200;
 /// Records are 16-byte aligned; a header holds the payload length and the record's sequence number.
 const HEADER: usize = 16;
 /// A header with this length means "the rest of the buffer is unused, continue at its start".
@@ -82,19 +104,24 @@ struct Queue {
     committed: [pg_sys::ConditionVariable; 2],
     /// How many drains the writers have made (the number of the batch that takes what is queued now, minus one).
     drains: u64,
-    /// A backend found the buffer full and waits for the next drain to free space.
+    /// Broadcast when a drain that took records of the bulk lane is committed (its waiters' records may take several
+    /// drains: each looks at its own seq when woken).
+    bulk_committed: pg_sys::ConditionVariable,
+    /// A backend found a buffer full and waits for the next drain to free space.
     space_wanted: bool,
     worker_pid: i32,
     worker_latch: *mut pg_sys::Latch,
     database: pg_sys::Oid,
     /// Bumped each time a writer starts: records queued under an older generation are lost with its writer.
     generation: u64,
+    /// Seqs are numbered across both lanes (a refused row is known by its seq alone); within a lane they rise in
+    /// the order the writer commits them, so each lane's highest committed seq says which of its records are.
     next_seq: u64,
-    committed_seq: u64,
     /// The WAL position of the writer's latest commit. The writer commits asynchronously; a waiting backend
     /// flushes WAL up to here itself before it returns, so many backends share one flush (as commits do).
     committed_lsn: u64,
-    /// Records with seq in (committed_seq, failed_seq] were drained but not committed: their writer died.
+    /// Records with seq in (their lane's committed_seq, failed_seq] were drained but not committed: their writer
+    /// died.
     failed_seq: u64,
     /// Rows the database refused (the rest of their batch committed), in a ring: `refused_count` entries were
     /// ever written, entry k at `refused[k % REFUSED_ROWS]`. A waiter whose seq is at most `refused_evicted` and
@@ -105,6 +132,13 @@ struct Queue {
     refused_evicted: u64,
     /// The highest seq ever refused: a waiter whose every seq is above it has nothing to look for.
     refused_last: u64,
+    lanes: [Lane; 2],
+}
+
+/// One lane's ring of records and what of it is committed.
+#[repr(C)]
+struct Lane {
+    committed_seq: u64,
     head: u64,
     tail: u64,
     buf: [u8; QUEUE_BYTES],
@@ -161,6 +195,7 @@ pub fn attach_shmem() {
             pg_sys::ConditionVariableInit(addr_of_mut!((*q).progress));
             pg_sys::ConditionVariableInit(addr_of_mut!((*q).committed[0]));
             pg_sys::ConditionVariableInit(addr_of_mut!((*q).committed[1]));
+            pg_sys::ConditionVariableInit(addr_of_mut!((*q).bulk_committed));
             (*q).drains = 0;
             (*q).space_wanted = false;
             (*q).worker_pid = 0;
@@ -168,14 +203,16 @@ pub fn attach_shmem() {
             (*q).database = pg_sys::InvalidOid;
             (*q).generation = 0;
             (*q).next_seq = 0;
-            (*q).committed_seq = 0;
             (*q).committed_lsn = 0;
             (*q).failed_seq = 0;
             (*q).refused_count = 0;
             (*q).refused_evicted = 0;
             (*q).refused_last = 0;
-            (*q).head = 0;
-            (*q).tail = 0;
+            for lane in 0..2 {
+                (*q).lanes[lane].committed_seq = 0;
+                (*q).lanes[lane].head = 0;
+                (*q).lanes[lane].tail = 0;
+            }
         }
         QUEUE = q;
     }
@@ -225,6 +262,7 @@ fn broadcast_all(q: *mut Queue) {
     for k in 0..2 {
         unsafe { pg_sys::ConditionVariableBroadcast(committed_cv(q, k)) };
     }
+    unsafe { pg_sys::ConditionVariableBroadcast(addr_of_mut!((*q).bulk_committed)) };
 }
 
 /// What happened to a record handed to the writer.
@@ -247,10 +285,10 @@ pub enum Delivery {
 /// (`plystra.check_batch`), each its own row. Raises an ERROR when the writer dies or does not confirm in time:
 /// a decision must not be returned without its row.
 ///
-/// A batch's rows are all queued, then the backend waits once, for the last, so that the writer commits them
-/// together (one wait and one WAL flush for the batch instead of one per row). `Committed` means every row is
-/// committed; an ERROR, that the batch was not answered (some rows may be committed without an answer, never
-/// the reverse). `TooLarge` is checked for every row before any is queued.
+/// A batch's rows are all queued in the bulk lane, then the backend waits once, for the last (one wait and one WAL
+/// flush for the batch instead of one per row; the writer commits them in steps of `BULK_ROWS_PER_DRAIN`, in
+/// order). `Committed` means every row is committed; an ERROR, that the batch was not answered (some rows may be
+/// committed without an answer, never the reverse). `TooLarge` is checked for every row before any is queued.
 pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<Vec<u8>>) -> Delivery {
     let Some(q) = queue() else {
         return Delivery::NotAvailable;
@@ -268,6 +306,7 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<Vec<u8>>) -> Delivery {
     if let Some(large) = payloads.iter().map(Vec::len).find(|&n| n > MAX_RECORD) {
         return Delivery::TooLarge(large);
     }
+    let lane = if payloads.len() > 1 { BULK } else { SINGLE };
     let started = Instant::now();
     unsafe { pg_sys::ConditionVariablePrepareToSleep(addr_of_mut!((*q).progress)) };
     // (seq, generation, the drain that takes it) of the last record queued, and every record's seq.
@@ -289,20 +328,22 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<Vec<u8>>) -> Delivery {
                     "the audit writer stopped before it recorded this batch; the decisions were not made",
                 );
             }
-            let phys = (qq.head % QUEUE_BYTES as u64) as usize;
+            let ring = &mut qq.lanes[lane];
+            let phys = (ring.head % QUEUE_BYTES as u64) as usize;
             let wrap_waste = if phys + total > QUEUE_BYTES { QUEUE_BYTES - phys } else { 0 };
-            let used = (qq.head - qq.tail) as usize;
+            let used = (ring.head - ring.tail) as usize;
             if QUEUE_BYTES - used >= total + wrap_waste {
                 if wrap_waste > 0 {
-                    write_header(qq, phys, WRAP, 0);
-                    qq.head += wrap_waste as u64;
+                    write_header(ring, phys, WRAP, 0);
+                    ring.head += wrap_waste as u64;
                 }
                 qq.next_seq += 1;
                 let seq = qq.next_seq;
-                let at = (qq.head % QUEUE_BYTES as u64) as usize;
-                write_header(qq, at, payload.len() as u32, seq);
-                qq.buf[at + HEADER..at + HEADER + payload.len()].copy_from_slice(payload);
-                qq.head += total as u64;
+                let ring = &mut qq.lanes[lane];
+                let at = (ring.head % QUEUE_BYTES as u64) as usize;
+                write_header(ring, at, payload.len() as u32, seq);
+                ring.buf[at + HEADER..at + HEADER + payload.len()].copy_from_slice(payload);
+                ring.head += total as u64;
                 break (seq, qq.generation, qq.drains + 1);
             }
             // Full: the writer frees space as it drains (a batch may fill the queue itself: wake the writer).
@@ -329,21 +370,24 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<Vec<u8>>) -> Delivery {
         drop(g);
         unsafe { pg_sys::SetLatch(latch) };
     }
-    // The writer commits in sequence order, so the last row committed means every row of this batch is.
-    let cv = committed_cv(q, drain);
+    // The writer commits a lane in sequence order, so the last row committed means every row of this batch is. A
+    // single decision is taken by the next drain, whose commit wakes only its own waiters; a batch's last row may
+    // take several drains, so its backend wakes at each drain of the bulk lane.
+    let cv = if lane == SINGLE { committed_cv(q, drain) } else { unsafe { addr_of_mut!((*q).bulk_committed) } };
     unsafe { pg_sys::ConditionVariablePrepareToSleep(cv) };
     let (lsn, lost) = loop {
         {
             let mut g = Locked::exclusive(q);
             let qq = g.q();
-            if qq.generation != generation || (qq.failed_seq >= seq && qq.committed_seq < seq) {
+            let committed_seq = qq.lanes[lane].committed_seq;
+            if qq.generation != generation || (qq.failed_seq >= seq && committed_seq < seq) {
                 drop(g);
                 unsafe { pg_sys::ConditionVariableCancelSleep() };
                 audit_unavailable(
                     "the audit writer stopped before it recorded this decision (or batch); it was not answered",
                 );
             }
-            if qq.committed_seq >= seq {
+            if committed_seq >= seq {
                 match refused_among(qq, &seqs) {
                     Fate::Committed => break (qq.committed_lsn, Vec::new()),
                     Fate::Unknown(lost) => break (qq.committed_lsn, lost),
@@ -450,39 +494,59 @@ fn wait_a_little(cv: *mut pg_sys::ConditionVariable, started: Instant) {
     }
 }
 
-fn write_header(q: &mut Queue, at: usize, len: u32, seq: u64) {
-    q.buf[at..at + 4].copy_from_slice(&len.to_ne_bytes());
-    q.buf[at + 8..at + 16].copy_from_slice(&seq.to_ne_bytes());
+fn write_header(ring: &mut Lane, at: usize, len: u32, seq: u64) {
+    ring.buf[at..at + 4].copy_from_slice(&len.to_ne_bytes());
+    ring.buf[at + 8..at + 16].copy_from_slice(&seq.to_ne_bytes());
 }
 
-fn read_header(q: &Queue, at: usize) -> (u32, u64) {
-    let len = u32::from_ne_bytes(q.buf[at..at + 4].try_into().expect("4 bytes"));
-    let seq = u64::from_ne_bytes(q.buf[at + 8..at + 16].try_into().expect("8 bytes"));
+fn read_header(ring: &Lane, at: usize) -> (u32, u64) {
+    let len = u32::from_ne_bytes(ring.buf[at..at + 4].try_into().expect("4 bytes"));
+    let seq = u64::from_ne_bytes(ring.buf[at + 8..at + 16].try_into().expect("8 bytes"));
     (len, seq)
 }
 
-/// Takes every queued record out of the buffer: (the drain's number, the records' seqs and the records
-/// (`AuditRecord`s as bytes), in seq order).
-fn drain(q: *mut Queue) -> Option<(u64, Vec<u64>, Vec<Vec<u8>>)> {
+/// What one drain took: its number, and each lane's records (seqs and `AuditRecord`s as bytes, in seq order).
+struct Drained {
+    number: u64,
+    seqs: [Vec<u64>; 2],
+    rows: Vec<Vec<u8>>,
+    /// The bulk lane still holds records after this drain.
+    bulk_left: bool,
+}
+
+/// Takes every record of the single lane and a bounded step of the bulk lane out of the buffers (single decisions
+/// first: they are what a caller waits for alone).
+fn drain(q: *mut Queue) -> Option<Drained> {
     let mut g = Locked::exclusive(q);
     let qq = g.q();
-    if qq.head == qq.tail {
+    if qq.lanes.iter().all(|ring| ring.head == ring.tail) {
         return None;
     }
     let mut rows = Vec::new();
-    let mut seqs = Vec::new();
-    while qq.tail < qq.head {
-        let at = (qq.tail % QUEUE_BYTES as u64) as usize;
-        let (len, seq) = read_header(qq, at);
-        if len == WRAP {
-            qq.tail += (QUEUE_BYTES - at) as u64;
-            continue;
+    let mut seqs: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+    for lane in [SINGLE, BULK] {
+        let ring = &mut qq.lanes[lane];
+        let mut bytes = 0;
+        while ring.tail < ring.head {
+            if lane == BULK
+                && !seqs[BULK].is_empty()
+                && (seqs[BULK].len() >= BULK_ROWS_PER_DRAIN || bytes >= BULK_BYTES_PER_DRAIN)
+            {
+                break;
+            }
+            let at = (ring.tail % QUEUE_BYTES as u64) as usize;
+            let (len, seq) = read_header(ring, at);
+            if len == WRAP {
+                ring.tail += (QUEUE_BYTES - at) as u64;
+                continue;
+            }
+            rows.push(ring.buf[at + HEADER..at + HEADER + len as usize].to_vec());
+            seqs[lane].push(seq);
+            bytes += len as usize;
+            ring.tail += (HEADER + align16(len as usize)) as u64;
         }
-        let payload = &qq.buf[at + HEADER..at + HEADER + len as usize];
-        rows.push(payload.to_vec());
-        seqs.push(seq);
-        qq.tail += (HEADER + align16(len as usize)) as u64;
     }
+    let bulk_left = qq.lanes[BULK].tail < qq.lanes[BULK].head;
     qq.drains += 1;
     let number = qq.drains;
     let space_wanted = std::mem::take(&mut qq.space_wanted);
@@ -490,7 +554,7 @@ fn drain(q: *mut Queue) -> Option<(u64, Vec<u64>, Vec<Vec<u8>>)> {
     if space_wanted {
         broadcast(q);
     }
-    Some((number, seqs, rows))
+    Some(Drained { number, seqs, rows, bulk_left })
 }
 
 #[pg_guard]
@@ -523,7 +587,9 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
         qq.generation += 1;
         // Anything left in the buffer belonged to a writer that is gone; its waiters fail on the new generation.
         qq.failed_seq = qq.next_seq;
-        qq.tail = qq.head;
+        for ring in &mut qq.lanes {
+            ring.tail = ring.head;
+        }
         qq.worker_pid = unsafe { pg_sys::MyProcPid };
         qq.worker_latch = unsafe { pg_sys::MyLatch };
         qq.database = unsafe { pg_sys::MyDatabaseId };
@@ -535,13 +601,16 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
     log!("plystra audit writer started for database \"{database}\"");
 
     let mut last_seal = Instant::now();
+    // A seal step sealed all it may: more rows wait, sealed at the next turn of the loop, not a second later.
+    let mut seal_backlog = false;
     // Until the extension (1.6.0 or later) is installed, asked again every second: a fresh install gets this
     // month's partition at once instead of sending its rows to the DEFAULT partition for an hour.
     let mut partitions_made = ensure_partitions();
     let mut last_partitions = Instant::now();
     while BackgroundWorker::wait_latch(Some(SEAL_EVERY)) {
-        if let Some((number, seqs, rows)) = drain(q) {
-            let refused = append_contained(&seqs, &rows);
+        if let Some(Drained { number, seqs, rows, bulk_left }) = drain(q) {
+            let all_seqs: Vec<u64> = seqs.iter().flatten().copied().collect();
+            let refused = append_contained(&all_seqs, &rows);
             let lsn = unsafe { pg_sys::XactLastCommitEnd };
             {
                 let mut g = Locked::exclusive(q);
@@ -555,25 +624,30 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
                     qq.refused[at] = row;
                     qq.refused_count += 1;
                 }
-                qq.committed_seq = qq.committed_seq.max(*seqs.last().expect("a drain takes one record or more"));
+                for (ring, taken) in qq.lanes.iter_mut().zip(&seqs) {
+                    if let Some(&last) = taken.last() {
+                        ring.committed_seq = ring.committed_seq.max(last);
+                    }
+                }
                 qq.committed_lsn = qq.committed_lsn.max(lsn);
             }
-            unsafe { pg_sys::ConditionVariableBroadcast(committed_cv(q, number)) };
+            if !seqs[SINGLE].is_empty() {
+                unsafe { pg_sys::ConditionVariableBroadcast(committed_cv(q, number)) };
+            }
+            if !seqs[BULK].is_empty() {
+                unsafe { pg_sys::ConditionVariableBroadcast(addr_of_mut!((*q).bulk_committed)) };
+            }
+            if bulk_left {
+                // The rest of the bulk lane is taken at the next turn, with whatever single decisions came meanwhile.
+                unsafe { pg_sys::SetLatch(pg_sys::MyLatch) };
+            }
         }
-        if last_seal.elapsed() >= SEAL_EVERY {
+        if seal_backlog || last_seal.elapsed() >= SEAL_EVERY {
             last_seal = Instant::now();
-            BackgroundWorker::transaction(|| {
-                let installed = Spi::get_one::<bool>(
-                    "SELECT pg_catalog.to_regprocedure('plystra.seal_audit(integer)') IS NOT NULL",
-                )
-                .ok()
-                .flatten()
-                .unwrap_or(false);
-                if installed {
-                    Spi::run("SELECT plystra.seal_audit(10000)")
-                        .expect("plystra audit writer: seal_audit must succeed");
-                }
-            });
+            seal_backlog = seal_step() >= SEAL_ROWS_PER_STEP;
+            if seal_backlog {
+                unsafe { pg_sys::SetLatch(pg_sys::MyLatch) };
+            }
         }
         if !partitions_made || last_partitions.elapsed() >= PARTITIONS_EVERY {
             last_partitions = Instant::now();
@@ -584,6 +658,24 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
     // DROP DATABASE ... WITH (FORCE) or pg_terminate_backend, not only from a shutdown (which starts nothing).
     log!("plystra audit writer stopping");
     unsafe { pg_sys::proc_exit(1) };
+}
+
+/// Seals up to `SEAL_ROWS_PER_STEP` rows written by ordinary transactions, in a transaction of its own: how many it
+/// sealed (0 when the function is not installed yet, or another sealer holds the chains).
+fn seal_step() -> i32 {
+    BackgroundWorker::transaction(|| {
+        let installed =
+            Spi::get_one::<bool>("SELECT pg_catalog.to_regprocedure('plystra.seal_audit(integer)') IS NOT NULL")
+                .ok()
+                .flatten()
+                .unwrap_or(false);
+        if !installed {
+            return 0;
+        }
+        Spi::get_one_with_args::<i32>("SELECT plystra.seal_audit($1)", &[SEAL_ROWS_PER_STEP.into()])
+            .expect("plystra audit writer: seal_audit must succeed")
+            .unwrap_or(0)
+    })
 }
 
 /// Inserts a drained batch so that a row the database refuses fails only its own decision. The batch is inserted in
