@@ -82,8 +82,8 @@ pub struct AppStateParts {
     pub bulk_permits: Arc<tokio::sync::Semaphore>,
     /// What this process knows of each client address's logins (`auth::LoginAddresses`).
     pub login_addresses: Arc<std::sync::Mutex<crate::api::auth::LoginAddresses>>,
-    /// Request bodies being read, in KiB (HTTP_BODY_BUFFER_BYTES), all lanes together.
-    pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// Request bodies being read (HTTP_BODY_BUFFER_BYTES, HTTP_BODY_BUFFER_BYTES_PER_CLIENT), all lanes together.
+    pub body_budget: Arc<crate::body_budget::BodyBudget>,
     /// When this server last pruned expired `login_failures` rows.
     pub login_pruned_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// The read replicas (PLYSTRA_REPLICA_URLS; none by default) and their measured freshness.
@@ -203,9 +203,10 @@ async fn read_body_first(State(state): State<AppState>, request: Request, next: 
         let _ = tokio::time::timeout(DRAIN_WAIT.min(state.config.http_body_timeout), drain).await;
         return too_large();
     }
-    // Held while the body is read and handled: what the server buffers of bodies, all clients together, stays
-    // within HTTP_BODY_BUFFER_BYTES whoever sends them (no credential is known before the body is read). A body
-    // announced as empty, or none, costs nothing; one of unknown length is counted at the limit.
+    // Held while the body is read and handled: what the server buffers of bodies stays within
+    // HTTP_BODY_BUFFER_BYTES, and one client's within its share, whoever sends them (no credential is known before
+    // the body is read: `body_budget`). A body announced as empty, or none, costs nothing; one of unknown length
+    // is counted at the limit.
     // Without Content-Length an HTTP/1.1 request has a body only when chunked; an HTTP/2 one, unless its headers
     // ended the stream.
     let unannounced_body = parts.headers.contains_key(header::TRANSFER_ENCODING)
@@ -218,17 +219,26 @@ async fn read_body_first(State(state): State<AppState>, request: Request, next: 
     let _buffered = if cost_kib == 0 {
         None
     } else {
-        match state.body_budget.clone().try_acquire_many_owned(cost_kib) {
+        let client = parts.extensions.get::<crate::request_context::RequestContext>().and_then(|c| c.ip);
+        match state.body_budget.take(client, cost_kib) {
             Ok(permit) => Some(permit),
-            Err(_) => {
+            Err(refusal) => {
                 crate::metrics::body_refused();
-                let mut r = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    code::SERVER_BUSY,
-                    "The server is reading as many request bodies as it holds at once (HTTP_BODY_BUFFER_BYTES); \
-                     retry shortly.",
-                )
-                .into_response();
+                let (message, reason) = match refusal {
+                    crate::body_budget::Refusal::AllClients => (
+                        "The server is reading as many request bodies as it holds at once (HTTP_BODY_BUFFER_BYTES); \
+                         retry shortly.",
+                        "bodies_busy",
+                    ),
+                    crate::body_budget::Refusal::ThisClient => (
+                        "The server is reading as many request bodies from this client as one client may have read \
+                         at once (HTTP_BODY_BUFFER_BYTES_PER_CLIENT); retry shortly.",
+                        "client_bodies_busy",
+                    ),
+                };
+                let mut r = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::SERVER_BUSY, message)
+                    .with_details(serde_json::json!({ "reason": reason }))
+                    .into_response();
                 r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static(RETRY_AFTER_SECONDS));
                 r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
                 return r;
@@ -413,7 +423,10 @@ pub async fn build_state(config: Config) -> Result<AppState, String> {
         login_permits: Arc::new(tokio::sync::Semaphore::new(config.login_concurrency)),
         login_addresses: Arc::default(),
         bulk_permits: Arc::new(tokio::sync::Semaphore::new((config.database_pool_size / 2).max(1))),
-        body_budget: Arc::new(tokio::sync::Semaphore::new(config.http_body_buffer_bytes / 1024)),
+        body_budget: crate::body_budget::BodyBudget::new(
+            config.http_body_buffer_bytes,
+            config.http_body_buffer_bytes_per_client,
+        ),
         login_pruned_at: Arc::default(),
         config: Arc::new(config),
         pool: pools[0].clone(),

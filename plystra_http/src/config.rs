@@ -107,6 +107,10 @@ pub struct Config {
     /// announced length, or at the 1 MiB limit when not announced); past it a request is answered 503
     /// SERVER_BUSY with Retry-After before its body is read (`app::read_body_first`).
     pub http_body_buffer_bytes: usize,
+    /// HTTP_BODY_BUFFER_BYTES_PER_CLIENT: how much of that one client (an address, an IPv6 /64) may have read at
+    /// once (at most HTTP_BODY_BUFFER_BYTES); past it its request is answered 503 SERVER_BUSY with Retry-After,
+    /// `details.reason` `client_bodies_busy` (`body_budget`).
+    pub http_body_buffer_bytes_per_client: usize,
     pub core_version: String,
     /// SERVER_PUBLIC_URL: where clients reach this server (production refuses localhost).
     pub public_url: String,
@@ -244,6 +248,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     // Empty: from the process's open-file limit.
     ("SERVER_MAX_CONNECTIONS", ""),
     ("HTTP_BODY_BUFFER_BYTES", "268435456"),
+    ("HTTP_BODY_BUFFER_BYTES_PER_CLIENT", "33554432"),
     ("PLYSTRA_CORE_VERSION", ""),
     ("CORE_VERSION", ""),
     ("PLYSTRA_SESSION_SECRET", DEFAULT_SESSION_SECRET),
@@ -474,6 +479,8 @@ impl Config {
             Some(_) => number("SERVER_MAX_CONNECTIONS", 1, 10_000_000)? as usize,
         };
         let http_body_buffer_bytes = number("HTTP_BODY_BUFFER_BYTES", 1 << 20, 1 << 40)? as usize;
+        let http_body_buffer_bytes_per_client =
+            (number("HTTP_BODY_BUFFER_BYTES_PER_CLIENT", 1 << 20, 1 << 40)? as usize).min(http_body_buffer_bytes);
         let server_threads = match get("SERVER_THREADS") {
             None => std::thread::available_parallelism().map_or(1, usize::from),
             Some(_) => number("SERVER_THREADS", 1, 1024)? as usize,
@@ -558,6 +565,7 @@ impl Config {
             http_idle_timeout,
             server_max_connections,
             http_body_buffer_bytes,
+            http_body_buffer_bytes_per_client,
             core_version,
         })
     }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod body_budget;
 pub mod client_ip;
 pub mod config;
 pub mod console;

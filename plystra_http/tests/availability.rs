@@ -23,10 +23,19 @@ fn check_body() -> serde_json::Value {
 
 /// Opens a raw connection and sends the head of `POST path` announcing `length` body bytes (and no body yet).
 async fn slow_request(server: &TestServer, path: &str, length: usize, credential: Option<&str>) -> TcpStream {
-    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
     let key = credential.map(|k| format!("X-Plystra-API-Key: {k}\r\n")).unwrap_or_default();
+    slow_request_with(server, path, length, &key).await
+}
+
+/// [`slow_request`] from the client `X-Forwarded-For` names (the server trusting 127.0.0.1 as its proxy).
+async fn slow_request_from(server: &TestServer, path: &str, length: usize, client: &str) -> TcpStream {
+    slow_request_with(server, path, length, &format!("X-Forwarded-For: {client}\r\n")).await
+}
+
+async fn slow_request_with(server: &TestServer, path: &str, length: usize, headers: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\n{key}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {}\r\n{headers}Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n",
         server.addr
     );
     stream.write_all(head.as_bytes()).await.expect("write head");
@@ -199,23 +208,77 @@ async fn silent_connections_are_closed_and_bounded() {
 /// the budget comes back when a body is done.
 #[tokio::test]
 async fn the_bodies_being_read_are_bounded_all_clients_together() {
-    let server = start_server(&[("HTTP_BODY_BUFFER_BYTES", "1048576"), ("HTTP_BODY_TIMEOUT", "3s")]);
-    // Announces the whole budget and sends a byte.
-    let mut hog = slow_request(&server, "/api/v1/authz/check", 1024 * 1024, None).await;
+    let server = start_server(&[
+        ("HTTP_BODY_BUFFER_BYTES", "1048576"),
+        ("HTTP_BODY_TIMEOUT", "3s"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ]);
+    // One client announces the whole budget and sends a byte.
+    let mut hog = slow_request_from(&server, "/api/v1/authz/check", 1024 * 1024, "198.51.100.7").await;
     hog.write_all(b"{").await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let busy = send_to(&server, "POST", "/api/v1/authz/check", Some(check_body()), &[]).await;
+    let another_client = [("X-Forwarded-For", "203.0.113.9")];
+    let busy = send_to(&server, "POST", "/api/v1/authz/check", Some(check_body()), &another_client).await;
     assert_eq!(busy.status, 503, "{}", busy.text);
     assert_eq!(busy.body["error"]["code"], "SERVER_BUSY", "{}", busy.text);
+    assert_eq!(busy.body["error"]["details"]["reason"], "bodies_busy", "{}", busy.text);
     assert!(busy.headers.get("retry-after").is_some(), "with Retry-After");
-    let health = send_to(&server, "GET", "/api/v1/version", None, &[]).await;
+    let health = send_to(&server, "GET", "/api/v1/version", None, &another_client).await;
     assert_eq!(health.status, 200, "a request without a body is served: {}", health.text);
 
     // The hog's body times out (408); its share of the budget comes back.
     assert_eq!(status_of(&mut hog, Duration::from_secs(6)).await, Some(408));
-    let after = send_to(&server, "POST", "/api/v1/authz/check", Some(check_body()), &[]).await;
+    let after = send_to(&server, "POST", "/api/v1/authz/check", Some(check_body()), &another_client).await;
     assert_eq!(after.status, 200, "{}", after.text);
+}
+
+/// One client may have at most HTTP_BODY_BUFFER_BYTES_PER_CLIENT of bodies read at once: an attack on the running
+/// front held the whole body budget from one address with half-sent 1 MiB bodies, and every other client's POST
+/// was answered 503 until they timed out. Here one address (and another of its IPv6 /64) tries to hold four times
+/// its share; its bodies past the share are refused at once, and another client is served meanwhile.
+#[tokio::test]
+async fn one_client_cannot_take_every_body_slot() {
+    let server = start_server(&[
+        ("HTTP_BODY_BUFFER_BYTES", "4194304"),
+        ("HTTP_BODY_BUFFER_BYTES_PER_CLIENT", "1048576"),
+        ("HTTP_BODY_TIMEOUT", "3s"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ]);
+    for attacker in ["198.51.100.7", "2001:db8:7:7::1"] {
+        let mut hogs = Vec::new();
+        let mut refused = 0;
+        for k in 0..4 {
+            // The IPv6 attacker sends from a new address of its /64 each time.
+            let from = if attacker.contains(':') { format!("2001:db8:7:7::{}", k + 1) } else { attacker.to_string() };
+            let mut hog = slow_request_from(&server, "/api/v1/authz/check", 1024 * 1024, &from).await;
+            hog.write_all(b"{").await.unwrap();
+            match status_of(&mut hog, Duration::from_millis(500)).await {
+                None => hogs.push(hog),
+                Some(503) => refused += 1,
+                Some(other) => panic!("{from}: a held body answered {other}"),
+            }
+        }
+        assert_eq!((hogs.len(), refused), (1, 3), "{attacker}: one body held, the others refused");
+
+        let victim = [("X-Forwarded-For", "203.0.113.9")];
+        let served = send_to(&server, "POST", "/api/v1/authz/check", Some(check_body()), &victim).await;
+        assert_eq!(served.status, 200, "another client while {attacker} holds its share: {}", served.text);
+        let refused = send_to(
+            &server,
+            "POST",
+            "/api/v1/authz/check",
+            Some(check_body()),
+            &[("X-Forwarded-For", if attacker.contains(':') { "2001:db8:7:7::99" } else { attacker })],
+        )
+        .await;
+        assert_eq!(refused.status, 503, "{}", refused.text);
+        assert_eq!(refused.body["error"]["details"]["reason"], "client_bodies_busy", "{}", refused.text);
+        assert!(refused.headers.get("retry-after").is_some(), "with Retry-After");
+        for mut hog in hogs {
+            assert_eq!(status_of(&mut hog, Duration::from_secs(6)).await, Some(408));
+        }
+    }
 }
 
 /// Requests of many decisions hold a connection for up to a thousand decisions each: twenty AuthZEN evaluation
