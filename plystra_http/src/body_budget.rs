@@ -6,14 +6,15 @@
 //! 503 until they timed out).
 //!
 //! A client is its address as the request context resolved it (TRUSTED_PROXIES decide when a forwarded address
-//! is believed), and an IPv6 client is its /64: one host is given a /64, and counting each of its addresses apart
-//! would give it 2^64 shares.
+//! is believed), an IPv6 client its /64 (`client_ip::network`).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::client_ip::network;
 
 pub struct BodyBudget {
     /// KiB of bodies being read, all clients together.
@@ -77,14 +78,6 @@ impl Drop for BodyPermit {
                 held.remove(&key);
             }
         }
-    }
-}
-
-/// The client a budget is kept for: an IPv4 address, or an IPv6 address's /64.
-fn network(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        v4 => v4,
     }
 }
 

@@ -48,6 +48,16 @@ impl TrustedProxies {
     }
 }
 
+/// The client a per-client bound is kept for (login slots and failed-login budgets, bodies being read): an IPv4
+/// address, or an IPv6 address's /64. One host is given a /64, and counting each of its addresses apart would give
+/// it 2^64 budgets.
+pub fn network(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        v4 => v4,
+    }
+}
+
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),

@@ -510,6 +510,40 @@ async fn login_failures_stay_bounded() {
     clear_ip_rows().await;
 }
 
+/// An IPv6 client is its /64 for the failed-login budget (and the login slots): a host is given a /64, and one that
+/// sent each guess from a new address of it was a new client each time, so PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP
+/// never counted past one. Another /64 keeps a budget of its own.
+#[tokio::test]
+async fn one_ipv6_network_is_one_login_address() {
+    let _serial = login_lock().await;
+    let server = start_server(&[("PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP", "3"), ("TRUSTED_PROXIES", "127.0.0.1")]);
+    let tag = unique("v6net");
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let from = format!("2001:db8:9:9:{:x}::{:x}", i * 977 + 1, i + 1);
+        let a = send_to(
+            &server,
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"email": format!("{tag}_{i}@random.test"), "password": "guess-guess-guess"})),
+            &[("Authorization", ""), ("X-Forwarded-For", &from)],
+        )
+        .await;
+        statuses.push(a.status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429], "six addresses of one /64");
+    let other = send_to(
+        &server,
+        "POST",
+        "/api/v1/auth/login",
+        Some(json!({"email": format!("{tag}_other@random.test"), "password": "guess-guess-guess"})),
+        &[("Authorization", ""), ("X-Forwarded-For", "2001:db8:9:a::1")],
+    )
+    .await;
+    assert_eq!(other.status, 401, "another /64 has its own budget: {}", other.text);
+    clear_ip_rows().await;
+}
+
 /// The per-address budget is for failed logins: successful sign-ins from one address (an office behind one NAT)
 /// give back what their attempt counted, so the hundred-and-first of them in a window is not refused (an attack
 /// on the running front found every user of an address locked out after 100 sign-ins). Failures still count.

@@ -281,8 +281,10 @@ async fn reserve_attempt(
 }
 
 /// The per-address key of a client's failed-login budget (no `@`, so it never equals an e-mail key).
+/// The client address's key, in the database's failed-login budgets and this process's login slots: the address,
+/// or an IPv6 address's /64 (`client_ip::network`).
 fn ip_key(ctx: &RequestContext) -> Option<String> {
-    ctx.ip_string().map(|ip| format!("ip:{}", ip.to_lowercase()))
+    ctx.ip.map(|ip| format!("ip:{}", crate::client_ip::network(ip)))
 }
 
 /// Seconds until the client address may try again, when it created PLYSTRA_AUTH_LOGIN_MAX_FAILURES_PER_IP
