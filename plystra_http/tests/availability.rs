@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use http_body_util::BodyExt;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -279,6 +280,78 @@ async fn one_client_cannot_take_every_body_slot() {
             assert_eq!(status_of(&mut hog, Duration::from_secs(6)).await, Some(408));
         }
     }
+}
+
+/// A request body that sends its first byte and then nothing, ever.
+struct Stalled(bool);
+
+impl hyper::body::Body for Stalled {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if self.0 {
+            return std::task::Poll::Pending;
+        }
+        self.0 = true;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(axum::body::Bytes::from_static(b"{")))))
+    }
+}
+
+/// HTTP/2 streams count against the client's share as HTTP/1.1 requests do: one connection opening 40 streams, each
+/// announcing a 1 MiB body and sending one byte, holds its 8 MiB share (8 streams) and its other streams are refused
+/// at once, while another client is served.
+#[tokio::test]
+async fn http2_streams_count_against_the_clients_share() {
+    let server = start_server(&[
+        ("HTTP_BODY_BUFFER_BYTES", "67108864"),
+        ("HTTP_BODY_BUFFER_BYTES_PER_CLIENT", "8388608"),
+        ("HTTP_BODY_TIMEOUT", "3s"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ]);
+    let h2 = h2_connection::<Stalled>(server.addr).await;
+    let mut streams = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let mut sender = h2.clone();
+        let request = axum::http::Request::post("http://plystra/api/v1/authz/check")
+            .header("content-type", "application/json")
+            .header("content-length", "1048576")
+            .header("x-forwarded-for", "198.51.100.8")
+            .body(Stalled(false))
+            .unwrap();
+        streams.spawn(async move {
+            sender.ready().await.unwrap();
+            let response = sender.send_request(request).await.unwrap();
+            (response.status().as_u16(), response.into_body().collect().await.unwrap().to_bytes())
+        });
+    }
+    let mut refused = 0;
+    let waited = tokio::time::timeout(Duration::from_secs(2), async {
+        while refused < 32 {
+            let (status, body) = streams.join_next().await.expect("a stream").unwrap();
+            assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"]["details"]["reason"], "client_bodies_busy", "{body}");
+            refused += 1;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "streams past the share refused at once: {refused} of 32 in 2 s");
+    assert_eq!(streams.len(), 8, "the streams within the share are still being read");
+    let served =
+        send_to(&server, "POST", "/api/v1/authz/check", Some(check_body()), &[("X-Forwarded-For", "203.0.113.9")])
+            .await;
+    assert_eq!(served.status, 200, "another client meanwhile: {}", served.text);
+    // The held streams end at the body deadline (408), and their share comes back.
+    while let Some(done) = tokio::time::timeout(Duration::from_secs(6), streams.join_next()).await.expect("in time") {
+        assert_eq!(done.unwrap().0, 408);
+    }
+    let after =
+        send_to(&server, "POST", "/api/v1/authz/check", Some(check_body()), &[("X-Forwarded-For", "198.51.100.8")])
+            .await;
+    assert_eq!(after.status, 200, "{}", after.text);
 }
 
 /// Requests of many decisions hold a connection for up to a thousand decisions each: twenty AuthZEN evaluation

@@ -86,20 +86,6 @@ async fn lock_waiters_named(client: &tokio_postgres::Client, application_name: &
     client.query_one(sql, &[&application_name]).await.unwrap().get(0)
 }
 
-/// One HTTP/2 connection (prior knowledge, as h2c clients speak it): its requests are served concurrently, all
-/// by the serving lane the connection was handed to.
-async fn h2_connection(addr: std::net::SocketAddr) -> hyper::client::conn::http2::SendRequest<String> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (sender, connection) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
-    sender
-}
-
 /// GET `path` as the admin on an HTTP/2 connection: the status and the body.
 async fn h2_get(mut sender: hyper::client::conn::http2::SendRequest<String>, path: &str) -> (u16, String) {
     use http_body_util::BodyExt;
