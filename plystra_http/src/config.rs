@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::http::HeaderName;
 
-use crate::client_ip::TrustedProxies;
+use crate::client_ip::{ProxyHeader, TrustedProxies};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerMode {
@@ -84,6 +84,9 @@ pub struct Config {
     pub request_id_header: HeaderName,
     pub cors_allowed_origins: CorsOrigins,
     pub trusted_proxies: TrustedProxies,
+    /// TRUSTED_PROXY_HEADER: the header those proxies write the client's address in (`x-forwarded-for`, the
+    /// default, or `x-real-ip`); the other is never read (`client_ip::resolve`).
+    pub trusted_proxy_header: ProxyHeader,
     pub audit_write_mode: String,
     pub audit_mode: AuditMode,
     pub trace_version: String,
@@ -232,6 +235,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("REQUEST_ID_HEADER", "X-Request-ID"),
     ("CORS_ALLOWED_ORIGINS", "http://localhost:5173,http://localhost:8080"),
     ("TRUSTED_PROXIES", ""),
+    ("TRUSTED_PROXY_HEADER", "x-forwarded-for"),
     ("AUDIT_WRITE_MODE", "always"),
     ("TRACE_VERSION", "1.0"),
     ("DATA_CONSOLE_ENABLED", "false"),
@@ -415,6 +419,8 @@ impl Config {
 
         let trusted_proxies = TrustedProxies::parse(value("TRUSTED_PROXIES").unwrap_or(""))
             .map_err(|problem| ConfigError { variable: "TRUSTED_PROXIES", problem })?;
+        let trusted_proxy_header = ProxyHeader::parse(value("TRUSTED_PROXY_HEADER").unwrap_or(""))
+            .map_err(|problem| ConfigError { variable: "TRUSTED_PROXY_HEADER", problem })?;
 
         let audit_write_mode = value("AUDIT_WRITE_MODE").unwrap_or("").to_string();
         let audit_mode = AuditMode::from_write_mode(&audit_write_mode);
@@ -551,6 +557,7 @@ impl Config {
             request_id_header,
             cors_allowed_origins,
             trusted_proxies,
+            trusted_proxy_header,
             audit_write_mode,
             audit_mode,
             trace_version,
@@ -977,6 +984,7 @@ mod tests {
             ("LOG_LEVEL", "loud"),
             ("REQUEST_ID_HEADER", "bad header"),
             ("TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("TRUSTED_PROXY_HEADER", "forwarded"),
             ("METRICS_ENABLED", "maybe"),
             ("DATA_CONSOLE_ENABLED", "2"),
             ("HTTP_READ_TIMEOUT", "soon"),

@@ -86,7 +86,8 @@ pub async fn middleware(State(state): State<AppState>, mut request: Request, nex
     let incoming = request.headers().get(header_name).cloned();
     let request_id = incoming.as_ref().and_then(accept_incoming_id).unwrap_or_else(|| server_request_id.clone());
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let ip = client_ip::resolve(peer, request.headers(), &state.config.trusted_proxies);
+    let ip =
+        client_ip::resolve(peer, request.headers(), &state.config.trusted_proxies, state.config.trusted_proxy_header);
     let user_agent = request
         .headers()
         .get(header::USER_AGENT)

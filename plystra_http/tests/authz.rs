@@ -344,6 +344,33 @@ async fn forwarded_for_reaches_the_audit_row_only_from_a_trusted_proxy() {
     assert_eq!(audit_row(&id).await.get::<_, Option<String>>("ip_address").as_deref(), Some("203.0.113.5"));
 }
 
+/// Behind a trusted proxy a client writes whatever it likes into the forwarding headers; only what the proxy wrote
+/// may name it (an attack on the running front held 40 body shares from one client and would have put a made-up
+/// address on its audit rows): an entry the proxy appends with its port, a second X-Forwarded-For line, an entry
+/// that is no address, and X-Real-IP beside a passed-through X-Forwarded-For.
+#[tokio::test]
+async fn a_client_behind_a_trusted_proxy_cannot_name_its_own_address() {
+    let body = demo_request("user_alice", "um_alice_finance_reviewer", "invoice_001");
+    let ip_of = |answer: Answer| async move {
+        let id = answer.expect_ok(200)["audit_log_id"].as_str().unwrap().to_string();
+        audit_row(&id).await.get::<_, Option<String>>("ip_address")
+    };
+    let proxied = start_server(&[("TRUSTED_PROXIES", "127.0.0.1/32")]);
+    for (headers, expected) in [
+        (vec![("X-Forwarded-For", "198.51.100.66, 203.0.113.5:4431")], "203.0.113.5"),
+        (vec![("X-Forwarded-For", "198.51.100.66"), ("X-Forwarded-For", "203.0.113.6")], "203.0.113.6"),
+        (vec![("X-Forwarded-For", "198.51.100.66, unknown")], "127.0.0.1"),
+        (vec![("X-Real-IP", "198.51.100.66")], "127.0.0.1"),
+    ] {
+        let answer = send_to(&proxied, "POST", "/api/v1/authz/check", Some(body.clone()), &headers).await;
+        assert_eq!(ip_of(answer).await.as_deref(), Some(expected), "{headers:?}");
+    }
+    let real_ip = start_server(&[("TRUSTED_PROXIES", "127.0.0.1/32"), ("TRUSTED_PROXY_HEADER", "x-real-ip")]);
+    let headers = [("X-Forwarded-For", "198.51.100.66"), ("X-Real-IP", "203.0.113.7")];
+    let answer = send_to(&real_ip, "POST", "/api/v1/authz/check", Some(body), &headers).await;
+    assert_eq!(ip_of(answer).await.as_deref(), Some("203.0.113.7"));
+}
+
 #[tokio::test]
 async fn audit_write_mode_deny_only_audits_denies_and_manual_audits_nothing() {
     let deny_only = start_server(&[("AUDIT_WRITE_MODE", "deny_only")]);
