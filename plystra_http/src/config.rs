@@ -252,7 +252,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     // Empty: from the process's open-file limit.
     ("SERVER_MAX_CONNECTIONS", ""),
     ("HTTP_BODY_BUFFER_BYTES", "268435456"),
-    ("HTTP_BODY_BUFFER_BYTES_PER_CLIENT", "33554432"),
+    ("HTTP_BODY_BUFFER_BYTES_PER_CLIENT", "16777216"),
     ("PLYSTRA_CORE_VERSION", ""),
     ("CORE_VERSION", ""),
     ("PLYSTRA_SESSION_SECRET", DEFAULT_SESSION_SECRET),
