@@ -3,6 +3,9 @@
 //! atomic, `login_failures` stays bounded, and authentication events are audited.
 
 mod common;
+#[path = "common/h2.rs"]
+mod h2;
+use h2::h2_connection;
 
 use std::time::{Duration, Instant};
 

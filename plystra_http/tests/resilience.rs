@@ -3,6 +3,9 @@
 //! and started again while the server runs).
 
 mod common;
+#[path = "common/h2.rs"]
+mod h2;
+use h2::h2_connection;
 
 use std::time::{Duration, Instant};
 
