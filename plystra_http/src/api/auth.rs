@@ -280,9 +280,8 @@ async fn reserve_attempt(
     Ok(Reservation { email_key: row.get(0), attempt: row.get(1), locked_for: row.get(2), new_row: row.get(3) })
 }
 
-/// The per-address key of a client's failed-login budget (no `@`, so it never equals an e-mail key).
-/// The client address's key, in the database's failed-login budgets and this process's login slots: the address,
-/// or an IPv6 address's /64 (`client_ip::network`).
+/// The client address's key, in the database's failed-login budgets (no `@`, so it never equals an e-mail key) and
+/// this process's login slots: the address, or an IPv6 address's /64 (`client_ip::network`).
 fn ip_key(ctx: &RequestContext) -> Option<String> {
     ctx.ip.map(|ip| format!("ip:{}", crate::client_ip::network(ip)))
 }
