@@ -6,6 +6,7 @@
 use std::ffi::CStr;
 use std::rc::Rc;
 
+use pgrx::pgrx_sql_entity_graph::metadata as sql_entity;
 use pgrx::prelude::*;
 use plystra_core::decide;
 use plystra_core::model::{Request, RequestContext, Resource, Target};
@@ -54,6 +55,7 @@ thread_local! {
     // Per-statement memos (see statement_cache): a policy's InitPlans share one context load.
     static REACH: Memo<ReachQuestion, Option<Rc<Reach>>> = const { Memo::new() };
     static GROUPS: Memo<ReachQuestion, Rc<Vec<String>>> = const { Memo::new() };
+    static GROUP_ARRAYS: Memo<ReachQuestion, Rc<Vec<u8>>> = const { Memo::new() };
     static ACTOR_SPACE: Memo<Option<Request>, Option<String>> = const { Memo::new() };
 }
 
@@ -159,13 +161,67 @@ fn reachable_groups(resource_type: &str, action: &str) -> SetOfIterator<'static,
 
 /// The policy's group arm, as an array for `group_id = ANY (...)`: empty when the whole Space is reached,
 /// since the whole-Space arm then covers every group and a long array would only lengthen the index scan.
+///
+/// A policy calls it from several InitPlans of one statement (the group arm, the wide-reach bounds, the exactness
+/// test); the array is built once per question and visibility (the memo's rule, `statement_cache`) and each later
+/// call gets a copy of its bytes. Built again on every call, an array of 50,051 groups cost about 5 ms a call.
 #[pg_extern(stable, security_definer, parallel_restricted, strict)]
 #[search_path(pg_catalog, pg_temp)]
-fn reachable_group_ids(resource_type: &str, action: &str) -> Vec<String> {
-    match current_reach(resource_type, action) {
-        Some(r) if !r.whole_space => current_groups(&r, resource_type, action).to_vec(),
-        _ => Vec::new(),
+fn reachable_group_ids(resource_type: &str, action: &str) -> GroupIdArray {
+    let bytes = GROUP_ARRAYS.with(|memo| {
+        memo.get_or(question(resource_type, action), || {
+            let ids = match current_reach(resource_type, action) {
+                Some(r) if !r.whole_space => current_groups(&r, resource_type, action).to_vec(),
+                _ => Vec::new(),
+            };
+            let datum = ids.into_datum().expect("an array of text is never NULL");
+            // SAFETY: `datum` is the flat, 4-byte-headed array varlena just built by construct_md_array (no
+            // TOAST, no short header); it lives in the current memory context while its bytes are copied out.
+            let bytes = unsafe {
+                let ptr = datum.cast_mut_ptr::<u8>();
+                std::slice::from_raw_parts(ptr, pgrx::varsize(ptr.cast())).to_vec()
+            };
+            Rc::new(bytes)
+        })
+    });
+    GroupIdArray(bytes)
+}
+
+/// A `text[]` answer kept as the bytes of its flat array; returned as a palloc'd copy in the caller's context.
+struct GroupIdArray(Rc<Vec<u8>>);
+
+impl IntoDatum for GroupIdArray {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        // SAFETY: palloc'd in the current (the call's) memory context, and the copy is a whole varlena as built.
+        unsafe {
+            let copy = pg_sys::palloc(self.0.len()).cast::<u8>();
+            std::ptr::copy_nonoverlapping(self.0.as_ptr(), copy, self.0.len());
+            Some(pg_sys::Datum::from(copy))
+        }
     }
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::TEXTARRAYOID
+    }
+}
+
+// SAFETY: the datum is a `text[]`, the type these say the function returns (as `Vec<String>` would).
+unsafe impl pgrx::callconv::BoxRet for GroupIdArray {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        match self.into_datum() {
+            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
+            None => fcinfo.return_null(),
+        }
+    }
+}
+
+// SAFETY: the same SQL type as `Vec<String>`, so the function's declaration is unchanged (`text[]`).
+unsafe impl sql_entity::SqlTranslatable for GroupIdArray {
+    const TYPE_IDENT: &'static str = <Vec<String> as sql_entity::SqlTranslatable>::TYPE_IDENT;
+    const TYPE_ORIGIN: sql_entity::TypeOrigin = <Vec<String> as sql_entity::SqlTranslatable>::TYPE_ORIGIN;
+    const ARGUMENT_SQL: Result<sql_entity::SqlMappingRef, sql_entity::ArgumentError> =
+        <Vec<String> as sql_entity::SqlTranslatable>::ARGUMENT_SQL;
+    const RETURN_SQL: Result<sql_entity::ReturnsRef, sql_entity::ReturnsError> =
+        <Vec<String> as sql_entity::SqlTranslatable>::RETURN_SQL;
 }
 
 /// Mirrored resources (plystra.resources) the current actor may act on.
