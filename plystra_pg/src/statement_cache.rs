@@ -9,11 +9,18 @@
 //! - the clock the decision reads (`statement_timestamp()`, for binding expiry);
 //! - the actor (`plystra.set_actor`'s settings) and the question (resource type, action).
 //!
-//! Anything else misses and reloads. With no active snapshot nothing is memoised, and nothing in a transaction that
-//! has written: its decisions read with the command counter advanced and a fresh snapshot (`probe::Reader::begin`),
-//! so a write made earlier in the same statement (by a volatile function) or a change another session committed
-//! meanwhile (READ COMMITTED) counts at the next call, while the statement's snapshot, the key above, stays the same
-//! (`tests/sql/086_reach_memo_writes.sql`: a stale group list, and a stale `lookup_resources`, after a revoke).
+//! Anything else misses and reloads. With no active snapshot nothing is memoised.
+//!
+//! A transaction that has written reads differently: its decisions read with the command counter advanced and the
+//! transaction's snapshot taken again (`probe::Reader::begin`; in READ COMMITTED a fresh one), so a write made
+//! earlier in the same statement (by a volatile function) or a change another session committed meanwhile counts at
+//! the next call, while the statement's snapshot stays the same (`tests/sql/086_reach_memo_writes.sql`: a stale
+//! group list, and a stale `lookup_resources`, after a revoke, when the key was the statement's snapshot). So in
+//! such a transaction the key is what that reading would see: the command counter is advanced first (a write since
+//! the last call moves it; nothing moves it otherwise) and the snapshot is the transaction's, taken again. The
+//! answer is then computed under a snapshot at least as new as the key's; the two differ only when a transaction
+//! completed in between, and after that no later snapshot equals the key's (it would list the completed
+//! transaction as in progress, or have a lower `xmax`), so no later call takes that answer.
 
 use std::cell::RefCell;
 
@@ -22,6 +29,7 @@ use pgrx::pg_sys;
 /// What the visible data and the clock depend on, copied out of the active snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Visibility {
+    wrote: bool,
     xact_start: i64,
     statement_start: i64,
     subtransaction: u32,
@@ -35,16 +43,24 @@ pub struct Visibility {
 }
 
 impl Visibility {
-    /// `None` when no snapshot is active, or when the transaction has written (then nothing may be memoised; see
-    /// the module comment).
+    /// What a reading that begins now would see (see the module comment): the statement's active snapshot, or in
+    /// a transaction that has written, the transaction's snapshot taken again after advancing the command counter.
+    /// `None` when there is no snapshot to read with.
     pub fn current() -> Option<Self> {
-        // SAFETY: these read backend-local state; the snapshot is only read while it is the active one, and
-        // its xip/subxip arrays hold xcnt/subxcnt entries by construction.
+        // SAFETY: these read backend-local state inside a function call (a transaction is in progress); the snapshot
+        // is only read at once, and its xip/subxip arrays hold xcnt/subxcnt entries by construction. Advancing the
+        // command counter is what the reading itself would do first (probe::Reader::begin).
         unsafe {
-            if !pg_sys::ActiveSnapshotSet() || crate::probe::transaction_has_written() {
-                return None;
-            }
-            let snap = pg_sys::GetActiveSnapshot();
+            let wrote = crate::probe::transaction_has_written();
+            let snap = if !wrote {
+                if !pg_sys::ActiveSnapshotSet() {
+                    return None;
+                }
+                pg_sys::GetActiveSnapshot()
+            } else {
+                pg_sys::CommandCounterIncrement();
+                pg_sys::GetTransactionSnapshot()
+            };
             if snap.is_null() {
                 return None;
             }
@@ -57,12 +73,14 @@ impl Visibility {
                 }
             };
             Some(Visibility {
+                wrote,
                 xact_start: pg_sys::GetCurrentTransactionStartTimestamp(),
                 statement_start: pg_sys::GetCurrentStatementStartTimestamp(),
                 subtransaction: pg_sys::GetCurrentSubTransactionId(),
                 xmin: s.xmin.into_inner(),
                 xmax: s.xmax.into_inner(),
-                curcid: s.curcid,
+                // A writing reading's command id is the counter just advanced (UpdateActiveSnapshotCommandId).
+                curcid: if wrote { pg_sys::GetCurrentCommandId(false) } else { s.curcid },
                 xip: slice(s.xip, s.xcnt as usize),
                 subxip: slice(s.subxip, s.subxcnt.max(0) as usize),
                 suboverflowed: s.suboverflowed,
