@@ -156,6 +156,13 @@ COMMENT ON FUNCTION plystra.simulate(jsonb) IS
 'naming the field; inline grants and actor metadata are refused as in plystra.explain. For administration '
 'backends only.';
 
+COMMENT ON FUNCTION plystra.audit_writer_stats() IS
+'The audit writer''s queue (needs shared_preload_libraries = ''plystra''): {active (a writer serves this '
+'database), preloaded, writer_starts, transactions, rows_refused, lanes: {single, bulk: {queued_records, '
+'queued_bytes, capacity_bytes, rows_committed}}}. single holds one decision''s row, bulk the rows of requests of '
+'many decisions; queued_* is what waits in the lane''s ring now, the rest count from the server''s start. '
+'Granted to plystra_admin (the REST front exports it on /metrics).';
+
 COMMENT ON FUNCTION plystra.actor_kept_stats() IS
 'actor_kept_stats(): this backend''s kept actors (the User, Member, binding, Space and grants a decision reads, '
 'kept per backend under each Space''s actor version, plystra.actor_versions) and the groups it took from or gave to '

@@ -98,6 +98,67 @@ pub fn render_sealing(unsealed: i64, stale: i64) -> String {
     )
 }
 
+/// The audit writer's queue, from `plystra.audit_writer_stats()` (read from the database at scrape time): whether a
+/// writer serves the database, and per lane (`single`: one decision's row; `bulk`: requests of many decisions) the
+/// rows waiting for it, their bytes against the lane's ring, and the rows it committed. Alert on the queue's bytes
+/// nearing its capacity (audited decisions then wait for room) or on the writer being down. A document of another
+/// shape renders what it can (a missing number is left out), never a sample that was not read.
+pub fn render_audit_writer(stats: &serde_json::Value) -> String {
+    let number = |v: &serde_json::Value| v.as_u64();
+    let mut out = String::new();
+    let up = stats.get("active").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let _ = write!(
+        out,
+        "# HELP plystra_audit_writer_up Whether the audit writer serves this database (1) or not (0).\n\
+         # TYPE plystra_audit_writer_up gauge\nplystra_audit_writer_up {}\n",
+        u8::from(up)
+    );
+    let totals: [(&str, &str, &str); 3] = [
+        ("writer_starts", "plystra_audit_writer_starts_total", "Times an audit writer started since the server did."),
+        ("transactions", "plystra_audit_writer_transactions_total", "Batches of queued rows the audit writer took."),
+        (
+            "rows_refused",
+            "plystra_audit_writer_rows_refused_total",
+            "Audit rows the database refused (their decisions failed).",
+        ),
+    ];
+    for (key, name, help) in totals {
+        if let Some(n) = stats.get(key).and_then(number) {
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}\n");
+        }
+    }
+    let lanes: [(&str, &str, &str, &str); 4] = [
+        (
+            "queued_records",
+            "plystra_audit_writer_queue_rows",
+            "gauge",
+            "Audit rows waiting for the audit writer, by lane.",
+        ),
+        ("queued_bytes", "plystra_audit_writer_queue_bytes", "gauge", "Bytes of the audit rows waiting, by lane."),
+        ("capacity_bytes", "plystra_audit_writer_queue_capacity_bytes", "gauge", "The size of each lane's queue."),
+        (
+            "rows_committed",
+            "plystra_audit_writer_rows_committed_total",
+            "counter",
+            "Audit rows the audit writer committed, by lane.",
+        ),
+    ];
+    for (key, name, kind, help) in lanes {
+        let samples: Vec<(&str, u64)> = ["single", "bulk"]
+            .into_iter()
+            .filter_map(|lane| stats.get("lanes")?.get(lane)?.get(key).and_then(number).map(|n| (lane, n)))
+            .collect();
+        if samples.is_empty() {
+            continue;
+        }
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        for (lane, n) in samples {
+            let _ = writeln!(out, "{name}{{lane=\"{lane}\"}} {n}");
+        }
+    }
+    out
+}
+
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
@@ -231,7 +292,20 @@ mod tests {
         let m = Metrics::default();
         m.record_request("POST", "/api/v1/authz/check", 200, Duration::from_millis(3));
         m.record_decision(Decision::Deny, Some(DenyCode::ScopeOutOfBounds), true);
-        let text = m.render(PoolUsage { size: 1, available: 1, max_size: 20, waiting: 0 }) + &render_sealing(0, 0);
+        let writer = serde_json::json!({"active": true, "preloaded": true, "writer_starts": 1, "transactions": 9,
+            "rows_refused": 0, "lanes": {"single": {"queued_records": 2, "queued_bytes": 4096,
+            "capacity_bytes": 4194304, "rows_committed": 7}, "bulk": {"queued_records": 0, "queued_bytes": 0,
+            "capacity_bytes": 4194304, "rows_committed": 30}}});
+        let text = m.render(PoolUsage { size: 1, available: 1, max_size: 20, waiting: 0 })
+            + &render_sealing(0, 0)
+            + &render_audit_writer(&writer);
+        for family in [
+            "plystra_audit_writer_up 1",
+            "plystra_audit_writer_queue_rows{lane=\"single\"} 2",
+            "plystra_audit_writer_rows_committed_total{lane=\"bulk\"} 30",
+        ] {
+            assert!(text.contains(family), "{family} missing:\n{text}");
+        }
         let mut types: BTreeMap<String, String> = BTreeMap::new();
         let mut helped = Vec::new();
         for line in text.lines() {

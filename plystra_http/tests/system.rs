@@ -266,6 +266,22 @@ async fn metrics_need_the_token_and_report_routes_decisions_and_pool() {
         .unwrap();
     assert!(stale >= 1, "{}", a.text);
     db.batch_execute("SELECT plystra.seal_audit()").await.unwrap();
+    // The audit writer's queue, as the extension states it (plystra.audit_writer_stats).
+    let up: bool = db.query_one("SELECT plystra.audit_writer_active()", &[]).await.unwrap().get(0);
+    assert!(a.text.contains(&format!("\nplystra_audit_writer_up {}\n", u8::from(up))), "{}", a.text);
+    for lane in ["single", "bulk"] {
+        assert!(
+            a.text.contains(&format!("plystra_audit_writer_queue_capacity_bytes{{lane=\"{lane}\"}} 4194304\n")),
+            "{}",
+            a.text
+        );
+        assert!(a.text.contains(&format!("plystra_audit_writer_queue_rows{{lane=\"{lane}\"}} ")), "{}", a.text);
+        assert!(
+            a.text.contains(&format!("plystra_audit_writer_rows_committed_total{{lane=\"{lane}\"}} ")),
+            "{}",
+            a.text
+        );
+    }
 }
 
 #[tokio::test]

@@ -143,6 +143,12 @@ struct Lane {
     committed_seq: u64,
     head: u64,
     tail: u64,
+    /// Records ever queued in this lane, and ever taken out of it (by a drain, or dropped when a writer starts):
+    /// their difference is how many wait in the ring (`plystra.audit_writer_stats`).
+    queued_records: u64,
+    taken_records: u64,
+    /// Rows of this lane a writer committed.
+    committed_records: u64,
     buf: [u8; QUEUE_BYTES],
 }
 
@@ -214,6 +220,9 @@ pub fn attach_shmem() {
                 (*q).lanes[lane].committed_seq = 0;
                 (*q).lanes[lane].head = 0;
                 (*q).lanes[lane].tail = 0;
+                (*q).lanes[lane].queued_records = 0;
+                (*q).lanes[lane].taken_records = 0;
+                (*q).lanes[lane].committed_records = 0;
             }
         }
         QUEUE = q;
@@ -346,6 +355,7 @@ pub fn deliver_all(make_payloads: impl FnOnce() -> Vec<Vec<u8>>) -> Delivery {
                 write_header(ring, at, payload.len() as u32, seq);
                 ring.buf[at + HEADER..at + HEADER + payload.len()].copy_from_slice(payload);
                 ring.head += total as u64;
+                ring.queued_records += 1;
                 break (seq, qq.generation, qq.drains + 1);
             }
             // Full: the writer frees space as it drains (a batch may fill the queue itself: wake the writer).
@@ -544,6 +554,7 @@ fn drain(q: *mut Queue) -> Option<Drained> {
             }
             rows.push(ring.buf[at + HEADER..at + HEADER + len as usize].to_vec());
             seqs[lane].push(seq);
+            ring.taken_records += 1;
             bytes += len as usize;
             ring.tail += (HEADER + align16(len as usize)) as u64;
         }
@@ -591,6 +602,7 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
         qq.failed_seq = qq.next_seq;
         for ring in &mut qq.lanes {
             ring.tail = ring.head;
+            ring.taken_records = ring.queued_records;
         }
         qq.worker_pid = unsafe { pg_sys::MyProcPid };
         qq.worker_latch = unsafe { pg_sys::MyLatch };
@@ -617,6 +629,10 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
             {
                 let mut g = Locked::exclusive(q);
                 let qq = g.q();
+                for (ring, taken) in qq.lanes.iter_mut().zip(&seqs) {
+                    let refused_here = refused.iter().filter(|row| taken.contains(&row.seq)).count();
+                    ring.committed_records += (taken.len() - refused_here) as u64;
+                }
                 for row in refused {
                     let at = (qq.refused_count % REFUSED_ROWS as u64) as usize;
                     if qq.refused_count >= REFUSED_ROWS as u64 {
@@ -824,6 +840,37 @@ fn ensure_partitions() -> bool {
         }
         installed
     })
+}
+
+/// The audit writer's queue as operators watch it (the REST front's /metrics): whether a writer serves this
+/// database, how many times a writer started, its transactions, the rows it refused, and for each lane the records
+/// waiting in its ring (and their bytes, against the ring's size) and the rows committed. Counters run from the
+/// server's start. Reads one lock's worth of shared memory; granted to plystra_admin (`apply_privileges`).
+#[pg_extern(volatile, parallel_safe)]
+fn audit_writer_stats() -> pgrx::JsonB {
+    let Some(q) = queue() else {
+        return pgrx::JsonB(serde_json::json!({"active": false, "preloaded": false}));
+    };
+    let mut g = Locked::exclusive(q);
+    let qq = g.q();
+    let lane = |ring: &Lane| {
+        serde_json::json!({
+            "queued_records": ring.queued_records - ring.taken_records,
+            "queued_bytes": ring.head - ring.tail,
+            "capacity_bytes": QUEUE_BYTES,
+            "rows_committed": ring.committed_records,
+        })
+    };
+    let stats = serde_json::json!({
+        "active": qq.worker_pid != 0 && qq.database == unsafe { pg_sys::MyDatabaseId },
+        "preloaded": true,
+        "writer_starts": qq.generation,
+        "transactions": qq.drains,
+        "rows_refused": qq.refused_count,
+        "lanes": {"single": lane(&qq.lanes[SINGLE]), "bulk": lane(&qq.lanes[BULK])},
+    });
+    drop(g);
+    pgrx::JsonB(stats)
 }
 
 /// Whether a writer serves this backend's database right now.

@@ -75,6 +75,7 @@ bundle_migrations!(
     "../../migrations/019_mapping_version.sql" as "migration_019" after "migration_018",
     "../../migrations/020_audit_actor_space.sql" as "migration_020" after "migration_019",
     "../../migrations/021_api_key_bounds.sql" as "migration_021" after "migration_020",
+    "../../migrations/022_audit_writer_stats.sql" as "migration_022" after "migration_021",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

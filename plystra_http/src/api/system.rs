@@ -161,6 +161,7 @@ pub async fn metrics(State(state): State<AppState>, mut db: Db, headers: HeaderM
     body.push_str(&crate::metrics::render_pipelined(state.pipe.piped()));
     body.push_str(&crate::metrics::render_refusals());
     body.push_str(&audit_sealing_gauges(&mut db).await);
+    body.push_str(&audit_writer_gauges(&mut db).await);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }
 
@@ -175,6 +176,21 @@ async fn audit_sealing_gauges(db: &mut Db) -> String {
         Ok((unsealed, overdue)) => crate::metrics::render_sealing(unsealed, overdue),
         Err(e) => {
             tracing::warn!(error = %e, "metrics: could not count unsealed audit rows");
+            String::new()
+        }
+    }
+}
+
+/// The audit writer's queue (`plystra.audit_writer_stats()`): rows waiting for the writer, by lane, against each
+/// lane's size, and whether a writer serves the database. Nothing is reported when the database cannot answer.
+async fn audit_writer_gauges(db: &mut Db) -> String {
+    let Ok(client) = db.connection().await else {
+        return String::new();
+    };
+    match store::system::audit_writer_stats(&**client).await {
+        Ok(stats) => crate::metrics::render_audit_writer(&stats),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: could not read the audit writer's queue");
             String::new()
         }
     }

@@ -1,4 +1,4 @@
-//! The store of the system routes: readiness, the audit-sealing gauges, the console's counts.
+//! The store of the system routes: readiness, the audit-sealing gauges, the audit writer's queue, the console's counts.
 
 use tokio_postgres::{Error, GenericClient, Row};
 
@@ -11,6 +11,12 @@ pub async fn ping(client: &impl GenericClient) -> Result<(), Error> {
 pub async fn unsealed_audit_rows(client: &(impl GenericClient + Sync)) -> Result<(i64, i64), Error> {
     let row = client.query_one(include_str!("system/unsealed_audit_rows.sql"), &[]).await?;
     Ok((row.get(0), row.get(1)))
+}
+
+/// The audit writer's queue (`plystra.audit_writer_stats()`), as the extension states it.
+pub async fn audit_writer_stats(client: &(impl GenericClient + Sync)) -> Result<serde_json::Value, Error> {
+    let row = client.query_one(include_str!("system/audit_writer_stats.sql"), &[]).await?;
+    row.try_get(0)
 }
 
 /// Live Spaces, users, Members, Groups, Roles, Permissions, resources; resource types; audit rows.

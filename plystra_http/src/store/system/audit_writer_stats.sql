@@ -1,0 +1,1 @@
+SELECT plystra.audit_writer_stats()
