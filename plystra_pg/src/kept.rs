@@ -15,26 +15,37 @@ thread_local! {
     // Keyed by the text's address, not its contents: hashing the 3 kB context query on every decision would
     // be work on the hot path. The texts are `'static`; should the same text sit at two addresses, it is
     // merely prepared twice.
-    static KEPT: RefCell<HashMap<usize, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    static KEPT: RefCell<HashMap<(usize, bool), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
 pub const TEXT: PgOid = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
 pub const TEXT_ARRAY: PgOid = PgOid::BuiltIn(PgBuiltInOids::TEXTARRAYOID);
 pub const BOOL: PgOid = PgOid::BuiltIn(PgBuiltInOids::BOOLOID);
 
-/// The kept statement for `sql` with parameter `types`, prepared on first use in this backend.
-fn statement(client: &SpiClient<'_>, sql: &'static str, types: &[PgOid]) -> Rc<OwnedPreparedStatement> {
-    let key = sql.as_ptr() as usize;
+/// The kept statement for `sql` with parameter `types`, prepared on first use in this backend: `writing` selects the
+/// variant SPI runs read-write (see [`select`]).
+fn statement(client: &SpiClient<'_>, sql: &'static str, types: &[PgOid], writing: bool) -> Rc<OwnedPreparedStatement> {
+    let key = (sql.as_ptr() as usize, writing);
     if let Some(kept) = KEPT.with(|k| k.borrow().get(&key).cloned()) {
         return kept;
     }
     // Prepared outside any borrow of the map: planning may run code that asks for another kept statement.
-    let prepared = Rc::new(client.prepare(sql, types).expect("plystra: a kept statement must prepare").keep());
+    let prepared = if writing { client.prepare_mut(sql, types) } else { client.prepare(sql, types) };
+    let prepared = Rc::new(prepared.expect("plystra: a kept statement must prepare").keep());
     KEPT.with(|k| k.borrow_mut().insert(key, prepared.clone()));
     prepared
 }
 
 /// Runs the kept statement for `sql` (at most `limit` rows) and hands its rows to `read`.
+///
+/// It reads what a decision reads (`probe::Reader::begin`): in a transaction that has written (its top level has a
+/// transaction id), SPI's read-write mode, which advances the command counter and takes the transaction's snapshot
+/// again, so the transaction's own writes and, in READ COMMITTED, what others committed since the statement began
+/// are seen; otherwise the statement's snapshot. pgrx alone chooses by the current subtransaction's id, so inside
+/// a savepoint or an EXCEPTION block that had not written, in a transaction that had, these reads took the
+/// statement's older snapshot while the decision's probes took a fresh one (found by an attack: a group deactivated
+/// by another session during the statement was still in `reachable_group_ids` while `allowed_row` denied it). A
+/// statement prepared as mutating never runs read-only; it writes nothing here (every kept statement is a SELECT).
 pub fn select<R>(
     client: &SpiClient<'_>,
     sql: &'static str,
@@ -43,7 +54,7 @@ pub fn select<R>(
     args: &[DatumWithOid<'_>],
     read: impl FnOnce(SpiTupleTable<'_>) -> R,
 ) -> R {
-    let stmt = statement(client, sql, types);
+    let stmt = statement(client, sql, types, crate::probe::transaction_has_written());
     read(client.select(&*stmt, limit, args).expect("plystra: a kept statement must run"))
 }
 

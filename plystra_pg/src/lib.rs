@@ -36,6 +36,7 @@ mod statement_cache;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::register();
+    actor_reach::forget_at_transaction_end();
     audit_writer::init();
     actor_shared::TIER.define();
     group_shared::TIER.define();

@@ -17,10 +17,17 @@
 //! the next call, while the statement's snapshot stays the same (`tests/sql/086_reach_memo_writes.sql`: a stale
 //! group list, and a stale `lookup_resources`, after a revoke, when the key was the statement's snapshot). So in
 //! such a transaction the key is what that reading would see: the command counter is advanced first (a write since
-//! the last call moves it; nothing moves it otherwise) and the snapshot is the transaction's, taken again. The
-//! answer is then computed under a snapshot at least as new as the key's; the two differ only when a transaction
-//! completed in between, and after that no later snapshot equals the key's (it would list the completed
-//! transaction as in progress, or have a lower `xmax`), so no later call takes that answer.
+//! the last call moves it) and the snapshot is the transaction's, taken again; and the end of the last WAL record
+//! this backend wrote (`XactLastRecEnd`). The command counter alone does not move with every write: a statement
+//! that writes several rows (an INSERT of many rows, ON CONFLICT, a writable CTE) writes them all under its own
+//! command id, which the first call's advance leaves behind, so rows it writes after that call are visible to the
+//! next reading while the counter stays put (found by an attack on this memo: a grant revoked by row 1 of an
+//! INSERT was still reached on rows 2 and 3). Every row written to a permanent table writes WAL when `wal_level` is
+//! `replica` or above, so the WAL position moves with each; under `wal_level = minimal` a table created or
+//! truncated in the same transaction is written without WAL, so there nothing is memoised in a transaction that
+//! has written. The answer is computed under a snapshot at least as new as the key's; the two differ only when a
+//! transaction completed in between, and after that no later snapshot equals the key's (it would list the
+//! completed transaction as in progress, or have a lower `xmax`), so no later call takes that answer.
 
 use std::cell::RefCell;
 
@@ -30,6 +37,8 @@ use pgrx::pg_sys;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Visibility {
     wrote: bool,
+    /// In a transaction that has written: where this backend's last WAL record ended (0 otherwise).
+    last_record_end: u64,
     xact_start: i64,
     statement_start: i64,
     subtransaction: u32,
@@ -58,6 +67,9 @@ impl Visibility {
                 }
                 pg_sys::GetActiveSnapshot()
             } else {
+                if pg_sys::wal_level < pg_sys::WalLevel::WAL_LEVEL_REPLICA as std::ffi::c_int {
+                    return None;
+                }
                 pg_sys::CommandCounterIncrement();
                 pg_sys::GetTransactionSnapshot()
             };
@@ -74,6 +86,7 @@ impl Visibility {
             };
             Some(Visibility {
                 wrote,
+                last_record_end: if wrote { pg_sys::XactLastRecEnd } else { 0 },
                 xact_start: pg_sys::GetCurrentTransactionStartTimestamp(),
                 statement_start: pg_sys::GetCurrentStatementStartTimestamp(),
                 subtransaction: pg_sys::GetCurrentSubTransactionId(),
@@ -99,6 +112,17 @@ type Answers<K, V> = (Visibility, Vec<(K, V)>);
 /// Memoised answers for one `Visibility`; `K` is the question (actor included), `V` the answer.
 pub struct Memo<K, V> {
     slot: RefCell<Option<Answers<K, V>>>,
+}
+
+impl<K, V> Memo<K, V> {
+    /// Drops every answer. A key holds the transaction's start, so no answer outlives its transaction usefully;
+    /// dropped at its end (`actor_reach::forget_at_transaction_end`), an idle backend holds none (a reach of
+    /// 50,000 groups is about a megabyte an answer).
+    pub fn clear(&self) {
+        if let Ok(mut slot) = self.slot.try_borrow_mut() {
+            *slot = None;
+        }
+    }
 }
 
 impl<K: PartialEq, V: Clone> Memo<K, V> {

@@ -53,9 +53,35 @@ ROLLBACK;
 SELECT dblink_exec('t91_w', $q$UPDATE plystra.user_members SET status = 'active'
                                WHERE id = 'um_alice_finance_reviewer'$q$);
 
+-- 2b. READ COMMITTED, written, inside a savepoint that has not written (its subtransaction has no id): the group list
+-- is read as a decision reads, with another session's commit during the statement seen. (The group list's SPI read
+-- took the statement's snapshot there, by the subtransaction's id, while the decision's probes took a fresh one:
+-- found by an attack, a group deactivated meanwhile was still listed while allowed_row denied it.)
+CREATE FUNCTION pg_temp.emea_status_elsewhere(status text) RETURNS int LANGUAGE sql VOLATILE AS $$
+    SELECT 1 FROM dblink_exec('t91_w', format($q$UPDATE plystra.groups SET status = %L
+                                                 WHERE id = 'group_finance_emea'$q$, status))
+$$;
+BEGIN;
+SELECT txid_current() IS NOT NULL AS wrote_rc \gset
+SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme');
+SAVEPOINT s;
+SELECT ('group_finance_emea' = ANY (after))::text || ',' || allowed_emea::text AS savepoint_after
+FROM (SELECT plystra.reachable_group_ids('invoice', 'approve') AS before,
+             pg_temp.emea_status_elsewhere('inactive') AS w,
+             plystra.reachable_group_ids('invoice', 'approve') AS after,
+             plystra.allowed_row('invoice', 'approve', 'space_acme', 'group_finance_emea', NULL) AS allowed_emea
+      OFFSET 0) s
+WHERE before IS NOT NULL \gset
+ROLLBACK;
+SELECT pg_temp.emea_status_elsewhere('active');
+
 BEGIN ISOLATION LEVEL REPEATABLE READ;
-SELECT plan(8);
-SELECT ok(:'wrote'::boolean AND :'wrote_rr'::boolean, 'the transactions above had written before they asked');
+SELECT plan(10);
+SELECT ok(:'wrote'::boolean AND :'wrote_rr'::boolean AND :'wrote_rc'::boolean,
+          'the transactions above had written before they asked');
+SELECT is(:'savepoint_after'::text, 'false,false',
+          'in a savepoint of a writing transaction: a group another session deactivated during the statement is '
+          'neither listed nor allowed');
 SELECT cmp_ok(:p1::bigint - :p0::bigint, '>', 0::bigint, 'one reach question loads the actor (its probes counted)');
 SELECT is(:p2::bigint - :p1::bigint, :p1::bigint - :p0::bigint,
           'four reach questions about one actor in one statement load it once, as one question does');
@@ -78,6 +104,25 @@ SELECT cardinality(plystra.reachable_group_ids('invoice', 'approve')) AS inside_
 ROLLBACK TO SAVEPOINT s;
 SELECT is(ARRAY[:inside_savepoint::int, cardinality(plystra.reachable_group_ids('invoice', 'approve'))], ARRAY[3, 0],
           'restored inside a savepoint: 3 groups; after rolling it back, the revoke holds again: none');
+-- 5. One statement that writes several rows (an INSERT ... ON CONFLICT): its first row revokes Alice's grant, and
+-- every row asks. The statement writes all its rows under one command id, so the command counter does not move
+-- between them; the memo's key moves with the WAL each row writes. Row 1 asks before its own write.
+SELECT pg_temp.grant_status('active');
+INSERT INTO plystra.member_roles AS m (id, member_id, role_id, space_id, scope_anchor_group_id, status, metadata)
+SELECT v.id, 'member_finance_reviewer', 'role_finance_approver', 'space_acme', v.anchor, v.status,
+       jsonb_build_object('n', v.n, 'groups', cardinality(plystra.reachable_group_ids('invoice', 'approve')),
+                          -- Correlated (WHERE v.n > 0), or the sub-select would be an InitPlan run once.
+                          'lookup', cardinality(ARRAY(SELECT plystra.lookup_resources('invoice', 'approve')
+                                                      WHERE v.n > 0)),
+                          'allowed', plystra.allowed_resource('invoice', 'invoice_001', 'approve'))
+FROM (VALUES (1, 'mr_finance_reviewer_approver_finance', 'group_finance', 'revoked'),
+             (2, 'mr_t91_revoked_2', 'group_legal', 'revoked'),
+             (3, 'mr_t91_revoked_3', 'group_legal_emea', 'revoked')) v (n, id, anchor, status)
+ON CONFLICT (id) DO UPDATE SET status = excluded.status;
+SELECT is(ARRAY(SELECT metadata::text FROM plystra.member_roles WHERE id LIKE 'mr_t91_revoked_%' ORDER BY id),
+          ARRAY['{"n": 2, "groups": 0, "lookup": 0, "allowed": false}',
+                '{"n": 3, "groups": 0, "lookup": 0, "allowed": false}'],
+          'rows 2 and 3 of one INSERT, after its row 1 revoked the grant: no group, no resource, and denied');
 SELECT * FROM finish();
 ROLLBACK;
 
