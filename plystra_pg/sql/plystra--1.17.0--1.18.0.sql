@@ -138,7 +138,8 @@ COMMENT ON FUNCTION plystra.audit_writer_stats() IS
 'The audit writer''s queue (needs shared_preload_libraries = ''plystra''): {active (a writer serves this '
 'database), preloaded, writer_starts, transactions, rows_refused, lanes: {single, bulk: {queued_records, '
 'queued_bytes, capacity_bytes, rows_committed}}}. single holds one decision''s row, bulk the rows of requests of '
-'many decisions; queued_* is what waits in the lane''s ring now, the rest count from the server''s start. '
+'many decisions; queued_* is what waits in the lane''s ring now, the rest count from the server''s start. In a '
+'database the writer does not serve, only {active: false, preloaded}: the counters are another database''s. '
 'Granted to plystra_admin (the REST front exports it on /metrics).';
 
 -- Last: who may call what (PUBLIC nothing; plystra_app and plystra_admin their documented sets).

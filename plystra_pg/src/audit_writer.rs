@@ -242,6 +242,11 @@ impl Locked {
         unsafe { pg_sys::LWLockAcquire((*q).lock, pg_sys::LWLockMode::LW_EXCLUSIVE) };
         Locked(q)
     }
+    /// For reading only (`plystra.audit_writer_stats`): the `&mut` that `q` hands out must not be written through.
+    fn shared(q: *mut Queue) -> Self {
+        unsafe { pg_sys::LWLockAcquire((*q).lock, pg_sys::LWLockMode::LW_SHARED) };
+        Locked(q)
+    }
     fn q(&mut self) -> &mut Queue {
         unsafe { &mut *self.0 }
     }
@@ -845,14 +850,19 @@ fn ensure_partitions() -> bool {
 /// The audit writer's queue as operators watch it (the REST front's /metrics): whether a writer serves this
 /// database, how many times a writer started, its transactions, the rows it refused, and for each lane the records
 /// waiting in its ring (and their bytes, against the ring's size) and the rows committed. Counters run from the
-/// server's start. Reads one lock's worth of shared memory; granted to plystra_admin (`apply_privileges`).
+/// server's start. In a database the writer does not serve (or has not yet served), only that (`active` false): the
+/// counters are another database's audit activity, which is not this database's administrators' to see. Reads under the queue's lock in
+/// shared mode; granted to plystra_admin (`apply_privileges`).
 #[pg_extern(volatile, parallel_safe)]
 fn audit_writer_stats() -> pgrx::JsonB {
     let Some(q) = queue() else {
         return pgrx::JsonB(serde_json::json!({"active": false, "preloaded": false}));
     };
-    let mut g = Locked::exclusive(q);
+    let mut g = Locked::shared(q);
     let qq = g.q();
+    if qq.database != unsafe { pg_sys::MyDatabaseId } {
+        return pgrx::JsonB(serde_json::json!({"active": false, "preloaded": true}));
+    }
     let lane = |ring: &Lane| {
         serde_json::json!({
             "queued_records": ring.queued_records - ring.taken_records,
@@ -862,7 +872,7 @@ fn audit_writer_stats() -> pgrx::JsonB {
         })
     };
     let stats = serde_json::json!({
-        "active": qq.worker_pid != 0 && qq.database == unsafe { pg_sys::MyDatabaseId },
+        "active": qq.worker_pid != 0,
         "preloaded": true,
         "writer_starts": qq.generation,
         "transactions": qq.drains,

@@ -4,7 +4,8 @@
 -- Needs the cluster started with the audit writer serving this database (scripts/test does).
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(11);
+CREATE EXTENSION IF NOT EXISTS dblink;
+SELECT plan(12);
 \ir helpers/await_audit_writer.sql
 
 SET plystra.audit_mode = 'always';
@@ -52,4 +53,15 @@ SELECT ok(has_function_privilege('plystra_admin', 'plystra.audit_writer_stats()'
 SELECT ok(NOT has_function_privilege('plystra_app', 'plystra.audit_writer_stats()', 'EXECUTE')
           AND NOT has_function_privilege('public', 'plystra.audit_writer_stats()', 'EXECUTE'),
           'an application role (plystra_app) and PUBLIC may not');
+-- A database the writer does not serve sees that, and not the served database's counters.
+DROP DATABASE IF EXISTS t092_other WITH (FORCE);
+CREATE DATABASE t092_other;
+SELECT format('host=%s port=%s dbname=t092_other user=%s',
+              split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'), current_user)
+       AS other \gset
+SELECT dblink_exec(:'other', 'CREATE EXTENSION plystra');
+SELECT is((SELECT s FROM dblink(:'other', 'SELECT plystra.audit_writer_stats()') AS t (s jsonb)),
+          '{"active": false, "preloaded": true}'::jsonb,
+          'in a database the writer does not serve: not active, and no other database''s counters');
+DROP DATABASE t092_other WITH (FORCE);
 SELECT * FROM finish();
