@@ -851,8 +851,8 @@ fn ensure_partitions() -> bool {
 /// database, how many times a writer started, its transactions, the rows it refused, and for each lane the records
 /// waiting in its ring (and their bytes, against the ring's size) and the rows committed. Counters run from the
 /// server's start. In a database the writer does not serve (or has not yet served), only that (`active` false): the
-/// counters are another database's audit activity, which is not this database's administrators' to see. Reads under the queue's lock in
-/// shared mode; granted to plystra_admin (`apply_privileges`).
+/// counters are another database's audit activity, which is not this database's administrators' to see. Reads
+/// under the queue's lock in shared mode; granted to plystra_admin (`apply_privileges`).
 #[pg_extern(volatile, parallel_safe)]
 fn audit_writer_stats() -> pgrx::JsonB {
     let Some(q) = queue() else {

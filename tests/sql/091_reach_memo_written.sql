@@ -2,7 +2,8 @@
 -- written. Such a transaction's readings advance the command counter and take the transaction's snapshot again
 -- (plystra_pg/src/probe.rs), and the memo is keyed by exactly that: a policy's InitPlans share one context load
 -- (before, every InitPlan loaded the actor again once the transaction had written: an RLS statement after an INSERT
--- cost 3 to 6 times the same statement before it), and nothing the reading would see differently is taken from it.
+-- cost 4 to 9 times the same statement in a read-only transaction: bench/results/ab-reach-memo-written.md), and
+-- nothing the reading would see differently is taken from it.
 -- tests/sql/086_reach_memo_writes.sql holds the READ COMMITTED cases (a write earlier in the statement, another
 -- session's commit during it); this file the sharing, REPEATABLE READ and savepoints.
 SET client_min_messages = warning;

@@ -160,37 +160,25 @@ pub async fn metrics(State(state): State<AppState>, mut db: Db, headers: HeaderM
     let mut body = state.metrics.render(usage);
     body.push_str(&crate::metrics::render_pipelined(state.pipe.piped()));
     body.push_str(&crate::metrics::render_refusals());
-    body.push_str(&audit_sealing_gauges(&mut db).await);
-    body.push_str(&audit_writer_gauges(&mut db).await);
+    body.push_str(&audit_gauges(&mut db).await);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }
 
 /// Rows not yet in their hash chain, and those left so longer than `plystra.audit_unsealed_alarm`: a sealer that
-/// is held back or stopped shows here (alert on the second being above zero). Read through the partial index of
-/// unsealed rows, so a scrape costs little. Nothing is reported when the database cannot answer.
-async fn audit_sealing_gauges(db: &mut Db) -> String {
+/// is held back or stopped shows here (alert on the second being above zero); read through the partial index of
+/// unsealed rows, so a scrape costs little. And the audit writer's queue: rows waiting for the writer, by lane,
+/// against each lane's size, and whether a writer serves the database. One statement; nothing is reported when the
+/// database cannot answer.
+async fn audit_gauges(db: &mut Db) -> String {
     let Ok(client) = db.connection().await else {
         return String::new();
     };
-    match store::system::unsealed_audit_rows(&**client).await {
-        Ok((unsealed, overdue)) => crate::metrics::render_sealing(unsealed, overdue),
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics: could not count unsealed audit rows");
-            String::new()
+    match store::system::audit_gauges(&**client).await {
+        Ok((unsealed, overdue, writer)) => {
+            crate::metrics::render_sealing(unsealed, overdue) + &crate::metrics::render_audit_writer(&writer)
         }
-    }
-}
-
-/// The audit writer's queue (`plystra.audit_writer_stats()`): rows waiting for the writer, by lane, against each
-/// lane's size, and whether a writer serves the database. Nothing is reported when the database cannot answer.
-async fn audit_writer_gauges(db: &mut Db) -> String {
-    let Ok(client) = db.connection().await else {
-        return String::new();
-    };
-    match store::system::audit_writer_stats(&**client).await {
-        Ok(stats) => crate::metrics::render_audit_writer(&stats),
         Err(e) => {
-            tracing::warn!(error = %e, "metrics: could not read the audit writer's queue");
+            tracing::warn!(error = %e, "metrics: could not read the audit gauges");
             String::new()
         }
     }

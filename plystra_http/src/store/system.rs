@@ -7,16 +7,11 @@ pub async fn ping(client: &impl GenericClient) -> Result<(), Error> {
     client.simple_query(include_str!("system/ping.sql")).await.map(|_| ())
 }
 
-/// Unsealed audit rows, and those unsealed longer than the alarm.
-pub async fn unsealed_audit_rows(client: &(impl GenericClient + Sync)) -> Result<(i64, i64), Error> {
-    let row = client.query_one(include_str!("system/unsealed_audit_rows.sql"), &[]).await?;
-    Ok((row.get(0), row.get(1)))
-}
-
-/// The audit writer's queue (`plystra.audit_writer_stats()`), as the extension states it.
-pub async fn audit_writer_stats(client: &(impl GenericClient + Sync)) -> Result<serde_json::Value, Error> {
-    let row = client.query_one(include_str!("system/audit_writer_stats.sql"), &[]).await?;
-    row.try_get(0)
+/// The audit gauges /metrics reads at scrape time, in one statement: unsealed audit rows, those unsealed longer than
+/// the alarm, and the audit writer's queue (`plystra.audit_writer_stats()`, as the extension states it).
+pub async fn audit_gauges(client: &(impl GenericClient + Sync)) -> Result<(i64, i64, serde_json::Value), Error> {
+    let row = client.query_one(include_str!("system/audit_gauges.sql"), &[]).await?;
+    Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
 }
 
 /// Live Spaces, users, Members, Groups, Roles, Permissions, resources; resource types; audit rows.

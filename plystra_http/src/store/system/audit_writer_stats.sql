@@ -1,1 +1,0 @@
-SELECT plystra.audit_writer_stats()
