@@ -47,6 +47,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/020_audit_actor_space.sql"),
     include_str!("../../migrations/021_api_key_bounds.sql"),
     include_str!("../../migrations/022_audit_writer_stats.sql"),
+    include_str!("../../migrations/023_kept_rows_written.sql"),
 ];
 
 pub use decide::{decide, Outcome};

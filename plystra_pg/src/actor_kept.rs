@@ -19,10 +19,10 @@
 //!   every anchor group (live or not) in that Space. Then the request's Space version alone covers it. Anything
 //!   else (an unknown id, a binding of another Member, a row of another Space) is read from the tables every time,
 //!   so deny codes and traces are exactly the tables';
-//! - only a transaction that has written nothing uses or fills it: its snapshot shows committed changes only, and
-//!   every committed change moved the version. A transaction that has written anything reads the tables (its own
-//!   writes, a savepoint rolled back, a write earlier in the same statement are then exactly as visible as they
-//!   are to SQL);
+//! - only a transaction that has written no kept row uses or fills it (`kept_writes`: a trigger marks a transaction
+//!   before it writes one): for these tables its snapshot shows committed changes only, and every committed change
+//!   moved the version. A transaction that has written a kept row reads the tables (its own writes, a savepoint
+//!   rolled back, a write earlier in the same statement are then exactly as visible as they are to SQL);
 //! - a decision reads its Space's version row under its own snapshot (one probe, or the row last read when its
 //!   snapshot shows exactly the same committed rows as the one it was read under: `same_snapshot`) and uses the
 //!   kept actor only when it was read under that same version of the same incarnation of the row (a random id the row is created with:
@@ -132,7 +132,7 @@ fn version(reader: &Reader, space_id: &str) -> Option<(String, i64)> {
     }
     // A schema not yet updated to 1.8.0 (the library is replaced before ALTER EXTENSION UPDATE runs) has no
     // version rows: it keeps nothing and decides as before.
-    if reader.wrote() || !reader.has_relation(c"actor_versions") {
+    if !reader.keeps() || !reader.has_relation(c"actor_versions") {
         return None;
     }
     VERSION_ROWS.with(|r| {

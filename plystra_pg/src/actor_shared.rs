@@ -6,8 +6,8 @@
 //! deciding for 40,000 actors drawn from the benchmark's 100,000 found 1,966 of them kept: 4.9%).
 //!
 //! The rule is `actor_kept`'s, unchanged: an entry is rows, never a verdict; it is filled only by a transaction
-//! that has written nothing, only for an actor whose rows all lie in the request's Space, and used only by a
-//! transaction that has written nothing whose snapshot sees the same version of the same incarnation of that
+//! that has written no kept row (`kept_writes`), only for an actor whose rows all lie in the request's Space, and
+//! used only by such a transaction whose snapshot sees the same version of the same incarnation of that
 //! Space's row in `plystra.actor_versions`. What sharing adds is that entries outlive the backend that filled them
 //! and cross databases, so an entry also names its database: two databases of one server can hold the same
 //! incarnation and hand out the same version numbers for different changes (`CREATE DATABASE ... TEMPLATE` copies

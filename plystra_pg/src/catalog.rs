@@ -13,10 +13,11 @@
 //!   and the gate reads an anchor whatever its status); a sequence value is never handed out twice, so the version
 //!   a snapshot sees names exactly one state of those rows as that snapshot sees them (committed changes, plus the
 //!   transaction's own writes up to its current command);
-//! - only a transaction that has written nothing uses or fills it: its snapshot shows committed changes only, and
-//!   every committed change moved the version. A transaction that has written anything reads the tables (its
-//!   own writes, a savepoint rolled back, a write earlier in the same statement are then exactly as visible as
-//!   they are to SQL; an AFTER STATEMENT trigger's bump is not yet visible inside the statement);
+//! - only a transaction that has written no kept row uses or fills it (`kept_writes`: a trigger marks a transaction
+//!   before it writes one): for these tables its snapshot shows committed changes only, and every committed change
+//!   moved the version. A transaction that has written a kept row reads the tables (its own writes, a savepoint
+//!   rolled back, a write earlier in the same statement are then exactly as visible as they are to SQL; an AFTER
+//!   STATEMENT trigger's bump is not yet visible inside the statement);
 //! - a decision first reads the version under its own snapshot (one probe, or the row last read when its snapshot
 //!   shows exactly the same committed rows as the one it was read under: `same_snapshot`), and uses what the
 //!   backend keeps only when it was read under that same version of the same incarnation of the schema (a random id the version
@@ -99,7 +100,7 @@ const NOTHING: Catalog = Catalog { enabled: false, credentials: false, mappings:
 impl Catalog {
     /// Reads the catalog version under `reader`'s snapshot and forgets what was kept under another.
     pub fn validate(reader: &Reader) -> Catalog {
-        if reader.wrote() {
+        if !reader.keeps() {
             return NOTHING;
         }
         let snapshot = reader.statement_snapshot();
@@ -134,7 +135,7 @@ impl Catalog {
         let limit = crate::guc::CATALOG_CACHE_ENTRIES.get();
         // A schema not yet updated to 1.6.0 (the library is replaced before ALTER EXTENSION UPDATE runs) has no
         // version: it keeps nothing and decides as before.
-        if limit <= 0 || reader.wrote() || !reader.has_relation(c"catalog_version") {
+        if limit <= 0 || !reader.keeps() || !reader.has_relation(c"catalog_version") {
             return NOTHING;
         }
         let version = VERSION_ROW.with(|r| {

@@ -6,13 +6,13 @@
 //! The rule is `actor_kept`'s, for one more row of the same Space: a group is a Space-local row, and every
 //! statement that writes `plystra.groups` gives its Space's row in `plystra.actor_versions` a fresh sequence value
 //! in the same transaction, the old row's Space and the new row's alike (migration 014). So:
-//! - an entry is a live group read from the table by a transaction that has written nothing, filed under the
-//!   database, the incarnation and version of the request's Space's row as its snapshot saw it, and that Space's
-//!   id; only a group whose own `space_id` is that Space is filed (a group of another Space is read every time,
-//!   as is a group not found or not live: nothing in the request's Space would move its version when such a row
-//!   appears or comes back);
-//! - an entry is used only by a transaction that has written nothing whose snapshot sees the same version of the
-//!   same incarnation of the request's Space's row (`actor_kept::Loaded::kept_under`), and only for a group id and
+//! - an entry is a live group read from the table by a transaction that has written no kept row (`kept_writes`),
+//!   filed under the database, the incarnation and version of the request's Space's row as its snapshot saw it, and
+//!   that Space's id; only a group whose own `space_id` is that Space is filed (a group of another Space is read
+//!   every time, as is a group not found or not live: nothing in the request's Space would move its version when
+//!   such a row appears or comes back);
+//! - an entry is used only by a transaction that has written no kept row whose snapshot sees the same version of
+//!   the same incarnation of the request's Space's row (`actor_kept::Loaded::kept_under`), and only for a group id and
 //!   Space that are the entry's own. Any change to the group (archived, deleted, restored, its path or Space
 //!   rewritten by a superuser with the immutability trigger off) moved that version, so a kept group is exactly
 //!   the row the decision's snapshot sees: a REPEATABLE READ transaction's older snapshot, a change committed by

@@ -19,6 +19,7 @@ mod group_shared;
 mod guc;
 mod jsonb;
 mod kept;
+mod kept_writes;
 mod loader;
 #[cfg(any(test, feature = "pg_test"))]
 mod loader_oracle;
@@ -37,6 +38,7 @@ mod statement_cache;
 pub extern "C-unwind" fn _PG_init() {
     guc::register();
     actor_reach::forget_at_transaction_end();
+    kept_writes::forget_at_transaction_end();
     audit_writer::init();
     actor_shared::TIER.define();
     group_shared::TIER.define();
@@ -45,10 +47,13 @@ pub extern "C-unwind" fn _PG_init() {
 
 /// The one list of migration files. Each is embedded verbatim in the install script, in order, and in
 /// `migrations::BUNDLED`, whose SHA-256s fill the ledger: both come from this list, so they cannot disagree.
+/// A migration that names a function of the library (`needing`) comes after that function's CREATE in the install
+/// script.
 macro_rules! bundle_migrations {
-    ($first:literal as $first_name:literal $(, $path:literal as $name:literal after $prev:literal)* $(,)?) => {
+    ($first:literal as $first_name:literal
+     $(, $path:literal as $name:literal after $prev:literal $(needing $($needs:path),+)?)* $(,)?) => {
         extension_sql_file!($first, name = $first_name, bootstrap);
-        $( extension_sql_file!($path, name = $name, requires = [$prev]); )*
+        $( extension_sql_file!($path, name = $name, requires = [$prev $($(, $needs)+)?]); )*
         pub(crate) const BUNDLED_MIGRATIONS: &[(&str, &str)] =
             &[($first, include_str!($first)) $(, ($path, include_str!($path)))*];
     };
@@ -77,6 +82,8 @@ bundle_migrations!(
     "../../migrations/020_audit_actor_space.sql" as "migration_020" after "migration_019",
     "../../migrations/021_api_key_bounds.sql" as "migration_021" after "migration_020",
     "../../migrations/022_audit_writer_stats.sql" as "migration_022" after "migration_021",
+    "../../migrations/023_kept_rows_written.sql" as "migration_023" after "migration_022"
+        needing kept_writes::tg_kept_rows_written,
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

@@ -95,6 +95,9 @@ pub struct Reader {
     namespace: Oid,
     /// Whether the transaction had written anything when the reading began.
     wrote: bool,
+    /// Whether what the backends keep may be used and filled by this reading: the transaction had written nothing, or
+    /// nothing of the kept tables (`kept_writes`).
+    keeps: bool,
     snapshot: pg_sys::Snapshot,
     pushed: bool,
     scans: RefCell<Vec<OpenScan>>,
@@ -132,9 +135,10 @@ impl Reader {
         unsafe {
             let namespace = schema();
             let wrote = transaction_has_written();
+            let keeps = !wrote || !crate::kept_writes::kept_rows_written(namespace);
             let scans = RefCell::new(Vec::new());
             if !wrote && pg_sys::ActiveSnapshotSet() {
-                return Reader { namespace, wrote, snapshot: pg_sys::GetActiveSnapshot(), pushed: false, scans };
+                return Reader { namespace, wrote, keeps, snapshot: pg_sys::GetActiveSnapshot(), pushed: false, scans };
             }
             if wrote {
                 pg_sys::CommandCounterIncrement();
@@ -143,7 +147,7 @@ impl Reader {
             if wrote {
                 pg_sys::UpdateActiveSnapshotCommandId();
             }
-            Reader { namespace, wrote, snapshot: pg_sys::GetActiveSnapshot(), pushed: true, scans }
+            Reader { namespace, wrote, keeps, snapshot: pg_sys::GetActiveSnapshot(), pushed: true, scans }
         }
     }
 
@@ -159,6 +163,7 @@ impl Reader {
                 namespace,
                 // Counted as a writing transaction's reading, so that no cache takes or keeps anything from it.
                 wrote: true,
+                keeps: false,
                 snapshot: pg_sys::GetActiveSnapshot(),
                 pushed: true,
                 scans: RefCell::new(Vec::new()),
@@ -170,6 +175,13 @@ impl Reader {
     /// anything when this reading began (its snapshot may then show its own, uncommitted writes).
     pub fn wrote(&self) -> bool {
         self.wrote
+    }
+
+    /// Whether what the backends keep (the catalog, actors, groups) may be used and filled by this reading: the
+    /// transaction had written nothing when it began, or nothing of the tables they keep (`kept_writes`), so its
+    /// snapshot shows committed rows only of those tables.
+    pub fn keeps(&self) -> bool {
+        self.keeps
     }
 
     /// This reading's snapshot when it shows committed rows only: the transaction had written nothing, and the

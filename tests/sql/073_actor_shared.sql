@@ -112,12 +112,12 @@ SELECT is((:'after_rr'::jsonb->'stats')->>'shared_hits', '0',
           '(what the older snapshot shared, in the same slot, is not taken by a newer one)');
 
 ------------------------------------------------------------------------------------------------------------------
--- A transaction that has written reads the tables, whatever is shared.
+-- A transaction that has written a kept table reads the tables, whatever is shared.
 ------------------------------------------------------------------------------------------------------------------
 SELECT pg_temp.fresh(before => format($$BEGIN; UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_%s'$$,
                                       :'run')) AS writing \gset
 SELECT is(:'writing'::jsonb->>'code', 'NO_MATCHING_PERMISSION', 'a revoke earlier in the same transaction denies');
-SELECT is((:'writing'::jsonb->'stats')->>'shared_hits', '0', 'a writing transaction takes nothing shared');
+SELECT is((:'writing'::jsonb->'stats')->>'shared_hits', '0', 'a transaction that has written a kept table takes nothing shared');
 SELECT is(pg_temp.fresh()->>'code', 'ALLOW', 'rolled back (the connection closed), the shared grant counts');
 
 ------------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 -- The groups the server's backends share (plystra_pg/src/group_shared.rs): a decision's target group, kept in
 -- shared memory under the database, the request's Space's actor version (incarnation and version) and the group's
--- id, filed only for a live group of the request's own Space by a transaction that has written nothing. Every
+-- id, filed only for a live group of the request's own Space by a transaction that has written no kept table. Every
 -- decision here is made on a fresh connection (dblink, autocommit), so plystra.actor_kept_stats() shows whether
 -- the shared group answered (group_hits) or was read and filed (group_fills), and each promise below is seen to
 -- hold while it is in use. Every row here is made for this run (ids carry the transaction id).
@@ -126,12 +126,12 @@ SELECT dblink_exec('t83_rr', 'COMMIT');
 SELECT dblink_disconnect('t83_rr');
 
 ------------------------------------------------------------------------------------------------------------------
--- A transaction that has written reads the group from the table, whatever is shared: its own change, in a
+-- A transaction that has written a kept table reads the group from the table, whatever is shared: its own change, in a
 -- savepoint or not, counts at once.
 ------------------------------------------------------------------------------------------------------------------
 SELECT pg_temp.fresh(format($$BEGIN; UPDATE plystra.groups SET status = 'archived' WHERE id = 'group_%s'$$, :'run')) AS r \gset
 SELECT is(:'r'::jsonb->>'code', 'TARGET_GROUP_MISSING', 'the group archived earlier in the same transaction: denied');
-SELECT is(pg_temp.groups(:'r'), '0 hit(s), 0 fill(s)', 'a writing transaction takes nothing shared');
+SELECT is(pg_temp.groups(:'r'), '0 hit(s), 0 fill(s)', 'a transaction that has written a kept table takes nothing shared');
 SELECT pg_temp.fresh(format($$BEGIN; UPDATE plystra.groups SET status = 'archived' WHERE id = 'group_%s'; SAVEPOINT s$$,
                             :'run')) AS r \gset
 SELECT is(:'r'::jsonb->>'code', 'TARGET_GROUP_MISSING', 'the same inside a savepoint opened after the change');
