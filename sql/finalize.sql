@@ -164,10 +164,9 @@ COMMENT ON FUNCTION plystra.audit_writer_stats() IS
 'database the writer does not serve, only {active: false, preloaded}: the counters are another database''s. '
 'Granted to plystra_admin (the REST front exports it on /metrics).';
 
-COMMENT ON FUNCTION plystra.tg_kept_rows_written() IS
-'Trigger (BEFORE ... FOR EACH STATEMENT on every table whose rows the backends keep, and on the version rows): marks '
-'the transaction as having written kept rows, so that its decisions read those tables instead of what is kept. '
-'Changes no row. A transaction that has written other tables only still uses what is kept.';
+COMMENT ON FUNCTION plystra.mark_kept_rows_written() IS
+'Marks this transaction as having written rows the backends keep: its decisions read the kept tables from then on '
+'(until the transaction ends). Called by the trigger plystra.tg_kept_rows_written; granted to no role.';
 
 COMMENT ON FUNCTION plystra.actor_kept_stats() IS
 'actor_kept_stats(): this backend''s kept actors (the User, Member, binding, Space and grants a decision reads, '

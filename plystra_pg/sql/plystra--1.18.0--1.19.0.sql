@@ -6,11 +6,12 @@
 -- Each block between markers is the migration file, verbatim.
 \echo Use "ALTER EXTENSION plystra UPDATE TO '1.19.0'" to load this file. \quit
 
--- The mark (plystra_pg/src/kept_writes.rs), before the migration's triggers name it.
-CREATE FUNCTION plystra."tg_kept_rows_written"()
-RETURNS TRIGGER
+-- The mark (plystra_pg/src/kept_writes.rs), before the migration's trigger calls it.
+CREATE FUNCTION plystra."mark_kept_rows_written"()
+RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c
-AS 'MODULE_PATHNAME', 'tg_kept_rows_written_wrapper';
+AS 'MODULE_PATHNAME', 'mark_kept_rows_written_wrapper';
 
 -- BEGIN migrations/023_kept_rows_written.sql
 -- Plystra Core schema, version 023: a transaction that has written may still use what the backends keep, unless it
@@ -24,11 +25,33 @@ AS 'MODULE_PATHNAME', 'tg_kept_rows_written_wrapper';
 -- policy loaded the actor and the catalog again at every statement.
 --
 -- Every statement that writes one of the kept tables or a version row now first fires a BEFORE STATEMENT trigger
--- that marks its transaction in the backend (plystra.tg_kept_rows_written, the library's; it changes no row). A
--- transaction that has written but is not marked changed no kept row, so for the kept tables its snapshot shows
--- committed rows only, exactly as a read-only transaction's does, and it may use and fill what is kept
--- (plystra_pg/src/kept_writes.rs states the rule). The triggers are ENABLE ALWAYS, like the version triggers: a
--- session with session_replication_role = replica marks too.
+-- that marks its transaction in the backend (plystra.tg_kept_rows_written, which calls the library's
+-- plystra.mark_kept_rows_written(); it changes no row). A transaction that has written but is not marked changed no
+-- kept row, so for the kept tables its snapshot shows committed rows only, exactly as a read-only transaction's
+-- does, and it may use and fill what is kept (plystra_pg/src/kept_writes.rs states the rule). The triggers are
+-- ENABLE ALWAYS, like the version triggers: a session with session_replication_role = replica marks too. The
+-- trigger function runs as its owner, so that the mark needs no grant: it is granted to no role, and a caller can
+-- only ever mark (never unmark) its own transaction. Without the library (this file applied by psql alone) it marks
+-- nothing.
+CREATE FUNCTION plystra.tg_kept_rows_written()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_catalog.to_regprocedure('plystra.mark_kept_rows_written()') IS NOT NULL THEN
+        PERFORM plystra.mark_kept_rows_written();
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION plystra.tg_kept_rows_written() IS
+'Trigger (BEFORE ... FOR EACH STATEMENT on every table whose rows the backends keep, and on the version rows): marks '
+'the transaction as having written kept rows (plystra.mark_kept_rows_written), so that its decisions read those '
+'tables instead of what is kept. Changes no row. A transaction that has written other tables only still uses what '
+'is kept.';
+
 DO $$
 DECLARE
     kept_tables constant text[] := ARRAY[
@@ -53,13 +76,12 @@ UPDATE plystra.actor_versions SET version = version WHERE false;
 
 -- An older version's install script run with this build's library already records every bundled migration
 -- (plystra.bundled_migrations() comes from the library), so the row may exist.
-INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('023', 'kept_rows_written', 'bb07e771933d2205ee973fbbdbd46b09f595825e44261fb8ece166db5b1de1cd')
+INSERT INTO plystra.schema_migrations (version, name, checksum) VALUES ('023', 'kept_rows_written', 'd9bbe2e3e0de051cdd2fd836108184aa7390787cbda43948da0560f309a1f563')
 ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum;
 
-COMMENT ON FUNCTION plystra.tg_kept_rows_written() IS
-'Trigger (BEFORE ... FOR EACH STATEMENT on every table whose rows the backends keep, and on the version rows): marks '
-'the transaction as having written kept rows, so that its decisions read those tables instead of what is kept. '
-'Changes no row. A transaction that has written other tables only still uses what is kept.';
+COMMENT ON FUNCTION plystra.mark_kept_rows_written() IS
+'Marks this transaction as having written rows the backends keep: its decisions read the kept tables from then on '
+'(until the transaction ends). Called by the trigger plystra.tg_kept_rows_written; granted to no role.';
 
 -- Last: who may call what (PUBLIC nothing; plystra_app and plystra_admin their documented sets).
 SELECT plystra.apply_privileges();

@@ -12,7 +12,11 @@
 //! Since 1.19.0 (migration 023) every statement that writes a kept table or a version row fires, before it changes
 //! any row, a BEFORE STATEMENT trigger (`plystra.tg_kept_rows_written`, ENABLE ALWAYS, so under
 //! `session_replication_role = replica` too; foreign-key actions and writes from other triggers are statements of
-//! their own and fire it as well) that marks the transaction in this backend. The rule: a transaction that has
+//! their own and fire it as well) that marks the transaction in this backend by calling
+//! `plystra.mark_kept_rows_written()` (this library's; the trigger is a migration's plpgsql, SECURITY DEFINER, so that
+//! the migrations still apply without the library and no role needs the right to call the mark itself). Nothing
+//! unmarks a transaction but its end: a caller can only mark its own transaction, which makes its decisions read
+//! the tables. The rule: a transaction that has
 //! written but is not marked has changed no row of a kept table, so for those tables its snapshot shows exactly the
 //! committed rows, as a read-only transaction's does, and the tiers' rule holds for it unchanged. The mark stays until
 //! the transaction ends (a savepoint rolled back keeps it, which only costs the tiers) and is cleared at commit, abort
@@ -29,7 +33,6 @@
 //! by hand after one).
 
 use std::cell::Cell;
-use std::convert::Infallible;
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -43,13 +46,10 @@ thread_local! {
 const TRIGGER_FUNCTION: &std::ffi::CStr = c"tg_kept_rows_written";
 
 /// Marks the transaction: it is about to write a table whose rows the backends keep (see the module comment).
-/// A BEFORE ... FOR EACH STATEMENT trigger; it changes nothing else.
-#[pg_trigger]
-fn tg_kept_rows_written<'a>(
-    _trigger: &'a pgrx::PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, Infallible> {
+/// Called by the trigger `plystra.tg_kept_rows_written` only (granted to no role).
+#[pg_extern(volatile, parallel_unsafe)]
+fn mark_kept_rows_written() {
     MARKED.set(true);
-    Ok(None)
 }
 
 /// Whether this transaction has written a row of a kept table, or may have: its schema (with namespace id

@@ -83,7 +83,7 @@ bundle_migrations!(
     "../../migrations/021_api_key_bounds.sql" as "migration_021" after "migration_020",
     "../../migrations/022_audit_writer_stats.sql" as "migration_022" after "migration_021",
     "../../migrations/023_kept_rows_written.sql" as "migration_023" after "migration_022"
-        needing kept_writes::tg_kept_rows_written,
+        needing kept_writes::mark_kept_rows_written,
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

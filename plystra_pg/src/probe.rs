@@ -171,12 +171,6 @@ impl Reader {
         }
     }
 
-    /// Whether the transaction (any of its subtransactions, committed or rolled back to a savepoint) had written
-    /// anything when this reading began (its snapshot may then show its own, uncommitted writes).
-    pub fn wrote(&self) -> bool {
-        self.wrote
-    }
-
     /// Whether what the backends keep (the catalog, actors, groups) may be used and filled by this reading: the
     /// transaction had written nothing when it began, or nothing of the tables they keep (`kept_writes`), so its
     /// snapshot shows committed rows only of those tables.

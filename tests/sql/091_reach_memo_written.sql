@@ -23,9 +23,12 @@ $$;
 
 SELECT dblink_connect('t91_w', :'conninfo');
 
--- 1. Sharing, measured in a transaction that has written (its values compared in the next one).
+-- 1. Sharing, measured in a transaction that has written (its values compared in the next one). It has written a
+-- kept table (a statement on member_roles that changes no row), so the actor is loaded from the tables, not taken
+-- from what the backends keep (plystra_pg/src/kept_writes.rs), and the loads can be counted.
 BEGIN;
 SELECT txid_current() IS NOT NULL AS wrote \gset
+UPDATE plystra.member_roles SET status = status WHERE false;
 SELECT plystra.set_actor('user_alice', 'member_finance_reviewer', 'um_alice_finance_reviewer', 'space_acme');
 SELECT pg_temp.probes() AS p0 \gset
 SELECT cardinality(plystra.reachable_group_ids('invoice', 'approve')) AS one_call \gset
