@@ -20,8 +20,12 @@
 //! written but is not marked has changed no row of a kept table, so for those tables its snapshot shows exactly the
 //! committed rows, as a read-only transaction's does, and the tiers' rule holds for it unchanged. The mark stays until
 //! the transaction ends (a savepoint rolled back keeps it, which only costs the tiers) and is cleared at commit, abort
-//! or PREPARE. It is per backend and that suffices: PostgreSQL 15 runs no writes in parallel workers, and decisions
-//! are parallel unsafe.
+//! or PREPARE. It is per backend: PostgreSQL 15 runs no writes in parallel workers, but a worker may decide (through
+//! a wrapper wrongly declared PARALLEL SAFE: decisions themselves are parallel unsafe) while its leader is inside a
+//! statement that writes kept rows, and the worker has the leader's transaction id without its mark. So a parallel
+//! worker of a transaction that has written uses no tier at all (`probe::Reader::begin`). (Found by an attack: a
+//! worker's decision in the RETURNING of the leader's revoke allowed, and a rolled-back grant read by a worker was
+//! shared with every backend.)
 //!
 //! A schema without the trigger function (a library newer than its schema, before ALTER EXTENSION UPDATE) marks
 //! nothing, so there a transaction that has written uses no tier, as before. The update cannot leave a transaction

@@ -135,7 +135,10 @@ impl Reader {
         unsafe {
             let namespace = schema();
             let wrote = transaction_has_written();
-            let keeps = !wrote || !crate::kept_writes::kept_rows_written(namespace);
+            // A parallel worker has its leader's transaction id but not its mark (`kept_writes`: the mark lives in
+            // the leader's backend), and may run while the leader is inside a statement that writes kept rows.
+            let keeps =
+                !wrote || (pg_sys::ParallelWorkerNumber < 0 && !crate::kept_writes::kept_rows_written(namespace));
             let scans = RefCell::new(Vec::new());
             if !wrote && pg_sys::ActiveSnapshotSet() {
                 return Reader { namespace, wrote, keeps, snapshot: pg_sys::GetActiveSnapshot(), pushed: false, scans };

@@ -194,8 +194,36 @@ RESET ROLE;
 SELECT pg_temp.decide_counting() AS admin_wrote \gset
 ROLLBACK;
 
+-- 11. A parallel worker deciding inside the leader's revoking statement (through a wrapper wrongly declared PARALLEL
+-- SAFE; decisions are parallel unsafe): the worker has the leader's transaction id but not its mark, so it must not
+-- take what is kept (found by an attack: it allowed, and a rolled-back grant a worker read was shared with every
+-- backend). The wrapper says whether it ran in a worker.
+CREATE FUNCTION public.t93_alice_ps(leader int) RETURNS text LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
+    SELECT coalesce(plystra.check(jsonb_build_object(
+        'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
+                                    'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
+        'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve'))->>'deny_code', 'ALLOW')
+        || ':' || (pg_backend_pid() <> leader)::text
+$$;
+CREATE FUNCTION public.t93_in_worker(leader int) RETURNS SETOF text LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN QUERY EXECUTE format('SELECT public.t93_alice_ps(%s)', leader);
+END;
+$$;
+SELECT pg_temp.alice();
 BEGIN;
-SELECT plan(20);
+SET LOCAL force_parallel_mode = on;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SELECT string_agg(x, ',') AS worker_read_only FROM public.t93_in_worker(pg_backend_pid()) x \gset
+INSERT INTO public.t93_notes DEFAULT VALUES;
+WITH u AS (UPDATE plystra.member_roles SET status = 'revoked' WHERE id = 'mr_finance_reviewer_approver_finance'
+           RETURNING (SELECT string_agg(x, ',') FROM public.t93_in_worker(pg_backend_pid()) x) AS w)
+SELECT w AS worker_in_statement FROM u \gset
+ROLLBACK;
+
+BEGIN;
+SELECT plan(22);
 
 SELECT is(:'written_other'::text, :'ro'::text || ':ALLOW',
           'written another table: the decision reads the kept tables no more than a read-only one, and allows');
@@ -235,6 +263,10 @@ SELECT is(:'reach_nonempty'::text || ':' || :'reach_scans', :'reach_nonempty_ro'
 SELECT ok(split_part(:'admin_wrote', ':', 1)::int > :ro,
           'plystra_admin''s statement on a kept table marks its transaction (' || :'admin_wrote' || ')');
 
+SELECT is(:'worker_read_only'::text, 'ALLOW:true', 'a parallel worker decides (read-only: from what is kept)');
+SELECT is(:'worker_in_statement'::text, 'NO_MATCHING_PERMISSION:true',
+          'a parallel worker deciding inside the leader''s revoking statement sees the revoke');
+
 -- Every table whose changes move a version (the catalog's, the actors', the credentials') and every version table
 -- carries the mark: a BEFORE, FOR EACH STATEMENT trigger on INSERT, UPDATE, DELETE and TRUNCATE, ENABLE ALWAYS.
 SELECT is(
@@ -263,4 +295,6 @@ ROLLBACK;
 
 DROP TABLE public.t93_notes;
 DROP FUNCTION public.t93_revoke();
+DROP FUNCTION public.t93_in_worker(int);
+DROP FUNCTION public.t93_alice_ps(int);
 SELECT dblink_disconnect('t93_w');
