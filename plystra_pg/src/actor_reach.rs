@@ -59,27 +59,12 @@ thread_local! {
     static ACTOR_SPACE: Memo<Option<Request>, Option<String>> = const { Memo::new() };
 }
 
-/// Registers, once per backend (from `_PG_init`), the callback that drops the memos' answers when a transaction ends.
-pub fn forget_at_transaction_end() {
-    // SAFETY: registers a plain C callback with no argument; it lives as long as the library (never unloaded).
-    unsafe { pg_sys::RegisterXactCallback(Some(forget_memos), std::ptr::null_mut()) };
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn forget_memos(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-    if matches!(
-        event,
-        pg_sys::XactEvent::XACT_EVENT_COMMIT
-            | pg_sys::XactEvent::XACT_EVENT_ABORT
-            | pg_sys::XactEvent::XACT_EVENT_PREPARE
-            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
-            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
-    ) {
-        REACH.with(Memo::clear);
-        GROUPS.with(Memo::clear);
-        GROUP_ARRAYS.with(Memo::clear);
-        ACTOR_SPACE.with(Memo::clear);
-    }
+/// Drops the memos' answers (when a transaction ends: `transaction_end`).
+pub(crate) fn forget_memos() {
+    REACH.with(Memo::clear);
+    GROUPS.with(Memo::clear);
+    GROUP_ARRAYS.with(Memo::clear);
+    ACTOR_SPACE.with(Memo::clear);
 }
 
 fn question(resource_type: &str, action: &str) -> ReachQuestion {

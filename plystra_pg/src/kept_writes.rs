@@ -83,22 +83,7 @@ fn schema_marks_writes(namespace: pg_sys::Oid) -> bool {
     }
 }
 
-/// Registers, once per backend (from `_PG_init`), the callback that clears the mark when a transaction ends.
-pub fn forget_at_transaction_end() {
-    // SAFETY: registers a plain C callback with no argument; it lives as long as the library (never unloaded).
-    unsafe { pg_sys::RegisterXactCallback(Some(forget_mark), std::ptr::null_mut()) };
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn forget_mark(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-    if matches!(
-        event,
-        pg_sys::XactEvent::XACT_EVENT_COMMIT
-            | pg_sys::XactEvent::XACT_EVENT_ABORT
-            | pg_sys::XactEvent::XACT_EVENT_PREPARE
-            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
-            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
-    ) {
-        MARKED.set(false);
-    }
+/// Clears the mark (when the transaction ends: `transaction_end`).
+pub(crate) fn forget() {
+    MARKED.set(false);
 }

@@ -31,14 +31,14 @@ mod same_snapshot;
 mod shared_slots;
 mod shmem;
 mod statement_cache;
+mod transaction_end;
 
 ::pgrx::pg_module_magic!(name, version);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::register();
-    actor_reach::forget_at_transaction_end();
-    kept_writes::forget_at_transaction_end();
+    transaction_end::register();
     audit_writer::init();
     actor_shared::TIER.define();
     group_shared::TIER.define();

@@ -116,8 +116,8 @@ pub struct Memo<K, V> {
 
 impl<K, V> Memo<K, V> {
     /// Drops every answer. A key holds the transaction's start, so no answer outlives its transaction usefully;
-    /// dropped at its end (`actor_reach::forget_at_transaction_end`), an idle backend holds none (a reach of
-    /// 50,000 groups is about a megabyte an answer).
+    /// dropped at its end (`transaction_end`), an idle backend holds none (a reach of 50,000 groups is about a
+    /// megabyte an answer).
     pub fn clear(&self) {
         if let Ok(mut slot) = self.slot.try_borrow_mut() {
             *slot = None;
