@@ -13,28 +13,29 @@
 //! any row, a BEFORE STATEMENT trigger (`plystra.tg_kept_rows_written`, ENABLE ALWAYS, so under
 //! `session_replication_role = replica` too; foreign-key actions and writes from other triggers are statements of
 //! their own and fire it as well) that marks the transaction in this backend by calling
-//! `plystra.mark_kept_rows_written()` (this library's; the trigger is a migration's plpgsql, SECURITY DEFINER, so that
-//! the migrations still apply without the library and no role needs the right to call the mark itself). Nothing
-//! unmarks a transaction but its end: a caller can only mark its own transaction, which makes its decisions read
-//! the tables. The rule: a transaction that has
-//! written but is not marked has changed no row of a kept table, so for those tables its snapshot shows exactly the
-//! committed rows, as a read-only transaction's does, and the tiers' rule holds for it unchanged. The mark stays until
-//! the transaction ends (a savepoint rolled back keeps it, which only costs the tiers) and is cleared at commit, abort
-//! or PREPARE. It is per backend: PostgreSQL 15 runs no writes in parallel workers, but a worker may decide (through
-//! a wrapper wrongly declared PARALLEL SAFE: decisions themselves are parallel unsafe) while its leader is inside a
-//! statement that writes kept rows, and the worker has the leader's transaction id without its mark. So a parallel
-//! worker of a transaction that has written uses no tier at all (`probe::Reader::begin`). (Found by an attack: a
-//! worker's decision in the RETURNING of the leader's revoke allowed, and a rolled-back grant read by a worker was
-//! shared with every backend.)
+//! `plystra.mark_kept_rows_written()` (this library's; the trigger is a migration's plpgsql, SECURITY DEFINER, so
+//! that the migrations still apply without the library and no role needs the right to call the mark itself).
+//! Nothing unmarks a transaction but its end: a caller can only mark its own transaction, which makes its decisions
+//! read the tables.
+//!
+//! The rule: a transaction that has written but is not marked has changed no row of a kept table, so for those
+//! tables its snapshot shows exactly the committed rows, as a read-only transaction's does, and the tiers' rule holds
+//! for it unchanged. The mark stays until the transaction ends (a savepoint rolled back keeps it, which only costs
+//! the tiers) and is cleared at commit, abort or PREPARE (`transaction_end`). It is per backend: PostgreSQL 15 runs
+//! no writes in parallel workers, but a worker may decide (through a wrapper wrongly declared PARALLEL SAFE:
+//! decisions themselves are parallel unsafe) while its leader is inside a statement that writes kept rows, and the
+//! worker has the leader's transaction id without its mark. So a parallel worker of a transaction that has written
+//! uses no tier at all (`probe::Reader::begin`). (Found by an attack: a worker's decision in the RETURNING of the
+//! leader's revoke allowed, and a rolled-back grant read by a worker was shared with every backend.)
 //!
 //! A schema without the trigger function (a library newer than its schema, before ALTER EXTENSION UPDATE) marks
 //! nothing, so there a transaction that has written uses no tier, as before. The update cannot leave a transaction
 //! that wrote kept rows before the triggers existed unmarked: in another session, that transaction holds a ROW
-//! EXCLUSIVE lock on the table it wrote, which the update's CREATE TRIGGER waits for, so the update commits only after
-//! it has ended; in the update's own transaction, the migration's last statement (on a version table) marks it.
-//! Outside the rule, as for the version triggers: a write made
-//! while the triggers are disabled or dropped (a superuser's or the owner's act; the README says to move the versions
-//! by hand after one).
+//! EXCLUSIVE lock on the table it wrote, which the update's CREATE TRIGGER waits for, so the update commits only
+//! after it has ended; in the update's own transaction, the migration's last statement (on a version table) marks
+//! it. Outside the rule, as for the version triggers: a write made while the triggers are disabled or dropped, or
+//! through a parent table a kept table was made to inherit from (the owner's acts; the README says to move the
+//! versions by hand after one).
 
 use std::cell::Cell;
 
