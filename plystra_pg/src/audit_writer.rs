@@ -61,6 +61,8 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 const SEAL_EVERY: Duration = Duration::from_secs(1);
 /// How often the writer makes the audit log's monthly partitions ahead (`plystra.ensure_audit_partitions`).
 const PARTITIONS_EVERY: Duration = Duration::from_secs(3600);
+/// How long the upkeep waits for the log's lock before it leaves a month for the next upkeep (`ensure_partitions`).
+const PARTITIONS_LOCK_TIMEOUT: Duration = Duration::from_millis(200);
 /// How many months after the current one get a partition ahead of time.
 const PARTITION_MONTHS_AHEAD: i32 = 3;
 const TRANCHE: &std::ffi::CStr = c"plystra_audit_writer";
@@ -837,6 +839,13 @@ fn ensure_partitions() -> bool {
         .flatten()
         .unwrap_or(false);
         if installed {
+            // Making a partition takes the log exclusively, which waits for every transaction that holds any lock
+            // on it (a long report over the log, a session idle in a transaction that wrote a row) while every
+            // audited decision waits for this writer. A month that cannot be made in this time is a WARNING (its
+            // rows go to the DEFAULT partition meanwhile and move into it when it is made) and is tried again at
+            // the next upkeep, with months to spare.
+            Spi::run(&format!("SET LOCAL lock_timeout = '{}ms'", PARTITIONS_LOCK_TIMEOUT.as_millis()))
+                .expect("plystra audit writer: SET LOCAL lock_timeout");
             Spi::run_with_args(
                 "SELECT count(*) FROM plystra.ensure_audit_partitions($1)",
                 &[PARTITION_MONTHS_AHEAD.into()],

@@ -84,6 +84,7 @@ bundle_migrations!(
     "../../migrations/022_audit_writer_stats.sql" as "migration_022" after "migration_021",
     "../../migrations/023_kept_rows_written.sql" as "migration_023" after "migration_022"
         needing kept_writes::mark_kept_rows_written,
+    "../../migrations/024_audit_partition_locks.sql" as "migration_024" after "migration_023",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

@@ -397,6 +397,10 @@ pub async fn archive(client: &mut Client, before: &str, to: &Path) -> CliResult 
     };
     // Sealing waits until the archive commits; no row enters the partitions being archived.
     tx.execute("SELECT 1 FROM plystra.audit_sealer FOR UPDATE", &[]).await?;
+    // The log before its partitions, as `plystra.archive_audit_partitions` and every other locker take them (held
+    // partitions first, a partition's creation or a TRUNCATE of the log deadlocked with the archive); decisions go
+    // on writing under this mode.
+    tx.batch_execute("LOCK TABLE ONLY plystra.audit_logs IN SHARE UPDATE EXCLUSIVE MODE").await?;
     let parts = tx
         .query(
             "SELECT partition_name, range_from::text, range_to::text FROM plystra.audit_partitions()

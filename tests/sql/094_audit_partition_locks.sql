@@ -1,0 +1,155 @@
+-- The audit log is locked before its partitions (migration 024), by the one who makes a month's partition and by the
+-- archive, as TRUNCATE and LOCK TABLE lock them: a session that holds the log and waits for a partition never
+-- deadlocks with them. And the audit writer's hourly upkeep does not hold every audited decision while it waits for
+-- the log (it gives up after a moment and tries again at the next upkeep).
+-- Until 024, making a partition read the DEFAULT partition before it waited for the log: a TRUNCATE of the log
+-- during the writer's upkeep answered 40P01 instead of its refusal (seen in a test run), and the upkeep's month
+-- was lost to the deadlock.
+-- Needs the audit writer (scripts/test starts the cluster with it). Every change is made in dblink sessions and
+-- undone or removed before the end; this session itself never locks the log (it would hold it until its ROLLBACK).
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS dblink;
+BEGIN;
+SELECT plan(14);
+
+CREATE FUNCTION pg_temp.connstr() RETURNS text LANGUAGE sql AS $$
+    SELECT format('host=%s port=%s dbname=%s user=%s', split_part(current_setting('unix_socket_directories'), ',', 1),
+                  current_setting('port'), current_database(), current_user)
+$$;
+-- The backend behind a dblink connection.
+CREATE FUNCTION pg_temp.pid_of(conn text) RETURNS int LANGUAGE sql AS $$
+    SELECT pid FROM dblink(conn, 'SELECT pg_backend_pid()') AS t(pid int)
+$$;
+-- Waits (up to 10 s) until the backend waits for a lock; returns the relation it waits for.
+CREATE FUNCTION pg_temp.awaited_relation(backend int) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. 200 LOOP
+        IF EXISTS (SELECT 1 FROM pg_locks WHERE pid = backend AND NOT granted) THEN
+            RETURN (SELECT string_agg(coalesce(relation::regclass::text, locktype), ',') FROM pg_locks
+                    WHERE pid = backend AND NOT granted);
+        END IF;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+    RETURN NULL;
+END $$;
+-- The partitions of the log (attached or not: by name) on which the backend holds a lock.
+CREATE FUNCTION pg_temp.partitions_held(backend int) RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce(string_agg(c.relname || ':' || l.mode, ',' ORDER BY c.relname), '') FROM pg_locks l
+    JOIN pg_class c ON c.oid = l.relation
+    WHERE l.pid = backend AND l.granted AND c.relnamespace = 'plystra'::regnamespace
+      AND (c.relname LIKE 'audit_logs\_%' AND c.relkind = 'r')
+$$;
+-- dblink_get_result is called once more after a query's result, for the empty one that frees the connection.
+CREATE FUNCTION pg_temp.free(conn text) RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM dblink_get_result(conn, false) AS t(x text)
+$$;
+-- Runs a statement in a dblink session and returns 'ok' or its SQLSTATE (the session's transaction goes on).
+CREATE FUNCTION pg_temp.remote_try(conn text, stmt text) RETURNS text LANGUAGE sql AS $$
+    SELECT r FROM dblink(conn, format('SELECT pg_temp.try(%L)', stmt)) AS t(r text)
+$$;
+
+SELECT dblink_connect('t094_x', pg_temp.connstr());
+SELECT dblink_connect('t094_y', pg_temp.connstr());
+SELECT dblink_exec('t094_y', $f$CREATE FUNCTION pg_temp.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE stmt;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END $$$f$);
+CREATE TEMP TABLE t094 AS SELECT pg_temp.pid_of('t094_x') AS x, pg_temp.pid_of('t094_y') AS y;
+
+-- 1. Making a partition while a session holds the log and then truncates it.
+SELECT dblink_exec('t094_y', 'BEGIN');
+SELECT dblink_exec('t094_y', 'LOCK TABLE ONLY plystra.audit_logs IN ACCESS EXCLUSIVE MODE');
+SELECT dblink_exec('t094_x', 'BEGIN');
+SELECT dblink_send_query('t094_x', $$SELECT plystra.create_audit_partition('2033-05-01')$$);
+SELECT is(pg_temp.awaited_relation((SELECT x FROM t094)), 'plystra.audit_logs',
+          'the partition''s maker waits for the log');
+SELECT is(pg_temp.partitions_held((SELECT x FROM t094)), '',
+          'holding no partition of it (until 024: the DEFAULT partition)');
+SELECT is(pg_temp.remote_try('t094_y', 'TRUNCATE plystra.audit_logs'), '42501',
+          'a TRUNCATE of the log by the session that holds it meanwhile gets its refusal, not a deadlock');
+SELECT dblink_exec('t094_y', 'ROLLBACK');
+SELECT is((SELECT p FROM dblink_get_result('t094_x', false) AS t(p text)), 'audit_logs_2033_05',
+          'and the partition is made once the log is free (until 024: 40P01, the upkeep''s month lost)');
+SELECT pg_temp.free('t094_x');
+SELECT dblink_exec('t094_x', 'ROLLBACK');
+
+-- 2. Archiving while a session holds the log (and would then take a partition).
+SELECT is((SELECT p FROM dblink('t094_x', $$SELECT plystra.create_audit_partition('2034-01-01')$$) AS t(p text)),
+          'audit_logs_2034_01', 'a month to archive is made');
+-- The archive takes the sealers' lock first; taken before the log is held, so that it is not behind a seal step of the
+-- writer's that waits for the log.
+SELECT dblink_exec('t094_x', 'BEGIN');
+SELECT * FROM dblink('t094_x', 'SELECT 1 FROM plystra.audit_sealer FOR UPDATE') AS t(one int);
+SELECT dblink_exec('t094_y', 'BEGIN');
+SELECT dblink_exec('t094_y', 'LOCK TABLE ONLY plystra.audit_logs IN ACCESS EXCLUSIVE MODE');
+SELECT dblink_send_query('t094_x',
+    $$SELECT plystra.archive_audit_partitions(ARRAY['audit_logs_2034_01'], 0, 't094.jsonl', repeat('a', 64))$$);
+SELECT is(pg_temp.awaited_relation((SELECT x FROM t094)), 'plystra.audit_logs', 'the archive waits for the log');
+SELECT is(pg_temp.partitions_held((SELECT x FROM t094)), '',
+          'holding none of its partitions (until 024: the archived one, SHARE)');
+SELECT is(pg_temp.remote_try('t094_y', 'LOCK TABLE plystra.audit_logs_2034_01 IN ACCESS EXCLUSIVE MODE'), 'ok',
+          'so the session that holds the log takes the partition without a deadlock');
+SELECT dblink_exec('t094_y', 'ROLLBACK');
+CREATE TEMP TABLE t094_archive AS SELECT * FROM dblink_get_result('t094_x', false) AS t(id bigint);
+SELECT unalike(dblink_error_message('t094_x'), '%deadlock%',
+                'the archive goes on once the log is free (until 024: 40P01, a deadlock)');
+SELECT pg_temp.free('t094_x');
+SELECT dblink_exec('t094_x', 'ROLLBACK');
+SELECT is((SELECT count(*)::int FROM plystra.audit_partitions() WHERE partition_name = 'audit_logs_2034_01'), 1,
+          'and, rolled back, leaves the partition attached');
+SELECT dblink_exec('t094_x', 'ALTER TABLE plystra.audit_logs DETACH PARTITION plystra.audit_logs_2034_01');
+SELECT dblink_exec('t094_x', 'DROP TABLE plystra.audit_logs_2034_01');
+
+-- 3. The writer's upkeep against a session that holds the log (a long report over it) while a month is missing.
+CREATE TEMP TABLE t094_month AS
+SELECT 'audit_logs_' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC') + interval '3 months', 'YYYY_MM') AS name,
+       ((date_trunc('month', now() AT TIME ZONE 'UTC') + interval '3 months') AT TIME ZONE 'UTC') AS month_start;
+SELECT dblink_exec('t094_x', format('ALTER TABLE plystra.audit_logs DETACH PARTITION plystra.%I', (SELECT name FROM t094_month)));
+SELECT dblink_exec('t094_x', format('DROP TABLE plystra.%I', (SELECT name FROM t094_month)));
+SELECT dblink_exec('t094_y', 'BEGIN');
+SELECT dblink_exec('t094_y', 'LOCK TABLE ONLY plystra.audit_logs IN ACCESS SHARE MODE');
+-- A new writer makes the missing month at once.
+CREATE TEMP TABLE t094_writer AS SELECT pid FROM pg_stat_activity WHERE backend_type = 'plystra audit writer';
+SELECT ok(pg_terminate_backend((SELECT pid FROM t094_writer)), 'the audit writer is stopped (it restarts)');
+DO $$
+BEGIN
+    FOR i IN 1 .. 200 LOOP
+        -- pg_stat_activity is read once a transaction unless told to read again.
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'plystra audit writer'
+                            AND pid <> (SELECT pid FROM t094_writer))
+                  AND plystra.audit_writer_active();
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+-- An audited decision, from another session, while the log is held.
+SELECT dblink_send_query('t094_x', $$SELECT plystra.check(jsonb_build_object(
+    'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
+                                'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
+    'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve')) ->> 'audit_log_id'$$);
+DO $$
+BEGIN
+    FOR i IN 1 .. 100 LOOP
+        EXIT WHEN dblink_is_busy('t094_x') = 0;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+SELECT is(dblink_is_busy('t094_x'), 0,
+          'an audited decision is answered within 5 s while the writer''s upkeep cannot have the log (before: it waited for the log)');
+SELECT dblink_exec('t094_y', 'ROLLBACK');
+SELECT ok((SELECT id FROM dblink_get_result('t094_x', false) AS t(id text)) IS NOT NULL, 'with its audit row');
+SELECT pg_temp.free('t094_x');
+-- The month left for the next upkeep; made here, as that upkeep would.
+SELECT * FROM dblink('t094_x', format('SELECT plystra.create_audit_partition(%L)', (SELECT month_start FROM t094_month)))
+    AS t(p text);
+SELECT is((SELECT count(*)::int FROM plystra.audit_partitions() p, t094_month m WHERE p.partition_name = m.name), 1,
+          'the month three ahead has its partition again');
+
+SELECT dblink_disconnect('t094_x');
+SELECT dblink_disconnect('t094_y');
+SELECT * FROM finish();
+ROLLBACK;
