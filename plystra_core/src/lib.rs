@@ -48,6 +48,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/021_api_key_bounds.sql"),
     include_str!("../../migrations/022_audit_writer_stats.sql"),
     include_str!("../../migrations/023_kept_rows_written.sql"),
+    include_str!("../../migrations/024_audit_partition_locks.sql"),
 ];
 
 pub use decide::{decide, Outcome};
