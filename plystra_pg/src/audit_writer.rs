@@ -61,8 +61,12 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 const SEAL_EVERY: Duration = Duration::from_secs(1);
 /// How often the writer makes the audit log's monthly partitions ahead (`plystra.ensure_audit_partitions`).
 const PARTITIONS_EVERY: Duration = Duration::from_secs(3600);
-/// How long the upkeep waits for the log's lock before it leaves a month for the next upkeep (`ensure_partitions`).
+/// How long the upkeep waits for the log's lock before it leaves a month for a later try (`ensure_partitions`).
 const PARTITIONS_LOCK_TIMEOUT: Duration = Duration::from_millis(200);
+/// When a month could not be made, how soon the upkeep tries again: soon, as a missing month sends its rows to the
+/// DEFAULT partition, and every row there moves (under the log's exclusive lock) when the month is made; not at
+/// every turn, as each try may cost the writer `PARTITIONS_LOCK_TIMEOUT` while the log is held.
+const PARTITIONS_RETRY: Duration = Duration::from_secs(10);
 /// How many months after the current one get a partition ahead of time.
 const PARTITION_MONTHS_AHEAD: i32 = 3;
 const TRANCHE: &std::ffi::CStr = c"plystra_audit_writer";
@@ -624,9 +628,7 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
     let mut last_seal = Instant::now();
     // A seal step sealed all it may: more rows wait, sealed at the next turn of the loop, not a second later.
     let mut seal_backlog = false;
-    // Until the extension (1.6.0 or later) is installed, asked again every second: a fresh install gets this
-    // month's partition at once instead of sending its rows to the DEFAULT partition for an hour.
-    let mut partitions_made = ensure_partitions();
+    let mut upkeep = ensure_partitions();
     let mut last_partitions = Instant::now();
     while BackgroundWorker::wait_latch(Some(SEAL_EVERY)) {
         if let Some(Drained { number, seqs, rows, bulk_left }) = drain(q) {
@@ -674,9 +676,9 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
                 unsafe { pg_sys::SetLatch(pg_sys::MyLatch) };
             }
         }
-        if !partitions_made || last_partitions.elapsed() >= PARTITIONS_EVERY {
+        if upkeep.due(last_partitions.elapsed()) {
             last_partitions = Instant::now();
-            partitions_made = ensure_partitions();
+            upkeep = ensure_partitions();
         }
     }
     // Exit code 1 asks the postmaster to start a new writer after the restart time: a SIGTERM can come from
@@ -827,10 +829,37 @@ fn keep_freed_memory() {
     }
 }
 
+/// What the writer's partition upkeep found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Upkeep {
+    /// `plystra.ensure_audit_partitions` does not exist yet (before migration 009): asked again at every turn of the
+    /// loop, so that a fresh install gets this month's partition at once.
+    NotInstalled,
+    /// A month of the coming ones has no partition (it could not have the log in time): tried again after
+    /// `PARTITIONS_RETRY`.
+    Missing,
+    /// Every coming month has its partition: looked at again after `PARTITIONS_EVERY`.
+    Made,
+}
+
+impl Upkeep {
+    /// Whether the upkeep is due, `since` its last run.
+    fn due(self, since: Duration) -> bool {
+        match self {
+            Upkeep::NotInstalled => true,
+            Upkeep::Missing => since >= PARTITIONS_RETRY,
+            Upkeep::Made => since >= PARTITIONS_EVERY,
+        }
+    }
+}
+
+/// Whether this month and the next `PARTITION_MONTHS_AHEAD` each lie in one monthly partition.
+const COMING_MONTHS_MADE_SQL: &str = "SELECT pg_catalog.bool_and(EXISTS (     SELECT 1 FROM plystra.audit_partitions() p WHERE NOT p.is_default AND p.range_from <= m.start AND p.range_to > m.start))      FROM (SELECT (pg_catalog.date_trunc('month', pg_catalog.now() AT TIME ZONE 'UTC')                    + pg_catalog.make_interval(months => i)) AT TIME ZONE 'UTC' AS start            FROM pg_catalog.generate_series(0, $1) AS i) m";
+
 /// Makes the coming months' audit partitions (a no-op when they exist, or before migration 009 is installed). The
 /// function turns a month it cannot make into a WARNING, so that the writer never stops over it: that month's rows
-/// go to the DEFAULT partition. Whether the function exists.
-fn ensure_partitions() -> bool {
+/// go to the DEFAULT partition until it is made.
+fn ensure_partitions() -> Upkeep {
     BackgroundWorker::transaction(|| {
         let installed = Spi::get_one::<bool>(
             "SELECT pg_catalog.to_regprocedure('plystra.ensure_audit_partitions(integer)') IS NOT NULL",
@@ -838,21 +867,28 @@ fn ensure_partitions() -> bool {
         .ok()
         .flatten()
         .unwrap_or(false);
-        if installed {
-            // Making a partition takes the log exclusively, which waits for every transaction that holds any lock
-            // on it (a long report over the log, a session idle in a transaction that wrote a row) while every
-            // audited decision waits for this writer. A month that cannot be made in this time is a WARNING (its
-            // rows go to the DEFAULT partition meanwhile and move into it when it is made) and is tried again at
-            // the next upkeep, with months to spare.
-            Spi::run(&format!("SET LOCAL lock_timeout = '{}ms'", PARTITIONS_LOCK_TIMEOUT.as_millis()))
-                .expect("plystra audit writer: SET LOCAL lock_timeout");
-            Spi::run_with_args(
-                "SELECT count(*) FROM plystra.ensure_audit_partitions($1)",
-                &[PARTITION_MONTHS_AHEAD.into()],
-            )
-            .expect("plystra audit writer: ensure_audit_partitions must succeed");
+        if !installed {
+            return Upkeep::NotInstalled;
         }
-        installed
+        // Making a partition takes the log exclusively, which waits for every transaction that holds any lock on it
+        // (a long report over the log, a session idle in a transaction that wrote a row) while every audited
+        // decision waits for this writer. A month that cannot be made in this time is a WARNING and is tried again
+        // after PARTITIONS_RETRY.
+        Spi::run(&format!("SET LOCAL lock_timeout = '{}ms'", PARTITIONS_LOCK_TIMEOUT.as_millis()))
+            .expect("plystra audit writer: SET LOCAL lock_timeout");
+        Spi::run_with_args(
+            "SELECT count(*) FROM plystra.ensure_audit_partitions($1)",
+            &[PARTITION_MONTHS_AHEAD.into()],
+        )
+        .expect("plystra audit writer: ensure_audit_partitions must succeed");
+        let made = Spi::get_one_with_args::<bool>(COMING_MONTHS_MADE_SQL, &[PARTITION_MONTHS_AHEAD.into()])
+            .expect("plystra audit writer: whether the coming months have their partitions")
+            .unwrap_or(false);
+        if made {
+            Upkeep::Made
+        } else {
+            Upkeep::Missing
+        }
     })
 }
 
