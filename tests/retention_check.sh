@@ -154,6 +154,26 @@ expect "every chain verifies after appending across the boundary" 0 "$(qa -d $DB
 # 4. Archive the two oldest months.
 before_date=$(qa -d $DB -c "SELECT to_char(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month', 'YYYY-MM-DD')")
 archived_rows=$(qa -d $DB -c "SELECT count(*) FROM plystra.audit_logs WHERE created_at < '$before_date'::timestamp AT TIME ZONE 'UTC'")
+# First while a plystra_admin session (the REST front's role may read the log) has read the log and stays in its
+# transaction: detaching would wait for it, with every write to the log queued behind the archive, so the archive
+# gives up after 5 s with nothing archived (before, it waited as long as the session stayed).
+PGAPPNAME=ret_holder q -d $DB -c "BEGIN" -c "SET LOCAL ROLE plystra_admin" \
+    -c "SELECT count(*) FROM plystra.audit_logs WHERE false" -c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 1 50); do
+    [ "$(qa -d $DB -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ret_holder' AND query LIKE '%pg_sleep%'")" = 1 ] && break
+    sleep 0.1
+done
+t0=$(date +%s)
+out=$(DATABASE_URL="postgres://postgres@127.0.0.1:$P/$DB" timeout 60 target/debug/plystractl audit archive \
+    --before "$before_date" --to "$tmp/a0.jsonl" 2>&1)
+rc=$? waited=$(($(date +%s) - t0))
+[ $rc != 0 ] && [ $rc != 124 ] && grep -q "refused: the audit log is in use" <<<"$out" && [ ! -e "$tmp/a0.jsonl" ] && [ $waited -lt 20 ] &&
+    tap OK "an archive while a plystra_admin session holds the log gives up after its lock timeout (${waited} s), writes no file" ||
+    tap FAIL "an archive while a plystra_admin session holds the log gives up after its lock timeout (exit $rc after ${waited} s: $out)"
+expect "and detaches nothing" 0 "$(qa -d $DB -c "SELECT count(*) FROM plystra.audit_archives")"
+qa -d $DB -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ret_holder'" >/dev/null
+wait $holder 2>/dev/null
 out=$(ctl audit archive --before "$before_date" --to "$tmp/a1.jsonl" 2>&1)
 rc=$?
 if [ $rc = 0 ] && [ -s "$tmp/a1.jsonl" ]; then tap OK "plystractl audit archive --before $before_date writes the archive"; else

@@ -381,6 +381,9 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
     move |e| CliError(format!("cannot write {}: {e}", path.display()))
 }
 
+/// How long an archive waits for the audit log's exclusive lock to detach the partitions (`archive`).
+const DETACH_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `plystractl audit archive --before DATE --to FILE`: archives every monthly partition that ends on or before
 /// DATE, whole. Verifies every chain first and changes nothing when one does not verify.
 pub async fn archive(client: &mut Client, before: &str, to: &Path) -> CliResult {
@@ -513,13 +516,29 @@ pub async fn archive(client: &mut Client, before: &str, to: &Path) -> CliResult 
         .map_err(|e| CliError(format!("refused: the archive written does not verify ({e}); nothing archived")))?;
 
     let file_name = to.to_string_lossy().to_string();
-    let archive_id: i64 = tx
+    // Detaching takes the log exclusively, and every write to the log (the audit writer's next batch, with every
+    // audited decision behind it) queues behind that request while it waits for whoever holds the log: a session
+    // that read it and stays in its transaction (plystra_admin may read the log) would hold them all for as long
+    // as it stays. So the archive waits for the log at most DETACH_LOCK_TIMEOUT, then gives up with nothing
+    // archived.
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", DETACH_LOCK_TIMEOUT.as_millis())).await?;
+    let archive_id: i64 = match tx
         .query_one(
             "SELECT plystra.archive_audit_partitions($1, $2, $3, $4)",
             &[&names, &written, &file_name, &file_sha],
         )
-        .await?
-        .get(0);
+        .await
+    {
+        Ok(row) => row.get(0),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+            return Err(CliError(format!(
+                "refused: the audit log is in use (another session holds a lock on it: pg_locks names it), and \
+                 detaching the partitions waited {} s for it; nothing archived, try again",
+                DETACH_LOCK_TIMEOUT.as_secs()
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
     if std::fs::hard_link(&partial_path, to).is_err() {
         return Err(CliError(format!("cannot create {}; nothing archived", to.display())));
     }
