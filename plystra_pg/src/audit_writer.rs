@@ -61,11 +61,14 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 const SEAL_EVERY: Duration = Duration::from_secs(1);
 /// How often the writer makes the audit log's monthly partitions ahead (`plystra.ensure_audit_partitions`).
 const PARTITIONS_EVERY: Duration = Duration::from_secs(3600);
-/// How long the upkeep waits for the log's lock before it leaves a month for a later try (`ensure_partitions`).
-const PARTITIONS_LOCK_TIMEOUT: Duration = Duration::from_millis(200);
+/// How long an upkeep step (sealing, making partitions) waits for any lock before it leaves its work for a later
+/// turn (`upkeep_step`): every audited decision waits for this writer meanwhile.
+const UPKEEP_LOCK_TIMEOUT: Duration = Duration::from_millis(200);
+/// How often an upkeep step that keeps failing says so in the server log.
+const UPKEEP_WARN_EVERY: Duration = Duration::from_secs(60);
 /// When a month could not be made, how soon the upkeep tries again: soon, as a missing month sends its rows to the
 /// DEFAULT partition, and every row there moves (under the log's exclusive lock) when the month is made; not at
-/// every turn, as each try may cost the writer `PARTITIONS_LOCK_TIMEOUT` while the log is held.
+/// every turn, as each try may cost the writer `UPKEEP_LOCK_TIMEOUT` while the log is held.
 const PARTITIONS_RETRY: Duration = Duration::from_secs(10);
 /// How many months after the current one get a partition ahead of time.
 const PARTITION_MONTHS_AHEAD: i32 = 3;
@@ -688,9 +691,10 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
 }
 
 /// Seals up to `SEAL_ROWS_PER_STEP` rows written by ordinary transactions, in a transaction of its own: how many it
-/// sealed (0 when the function is not installed yet, or another sealer holds the chains).
+/// sealed (0 when the function is not installed yet, another sealer holds the chains, or the step could not have
+/// its locks in time: the rows wait for a later turn, unsealed).
 fn seal_step() -> i32 {
-    BackgroundWorker::transaction(|| {
+    upkeep_step(Upkept::Seal, 0, || {
         let installed =
             Spi::get_one::<bool>("SELECT pg_catalog.to_regprocedure('plystra.seal_audit(integer)') IS NOT NULL")
                 .ok()
@@ -703,6 +707,53 @@ fn seal_step() -> i32 {
             .expect("plystra audit writer: seal_audit must succeed")
             .unwrap_or(0)
     })
+}
+
+/// The writer's upkeep steps, each with its own rate of complaint.
+#[derive(Clone, Copy)]
+enum Upkept {
+    Seal = 0,
+    Partitions = 1,
+}
+
+/// When each upkeep step last complained in the server log (the writer is one thread).
+static LAST_UPKEEP_WARNING: [std::sync::Mutex<Option<Instant>>; 2] =
+    [std::sync::Mutex::new(None), std::sync::Mutex::new(None)];
+
+/// Runs an upkeep step in a transaction of its own that waits at most `UPKEEP_LOCK_TIMEOUT` for each lock; when the
+/// step fails (a lock held by another session: a partition under VACUUM FULL or CLUSTER, an operator's LOCK TABLE
+/// of the log; or anything else), it is rolled back, said in the server log at most every `UPKEEP_WARN_EVERY`, and
+/// `fallback` is returned. Sealing and making partitions can wait; the decisions behind this writer cannot: a seal
+/// step read every partition of the log, and used to wait, with every audited decision behind it, for as long as
+/// any partition was held; and an upkeep error ended the writer, whose restart failed every waiting decision.
+fn upkeep_step<T>(step: Upkept, fallback: T, f: impl FnOnce() -> T) -> T {
+    // SAFETY: the writer's loop runs outside any transaction; this is its memory context between steps.
+    let context = unsafe { pg_sys::CurrentMemoryContext };
+    let outcome = pg_sys::PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+        Ok(BackgroundWorker::transaction(std::panic::AssertUnwindSafe(|| {
+            Spi::run(&format!("SET LOCAL lock_timeout = '{}ms'", UPKEEP_LOCK_TIMEOUT.as_millis()))
+                .expect("plystra audit writer: SET LOCAL lock_timeout");
+            f()
+        })))
+    }))
+    .catch_others(|caught| Err(caught_error(caught).1))
+    .execute();
+    match outcome {
+        Ok(value) => value,
+        Err(message) => {
+            abort_failed_transaction(context);
+            let mut last = LAST_UPKEEP_WARNING[step as usize].lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_none_or(|at| at.elapsed() >= UPKEEP_WARN_EVERY) {
+                *last = Some(Instant::now());
+                let what = match step {
+                    Upkept::Seal => "sealing audit rows",
+                    Upkept::Partitions => "making the audit log's partitions",
+                };
+                warning!("plystra audit writer: {what} is left for a later turn: {message}");
+            }
+            fallback
+        }
+    }
 }
 
 /// Inserts a drained batch so that a row the database refuses fails only its own decision. The batch is inserted in
@@ -858,9 +909,12 @@ const COMING_MONTHS_MADE_SQL: &str = "SELECT pg_catalog.bool_and(EXISTS (     SE
 
 /// Makes the coming months' audit partitions (a no-op when they exist, or before migration 009 is installed). The
 /// function turns a month it cannot make into a WARNING, so that the writer never stops over it: that month's rows
-/// go to the DEFAULT partition until it is made.
+/// go to the DEFAULT partition until it is made. Making a partition takes the log exclusively, which waits for every
+/// transaction that holds any lock on it (a long report over the log, a session idle in a transaction that wrote a
+/// row) while every audited decision waits for this writer: `upkeep_step` bounds the wait, and a month that cannot
+/// be made in time is tried again after PARTITIONS_RETRY.
 fn ensure_partitions() -> Upkeep {
-    BackgroundWorker::transaction(|| {
+    upkeep_step(Upkept::Partitions, Upkeep::Missing, || {
         let installed = Spi::get_one::<bool>(
             "SELECT pg_catalog.to_regprocedure('plystra.ensure_audit_partitions(integer)') IS NOT NULL",
         )
@@ -870,12 +924,6 @@ fn ensure_partitions() -> Upkeep {
         if !installed {
             return Upkeep::NotInstalled;
         }
-        // Making a partition takes the log exclusively, which waits for every transaction that holds any lock on it
-        // (a long report over the log, a session idle in a transaction that wrote a row) while every audited
-        // decision waits for this writer. A month that cannot be made in this time is a WARNING and is tried again
-        // after PARTITIONS_RETRY.
-        Spi::run(&format!("SET LOCAL lock_timeout = '{}ms'", PARTITIONS_LOCK_TIMEOUT.as_millis()))
-            .expect("plystra audit writer: SET LOCAL lock_timeout");
         Spi::run_with_args(
             "SELECT count(*) FROM plystra.ensure_audit_partitions($1)",
             &[PARTITION_MONTHS_AHEAD.into()],

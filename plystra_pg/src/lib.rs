@@ -85,6 +85,7 @@ bundle_migrations!(
     "../../migrations/023_kept_rows_written.sql" as "migration_023" after "migration_022"
         needing kept_writes::mark_kept_rows_written,
     "../../migrations/024_audit_partition_locks.sql" as "migration_024" after "migration_023",
+    "../../migrations/025_audit_partition_catalog.sql" as "migration_025" after "migration_024",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

@@ -11,7 +11,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dblink;
 BEGIN;
-SELECT plan(14);
+SELECT plan(27);
 
 CREATE FUNCTION pg_temp.connstr() RETURNS text LANGUAGE sql AS $$
     SELECT format('host=%s port=%s dbname=%s user=%s', split_part(current_setting('unix_socket_directories'), ',', 1),
@@ -159,6 +159,149 @@ BEGIN
 END $$;
 SELECT is((SELECT count(*)::int FROM plystra.audit_partitions() p, t094_month m WHERE p.partition_name = m.name), 1,
           'the writer makes the month it left once the log is free, within 30 s');
+
+-- 4. Two makers of one month at once: the second waits, then finds the month made (in READ COMMITTED and in
+-- REPEATABLE READ, whose snapshot predates the first maker's commit) and makes nothing.
+CREATE FUNCTION pg_temp.second_maker(isolation text, month_start date) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    made text;
+BEGIN
+    PERFORM dblink_exec('t094_x', 'BEGIN');
+    PERFORM * FROM dblink('t094_x', format('SELECT plystra.create_audit_partition(%L)', month_start)) AS t(p text);
+    PERFORM dblink_exec('t094_y', 'BEGIN ISOLATION LEVEL ' || isolation);
+    -- The transaction's snapshot, in REPEATABLE READ, is taken now.
+    PERFORM * FROM dblink('t094_y', 'SELECT 1') AS t(n int);
+    PERFORM dblink_send_query('t094_y', format('SELECT plystra.create_audit_partition(%L)', month_start));
+    -- For the log, or (to look at the DEFAULT partition's rows) for the DEFAULT partition, which the first maker
+    -- holds exclusively while it adds a partition beside it.
+    IF pg_temp.awaited_relation((SELECT y FROM t094)) IS NULL THEN
+        RETURN 'the second maker did not wait';
+    END IF;
+    PERFORM dblink_exec('t094_x', 'COMMIT');
+    SELECT p INTO made FROM dblink_get_result('t094_y', false) AS t(p text);
+    made := coalesce(made, 'NULL') || coalesce(' ' || nullif(dblink_error_message('t094_y'), 'OK'), '');
+    PERFORM pg_temp.free('t094_y');
+    PERFORM dblink_exec('t094_y', 'COMMIT');
+    RETURN made;
+END $$;
+SELECT is(pg_temp.second_maker('READ COMMITTED', '2037-02-01'), 'NULL',
+          'a second maker of the month, waiting in READ COMMITTED, makes nothing once the first commits');
+SELECT is(pg_temp.second_maker('REPEATABLE READ', '2037-03-01'), 'NULL',
+          'and so does one in REPEATABLE READ with an older snapshot (not an overlap error)');
+SELECT is((SELECT count(*)::int FROM plystra.audit_partitions() WHERE partition_name IN ('audit_logs_2037_02', 'audit_logs_2037_03')), 2,
+          'each month has its one partition');
+SELECT dblink_exec('t094_x', 'ALTER TABLE plystra.audit_logs DETACH PARTITION plystra.audit_logs_2037_02');
+SELECT dblink_exec('t094_x', 'DROP TABLE plystra.audit_logs_2037_02');
+SELECT dblink_exec('t094_x', 'ALTER TABLE plystra.audit_logs DETACH PARTITION plystra.audit_logs_2037_03');
+SELECT dblink_exec('t094_x', 'DROP TABLE plystra.audit_logs_2037_03');
+
+-- 5. Making a month whose rows wait in the DEFAULT partition while another session holds that partition (read by
+-- name, without the log): the maker, which holds the log, waits for it; a lock timeout there leaves everything as it
+-- was (the rows in the DEFAULT partition, attached, no new partition), and once the partition is free the month is
+-- made and takes its rows. All in one transaction of X's, rolled back.
+SELECT dblink_exec('t094_x', $f$CREATE FUNCTION pg_temp.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE stmt;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END $$$f$);
+SELECT dblink_exec('t094_x', 'BEGIN');
+SELECT * FROM dblink('t094_x', $$SELECT plystra.append_audit(jsonb_build_array(jsonb_build_object(
+    'id', 'audit_t094_waiting', 'space_id', 'space_acme', 'action', 'invoice.read', 'decision', 'allow',
+    'trace', '{}'::jsonb, 'created_at', '2037-06-15T12:00:00Z')))$$) AS t(r text);
+SELECT dblink_exec('t094_y', 'BEGIN');
+SELECT dblink_exec('t094_y', 'LOCK TABLE plystra.audit_logs_default IN ACCESS SHARE MODE');
+SELECT dblink_exec('t094_x', $$SET LOCAL lock_timeout = '300ms'$$);
+SELECT is(pg_temp.remote_try('t094_x', $$SELECT plystra.create_audit_partition('2037-06-01')$$), '55P03',
+          'the maker moving rows out of a held DEFAULT partition gives up at its lock timeout');
+SELECT is((SELECT r FROM dblink('t094_x', $$SELECT (SELECT tableoid::regclass::text FROM plystra.audit_logs WHERE id = 'audit_t094_waiting')
+                                          || ' ' || (to_regclass('plystra.audit_logs_2037_06') IS NULL)
+                                          || ' ' || (SELECT count(*) FROM plystra.audit_partitions() WHERE is_default)$$) AS t(r text)),
+          'plystra.audit_logs_default true 1',
+          'leaving the row in the DEFAULT partition, still attached, and no partition made');
+SELECT dblink_exec('t094_y', 'ROLLBACK');
+SELECT is((SELECT r FROM dblink('t094_x', $$SELECT plystra.create_audit_partition('2037-06-01')$$) AS t(r text))
+          || ' ' || (SELECT r FROM dblink('t094_x', $$SELECT (SELECT tableoid::regclass::text FROM plystra.audit_logs WHERE id = 'audit_t094_waiting')
+                                                  || ' ' || (SELECT count(*) FROM plystra.audit_partitions() WHERE is_default)$$) AS t(r text)),
+          'audit_logs_2037_06 plystra.audit_logs_2037_06 1',
+          'once the partition is free the month is made and takes its row');
+SELECT dblink_exec('t094_x', 'ROLLBACK');
+
+-- 6. A partition held exclusively by the owner (VACUUM FULL, CLUSTER, a LOCK TABLE), here next month's: the listing of
+-- the partitions does not wait for it (until 1.21.0 it opened every partition to print its bounds), and audited
+-- decisions are answered while it is held (until 1.21.0 the writer's seal step read every partition and waited,
+-- with every audited decision behind it, as long as the partition was held).
+CREATE TEMP TABLE t094_next AS
+SELECT 'audit_logs_' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month', 'YYYY_MM') AS name;
+CREATE TEMP TABLE t094_writer2 AS SELECT pid FROM pg_stat_activity WHERE backend_type = 'plystra audit writer';
+SELECT dblink_exec('t094_y', 'BEGIN');
+SELECT dblink_exec('t094_y', format('LOCK TABLE plystra.%I IN ACCESS EXCLUSIVE MODE', (SELECT name FROM t094_next)));
+SELECT dblink_exec('t094_x', $$SET lock_timeout = '100ms'$$);
+SELECT is(pg_temp.remote_try('t094_x', 'SELECT count(*) FROM plystra.audit_partitions()'), 'ok',
+          'the partitions are listed while one is held (before 1.21.0: 55P03, it waited for the partition)');
+SELECT dblink_exec('t094_x', 'RESET lock_timeout');
+-- A seal step (every second) meets the held partition first.
+SELECT pg_sleep(1.5);
+SELECT dblink_send_query('t094_x', $$SELECT plystra.check(jsonb_build_object(
+    'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
+                                'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
+    'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve')) ->> 'audit_log_id'$$);
+DO $$
+BEGIN
+    FOR i IN 1 .. 100 LOOP
+        EXIT WHEN dblink_is_busy('t094_x') = 0;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+SELECT is(dblink_is_busy('t094_x'), 0,
+          'an audited decision is answered within 5 s while a partition is held (before 1.21.0: not until it was freed)');
+SELECT dblink_exec('t094_y', 'ROLLBACK');
+SELECT ok((SELECT id FROM dblink_get_result('t094_x', false) AS t(id text)) IS NOT NULL, 'with its audit row');
+SELECT pg_temp.free('t094_x');
+SELECT is((SELECT pid FROM pg_stat_activity WHERE backend_type = 'plystra audit writer'), (SELECT pid FROM t094_writer2),
+          'by the same writer');
+
+-- 7. An upkeep step that fails (here: the partitions' function broken by hand) is left for a later turn: the writer
+-- goes on and audited decisions are answered. Until 1.21.0 the error ended the writer, and a writer that fails at
+-- its start fails again at every restart, two seconds apart, each time failing the decisions that waited for it.
+CREATE TEMP TABLE t094_ensure AS
+SELECT pg_get_functiondef('plystra.ensure_audit_partitions(integer)'::regprocedure) AS def;
+SELECT dblink_exec('t094_x', $f$CREATE OR REPLACE FUNCTION plystra.ensure_audit_partitions(months_ahead integer DEFAULT 3)
+RETURNS SETOF text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 't094: broken on purpose';
+END $$$f$);
+SELECT ok(pg_terminate_backend((SELECT pid FROM t094_writer2)), 'the audit writer is stopped (it restarts)');
+DO $$
+BEGIN
+    FOR i IN 1 .. 200 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'plystra audit writer'
+                            AND pid <> (SELECT pid FROM t094_writer2))
+                  AND plystra.audit_writer_active();
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+-- The writers seen over 3 s, past the restart time (2 s): a writer that ended at its start would show as none at
+-- times, and as others.
+CREATE TEMP TABLE t094_seen (pid int);
+DO $$
+BEGIN
+    FOR i IN 1 .. 30 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        INSERT INTO t094_seen SELECT (SELECT pid FROM pg_stat_activity WHERE backend_type = 'plystra audit writer');
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+SELECT is((SELECT count(DISTINCT pid) || ' writer, absent ' || count(*) FILTER (WHERE pid IS NULL) || ' times' FROM t094_seen),
+          '1 writer, absent 0 times', 'the writer whose upkeep fails at its start goes on');
+SELECT ok((SELECT id FROM dblink('t094_x', $$SELECT plystra.check(jsonb_build_object(
+    'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
+                                'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
+    'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve')) ->> 'audit_log_id'$$) AS t(id text)) IS NOT NULL,
+          'and writes audited decisions');
+SELECT dblink_exec('t094_x', (SELECT def FROM t094_ensure));
 
 SELECT dblink_disconnect('t094_x');
 SELECT dblink_disconnect('t094_y');
