@@ -6,6 +6,7 @@
 #      trigger the duplicates get in), also between two sessions inserting the same id at once;
 #   3. the writer's entry point (plystra.append_audit) appends across a month boundary and into the DEFAULT
 #      partition, and a month's partition made later takes its rows out of the DEFAULT partition unchanged;
+#      plystractl audit partitions makes the coming months, and waits for the log at most 5 s, once;
 #   4. archiving writes whole partitions to a file, records the archived links and an audit row, detaches them;
 #      the live chain then verifies from the archived heads, and the file verifies offline (no database);
 #   5. one changed byte in an archive fails verification naming its line; so does a cut-short file;
@@ -128,7 +129,8 @@ expect "two sessions inserting the same id into two partitions at once: one row,
 expect "the first of the two sessions committed" "" "$(grep -i error "$tmp/race1")"
 
 # 3. The writer's entry point across a month boundary and into the DEFAULT partition (a month without a
-#    partition, two years ahead), all in one chain; then that month's partition is made and takes its rows.
+#    partition, two years ahead), all in one chain; then that month's partition is made and takes its rows;
+#    plystractl audit partitions makes the coming months, and gives up after 5 s when a session holds the log.
 far=$(qa -d $DB -c "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '2 years', 'YYYY-MM') || '-15T12:00:00Z'")
 q -d $DB >/dev/null <<SQL
 SELECT plystra.append_audit(jsonb_build_array(
@@ -151,19 +153,53 @@ far_after=$(qa -d $DB -c "SELECT tableoid::regclass::text, row_to_json(a)::text 
 expect "a month's partition made later takes its rows out of the DEFAULT partition unchanged" "plystra.$made|t" "$far_after"
 expect "every chain verifies after appending across the boundary" 0 "$(qa -d $DB -c "$PROBLEMS")"
 
+# A plystra_admin session (the REST front's role may read the log) that has read the log and stays in its
+# transaction: whatever takes the log exclusively waits for it, with every write to the log queued behind.
+hold_log() {
+    PGAPPNAME=ret_holder q -d $DB -c "BEGIN" -c "SET LOCAL ROLE plystra_admin" \
+        -c "SELECT count(*) FROM plystra.audit_logs WHERE false" -c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
+    holder=$!
+    for _ in $(seq 1 50); do
+        [ "$(qa -d $DB -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ret_holder' AND query LIKE '%pg_sleep%'")" = 1 ] && break
+        sleep 0.1
+    done
+}
+free_log() {
+    qa -d $DB -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ret_holder'" >/dev/null
+    wait $holder 2>/dev/null
+}
+# plystractl audit partitions while the log is held: it waits for the log once, at most 5 s (not 5 s for each of the
+# eleven missing months), names the months it could not make and fails; once the log is free it makes them.
+ahead_month=$(qa -d $DB -c "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '14 months', 'YYYY-MM')")
+hold_log
+t0=$(date +%s)
+out=$(DATABASE_URL="postgres://postgres@127.0.0.1:$P/$DB" timeout 120 target/debug/plystractl audit partitions \
+    --months-ahead 14 2>&1)
+rc=$? waited=$(($(date +%s) - t0))
+[ $rc != 0 ] && [ $rc != 124 ] && grep -q "not made: the partition of .*$ahead_month.*the audit log is in use" <<<"$out" &&
+    [ $waited -lt 15 ] &&
+    tap OK "audit partitions while a plystra_admin session holds the log names the months it could not make and fails after its lock timeout (${waited} s)" ||
+    tap FAIL "audit partitions while a plystra_admin session holds the log names the months it could not make and fails after its lock timeout (exit $rc after ${waited} s: $out)"
+expect "and makes none of them" 0 "$(qa -d $DB -c "SELECT count(*) FROM plystra.audit_partitions() WHERE partition_name = 'audit_logs_${ahead_month/-/_}'")"
+free_log
+out=$(ctl audit partitions --months-ahead 14 2>&1)
+rc=$?
+[ $rc = 0 ] && grep -q "^created audit_logs_${ahead_month/-/_}\$" <<<"$out" && grep -q "^attached audit_logs_${ahead_month/-/_} " <<<"$out" &&
+    grep -q "^attached audit_logs_default DEFAULT\$" <<<"$out" &&
+    tap OK "audit partitions makes the coming months once the log is free, and lists them" ||
+    tap FAIL "audit partitions makes the coming months once the log is free, and lists them (exit $rc: $out)"
+out=$(ctl audit partitions --months-ahead 121 2>&1)
+rc=$?
+[ $rc != 0 ] && grep -q "between 0 and 120" <<<"$out" && tap OK "audit partitions refuses --months-ahead 121" ||
+    tap FAIL "audit partitions refuses --months-ahead 121 (exit $rc: $out)"
+
 # 4. Archive the two oldest months.
 before_date=$(qa -d $DB -c "SELECT to_char(date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month', 'YYYY-MM-DD')")
 archived_rows=$(qa -d $DB -c "SELECT count(*) FROM plystra.audit_logs WHERE created_at < '$before_date'::timestamp AT TIME ZONE 'UTC'")
 # First while a plystra_admin session (the REST front's role may read the log) has read the log and stays in its
 # transaction: detaching would wait for it, with every write to the log queued behind the archive, so the archive
 # gives up after 5 s with nothing archived (before, it waited as long as the session stayed).
-PGAPPNAME=ret_holder q -d $DB -c "BEGIN" -c "SET LOCAL ROLE plystra_admin" \
-    -c "SELECT count(*) FROM plystra.audit_logs WHERE false" -c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
-holder=$!
-for _ in $(seq 1 50); do
-    [ "$(qa -d $DB -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ret_holder' AND query LIKE '%pg_sleep%'")" = 1 ] && break
-    sleep 0.1
-done
+hold_log
 t0=$(date +%s)
 out=$(DATABASE_URL="postgres://postgres@127.0.0.1:$P/$DB" timeout 60 target/debug/plystractl audit archive \
     --before "$before_date" --to "$tmp/a0.jsonl" 2>&1)
@@ -172,8 +208,7 @@ rc=$? waited=$(($(date +%s) - t0))
     tap OK "an archive while a plystra_admin session holds the log gives up after its lock timeout (${waited} s), writes no file" ||
     tap FAIL "an archive while a plystra_admin session holds the log gives up after its lock timeout (exit $rc after ${waited} s: $out)"
 expect "and detaches nothing" 0 "$(qa -d $DB -c "SELECT count(*) FROM plystra.audit_archives")"
-qa -d $DB -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ret_holder'" >/dev/null
-wait $holder 2>/dev/null
+free_log
 out=$(ctl audit archive --before "$before_date" --to "$tmp/a1.jsonl" 2>&1)
 rc=$?
 if [ $rc = 0 ] && [ -s "$tmp/a1.jsonl" ]; then tap OK "plystractl audit archive --before $before_date writes the archive"; else

@@ -571,10 +571,47 @@ pub async fn drop_partition(client: &Client, name: &str) -> CliResult {
     Ok(())
 }
 
-/// `plystractl audit partitions [--months-ahead N]`: makes the coming months' partitions, then lists them.
-pub async fn partitions(client: &Client, months_ahead: i32) -> CliResult {
-    for r in client.query("SELECT * FROM plystra.ensure_audit_partitions($1)", &[&months_ahead]).await? {
-        println!("created {}", r.get::<_, String>(0));
+/// How long `audit partitions` waits for the log's exclusive lock. The same reason as `DETACH_LOCK_TIMEOUT`: while
+/// it waits, every write to the log (the audit writer's batches, with every audited decision behind them) queues
+/// behind its request.
+const PARTITIONS_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The months (YYYY-MM, UTC) from this one to `$1` months ahead that lie in no monthly partition.
+const MONTHS_WITHOUT_PARTITION_SQL: &str = "SELECT to_char(m.start AT TIME ZONE 'UTC', 'YYYY-MM')
+     FROM (SELECT (date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => i)) AT TIME ZONE 'UTC' AS start
+           FROM generate_series(0, $1) AS i) m
+     WHERE NOT EXISTS (SELECT 1 FROM plystra.audit_partitions() p
+                       WHERE NOT p.is_default AND p.range_from <= m.start AND p.range_to > m.start)
+     ORDER BY m.start";
+
+/// `plystractl audit partitions [--months-ahead N]`: makes the coming months' partitions, then lists them. When a
+/// month has none, the log is locked first, once, waiting at most `PARTITIONS_LOCK_TIMEOUT` (each month's maker would
+/// otherwise wait that long in turn); a month still without a partition is named and the command fails after the
+/// listing: that month's rows go to the DEFAULT partition until it is made.
+pub async fn partitions(client: &mut Client, months_ahead: i32) -> CliResult {
+    if !(0..=120).contains(&months_ahead) {
+        return Err(CliError("--months-ahead must be between 0 and 120".into()));
+    }
+    let months_without = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get(0)).collect::<Vec<String>>();
+    let mut missing = months_without(client.query(MONTHS_WITHOUT_PARTITION_SQL, &[&months_ahead]).await?);
+    let mut in_use = false;
+    if !missing.is_empty() {
+        let tx = client.transaction().await?;
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", PARTITIONS_LOCK_TIMEOUT.as_millis())).await?;
+        match tx.batch_execute("LOCK TABLE ONLY plystra.audit_logs IN ACCESS EXCLUSIVE MODE").await {
+            Ok(()) => {
+                for r in tx.query("SELECT * FROM plystra.ensure_audit_partitions($1)", &[&months_ahead]).await? {
+                    println!("created {}", r.get::<_, String>(0));
+                }
+                tx.commit().await?;
+            }
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                in_use = true;
+                tx.rollback().await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        missing = months_without(client.query(MONTHS_WITHOUT_PARTITION_SQL, &[&months_ahead]).await?);
     }
     for r in client
         .query(
@@ -604,6 +641,21 @@ pub async fn partitions(client: &Client, months_ahead: i32) -> CliResult {
         let (name, id, file, rows, dropped): (String, i64, String, i64, bool) =
             (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
         println!("{} {name} ({rows} rows, archive {id}: {file})", if dropped { "dropped" } else { "detached" });
+    }
+    if !missing.is_empty() {
+        return Err(CliError(format!(
+            "not made: the partition of {} ({}); the month's rows go to the DEFAULT partition until it is made, \
+             try again",
+            missing.join(", "),
+            if in_use {
+                format!(
+                    "the audit log is in use: another session held a lock on it for {} s, pg_locks names it",
+                    PARTITIONS_LOCK_TIMEOUT.as_secs()
+                )
+            } else {
+                "the server log's WARNING says why".to_string()
+            }
+        )));
     }
     Ok(())
 }

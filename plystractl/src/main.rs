@@ -124,7 +124,9 @@ enum Audit {
         #[arg(long)]
         partition: String,
     },
-    /// Make the coming months' audit partitions (the audit writer does it hourly) and list the partitions.
+    /// Make the coming months' audit partitions (the audit writer does it hourly) and list the partitions. Waits at
+    /// most 5 s for the audit log (every audited decision waits behind that wait); a month left without its partition
+    /// is named, and the command fails.
     Partitions {
         /// How many months after the current one get a partition (0 to 120).
         #[arg(long, default_value_t = 3)]
@@ -177,7 +179,7 @@ async fn run(command: Command) -> Result<(), CliError> {
             Audit::Seal => cli::audit_seal(&client).await,
             Audit::Archive { before, to } => audit_archive::archive(&mut client, &before, &to).await,
             Audit::Drop { partition } => audit_archive::drop_partition(&client, &partition).await,
-            Audit::Partitions { months_ahead } => audit_archive::partitions(&client, months_ahead).await,
+            Audit::Partitions { months_ahead } => audit_archive::partitions(&mut client, months_ahead).await,
         },
         Command::Doctor => unreachable!("handled above"),
     }
