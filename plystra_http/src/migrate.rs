@@ -93,7 +93,7 @@ pub async fn up(client: &Client) -> CommandResult<Vec<AppliedMigration>> {
     {
         return Err(CommandError(format!("migration {v} {n} was changed after it was applied (checksum mismatch)")));
     }
-    store::install_or_update(client).await?;
+    install_or_update_within_lock_timeout(client).await?;
     let after = applied(client).await?;
     if let Err(e) = verify(&after) {
         return Err(CommandError(format!(
@@ -102,6 +102,43 @@ pub async fn up(client: &Client) -> CommandResult<Vec<AppliedMigration>> {
         )));
     }
     Ok(after.into_iter().filter(|a| !before.iter().any(|b| b.version == a.version)).collect())
+}
+
+/// How long the update waits for each table lock it needs, and how many times it tries.
+const UPDATE_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const UPDATE_TRIES: u32 = 3;
+const UPDATE_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The extension's install or update, each lock waited for at most `UPDATE_LOCK_TIMEOUT`. An update changes tables
+/// that every decision reads, and while its request for a table's exclusive lock waits (for a transaction left open
+/// after a decision, a long report), every decision that reads the table queues behind it: the whole service stops
+/// for as long as the other transaction stays. So the update gives up (the transaction rolls back whole: nothing
+/// changes) and tries again, `UPDATE_TRIES` times, then fails naming the cause.
+async fn install_or_update_within_lock_timeout(client: &Client) -> CommandResult {
+    client.batch_execute(&format!("SET lock_timeout = '{}ms'", UPDATE_LOCK_TIMEOUT.as_millis())).await?;
+    let mut tries = 0;
+    let result = loop {
+        tries += 1;
+        match store::install_or_update(client).await {
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) && tries < UPDATE_TRIES =>
+            {
+                tokio::time::sleep(UPDATE_PAUSE).await;
+            }
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                break Err(CommandError(format!(
+                    "the update waited {} s for a table that another session holds, {tries} times ({}); nothing \
+                     changed. Every decision would have waited behind it: end the transaction that holds the table \
+                     (pg_stat_activity shows it, often 'idle in transaction') and try again",
+                    UPDATE_LOCK_TIMEOUT.as_secs(),
+                    e.as_db_error().map(|d| d.message()).unwrap_or("lock timeout")
+                )))
+            }
+            other => break other.map_err(CommandError::from),
+        }
+    };
+    client.batch_execute("RESET lock_timeout").await?;
+    result
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! plystractl as an operator runs it, against real databases: migrate status|plan|up|verify (a tampered
-//! migration fails verify), schema check (a hand-made change fails), seed-demo, admin bootstrap-super-admin,
+//! migration fails verify; an update behind a held table gives up with nothing changed), schema check (a hand-made change fails), seed-demo, admin bootstrap-super-admin,
 //! audit verify|seal, doctor and its production refusals (the server binary's own are in
 //! plystra_http/tests/server_binary.rs).
 
@@ -115,6 +115,40 @@ async fn migrate_status_plan_up_verify_and_a_tampered_migration() {
     let up = ctl(&url, &["migrate", "up"], &[]);
     assert_eq!(up.code, 1);
     assert!(up.stderr.contains("checksum mismatch"), "{}", up.stderr);
+}
+
+/// `migrate up` while another transaction holds a table the update must change (here: a write to plystra.users left
+/// open; the update from 1.18.0 adds a trigger to it): it waits at most 5 s a try, three tries, then fails with
+/// nothing changed, instead of queueing every decision behind its request for as long as that transaction stays.
+#[tokio::test]
+async fn migrate_up_gives_up_on_a_held_table_and_changes_nothing() {
+    let (url, client) = fresh_database("ctl_migrate_held").await;
+    client.batch_execute("CREATE EXTENSION plystra VERSION '1.18.0'").await.unwrap();
+    let mut holder = connect(&url).await;
+    let hold = holder.transaction().await.unwrap();
+    hold.batch_execute("LOCK TABLE plystra.users IN ROW EXCLUSIVE MODE").await.unwrap();
+    let url2 = url.clone();
+    let started = std::time::Instant::now();
+    let r = tokio::task::spawn_blocking(move || ctl(&url2, &["migrate", "up"], &[])).await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("the update waited 5 s for a table that another session holds, 3 times"), "{}", r.stderr);
+    assert!(waited < std::time::Duration::from_secs(40), "gave up after {waited:?}");
+    let version: String =
+        client.query_one("SELECT extversion FROM pg_extension WHERE extname = 'plystra'", &[]).await.unwrap().get(0);
+    assert_eq!(version, "1.18.0", "nothing changed");
+    hold.rollback().await.unwrap();
+    migrate_up(&url, &client).await;
+    let current: bool = client
+        .query_one(
+            "SELECT e.extversion = a.default_version FROM pg_extension e JOIN pg_available_extensions a ON a.name = e.extname
+             WHERE e.extname = 'plystra'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(current, "once the table is free the update goes through");
 }
 
 #[tokio::test]
