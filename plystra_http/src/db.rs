@@ -544,8 +544,22 @@ pub fn internal(e: tokio_postgres::Error) -> ApiError {
         tracing::warn!(error = %e, "the database connection was lost during the request");
         return ApiError::database_unavailable();
     }
+    if lost_to_a_concurrent_request(&e) {
+        tracing::warn!(error = %e, "the request lost to a concurrent one in the database and changed nothing");
+        return ApiError::concurrent_conflict();
+    }
     tracing::error!(error = %e, db_error = ?e.as_db_error().map(|d| (d.code().code(), d.message(), d.constraint())), "database error");
     ApiError::internal()
+}
+
+/// The database gave up the request's transaction for a concurrent one's sake, and rolled it back whole: a deadlock
+/// (40P01), a serialization failure (40001), a lock it could not have in time (55P03). Sent again, the same request
+/// may well succeed; it is not a server error.
+pub fn lost_to_a_concurrent_request(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    const LOST: [SqlState; 3] =
+        [SqlState::T_R_DEADLOCK_DETECTED, SqlState::T_R_SERIALIZATION_FAILURE, SqlState::LOCK_NOT_AVAILABLE];
+    e.as_db_error().is_some_and(|d| LOST.contains(d.code()))
 }
 
 /// The connection ended under the request: its backend was terminated, the server is shutting down or

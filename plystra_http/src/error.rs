@@ -230,6 +230,17 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code::DATABASE_UNAVAILABLE, "The database is not reachable.")
     }
 
+    /// 503 when the database rolled the request's transaction back for a concurrent one (`db::internal`): nothing
+    /// changed, and the request may be sent again.
+    pub fn concurrent_conflict() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::DATABASE_UNAVAILABLE,
+            "The request met a concurrent one in the database and changed nothing. Try again.",
+        )
+        .with_details(json!({ "reason": "concurrent_conflict" }))
+    }
+
     /// 503 when every pooled connection stayed busy for DATABASE_POOL_WAIT_TIMEOUT (the pool is exhausted).
     pub fn database_busy() -> Self {
         ApiError::new(

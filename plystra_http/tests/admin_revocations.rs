@@ -113,3 +113,50 @@ async fn two_revocations_at_once_leave_a_super_admin() {
     .await
     .unwrap();
 }
+
+/// A revocation that the database rolls back for a concurrent transaction's sake (here a deadlock: this test holds
+/// the grant's row, the revocation holds admin_grants and waits for the row, then this test writes admin_grants) is
+/// answered 503 with Retry-After, saying nothing changed, and goes through when sent again. Before, a 500.
+#[tokio::test]
+async fn a_revocation_lost_to_a_deadlock_is_answered_503_and_changes_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let admin = admin_session().await;
+    let (user, _) =
+        make_user("user_rd", None, "x", ACME, &[("space_admin", "admin_grants:read", Some("space_acme"), None)]).await;
+    let grant = format!("ag_{user}_0");
+    let mut other = sql().await;
+    let tx = other.transaction().await.unwrap();
+    tx.execute("SELECT 1 FROM plystra.admin_grants WHERE id = $1 FOR UPDATE", &[&grant]).await.unwrap();
+    let task = {
+        let (admin, grant) = (admin.clone(), grant.clone());
+        tokio::spawn(async move { revoke(&admin, &grant).await })
+    };
+    let db = sql().await;
+    let row_wait = "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype IN ('transactionid', 'tuple')";
+    let mut n = 0i64;
+    for _ in 0..200 {
+        n = db.query_one(row_wait, &[]).await.unwrap().get(0);
+        if n > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(n, 1, "the revocation waits for the grant's row");
+    // Waits for the revocation's table lock: a cycle, which the revocation (waiting longer) is the first to find.
+    tx.execute(
+        "INSERT INTO plystra.admin_grants (id, user_id, level, permission_key, space_id) \
+         VALUES ($1, $2, 'space_admin', 'users:read', 'space_acme')",
+        &[&format!("{grant}_other"), &user],
+    )
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    let r = task.await.unwrap();
+    let e = r.expect_error(503, "DATABASE_UNAVAILABLE");
+    assert_eq!(e["details"]["reason"], "concurrent_conflict", "{e}");
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+    let status: String =
+        db.query_one("SELECT status FROM plystra.admin_grants WHERE id = $1", &[&grant]).await.unwrap().get(0);
+    assert_eq!(status, "active", "nothing changed");
+    assert_eq!(revoke(&admin, &grant).await.expect_ok(200)["status"], "revoked");
+}
