@@ -29,8 +29,10 @@ pub async fn is_super_admin(
     Ok(client.query_one(include_str!("admin_grants/is_super_admin.sql"), &[&user_id]).await?.get(0))
 }
 
-/// Takes the transaction's lock on revocations (a table lock on admin_grants that waits for, and holds off, every
-/// other change to admin grants until the transaction ends).
+/// Takes the transaction's lock on revocations: a table lock on admin_grants that waits for, and holds off, every
+/// other change to admin grants until the transaction ends. It conflicts with itself, and only roles that may change
+/// admin_grants (the REST front's, the owner) may take it; the advisory lock used before could be taken, and held, by
+/// any role that can connect, and every revocation waited for it.
 pub async fn lock_super_admin_revocations(
     client: &(impl tokio_postgres::GenericClient + Sync),
 ) -> Result<u64, tokio_postgres::Error> {

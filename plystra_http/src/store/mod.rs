@@ -45,7 +45,7 @@ mod tests {
         ("telemetry.rs", "UPDATE PLYSTRA."),
     ];
 
-    const VERBS: &[&str] = &["SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "CREATE", "ALTER"];
+    const VERBS: &[&str] = &["SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "CREATE", "ALTER", "LOCK"];
 
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("readable source folder") {
