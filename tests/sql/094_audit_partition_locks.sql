@@ -49,6 +49,21 @@ CREATE FUNCTION pg_temp.remote_try(conn text, stmt text) RETURNS text LANGUAGE s
     SELECT r FROM dblink(conn, format('SELECT pg_temp.try(%L)', stmt)) AS t(r text)
 $$;
 
+-- An audited decision (Alice approving invoice_001: allowed), answered with its audit row's id.
+CREATE TEMP TABLE t094_decision AS SELECT $$SELECT plystra.check(jsonb_build_object(
+    'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
+                                'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
+    'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve')) ->> 'audit_log_id'$$ AS q;
+-- Sends it in session X and waits up to 5 s for the answer (dblink_is_busy then says whether it came).
+CREATE FUNCTION pg_temp.decide_audited_within_5s() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM dblink_send_query('t094_x', (SELECT q FROM t094_decision));
+    FOR i IN 1 .. 100 LOOP
+        EXIT WHEN dblink_is_busy('t094_x') = 0;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+
 SELECT dblink_connect('t094_x', pg_temp.connstr());
 SELECT dblink_connect('t094_y', pg_temp.connstr());
 SELECT dblink_exec('t094_y', $f$CREATE FUNCTION pg_temp.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
@@ -130,17 +145,7 @@ BEGIN
     END LOOP;
 END $$;
 -- An audited decision, from another session, while the log is held.
-SELECT dblink_send_query('t094_x', $$SELECT plystra.check(jsonb_build_object(
-    'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
-                                'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
-    'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve')) ->> 'audit_log_id'$$);
-DO $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN dblink_is_busy('t094_x') = 0;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+SELECT pg_temp.decide_audited_within_5s();
 SELECT is(dblink_is_busy('t094_x'), 0,
           'an audited decision is answered within 5 s while the writer''s upkeep cannot have the log (before: it waited for the log)');
 SELECT dblink_exec('t094_y', 'ROLLBACK');
@@ -243,17 +248,7 @@ SELECT is(pg_temp.remote_try('t094_x', 'SELECT count(*) FROM plystra.audit_parti
 SELECT dblink_exec('t094_x', 'RESET lock_timeout');
 -- A seal step (every second) meets the held partition first.
 SELECT pg_sleep(1.5);
-SELECT dblink_send_query('t094_x', $$SELECT plystra.check(jsonb_build_object(
-    'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
-                                'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
-    'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve')) ->> 'audit_log_id'$$);
-DO $$
-BEGIN
-    FOR i IN 1 .. 100 LOOP
-        EXIT WHEN dblink_is_busy('t094_x') = 0;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
+SELECT pg_temp.decide_audited_within_5s();
 SELECT is(dblink_is_busy('t094_x'), 0,
           'an audited decision is answered within 5 s while a partition is held (before 1.21.0: not until it was freed)');
 SELECT dblink_exec('t094_y', 'ROLLBACK');
@@ -296,10 +291,7 @@ BEGIN
 END $$;
 SELECT is((SELECT count(DISTINCT pid) || ' writer, absent ' || count(*) FILTER (WHERE pid IS NULL) || ' times' FROM t094_seen),
           '1 writer, absent 0 times', 'the writer whose upkeep fails at its start goes on');
-SELECT ok((SELECT id FROM dblink('t094_x', $$SELECT plystra.check(jsonb_build_object(
-    'actor', jsonb_build_object('user_id', 'user_alice', 'member_id', 'member_finance_reviewer',
-                                'user_member_id', 'um_alice_finance_reviewer', 'space_id', 'space_acme'),
-    'resource_type', 'invoice', 'resource_id', 'invoice_001', 'action', 'approve')) ->> 'audit_log_id'$$) AS t(id text)) IS NOT NULL,
+SELECT ok((SELECT id FROM dblink('t094_x', (SELECT q FROM t094_decision)) AS t(id text)) IS NOT NULL,
           'and writes audited decisions');
 SELECT dblink_exec('t094_x', (SELECT def FROM t094_ensure));
 
