@@ -577,7 +577,7 @@ pub async fn drop_partition(client: &Client, name: &str) -> CliResult {
 const PARTITIONS_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The months (YYYY-MM, UTC) from this one to `$1` months ahead that lie in no monthly partition.
-const MONTHS_WITHOUT_PARTITION_SQL: &str = "SELECT to_char(m.start AT TIME ZONE 'UTC', 'YYYY-MM')
+pub(crate) const MONTHS_WITHOUT_PARTITION_SQL: &str = "SELECT to_char(m.start AT TIME ZONE 'UTC', 'YYYY-MM')
      FROM (SELECT (date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => i)) AT TIME ZONE 'UTC' AS start
            FROM generate_series(0, $1) AS i) m
      WHERE NOT EXISTS (SELECT 1 FROM plystra.audit_partitions() p

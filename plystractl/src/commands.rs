@@ -242,6 +242,38 @@ async fn audit_chain_lines(client: &Client) -> Result<Vec<(String, bool)>, CliEr
         .collect())
 }
 
+/// Months the audit writer makes ahead (its PARTITION_MONTHS_AHEAD) and `audit partitions` makes by default.
+const PARTITION_MONTHS_AHEAD: i32 = 3;
+
+/// What the doctor says of the audit log's partitions: nothing when this month and the next
+/// `PARTITION_MONTHS_AHEAD` have theirs and the DEFAULT partition is empty; else which are missing and how many rows
+/// wait in the DEFAULT partition. A warning, not a failure: the rows are kept, and move (under the log's exclusive
+/// lock, so the more the longer) into their month when it is made.
+async fn audit_partitions_warning(client: &Client) -> Result<Option<String>, CliError> {
+    let missing: Vec<String> = client
+        .query(crate::audit_archive::MONTHS_WITHOUT_PARTITION_SQL, &[&PARTITION_MONTHS_AHEAD])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let waiting: i64 = client.query_one("SELECT count(*) FROM plystra.audit_logs_default", &[]).await?.get(0);
+    if missing.is_empty() && waiting == 0 {
+        return Ok(None);
+    }
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!(
+            "no partition for {} (the audit writer makes them for the database it serves, when it can have the log; \
+             or run plystractl audit partitions)",
+            missing.join(", ")
+        ));
+    }
+    if waiting > 0 {
+        parts.push(format!("{waiting} rows wait in the DEFAULT partition until their month is made"));
+    }
+    Ok(Some(parts.join("; ")))
+}
+
 pub async fn audit_seal(client: &Client) -> CliResult {
     let row = client.query_one("SELECT plystra.seal_audit()", &[]).await?;
     println!("sealed {} audit rows", row.get::<_, i32>(0));
@@ -330,6 +362,14 @@ pub async fn doctor(vars: &std::collections::HashMap<String, String>) -> CliResu
             Err(e) => {
                 failed = true;
                 println!("migrations: error: {e}");
+            }
+        }
+        match audit_partitions_warning(&client).await {
+            Ok(None) => println!("audit partitions: ok"),
+            Ok(Some(w)) => println!("warning: audit partitions: {w}"),
+            Err(e) => {
+                failed = true;
+                println!("audit partitions: error: {e}");
             }
         }
         // After a restore, or while something holds sealing back, the chains say so here.

@@ -292,11 +292,29 @@ async fn doctor_checks_everything_in_order() {
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains("database: ok") && r.stdout.contains("pending"), "{}", r.stdout);
     migrate_up(&url, &client).await;
-    let r = ctl(
-        &url,
-        &["doctor"],
-        &[("PLYSTRA_SESSION_SECRET", TEST_SESSION_SECRET), ("PLYSTRA_API_KEY_SECRET", TEST_API_KEY_SECRET)],
+    let secrets = [("PLYSTRA_SESSION_SECRET", TEST_SESSION_SECRET), ("PLYSTRA_API_KEY_SECRET", TEST_API_KEY_SECRET)];
+    // No audit writer serves this database: the coming months have no partition, a warning (rows are kept in the
+    // DEFAULT partition), with the rows waiting there.
+    client
+        .batch_execute(
+            "SELECT plystra.append_audit(jsonb_build_array(jsonb_build_object('id', 'audit_doctor_default', \
+             'space_id', 'space_acme', 'action', 'invoice.read', 'decision', 'allow', 'trace', '{}'::jsonb)))",
+        )
+        .await
+        .unwrap();
+    let r = ctl(&url, &["doctor"], &secrets);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let this_month: String =
+        client.query_one("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM')", &[]).await.unwrap().get(0);
+    assert!(
+        r.stdout.contains(&format!("warning: audit partitions: no partition for {this_month}, "))
+            && r.stdout.contains("; 1 rows wait in the DEFAULT partition until their month is made"),
+        "{}",
+        r.stdout
     );
+    let made = ctl(&url, &["audit", "partitions"], &[]);
+    assert_eq!(made.code, 0, "{}{}", made.stdout, made.stderr);
+    let r = ctl(&url, &["doctor"], &secrets);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let order = [
         "environment: development",
@@ -305,6 +323,7 @@ async fn doctor_checks_everything_in_order() {
         "migrations: current",
         "schema: ok",
         "service readiness: ok",
+        "audit partitions: ok",
         "audit chains: ok",
         "doctor: ok",
     ];
