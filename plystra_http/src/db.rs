@@ -56,6 +56,11 @@ pub fn create_pool_for(
     let mode: AuditMode = config.audit_mode;
     let max_lifetime = config.database_conn_max_lifetime;
     let wait_timeout = config.database_pool_wait_timeout;
+    // A request is answered 503 once it has run HTTP_WRITE_TIMEOUT (`app::deadline`), and its future, with the
+    // statement it was waiting for, is dropped; the statement itself would go on in its backend (waiting for a lock,
+    // say) for as long as it lasts, and the connection, back in the pool, would make the next request wait behind
+    // it. The same bound on each statement ends it there.
+    let statement_timeout = format!("{}ms", config.http_write_timeout.as_millis());
     Pool::builder(manager)
         .max_size(size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -64,7 +69,11 @@ pub fn create_pool_for(
         .post_create(Hook::async_fn(
             move |client: &mut deadpool_postgres::ClientWrapper, _: &deadpool_postgres::Metrics| {
                 let status = audit_status.clone();
+                let statement_timeout = statement_timeout.clone();
                 Box::pin(async move {
+                    crate::store::acting::set_statement_timeout(client, &statement_timeout)
+                        .await
+                        .map_err(HookError::Backend)?;
                     // Session-level (is_local = false): the mode holds for the connection's life in the pool.
                     match crate::store::acting::set_audit_mode(client, mode.as_guc()).await {
                         Ok(_) => Ok(()),

@@ -160,3 +160,44 @@ async fn a_revocation_lost_to_a_deadlock_is_answered_503_and_changes_nothing() {
     assert_eq!(status, "active", "nothing changed");
     assert_eq!(revoke(&admin, &grant).await.expect_ok(200)["status"], "revoked");
 }
+
+/// A request answered 503 at HTTP_WRITE_TIMEOUT leaves no statement behind in the database: its statements carry
+/// the same bound (statement_timeout on the pool's connections). Before, the request's statement (here waiting for
+/// admin_grants, which this test holds) went on waiting for as long as the table was held, on a connection the pool
+/// had taken back.
+#[tokio::test]
+async fn a_request_past_its_deadline_leaves_no_statement_behind() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let server = start_server(&[("HTTP_WRITE_TIMEOUT", "2s")]);
+    let admin = admin_session().await;
+    let (user, _) =
+        make_user("user_rt", None, "x", ACME, &[("space_admin", "admin_grants:read", Some("space_acme"), None)]).await;
+    let grant = format!("ag_{user}_0");
+    let mut holder = sql().await;
+    let hold = holder.transaction().await.unwrap();
+    hold.batch_execute("LOCK TABLE plystra.admin_grants IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let path = format!("/api/v1/admin/grants/{grant}/revoke");
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        send_to(&server, "POST", &path, None, &[("authorization", &bearer(&admin))]),
+    )
+    .await
+    .expect("answered at the deadline");
+    r.expect_error(503, "REQUEST_TIMEOUT");
+    let db = sql().await;
+    let waiting = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                   WHERE c.relname = 'admin_grants' AND NOT l.granted";
+    let mut n = -1i64;
+    for _ in 0..100 {
+        n = db.query_one(waiting, &[]).await.unwrap().get(0);
+        if n == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(n, 0, "no statement of the request still waits for admin_grants");
+    hold.rollback().await.unwrap();
+    let status: String =
+        db.query_one("SELECT status FROM plystra.admin_grants WHERE id = $1", &[&grant]).await.unwrap().get(0);
+    assert_eq!(status, "active", "nothing changed");
+}

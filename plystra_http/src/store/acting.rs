@@ -36,6 +36,11 @@ pub async fn set_audit_mode(client: &tokio_postgres::Client, mode: &str) -> Resu
     client.execute(include_str!("acting/set_audit_mode.sql"), &[&mode]).await
 }
 
+/// Sets the session-level statement timeout of a new pooled connection (`statement_timeout`, e.g. "60000ms").
+pub async fn set_statement_timeout(client: &tokio_postgres::Client, timeout: &str) -> Result<u64, Error> {
+    client.execute(include_str!("acting/set_statement_timeout.sql"), &[&timeout]).await
+}
+
 /// Sets the whole acting context for the rest of the transaction, in one round trip.
 pub async fn set_context(client: &impl GenericClient, a: &Acting<'_>) -> Result<u64, Error> {
     let c = a.credential.as_ref();
