@@ -675,13 +675,16 @@ pub extern "C-unwind" fn plystra_audit_writer_main(_arg: pg_sys::Datum) {
         if seal_backlog || last_seal.elapsed() >= SEAL_EVERY {
             last_seal = Instant::now();
             seal_backlog = seal_step() >= SEAL_ROWS_PER_STEP;
-            if seal_backlog {
-                unsafe { pg_sys::SetLatch(pg_sys::MyLatch) };
-            }
+            // Another turn at once: for the backlog, and for a decision whose wake-up a lock wait of the step took
+            // (such a wait sleeps on this latch).
+            unsafe { pg_sys::SetLatch(pg_sys::MyLatch) };
         }
         if upkeep.due(last_partitions.elapsed()) {
             last_partitions = Instant::now();
             upkeep = ensure_partitions();
+            // A decision that queued its row while the upkeep waited for a lock set this latch, and that wait
+            // (which sleeps on the same latch) took the wake-up: look at the queue again now, not a SEAL_EVERY later.
+            unsafe { pg_sys::SetLatch(pg_sys::MyLatch) };
         }
     }
     // Exit code 1 asks the postmaster to start a new writer after the restart time: a SIGTERM can come from
@@ -924,15 +927,25 @@ fn ensure_partitions() -> Upkeep {
         if !installed {
             return Upkeep::NotInstalled;
         }
+        let coming_months_made = || {
+            Spi::get_one_with_args::<bool>(COMING_MONTHS_MADE_SQL, &[PARTITION_MONTHS_AHEAD.into()])
+                .expect("plystra audit writer: whether the coming months have their partitions")
+                .unwrap_or(false)
+        };
+        if coming_months_made() {
+            return Upkeep::Made;
+        }
+        // The log once, for every missing month: each month's maker would otherwise wait UPKEEP_LOCK_TIMEOUT in
+        // turn (ensure_audit_partitions turns each month's timeout into a WARNING of its own), with every audited
+        // decision behind this writer. Not had in time, the step fails as a whole (one WARNING a minute).
+        Spi::run("LOCK TABLE ONLY plystra.audit_logs IN ACCESS EXCLUSIVE MODE")
+            .expect("plystra audit writer: the audit log, to make its partitions");
         Spi::run_with_args(
             "SELECT count(*) FROM plystra.ensure_audit_partitions($1)",
             &[PARTITION_MONTHS_AHEAD.into()],
         )
         .expect("plystra audit writer: ensure_audit_partitions must succeed");
-        let made = Spi::get_one_with_args::<bool>(COMING_MONTHS_MADE_SQL, &[PARTITION_MONTHS_AHEAD.into()])
-            .expect("plystra audit writer: whether the coming months have their partitions")
-            .unwrap_or(false);
-        if made {
+        if coming_months_made() {
             Upkeep::Made
         } else {
             Upkeep::Missing
