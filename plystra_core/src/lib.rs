@@ -50,6 +50,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/023_kept_rows_written.sql"),
     include_str!("../../migrations/024_audit_partition_locks.sql"),
     include_str!("../../migrations/025_audit_partition_catalog.sql"),
+    include_str!("../../migrations/026_audit_partition_settings.sql"),
 ];
 
 pub use decide::{decide, Outcome};

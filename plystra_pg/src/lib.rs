@@ -86,6 +86,7 @@ bundle_migrations!(
         needing kept_writes::mark_kept_rows_written,
     "../../migrations/024_audit_partition_locks.sql" as "migration_024" after "migration_023",
     "../../migrations/025_audit_partition_catalog.sql" as "migration_025" after "migration_024",
+    "../../migrations/026_audit_partition_settings.sql" as "migration_026" after "migration_025",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.
