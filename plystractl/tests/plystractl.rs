@@ -193,6 +193,99 @@ async fn schema_check_passes_on_a_migrated_database_and_fails_on_a_hand_made_cha
     assert_eq!(left, 0);
 }
 
+/// The audit log's monthly partitions are in no migration, so `schema check` compares each one with a month the
+/// migrations' own function makes: one changed by hand is drift, and so is a table that only looks like a month.
+#[tokio::test]
+async fn schema_check_compares_every_audit_month_with_one_the_migrations_make() {
+    let (url, client) = fresh_database("ctl_schema_months").await;
+    migrate_up(&url, &client).await;
+    let made = ctl(&url, &["audit", "partitions"], &[]);
+    assert_eq!(made.code, 0, "{}{}", made.stdout, made.stderr);
+    let month: String = client
+        .query_one("SELECT 'audit_logs_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let check_ok = |why: &str| {
+        let r = ctl(&url, &["schema", "check"], &[]);
+        assert_eq!(r.code, 0, "{why}:\n{}\n{}", r.stdout, r.stderr);
+    };
+    let check_finds = |why: &str, wanted: &[&str]| {
+        let r = ctl(&url, &["schema", "check"], &[]);
+        assert_eq!(r.code, 1, "{why}: {}", r.stdout);
+        assert!(r.stderr.contains("schema drift detected"), "{why}: {}", r.stderr);
+        for w in wanted {
+            assert!(r.stderr.contains(w), "{why}: {w:?} not in\n{}", r.stderr);
+        }
+    };
+    check_ok("four months made by the product");
+
+    // An index dropped from one month (the others keep it).
+    client.batch_execute(&format!("DROP INDEX plystra.{month}_request_id_idx")).await.unwrap();
+    check_finds(
+        "a month without one of its indexes",
+        &["missing or different: index CREATE INDEX audit_logs_<month>_request_id_idx", "(in 3 of 4 months: "],
+    );
+    client
+        .batch_execute(&format!("CREATE INDEX {month}_request_id_idx ON plystra.{month} (request_id)"))
+        .await
+        .unwrap();
+    check_ok("the index made again");
+
+    // The append-only TRUNCATE trigger of one month disabled, then a default added to one month's column.
+    client
+        .batch_execute(&format!("ALTER TABLE plystra.{month} DISABLE TRIGGER trg_audit_logs_append_only_truncate"))
+        .await
+        .unwrap();
+    check_finds("a month's append-only trigger disabled", &["enabled=D (in 1 of 4 months: ", &month]);
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE plystra.{month} ENABLE ALWAYS TRIGGER trg_audit_logs_append_only_truncate"
+        ))
+        .await
+        .unwrap();
+    check_ok("the trigger enabled again");
+    client.batch_execute(&format!("ALTER TABLE plystra.{month} ALTER COLUMN action SET DEFAULT 'x'")).await.unwrap();
+    check_finds(
+        "a default on one month's column",
+        &["not in the migrations: column audit_logs_<month>.action text not null default 'x'"],
+    );
+    client.batch_execute(&format!("ALTER TABLE plystra.{month} ALTER COLUMN action DROP DEFAULT")).await.unwrap();
+    check_ok("the default dropped");
+
+    // A table named like a month that is no partition (nor an archive's), and a month attached with bounds that are
+    // not its name's month: neither is taken for one of the product's months.
+    client.batch_execute("CREATE TABLE plystra.audit_logs_2099_01 (id text)").await.unwrap();
+    check_finds("a table named like a month", &["not in the migrations: relation audit_logs_2099_01 kind=r"]);
+    client.batch_execute("DROP TABLE plystra.audit_logs_2099_01").await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE plystra.audit_logs_2098_01 PARTITION OF plystra.audit_logs \
+             FOR VALUES FROM ('2098-01-01 00:00:00+00') TO ('2098-03-01 00:00:00+00'); \
+             SELECT plystra.index_audit_partition('audit_logs_2098_01'); \
+             CREATE TRIGGER trg_audit_logs_append_only_truncate BEFORE TRUNCATE ON plystra.audit_logs_2098_01 \
+             FOR EACH STATEMENT EXECUTE FUNCTION plystra.tg_audit_logs_append_only(); \
+             ALTER TABLE plystra.audit_logs_2098_01 ENABLE ALWAYS TRIGGER trg_audit_logs_append_only_truncate",
+        )
+        .await
+        .unwrap();
+    check_finds(
+        "a month whose bounds are two months",
+        &["not in the migrations: partition audit_logs_<month> bounds FOR VALUES FROM", "audit_logs_2098_01)"],
+    );
+    client.batch_execute("ALTER TABLE plystra.audit_logs DETACH PARTITION plystra.audit_logs_2098_01; DROP TABLE plystra.audit_logs_2098_01").await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE plystra.audit_logs_9999_99 PARTITION OF plystra.audit_logs \
+             FOR VALUES FROM ('2097-01-01 00:00:00+00') TO ('2097-02-01 00:00:00+00')",
+        )
+        .await
+        .unwrap();
+    check_finds("a partition named like no month", &["not in the migrations: relation audit_logs_9999_99 kind=r"]);
+    client.batch_execute("ALTER TABLE plystra.audit_logs DETACH PARTITION plystra.audit_logs_9999_99; DROP TABLE plystra.audit_logs_9999_99").await.unwrap();
+    check_ok("everything put back");
+}
+
 #[tokio::test]
 async fn seed_demo_bootstrap_and_audit_commands() {
     let (url, client) = fresh_database("ctl_seed").await;

@@ -1,37 +1,74 @@
 -- The catalog of schema plystra as lines to compare: tables, columns, defaults, constraints, indexes, triggers,
 -- relations and policies. `plystractl schema check` and tests/catalog_check.sh both compare with it (a fresh
 -- install against the migration files applied to an empty schema, and a live database against the same).
--- The audit log's monthly partitions (audit_logs_YYYY_MM, attached or detached by an archive) are left out, with
--- their columns, constraints, indexes and triggers: the audit writer and the operator make them as months come, so
--- they are in no migration, and every live database has some.
+--
+-- The audit log's monthly partitions are in no migration: the audit writer and the operator make them as months
+-- come (plystra.create_audit_partition), so every live database has some. The attached ones named
+-- audit_logs_YYYY_MM are described once, under the name audit_logs_<month>: a line found in some months but not
+-- all says in which, and each month's bounds are compared with the UTC month its name says. `plystractl schema
+-- check` makes one month in its scratch database when the live one has any, so a month changed by hand (an index
+-- dropped, a trigger disabled or added) is drift, as any table's change is. Left out: the months an archive
+-- detached (recorded in plystra.audit_archive_partitions, not yet dropped), the operator's data until `plystractl
+-- audit drop`. Any other table, named like a month or not, is described as itself.
 WITH months AS (
-    SELECT oid FROM pg_class
-    WHERE relnamespace = 'plystra'::regnamespace AND relkind = 'r' AND relname ~ '^audit_logs_[0-9]{4}_[0-9]{2}$'
+    SELECT c.oid, c.relname, c.relpartbound, n.month::timestamp AT TIME ZONE 'UTC' AS month_start,
+           (n.month::timestamp + interval '1 month') AT TIME ZONE 'UTC' AS month_end
+    FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+    -- Read only from a name that is a month (the filter below), whatever order the planner gives the two.
+    CROSS JOIN LATERAL (SELECT CASE WHEN c.relname ~ '^audit_logs_[1-9][0-9]{3}_(0[1-9]|1[0-2])$'
+                               THEN pg_catalog.to_date(pg_catalog.substr(c.relname, 12), 'YYYY_MM') END AS month) n
+    WHERE i.inhparent = 'plystra.audit_logs'::regclass AND n.month IS NOT NULL
+),
+archived AS (
+    SELECT c.oid FROM pg_catalog.pg_class c JOIN plystra.audit_archive_partitions a ON a.partition_name = c.relname
+    WHERE c.relnamespace = 'plystra'::regnamespace AND c.relkind = 'r' AND a.dropped_at IS NULL
+      AND c.oid NOT IN (SELECT oid FROM months)
+),
+-- Each line with the table it belongs to (an index's relation line belongs to the index's table).
+described (rel, line) AS (
+    SELECT c.oid, 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+           || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+           || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+           || CASE a.attgenerated WHEN 's' THEN ' generated' ELSE '' END
+           || CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE c.relnamespace = 'plystra'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p') AND a.attnum > 0
+      AND NOT a.attisdropped
+    UNION ALL
+    SELECT conrelid, 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+    FROM pg_constraint WHERE connamespace = 'plystra'::regnamespace
+    UNION ALL
+    SELECT i.indrelid, 'index ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE c.relnamespace = 'plystra'::regnamespace
+    UNION ALL
+    SELECT t.tgrelid, 'trigger ' || pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text
+    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+    WHERE c.relnamespace = 'plystra'::regnamespace AND NOT t.tgisinternal
+    UNION ALL
+    SELECT coalesce(x.indrelid, c.oid), 'relation ' || c.relname || ' kind=' || c.relkind::text
+    FROM pg_class c LEFT JOIN pg_index x ON x.indexrelid = c.oid WHERE c.relnamespace = 'plystra'::regnamespace
+    UNION ALL
+    SELECT p.polrelid, 'policy ' || polname || ' on ' || polrelid::regclass FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+    WHERE c.relnamespace = 'plystra'::regnamespace
+    UNION ALL
+    -- Printed as the catalog prints a bound, in this session's settings, on both sides.
+    SELECT m.oid, 'partition ' || m.relname || ' bounds ' ||
+           CASE WHEN pg_get_expr(m.relpartbound, 0)
+                     = format('FOR VALUES FROM (%L) TO (%L)', m.month_start, m.month_end)
+                THEN 'its month' ELSE pg_get_expr(m.relpartbound, 0) END
+    FROM months m
+),
+month_lines AS (
+    SELECT replace(d.line, m.relname, 'audit_logs_<month>') AS line, count(DISTINCT m.oid) AS n,
+           string_agg(DISTINCT m.relname, ', ') AS found_in
+    FROM described d JOIN months m ON m.oid = d.rel
+    GROUP BY 1
 )
-SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
-       || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
-       || CASE a.attgenerated WHEN 's' THEN ' generated' ELSE '' END
-       || CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
-FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE c.relnamespace = 'plystra'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-  AND c.oid NOT IN (SELECT oid FROM months)
+SELECT d.line FROM described d
+WHERE d.rel NOT IN (SELECT oid FROM months) AND d.rel NOT IN (SELECT oid FROM archived)
 UNION ALL
-SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
-FROM pg_constraint WHERE connamespace = 'plystra'::regnamespace AND conrelid NOT IN (SELECT oid FROM months)
-UNION ALL
-SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-WHERE c.relnamespace = 'plystra'::regnamespace AND i.indrelid NOT IN (SELECT oid FROM months)
-UNION ALL
-SELECT 'trigger ' || pg_get_triggerdef(t.oid) || ' enabled=' || t.tgenabled::text
-FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-WHERE c.relnamespace = 'plystra'::regnamespace AND NOT t.tgisinternal AND t.tgrelid NOT IN (SELECT oid FROM months)
-UNION ALL
-SELECT 'relation ' || relname || ' kind=' || relkind::text FROM pg_class WHERE relnamespace = 'plystra'::regnamespace
-  AND oid NOT IN (SELECT oid FROM months)
-  AND oid NOT IN (SELECT indexrelid FROM pg_index WHERE indrelid IN (SELECT oid FROM months))
-UNION ALL
-SELECT 'policy ' || polname || ' on ' || polrelid::regclass FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
-WHERE c.relnamespace = 'plystra'::regnamespace
+SELECT l.line || CASE WHEN l.n = (SELECT count(*) FROM months) THEN ''
+                      ELSE format(' (in %s of %s months: %s)', l.n, (SELECT count(*) FROM months), l.found_in) END
+FROM month_lines l
 ORDER BY 1;
