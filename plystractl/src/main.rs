@@ -2,8 +2,29 @@
 //! environment (DATABASE_URL first, then PLYSTRA_DATABASE_URL). Exit code 0 on success, 1 when a command
 //! fails or finds a problem, 2 on a usage or configuration error.
 
+/// Every line the commands print goes through here: standard output closed early (`plystractl migrate status |
+/// head -1`) ends the command quietly with the status a shell gives a process ended by SIGPIPE, as other Unix tools
+/// end, where std's `println!` panicked on the broken pipe.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::stdout_failed(e)
+        }
+    }};
+}
+
 mod audit_archive;
 mod commands;
+
+/// Ends the command when its standard output cannot be written.
+fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("plystractl: cannot write to standard output: {e}");
+    std::process::exit(1);
+}
 
 use clap::{Parser, Subcommand};
 use commands::{self as cli, CliError, IfExists};

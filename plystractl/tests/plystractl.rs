@@ -193,6 +193,29 @@ async fn schema_check_passes_on_a_migrated_database_and_fails_on_a_hand_made_cha
     assert_eq!(left, 0);
 }
 
+/// A reader that stops early (`plystractl migrate status | head -1`) ends the command quietly, with the status a
+/// shell gives a process ended by SIGPIPE, not with a panic and its backtrace.
+#[tokio::test]
+async fn a_closed_standard_output_ends_the_command_quietly() {
+    let (url, client) = fresh_database("ctl_epipe").await;
+    migrate_up(&url, &client).await;
+    // The pipe's reading end is closed before the command starts: its first line meets a broken pipe.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(CTL)
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .args(["migrate", "status"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let r = out(o);
+    assert_eq!(r.code, 141, "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+}
+
 /// The audit log's monthly partitions are in no migration, so `schema check` compares each one with a month the
 /// migrations' own function makes: one changed by hand is drift, and so is a table that only looks like a month.
 #[tokio::test]
