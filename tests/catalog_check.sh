@@ -34,6 +34,8 @@ applied=OK
 for f in migrations/*.sql; do
     q -d plystra_catalog_files -f "$f" >/dev/null || applied=FAIL
 done
+# Then the privileges, as the install script's last step grants them (sql/finalize.sql).
+q -d plystra_catalog_files -c "SELECT plystra.apply_privileges()" >/dev/null || applied=FAIL
 tap "$applied" "every migration file applies with psql, in order, to an empty schema"
 described=OK
 q -d plystra_catalog_ext -At -c "$DESCRIBE" >"$tmp/ext" || described=FAIL

@@ -51,14 +51,14 @@ pub async fn migrate_up(client: &Client) -> CliResult {
     Ok(())
 }
 
-/// What `schema check` compares: tables, columns, defaults, constraints, indexes, triggers, relations and
+/// What `schema check` compares: tables, columns, defaults, constraints, indexes, triggers, relations, privileges and
 /// policies of schema plystra (the description tests/catalog_check.sh compares too).
 const DESCRIBE_SQL: &str = include_str!("../../sql/catalog/describe.sql");
 
 /// The name under which describe.sql lists the lines of every monthly audit partition.
 const MONTH_PLACEHOLDER: &str = "audit_logs_<month>";
 
-/// Every function of schema plystra with a digest of its definition.
+/// Every function of schema plystra with a digest of its definition and who may execute it.
 const FUNCTIONS_SQL: &str = include_str!("../../sql/catalog/functions.sql");
 
 async fn lines(client: &Client, sql: &str) -> CliResult<BTreeSet<String>> {
@@ -93,9 +93,14 @@ pub async fn schema_drift(url: &str, client: &Client) -> CliResult<Vec<String>> 
                 CliError(format!("migration {name} does not apply to an empty schema: {}", CliError::from(e)))
             })?;
         }
-        // One month as the migrations' function makes it, to compare the live database's months with (they are
+        // The privileges, as the install script's last step grants them (sql/finalize.sql); then one month as the
+        // migrations' function makes it, to compare the live database's months with (they are
         // described under one name); left out of the comparison when the live database has none.
-        scratch_client.batch_execute("SELECT plystra.create_audit_partition('2000-01-01 00:00:00+00')").await?;
+        scratch_client
+            .batch_execute(
+                "SELECT plystra.apply_privileges(); SELECT plystra.create_audit_partition('2000-01-01 00:00:00+00')",
+            )
+            .await?;
         let mut want = lines(&scratch_client, DESCRIBE_SQL).await?;
         let want_fn = lines(&scratch_client, FUNCTIONS_SQL).await?;
         drop(scratch_client);

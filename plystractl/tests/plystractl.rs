@@ -180,6 +180,34 @@ async fn schema_check_passes_on_a_migrated_database_and_fails_on_a_hand_made_cha
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("tg_users_password_changed"), "{}", r.stderr);
 
+    // Privileges: one granted beyond the migrations' (an application role reading the audit log, or calling the
+    // owner's partition maker), and one of theirs revoked.
+    client.batch_execute("GRANT SELECT ON plystra.audit_logs TO plystra_app").await.unwrap();
+    let r = ctl(&url, &["schema", "check"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not in the migrations: grant SELECT on audit_logs to plystra_app"), "{}", r.stderr);
+    client.batch_execute("REVOKE SELECT ON plystra.audit_logs FROM plystra_app").await.unwrap();
+    client
+        .batch_execute("GRANT EXECUTE ON FUNCTION plystra.create_audit_partition(timestamptz) TO PUBLIC")
+        .await
+        .unwrap();
+    let r = ctl(&url, &["schema", "check"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("function missing or different: plystra.create_audit_partition(timestamp with time zone)"),
+        "{}",
+        r.stderr
+    );
+    client
+        .batch_execute("REVOKE EXECUTE ON FUNCTION plystra.create_audit_partition(timestamptz) FROM PUBLIC")
+        .await
+        .unwrap();
+    client.batch_execute("REVOKE UPDATE ON plystra.users FROM plystra_admin").await.unwrap();
+    let r = ctl(&url, &["schema", "check"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("missing or different: grant UPDATE on users to plystra_admin"), "{}", r.stderr);
+    client.batch_execute("GRANT UPDATE ON plystra.users TO plystra_admin").await.unwrap();
+
     // Scratch databases do not pile up. Only this database's count: other tests (doctor) check theirs meanwhile.
     let left: i64 = client
         .query_one(
@@ -275,6 +303,14 @@ async fn schema_check_compares_every_audit_month_with_one_the_migrations_make() 
     );
     client.batch_execute(&format!("ALTER TABLE plystra.{month} ALTER COLUMN action DROP DEFAULT")).await.unwrap();
     check_ok("the default dropped");
+    // A month readable by an application role (the parent's privileges are not the partition's).
+    client.batch_execute(&format!("GRANT SELECT ON plystra.{month} TO plystra_app")).await.unwrap();
+    check_finds(
+        "a month granted to plystra_app",
+        &["not in the migrations: grant SELECT on audit_logs_<month> to plystra_app (in 1 of 4 months: "],
+    );
+    client.batch_execute(&format!("REVOKE SELECT ON plystra.{month} FROM plystra_app")).await.unwrap();
+    check_ok("the grant revoked");
 
     // A table named like a month that is no partition (nor an archive's), and a month attached with bounds that are
     // not its name's month: neither is taken for one of the product's months.

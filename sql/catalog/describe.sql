@@ -1,5 +1,5 @@
 -- The catalog of schema plystra as lines to compare: tables, columns, defaults, constraints, indexes, triggers,
--- relations and policies. `plystractl schema check` and tests/catalog_check.sh both compare with it (a fresh
+-- relations, policies, and the privileges granted on the schema, its relations and their columns. `plystractl schema check` and tests/catalog_check.sh both compare with it (a fresh
 -- install against the migration files applied to an empty schema, and a live database against the same).
 --
 -- The audit log's monthly partitions are in no migration: the audit writer and the operator make them as months
@@ -51,6 +51,25 @@ described (rel, line) AS (
     UNION ALL
     SELECT p.polrelid, 'policy ' || polname || ' on ' || polrelid::regclass FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
     WHERE c.relnamespace = 'plystra'::regnamespace
+    UNION ALL
+    -- Who may do what on each relation and column, the owner aside (its name is the installation's own).
+    SELECT c.oid, 'grant ' || g.privilege_type || coalesce(' (' || g.column_name || ')', '') || ' on ' || c.relname
+                  || ' to ' || CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(g.grantee) END
+                  || CASE WHEN g.is_grantable THEN ' with grant option' ELSE '' END
+    FROM pg_class c
+    CROSS JOIN LATERAL (SELECT NULL::name AS column_name, x.grantee, x.privilege_type, x.is_grantable
+                        FROM aclexplode(c.relacl) x
+                        UNION ALL
+                        SELECT a.attname, x.grantee, x.privilege_type, x.is_grantable
+                        FROM pg_attribute a CROSS JOIN LATERAL aclexplode(a.attacl) x
+                        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) g
+    WHERE c.relnamespace = 'plystra'::regnamespace AND g.grantee <> c.relowner
+    UNION ALL
+    SELECT 0, 'grant ' || x.privilege_type || ' on schema plystra to '
+              || CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END
+              || CASE WHEN x.is_grantable THEN ' with grant option' ELSE '' END
+    FROM pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) x
+    WHERE n.nspname = 'plystra' AND x.grantee <> n.nspowner
     UNION ALL
     -- Printed as the catalog prints a bound, in this session's settings, on both sides.
     SELECT m.oid, 'partition ' || m.relname || ' bounds ' ||
