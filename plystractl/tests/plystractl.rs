@@ -207,6 +207,34 @@ async fn schema_check_passes_on_a_migrated_database_and_fails_on_a_hand_made_cha
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("missing or different: grant UPDATE on users to plystra_admin"), "{}", r.stderr);
     client.batch_execute("GRANT UPDATE ON plystra.users TO plystra_admin").await.unwrap();
+    // An owner who is neither the schema's owner nor a superuser: the front's role owning a table (it could then
+    // drop its triggers), or a SECURITY DEFINER function (it would run as that role).
+    client.batch_execute("ALTER TABLE plystra.admin_grants OWNER TO plystra_admin").await.unwrap();
+    client.batch_execute("ALTER FUNCTION plystra.seal_audit(integer) OWNER TO plystra_admin").await.unwrap();
+    let r = ctl(&url, &["schema", "check"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not in the migrations: owner of admin_grants: plystra_admin"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not in the migrations: owner of function plystra.seal_audit(integer): plystra_admin"),
+        "{}",
+        r.stderr
+    );
+    client.batch_execute("ALTER TABLE plystra.admin_grants OWNER TO CURRENT_USER").await.unwrap();
+    client.batch_execute("ALTER FUNCTION plystra.seal_audit(integer) OWNER TO CURRENT_USER").await.unwrap();
+    // The role's grants went into the owner's privileges, and left with them: the check says so until given back.
+    let r = ctl(&url, &["schema", "check"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("missing or different: grant UPDATE on admin_grants to plystra_admin"), "{}", r.stderr);
+    client
+        .batch_execute(
+            "GRANT SELECT, INSERT, UPDATE ON plystra.admin_grants TO plystra_admin; \
+             GRANT EXECUTE ON FUNCTION plystra.seal_audit(integer) TO plystra_admin",
+        )
+        .await
+        .unwrap();
+    // (The trigger function replaced above is still drift.)
+    let r = ctl(&url, &["schema", "check"], &[]);
+    assert!(!r.stderr.contains("admin_grants") && !r.stderr.contains("seal_audit"), "{}", r.stderr);
 
     // Scratch databases do not pile up. Only this database's count: other tests (doctor) check theirs meanwhile.
     let left: i64 = client

@@ -1,6 +1,8 @@
 -- The catalog of schema plystra as lines to compare: tables, columns, defaults, constraints, indexes, triggers,
--- relations, policies, and the privileges granted on the schema, its relations and their columns. `plystractl schema check` and tests/catalog_check.sh both compare with it (a fresh
--- install against the migration files applied to an empty schema, and a live database against the same).
+-- relations, policies, the privileges granted on the schema, its relations and their columns, and any owner who is
+-- neither the schema's owner nor a superuser. `plystractl schema check` and tests/catalog_check.sh both compare
+-- with it (a fresh install against the migration files applied to an empty schema, and a live database against
+-- the same).
 --
 -- The audit log's monthly partitions are in no migration: the audit writer and the operator make them as months
 -- come (plystra.create_audit_partition), so every live database has some. The attached ones named
@@ -70,6 +72,17 @@ described (rel, line) AS (
               || CASE WHEN x.is_grantable THEN ' with grant option' ELSE '' END
     FROM pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) x
     WHERE n.nspname = 'plystra' AND x.grantee <> n.nspowner
+    UNION ALL
+    -- An owner other than the schema's owner or a superuser (the extension is installed by a superuser; the scratch
+    -- database of `schema check` by the checking role): whoever owns a table or a function may change it at will.
+    -- (An index's owner is always its table's.)
+    SELECT c.oid, 'owner of ' || c.relname || ': ' || r.rolname
+    FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'plystra' AND c.relkind <> 'i' AND c.relowner <> n.nspowner AND NOT r.rolsuper
+    UNION ALL
+    SELECT 0, 'owner of function ' || p.oid::regprocedure::text || ': ' || r.rolname
+    FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'plystra' AND p.proowner <> n.nspowner AND NOT r.rolsuper
     UNION ALL
     -- Printed as the catalog prints a bound, in this session's settings, on both sides.
     SELECT m.oid, 'partition ' || m.relname || ' bounds ' ||
