@@ -207,6 +207,22 @@ async fn schema_check_passes_on_a_migrated_database_and_fails_on_a_hand_made_cha
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("missing or different: grant UPDATE on users to plystra_admin"), "{}", r.stderr);
     client.batch_execute("GRANT UPDATE ON plystra.users TO plystra_admin").await.unwrap();
+    // A rule that silently drops every audit row, and row security turned on for a table.
+    client.batch_execute("CREATE RULE drop_audit AS ON INSERT TO plystra.audit_logs DO INSTEAD NOTHING").await.unwrap();
+    client.batch_execute("ALTER TABLE plystra.users ENABLE ROW LEVEL SECURITY").await.unwrap();
+    let r = ctl(&url, &["schema", "check"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains(
+            "not in the migrations: rule CREATE RULE drop_audit AS ON INSERT TO plystra.audit_logs DO INSTEAD NOTHING"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("not in the migrations: relation users kind=r row security"), "{}", r.stderr);
+    client.batch_execute("DROP RULE drop_audit ON plystra.audit_logs").await.unwrap();
+    client.batch_execute("ALTER TABLE plystra.users DISABLE ROW LEVEL SECURITY").await.unwrap();
+
     // An owner who is neither the schema's owner nor a superuser: the front's role owning a table (it could then
     // drop its triggers), or a SECURITY DEFINER function (it would run as that role).
     client.batch_execute("ALTER TABLE plystra.admin_grants OWNER TO plystra_admin").await.unwrap();

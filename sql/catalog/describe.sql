@@ -1,8 +1,8 @@
 -- The catalog of schema plystra as lines to compare: tables, columns, defaults, constraints, indexes, triggers,
--- relations, policies, the privileges granted on the schema, its relations and their columns, and any owner who is
--- neither the schema's owner nor a superuser. `plystractl schema check` and tests/catalog_check.sh both compare
--- with it (a fresh install against the migration files applied to an empty schema, and a live database against
--- the same).
+-- rules, relations (and whether row security is on), policies, the privileges granted on the schema, its relations
+-- and their columns, and any owner who is neither the schema's owner nor a superuser. `plystractl schema check` and
+-- tests/catalog_check.sh both compare with it (a fresh install against the migration files applied to an empty
+-- schema, and a live database against the same).
 --
 -- The audit log's monthly partitions are in no migration: the audit writer and the operator make them as months
 -- come (plystra.create_audit_partition), so every live database has some. The attached ones named
@@ -49,10 +49,17 @@ described (rel, line) AS (
     WHERE c.relnamespace = 'plystra'::regnamespace AND NOT t.tgisinternal
     UNION ALL
     SELECT coalesce(x.indrelid, c.oid), 'relation ' || c.relname || ' kind=' || c.relkind::text
+           || CASE WHEN c.relrowsecurity THEN ' row security' ELSE '' END
+           || CASE WHEN c.relforcerowsecurity THEN ' forced' ELSE '' END
     FROM pg_class c LEFT JOIN pg_index x ON x.indexrelid = c.oid WHERE c.relnamespace = 'plystra'::regnamespace
     UNION ALL
     SELECT p.polrelid, 'policy ' || polname || ' on ' || polrelid::regclass FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
     WHERE c.relnamespace = 'plystra'::regnamespace
+    UNION ALL
+    -- Rewrite rules (a view's own _RETURN rule aside): a rule DO INSTEAD NOTHING on the audit log would drop rows.
+    SELECT r.ev_class, 'rule ' || regexp_replace(pg_get_ruledef(r.oid), '\s+', ' ', 'g') || ' enabled=' || r.ev_enabled::text
+    FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+    WHERE c.relnamespace = 'plystra'::regnamespace AND r.rulename <> '_RETURN'
     UNION ALL
     -- Who may do what on each relation and column, the owner aside (its name is the installation's own).
     SELECT c.oid, 'grant ' || g.privilege_type || coalesce(' (' || g.column_name || ')', '') || ' on ' || c.relname
