@@ -288,6 +288,30 @@ async fn audit_partitions_warning(client: &Client) -> Result<Option<String>, Cli
     Ok(Some(parts.join("; ")))
 }
 
+/// Where `plystra.audit_mode` is below `always`, for the decisions made in this database: the value this session
+/// sees when it comes from the server (its configuration or a command line), and every `ALTER DATABASE ... SET` or
+/// `ALTER ROLE ... [IN DATABASE ...] SET` that applies here.
+const AUDIT_MODE_BELOW_ALWAYS_SQL: &str = "\
+    SELECT format('%s (%s)', s.setting, s.source) FROM pg_catalog.pg_settings s \
+    WHERE s.name = 'plystra.audit_mode' AND s.setting <> 'always' AND s.source NOT IN ('database', 'user', 'database user') \
+    UNION ALL \
+    SELECT format('%s for %s', pg_catalog.lower(pg_catalog.split_part(c, '=', 2)), \
+                  CASE WHEN s.setrole = 0 THEN 'this database' \
+                       WHEN s.setdatabase = 0 THEN 'role ' || pg_catalog.quote_ident(r.rolname) \
+                       ELSE 'role ' || pg_catalog.quote_ident(r.rolname) || ' in this database' END) \
+    FROM pg_catalog.pg_db_role_setting s LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole \
+    CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) c \
+    WHERE s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())) \
+      AND c LIKE 'plystra.audit\\_mode=%' AND pg_catalog.lower(pg_catalog.split_part(c, '=', 2)) <> 'always' \
+    ORDER BY 1";
+
+/// What the doctor says of the audit mode: nothing when every decision here is audited; else where it is not. A
+/// warning, not a failure: `deny_only` and `off` are the operator's to choose (superusers only), said where they hold.
+async fn audit_mode_warning(client: &Client) -> Result<Option<String>, CliError> {
+    let below: Vec<String> = client.query(AUDIT_MODE_BELOW_ALWAYS_SQL, &[]).await?.iter().map(|r| r.get(0)).collect();
+    Ok((!below.is_empty()).then(|| format!("not every decision is audited: {}", below.join("; "))))
+}
+
 pub async fn audit_seal(client: &Client) -> CliResult {
     let row = client.query_one("SELECT plystra.seal_audit()", &[]).await?;
     println!("sealed {} audit rows", row.get::<_, i32>(0));
@@ -384,6 +408,14 @@ pub async fn doctor(vars: &std::collections::HashMap<String, String>) -> CliResu
             Err(e) => {
                 failed = true;
                 println!("audit partitions: error: {e}");
+            }
+        }
+        match audit_mode_warning(&client).await {
+            Ok(None) => println!("audit mode: always"),
+            Ok(Some(w)) => println!("warning: audit mode: {w}"),
+            Err(e) => {
+                failed = true;
+                println!("audit mode: error: {e}");
             }
         }
         // After a restore, or while something holds sealing back, the chains say so here.

@@ -520,6 +520,7 @@ async fn doctor_checks_everything_in_order() {
         "schema: ok",
         "service readiness: ok",
         "audit partitions: ok",
+        "audit mode: always",
         "audit chains: ok",
         "doctor: ok",
     ];
@@ -530,6 +531,37 @@ async fn doctor_checks_everything_in_order() {
         at += found;
     }
     assert!(!r.stdout.contains("warning:"), "{}", r.stdout);
+    // Decisions not all audited, here: the doctor says where (a warning; the operator's choice).
+    client
+        .batch_execute(
+            "DO $$ BEGIN \
+               EXECUTE format('ALTER DATABASE %I SET plystra.audit_mode = off', current_database()); \
+               EXECUTE format('ALTER ROLE plystra_app IN DATABASE %I SET plystra.audit_mode = deny_only', current_database()); \
+             END $$",
+        )
+        .await
+        .unwrap();
+    let r = ctl(&url, &["doctor"], &secrets);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(
+            "warning: audit mode: not every decision is audited: deny_only for role plystra_app in this database; \
+             off for this database"
+        ),
+        "{}",
+        r.stdout
+    );
+    client
+        .batch_execute(
+            "DO $$ BEGIN \
+               EXECUTE format('ALTER DATABASE %I RESET plystra.audit_mode', current_database()); \
+               EXECUTE format('ALTER ROLE plystra_app IN DATABASE %I RESET plystra.audit_mode', current_database()); \
+             END $$",
+        )
+        .await
+        .unwrap();
+    let r = ctl(&url, &["doctor"], &secrets);
+    assert!(r.stdout.contains("audit mode: always"), "{}", r.stdout);
     // Weak secrets are warned about.
     let r = ctl(&url, &["doctor"], &[("PLYSTRA_SESSION_SECRET", "short")]);
     assert!(r.stdout.contains("warning: PLYSTRA_SESSION_SECRET is shorter than 32 characters"), "{}", r.stdout);
