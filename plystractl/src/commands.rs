@@ -318,6 +318,18 @@ pub async fn audit_seal(client: &Client) -> CliResult {
     Ok(())
 }
 
+/// One of the doctor's steps that warn: `<step>: <fine>`, a warning, or an error (which fails the doctor).
+fn print_warning_step(step: &str, fine: &str, outcome: Result<Option<String>, CliError>, failed: &mut bool) {
+    match outcome {
+        Ok(None) => println!("{step}: {fine}"),
+        Ok(Some(w)) => println!("warning: {step}: {w}"),
+        Err(e) => {
+            *failed = true;
+            println!("{step}: error: {e}");
+        }
+    }
+}
+
 /// `doctor`: every check in order, one line each; `Err` when any failed.
 pub async fn doctor(vars: &std::collections::HashMap<String, String>) -> CliResult {
     let mut failed = false;
@@ -402,22 +414,8 @@ pub async fn doctor(vars: &std::collections::HashMap<String, String>) -> CliResu
                 println!("migrations: error: {e}");
             }
         }
-        match audit_partitions_warning(&client).await {
-            Ok(None) => println!("audit partitions: ok"),
-            Ok(Some(w)) => println!("warning: audit partitions: {w}"),
-            Err(e) => {
-                failed = true;
-                println!("audit partitions: error: {e}");
-            }
-        }
-        match audit_mode_warning(&client).await {
-            Ok(None) => println!("audit mode: always"),
-            Ok(Some(w)) => println!("warning: audit mode: {w}"),
-            Err(e) => {
-                failed = true;
-                println!("audit mode: error: {e}");
-            }
-        }
+        print_warning_step("audit partitions", "ok", audit_partitions_warning(&client).await, &mut failed);
+        print_warning_step("audit mode", "always", audit_mode_warning(&client).await, &mut failed);
         // After a restore, or while something holds sealing back, the chains say so here.
         match audit_chain_lines(&client).await {
             Ok(lines) => match lines.iter().find(|(_, problem)| *problem) {

@@ -182,65 +182,55 @@ async fn schema_check_passes_on_a_migrated_database_and_fails_on_a_hand_made_cha
 
     // Privileges: one granted beyond the migrations' (an application role reading the audit log, or calling the
     // owner's partition maker), and one of theirs revoked.
-    client.batch_execute("GRANT SELECT ON plystra.audit_logs TO plystra_app").await.unwrap();
-    let r = ctl(&url, &["schema", "check"], &[]);
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("not in the migrations: grant SELECT on audit_logs to plystra_app"), "{}", r.stderr);
-    client.batch_execute("REVOKE SELECT ON plystra.audit_logs FROM plystra_app").await.unwrap();
-    client
-        .batch_execute("GRANT EXECUTE ON FUNCTION plystra.create_audit_partition(timestamptz) TO PUBLIC")
-        .await
-        .unwrap();
-    let r = ctl(&url, &["schema", "check"], &[]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("function missing or different: plystra.create_audit_partition(timestamp with time zone)"),
-        "{}",
-        r.stderr
-    );
-    client
-        .batch_execute("REVOKE EXECUTE ON FUNCTION plystra.create_audit_partition(timestamptz) FROM PUBLIC")
-        .await
-        .unwrap();
-    client.batch_execute("REVOKE UPDATE ON plystra.users FROM plystra_admin").await.unwrap();
-    let r = ctl(&url, &["schema", "check"], &[]);
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("missing or different: grant UPDATE on users to plystra_admin"), "{}", r.stderr);
-    client.batch_execute("GRANT UPDATE ON plystra.users TO plystra_admin").await.unwrap();
+    let finds =
+        |change: &'static str, wanted: &'static [&'static str]| schema_check_finds(&url, &client, change, wanted);
+    finds(
+        "GRANT SELECT ON plystra.audit_logs TO plystra_app",
+        &["not in the migrations: grant SELECT on audit_logs to plystra_app"],
+    )
+    .await;
+    finds(
+        "REVOKE SELECT ON plystra.audit_logs FROM plystra_app; \
+         GRANT EXECUTE ON FUNCTION plystra.create_audit_partition(timestamptz) TO PUBLIC",
+        &["function missing or different: plystra.create_audit_partition(timestamp with time zone)"],
+    )
+    .await;
+    finds(
+        "REVOKE EXECUTE ON FUNCTION plystra.create_audit_partition(timestamptz) FROM PUBLIC; \
+         REVOKE UPDATE ON plystra.users FROM plystra_admin",
+        &["missing or different: grant UPDATE on users to plystra_admin"],
+    )
+    .await;
     // A rule that silently drops every audit row, and row security turned on for a table.
-    client.batch_execute("CREATE RULE drop_audit AS ON INSERT TO plystra.audit_logs DO INSTEAD NOTHING").await.unwrap();
-    client.batch_execute("ALTER TABLE plystra.users ENABLE ROW LEVEL SECURITY").await.unwrap();
-    let r = ctl(&url, &["schema", "check"], &[]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains(
-            "not in the migrations: rule CREATE RULE drop_audit AS ON INSERT TO plystra.audit_logs DO INSTEAD NOTHING"
-        ),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains("not in the migrations: relation users kind=r row security"), "{}", r.stderr);
-    client.batch_execute("DROP RULE drop_audit ON plystra.audit_logs").await.unwrap();
-    client.batch_execute("ALTER TABLE plystra.users DISABLE ROW LEVEL SECURITY").await.unwrap();
-
+    finds(
+        "GRANT UPDATE ON plystra.users TO plystra_admin; \
+         CREATE RULE drop_audit AS ON INSERT TO plystra.audit_logs DO INSTEAD NOTHING; \
+         ALTER TABLE plystra.users ENABLE ROW LEVEL SECURITY",
+        &[
+            "not in the migrations: rule CREATE RULE drop_audit AS ON INSERT TO plystra.audit_logs DO INSTEAD NOTHING",
+            "not in the migrations: relation users kind=r row security",
+        ],
+    )
+    .await;
     // An owner who is neither the schema's owner nor a superuser: the front's role owning a table (it could then
     // drop its triggers), or a SECURITY DEFINER function (it would run as that role).
-    client.batch_execute("ALTER TABLE plystra.admin_grants OWNER TO plystra_admin").await.unwrap();
-    client.batch_execute("ALTER FUNCTION plystra.seal_audit(integer) OWNER TO plystra_admin").await.unwrap();
-    let r = ctl(&url, &["schema", "check"], &[]);
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("not in the migrations: owner of admin_grants: plystra_admin"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("not in the migrations: owner of function plystra.seal_audit(integer): plystra_admin"),
-        "{}",
-        r.stderr
-    );
-    client.batch_execute("ALTER TABLE plystra.admin_grants OWNER TO CURRENT_USER").await.unwrap();
-    client.batch_execute("ALTER FUNCTION plystra.seal_audit(integer) OWNER TO CURRENT_USER").await.unwrap();
+    finds(
+        "DROP RULE drop_audit ON plystra.audit_logs; ALTER TABLE plystra.users DISABLE ROW LEVEL SECURITY; \
+         ALTER TABLE plystra.admin_grants OWNER TO plystra_admin; \
+         ALTER FUNCTION plystra.seal_audit(integer) OWNER TO plystra_admin",
+        &[
+            "not in the migrations: owner of admin_grants: plystra_admin",
+            "not in the migrations: owner of function plystra.seal_audit(integer): plystra_admin",
+        ],
+    )
+    .await;
     // The role's grants went into the owner's privileges, and left with them: the check says so until given back.
-    let r = ctl(&url, &["schema", "check"], &[]);
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("missing or different: grant UPDATE on admin_grants to plystra_admin"), "{}", r.stderr);
+    finds(
+        "ALTER TABLE plystra.admin_grants OWNER TO CURRENT_USER; \
+         ALTER FUNCTION plystra.seal_audit(integer) OWNER TO CURRENT_USER",
+        &["missing or different: grant UPDATE on admin_grants to plystra_admin"],
+    )
+    .await;
     client
         .batch_execute(
             "GRANT SELECT, INSERT, UPDATE ON plystra.admin_grants TO plystra_admin; \
@@ -263,6 +253,17 @@ async fn schema_check_passes_on_a_migrated_database_and_fails_on_a_hand_made_cha
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
+}
+
+/// Makes `change`, then expects `schema check` to fail naming each of `wanted`.
+async fn schema_check_finds(url: &str, client: &tokio_postgres::Client, change: &str, wanted: &[&str]) {
+    client.batch_execute(change).await.unwrap();
+    let r = ctl(url, &["schema", "check"], &[]);
+    assert_eq!(r.code, 1, "after {change}: {}", r.stdout);
+    assert!(r.stderr.contains("schema drift detected"), "{}", r.stderr);
+    for w in wanted {
+        assert!(r.stderr.contains(w), "after {change}: {w:?} not in\n{}", r.stderr);
+    }
 }
 
 /// A reader that stops early (`plystractl migrate status | head -1`) ends the command quietly, with the status a
@@ -305,88 +306,70 @@ async fn schema_check_compares_every_audit_month_with_one_the_migrations_make() 
         let r = ctl(&url, &["schema", "check"], &[]);
         assert_eq!(r.code, 0, "{why}:\n{}\n{}", r.stdout, r.stderr);
     };
-    let check_finds = |why: &str, wanted: &[&str]| {
-        let r = ctl(&url, &["schema", "check"], &[]);
-        assert_eq!(r.code, 1, "{why}: {}", r.stdout);
-        assert!(r.stderr.contains("schema drift detected"), "{why}: {}", r.stderr);
-        for w in wanted {
-            assert!(r.stderr.contains(w), "{why}: {w:?} not in\n{}", r.stderr);
-        }
-    };
     check_ok("four months made by the product");
 
-    // An index dropped from one month (the others keep it).
-    client.batch_execute(&format!("DROP INDEX plystra.{month}_request_id_idx")).await.unwrap();
-    check_finds(
-        "a month without one of its indexes",
-        &["missing or different: index CREATE INDEX audit_logs_<month>_request_id_idx", "(in 3 of 4 months: "],
-    );
-    client
-        .batch_execute(&format!("CREATE INDEX {month}_request_id_idx ON plystra.{month} (request_id)"))
-        .await
-        .unwrap();
-    check_ok("the index made again");
-
-    // The append-only TRUNCATE trigger of one month disabled, then a default added to one month's column.
-    client
-        .batch_execute(&format!("ALTER TABLE plystra.{month} DISABLE TRIGGER trg_audit_logs_append_only_truncate"))
-        .await
-        .unwrap();
-    check_finds("a month's append-only trigger disabled", &["enabled=D (in 1 of 4 months: ", &month]);
-    client
-        .batch_execute(&format!(
-            "ALTER TABLE plystra.{month} ENABLE ALWAYS TRIGGER trg_audit_logs_append_only_truncate"
-        ))
-        .await
-        .unwrap();
-    check_ok("the trigger enabled again");
-    client.batch_execute(&format!("ALTER TABLE plystra.{month} ALTER COLUMN action SET DEFAULT 'x'")).await.unwrap();
-    check_finds(
-        "a default on one month's column",
-        &["not in the migrations: column audit_logs_<month>.action text not null default 'x'"],
-    );
-    client.batch_execute(&format!("ALTER TABLE plystra.{month} ALTER COLUMN action DROP DEFAULT")).await.unwrap();
-    check_ok("the default dropped");
-    // A month readable by an application role (the parent's privileges are not the partition's).
-    client.batch_execute(&format!("GRANT SELECT ON plystra.{month} TO plystra_app")).await.unwrap();
-    check_finds(
-        "a month granted to plystra_app",
-        &["not in the migrations: grant SELECT on audit_logs_<month> to plystra_app (in 1 of 4 months: "],
-    );
-    client.batch_execute(&format!("REVOKE SELECT ON plystra.{month} FROM plystra_app")).await.unwrap();
-    check_ok("the grant revoked");
-
-    // A table named like a month that is no partition (nor an archive's), and a month attached with bounds that are
-    // not its name's month: neither is taken for one of the product's months.
-    client.batch_execute("CREATE TABLE plystra.audit_logs_2099_01 (id text)").await.unwrap();
-    check_finds("a table named like a month", &["not in the migrations: relation audit_logs_2099_01 kind=r"]);
-    client.batch_execute("DROP TABLE plystra.audit_logs_2099_01").await.unwrap();
-    client
-        .batch_execute(
+    // Each change, what the check must say of it, and how it is undone (the check is clean again after each).
+    let cases: Vec<(String, Vec<&str>, String)> = vec![
+        // An index dropped from one month (the others keep it).
+        (
+            format!("DROP INDEX plystra.{month}_request_id_idx"),
+            vec!["missing or different: index CREATE INDEX audit_logs_<month>_request_id_idx", "(in 3 of 4 months: "],
+            format!("CREATE INDEX {month}_request_id_idx ON plystra.{month} (request_id)"),
+        ),
+        // The append-only TRUNCATE trigger of one month disabled.
+        (
+            format!("ALTER TABLE plystra.{month} DISABLE TRIGGER trg_audit_logs_append_only_truncate"),
+            vec!["enabled=D (in 1 of 4 months: ", month.as_str()],
+            format!("ALTER TABLE plystra.{month} ENABLE ALWAYS TRIGGER trg_audit_logs_append_only_truncate"),
+        ),
+        // A default added to one month's column.
+        (
+            format!("ALTER TABLE plystra.{month} ALTER COLUMN action SET DEFAULT 'x'"),
+            vec!["not in the migrations: column audit_logs_<month>.action text not null default 'x'"],
+            format!("ALTER TABLE plystra.{month} ALTER COLUMN action DROP DEFAULT"),
+        ),
+        // A month readable by an application role (the parent's privileges are not the partition's).
+        (
+            format!("GRANT SELECT ON plystra.{month} TO plystra_app"),
+            vec!["not in the migrations: grant SELECT on audit_logs_<month> to plystra_app (in 1 of 4 months: "],
+            format!("REVOKE SELECT ON plystra.{month} FROM plystra_app"),
+        ),
+        // A table named like a month that is no partition (nor an archive's).
+        (
+            "CREATE TABLE plystra.audit_logs_2099_01 (id text)".into(),
+            vec!["not in the migrations: relation audit_logs_2099_01 kind=r"],
+            "DROP TABLE plystra.audit_logs_2099_01".into(),
+        ),
+        // A month attached, made like the product's, with bounds that are two months.
+        (
             "CREATE TABLE plystra.audit_logs_2098_01 PARTITION OF plystra.audit_logs \
              FOR VALUES FROM ('2098-01-01 00:00:00+00') TO ('2098-03-01 00:00:00+00'); \
              SELECT plystra.index_audit_partition('audit_logs_2098_01'); \
              CREATE TRIGGER trg_audit_logs_append_only_truncate BEFORE TRUNCATE ON plystra.audit_logs_2098_01 \
              FOR EACH STATEMENT EXECUTE FUNCTION plystra.tg_audit_logs_append_only(); \
-             ALTER TABLE plystra.audit_logs_2098_01 ENABLE ALWAYS TRIGGER trg_audit_logs_append_only_truncate",
-        )
-        .await
-        .unwrap();
-    check_finds(
-        "a month whose bounds are two months",
-        &["not in the migrations: partition audit_logs_<month> bounds FOR VALUES FROM", "audit_logs_2098_01)"],
-    );
-    client.batch_execute("ALTER TABLE plystra.audit_logs DETACH PARTITION plystra.audit_logs_2098_01; DROP TABLE plystra.audit_logs_2098_01").await.unwrap();
-    client
-        .batch_execute(
+             ALTER TABLE plystra.audit_logs_2098_01 ENABLE ALWAYS TRIGGER trg_audit_logs_append_only_truncate"
+                .into(),
+            vec!["not in the migrations: partition audit_logs_<month> bounds FOR VALUES FROM", "audit_logs_2098_01)"],
+            "ALTER TABLE plystra.audit_logs DETACH PARTITION plystra.audit_logs_2098_01; \
+             DROP TABLE plystra.audit_logs_2098_01"
+                .into(),
+        ),
+        // A partition named like no month.
+        (
             "CREATE TABLE plystra.audit_logs_9999_99 PARTITION OF plystra.audit_logs \
-             FOR VALUES FROM ('2097-01-01 00:00:00+00') TO ('2097-02-01 00:00:00+00')",
-        )
-        .await
-        .unwrap();
-    check_finds("a partition named like no month", &["not in the migrations: relation audit_logs_9999_99 kind=r"]);
-    client.batch_execute("ALTER TABLE plystra.audit_logs DETACH PARTITION plystra.audit_logs_9999_99; DROP TABLE plystra.audit_logs_9999_99").await.unwrap();
-    check_ok("everything put back");
+             FOR VALUES FROM ('2097-01-01 00:00:00+00') TO ('2097-02-01 00:00:00+00')"
+                .into(),
+            vec!["not in the migrations: relation audit_logs_9999_99 kind=r"],
+            "ALTER TABLE plystra.audit_logs DETACH PARTITION plystra.audit_logs_9999_99; \
+             DROP TABLE plystra.audit_logs_9999_99"
+                .into(),
+        ),
+    ];
+    for (change, wanted, undo) in &cases {
+        schema_check_finds(&url, &client, change, wanted).await;
+        client.batch_execute(undo).await.unwrap();
+        check_ok(undo);
+    }
 }
 
 #[tokio::test]
@@ -532,13 +515,16 @@ async fn doctor_checks_everything_in_order() {
     }
     assert!(!r.stdout.contains("warning:"), "{}", r.stdout);
     // Decisions not all audited, here: the doctor says where (a warning; the operator's choice).
-    client
-        .batch_execute(
+    let audit_modes = |database: &str, role: &str| {
+        format!(
             "DO $$ BEGIN \
-               EXECUTE format('ALTER DATABASE %I SET plystra.audit_mode = off', current_database()); \
-               EXECUTE format('ALTER ROLE plystra_app IN DATABASE %I SET plystra.audit_mode = deny_only', current_database()); \
-             END $$",
+               EXECUTE format('ALTER DATABASE %I {database}', current_database()); \
+               EXECUTE format('ALTER ROLE plystra_app IN DATABASE %I {role}', current_database()); \
+             END $$"
         )
+    };
+    client
+        .batch_execute(&audit_modes("SET plystra.audit_mode = off", "SET plystra.audit_mode = deny_only"))
         .await
         .unwrap();
     let r = ctl(&url, &["doctor"], &secrets);
@@ -551,15 +537,7 @@ async fn doctor_checks_everything_in_order() {
         "{}",
         r.stdout
     );
-    client
-        .batch_execute(
-            "DO $$ BEGIN \
-               EXECUTE format('ALTER DATABASE %I RESET plystra.audit_mode', current_database()); \
-               EXECUTE format('ALTER ROLE plystra_app IN DATABASE %I RESET plystra.audit_mode', current_database()); \
-             END $$",
-        )
-        .await
-        .unwrap();
+    client.batch_execute(&audit_modes("RESET plystra.audit_mode", "RESET plystra.audit_mode")).await.unwrap();
     let r = ctl(&url, &["doctor"], &secrets);
     assert!(r.stdout.contains("audit mode: always"), "{}", r.stdout);
     // Weak secrets are warned about.
