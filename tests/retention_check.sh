@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Audit retention (migration 009, plystractl audit archive / verify / drop) keeps every chain verifiable:
-#   1. rows written under 1.5.0 keep their seq, chain position and hashes through the update to 1.22.0, land in
+#   1. rows written under 1.5.0 keep their seq, chain position and hashes through the update to 1.23.0, land in
 #      their months' partitions and verify; the sequence goes on after them; every row has its key (migration 012);
 #   2. id, seq and a Space's chain position stay unique across partitions, by plystra.audit_log_keys (without its
 #      trigger the duplicates get in), also between two sessions inserting the same id at once;
@@ -68,7 +68,7 @@ SQL
 before=$(qa -d $DB -c "$ROWS")
 maxseq=$(qa -d $DB -c "SELECT max(seq) FROM plystra.audit_logs")
 q -d $DB -c "ALTER EXTENSION plystra UPDATE" >/dev/null
-expect "the extension updates from 1.5.0 to 1.22.0" "1.22.0" "$(qa -d $DB -c "SELECT extversion FROM pg_extension WHERE extname = 'plystra'")"
+expect "the extension updates from 1.5.0 to 1.23.0" "1.23.0" "$(qa -d $DB -c "SELECT extversion FROM pg_extension WHERE extname = 'plystra'")"
 expect "every row written under 1.5.0 is intact after the update (seq, chain position, hashes, content)" "$before" "$(qa -d $DB -c "$ROWS")"
 expect "every chain verifies after the update" 0 "$(qa -d $DB -c "$PROBLEMS")"
 misplaced=$(qa -d $DB -c "SELECT count(*) FROM plystra.audit_logs a WHERE a.tableoid::regclass::text <>

@@ -51,6 +51,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/024_audit_partition_locks.sql"),
     include_str!("../../migrations/025_audit_partition_catalog.sql"),
     include_str!("../../migrations/026_audit_partition_settings.sql"),
+    include_str!("../../migrations/027_admin_lock_modes.sql"),
 ];
 
 pub use decide::{decide, Outcome};

@@ -1,5 +1,5 @@
-//! Revoking admin grants: serialized, so that two revocations at once never remove the last two super admins, by a
-//! lock that no application role can take or hold. Its own binary (its own database): the last-super-admin rule
+//! Revoking admin grants: serialized, so that two revocations at once never remove the last two super admins, by
+//! locks that no application role can take or hold (the super-admin grants' rows). Its own binary (its own database): the last-super-admin rule
 //! needs a known set of super admins, which the other binaries' tests change.
 
 mod common;
@@ -34,9 +34,9 @@ async fn revoke(token: &str, grant_id: &str) -> Answer {
     .unwrap_or_else(|_| panic!("revoking {grant_id} did not answer within 20 s"))
 }
 
-/// Until the front took a table lock, revocations waited for an advisory lock that any role able to connect could
-/// take and keep: an application's database role held every admin-grant revocation (the way to cut off a leaked
-/// admin credential) for as long as it liked.
+/// Until the front locked admin_grants itself, revocations waited for an advisory lock that any role able to connect
+/// could take and keep: an application's database role held every admin-grant revocation (the way to cut off a
+/// leaked admin credential) for as long as it liked. It can take neither the rows' locks nor the table's.
 #[tokio::test]
 async fn an_application_role_cannot_hold_up_a_revocation() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -53,14 +53,20 @@ async fn an_application_role_cannot_hold_up_a_revocation() {
         .expect_err("an application role cannot take the revocations' lock");
     assert_eq!(e.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{e:?}");
     app.batch_execute("ROLLBACK").await.unwrap();
+    let e = app
+        .batch_execute("BEGIN; SELECT 1 FROM plystra.admin_grants WHERE level = 'instance_super_admin' FOR UPDATE")
+        .await
+        .expect_err("an application role cannot lock the super-admin grants' rows");
+    assert_eq!(e.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{e:?}");
+    app.batch_execute("ROLLBACK").await.unwrap();
     let r = revoke(&admin, &grant).await;
     assert_eq!(r.expect_ok(200)["status"], "revoked");
 }
 
 /// Two revocations at once of the only two active super-admin grants (the harness's Alice and another user): one
-/// of them is refused, whichever comes second, and a super admin remains. Both requests are made to wait behind a
-/// lock on admin_grants that this test holds, so that both have read the grants before either writes unless the
-/// front serializes them.
+/// of them is refused, whichever comes second, and a super admin remains. Both requests are made to wait behind an
+/// EXCLUSIVE lock on admin_grants that this test holds (it conflicts with row locks and writes, not with reads),
+/// so that both have read the grants before either writes unless the front serializes them.
 #[tokio::test]
 async fn two_revocations_at_once_leave_a_super_admin() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -73,7 +79,7 @@ async fn two_revocations_at_once_leave_a_super_admin() {
 
     let mut holder = sql().await;
     let hold = holder.transaction().await.unwrap();
-    hold.batch_execute("LOCK TABLE plystra.admin_grants IN SHARE ROW EXCLUSIVE MODE").await.unwrap();
+    hold.batch_execute("LOCK TABLE plystra.admin_grants IN EXCLUSIVE MODE").await.unwrap();
     let tasks: Vec<_> = before
         .iter()
         .map(|id| {
@@ -81,7 +87,7 @@ async fn two_revocations_at_once_leave_a_super_admin() {
             tokio::spawn(async move { revoke(&admin, &id).await })
         })
         .collect();
-    // Both wait for the lock held here (the front's lock, or their own write).
+    // Both wait for the lock held here (at the front's row locks, or at their own write).
     let waiting = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
                    WHERE c.relname = 'admin_grants' AND NOT l.granted";
     let mut n = 0i64;
@@ -115,8 +121,9 @@ async fn two_revocations_at_once_leave_a_super_admin() {
 }
 
 /// A revocation that the database rolls back for a concurrent transaction's sake (here a deadlock: this test holds
-/// the grant's row, the revocation holds admin_grants and waits for the row, then this test writes admin_grants) is
-/// answered 503 with Retry-After, saying nothing changed, and goes through when sent again. Before, a 500.
+/// the grant's row, the revocation holds the super-admin grants' rows and waits for that row, then this test asks
+/// for a super-admin grant's row) is answered 503 with Retry-After, saying nothing changed, and goes through when
+/// sent again. Before, a 500.
 #[tokio::test]
 async fn a_revocation_lost_to_a_deadlock_is_answered_503_and_changes_nothing() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -142,14 +149,10 @@ async fn a_revocation_lost_to_a_deadlock_is_answered_503_and_changes_nothing() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(n, 1, "the revocation waits for the grant's row");
-    // Waits for the revocation's table lock: a cycle, which the revocation (waiting longer) is the first to find.
-    tx.execute(
-        "INSERT INTO plystra.admin_grants (id, user_id, level, permission_key, space_id) \
-         VALUES ($1, $2, 'space_admin', 'users:read', 'space_acme')",
-        &[&format!("{grant}_other"), &user],
-    )
-    .await
-    .unwrap();
+    // Waits for the revocation's row locks: a cycle, which the revocation (waiting longer) is the first to find.
+    tx.execute("SELECT 1 FROM plystra.admin_grants WHERE level = 'instance_super_admin' FOR UPDATE", &[])
+        .await
+        .unwrap();
     tx.rollback().await.unwrap();
     let r = task.await.unwrap();
     let e = r.expect_error(503, "DATABASE_UNAVAILABLE");

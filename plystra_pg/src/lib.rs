@@ -87,6 +87,7 @@ bundle_migrations!(
     "../../migrations/024_audit_partition_locks.sql" as "migration_024" after "migration_023",
     "../../migrations/025_audit_partition_catalog.sql" as "migration_025" after "migration_024",
     "../../migrations/026_audit_partition_settings.sql" as "migration_026" after "migration_025",
+    "../../migrations/027_admin_lock_modes.sql" as "migration_027" after "migration_026",
 );
 
 // The decision API's SQL faces need the Rust function they wrap.

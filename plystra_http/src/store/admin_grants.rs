@@ -29,10 +29,12 @@ pub async fn is_super_admin(
     Ok(client.query_one(include_str!("admin_grants/is_super_admin.sql"), &[&user_id]).await?.get(0))
 }
 
-/// Takes the transaction's lock on revocations: a table lock on admin_grants that waits for, and holds off, every
-/// other change to admin grants until the transaction ends. It conflicts with itself, and only roles that may change
-/// admin_grants (the REST front's, the owner) may take it; the advisory lock used before could be taken, and held, by
-/// any role that can connect, and every revocation waited for it.
+/// Takes the transaction's lock on revocations: every instance super-admin grant's row, in id order, until the
+/// transaction ends. Two revocations at once take them one after the other, so the second counts the remaining
+/// super admins after the first has committed. Only roles that may update admin_grants (the REST front's, the
+/// owner) may take row locks on it; the advisory lock used before could be taken, and held, by any role that can
+/// connect. A table lock (used until 1.23.0) needs a table-level UPDATE, which would let the front's role take
+/// ACCESS EXCLUSIVE on a table that decisions read.
 pub async fn lock_super_admin_revocations(
     client: &(impl tokio_postgres::GenericClient + Sync),
 ) -> Result<u64, tokio_postgres::Error> {

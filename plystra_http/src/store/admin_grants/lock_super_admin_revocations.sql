@@ -1,1 +1,1 @@
-LOCK TABLE plystra.admin_grants IN SHARE ROW EXCLUSIVE MODE
+SELECT 1 FROM plystra.admin_grants WHERE level = 'instance_super_admin' ORDER BY id FOR UPDATE
